@@ -1,0 +1,62 @@
+# Beacon: `make run` starts the whole platform, `make test` runs the whole suite.
+# Both create .venv from requirements/ and start the embedded PostgreSQL/Redis/Bolt under .beacon/.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV := DJANGO_SETTINGS_MODULE=config.settings.local
+TEST := DJANGO_SETTINGS_MODULE=config.settings.test
+
+.PHONY: help install run test stop services status migrate shell superuser lint format schema clean
+
+help:
+	@echo "make run      - start web + worker + beat + Flower on the embedded services (Ctrl-C stops)"
+	@echo "make test     - run the whole test suite (ARGS='-k foo' to narrow)"
+	@echo "make stop     - stop the embedded PostgreSQL and Redis/Bolt servers"
+	@echo "make migrate  - apply migrations     make shell - Django shell"
+	@echo "make status   - embedded services    make lint  - ruff"
+
+$(STAMP): requirements/base.txt requirements/test.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements/test.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(DEV) $(BIN)/python manage.py devstack
+
+test: $(STAMP)
+	$(TEST) $(BIN)/python -m pytest $(ARGS)
+
+services: $(STAMP)
+	$(DEV) $(BIN)/python -c "import sys; sys.path.insert(0, '.'); from apps.core import embedded; print(embedded.postgres_ensure(), embedded.redis_ensure())"
+
+stop: $(STAMP)
+	$(BIN)/python -c "import sys; sys.path.insert(0, '.'); from apps.core import embedded; print(embedded.stop())"
+
+status: $(STAMP)
+	$(BIN)/python -c "import json, sys; sys.path.insert(0, '.'); from apps.core import embedded; print(json.dumps(embedded.status(), default=str, indent=2))"
+
+migrate: $(STAMP)
+	$(DEV) $(BIN)/python manage.py migrate
+
+shell: $(STAMP)
+	$(DEV) $(BIN)/python manage.py shell
+
+superuser: $(STAMP)
+	$(DEV) $(BIN)/python manage.py createsuperuser
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+schema: $(STAMP)
+	$(DEV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Models of the bots app (registered now; built by its own issue)."""

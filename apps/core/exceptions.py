@@ -1,0 +1,95 @@
+"""One error envelope for every 4xx/5xx: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(exceptions.APIException):
+    """A business rule was broken (not malformed input): last owner, plan limit, used token..."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "rule_violation"
+
+    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None, extra=None):
+        super().__init__(detail=message, code=code or self.default_code)
+        if status_code is not None:
+            self.status_code = status_code
+        self.extra = extra or {}
+
+
+class PlanLimitExceeded(ApplicationError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "plan_limit_exceeded"
+
+
+def _flatten(detail, prefix: str = "") -> list[str]:
+    """Readable one-line summary of a nested DRF ValidationError detail."""
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else ""
+            out += _flatten(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, value in enumerate(detail):
+            sub = f"{prefix}[{index}]" if isinstance(value, (dict, list)) else prefix
+            out += _flatten(value, sub)
+        return out
+    return [f"{prefix}: {detail}" if prefix else str(detail)]
+
+
+def _first_code(codes) -> str:
+    if isinstance(codes, dict):
+        codes = next(iter(codes.values()), "invalid")
+    if isinstance(codes, list):
+        codes = codes[0] if codes else "invalid"
+    return _first_code(codes) if isinstance(codes, (dict, list)) else str(codes)
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            detail=exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) if str(exc) and "No " not in str(exc) else "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        lines = _flatten(exc.detail)
+        message = "Invalid input. " + "; ".join(lines) if lines else "Invalid input."
+        response.data = error_body("invalid", message, details)
+    else:
+        detail = exc.detail
+        extra = getattr(exc, "extra", {}) or {}
+        if isinstance(detail, dict):  # simplejwt: {"detail", "code", "messages"}
+            message = str(detail.get("detail", "Request failed."))
+            code = str(detail.get("code", "error"))
+            extra = {k: v for k, v in detail.items() if k not in ("detail", "code")} | extra
+        else:
+            message = str(detail)
+            code = _first_code(exc.get_codes())
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            extra = {"retry_after": int(exc.wait + 0.999), **extra}
+        response.data = error_body(code, message, extra)
+    return response

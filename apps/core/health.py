@@ -1,0 +1,78 @@
+"""Liveness checks of the backing services, for /health/ and `manage.py embedded status`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connection
+
+
+def _timed(check: Callable[[], dict]) -> dict:
+    started = time.perf_counter()
+    try:
+        result = {"ok": True, **check()}
+    except Exception as exc:  # noqa: BLE001 - a health check reports every failure, it never raises
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def check_database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        row = cursor.fetchone()
+    return {"pgvector": row[0] if row else None}
+
+
+def check_redis() -> dict:
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.HEALTH_TIMEOUT)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return {}
+
+
+def check_graph() -> dict:
+    from apps.core.graph import graph_enabled, graph_query
+
+    if not graph_enabled():
+        return {"enabled": False}
+    rows = graph_query("RETURN 1 AS ok")
+    if rows != [{"ok": 1}]:
+        raise RuntimeError(f"unexpected answer {rows!r}")
+    return {"enabled": True}
+
+
+def check_celery() -> dict:
+    from config.celery_app import app
+
+    replies = app.control.ping(timeout=settings.HEALTH_TIMEOUT)
+    workers = sorted(name for reply in replies for name in reply)
+    if not workers:
+        raise RuntimeError("no Celery worker answered the ping")
+    return {"workers": workers}
+
+
+def health_report() -> tuple[bool, dict]:
+    """(healthy, report): healthy when every required check passed."""
+    from apps.core.graph import graph_enabled
+
+    checks = {
+        "database": (check_database, True),
+        "redis": (check_redis, True),
+        "graph": (check_graph, settings.HEALTH_REQUIRE_GRAPH and graph_enabled()),
+        "celery": (check_celery, settings.HEALTH_REQUIRE_CELERY),
+    }
+    report = {}
+    healthy = True
+    for name, (check, required) in checks.items():
+        report[name] = {**_timed(check), "required": required}
+        if required and not report[name]["ok"]:
+            healthy = False
+    failing = [name for name, result in report.items() if result["required"] and not result["ok"]]
+    return healthy, {"status": "ok" if healthy else "unavailable", "failing": failing, "checks": report}

@@ -1,0 +1,101 @@
+"""`manage.py devstack` (what `make run` calls): the whole platform in one terminal.
+
+Starts the embedded services (through the settings), migrates, seeds the demo organization,
+then runs the web server, a Celery worker, Celery beat and Flower as child processes and
+prints their URLs. Ctrl-C (or any child dying) stops all four; the embedded PostgreSQL and
+Redis keep running for the next start (`make stop` stops them).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from apps.core import embedded
+
+
+class Command(BaseCommand):
+    help = "Run web, Celery worker, Celery beat and Flower together (development)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("BEACON_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("BEACON_PORT", "8000")))
+        parser.add_argument("--flower-port", type=int, default=int(os.environ.get("FLOWER_PORT", "5555")))
+        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("CELERY_CONCURRENCY", "2")))
+
+    def handle(self, *args, host, port, flower_port, concurrency, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("seed_demo", stdout=self.stdout)
+        python = sys.executable
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"),
+        }
+        flower_env = {**env}
+        if host in ("127.0.0.1", "localhost"):
+            # Loopback only: Flower's API may answer without auth in development.
+            flower_env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
+        celery = [python, "-m", "celery", "-A", "config.celery_app"]
+        processes = {
+            "web": ([python, "manage.py", "runserver", f"{host}:{port}"], env),
+            "worker": ([*celery, "worker", "-l", "info", f"--concurrency={concurrency}", "-n", "dev@%h"], env),
+            "beat": ([*celery, "beat", "-l", "info", "--schedule", str(embedded.home() / "celerybeat-schedule")], env),
+            "flower": ([*celery, "flower", f"--address={host}", f"--port={flower_port}"], flower_env),
+        }
+        children: dict[str, subprocess.Popen] = {}
+        for name, (command, child_env) in processes.items():
+            children[name] = subprocess.Popen(command, env=child_env, start_new_session=True)
+
+        base = f"http://{host}:{port}"
+        self.stdout.write(
+            self.style.SUCCESS("\nBeacon is starting:\n")
+            + f"  API docs (Swagger)  {base}/api/docs/\n"
+            + f"  ReDoc               {base}/api/redoc/\n"
+            + f"  Admin               {base}/admin/\n"
+            + f"  Health              {base}/health/\n"
+            + f"  Flower              http://{host}:{flower_port}/\n"
+            + "Press Ctrl-C to stop web, worker, beat and Flower.\n"
+        )
+
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        try:
+            while not stopping:
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {child.returncode}; stopping the others.")
+                        exit_code = child.returncode or 1
+                        stopping = True
+                        break
+                time.sleep(0.5)
+        finally:
+            self._terminate(children)
+        self.stdout.write("Stopped. Embedded PostgreSQL/Redis keep running; `make stop` stops them.")
+        if exit_code:
+            raise SystemExit(exit_code)
+
+    @staticmethod
+    def _terminate(children: dict[str, subprocess.Popen]) -> None:
+        for child in children.values():
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()

@@ -1,0 +1,40 @@
+"""Throttles: anonymous by IP, users by id, API keys by key. Counters live in Redis (the cache)."""
+
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, SimpleRateThrottle
+
+
+def _is_api_key(request) -> bool:
+    from apps.organizations.models import ApiKey
+
+    return isinstance(request.auth, ApiKey)
+
+
+class AnonThrottle(AnonRateThrottle):
+    scope = "anon"
+
+
+class UserThrottle(SimpleRateThrottle):
+    scope = "user"
+
+    def get_cache_key(self, request, view):
+        if not request.user or not request.user.is_authenticated or _is_api_key(request):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class ApiKeyThrottle(SimpleRateThrottle):
+    scope = "api_key"
+
+    def get_cache_key(self, request, view):
+        if not _is_api_key(request):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class AuthThrottle(ScopedRateThrottle):
+    """Stricter per-IP limit on login, registration and password-reset endpoints."""
+
+    scope_attr = "throttle_scope"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -1,0 +1,36 @@
+from django.db import transaction
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from apps.core.exceptions import error_body
+from apps.core.health import health_report
+
+
+@never_cache
+@require_GET
+@transaction.non_atomic_requests
+def health(request):
+    """200 when every required service answers, 503 naming the failing ones otherwise."""
+    healthy, report = health_report()
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", "Internal server error; it has been logged."), status=500)
+    from django.views.defaults import server_error as default
+
+    return default(request)

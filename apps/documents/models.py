@@ -1,0 +1,1 @@
+"""Models of the documents app (registered now; built by its own issue)."""

@@ -1,0 +1,93 @@
+from django.contrib import admin, messages
+
+from apps.organizations import services
+from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "name", "code", "is_default", "max_members", "max_bots", "max_documents_per_bot", "max_file_size_mb",
+        "max_storage_mb", "max_monthly_messages", "max_api_keys",
+    ]  # fmt: skip
+    search_fields = ["name", "code"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "external_id", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "plan", "member_count", "created_at"]
+    list_filter = ["plan", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).select_related("plan").annotate(_members=Count("memberships"))
+
+    @admin.display(description="members", ordering="_members")
+    def member_count(self, obj):
+        return obj._members
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "organization", "role", "external_id", "created_at"]
+    list_filter = ["role", "organization"]
+    search_fields = ["user__email", "user__full_name", "organization__name", "external_id"]
+    autocomplete_fields = ["user", "organization"]
+    list_select_related = ["user", "organization"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "organization", "role", "status", "invited_by", "created_at", "expires_at"]
+    list_filter = ["role", "organization", "created_at"]
+    search_fields = ["email", "organization__name"]
+    list_select_related = ["organization", "invited_by"]
+    readonly_fields = ["token_hash", "accepted_at", "accepted_by", "revoked_at", "invited_by"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # invitations are created through the API so the token can be e-mailed
+
+    @admin.action(description="Revoke selected pending invitations")
+    def revoke(self, request, queryset):
+        revoked = 0
+        for invitation in queryset:
+            if invitation.status == Invitation.Status.PENDING:
+                services.invitation_revoke(invitation=invitation)
+                revoked += 1
+        self.message_user(request, f"Revoked {revoked} invitation(s).", messages.SUCCESS)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "organization", "prefix", "scopes", "is_active", "last_used_at", "created_at"]
+    list_filter = ["organization", "created_at"]
+    search_fields = ["name", "prefix", "organization__name"]
+    list_select_related = ["organization"]
+    readonly_fields = ["prefix", "key_hash", "last_used_at", "created_by", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # keys are created through the API, which shows the secret once
+
+    @admin.display(boolean=True)
+    def is_active(self, obj):
+        return obj.is_active
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            services.api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)

@@ -1,0 +1,398 @@
+"""Organizations, members, invitations, API keys and plans. Views validate, call one service, render."""
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.pagination import PageNumberPagination
+from apps.core.tenancy import OrganizationAPIView
+from apps.core.throttling import AuthThrottle
+from apps.organizations import selectors, services
+from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role
+from apps.organizations.permissions import IsPerson
+from apps.users.api.serializers import UserOutputSerializer, token_pair
+
+User = get_user_model()
+
+
+def paginated(view, request, queryset, serializer_class):
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+# --------------------------------------------------------------------------- serializers
+
+
+class PlanOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Plan
+        fields = [
+            "code", "name", "max_members", "max_bots", "max_documents_per_bot", "max_file_size_mb",
+            "max_storage_mb", "max_monthly_messages", "max_api_keys",
+        ]  # fmt: skip
+
+
+class OrganizationOutputSerializer(serializers.ModelSerializer):
+    plan = PlanOutputSerializer()
+
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "slug", "plan", "created_at"]
+
+
+class OrganizationWithRoleSerializer(OrganizationOutputSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta(OrganizationOutputSerializer.Meta):
+        fields = [*OrganizationOutputSerializer.Meta.fields, "role"]
+
+    def get_role(self, obj) -> str | None:
+        return self.context.get("roles", {}).get(obj.pk)
+
+
+class MemberUserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name"]
+
+
+class MembershipOutputSerializer(serializers.ModelSerializer):
+    user = MemberUserSerializer()
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "role", "external_id", "created_at"]
+
+
+class InvitationOutputSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=Invitation.Status.choices)
+    invited_by = serializers.EmailField(source="invited_by.email", allow_null=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "status", "invited_by", "created_at", "expires_at", "accepted_at"]
+
+
+class ApiKeyOutputSerializer(serializers.ModelSerializer):
+    is_active = serializers.BooleanField()
+    created_by = serializers.EmailField(source="created_by.email", allow_null=True, default=None)
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id", "name", "prefix", "scopes", "is_active", "created_by", "created_at", "last_used_at",
+            "expires_at", "revoked_at",
+        ]  # fmt: skip
+
+
+class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
+    key = serializers.CharField(help_text="The secret. Shown only in this response; store it now.")
+
+    class Meta(ApiKeyOutputSerializer.Meta):
+        fields = [*ApiKeyOutputSerializer.Meta.fields, "key"]
+
+
+# --------------------------------------------------------------------------- organizations
+
+
+class OrganizationListCreateApi(APIView):
+    permission_classes = [IsPerson]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        slug = serializers.SlugField(max_length=64, required=False)
+
+    @extend_schema(
+        operation_id="orgs_list", responses=OrganizationWithRoleSerializer(many=True), tags=["organizations"]
+    )
+    def get(self, request):
+        queryset = selectors.organization_list(user=request.user)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        roles = dict(
+            Membership.objects.filter(user=request.user, organization__in=page).values_list("organization_id", "role")
+        )
+        data = OrganizationWithRoleSerializer(page, many=True, context={"roles": roles}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        operation_id="orgs_create", request=InputSerializer, responses={201: OrganizationWithRoleSerializer},
+        tags=["organizations"],
+    )  # fmt: skip
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = services.organization_create(user=request.user, **data.validated_data)
+        body = OrganizationWithRoleSerializer(organization, context={"roles": {organization.pk: Role.OWNER}}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class OrganizationDetailApi(OrganizationAPIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+
+    @extend_schema(operation_id="orgs_retrieve", responses=OrganizationWithRoleSerializer, tags=["organizations"])
+    def get(self, request, org_slug):
+        return Response(self._render())
+
+    @extend_schema(
+        operation_id="orgs_update", request=InputSerializer, responses=OrganizationWithRoleSerializer,
+        tags=["organizations"],
+    )  # fmt: skip
+    def patch(self, request, org_slug):
+        data = self.InputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.organization_update(organization=self.organization, data=data.validated_data)
+        return Response(self._render())
+
+    def _render(self):
+        return OrganizationWithRoleSerializer(
+            self.organization, context={"roles": {self.organization.pk: self.role}}
+        ).data
+
+
+# --------------------------------------------------------------------------- members
+
+
+class MemberListApi(OrganizationAPIView):
+    api_key_allowed = True
+
+    class FilterSerializer(serializers.Serializer):
+        role = serializers.ChoiceField(choices=Role.choices, required=False)
+        search = serializers.CharField(required=False, max_length=100)
+
+    @extend_schema(
+        operation_id="members_list", parameters=[FilterSerializer], responses=MembershipOutputSerializer(many=True),
+        tags=["members"],
+    )  # fmt: skip
+    def get(self, request, org_slug):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        queryset = selectors.membership_list(organization=self.organization, filters=filters.validated_data)
+        return paginated(self, request, queryset, MembershipOutputSerializer)
+
+
+class MemberDetailApi(OrganizationAPIView):
+    """Read a member; change their role (admin); remove them (admin, or yourself to leave)."""
+
+    api_key_allowed = False
+    method_roles = {"DELETE": Role.MEMBER}
+
+    class InputSerializer(serializers.Serializer):
+        role = serializers.ChoiceField(choices=Role.choices)
+
+    @extend_schema(operation_id="members_retrieve", responses=MembershipOutputSerializer, tags=["members"])
+    def get(self, request, org_slug, membership_id):
+        membership = selectors.membership_get(organization=self.organization, membership_id=membership_id)
+        return Response(MembershipOutputSerializer(membership).data)
+
+    @extend_schema(
+        operation_id="members_update", request=InputSerializer, responses=MembershipOutputSerializer, tags=["members"]
+    )
+    def patch(self, request, org_slug, membership_id):
+        membership = selectors.membership_get(organization=self.organization, membership_id=membership_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_role_change(
+            membership=membership, role=data.validated_data["role"], actor=self.membership
+        )
+        return Response(MembershipOutputSerializer(membership).data)
+
+    @extend_schema(operation_id="members_destroy", responses={204: None}, tags=["members"])
+    def delete(self, request, org_slug, membership_id):
+        membership = selectors.membership_get(organization=self.organization, membership_id=membership_id)
+        services.membership_remove(membership=membership, actor=self.membership)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+class InvitationListCreateApi(OrganizationAPIView):
+    read_role = Role.ADMIN
+    api_key_allowed = False
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
+    @extend_schema(
+        operation_id="invitations_list", responses=InvitationOutputSerializer(many=True), tags=["invitations"]
+    )
+    def get(self, request, org_slug):
+        return paginated(
+            self, request, selectors.invitation_list(organization=self.organization), InvitationOutputSerializer
+        )
+
+    @extend_schema(
+        operation_id="invitations_create", request=InputSerializer, responses={201: InvitationOutputSerializer},
+        tags=["invitations"],
+    )  # fmt: skip
+    def post(self, request, org_slug):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, _token = services.invitation_create(
+            organization=self.organization, actor=self.membership, **data.validated_data
+        )
+        return Response(InvitationOutputSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDetailApi(OrganizationAPIView):
+    read_role = Role.ADMIN
+    api_key_allowed = False
+
+    @extend_schema(operation_id="invitations_retrieve", responses=InvitationOutputSerializer, tags=["invitations"])
+    def get(self, request, org_slug, invitation_id):
+        invitation = selectors.invitation_get(organization=self.organization, invitation_id=invitation_id)
+        return Response(InvitationOutputSerializer(invitation).data)
+
+    @extend_schema(operation_id="invitations_revoke", responses={200: InvitationOutputSerializer}, tags=["invitations"])
+    def delete(self, request, org_slug, invitation_id):
+        invitation = selectors.invitation_get(organization=self.organization, invitation_id=invitation_id)
+        invitation = services.invitation_revoke(invitation=invitation)
+        return Response(InvitationOutputSerializer(invitation).data)
+
+
+class InvitationTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=128)
+
+
+class InvitationPreviewApi(APIView):
+    """What an invitation is for, before accepting it (no login needed; the token is the secret)."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "auth"
+
+    class OutputSerializer(serializers.Serializer):
+        organization = serializers.CharField()
+        email = serializers.EmailField()
+        role = serializers.ChoiceField(choices=Role.choices)
+        status = serializers.ChoiceField(choices=Invitation.Status.choices)
+        expires_at = serializers.DateTimeField()
+        account_exists = serializers.BooleanField()
+
+    @extend_schema(
+        operation_id="invitations_preview",
+        request=InvitationTokenSerializer,
+        responses=OutputSerializer,
+        tags=["invitations"],
+    )
+    def post(self, request):
+        data = InvitationTokenSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation = services.invitation_get_by_token(token=data.validated_data["token"])
+        body = {
+            "organization": invitation.organization.name,
+            "email": invitation.email,
+            "role": invitation.role,
+            "status": invitation.status,
+            "expires_at": invitation.expires_at,
+            "account_exists": User.objects.filter(email__iexact=invitation.email).exists(),
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+class InvitationAcceptApi(APIView):
+    """Accept: signed in with the invited e-mail, or anonymous with that account's password, or
+    anonymous with a new password to register the invited e-mail."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "auth"
+
+    class InputSerializer(InvitationTokenSerializer):
+        password = serializers.CharField(required=False, write_only=True, max_length=128)
+        full_name = serializers.CharField(required=False, max_length=200, default="")
+
+    class OutputSerializer(serializers.Serializer):
+        organization = OrganizationOutputSerializer()
+        role = serializers.ChoiceField(choices=Role.choices)
+        user = UserOutputSerializer()
+        account_created = serializers.BooleanField()
+        access = serializers.CharField(allow_null=True)
+        refresh = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        operation_id="invitations_accept",
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        tags=["invitations"],
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        person = request.user if request.user.is_authenticated and not isinstance(request.auth, ApiKey) else None
+        membership, user, created = services.invitation_accept(user=person, **data.validated_data)
+        tokens = token_pair(user) if person is None else {"access": None, "refresh": None}
+        body = {
+            "organization": membership.organization,
+            "role": membership.role,
+            "user": user,
+            "account_created": created,
+            **tokens,
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+class ApiKeyListCreateApi(OrganizationAPIView):
+    read_role = Role.ADMIN
+    api_key_allowed = False
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        scopes = serializers.ListField(
+            child=serializers.ChoiceField(choices=ApiKey.Scope.choices), min_length=1, max_length=2
+        )
+        expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    @extend_schema(operation_id="api_keys_list", responses=ApiKeyOutputSerializer(many=True), tags=["api keys"])
+    def get(self, request, org_slug):
+        return paginated(self, request, selectors.api_key_list(organization=self.organization), ApiKeyOutputSerializer)
+
+    @extend_schema(
+        operation_id="api_keys_create",
+        request=InputSerializer,
+        responses={201: ApiKeyCreatedSerializer},
+        tags=["api keys"],
+    )
+    def post(self, request, org_slug):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        api_key, key = services.api_key_create(
+            organization=self.organization, created_by=request.user, **data.validated_data
+        )
+        api_key.key = key
+        return Response(ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailApi(OrganizationAPIView):
+    read_role = Role.ADMIN
+    api_key_allowed = False
+
+    @extend_schema(operation_id="api_keys_retrieve", responses=ApiKeyOutputSerializer, tags=["api keys"])
+    def get(self, request, org_slug, api_key_id):
+        api_key = selectors.api_key_get(organization=self.organization, api_key_id=api_key_id)
+        return Response(ApiKeyOutputSerializer(api_key).data)
+
+    @extend_schema(operation_id="api_keys_revoke", responses={200: ApiKeyOutputSerializer}, tags=["api keys"])
+    def delete(self, request, org_slug, api_key_id):
+        api_key = selectors.api_key_get(organization=self.organization, api_key_id=api_key_id)
+        api_key = services.api_key_revoke(api_key=api_key)
+        return Response(ApiKeyOutputSerializer(api_key).data)
+
+
+# --------------------------------------------------------------------------- plans
+
+
+class PlanListApi(APIView):
+    @extend_schema(operation_id="plans_list", responses=PlanOutputSerializer(many=True), tags=["organizations"])
+    def get(self, request):
+        return paginated(self, request, selectors.plan_list(), PlanOutputSerializer)

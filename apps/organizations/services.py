@@ -1,0 +1,337 @@
+"""Writes and business rules of organizations, memberships, invitations, plans and API keys."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.text import slugify
+from rest_framework.exceptions import AuthenticationFailed
+
+from apps.core.exceptions import ApplicationError, PlanLimitExceeded
+from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+# --------------------------------------------------------------------------- plans
+
+LIMIT_LABELS = {
+    "max_members": "members (including pending invitations)",
+    "max_bots": "bots",
+    "max_documents_per_bot": "documents per bot",
+    "max_file_size_mb": "MB per file",
+    "max_storage_mb": "MB of document storage",
+    "max_monthly_messages": "chat messages per month",
+    "max_api_keys": "active API keys",
+}
+
+
+def plan_default() -> Plan:
+    return Plan.objects.get(is_default=True)
+
+
+def plan_limit_check(*, organization: Organization, limit: str, used: int | float, adding: int | float = 1) -> None:
+    """Raise PlanLimitExceeded (403, naming the limit) if `used + adding` passes the plan's limit.
+
+    The helper every app calls before it creates something the plan counts.
+    """
+    plan = organization.plan
+    allowed = getattr(plan, limit)
+    if allowed is None or used + adding <= allowed:
+        return
+    label = LIMIT_LABELS.get(limit, limit)
+    raise PlanLimitExceeded(
+        f"The {plan.name} plan allows {allowed} {label}; this organization uses {used:g}. "
+        "Upgrade the plan or remove some first.",
+        extra={"limit": limit, "allowed": allowed, "used": used},
+    )
+
+
+# --------------------------------------------------------------------------- organizations
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "org"
+    slug = base
+    while Organization.objects.filter(slug=slug).exists():
+        slug = f"{base}-{secrets.token_hex(3)}"
+    return slug
+
+
+@transaction.atomic
+def organization_create(*, user, name: str, slug: str | None = None, plan: Plan | None = None) -> Organization:
+    """Create an organization; its creator becomes its owner."""
+    if slug and Organization.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": [f"The slug '{slug}' is taken."]})
+    organization = Organization(name=name, slug=slug or _unique_slug(name), plan=plan or plan_default())
+    organization.full_clean()
+    organization.save()
+    Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    return organization
+
+
+def organization_update(*, organization: Organization, data: dict) -> Organization:
+    fields = [f for f in ("name",) if f in data]
+    for field in fields:
+        setattr(organization, field, data[field])
+    organization.full_clean()
+    organization.save(update_fields=[*fields, "updated_at"])
+    return organization
+
+
+# --------------------------------------------------------------------------- memberships
+
+
+def _owners_locked(organization: Organization) -> list[Membership]:
+    """The owners, row-locked so that two concurrent demotions cannot leave none."""
+    return list(Membership.objects.select_for_update().filter(organization=organization, role=Role.OWNER))
+
+
+@transaction.atomic
+def membership_role_change(*, membership: Membership, role: str, actor: Membership) -> Membership:
+    """Admins switch members and admins; only owners grant or take the owner role."""
+    assert membership.organization_id == actor.organization_id
+    if Role.OWNER in (role, membership.role) and not actor.has_role(Role.OWNER):
+        raise ApplicationError(
+            "Only an owner can grant or remove the owner role.", status_code=403, code="permission_denied"
+        )
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        owners = _owners_locked(membership.organization)
+        if len(owners) <= 1:
+            raise ApplicationError(
+                "The last owner cannot be demoted; make someone else owner first.", code="last_owner"
+            )
+    membership.role = role
+    membership.save(update_fields=["role", "updated_at"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Membership) -> None:
+    """Remove a member. Anyone may leave; admins remove members and admins; owners anyone."""
+    assert membership.organization_id == actor.organization_id
+    leaving = membership.pk == actor.pk
+    if not leaving:
+        if not actor.has_role(Role.ADMIN):
+            raise ApplicationError("Only admins can remove other members.", status_code=403, code="permission_denied")
+        if membership.role == Role.OWNER and not actor.has_role(Role.OWNER):
+            raise ApplicationError("Only an owner can remove an owner.", status_code=403, code="permission_denied")
+    if membership.role == Role.OWNER and len(_owners_locked(membership.organization)) <= 1:
+        raise ApplicationError("The last owner cannot be removed; make someone else owner first.", code="last_owner")
+    membership.delete()
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+def _public_url(path: str) -> str:
+    return f"{settings.BEACON_PUBLIC_URL}{path}"
+
+
+def _send_mail_on_commit(*, to: str, subject: str, template: str, context: dict) -> None:
+    """Send after the transaction commits; a mail failure is logged, never loses the row."""
+    body = render_to_string(template, context)
+
+    def send():
+        try:
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
+        except Exception:
+            logger.exception("could not send %r to %s", subject, to)
+
+    transaction.on_commit(send)
+
+
+def _member_count(organization: Organization) -> int:
+    pending = Invitation.objects.filter(
+        organization=organization, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).count()
+    return organization.memberships.count() + pending
+
+
+@transaction.atomic
+def invitation_create(
+    *, organization: Organization, email: str, role: str, actor: Membership
+) -> tuple[Invitation, str]:
+    """Invite an e-mail address; returns (invitation, token). Re-inviting replaces an open invitation."""
+    email = User.objects.normalize_email(email).lower()
+    if role == Role.OWNER and not actor.has_role(Role.OWNER):
+        raise ApplicationError("Only an owner can invite an owner.", status_code=403, code="permission_denied")
+    if organization.memberships.filter(user__email__iexact=email).exists():
+        raise ApplicationError(f"{email} is already a member of this organization.", code="already_member")
+    open_invitations = Invitation.objects.select_for_update().filter(
+        organization=organization, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+    )
+    open_invitations.update(revoked_at=timezone.now())
+    plan_limit_check(organization=organization, limit="max_members", used=_member_count(organization))
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=email,
+        role=role,
+        token_hash=hash_secret(token),
+        invited_by=actor.user,
+        expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
+    )
+    _send_mail_on_commit(
+        to=email,
+        subject=f"You are invited to {organization.name} on Beacon",
+        template="emails/invitation.txt",
+        context={
+            "organization": organization,
+            "invitation": invitation,
+            "inviter": actor.user,
+            "token": token,
+            "accept_url": _public_url("/api/v1/invitations/accept/"),
+        },
+    )
+    return invitation, token
+
+
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    if invitation.status != Invitation.Status.PENDING:
+        raise ApplicationError(f"This invitation is already {invitation.status}.", code="invitation_closed")
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at", "updated_at"])
+    return invitation
+
+
+def invitation_get_by_token(*, token: str, lock: bool = False) -> Invitation:
+    queryset = Invitation.objects.select_related("organization", "organization__plan")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    invitation = queryset.filter(token_hash=hash_secret(token)).first()
+    if invitation is None:
+        raise ApplicationError("This invitation token is not valid.", code="invitation_invalid", status_code=404)
+    return invitation
+
+
+_CLOSED_MESSAGES = {
+    Invitation.Status.ACCEPTED: ("invitation_used", "This invitation has already been used."),
+    Invitation.Status.REVOKED: ("invitation_revoked", "This invitation was revoked."),
+    Invitation.Status.EXPIRED: ("invitation_expired", "This invitation has expired; ask for a new one."),
+}
+
+
+@transaction.atomic
+def invitation_accept(
+    *, token: str, user=None, password: str | None = None, full_name: str = ""
+) -> tuple[Membership, object, bool]:
+    """Accept an invitation: (membership, user, created_account).
+
+    A signed-in user must hold the invited e-mail. Anonymous callers give the password of the
+    existing account with that e-mail, or a new password to register it.
+    """
+    invitation = invitation_get_by_token(token=token, lock=True)
+    if invitation.status != Invitation.Status.PENDING:
+        code, message = _CLOSED_MESSAGES[invitation.status]
+        raise ApplicationError(message, code=code)
+    created = False
+    if user is not None:
+        if user.email.lower() != invitation.email.lower():
+            raise ApplicationError(
+                f"This invitation is for {invitation.email}, not for {user.email}.",
+                code="invitation_wrong_email",
+                status_code=403,
+            )
+    else:
+        if not password:
+            raise ValidationError({"password": ["Give the password of your account, or a new one to register."]})
+        user = User.objects.filter(email__iexact=invitation.email).first()
+        if user is not None:
+            if not user.check_password(password) or not user.is_active:
+                raise AuthenticationFailed(f"An account for {invitation.email} exists; the password does not match it.")
+        else:
+            candidate = User(email=invitation.email, full_name=full_name)
+            validate_password(password, candidate)
+            user = User.objects.create_user(email=invitation.email, password=password, full_name=full_name)
+            created = True
+    if invitation.organization.memberships.filter(user=user).exists():
+        raise ApplicationError("You are already a member of this organization.", code="already_member")
+    # The invitation itself counted as a pending member; accepting it does not add one.
+    plan_limit_check(
+        organization=invitation.organization,
+        limit="max_members",
+        used=_member_count(invitation.organization) - 1,
+    )
+    membership = Membership.objects.create(organization=invitation.organization, user=user, role=invitation.role)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    return membership, user, created
+
+
+def invitations_purge_expired(*, older_than_days: int = 30) -> int:
+    """Delete invitations that expired, were revoked or accepted more than N days ago."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = Invitation.objects.filter(expires_at__lt=cutoff).delete()
+    return deleted
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+@transaction.atomic
+def api_key_create(
+    *, organization: Organization, name: str, scopes: list[str], created_by=None, expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key; returns (api_key, secret). The secret is shown once and stored hashed."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["The expiry must be in the future."]})
+    active = ApiKey.objects.filter(organization=organization, revoked_at__isnull=True).count()
+    plan_limit_check(organization=organization, limit="max_api_keys", used=active)
+    for _attempt in range(5):
+        key, prefix, key_hash = ApiKey.generate()
+        try:
+            with transaction.atomic():
+                api_key = ApiKey.objects.create(
+                    organization=organization,
+                    name=name,
+                    prefix=prefix,
+                    key_hash=key_hash,
+                    scopes=sorted(set(scopes)),
+                    created_by=created_by,
+                    expires_at=expires_at,
+                )
+            return api_key, key
+        except IntegrityError:  # prefix collision: 1 in 4 billion, try another
+            continue
+    raise ApplicationError("Could not generate a unique key; try again.", code="key_generation_failed")
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at", "updated_at"])
+    return api_key
+
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def api_key_authenticate(*, key: str) -> ApiKey:
+    """The active key for this secret, or AuthenticationFailed. Updates last_used_at (per minute)."""
+    parts = key.split("_")
+    if len(parts) < 3 or parts[0] != "bk":
+        raise AuthenticationFailed("Malformed API key: expected 'bk_<prefix>_<secret>'.")
+    api_key = ApiKey.objects.select_related("organization", "organization__plan").filter(prefix=parts[1]).first()
+    if api_key is None or not secrets.compare_digest(api_key.key_hash, hash_secret(key)):
+        raise AuthenticationFailed("Invalid API key.")
+    if api_key.revoked_at is not None:
+        raise AuthenticationFailed("This API key has been revoked.")
+    if not api_key.is_active:
+        raise AuthenticationFailed("This API key has expired.")
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key

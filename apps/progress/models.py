@@ -1,0 +1,1 @@
+"""Models of the progress app (registered now; built by its own issue)."""

@@ -1,0 +1,139 @@
+"""Account endpoints under /api/v1/auth/ and /api/v1/users/me/."""
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt import views as jwt_views
+
+from apps.core.throttling import AuthThrottle
+from apps.organizations.permissions import IsPerson
+from apps.users import services
+from apps.users.api.serializers import ProfileInputSerializer, UserOutputSerializer, token_pair
+
+
+class AuthThrottled:
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "auth"
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RegisterApi(AuthThrottled, APIView):
+    class InputSerializer(ProfileInputSerializer):
+        email = serializers.EmailField()
+        password = serializers.CharField(write_only=True, max_length=128)
+
+    class OutputSerializer(serializers.Serializer):
+        user = UserOutputSerializer()
+        access = serializers.CharField()
+        refresh = serializers.CharField()
+
+    @extend_schema(
+        operation_id="auth_register", request=InputSerializer, responses={201: OutputSerializer}, tags=["auth"]
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(**data.validated_data)
+        body = {"user": user, **token_pair(user)}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(post=extend_schema(tags=["auth"], operation_id="auth_token_obtain"))
+class TokenObtainApi(AuthThrottled, jwt_views.TokenObtainPairView):
+    """Exchange e-mail and password for an access and a refresh token."""
+
+
+@extend_schema_view(post=extend_schema(tags=["auth"], operation_id="auth_token_refresh"))
+class TokenRefreshApi(AuthThrottled, jwt_views.TokenRefreshView):
+    """A new access token (and a rotated refresh token; the old one is blacklisted)."""
+
+
+@extend_schema_view(post=extend_schema(tags=["auth"], operation_id="auth_token_verify", responses={200: None}))
+class TokenVerifyApi(AuthThrottled, jwt_views.TokenVerifyView):
+    """200 when the token is valid and not blacklisted, 401 otherwise."""
+
+
+class LogoutApi(AuthThrottled, APIView):
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField()
+
+    @extend_schema(operation_id="auth_logout", request=InputSerializer, responses={204: None}, tags=["auth"])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_logout(refresh=data.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeApi(APIView):
+    """Change the password; every other session's refresh token is revoked, a fresh pair returned."""
+
+    permission_classes = [IsPerson]
+
+    class InputSerializer(serializers.Serializer):
+        old_password = serializers.CharField(max_length=128)
+        new_password = serializers.CharField(max_length=128)
+
+    @extend_schema(
+        operation_id="auth_password_change", request=InputSerializer, responses=TokenPairSerializer, tags=["auth"]
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_password_change(user=request.user, **data.validated_data)
+        return Response(token_pair(user))
+
+
+class PasswordResetApi(AuthThrottled, APIView):
+    """Send a reset link by e-mail. Always 202, whether or not the address has an account."""
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+
+    @extend_schema(operation_id="auth_password_reset", request=InputSerializer, responses={202: None}, tags=["auth"])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_request(email=data.validated_data["email"])
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmApi(AuthThrottled, APIView):
+    class InputSerializer(serializers.Serializer):
+        uid = serializers.CharField(max_length=64)
+        token = serializers.CharField(max_length=128)
+        new_password = serializers.CharField(max_length=128)
+
+    @extend_schema(
+        operation_id="auth_password_reset_confirm", request=InputSerializer, responses={204: None}, tags=["auth"]
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_confirm(**data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(operation_id="users_me_retrieve", responses=UserOutputSerializer, tags=["users"])
+    def get(self, request):
+        return Response(UserOutputSerializer(request.user).data)
+
+    @extend_schema(
+        operation_id="users_me_update", request=ProfileInputSerializer, responses=UserOutputSerializer, tags=["users"]
+    )
+    def patch(self, request):
+        data = ProfileInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        user, _changed = services.user_update(user=request.user, data=data.validated_data)
+        return Response(UserOutputSerializer(user).data)

@@ -1,0 +1,107 @@
+"""Account writes: registration, profile, passwords, token revocation."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.core.exceptions import ApplicationError
+
+User = get_user_model()
+
+PROFILE_FIELDS = ("full_name", "timezone", "locale", "interests")
+
+
+@transaction.atomic
+def user_register(*, email: str, password: str, **profile) -> User:
+    email = User.objects.normalize_email(email).lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": ["An account with this e-mail already exists."]})
+    validate_password(password, User(email=email, **profile))
+    return User.objects.create_user(email=email, password=password, **profile)
+
+
+def user_update(*, user: User, data: dict) -> tuple[User, bool]:
+    """Update the profile fields in `data` (allow-list); returns (user, changed)."""
+    changed = [f for f in PROFILE_FIELDS if f in data and getattr(user, f) != data[f]]
+    for field in changed:
+        setattr(user, field, data[field])
+    if changed:
+        user.full_clean(exclude=["password"])
+        user.save(update_fields=changed)
+    return user, bool(changed)
+
+
+def user_tokens_revoke(*, user: User) -> int:
+    """Blacklist every outstanding refresh token of the user (after a password change/reset)."""
+    outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
+    return len(outstanding)
+
+
+def user_logout(*, refresh: str) -> None:
+    """Blacklist one refresh token; an invalid or already blacklisted one is a 401."""
+    try:
+        RefreshToken(refresh).blacklist()
+    except TokenError as exc:
+        raise ApplicationError(f"Invalid refresh token: {exc}", code="token_not_valid", status_code=401) from exc
+
+
+@transaction.atomic
+def user_password_change(*, user: User, old_password: str, new_password: str) -> User:
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": ["The current password is not correct."]})
+    validate_password(new_password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    user_tokens_revoke(user=user)
+    return user
+
+
+def password_reset_request(*, email: str) -> None:
+    """E-mail a reset link if an active account exists. Says nothing either way (no enumeration)."""
+    from apps.organizations.services import _send_mail_on_commit
+
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        return
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    _send_mail_on_commit(
+        to=user.email,
+        subject="Reset your Beacon password",
+        template="emails/password_reset.txt",
+        context={
+            "user": user,
+            "uid": uid,
+            "token": token,
+            "reset_url": f"{settings.BEACON_PUBLIC_URL}/accounts/reset/{uid}/{token}/",
+            "valid_hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
+        },
+    )
+
+
+@transaction.atomic
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
+    try:
+        user = User.objects.filter(pk=int(force_str(urlsafe_base64_decode(uid))), is_active=True).first()
+    except (ValueError, TypeError, OverflowError):
+        user = None
+    if user is None or not default_token_generator.check_token(user, token):
+        raise ApplicationError("This password reset link is invalid or has expired.", code="reset_token_invalid")
+    validate_password(new_password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    user_tokens_revoke(user=user)
+    return user

@@ -1,0 +1,30 @@
+"""Development: base + embedded services when their URLs are unset, DEBUG on, console e-mail."""
+
+import os
+
+from config.settings._embedded import use_embedded_services
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "local-only-insecure-secret-key-do-not-use-in-production")
+use_embedded_services(redis_db=0)
+
+from config.settings.base import *  # noqa: E402,F403
+from config.settings.base import REST_FRAMEWORK, env  # noqa: E402
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+BEACON_PUBLIC_URL = env("BEACON_PUBLIC_URL", default="http://127.0.0.1:8000")
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

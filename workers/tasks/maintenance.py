@@ -1,0 +1,25 @@
+"""Housekeeping on Celery beat. Thin wrappers: the logic is in the apps' services."""
+
+from celery import shared_task
+
+
+@shared_task(name="maintenance.invitations_purge_expired", ignore_result=True)
+def invitations_purge_expired(older_than_days: int = 30) -> int:
+    """Delete invitations expired for more than N days. Idempotent: a rerun finds nothing."""
+    from apps.organizations.services import invitations_purge_expired as purge
+
+    return purge(older_than_days=older_than_days)
+
+
+@shared_task(name="maintenance.jwt_flush_expired", ignore_result=True)
+def jwt_flush_expired() -> None:
+    """Drop expired outstanding/blacklisted refresh tokens. Idempotent."""
+    from django.core.management import call_command
+
+    call_command("flushexpiredtokens")
+
+
+@shared_task(name="maintenance.ping")
+def ping() -> str:
+    """Round trip through the broker and a worker (used by tests and operators)."""
+    return "pong"
