@@ -28,7 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-DATABASE_NAME = "beacon"
+
+
+def database_name() -> str:
+    """`beacon`, or BEACON_DATABASE_NAME (lets parallel test runs use separate databases)."""
+    return os.environ.get("BEACON_DATABASE_NAME", "beacon")
 
 
 def home() -> Path:
@@ -88,9 +92,10 @@ def _postgres_create_database(info: PostgresInfo) -> None:
     with psycopg.connect(
         host=info.socket_dir, port=info.port, user=info.user, dbname="postgres", autocommit=True
     ) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        name = database_name()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def postgres_running() -> PostgresInfo | None:
@@ -115,19 +120,6 @@ def postgres_stop() -> bool:
     with _locked("pg"):
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=postgres_dir(), user=user)
     return True
-
-
-def database_settings(name: str = DATABASE_NAME) -> dict:
-    info = postgres_ensure()
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": name,
-        "USER": info.user,
-        "PASSWORD": "",
-        "HOST": info.socket_dir,
-        "PORT": str(info.port),
-        "CONN_MAX_AGE": 0,
-    }
 
 
 # --------------------------------------------------------------------------- Redis + Bolt

@@ -14,7 +14,7 @@ def use_embedded_services(*, redis_db: int) -> None:
         info = embedded.postgres_ensure()
         # A unix-socket host goes in the path, percent-encoded (django-environ's convention).
         socket_dir = info.socket_dir.replace("/", "%2F")
-        os.environ["DATABASE_URL"] = f"postgres://{info.user}@:{info.port}/{socket_dir}/{embedded.DATABASE_NAME}"
+        os.environ["DATABASE_URL"] = f"postgres://{info.user}@:{info.port}/{socket_dir}/{embedded.database_name()}"
     if not os.environ.get("REDIS_URL"):
         os.environ["REDIS_URL"] = embedded.redis_url(redis_db)
     if "NEO4J_URI" not in os.environ:

@@ -28,3 +28,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Serve static files from the apps without collectstatic (no STATIC_ROOT scan at start).
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -34,3 +34,6 @@ REST_FRAMEWORK = {
 }
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
+# Serve static files from the apps without collectstatic (no STATIC_ROOT scan at start).
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,67 @@
+"""Fixtures shared by every app's tests. The database, cache and broker are the real embedded ones."""
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from apps.organizations.models import Role
+from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
+from apps.users.api.serializers import token_pair
+from apps.users.tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters and cached values of one test never leak into the next (real Redis db 1)."""
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    """An APIClient sending `user`'s JWT access token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}")
+    return client
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def organization(db):
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def owner(organization):
+    return MembershipFactory(organization=organization, role=Role.OWNER).user
+
+
+@pytest.fixture
+def admin_user(organization):
+    return MembershipFactory(organization=organization, role=Role.ADMIN).user
+
+
+@pytest.fixture
+def member(organization):
+    return MembershipFactory(organization=organization, role=Role.MEMBER).user
+
+
+@pytest.fixture
+def other_organization(db):
+    """Organization B of the tenancy tests, with its own owner."""
+    org = OrganizationFactory()
+    MembershipFactory(organization=org, role=Role.OWNER)
+    return org
