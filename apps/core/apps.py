@@ -1,7 +1,28 @@
 from django.apps import AppConfig
 
 
+def _strict_strings() -> None:
+    """DRF turns JSON numbers into strings for CharField (and Email/Slug/Regex/URL fields);
+    Beacon rejects them so a wrong type gets a clear 400 ("Not a valid string.")."""
+    from rest_framework import serializers
+
+    original = serializers.CharField.to_internal_value
+    if getattr(original, "_beacon_strict", False):
+        return
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return original(self, data)
+
+    to_internal_value._beacon_strict = True
+    serializers.CharField.to_internal_value = to_internal_value
+
+
 class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        _strict_strings()

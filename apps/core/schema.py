@@ -1,7 +1,7 @@
 """drf-spectacular schema class: every operation documents the shared error envelope."""
 
 from drf_spectacular import openapi
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from apps.core.serializers import ErrorSerializer
 
@@ -37,3 +37,20 @@ class AutoSchema(openapi.AutoSchema):
         if name.startswith("Patched"):
             return f"Patched{outer}{name.removeprefix('Patched')}"
         return f"{outer}{name}"
+
+    def get_override_parameters(self):
+        """Lists rendered with `paginate()` take `page` and `page_size`."""
+        from apps.core.pagination import PageNumberPagination, _paginated_serializers
+
+        parameters = list(super().get_override_parameters())
+        response = self.get_response_serializers()
+        if self.method == "GET" and isinstance(response, type) and response in _paginated_serializers.values():
+            parameters += [
+                OpenApiParameter("page", int, description="Page number (from 1); past the last page is a 404."),
+                OpenApiParameter(
+                    "page_size",
+                    {"type": "integer", "minimum": 1, "maximum": PageNumberPagination.max_page_size},
+                    description=f"Items per page, 1 to {PageNumberPagination.max_page_size}.",
+                ),
+            ]
+        return parameters

@@ -7,7 +7,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.pagination import PageNumberPagination
+from apps.core.pagination import PageNumberPagination, paginate, paginated_schema
 from apps.core.tenancy import OrganizationAPIView
 from apps.core.throttling import AuthThrottle
 from apps.organizations import selectors, services
@@ -16,12 +16,6 @@ from apps.organizations.permissions import IsPerson
 from apps.users.api.serializers import UserOutputSerializer, token_pair
 
 User = get_user_model()
-
-
-def paginated(view, request, queryset, serializer_class):
-    paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 # --------------------------------------------------------------------------- serializers
@@ -107,7 +101,7 @@ class OrganizationListCreateApi(APIView):
         slug = serializers.SlugField(max_length=64, required=False)
 
     @extend_schema(
-        operation_id="orgs_list", responses=OrganizationWithRoleSerializer(many=True), tags=["organizations"]
+        operation_id="orgs_list", responses=paginated_schema(OrganizationWithRoleSerializer), tags=["organizations"]
     )
     def get(self, request):
         queryset = selectors.organization_list(user=request.user)
@@ -163,17 +157,18 @@ class MemberListApi(OrganizationAPIView):
 
     class FilterSerializer(serializers.Serializer):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
-        search = serializers.CharField(required=False, max_length=100)
+        search = serializers.CharField(required=False, allow_blank=True, max_length=100)
 
     @extend_schema(
-        operation_id="members_list", parameters=[FilterSerializer], responses=MembershipOutputSerializer(many=True),
+        operation_id="members_list", parameters=[FilterSerializer], responses=paginated_schema(MembershipOutputSerializer),
         tags=["members"],
     )  # fmt: skip
     def get(self, request, org_slug):
-        filters = self.FilterSerializer(data=request.query_params)
+        # A plain dict, so an empty value is validated rather than read as "omitted" (DRF form rules).
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         queryset = selectors.membership_list(organization=self.organization, filters=filters.validated_data)
-        return paginated(self, request, queryset, MembershipOutputSerializer)
+        return paginate(self, request, queryset, MembershipOutputSerializer)
 
 
 class MemberDetailApi(OrganizationAPIView):
@@ -221,10 +216,10 @@ class InvitationListCreateApi(OrganizationAPIView):
         role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
 
     @extend_schema(
-        operation_id="invitations_list", responses=InvitationOutputSerializer(many=True), tags=["invitations"]
+        operation_id="invitations_list", responses=paginated_schema(InvitationOutputSerializer), tags=["invitations"]
     )
     def get(self, request, org_slug):
-        return paginated(
+        return paginate(
             self, request, selectors.invitation_list(organization=self.organization), InvitationOutputSerializer
         )
 
@@ -353,9 +348,9 @@ class ApiKeyListCreateApi(OrganizationAPIView):
         )
         expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
-    @extend_schema(operation_id="api_keys_list", responses=ApiKeyOutputSerializer(many=True), tags=["api keys"])
+    @extend_schema(operation_id="api_keys_list", responses=paginated_schema(ApiKeyOutputSerializer), tags=["api keys"])
     def get(self, request, org_slug):
-        return paginated(self, request, selectors.api_key_list(organization=self.organization), ApiKeyOutputSerializer)
+        return paginate(self, request, selectors.api_key_list(organization=self.organization), ApiKeyOutputSerializer)
 
     @extend_schema(
         operation_id="api_keys_create",
@@ -393,6 +388,6 @@ class ApiKeyDetailApi(OrganizationAPIView):
 
 
 class PlanListApi(APIView):
-    @extend_schema(operation_id="plans_list", responses=PlanOutputSerializer(many=True), tags=["organizations"])
+    @extend_schema(operation_id="plans_list", responses=paginated_schema(PlanOutputSerializer), tags=["organizations"])
     def get(self, request):
-        return paginated(self, request, selectors.plan_list(), PlanOutputSerializer)
+        return paginate(self, request, selectors.plan_list(), PlanOutputSerializer)
