@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.core.views import health
+from apps.users.views import PasswordResetConfirmView
 
 admin.site.site_header = "Beacon administration"
 admin.site.site_title = "Beacon admin"
@@ -15,7 +16,7 @@ urlpatterns = [
     # The e-mailed password-reset link opens Django's own form (admin-styled templates).
     path(
         "accounts/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(success_url="/accounts/reset/done/"),
+        PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),

@@ -21,12 +21,20 @@ User = get_user_model()
 PROFILE_FIELDS = ("full_name", "timezone", "locale", "interests")
 
 
+def password_validate(password: str, user, *, field: str = "password") -> None:
+    """Django's password validators, with the errors filed under the request's field name."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from exc
+
+
 @transaction.atomic
 def user_register(*, email: str, password: str, **profile) -> User:
     email = User.objects.normalize_email(email).lower()
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": ["An account with this e-mail already exists."]})
-    validate_password(password, User(email=email, **profile))
+    password_validate(password, User(email=email, **profile))
     return User.objects.create_user(email=email, password=password, **profile)
 
 
@@ -62,7 +70,7 @@ def user_logout(*, refresh: str) -> None:
 def user_password_change(*, user: User, old_password: str, new_password: str) -> User:
     if not user.check_password(old_password):
         raise ValidationError({"old_password": ["The current password is not correct."]})
-    validate_password(new_password, user)
+    password_validate(new_password, user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password"])
     user_tokens_revoke(user=user)
@@ -100,7 +108,7 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
         user = None
     if user is None or not default_token_generator.check_token(user, token):
         raise ApplicationError("This password reset link is invalid or has expired.", code="reset_token_invalid")
-    validate_password(new_password, user)
+    password_validate(new_password, user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password"])
     user_tokens_revoke(user=user)

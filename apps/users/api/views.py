@@ -1,16 +1,20 @@
 """Account endpoints under /api/v1/auth/ and /api/v1/users/me/."""
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 from apps.core.throttling import AuthThrottle
 from apps.organizations.permissions import IsPerson
 from apps.users import services
 from apps.users.api.serializers import ProfileInputSerializer, UserOutputSerializer, token_pair
+
+User = get_user_model()
 
 
 class AuthThrottled:
@@ -55,10 +59,34 @@ class TokenObtainApi(AuthThrottled, jwt_views.TokenObtainPairView):
 class TokenRefreshApi(AuthThrottled, jwt_views.TokenRefreshView):
     """A new access token (and a rotated refresh token; the old one is blacklisted)."""
 
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except User.DoesNotExist as exc:
+            # simplejwt looks the user up without catching this (a deleted account).
+            raise InvalidToken("The account of this token no longer exists.") from exc
+
 
 @extend_schema_view(post=extend_schema(tags=["auth"], operation_id="auth_token_verify", responses={200: None}))
 class TokenVerifyApi(AuthThrottled, jwt_views.TokenVerifyView):
     """200 when the token is valid and not blacklisted, 401 otherwise."""
+
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except serializers.ValidationError as exc:
+            if "token" in getattr(exc, "detail", {}):
+                raise
+            # simplejwt reports a blacklisted token as a validation error; it is an invalid token.
+            raise InvalidToken(" ".join(str(m) for m in _messages(exc.detail))) from exc
+
+
+def _messages(detail):
+    if isinstance(detail, dict):
+        return [m for value in detail.values() for m in _messages(value)]
+    if isinstance(detail, list):
+        return [m for value in detail for m in _messages(value)]
+    return [detail]
 
 
 class LogoutApi(AuthThrottled, APIView):

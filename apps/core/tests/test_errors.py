@@ -1,0 +1,129 @@
+"""Bad input gets a clear 4xx in the one error envelope, never a 500, and writes nothing.
+
+Covers: malformed JSON, wrong content type, wrong types, unknown slugs and ids, unknown API
+paths, wrong methods, bad pagination, throttling (429 + Retry-After), and that a failing
+request rolls back every write it made.
+"""
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from apps.core.throttling import AuthThrottle
+from apps.organizations.models import Organization
+from conftest import client_for
+
+User = get_user_model()
+
+
+def assert_envelope(response, status, code):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def test_malformed_json(user):
+    """A truncated JSON body is a 400 parse_error naming the JSON problem."""
+    response = client_for(user).generic("POST", "/api/v1/orgs/", '{"name": ', content_type="application/json")
+    error = assert_envelope(response, 400, "parse_error")
+    assert "JSON" in error["message"]
+    assert not Organization.objects.exists()
+
+
+def test_unsupported_media_type(user):
+    """Form-encoded bodies are refused with 415 (the API speaks JSON)."""
+    response = client_for(user).post("/api/v1/orgs/", "name=x", content_type="application/x-www-form-urlencoded")
+    assert_envelope(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("payload", [{"name": 12}, {"name": ["a"]}, {"name": None}, {"name": "ok", "slug": 5}, []])
+def test_wrong_types(user, payload):
+    """Numbers, lists or null where a string is expected: 400 naming the field; nothing written."""
+    response = client_for(user).post("/api/v1/orgs/", payload, format="json")
+    error = assert_envelope(response, 400, "invalid")
+    assert error["details"]
+    assert not Organization.objects.exists()
+
+
+def test_validation_message_names_the_field(user):
+    """The message is readable on its own: it names the field and the problem."""
+    response = client_for(user).post("/api/v1/orgs/", {}, format="json")
+    error = assert_envelope(response, 400, "invalid")
+    assert error["message"] == "Invalid input. name: This field is required."
+    assert error["details"] == {"name": ["This field is required."]}
+
+
+def test_unknown_slug_and_ids(owner, organization):
+    """Unknown organization slugs and object ids are 404 in the envelope."""
+    client = client_for(owner)
+    assert_envelope(client.get("/api/v1/orgs/no-such-org/"), 404, "not_found")
+    assert_envelope(client.get(f"/api/v1/orgs/{organization.slug}/members/999999/"), 404, "not_found")
+
+
+def test_unknown_api_path_is_json_404(user):
+    """Paths under /api/ that match nothing answer JSON, not an HTML page."""
+    error = assert_envelope(client_for(user).get("/api/v1/nothing-here/"), 404, "not_found")
+    assert "/api/v1/nothing-here/" in error["message"]
+
+
+def test_method_not_allowed(user):
+    """PUT on a collection is 405 in the envelope."""
+    assert_envelope(client_for(user).put("/api/v1/orgs/", {}, format="json"), 405, "method_not_allowed")
+
+
+def test_anonymous_is_401(db):
+    """No credentials on a protected endpoint: 401 not_authenticated with WWW-Authenticate."""
+    response = APIClient().get("/api/v1/orgs/")
+    assert_envelope(response, 401, "not_authenticated")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_garbage_bearer_token_is_401(db):
+    """A tampered or garbage JWT is 401 token_not_valid, never a 500."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer not.a.jwt")
+    assert_envelope(client.get("/api/v1/orgs/"), 401, "token_not_valid")
+
+
+@pytest.mark.parametrize("query", ["page_size=0", "page_size=abc", "page_size=1000"])
+def test_bad_page_size(user, query):
+    """A page size outside 1..200 or not a number is a 400 naming page_size."""
+    error = assert_envelope(client_for(user).get(f"/api/v1/orgs/?{query}"), 400, "invalid")
+    assert "page_size" in error["details"]
+
+
+def test_page_past_the_end(user):
+    """A page past the last one is a 404."""
+    assert_envelope(client_for(user).get("/api/v1/orgs/?page=99"), 404, "not_found")
+
+
+def test_throttled_login_says_when_to_retry(db, monkeypatch):
+    """Past the auth rate, login answers 429 with Retry-After and details.retry_after."""
+    monkeypatch.setattr(AuthThrottle, "THROTTLE_RATES", {"auth": "2/min"})
+    client = APIClient()
+    for _ in range(2):
+        assert client.post("/api/v1/auth/token/", {"email": "a@b.c", "password": "x"}, format="json").status_code == 401
+    response = client.post("/api/v1/auth/token/", {"email": "a@b.c", "password": "x"}, format="json")
+    error = assert_envelope(response, 429, "throttled")
+    assert int(response.headers["Retry-After"]) > 0
+    assert error["details"]["retry_after"] == int(response.headers["Retry-After"])
+
+
+def test_failed_request_writes_nothing(db, monkeypatch):
+    """Registration that fails after validation (plan lookup broken) leaves no user behind."""
+    from apps.users import services
+
+    def explode(**kwargs):
+        User.objects.create_user(email="half@example.com", password="x-very-long-password")
+        raise services.ApplicationError("boom", code="test_failure")
+
+    monkeypatch.setattr(services, "user_register", explode)
+    response = APIClient().post(
+        "/api/v1/auth/register/", {"email": "half@example.com", "password": "x-very-long-password"}, format="json"
+    )
+    assert_envelope(response, 400, "test_failure")
+    assert not User.objects.filter(email="half@example.com").exists()

@@ -1,0 +1,120 @@
+"""Access matrix: nothing of organization B is visible to or changeable by organization A.
+
+Walks every URL pattern under `api/v1/orgs/<org_slug>/` (so endpoints added later join
+automatically) and checks, for every HTTP method:
+- an owner of A (the strongest role) gets 404 on each B URL, with the error envelope;
+- an API key of A (read+write) gets 404 on each B URL;
+- B's object ids under A's slug are 404 too (object scoping, not just org scoping);
+- nothing in B changed.
+"""
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+
+from apps.organizations.models import ApiKey, Invitation, Membership, Role
+from apps.organizations.services import invitation_create
+from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
+from conftest import client_for
+
+METHODS = ["get", "post", "put", "patch", "delete"]
+
+
+def _walk(patterns, prefix=""):
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield route
+
+
+def org_routes() -> list[str]:
+    return sorted({r for r in _walk(get_resolver().url_patterns) if r.startswith("api/v1/orgs/<slug:org_slug>/")})
+
+
+def _fill(route: str, values: dict) -> str:
+    def replace(match):
+        name = match.group(2)
+        if name not in values:
+            pytest.fail(f"Add an object of organization B for URL kwarg '{name}' in {__name__}.")
+        return str(values[name])
+
+    return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", replace, route)
+
+
+@pytest.fixture
+def world(db):
+    org_a, org_b = OrganizationFactory(), OrganizationFactory()
+    owner_a = MembershipFactory(organization=org_a, role=Role.OWNER)
+    owner_b = MembershipFactory(organization=org_b, role=Role.OWNER)
+    member_b = MembershipFactory(organization=org_b, role=Role.MEMBER)
+    invitation_b, _ = invitation_create(organization=org_b, email="guest@example.com", role=Role.MEMBER, actor=owner_b)
+    key_b, _ = api_key_for(org_b)
+    _, key_a = api_key_for(org_a)
+    b_objects = {
+        "org_slug": org_b.slug,
+        "membership_id": member_b.pk,
+        "invitation_id": invitation_b.pk,
+        "api_key_id": key_b.pk,
+    }
+    return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
+
+
+def _snapshot(org):
+    return (
+        org.name,
+        sorted(Membership.objects.filter(organization=org).values_list("pk", "role")),
+        sorted(Invitation.objects.filter(organization=org).values_list("pk", "revoked_at")),
+        sorted(ApiKey.objects.filter(organization=org).values_list("pk", "revoked_at")),
+    )
+
+
+def test_routes_are_discovered():
+    """The walk finds the org-scoped endpoints (guards against a silently empty matrix)."""
+    routes = org_routes()
+    assert "api/v1/orgs/<slug:org_slug>/members/<int:membership_id>/" in routes
+    assert len(routes) >= 7
+
+
+@pytest.mark.parametrize("route", org_routes())
+def test_member_of_a_gets_404_on_every_b_url(world, route):
+    """Owner of A: 404 with the error envelope for every method on every B URL; B unchanged."""
+    client = client_for(world["owner_a"])
+    before = _snapshot(world["org_b"])
+    url = _fill(route, world["b"])
+    for method in METHODS:
+        response = getattr(client, method)(url, {}, format="json")
+        assert response.status_code == 404, (method, url, response.content)
+        assert response.json()["error"]["code"] == "not_found"
+    world["org_b"].refresh_from_db()
+    assert _snapshot(world["org_b"]) == before
+
+
+@pytest.mark.parametrize("route", org_routes())
+def test_api_key_of_a_gets_404_on_every_b_url(world, route):
+    """An API key of A: 404 for every method on every B URL."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {world['key_a']}")
+    url = _fill(route, world["b"])
+    for method in METHODS:
+        response = getattr(client, method)(url, {}, format="json")
+        assert response.status_code == 404, (method, url, response.content)
+
+
+@pytest.mark.parametrize("route", [r for r in org_routes() if r.count("<") > 1])
+def test_b_object_ids_under_a_slug_are_404(world, route):
+    """B's object ids under A's own slug: 404 for reads and writes (querysets are scoped)."""
+    client = client_for(world["owner_a"])
+    before = _snapshot(world["org_b"])
+    url = _fill(route, {**world["b"], "org_slug": world["org_a"].slug})
+    view = resolve(url).func.view_class
+    methods = [m for m in ["get", "patch", "put", "delete", "post"] if hasattr(view, m)]
+    assert methods
+    for method in methods:
+        response = getattr(client, method)(url, {"role": "member"}, format="json")
+        assert response.status_code == 404, (method, url, response.content)
+    assert _snapshot(world["org_b"]) == before
