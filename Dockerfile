@@ -1,0 +1,55 @@
+# syntax=docker/dockerfile:1
+# Beacon production image: config.settings.base + the real environment (see .env.example).
+# Default command serves config.wsgi with gunicorn on :8000; docker-compose.yml reuses the image
+# for the one-shot `migrate`, the Celery worker, beat and Flower by overriding the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DJANGO_SETTINGS_MODULE=config.settings.base \
+    DJANGO_STATIC_ROOT=/app/staticfiles \
+    DJANGO_MEDIA_ROOT=/app/media \
+    GUNICORN_WORKERS=3 \
+    GUNICORN_THREADS=2 \
+    GUNICORN_TIMEOUT=60
+
+WORKDIR /app
+
+# Unprivileged runtime user; the code and collected static files stay root-owned (read-only to it).
+RUN groupadd --system --gid 10001 beacon \
+ && useradd --system --uid 10001 --gid beacon --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin beacon
+
+# Dependencies first, so code changes do not invalidate this layer.
+COPY requirements/ requirements/
+RUN pip install --no-cache-dir -r requirements/prod.txt
+
+COPY . .
+
+# Static files are collected at build time. The secret/URLs below are dummies that exist only for
+# this RUN step (nothing connects to them) and are not baked into the image's environment.
+RUN DJANGO_SETTINGS_MODULE=config.settings.base \
+    DJANGO_SECRET_KEY=build-only-dummy-secret-key-not-used-at-runtime \
+    DATABASE_URL=postgres://build:build@127.0.0.1:5432/build \
+    REDIS_URL=redis://127.0.0.1:6379/0 \
+    python manage.py collectstatic --noinput
+
+# Precompiled bytecode (the runtime user cannot write __pycache__ under /app); writable dirs for
+# uploads (DJANGO_MEDIA_ROOT) and the Celery beat schedule. Named volumes mounted there inherit
+# this ownership on first use.
+RUN python -m compileall -q apps config workers manage.py \
+ && mkdir -p /app/media /app/beat \
+ && chown beacon:beacon /app/media /app/beat
+
+USER 10001:10001
+
+EXPOSE 8000
+
+# /health/ is exempt from the HTTPS redirect. It answers 503 unless the database, Redis, the graph
+# (when NEO4J_URI is set) and a Celery worker (HEALTH_REQUIRE_CELERY) respond. The Host header is
+# the first DJANGO_ALLOWED_HOSTS entry, so the request is not rejected as a disallowed host.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request as r; h = (os.environ.get('DJANGO_ALLOWED_HOSTS') or '').split(',')[0].strip().lstrip('.'); h = 'localhost' if h in ('', '*') else h; r.urlopen(r.Request('http://127.0.0.1:8000/health/', headers={'Host': h}), timeout=8)" || exit 1
+
+CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers \"${GUNICORN_WORKERS:-3}\" --threads \"${GUNICORN_THREADS:-2}\" --timeout \"${GUNICORN_TIMEOUT:-60}\" --worker-tmp-dir /dev/shm --access-logfile - --error-logfile -"]
