@@ -58,6 +58,15 @@ def get_driver():
     return _driver
 
 
+def graph_reset() -> None:
+    """Close and forget the driver (after a settings change, and in tests)."""
+    global _driver
+    with _lock:
+        if _driver is not None:
+            _driver.close()
+        _driver = None
+
+
 def graph_query(cypher: str, parameters: dict | None = None) -> list[dict]:
     driver = get_driver()
     if driver is None:

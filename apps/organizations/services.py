@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
@@ -251,8 +251,9 @@ def invitation_accept(
             if not user.check_password(password) or not user.is_active:
                 raise AuthenticationFailed(f"An account for {invitation.email} exists; the password does not match it.")
         else:
-            candidate = User(email=invitation.email, full_name=full_name)
-            validate_password(password, candidate)
+            from apps.users.services import password_validate
+
+            password_validate(password, User(email=invitation.email, full_name=full_name))
             user = User.objects.create_user(email=invitation.email, password=password, full_name=full_name)
             created = True
     if invitation.organization.memberships.filter(user=user).exists():
@@ -273,7 +274,8 @@ def invitation_accept(
 def invitations_purge_expired(*, older_than_days: int = 30) -> int:
     """Delete invitations that expired, were revoked or accepted more than N days ago."""
     cutoff = timezone.now() - timedelta(days=older_than_days)
-    deleted, _ = Invitation.objects.filter(expires_at__lt=cutoff).delete()
+    closed = Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff) | Q(accepted_at__lt=cutoff)
+    deleted, _ = Invitation.objects.filter(closed).delete()
     return deleted
 
 
@@ -287,7 +289,12 @@ def api_key_create(
     """Create a key; returns (api_key, secret). The secret is shown once and stored hashed."""
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": ["The expiry must be in the future."]})
-    active = ApiKey.objects.filter(organization=organization, revoked_at__isnull=True).count()
+    now = timezone.now()
+    active = (
+        ApiKey.objects.filter(organization=organization, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .count()
+    )
     plan_limit_check(organization=organization, limit="max_api_keys", used=active)
     for _attempt in range(5):
         key, prefix, key_hash = ApiKey.generate()

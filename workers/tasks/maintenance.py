@@ -19,7 +19,7 @@ def jwt_flush_expired() -> None:
     call_command("flushexpiredtokens")
 
 
-@shared_task(name="maintenance.ping")
+@shared_task(name="maintenance.ping", ignore_result=False)
 def ping() -> str:
     """Round trip through the broker and a worker (used by tests and operators)."""
     return "pong"

@@ -160,9 +160,11 @@ class MemberListApi(OrganizationAPIView):
         search = serializers.CharField(required=False, allow_blank=True, max_length=100)
 
     @extend_schema(
-        operation_id="members_list", parameters=[FilterSerializer], responses=paginated_schema(MembershipOutputSerializer),
+        operation_id="members_list",
+        parameters=[FilterSerializer],
+        responses=paginated_schema(MembershipOutputSerializer),
         tags=["members"],
-    )  # fmt: skip
+    )
     def get(self, request, org_slug):
         # A plain dict, so an empty value is validated rather than read as "omitted" (DRF form rules).
         filters = self.FilterSerializer(data=request.query_params.dict())

@@ -4,7 +4,8 @@ HTML link /accounts/reset/<uid>/<token>/.
 Coverage:
 - change: 200 with a fresh token pair, the new password logs in and the old one does not, every earlier refresh
   token (including rotated ones) is revoked while the returned one works; wrong old_password -> 400 on
-  `old_password` with nothing changed; weak new password -> 400 naming `new_password`, nothing changed; missing fields -> 400; anonymous -> 401; API key -> 403;
+  `old_password` with nothing changed; weak new password -> 400 naming `new_password`, nothing changed;
+  missing fields -> 400; anonymous -> 401; API key -> 403;
 - reset request: 202 with no body and exactly one e-mail, sent only on commit, to the stored address (request
   e-mail matched case-insensitively), carrying /accounts/reset/<uid>/<token>/ and the API hint; unknown or inactive
   account -> 202 and no e-mail; malformed e-mail -> 400;

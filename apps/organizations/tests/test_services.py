@@ -1,0 +1,280 @@
+"""Services of apps.organizations called directly, on the real database.
+
+Coverage:
+- plan_limit_check: unlimited (null) limits, under / exactly at / over a limit, `adding` > 1, fractional usage
+  in the message, the exception's status, code, message and extra;
+- api_key_create: stores the hash, sorted unique scopes, past expiry refused, the plan limit counts non-revoked
+  keys; expired keys do not count;
+- api_key_authenticate: a valid key (also with '_' inside its secret) returns the key and sets last_used_at,
+  which is only rewritten after a minute; malformed, unknown-prefix, wrong-secret, revoked and expired keys
+  raise AuthenticationFailed with their message;
+- invitations_purge_expired: deletes invitations whose expiry is older than the cutoff (also accepted ones),
+  keeps recent and pending ones, honours `older_than_days`, returns the count; revoked long ago are deleted too.
+"""
+
+import secrets
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from rest_framework.exceptions import AuthenticationFailed
+
+from apps.core.exceptions import PlanLimitExceeded
+from apps.organizations.models import ApiKey, Invitation, hash_secret
+from apps.organizations.services import (
+    api_key_authenticate,
+    api_key_create,
+    invitations_purge_expired,
+    plan_limit_check,
+)
+from apps.organizations.tests.factories import OrganizationFactory, api_key_for, plan
+
+pytestmark = pytest.mark.django_db
+
+
+# --------------------------------------------------------------------------- plan_limit_check
+
+
+def test_plan_limit_unlimited():
+    """A null limit (enterprise members) never raises."""
+    organization = OrganizationFactory(plan=plan("enterprise"))
+
+    plan_limit_check(organization=organization, limit="max_members", used=10**6, adding=10**6)
+
+
+@pytest.mark.parametrize(("used", "adding"), [(0, 1), (4, 1), (3, 2), (5, 0)])
+def test_plan_limit_within(used, adding):
+    """Up to and including the limit passes (free: 5 members)."""
+    organization = OrganizationFactory(plan=plan("free"))
+
+    plan_limit_check(organization=organization, limit="max_members", used=used, adding=adding)
+
+
+def test_plan_limit_exceeded_names_the_limit():
+    """One past the limit raises a 403 "plan_limit_exceeded" that names the plan, the limit and the usage."""
+    organization = OrganizationFactory(plan=plan("free"))
+
+    with pytest.raises(PlanLimitExceeded) as raised:
+        plan_limit_check(organization=organization, limit="max_members", used=5)
+
+    exc = raised.value
+    assert exc.status_code == 403
+    assert exc.get_codes() == "plan_limit_exceeded"
+    assert str(exc.detail) == (
+        "The Free plan allows 5 members (including pending invitations); this organization uses 5. "
+        "Upgrade the plan or remove some first."
+    )
+    assert exc.extra == {"limit": "max_members", "allowed": 5, "used": 5}
+
+
+def test_plan_limit_adding_several_and_fractional_usage():
+    """`adding` counts in full and fractional usage is printed as is (storage MB)."""
+    organization = OrganizationFactory(plan=plan("free"))
+    plan_limit_check(organization=organization, limit="max_storage_mb", used=99.5, adding=0.5)
+
+    with pytest.raises(PlanLimitExceeded) as raised:
+        plan_limit_check(organization=organization, limit="max_storage_mb", used=99.5, adding=1)
+
+    assert str(raised.value.detail).startswith(
+        "The Free plan allows 100 MB of document storage; this organization uses 99.5."
+    )
+    assert raised.value.extra == {"limit": "max_storage_mb", "allowed": 100, "used": 99.5}
+
+
+# --------------------------------------------------------------------------- api_key_create
+
+
+def test_api_key_create_stores_only_the_hash():
+    """The returned secret matches the stored hash and prefix; scopes are sorted and unique."""
+    organization = OrganizationFactory()
+
+    api_key, key = api_key_create(organization=organization, name="k", scopes=["write", "read", "write"])
+
+    assert key.startswith(f"bk_{api_key.prefix}_")
+    assert api_key.key_hash == hash_secret(key)
+    assert ApiKey.objects.get(pk=api_key.pk).scopes == ["read", "write"]
+
+
+def test_api_key_create_refuses_a_past_expiry():
+    """An expiry in the past raises ValidationError; nothing is stored."""
+    organization = OrganizationFactory()
+
+    with pytest.raises(ValidationError) as raised:
+        api_key_create(
+            organization=organization, name="k", scopes=["read"], expires_at=timezone.now() - timedelta(minutes=1)
+        )
+
+    assert raised.value.message_dict == {"expires_at": ["The expiry must be in the future."]}
+    assert not ApiKey.objects.filter(organization=organization).exists()
+
+
+def test_api_key_create_plan_limit_counts_non_revoked_keys():
+    """Free plan: 2 keys fill it; a revoked key no longer counts."""
+    organization = OrganizationFactory(plan=plan("free"))
+    first, _ = api_key_for(organization)
+    api_key_for(organization)
+
+    with pytest.raises(PlanLimitExceeded):
+        api_key_for(organization)
+    ApiKey.objects.filter(pk=first.pk).update(revoked_at=timezone.now())
+    api_key_for(organization)
+
+    assert ApiKey.objects.filter(organization=organization, revoked_at__isnull=True).count() == 2
+
+
+def test_api_key_create_expired_keys_do_not_count():
+    """An expired key is not active, so it should not use one of the plan's 'active API keys'."""
+    organization = OrganizationFactory(plan=plan("free"))
+    expired, _ = api_key_for(organization)
+    api_key_for(organization)
+    ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    assert [k.is_active for k in ApiKey.objects.filter(organization=organization)].count(True) == 1
+
+    api_key_for(organization)  # raises PlanLimitExceeded: "... allows 2 active API keys; ... uses 2."
+
+
+# --------------------------------------------------------------------------- api_key_authenticate
+
+
+def test_authenticate_valid_key_sets_last_used_at():
+    """A valid key returns its ApiKey (organization loaded) and records the use."""
+    organization = OrganizationFactory()
+    api_key, key = api_key_for(organization)
+    before = timezone.now()
+
+    found = api_key_authenticate(key=key)
+
+    assert found.pk == api_key.pk
+    assert found.organization == organization
+    api_key.refresh_from_db()
+    assert before <= api_key.last_used_at <= timezone.now()
+    assert found.last_used_at == api_key.last_used_at
+
+
+def test_authenticate_secret_with_underscores():
+    """Secrets may contain '_' (token_urlsafe); only the first two parts are the scheme and prefix."""
+    organization = OrganizationFactory()
+    key = "bk_0a1b2c3d_se_cr_et_" + secrets.token_hex(8)
+    api_key = ApiKey.objects.create(
+        organization=organization, name="k", prefix="0a1b2c3d", key_hash=hash_secret(key), scopes=["read"]
+    )
+
+    assert api_key_authenticate(key=key).pk == api_key.pk
+
+
+def test_authenticate_updates_last_used_at_at_most_once_a_minute():
+    """A use within a minute of the last one is not written; an older one is."""
+    api_key, key = api_key_for(OrganizationFactory())
+    recent = timezone.now() - timedelta(seconds=30)
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=recent)
+
+    api_key_authenticate(key=key)
+    api_key.refresh_from_db()
+    assert api_key.last_used_at == recent
+
+    stale = timezone.now() - timedelta(minutes=2)
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=stale)
+    api_key_authenticate(key=key)
+    api_key.refresh_from_db()
+    assert api_key.last_used_at > stale + timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", "Malformed API key: expected 'bk_<prefix>_<secret>'."),
+        ("bk_only", "Malformed API key: expected 'bk_<prefix>_<secret>'."),
+        ("pk_0a1b2c3d_secret", "Malformed API key: expected 'bk_<prefix>_<secret>'."),
+        ("bk_ffffffff_secret", "Invalid API key."),
+    ],
+)
+def test_authenticate_malformed_or_unknown(key, message):
+    """Malformed keys and unknown prefixes raise AuthenticationFailed."""
+    with pytest.raises(AuthenticationFailed) as raised:
+        api_key_authenticate(key=key)
+
+    assert str(raised.value.detail) == message
+
+
+def test_authenticate_wrong_secret():
+    """A known prefix with a wrong secret is refused and does not record a use."""
+    api_key, _key = api_key_for(OrganizationFactory())
+
+    with pytest.raises(AuthenticationFailed) as raised:
+        api_key_authenticate(key=f"bk_{api_key.prefix}_wrong")
+
+    assert str(raised.value.detail) == "Invalid API key."
+    api_key.refresh_from_db()
+    assert api_key.last_used_at is None
+
+
+def test_authenticate_revoked_and_expired():
+    """Revoked and expired keys are refused with their own message."""
+    organization = OrganizationFactory()
+    revoked, revoked_key = api_key_for(organization)
+    expired, expired_key = api_key_for(organization)
+    ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    with pytest.raises(AuthenticationFailed) as revoked_error:
+        api_key_authenticate(key=revoked_key)
+    with pytest.raises(AuthenticationFailed) as expired_error:
+        api_key_authenticate(key=expired_key)
+
+    assert str(revoked_error.value.detail) == "This API key has been revoked."
+    assert str(expired_error.value.detail) == "This API key has expired."
+
+
+# --------------------------------------------------------------------------- invitations_purge_expired
+
+
+def make_invitation(organization, *, days_ago: int, expires_in_days: int, **fields) -> Invitation:
+    """An invitation created `days_ago` days ago that expires `expires_in_days` after now (negative: past)."""
+    now = timezone.now()
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=f"{secrets.token_hex(4)}@example.com",
+        token_hash=hash_secret(secrets.token_urlsafe(16)),
+        expires_at=now + timedelta(days=expires_in_days),
+        **fields,
+    )
+    Invitation.objects.filter(pk=invitation.pk).update(created_at=now - timedelta(days=days_ago))
+    return invitation
+
+
+def test_purge_deletes_invitations_expired_before_the_cutoff():
+    """Expired > 30 days ago (pending or accepted) are deleted; recent, pending and other ones are kept."""
+    organization = OrganizationFactory()
+    old_expired = make_invitation(organization, days_ago=40, expires_in_days=-33)
+    old_accepted = make_invitation(
+        organization, days_ago=45, expires_in_days=-38, accepted_at=timezone.now() - timedelta(days=44)
+    )
+    recent_expired = make_invitation(organization, days_ago=30, expires_in_days=-23)
+    pending = make_invitation(organization, days_ago=1, expires_in_days=6)
+
+    deleted = invitations_purge_expired()
+
+    assert deleted == 2
+    remaining = set(Invitation.objects.filter(organization=organization).values_list("pk", flat=True))
+    assert remaining == {recent_expired.pk, pending.pk}
+    assert old_expired.pk not in remaining and old_accepted.pk not in remaining
+
+
+def test_purge_older_than_days():
+    """`older_than_days` moves the cutoff."""
+    organization = OrganizationFactory()
+    make_invitation(organization, days_ago=30, expires_in_days=-23)
+    pending = make_invitation(organization, days_ago=1, expires_in_days=6)
+
+    assert invitations_purge_expired(older_than_days=30) == 0
+    assert invitations_purge_expired(older_than_days=10) == 1
+    assert list(Invitation.objects.filter(organization=organization)) == [pending]
+
+
+def test_purge_deletes_invitations_revoked_before_the_cutoff():
+    """An invitation revoked 31 days ago (its expiry only 25 days ago) is purged, as the docstring says."""
+    organization = OrganizationFactory()
+    make_invitation(organization, days_ago=32, expires_in_days=-25, revoked_at=timezone.now() - timedelta(days=31))
+
+    assert invitations_purge_expired(older_than_days=30) == 1
