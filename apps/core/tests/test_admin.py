@@ -33,13 +33,13 @@ MODELS = [model for model in admin.site._registry if model._meta.app_label in {"
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
 def test_changelist_and_change_page_render(staff_client, populated, model):
     """Changelist, a search, and the first object's change page answer 200."""
-    info = (model._meta.app_label, model._meta.model_name)
-    changelist = reverse("admin:%s_%s_changelist" % info)
+    prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+    changelist = reverse(f"{prefix}_changelist")
     assert staff_client.get(changelist).status_code == 200
     assert staff_client.get(changelist, {"q": "example"}).status_code == 200
     obj = model.objects.first()
     assert obj is not None
-    assert staff_client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk])).status_code == 200
+    assert staff_client.get(reverse(f"{prefix}_change", args=[obj.pk])).status_code == 200
 
 
 def test_revoke_invitation_action(staff_client, populated):
