@@ -35,10 +35,12 @@ from apps.organizations.tests.utils import (
     PRO_PLAN,
     error,
     iso,
+    org_body,
     org_url,
     token_from_mail,
 )
 from apps.users.tests.factories import UserFactory
+from apps.users.tests.utils import user_body
 from conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -84,24 +86,12 @@ def invitation_body(invitation, status="pending") -> dict:
 
 def accept_body(organization, user, role, *, account_created, plan=PRO_PLAN) -> dict:
     """The accept response without the (varying) JWT pair."""
+    organization_body = org_body(organization, role, plan)
+    del organization_body["role"]
     return {
-        "organization": {
-            "id": organization.id,
-            "name": organization.name,
-            "slug": organization.slug,
-            "plan": plan,
-            "created_at": iso(organization.created_at),
-        },
+        "organization": organization_body,
         "role": role,
-        "user": {
-            "id": user.id,
-            "email": user.email,
-            "full_name": user.full_name,
-            "timezone": user.timezone,
-            "locale": user.locale,
-            "interests": user.interests,
-            "date_joined": iso(user.date_joined),
-        },
+        "user": user_body(user),
         "account_created": account_created,
     }
 
