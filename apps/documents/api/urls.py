@@ -1,0 +1,15 @@
+from django.urls import path
+
+from apps.documents.api import views
+
+app_name = "documents-api"
+
+BOT = "orgs/<slug:org_slug>/bots/<int:bot_id>/"
+
+urlpatterns = [
+    path(f"{BOT}documents/", views.DocumentListUploadApi.as_view(), name="list"),
+    path(f"{BOT}documents/text/", views.DocumentTextCreateApi.as_view(), name="create-text"),
+    path(f"{BOT}documents/<int:document_id>/", views.DocumentDetailApi.as_view(), name="detail"),
+    path(f"{BOT}documents/<int:document_id>/reprocess/", views.DocumentReprocessApi.as_view(), name="reprocess"),
+    path(f"{BOT}search/", views.SearchApi.as_view(), name="search"),
+]

@@ -1,0 +1,205 @@
+"""Documents of a bot and hybrid search: /api/v1/orgs/{org}/bots/{bot}/documents/ and .../search/."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from apps.core.pagination import paginate, paginated_schema
+from apps.core.tenancy import OrganizationAPIView
+from apps.documents import selectors, services
+from apps.documents.models import Document
+from apps.organizations.models import Role
+
+
+class BotScopedApi(OrganizationAPIView):
+    """Resolves `bot_id` inside the caller's organization (404 otherwise) before any handler runs."""
+
+    bot = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.bot = selectors.bot_get(organization=self.organization, bot_id=kwargs["bot_id"])
+
+
+class DocumentOutputSerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(help_text="chunks_done / chunks_total while processing (0..1).")
+
+    class Meta:
+        model = Document
+        fields = [
+            "id", "title", "source", "original_name", "kind", "mime_type", "size", "sha256", "url", "version",
+            "status", "error", "progress", "chunks_done", "chunks_total", "chunk_count", "token_count",
+            "page_count", "embedding_model", "created_at", "processed_at",
+        ]  # fmt: skip
+
+
+class UploadResultSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(
+        choices=["created", "duplicate", "new_version"],
+        help_text="duplicate: the same content is already in this bot (the existing document is returned); "
+        "new_version: it replaces the document of the same name once ready.",
+    )
+    document = DocumentOutputSerializer()
+
+
+class UploadResponseSerializer(serializers.Serializer):
+    results = UploadResultSerializer(many=True)
+
+
+class DocumentListUploadApi(BotScopedApi):
+    parser_classes = [MultiPartParser, JSONParser]
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Document.Status.choices, required=False)
+        search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    class UploadSerializer(serializers.Serializer):
+        files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), min_length=1, max_length=50)
+
+    @extend_schema(
+        operation_id="documents_list",
+        parameters=[FilterSerializer],
+        responses=paginated_schema(DocumentOutputSerializer),
+        tags=["documents"],
+    )
+    def get(self, request, org_slug, bot_id):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        queryset = selectors.document_list(organization=self.organization, bot=self.bot, filters=filters.validated_data)
+        return paginate(self, request, queryset, DocumentOutputSerializer)
+
+    @extend_schema(
+        operation_id="documents_upload",
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: UploadResponseSerializer, 200: UploadResponseSerializer},
+        tags=["documents"],
+        description="Upload one or many files (txt, md, html, pdf, docx) in the `files` field. 201 when at least "
+        "one document was created, 200 when every file was a duplicate. Limits: the plan's size per file, "
+        "documents per bot and total storage (413/403 naming the limit); unsupported types are 415.",
+    )
+    def post(self, request, org_slug, bot_id):
+        if request.content_type is None or not request.content_type.startswith("multipart/form-data"):
+            return Response(
+                {"error": {"code": "unsupported_media_type",
+                           "message": "Upload files as multipart/form-data in the 'files' field; "
+                                      "use .../documents/text/ for raw text.", "details": {}}},
+                status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            )  # fmt: skip
+        data = self.UploadSerializer(data={"files": request.FILES.getlist("files")})
+        data.is_valid(raise_exception=True)
+        incoming = [
+            services.IncomingFile(name=upload.name, data=upload.read()) for upload in data.validated_data["files"]
+        ]
+        outcomes = services.document_upload(
+            organization=self.organization, bot=self.bot, files=incoming, created_by=_person(request)
+        )
+        body = UploadResponseSerializer({"results": outcomes}).data
+        created = any(outcome.outcome != "duplicate" for outcome in outcomes)
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _person(request):
+    return request.user if getattr(request.user, "pk", None) else None
+
+
+class DocumentTextCreateApi(BotScopedApi):
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=300)
+        text = serializers.CharField(max_length=5_000_000)
+        url = serializers.URLField(required=False, allow_blank=True, max_length=1000, default="")
+
+    @extend_schema(
+        operation_id="documents_create_text",
+        request=InputSerializer,
+        responses={201: UploadResultSerializer, 200: UploadResultSerializer},
+        tags=["documents"],
+    )
+    def post(self, request, org_slug, bot_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        document, outcome = services.document_create_from_text(
+            organization=self.organization, bot=self.bot, created_by=_person(request), **data.validated_data
+        )
+        body = UploadResultSerializer({"outcome": outcome, "document": document}).data
+        return Response(body, status=status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK)
+
+
+class DocumentDetailApi(BotScopedApi):
+    @extend_schema(operation_id="documents_retrieve", responses=DocumentOutputSerializer, tags=["documents"])
+    def get(self, request, org_slug, bot_id, document_id):
+        document = selectors.document_get(organization=self.organization, bot=self.bot, document_id=document_id)
+        return Response(DocumentOutputSerializer(document).data)
+
+    @extend_schema(operation_id="documents_destroy", responses={204: None}, tags=["documents"])
+    def delete(self, request, org_slug, bot_id, document_id):
+        document = selectors.document_get(organization=self.organization, bot=self.bot, document_id=document_id)
+        services.document_delete(document=document)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentReprocessApi(BotScopedApi):
+    @extend_schema(
+        operation_id="documents_reprocess", request=None, responses={202: DocumentOutputSerializer}, tags=["documents"]
+    )
+    def post(self, request, org_slug, bot_id, document_id):
+        document = selectors.document_get(organization=self.organization, bot=self.bot, document_id=document_id)
+        document = services.document_reprocess(document=document)
+        return Response(DocumentOutputSerializer(document).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SearchHitSerializer(serializers.Serializer):
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.IntegerField()
+    document_title = serializers.CharField()
+    document_url = serializers.CharField(allow_blank=True)
+    heading_path = serializers.ListField(child=serializers.CharField())
+    page = serializers.IntegerField(allow_null=True)
+    score = serializers.FloatField(help_text="Fused relevance 0..1: dense_weight*semantic + (1-dense_weight)*lexical.")
+    semantic = serializers.FloatField(help_text="Cosine similarity of question and passage (0..1).")
+    lexical = serializers.FloatField(help_text="Share of the question's search terms found in the passage (0..1).")
+    snippet = serializers.CharField(help_text="HTML-escaped excerpt; matched terms are wrapped in <mark>.")
+    text = serializers.CharField()
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    min_score = serializers.FloatField()
+    results = SearchHitSerializer(many=True)
+
+
+class SearchApi(BotScopedApi):
+    read_role = Role.MEMBER
+
+    class FilterSerializer(serializers.Serializer):
+        q = serializers.CharField(max_length=1000, help_text="The question or search words.")
+        k = serializers.IntegerField(min_value=1, max_value=50, required=False, help_text="Results (bot's top_k).")
+        min_score = serializers.FloatField(
+            min_value=0, max_value=1, required=False, help_text="Cut-off on the fused score (bot's min_score)."
+        )
+
+    @extend_schema(
+        operation_id="bots_search",
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="The question or search words."),
+            OpenApiParameter("k", {"type": "integer", "minimum": 1, "maximum": 50}, description="Results."),
+            OpenApiParameter(
+                "min_score", {"type": "number", "minimum": 0, "maximum": 1}, description="Cut-off on the fused score."
+            ),
+        ],
+        responses=SearchResponseSerializer,
+        tags=["documents"],
+    )
+    def get(self, request, org_slug, bot_id):
+        params = self.FilterSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        query = params.validated_data["q"].strip()
+        min_score = params.validated_data.get("min_score", self.bot.min_score)
+        hits = selectors.chunk_search(
+            organization=self.organization,
+            bot=self.bot,
+            query=query,
+            k=params.validated_data.get("k"),
+            min_score=min_score,
+        )
+        return Response(SearchResponseSerializer({"query": query, "min_score": min_score, "results": hits}).data)

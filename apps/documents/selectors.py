@@ -1,0 +1,163 @@
+"""Knowledge-base reads: documents of a bot, and hybrid search over its chunks.
+
+Hybrid search. Candidates come from two indexes, both filtered by organization and bot:
+- dense: pgvector HNSW (cosine) over the current model's vectors (iterative scan, so a selective
+  bot filter still fills the list);
+- full text: PostgreSQL `websearch_to_tsquery` against the chunk's tsvector (GIN), heading path
+  weighted above the body.
+Each candidate gets a fused relevance score in 0..1 that people can reason about:
+    score = w * semantic + (1 - w) * lexical
+where `semantic` is the cosine similarity of question and chunk (clipped at 0) and `lexical` is the
+share of the question's distinct search terms that the chunk contains. `w` is the bot's
+`dense_weight`; the bot's `min_score` cut-off applies to this final score.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from rest_framework.exceptions import NotFound
+
+from apps.bots.models import Bot
+from apps.core.embeddings import get_embedder
+from apps.documents.models import Document
+
+
+def bot_get(*, organization, bot_id: int) -> Bot:
+    bot = Bot.objects.filter(organization=organization, pk=bot_id).first()
+    if bot is None:
+        raise NotFound("Bot not found.")
+    return bot
+
+
+def document_list(*, organization, bot, filters: dict | None = None) -> QuerySet[Document]:
+    queryset = Document.objects.filter(organization=organization, bot=bot).order_by("-created_at", "-id")
+    filters = filters or {}
+    if filters.get("status"):
+        queryset = queryset.filter(status=filters["status"])
+    if filters.get("search"):
+        queryset = queryset.filter(title__icontains=filters["search"])
+    return queryset
+
+
+def document_get(*, organization, bot, document_id: int) -> Document:
+    document = document_list(organization=organization, bot=bot).filter(pk=document_id).first()
+    if document is None:
+        raise NotFound("Document not found.")
+    return document
+
+
+@dataclass
+class SearchHit:
+    chunk_id: int
+    document_id: int
+    document_title: str
+    document_url: str
+    heading_path: list[str]
+    page: int | None
+    position: int
+    text: str
+    snippet: str
+    score: float
+    semantic: float
+    lexical: float
+
+
+MARK_START, MARK_END = "\x02", "\x03"
+
+SEARCH_SQL = """
+WITH params AS (
+    SELECT websearch_to_tsquery(%(cfg)s::regconfig, %(q)s) AS tsq,
+           ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(q)s)))) AS terms
+),
+dense AS (
+    SELECT e.chunk_id
+    FROM documents_chunkembedding e
+    JOIN documents_chunk c ON c.id = e.chunk_id
+    WHERE e.model = %(model)s AND c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable
+    ORDER BY (e.embedding::vector({dims})) <=> %(vec)s::vector({dims})
+    LIMIT %(n)s
+),
+lexical AS (
+    SELECT c.id AS chunk_id
+    FROM documents_chunk c, params p
+    WHERE c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.tsq
+    ORDER BY ts_rank_cd(c.search_vector, p.tsq) DESC
+    LIMIT %(n)s
+),
+candidates AS (SELECT chunk_id FROM dense UNION SELECT chunk_id FROM lexical)
+SELECT c.id, c.document_id, d.title, d.url, c.heading_path, c.page, c.position, c.text,
+       GREATEST(0, 1 - ((e.embedding::vector({dims})) <=> %(vec)s::vector({dims}))) AS semantic,
+       CASE WHEN cardinality(p.terms) = 0 THEN NULL ELSE
+           (SELECT count(*) FROM unnest(p.terms) t WHERE t = ANY(tsvector_to_array(c.search_vector)))::float
+           / cardinality(p.terms) END AS lexical,
+       ts_headline(%(cfg)s::regconfig, c.text, p.tsq,
+                   'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxFragments=2, MaxWords=35, MinWords=12,
+                    FragmentDelimiter=" … "') AS snippet
+FROM candidates k
+JOIN documents_chunk c ON c.id = k.chunk_id
+JOIN documents_document d ON d.id = c.document_id
+CROSS JOIN params p
+LEFT JOIN documents_chunkembedding e ON e.chunk_id = c.id AND e.model = %(model)s
+"""
+
+
+def _snippet(raw: str | None, text: str) -> str:
+    """HTML-escaped snippet with <mark> around matched terms (safe to render as HTML)."""
+    raw = raw if raw and MARK_START in raw else text[:240] + ("…" if len(text) > 240 else "")
+    return html.escape(raw).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
+
+
+def chunk_search(
+    *, organization, bot, query: str, k: int | None = None, min_score: float | None = None, candidates: int = 40
+) -> list[SearchHit]:
+    """The bot's best chunks for `query`, best first, at or above the cut-off (the bot's by default)."""
+    assert bot.organization_id == organization.pk
+    k = k or bot.top_k
+    min_score = bot.min_score if min_score is None else min_score
+    weight = bot.dense_weight
+    embedder = get_embedder()
+    vector = embedder.encode([query])[0]
+    n = max(candidates, k * 4)
+    sql = SEARCH_SQL.format(dims=int(embedder.dimensions))
+    params = {
+        "cfg": settings.SEARCH_TEXT_CONFIG,
+        "q": query,
+        "model": embedder.name,
+        "org": organization.pk,
+        "bot": bot.pk,
+        "vec": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
+        "n": n,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the bot filter.
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(40, n))])
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    hits = []
+    for chunk_id, document_id, title, url, heading_path, page, position, text, semantic, lexical, snippet in rows:
+        semantic = float(semantic or 0.0)
+        score = semantic if lexical is None else weight * semantic + (1 - weight) * float(lexical)
+        hits.append(
+            SearchHit(
+                chunk_id=chunk_id,
+                document_id=document_id,
+                document_title=title,
+                document_url=url,
+                heading_path=list(heading_path or []),
+                page=page,
+                position=position,
+                text=text,
+                snippet=_snippet(snippet, text),
+                score=round(score, 4),
+                semantic=round(semantic, 4),
+                lexical=round(float(lexical), 4) if lexical is not None else 0.0,
+            )
+        )
+    hits.sort(key=lambda hit: (-hit.score, hit.chunk_id))
+    return [hit for hit in hits if hit.score >= min_score][:k]

@@ -1,0 +1,402 @@
+"""Knowledge-base writes: uploads, text documents, versions, deletion, and the ingestion pipeline.
+
+Pipeline (Celery chain, enqueued on commit; see workers/tasks/chunking.py and embedding.py):
+  document_extract_chunk  -> extract text, chunk it, store the chunks (not yet searchable)
+  document_embed          -> embed chunks in batches, counting chunks_done
+  document_finalize       -> one transaction: make the new chunks searchable, drop the old
+                             generation (or the old version), status ready
+Every stage is idempotent and resumable: a redelivered or re-run stage keeps what is already
+done (same chunk hashes, existing embeddings) and does the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.core.embeddings import get_embedder
+from apps.core.exceptions import ApplicationError
+from apps.documents.chunking import chunk_blocks
+from apps.documents.extraction import MIME_TYPES, ExtractionError, extension_kind, extract
+from apps.documents.models import Chunk, ChunkEmbedding, Document
+from apps.organizations.services import plan_limit_check
+
+logger = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+@dataclass
+class IncomingFile:
+    name: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class UploadOutcome:
+    document: Document
+    outcome: str  # created | duplicate | new_version
+
+
+def _enqueue(document: Document) -> None:
+    from workers.tasks.chunking import document_pipeline_enqueue
+
+    transaction.on_commit(lambda: document_pipeline_enqueue(document.organization_id, document.pk))
+
+
+def _check_limits(*, organization, bot, new_sizes: list[int], new_documents: int) -> None:
+    plan = organization.plan
+    for size in new_sizes:
+        limit_mb = min(filter(None, [plan.max_file_size_mb, settings.DOCUMENT_MAX_UPLOAD_MB]))
+        if size > limit_mb * MB:
+            raise ApplicationError(
+                f"A file of {size / MB:.1f} MB is over the {limit_mb} MB limit per file of the {plan.name} plan.",
+                code="file_too_large",
+                status_code=413,
+                extra={"limit": "max_file_size_mb", "allowed": limit_mb},
+            )
+    if new_documents:
+        count = Document.objects.filter(bot=bot).count()
+        plan_limit_check(organization=organization, limit="max_documents_per_bot", used=count, adding=new_documents)
+    if new_sizes:
+        used = Document.objects.filter(organization=organization).aggregate(total=Sum("size"))["total"] or 0
+        plan_limit_check(
+            organization=organization,
+            limit="max_storage_mb",
+            used=round(used / MB, 2),
+            adding=round(sum(new_sizes) / MB, 2),
+        )
+
+
+@transaction.atomic
+def document_upload(*, organization, bot, files: list[IncomingFile], created_by=None) -> list[UploadOutcome]:
+    """Store uploaded files as documents of `bot` and queue their ingestion.
+
+    All files are checked first (type by name, plan limits); one refused file refuses the request,
+    so nothing is half-stored. A file whose sha256 is already in the bot is not stored again (the
+    existing document is returned); a changed file under an existing name becomes a new version
+    that replaces the old one when it is ready.
+    """
+    assert bot.organization_id == organization.pk
+    if not files:
+        raise ApplicationError("No file was uploaded; send one or more files in the 'files' field.", code="no_file")
+    for incoming in files:
+        if extension_kind(incoming.name) is None:
+            raise ApplicationError(
+                f"'{incoming.name}' is not a supported type; upload txt, md, html, pdf or docx files.",
+                code="unsupported_type",
+                status_code=415,
+            )
+    seen: dict[str, Document] = {}
+    plan: list[tuple[IncomingFile, Document | None, Document | None]] = []
+    for incoming in files:
+        digest = incoming.sha256
+        existing = seen.get(digest) or Document.objects.filter(bot=bot, sha256=digest).first()
+        previous = None
+        if existing is None:
+            previous = (
+                Document.objects.select_for_update(of=("self",))
+                .filter(bot=bot, original_name=incoming.name, replaced_by__isnull=True)
+                .order_by("-version")
+                .first()
+            )
+            if previous is not None and Document.objects.filter(replaces=previous).exists():
+                raise ApplicationError(
+                    f"A newer version of '{incoming.name}' is still processing; upload again when it is ready.",
+                    code="version_in_progress",
+                    status_code=409,
+                )
+        plan.append((incoming, existing, previous))
+        seen.setdefault(digest, existing or Document(sha256=digest))
+    new = [(incoming, previous) for incoming, existing, previous in plan if existing is None]
+    _check_limits(
+        organization=organization,
+        bot=bot,
+        new_sizes=[len(incoming.data) for incoming, _ in new],
+        new_documents=sum(1 for _, previous in new if previous is None),
+    )
+    outcomes: list[UploadOutcome] = []
+    created: dict[str, Document] = {}
+    for incoming, existing, previous in plan:
+        digest = incoming.sha256
+        if existing is not None and existing.pk:
+            outcomes.append(UploadOutcome(existing, "duplicate"))
+            continue
+        if digest in created:
+            outcomes.append(UploadOutcome(created[digest], "duplicate"))
+            continue
+        kind = extension_kind(incoming.name)
+        document = Document(
+            organization=organization,
+            bot=bot,
+            title=_title_from_name(incoming.name),
+            source=Document.Source.UPLOAD,
+            original_name=incoming.name,
+            mime_type=MIME_TYPES[kind],
+            kind=kind,
+            size=len(incoming.data),
+            sha256=digest,
+            version=previous.version + 1 if previous else 1,
+            replaces=previous,
+            created_by=created_by,
+        )
+        document.file.save(incoming.name, ContentFile(incoming.data), save=False)
+        document.save()
+        _enqueue(document)
+        created[digest] = document
+        outcomes.append(UploadOutcome(document, "new_version" if previous else "created"))
+    return outcomes
+
+
+def _title_from_name(name: str) -> str:
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return stem.replace("_", " ").replace("-", " ").strip()[:300] or name[:300]
+
+
+@transaction.atomic
+def document_create_from_text(*, organization, bot, title: str, text: str, url: str = "", created_by=None):
+    """A document from raw text; returns (document, outcome) like an upload."""
+    assert bot.organization_id == organization.pk
+    data = text.encode()
+    digest = hashlib.sha256(data).hexdigest()
+    existing = Document.objects.filter(bot=bot, sha256=digest).first()
+    if existing is not None:
+        return existing, "duplicate"
+    _check_limits(organization=organization, bot=bot, new_sizes=[len(data)], new_documents=1)
+    document = Document.objects.create(
+        organization=organization,
+        bot=bot,
+        title=title,
+        source=Document.Source.TEXT,
+        text=text,
+        url=url,
+        mime_type="text/plain",
+        kind="txt",
+        size=len(data),
+        sha256=digest,
+        created_by=created_by,
+    )
+    _enqueue(document)
+    return document, "created"
+
+
+def document_delete(*, document: Document) -> None:
+    """Delete a document, its chunks and embeddings (cascade) and, after commit, its file."""
+    file = document.file
+    name = file.name if file else None
+    document.delete()
+    if name:
+        transaction.on_commit(lambda: file.storage.delete(name))
+
+
+@transaction.atomic
+def document_reprocess(*, document: Document) -> Document:
+    """Queue the pipeline again (after a failure, a stuck worker, or a chunking change).
+
+    A ready document stays searchable with its current chunks until the new ones are ready.
+    """
+    document = Document.objects.select_for_update().get(pk=document.pk)
+    document.status = Document.Status.PENDING
+    document.error = ""
+    document.save(update_fields=["status", "error", "updated_at"])
+    _enqueue(document)
+    return document
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def document_for_pipeline(*, organization_id: int, document_id: int) -> Document | None:
+    """The document to work on, or None (deleted, or already failed) so the task returns quietly."""
+    document = Document.objects.filter(pk=document_id, organization_id=organization_id).first()
+    if document is None or document.status == Document.Status.FAILED:
+        return None
+    return document
+
+
+def document_fail(*, document_id: int, message: str) -> None:
+    Document.objects.filter(pk=document_id).update(
+        status=Document.Status.FAILED, error=message[:2000], updated_at=timezone.now()
+    )
+    # The half-built generation is dropped; a ready generation (if any) stays searchable.
+    Chunk.objects.filter(document_id=document_id, searchable=False).delete()
+
+
+def _read(document: Document) -> tuple[str, bytes]:
+    if document.source == Document.Source.TEXT:
+        return f"{document.title}.txt", document.text.encode()
+    try:
+        with document.file.open("rb") as handle:
+            return document.original_name or document.file.name, handle.read()
+    except (FileNotFoundError, ValueError) as exc:
+        raise ExtractionError("The stored file is missing; upload it again.") from exc
+
+
+def document_extract_chunk(*, document: Document) -> int:
+    """Extract and chunk; store the chunks as the building generation. Returns the chunk count.
+
+    Idempotent: if the building generation already holds exactly these chunks (same hashes, same
+    order) it is kept with its embeddings, so a redelivered task resumes instead of restarting.
+    """
+    Document.objects.filter(pk=document.pk).update(
+        status=Document.Status.PROCESSING,
+        attempts=document.attempts + 1,
+        processing_started_at=timezone.now(),
+        error="",
+    )
+    name, data = _read(document)
+    extracted = extract(name, data)
+    embedder = get_embedder()
+    drafts = chunk_blocks(
+        extracted.blocks,
+        count_tokens=embedder.count_tokens,
+        max_tokens=settings.CHUNK_MAX_TOKENS,
+        overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
+        model_limit=embedder.max_tokens,
+    )
+    if not drafts:
+        raise ExtractionError("The file contains no text to learn from.")
+    hashes = [draft.content_hash for draft in drafts]
+    with transaction.atomic():
+        current = list(
+            Chunk.objects.filter(document=document, searchable=False)
+            .order_by("position")
+            .values_list("content_hash", flat=True)
+        )
+        if current != hashes:
+            Chunk.objects.filter(document=document, searchable=False).delete()
+            Chunk.objects.bulk_create(
+                [
+                    Chunk(
+                        organization_id=document.organization_id,
+                        bot_id=document.bot_id,
+                        document=document,
+                        position=index,
+                        text=draft.text,
+                        heading_path=list(draft.heading_path),
+                        page=draft.page,
+                        char_start=draft.char_start,
+                        char_end=draft.char_end,
+                        token_count=draft.token_count,
+                        content_hash=draft.content_hash,
+                    )
+                    for index, draft in enumerate(drafts)
+                ],
+                batch_size=500,
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE documents_chunk SET search_vector = "
+                    "setweight(to_tsvector(%s::regconfig, array_to_string(heading_path, ' ')), 'A') || "
+                    "setweight(to_tsvector(%s::regconfig, text), 'B') "
+                    "WHERE document_id = %s AND NOT searchable",
+                    [settings.SEARCH_TEXT_CONFIG, settings.SEARCH_TEXT_CONFIG, document.pk],
+                )
+        title = document.title
+        if (
+            document.source == Document.Source.UPLOAD
+            and extracted.title
+            and title == _title_from_name(document.original_name)
+        ):
+            title = extracted.title[:300]
+        Document.objects.filter(pk=document.pk).update(
+            chunks_total=len(drafts),
+            chunks_done=ChunkEmbedding.objects.filter(
+                chunk__document=document, chunk__searchable=False, model=embedder.name
+            ).count(),
+            token_count=sum(draft.token_count for draft in drafts),
+            page_count=extracted.page_count,
+            kind=extracted.kind,
+            title=title,
+        )
+    return len(drafts)
+
+
+def embedding_index_ensure(*, model: str, dimensions: int) -> str:
+    """Create (once) the partial HNSW cosine index for one embedding model. Returns its name."""
+    name = "chunkemb_hnsw_" + hashlib.sha1(model.encode()).hexdigest()[:12]
+    literal = model.replace("'", "''")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {name} ON documents_chunkembedding "
+            f"USING hnsw ((embedding::vector({int(dimensions)})) vector_cosine_ops) WHERE model = '{literal}'"
+        )
+    return name
+
+
+def document_embed(*, document: Document, batch_size: int | None = None) -> int:
+    """Embed the building generation's chunks that have no vector for the current model yet.
+
+    Batches are committed as they go (chunks_done climbs), so a killed worker loses one batch at
+    most. Returns how many chunks were embedded now.
+    """
+    embedder = get_embedder()
+    embedding_index_ensure(model=embedder.name, dimensions=embedder.dimensions)
+    batch_size = batch_size or settings.EMBEDDING_BATCH_SIZE * 4
+    done_now = 0
+    while True:
+        batch = list(
+            Chunk.objects.filter(document=document, searchable=False)
+            .exclude(embeddings__model=embedder.name)
+            .order_by("position")
+            .only("id", "text", "heading_path")[:batch_size]
+        )
+        if not batch:
+            break
+        vectors = embedder.encode([chunk.embed_text for chunk in batch])
+        ChunkEmbedding.objects.bulk_create(
+            [
+                ChunkEmbedding(chunk_id=chunk.pk, model=embedder.name, embedding=vector)
+                for chunk, vector in zip(batch, vectors, strict=True)
+            ],
+            ignore_conflicts=True,
+        )
+        done_now += len(batch)
+        Document.objects.filter(pk=document.pk).update(
+            chunks_done=ChunkEmbedding.objects.filter(
+                chunk__document=document, chunk__searchable=False, model=embedder.name
+            ).count()
+        )
+    return done_now
+
+
+@transaction.atomic
+def document_finalize(*, document: Document) -> Document | None:
+    """Swap generations in one transaction: the bot never has neither the old nor the new chunks."""
+    document = Document.objects.select_for_update().filter(pk=document.pk).first()
+    if document is None or document.status == Document.Status.FAILED:
+        return None
+    building = Chunk.objects.filter(document=document, searchable=False)
+    count = building.count()
+    if count == 0 and document.status == Document.Status.READY:
+        return document  # already finalized (redelivered task)
+    embedder = get_embedder()
+    Chunk.objects.filter(document=document, searchable=True).delete()
+    building.update(searchable=True)
+    replaced = document.replaces
+    document.status = Document.Status.READY
+    document.error = ""
+    document.chunk_count = count
+    document.chunks_done = count
+    document.chunks_total = count
+    document.embedding_model = embedder.name
+    document.processed_at = timezone.now()
+    document.replaces = None
+    document.save()
+    if replaced is not None:
+        document_delete(document=replaced)
+    return document

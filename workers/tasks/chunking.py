@@ -1,0 +1,53 @@
+"""Ingestion, stage 1: extract text and chunk it (queue "ingestion").
+
+The pipeline is a chain of three idempotent tasks, each loading the document by id:
+documents.extract_chunk -> documents.embed -> documents.finalize. A stage that finds the document
+deleted or failed returns quietly, which also ends the chain's effect.
+"""
+
+from celery import chain, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
+
+from workers.tasks.base import DocumentTask
+
+TRANSIENT = (OperationalError, InterfaceError)
+
+
+def document_pipeline_enqueue(organization_id: int, document_id: int):
+    """Send the chain (called from services on commit)."""
+    from workers.tasks.embedding import document_embed_task, document_finalize_task
+
+    return chain(
+        document_extract_chunk_task.si(organization_id, document_id),
+        document_embed_task.si(organization_id, document_id),
+        document_finalize_task.si(organization_id, document_id),
+    ).apply_async()
+
+
+@shared_task(
+    bind=True,
+    base=DocumentTask,
+    name="documents.extract_chunk",
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_jitter=True,
+    max_retries=5,
+)
+def document_extract_chunk_task(self, organization_id: int, document_id: int) -> int | None:
+    """Idempotent: an unchanged building generation (same chunk hashes) is kept with its vectors.
+    Retries database hiccups with backoff; extraction errors fail the document with their message."""
+    from apps.documents.extraction import ExtractionError
+    from apps.documents.services import document_extract_chunk, document_fail, document_for_pipeline
+
+    document = document_for_pipeline(organization_id=organization_id, document_id=document_id)
+    if document is None:
+        return None
+    try:
+        return document_extract_chunk(document=document)
+    except ExtractionError as exc:
+        document_fail(document_id=document_id, message=str(exc))
+    except SoftTimeLimitExceeded:
+        document_fail(document_id=document_id, message="Reading the file took too long; split it and upload again.")
+    return None

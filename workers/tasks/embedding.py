@@ -1,0 +1,66 @@
+"""Ingestion, stages 2 and 3: embed chunks in batches, then make them searchable (queue "ingestion")."""
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
+
+from apps.core.embeddings import TransientEmbeddingError
+from workers.tasks.base import DocumentTask
+
+TRANSIENT = (OperationalError, InterfaceError, TransientEmbeddingError)
+
+
+@shared_task(
+    bind=True,
+    base=DocumentTask,
+    name="documents.embed",
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,
+)
+def document_embed_task(self, organization_id: int, document_id: int) -> int | None:
+    """Idempotent: embeds only chunks without a vector for the current model (upsert on
+    (chunk, model)). Provider rate limits, timeouts and 5xx retry with backoff."""
+    from apps.core.embeddings import EmbeddingError
+    from apps.documents.models import Document
+    from apps.documents.services import document_embed, document_fail, document_for_pipeline
+
+    document = document_for_pipeline(organization_id=organization_id, document_id=document_id)
+    if document is None or document.status != Document.Status.PROCESSING:
+        return None
+    try:
+        return document_embed(document=document)
+    except TransientEmbeddingError:
+        raise
+    except EmbeddingError as exc:
+        document_fail(document_id=document_id, message=f"Embedding failed: {exc}")
+    except SoftTimeLimitExceeded:
+        document_fail(
+            document_id=document_id, message="Embedding took too long; use 'reprocess' to continue where it stopped."
+        )
+    return None
+
+
+@shared_task(
+    bind=True,
+    base=DocumentTask,
+    name="documents.finalize",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_jitter=True,
+    max_retries=5,
+)
+def document_finalize_task(self, organization_id: int, document_id: int) -> str | None:
+    """Idempotent: a finalized document (no building chunks, status ready) is left as it is."""
+    from apps.documents.models import Document
+    from apps.documents.services import document_finalize, document_for_pipeline
+
+    document = document_for_pipeline(organization_id=organization_id, document_id=document_id)
+    if document is None or document.status not in (Document.Status.PROCESSING, Document.Status.READY):
+        return None
+    finalized = document_finalize(document=document)
+    return finalized.status if finalized else None
