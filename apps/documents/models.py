@@ -133,3 +133,6 @@ class ChunkEmbedding(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chunk", "model"], name="chunk_embedding_unique_model")]
+
+    def __str__(self):
+        return f"{self.chunk_id} @ {self.model}"
