@@ -1,6 +1,7 @@
 """Fixtures shared by every app's tests. The database, cache and broker are the real embedded ones."""
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -65,3 +66,19 @@ def other_organization(db):
     org = OrganizationFactory()
     MembershipFactory(organization=org, role=Role.OWNER)
     return org
+
+
+@pytest.fixture
+def celery_worker():
+    """A real Celery worker (in a thread) consuming every queue from the embedded Redis broker.
+
+    Request it before `db`/`transactional_db`: Celery's Django fixup closes the database
+    connections of the thread that starts the worker. Tasks run in the worker's own thread and
+    connection, so tests that cross it need committed data (django_db(transaction=True)).
+    """
+    from config.celery_app import app
+
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, shutdown_timeout=20, queues=["celery", "ingestion"]
+    ) as worker:
+        yield worker

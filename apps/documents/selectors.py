@@ -70,9 +70,12 @@ class SearchHit:
 MARK_START, MARK_END = "\x02", "\x03"
 
 SEARCH_SQL = """
-WITH params AS (
-    SELECT websearch_to_tsquery(%(cfg)s::regconfig, %(q)s) AS tsq,
-           ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(q)s)))) AS terms
+WITH terms AS (
+    SELECT ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(q)s)))) AS terms
+),
+params AS (
+    -- Any of the question's terms (OR): a natural-language question rarely has all its words in one passage.
+    SELECT terms, (SELECT string_agg(quote_literal(t), ' | ') FROM unnest(terms) t)::tsquery AS tsq FROM terms
 ),
 dense AS (
     SELECT e.chunk_id

@@ -7,25 +7,15 @@ the health ping and runs a task end to end. Failure cases point a setting at a c
 import socket
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.test import Client
 
 from apps.core.graph import graph_reset
-from config.celery_app import app as celery_app
 
 
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture
-def celery_worker():
-    """A real worker thread. Request it before `db`: Celery's Django fixup closes the database
-    connections of the thread that starts the worker."""
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
 
 
 @pytest.fixture
