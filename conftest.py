@@ -11,6 +11,18 @@ from apps.users.api.serializers import token_pair
 from apps.users.tests.factories import UserFactory
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Re-seed the plans of data migration 0003: with --reuse-db, a transactional test (which
+    pytest-django runs last) leaves the tables flushed for the next session."""
+    import importlib
+
+    from django.apps import apps
+
+    with django_db_blocker.unblock():
+        importlib.import_module("apps.organizations.migrations.0003_seed_plans").seed(apps, None)
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
