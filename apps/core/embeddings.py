@@ -46,6 +46,11 @@ class LocalEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # Token counting measures long paragraphs on purpose; the "longer than maximum" notice is noise.
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
 
         path = self.model_name
         if path in PACKAGED_MODELS:

@@ -83,7 +83,9 @@ def _check_limits(*, organization, bot, new_sizes: list[int], new_documents: int
 
 
 @transaction.atomic
-def document_upload(*, organization, bot, files: list[IncomingFile], created_by=None) -> list[UploadOutcome]:
+def document_upload(
+    *, organization, bot, files: list[IncomingFile], created_by=None, enqueue: bool = True
+) -> list[UploadOutcome]:
     """Store uploaded files as documents of `bot` and queue their ingestion.
 
     All files are checked first (type by name, plan limits); one refused file refuses the request,
@@ -156,7 +158,8 @@ def document_upload(*, organization, bot, files: list[IncomingFile], created_by=
         )
         document.file.save(incoming.name, ContentFile(incoming.data), save=False)
         document.save()
-        _enqueue(document)
+        if enqueue:
+            _enqueue(document)
         created[digest] = document
         outcomes.append(UploadOutcome(document, "new_version" if previous else "created"))
     return outcomes
@@ -400,3 +403,49 @@ def document_finalize(*, document: Document) -> Document | None:
     if replaced is not None:
         document_delete(document=replaced)
     return document
+
+
+def document_ingest_now(*, document: Document) -> Document:
+    """Run the whole pipeline in this process (management commands, benchmarks baseline).
+
+    Same stages and failure handling as the Celery chain.
+    """
+    from apps.core.embeddings import EmbeddingError
+
+    try:
+        document_extract_chunk(document=document)
+        document.refresh_from_db()
+        document_embed(document=document)
+        document_finalize(document=document)
+    except (ExtractionError, EmbeddingError) as exc:
+        document_fail(document_id=document.pk, message=str(exc))
+    document.refresh_from_db()
+    return document
+
+
+def chunks_reembed(*, chunks, batch_size: int | None = None, progress=None) -> int:
+    """(Re)compute the current model's vectors for `chunks` (a Chunk queryset); upsert, so idempotent.
+
+    Returns how many vectors were written. `progress(n)` is called after each batch.
+    """
+    embedder = get_embedder()
+    embedding_index_ensure(model=embedder.name, dimensions=embedder.dimensions)
+    batch_size = batch_size or settings.EMBEDDING_BATCH_SIZE * 4
+    written = 0
+    ids = list(chunks.order_by("id").values_list("id", flat=True))
+    for start in range(0, len(ids), batch_size):
+        batch = list(Chunk.objects.filter(id__in=ids[start : start + batch_size]).only("id", "text", "heading_path"))
+        vectors = embedder.encode([chunk.embed_text for chunk in batch])
+        with transaction.atomic():
+            ChunkEmbedding.objects.filter(chunk_id__in=[c.pk for c in batch], model=embedder.name).delete()
+            ChunkEmbedding.objects.bulk_create(
+                [
+                    ChunkEmbedding(chunk_id=c.pk, model=embedder.name, embedding=v)
+                    for c, v in zip(batch, vectors, strict=True)
+                ]
+            )
+        written += len(batch)
+        if progress:
+            progress(len(batch))
+    Document.objects.filter(chunks__in=ids).distinct().update(embedding_model=embedder.name)
+    return written

@@ -1,0 +1,49 @@
+from django.contrib import admin, messages
+
+from apps.documents import services
+from apps.documents.models import Chunk, Document
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ["title", "bot", "organization", "kind", "status", "progress_display", "chunk_count", "version",
+                    "size", "created_at"]  # fmt: skip
+    list_filter = ["status", "kind", "source", "organization"]
+    search_fields = ["title", "original_name", "sha256", "bot__name", "organization__name"]
+    list_select_related = ["bot", "organization"]
+    readonly_fields = [
+        "organization", "bot", "source", "file", "original_name", "mime_type", "kind", "size", "sha256", "version",
+        "replaces", "status", "error", "chunks_total", "chunks_done", "chunk_count", "token_count", "page_count",
+        "embedding_model", "attempts", "processing_started_at", "processed_at", "created_by", "created_at",
+    ]  # fmt: skip
+    exclude = ["text"]
+    actions = ["reprocess"]
+
+    def has_add_permission(self, request):
+        return False  # uploads go through the API or `manage.py ingest_dir` (limits, de-duplication)
+
+    @admin.display(description="progress")
+    def progress_display(self, obj):
+        return f"{obj.chunks_done}/{obj.chunks_total}" if obj.status == Document.Status.PROCESSING else "—"
+
+    @admin.action(description="Reprocess selected documents")
+    def reprocess(self, request, queryset):
+        for document in queryset:
+            services.document_reprocess(document=document)
+        self.message_user(request, f"Queued {queryset.count()} document(s).", messages.SUCCESS)
+
+    def delete_model(self, request, obj):
+        services.document_delete(document=obj)
+
+
+@admin.register(Chunk)
+class ChunkAdmin(admin.ModelAdmin):
+    list_display = ["document", "position", "page", "token_count", "searchable"]
+    list_filter = ["searchable", "organization"]
+    search_fields = ["text", "document__title"]
+    list_select_related = ["document"]
+    readonly_fields = [f.name for f in Chunk._meta.fields if f.name != "search_vector"]
+    exclude = ["search_vector"]
+
+    def has_add_permission(self, request):
+        return False
