@@ -44,7 +44,20 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "-A", "config.celery_app"]
         processes = {
             "web": ([python, "manage.py", "runserver", f"{host}:{port}"], env),
-            "worker": ([*celery, "worker", "-l", "info", f"--concurrency={concurrency}", "-n", "dev@%h", "-Q", "celery,ingestion"], env),
+            "worker": (
+                [
+                    *celery,
+                    "worker",
+                    "-l",
+                    "info",
+                    f"--concurrency={concurrency}",
+                    "-n",
+                    "dev@%h",
+                    "-Q",
+                    "celery,ingestion",
+                ],
+                env,
+            ),
             "beat": ([*celery, "beat", "-l", "info", "--schedule", str(embedded.home() / "celerybeat-schedule")], env),
             "flower": ([*celery, "flower", f"--address={host}", f"--port={flower_port}"], flower_env),
         }
