@@ -116,15 +116,25 @@ def _snippet(raw: str | None, text: str) -> str:
 
 
 def chunk_search(
-    *, organization, bot, query: str, k: int | None = None, min_score: float | None = None, candidates: int = 40
+    *,
+    organization,
+    bot,
+    query: str,
+    k: int | None = None,
+    min_score: float | None = None,
+    candidates: int = 40,
+    vector=None,
 ) -> list[SearchHit]:
-    """The bot's best chunks for `query`, best first, at or above the cut-off (the bot's by default)."""
+    """The bot's best chunks for `query`, best first, at or above the cut-off (the bot's by default).
+
+    `vector` is the query's embedding when the caller already has it (benchmarks, chat).
+    """
     assert bot.organization_id == organization.pk
     k = k or bot.top_k
     min_score = bot.min_score if min_score is None else min_score
     weight = bot.dense_weight
     embedder = get_embedder()
-    vector = embedder.encode([query])[0]
+    vector = embedder.encode([query])[0] if vector is None else vector
     n = max(candidates, k * 4)
     sql = SEARCH_SQL.format(dims=int(embedder.dimensions))
     params = {
