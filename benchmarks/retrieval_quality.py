@@ -30,48 +30,9 @@ from _setup import django_setup, fresh_bot
 DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
 NUMBERING = re.compile(r"^[A-Z]?[\d.]+\s+")
 WORD = re.compile(r"[a-z0-9_]+")
-STOP = set(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "do",
-        "does",
-        "can",
-        "you",
-        "your",
-    ]
-)
+STOP_WORDS = """a an and are as at be by for from has have how in is it its of on or that the this to was what when
+where which who why will with do does can you your"""
+STOP = frozenset(STOP_WORDS.split())
 
 
 def norm(text: str) -> str:
