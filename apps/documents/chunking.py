@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from apps.documents.extraction import Block
 from apps.documents.models import chunk_embed_text
 
-SENTENCE_END = re.compile(r"(?<=[.!?…;:])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])|(?<=[.!?])\s+")
+# Whitespace after a sentence end (., !, ?, …), which may be followed by one closing quote or bracket;
+# the punctuation and the closing character stay with their sentence.
+SENTENCE_END = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"'\u2019\u201d)\]]))\s+")
+
+
+HEADING_MAX = 300
 
 
 @dataclass
@@ -75,7 +80,8 @@ def chunk_blocks(
     overlap_tokens = min(overlap_tokens, max_tokens // 4)
     drafts: list[ChunkDraft] = []
     for section in _sections(blocks):
-        heading_path = section[0][0].heading_path
+        # Stored headings hold 300 characters; cut here so the hash matches what is stored.
+        heading_path = tuple(heading[:HEADING_MAX] for heading in section[0][0].heading_path)
         heading_tokens = count_tokens([" > ".join(heading_path) + "\n\n"])[0] if heading_path else 0
         budget = max(16, max_tokens - heading_tokens)
         units = _units(section, count_tokens, budget)
@@ -182,8 +188,12 @@ def _enforce_limit(drafts: list[ChunkDraft], count_tokens, model_limit: int) -> 
             result.append(draft)
             continue
         words = draft.text.split()
-        half = max(1, len(words) // 2)
-        halves = [" ".join(words[:half]), " ".join(words[half:])]
+        if len(words) > 1:
+            half = len(words) // 2
+            halves = [" ".join(words[:half]), " ".join(words[half:])]
+        else:  # no spaces to split on (CJK text, a long URL): split the characters
+            half = len(draft.text) // 2
+            halves = [draft.text[:half], draft.text[half:]]
         pieces = [
             ChunkDraft(text, draft.heading_path, draft.page, draft.char_start, draft.char_end, 0)
             for text in halves

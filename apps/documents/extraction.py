@@ -32,7 +32,7 @@ SIGNATURES = [
     (b"GIF8", "a GIF image"),
     (b"\xd0\xcf\x11\xe0", "an old Microsoft Office (OLE) file"),
     (b"\x7fELF", "a program (ELF)"),
-    (b"MZ", "a Windows program"),
+    (b"MZ\x90\x00", "a Windows program"),
     (b"\x1f\x8b", "a gzip archive"),
 ]
 
@@ -73,20 +73,17 @@ def detect_kind(filename: str, data: bytes) -> str:
     named = extension_kind(filename)
     if not data.strip():
         raise ExtractionError("The file is empty: there is no text to learn from.")
-    actual = _describe(data)
     if data.startswith(b"%PDF-"):
         kind = "pdf"
     elif data.startswith(b"PK\x03\x04"):
         kind = "docx" if _is_docx(data) else None
-    elif actual is None:
+    elif _looks_textual(data):
         kind = "html" if named == "html" or re.match(rb"\s*(<!doctype html|<html)", data[:512], re.I) else None
         kind = kind or (named if named in ("md", "txt") else "txt")
-        if b"\x00" in data[:8192]:
-            raise ExtractionError("The file looks binary, not text; supported types are txt, md, html, pdf and docx.")
     else:
         kind = None
     if kind is None:
-        what = actual or "a file of an unknown type"
+        what = _describe(data) or "binary data of an unknown type"
         raise ExtractionError(
             f"The file is named '{filename}' but its content is {what}; supported types are txt, md, html, pdf "
             "and docx."
@@ -94,6 +91,15 @@ def detect_kind(filename: str, data: bytes) -> str:
     if named in ("pdf", "docx") and kind != named:
         raise ExtractionError(f"The file is named '{filename}' but it is not a {named.upper()} file.")
     return kind
+
+
+def _looks_textual(data: bytes) -> bool:
+    """Text has a UTF-16 byte-order mark, or no NUL byte and no binary signature."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    if b"\x00" in data[:8192]:
+        return False
+    return not data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\xd0\xcf\x11\xe0", b"\x7fELF", b"\x1f\x8b"))
 
 
 def _is_docx(data: bytes) -> bool:
@@ -104,15 +110,30 @@ def _is_docx(data: bytes) -> bool:
         return False
 
 
+WESTERN = {"cp1252", "latin_1", "iso8859_15", "iso8859_1"}
+
+
 def decode_text(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ExtractionError("The text has a UTF-16 mark but is not valid UTF-16.") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    matches = from_bytes(data)
+    # On short texts the detector's favourite is often a Central European code page; when a Western
+    # one is among the plausible encodings, it is by far the likelier (and the common case here).
+    if any(match.encoding in WESTERN for match in matches):
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin_1")
+    best = matches.best()
     if best is None:
         raise ExtractionError("The text's character encoding could not be recognised; save it as UTF-8.")
     return str(best)

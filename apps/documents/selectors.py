@@ -64,7 +64,7 @@ class SearchHit:
     snippet: str
     score: float
     semantic: float
-    lexical: float
+    lexical: float | None  # None when the question has no search terms (only stop words)
 
 
 MARK_START, MARK_END = "\x02", "\x03"
@@ -74,8 +74,17 @@ WITH terms AS (
     SELECT ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(q)s)))) AS terms
 ),
 params AS (
-    -- Any of the question's terms (OR): a natural-language question rarely has all its words in one passage.
-    SELECT terms, (SELECT string_agg(quote_literal(t), ' | ') FROM unnest(terms) t)::tsquery AS tsq FROM terms
+    SELECT terms,
+           -- any term: the fallback, since a natural-language question rarely has all its words in one passage
+           (SELECT string_agg(quote_literal(t), ' | ') FROM unnest(terms) t)::tsquery AS any_term,
+           -- at least two terms (or the only one): selective, so the GIN scan stays cheap on big bots
+           COALESCE(
+               (SELECT string_agg('(' || quote_literal(a) || ' & ' || quote_literal(b) || ')', ' | ')
+                FROM unnest(terms[1:8]) WITH ORDINALITY x(a, i)
+                JOIN unnest(terms[1:8]) WITH ORDINALITY y(b, j) ON i < j),
+               (SELECT string_agg(quote_literal(t), ' | ') FROM unnest(terms) t)
+           )::tsquery AS two_terms
+    FROM terms
 ),
 dense AS (
     SELECT e.chunk_id
@@ -88,17 +97,27 @@ dense AS (
 lexical AS (
     SELECT c.id AS chunk_id
     FROM documents_chunk c, params p
-    WHERE c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.tsq
-    ORDER BY ts_rank_cd(c.search_vector, p.tsq) DESC
+    WHERE c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.two_terms
+    ORDER BY ts_rank_cd(c.search_vector, p.two_terms) DESC
     LIMIT %(n)s
 ),
-candidates AS (SELECT chunk_id FROM dense UNION SELECT chunk_id FROM lexical)
+lexical_any AS (
+    SELECT c.id AS chunk_id
+    FROM documents_chunk c, params p
+    WHERE (SELECT count(*) FROM lexical) < %(k)s
+      AND c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.any_term
+    ORDER BY ts_rank_cd(c.search_vector, p.any_term) DESC
+    LIMIT %(n)s
+),
+candidates AS (
+    SELECT chunk_id FROM dense UNION SELECT chunk_id FROM lexical UNION SELECT chunk_id FROM lexical_any
+)
 SELECT c.id, c.document_id, d.title, d.url, c.heading_path, c.page, c.position, c.text,
        GREATEST(0, 1 - ((e.embedding::vector({dims})) <=> %(vec)s::vector({dims}))) AS semantic,
        CASE WHEN cardinality(p.terms) = 0 THEN NULL ELSE
            (SELECT count(*) FROM unnest(p.terms) t WHERE t = ANY(tsvector_to_array(c.search_vector)))::float
            / cardinality(p.terms) END AS lexical,
-       ts_headline(%(cfg)s::regconfig, c.text, p.tsq,
+       ts_headline(%(cfg)s::regconfig, c.text, p.any_term,
                    'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxFragments=2, MaxWords=35, MinWords=12,
                     FragmentDelimiter=" … "') AS snippet
 FROM candidates k
@@ -145,11 +164,12 @@ def chunk_search(
         "bot": bot.pk,
         "vec": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
         "n": n,
+        "k": k,
     }
     with transaction.atomic(), connection.cursor() as cursor:
         # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the bot filter.
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(40, n))])
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(settings.SEARCH_HNSW_EF_SEARCH, n))])
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     hits = []
@@ -169,7 +189,7 @@ def chunk_search(
                 snippet=_snippet(snippet, text),
                 score=round(score, 4),
                 semantic=round(semantic, 4),
-                lexical=round(float(lexical), 4) if lexical is not None else 0.0,
+                lexical=round(float(lexical), 4) if lexical is not None else None,
             )
         )
     hits.sort(key=lambda hit: (-hit.score, hit.chunk_id))

@@ -103,6 +103,12 @@ def document_upload(
                 code="unsupported_type",
                 status_code=415,
             )
+    names = [incoming.name for incoming in files]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ApplicationError(
+            f"The same file name appears twice in one upload: {', '.join(repeated)}.", code="duplicate_name"
+        )
     seen: dict[str, Document] = {}
     plan: list[tuple[IncomingFile, Document | None, Document | None]] = []
     for incoming in files:
@@ -110,18 +116,7 @@ def document_upload(
         existing = seen.get(digest) or Document.objects.filter(bot=bot, sha256=digest).first()
         previous = None
         if existing is None:
-            previous = (
-                Document.objects.select_for_update(of=("self",))
-                .filter(bot=bot, original_name=incoming.name, replaced_by__isnull=True)
-                .order_by("-version")
-                .first()
-            )
-            if previous is not None and Document.objects.filter(replaces=previous).exists():
-                raise ApplicationError(
-                    f"A newer version of '{incoming.name}' is still processing; upload again when it is ready.",
-                    code="version_in_progress",
-                    status_code=409,
-                )
+            previous = _version_base(bot=bot, name=incoming.name)
         plan.append((incoming, existing, previous))
         seen.setdefault(digest, existing or Document(sha256=digest))
     new = [(incoming, previous) for incoming, existing, previous in plan if existing is None]
@@ -163,6 +158,31 @@ def document_upload(
         created[digest] = document
         outcomes.append(UploadOutcome(document, "new_version" if previous else "created"))
     return outcomes
+
+
+def _version_base(*, bot, name: str) -> Document | None:
+    """The document a new upload under `name` will replace, or None for a new name.
+
+    A newer version still in the pipeline blocks another one (409); a newer version that failed
+    is dropped and the new upload replaces the version it was meant to replace.
+    """
+    latest = (
+        Document.objects.select_for_update(of=("self",))
+        .filter(bot=bot, original_name=name)
+        .order_by("-version")
+        .first()
+    )
+    if latest is None or latest.replaces_id is None:
+        return latest
+    if latest.status in (Document.Status.PENDING, Document.Status.PROCESSING):
+        raise ApplicationError(
+            f"A newer version of '{name}' is still processing; upload again when it is ready.",
+            code="version_in_progress",
+            status_code=409,
+        )
+    base = latest.replaces
+    document_delete(document=latest)
+    return base
 
 
 def _title_from_name(name: str) -> str:
@@ -329,11 +349,28 @@ def document_extract_chunk(*, document: Document) -> int:
     return len(drafts)
 
 
+def embedding_index_name(model: str) -> str:
+    return "chunkemb_hnsw_" + hashlib.sha1(model.encode()).hexdigest()[:12]
+
+
+_indexes_seen: set[str] = set()
+
+
 def embedding_index_ensure(*, model: str, dimensions: int) -> str:
-    """Create (once) the partial HNSW cosine index for one embedding model. Returns its name."""
-    name = "chunkemb_hnsw_" + hashlib.sha1(model.encode()).hexdigest()[:12]
+    """Create (once) the partial HNSW cosine index for one embedding model. Returns its name.
+
+    Checked before any DDL (and remembered per process): CREATE INDEX, even IF NOT EXISTS, fails
+    inside a transaction that has pending deferred constraint checks.
+    """
+    name = embedding_index_name(model)
+    if name in _indexes_seen:
+        return name
     literal = model.replace("'", "''")
     with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])
+        if cursor.fetchone():
+            _indexes_seen.add(name)
+            return name
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS {name} ON documents_chunkembedding "
             f"USING hnsw ((embedding::vector({int(dimensions)})) vector_cosine_ops) WHERE model = '{literal}'"

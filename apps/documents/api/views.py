@@ -157,7 +157,11 @@ class SearchHitSerializer(serializers.Serializer):
     page = serializers.IntegerField(allow_null=True)
     score = serializers.FloatField(help_text="Fused relevance 0..1: dense_weight*semantic + (1-dense_weight)*lexical.")
     semantic = serializers.FloatField(help_text="Cosine similarity of question and passage (0..1).")
-    lexical = serializers.FloatField(help_text="Share of the question's search terms found in the passage (0..1).")
+    lexical = serializers.FloatField(
+        allow_null=True,
+        help_text="Share of the question's search terms found in the passage (0..1); null when the question has "
+        "no search terms (only stop words), and then score = semantic.",
+    )
     snippet = serializers.CharField(help_text="HTML-escaped excerpt; matched terms are wrapped in <mark>.")
     text = serializers.CharField()
 
