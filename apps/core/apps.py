@@ -3,7 +3,8 @@ from django.apps import AppConfig
 
 def _strict_strings() -> None:
     """DRF turns JSON numbers into strings for CharField (and Email/Slug/Regex/URL fields);
-    Beacon rejects them so a wrong type gets a clear 400 ("Not a valid string.")."""
+    Beacon rejects them so a wrong type gets a clear 400 ("Not a valid string."). The documented
+    max_length also applies to the string as sent (DRF checks it after trimming whitespace)."""
     from rest_framework import serializers
 
     original = serializers.CharField.to_internal_value
@@ -13,6 +14,8 @@ def _strict_strings() -> None:
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return original(self, data)
 
     to_internal_value._beacon_strict = True

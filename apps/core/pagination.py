@@ -5,6 +5,14 @@ from rest_framework.exceptions import ValidationError
 class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
+    last_page_strings = ()  # `page` is documented as an integer
+
+    def get_page_number(self, request, paginator):
+        """Reject a `page` that is not a positive integer with a 400 (DRF would serve page 1)."""
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not (raw.isdigit() and int(raw) >= 1):
+            raise ValidationError({"page": ["Must be an integer from 1."]})
+        return raw or 1
 
     def get_page_size(self, request):
         """Reject a bad `page_size` with a 400 instead of silently using the default."""

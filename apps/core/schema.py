@@ -46,7 +46,11 @@ class AutoSchema(openapi.AutoSchema):
         response = self.get_response_serializers()
         if self.method == "GET" and isinstance(response, type) and response in _paginated_serializers.values():
             parameters += [
-                OpenApiParameter("page", int, description="Page number (from 1); past the last page is a 404."),
+                OpenApiParameter(
+                    "page",
+                    {"type": "integer", "minimum": 1},
+                    description="Page number (from 1); past the last page is a 404.",
+                ),
                 OpenApiParameter(
                     "page_size",
                     {"type": "integer", "minimum": 1, "maximum": PageNumberPagination.max_page_size},

@@ -111,20 +111,38 @@ lexical_any AS (
 ),
 candidates AS (
     SELECT chunk_id FROM dense UNION SELECT chunk_id FROM lexical UNION SELECT chunk_id FROM lexical_any
+),
+scored AS (
+    SELECT c.id,
+           GREATEST(0, 1 - ((e.embedding::vector({dims})) <=> %(vec)s::vector({dims}))) AS semantic,
+           CASE WHEN cardinality(p.terms) = 0 THEN NULL ELSE
+               (SELECT count(*) FROM unnest(p.terms) t WHERE t = ANY(tsvector_to_array(c.search_vector)))::float
+               / cardinality(p.terms) END AS lexical
+    FROM candidates k
+    JOIN documents_chunk c ON c.id = k.chunk_id
+    CROSS JOIN params p
+    LEFT JOIN documents_chunkembedding e ON e.chunk_id = c.id AND e.model = %(model)s
+),
+ranked AS (
+    SELECT id, semantic, lexical,
+           CASE WHEN lexical IS NULL THEN semantic ELSE %(w)s * semantic + (1 - %(w)s) * lexical END AS score
+    FROM scored
+),
+top AS (
+    -- The cut-off compares the score as reported (4 decimals), so a hit shown at the cut-off passes it.
+    SELECT * FROM ranked WHERE round(score::numeric, 4) >= %(min_score)s ORDER BY score DESC, id LIMIT %(k)s
 )
+-- Snippets (ts_headline is slow) only for the k rows returned.
 SELECT c.id, c.document_id, d.title, d.url, c.heading_path, c.page, c.position, c.text,
-       GREATEST(0, 1 - ((e.embedding::vector({dims})) <=> %(vec)s::vector({dims}))) AS semantic,
-       CASE WHEN cardinality(p.terms) = 0 THEN NULL ELSE
-           (SELECT count(*) FROM unnest(p.terms) t WHERE t = ANY(tsvector_to_array(c.search_vector)))::float
-           / cardinality(p.terms) END AS lexical,
+       t.semantic, t.lexical, t.score,
        ts_headline(%(cfg)s::regconfig, c.text, p.any_term,
                    'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxFragments=2, MaxWords=35, MinWords=12,
                     FragmentDelimiter=" … "') AS snippet
-FROM candidates k
-JOIN documents_chunk c ON c.id = k.chunk_id
+FROM top t
+JOIN documents_chunk c ON c.id = t.id
 JOIN documents_document d ON d.id = c.document_id
 CROSS JOIN params p
-LEFT JOIN documents_chunkembedding e ON e.chunk_id = c.id AND e.model = %(model)s
+ORDER BY t.score DESC, c.id
 """
 
 
@@ -165,6 +183,8 @@ def chunk_search(
         "vec": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
         "n": n,
         "k": k,
+        "w": weight,
+        "min_score": min_score,
     }
     with transaction.atomic(), connection.cursor() as cursor:
         # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the bot filter.
@@ -172,25 +192,21 @@ def chunk_search(
         cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(settings.SEARCH_HNSW_EF_SEARCH, n))])
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    hits = []
-    for chunk_id, document_id, title, url, heading_path, page, position, text, semantic, lexical, snippet in rows:
-        semantic = float(semantic or 0.0)
-        score = semantic if lexical is None else weight * semantic + (1 - weight) * float(lexical)
-        hits.append(
-            SearchHit(
-                chunk_id=chunk_id,
-                document_id=document_id,
-                document_title=title,
-                document_url=url,
-                heading_path=list(heading_path or []),
-                page=page,
-                position=position,
-                text=text,
-                snippet=_snippet(snippet, text),
-                score=round(score, 4),
-                semantic=round(semantic, 4),
-                lexical=round(float(lexical), 4) if lexical is not None else None,
-            )
+    return [
+        SearchHit(
+            chunk_id=chunk_id,
+            document_id=document_id,
+            document_title=title,
+            document_url=url,
+            heading_path=list(heading_path or []),
+            page=page,
+            position=position,
+            text=text,
+            snippet=_snippet(snippet, text),
+            score=round(float(score), 4),
+            semantic=round(float(semantic or 0.0), 4),
+            lexical=round(float(lexical), 4) if lexical is not None else None,
         )
-    hits.sort(key=lambda hit: (-hit.score, hit.chunk_id))
-    return [hit for hit in hits if hit.score >= min_score][:k]
+        for (chunk_id, document_id, title, url, heading_path, page, position, text, semantic, lexical, score,
+             snippet) in rows
+    ]  # fmt: skip

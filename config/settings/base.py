@@ -262,7 +262,7 @@ CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
 # PostgreSQL text-search configuration used for the full-text half of hybrid search.
 SEARCH_TEXT_CONFIG = env("SEARCH_TEXT_CONFIG", default="english")
 # HNSW candidate list size at query time (pgvector's hnsw.ef_search): higher = better recall, slower.
-SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=100)
+SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=150)
 # Hard ceiling for one uploaded file, whatever the plan says (MB).
 DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=200)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

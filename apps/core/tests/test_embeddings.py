@@ -1,0 +1,115 @@
+"""Embedding providers: the offline local model for real, and the OpenAI provider against a fake
+OpenAI-compatible HTTP server on localhost (the only thing faked is the remote endpoint)."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from apps.core.embeddings import (
+    EmbeddingError,
+    LocalEmbedder,
+    OpenAIEmbedder,
+    TransientEmbeddingError,
+    get_embedder,
+)
+
+
+def test_local_provider_is_loaded_once_and_normalises(settings):
+    """The default provider is the shipped all-MiniLM-L6-v2: 384 dims, unit vectors, one instance."""
+    embedder = get_embedder()
+    assert isinstance(embedder, LocalEmbedder)
+    assert embedder is get_embedder()
+    assert embedder.name == "local:all-MiniLM-L6-v2"
+    assert embedder.dimensions == 384
+    assert embedder.max_tokens == 254
+    vectors = embedder.encode(["refunds take 14 days", "money back within two weeks", "install with make run"])
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]  # meaning, not words
+    assert embedder.count_tokens(["hello world", ""]) == [2, 0]
+
+
+def test_settings_choose_the_provider(settings):
+    """EMBEDDING_PROVIDER=openai gives the OpenAI provider; an unknown provider is refused."""
+    settings.EMBEDDING_PROVIDER = "openai"
+    settings.EMBEDDING_MODEL = "text-embedding-3-small"
+    embedder = get_embedder()
+    assert isinstance(embedder, OpenAIEmbedder)
+    assert (embedder.name, embedder.dimensions) == ("openai:text-embedding-3-small", 1536)
+    settings.EMBEDDING_PROVIDER = "nope"
+    with pytest.raises(ValueError, match="EMBEDDING_PROVIDER"):
+        get_embedder()
+    settings.EMBEDDING_PROVIDER = "local"
+    settings.EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    status = 200
+    requests: list[dict] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeOpenAI.requests.append(body)
+        if FakeOpenAI.status != 200:
+            payload = {"error": {"message": "nope", "type": "test"}}
+            code = FakeOpenAI.status
+        else:
+            data = [
+                {"object": "embedding", "index": i, "embedding": [float(len(text)), 1.0, 0.0]}
+                for i, text in enumerate(body["input"])
+            ]
+            payload = {
+                "object": "list",
+                "data": data[::-1],
+                "model": body["model"],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+            code = 200
+        raw = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_openai(settings):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    FakeOpenAI.status, FakeOpenAI.requests = 200, []
+    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{server.server_port}/v1"
+    settings.OPENAI_API_KEY = "test-key"
+    settings.OPENAI_MAX_RETRIES = 0
+    settings.OPENAI_TIMEOUT = 5
+    yield FakeOpenAI
+    server.shutdown()
+
+
+def test_openai_provider_batches_orders_and_normalises(fake_openai):
+    """Inputs go in batches; rows come back in input order (whatever the server's order), unit length."""
+    embedder = OpenAIEmbedder("custom-model", batch_size=2)
+    vectors = embedder.encode(["a", "bbb", "cc"])
+    assert [len(r["input"]) for r in fake_openai.requests] == [2, 1]
+    assert fake_openai.requests[0]["model"] == "custom-model"
+    expected = np.array([[1, 1, 0], [3, 1, 0], [2, 1, 0]], dtype=np.float32)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert np.allclose(vectors, expected)
+    assert embedder.dimensions == 3  # unknown model: probed once
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, TransientEmbeddingError), (503, TransientEmbeddingError),
+                                               (400, EmbeddingError)])  # fmt: skip
+def test_openai_errors_are_classified(fake_openai, status, error):
+    """429 and 5xx are transient (the task retries them); other refusals are final."""
+    fake_openai.status = status
+    with pytest.raises(error) as raised:
+        OpenAIEmbedder("custom-model").encode(["x"])
+    assert (type(raised.value) is TransientEmbeddingError) == (status != 400)
