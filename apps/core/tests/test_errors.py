@@ -96,6 +96,13 @@ def test_bad_page_size(user, query):
     assert "page_size" in error["details"]
 
 
+@pytest.mark.parametrize("query", ["page=", "page=0", "page=abc", "page=last"])
+def test_bad_page(user, query):
+    """A page that is not a positive integer is a 400 naming page (not silently page 1)."""
+    error = assert_envelope(client_for(user).get(f"/api/v1/orgs/?{query}"), 400, "invalid")
+    assert "page" in error["details"]
+
+
 def test_page_past_the_end(user):
     """A page past the last one is a 404."""
     assert_envelope(client_for(user).get("/api/v1/orgs/?page=99"), 404, "not_found")
