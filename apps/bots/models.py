@@ -14,6 +14,13 @@ def new_public_id() -> str:
     return f"bot_{secrets.token_urlsafe(16)}"
 
 
+def new_identity_secret() -> str:
+    return f"bis_{secrets.token_urlsafe(32)}"
+
+
+DEFAULT_FALLBACK = "I'm sorry, I couldn't find that in my documents. Could you rephrase, or ask something else?"
+
+
 class Bot(OrganizationOwnedModel):
     organization = models.ForeignKey(
         "organizations.Organization", on_delete=models.PROTECT, related_name="bots", db_index=True
@@ -23,6 +30,19 @@ class Bot(OrganizationOwnedModel):
     # Random, not guessable; the widget's public handle (never the database id).
     public_id = models.CharField(max_length=40, unique=True, default=new_public_id, editable=False)
     system_prompt = models.TextField(blank=True)
+    # Language model (any OpenAI-compatible endpoint); without one configured the offline answerer replies.
+    llm_model = models.CharField(max_length=100, default="gpt-4o-mini")
+    temperature = models.FloatField(default=0.2, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    max_answer_tokens = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(16), MaxValueValidator(8000)]
+    )
+    fallback_message = models.TextField(default=DEFAULT_FALLBACK)
+    greeting = models.CharField(max_length=500, blank=True, default="Hi! How can I help you?")
+    suggested_questions = models.JSONField(default=list, blank=True)
+    widget_theme = models.JSONField(default=dict, blank=True)
+    allowed_origins = models.JSONField(default=list, blank=True)
+    # HMAC key for the widget's identity verification. Shown once at creation and rotation.
+    identity_secret = models.CharField(max_length=80, default=new_identity_secret, editable=False)
     # Retrieval: how many passages, the relevance cut-off on the fused 0..1 score, and the weight of
     # the dense (meaning) half against the full-text (words) half.
     top_k = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(50)])

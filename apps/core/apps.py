@@ -21,6 +21,22 @@ def _strict_strings() -> None:
     to_internal_value._beacon_strict = True
     serializers.CharField.to_internal_value = to_internal_value
 
+    # Numbers: JSON true/false are not 1/0, and a JSON string is not a number (query-string
+    # serializers, whose values are all strings, opt out with `strings_as_numbers = True`).
+    for field_class in (serializers.IntegerField, serializers.FloatField, serializers.DecimalField):
+        _strict_number(field_class)
+
+
+def _strict_number(field_class) -> None:
+    original = field_class.to_internal_value
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, str) and not getattr(self.root, "strings_as_numbers", False)):
+            self.fail("invalid")
+        return original(self, data)
+
+    field_class.to_internal_value = to_internal_value
+
 
 class CoreConfig(AppConfig):
     name = "apps.core"

@@ -9,3 +9,9 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+class QuerySerializer(serializers.Serializer):
+    """Validates query-string parameters: every value arrives as a string, numbers included."""
+
+    strings_as_numbers = True

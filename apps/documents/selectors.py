@@ -22,16 +22,8 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 
-from apps.bots.models import Bot
 from apps.core.embeddings import get_embedder
 from apps.documents.models import Document
-
-
-def bot_get(*, organization, bot_id: int) -> Bot:
-    bot = Bot.objects.filter(organization=organization, pk=bot_id).first()
-    if bot is None:
-        raise NotFound("Bot not found.")
-    return bot
 
 
 def document_list(*, organization, bot, filters: dict | None = None) -> QuerySet[Document]:

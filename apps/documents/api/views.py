@@ -5,7 +5,9 @@ from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from apps.bots.selectors import bot_get
 from apps.core.pagination import paginate, paginated_schema
+from apps.core.serializers import QuerySerializer
 from apps.core.tenancy import OrganizationAPIView
 from apps.documents import selectors, services
 from apps.documents.models import Document
@@ -19,7 +21,7 @@ class BotScopedApi(OrganizationAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.bot = selectors.bot_get(organization=self.organization, bot_id=kwargs["bot_id"])
+        self.bot = bot_get(organization=self.organization, bot_id=kwargs["bot_id"])
 
 
 class DocumentOutputSerializer(serializers.ModelSerializer):
@@ -50,7 +52,7 @@ class UploadResponseSerializer(serializers.Serializer):
 class DocumentListUploadApi(BotScopedApi):
     parser_classes = [MultiPartParser, JSONParser]
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=Document.Status.choices, required=False)
         search = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
@@ -175,7 +177,7 @@ class SearchResponseSerializer(serializers.Serializer):
 class SearchApi(BotScopedApi):
     read_role = Role.MEMBER
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(QuerySerializer):
         q = serializers.CharField(max_length=1000, help_text="The question or search words.")
         k = serializers.IntegerField(min_value=1, max_value=50, required=False, help_text="Results (bot's top_k).")
         min_score = serializers.FloatField(

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.pagination import PageNumberPagination, paginate, paginated_schema
+from apps.core.serializers import QuerySerializer
 from apps.core.tenancy import OrganizationAPIView
 from apps.core.throttling import AuthThrottle
 from apps.organizations import selectors, services
@@ -155,7 +156,7 @@ class OrganizationDetailApi(OrganizationAPIView):
 class MemberListApi(OrganizationAPIView):
     api_key_allowed = True
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(QuerySerializer):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
         search = serializers.CharField(required=False, allow_blank=True, max_length=100)
 

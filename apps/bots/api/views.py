@@ -1,0 +1,140 @@
+"""Bots CRUD: /api/v1/orgs/{org}/bots/ (admins write, members read)."""
+
+import re
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from apps.bots import selectors, services
+from apps.bots.models import Bot
+from apps.core.pagination import paginate, paginated_schema
+from apps.core.tenancy import OrganizationAPIView
+
+ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$", re.IGNORECASE)
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class WidgetThemeSerializer(serializers.Serializer):
+    color = serializers.RegexField(COLOR, required=False, help_text="Launcher and accent colour, e.g. #2563eb.")
+    position = serializers.ChoiceField(choices=["left", "right"], required=False)
+    icon = serializers.ChoiceField(choices=["chat", "help", "sparkle"], required=False)
+    title = serializers.CharField(max_length=80, required=False)
+
+
+class BotInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    system_prompt = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+    llm_model = serializers.CharField(required=False, max_length=100)
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
+    max_answer_tokens = serializers.IntegerField(required=False, min_value=16, max_value=8000)
+    top_k = serializers.IntegerField(required=False, min_value=1, max_value=50)
+    min_score = serializers.FloatField(required=False, min_value=0, max_value=1)
+    dense_weight = serializers.FloatField(required=False, min_value=0, max_value=1)
+    fallback_message = serializers.CharField(required=False, max_length=2000)
+    greeting = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    suggested_questions = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, max_length=10
+    )
+    widget_theme = WidgetThemeSerializer(required=False)
+    allowed_origins = serializers.ListField(
+        child=serializers.RegexField(ORIGIN, max_length=300), required=False, max_length=50,
+        help_text="Sites allowed to embed the widget, e.g. https://www.example.com (scheme, host, optional port). "
+        "Empty: only Beacon's own preview page.",
+    )  # fmt: skip
+
+    def validate_allowed_origins(self, value):
+        return sorted({origin.lower().rstrip("/") for origin in value})
+
+
+class BotOutputSerializer(serializers.ModelSerializer):
+    widget_theme = WidgetThemeSerializer()
+    document_count = serializers.IntegerField(default=0)
+    widget_snippet = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Bot
+        fields = [
+            "id", "name", "description", "public_id", "system_prompt", "llm_model", "temperature",
+            "max_answer_tokens", "top_k", "min_score", "dense_weight", "fallback_message", "greeting",
+            "suggested_questions", "widget_theme", "allowed_origins", "document_count", "widget_snippet",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def get_widget_snippet(self, bot) -> str:
+        return f'<script src="{settings.BEACON_PUBLIC_URL}/widget/{bot.public_id}.js" async></script>'
+
+
+class BotCreatedSerializer(BotOutputSerializer):
+    identity_secret = serializers.CharField(
+        help_text="HMAC key for widget identity verification. Shown only now (and on rotation): keep it on your "
+        "server, never in a page."
+    )
+
+    class Meta(BotOutputSerializer.Meta):
+        fields = [*BotOutputSerializer.Meta.fields, "identity_secret"]
+
+
+class BotListCreateApi(OrganizationAPIView):
+    @extend_schema(operation_id="bots_list", responses=paginated_schema(BotOutputSerializer), tags=["bots"])
+    def get(self, request, org_slug):
+        return paginate(self, request, selectors.bot_list(organization=self.organization), BotOutputSerializer)
+
+    @extend_schema(
+        operation_id="bots_create",
+        request=BotInputSerializer,
+        responses={201: BotCreatedSerializer},
+        tags=["bots"],
+        description="Create a bot (admins). The plan's bot limit applies (403 plan_limit_exceeded).",
+    )
+    def post(self, request, org_slug):
+        data = BotInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        bot = services.bot_create(
+            organization=self.organization,
+            data=data.validated_data,
+            created_by=request.user if getattr(request.user, "pk", None) else None,
+        )
+        return Response(BotCreatedSerializer(bot).data, status=status.HTTP_201_CREATED)
+
+
+class BotDetailApi(OrganizationAPIView):
+    @extend_schema(operation_id="bots_retrieve", responses=BotOutputSerializer, tags=["bots"])
+    def get(self, request, org_slug, bot_id):
+        bot = selectors.bot_get(organization=self.organization, bot_id=bot_id, with_counts=True)
+        return Response(BotOutputSerializer(bot).data)
+
+    @extend_schema(operation_id="bots_update", request=BotInputSerializer, responses=BotOutputSerializer, tags=["bots"])
+    def patch(self, request, org_slug, bot_id):
+        bot = selectors.bot_get(organization=self.organization, bot_id=bot_id, with_counts=True)
+        data = BotInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        bot, _changed = services.bot_update(bot=bot, data=data.validated_data)
+        return Response(BotOutputSerializer(bot).data)
+
+    @extend_schema(operation_id="bots_destroy", responses={204: None}, tags=["bots"])
+    def delete(self, request, org_slug, bot_id):
+        bot = selectors.bot_get(organization=self.organization, bot_id=bot_id)
+        services.bot_delete(bot=bot)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BotIdentitySecretRotateApi(OrganizationAPIView):
+    api_key_allowed = False
+
+    class OutputSerializer(serializers.Serializer):
+        identity_secret = serializers.CharField()
+
+    @extend_schema(
+        operation_id="bots_identity_secret_rotate",
+        request=None,
+        responses={200: OutputSerializer},
+        tags=["bots"],
+        description="A new identity-verification secret, shown once; the old one stops working at once.",
+    )
+    def post(self, request, org_slug, bot_id):
+        bot = selectors.bot_get(organization=self.organization, bot_id=bot_id)
+        bot = services.bot_identity_secret_rotate(bot=bot)
+        return Response({"identity_secret": bot.identity_secret})
