@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/v1/", include("apps.organizations.api.urls")),
     path("api/v1/", include("apps.bots.api.urls")),
     path("api/v1/", include("apps.documents.api.urls")),
+    path("api/v1/", include("apps.conversations.api.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

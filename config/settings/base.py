@@ -196,6 +196,8 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "apps.organizations.models.Role",
         "InvitationStatusEnum": "apps.organizations.models.Invitation.Status",
         "DocumentStatusEnum": "apps.documents.models.Document.Status",
+        "ConversationChannelEnum": "apps.conversations.models.Conversation.Channel",
+        "MessageStatusEnum": "apps.conversations.models.Message.Status",
     },
 }
 
@@ -254,6 +256,15 @@ OPENAI_API_KEY = env("OPENAI_API_KEY", default="") or None
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=3)
+
+# Chat: history sent to the model (tokens), and the sentence-to-source similarity a citation needs.
+CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=1500)
+CITATION_MIN_SIMILARITY = env.float("CITATION_MIN_SIMILARITY", default=0.35)
+LLM_ERROR_MESSAGE = env(
+    "LLM_ERROR_MESSAGE",
+    default="Sorry, I can't answer right now because the language service is unavailable. Please try again in a "
+    "moment.",
+)
 
 # --------------------------------------------------------------------------- knowledge base
 # Chunk size and overlap in tokens of the embedding model's own tokenizer (capped by its input limit).

@@ -1,0 +1,310 @@
+"""Chat API: /api/v1/orgs/{org}/bots/{bot}/conversations/ ...
+
+Members chat and see their own conversations; admins and API keys see all of the bot's.
+Answers come as one JSON response, or as server-sent events with `stream=true` or
+`Accept: text/event-stream`.
+"""
+
+import csv
+import io
+import json
+
+from django.db import transaction
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.decorators import method_decorator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import renderers, serializers, status
+from rest_framework.response import Response
+
+from apps.conversations import selectors, services
+from apps.conversations.models import Conversation, Message
+from apps.core.pagination import paginate, paginated_schema
+from apps.core.serializers import QuerySerializer
+from apps.documents.api.views import BotScopedApi
+from apps.organizations.models import Role
+from apps.organizations.permissions import role_at_least
+
+
+class EventStreamRenderer(renderers.BaseRenderer):
+    """Lets `Accept: text/event-stream` through negotiation; errors then arrive as an `error` event."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return sse("error", data).encode()
+
+
+def sse(event: str, data) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+class MessageOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id", "role", "content", "status", "citations", "model", "prompt_tokens", "completion_tokens",
+            "latency_ms", "feedback", "feedback_comment", "created_at",
+        ]  # fmt: skip
+
+
+class ConversationOutputSerializer(serializers.ModelSerializer):
+    user = serializers.EmailField(source="user.email", allow_null=True, default=None)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "bot_id", "channel", "title", "user", "visitor_id", "created_at", "last_message_at"]
+
+
+class ConversationDetailSerializer(ConversationOutputSerializer):
+    messages = MessageOutputSerializer(many=True)
+
+    class Meta(ConversationOutputSerializer.Meta):
+        fields = [*ConversationOutputSerializer.Meta.fields, "messages"]
+
+
+class ChatApi(BotScopedApi):
+    """Members may chat; admins see everyone's conversations."""
+
+    write_role = Role.MEMBER
+
+    @property
+    def own_user(self):
+        if self.api_key is not None or role_at_least(self.role, Role.ADMIN):
+            return None
+        return self.request.user
+
+    def conversation(self, conversation_id):
+        return selectors.conversation_get(
+            organization=self.organization, bot=self.bot, conversation_id=conversation_id, own_user=self.own_user
+        )
+
+
+class ConversationFilterSerializer(QuerySerializer):
+    channel = serializers.ChoiceField(choices=Conversation.Channel.choices, required=False)
+    user = serializers.IntegerField(required=False, min_value=1, help_text="user id (admins)")
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    negative_feedback = serializers.BooleanField(required=False, allow_null=True, default=None)
+    unanswered = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class ConversationListCreateApi(ChatApi):
+    class InputSerializer(serializers.Serializer):
+        channel = serializers.ChoiceField(
+            choices=[("api", "API")], default=Conversation.Channel.API, help_text="Widget conversations start there."
+        )
+
+    @extend_schema(
+        operation_id="conversations_list",
+        parameters=[ConversationFilterSerializer],
+        responses=paginated_schema(ConversationOutputSerializer),
+        tags=["conversations"],
+    )
+    def get(self, request, org_slug, bot_id):
+        filters = ConversationFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        queryset = selectors.conversation_list(
+            organization=self.organization, bot=self.bot, own_user=self.own_user, filters=filters.validated_data
+        )
+        return paginate(self, request, queryset, ConversationOutputSerializer)
+
+    @extend_schema(
+        operation_id="conversations_create",
+        request=InputSerializer,
+        responses={201: ConversationOutputSerializer},
+        tags=["conversations"],
+    )
+    def post(self, request, org_slug, bot_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_create(
+            organization=self.organization,
+            bot=self.bot,
+            user=request.user if getattr(request.user, "pk", None) else None,
+            channel=data.validated_data["channel"],
+        )
+        return Response(ConversationOutputSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationDetailApi(ChatApi):
+    @extend_schema(
+        operation_id="conversations_retrieve", responses=ConversationDetailSerializer, tags=["conversations"]
+    )
+    def get(self, request, org_slug, bot_id, conversation_id):
+        conversation = self.conversation(conversation_id)
+        return Response(ConversationDetailSerializer(conversation).data)
+
+    @extend_schema(operation_id="conversations_destroy", responses={204: None}, tags=["conversations"])
+    def delete(self, request, org_slug, bot_id, conversation_id):
+        services.conversation_delete(conversation=self.conversation(conversation_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TurnSerializer(serializers.Serializer):
+    question = MessageOutputSerializer()
+    answer = MessageOutputSerializer()
+
+
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+class MessageCreateApi(ChatApi):
+    """Send a message; the answer comes back as JSON or, streamed, as server-sent events."""
+
+    renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+
+    class InputSerializer(serializers.Serializer):
+        content = serializers.CharField(max_length=4000)
+        stream = serializers.BooleanField(default=False)
+
+    @extend_schema(
+        operation_id="conversations_messages_create",
+        request=InputSerializer,
+        responses={
+            201: TurnSerializer,
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="`event: token` ({text}) as the answer is written, then `event: done` with message_id, "
+                "status, the checked content, citations, usage, model and latency.",
+            ),
+        },
+        tags=["conversations"],
+        description="A turn: the plan's monthly message limit (429 with `details.resets_at`), retrieval, the "
+        "bot's fallback message when nothing is relevant (status `unanswered`, no model call), else the language "
+        "model (or the offline extractive answerer) with checked citations.",
+    )
+    def post(self, request, org_slug, bot_id, conversation_id):
+        conversation = self.conversation(conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        turn = services.turn_prepare(conversation=conversation, content=data.validated_data["content"].strip())
+        wants_stream = data.validated_data["stream"] or "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
+        if wants_stream:
+            events = (sse(event, payload) for event, payload in services.turn_stream(turn))
+            response = StreamingHttpResponse(events, content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+            return response
+        answer = services.turn_answer(turn)
+        body = TurnSerializer({"question": turn.question, "answer": answer}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class MessageFeedbackApi(ChatApi):
+    class InputSerializer(serializers.Serializer):
+        value = serializers.ChoiceField(choices=[1, -1])
+        comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+    @extend_schema(
+        operation_id="conversations_messages_feedback",
+        request=InputSerializer,
+        responses=MessageOutputSerializer,
+        tags=["conversations"],
+    )
+    def post(self, request, org_slug, bot_id, conversation_id, message_id):
+        conversation = self.conversation(conversation_id)
+        message = selectors.message_get(conversation=conversation, message_id=message_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_feedback(message=message, **data.validated_data)
+        return Response(MessageOutputSerializer(message).data)
+
+
+EXPORT_FIELDS = [
+    "conversation_id", "channel", "user", "visitor_id", "message_id", "role", "status", "content", "citations",
+    "model", "prompt_tokens", "completion_tokens", "latency_ms", "feedback", "feedback_comment", "created_at",
+]  # fmt: skip
+
+
+def _export_rows(messages):
+    for message in messages:
+        conversation = message.conversation
+        yield {
+            "conversation_id": conversation.pk,
+            "channel": conversation.channel,
+            "user": conversation.user.email if conversation.user else "",
+            "visitor_id": conversation.visitor_id,
+            "message_id": message.pk,
+            "role": message.role,
+            "status": message.status,
+            "content": message.content,
+            "citations": message.citations,
+            "model": message.model,
+            "prompt_tokens": message.prompt_tokens,
+            "completion_tokens": message.completion_tokens,
+            "latency_ms": message.latency_ms,
+            "feedback": message.feedback,
+            "feedback_comment": message.feedback_comment,
+            "created_at": message.created_at.isoformat(),
+        }
+
+
+def export_response(messages, export_format: str, filename: str) -> HttpResponse:
+    rows = list(_export_rows(messages))
+    if export_format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            # Cells starting with = + - @ are neutralised so spreadsheets never run them as formulas.
+            writer.writerow(
+                {
+                    k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                    for k, v in {**row, "citations": json.dumps(row["citations"])}.items()
+                }
+            )
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(json.dumps({"messages": rows}, default=str), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{export_format}"'
+    return response
+
+
+class ExportFilterSerializer(ConversationFilterSerializer):
+    export_format = serializers.ChoiceField(choices=["json", "csv"], default="json")
+
+
+EXPORT_RESPONSES = {
+    (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description='{"messages": [...]}'),
+    (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One row per message."),
+}
+
+
+class ConversationExportApi(ChatApi):
+    read_role = Role.ADMIN
+
+    @extend_schema(
+        operation_id="conversations_export",
+        parameters=[ExportFilterSerializer],
+        responses=EXPORT_RESPONSES,
+        tags=["conversations"],
+        description="Every message of the bot's conversations in a date range (date_from/date_to), as JSON or CSV.",
+    )
+    def get(self, request, org_slug, bot_id):
+        params = ExportFilterSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        export_format = params.validated_data.pop("export_format")
+        conversations = selectors.conversation_list(
+            organization=self.organization, bot=self.bot, filters=params.validated_data
+        )
+        messages = selectors.messages_for_export(conversations=conversations)
+        return export_response(messages, export_format, f"bot-{self.bot.pk}-conversations")
+
+
+class ConversationOneExportApi(ChatApi):
+    class ParamsSerializer(QuerySerializer):
+        export_format = serializers.ChoiceField(choices=["json", "csv"], default="json")
+
+    @extend_schema(
+        operation_id="conversations_export_one",
+        parameters=[ParamsSerializer],
+        responses=EXPORT_RESPONSES,
+        tags=["conversations"],
+    )
+    def get(self, request, org_slug, bot_id, conversation_id):
+        params = self.ParamsSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        conversation = self.conversation(conversation_id)
+        messages = selectors.messages_for_export(conversations=Conversation.objects.filter(pk=conversation.pk))
+        return export_response(messages, params.validated_data["export_format"], f"conversation-{conversation.pk}")
