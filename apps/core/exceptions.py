@@ -6,6 +6,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, connections
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -60,6 +61,18 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
 
 
+def _keep_outer_transaction(exc, context) -> None:
+    """DRF marks the request's transaction for rollback on any handled error. A view that opted
+    out of ATOMIC_REQUESTS (e.g. chat: no model call inside a transaction) has no transaction of
+    its own, so the only atomic block around it belongs to the caller (a test); leave it alone."""
+    view = context.get("view")
+    if isinstance(exc, DatabaseError) or not getattr(getattr(view, "dispatch", None), "_non_atomic_requests", None):
+        return
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block and connection.needs_rollback:
+            connection.set_rollback(False)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
@@ -73,6 +86,7 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    _keep_outer_transaction(exc, context)
 
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}

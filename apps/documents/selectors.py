@@ -65,18 +65,22 @@ SEARCH_SQL = """
 WITH terms AS (
     SELECT ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(q)s)))) AS terms
 ),
+words AS (
+    -- Each term as canonical tsquery text (plainto_tsquery never fails on odd characters).
+    SELECT ord, plainto_tsquery('simple', t)::text AS q
+    FROM terms, unnest(terms.terms[1:12]) WITH ORDINALITY u(t, ord)
+),
 params AS (
-    SELECT terms,
+    SELECT (SELECT terms FROM terms) AS terms,
            -- any term: the fallback, since a natural-language question rarely has all its words in one passage
-           (SELECT string_agg(quote_literal(t), ' | ') FROM unnest(terms) t)::tsquery AS any_term,
+           (SELECT string_agg('(' || q || ')', ' | ') FROM words WHERE q <> '')::tsquery AS any_term,
            -- at least two terms (or the only one): selective, so the GIN scan stays cheap on big bots
            COALESCE(
-               (SELECT string_agg('(' || quote_literal(a) || ' & ' || quote_literal(b) || ')', ' | ')
-                FROM unnest(terms[1:8]) WITH ORDINALITY x(a, i)
-                JOIN unnest(terms[1:8]) WITH ORDINALITY y(b, j) ON i < j),
-               (SELECT string_agg(quote_literal(t), ' | ') FROM unnest(terms) t)
+               (SELECT string_agg('(' || a.q || ' & ' || b.q || ')', ' | ')
+                FROM words a JOIN words b ON a.ord < b.ord AND a.ord <= 8 AND b.ord <= 8
+                WHERE a.q <> '' AND b.q <> ''),
+               (SELECT string_agg('(' || q || ')', ' | ') FROM words WHERE q <> '')
            )::tsquery AS two_terms
-    FROM terms
 ),
 dense AS (
     SELECT e.chunk_id

@@ -167,6 +167,8 @@ REST_FRAMEWORK = {
         "auth": env("THROTTLE_AUTH", default="20/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # No ?format= override: responses are chosen by the Accept header (JSON, or event-stream for chat).
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SIMPLE_JWT = {

@@ -34,7 +34,7 @@ def setup(settings):
 
 def test_offline_answer_with_checked_citation(setup):
     """The offline answerer quotes the refund sentence and cites the guide."""
-    client, url, bot = setup
+    client, url, _bot = setup
     response = client.post(url, {"content": "How long do refunds take?"}, format="json")
     assert response.status_code == 201, response.content
     answer = response.json()["answer"]
@@ -57,7 +57,7 @@ def test_unrelated_question_gets_the_fallback(setup):
 
 def test_streamed_answer(setup):
     """stream=true: token events, then done with the message id and citations."""
-    client, url, bot = setup
+    client, url, _bot = setup
     response = client.post(url, {"content": "How long do refunds take?", "stream": True}, format="json")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"

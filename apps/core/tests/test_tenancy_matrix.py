@@ -14,6 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from apps.bots.tests.factories import BotFactory
+from apps.conversations.models import Conversation, Message
 from apps.documents.models import Document
 from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
@@ -58,6 +59,10 @@ def world(db):
     _, key_a = api_key_for(org_a)
     bot_b = BotFactory(organization=org_b)
     document_b = DocumentFactory(bot=bot_b)
+    conversation_b = Conversation.objects.create(organization=org_b, bot=bot_b, user=owner_b.user)
+    message_b = Message.objects.create(
+        organization=org_b, conversation=conversation_b, role=Message.Role.ASSISTANT, content="B's answer"
+    )
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -65,6 +70,8 @@ def world(db):
         "api_key_id": key_b.pk,
         "bot_id": bot_b.pk,
         "document_id": document_b.pk,
+        "conversation_id": conversation_b.pk,
+        "message_id": message_b.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -76,6 +83,7 @@ def _snapshot(org):
         sorted(Invitation.objects.filter(organization=org).values_list("pk", "revoked_at")),
         sorted(ApiKey.objects.filter(organization=org).values_list("pk", "revoked_at")),
         sorted(Document.objects.filter(organization=org).values_list("pk", "status", "updated_at")),
+        sorted(Message.objects.filter(organization=org).values_list("pk", "content", "feedback")),
     )
 
 
