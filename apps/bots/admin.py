@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from apps.bots.models import Bot
+from apps.conversations.models import Conversation
 from apps.documents.models import Document
 
 
@@ -22,12 +25,34 @@ class BotAdmin(admin.ModelAdmin):
     list_display = ["name", "organization", "public_id", "document_count", "top_k", "min_score", "created_at"]
     list_filter = ["organization", "created_at"]
     search_fields = ["name", "public_id", "organization__name"]
-    readonly_fields = ["public_id", "created_at", "updated_at"]
+    readonly_fields = ["public_id", "recent_conversations", "created_at", "updated_at"]
+    exclude = ["identity_secret"]  # shown once by the API; rotate it there
     autocomplete_fields = ["organization"]
     inlines = [DocumentInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("organization").annotate(_documents=Count("documents"))
+
+    @admin.display(description="recent conversations")
+    def recent_conversations(self, obj):
+        """The 20 latest conversations, linked to their admin pages."""
+        conversations = Conversation.objects.filter(bot=obj).select_related("user").order_by("-created_at")[:20]
+        if not conversations:
+            return "—"
+        items = format_html_join(
+            "",
+            '<li><a href="{}">{}</a> · {} · {}</li>',
+            (
+                (
+                    reverse("admin:conversations_conversation_change", args=[c.pk]),
+                    c.title or f"Conversation {c.pk}",
+                    c.user or c.visitor_id or c.channel,
+                    c.created_at.strftime("%Y-%m-%d %H:%M"),
+                )
+                for c in conversations
+            ),
+        )
+        return format_html("<ul>{}</ul>", items)
 
     @admin.display(description="documents", ordering="_documents")
     def document_count(self, obj):

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 
 from apps.documents import services
 from apps.documents.models import Chunk, Document
@@ -17,6 +18,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "embedding_model", "attempts", "processing_started_at", "processed_at", "created_by", "created_at",
     ]  # fmt: skip
     exclude = ["text"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["reprocess"]
 
     def has_add_permission(self, request):

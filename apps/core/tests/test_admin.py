@@ -5,6 +5,10 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
+from apps.bots.tests.factories import BotFactory
+from apps.conversations.models import Conversation, Message
+from apps.documents.models import Chunk
+from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import Invitation, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, api_key_for
@@ -24,10 +28,20 @@ def populated(db):
     owner = MembershipFactory(role=Role.OWNER)
     invitation_create(organization=owner.organization, email="x@example.com", role=Role.MEMBER, actor=owner)
     api_key_for(owner.organization)
+    bot = BotFactory(organization=owner.organization, name="Example bot")
+    document = DocumentFactory(bot=bot, title="example guide")
+    Chunk.objects.create(
+        organization=owner.organization, bot=bot, document=document, position=0, text="example text", content_hash="x"
+    )
+    conversation = Conversation.objects.create(organization=owner.organization, bot=bot, title="example question")
+    Message.objects.create(
+        organization=owner.organization, conversation=conversation, role="user", content="example question"
+    )
     return owner
 
 
-MODELS = [model for model in admin.site._registry if model._meta.app_label in {"users", "organizations"}]
+APPS = {"users", "organizations", "bots", "documents", "conversations"}
+MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
