@@ -105,5 +105,7 @@ def exception_handler(exc, context):
             code = _first_code(exc.get_codes())
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             extra = {"retry_after": int(exc.wait + 0.999), **extra}
+        if response.status_code == 429 and "retry_after" in extra:
+            response["Retry-After"] = str(extra["retry_after"])
         response.data = error_body(code, message, extra)
     return response

@@ -12,7 +12,7 @@ from apps.bots.models import Bot
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.tenancy import OrganizationAPIView
 
-ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$", re.IGNORECASE)
+ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?/?$", re.IGNORECASE)
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 

@@ -247,10 +247,10 @@ def export_response(messages, export_format: str, filename: str) -> HttpResponse
         writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
         writer.writeheader()
         for row in rows:
-            # Cells starting with = + - @ are neutralised so spreadsheets never run them as formulas.
+            # Cells starting with = + - @ tab or CR are neutralised so spreadsheets never run them as formulas.
             writer.writerow(
                 {
-                    k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                    k: ("'" + v if isinstance(v, str) and v and v[0] in "=+-@\t\r" else v)
                     for k, v in {**row, "citations": json.dumps(row["citations"])}.items()
                 }
             )
