@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from apps.core import embedded
-from apps.organizations.models import Organization
+from apps.organizations.models import Organization, Plan
 from apps.organizations.services import organization_create
 
 DEMO_EMAIL = "owner@demo.beacon.local"
@@ -34,7 +34,8 @@ class Command(BaseCommand):
             store.chmod(0o600)
         credentials = json.loads(store.read_text())
         if not Organization.objects.filter(slug=DEMO_SLUG).exists():
-            organization_create(user=user, name="Demo Organization", slug=DEMO_SLUG)
+            # On the Pro plan, so a first look is not stopped by the Free plan's one-bot limit.
+            organization_create(user=user, name="Demo Organization", slug=DEMO_SLUG, plan=Plan.objects.get(code="pro"))
         self.stdout.write(
             f"Demo organization '{DEMO_SLUG}'; owner {credentials['email']} / password {credentials['password']}"
         )
