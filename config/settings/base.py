@@ -268,6 +268,12 @@ LLM_ERROR_MESSAGE = env(
     "moment.",
 )
 
+# Widget (apps/bots/widget.py): visitor-token lifetime and rate limits as "count/seconds".
+WIDGET_TOKEN_TTL_SECONDS = env.int("WIDGET_TOKEN_TTL_SECONDS", default=60 * 60)
+WIDGET_RATE_VISITOR = env("WIDGET_RATE_VISITOR", default="20/60")
+WIDGET_RATE_IP = env("WIDGET_RATE_IP", default="60/60")
+WIDGET_RATE_ORGANIZATION = env("WIDGET_RATE_ORGANIZATION", default="600/60")
+
 # --------------------------------------------------------------------------- knowledge base
 # Chunk size and overlap in tokens of the embedding model's own tokenizer (capped by its input limit).
 CHUNK_MAX_TOKENS = env.int("CHUNK_MAX_TOKENS", default=200)
