@@ -338,9 +338,7 @@ def document_extract_chunk(*, document: Document) -> int:
             title = extracted.title[:300]
         Document.objects.filter(pk=document.pk).update(
             chunks_total=len(drafts),
-            chunks_done=ChunkEmbedding.objects.filter(
-                chunk__document=document, chunk__searchable=False, model=embedder.name
-            ).count(),
+            chunks_done=_building_chunks_embedded(document=document, model=embedder.name),
             token_count=sum(draft.token_count for draft in drafts),
             page_count=extracted.page_count,
             kind=extracted.kind,
@@ -378,6 +376,20 @@ def embedding_index_ensure(*, model: str, dimensions: int) -> str:
     return name
 
 
+def _building_chunks_embedded(*, document: Document, model: str) -> int:
+    """How many chunks of the generation being built have a vector for `model` (chunks_done)."""
+    return ChunkEmbedding.objects.filter(chunk__document=document, chunk__searchable=False, model=model).count()
+
+
+def _embeddings(chunks: list[Chunk], embedder) -> list[ChunkEmbedding]:
+    """Unsaved vectors of `chunks` (heading path + text) for the current model, one batch encoded."""
+    vectors = embedder.encode([chunk.embed_text for chunk in chunks])
+    return [
+        ChunkEmbedding(chunk_id=chunk.pk, model=embedder.name, embedding=vector)
+        for chunk, vector in zip(chunks, vectors, strict=True)
+    ]
+
+
 def document_embed(*, document: Document, batch_size: int | None = None) -> int:
     """Embed the building generation's chunks that have no vector for the current model yet.
 
@@ -397,19 +409,10 @@ def document_embed(*, document: Document, batch_size: int | None = None) -> int:
         )
         if not batch:
             break
-        vectors = embedder.encode([chunk.embed_text for chunk in batch])
-        ChunkEmbedding.objects.bulk_create(
-            [
-                ChunkEmbedding(chunk_id=chunk.pk, model=embedder.name, embedding=vector)
-                for chunk, vector in zip(batch, vectors, strict=True)
-            ],
-            ignore_conflicts=True,
-        )
+        ChunkEmbedding.objects.bulk_create(_embeddings(batch, embedder), ignore_conflicts=True)
         done_now += len(batch)
         Document.objects.filter(pk=document.pk).update(
-            chunks_done=ChunkEmbedding.objects.filter(
-                chunk__document=document, chunk__searchable=False, model=embedder.name
-            ).count()
+            chunks_done=_building_chunks_embedded(document=document, model=embedder.name)
         )
     return done_now
 
@@ -472,15 +475,10 @@ def chunks_reembed(*, chunks, batch_size: int | None = None, progress=None) -> i
     ids = list(chunks.order_by("id").values_list("id", flat=True))
     for start in range(0, len(ids), batch_size):
         batch = list(Chunk.objects.filter(id__in=ids[start : start + batch_size]).only("id", "text", "heading_path"))
-        vectors = embedder.encode([chunk.embed_text for chunk in batch])
+        rows = _embeddings(batch, embedder)
         with transaction.atomic():
             ChunkEmbedding.objects.filter(chunk_id__in=[c.pk for c in batch], model=embedder.name).delete()
-            ChunkEmbedding.objects.bulk_create(
-                [
-                    ChunkEmbedding(chunk_id=c.pk, model=embedder.name, embedding=v)
-                    for c, v in zip(batch, vectors, strict=True)
-                ]
-            )
+            ChunkEmbedding.objects.bulk_create(rows)
         written += len(batch)
         if progress:
             progress(len(batch))

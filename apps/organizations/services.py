@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.exceptions import AuthenticationFailed
 
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
+from apps.core.mail import send_mail_on_commit
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
 
-logger = logging.getLogger(__name__)
 User = get_user_model()
 
 # --------------------------------------------------------------------------- plans
@@ -138,19 +135,6 @@ def _public_url(path: str) -> str:
     return f"{settings.BEACON_PUBLIC_URL}{path}"
 
 
-def _send_mail_on_commit(*, to: str, subject: str, template: str, context: dict) -> None:
-    """Send after the transaction commits; a mail failure is logged, never loses the row."""
-    body = render_to_string(template, context)
-
-    def send():
-        try:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
-        except Exception:
-            logger.exception("could not send %r to %s", subject, to)
-
-    transaction.on_commit(send)
-
-
 def _member_count(organization: Organization) -> int:
     pending = Invitation.objects.filter(
         organization=organization, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
@@ -182,7 +166,7 @@ def invitation_create(
         invited_by=actor.user,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
-    _send_mail_on_commit(
+    send_mail_on_commit(
         to=email,
         subject=f"You are invited to {organization.name} on Beacon",
         template="emails/invitation.txt",

@@ -15,6 +15,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.exceptions import ApplicationError
+from apps.core.mail import send_mail_on_commit
 
 User = get_user_model()
 
@@ -79,14 +80,12 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
 
 def password_reset_request(*, email: str) -> None:
     """E-mail a reset link if an active account exists. Says nothing either way (no enumeration)."""
-    from apps.organizations.services import _send_mail_on_commit
-
     user = User.objects.filter(email__iexact=email, is_active=True).first()
     if user is None:
         return
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
-    _send_mail_on_commit(
+    send_mail_on_commit(
         to=user.email,
         subject="Reset your Beacon password",
         template="emails/password_reset.txt",

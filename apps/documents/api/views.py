@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -82,12 +83,11 @@ class DocumentListUploadApi(BotScopedApi):
     )
     def post(self, request, org_slug, bot_id):
         if request.content_type is None or not request.content_type.startswith("multipart/form-data"):
-            return Response(
-                {"error": {"code": "unsupported_media_type",
-                           "message": "Upload files as multipart/form-data in the 'files' field; "
-                                      "use .../documents/text/ for raw text.", "details": {}}},
-                status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            )  # fmt: skip
+            raise UnsupportedMediaType(
+                request.content_type,
+                detail="Upload files as multipart/form-data in the 'files' field; "
+                "use .../documents/text/ for raw text.",
+            )
         data = self.UploadSerializer(data={"files": request.FILES.getlist("files")})
         data.is_valid(raise_exception=True)
         incoming = [
