@@ -12,6 +12,7 @@ admin.site.site_title = "Beacon admin"
 
 urlpatterns = [
     path("health/", health, name="health"),
+    path("widget/", include("apps.bots.widget_urls")),
     path("admin/", admin.site.urls),
     # The e-mailed password-reset link opens Django's own form (admin-styled templates).
     path(
@@ -28,6 +29,8 @@ urlpatterns = [
     path("api/v1/", include("apps.bots.api.urls")),
     path("api/v1/", include("apps.documents.api.urls")),
     path("api/v1/", include("apps.conversations.api.urls")),
+    path("api/v1/", include("apps.progress.api.urls")),
+    path("api/v1/", include("apps.progress.api.analytics_urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

@@ -288,6 +288,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
+# --------------------------------------------------------------------------- progress and catalog (issue 6)
+
+# --------------------------------------------------------------------------- analytics (issue 6)
+
 # --------------------------------------------------------------------------- operations
 # Which checks make /health/ answer 503 when they fail.
 HEALTH_REQUIRE_CELERY = env.bool("HEALTH_REQUIRE_CELERY", default=True)
