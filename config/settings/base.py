@@ -292,6 +292,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
 # --------------------------------------------------------------------------- analytics (issue 6)
 
+# --------------------------------------------------------------------------- graph sync (issue 7)
+
+# --------------------------------------------------------------------------- recommendations (issue 7)
+
 # --------------------------------------------------------------------------- operations
 # Which checks make /health/ answer 503 when they fail.
 HEALTH_REQUIRE_CELERY = env.bool("HEALTH_REQUIRE_CELERY", default=True)

@@ -1,0 +1,1 @@
+"""Celery tasks: graph_sync (thin: load by id, call the service)."""

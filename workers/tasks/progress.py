@@ -1,0 +1,1 @@
+"""Celery tasks: progress (thin: load by id, call the service)."""

@@ -1,0 +1,1 @@
+"""Celery tasks: recommendations (thin: load by id, call the service)."""
