@@ -1,0 +1,3 @@
+"""Recommendation engine models (RecommendationLog, factors)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Graph projection models (GraphOutbox)."""
+
+__all__: list[str] = []
