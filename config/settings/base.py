@@ -273,6 +273,10 @@ WIDGET_TOKEN_TTL_SECONDS = env.int("WIDGET_TOKEN_TTL_SECONDS", default=60 * 60)
 WIDGET_RATE_VISITOR = env("WIDGET_RATE_VISITOR", default="20/60")
 WIDGET_RATE_IP = env("WIDGET_RATE_IP", default="60/60")
 WIDGET_RATE_ORGANIZATION = env("WIDGET_RATE_ORGANIZATION", default="600/60")
+# How long a returning visitor keeps their conversation (an earlier token, even expired, renews it).
+WIDGET_VISITOR_MAX_AGE_DAYS = env.int("WIDGET_VISITOR_MAX_AGE_DAYS", default=30)
+# Visitor tokens issued per IP (protects the token endpoint itself), "count/seconds".
+WIDGET_RATE_TOKEN_IP = env("WIDGET_RATE_TOKEN_IP", default="30/60")
 
 # --------------------------------------------------------------------------- knowledge base
 # Chunk size and overlap in tokens of the embedding model's own tokenizer (capped by its input limit).
@@ -291,6 +295,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 # --------------------------------------------------------------------------- progress and catalog (issue 6)
 
 # --------------------------------------------------------------------------- analytics (issue 6)
+# Analytics API and admin dashboard: the range used when a request gives no dates, and the longest
+# range accepted (days; longer ranges are a 400, which bounds the work of one request).
+ANALYTICS_DEFAULT_RANGE_DAYS = env.int("ANALYTICS_DEFAULT_RANGE_DAYS", default=30)
+ANALYTICS_MAX_RANGE_DAYS = env.int("ANALYTICS_MAX_RANGE_DAYS", default=731)
 
 # --------------------------------------------------------------------------- graph sync (issue 7)
 
