@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.core.views import health
+from apps.progress.dashboard import dashboard_view
 from apps.users.views import PasswordResetConfirmView
 
 admin.site.site_header = "Beacon administration"
@@ -13,6 +14,7 @@ admin.site.site_title = "Beacon admin"
 urlpatterns = [
     path("health/", health, name="health"),
     path("widget/", include("apps.bots.widget_urls")),
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     # The e-mailed password-reset link opens Django's own form (admin-styled templates).
     path(

@@ -1,5 +1,17 @@
-from django.urls import path  # noqa: F401
+"""Analytics routes: query parameters only (no path kwargs beyond the organization)."""
+
+from django.urls import path
+
+from apps.progress.api import analytics_views as views
 
 app_name = "analytics-api"
 
-urlpatterns = []
+BASE = "orgs/<slug:org_slug>/analytics/"
+
+urlpatterns = [
+    path(f"{BASE}active-users/", views.AnalyticsActiveUsersApi.as_view(), name="active-users"),
+    path(f"{BASE}completion/", views.AnalyticsCompletionApi.as_view(), name="completion"),
+    path(f"{BASE}funnel/", views.AnalyticsFunnelApi.as_view(), name="funnel"),
+    path(f"{BASE}top-items/", views.AnalyticsTopItemsApi.as_view(), name="top-items"),
+    path(f"{BASE}bots/", views.AnalyticsBotUsageApi.as_view(), name="bot-usage"),
+]
