@@ -1,4 +1,12 @@
 """Recommendation models: graph projection (graph.py) and the engine (engine.py), re-exported here."""
 
-from apps.recommendations.models.engine import *  # noqa: F403
-from apps.recommendations.models.graph import GraphOutbox as GraphOutbox
+from apps.recommendations.models.engine import (
+    ItemFactor,
+    ItemNeighbors,
+    RecommendationLog,
+    RecommenderModel,
+    UserFactor,
+)
+from apps.recommendations.models.graph import GraphOutbox
+
+__all__ = ["GraphOutbox", "ItemFactor", "ItemNeighbors", "RecommendationLog", "RecommenderModel", "UserFactor"]

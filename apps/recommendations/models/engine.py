@@ -1,3 +1,139 @@
-"""Recommendation engine models (RecommendationLog, factors)."""
+"""Recommendation engine models (issue 7).
 
-__all__: list[str] = []
+- `RecommenderModel`: one training run of an organization's engine (version, status, the
+  learnt blend weights and half-lives, validation figures, the popularity snapshot). The latest
+  `ready` one serves; older ones are deleted with their factors once a newer one is ready.
+- `UserFactor` / `ItemFactor`: the ALS factors of that run in pgvector (untyped column + `dims`,
+  one partial HNSW index per dimension count, created by `services.factor_indexes_ensure`), so
+  collaborative filtering at request time is an index query.
+- `ItemNeighbors`: each item's co-occurrence neighbours of that run (arrays: one row per item).
+- `RecommendationLog`: what was shown to whom, where, from which source and why; click and
+  dismiss feedback land on the row, so click-through is measurable per source.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from pgvector.django import VectorField
+
+from apps.core.models import OrganizationOwnedModel
+
+__all__ = ["ItemFactor", "ItemNeighbors", "RecommendationLog", "RecommenderModel", "UserFactor"]
+
+
+class RecommenderModel(OrganizationOwnedModel):
+    class Status(models.TextChoices):
+        TRAINING = "training", "Training"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.TRAINING)
+    algorithm = models.CharField(max_length=32, default="implicit-als")
+    dims = models.PositiveSmallIntegerField(default=0, help_text="Number of ALS factors (0: no CF in this run).")
+    params = models.JSONField(default=dict, help_text="Engine parameters, learnt blend weights and half-lives.")
+    validation = models.JSONField(default=dict, help_text="nDCG@10 of the blend and each source on validation.")
+    popular = models.JSONField(default=list, help_text="[[item_id, decayed popularity], ...], best first.")
+    users_count = models.PositiveIntegerField(default=0)
+    items_count = models.PositiveIntegerField(default=0)
+    interactions_count = models.PositiveIntegerField(default=0)
+    data_until = models.DateTimeField(null=True, blank=True, help_text="Time of the latest interaction used.")
+    trained_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "version"], name="recmodel_unique_version"),
+        ]
+        indexes = [models.Index(fields=["organization", "status", "-version"], name="recmodel_org_status")]
+
+    def __str__(self):
+        return f"{self.organization_id} v{self.version} ({self.status})"
+
+
+class UserFactor(models.Model):
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey(RecommenderModel, on_delete=models.CASCADE, related_name="user_factors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    dims = models.PositiveSmallIntegerField()
+    factors = VectorField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "user"], name="userfactor_unique")]
+
+    def __str__(self):
+        return f"user {self.user_id} @ model {self.model_id}"
+
+
+class ItemFactor(models.Model):
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey(RecommenderModel, on_delete=models.CASCADE, related_name="item_factors")
+    item = models.ForeignKey("progress.ContentItem", on_delete=models.CASCADE, related_name="+")
+    dims = models.PositiveSmallIntegerField()
+    factors = VectorField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "item"], name="itemfactor_unique")]
+
+    def __str__(self):
+        return f"item {self.item_id} @ model {self.model_id}"
+
+
+class ItemNeighbors(models.Model):
+    """Co-occurrence neighbours of one item (best first) in one training run."""
+
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey(RecommenderModel, on_delete=models.CASCADE, related_name="item_neighbors")
+    item = models.ForeignKey("progress.ContentItem", on_delete=models.CASCADE, related_name="+")
+    neighbors = ArrayField(models.BigIntegerField(), default=list)
+    scores = ArrayField(models.FloatField(), default=list)
+
+    class Meta:
+        verbose_name_plural = "item neighbors"
+        constraints = [models.UniqueConstraint(fields=["model", "item"], name="itemneighbors_unique")]
+
+    def __str__(self):
+        return f"neighbours of {self.item_id} @ model {self.model_id}"
+
+
+class RecommendationLog(models.Model):
+    """One recommended item as shown in one response (`request_id` groups a response)."""
+
+    class Source(models.TextChoices):
+        CF = "cf", "Collaborative filtering"
+        COOCCURRENCE = "cooccurrence", "Item co-occurrence"
+        CONTENT = "content", "Content similarity"
+        POPULAR = "popular", "Popular and recent"
+        COURSE = "course", "Next in course"
+        PREREQUISITE = "prerequisite", "Prerequisite"
+        GRAPH = "graph", "Knowledge graph"
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    item = models.ForeignKey("progress.ContentItem", on_delete=models.CASCADE, related_name="+", db_index=False)
+    request_id = models.UUIDField(db_index=True)
+    position = models.PositiveIntegerField(help_text="1-based rank in the response (offset included).")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    reason = models.CharField(max_length=300)
+    score = models.FloatField()
+    model_version = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "user", "created_at"], name="reclog_org_user_created"),
+            models.Index(fields=["organization", "source", "created_at"], name="reclog_org_source_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} <- {self.item_id} #{self.position} ({self.source})"
