@@ -293,6 +293,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
 # --------------------------------------------------------------------------- progress and catalog (issue 6)
+# Catalog embeddings run on the ingestion queue with the document pipeline (progress.content_embed).
+CELERY_TASK_ROUTES["progress.*"] = {"queue": "ingestion"}
+# Item ids per progress.content_embed task (bulk upserts enqueue several tasks).
+CONTENT_EMBED_TASK_SIZE = env.int("CONTENT_EMBED_TASK_SIZE", default=256)
+# Rows per request: catalog bulk upsert, interaction batch, member sync.
+CONTENT_BULK_MAX_ITEMS = env.int("CONTENT_BULK_MAX_ITEMS", default=5000)
+INTERACTION_BATCH_MAX_EVENTS = env.int("INTERACTION_BATCH_MAX_EVENTS", default=5000)
+MEMBER_SYNC_MAX_ROWS = env.int("MEMBER_SYNC_MAX_ROWS", default=5000)
 
 # --------------------------------------------------------------------------- analytics (issue 6)
 # Analytics API and admin dashboard: the range used when a request gives no dates, and the longest

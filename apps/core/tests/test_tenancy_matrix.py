@@ -20,6 +20,8 @@ from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
+from apps.progress.models import ContentItem, Interaction, Progress
+from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
 from conftest import client_for
 
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -63,6 +65,9 @@ def world(db):
     message_b = Message.objects.create(
         organization=org_b, conversation=conversation_b, role=Message.Role.ASSISTANT, content="B's answer"
     )
+    item_b = ContentItemFactory(organization=org_b)
+    ProgressFactory(item=item_b, user=member_b.user)
+    InteractionFactory(item=item_b, user=member_b.user)
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -72,6 +77,7 @@ def world(db):
         "document_id": document_b.pk,
         "conversation_id": conversation_b.pk,
         "message_id": message_b.pk,
+        "item_id": item_b.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -84,6 +90,9 @@ def _snapshot(org):
         sorted(ApiKey.objects.filter(organization=org).values_list("pk", "revoked_at")),
         sorted(Document.objects.filter(organization=org).values_list("pk", "status", "updated_at")),
         sorted(Message.objects.filter(organization=org).values_list("pk", "content", "feedback")),
+        sorted(ContentItem.objects.filter(organization=org).values_list("pk", "title", "updated_at")),
+        sorted(Progress.objects.filter(organization=org).values_list("pk", "status", "updated_at")),
+        Interaction.objects.filter(organization=org).count(),
     )
 
 

@@ -1,0 +1,420 @@
+"""Progress APIs under /api/v1/orgs/{org}/:
+
+- content/ (list, create), content/{id}/ (detail, PATCH, DELETE), content/bulk/ (upsert by external_id):
+  members read; admins and write-scoped API keys write.
+- progress/ (list), progress/{start,update,complete,reset}/, progress/summary/: members read and write
+  their own; admins and API keys anyone's (`user` / `user_external_id`).
+- interactions/ (list, record one), interactions/batch/ (thousands, idempotent): same rule.
+- members/sync/ (admins, API keys): upsert members by external_id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from apps.core.pagination import paginate, paginated_schema
+from apps.core.tenancy import OrganizationAPIView
+from apps.organizations.member_sync import MemberSyncRow, members_sync
+from apps.organizations.models import Role
+from apps.organizations.permissions import role_at_least
+from apps.progress import selectors, services
+from apps.progress.api import serializers as s
+
+
+def _row_errors(errors, prefix: str = "") -> list[str]:
+    """A row serializer's errors as readable lines: "field: message" (nested: "tags[2]: ...")."""
+    if isinstance(errors, dict):
+        lines = []
+        for key, value in errors.items():
+            name = "" if key == "non_field_errors" else str(key)
+            lines += _row_errors(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
+        return lines
+    if isinstance(errors, list):
+        lines = []
+        for index, value in enumerate(errors):
+            lines += _row_errors(value, f"{prefix}[{index}]" if isinstance(value, (dict, list)) else prefix)
+        return lines
+    return [f"{prefix}: {errors}" if prefix else str(errors)]
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class ContentListCreateApi(OrganizationAPIView):
+    @extend_schema(
+        operation_id="content_list",
+        parameters=[s.ContentFilterSerializer],
+        responses=paginated_schema(s.ContentOutputSerializer),
+        tags=["content"],
+        description="The catalog, ordered by parent then position (a course's lessons in order with `parent=`).",
+    )
+    def get(self, request, org_slug):
+        filters = s.ContentFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        queryset = selectors.content_list(organization=self.organization, filters=filters.validated_data)
+        return paginate(self, request, queryset, s.ContentOutputSerializer)
+
+    @extend_schema(
+        operation_id="content_create",
+        request=s.ContentInputSerializer,
+        responses={201: s.ContentOutputSerializer},
+        tags=["content"],
+        description="Create an item (admins, write-scoped API keys). Its embedding is computed in the background.",
+    )
+    def post(self, request, org_slug):
+        data = s.ContentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.content_create(organization=self.organization, data=data.validated_data)
+        item = selectors.content_get(organization=self.organization, item_id=item.pk)
+        return Response(s.ContentOutputSerializer(item).data, status=status.HTTP_201_CREATED)
+
+
+class ContentDetailApi(OrganizationAPIView):
+    @extend_schema(operation_id="content_retrieve", responses=s.ContentOutputSerializer, tags=["content"])
+    def get(self, request, org_slug, item_id):
+        item = selectors.content_get(organization=self.organization, item_id=item_id)
+        return Response(s.ContentOutputSerializer(item).data)
+
+    @extend_schema(
+        operation_id="content_update",
+        request=s.ContentInputSerializer,
+        responses=s.ContentOutputSerializer,
+        tags=["content"],
+        description="Partial update. `prerequisites` / `prerequisite_external_ids` replace the whole set.",
+    )
+    def patch(self, request, org_slug, item_id):
+        item = selectors.content_get(organization=self.organization, item_id=item_id)
+        data = s.ContentInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.content_update(item=item, data=data.validated_data)
+        item = selectors.content_get(organization=self.organization, item_id=item_id)
+        return Response(s.ContentOutputSerializer(item).data)
+
+    @extend_schema(
+        operation_id="content_destroy",
+        responses={204: None},
+        tags=["content"],
+        description="Delete an item with its progress and interactions. 409 when it has children.",
+    )
+    def delete(self, request, org_slug, item_id):
+        item = selectors.content_get(organization=self.organization, item_id=item_id)
+        services.content_delete(item=item)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ContentBulkDocSerializer(serializers.Serializer):
+    """The documented request of content/bulk/ (rows are validated one by one)."""
+
+    items = s.ContentBulkRowSerializer(many=True)
+
+
+class ContentBulkUpsertApi(OrganizationAPIView):
+    @extend_schema(
+        operation_id="content_bulk_upsert",
+        request=ContentBulkDocSerializer,
+        responses=s.ContentBulkOutputSerializer,
+        tags=["content"],
+        description=f"Upsert up to {settings.CONTENT_BULK_MAX_ITEMS} items by `external_id` in one transaction. "
+        "Idempotent (the same payload twice: all `unchanged`); every row gets created / updated / unchanged / "
+        "rejected with its errors, and rejected rows never stop the others. Omitted fields keep their stored value. "
+        "`parent_external_id` and `prerequisite_external_ids` may name rows of the same payload or existing items.",
+    )
+    def post(self, request, org_slug):
+        envelope = s.ContentBulkInputSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        rows = []
+        for index, raw in enumerate(envelope.validated_data["items"]):
+            if not isinstance(raw, dict):
+                rows.append(services.BulkRow(index=index, errors=["Each item must be a JSON object."]))
+                continue
+            row = s.ContentBulkRowSerializer(data=raw)
+            if row.is_valid():
+                rows.append(services.BulkRow(index=index, data=dict(row.validated_data)))
+            else:
+                external_id = raw.get("external_id") if isinstance(raw.get("external_id"), str) else None
+                rows.append(services.BulkRow(index=index, external_id=external_id, errors=_row_errors(row.errors)))
+        services.content_bulk_upsert(organization=self.organization, rows=rows)
+        counts = {name: 0 for name in ("created", "updated", "unchanged", "rejected")}
+        results = []
+        for row in rows:
+            counts[row.status] += 1
+            results.append(
+                {
+                    "index": row.index,
+                    "external_id": row.external_id,
+                    "status": row.status,
+                    "id": row.item.pk if row.item is not None and row.status != "rejected" else None,
+                    "errors": row.errors,
+                }
+            )
+        return Response(s.ContentBulkOutputSerializer({**counts, "results": results}).data)
+
+
+# --------------------------------------------------------------------------- progress and interactions
+
+
+class PersonalApi(OrganizationAPIView):
+    """Members read and write their own rows; admins and API keys anyone's in the organization."""
+
+    write_role = Role.MEMBER
+
+    @property
+    def sees_everyone(self) -> bool:
+        return self.api_key is not None or role_at_least(self.role, Role.ADMIN)
+
+    @property
+    def own_user(self):
+        return None if self.sees_everyone else self.request.user
+
+    def target_user(self, *, user_id=None, user_external_id=None):
+        """Whose row this is: the caller by default; another member only for admins and API keys."""
+        if user_id is None and user_external_id is None:
+            if self.api_key is not None:
+                raise ValidationError({"user": ["Required with an API key: the user (id or user_external_id)."]})
+            return self.request.user
+        if not self.sees_everyone:
+            if user_id is not None and user_id == self.request.user.pk:
+                return self.request.user
+            if user_external_id is not None and self.membership.external_id == user_external_id:
+                return self.request.user
+            raise PermissionDenied("Members can only see and record their own progress and interactions.")
+        return services.member_resolve(
+            organization=self.organization, user_id=user_id, user_external_id=user_external_id
+        )
+
+    def item_of(self, data: dict):
+        ids = [data["item"]] if "item" in data else []
+        exts = [data["item_external_id"]] if "item_external_id" in data else []
+        return services.content_refs_resolve(
+            organization=self.organization, ids=ids, external_ids=exts, field_name="item"
+        )[0]
+
+
+class ProgressListApi(PersonalApi):
+    @extend_schema(
+        operation_id="progress_list",
+        parameters=[s.ProgressFilterSerializer],
+        responses=paginated_schema(s.ProgressOutputSerializer),
+        tags=["progress"],
+        description="Progress rows, latest activity first. Members see their own; `user` filters (admins).",
+    )
+    def get(self, request, org_slug):
+        filters = s.ProgressFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        user_id = filters.validated_data.get("user")
+        if user_id is not None and not self.sees_everyone and user_id != request.user.pk:
+            raise PermissionDenied("Members can only see their own progress.")
+        queryset = selectors.progress_list(
+            organization=self.organization, own_user=self.own_user, filters=filters.validated_data
+        )
+        return paginate(self, request, queryset, s.ProgressOutputSerializer)
+
+
+PROGRESS_ACTIONS = {
+    "start": (s.ProgressTargetSerializer, services.progress_start, "Start an item (idempotent while in progress)."),
+    "update": (
+        s.ProgressUpdateSerializer,
+        services.progress_update,
+        "Set percent, score and/or time spent (`time_spent_seconds` total or `add_seconds`). Starts a not-started "
+        "item; percent 100 completes it; lowering a completed item's percent is 409 (reset first).",
+    ),
+    "complete": (
+        s.ProgressCompleteSerializer,
+        services.progress_complete,
+        "Complete an item (a completed one stays completed; retries record nothing twice).",
+    ),
+    "reset": (s.ProgressTargetSerializer, services.progress_reset, "Back to not started, with everything below it."),
+}
+
+
+def _progress_action_api(action: str):
+    serializer_class, service, description = PROGRESS_ACTIONS[action]
+
+    class ProgressActionApi(PersonalApi):
+        @extend_schema(
+            operation_id=f"progress_{action}",
+            request=serializer_class,
+            responses=s.ProgressOutputSerializer,
+            tags=["progress"],
+            description=description + " Courses roll up from their lessons; start and complete record interactions.",
+        )
+        def post(self, request, org_slug):
+            data = serializer_class(data=request.data)
+            data.is_valid(raise_exception=True)
+            values = dict(data.validated_data)
+            user = self.target_user(
+                user_id=values.pop("user", None), user_external_id=values.pop("user_external_id", None)
+            )
+            item = self.item_of(values)
+            values.pop("item", None)
+            values.pop("item_external_id", None)
+            progress = service(organization=self.organization, user=user, item=item, **values)
+            progress = selectors.progress_list(organization=self.organization).get(pk=progress.pk)
+            return Response(s.ProgressOutputSerializer(progress).data)
+
+    ProgressActionApi.__name__ = ProgressActionApi.__qualname__ = f"Progress{action.title()}Api"
+    return ProgressActionApi
+
+
+ProgressStartApi = _progress_action_api("start")
+ProgressUpdateApi = _progress_action_api("update")
+ProgressCompleteApi = _progress_action_api("complete")
+ProgressResetApi = _progress_action_api("reset")
+
+
+class ProgressSummaryApi(PersonalApi):
+    @extend_schema(
+        operation_id="progress_summary",
+        parameters=[s.ProgressSummaryParamsSerializer],
+        responses=s.ProgressSummarySerializer,
+        tags=["progress"],
+        description="One user's completed / in-progress counts, time spent, active-day streaks and last activity.",
+    )
+    def get(self, request, org_slug):
+        params = s.ProgressSummaryParamsSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        user = self.target_user(user_id=params.validated_data.get("user"))
+        summary = selectors.progress_summary(organization=self.organization, user=user)
+        return Response(s.ProgressSummarySerializer(summary).data)
+
+
+class InteractionListCreateApi(PersonalApi):
+    @extend_schema(
+        operation_id="interactions_list",
+        parameters=[s.InteractionFilterSerializer],
+        responses=paginated_schema(s.InteractionOutputSerializer),
+        tags=["interactions"],
+        description="Events, newest first. Members see their own.",
+    )
+    def get(self, request, org_slug):
+        filters = s.InteractionFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        values = dict(filters.validated_data)
+        if values.get("user") is not None and not self.sees_everyone and values["user"] != request.user.pk:
+            raise PermissionDenied("Members can only see their own interactions.")
+        if values.get("date_from"):
+            values["occurred_from"] = datetime.combine(values["date_from"], time.min, tzinfo=UTC)
+        if values.get("date_to"):
+            values["occurred_to"] = datetime.combine(values["date_to"] + timedelta(days=1), time.min, tzinfo=UTC)
+        queryset = selectors.interaction_list(organization=self.organization, own_user=self.own_user, filters=values)
+        return paginate(self, request, queryset, s.InteractionOutputSerializer)
+
+    @extend_schema(
+        operation_id="interactions_create",
+        request=s.InteractionInputSerializer,
+        responses={201: s.InteractionOutputSerializer, 200: s.InteractionOutputSerializer},
+        tags=["interactions"],
+        description="Record one event: 201, or 200 with the stored event when its idempotency_key is known.",
+    )
+    def post(self, request, org_slug):
+        data = s.InteractionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        user = self.target_user(user_id=values.pop("user", None), user_external_id=values.pop("user_external_id", None))
+        item = self.item_of(values)
+        values.pop("item", None)
+        values.pop("item_external_id", None)
+        interaction, created = services.interaction_create(
+            organization=self.organization, user=user, item=item, **values
+        )
+        return Response(
+            s.InteractionOutputSerializer(interaction).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class InteractionBatchApi(PersonalApi):
+    @extend_schema(
+        operation_id="interactions_batch",
+        request=s.InteractionBatchInputSerializer,
+        responses=s.InteractionBatchOutputSerializer,
+        tags=["interactions"],
+        description=f"Record up to {settings.INTERACTION_BATCH_MAX_EVENTS} events, each with its own "
+        "`idempotency_key` (retries never double-count). Users by `user` id or `user_external_id` (members: "
+        "their own, the default), items by `item` id or `item_external_id`. Rows that were not stored are listed "
+        "in `results` as duplicate or rejected (with the reason); the others are stored.",
+    )
+    def post(self, request, org_slug):
+        body = request.data
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list):
+            raise ValidationError({"events": ["Required: a list of events."]})
+        limit = settings.INTERACTION_BATCH_MAX_EVENTS
+        if not 1 <= len(events) <= limit:
+            raise ValidationError({"events": [f"Send from 1 to {limit} events per request (got {len(events)})."]})
+        outcome = services.interaction_batch_ingest(
+            organization=self.organization,
+            events=events,
+            default_user_id=None if self.api_key is not None else request.user.pk,
+            own_user_only=not self.sees_everyone,
+        )
+        # Plain dict: no serializer pass over thousands of rows.
+        return Response(
+            {
+                "received": outcome.received,
+                "created": outcome.created,
+                "duplicates": outcome.duplicates,
+                "rejected": outcome.rejected,
+                "results": outcome.results,
+            }
+        )
+
+
+# --------------------------------------------------------------------------- member sync
+
+
+class MemberSyncDocSerializer(serializers.Serializer):
+    """The documented request of members/sync/ (rows are validated one by one)."""
+
+    members = s.MemberSyncRowSerializer(many=True)
+
+
+class MemberSyncApi(OrganizationAPIView):
+    @extend_schema(
+        operation_id="members_sync",
+        request=MemberSyncDocSerializer,
+        responses=s.MemberSyncOutputSerializer,
+        tags=["organizations"],
+        description=f"Upsert up to {settings.MEMBER_SYNC_MAX_ROWS} members by `external_id` (admins, write-scoped "
+        "API keys): e-mail, full name, interests. Idempotent; each row created / updated / unchanged / rejected. "
+        "New accounts get no usable password; profiles of people with their own login are never rewritten.",
+    )
+    def post(self, request, org_slug):
+        envelope = s.MemberSyncInputSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        rows = []
+        for index, raw in enumerate(envelope.validated_data["members"]):
+            if not isinstance(raw, dict):
+                rows.append(MemberSyncRow(index=index, errors=["Each member must be a JSON object."]))
+                continue
+            row = s.MemberSyncRowSerializer(data=raw)
+            if row.is_valid():
+                rows.append(MemberSyncRow(index=index, data=dict(row.validated_data)))
+            else:
+                rows.append(MemberSyncRow(index=index, errors=_row_errors(row.errors)))
+                if isinstance(raw.get("external_id"), str):
+                    rows[-1].data = {"external_id": raw["external_id"]}
+        members_sync(organization=self.organization, rows=rows)
+        counts = {name: 0 for name in ("created", "updated", "unchanged", "rejected")}
+        results = []
+        for row in rows:
+            counts[row.status] += 1
+            ok = row.status != "rejected"
+            results.append(
+                {
+                    "index": row.index,
+                    "external_id": row.external_id,
+                    "status": row.status,
+                    "user": row.user.pk if ok and row.user is not None else None,
+                    "membership": row.membership.pk if ok and row.membership is not None else None,
+                    "errors": row.errors,
+                    "notes": row.notes,
+                }
+            )
+        return Response(s.MemberSyncOutputSerializer({**counts, "results": results}).data)

@@ -1,0 +1,44 @@
+"""Progress writes, by subdomain: catalog (items, bulk upsert, embeddings), tracking (progress per
+user x item, roll-up) and interactions (events, batch ingestion)."""
+
+from apps.progress.services.catalog import (
+    BulkRow,
+    content_bulk_upsert,
+    content_create,
+    content_delete,
+    content_embed,
+    content_embed_missing,
+    content_embedding_index_ensure,
+    content_embedding_index_name,
+    content_refs_resolve,
+    content_update,
+)
+from apps.progress.services.interactions import BatchOutcome, interaction_batch_ingest, interaction_create
+from apps.progress.services.tracking import (
+    member_resolve,
+    progress_complete,
+    progress_reset,
+    progress_start,
+    progress_update,
+)
+
+__all__ = [
+    "BatchOutcome",
+    "BulkRow",
+    "content_bulk_upsert",
+    "content_create",
+    "content_delete",
+    "content_embed",
+    "content_embed_missing",
+    "content_embedding_index_ensure",
+    "content_embedding_index_name",
+    "content_refs_resolve",
+    "content_update",
+    "interaction_batch_ingest",
+    "interaction_create",
+    "member_resolve",
+    "progress_complete",
+    "progress_reset",
+    "progress_start",
+    "progress_update",
+]
