@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.exceptions import NotFound
 
 from apps.bots.models import Bot
@@ -110,7 +110,11 @@ def analytics_range(
 
 
 def _rows(sql: str, params: dict) -> list[dict]:
-    with connection.cursor() as cursor:
+    """Run one analytics statement with `ANALYTICS_WORK_MEM` for its sorts and hashes (for this
+    transaction only: `set_config(..., true)` is SET LOCAL), so grouping a million events stays in
+    memory instead of spilling to temporary files."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.ANALYTICS_WORK_MEM])
         cursor.execute(sql, params)
         columns = [column.name for column in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
@@ -140,7 +144,7 @@ def analytics_active_users(*, organization, period: AnalyticsRange, grouping: st
         per_period AS (SELECT period, count(*) AS active_users FROM activity GROUP BY period)
         SELECT p.period::date AS period,
                coalesce(a.active_users, 0) AS active_users,
-               (SELECT count(DISTINCT user_id) FROM activity) AS total_active_users
+               (SELECT count(*) FROM (SELECT DISTINCT user_id FROM activity) u) AS total_active_users
         FROM ({PERIODS}) p
         LEFT JOIN per_period a ON a.period = p.period
         ORDER BY p.period
@@ -373,11 +377,11 @@ def analytics_bot_usage(*, organization, period: AnalyticsRange, grouping: str, 
         SELECT c.bot_id, date_trunc(%(grouping)s, m.created_at AT TIME ZONE %(tz)s) AS period, m.role, m.status,
                m.feedback
         FROM {MESSAGE} m JOIN {CONVERSATION} c ON c.id = m.conversation_id
-        WHERE {in_range.format(t='m')} AND {one_bot.format(column="c.bot_id")}
+        WHERE {in_range.format(t="m")} AND {one_bot.format(column="c.bot_id")}
     """
     conversations = f"""
         SELECT bot_id, date_trunc(%(grouping)s, created_at AT TIME ZONE %(tz)s) AS period
-        FROM {CONVERSATION} cv WHERE {in_range.format(t='cv')} AND {one_bot.format(column="bot_id")}
+        FROM {CONVERSATION} cv WHERE {in_range.format(t="cv")} AND {one_bot.format(column="bot_id")}
     """
     sql = f"""
         WITH m AS MATERIALIZED ({messages}),

@@ -307,6 +307,9 @@ MEMBER_SYNC_MAX_ROWS = env.int("MEMBER_SYNC_MAX_ROWS", default=5000)
 # range accepted (days; longer ranges are a 400, which bounds the work of one request).
 ANALYTICS_DEFAULT_RANGE_DAYS = env.int("ANALYTICS_DEFAULT_RANGE_DAYS", default=30)
 ANALYTICS_MAX_RANGE_DAYS = env.int("ANALYTICS_MAX_RANGE_DAYS", default=731)
+# PostgreSQL work_mem for analytics statements only (SET LOCAL): their sorts and hash tables over a
+# million events stay in memory (the server default of 4MB spills them to disk).
+ANALYTICS_WORK_MEM = env("ANALYTICS_WORK_MEM", default="64MB")
 
 # --------------------------------------------------------------------------- graph sync (issue 7)
 
