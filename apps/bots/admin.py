@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count
 from django.urls import reverse
@@ -25,13 +26,27 @@ class BotAdmin(admin.ModelAdmin):
     list_display = ["name", "organization", "public_id", "document_count", "top_k", "min_score", "created_at"]
     list_filter = ["organization", "created_at"]
     search_fields = ["name", "public_id", "organization__name"]
-    readonly_fields = ["public_id", "recent_conversations", "created_at", "updated_at"]
+    readonly_fields = ["public_id", "widget", "recent_conversations", "created_at", "updated_at"]
     exclude = ["identity_secret"]  # shown once by the API; rotate it there
     autocomplete_fields = ["organization"]
     inlines = [DocumentInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("organization").annotate(_documents=Count("documents"))
+
+    @admin.display(description="widget")
+    def widget(self, obj):
+        """The exact snippet to paste, and the preview page (where the widget always works)."""
+        if not obj.pk:
+            return "—"
+        preview = reverse("widget:preview", kwargs={"public_id": obj.public_id})
+        snippet = f'<script src="{settings.BEACON_PUBLIC_URL}/widget/{obj.public_id}.js" async></script>'
+        return format_html(
+            '<code style="user-select:all">{}</code><br>'
+            '<a href="{}" target="_blank" rel="noopener">Open the preview page</a>',
+            snippet,
+            preview,
+        )
 
     @admin.display(description="recent conversations")
     def recent_conversations(self, obj):

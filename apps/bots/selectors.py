@@ -17,3 +17,11 @@ def bot_get(*, organization, bot_id: int, with_counts: bool = False) -> Bot:
     if bot is None:
         raise NotFound("Bot not found.")
     return bot
+
+
+def bot_get_public(*, public_id: str) -> Bot:
+    """The bot behind a widget's public id (the widget's only handle on it), or 404."""
+    bot = Bot.objects.select_related("organization__plan").filter(public_id=public_id).first()
+    if bot is None:
+        raise NotFound("No widget with this id.")
+    return bot

@@ -47,16 +47,22 @@ def normalise_origin(origin: str | None) -> str:
     return (origin or "").strip().lower().rstrip("/")
 
 
-def origin_allowed(*, bot: Bot, origin: str | None) -> bool:
-    """Beacon's own origin (the preview page) always; others only when listed on the bot."""
+def origin_allowed(*, bot: Bot, origin: str | None, own_origin: str | None = None) -> bool:
+    """Beacon's own origin (the preview page) always; others only when listed on the bot.
+
+    `own_origin` is the origin the request itself was served on (a browser only sends that
+    Origin from a page Beacon served), so the preview works whatever host name Beacon runs on.
+    """
     origin = normalise_origin(origin)
     if not origin or origin == "null":
         return False
-    return origin == beacon_origin() or origin in {normalise_origin(o) for o in bot.allowed_origins}
+    if origin == beacon_origin() or (own_origin and origin == normalise_origin(own_origin)):
+        return True
+    return origin in {normalise_origin(o) for o in bot.allowed_origins}
 
 
-def origin_check(*, bot: Bot, origin: str | None) -> str:
-    if not origin_allowed(bot=bot, origin=origin):
+def origin_check(*, bot: Bot, origin: str | None, own_origin: str | None = None) -> str:
+    if not origin_allowed(bot=bot, origin=origin, own_origin=own_origin):
         raise WidgetDenied(
             f"This bot's widget is not allowed on {normalise_origin(origin) or 'a page without an origin'}; "
             "add the site to the bot's allowed origins."
@@ -108,18 +114,70 @@ class Visitor:
     user_id: int | None
 
 
-def visitor_token_issue(*, bot: Bot, origin: str, visitor_id: str | None = None, user=None) -> tuple[str, Visitor]:
+def visitor_token_issue(
+    *, bot: Bot, origin: str, visitor_id: str | None = None, user=None, own_origin: str | None = None
+) -> tuple[str, Visitor]:
     visitor = Visitor(
         bot_public_id=bot.public_id,
         visitor_id=visitor_id or f"v_{secrets.token_urlsafe(12)}",
-        origin=origin_check(bot=bot, origin=origin),
+        origin=origin_check(bot=bot, origin=origin, own_origin=own_origin),
         user_id=user.pk if user is not None else None,
     )
     payload = {"b": visitor.bot_public_id, "v": visitor.visitor_id, "o": visitor.origin, "u": visitor.user_id}
     return signing.TimestampSigner(salt=TOKEN_SALT).sign_object(payload, compress=True), visitor
 
 
-def visitor_token_verify(*, token: str, bot: Bot) -> Visitor:
+def visitor_previous(*, token: str | None, bot: Bot, origin: str) -> Visitor | None:
+    """The visitor of an earlier token (expired or not, within WIDGET_VISITOR_MAX_AGE_DAYS) for the
+    same bot and origin, so a returning visitor keeps their conversation; anything else is None.
+
+    Only a holder of a token signed by Beacon can continue a visitor: visitor ids are never taken
+    from the page on their own.
+    """
+    if not token:
+        return None
+    try:
+        payload = signing.TimestampSigner(salt=TOKEN_SALT).unsign_object(
+            token, max_age=settings.WIDGET_VISITOR_MAX_AGE_DAYS * 86400
+        )
+    except signing.BadSignature:
+        return None
+    if payload.get("b") != bot.public_id or payload.get("o") != normalise_origin(origin):
+        return None
+    return Visitor(bot_public_id=payload["b"], visitor_id=payload["v"], origin=payload["o"], user_id=payload.get("u"))
+
+
+def widget_session_start(
+    *,
+    bot: Bot,
+    origin: str | None,
+    own_origin: str | None = None,
+    previous_token: str | None = None,
+    user_id: str | None = None,
+    user_hash: str | None = None,
+) -> tuple[str, Visitor]:
+    """A visitor token for a page on `origin` (403 when the origin is not allowed).
+
+    - A valid earlier token of the same bot and origin keeps the visitor (and so the conversation).
+    - `user_id` + `user_hash` (HMAC by the host site's backend) identify an organization member;
+      an invalid pair is refused (401), never downgraded to anonymous.
+    - Identity never carries over to someone else: an earlier token of another member, or of a
+      member when the page is now anonymous (signed out), starts a new visitor.
+    """
+    origin = origin_check(bot=bot, origin=origin, own_origin=own_origin)
+    user = None
+    if user_id or user_hash:
+        if not (user_id and user_hash):
+            raise WidgetTokenInvalid("Identity verification needs both user_id and user_hash.", code="identity_invalid")
+        user = identity_verify(bot=bot, user_id=str(user_id), signature=str(user_hash))
+    previous = visitor_previous(token=previous_token, bot=bot, origin=origin)
+    visitor_id = None
+    if previous is not None and previous.user_id in (None, user.pk if user is not None else None):
+        visitor_id = previous.visitor_id
+    return visitor_token_issue(bot=bot, origin=origin, visitor_id=visitor_id, user=user, own_origin=own_origin)
+
+
+def visitor_token_verify(*, token: str, bot: Bot, own_origin: str | None = None) -> Visitor:
     """The visitor of a valid token for `bot`; expired, tampered or other-bot tokens are refused.
 
     The origin is checked again on every use, so removing a site from the bot's allowed origins
@@ -135,7 +193,7 @@ def visitor_token_verify(*, token: str, bot: Bot) -> Visitor:
         raise WidgetTokenInvalid("The visitor token is not valid.") from exc
     if payload.get("b") != bot.public_id:
         raise WidgetTokenInvalid("The visitor token belongs to another bot.")
-    origin_check(bot=bot, origin=payload.get("o"))
+    origin_check(bot=bot, origin=payload.get("o"), own_origin=own_origin)
     return Visitor(bot_public_id=payload["b"], visitor_id=payload["v"], origin=payload["o"], user_id=payload.get("u"))
 
 

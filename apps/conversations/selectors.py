@@ -1,6 +1,6 @@
 """Conversation reads, scoped to the organization and bot; members see only their own."""
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from rest_framework.exceptions import NotFound
 
 from apps.conversations.models import Conversation, Message
@@ -55,3 +55,42 @@ def messages_for_export(*, conversations: QuerySet[Conversation]) -> QuerySet[Me
         .select_related("conversation", "conversation__user")
         .order_by("conversation_id", "created_at", "id")
     )
+
+
+def widget_conversation_list(*, bot, visitor_id: str, user_id: int | None = None) -> QuerySet[Conversation]:
+    """A widget visitor's conversations with `bot`: their own visitor id's and, for an identified
+    member, that member's widget conversations on other devices too."""
+    mine = Q(visitor_id=visitor_id)
+    if user_id is not None:
+        mine |= Q(user_id=user_id)
+    return (
+        Conversation.objects.filter(organization_id=bot.organization_id, bot=bot, channel=Conversation.Channel.WIDGET)
+        .filter(mine)
+        .order_by("-created_at", "-id")
+    )
+
+
+def widget_conversation_get(*, bot, visitor_id: str, user_id: int | None, conversation_id: int) -> Conversation:
+    conversation = (
+        widget_conversation_list(bot=bot, visitor_id=visitor_id, user_id=user_id)
+        .select_related("bot", "organization__plan")
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    return conversation
+
+
+def widget_message_get(*, bot, visitor_id: str, user_id: int | None, message_id: int) -> Message:
+    message = (
+        Message.objects.filter(
+            conversation__in=widget_conversation_list(bot=bot, visitor_id=visitor_id, user_id=user_id),
+            pk=message_id,
+        )
+        .select_related("conversation")
+        .first()
+    )
+    if message is None:
+        raise NotFound("Message not found.")
+    return message

@@ -210,3 +210,10 @@ def turn_stream(turn: Turn) -> Iterator[tuple[str, dict]]:
             "latency_ms": message.latency_ms,
         },
     )
+
+
+def widget_conversations_link_user(*, bot, visitor_id: str, user_id: int) -> int:
+    """An identified widget visitor: their anonymous conversations join the member's history."""
+    return Conversation.objects.filter(
+        organization_id=bot.organization_id, bot=bot, visitor_id=visitor_id, user__isnull=True
+    ).update(user_id=user_id)

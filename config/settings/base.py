@@ -312,8 +312,66 @@ ANALYTICS_MAX_RANGE_DAYS = env.int("ANALYTICS_MAX_RANGE_DAYS", default=731)
 ANALYTICS_WORK_MEM = env("ANALYTICS_WORK_MEM", default="64MB")
 
 # --------------------------------------------------------------------------- graph sync (issue 7)
+# Changes to users, memberships, content, progress and interactions write GraphOutbox rows in their
+# own transaction (only while the graph is on: NEO4J_URI set; after turning it on, run graph_rebuild).
+# A Celery drain (beat + a debounced kick on commit) applies them with idempotent MERGE Cypher.
+# Outbox rows claimed per round, and rows per UNWIND query. FalkorDB's Bolt endpoint crashes on
+# parameters over ~4 KB, hence the small UNWIND batches and the byte budget per query.
+GRAPH_SYNC_CLAIM_SIZE = env.int("GRAPH_SYNC_CLAIM_SIZE", default=500)
+GRAPH_SYNC_BATCH_SIZE = env.int("GRAPH_SYNC_BATCH_SIZE", default=50)
+GRAPH_SYNC_MAX_PARAM_BYTES = env.int("GRAPH_SYNC_MAX_PARAM_BYTES", default=3000)
+# A claimed row is retried by another drain when its claim is older than this (a crashed worker).
+GRAPH_SYNC_LEASE_SECONDS = env.int("GRAPH_SYNC_LEASE_SECONDS", default=300)
+# Failed rows wait min(max, base * 2**attempts) seconds, times a random factor in [0.5, 1].
+GRAPH_SYNC_RETRY_BASE_SECONDS = env.float("GRAPH_SYNC_RETRY_BASE_SECONDS", default=5.0)
+GRAPH_SYNC_RETRY_MAX_SECONDS = env.float("GRAPH_SYNC_RETRY_MAX_SECONDS", default=600.0)
+# One drain task stops after this long (the next beat tick continues).
+GRAPH_SYNC_DRAIN_MAX_SECONDS = env.float("GRAPH_SYNC_DRAIN_MAX_SECONDS", default=60.0)
+# Beat interval, and the window in which commits share one kicked drain.
+GRAPH_SYNC_INTERVAL_SECONDS = env.float("GRAPH_SYNC_INTERVAL_SECONDS", default=5.0)
+GRAPH_SYNC_KICK_DEBOUNCE_SECONDS = env.int("GRAPH_SYNC_KICK_DEBOUNCE_SECONDS", default=1)
+CELERY_BEAT_SCHEDULE["graph-sync-drain"] = {
+    "task": "graph.sync_drain",
+    "schedule": timedelta(seconds=GRAPH_SYNC_INTERVAL_SECONDS),
+    # A tick nobody picked up in time is dropped: the next one does the same work.
+    "options": {"expires": GRAPH_SYNC_INTERVAL_SECONDS},
+}
 
 # --------------------------------------------------------------------------- recommendations (issue 7)
+# Training (per organization, Celery "recommendations.train"): implicit ALS hyper-parameters; the blend
+# weights and recency half-lives are learnt at each training on a validation split (docs/recommendations.md).
+REC_CF_FACTORS = env.int("REC_CF_FACTORS", default=64)
+REC_CF_REGULARIZATION = env.float("REC_CF_REGULARIZATION", default=0.05)
+REC_CF_ALPHA = env.float("REC_CF_ALPHA", default=10.0)
+REC_CF_ITERATIONS = env.int("REC_CF_ITERATIONS", default=15)
+REC_TRAIN_THREADS = env.int("REC_TRAIN_THREADS", default=1)
+REC_COOCCURRENCE_NEIGHBORS = env.int("REC_COOCCURRENCE_NEIGHBORS", default=50)
+# Users sampled for the validation split that learns the blend weights (cost grows with it).
+REC_VALIDATION_USERS = env.int("REC_VALIDATION_USERS", default=1000)
+# Below this many positive events an organization is served from popularity, co-occurrence and content only.
+REC_MIN_POSITIVES_TO_TRAIN = env.int("REC_MIN_POSITIVES_TO_TRAIN", default=20)
+# What events mean: a rating below this is not a positive signal; these kinds are never recommended again.
+REC_RATING_POSITIVE_MIN = env.float("REC_RATING_POSITIVE_MIN", default=4.0)
+REC_CONSUMED_KINDS = env.list("REC_CONSUMED_KINDS", default=["complete", "rate", "purchase"])
+# Serving: candidates per source, a user's latest positive events used, longest list (offset + limit).
+REC_CANDIDATES_PER_SOURCE = env.int("REC_CANDIDATES_PER_SOURCE", default=200)
+REC_HISTORY_LIMIT = env.int("REC_HISTORY_LIMIT", default=100)
+REC_MAX_RESULTS = env.int("REC_MAX_RESULTS", default=100)
+REC_HNSW_EF_SEARCH = env.int("REC_HNSW_EF_SEARCH", default=200)
+# Fixed weights of the sources that cannot be learnt from interactions alone (course order, graph).
+REC_WEIGHT_COURSE = env.float("REC_WEIGHT_COURSE", default=1.5)
+REC_WEIGHT_GRAPH = env.float("REC_WEIGHT_GRAPH", default=0.5)
+# Per-user cache of served lists (Redis); invalidated by the user's new events and by retraining.
+REC_CACHE_TTL_SECONDS = env.int("REC_CACHE_TTL_SECONDS", default=15 * 60)
+# CPU-bound training shares the background queue of ingestion and catalog embeddings.
+CELERY_TASK_ROUTES["recommendations.train"] = {"queue": "ingestion"}
+# Retraining every organization with new events since its last model (beat).
+REC_TRAIN_INTERVAL_MINUTES = env.int("REC_TRAIN_INTERVAL_MINUTES", default=60)
+CELERY_BEAT_SCHEDULE["recommendations-train-stale"] = {
+    "task": "recommendations.train_stale",
+    "schedule": timedelta(minutes=REC_TRAIN_INTERVAL_MINUTES),
+    "options": {"expires": REC_TRAIN_INTERVAL_MINUTES * 60},
+}
 
 # --------------------------------------------------------------------------- operations
 # Which checks make /health/ answer 503 when they fail.

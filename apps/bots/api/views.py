@@ -53,6 +53,7 @@ class BotOutputSerializer(serializers.ModelSerializer):
     widget_theme = WidgetThemeSerializer()
     document_count = serializers.IntegerField(default=0)
     widget_snippet = serializers.SerializerMethodField()
+    widget_preview_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Bot
@@ -60,11 +61,14 @@ class BotOutputSerializer(serializers.ModelSerializer):
             "id", "name", "description", "public_id", "system_prompt", "llm_model", "temperature",
             "max_answer_tokens", "top_k", "min_score", "dense_weight", "fallback_message", "greeting",
             "suggested_questions", "widget_theme", "allowed_origins", "document_count", "widget_snippet",
-            "created_at", "updated_at",
+            "widget_preview_url", "created_at", "updated_at",
         ]  # fmt: skip
 
     def get_widget_snippet(self, bot) -> str:
         return f'<script src="{settings.BEACON_PUBLIC_URL}/widget/{bot.public_id}.js" async></script>'
+
+    def get_widget_preview_url(self, bot) -> str:
+        return f"{settings.BEACON_PUBLIC_URL}/widget/{bot.public_id}/preview/"
 
 
 class BotCreatedSerializer(BotOutputSerializer):

@@ -81,6 +81,7 @@ def bot_body(bot: Bot, *, document_count: int = 0) -> dict:
         "allowed_origins": bot.allowed_origins,
         "document_count": document_count,
         "widget_snippet": f'<script src="http://testserver/widget/{bot.public_id}.js" async></script>',
+        "widget_preview_url": f"http://testserver/widget/{bot.public_id}/preview/",
         "created_at": iso(bot.created_at),
         "updated_at": iso(bot.updated_at),
     }

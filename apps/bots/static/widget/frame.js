@@ -1,0 +1,461 @@
+/* Beacon chat panel (runs inside the widget iframe, on Beacon's origin).
+ * Every piece of text from a document, an answer or a visitor is put in the page with textContent or
+ * as DOM nodes built here: never innerHTML, so no markup or script in them can ever run. */
+(function () {
+  "use strict";
+
+  var STRINGS = {
+    en: { new: "New conversation", close: "Close chat", log: "Conversation", ask: "Your question",
+      placeholder: "Ask a question…", send: "Send", sources: "Sources", page: "p.", helpful: "Helpful",
+      unhelpful: "Not helpful", thinking: "Thinking", error: "Something went wrong. Please try again.",
+      limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant" },
+    fr: { new: "Nouvelle conversation", close: "Fermer", log: "Conversation", ask: "Votre question",
+      placeholder: "Posez une question…", send: "Envoyer", sources: "Sources", page: "p.", helpful: "Utile",
+      unhelpful: "Pas utile", thinking: "Réflexion", error: "Une erreur s'est produite. Réessayez.",
+      limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant" },
+    de: { new: "Neues Gespräch", close: "Schließen", log: "Gespräch", ask: "Ihre Frage",
+      placeholder: "Stellen Sie eine Frage…", send: "Senden", sources: "Quellen", page: "S.", helpful: "Hilfreich",
+      unhelpful: "Nicht hilfreich", thinking: "Denke nach", error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
+      limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent" },
+    es: { new: "Nueva conversación", close: "Cerrar", log: "Conversación", ask: "Tu pregunta",
+      placeholder: "Haz una pregunta…", send: "Enviar", sources: "Fuentes", page: "p.", helpful: "Útil",
+      unhelpful: "No útil", thinking: "Pensando", error: "Algo salió mal. Inténtalo de nuevo.",
+      limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente" },
+    nl: { new: "Nieuw gesprek", close: "Sluiten", log: "Gesprek", ask: "Je vraag",
+      placeholder: "Stel een vraag…", send: "Verzenden", sources: "Bronnen", page: "p.", helpful: "Nuttig",
+      unhelpful: "Niet nuttig", thinking: "Aan het denken", error: "Er ging iets mis. Probeer het opnieuw.",
+      limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent" },
+  };
+
+  var body = document.body;
+  var BOT = body.getAttribute("data-bot");
+  var API = "/widget/" + BOT;
+  var t = STRINGS[body.getAttribute("data-lang")] || STRINGS.en;
+  var token = null;
+  var conversationId = null;
+  var visitor = null;
+  var busy = false;
+  var pendingRetry = null;
+
+  var log = document.getElementById("log");
+  var form = document.getElementById("composer");
+  var input = document.getElementById("question");
+  var send = document.getElementById("send");
+  var status = document.getElementById("status");
+  var suggestions = document.getElementById("suggestions");
+
+  var color = body.getAttribute("data-color");
+  if (/^#[0-9a-fA-F]{6}$/.test(color)) document.documentElement.style.setProperty("--accent", color);
+
+  function translate(lang) {
+    t = STRINGS[(lang || "en").split("-")[0].toLowerCase()] || STRINGS.en;
+    document.documentElement.lang = lang || "en";
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (el) {
+      el.textContent = t[el.getAttribute("data-i18n")];
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-label]"), function (el) {
+      el.setAttribute("aria-label", t[el.getAttribute("data-i18n-label")]);
+      if (el.id === "new-conversation") el.textContent = t.new;
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (el) {
+      el.setAttribute("placeholder", t[el.getAttribute("data-i18n-placeholder")]);
+    });
+  }
+  translate(body.getAttribute("data-lang"));
+
+  function toParent(message) {
+    if (window.parent !== window) window.parent.postMessage(message, "*"); // carries no data, only signals
+  }
+
+  /* ------------------------------------------------------------------ safe markdown subset */
+
+  var SAFE_URL = /^(https?:\/\/|mailto:)/i;
+  var INLINE = /(\*\*([^*]+)\*\*)|(\*([^*\s][^*]*)\*)|(`([^`]+)`)|(\[([^\]]+)\]\(([^)\s]+)\))|(\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\])|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/;
+
+  function inline(parent, text) {
+    while (text) {
+      var m = INLINE.exec(text);
+      if (!m) {
+        parent.appendChild(document.createTextNode(text));
+        return;
+      }
+      if (m.index) parent.appendChild(document.createTextNode(text.slice(0, m.index)));
+      var node;
+      if (m[1]) {
+        node = document.createElement("strong");
+        inline(node, m[2]);
+      } else if (m[3]) {
+        node = document.createElement("em");
+        inline(node, m[4]);
+      } else if (m[5]) {
+        node = document.createElement("code");
+        node.textContent = m[6];
+      } else if (m[7]) {
+        node = link(m[9], m[8]);
+      } else if (m[10]) {
+        node = document.createElement("span");
+        node.className = "cite";
+        node.textContent = "[" + m[11] + "]";
+      } else {
+        node = link(m[12], m[12]);
+      }
+      parent.appendChild(node);
+      text = text.slice(m.index + m[0].length);
+    }
+  }
+
+  function link(href, label) {
+    if (!SAFE_URL.test(href)) return document.createTextNode(label);
+    var a = document.createElement("a");
+    a.href = href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer nofollow";
+    a.textContent = label;
+    return a;
+  }
+
+  function markdown(text) {
+    var fragment = document.createDocumentFragment();
+    var list = null;
+    var paragraph = null;
+    text.split("\n").forEach(function (line) {
+      var bullet = /^\s*[-*•]\s+(.*)$/.exec(line);
+      var numbered = /^\s*\d{1,3}[.)]\s+(.*)$/.exec(line);
+      if (bullet || numbered) {
+        var kind = bullet ? "UL" : "OL";
+        if (!list || list.tagName !== kind) {
+          list = document.createElement(kind.toLowerCase());
+          fragment.appendChild(list);
+        }
+        var item = document.createElement("li");
+        inline(item, (bullet || numbered)[1]);
+        list.appendChild(item);
+        paragraph = null;
+      } else if (!line.trim()) {
+        list = null;
+        paragraph = null;
+      } else {
+        list = null;
+        var heading = /^#{1,6}\s+(.*)$/.exec(line);
+        if (heading) {
+          var strong = document.createElement("p");
+          var b = document.createElement("strong");
+          inline(b, heading[1]);
+          strong.appendChild(b);
+          fragment.appendChild(strong);
+          paragraph = null;
+          return;
+        }
+        if (!paragraph) {
+          paragraph = document.createElement("p");
+          fragment.appendChild(paragraph);
+        } else {
+          paragraph.appendChild(document.createElement("br"));
+        }
+        inline(paragraph, line);
+      }
+    });
+    return fragment;
+  }
+
+  /* ------------------------------------------------------------------ messages */
+
+  function hideIntro(hidden) {
+    suggestions.hidden = hidden;
+  }
+
+  function addUser(content) {
+    var el = document.createElement("div");
+    el.className = "message user";
+    el.setAttribute("aria-label", t.you);
+    el.textContent = content;
+    log.appendChild(el);
+    scroll();
+    return el;
+  }
+
+  function addAssistant() {
+    var el = document.createElement("div");
+    el.className = "message assistant streaming";
+    el.setAttribute("aria-busy", "true");
+    var text = document.createElement("div");
+    text.className = "text typing";
+    text.setAttribute("aria-label", t.thinking);
+    el.appendChild(text);
+    log.appendChild(el);
+    scroll();
+    return el;
+  }
+
+  function finishAssistant(el, message) {
+    el.classList.remove("streaming");
+    el.removeAttribute("aria-busy");
+    el.textContent = "";
+    var text = document.createElement("div");
+    text.className = "text";
+    text.appendChild(markdown(message.content || ""));
+    el.appendChild(text);
+    var citations = message.citations || [];
+    if (citations.length) {
+      var heading = document.createElement("p");
+      heading.className = "visually-hidden";
+      heading.textContent = t.sources;
+      el.appendChild(heading);
+      var list = document.createElement("ul");
+      list.className = "sources";
+      list.setAttribute("aria-label", t.sources);
+      citations.forEach(function (c) {
+        var item = document.createElement("li");
+        var label = "[" + c.ref + "] " + (c.title || "") + (c.page ? ", " + t.page + " " + c.page : "");
+        if (c.heading_path && c.heading_path.length) label += " — " + c.heading_path.join(" › ");
+        if (c.url && SAFE_URL.test(c.url)) item.appendChild(link(c.url, label));
+        else item.textContent = label;
+        list.appendChild(item);
+      });
+      el.appendChild(list);
+    }
+    if (message.id || message.message_id) el.appendChild(feedback(message.id || message.message_id, message.feedback));
+    scroll();
+  }
+
+  function feedback(messageId, current) {
+    var box = document.createElement("div");
+    box.className = "feedback";
+    [
+      [1, "👍", t.helpful],
+      [-1, "👎", t.unhelpful],
+    ].forEach(function (spec) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = spec[1];
+      button.setAttribute("aria-label", spec[2]);
+      button.setAttribute("aria-pressed", current === spec[0] ? "true" : "false");
+      button.setAttribute("data-value", String(spec[0]));
+      button.addEventListener("click", function () {
+        call("POST", API + "/messages/" + messageId + "/feedback/", { value: spec[0] }).then(function (r) {
+          if (!r.ok) return failed(r);
+          Array.prototype.forEach.call(box.querySelectorAll("button"), function (b) {
+            b.setAttribute("aria-pressed", b === button ? "true" : "false");
+          });
+        });
+      });
+      box.appendChild(button);
+    });
+    return box;
+  }
+
+  function scroll() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function clearConversation() {
+    Array.prototype.forEach.call(log.querySelectorAll(".message:not(.greeting)"), function (el) {
+      el.remove();
+    });
+    hideIntro(false);
+  }
+
+  function render(conversation) {
+    clearConversation();
+    conversationId = conversation ? conversation.id : null;
+    if (!conversation) return;
+    if (conversation.messages.length) hideIntro(true);
+    conversation.messages.forEach(function (message) {
+      if (message.role === "user") addUser(message.content);
+      else finishAssistant(addAssistant(), message);
+    });
+  }
+
+  /* ------------------------------------------------------------------ API */
+
+  function call(method, url, payload, accept) {
+    var headers = { Authorization: "Visitor " + token, Accept: accept || "application/json" };
+    if (payload !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(url, {
+      method: method,
+      headers: headers,
+      credentials: "omit",
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+    }).then(function (response) {
+      if (response.status === 401) {
+        return response
+          .clone()
+          .json()
+          .then(function (e) {
+            if (e && e.error && e.error.code === "visitor_token_expired") {
+              return new Promise(function (resolve) {
+                pendingRetry = function () {
+                  resolve(call(method, url, payload, accept));
+                };
+                toParent({ type: "beacon:token-expired" });
+              });
+            }
+            return response;
+          });
+      }
+      return response;
+    });
+  }
+
+  function failed(response) {
+    return response.json().then(
+      function (e) {
+        var error = (e && e.error) || {};
+        var retry = error.details && error.details.retry_after;
+        status.textContent = response.status === 429 && retry ? t.limited.replace("{s}", retry) : error.message || t.error;
+      },
+      function () {
+        status.textContent = t.error;
+      }
+    );
+  }
+
+  function loadConversation() {
+    return call("GET", API + "/conversation/").then(function (response) {
+      if (!response.ok) return failed(response);
+      return response.json().then(function (data) {
+        render(data.conversation);
+      });
+    });
+  }
+
+  function newConversation() {
+    return call("POST", API + "/conversations/", {}).then(function (response) {
+      if (!response.ok) {
+        failed(response);
+        return null;
+      }
+      return response.json().then(function (conversation) {
+        render(conversation);
+        return conversation.id;
+      });
+    });
+  }
+
+  function readEvents(response, onEvent) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) return;
+        buffer += decoder.decode(chunk.value, { stream: true });
+        var parts = buffer.split("\n\n");
+        buffer = parts.pop();
+        parts.forEach(function (part) {
+          var event = "message";
+          var data = "";
+          part.split("\n").forEach(function (line) {
+            if (line.indexOf("event: ") === 0) event = line.slice(7);
+            else if (line.indexOf("data: ") === 0) data += line.slice(6);
+          });
+          if (data) onEvent(event, JSON.parse(data));
+        });
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  function ask(question) {
+    question = question.trim();
+    if (!question || busy || !token) return;
+    busy = true;
+    status.textContent = "";
+    send.disabled = true;
+    var ready = conversationId ? Promise.resolve(conversationId) : newConversation();
+    ready
+      .then(function (id) {
+        if (!id) return;
+        hideIntro(true);
+        addUser(question);
+        input.value = "";
+        var bubble = addAssistant();
+        var text = bubble.querySelector(".text");
+        var streamed = "";
+        return call("POST", API + "/conversations/" + id + "/messages/", { content: question, stream: true },
+          "text/event-stream").then(function (response) {
+          if (!response.ok) {
+            bubble.remove();
+            return failed(response);
+          }
+          return readEvents(response, function (event, data) {
+            if (event === "token") {
+              if (!streamed) text.classList.remove("typing");
+              streamed += data.text;
+              text.textContent = streamed;
+              scroll();
+            } else if (event === "done") {
+              finishAssistant(bubble, data);
+            } else if (event === "error") {
+              bubble.remove();
+              status.textContent = (data.error && data.error.message) || t.error;
+            }
+          });
+        });
+      })
+      ["catch"](function () {
+        status.textContent = t.error;
+      })
+      .then(function () {
+        busy = false;
+        send.disabled = false;
+        input.focus();
+      });
+  }
+
+  /* ------------------------------------------------------------------ wiring */
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    ask(input.value);
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      ask(input.value);
+    }
+  });
+  Array.prototype.forEach.call(document.querySelectorAll(".suggestion"), function (button) {
+    button.addEventListener("click", function () {
+      ask(button.textContent);
+    });
+  });
+  document.getElementById("new-conversation").addEventListener("click", function () {
+    if (!busy) newConversation();
+  });
+  document.getElementById("close").addEventListener("click", function () {
+    toParent({ type: "beacon:close" });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") toParent({ type: "beacon:close" });
+  });
+
+  window.addEventListener("message", function (event) {
+    if (event.source !== window.parent) return;
+    var message = event.data || {};
+    if (message.type === "beacon:init" && typeof message.token === "string") {
+      var changed = message.visitor !== visitor;
+      visitor = message.visitor;
+      token = message.token;
+      if (message.lang) translate(message.lang);
+      input.disabled = false;
+      send.disabled = busy;
+      if (pendingRetry) {
+        var retry = pendingRetry;
+        pendingRetry = null;
+        retry();
+      } else if (changed) {
+        loadConversation();
+      }
+    } else if (message.type === "beacon:focus") {
+      input.focus();
+    } else if (message.type === "beacon:language") {
+      translate(message.lang);
+    } else if (message.type === "beacon:new-conversation") {
+      if (!busy && token) newConversation();
+    }
+  });
+
+  toParent({ type: "beacon:ready" });
+})();

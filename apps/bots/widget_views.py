@@ -1,0 +1,427 @@
+"""The chat widget: the loader script, the iframe page, the preview page and the visitor API.
+
+    <script src="https://HOST/widget/{public_id}.js" async></script>
+
+1. The loader (in the host page) asks `POST /widget/{public_id}/session/` for a visitor token. The
+   browser sends the page's true Origin; a site that is not on the bot's allow-list gets 403 and the
+   loader shows nothing. No secret is ever in the page: the token is short-lived, signed, and bound
+   to the bot, the visitor and that origin.
+2. The loader draws a launcher and an iframe of `/widget/{public_id}/frame/` (Beacon's own page, so
+   the host page's CSS and scripts cannot reach into the chat). The frame's Content-Security-Policy
+   `frame-ancestors` admits only the allowed origins, and it runs no inline script.
+3. The frame talks to the visitor API with `Authorization: Visitor <token>`: the latest
+   conversation, a new conversation, a message (answers streamed as server-sent events), feedback.
+   Every call re-checks the token's origin against the allow-list and counts against the
+   per-visitor, per-IP and per-organization rate limits; the plan's monthly message limit applies.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.decorators import method_decorator
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import renderers, serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.bots import selectors, widget
+from apps.bots.models import Bot
+from apps.conversations import selectors as conversation_selectors
+from apps.conversations import services as conversation_services
+from apps.conversations.api.views import EventStreamRenderer, sse
+from apps.conversations.models import Conversation, Message
+from apps.organizations.models import Membership
+
+LANGUAGES = {"en", "fr", "de", "es", "nl"}
+DEFAULT_COLOR = "#2563eb"
+
+
+def own_origin(request) -> str:
+    """The origin this request was served on (what a Beacon page sends as Origin)."""
+    return f"{request.scheme}://{request.get_host()}".lower()
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def widget_config(bot: Bot) -> dict:
+    theme = bot.widget_theme or {}
+    return {
+        "name": bot.name,
+        "title": theme.get("title") or bot.name,
+        "greeting": bot.greeting,
+        "suggested_questions": list(bot.suggested_questions or []),
+        "color": theme.get("color") or DEFAULT_COLOR,
+        "position": theme.get("position") or "right",
+        "icon": theme.get("icon") or "chat",
+    }
+
+
+def _language(value: str | None) -> str:
+    value = (value or "en").split("-")[0].lower()
+    return value if value in LANGUAGES else "en"
+
+
+def _bot_or_404(public_id: str) -> Bot:
+    try:
+        return selectors.bot_get_public(public_id=public_id)
+    except NotFound:
+        return None
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@require_GET
+def loader_js(request, public_id: str):
+    """The per-bot loader script (no secrets in it: the public id and Beacon's address)."""
+    bot = _bot_or_404(public_id)
+    if bot is None:
+        return HttpResponse(
+            "/* Beacon: no widget with this id. */\n", status=404, content_type="application/javascript"
+        )
+    response = render(
+        request,
+        "widget/loader.js",
+        {"public_id": bot.public_id, "base_url": own_origin(request)},
+        content_type="application/javascript; charset=utf-8",
+    )
+    response["Cache-Control"] = "public, max-age=300"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+def frame_csp(bot: Bot) -> str:
+    ancestors = " ".join(["'self'", *sorted({widget.normalise_origin(o) for o in bot.allowed_origins})])
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+        f"base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}"
+    )
+
+
+@require_GET
+@xframe_options_exempt  # framing is governed by the CSP frame-ancestors list instead
+def frame_page(request, public_id: str):
+    """The chat panel, inside the iframe. Only the bot's allowed origins (and Beacon) may frame it."""
+    bot = _bot_or_404(public_id)
+    if bot is None:
+        return HttpResponse("No widget with this id.", status=404, content_type="text/plain")
+    config = widget_config(bot)
+    response = render(
+        request,
+        "widget/frame.html",
+        {"bot": bot, "config": config, "lang": _language(request.GET.get("lang"))},
+    )
+    response["Content-Security-Policy"] = frame_csp(bot)
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def preview_page(request, public_id: str):
+    """Beacon's own page with the widget on it: for the organization's members and staff."""
+    bot = _bot_or_404(public_id)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    allowed = bot is not None and (
+        request.user.is_superuser
+        or Membership.objects.filter(organization_id=bot.organization_id, user=request.user).exists()
+    )
+    if not allowed:
+        return HttpResponse("No widget with this id.", status=404, content_type="text/plain")
+    snippet = f'<script src="{own_origin(request)}/widget/{bot.public_id}.js" async></script>'
+    return render(request, "widget/preview.html", {"bot": bot, "snippet": snippet, "public_id": bot.public_id})
+
+
+# --------------------------------------------------------------------------- visitor API
+
+
+class WidgetApi(APIView):
+    """Public endpoints: no session or JWT; the visitor token is the credential."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    bot: Bot
+    visitor: widget.Visitor
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.bot = selectors.bot_get_public(public_id=kwargs["public_id"])
+
+    def cors(self, response, origin: str | None):
+        """Cross-origin callers (the loader on the host page) see responses only when allowed."""
+        origin = widget.normalise_origin(origin)
+        response["Vary"] = "Origin"
+        if origin and widget.origin_allowed(bot=self.bot, origin=origin, own_origin=own_origin(self.request)):
+            response["Access-Control-Allow-Origin"] = origin
+            response["Access-Control-Expose-Headers"] = "Retry-After"
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(self, "bot", None) is not None:
+            self.cors(response, request.META.get("HTTP_ORIGIN"))
+        return response
+
+    def options(self, request, *args, **kwargs):
+        """CORS preflight: only allowed origins get the go-ahead."""
+        widget.origin_check(bot=self.bot, origin=request.META.get("HTTP_ORIGIN"), own_origin=own_origin(request))
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Accept"
+        response["Access-Control-Max-Age"] = "600"
+        return response
+
+
+class VisitorApi(WidgetApi):
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, token = header.partition(" ")
+        if request.method == "OPTIONS":
+            return
+        if scheme != "Visitor" or not token.strip():
+            raise widget.WidgetTokenInvalid(
+                "Send the visitor token as 'Authorization: Visitor <token>'.", code="visitor_token_missing"
+            )
+        self.visitor = widget.visitor_token_verify(token=token.strip(), bot=self.bot, own_origin=own_origin(request))
+        origin = request.META.get("HTTP_ORIGIN")
+        if origin and widget.normalise_origin(origin) not in {self.visitor.origin, own_origin(request)}:
+            raise widget.WidgetDenied("This visitor token was issued for another site.")
+
+    def conversation(self, conversation_id: int) -> Conversation:
+        return conversation_selectors.widget_conversation_get(
+            bot=self.bot,
+            visitor_id=self.visitor.visitor_id,
+            user_id=self.visitor.user_id,
+            conversation_id=conversation_id,
+        )
+
+
+class WidgetConfigSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    greeting = serializers.CharField(allow_blank=True)
+    suggested_questions = serializers.ListField(child=serializers.CharField())
+    color = serializers.CharField()
+    position = serializers.ChoiceField(choices=["left", "right"])
+    icon = serializers.CharField()
+
+
+class WidgetSessionApi(WidgetApi):
+    class InputSerializer(serializers.Serializer):
+        visitor_token = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2000)
+        user_id = serializers.CharField(required=False, allow_blank=True, max_length=255)
+        user_hash = serializers.CharField(required=False, allow_blank=True, max_length=128)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        expires_in = serializers.IntegerField()
+        visitor_id = serializers.CharField()
+        identified = serializers.BooleanField()
+        config = WidgetConfigSerializer()
+
+    @extend_schema(
+        operation_id="widget_session",
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        tags=["widget"],
+        description="A visitor token for the calling page's Origin (403 unless the bot allows it), with the "
+        "widget's look. An earlier token keeps the visitor's conversation; user_id + user_hash (HMAC-SHA256 of the "
+        "user id with the bot's identity secret, computed by the host site's backend) link an organization member.",
+    )
+    def post(self, request, public_id):
+        ip = client_ip(request)
+        count, seconds = (int(part) for part in settings.WIDGET_RATE_TOKEN_IP.split("/"))
+        widget.rate_limit_hit(key=f"token-ip:{ip}", limit=count, window_seconds=seconds)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, visitor = widget.widget_session_start(
+            bot=self.bot,
+            origin=request.META.get("HTTP_ORIGIN"),
+            own_origin=own_origin(request),
+            previous_token=data.validated_data.get("visitor_token"),
+            user_id=data.validated_data.get("user_id") or None,
+            user_hash=data.validated_data.get("user_hash") or None,
+        )
+        if visitor.user_id is not None:
+            conversation_services.widget_conversations_link_user(
+                bot=self.bot, visitor_id=visitor.visitor_id, user_id=visitor.user_id
+            )
+        body = {
+            "token": token,
+            "expires_in": settings.WIDGET_TOKEN_TTL_SECONDS,
+            "visitor_id": visitor.visitor_id,
+            "identified": visitor.user_id is not None,
+            "config": widget_config(self.bot),
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+class CitationSerializer(serializers.Serializer):
+    ref = serializers.IntegerField()
+    title = serializers.CharField()
+    url = serializers.CharField(allow_blank=True, allow_null=True, required=False)
+    page = serializers.IntegerField(allow_null=True, required=False)
+    heading_path = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class WidgetMessageSerializer(serializers.ModelSerializer):
+    citations = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = ["id", "role", "content", "status", "citations", "feedback", "created_at"]
+
+    @extend_schema_field(CitationSerializer(many=True))
+    def get_citations(self, message) -> list[dict]:
+        return citations_public(message.citations)
+
+
+class WidgetConversationSerializer(serializers.ModelSerializer):
+    messages = WidgetMessageSerializer(many=True)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "created_at", "last_message_at", "messages"]
+
+
+def citations_public(citations: list[dict]) -> list[dict]:
+    """What a visitor sees of a source: title, page, section and link (no scores or internal ids)."""
+    return [
+        {
+            "ref": c.get("ref"),
+            "title": c.get("title") or "",
+            "url": c.get("url") or None,
+            "page": c.get("page"),
+            "heading_path": c.get("heading_path") or [],
+        }
+        for c in citations or []
+    ]
+
+
+class WidgetConversationCurrentApi(VisitorApi):
+    class OutputSerializer(serializers.Serializer):
+        conversation = WidgetConversationSerializer(allow_null=True)
+
+    @extend_schema(
+        operation_id="widget_conversation_current",
+        responses={200: OutputSerializer},
+        tags=["widget"],
+        description="The visitor's latest conversation with its messages (null when there is none yet).",
+    )
+    def get(self, request, public_id):
+        conversation = (
+            conversation_selectors.widget_conversation_list(
+                bot=self.bot, visitor_id=self.visitor.visitor_id, user_id=self.visitor.user_id
+            )
+            .prefetch_related("messages")
+            .first()
+        )
+        return Response({"conversation": WidgetConversationSerializer(conversation).data if conversation else None})
+
+
+class WidgetConversationCreateApi(VisitorApi):
+    @extend_schema(
+        operation_id="widget_conversation_create",
+        request=None,
+        responses={201: WidgetConversationSerializer},
+        tags=["widget"],
+        description="Start a new conversation (the widget's 'new conversation').",
+    )
+    def post(self, request, public_id):
+        widget.widget_rate_limits(visitor=self.visitor, ip=client_ip(request), organization_id=self.bot.organization_id)
+        conversation = conversation_services.conversation_create(
+            organization=self.bot.organization,
+            bot=self.bot,
+            user=get_user_model().objects.filter(pk=self.visitor.user_id).first() if self.visitor.user_id else None,
+            visitor_id=self.visitor.visitor_id,
+            channel=Conversation.Channel.WIDGET,
+        )
+        return Response(WidgetConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+class WidgetMessageCreateApi(VisitorApi):
+    """A visitor's question; the answer streams back as server-sent events (or one JSON body)."""
+
+    renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+
+    class InputSerializer(serializers.Serializer):
+        content = serializers.CharField(max_length=4000)
+        stream = serializers.BooleanField(default=True)
+
+    class OutputSerializer(serializers.Serializer):
+        question = WidgetMessageSerializer()
+        answer = WidgetMessageSerializer()
+
+    @extend_schema(
+        operation_id="widget_message_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        tags=["widget"],
+        description="Rate limits per visitor, IP and organization (429 with Retry-After) and the plan's monthly "
+        "message limit apply. Streamed: `event: token` ({text}) ..., then `event: done` with message_id, status, "
+        "content and sources.",
+    )
+    def post(self, request, public_id, conversation_id):
+        conversation = self.conversation(conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        widget.widget_rate_limits(visitor=self.visitor, ip=client_ip(request), organization_id=self.bot.organization_id)
+        turn = conversation_services.turn_prepare(
+            conversation=conversation, content=data.validated_data["content"].strip()
+        )
+        if data.validated_data["stream"] or "text/event-stream" in request.META.get("HTTP_ACCEPT", ""):
+            response = StreamingHttpResponse(self._events(turn), content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+            return response
+        answer = conversation_services.turn_answer(turn)
+        body = {"question": turn.question, "answer": answer}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _events(turn):
+        for event, payload in conversation_services.turn_stream(turn):
+            if event == "done":
+                payload = {
+                    "message_id": payload["message_id"],
+                    "question_id": payload["question_id"],
+                    "status": payload["status"],
+                    "content": payload["content"],
+                    "citations": citations_public(payload["citations"]),
+                }
+            yield sse(event, payload)
+
+
+class WidgetFeedbackApi(VisitorApi):
+    class InputSerializer(serializers.Serializer):
+        value = serializers.ChoiceField(choices=[1, -1])
+        comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+    @extend_schema(
+        operation_id="widget_message_feedback",
+        request=InputSerializer,
+        responses={200: WidgetMessageSerializer},
+        tags=["widget"],
+    )
+    def post(self, request, public_id, message_id):
+        message = conversation_selectors.widget_message_get(
+            bot=self.bot, visitor_id=self.visitor.visitor_id, user_id=self.visitor.user_id, message_id=message_id
+        )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = conversation_services.message_feedback(message=message, **data.validated_data)
+        return Response(WidgetMessageSerializer(message).data)

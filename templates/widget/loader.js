@@ -1,0 +1,222 @@
+/* Beacon chat widget loader. Embed with:
+ *   <script src="{{ base_url|escapejs }}/widget/{{ public_id|escapejs }}.js" async></script>
+ * Optional attributes: data-open="true", data-language="fr", data-user-id + data-user-hash (identity).
+ * JS API: Beacon("open" | "close" | "toggle" | "new-conversation"), Beacon("language", "de"),
+ *         Beacon("identify", {userId: "...", userHash: "..."}).
+ * No secret is in this file. The chat itself runs in an iframe served by Beacon. */
+(function () {
+  "use strict";
+  var BASE = "{{ base_url|escapejs }}";
+  var BOT = "{{ public_id|escapejs }}";
+  var registry = (window.__beaconWidgets = window.__beaconWidgets || {});
+  if (registry[BOT]) return;
+  registry[BOT] = true;
+
+  var script = document.currentScript || document.querySelector('script[src*="/widget/' + BOT + '.js"]');
+  var data = (script && script.dataset) || {};
+  var STORE = "beacon:" + BOT + ":visitor";
+  var state = {
+    open: false,
+    frameReady: false,
+    token: null,
+    config: null,
+    lang: data.language || document.documentElement.lang || "en",
+    identity: data.userId ? { user_id: data.userId, user_hash: data.userHash || "" } : null,
+    wantOpen: data.open === "true",
+  };
+  var ui = null;
+  var earlier = (window.Beacon && window.Beacon.q) || [];
+
+  window.Beacon = function () {
+    command(Array.prototype.slice.call(arguments));
+  };
+
+  function stored() {
+    try {
+      return window.localStorage.getItem(STORE);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function store(token) {
+    try {
+      window.localStorage.setItem(STORE, token);
+    } catch (e) {
+      /* storage disabled: the conversation lasts as long as the page */
+    }
+  }
+
+  function session() {
+    var body = { visitor_token: stored() };
+    if (state.identity) {
+      body.user_id = state.identity.user_id;
+      body.user_hash = state.identity.user_hash;
+    }
+    return fetch(BASE + "/widget/" + BOT + "/session/", {
+      method: "POST",
+      mode: "cors",
+      credentials: "omit",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    }).then(function (response) {
+      if (!response.ok) {
+        return response.json().then(
+          function (e) {
+            throw new Error((e && e.error && e.error.message) || "HTTP " + response.status);
+          },
+          function () {
+            throw new Error("HTTP " + response.status);
+          }
+        );
+      }
+      return response.json();
+    });
+  }
+
+  var ICONS = {
+    chat: "M4 4h16v12H7l-3 3V4z",
+    help: "M12 2a10 10 0 100 20 10 10 0 000-20zm1 15h-2v-2h2v2zm1.1-6.3l-.9.9c-.7.7-1.2 1.3-1.2 2.4h-2v-.5c0-1.1.5-2.1 1.2-2.8l1.2-1.3a2 2 0 10-3.4-1.4H7a4 4 0 118 0c0 .9-.4 1.7-.9 2.7z",
+    sparkle: "M12 2l2.2 6.8L21 11l-6.8 2.2L12 20l-2.2-6.8L3 11l6.8-2.2z",
+  };
+
+  function build(config) {
+    var host = document.createElement("div");
+    host.setAttribute("data-beacon-widget", BOT);
+    var root = host.attachShadow ? host.attachShadow({ mode: "closed" }) : host;
+    var side = config.position === "left" ? "left" : "right";
+    var style = document.createElement("style");
+    style.textContent =
+      ":host{all:initial}" +
+      ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;" +
+      "cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;display:flex;align-items:center;" +
+      "justify-content:center;padding:0}" +
+      ".launcher:focus-visible{outline:3px solid #111;outline-offset:3px}" +
+      ".launcher svg{width:28px;height:28px;fill:#fff}" +
+      ".panel{position:fixed;bottom:88px;" + side + ":20px;width:380px;height:600px;max-height:calc(100vh - 108px);" +
+      "border-radius:14px;overflow:hidden;box-shadow:0 10px 40px rgba(0,0,0,.3);z-index:2147483001;background:#fff;" +
+      "display:none}" +
+      ".panel.open{display:block}" +
+      ".panel iframe{border:0;width:100%;height:100%;display:block}" +
+      "@media (max-width:480px){.panel{inset:0;width:100%;height:100%;max-height:none;border-radius:0;bottom:0;" +
+      side + ":0}.panel.open~.launcher,.launcher.hidden{display:none}}";
+    var panel = document.createElement("div");
+    panel.className = "panel";
+    panel.id = "beacon-panel";
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-label", config.title);
+    var frame = document.createElement("iframe");
+    frame.title = config.title;
+    frame.src = BASE + "/widget/" + BOT + "/frame/?lang=" + encodeURIComponent(state.lang);
+    frame.setAttribute("allow", "clipboard-write");
+    panel.appendChild(frame);
+    var launcher = document.createElement("button");
+    launcher.type = "button";
+    launcher.className = "launcher";
+    launcher.style.background = /^#[0-9a-fA-F]{6}$/.test(config.color) ? config.color : "#2563eb";
+    launcher.setAttribute("aria-label", "Open chat: " + config.title);
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.setAttribute("aria-controls", "beacon-panel");
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", ICONS[config.icon] || ICONS.chat);
+    svg.appendChild(path);
+    launcher.appendChild(svg);
+    launcher.addEventListener("click", function () {
+      setOpen(!state.open);
+    });
+    root.appendChild(style);
+    root.appendChild(panel);
+    root.appendChild(launcher);
+    document.body.appendChild(host);
+    return { host: host, panel: panel, frame: frame, launcher: launcher };
+  }
+
+  function post(message) {
+    if (ui && state.frameReady) ui.frame.contentWindow.postMessage(message, BASE);
+  }
+
+  function sendInit() {
+    post({ type: "beacon:init", token: state.token, visitor: state.visitor, lang: state.lang });
+  }
+
+  function setOpen(open) {
+    if (!ui) {
+      state.wantOpen = open;
+      return;
+    }
+    state.open = open;
+    ui.panel.classList.toggle("open", open);
+    ui.launcher.setAttribute("aria-expanded", open ? "true" : "false");
+    ui.launcher.setAttribute("aria-label", (open ? "Close chat: " : "Open chat: ") + state.config.title);
+    if (open) {
+      ui.frame.focus();
+      post({ type: "beacon:focus" });
+    } else {
+      ui.launcher.focus();
+    }
+  }
+
+  function refresh() {
+    return session().then(function (result) {
+      state.token = result.token;
+      state.visitor = result.visitor_id;
+      store(result.token);
+      sendInit();
+    });
+  }
+
+  function command(args) {
+    var name = args[0];
+    if (name === "open") setOpen(true);
+    else if (name === "close") setOpen(false);
+    else if (name === "toggle") setOpen(!state.open);
+    else if (name === "new-conversation") post({ type: "beacon:new-conversation" });
+    else if (name === "language" && typeof args[1] === "string") {
+      state.lang = args[1];
+      post({ type: "beacon:language", lang: state.lang });
+    } else if (name === "identify" && args[1] && args[1].userId) {
+      state.identity = { user_id: String(args[1].userId), user_hash: String(args[1].userHash || "") };
+      if (ui) refresh()["catch"](warn);
+    }
+  }
+
+  function warn(error) {
+    if (window.console) window.console.warn("Beacon widget: " + error.message);
+  }
+
+  window.addEventListener("message", function (event) {
+    if (!ui || event.source !== ui.frame.contentWindow || event.origin !== BASE) return;
+    var message = event.data || {};
+    if (message.type === "beacon:ready") {
+      state.frameReady = true;
+      sendInit();
+      if (state.open) post({ type: "beacon:focus" });
+    } else if (message.type === "beacon:close") {
+      setOpen(false);
+    } else if (message.type === "beacon:token-expired") {
+      refresh()["catch"](warn);
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && state.open) setOpen(false);
+  });
+
+  function start() {
+    session().then(function (result) {
+      state.token = result.token;
+      state.visitor = result.visitor_id;
+      state.config = result.config;
+      store(result.token);
+      ui = build(result.config);
+      if (state.wantOpen) setOpen(true);
+      earlier.forEach(command);
+    }, warn);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
