@@ -32,6 +32,9 @@ def _row_errors(errors, prefix: str = "") -> list[str]:
     if isinstance(errors, dict):
         lines = []
         for key, value in errors.items():
+            if isinstance(key, int):  # ListField children: tags[2]
+                lines += _row_errors(value, f"{prefix}[{key}]")
+                continue
             name = "" if key == "non_field_errors" else str(key)
             lines += _row_errors(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
         return lines

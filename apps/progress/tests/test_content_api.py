@@ -119,7 +119,9 @@ def test_write_scoped_api_key_creates(organization):
     """A write-scoped API key creates items; a read-only key gets 403."""
     response = api_key_client(organization).post(list_url(organization), {"title": "By key"}, format="json")
     assert response.status_code == 201
-    response = api_key_client(organization, scopes=("read",)).post(list_url(organization), {"title": "x"}, format="json")
+    response = api_key_client(organization, scopes=("read",)).post(
+        list_url(organization), {"title": "x"}, format="json"
+    )
     assert response.status_code == 403
     assert response.json()["error"]["message"] == "This API key lacks the 'write' scope."
     assert ContentItem.objects.filter(organization=organization).count() == 1
@@ -166,11 +168,20 @@ def test_member_reads_list_and_detail(organization, member):
 def test_filters(organization, member, params, expected):
     """Each filter narrows the list to the right items."""
     ContentItemFactory(
-        organization=organization, external_id="a", kind="article", tags=["python"], categories=["Data"],
-        difficulty=1, title="Intro to pandas",
+        organization=organization,
+        external_id="a",
+        kind="article",
+        tags=["python"],
+        categories=["Data"],
+        difficulty=1,
+        title="Intro to pandas",
     )
     ContentItemFactory(
-        organization=organization, external_id="v", kind="video", tags=["python", "advanced"], difficulty=3,
+        organization=organization,
+        external_id="v",
+        kind="video",
+        tags=["python", "advanced"],
+        difficulty=3,
         title="Decorators",
     )
     ContentItemFactory(organization=organization, external_id="x", kind="product", active=False, difficulty=5)
@@ -247,9 +258,12 @@ def test_patch_replaces_prerequisites_and_moves_parent(organization, admin_user)
     a, b, c = (ContentItemFactory(organization=organization) for _ in range(3))
     course = ContentItemFactory(organization=organization)
     client = client_for(admin_user)
-    assert client.patch(detail_url(c), {"prerequisites": [a.pk, b.pk], "parent": course.pk}, format="json").status_code == 200  # fmt: skip
+    response = client.patch(detail_url(c), {"prerequisites": [a.pk, b.pk], "parent": course.pk}, format="json")
+    assert response.status_code == 200
     assert set(c.prerequisites.values_list("id", flat=True)) == {a.pk, b.pk}
-    response = client.patch(detail_url(c), {"prerequisite_external_ids": [b.external_id], "parent": None}, format="json")
+    response = client.patch(
+        detail_url(c), {"prerequisite_external_ids": [b.external_id], "parent": None}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["prerequisites"] == [b.pk]
     c.refresh_from_db()
@@ -333,7 +347,10 @@ def test_other_organization_is_404(organization, admin_user, other_organization)
         ({"title": "x", "tags": "python"}, 'tags: Expected a list of items but got type "str".'),
         ({"title": "x", "metadata": [1]}, 'metadata: Expected a dictionary of items but got type "list".'),
         ({"title": "x", "external_id": "  "}, "external_id: This field may not be blank."),
-        ({"title": "x", "parent": 1, "parent_external_id": "p"}, "parent: Give parent or parent_external_id, not both."),
+        (
+            {"title": "x", "parent": 1, "parent_external_id": "p"},
+            "parent: Give parent or parent_external_id, not both.",
+        ),
         ({"description": "no title"}, "title: This field is required."),
     ],
 )
@@ -368,8 +385,14 @@ def test_references_to_other_organizations_are_400(organization, admin_user, oth
     cases = [
         ({"parent": theirs.pk}, f"parent: no content item with id {theirs.pk} in this organization."),
         ({"parent_external_id": "theirs"}, "parent: no content item with external_id 'theirs' in this organization."),
-        ({"prerequisites": [theirs.pk, 999999]}, f"prerequisites: no content item with id {theirs.pk}, 999999 in this organization."),  # fmt: skip
-        ({"prerequisite_external_ids": ["theirs"]}, "prerequisites: no content item with external_id 'theirs' in this organization."),  # fmt: skip
+        (
+            {"prerequisites": [theirs.pk, 999999]},
+            f"prerequisites: no content item with id {theirs.pk}, 999999 in this organization.",
+        ),
+        (
+            {"prerequisite_external_ids": ["theirs"]},
+            "prerequisites: no content item with external_id 'theirs' in this organization.",
+        ),
     ]
     for extra, message in cases:
         response = client.post(list_url(organization), {"title": "x", **extra}, format="json")
