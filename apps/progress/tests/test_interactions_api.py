@@ -1,0 +1,371 @@
+"""Interactions API: /api/v1/orgs/{org}/interactions/ (list, record one) and interactions/batch/.
+
+Coverage:
+- single: 201 with the whole body and the stored row, default weight by kind, users and items by external id;
+  the same idempotency_key again -> 200 with the stored event, still one row;
+- batch: whole response, stored rows (users and items by id or external id), default user for members;
+  idempotency: the same batch twice stores once and reports every row as duplicate; a repeated key within a
+  batch is a duplicate; the number of queries does not grow with the batch size;
+- every invalid row is rejected with its reason while the good rows are stored: missing key, unknown kind,
+  non-object row, unknown field, bool as an id, both item and item_external_id, unknown item / another
+  organization's item, non-member user, member naming another user, rate without value, weight out of range,
+  occurred_at without a zone / malformed / in the future, negative purchase;
+- envelope errors: events missing / not a list / empty / over INTERACTION_BATCH_MAX_EVENTS -> 400;
+- single invalid input -> 400 naming the field, nothing stored;
+- list: members see their own; admins filter by user, item, kind (several), date range; bad dates 400;
+- access: anonymous 401, other organization 404, read-only key cannot write, write key must name the user.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.organizations.models import Membership
+from apps.organizations.tests.factories import MembershipFactory
+from apps.progress.models import Interaction
+from apps.progress.tests.factories import ContentItemFactory, InteractionFactory
+from apps.progress.tests.utils import api_key_client, interaction_body, iso, url
+from conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def list_url(organization) -> str:
+    return url(organization, "interactions/")
+
+
+def batch_url(organization) -> str:
+    return url(organization, "interactions/batch/")
+
+
+@pytest.fixture
+def item(organization):
+    return ContentItemFactory(organization=organization, external_id="sku-1")
+
+
+# --------------------------------------------------------------------------- single
+
+
+def test_record_one(organization, member, item):
+    """201 with the whole body; default weight of the kind; occurred_at defaults to now."""
+    response = client_for(member).post(list_url(organization), {"kind": "like", "item": item.pk}, format="json")
+    assert response.status_code == 201, response.content
+    interaction = Interaction.objects.get()
+    assert response.json() == interaction_body(interaction)
+    assert (interaction.user, interaction.item, interaction.kind, interaction.weight) == (member, item, "like", 3.0)
+    assert interaction.organization == organization
+
+
+def test_record_one_is_idempotent(organization, admin_user, member, item):
+    """The same idempotency_key twice: 201 then 200 with the stored event; one row."""
+    Membership.objects.filter(user=member).update(external_id="crm-7")
+    payload = {
+        "kind": "rate",
+        "item_external_id": "sku-1",
+        "user_external_id": "crm-7",
+        "value": 4.5,
+        "weight": 2.5,
+        "occurred_at": "2026-01-02T03:04:05Z",
+        "idempotency_key": "evt-1",
+    }
+    client = client_for(admin_user)
+    first = client.post(list_url(organization), payload, format="json")
+    assert first.status_code == 201
+    second = client.post(list_url(organization), {**payload, "value": 1}, format="json")
+    assert second.status_code == 200
+    assert second.json() == first.json()
+    interaction = Interaction.objects.get()
+    assert (interaction.user, interaction.value, interaction.weight) == (member, 4.5, 2.5)
+    assert interaction.occurred_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"kind": "clap"}, 'kind: "clap" is not a valid choice.'),
+        ({"kind": "rate"}, "value: a 'rate' event needs a value from 0 to 5."),
+        ({"kind": "rate", "value": 6}, "value: a 'rate' event needs a value from 0 to 5."),
+        ({"kind": "purchase", "value": -3}, "value: a purchase amount cannot be negative."),
+        ({"kind": "view", "weight": 1000}, "weight: Ensure this value is less than or equal to 100."),
+        ({"kind": "view", "occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at: Cannot be in the future."),
+        ({"kind": "view", "idempotency_key": ""}, "idempotency_key: This field may not be blank."),
+    ],
+)
+def test_record_one_invalid(organization, member, item, payload, message):
+    """Invalid single events: 400 naming the problem; nothing stored."""
+    response = client_for(member).post(list_url(organization), {"item": item.pk, **payload}, format="json")
+    assert response.status_code == 400, response.content
+    assert message in response.json()["error"]["message"]
+    assert not Interaction.objects.exists()
+
+
+def test_record_one_access(organization, member, item, other_organization):
+    """Member for another member 403; non-member user 400; anonymous 401; other organization 404."""
+    other = MembershipFactory(organization=organization).user
+    outsider = other_organization.memberships.get().user
+    payload = {"kind": "view", "item": item.pk}
+    response = client_for(member).post(list_url(organization), {**payload, "user": other.pk}, format="json")
+    assert response.status_code == 403
+    response = api_key_client(organization).post(
+        list_url(organization), {**payload, "user": outsider.pk}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "not_a_member"
+    assert APIClient().post(list_url(organization), payload, format="json").status_code == 401
+    assert client_for(outsider).post(list_url(organization), payload, format="json").status_code == 404
+    read_only = api_key_client(organization, scopes=("read",))
+    assert read_only.post(list_url(organization), {**payload, "user": member.pk}, format="json").status_code == 403
+    assert not Interaction.objects.exists()
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def test_batch_stores_events(organization, admin_user, member, item):
+    """Whole response; rows stored with users and items by id or external id, weights and values."""
+    Membership.objects.filter(user=member).update(external_id="crm-7")
+    other_item = ContentItemFactory(organization=organization)
+    events = [
+        {
+            "idempotency_key": "k1",
+            "kind": "view",
+            "item": item.pk,
+            "user": member.pk,
+            "occurred_at": "2026-03-01T10:00:00Z",
+        },
+        {
+            "idempotency_key": "k2",
+            "kind": "purchase",
+            "item_external_id": "sku-1",
+            "user_external_id": "crm-7",
+            "value": 19.9,
+        },
+        {"idempotency_key": "k3", "kind": "dismiss", "item": other_item.pk, "user": admin_user.pk, "weight": -5},
+    ]
+    response = client_for(admin_user).post(batch_url(organization), {"events": events}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"received": 3, "created": 3, "duplicates": 0, "rejected": 0, "results": []}
+    rows = {i.idempotency_key: i for i in Interaction.objects.filter(organization=organization)}
+    assert (rows["k1"].user, rows["k1"].item, rows["k1"].weight) == (member, item, 1.0)
+    assert rows["k1"].occurred_at == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    assert (rows["k2"].user, rows["k2"].item, rows["k2"].kind, rows["k2"].value) == (member, item, "purchase", 19.9)
+    assert (rows["k3"].user, rows["k3"].weight) == (admin_user, -5.0)
+
+
+def test_batch_twice_counts_once(organization, admin_user, member, item):
+    """The same batch again: nothing stored twice, every row reported as duplicate."""
+    events = [{"idempotency_key": f"e{i}", "kind": "view", "item": item.pk, "user": member.pk} for i in range(5)]
+    client = client_for(admin_user)
+    assert client.post(batch_url(organization), {"events": events}, format="json").json()["created"] == 5
+    body = client.post(batch_url(organization), {"events": events}, format="json").json()
+    assert (body["created"], body["duplicates"], body["rejected"]) == (0, 5, 0)
+    assert body["results"][0] == {
+        "index": 0,
+        "idempotency_key": "e0",
+        "status": "duplicate",
+        "reason": "already recorded (same idempotency_key).",
+    }
+    assert Interaction.objects.count() == 5
+
+
+def test_repeated_key_within_a_batch(organization, member, item):
+    """A key repeated inside one batch is stored once; members default to themselves."""
+    events = [{"idempotency_key": "same", "kind": "view", "item": item.pk}] * 2
+    body = client_for(member).post(batch_url(organization), {"events": events}, format="json").json()
+    assert body["created"] == 1
+    assert body["results"] == [
+        {"index": 1, "idempotency_key": "same", "status": "duplicate", "reason": "same idempotency_key as row 0."}
+    ]
+    assert Interaction.objects.get().user == member
+
+
+def test_bad_rows_are_rejected_and_good_ones_stored(organization, admin_user, member, item, other_organization):
+    """Each invalid row is rejected with its reason; the valid rows are stored."""
+    theirs = ContentItemFactory(organization=other_organization, external_id="theirs")
+    outsider = other_organization.memberships.get().user
+    future = (timezone.now() + timedelta(days=1)).isoformat()
+    good = {"kind": "view", "item": item.pk, "user": member.pk}
+    events = [
+        {**good, "idempotency_key": "ok-1"},
+        {**good},
+        {**good, "idempotency_key": "a", "kind": "clap"},
+        "not an object",
+        {**good, "idempotency_key": "b", "extra": 1},
+        {**good, "idempotency_key": "c", "item": True},
+        {**good, "idempotency_key": "d", "item_external_id": "sku-1"},
+        {**good, "idempotency_key": "e", "item": theirs.pk},
+        {**good, "idempotency_key": "f", "item": None, "item_external_id": "theirs"},
+        {**good, "idempotency_key": "g", "user": outsider.pk},
+        {**good, "idempotency_key": "h", "kind": "rate"},
+        {**good, "idempotency_key": "i", "weight": 101},
+        {**good, "idempotency_key": "j", "occurred_at": "2026-01-01T10:00:00"},
+        {**good, "idempotency_key": "k", "occurred_at": "yesterday"},
+        {**good, "idempotency_key": "l", "occurred_at": future},
+        {**good, "idempotency_key": "m", "kind": "purchase", "value": -1},
+        {**good, "idempotency_key": "n", "value": "5"},
+        {**good, "idempotency_key": "o", "user": None},  # an admin's own event by default
+        {**good, "idempotency_key": "x" * 201},
+        {**good, "idempotency_key": "ok-2", "kind": ["view"]},
+        {**good, "idempotency_key": "ok-3", "kind": "save"},
+    ]
+    response = client_for(admin_user).post(batch_url(organization), {"events": events}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    reasons = {row["index"]: row["reason"] for row in body["results"]}
+    assert reasons == {
+        1: "idempotency_key: required, a non-empty string of at most 200 characters.",
+        2: "kind: must be one of view, start, complete, like, save, share, purchase, rate, dismiss.",
+        3: "each event must be a JSON object.",
+        4: "unknown field(s): extra.",
+        5: "item: must be a positive integer id.",
+        6: "give item or item_external_id, not both.",
+        7: f"item {theirs.pk} matches no content item of this organization.",
+        8: "item_external_id 'theirs' matches no content item of this organization.",
+        9: f"user {outsider.pk} is not a member of this organization.",
+        10: "value: a 'rate' event needs a value from 0 to 5.",
+        11: "weight: must be a number from -100 to 100.",
+        12: "occurred_at: include a time zone (e.g. a trailing Z for UTC).",
+        13: "occurred_at: must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.",
+        14: "occurred_at: cannot be in the future.",
+        15: "value: a purchase amount cannot be negative.",
+        16: "value: must be a number or null.",
+        18: "idempotency_key: required, a non-empty string of at most 200 characters.",
+        19: "kind: must be one of view, start, complete, like, save, share, purchase, rate, dismiss.",
+    }
+    assert all(row["status"] == "rejected" for row in body["results"])
+    assert (body["received"], body["created"], body["rejected"]) == (21, 3, 18)
+    stored = dict(Interaction.objects.values_list("idempotency_key", "user_id"))
+    assert stored == {"ok-1": member.pk, "o": admin_user.pk, "ok-3": member.pk}
+
+
+def test_member_batch_cannot_name_another_user(organization, member, item):
+    """Members' rows naming someone else are rejected; their own rows are stored."""
+    other = MembershipFactory(organization=organization).user
+    events = [
+        {"idempotency_key": "mine", "kind": "view", "item": item.pk},
+        {"idempotency_key": "theirs", "kind": "view", "item": item.pk, "user": other.pk},
+    ]
+    body = client_for(member).post(batch_url(organization), {"events": events}, format="json").json()
+    assert body["results"] == [
+        {
+            "index": 1,
+            "idempotency_key": "theirs",
+            "status": "rejected",
+            "reason": "user: members record only their own events.",
+        }
+    ]
+    assert list(Interaction.objects.values_list("user_id", flat=True)) == [member.pk]
+
+
+def test_api_key_batch_needs_users(organization, member, item):
+    """An API key has no user of its own: rows without user are rejected; with one they are stored."""
+    events = [
+        {"idempotency_key": "1", "kind": "view", "item": item.pk},
+        {"idempotency_key": "2", "kind": "view", "item": item.pk, "user": member.pk},
+    ]
+    body = api_key_client(organization).post(batch_url(organization), {"events": events}, format="json").json()
+    assert body["created"] == 1
+    assert body["results"][0]["reason"] == "user or user_external_id is required."
+
+
+def test_batch_query_count_is_constant(organization, admin_user, item):
+    """10 or 500 events: the same number of queries (users, items and rows in bulk)."""
+    users = [MembershipFactory(organization=organization, external_id=f"u{i}").user for i in range(5)]
+    client = client_for(admin_user)
+
+    def queries(n: int, prefix: str) -> int:
+        events = [
+            {
+                "idempotency_key": f"{prefix}{i}",
+                "kind": "view",
+                "item_external_id": "sku-1",
+                "user_external_id": f"u{i % 5}",
+            }
+            for i in range(n)
+        ]
+        with CaptureQueriesContext(connection) as context:
+            assert client.post(batch_url(organization), {"events": events}, format="json").json()["created"] == n
+        return len(context.captured_queries)
+
+    assert queries(10, "a") == queries(500, "b")
+    assert Interaction.objects.filter(user=users[0]).count() == 102
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "events: Required: a list of events."),
+        ({"events": {"a": 1}}, "events: Required: a list of events."),
+        ({"events": []}, "events: Send from 1 to 5000 events per request (got 0)."),
+        ([1, 2], "events: Required: a list of events."),
+    ],
+)
+def test_bad_batch_envelope_is_400(organization, member, payload, message):
+    """Missing, non-list or empty `events`: 400 naming it."""
+    response = client_for(member).post(batch_url(organization), payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == f"Invalid input. {message}"
+
+
+def test_batch_over_the_limit_is_400(organization, member, item, settings):
+    """More than INTERACTION_BATCH_MAX_EVENTS: 400, nothing stored."""
+    settings.INTERACTION_BATCH_MAX_EVENTS = 3
+    events = [{"idempotency_key": str(i), "kind": "view", "item": item.pk} for i in range(4)]
+    response = client_for(member).post(batch_url(organization), {"events": events}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Invalid input. events: Send from 1 to 3 events per request (got 4)."
+    assert not Interaction.objects.exists()
+
+
+def test_batch_access(organization, item, other_organization):
+    """Anonymous 401; other organization 404; read-only key 403."""
+    events = [{"idempotency_key": "1", "kind": "view", "item": item.pk}]
+    assert APIClient().post(batch_url(organization), {"events": events}, format="json").status_code == 401
+    outsider = other_organization.memberships.get().user
+    assert client_for(outsider).post(batch_url(organization), {"events": events}, format="json").status_code == 404
+    read_only = api_key_client(organization, scopes=("read",))
+    assert read_only.post(batch_url(organization), {"events": events}, format="json").status_code == 403
+    assert not Interaction.objects.exists()
+
+
+# --------------------------------------------------------------------------- list
+
+
+def test_list_scoping_and_filters(organization, admin_user, member, item, other_organization):
+    """Members see their own; admins filter by user, item, kinds and days; other organizations never show."""
+    other = MembershipFactory(organization=organization).user
+    second = ContentItemFactory(organization=organization)
+    day = datetime(2026, 5, 10, 12, tzinfo=UTC)
+    mine_view = InteractionFactory(item=item, user=member, kind="view", occurred_at=day)
+    mine_like = InteractionFactory(item=second, user=member, kind="like", occurred_at=day + timedelta(days=1))
+    theirs = InteractionFactory(item=item, user=other, kind="complete", occurred_at=day + timedelta(days=2))
+    InteractionFactory(item=ContentItemFactory(organization=other_organization))
+    body = client_for(member).get(list_url(organization)).json()
+    assert body["count"] == 2
+    assert body["results"] == [interaction_body(mine_like), interaction_body(mine_view)]
+    assert client_for(member).get(list_url(organization), {"user": other.pk}).status_code == 403
+    admin = client_for(admin_user)
+    cases = [
+        ({}, [theirs, mine_like, mine_view]),
+        ({"user": other.pk}, [theirs]),
+        ({"item": item.pk}, [theirs, mine_view]),
+        ({"kind": "view,like"}, [mine_like, mine_view]),
+        ({"date_from": "2026-05-11"}, [theirs, mine_like]),
+        ({"date_from": "2026-05-10", "date_to": "2026-05-11"}, [mine_like, mine_view]),
+        ({"date_to": "2026-05-09"}, []),
+    ]
+    for params, expected in cases:
+        got = [row["id"] for row in admin.get(list_url(organization), params).json()["results"]]
+        assert got == [i.pk for i in expected], params
+    response = admin.get(list_url(organization), {"date_from": "2026-05-12", "date_to": "2026-05-11"})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Invalid input. date_to: Must not be before date_from."
+    assert admin.get(list_url(organization), {"date_from": "May 1"}).status_code == 400
+    assert admin.get(list_url(organization), {"kind": "clap"}).status_code == 400
+    assert iso(mine_view.occurred_at) == "2026-05-10T12:00:00Z"

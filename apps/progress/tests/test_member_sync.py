@@ -1,0 +1,210 @@
+"""Member sync: POST /api/v1/orgs/{org}/members/sync/ (apps.organizations.member_sync).
+
+Coverage:
+- new people: whole response, accounts without a usable password, memberships (role member, external_id),
+  profile (full name, interests normalised);
+- idempotency: the same payload twice -> all "unchanged", nothing rewritten;
+- updates of managed accounts (e-mail, name, interests) -> "updated";
+- existing accounts: a person with their own login is linked (membership created) but their profile is never
+  rewritten (a note says so); a member without external_id is linked; roles are kept;
+- rejected rows with reasons, good rows kept: invalid e-mail, non-object row, duplicate external_id or
+  e-mail in the payload, e-mail of another account, e-mail change of an account with its own login, a member
+  already linked to another external_id, over the plan's member limit;
+- envelope 400; access: anonymous 401, member 403, read-only key 403, write key 200, other organization 404.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.organizations.models import Membership, Role
+from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, plan
+from apps.progress.tests.utils import api_key_client, url
+from apps.users.models import User
+from apps.users.tests.factories import UserFactory
+from conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def sync_url(organization) -> str:
+    return url(organization, "members/sync/")
+
+
+def synced(organization) -> dict[str, Membership]:
+    return {
+        m.external_id: m
+        for m in Membership.objects.filter(organization=organization, external_id__isnull=False).select_related("user")
+    }
+
+
+PEOPLE = [
+    {"external_id": "crm-1", "email": "Ada@Example.com", "full_name": "Ada", "interests": ["Math", "math", "poetry"]},
+    {"external_id": "crm-2", "email": "bob@example.com"},
+]
+
+
+def test_sync_creates_members(organization, admin_user):
+    """New people: accounts without a usable password, member role, external ids, profile; whole response."""
+    response = client_for(admin_user).post(sync_url(organization), {"members": PEOPLE}, format="json")
+    assert response.status_code == 200, response.content
+    rows = synced(organization)
+    assert response.json() == {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "results": [
+            {"index": i, "external_id": ext, "status": "created", "user": rows[ext].user_id,
+             "membership": rows[ext].pk, "errors": [], "notes": []}
+            for i, ext in enumerate(["crm-1", "crm-2"])
+        ],
+    }  # fmt: skip
+    ada = rows["crm-1"].user
+    assert (ada.email, ada.full_name, ada.interests) == ("ada@example.com", "Ada", ["math", "poetry"])
+    assert not ada.has_usable_password()
+    assert {m.role for m in rows.values()} == {Role.MEMBER}
+
+
+def test_same_payload_twice_is_unchanged(organization, admin_user):
+    """Idempotent: the second identical sync changes nothing."""
+    client = client_for(admin_user)
+    client.post(sync_url(organization), {"members": PEOPLE}, format="json")
+    before = sorted(Membership.objects.filter(organization=organization).values_list("pk", "user_id", "updated_at"))
+    users_before = sorted(User.objects.values_list("pk", "email", "full_name", "interests"))
+    body = client.post(sync_url(organization), {"members": PEOPLE}, format="json").json()
+    assert (body["created"], body["updated"], body["unchanged"], body["rejected"]) == (0, 0, 2, 0)
+    assert (
+        sorted(Membership.objects.filter(organization=organization).values_list("pk", "user_id", "updated_at"))
+        == before
+    )
+    assert sorted(User.objects.values_list("pk", "email", "full_name", "interests")) == users_before
+
+
+def test_managed_accounts_are_updated(organization, admin_user):
+    """A synced account (no password, no other organization) takes the new e-mail, name and interests."""
+    client = client_for(admin_user)
+    client.post(sync_url(organization), {"members": PEOPLE}, format="json")
+    changed = [
+        {"external_id": "crm-1", "email": "ada.l@example.com", "full_name": "Ada Lovelace", "interests": []},
+        {"external_id": "crm-2", "email": "bob@example.com"},
+    ]
+    body = client.post(sync_url(organization), {"members": changed}, format="json").json()
+    assert [row["status"] for row in body["results"]] == ["updated", "unchanged"]
+    ada = synced(organization)["crm-1"].user
+    assert (ada.email, ada.full_name, ada.interests) == ("ada.l@example.com", "Ada Lovelace", [])
+
+
+def test_existing_accounts_are_linked_not_rewritten(organization, admin_user):
+    """A person with their own login joins (membership created) without a profile change, with a note;
+    an invited member without external_id is linked; an admin keeps the admin role."""
+    person = UserFactory(email="carol@example.com", full_name="Carol")
+    admin_membership = Membership.objects.get(user=admin_user, organization=organization)
+    payload = [
+        {"external_id": "crm-3", "email": "carol@example.com", "full_name": "Someone else"},
+        {"external_id": "crm-admin", "email": admin_user.email},
+    ]
+    body = client_for(admin_user).post(sync_url(organization), {"members": payload}, format="json").json()
+    assert [row["status"] for row in body["results"]] == ["created", "updated"]
+    assert body["results"][0]["notes"] == [
+        "full_name not changed: carol@example.com has an account of their own (or belongs to another organization), "
+        "so only they can edit their profile."
+    ]
+    person.refresh_from_db()
+    assert person.full_name == "Carol"
+    assert person.has_usable_password()
+    assert synced(organization)["crm-3"].user == person
+    admin_membership.refresh_from_db()
+    assert (admin_membership.external_id, admin_membership.role) == ("crm-admin", Role.ADMIN)
+
+
+def test_bad_rows_are_rejected_good_rows_kept(organization, admin_user):
+    """Each bad row has its reason; the good ones are stored."""
+    own_login = UserFactory(email="dave@example.com")
+    MembershipFactory(organization=organization, user=own_login, external_id="crm-dave")
+    MembershipFactory(organization=organization, user=UserFactory(email="erin@example.com"), external_id="crm-erin")
+    UserFactory(email="frank@example.com")
+    payload = [
+        {"external_id": "ok", "email": "ok@example.com"},  # 0
+        {"external_id": "bad-mail", "email": "not-an-email"},  # 1
+        "nope",  # 2
+        {"external_id": "ok", "email": "other@example.com"},  # 3
+        {"external_id": "ok-2", "email": "OK@example.com"},  # 4
+        {"external_id": "crm-dave", "email": "dave.new@example.com"},  # 5: own login
+        {"external_id": "crm-dave", "email": "frank@example.com"},  # 6: duplicate ext in payload
+        {"external_id": "crm-x", "email": "erin@example.com"},  # 7: erin is linked to crm-erin
+        {"email": "no-ext@example.com"},  # 8
+    ]
+    body = client_for(admin_user).post(sync_url(organization), {"members": payload}, format="json").json()
+    errors = {row["index"]: row["errors"] for row in body["results"] if row["status"] == "rejected"}
+    assert errors == {
+        1: ["email: Enter a valid email address."],
+        2: ["Each member must be a JSON object."],
+        3: ["external_id 'ok' appears more than once (first at row 0)."],
+        4: ["email ok@example.com appears more than once (first at row 0)."],
+        5: [
+            "external_id 'crm-dave' is linked to dave@example.com, an account with its own login; a sync cannot "
+            "change its e-mail."
+        ],
+        6: ["external_id 'crm-dave' appears more than once (first at row 5)."],
+        7: ["erin@example.com is already a member with external_id 'crm-erin'."],
+        8: ["external_id: This field is required."],
+    }
+    assert body["created"] == 1
+    assert synced(organization)["ok"].user.email == "ok@example.com"
+    own_login.refresh_from_db()
+    assert own_login.email == "dave@example.com"
+
+
+def test_email_of_another_account_is_rejected(organization, admin_user):
+    """Changing a managed account's e-mail to one that another account holds: rejected."""
+    client = client_for(admin_user)
+    client.post(sync_url(organization), {"members": PEOPLE}, format="json")
+    UserFactory(email="taken@example.com")
+    body = client.post(
+        sync_url(organization), {"members": [{"external_id": "crm-2", "email": "taken@example.com"}]}, format="json"
+    ).json()
+    assert body["results"][0]["errors"] == ["email taken@example.com belongs to another account."]
+    assert synced(organization)["crm-2"].user.email == "bob@example.com"
+
+
+def test_plan_member_limit(admin_user):
+    """Free plan (5 members, owner and admin included): rows beyond the limit are rejected, naming it."""
+    organization = OrganizationFactory(plan=plan("free"))
+    MembershipFactory(organization=organization, user=admin_user, role=Role.ADMIN)
+    people = [{"external_id": f"p{i}", "email": f"p{i}@example.com"} for i in range(6)]
+    body = client_for(admin_user).post(sync_url(organization), {"members": people}, format="json").json()
+    assert (body["created"], body["rejected"]) == (4, 2)
+    assert body["results"][5]["errors"] == [
+        "The Free plan allows 5 members (including pending invitations); upgrade the plan or remove some first."
+    ]
+    assert Membership.objects.filter(organization=organization).count() == 5
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "members: This field is required."),
+        ({"members": []}, "members: Ensure this field has at least 1 elements."),
+        ({"members": "x"}, 'members: Expected a list of items but got type "str".'),
+    ],
+)
+def test_bad_envelope_is_400(organization, admin_user, payload, message):
+    """No rows or not a list: 400."""
+    response = client_for(admin_user).post(sync_url(organization), payload, format="json")
+    assert response.status_code == 400
+    assert message in response.json()["error"]["message"]
+
+
+def test_access(organization, member, other_organization):
+    """Anonymous 401, member 403, read-only key 403, write key 200, other organization 404."""
+    payload = {"members": [{"external_id": "k", "email": "k@example.com"}]}
+    assert APIClient().post(sync_url(organization), payload, format="json").status_code == 401
+    assert client_for(member).post(sync_url(organization), payload, format="json").status_code == 403
+    read_only = api_key_client(organization, scopes=("read",))
+    assert read_only.post(sync_url(organization), payload, format="json").status_code == 403
+    outsider = other_organization.memberships.get().user
+    assert client_for(outsider).post(sync_url(organization), payload, format="json").status_code == 404
+    assert not User.objects.filter(email="k@example.com").exists()
+    assert api_key_client(organization).post(sync_url(organization), payload, format="json").json()["created"] == 1
