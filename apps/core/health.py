@@ -59,6 +59,17 @@ def check_celery() -> dict:
     return {"workers": workers}
 
 
+def graph_outbox_backlog() -> dict:
+    """Pending graph writes (informational: a backlog never fails the check). Shown even when the
+    graph is down, which is when it grows."""
+    from apps.recommendations.graph_sync import graph_outbox_backlog as backlog
+
+    try:
+        return backlog()
+    except Exception as exc:  # noqa: BLE001 - a health check reports every failure, it never raises
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def health_report() -> tuple[bool, dict]:
     """(healthy, report): healthy when every required check passed."""
     from apps.core.graph import graph_enabled
@@ -75,5 +86,6 @@ def health_report() -> tuple[bool, dict]:
         report[name] = {**_timed(check), "required": required}
         if required and not report[name]["ok"]:
             healthy = False
+    report["graph"]["outbox"] = graph_outbox_backlog()
     failing = [name for name, result in report.items() if result["required"] and not result["ok"]]
     return healthy, {"status": "ok" if healthy else "unavailable", "failing": failing, "checks": report}

@@ -16,6 +16,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.exceptions import ApplicationError
 from apps.core.mail import send_mail_on_commit
+from apps.recommendations.graph_sync import graph_outbox_user_everywhere
 
 User = get_user_model()
 
@@ -46,7 +47,10 @@ def user_update(*, user: User, data: dict) -> tuple[User, bool]:
         setattr(user, field, data[field])
     if changed:
         user.full_clean(exclude=["password"])
-        user.save(update_fields=changed)
+        with transaction.atomic():
+            user.save(update_fields=changed)
+            if "interests" in changed:  # the only profile field in the knowledge graph (INTERESTED_IN)
+                graph_outbox_user_everywhere(user_id=user.pk)
     return user, bool(changed)
 
 
