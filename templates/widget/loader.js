@@ -83,7 +83,7 @@
   function build(config) {
     var host = document.createElement("div");
     host.setAttribute("data-beacon-widget", BOT);
-    var root = host.attachShadow ? host.attachShadow({ mode: "closed" }) : host;
+    var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
     var side = config.position === "left" ? "left" : "right";
     var style = document.createElement("style");
     style.textContent =

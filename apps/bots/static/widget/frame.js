@@ -218,16 +218,29 @@
     scroll();
   }
 
+  var THUMB = "M2 21h4V9H2v12zm20-11a2 2 0 00-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6c-.4.4-.6.9-.6 1.4v10a2 2 0 002 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1.2-.7v-2z";
+
+  function icon(d, className) {
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    if (className) svg.setAttribute("class", className);
+    var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", d);
+    svg.appendChild(path);
+    return svg;
+  }
+
   function feedback(messageId, current) {
     var box = document.createElement("div");
     box.className = "feedback";
     [
-      [1, "👍", t.helpful],
-      [-1, "👎", t.unhelpful],
+      [1, THUMB, t.helpful, ""],
+      [-1, THUMB, t.unhelpful, "down"],
     ].forEach(function (spec) {
       var button = document.createElement("button");
       button.type = "button";
-      button.textContent = spec[1];
+      button.appendChild(icon(spec[1], spec[3]));
       button.setAttribute("aria-label", spec[2]);
       button.setAttribute("aria-pressed", current === spec[0] ? "true" : "false");
       button.setAttribute("data-value", String(spec[0]));

@@ -1,0 +1,271 @@
+"""The widget end to end in real headless Chromium (Debian's chromium, driven by Playwright).
+
+Beacon runs as a live server on one localhost port; two host pages are served on others. The
+document is uploaded through the API and made ready by a real Celery worker; the offline answerer
+replies. One test walks a visitor's whole path on an allowed site (keyboard only: open, greeting,
+ask, streamed answer with its source, thumbs up, reload finds the conversation, Escape closes); one
+shows a non-allowed site gets no widget; one checks the phone-sized layout.
+
+Chromium comes from Debian (`apt-get install chromium`). Without it these tests are skipped with
+the reason shown, unless BEACON_REQUIRE_BROWSER=1 (CI sets it), where a missing browser fails.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.bots.tests.factories import BotFactory
+from apps.conversations.models import Conversation, Message
+from apps.documents.models import Document
+from apps.documents.tests import samples
+from apps.organizations.models import Role
+from apps.organizations.tests.factories import MembershipFactory
+from conftest import client_for
+
+CHROMIUM = os.environ.get("BEACON_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+if not Path(CHROMIUM).exists():
+    reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("BEACON_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(reason + "; BEACON_REQUIRE_BROWSER=1 requires it")
+    pytestmark = pytest.mark.skip(reason=reason)
+else:
+    pytestmark = [pytest.mark.browser, pytest.mark.worker]
+
+
+class HostPages:
+    """A tiny web server for a host site's pages (on its own port, so its own origin)."""
+
+    def __init__(self, html: str):
+        body = html.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def host_html(beacon: str, public_id: str, title: str) -> str:
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body {{ font-family: Georgia, serif; background: #fafaf9; }} button {{ all: unset; }}
+* {{ color: red !important; }}</style></head>
+<body><h1>{title}</h1><p>Welcome to our shop. Questions? Use the chat.</p>
+<script src="{beacon}/widget/{public_id}.js" async></script></body></html>"""
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(celery_worker, live_server, settings, monkeypatch):
+    """Beacon (live server) with a bot whose guide was uploaded and made ready by the worker, and two
+    host sites: one on the bot's allowed origins, one not."""
+    # Playwright's sync API runs an event loop in this thread; the ORM calls here are synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.BEACON_PUBLIC_URL = live_server.url
+    settings.OPENAI_API_KEY = None
+    settings.OPENAI_BASE_URL = None
+    owner = MembershipFactory(role=Role.OWNER)
+    bot = BotFactory(
+        organization=owner.organization,
+        name="Beacon Help",
+        greeting="Hi! Ask me anything about Beacon.",
+        suggested_questions=["How long do refunds take?"],
+        widget_theme={"color": "#0f766e", "position": "right", "icon": "chat"},
+        min_score=0.3,
+    )
+    allowed = HostPages(host_html(live_server.url, bot.public_id, "Allowed shop"))
+    other = HostPages(host_html(live_server.url, bot.public_id, "Other site"))
+    bot.allowed_origins = [allowed.origin]
+    bot.save()
+
+    response = client_for(owner.user).post(
+        f"/api/v1/orgs/{owner.organization.slug}/bots/{bot.pk}/documents/",
+        {"files": [SimpleUploadedFile("guide.pdf", samples.pdf())]},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    document_id = response.json()["results"][0]["document"]["id"]
+    deadline = time.monotonic() + 90
+    while Document.objects.get(pk=document_id).status not in ("ready", "failed"):
+        assert time.monotonic() < deadline, "the worker did not finish the document"
+        time.sleep(0.2)
+    assert Document.objects.get(pk=document_id).status == "ready"
+    yield {"bot": bot, "allowed": allowed, "other": other, "beacon": live_server.url}
+    allowed.close()
+    other.close()
+
+
+def test_visitor_path_on_an_allowed_site(site, browser, tmp_path):
+    """Keyboard only: open -> greeting -> ask -> streamed answer with its source -> thumbs up ->
+    reload -> the conversation is still there -> Escape closes and focus returns to the launcher."""
+    bot = site["bot"]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    streams = []
+    page.on(
+        "response",
+        lambda r: streams.append(r) if "/messages/" in r.url and r.request.method == "POST" else None,
+    )
+    page.goto(site["allowed"].origin + "/")
+    launcher = page.get_by_role("button", name="Open chat: Beacon Help")
+    launcher.wait_for(timeout=15000)
+    assert launcher.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(15, 118, 110)"
+
+    launcher.focus()
+    page.keyboard.press("Enter")
+    frame = page.frame_locator("iframe[title='Beacon Help']")
+    panel_greeting = frame.locator("#greeting")
+    panel_greeting.wait_for(timeout=15000)
+    assert panel_greeting.inner_text() == "Hi! Ask me anything about Beacon."
+    assert frame.get_by_role("button", name="How long do refunds take?").is_visible()
+    question = frame.get_by_role("textbox", name="Your question")
+    page.wait_for_function("() => document.activeElement && document.activeElement.tagName === 'DIV'")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    # Focus moved into the chat: typing goes straight to the question box.
+    page.keyboard.type("How long do refunds take?")
+    assert question.input_value() == "How long do refunds take?"
+    page.keyboard.press("Enter")
+
+    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+    answer.locator(".sources").wait_for(timeout=30000)
+    assert "Refunds are processed within 14 days" in answer.locator(".text").inner_text()
+    sources = answer.locator(".sources li").all_inner_texts()
+    assert any("Beacon Guide" in s and "p. 2" in s for s in sources), sources
+    assert frame.locator(".message.user").last.inner_text() == "How long do refunds take?"
+    stream = streams[-1]
+    assert stream.status == 200 and stream.headers["content-type"].startswith("text/event-stream")
+    body = stream.text()
+    assert body.count("event: token") > 3 and body.rstrip().split("\n\n")[-1].startswith("event: done")
+
+    helpful = answer.get_by_role("button", name="Helpful", exact=True)
+    helpful.focus()
+    page.keyboard.press("Enter")
+    frame.locator(".feedback button[aria-label='Helpful'][aria-pressed='true']").wait_for(timeout=10000)
+    conversation = Conversation.objects.get(bot=bot, channel="widget")
+    assert conversation.messages.get(role=Message.Role.ASSISTANT).feedback == 1
+
+    screenshot = os.environ.get("BEACON_WIDGET_SCREENSHOT")
+    page.screenshot(path=screenshot or str(tmp_path / "widget.png"))
+
+    page.reload()
+    page.get_by_role("button", name="Open chat: Beacon Help").click()
+    frame = page.frame_locator("iframe[title='Beacon Help']")
+    frame.locator(".message.user").first.wait_for(timeout=15000)
+    assert frame.locator(".message.user").all_inner_texts() == ["How long do refunds take?"]
+    restored = frame.locator(".message.assistant:not(.greeting)").last
+    assert "14 days" in restored.locator(".text").inner_text()
+    assert restored.locator(".feedback button[aria-label='Helpful']").get_attribute("aria-pressed") == "true"
+    assert Conversation.objects.filter(bot=bot).count() == 1
+
+    frame.locator("#question").focus()
+    page.keyboard.press("Escape")
+    launcher = page.get_by_role("button", name="Open chat: Beacon Help")
+    launcher.wait_for()
+    assert launcher.get_attribute("aria-expanded") == "false"
+    assert page.evaluate("() => document.activeElement.getAttribute('data-beacon-widget')") == bot.public_id
+    context.close()
+
+
+def test_no_widget_on_a_site_that_is_not_allowed(site, browser):
+    """The loader on another origin gets 403 for its session and draws nothing; the frame refuses to be framed."""
+    page = browser.new_page()
+    failed = []
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    with page.expect_console_message(lambda m: m.text.startswith("Beacon widget:"), timeout=15000):
+        page.goto(site["other"].origin + "/")
+    # Beacon refused the CORS preflight (403), so the browser never sent the session request.
+    assert any(url.endswith("/session/") for url in failed), failed
+    page.wait_for_timeout(300)
+    assert page.locator("[data-beacon-widget]").count() == 0
+    assert Conversation.objects.filter(bot=site["bot"]).count() == 0
+    page.close()
+
+
+def test_phone_sized_screen(site, browser):
+    """On a phone-sized screen the open chat fills the screen."""
+    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(site["allowed"].origin + "/")
+    page.get_by_role("button", name="Open chat: Beacon Help").tap()
+    frame_element = page.locator("iframe[title='Beacon Help']")
+    frame_element.wait_for()
+    page.frame_locator("iframe[title='Beacon Help']").locator("#greeting").wait_for(timeout=15000)
+    box = frame_element.bounding_box()
+    assert box["width"] == 375 and box["height"] == 667
+    context.close()
+
+
+def test_markup_in_documents_answers_and_questions_never_runs(site, browser):
+    """HTML and script in a document (so in the answer) and in the visitor's question are shown as
+    text; the safe markdown subset (bold, links) still renders."""
+    from apps.conversations.tests.utils import ingest
+
+    ingest(
+        site["bot"],
+        "warranty.txt",
+        b'Warranty\n\nThe warranty lasts **two years** and covers parts <img src=x onerror="window.top.pwned=1">'
+        b" <script>window.top.pwned=2</script> see [the policy](javascript:window.top.pwned=3).\n",
+    )
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(site["allowed"].origin + "/")
+    page.get_by_role("button", name="Open chat: Beacon Help").click()
+    frame = page.frame_locator("iframe[title='Beacon Help']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    frame.locator("#question").fill('How long is the warranty? <img src=y onerror="alert(1)">')
+    frame.locator("#question").press("Enter")
+    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+    answer.locator(".text").wait_for(timeout=30000)
+    frame.locator(".feedback").last.wait_for(timeout=30000)
+    text = answer.locator(".text").inner_text()
+    assert "two years" in text and "<img src=x" in text and "<script>" in text
+    assert answer.locator("strong").first.inner_text() == "two years"
+    assert frame.locator(".message img, .message script").count() == 0
+    assert answer.locator("a[href^='javascript']").count() == 0
+    assert (
+        frame.locator(".message.user").last.inner_text() == 'How long is the warranty? <img src=y onerror="alert(1)">'
+    )
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    assert page.evaluate("() => window.pwned") is None
+    page.close()
