@@ -2,9 +2,11 @@
 embeddings, cycle checks); progress and interactions are read-only here (they are history)."""
 
 from django.contrib import admin
+from django.db import models
 
 from apps.progress import services
 from apps.progress.models import ContentEmbedding, ContentItem, ContentPrerequisite, Interaction, Progress
+from apps.progress.services.catalog import EDITABLE
 
 
 class PrerequisiteInline(admin.TabularInline):
@@ -28,13 +30,14 @@ class ContentItemAdmin(admin.ModelAdmin):
     raw_id_fields = ["parent"]
     readonly_fields = ["organization", "content_hash", "created_at", "updated_at"]
     inlines = [PrerequisiteInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["embed"]
 
     def has_add_permission(self, request):
         return False  # items come through the API or the bulk upsert (organization, hashes, embeddings)
 
     def save_model(self, request, obj, form, change):
-        data = {name: form.cleaned_data[name] for name in form.changed_data if name in services.catalog.EDITABLE}
+        data = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE}
         if "parent" in form.changed_data:
             data["parent"] = obj.parent_id
         fresh = ContentItem.objects.get(pk=obj.pk)
@@ -49,7 +52,7 @@ class ContentItemAdmin(admin.ModelAdmin):
         for organization_id, item_id in queryset.values_list("organization_id", "id"):
             by_org.setdefault(organization_id, []).append(item_id)
         for organization_id, ids in by_org.items():
-            services.catalog._enqueue_embedding(organization_id, ids)
+            services.enqueue_embedding(organization_id, ids)
         self.message_user(request, f"Queued {sum(map(len, by_org.values()))} item(s).")
 
 
