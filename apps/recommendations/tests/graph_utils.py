@@ -131,13 +131,20 @@ def build_catalog(organization, *, tag_prefix: str = ""):
 
 
 def outbox_for_catalog(organization, world) -> None:
-    """The outbox rows the progress services write for `build_catalog`'s changes."""
-    from apps.progress.models import Interaction
+    """The outbox rows the services write for everything in the organization (as if each row had
+    been created through them)."""
+    from apps.organizations.models import Membership
+    from apps.progress.models import ContentItem, Interaction
     from apps.recommendations import graph_sync
 
-    items = [world["course"], *world["lessons"], world["article"]]
-    graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[item.pk for item in items])
-    graph_sync.graph_outbox_users(organization_id=organization.pk, user_ids=[world["alice"].pk, world["bob"].pk])
+    graph_sync.graph_outbox_content(
+        organization_id=organization.pk,
+        item_ids=ContentItem.objects.filter(organization=organization).values_list("id", flat=True),
+    )
+    graph_sync.graph_outbox_users(
+        organization_id=organization.pk,
+        user_ids=Membership.objects.filter(organization=organization).values_list("user_id", flat=True),
+    )
     graph_sync.graph_outbox_progress(
         organization_id=organization.pk,
         pairs=Progress.objects.filter(organization=organization).values_list("user_id", "item_id"),
