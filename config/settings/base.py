@@ -350,9 +350,10 @@ REC_COOCCURRENCE_NEIGHBORS = env.int("REC_COOCCURRENCE_NEIGHBORS", default=50)
 REC_VALIDATION_USERS = env.int("REC_VALIDATION_USERS", default=1000)
 # Below this many positive events an organization is served from popularity, co-occurrence and content only.
 REC_MIN_POSITIVES_TO_TRAIN = env.int("REC_MIN_POSITIVES_TO_TRAIN", default=20)
-# What events mean: a rating below this is not a positive signal; these kinds are never recommended again.
+# What events mean: a rating below this is not a positive signal; an item with an event of these kinds
+# is never recommended to that user again (dismiss always; view, start and save keep an item eligible).
 REC_RATING_POSITIVE_MIN = env.float("REC_RATING_POSITIVE_MIN", default=4.0)
-REC_CONSUMED_KINDS = env.list("REC_CONSUMED_KINDS", default=["complete", "rate", "purchase"])
+REC_CONSUMED_KINDS = env.list("REC_CONSUMED_KINDS", default=["complete", "rate", "purchase", "like", "share"])
 # Serving: candidates per source, a user's latest positive events used, longest list (offset + limit).
 REC_CANDIDATES_PER_SOURCE = env.int("REC_CANDIDATES_PER_SOURCE", default=200)
 REC_HISTORY_LIMIT = env.int("REC_HISTORY_LIMIT", default=100)

@@ -1,1 +1,34 @@
 """Celery tasks: recommendations (thin: load by id, call the service)."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+
+@shared_task(
+    name="recommendations.train",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=10,
+    retry_jitter=True,
+    max_retries=3,
+)
+def recommender_train_task(organization_id: int) -> int | None:
+    """Train the organization's engine (a new model version). Idempotent: a rerun trains a new
+    version from the same events and replaces the previous one; a run while another holds the
+    organization's advisory lock returns at once. Database hiccups retry with backoff."""
+    from apps.organizations.models import Organization
+    from apps.recommendations.services import recommender_train
+
+    if not Organization.objects.filter(pk=organization_id).exists():
+        return None
+    record = recommender_train(organization_id=organization_id)
+    return record.version if record else None
+
+
+@shared_task(name="recommendations.train_stale", ignore_result=True)
+def recommender_train_stale_task() -> int:
+    """Beat: enqueue training for organizations with events newer than their model. Idempotent."""
+    from apps.recommendations.services import recommender_train_stale
+
+    return len(recommender_train_stale())

@@ -9,6 +9,7 @@ automatically) and checks, for every HTTP method:
 """
 
 import re
+import uuid
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
@@ -22,6 +23,7 @@ from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
 from apps.progress.models import ContentItem, Interaction, Progress
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
+from apps.recommendations.models import RecommendationLog
 from conftest import client_for
 
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -68,6 +70,10 @@ def world(db):
     item_b = ContentItemFactory(organization=org_b)
     ProgressFactory(item=item_b, user=member_b.user)
     InteractionFactory(item=item_b, user=member_b.user)
+    log_b = RecommendationLog.objects.create(
+        organization=org_b, user=member_b.user, item=item_b, request_id=uuid.uuid4(), position=1, source="popular",
+        reason="Popular right now", score=1.0,
+    )  # fmt: skip
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -78,6 +84,8 @@ def world(db):
         "conversation_id": conversation_b.pk,
         "message_id": message_b.pk,
         "item_id": item_b.pk,
+        "log_id": log_b.pk,
+        "user_id": member_b.user.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -93,6 +101,7 @@ def _snapshot(org):
         sorted(ContentItem.objects.filter(organization=org).values_list("pk", "title", "updated_at")),
         sorted(Progress.objects.filter(organization=org).values_list("pk", "status", "updated_at")),
         Interaction.objects.filter(organization=org).count(),
+        sorted(RecommendationLog.objects.filter(organization=org).values_list("pk", "clicked_at", "dismissed_at")),
     )
 
 

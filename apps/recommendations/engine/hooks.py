@@ -1,0 +1,34 @@
+"""Re-ranking hooks: extra factors on the blended scores, registered by other parts of the product.
+
+A hook is called once per request with the organization, the user and the candidate items (dicts
+with id, kind, tags, categories, difficulty) and returns {item_id: (factor, reason or None)}; a
+factor multiplies the item's score, a reason (if given) replaces the item's reason when that
+hook's effect is the largest. Items a hook does not mention keep factor 1.
+
+Issue 8 (personality profiles) registers its personality/learning-style fit here; until then
+nothing is registered, and no fit is pretended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+RerankHook = Callable[..., dict[int, tuple[float, str | None]]]
+
+_hooks: list[RerankHook] = []
+
+
+def rerank_hook_register(hook: RerankHook) -> RerankHook:
+    """Register `hook(organization_id=..., user_id=..., items=[...])`; usable as a decorator."""
+    if hook not in _hooks:
+        _hooks.append(hook)
+    return hook
+
+
+def rerank_hook_unregister(hook: RerankHook) -> None:
+    if hook in _hooks:
+        _hooks.remove(hook)
+
+
+def rerank_hooks() -> list[RerankHook]:
+    return list(_hooks)

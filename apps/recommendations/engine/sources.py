@@ -1,0 +1,356 @@
+"""Candidate sources at request time, each a small unit: (context) -> Candidates + evidence.
+
+`UserContext` is loaded once per request (two queries): the user's latest positive events, the
+items never to recommend again (completed, consumed, dismissed), and the active model. Each
+source returns `Candidates` (item ids, raw scores) and, per item, the evidence its reason is
+written from (the history item that led there, the course...). Sources query PostgreSQL only
+through indexes: pgvector HNSW for CF and content, btree for the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from apps.recommendations.engine.blend import Candidates
+from apps.recommendations.engine.data import SignalRules
+from apps.recommendations.engine.fit import history_weights
+from apps.recommendations.models import RecommenderModel
+
+
+def signal_rules() -> SignalRules:
+    return SignalRules(
+        rating_positive_min=settings.REC_RATING_POSITIVE_MIN, consumed_kinds=frozenset(settings.REC_CONSUMED_KINDS)
+    )
+
+
+@dataclass
+class UserContext:
+    organization_id: int
+    user_id: int
+    model: RecommenderModel | None
+    #: latest positive events, newest first: item ids, kinds and history weights (recency-decayed)
+    history_items: list[int] = field(default_factory=list)
+    history_kinds: list[str] = field(default_factory=list)
+    history_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    excluded: set[int] = field(default_factory=set)  # completed, consumed, dismissed
+    completed: set[int] = field(default_factory=set)
+    touched: set[int] = field(default_factory=set)  # started, in progress or completed
+    #: courses/modules the user is working through: their next item is recommended, not themselves
+    containers: set[int] = field(default_factory=set)
+
+    @property
+    def params(self) -> dict:
+        return self.model.params if self.model else {}
+
+    @property
+    def cold(self) -> bool:
+        return not self.history_items
+
+
+HISTORY_SQL = """
+SELECT item_id, kind, weight, value, extract(epoch FROM occurred_at)
+FROM progress_interaction
+WHERE organization_id = %s AND user_id = %s
+ORDER BY occurred_at DESC, id DESC
+LIMIT %s
+"""
+
+# Everything never to recommend again (not only the latest events): dismiss is final.
+STATE_SQL = """
+SELECT item_id, 'x' FROM progress_interaction
+WHERE organization_id = %(org)s AND user_id = %(user)s AND kind = ANY(%(kinds)s)
+UNION
+SELECT item_id, CASE WHEN status = 'completed' THEN 'c' ELSE 't' END FROM progress_progress
+WHERE organization_id = %(org)s AND user_id = %(user)s AND status IN ('completed', 'in_progress')
+"""
+
+
+def active_model(*, organization_id: int) -> RecommenderModel | None:
+    return (
+        RecommenderModel.objects.filter(organization_id=organization_id, status=RecommenderModel.Status.READY)
+        .order_by("-version")
+        .first()
+    )
+
+
+def user_context_load(*, organization_id: int, user_id: int) -> UserContext:
+    rules = signal_rules()
+    model = active_model(organization_id=organization_id)
+    context = UserContext(organization_id, user_id, model)
+    half_life = (model.params if model else {}).get("history_half_life", 10.0)
+    with connection.cursor() as cursor:
+        cursor.execute(HISTORY_SQL, [organization_id, user_id, settings.REC_HISTORY_LIMIT * 3])
+        events = cursor.fetchall()
+        cursor.execute(
+            STATE_SQL, {"org": organization_id, "user": user_id, "kinds": [*rules.consumed_kinds, "dismiss"]}
+        )
+        state = cursor.fetchall()
+    for item_id, flag in state:
+        if flag == "x":
+            context.excluded.add(item_id)
+        elif flag == "c":
+            context.completed.add(item_id)
+            context.excluded.add(item_id)
+            context.touched.add(item_id)
+        else:
+            context.touched.add(item_id)
+    items, kinds, weights, times = [], [], [], []
+    for item_id, kind, weight, value, epoch in events:
+        if kind == "complete":
+            context.completed.add(item_id)
+        if kind in ("start", "complete"):
+            context.touched.add(item_id)
+        signal = rules.weight(kind, weight, value)
+        if signal > 0 and len(items) < settings.REC_HISTORY_LIMIT:
+            items.append(item_id)
+            kinds.append(kind)
+            weights.append(signal)
+            times.append(float(epoch))
+    context.history_items, context.history_kinds = items, kinds
+    context.history_weights = history_weights(np.asarray(times), np.asarray(weights), half_life_events=half_life)
+    return context
+
+
+def vector_literal(vector) -> str:
+    return "[" + ",".join(f"{float(x):.6f}" for x in vector) + "]"
+
+
+def index_query(sql: str, params: list, *, ef_search: int) -> list[tuple]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the organization filter.
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@dataclass
+class SourceResult:
+    candidates: Candidates
+    evidence: dict[int, object] = field(default_factory=dict)
+
+
+def _result(rows, excluded: set[int], limit: int, evidence=None) -> SourceResult:
+    pairs = [(item, score) for item, score in rows if item not in excluded][:limit]
+    if not pairs:
+        return SourceResult(Candidates.empty(), evidence or {})
+    ids, scores = zip(*pairs, strict=True)
+    return SourceResult(
+        Candidates(np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64)), evidence or {}
+    )
+
+
+# --------------------------------------------------------------------------- collaborative filtering
+
+CF_SQL = """
+SELECT f.item_id, -((f.factors::vector({dims})) <#> %(vec)s::vector({dims})) AS score
+FROM recommendations_itemfactor f
+WHERE f.model_id = %(model)s AND f.dims = {dims}
+ORDER BY (f.factors::vector({dims})) <#> %(vec)s::vector({dims})
+LIMIT %(n)s
+"""
+
+
+def user_factor_get(*, model: RecommenderModel, user_id: int) -> np.ndarray | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT factors::real[] FROM recommendations_userfactor WHERE model_id = %s AND user_id = %s",
+            [model.pk, user_id],
+        )
+        row = cursor.fetchone()
+    return np.asarray(row[0], dtype=np.float32) if row else None
+
+
+def source_cf(context: UserContext, *, limit: int) -> SourceResult:
+    """ALS: the items whose factors have the largest dot product with the user's (HNSW, inner product)."""
+    model = context.model
+    if model is None or not model.dims:
+        return SourceResult(Candidates.empty())
+    vector = user_factor_get(model=model, user_id=context.user_id)
+    if vector is None:
+        return SourceResult(Candidates.empty())
+    n = limit + min(len(context.excluded), 4 * limit)
+    rows = index_query(
+        CF_SQL.format(dims=int(model.dims)),
+        {"vec": vector_literal(vector), "model": model.pk, "n": n},
+        ef_search=max(settings.REC_HNSW_EF_SEARCH, n),
+    )
+    return _result(rows, context.excluded, limit)
+
+
+# --------------------------------------------------------------------------- co-occurrence
+
+
+def source_cooccurrence(context: UserContext, *, limit: int) -> SourceResult:
+    """Items co-occurring with the user's recent positives, weighted by recency; evidence = the
+    history item that contributed most."""
+    if context.model is None or context.cold:
+        return SourceResult(Candidates.empty())
+    weight_of: dict[int, float] = {}
+    for item, weight in zip(context.history_items, context.history_weights, strict=True):
+        weight_of[item] = weight_of.get(item, 0.0) + float(weight)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT item_id, neighbors, scores FROM recommendations_itemneighbors "
+            "WHERE model_id = %s AND item_id = ANY(%s)",
+            [context.model.pk, list(weight_of)],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return SourceResult(Candidates.empty())
+    ids = np.concatenate([np.asarray(r[1], dtype=np.int64) for r in rows])
+    contributions = np.concatenate([np.asarray(r[2]) * weight_of[r[0]] for r in rows])
+    sources = np.concatenate([np.full(len(r[1]), r[0], dtype=np.int64) for r in rows])
+    unique, inverse = np.unique(ids, return_inverse=True)
+    totals = np.bincount(inverse, weights=contributions)
+    # evidence: for each candidate, the source item with the largest single contribution
+    order = np.lexsort((-contributions, inverse))
+    first = order[np.searchsorted(inverse[order], np.arange(len(unique)))]
+    best_source = sources[first]
+    ranked = np.argsort(-totals, kind="stable")
+    rows = [(int(unique[i]), float(totals[i])) for i in ranked if int(unique[i]) not in context.excluded]
+    evidence = {item: int(best_source[i]) for i, item in ((i, int(unique[i])) for i in ranked[: 4 * limit])}
+    return _result(rows, context.excluded, limit, evidence)
+
+
+# --------------------------------------------------------------------------- content similarity
+
+CONTENT_SQL = """
+SELECT e.item_id, 1 - ((e.embedding::vector({dims})) <=> %(vec)s::vector({dims})) AS score
+FROM progress_contentembedding e
+WHERE e.model = %(model)s AND e.organization_id = %(org)s
+ORDER BY (e.embedding::vector({dims})) <=> %(vec)s::vector({dims})
+LIMIT %(n)s
+"""
+
+
+def embeddings_get(*, organization_id: int, item_ids) -> tuple[dict[int, np.ndarray], str, int]:
+    """The current embedding model's vectors of these items: ({item_id: vector}, model name, dims)."""
+    from apps.core.embeddings import get_embedder
+
+    embedder = get_embedder()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT item_id, embedding::real[] FROM progress_contentembedding "
+            "WHERE organization_id = %s AND model = %s AND item_id = ANY(%s)",
+            [organization_id, embedder.name, list(item_ids)],
+        )
+        rows = cursor.fetchall()
+    return {item: np.asarray(vector, dtype=np.float32) for item, vector in rows}, embedder.name, embedder.dimensions
+
+
+def source_content(context: UserContext, *, limit: int) -> SourceResult:
+    """The user's profile vector (recency- and weight-averaged embeddings of the items they engaged
+    with) searched in the items' embeddings (HNSW, cosine)."""
+    if context.cold:
+        return SourceResult(Candidates.empty())
+    vectors, model_name, dims = embeddings_get(organization_id=context.organization_id, item_ids=context.history_items)
+    if not vectors:
+        return SourceResult(Candidates.empty())
+    profile = np.zeros(dims)
+    for item, weight in zip(context.history_items, context.history_weights, strict=True):
+        if item in vectors:
+            profile += weight * vectors[item]
+    norm = np.linalg.norm(profile)
+    if norm == 0:
+        return SourceResult(Candidates.empty())
+    n = limit + min(len(context.excluded), 4 * limit)
+    rows = index_query(
+        CONTENT_SQL.format(dims=int(dims)),
+        {"vec": vector_literal(profile / norm), "model": model_name, "org": context.organization_id, "n": n},
+        ef_search=max(settings.REC_HNSW_EF_SEARCH, n),
+    )
+    return _result(rows, context.excluded, limit)
+
+
+# --------------------------------------------------------------------------- popularity and recency
+
+POPULAR_LIVE_SQL = """
+SELECT item_id, count(*) FROM progress_interaction
+WHERE organization_id = %s AND occurred_at > now() - interval '30 days' AND weight > 0 AND kind <> 'dismiss'
+GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT %s
+"""
+
+NEWEST_SQL = """
+SELECT id FROM progress_contentitem WHERE organization_id = %s AND active
+ORDER BY created_at DESC, id DESC LIMIT %s
+"""
+
+
+def source_popular(context: UserContext, *, limit: int) -> SourceResult:
+    """Decayed popularity from the active model's snapshot (or the last 30 days' positive events
+    when no model exists yet), topped up with the newest items; evidence: "popular" or "new"."""
+    n = limit + min(len(context.excluded), 4 * limit)
+    if context.model is not None and context.model.popular:
+        rows = [(int(item), float(score)) for item, score in context.model.popular[:n]]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(POPULAR_LIVE_SQL, [context.organization_id, n])
+            rows = [(item, float(count)) for item, count in cursor.fetchall()]
+    evidence = dict.fromkeys((item for item, _ in rows), "popular")
+    fresh = [(item, score) for item, score in rows if item not in context.excluded]
+    if len(fresh) < limit:
+        with connection.cursor() as cursor:
+            cursor.execute(NEWEST_SQL, [context.organization_id, limit + len(context.excluded)])
+            newest = [item for (item,) in cursor.fetchall() if item not in evidence]
+        floor = min((score for _, score in rows), default=1.0)
+        for rank, item in enumerate(newest):
+            rows.append((item, floor * 0.5 / (1 + rank)))
+            evidence[item] = "new"
+    return _result(rows, context.excluded, limit, evidence)
+
+
+# --------------------------------------------------------------------------- course order
+
+COURSE_SQL = """
+SELECT DISTINCT ON (c.parent_id) c.id, c.parent_id, p.title
+FROM progress_contentitem c
+JOIN progress_contentitem p ON p.id = c.parent_id
+WHERE c.organization_id = %(org)s AND c.active AND c.parent_id IN (
+    SELECT parent_id FROM progress_contentitem WHERE organization_id = %(org)s AND id = ANY(%(touched)s)
+) AND NOT (c.id = ANY(%(done)s))
+ORDER BY c.parent_id, c.position, c.id
+"""
+
+
+def source_course(context: UserContext, *, limit: int) -> SourceResult:
+    """The next unfinished item of each course (parent) the user has started; evidence: course title."""
+    touched = context.touched | set(context.history_items[:20])
+    if not touched:
+        return SourceResult(Candidates.empty())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            COURSE_SQL, {"org": context.organization_id, "touched": list(touched), "done": list(context.excluded)}
+        )
+        rows = cursor.fetchall()
+    evidence = {item: title for item, _parent, title in rows}
+    context.containers.update(parent for _item, parent, _title in rows)
+    return _result([(item, 1.0) for item, _, _ in rows], context.excluded, limit, evidence)
+
+
+# --------------------------------------------------------------------------- knowledge graph
+
+
+def source_graph(context: UserContext, *, limit: int) -> SourceResult:
+    """Paths in the knowledge graph (apps.recommendations.graph_queries); [] when the graph is off."""
+    try:
+        from apps.recommendations.graph_queries import graph_candidates
+    except ImportError:
+        return SourceResult(Candidates.empty())
+    rows = graph_candidates(organization_id=context.organization_id, user_id=context.user_id, limit=limit)
+    evidence = {int(item): reason for item, _score, reason in rows}
+    return _result([(int(item), float(score)) for item, score, _ in rows], context.excluded, limit, evidence)
+
+
+SOURCES = {
+    "cf": source_cf,
+    "cooccurrence": source_cooccurrence,
+    "content": source_content,
+    "popular": source_popular,
+    "course": source_course,
+    "graph": source_graph,
+}

@@ -1,0 +1,342 @@
+"""Recommendation writes: training an organization's engine, serving (with logs), feedback.
+
+Training (`recommender_train`, Celery "recommendations.train"): load the organization's events,
+learn the blend weights and recency half-lives on a validation split (engine.offline), fit ALS,
+co-occurrence and popularity on all events, and store factors in pgvector, neighbours and the
+popularity snapshot under a new `RecommenderModel` version; once it is ready the older versions
+are deleted and the organization's cached lists are invalidated.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError
+from apps.recommendations.engine import cache as rec_cache
+from apps.recommendations.engine.blend import LEARNT_SOURCES
+from apps.recommendations.engine.data import Events
+from apps.recommendations.engine.offline import EngineParams, OfflineModel, blend_learn
+from apps.recommendations.engine.ranking import RankRequest, recommendations_rank
+from apps.recommendations.engine.sources import signal_rules
+from apps.recommendations.models import (
+    ItemFactor,
+    ItemNeighbors,
+    RecommendationLog,
+    RecommenderModel,
+    UserFactor,
+)
+
+logger = logging.getLogger(__name__)
+
+POPULAR_SNAPSHOT = 500
+
+
+def engine_params() -> EngineParams:
+    return EngineParams(
+        factors=settings.REC_CF_FACTORS,
+        regularization=settings.REC_CF_REGULARIZATION,
+        alpha=settings.REC_CF_ALPHA,
+        iterations=settings.REC_CF_ITERATIONS,
+        cooccurrence_neighbors=settings.REC_COOCCURRENCE_NEIGHBORS,
+        history_limit=settings.REC_HISTORY_LIMIT,
+        per_source=settings.REC_CANDIDATES_PER_SOURCE,
+        threads=settings.REC_TRAIN_THREADS,
+    )
+
+
+# --------------------------------------------------------------------------- training data
+
+EVENTS_SQL = """
+SELECT i.user_id, i.item_id, i.kind, i.weight, i.value, extract(epoch FROM i.occurred_at)
+FROM progress_interaction i
+WHERE i.organization_id = %s
+"""
+
+
+def training_events_load(*, organization_id: int) -> tuple[Events, int]:
+    """All events of the organization, on the axis of its active items; and the highest event id."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM progress_contentitem WHERE organization_id = %s AND active", [organization_id])
+        item_ids = np.array(sorted(row[0] for row in cursor.fetchall()), dtype=np.int64)
+        cursor.execute(EVENTS_SQL, [organization_id])
+        rows = cursor.fetchall()
+        cursor.execute("SELECT max(id) FROM progress_interaction WHERE organization_id = %s", [organization_id])
+        last_id = cursor.fetchone()[0] or 0
+    events = Events.from_rows(rows, signal_rules())
+    return events.indexed(item_ids), last_id
+
+
+def item_vectors_load(*, organization_id: int, item_ids: np.ndarray) -> np.ndarray | None:
+    """Content embeddings (current model) on the items axis; zero rows where missing; None if none."""
+    from apps.recommendations.engine.sources import embeddings_get
+
+    vectors, _, dims = embeddings_get(organization_id=organization_id, item_ids=[int(i) for i in item_ids])
+    if not vectors:
+        return None
+    matrix = np.zeros((len(item_ids), dims), dtype=np.float32)
+    for row, item in enumerate(item_ids):
+        vector = vectors.get(int(item))
+        if vector is not None:
+            matrix[row] = vector / (np.linalg.norm(vector) or 1.0)
+    return matrix
+
+
+# --------------------------------------------------------------------------- factor indexes
+
+_indexes_seen: set[str] = set()
+
+
+def factor_indexes_ensure(*, dims: int) -> None:
+    """Partial HNSW indexes for `dims`-dimensional factors: items by inner product (ALS scores are
+    dot products), users by cosine (similar users). Checked before DDL, remembered per process."""
+    specs = [
+        (f"itemfactor_hnsw_{dims}", "recommendations_itemfactor", "vector_ip_ops"),
+        (f"userfactor_hnsw_{dims}", "recommendations_userfactor", "vector_cosine_ops"),
+    ]
+    with connection.cursor() as cursor:
+        for name, table, ops in specs:
+            if name in _indexes_seen:
+                continue
+            cursor.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])
+            if not cursor.fetchone():
+                cursor.execute(
+                    f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
+                    f"USING hnsw ((factors::vector({int(dims)})) {ops}) WHERE dims = {int(dims)}"
+                )
+            _indexes_seen.add(name)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _lock_key(organization_id: int) -> int:
+    return 7_000_000_000 + organization_id
+
+
+def recommender_train(*, organization_id: int) -> RecommenderModel | None:
+    """Train a new model version of the organization and make it the serving one.
+
+    Idempotent in effect (a retry trains again from the same events and replaces the model);
+    concurrent runs for one organization are prevented by a PostgreSQL advisory lock (the second
+    returns None at once). No network call; the database writes are one short transaction.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(organization_id)])
+        if not cursor.fetchone()[0]:
+            return None
+    try:
+        return _train(organization_id)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(organization_id)])
+
+
+def _train(organization_id: int) -> RecommenderModel:
+    started = time.perf_counter()
+    version = (
+        RecommenderModel.objects.filter(organization_id=organization_id).aggregate(v=Max("version"))["v"] or 0
+    ) + 1
+    record = RecommenderModel.objects.create(organization_id=organization_id, version=version)
+    try:
+        events, last_id = training_events_load(organization_id=organization_id)
+        n_users, n_items = len(events.user_ids), len(events.item_ids)
+        params = engine_params()
+        positives = int(events.positive.sum())
+        use_cf = positives >= settings.REC_MIN_POSITIVES_TO_TRAIN and n_users > 1 and n_items > 1
+        sources = LEARNT_SOURCES if use_cf else tuple(s for s in LEARNT_SOURCES if s != "cf")
+        vectors = item_vectors_load(organization_id=organization_id, item_ids=events.item_ids) if n_items else None
+        if vectors is None:
+            sources = tuple(s for s in sources if s != "content")
+        if use_cf:
+            choice = blend_learn(
+                events, n_users=n_users, n_items=n_items, params=params, item_vectors=vectors,
+                max_users=settings.REC_VALIDATION_USERS, sources=sources,
+            )  # fmt: skip
+            params, validation = choice.params, choice.validation
+        else:
+            validation = {"note": f"{positives} positive events: too few to learn from; default weights"}
+            params.weights = {name: (1.0 if name in sources else 0.0) for name in LEARNT_SOURCES}
+            params.weights["popular"] = 0.3
+        model = OfflineModel(events, n_users=n_users, n_items=n_items, params=params, item_vectors=vectors)
+        model.fit(cf=use_cf)
+        dims = params.factors if use_cf else 0
+        if dims:
+            factor_indexes_ensure(dims=dims)
+        popular_order = np.argsort(-model.popularity, kind="stable")[:POPULAR_SNAPSHOT]
+        popular = [
+            [int(events.item_ids[i]), round(float(model.popularity[i]), 6)]
+            for i in popular_order
+            if model.popularity[i] > 0
+        ]
+        with transaction.atomic():
+            if dims:
+                _store_factors(record, model, events, dims)
+            _store_neighbors(record, model, events)
+            record.status = RecommenderModel.Status.READY
+            record.dims = dims
+            record.params = {**params.as_dict(), "last_interaction_id": last_id}
+            record.validation = validation
+            record.popular = popular
+            record.users_count, record.items_count, record.interactions_count = n_users, n_items, len(events)
+            record.data_until = datetime.fromtimestamp(float(events.times.max()), tz=UTC) if len(events) else None
+            record.trained_at = timezone.now()
+            record.duration_seconds = round(time.perf_counter() - started, 3)
+            record.save()
+            RecommenderModel.objects.filter(organization_id=organization_id, version__lt=version).delete()
+            transaction.on_commit(
+                lambda: rec_cache.recommendation_cache_invalidate_organization(organization_id=organization_id)
+            )
+        return record
+    except Exception as exc:
+        logger.exception("recommender training failed for organization %s", organization_id)
+        RecommenderModel.objects.filter(pk=record.pk).update(
+            status=RecommenderModel.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            duration_seconds=round(time.perf_counter() - started, 3),
+        )  # fmt: skip
+        raise
+
+
+def _store_factors(record: RecommenderModel, model: OfflineModel, events: Events, dims: int) -> None:
+    org = record.organization_id
+    users = model.user_factors
+    # Users with no positive event have all-zero rows in ALS: nothing to serve from, not stored.
+    keep_users = np.flatnonzero(np.abs(users).sum(axis=1) > 0)
+    UserFactor.objects.bulk_create(
+        [
+            UserFactor(organization_id=org, model=record, user_id=int(events.user_ids[u]), dims=dims, factors=users[u])
+            for u in keep_users
+        ],
+        batch_size=2000,
+    )
+    items = model.item_factors
+    keep_items = np.flatnonzero(np.abs(items).sum(axis=1) > 0)
+    ItemFactor.objects.bulk_create(
+        [
+            ItemFactor(organization_id=org, model=record, item_id=int(events.item_ids[i]), dims=dims, factors=items[i])
+            for i in keep_items
+        ],
+        batch_size=2000,
+    )
+
+
+def _store_neighbors(record: RecommenderModel, model: OfflineModel, events: Events) -> None:
+    matrix = model.cooccurrence
+    rows = []
+    for item in range(matrix.shape[0]):
+        start, end = matrix.indptr[item], matrix.indptr[item + 1]
+        if start == end:
+            continue
+        order = np.argsort(-matrix.data[start:end], kind="stable")
+        rows.append(
+            ItemNeighbors(
+                organization_id=record.organization_id,
+                model=record,
+                item_id=int(events.item_ids[item]),
+                neighbors=[int(events.item_ids[j]) for j in matrix.indices[start:end][order]],
+                scores=[round(float(s), 6) for s in matrix.data[start:end][order]],
+            )
+        )
+    ItemNeighbors.objects.bulk_create(rows, batch_size=2000)
+
+
+STALE_SQL = """
+SELECT o.id FROM organizations_organization o
+LEFT JOIN LATERAL (
+    SELECT (m.params ->> 'last_interaction_id')::bigint AS last_id FROM recommendations_recommendermodel m
+    WHERE m.organization_id = o.id AND m.status = 'ready' ORDER BY m.version DESC LIMIT 1
+) m ON true
+WHERE EXISTS (
+    SELECT 1 FROM progress_interaction i WHERE i.organization_id = o.id AND i.id > COALESCE(m.last_id, 0)
+)
+ORDER BY o.id
+"""
+
+
+def recommender_train_stale() -> list[int]:
+    """Enqueue training for every organization with events newer than its serving model."""
+    from workers.tasks.recommendations import recommender_train_task
+
+    with connection.cursor() as cursor:
+        cursor.execute(STALE_SQL)
+        organization_ids = [row[0] for row in cursor.fetchall()]
+    for organization_id in organization_ids:
+        recommender_train_task.delay_on_commit(organization_id)
+    return organization_ids
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def recommendations_serve(*, organization, user_id: int, request: RankRequest, offset: int, limit: int) -> dict:
+    """The user's recommendations `offset:offset+limit`, from the per-user cache or computed; every
+    shown item is logged (RecommendationLog) with the request id, position, source and reason."""
+    key = rec_cache.list_key(organization_id=organization.pk, user_id=user_id, params=request.cache_params())
+    ranked = rec_cache.list_get(key)
+    cached = ranked is not None
+    if not cached:
+        ranked = recommendations_rank(organization_id=organization.pk, user_id=user_id, request=request)
+        rec_cache.list_set(key, ranked)
+    page = ranked["results"][offset : offset + limit]
+    request_id = uuid.uuid4()
+    logs = RecommendationLog.objects.bulk_create(
+        [
+            RecommendationLog(
+                organization_id=organization.pk, user_id=user_id, item_id=entry["item"]["id"], request_id=request_id,
+                position=offset + index + 1, source=entry["source"], reason=entry["reason"][:300],
+                score=entry["score"], model_version=ranked["model_version"],
+            )
+            for index, entry in enumerate(page)
+        ]
+    )  # fmt: skip
+    results = [{"log_id": log.pk, "position": log.position, **entry} for log, entry in zip(logs, page, strict=True)]
+    return {
+        "request_id": str(request_id),
+        "user": user_id,
+        "model_version": ranked["model_version"],
+        "cached": cached,
+        "total": len(ranked["results"]),
+        "offset": offset,
+        "limit": limit,
+        "results": results,
+    }
+
+
+@transaction.atomic
+def recommendation_feedback(*, organization, log: RecommendationLog, action: str) -> RecommendationLog:
+    """Record a click or a dismissal on a shown recommendation (the first time counts).
+
+    A dismissal is also a `dismiss` interaction (idempotent per log row), so the item is never
+    recommended to that user again and the user's cached lists are invalidated.
+    """
+    from apps.progress.models import InteractionKind
+    from apps.progress.services import interaction_create
+
+    assert log.organization_id == organization.pk
+    now = timezone.now()
+    if action == "clicked":
+        if log.clicked_at is None:
+            log.clicked_at = now
+            log.save(update_fields=["clicked_at"])
+    elif action == "dismissed":
+        if log.dismissed_at is None:
+            log.dismissed_at = now
+            log.save(update_fields=["dismissed_at"])
+        interaction_create(
+            organization=organization, user=log.user, item=log.item, kind=InteractionKind.DISMISS,
+            occurred_at=now, idempotency_key=f"recommendation-dismiss-{log.pk}",
+        )  # fmt: skip
+        transaction.on_commit(
+            lambda: rec_cache.recommendation_cache_invalidate_user(organization_id=organization.pk, user_id=log.user_id)
+        )
+    else:
+        raise ApplicationError(f"Unknown feedback action {action!r}.", code="invalid")
+    return log

@@ -1,0 +1,309 @@
+"""Engine on the real PostgreSQL/pgvector and Redis (issue 7).
+
+Covers: training stores ALS factors, neighbours and popularity, and serving uses the factors;
+dismissed, completed and consumed items are never recommended; every item has a reason; kind,
+tags, category and exclude filters; MMR diversity; cold users get popular items; next lesson of a
+started course; prerequisites replace the items they block; difficulty fit; tenancy (another
+organization's items never appear); the per-user cache (hit, invalidated by a new interaction, by
+progress and by retraining); the re-ranking hook; training through a real Celery worker.
+"""
+
+import numpy as np
+import pytest
+
+from apps.organizations.models import Role
+from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
+from apps.progress.models import ContentPrerequisite, InteractionKind
+from apps.progress.services import interaction_create, progress_complete, progress_start
+from apps.progress.tests.factories import ContentItemFactory
+from apps.recommendations.engine.hooks import rerank_hook_register, rerank_hook_unregister
+from apps.recommendations.engine.ranking import RankRequest, difficulty_factor
+from apps.recommendations.engine.sources import source_cf, user_context_load
+from apps.recommendations.models import ItemFactor, ItemNeighbors, RecommenderModel, UserFactor
+from apps.recommendations.services import recommendations_serve, recommender_train
+from apps.recommendations.tests.rec_utils import COOKING, DATA, build_world
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(organization):
+    return {**build_world(organization), "organization": organization}
+
+
+def serve(organization, user, **request):
+    limit = request.pop("limit", 10)
+    offset = request.pop("offset", 0)
+    rank_request = RankRequest(size=offset + limit, **request)
+    return recommendations_serve(organization=organization, user_id=user.pk, request=rank_request, offset=offset,
+                                 limit=limit)  # fmt: skip
+
+
+def ids(result) -> list[int]:
+    return [entry["item"]["id"] for entry in result["results"]]
+
+
+def test_training_stores_factors_neighbours_and_popularity(world):
+    """A training run stores ALS factors in pgvector, co-occurrence neighbours and a popularity snapshot."""
+    organization = world["organization"]
+    model = recommender_train(organization_id=organization.pk)
+    assert model.status == RecommenderModel.Status.READY and model.version == 1
+    assert model.dims == 64
+    assert UserFactor.objects.filter(model=model).count() == 10  # every user with a positive event
+    assert ItemFactor.objects.filter(model=model).count() == 11  # DATA[:5], COOKING[:5], the blockbuster
+    assert ItemNeighbors.objects.filter(model=model, item=world["blockbuster"]).exists()
+    assert model.popular[0][0] == world["blockbuster"].pk
+    assert set(model.params["weights"]) == {"cf", "cooccurrence", "content", "popular"}
+    assert model.validation["users"] > 0
+    again = recommender_train(organization_id=organization.pk)
+    assert again.version == 2
+    assert list(RecommenderModel.objects.filter(organization=organization).values_list("version", flat=True)) == [2]
+    assert not UserFactor.objects.filter(model_id=model.pk).exists()  # the old version's factors are gone
+
+
+def test_serving_uses_the_stored_factors(world):
+    """The CF source is the HNSW inner-product search over the stored item factors for the stored user factor."""
+    organization, user = world["organization"], world["data_fans"][0]
+    model = recommender_train(organization_id=organization.pk)
+    context = user_context_load(organization_id=organization.pk, user_id=user.pk)
+    found = source_cf(context, limit=5).candidates
+    user_vector = np.asarray(UserFactor.objects.get(model=model, user=user).factors)
+    stored = ItemFactor.objects.filter(model=model).exclude(item_id__in=context.excluded)
+    exact = sorted(
+        (
+            (item, float(np.dot(np.asarray(vector), user_vector)))
+            for item, vector in stored.values_list("item_id", "factors")
+        ),
+        key=lambda pair: -pair[1],
+    )[:5]
+    assert list(found.ids) == [item for item, _ in exact]
+    np.testing.assert_allclose(found.scores, [score for _, score in exact], rtol=1e-4, atol=1e-6)
+
+
+def test_data_fans_get_data_items_with_reasons(world):
+    """A data fan's unseen data items rank high, and every item carries a source and a reason."""
+    organization, user = world["organization"], world["data_fans"][0]  # liked DATA[:3]
+    recommender_train(organization_id=organization.pk)
+    result = serve(organization, user, limit=5)
+    top = ids(result)
+    assert top[0] in {world["items"][title].pk for title in DATA[3:]}
+    for entry in result["results"]:
+        assert entry["reason"].strip() and entry["source"]
+        assert entry["log_id"] and entry["position"] >= 1
+    reasons = {entry["reason"] for entry in result["results"]}
+    assert any(r.startswith(("Popular with people who liked", "Because you liked", "Liked by people")) for r in reasons)
+
+
+def test_completed_consumed_and_dismissed_are_never_recommended(world):
+    """Completed, dismissed (final) and rated items never come back, whatever their popularity."""
+    organization, user = world["organization"], world["data_fans"][0]
+    items = world["items"]
+    progress_complete(organization=organization, user=user, item=items[DATA[3]])
+    interaction_create(organization=organization, user=user, item=items[DATA[4]], kind=InteractionKind.DISMISS)
+    interaction_create(organization=organization, user=user, item=world["blockbuster"], kind="rate", value=5)
+    interaction_create(organization=organization, user=user, item=items[DATA[5]], kind=InteractionKind.DISMISS)
+    interaction_create(organization=organization, user=user, item=items[DATA[5]], kind=InteractionKind.LIKE)
+    recommender_train(organization_id=organization.pk)
+    shown = set(ids(serve(organization, user, limit=50)))
+    assert shown  # the rest of the catalog is still there
+    assert not shown & {items[DATA[3]].pk, items[DATA[4]].pk, items[DATA[5]].pk, world["blockbuster"].pk}
+
+
+def test_filters_kind_tags_category_exclude(world):
+    """Business filters: every result matches kind, tags and category; excluded ids never appear."""
+    organization, user = world["organization"], world["data_fans"][1]
+    recommender_train(organization_id=organization.pk)
+    videos = serve(organization, user, kinds=["video"], limit=20)["results"]
+    assert videos and {entry["item"]["kind"] for entry in videos} == {"video"}
+    tagged = serve(organization, user, tags=["music", "python"], limit=20)["results"]
+    assert tagged and all({"music", "python"} & set(entry["item"]["tags"]) for entry in tagged)
+    food = serve(organization, user, category="food", limit=20)["results"]
+    assert food and all("food" in entry["item"]["categories"] for entry in food)
+    first = ids(serve(organization, user, limit=3))
+    again = ids(serve(organization, user, exclude=first, limit=10))
+    assert not set(first) & set(again)
+
+
+def test_diversity_spreads_the_list(world):
+    """diversity=1 gives a list whose items are less alike (content embeddings) than diversity=0."""
+    from apps.recommendations.engine.sources import embeddings_get
+
+    organization, user = world["organization"], world["data_fans"][0]
+    recommender_train(organization_id=organization.pk)
+    plain = ids(serve(organization, user, limit=6))
+    diverse = ids(serve(organization, user, limit=6, diversity=1.0))
+    assert plain != diverse
+
+    def mean_similarity(chosen):
+        vectors, _, _ = embeddings_get(organization_id=organization.pk, item_ids=chosen)
+        matrix = np.vstack([vectors[i] for i in chosen])
+        sims = matrix @ matrix.T
+        return (sims.sum() - np.trace(sims)) / (len(chosen) * (len(chosen) - 1))
+
+    assert mean_similarity(diverse) < mean_similarity(plain)
+
+
+def test_cold_user_gets_popular_items(world):
+    """A member with no history gets the most popular items first, explained as popular."""
+    organization = world["organization"]
+    newcomer = MembershipFactory(organization=organization, role=Role.MEMBER).user
+    recommender_train(organization_id=organization.pk)
+    result = serve(organization, newcomer, limit=5)
+    assert ids(result)[0] == world["blockbuster"].pk
+    assert result["results"][0]["reason"] == "Popular right now"
+    assert len(result["results"]) == 5
+
+
+def test_cold_organization_without_model(world):
+    """Before any training, a user with history still gets items (live popularity, newest items)."""
+    organization, user = world["organization"], world["cooks"][0]
+    result = serve(organization, user, limit=5)
+    assert result["model_version"] is None
+    assert len(result["results"]) == 5
+    assert all(entry["reason"] for entry in result["results"])
+
+
+def test_next_in_course_and_prerequisites(world, django_capture_on_commit_callbacks):
+    """After lesson 1, lesson 2 comes as 'Next in Python Course'; the advanced item (needs lesson 3) is
+    replaced by its prerequisite while lesson 3 is not completed."""
+    organization, user = world["organization"], world["data_fans"][2]
+    lessons = world["lessons"]
+    progress_complete(organization=organization, user=user, item=lessons[0])
+    recommender_train(organization_id=organization.pk)
+    result = serve(organization, user, limit=50)
+    by_id = {entry["item"]["id"]: entry for entry in result["results"]}
+    assert by_id[lessons[1].pk]["reason"] == "Next in Python Course"
+    assert ids(result)[0] == lessons[1].pk
+    assert world["advanced"].pk not in by_id
+    # Like the advanced item's neighbourhood: it becomes wanted, so its missing prerequisite is proposed.
+    for other in [fan for fan in world["data_fans"] if fan != user]:
+        world["like"](other, world["advanced"])
+        world["like"](other, lessons[1])
+    world["like"](user, lessons[1])
+    with django_capture_on_commit_callbacks(execute=True):
+        recommender_train(organization_id=organization.pk)
+    by_id = {entry["item"]["id"]: entry for entry in serve(organization, user, limit=50)["results"]}
+    assert world["advanced"].pk not in by_id
+    assert lessons[2].pk in by_id
+    with django_capture_on_commit_callbacks(execute=True):  # the cached list is invalidated on commit
+        progress_start(organization=organization, user=user, item=lessons[2])
+        progress_complete(organization=organization, user=user, item=lessons[2])
+    shown = ids(serve(organization, user, limit=50))
+    assert world["advanced"].pk in shown
+
+
+def test_missing_prerequisite_is_proposed_in_place_of_the_item_it_unlocks(world):
+    """An item the user would get but whose prerequisite is not completed is replaced by that
+    prerequisite, explained as 'Needed before ...'."""
+    organization, user = world["organization"], world["cooks"][0]
+    basics = ContentItemFactory(organization=organization, title="Pastry basics", kind="video", tags=["cooking"])
+    advanced = ContentItemFactory(organization=organization, title="Advanced pastry", kind="video", tags=["cooking"])
+    ContentPrerequisite.objects.create(organization=organization, item=advanced, prerequisite=basics)
+    for cook in world["cooks"][1:]:
+        world["like"](cook, advanced)
+    recommender_train(organization_id=organization.pk)
+    by_id = {entry["item"]["id"]: entry for entry in serve(organization, user, limit=50)["results"]}
+    assert advanced.pk not in by_id
+    assert by_id[basics.pk]["reason"] == "Needed before Advanced pastry"
+    assert by_id[basics.pk]["source"] == "prerequisite"
+
+
+def test_difficulty_fit():
+    """Items more than one step above the user's level are demoted; unknown levels change nothing."""
+    assert difficulty_factor(3, 2.0) == 1.0
+    assert difficulty_factor(5, 2.0) == 0.25
+    assert difficulty_factor(1, 4.0) == 0.8
+    assert difficulty_factor(None, 2.0) == difficulty_factor(4, None) == 1.0
+
+
+def test_other_organizations_items_never_appear(world):
+    """Organization B's very popular items never appear in A's lists (sources and fill)."""
+    organization = world["organization"]
+    other = OrganizationFactory()
+    b_items = [ContentItemFactory(organization=other, title=f"B item {n}", kind="article") for n in range(5)]
+    b_users = [MembershipFactory(organization=other, role=Role.MEMBER).user for _ in range(6)]
+    for user in b_users:
+        for item in b_items:
+            interaction_create(organization=other, user=user, item=item, kind=InteractionKind.LIKE)
+    recommender_train(organization_id=organization.pk)
+    recommender_train(organization_id=other.pk)
+    b_ids = {item.pk for item in b_items}
+    for user in [*world["data_fans"], *world["cooks"]]:
+        assert not set(ids(serve(organization, user, limit=50))) & b_ids
+
+
+def test_cache_hit_and_invalidation(world, django_capture_on_commit_callbacks):
+    """Second request: cache hit, same list. A new interaction, a progress change and a retraining
+    each make the next request a miss (invalidation runs on commit)."""
+    organization, user = world["organization"], world["cooks"][0]
+    commit = lambda: django_capture_on_commit_callbacks(execute=True)  # noqa: E731
+    with commit():
+        recommender_train(organization_id=organization.pk)
+    first = serve(organization, user)
+    second = serve(organization, user)
+    assert not first["cached"] and second["cached"]
+    assert ids(first) == ids(second)
+    assert [e["reason"] for e in first["results"]] == [e["reason"] for e in second["results"]]
+    assert first["request_id"] != second["request_id"]
+
+    target = first["results"][0]["item"]["id"]
+    with commit():
+        interaction_create(organization=organization, user=user, item=type(world["blockbuster"]).objects.get(pk=target),
+                           kind=InteractionKind.DISMISS)  # fmt: skip
+    third = serve(organization, user)
+    assert not third["cached"] and target not in ids(third)
+    assert serve(organization, user)["cached"]
+
+    with commit():
+        progress_start(organization=organization, user=user, item=world["lessons"][0])
+    assert not serve(organization, user)["cached"]
+    assert serve(organization, user)["cached"]
+
+    other = world["cooks"][1]
+    serve(organization, other)
+    assert serve(organization, other)["cached"]
+    with commit():
+        recommender_train(organization_id=organization.pk)
+    assert not serve(organization, user)["cached"]
+    assert not serve(organization, other)["cached"]
+
+
+def test_rerank_hook_reweights_and_explains(world):
+    """A registered hook (issue 8's personality fit plugs in here) multiplies scores and may explain."""
+    organization, user = world["organization"], world["cooks"][0]
+    recommender_train(organization_id=organization.pk)
+    target = world["items"]["Guitar chords for beginners"].pk
+
+    def hook(*, organization_id, user_id, items):
+        return {target: (1000.0, "Fits your curious, open profile")}
+
+    rerank_hook_register(hook)
+    try:
+        result = serve(organization, user, limit=3)
+    finally:
+        rerank_hook_unregister(hook)
+    assert result["results"][0]["item"]["id"] == target
+    assert result["results"][0]["reason"] == "Fits your curious, open profile"
+
+
+def test_cooks_get_cooking(world):
+    """Taste clusters: a cook's top unseen items are cooking videos."""
+    organization, user = world["organization"], world["cooks"][0]  # liked COOKING[:3]
+    recommender_train(organization_id=organization.pk)
+    top = ids(serve(organization, user, limit=3))
+    assert set(top) <= {world["items"][title].pk for title in COOKING[3:]} | {world["lessons"][0].pk}
+    assert top[0] in {world["items"][title].pk for title in COOKING[3:]}
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_training_through_a_celery_worker(celery_worker, organization):
+    """recommendations.train runs in a real worker and leaves a ready model whose factors serve."""
+    from workers.tasks.recommendations import recommender_train_task
+
+    world = build_world(organization, embed=False)
+    result = recommender_train_task.apply_async(args=[organization.pk], ignore_result=False)
+    assert result.get(timeout=90) == 1
+    model = RecommenderModel.objects.get(organization=organization)
+    assert model.status == RecommenderModel.Status.READY
+    assert UserFactor.objects.filter(model=model, user=world["data_fans"][0]).exists()
