@@ -200,6 +200,7 @@ SPECTACULAR_SETTINGS = {
         "DocumentStatusEnum": "apps.documents.models.Document.Status",
         "ConversationChannelEnum": "apps.conversations.models.Conversation.Channel",
         "MessageStatusEnum": "apps.conversations.models.Message.Status",
+        "MessageRoleEnum": "apps.conversations.models.Message.Role",
     },
 }
 
