@@ -269,3 +269,47 @@ def test_markup_in_documents_answers_and_questions_never_runs(site, browser):
     assert dialogs == []
     assert page.evaluate("() => window.pwned") is None
     page.close()
+
+
+def test_js_api_language_and_signed_identity(site, browser):
+    """data-language and a signed identity on the tag; Beacon("open") / Beacon("close") from the page.
+    The conversation is linked to the organization member the host site vouched for."""
+    from apps.bots import widget
+
+    bot = site["bot"]
+    member = MembershipFactory(organization=bot.organization, role=Role.MEMBER, external_id="crm-7").user
+    signature = widget.identity_signature(bot=bot, user_id="crm-7")
+    html = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Account</title></head><body><h1>Account</h1>'
+        "<script>window.Beacon = window.Beacon || function () { (Beacon.q = Beacon.q || []).push(arguments); };"
+        'Beacon("open");</script>'
+        f'<script src="{site["beacon"]}/widget/{bot.public_id}.js" data-language="fr" data-user-id="crm-7" '
+        f'data-user-hash="{signature}" async></script></body></html>'
+    )
+    account = HostPages(html)
+    bot.allowed_origins = [*bot.allowed_origins, account.origin]
+    bot.save()
+    try:
+        page = browser.new_page()
+        page.goto(account.origin + "/")
+        # Opened by the queued Beacon("open") call, in French.
+        frame = page.frame_locator("iframe[title='Beacon Help']")
+        frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+        assert frame.locator("#question").get_attribute("placeholder") == "Posez une question…"
+        assert frame.get_by_role("button", name="Nouvelle conversation").is_visible()
+        frame.locator("#question").fill("How long do refunds take?")
+        frame.locator("#question").press("Enter")
+        frame.locator(".feedback").last.wait_for(timeout=30000)
+        conversation = Conversation.objects.get(bot=bot, channel="widget")
+        assert conversation.user == member
+
+        page.evaluate('() => window.Beacon("close")')
+        launcher = page.get_by_role("button", name="Open chat: Beacon Help")
+        launcher.wait_for()
+        assert launcher.get_attribute("aria-expanded") == "false"
+        assert not page.locator("iframe[title='Beacon Help']").is_visible()
+        page.evaluate('() => window.Beacon("open")')
+        page.locator("iframe[title='Beacon Help']").wait_for(state="visible")
+        page.close()
+    finally:
+        account.close()
