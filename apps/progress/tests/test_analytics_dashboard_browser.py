@@ -56,7 +56,7 @@ def session_cookie(user) -> str:
     return session.session_key
 
 
-def test_charts_are_drawn(live_server, browser, monkeypatch):
+def test_charts_are_drawn(live_server, browser, monkeypatch, tmp_path):
     """Four charts drawn by Chart.js with the page's figures; no console or page errors."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
     organization = OrganizationFactory(name="Acme")
@@ -107,4 +107,5 @@ def test_charts_are_drawn(live_server, browser, monkeypatch):
          "data": [0, 0, 0]},
     ]  # fmt: skip
     assert errors == []
+    page.screenshot(path=tmp_path / "dashboard.png", full_page=True)  # kept in pytest's tmp dir for a look
     context.close()

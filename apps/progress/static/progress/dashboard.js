@@ -36,7 +36,7 @@
       type: "line",
       data: {
         labels: active.map((row) => row.period),
-        datasets: [{ label: "Active users", data: active.map((row) => row.active_users), tension: 0.2, fill: true }],
+        datasets: [{ label: "Active users", data: active.map((row) => row.active_users), cubicInterpolationMode: "monotone", fill: true }],
       },
       options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
     });
