@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Max, Sum
 
 from apps.core.graph import get_driver, graph_query
@@ -240,13 +241,19 @@ def progress_states(organization_id: int, pairs: Iterable[tuple[int, int]], stat
     wanted = sorted(set(pairs))
     if not wanted:
         return
-    rows = Progress.objects.filter(
-        organization_id=organization_id,
-        user_id__in={user_id for user_id, _ in wanted},
-        item_id__in={item_id for _, item_id in wanted},
-        status=Progress.Status.COMPLETED,
-    ).values_list("user_id", "item_id", "completed_at", "score")
-    done = {(user_id, item_id): (completed_at, score) for user_id, item_id, completed_at, score in rows}
+    # Exact (user, item) pairs through the (organization, user, item) unique index, not a cross product.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT p.user_id, p.item_id, p.completed_at, p.score
+            FROM {Progress._meta.db_table} p
+            JOIN unnest(%s::bigint[], %s::bigint[]) AS k(user_id, item_id)
+              ON p.user_id = k.user_id AND p.item_id = k.item_id
+            WHERE p.organization_id = %s AND p.status = %s
+            """,
+            [[u for u, _ in wanted], [i for _, i in wanted], organization_id, Progress.Status.COMPLETED],
+        )
+        done = {(user_id, item_id): (completed_at, score) for user_id, item_id, completed_at, score in cursor}
     for user_id, item_id in wanted:
         if (user_id, item_id) in done:
             completed_at, score = done[(user_id, item_id)]
@@ -282,13 +289,23 @@ def interaction_states(organization_id: int, keys: Iterable[tuple[int, int, str]
     wanted = sorted(set(keys))
     if not wanted:
         return
-    queryset = Interaction.objects.filter(
-        organization_id=organization_id,
-        user_id__in={key[0] for key in wanted},
-        item_id__in={key[1] for key in wanted},
-        kind__in={key[2] for key in wanted},
-    )
-    found = {(row["user_id"], row["item_id"], row["kind"]): row for row in interaction_aggregates(queryset)}
+    # Exact keys through the (organization, item, kind) index, not users x items x kinds.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT e.user_id, e.item_id, e.kind, count(*), sum(e.weight), max(e.occurred_at)
+            FROM {Interaction._meta.db_table} e
+            JOIN unnest(%s::bigint[], %s::bigint[], %s::text[]) AS k(user_id, item_id, kind)
+              ON e.item_id = k.item_id AND e.kind = k.kind AND e.user_id = k.user_id
+            WHERE e.organization_id = %s
+            GROUP BY e.user_id, e.item_id, e.kind
+            """,
+            [[key[0] for key in wanted], [key[1] for key in wanted], [key[2] for key in wanted], organization_id],
+        )
+        found = {
+            (user_id, item_id, kind): {"user_id": user_id, "item_id": item_id, "kind": kind, "n": n, "w": w, "t": t}
+            for user_id, item_id, kind, n, w, t in cursor
+        }
     for key in wanted:
         if key in found:
             state.interactions.append(interaction_row(found[key]))

@@ -307,7 +307,7 @@ def test_graph_down_then_up_loses_nothing(graph_orgs, settings):
     pending = GraphOutbox.objects.count()
     up_uri = settings.NEO4J_URI
     settings.NEO4J_URI = f"bolt://127.0.0.1:{closed_port()}"
-    settings.NEO4J_TIMEOUT = 1.0
+    settings.NEO4J_TIMEOUT = 0.5
     graph_reset()
 
     result = graph_sync_drain()
@@ -347,7 +347,7 @@ def test_retry_delay_grows_and_is_capped(graph_orgs, settings):
     """The backoff doubles per attempt, with jitter, up to GRAPH_SYNC_RETRY_MAX_SECONDS."""
     organization, _owner = graph_orgs.create()
     settings.NEO4J_URI = f"bolt://127.0.0.1:{closed_port()}"
-    settings.NEO4J_TIMEOUT = 1.0
+    settings.NEO4J_TIMEOUT = 0.5
     settings.GRAPH_SYNC_RETRY_MAX_SECONDS = 30
     graph_reset()
     GraphOutbox.objects.update(attempts=10)  # the owner's row, after many failures
