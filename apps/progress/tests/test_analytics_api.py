@@ -215,6 +215,21 @@ def test_defaults_are_the_last_days_up_to_today(world, settings):
     }
 
 
+def test_date_from_alone_runs_to_today_and_date_to_alone_goes_back(world, settings):
+    """date_from alone: up to today; date_to alone: ANALYTICS_DEFAULT_RANGE_DAYS days ending there."""
+    settings.ANALYTICS_DEFAULT_RANGE_DAYS = 3
+    today = dt.datetime.now(UTC).date()
+    body = ok(get(world, "active-users", {"date_from": (today - dt.timedelta(days=1)).isoformat()}))
+    assert (body["date_from"], body["date_to"], len(body["results"])) == (
+        (today - dt.timedelta(days=1)).isoformat(),
+        today.isoformat(),
+        2,
+    )
+    body = ok(get(world, "active-users", {"date_to": "2026-03-03"}))
+    assert (body["date_from"], body["date_to"]) == ("2026-03-01", "2026-03-03")
+    assert [row["active_users"] for row in body["results"]] == [0, 2, 1]
+
+
 # --------------------------------------------------------------------------- completion
 
 L1_ROW = {
