@@ -48,6 +48,10 @@ class Organization(TimeStampedModel):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="organizations")
+    # Issue 8: personality profiles are sensitive; admins see members' profiles only when this is on.
+    personality_admin_access = models.BooleanField(
+        default=False, help_text="Organization admins may see members' personality profiles."
+    )
 
     class Meta:
         ordering = ["name"]

@@ -8,5 +8,15 @@ from apps.recommendations.models.engine import (
     UserFactor,
 )
 from apps.recommendations.models.graph import GraphOutbox
+from apps.recommendations.models.personality import AssessmentResponse, PersonalityProfile
 
-__all__ = ["GraphOutbox", "ItemFactor", "ItemNeighbors", "RecommendationLog", "RecommenderModel", "UserFactor"]
+__all__ = [
+    "AssessmentResponse",
+    "GraphOutbox",
+    "ItemFactor",
+    "ItemNeighbors",
+    "PersonalityProfile",
+    "RecommendationLog",
+    "RecommenderModel",
+    "UserFactor",
+]
