@@ -188,6 +188,11 @@ def _sync(*, organization, rows: list[MemberSyncRow]) -> None:
         for membership in changed_members.values():
             membership.updated_at = now
         Membership.objects.bulk_update(list(changed_members.values()), ["external_id", "updated_at"], batch_size=1000)
+    touched = [row.user.pk for row in live if row.status in ("created", "updated")]
+    if touched:
+        from apps.progress import graph as graph_outbox
+
+        graph_outbox.members_changed(organization_id=organization.pk, user_ids=touched)
 
 
 def _profile(row: MemberSyncRow, user, is_managed: bool, changed_users: dict) -> bool:

@@ -302,6 +302,14 @@ CONTENT_EMBED_TASK_SIZE = env.int("CONTENT_EMBED_TASK_SIZE", default=256)
 CONTENT_BULK_MAX_ITEMS = env.int("CONTENT_BULK_MAX_ITEMS", default=5000)
 INTERACTION_BATCH_MAX_EVENTS = env.int("INTERACTION_BATCH_MAX_EVENTS", default=5000)
 MEMBER_SYNC_MAX_ROWS = env.int("MEMBER_SYNC_MAX_ROWS", default=5000)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "ContentKindEnum": "apps.progress.models.ContentKind",
+        "InteractionKindEnum": "apps.progress.models.InteractionKind",
+        "ProgressStatusEnum": "apps.progress.models.Progress.Status",
+        "UpsertStatusEnum": ["created", "updated", "unchanged", "rejected"],
+    }
+)
 
 # --------------------------------------------------------------------------- analytics (issue 6)
 # Analytics API and admin dashboard: the range used when a request gives no dates, and the longest

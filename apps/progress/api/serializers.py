@@ -120,11 +120,16 @@ class ContentBulkRowSerializer(ContentFieldsSerializer):
 
 
 class ContentBulkInputSerializer(serializers.Serializer):
+    # Rows are free-form objects here: each is validated on its own (ContentBulkRowSerializer) so a bad
+    # row is rejected in the response without failing the request; only a non-object row is a 400.
     items = serializers.ListField(
-        child=serializers.JSONField(),
+        child=serializers.DictField(),
         min_length=1,
         max_length=settings.CONTENT_BULK_MAX_ITEMS,
-        help_text=f"Up to {settings.CONTENT_BULK_MAX_ITEMS} rows shaped like ContentBulkRow.",
+        help_text=f"Up to {settings.CONTENT_BULK_MAX_ITEMS} rows, each an object: external_id (required), title "
+        "(required), description, body, kind, url, tags, categories, difficulty, duration_minutes, position, "
+        "metadata, active, parent_external_id (null: top level), prerequisite_external_ids. Rows that break a rule "
+        "are rejected one by one in the response.",
     )
 
 
@@ -303,22 +308,19 @@ class InteractionOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "user", "item", "kind", "weight", "value", "occurred_at", "idempotency_key", "created_at"]
 
 
-class InteractionBatchEventSerializer(serializers.Serializer):
-    """Documentation of one batch row (rows are checked by a light validator, not by this class)."""
-
-    idempotency_key = serializers.CharField(max_length=KEY_MAX)
-    kind = serializers.ChoiceField(choices=InteractionKind.choices)
-    item = serializers.IntegerField(required=False, min_value=1)
-    item_external_id = serializers.CharField(required=False, max_length=255)
-    user = serializers.IntegerField(required=False, min_value=1)
-    user_external_id = serializers.CharField(required=False, max_length=255)
-    weight = serializers.FloatField(required=False, min_value=-WEIGHT_LIMIT, max_value=WEIGHT_LIMIT)
-    value = serializers.FloatField(required=False, allow_null=True)
-    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with a time zone; default now.")
-
-
 class InteractionBatchInputSerializer(serializers.Serializer):
-    events = InteractionBatchEventSerializer(many=True, help_text="Up to INTERACTION_BATCH_MAX_EVENTS rows.")
+    """Documentation only: rows are checked by the service's light validator (one reason per bad row)."""
+
+    events = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=settings.INTERACTION_BATCH_MAX_EVENTS,
+        help_text=f"Up to {settings.INTERACTION_BATCH_MAX_EVENTS} events, each an object: idempotency_key "
+        "(required, at most 200 characters), kind (view, start, complete, like, save, share, purchase, rate, dismiss), "
+        "item or item_external_id, user or user_external_id (default: the caller; required with an API key), "
+        "weight (-100..100, default by kind), value (number; required 0..5 for rate, >= 0 for purchase), "
+        "occurred_at (ISO 8601 with a time zone, default now). Rows that break a rule are rejected one by one.",
+    )
 
 
 class InteractionBatchResultSerializer(serializers.Serializer):
@@ -364,10 +366,11 @@ class MemberSyncRowSerializer(serializers.Serializer):
 
 class MemberSyncInputSerializer(serializers.Serializer):
     members = serializers.ListField(
-        child=serializers.JSONField(),
+        child=serializers.DictField(),
         min_length=1,
         max_length=settings.MEMBER_SYNC_MAX_ROWS,
-        help_text=f"Up to {settings.MEMBER_SYNC_MAX_ROWS} rows shaped like MemberSyncRow.",
+        help_text=f"Up to {settings.MEMBER_SYNC_MAX_ROWS} rows, each an object: external_id (required), email "
+        "(required), full_name, interests (list of strings). Rows that break a rule are rejected one by one.",
     )
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
@@ -111,16 +111,10 @@ class ContentDetailApi(OrganizationAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ContentBulkDocSerializer(serializers.Serializer):
-    """The documented request of content/bulk/ (rows are validated one by one)."""
-
-    items = s.ContentBulkRowSerializer(many=True)
-
-
 class ContentBulkUpsertApi(OrganizationAPIView):
     @extend_schema(
         operation_id="content_bulk_upsert",
-        request=ContentBulkDocSerializer,
+        request=s.ContentBulkInputSerializer,
         responses=s.ContentBulkOutputSerializer,
         tags=["content"],
         description=f"Upsert up to {settings.CONTENT_BULK_MAX_ITEMS} items by `external_id` in one transaction. "
@@ -133,9 +127,6 @@ class ContentBulkUpsertApi(OrganizationAPIView):
         envelope.is_valid(raise_exception=True)
         rows = []
         for index, raw in enumerate(envelope.validated_data["items"]):
-            if not isinstance(raw, dict):
-                rows.append(services.BulkRow(index=index, errors=["Each item must be a JSON object."]))
-                continue
             row = s.ContentBulkRowSerializer(data=raw)
             if row.is_valid():
                 rows.append(services.BulkRow(index=index, data=dict(row.validated_data)))
@@ -351,6 +342,10 @@ class InteractionBatchApi(PersonalApi):
         limit = settings.INTERACTION_BATCH_MAX_EVENTS
         if not 1 <= len(events) <= limit:
             raise ValidationError({"events": [f"Send from 1 to {limit} events per request (got {len(events)})."]})
+        not_objects = [index for index, event in enumerate(events) if not isinstance(event, dict)]
+        if not_objects:
+            shown = ", ".join(map(str, not_objects[:10])) + (", ..." if len(not_objects) > 10 else "")
+            raise ValidationError({"events": [f"Every event must be a JSON object (not rows {shown})."]})
         outcome = services.interaction_batch_ingest(
             organization=self.organization,
             events=events,
@@ -372,16 +367,10 @@ class InteractionBatchApi(PersonalApi):
 # --------------------------------------------------------------------------- member sync
 
 
-class MemberSyncDocSerializer(serializers.Serializer):
-    """The documented request of members/sync/ (rows are validated one by one)."""
-
-    members = s.MemberSyncRowSerializer(many=True)
-
-
 class MemberSyncApi(OrganizationAPIView):
     @extend_schema(
         operation_id="members_sync",
-        request=MemberSyncDocSerializer,
+        request=s.MemberSyncInputSerializer,
         responses=s.MemberSyncOutputSerializer,
         tags=["organizations"],
         description=f"Upsert up to {settings.MEMBER_SYNC_MAX_ROWS} members by `external_id` (admins, write-scoped "
@@ -393,9 +382,6 @@ class MemberSyncApi(OrganizationAPIView):
         envelope.is_valid(raise_exception=True)
         rows = []
         for index, raw in enumerate(envelope.validated_data["members"]):
-            if not isinstance(raw, dict):
-                rows.append(MemberSyncRow(index=index, errors=["Each member must be a JSON object."]))
-                continue
             row = s.MemberSyncRowSerializer(data=raw)
             if row.is_valid():
                 rows.append(MemberSyncRow(index=index, data=dict(row.validated_data)))

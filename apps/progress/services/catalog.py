@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from apps.core.exceptions import ApplicationError
+from apps.progress import graph as graph_outbox
 from apps.progress.models import ContentItem, ContentPrerequisite
 from apps.progress.services.embeddings import enqueue_embedding
 
@@ -198,6 +199,7 @@ def content_create(*, organization, data: dict) -> ContentItem:
     if prerequisites:
         _set_prerequisites(item=item, prerequisites=prerequisites)
     enqueue_embedding(organization.pk, [item.pk])
+    graph_outbox.content_changed(organization_id=organization.pk, item_ids=[item.pk])
     return item
 
 
@@ -241,6 +243,8 @@ def content_update(*, item: ContentItem, data: dict) -> tuple[ContentItem, bool]
             enqueue_embedding(organization.pk, [item.pk])
     elif prerequisites_changed:
         item.save(update_fields=["updated_at"])
+    if changed or prerequisites_changed:
+        graph_outbox.content_changed(organization_id=organization.pk, item_ids=[item.pk])
     return item, bool(changed) or prerequisites_changed
 
 
@@ -257,4 +261,5 @@ def content_delete(*, item: ContentItem) -> None:
             code="has_children",
             status_code=409,
         )
+    graph_outbox.content_changed(organization_id=item.organization_id, item_ids=[item.pk])
     item.delete()

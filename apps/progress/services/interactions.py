@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.organizations.models import Membership
+from apps.progress import graph as graph_outbox
 from apps.progress.models import DEFAULT_INTERACTION_WEIGHTS, ContentItem, Interaction, InteractionKind
 
 KINDS = frozenset(InteractionKind.values)
@@ -74,6 +75,7 @@ def interaction_create(
             interaction.save()
     except IntegrityError:  # the same key, sent concurrently
         return Interaction.objects.get(organization=organization, idempotency_key=idempotency_key), False
+    graph_outbox.interactions_recorded(organization_id=organization.pk, keys=[(user.pk, item.pk, kind)])
     return interaction, True
 
 
@@ -197,7 +199,7 @@ SELECT %s, t.user_id, t.item_id, t.kind, t.weight, t.value, t.occurred_at, t.ide
 FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::float8[], %s::float8[], %s::timestamptz[], %s::varchar[])
     AS t(user_id, item_id, kind, weight, value, occurred_at, idempotency_key)
 ON CONFLICT DO NOTHING
-RETURNING idempotency_key
+RETURNING idempotency_key, user_id, item_id, kind
 """
 
 
@@ -268,8 +270,11 @@ def interaction_batch_ingest(
     if row_of_key:
         with connection.cursor() as cursor:
             cursor.execute(INSERT_SQL, [organization.pk, now, *columns])
-            created = {key for (key,) in cursor.fetchall()}
+            stored = cursor.fetchall()
+        created = {row[0] for row in stored}
         outcome.created = len(created)
+        if stored:
+            graph_outbox.interactions_recorded(organization_id=organization.pk, keys={row[1:] for row in stored})
         for key, index in row_of_key.items():
             if key not in created:
                 outcome.add(index, key, "duplicate", "already recorded (same idempotency_key).")

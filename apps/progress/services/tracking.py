@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.organizations.models import Membership
+from apps.progress import graph as graph_outbox
 from apps.progress.models import DEFAULT_INTERACTION_WEIGHTS, ContentItem, Interaction, InteractionKind, Progress
 
 Status = Progress.Status
@@ -45,7 +46,17 @@ def _locked(*, organization, user, item: ContentItem) -> Progress:
     return Progress.objects.select_for_update().get(pk=progress.pk)
 
 
+def _save(progress: Progress) -> None:
+    progress.save()
+    graph_outbox.progress_changed(
+        organization_id=progress.organization_id, pairs=[(progress.user_id, progress.item_id)]
+    )
+
+
 def _record(progress: Progress, kind: str, at: datetime) -> None:
+    graph_outbox.interactions_recorded(
+        organization_id=progress.organization_id, keys=[(progress.user_id, progress.item_id, kind)]
+    )
     Interaction.objects.create(
         organization_id=progress.organization_id,
         user_id=progress.user_id,
@@ -114,7 +125,7 @@ def progress_start(*, organization, user, item: ContentItem, at: datetime | None
     if progress.status == Status.NOT_STARTED:
         _started(progress, at)
         progress.last_activity_at = at
-        progress.save()
+        _save(progress)
         _rollup(organization=organization, user=user, item=item, at=at)
     return progress
 
@@ -153,7 +164,7 @@ def progress_update(
         else:
             progress.percent = percent
     progress.last_activity_at = at
-    progress.save()
+    _save(progress)
     _rollup(organization=organization, user=user, item=item, at=at)
     return progress
 
@@ -180,7 +191,7 @@ def progress_complete(
     if progress.status != Status.COMPLETED:
         _completed(progress, at)
     progress.last_activity_at = at
-    progress.save()
+    _save(progress)
     _rollup(organization=organization, user=user, item=item, at=at)
     return progress
 
@@ -204,12 +215,13 @@ def progress_reset(*, organization, user, item: ContentItem, at: datetime | None
     for name, value in cleared.items():
         setattr(progress, name, value)
     progress.last_activity_at = at
-    progress.save()
+    _save(progress)
     below = _descendants(item)
     if below:
         Progress.objects.filter(organization=organization, user=user, item_id__in=below).update(
             **cleared, last_activity_at=at, updated_at=at
         )
+        graph_outbox.progress_changed(organization_id=organization.pk, pairs=[(user.pk, item_id) for item_id in below])
     _rollup(organization=organization, user=user, item=item, at=at)
     return progress
 
@@ -246,5 +258,5 @@ def _rollup(*, organization, user, item: ContentItem, at: datetime) -> None:
             progress.percent = percent
         if (progress.status, progress.percent, progress.time_spent_seconds) != before:
             progress.last_activity_at = at
-            progress.save()
+            _save(progress)
         parent_id = parent.parent_id

@@ -7,10 +7,11 @@ Coverage:
   idempotency: the same batch twice stores once and reports every row as duplicate; a repeated key within a
   batch is a duplicate; the number of queries does not grow with the batch size;
 - every invalid row is rejected with its reason while the good rows are stored: missing key, unknown kind,
-  non-object row, unknown field, bool as an id, both item and item_external_id, unknown item / another
-  organization's item, non-member user, member naming another user, rate without value, weight out of range,
+  unknown field, bool or 0 as an id, both item and item_external_id, unknown item / another organization's item,
+  non-member user, member naming another user, rate without value, weight out of range,
   occurred_at without a zone / malformed / in the future, negative purchase;
-- envelope errors: events missing / not a list / empty / over INTERACTION_BATCH_MAX_EVENTS -> 400;
+- envelope errors: events missing / not a list / with a non-object row / empty / over
+  INTERACTION_BATCH_MAX_EVENTS -> 400;
 - single invalid input -> 400 naming the field, nothing stored;
 - list: members see their own; admins filter by user, item, kind (several), date range; bad dates 400;
 - access: anonymous 401, other organization 404, read-only key cannot write, write key must name the user.
@@ -195,7 +196,7 @@ def test_bad_rows_are_rejected_and_good_ones_stored(organization, admin_user, me
         {**good, "idempotency_key": "ok-1"},
         {**good},
         {**good, "idempotency_key": "a", "kind": "clap"},
-        "not an object",
+        {**good, "idempotency_key": "q", "item": 0},
         {**good, "idempotency_key": "b", "extra": 1},
         {**good, "idempotency_key": "c", "item": True},
         {**good, "idempotency_key": "d", "item_external_id": "sku-1"},
@@ -221,7 +222,7 @@ def test_bad_rows_are_rejected_and_good_ones_stored(organization, admin_user, me
     assert reasons == {
         1: "idempotency_key: required, a non-empty string of at most 200 characters.",
         2: "kind: must be one of view, start, complete, like, save, share, purchase, rate, dismiss.",
-        3: "each event must be a JSON object.",
+        3: "item: must be a positive integer id.",
         4: "unknown field(s): extra.",
         5: "item: must be a positive integer id.",
         6: "give item or item_external_id, not both.",
@@ -304,6 +305,7 @@ def test_batch_query_count_is_constant(organization, admin_user, item):
         ({"events": {"a": 1}}, "events: Required: a list of events."),
         ({"events": []}, "events: Send from 1 to 5000 events per request (got 0)."),
         ([1, 2], "events: Required: a list of events."),
+        ({"events": [{}, "x", 3]}, "events: Every event must be a JSON object (not rows 1, 2)."),
     ],
 )
 def test_bad_batch_envelope_is_400(organization, member, payload, message):

@@ -7,10 +7,11 @@ Coverage:
 - updates of managed accounts (e-mail, name, interests) -> "updated";
 - existing accounts: a person with their own login is linked (membership created) but their profile is never
   rewritten (a note says so); a member without external_id is linked; roles are kept;
-- rejected rows with reasons, good rows kept: invalid e-mail, non-object row, duplicate external_id or
+- rejected rows with reasons, good rows kept: invalid e-mail, a string for a list, duplicate external_id or
   e-mail in the payload, e-mail of another account, e-mail change of an account with its own login, a member
   already linked to another external_id, over the plan's member limit;
-- envelope 400; access: anonymous 401, member 403, read-only key 403, write key 200, other organization 404.
+- envelope 400 (no rows, not a list, a row that is not an object);
+- access: anonymous 401, member 403, read-only key 403, write key 200, other organization 404.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def test_bad_rows_are_rejected_good_rows_kept(organization, admin_user):
     payload = [
         {"external_id": "ok", "email": "ok@example.com"},  # 0
         {"external_id": "bad-mail", "email": "not-an-email"},  # 1
-        "nope",  # 2
+        {"external_id": "n", "email": "n@example.com", "interests": "math"},  # 2
         {"external_id": "ok", "email": "other@example.com"},  # 3
         {"external_id": "ok-2", "email": "OK@example.com"},  # 4
         {"external_id": "crm-dave", "email": "dave.new@example.com"},  # 5: own login
@@ -140,7 +141,7 @@ def test_bad_rows_are_rejected_good_rows_kept(organization, admin_user):
     errors = {row["index"]: row["errors"] for row in body["results"] if row["status"] == "rejected"}
     assert errors == {
         1: ["email: Enter a valid email address."],
-        2: ["Each member must be a JSON object."],
+        2: ['interests: Expected a list of items but got type "str".'],
         3: ["external_id 'ok' appears more than once (first at row 0)."],
         4: ["email ok@example.com appears more than once (first at row 0)."],
         5: [
@@ -188,6 +189,7 @@ def test_plan_member_limit(admin_user):
         ({}, "members: This field is required."),
         ({"members": []}, "members: Ensure this field has at least 1 elements."),
         ({"members": "x"}, 'members: Expected a list of items but got type "str".'),
+        ({"members": [1]}, 'members: Expected a dictionary of items but got type "int".'),
     ],
 )
 def test_bad_envelope_is_400(organization, admin_user, payload, message):
