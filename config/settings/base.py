@@ -383,6 +383,40 @@ CELERY_BEAT_SCHEDULE["recommendations-train-stale"] = {
     "options": {"expires": REC_TRAIN_INTERVAL_MINUTES * 60},
 }
 
+# ---- personality (issue 8)
+# Personality analysis (docs/personality.md). Behaviour: no estimate below MIN_ITEMS engaged items; full
+# (still low) confidence from FULL_ITEMS; items up to SHORT minutes are "short", from LONG minutes "long".
+PERSONALITY_BEHAVIOUR_MIN_ITEMS = env.int("PERSONALITY_BEHAVIOUR_MIN_ITEMS", default=5)
+PERSONALITY_BEHAVIOUR_FULL_ITEMS = env.int("PERSONALITY_BEHAVIOUR_FULL_ITEMS", default=20)
+PERSONALITY_BEHAVIOUR_MAX_EVENTS = env.int("PERSONALITY_BEHAVIOUR_MAX_EVENTS", default=5000)
+PERSONALITY_SHORT_ITEM_MINUTES = env.int("PERSONALITY_SHORT_ITEM_MINUTES", default=15)
+PERSONALITY_LONG_ITEM_MINUTES = env.int("PERSONALITY_LONG_ITEM_MINUTES", default=30)
+# Text: the user's own chat messages; below MIN_WORDS no estimate; confidence grows up to FULL_WORDS.
+PERSONALITY_TEXT_MIN_WORDS = env.int("PERSONALITY_TEXT_MIN_WORDS", default=150)
+PERSONALITY_TEXT_FULL_WORDS = env.int("PERSONALITY_TEXT_FULL_WORDS", default=1500)
+PERSONALITY_TEXT_MAX_MESSAGES = env.int("PERSONALITY_TEXT_MAX_MESSAGES", default=200)
+PERSONALITY_TEXT_MATCH_MIN_SIMILARITY = env.float("PERSONALITY_TEXT_MATCH_MIN_SIMILARITY", default=0.5)
+PERSONALITY_TEXT_OFFLINE_MAX_CONFIDENCE = env.float("PERSONALITY_TEXT_OFFLINE_MAX_CONFIDENCE", default=0.2)
+PERSONALITY_TEXT_LLM_MAX_CONFIDENCE = env.float("PERSONALITY_TEXT_LLM_MAX_CONFIDENCE", default=0.5)
+PERSONALITY_LLM_MODEL = env("PERSONALITY_LLM_MODEL", default="gpt-4o-mini")
+# Recompute: debounced after MIN_EVENTS new events of a user (Redis counter, one task per DEBOUNCE window),
+# and a beat sweep of users with new evidence; profiles kept per user (older rows are pruned).
+PERSONALITY_RECOMPUTE_MIN_EVENTS = env.int("PERSONALITY_RECOMPUTE_MIN_EVENTS", default=10)
+PERSONALITY_RECOMPUTE_DEBOUNCE_SECONDS = env.int("PERSONALITY_RECOMPUTE_DEBOUNCE_SECONDS", default=300)
+PERSONALITY_RECOMPUTE_INTERVAL_MINUTES = env.int("PERSONALITY_RECOMPUTE_INTERVAL_MINUTES", default=360)
+PERSONALITY_RECOMPUTE_BATCH = env.int("PERSONALITY_RECOMPUTE_BATCH", default=500)
+PERSONALITY_PROFILE_HISTORY = env.int("PERSONALITY_PROFILE_HISTORY", default=5)
+PERSONALITY_PROFILE_CACHE_SECONDS = env.int("PERSONALITY_PROFILE_CACHE_SECONDS", default=3600)
+# Re-ranking: the largest factor a personality fit applies to an item's score (0 turns the fit off).
+PERSONALITY_RERANK_STRENGTH = env.float("PERSONALITY_RERANK_STRENGTH", default=0.3)
+# Embedding / model calls: the background queue the workers consume (with ingestion and training).
+CELERY_TASK_ROUTES["personality.*"] = {"queue": env("PERSONALITY_QUEUE", default="ingestion")}
+CELERY_BEAT_SCHEDULE["personality-recompute"] = {
+    "task": "personality.recompute_stale",
+    "schedule": timedelta(minutes=PERSONALITY_RECOMPUTE_INTERVAL_MINUTES),
+    "options": {"expires": PERSONALITY_RECOMPUTE_INTERVAL_MINUTES * 60},
+}
+
 # --------------------------------------------------------------------------- operations
 # Which checks make /health/ answer 503 when they fail.
 HEALTH_REQUIRE_CELERY = env.bool("HEALTH_REQUIRE_CELERY", default=True)
