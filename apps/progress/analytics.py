@@ -109,12 +109,15 @@ def analytics_range(
     return AnalyticsRange(date_from=date_from, date_to=date_to, tz=tz)
 
 
-def _rows(sql: str, params: dict) -> list[dict]:
+def _rows(sql: str, params: dict, *, hash_aggregates: bool = True) -> list[dict]:
     """Run one analytics statement with `ANALYTICS_WORK_MEM` for its sorts and hashes (for this
     transaction only: `set_config(..., true)` is SET LOCAL), so grouping a million events stays in
-    memory instead of spilling to temporary files."""
+    memory instead of spilling to temporary files. `hash_aggregates=False` turns hash aggregation
+    off for the statement (see analytics_active_users)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.ANALYTICS_WORK_MEM])
+        if not hash_aggregates:
+            cursor.execute("SELECT set_config('enable_hashagg', 'off', true)")
         cursor.execute(sql, params)
         columns = [column.name for column in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
@@ -134,10 +137,15 @@ PERIODS = """
 
 
 def analytics_active_users(*, organization, period: AnalyticsRange, grouping: str) -> dict:
-    """Distinct users with at least one interaction per day/week/month, and over the whole range."""
+    """Distinct users with at least one interaction per day/week/month, and over the whole range.
+
+    The (user, period) pairs are found by reading the `(organization, user, occurred_at)` index in
+    order (an index-only scan: the events come sorted by user, then time) and sorting each user's
+    few events by period (an incremental sort): about twice as fast at a million events as hashing
+    every (period, user) pair, which the planner prefers unless hash aggregation is off."""
     sql = f"""
         WITH activity AS MATERIALIZED (
-            SELECT DISTINCT date_trunc(%(grouping)s, i.occurred_at AT TIME ZONE %(tz)s) AS period, i.user_id
+            SELECT DISTINCT i.user_id, date_trunc(%(grouping)s, i.occurred_at AT TIME ZONE %(tz)s) AS period
             FROM {INTERACTION} i
             WHERE i.organization_id = %(org)s AND i.occurred_at >= %(start)s AND i.occurred_at < %(end)s
         ),
@@ -149,7 +157,7 @@ def analytics_active_users(*, organization, period: AnalyticsRange, grouping: st
         LEFT JOIN per_period a ON a.period = p.period
         ORDER BY p.period
     """
-    rows = _rows(sql, period.params(organization, grouping=grouping))
+    rows = _rows(sql, period.params(organization, grouping=grouping), hash_aggregates=False)
     total = rows[0]["total_active_users"] if rows else 0
     return {
         **period.as_dict(),
