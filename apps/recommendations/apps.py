@@ -8,3 +8,5 @@ class RecommendationsConfig(AppConfig):
 
     def ready(self):
         from apps.recommendations import signals  # noqa: F401  (cache invalidation receivers)
+        from apps.recommendations.personality import rerank  # noqa: F401  (issue 8: personality fit hook)
+        from apps.recommendations.personality import signals as personality_signals  # noqa: F401  (issue 8)

@@ -3,7 +3,9 @@
 A hook is called once per request with the organization, the user and the candidate items (dicts
 with id, kind, tags, categories, difficulty) and returns {item_id: (factor, reason or None)}; a
 factor multiplies the item's score, a reason (if given) replaces the item's reason when that
-hook's effect is the largest. Items a hook does not mention keep factor 1.
+hook's effect is the largest; a reason starting with ", " is appended to the item's own reason
+instead (issue 8: "Next in Python, which suits your preference for structured courses").
+Items a hook does not mention keep factor 1.
 
 Issue 8 (personality profiles) registers its personality/learning-style fit here; until then
 nothing is registered, and no fit is pretended.

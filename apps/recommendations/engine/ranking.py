@@ -251,6 +251,9 @@ def recommendations_rank(*, organization_id: int, user_id: int, request: RankReq
 
 def explain(entry, context: UserContext, items, results, vectors, hook_reason) -> tuple[str, str]:
     """(main source, a sentence a person understands) for one recommended item."""
+    if hook_reason and hook_reason.startswith(", "):  # a suffix (issue 8): the item's own reason, then the fit
+        source, reason = explain(entry, context, items, results, vectors, None)
+        return source, reason + hook_reason
     if hook_reason:
         return "personality", hook_reason
     if "unlocks" in entry:
