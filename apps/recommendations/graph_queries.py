@@ -35,51 +35,58 @@ class GraphCandidate(NamedTuple):
 #: weight of each path kind in the blended graph score (each kind's scores are first scaled to 0..1).
 SOURCE_WEIGHTS = {"prerequisite": 1.0, "peers": 0.8, "tags": 0.6, "interests": 0.4}
 
-EXCLUDED = """
-MATCH (u:User {organization_id: $org, user_id: $user})-[r:COMPLETED|INTERACTED {organization_id: $org}]->
-      (c:Content {organization_id: $org})
-WHERE type(r) = 'COMPLETED' OR r.kind IN ['complete', 'dismiss']
-RETURN DISTINCT c.item_id AS item_id"""
+# One round trip: the four path kinds as the parts of a UNION ALL, each with its own LIMIT. Each part
+# leaves out items the user completed or dismissed (pattern predicates, supported by FalkorDB and Neo4j).
+NOT_DONE = """NOT (u)-[:COMPLETED {organization_id: $org}]->(cand)
+  AND NOT (u)-[:INTERACTED {organization_id: $org, kind: 'dismiss'}]->(cand)"""
 
-PREREQUISITES = """
-MATCH (u:User {organization_id: $org, user_id: $user})-[:COMPLETED {organization_id: $org}]->
-      (done:Content {organization_id: $org})-[:PREREQUISITE_OF {organization_id: $org}]->
-      (cand:Content {organization_id: $org, active: true})
+PREREQUISITES = f"""
+MATCH (u:User {{organization_id: $org, user_id: $user}})-[:COMPLETED {{organization_id: $org}}]->
+      (done:Content {{organization_id: $org}})-[:PREREQUISITE_OF {{organization_id: $org}}]->
+      (cand:Content {{organization_id: $org, active: true}})
+WHERE {NOT_DONE}
 WITH cand, collect(DISTINCT done.item_id) AS done_ids
-MATCH (pre:Content {organization_id: $org})-[:PREREQUISITE_OF {organization_id: $org}]->(cand)
+MATCH (pre:Content {{organization_id: $org}})-[:PREREQUISITE_OF {{organization_id: $org}}]->(cand)
 WITH cand, done_ids, count(DISTINCT pre) AS total
-RETURN cand.item_id AS item_id, toFloat(size(done_ids)) / total AS score, done_ids[0] AS via
+RETURN 'prerequisite' AS source, cand.item_id AS item_id, toFloat(size(done_ids)) / total AS score,
+       done_ids[0] AS via, null AS label, 0 AS people
 ORDER BY score DESC, item_id LIMIT $fetch"""
 
-PEERS = """
-MATCH (u:User {organization_id: $org, user_id: $user})-[:COMPLETED {organization_id: $org}]->
-      (shared:Content {organization_id: $org})<-[theirs:COMPLETED {organization_id: $org}]-
-      (peer:User {organization_id: $org})
+PEERS = f"""
+MATCH (u:User {{organization_id: $org, user_id: $user}})-[:COMPLETED {{organization_id: $org}}]->
+      (shared:Content {{organization_id: $org}})<-[theirs:COMPLETED {{organization_id: $org}}]-
+      (peer:User {{organization_id: $org}})
 WHERE peer.user_id <> $user
-WITH peer, count(DISTINCT shared) AS overlap, max(theirs.at) AS since, collect(shared.item_id)[0] AS via
+WITH u, peer, count(DISTINCT shared) AS overlap, max(theirs.at) AS since, collect(shared.item_id)[0] AS via
 ORDER BY overlap DESC LIMIT $peers
-MATCH (peer)-[next:COMPLETED {organization_id: $org}]->(cand:Content {organization_id: $org, active: true})
-WHERE next.at >= since
-RETURN cand.item_id AS item_id, sum(overlap) AS score, count(DISTINCT peer) AS people, collect(via)[0] AS via
+MATCH (peer)-[next:COMPLETED {{organization_id: $org}}]->(cand:Content {{organization_id: $org, active: true}})
+WHERE next.at >= since AND {NOT_DONE}
+RETURN 'peers' AS source, cand.item_id AS item_id, toFloat(sum(overlap)) AS score, collect(via)[0] AS via,
+       null AS label, count(DISTINCT peer) AS people
 ORDER BY score DESC, item_id LIMIT $fetch"""
 
-SHARED_LABELS = """
-MATCH (u:User {organization_id: $org, user_id: $user})-[r:COMPLETED|INTERACTED {organization_id: $org}]->
-      (seed:Content {organization_id: $org})
+SHARED_LABELS = f"""
+MATCH (u:User {{organization_id: $org, user_id: $user}})-[r:COMPLETED|INTERACTED {{organization_id: $org}}]->
+      (seed:Content {{organization_id: $org}})
 WHERE type(r) = 'COMPLETED' OR (r.kind IN $positive AND r.weight > 0)
-WITH DISTINCT seed
-MATCH (seed)-[:TAGGED|IN_CATEGORY {organization_id: $org}]->(label)<-[:TAGGED|IN_CATEGORY {organization_id: $org}]-
-      (cand:Content {organization_id: $org, active: true})
-WHERE label.organization_id = $org AND cand.item_id <> seed.item_id
-RETURN cand.item_id AS item_id, count(*) AS score, collect(seed.item_id)[0] AS via, collect(label.name)[0] AS label
+WITH DISTINCT u, seed
+MATCH (seed)-[:TAGGED|IN_CATEGORY {{organization_id: $org}}]->(label)<-[:TAGGED|IN_CATEGORY {{organization_id: $org}}]-
+      (cand:Content {{organization_id: $org, active: true}})
+WHERE label.organization_id = $org AND cand.item_id <> seed.item_id AND {NOT_DONE}
+RETURN 'tags' AS source, cand.item_id AS item_id, toFloat(count(*)) AS score, collect(seed.item_id)[0] AS via,
+       collect(label.name)[0] AS label, 0 AS people
 ORDER BY score DESC, item_id LIMIT $fetch"""
 
-INTERESTS = """
-MATCH (u:User {organization_id: $org, user_id: $user})-[:INTERESTED_IN {organization_id: $org}]->
-      (t:Tag {organization_id: $org})<-[:TAGGED {organization_id: $org}]-
-      (cand:Content {organization_id: $org, active: true})
-RETURN cand.item_id AS item_id, count(DISTINCT t) AS score, collect(t.name)[0] AS label
+INTERESTS = f"""
+MATCH (u:User {{organization_id: $org, user_id: $user}})-[:INTERESTED_IN {{organization_id: $org}}]->
+      (t:Tag {{organization_id: $org}})<-[:TAGGED {{organization_id: $org}}]-
+      (cand:Content {{organization_id: $org, active: true}})
+WHERE {NOT_DONE}
+RETURN 'interests' AS source, cand.item_id AS item_id, toFloat(count(DISTINCT t)) AS score, null AS via,
+       collect(t.name)[0] AS label, 0 AS people
 ORDER BY score DESC, item_id LIMIT $fetch"""
+
+CANDIDATES = "\nUNION ALL\n".join([PREREQUISITES, PEERS, SHARED_LABELS, INTERESTS])
 
 
 def _graph_errors() -> tuple[type[BaseException], ...]:
@@ -94,30 +101,30 @@ def graph_candidates(*, organization_id: int, user_id: int, limit: int = 50) -> 
     unreachable (logged), or when the user has no paths."""
     if not graph_enabled() or limit <= 0:
         return []
-    params = {"org": organization_id, "user": user_id}
+    params = {
+        "org": organization_id,
+        "user": user_id,
+        "fetch": limit * 2,
+        "peers": 50,
+        "positive": list(POSITIVE_INTERACTION_KINDS),
+    }
     try:
-        excluded = {row["item_id"] for row in graph_query(EXCLUDED, params)}
-        fetch = limit * 2 + len(excluded)
-        params = {**params, "fetch": fetch}
-        found = {
-            "prerequisite": graph_query(PREREQUISITES, params),
-            "peers": graph_query(PEERS, {**params, "peers": 50}),
-            "tags": graph_query(SHARED_LABELS, {**params, "positive": list(POSITIVE_INTERACTION_KINDS)}),
-            "interests": graph_query(INTERESTS, params),
-        }
+        rows = graph_query(CANDIDATES, params)
     except _graph_errors() as exc:
         logger.warning("graph candidates unavailable for organization %s: %s", organization_id, exc)
         return []
-    return _blend(organization_id, found, excluded, limit)
+    found: dict[str, list[dict]] = {source: [] for source in SOURCE_WEIGHTS}
+    for row in rows:
+        found[row["source"]].append(row)
+    return _blend(organization_id, found, limit)
 
 
-def _blend(organization_id: int, found: dict[str, list[dict]], excluded: set[int], limit: int) -> list[GraphCandidate]:
+def _blend(organization_id: int, found: dict[str, list[dict]], limit: int) -> list[GraphCandidate]:
     from apps.progress.models import ContentItem
 
     totals: dict[int, float] = {}
     best: dict[int, tuple[float, str, dict]] = {}
     for source, rows in found.items():
-        rows = [row for row in rows if row["item_id"] not in excluded]
         top = max((float(row["score"]) for row in rows), default=0.0)
         for row in rows:
             contribution = SOURCE_WEIGHTS[source] * (float(row["score"]) / top if top else 0.0)

@@ -48,11 +48,15 @@ KICK_CACHE_KEY = "graph-sync:kick"
 
 # --------------------------------------------------------------------------- outbox writes
 
+# The key and the payload are built in SQL from id arrays (cheaper than sending JSON per row):
+# "<user_id>", "<item_id>", "<user_id>:<item_id>", "<user_id>:<item_id>:<kind>" (concat_ws skips NULLs).
 _INSERT = f"""
 INSERT INTO {GraphOutbox._meta.db_table}
     (organization_id, kind, object_key, payload, created_at, attempts, next_attempt_at, last_error)
-SELECT %s, entry.kind, entry.object_key, entry.payload::jsonb, now(), 0, now(), ''
-FROM unnest(%s::text[], %s::text[], %s::text[]) AS entry(kind, object_key, payload)
+SELECT %s, %s, concat_ws(':', e.user_id, e.item_id, e.kind),
+       jsonb_strip_nulls(jsonb_build_object('user_id', e.user_id, 'item_id', e.item_id, 'kind', e.kind)),
+       now(), 0, now(), ''
+FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS e(user_id, item_id, kind)
 ON CONFLICT (organization_id, kind, object_key) WHERE claim_token IS NULL AND attempts = 0
 DO UPDATE SET next_attempt_at = LEAST({GraphOutbox._meta.db_table}.next_attempt_at, EXCLUDED.next_attempt_at)
 """
@@ -63,30 +67,33 @@ def graph_sync_enabled() -> bool:
     return graph_enabled()
 
 
-def _outbox_write(organization_id: int, entries: dict[tuple[str, str], dict]) -> int:
-    if not entries or not graph_sync_enabled():
+def _outbox_write(organization_id: int, kind: str, keys: Iterable[tuple[int | None, int | None, str | None]]) -> int:
+    """One INSERT for all `(user_id, item_id, interaction kind)` keys of one entity kind."""
+    if not graph_sync_enabled():
         return 0
-    # Sorted: concurrent writers lock the shared fresh rows in the same order (no deadlock).
-    keys = sorted(entries)
+    # Sorted: concurrent writers lock shared fresh rows in the same order (no deadlock). Unique: one
+    # INSERT ... ON CONFLICT DO UPDATE cannot touch the same row twice.
+    unique = sorted(set(keys), key=lambda key: (key[0] or 0, key[1] or 0, key[2] or ""))
+    if not unique:
+        return 0
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT,
             [
                 organization_id,
-                [kind for kind, _ in keys],
-                [object_key for _, object_key in keys],
-                [json.dumps(entries[key]) for key in keys],
+                kind,
+                [key[0] for key in unique],
+                [key[1] for key in unique],
+                [key[2] for key in unique],
             ],
         )
     transaction.on_commit(graph_sync_kick)
-    return len(keys)
+    return len(unique)
 
 
 def graph_outbox_users(*, organization_id: int, user_ids: Iterable[int]) -> int:
     """The users' membership, role or profile (interests) changed in this organization, or they left it."""
-    return _outbox_write(
-        organization_id, {(Kind.USER, str(user_id)): {"user_id": user_id} for user_id in set(user_ids)}
-    )
+    return _outbox_write(organization_id, Kind.USER, ((user_id, None, None) for user_id in user_ids))
 
 
 def graph_outbox_user_everywhere(*, user_id: int) -> int:
@@ -101,32 +108,18 @@ def graph_outbox_user_everywhere(*, user_id: int) -> int:
 
 def graph_outbox_content(*, organization_id: int, item_ids: Iterable[int]) -> int:
     """Items created, changed (kind, difficulty, active, tags, categories, parent, prerequisites) or deleted."""
-    return _outbox_write(
-        organization_id, {(Kind.CONTENT, str(item_id)): {"item_id": item_id} for item_id in set(item_ids)}
-    )
+    return _outbox_write(organization_id, Kind.CONTENT, ((None, item_id, None) for item_id in item_ids))
 
 
 def graph_outbox_progress(*, organization_id: int, pairs: Iterable[tuple[int, int]]) -> int:
     """Progress rows (user_id, item_id) changed: completed, reset, deleted."""
-    return _outbox_write(
-        organization_id,
-        {
-            (Kind.PROGRESS, f"{user_id}:{item_id}"): {"user_id": user_id, "item_id": item_id}
-            for user_id, item_id in set(pairs)
-        },
-    )
+    return _outbox_write(organization_id, Kind.PROGRESS, ((user_id, item_id, None) for user_id, item_id in pairs))
 
 
 def graph_outbox_interactions(*, organization_id: int, keys: Iterable[tuple[int, int, str]]) -> int:
     """Interactions were recorded (or deleted) for these (user_id, item_id, kind) keys. Batch
     ingestion calls this once per batch; repeated keys collapse into one row."""
-    return _outbox_write(
-        organization_id,
-        {
-            (Kind.INTERACTION, f"{user_id}:{item_id}:{kind}"): {"user_id": user_id, "item_id": item_id, "kind": kind}
-            for user_id, item_id, kind in set(keys)
-        },
-    )
+    return _outbox_write(organization_id, Kind.INTERACTION, ((u, i, k) for u, i, k in keys))
 
 
 def graph_sync_kick() -> None:
@@ -180,15 +173,18 @@ def _claim(token: uuid.UUID, limit: int) -> list[tuple[int, int, str, dict]]:
     table = GraphOutbox._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
+            # A materialized CTE: `WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` may be
+            # re-evaluated by the planner and claim more than n rows.
             f"""
-            UPDATE {table} SET claim_token = %s, next_attempt_at = now() + make_interval(secs => %s)
-            WHERE id IN (
+            WITH due AS MATERIALIZED (
                 SELECT id FROM {table} WHERE next_attempt_at <= now()
                 ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
             )
-            RETURNING id, organization_id, kind, payload
+            UPDATE {table} AS o SET claim_token = %s, next_attempt_at = now() + make_interval(secs => %s)
+            FROM due WHERE o.id = due.id
+            RETURNING o.id, o.organization_id, o.kind, o.payload
             """,
-            [token, settings.GRAPH_SYNC_LEASE_SECONDS, limit],
+            [limit, token, settings.GRAPH_SYNC_LEASE_SECONDS],
         )
         rows = cursor.fetchall()
     rows.sort(key=lambda row: row[0])

@@ -490,3 +490,11 @@ def test_health_shows_the_outbox_backlog(graph_orgs, settings):
     assert backlog["pending"] == GraphOutbox.objects.count() == 3
     assert backlog["retrying"] == 1
     assert 600 <= backlog["oldest_age_seconds"] < 3600
+
+
+def test_a_round_claims_at_most_claim_size_rows(graph_orgs):
+    """Rows are claimed GRAPH_SYNC_CLAIM_SIZE at a time (5 rows, 2 per claim: 3 rounds)."""
+    organization, _owner = graph_orgs.create()
+    graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[1, 2, 3, 4])
+    result = graph_sync_drain(claim_size=2)
+    assert (result.applied, result.rounds, result.error) == (5, 3, "")
