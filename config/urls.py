@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/v1/", include("apps.progress.api.urls")),
     path("api/v1/", include("apps.progress.api.analytics_urls")),
     path("api/v1/", include("apps.recommendations.api.urls")),
+    path("api/v1/", include("apps.recommendations.api.personality_urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

@@ -46,7 +46,7 @@ def assessment_submit(*, organization, user, instrument: str, answers) -> Assess
         organization=organization,
         user=user,
         instrument=instrument,
-        answers={str(k): v for k, v in answers.items()},
+        answers={str(k): int(v) for k, v in answers.items()},  # validated: whole numbers 1..5
         result=result,
     )
     response.full_clean()
@@ -172,7 +172,7 @@ def profile_recompute(*, organization_id: int, user_id: int) -> tuple[Personalit
             PersonalityProfile.objects.filter(organization_id=organization_id, user_id=user_id).exclude(
                 id__in=keep
             ).delete()
-            transaction.on_commit(lambda: _caches_clear(organization_id, user_id, lists=False))
+            transaction.on_commit(lambda: personality_caches_clear(organization_id, user_id, lists=False))
     return profile, created
 
 
@@ -203,7 +203,7 @@ def _recommendation_lists_delete(organization_id: int, user_id: int) -> int:
     return len(doomed)
 
 
-def _caches_clear(organization_id: int, user_id: int, *, lists: bool) -> None:
+def personality_caches_clear(organization_id: int, user_id: int, *, lists: bool) -> None:
     cache.delete(profile_cache_key(organization_id, user_id))
     rec_cache.recommendation_cache_invalidate_user(organization_id=organization_id, user_id=user_id)
     if lists:
@@ -217,7 +217,7 @@ def profile_delete(*, organization, user_id: int) -> dict:
     with transaction.atomic():
         profiles, _ = PersonalityProfile.objects.filter(organization=organization, user_id=user_id).delete()
         assessments, _ = AssessmentResponse.objects.filter(organization=organization, user_id=user_id).delete()
-    transaction.on_commit(lambda: _caches_clear(organization.pk, user_id, lists=True))
+    transaction.on_commit(lambda: personality_caches_clear(organization.pk, user_id, lists=True))
     return {"profiles": profiles, "assessments": assessments}
 
 
