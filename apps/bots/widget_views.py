@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -37,7 +37,7 @@ from apps.bots import selectors, widget
 from apps.bots.models import Bot
 from apps.conversations import selectors as conversation_selectors
 from apps.conversations import services as conversation_services
-from apps.conversations.api.views import EventStreamRenderer, sse
+from apps.conversations.api.views import EventStreamRenderer, sse, sse_response
 from apps.conversations.models import Conversation, Message
 from apps.organizations.models import Membership
 
@@ -384,10 +384,7 @@ class WidgetMessageCreateApi(VisitorApi):
             conversation=conversation, content=data.validated_data["content"].strip()
         )
         if data.validated_data["stream"] or "text/event-stream" in request.META.get("HTTP_ACCEPT", ""):
-            response = StreamingHttpResponse(self._events(turn), content_type="text/event-stream")
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"
-            return response
+            return sse_response(self._events(turn))
         answer = conversation_services.turn_answer(turn)
         body = {"question": turn.question, "answer": answer}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)

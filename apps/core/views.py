@@ -17,7 +17,11 @@ def health(request):
 
 
 def _is_api(request) -> bool:
-    return request.path.startswith("/api/")
+    """JSON errors for the API and the widget's visitor API (not for its pages or loader script)."""
+    path = request.path
+    if path.startswith("/widget/"):
+        return not (path.endswith(".js") or path.endswith("/frame/") or path.endswith("/preview/"))
+    return path.startswith("/api/")
 
 
 def not_found(request, exception=None):

@@ -13,6 +13,7 @@ import time
 from unittest import mock
 
 import pytest
+from django.utils.html import escapejs
 from rest_framework.test import APIClient
 
 from apps.bots import widget
@@ -84,19 +85,21 @@ def test_loader_script(bot):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/javascript")
     body = response.content.decode()
-    assert f'var BOT = "{bot.public_id}"' in body
+    assert f'var BOT = "{escapejs(bot.public_id)}"' in body
     assert 'var BASE = "http://testserver"' in body
     assert bot.identity_secret not in body
     assert "public" in response["Cache-Control"]
 
 
 def test_unknown_widget_pages_are_404(db):
-    """Unknown public ids: 404 for the loader, frame and session."""
+    """Unknown or malformed public ids: 404 for the loader, frame and session (JSON for the API)."""
     assert APIClient().get("/widget/bot_doesnotexist123.js").status_code == 404
     assert APIClient().get("/widget/bot_doesnotexist123/frame/").status_code == 404
     response = browser().post("/widget/bot_doesnotexist123/session/", {}, format="json")
     assert response.status_code == 404
     assert error_code(response) == "not_found"
+    response = browser().post("/widget/%C2%84/session/", {}, format="json")
+    assert response.status_code == 404 and error_code(response) == "not_found"
 
 
 def test_frame_page_is_framed_only_by_allowed_origins(bot):

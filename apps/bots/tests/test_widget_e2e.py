@@ -46,7 +46,12 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(reason + "; BEACON_REQUIRE_BROWSER=1 requires it")
     pytestmark = pytest.mark.skip(reason=reason)
 else:
-    pytestmark = [pytest.mark.browser, pytest.mark.worker]
+    # serialized_rollback like every transactional test here: the flush restores plans and content types.
+    pytestmark = [
+        pytest.mark.browser,
+        pytest.mark.worker,
+        pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    ]
 
 
 class HostPages:

@@ -41,6 +41,14 @@ def sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
+def sse_response(events) -> StreamingHttpResponse:
+    """A server-sent-events response that no proxy buffers or caches."""
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
 class MessageOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
@@ -181,11 +189,7 @@ class MessageCreateApi(ChatApi):
         turn = services.turn_prepare(conversation=conversation, content=data.validated_data["content"].strip())
         wants_stream = data.validated_data["stream"] or "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
         if wants_stream:
-            events = (sse(event, payload) for event, payload in services.turn_stream(turn))
-            response = StreamingHttpResponse(events, content_type="text/event-stream")
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"
-            return response
+            return sse_response(sse(event, payload) for event, payload in services.turn_stream(turn))
         answer = services.turn_answer(turn)
         body = TurnSerializer({"question": turn.question, "answer": answer}).data
         return Response(body, status=status.HTTP_201_CREATED)
