@@ -18,7 +18,10 @@ unreachable the result is [] and the engine falls back to PostgreSQL signals.
 from __future__ import annotations
 
 import logging
+import time
 from typing import NamedTuple
+
+from django.conf import settings
 
 from apps.core.graph import graph_enabled, graph_query
 from apps.recommendations.graph_projection import POSITIVE_INTERACTION_KINDS
@@ -89,6 +92,10 @@ ORDER BY score DESC, item_id LIMIT $fetch"""
 CANDIDATES = "\nUNION ALL\n".join([PREREQUISITES, PEERS, SHARED_LABELS, INTERESTS])
 
 
+#: NEO4J_URI -> monotonic time until which graph_candidates does not try the graph (after a failure).
+_paused_until: dict[str | None, float] = {}
+
+
 def _graph_errors() -> tuple[type[BaseException], ...]:
     from neo4j.exceptions import DriverError, Neo4jError
 
@@ -96,10 +103,15 @@ def _graph_errors() -> tuple[type[BaseException], ...]:
 
 
 def graph_candidates(*, organization_id: int, user_id: int, limit: int = 50) -> list[GraphCandidate]:
-    """Up to `limit` (item_id, score, reason) tuples from graph paths, best first; score in 0..~2.8
-    (the sum of the path kinds' weights, each kind scaled to 0..1). [] when the graph is off or
-    unreachable (logged), or when the user has no paths."""
+    """Up to `limit` (item_id, score, reason) tuples from graph paths, best first; score in 0..2.8
+    (the sum of the path kinds' weights, each kind scaled to 0..1). One Cypher round trip and one
+    PostgreSQL query. [] when the user has no paths, when the graph is off, and when it is
+    unreachable or fails (logged; then the graph is not tried again in this process for
+    GRAPH_CANDIDATES_PAUSE_SECONDS, so a down graph does not cost every request a timeout)."""
     if not graph_enabled() or limit <= 0:
+        return []
+    uri = settings.NEO4J_URI
+    if _paused_until.get(uri, 0.0) > time.monotonic():
         return []
     params = {
         "org": organization_id,
@@ -111,7 +123,14 @@ def graph_candidates(*, organization_id: int, user_id: int, limit: int = 50) -> 
     try:
         rows = graph_query(CANDIDATES, params)
     except _graph_errors() as exc:
-        logger.warning("graph candidates unavailable for organization %s: %s", organization_id, exc)
+        # A down graph costs a connection timeout per call: skip it for a while (per process).
+        _paused_until[uri] = time.monotonic() + settings.GRAPH_CANDIDATES_PAUSE_SECONDS
+        logger.warning(
+            "graph candidates unavailable for organization %s (graph skipped for %ss): %s",
+            organization_id,
+            settings.GRAPH_CANDIDATES_PAUSE_SECONDS,
+            exc,
+        )
         return []
     found: dict[str, list[dict]] = {source: [] for source in SOURCE_WEIGHTS}
     for row in rows:

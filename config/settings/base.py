@@ -339,6 +339,8 @@ GRAPH_SYNC_DRAIN_MAX_SECONDS = env.float("GRAPH_SYNC_DRAIN_MAX_SECONDS", default
 # Beat interval, and the window in which commits share one kicked drain.
 GRAPH_SYNC_INTERVAL_SECONDS = env.float("GRAPH_SYNC_INTERVAL_SECONDS", default=5.0)
 GRAPH_SYNC_KICK_DEBOUNCE_SECONDS = env.int("GRAPH_SYNC_KICK_DEBOUNCE_SECONDS", default=1)
+# After a failed graph read, recommendations skip the graph for this long (per process).
+GRAPH_CANDIDATES_PAUSE_SECONDS = env.float("GRAPH_CANDIDATES_PAUSE_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE["graph-sync-drain"] = {
     "task": "graph.sync_drain",
     "schedule": timedelta(seconds=GRAPH_SYNC_INTERVAL_SECONDS),

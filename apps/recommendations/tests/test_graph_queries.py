@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 
+from apps.core import graph as graph_module
 from apps.core.graph import graph_reset
 from apps.progress.models import ContentItem, Progress
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory
@@ -155,6 +156,12 @@ def test_graph_off_or_unreachable_gives_an_empty_list(world, settings, caplog):
     with caplog.at_level(logging.WARNING, logger="apps.recommendations.graph_queries"):
         assert graph_candidates(organization_id=organization.pk, user_id=alice.pk, limit=10) == []
     assert "graph candidates unavailable" in caplog.text
+    # Paused after the failure: the next call does not try the graph (nothing logged, no driver made).
+    caplog.clear()
+    graph_reset()
+    assert graph_candidates(organization_id=organization.pk, user_id=alice.pk, limit=10) == []
+    assert caplog.text == ""
+    assert graph_module._driver is None
 
 
 def test_graph_sync_helpers_are_org_scoped(world):
