@@ -10,8 +10,8 @@ organization at every node and relationship:
 - shared tags and categories with the items the user completed or liked ("Also about T, like X");
 - the user's profile interests, for users without history ("Matches your interest in T").
 
-Items the user completed or dismissed are left out, and so are inactive or deleted items (checked
-in PostgreSQL, which also supplies the titles of the reasons). When the graph is off or
+Items the user completed or dismissed are left out in the graph; inactive or deleted items are left
+out in PostgreSQL, which also supplies the titles of the reasons. When the graph is off or
 unreachable the result is [] and the engine falls back to PostgreSQL signals.
 """
 
