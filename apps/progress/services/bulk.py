@@ -101,13 +101,21 @@ def _bulk_upsert(*, organization, rows: list[BulkRow]) -> None:
         target = payload.get(external_id)
         return (target is not None and target.status != "rejected") or external_id in existing
 
+    def rejected_here(names: list[str]) -> bool:
+        """All these missing references are rows of this request that were rejected."""
+        refused = {row.external_id for row in rows if row.status == "rejected" and row.external_id}
+        return all(name in refused for name in names)
+
     for row in live:
         key = ("x", row.external_id)
         data = row.data
         if "parent_external_id" in data:
             parent_ext = data["parent_external_id"]
             if parent_ext is not None and not resolvable(parent_ext):
-                row.reject(f"parent_external_id {parent_ext!r} matches no item in this request or the catalog.")
+                if rejected_here([parent_ext]):
+                    row.reject(f"refers to {parent_ext!r}, which was rejected in this request.")
+                else:
+                    row.reject(f"parent_external_id {parent_ext!r} matches no item in this request or the catalog.")
                 continue
             row.parent_key = ("x", parent_ext) if parent_ext is not None else None
             if row.parent_key == key:
@@ -119,10 +127,13 @@ def _bulk_upsert(*, organization, rows: list[BulkRow]) -> None:
         if "prerequisite_external_ids" in data:
             unknown = [e for e in data["prerequisite_external_ids"] if not resolvable(e)]
             if unknown:
-                row.reject(
-                    f"prerequisite_external_ids {', '.join(map(repr, unknown))} match no item in this request "
-                    "or the catalog."
-                )
+                if rejected_here(unknown):
+                    row.reject(f"refers to {', '.join(map(repr, unknown))}, which was rejected in this request.")
+                else:
+                    row.reject(
+                        f"prerequisite_external_ids {', '.join(map(repr, unknown))} match no item in this request "
+                        "or the catalog."
+                    )
                 continue
             row.prerequisite_keys = [("x", e) for e in dict.fromkeys(data["prerequisite_external_ids"])]
             old = graph.pop(key, None)

@@ -171,12 +171,13 @@ def test_bad_rows_never_lose_good_ones(organization, admin_user, other_organizat
         {"external_id": "child-of-orphan", "title": "x", "parent_external_id": "orphan"},  # 9
         {"external_id": "ok-2", "title": "Fine too", "difficulty": 5, "parent_external_id": "ok-1"},  # 10
         {"external_id": "bad-diff", "title": "x", "difficulty": 9, "tags": [1]},  # 11
+        {"external_id": "under-bad", "title": "x", "parent_external_id": "bad-kind"},  # 12
     ]
     response = client_for(admin_user).post(bulk_url(organization), {"items": payload}, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
     results = {row["index"]: row for row in body["results"]}
-    assert (body["created"], body["updated"], body["unchanged"], body["rejected"]) == (2, 0, 0, 10)
+    assert (body["created"], body["updated"], body["unchanged"], body["rejected"]) == (2, 0, 0, 11)
     assert results[0]["status"] == results[10]["status"] == "created"
     expected = {
         1: ['kind: "nope" is not a valid choice.'],
@@ -187,8 +188,9 @@ def test_bad_rows_never_lose_good_ones(organization, admin_user, other_organizat
         6: ["prerequisite_external_ids 'foreign' match no item in this request or the catalog."],
         7: ["prerequisite_external_ids would create a cycle (b -> a -> b)."],
         8: ["parent_external_id: an item cannot be its own parent."],
-        9: ["parent_external_id 'orphan' matches no item in this request or the catalog."],
+        9: ["refers to 'orphan', which was rejected in this request."],
         11: ["difficulty: Ensure this value is less than or equal to 5.", "tags[0]: Not a valid string."],
+        12: ["refers to 'bad-kind', which was rejected in this request."],
     }
     for index, errors in expected.items():
         assert results[index]["status"] == "rejected", index
