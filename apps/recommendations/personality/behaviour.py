@@ -53,6 +53,8 @@ class ItemInfo:
     duration_minutes: int | None
     #: share of the organization's active users who engaged with the item (0..1)
     popularity: float
+    #: a course or module with items of its own: its progress rolls up from them, so it is not counted
+    container: bool = False
 
 
 @dataclass
@@ -89,6 +91,10 @@ def behaviour_features(rows: BehaviourRows) -> dict:
             completed.add(item_id)
     started |= completed
     engaged |= started
+    # A course's progress rolls up from its lessons: counting it too would read a finished lesson of
+    # an unfinished course as a dropped item.
+    containers = {i for i in engaged if i in rows.items and rows.items[i].container}
+    started, completed, engaged = started - containers, completed - containers, engaged - containers
 
     days = sorted({occurred.date() for _, _, occurred in rows.interactions})
     gaps = [(b - a).days for a, b in itertools.pairwise(days)]
@@ -261,7 +267,8 @@ def behaviour_rows_load(*, organization_id: int, user_id: int) -> BehaviourRows:
                 WHERE organization_id = %(org)s AND item_id = ANY(%(ids)s) GROUP BY item_id
             )
             SELECT i.id, i.kind, i.categories, i.parent_id IS NOT NULL, i.duration_minutes,
-                   coalesce(reach.n, 0)::float / greatest((SELECT n FROM users), 1)
+                   coalesce(reach.n, 0)::float / greatest((SELECT n FROM users), 1),
+                   EXISTS (SELECT 1 FROM progress_contentitem child WHERE child.parent_id = i.id)
             FROM progress_contentitem i LEFT JOIN reach ON reach.item_id = i.id
             WHERE i.organization_id = %(org)s AND i.id = ANY(%(ids)s)
             """,
@@ -269,7 +276,7 @@ def behaviour_rows_load(*, organization_id: int, user_id: int) -> BehaviourRows:
         )
         items = {
             row[0]: ItemInfo(kind=row[1], categories=list(row[2] or []), in_course=row[3], duration_minutes=row[4],
-                             popularity=float(row[5]))
+                             popularity=float(row[5]), container=row[6])
             for row in cursor.fetchall()
         }  # fmt: skip
     return BehaviourRows(

@@ -107,6 +107,10 @@ EXTRAVERT_TEXTS = [
     "I am the kind of person who starts conversations with strangers on the train.",
     "Big social events are my favourite thing, I feel at home around people and love to chat.",
     "When the workshop ended I stayed to talk with everyone, I like being around many people.",
+    "I talk to a lot of different people at every party and I enjoy being the center of attention.",
+    "My friends say I am the life of the party because I start conversations with everybody there.",
+    "I feel comfortable around people I have just met and I love chatting with the whole room.",
+    "Put me in a room full of strangers and I will start conversations with every one of them.",
 ]
 INTROVERT_TEXTS = [
     "I usually keep in the background in group sessions and let others do the talking.",
@@ -117,4 +121,8 @@ INTROVERT_TEXTS = [
     "I really don't like being the center of attention, so I keep in the background.",
     "At parties I stay quiet in a corner and I don't talk much to people I don't know.",
     "I rarely speak up, I am the quiet one who stays in the background of every group.",
+    "I keep in the background at parties and I have little to say to the people there.",
+    "I am quiet around strangers, so I don't talk a lot until I know someone well.",
+    "I don't like to draw attention to myself and I keep quiet in every meeting.",
+    "When there are many people around I have little to say and I stay in the background.",
 ]
