@@ -32,3 +32,12 @@ def recommender_train_stale_task() -> int:
     from apps.recommendations.services import recommender_train_stale
 
     return len(recommender_train_stale())
+
+
+@shared_task(name="recommendations.graph_refresh", ignore_result=True)
+def graph_candidates_refresh_task(organization_id: int, user_id: int) -> int:
+    """Cache the user's knowledge-graph candidates for serving. Idempotent (overwrites the cached
+    rows); the graph being down gives [] (graph_candidates never raises), so no retry."""
+    from apps.recommendations.engine.sources import graph_candidates_refresh
+
+    return graph_candidates_refresh(organization_id=organization_id, user_id=user_id)

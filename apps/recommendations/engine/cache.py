@@ -1,9 +1,15 @@
 """Per-user cache of served recommendation lists (Django cache = Redis).
 
 Keys carry the organization, an organization version (bumped when a new model is ready), a user
-version (bumped by the user's new interactions and progress) and a hash of the request's
-filters. Invalidation is therefore one INCR, never a key scan; stale entries expire by TTL.
-A hit costs one MGET (both versions) and one GET.
+version (bumped by the user's new interactions and progress), the user's graph epoch (bumped when
+fresh knowledge-graph candidates arrive from the background) and a hash of the request's filters.
+Invalidation is therefore one INCR, never a key scan; stale entries expire by TTL.
+A hit costs one MGET (the versions) and one GET.
+
+Knowledge-graph candidates are never fetched in the request: Bolt round trips cost more than the
+whole request budget. They are computed by a Celery task per user and kept here (`graph_rows_*`),
+tagged with the user version they were computed for; a request that finds none, or stale ones,
+enqueues a refresh (at most one per user per minute) and serves without them or with the stale ones.
 """
 
 from __future__ import annotations
@@ -21,6 +27,14 @@ def _org_key(organization_id: int) -> str:
 
 def _user_key(organization_id: int, user_id: int) -> str:
     return f"rec:v:u:{organization_id}:{user_id}"
+
+
+def _graph_epoch_key(organization_id: int, user_id: int) -> str:
+    return f"rec:v:g:{organization_id}:{user_id}"
+
+
+def _graph_rows_key(organization_id: int, user_id: int) -> str:
+    return f"rec:g:{organization_id}:{user_id}"
 
 
 def _bump(key: str) -> None:
@@ -43,12 +57,38 @@ def recommendation_cache_invalidate_organization(*, organization_id: int) -> Non
     _bump(_org_key(organization_id))
 
 
+def user_version(*, organization_id: int, user_id: int) -> int:
+    return cache.get(_user_key(organization_id, user_id), 0)
+
+
 def list_key(*, organization_id: int, user_id: int, params: dict) -> str:
-    """The cache key of one user's list for these request parameters (reads both versions)."""
-    org_key, user_key = _org_key(organization_id), _user_key(organization_id, user_id)
-    versions = cache.get_many([org_key, user_key])
+    """The cache key of one user's list for these request parameters (reads the versions)."""
+    keys = [_org_key(organization_id), _user_key(organization_id, user_id), _graph_epoch_key(organization_id, user_id)]
+    versions = cache.get_many(keys)
+    org, user, graph = (versions.get(key, 0) for key in keys)
     digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"rec:l:{organization_id}:{versions.get(org_key, 0)}:{user_id}:{versions.get(user_key, 0)}:{digest}"
+    return f"rec:l:{organization_id}:{org}:{user_id}:{user}:{graph}:{digest}"
+
+
+def graph_rows_get(*, organization_id: int, user_id: int) -> tuple[list, bool]:
+    """(cached graph candidates, whether they were computed for the user's current version)."""
+    keys = [_graph_rows_key(organization_id, user_id), _user_key(organization_id, user_id)]
+    found = cache.get_many(keys)
+    value = found.get(keys[0])
+    if value is None:
+        return [], False
+    return value["rows"], value["version"] == found.get(keys[1], 0)
+
+
+def graph_rows_set(*, organization_id: int, user_id: int, rows: list, version: int) -> None:
+    """Store fresh graph candidates and make the user's cached lists stale (they lacked them)."""
+    cache.set(_graph_rows_key(organization_id, user_id), {"rows": rows, "version": version}, timeout=24 * 3600)
+    _bump(_graph_epoch_key(organization_id, user_id))
+
+
+def graph_refresh_claim(*, organization_id: int, user_id: int) -> bool:
+    """True for the first caller in a minute: it enqueues the refresh (no storm of duplicate tasks)."""
+    return cache.add(f"rec:g:claim:{organization_id}:{user_id}", 1, timeout=60)
 
 
 def list_get(key: str):

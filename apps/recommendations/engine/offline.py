@@ -24,6 +24,7 @@ from apps.recommendations.engine.fit import (
 )
 from apps.recommendations.engine.metrics import temporal_holdout
 
+ALS_GRID = tuple((factors, alpha) for factors in (32, 64, 128) for alpha in (1.0, 10.0, 40.0))
 HISTORY_HALF_LIVES = (3.0, 10.0, 30.0, None)  # events
 POPULARITY_HALF_LIVES = (3.0, 14.0, 60.0, None)  # days
 
@@ -132,12 +133,15 @@ def blend_learn(
     item_vectors: np.ndarray | None = None,
     max_users: int = 1000,
     sources=LEARNT_SOURCES,
+    tune_cf: bool = True,
 ) -> BlendChoice:
-    """Learn the recency half-lives and blend weights on a validation split of `events` (indexed).
+    """Learn the ALS size and confidence scale, the recency half-lives and the blend weights on a
+    validation split of `events` (indexed).
 
-    The split holds out each user's latest 20% of positives; models are fitted on the rest. The
-    half-lives are chosen by the nDCG@10 of their own source alone (co-occurrence for the user
-    history, popularity for trending), then the weights by coordinate ascent on the blend.
+    The split holds out each user's latest 20% of positives; models are fitted on the rest. ALS
+    (factors x alpha, `ALS_GRID`) and the half-lives are chosen by the nDCG@10 of their own source
+    alone (CF; co-occurrence for the user history; popularity for trending), then the weights by
+    coordinate ascent on the blend.
     """
     split = temporal_holdout(events.users, events.items, events.times, events.positive)
     users = np.array(sorted(split.test), dtype=np.int64)
@@ -156,6 +160,22 @@ def blend_learn(
         return result
 
     chosen = {}
+    if "cf" in sources and tune_cf:
+        results = {}
+        for factors, alpha in ALS_GRID:
+            model.params = replace(model.params, factors=factors, alpha=alpha)
+            model.user_factors, model.item_factors = als_fit(
+                model.matrix, factors=factors, regularization=params.regularization, alpha=alpha,
+                iterations=params.iterations, seed=params.seed, threads=params.threads,
+            )  # fmt: skip
+            results[(factors, alpha)] = solo("cf")
+        best = max(results, key=lambda key: (results[key], -key[0]))
+        chosen["factors"], chosen["alpha"] = best
+        model.params = replace(model.params, factors=best[0], alpha=best[1])
+        model.user_factors, model.item_factors = als_fit(
+            model.matrix, factors=best[0], regularization=params.regularization, alpha=best[1],
+            iterations=params.iterations, seed=params.seed, threads=params.threads,
+        )  # fmt: skip
     if "cooccurrence" in sources or "content" in sources:
         probe = "cooccurrence" if "cooccurrence" in sources else "content"
         results = {}

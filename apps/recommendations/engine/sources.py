@@ -336,14 +336,37 @@ def source_course(context: UserContext, *, limit: int) -> SourceResult:
 
 
 def source_graph(context: UserContext, *, limit: int) -> SourceResult:
-    """Paths in the knowledge graph (apps.recommendations.graph_queries); [] when the graph is off."""
+    """Paths in the knowledge graph (apps.recommendations.graph_queries), read from the per-user
+    cache that `recommendations.graph_refresh` fills in the background (never Bolt in the request).
+    Missing or stale: a refresh is enqueued; the stale rows still serve meanwhile."""
+    from apps.core.graph import graph_enabled
+    from apps.recommendations.engine import cache as rec_cache
+
+    if not graph_enabled():
+        return SourceResult(Candidates.empty())
+    rows, fresh = rec_cache.graph_rows_get(organization_id=context.organization_id, user_id=context.user_id)
+    if not fresh and rec_cache.graph_refresh_claim(organization_id=context.organization_id, user_id=context.user_id):
+        from workers.tasks.recommendations import graph_candidates_refresh_task
+
+        graph_candidates_refresh_task.delay_on_commit(context.organization_id, context.user_id)
+    evidence = {int(item): reason for item, _score, reason in rows}
+    return _result([(int(item), float(score)) for item, score, _ in rows], context.excluded, limit, evidence)
+
+
+def graph_candidates_refresh(*, organization_id: int, user_id: int) -> int:
+    """Compute the user's knowledge-graph candidates and cache them (the background half of
+    `source_graph`). Returns how many were found ([] when the graph is off or down)."""
+    from apps.recommendations.engine import cache as rec_cache
+
     try:
         from apps.recommendations.graph_queries import graph_candidates
     except ImportError:
-        return SourceResult(Candidates.empty())
-    rows = graph_candidates(organization_id=context.organization_id, user_id=context.user_id, limit=limit)
-    evidence = {int(item): reason for item, _score, reason in rows}
-    return _result([(int(item), float(score)) for item, score, _ in rows], context.excluded, limit, evidence)
+        return 0
+    version = rec_cache.user_version(organization_id=organization_id, user_id=user_id)
+    rows = graph_candidates(organization_id=organization_id, user_id=user_id, limit=settings.REC_CANDIDATES_PER_SOURCE)
+    rows = [[int(item), float(score), str(reason)] for item, score, reason in rows]
+    rec_cache.graph_rows_set(organization_id=organization_id, user_id=user_id, rows=rows, version=version)
+    return len(rows)
 
 
 SOURCES = {

@@ -1,0 +1,238 @@
+"""Recommendations API through routing, authentication and tenancy (issue 7).
+
+Covers: GET recommendations (whole body shape, logs written, filters, pagination), the access
+matrix (member for self / for others 403, admin for anyone, API key with and without `user`,
+users outside the organization 404, anonymous 401), bad parameters 400, feedback (clicked,
+dismissed -> dismiss interaction, never recommended again; members only on their own rows; other
+organization 404), similar content and similar users (admins), other organization -> 404.
+"""
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.organizations.models import Role
+from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
+from apps.progress.models import Interaction, InteractionKind
+from apps.progress.tests.factories import ContentItemFactory
+from apps.recommendations.models import RecommendationLog
+from apps.recommendations.services import recommender_train
+from apps.recommendations.tests.rec_utils import COOKING, DATA, build_world
+from conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(organization, owner, admin_user):
+    built = build_world(organization)
+    recommender_train(organization_id=organization.pk)
+    return {**built, "organization": organization, "owner": owner, "admin": admin_user}
+
+
+def url(organization, path="recommendations/"):
+    return f"/api/v1/orgs/{organization.slug}/{path}"
+
+
+def key_client(organization) -> APIClient:
+    _, raw = api_key_for(organization)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    return client
+
+
+def test_member_gets_own_recommendations(world):
+    """200 with the documented body; each item logged with request id, position, source and reason."""
+    organization, user = world["organization"], world["data_fans"][0]
+    response = client_for(user).get(url(organization), {"limit": 3})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"request_id", "user", "model_version", "cached", "total", "offset", "limit", "results"}
+    assert body["user"] == user.pk and body["model_version"] == 1 and body["cached"] is False
+    assert body["offset"] == 0 and body["limit"] == 3 and len(body["results"]) == 3
+    first = body["results"][0]
+    assert set(first) == {"log_id", "position", "item", "score", "source", "reason", "sources"}
+    assert set(first["item"]) == {"id", "title", "kind", "url", "tags", "categories", "difficulty"}
+    assert [entry["position"] for entry in body["results"]] == [1, 2, 3]
+    logs = RecommendationLog.objects.filter(organization=organization, user=user).order_by("position")
+    assert [(log.pk, log.item_id, log.position, log.source, log.reason, str(log.request_id)) for log in logs] == [
+        (e["log_id"], e["item"]["id"], e["position"], e["source"], e["reason"], body["request_id"])
+        for e in body["results"]
+    ]
+
+
+def test_pagination_continues_the_same_list(world):
+    """offset/limit page through one ranked list (positions continue)."""
+    organization, user = world["organization"], world["cooks"][0]
+    client = client_for(user)
+    whole = [e["item"]["id"] for e in client.get(url(organization), {"limit": 6}).json()["results"]]
+    page = client.get(url(organization), {"limit": 3, "offset": 3}).json()
+    assert [e["item"]["id"] for e in page["results"]] == whole[3:]
+    assert [e["position"] for e in page["results"]] == [4, 5, 6]
+
+
+def test_filters_through_the_api(world):
+    """kind, tags, category and exclude reach the engine."""
+    organization, user = world["organization"], world["data_fans"][0]
+    client = client_for(user)
+    videos = client.get(url(organization), {"kind": "video,podcast", "limit": 20}).json()["results"]
+    assert videos and {e["item"]["kind"] for e in videos} <= {"video", "podcast"}
+    music = client.get(url(organization), {"tags": "music", "limit": 20}).json()["results"]
+    assert music and all("music" in e["item"]["tags"] for e in music)
+    food = client.get(url(organization), {"category": "food"}).json()["results"]
+    assert food and all("food" in e["item"]["categories"] for e in food)
+    skip = [str(e["item"]["id"]) for e in client.get(url(organization), {"limit": 2}).json()["results"]]
+    rest = client.get(url(organization), {"exclude": ",".join(skip)}).json()["results"]
+    assert not {str(e["item"]["id"]) for e in rest} & set(skip)
+
+
+def test_access_matrix(world):
+    """Member for another user 403; admin and owner for anyone; API key needs `user`; outsiders 404."""
+    organization = world["organization"]
+    alice, bob = world["data_fans"][0], world["cooks"][0]
+    assert client_for(alice).get(url(organization), {"user": bob.pk}).status_code == 403
+    assert client_for(alice).get(url(organization), {"user": alice.pk}).status_code == 200
+    for manager in (world["admin"], world["owner"]):
+        response = client_for(manager).get(url(organization), {"user": bob.pk})
+        assert response.status_code == 200 and response.json()["user"] == bob.pk
+    client = key_client(organization)
+    assert client.get(url(organization), {"user": bob.pk}).status_code == 200
+    missing = client.get(url(organization))
+    assert missing.status_code == 400 and missing.json()["error"]["details"]["user"]
+    stranger = MembershipFactory(organization=OrganizationFactory(), role=Role.MEMBER).user
+    assert client.get(url(organization), {"user": stranger.pk}).status_code == 404
+    assert client_for(world["admin"]).get(url(organization), {"user": stranger.pk}).status_code == 404
+    assert client_for(stranger).get(url(organization)).status_code == 404
+    assert APIClient().get(url(organization)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0}, {"limit": 51}, {"limit": "ten"}, {"offset": -1}, {"offset": 95, "limit": 10},
+        {"diversity": 1.5}, {"diversity": "-0.1"}, {"kind": "spaceship"}, {"exclude": "1,a"}, {"user": "me"},
+    ],
+)  # fmt: skip
+def test_bad_parameters_are_400(world, params):
+    """Invalid query parameters: 400 with the error envelope naming the field."""
+    response = client_for(world["data_fans"][0]).get(url(world["organization"]), params)
+    assert response.status_code == 400, response.content
+    body = response.json()["error"]
+    assert body["code"] == "invalid" and set(body["details"]) & {*params, "offset"}
+
+
+def test_feedback_clicked_and_dismissed(world, django_capture_on_commit_callbacks):
+    """clicked stamps the log; dismissed stamps it, records a dismiss interaction (once) and the item
+    never comes back."""
+    organization, user = world["organization"], world["data_fans"][0]
+    client = client_for(user)
+    shown = client.get(url(organization), {"limit": 2}).json()["results"]
+    clicked, dismissed = shown
+    response = client.post(url(organization, f"recommendations/{clicked['log_id']}/feedback/"), {"action": "clicked"})
+    assert response.status_code == 200, response.content
+    assert response.json()["clicked_at"] and response.json()["dismissed_at"] is None
+    assert response.json()["log_id"] == clicked["log_id"] and response.json()["item"] == clicked["item"]["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(2):  # a retry counts once
+            response = client.post(
+                url(organization, f"recommendations/{dismissed['log_id']}/feedback/"), {"action": "dismissed"}
+            )
+            assert response.status_code == 200
+    assert response.json()["dismissed_at"]
+    assert (
+        Interaction.objects.filter(
+            organization=organization, user=user, item_id=dismissed["item"]["id"], kind=InteractionKind.DISMISS
+        ).count()
+        == 1
+    )
+    again = client.get(url(organization), {"limit": 50}).json()
+    assert not again["cached"]
+    assert dismissed["item"]["id"] not in {e["item"]["id"] for e in again["results"]}
+    assert (
+        client.post(
+            url(organization, f"recommendations/{clicked['log_id']}/feedback/"), {"action": "liked"}
+        ).status_code
+        == 400
+    )
+
+
+def test_feedback_access(world):
+    """Members only on their own rows (403 otherwise); admins and API keys on any; other org's ids 404."""
+    organization = world["organization"]
+    alice, bob = world["data_fans"][0], world["cooks"][0]
+    log_id = client_for(alice).get(url(organization), {"limit": 1}).json()["results"][0]["log_id"]
+    path = url(organization, f"recommendations/{log_id}/feedback/")
+    assert client_for(bob).post(path, {"action": "clicked"}).status_code == 403
+    assert client_for(world["admin"]).post(path, {"action": "clicked"}).status_code == 200
+    assert key_client(organization).post(path, {"action": "clicked"}).status_code == 200
+    assert (
+        client_for(alice)
+        .post(url(organization, "recommendations/999999999/feedback/"), {"action": "clicked"})
+        .status_code
+        == 404
+    )
+    other = OrganizationFactory()
+    other_owner = MembershipFactory(organization=other, role=Role.OWNER).user
+    assert (
+        client_for(other_owner)
+        .post(url(other, f"recommendations/{log_id}/feedback/"), {"action": "clicked"})
+        .status_code
+        == 404
+    )
+    assert client_for(alice).post(path, {}).status_code == 400
+
+
+def test_similar_content(world):
+    """Similar items: same organization, never the item itself, each with a reason; other org's id 404."""
+    organization = world["organization"]
+    item = world["items"][COOKING[0]]
+    response = client_for(world["cooks"][0]).get(url(organization, f"content/{item.pk}/similar/"), {"limit": 5})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["item"] == item.pk and len(body["results"]) == 5
+    ids = [e["item"]["id"] for e in body["results"]]
+    assert item.pk not in ids
+    assert ids[0] in {world["items"][title].pk for title in COOKING}
+    assert all(
+        e["reason"] in (f"Similar to {item.title}", f"Often liked together with {item.title}") for e in body["results"]
+    )
+    foreign = ContentItemFactory(organization=OrganizationFactory())
+    assert client_for(world["cooks"][0]).get(url(organization, f"content/{foreign.pk}/similar/")).status_code == 404
+
+
+def test_similar_users_admins_only(world):
+    """Similar users: admins and API keys; the closest tastes first; members 403; outsiders 404."""
+    organization = world["organization"]
+    fan = world["data_fans"][0]
+    path = url(organization, f"users/{fan.pk}/similar/")
+    response = client_for(world["admin"]).get(path, {"limit": 3})
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert response.json()["user"] == fan.pk and len(results) == 3
+    assert set(results[0]) == {"id", "email", "full_name", "external_id", "score"}
+    assert results[0]["id"] in {u.pk for u in world["data_fans"][1:]}
+    assert fan.pk not in {r["id"] for r in results}
+    assert key_client(organization).get(path).status_code == 200
+    assert client_for(fan).get(path).status_code == 403
+    stranger = MembershipFactory(organization=OrganizationFactory(), role=Role.MEMBER).user
+    assert client_for(world["admin"]).get(url(organization, f"users/{stranger.pk}/similar/")).status_code == 404
+
+
+def test_other_organization_is_404_on_every_endpoint(world):
+    """A member of another organization gets 404 on each endpoint of this one."""
+    organization = world["organization"]
+    outsider = MembershipFactory(organization=OrganizationFactory(), role=Role.OWNER).user
+    client = client_for(outsider)
+    item = world["items"][DATA[0]]
+    log = RecommendationLog.objects.create(
+        organization=organization, user=world["data_fans"][0], item=item,
+        request_id="00000000-0000-0000-0000-000000000001", position=1, source="popular", reason="Popular right now",
+        score=1.0,
+    )  # fmt: skip
+    assert client.get(url(organization)).status_code == 404
+    assert (
+        client.post(url(organization, f"recommendations/{log.pk}/feedback/"), {"action": "clicked"}).status_code == 404
+    )
+    assert client.get(url(organization, f"content/{item.pk}/similar/")).status_code == 404
+    assert client.get(url(organization, f"users/{world['data_fans'][0].pk}/similar/")).status_code == 404
+    log.refresh_from_db()
+    assert log.clicked_at is None
