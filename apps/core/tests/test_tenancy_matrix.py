@@ -23,7 +23,8 @@ from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
 from apps.progress.models import ContentItem, Interaction, Progress
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
-from apps.recommendations.models import RecommendationLog
+from apps.recommendations.models import AssessmentResponse, PersonalityProfile, RecommendationLog
+from apps.recommendations.personality.services import assessment_submit, profile_recompute
 from conftest import client_for
 
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -74,6 +75,9 @@ def world(db):
         organization=org_b, user=member_b.user, item=item_b, request_id=uuid.uuid4(), position=1, source="popular",
         reason="Popular right now", score=1.0,
     )  # fmt: skip
+    answers = {str(n): 1 + n % 5 for n in range(1, 21)}  # issue 8: B's member has answers and a profile
+    assessment_submit(organization=org_b, user=member_b.user, instrument="mini_ipip", answers=answers)
+    profile_recompute(organization_id=org_b.pk, user_id=member_b.user.pk)
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -102,6 +106,8 @@ def _snapshot(org):
         sorted(Progress.objects.filter(organization=org).values_list("pk", "status", "updated_at")),
         Interaction.objects.filter(organization=org).count(),
         sorted(RecommendationLog.objects.filter(organization=org).values_list("pk", "clicked_at", "dismissed_at")),
+        sorted(PersonalityProfile.objects.filter(organization=org).values_list("pk", flat=True)),
+        sorted(AssessmentResponse.objects.filter(organization=org).values_list("pk", flat=True)),
     )
 
 
