@@ -339,6 +339,7 @@ def main():
         ("bots", "bots", whole | {"grouping": "week"}),
     ]
     results = []
+    load_before = os.getloadavg()[0]
     for label, name, params in queries:
         path = f"/api/v1/orgs/{organization.slug}/analytics/{name}/"
 
@@ -348,6 +349,7 @@ def main():
             return response
 
         results.append((label, timed(call)))
+    load_after = os.getloadavg()[0]
 
     print()
     print(f"events stored: {stored:,} (progress rows {progress_rows:,}); batch size {batch:,}")
@@ -357,6 +359,7 @@ def main():
     print(f"target (>= 5,000 events/s through the API): {'met' if api_rate >= 5_000 else 'NOT met'}")
     print()
     print(f"floor: SELECT count(*) over the organization's interactions: {floor * 1000:.1f} ms")
+    print(f"(load average while timing: {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} CPUs)")
     for label, seconds in results:
         print(f"  {label:<22} {seconds * 1000:8.1f} ms  (x{seconds / floor:.1f} the floor)")
     slowest = max(seconds for _, seconds in results)

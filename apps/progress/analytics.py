@@ -266,10 +266,9 @@ def analytics_funnel(
     """
     sql = f"""
         WITH pairs AS (
-            SELECT i.user_id, i.item_id,
-                   bool_or(i.kind = 'view') AS viewed,
-                   bool_or(i.kind = 'start') AS started,
-                   bool_or(i.kind = 'complete') AS completed
+            -- the steps each user took on each item, as bits: view 1, start 2, complete 4 (one
+            -- integer aggregate per row is cheaper than three boolean ones at a million events)
+            SELECT i.user_id, bit_or(CASE i.kind WHEN 'view' THEN 1 WHEN 'start' THEN 2 ELSE 4 END) AS steps
             FROM {INTERACTION} i
             {"JOIN " + CONTENT + " c ON c.id = i.item_id AND c.kind = %(kind)s" if kind else ""}
             WHERE i.organization_id = %(org)s AND i.occurred_at >= %(start)s AND i.occurred_at < %(end)s
@@ -278,15 +277,14 @@ def analytics_funnel(
             GROUP BY i.user_id, i.item_id
         ),
         users AS (
-            SELECT user_id,
-                   bool_or(viewed) AS viewed, bool_or(started) AS started, bool_or(completed) AS completed,
-                   bool_or(viewed AND started) AS viewed_started,
-                   bool_or(viewed AND started AND completed) AS viewed_started_completed
+            SELECT user_id, bit_or(steps) AS steps,
+                   bool_or(steps & 3 = 3) AS viewed_started,
+                   bool_or(steps = 7) AS viewed_started_completed
             FROM pairs GROUP BY user_id
         )
-        SELECT count(*) FILTER (WHERE viewed) AS view_users,
-               count(*) FILTER (WHERE started) AS start_users,
-               count(*) FILTER (WHERE completed) AS complete_users,
+        SELECT count(*) FILTER (WHERE steps & 1 <> 0) AS view_users,
+               count(*) FILTER (WHERE steps & 2 <> 0) AS start_users,
+               count(*) FILTER (WHERE steps & 4 <> 0) AS complete_users,
                count(*) FILTER (WHERE viewed_started) AS start_converted,
                count(*) FILTER (WHERE viewed_started_completed) AS complete_converted
         FROM users
