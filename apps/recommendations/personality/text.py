@@ -8,12 +8,13 @@
   capped at PERSONALITY_TEXT_LLM_MAX_CONFIDENCE and scaled by the amount of text. A failing or invalid
   answer falls back to the offline estimate (the reason is kept in the evidence summary).
 - Offline: each sentence is compared (embeddings of the configured embedder) with the IPIP-50 item
-  statements in the first person ("I am the life of the party."); a sentence close enough to a
-  statement (cosine >= PERSONALITY_TEXT_MATCH_MIN_SIMILARITY) counts as agreeing with it, for its
-  trait in the item's key direction. Score = 0.5 + 0.5 * (plus - minus) / (plus + minus + 2) (the +2
-  keeps a single sentence from swinging a trait to an extreme); confidence at most
-  PERSONALITY_TEXT_OFFLINE_MAX_CONFIDENCE, reached at 5 matched sentences. Weaker than the model path:
-  embeddings barely see negation ("I don't talk a lot" is close to "I talk a lot").
+  statements in the first person ("I am the life of the party."); a clause close enough to a
+  statement (cosine >= PERSONALITY_TEXT_MATCH_MIN_SIMILARITY) counts for its trait in the item's key
+  direction, flipped when exactly one of the two is negated (embeddings barely see polarity).
+  Score = 0.5 + 0.5 * (plus - minus) / (plus + minus + 2) (the +2 keeps a single sentence from
+  swinging a trait to an extreme); confidence at most
+  PERSONALITY_TEXT_OFFLINE_MAX_CONFIDENCE, reached at 5 matched clauses. Weaker than the model path:
+  the negation check is a word list, and "I stay calm" still reads like "Get stressed out easily".
 """
 
 from __future__ import annotations
@@ -142,14 +143,32 @@ def llm_text_estimate(texts: list[str]) -> Estimate:
 # --------------------------------------------------------------------------- offline
 
 
+# Sentence embeddings hardly see polarity ("I rarely worry" sits next to "Worry about things"). A
+# statement and the item it matches are therefore compared for negation too: when exactly one of them
+# is negated (not, never, rarely, without, little, difficulty, forget, a mess...), the item's key is
+# flipped. A crude heuristic, and one reason this path's confidence stays low.
+NEGATION = re.compile(
+    r"n't\b|\b(?:not|no|never|rarely|seldom|hardly|without|nothing|nobody|little|difficulty|difficult|forget|"
+    r"forgot|bore[sd]?|boring|hate|dislike|skip|avoid|procrastinate|unfinished|mess|lose|lost|drain[s]?)\b",
+    re.IGNORECASE,
+)
+CLAUSE_BREAK = re.compile(r"[,;:]\s+|\s+but\s+|\s+and\s+(?=I\b)")
+
+
+def _negated(text: str) -> bool:
+    return len(NEGATION.findall(text)) % 2 == 1
+
+
 def _sentences(texts: list[str]) -> list[str]:
+    """Clauses of at least 3 words (a sentence's clauses can point in opposite directions)."""
     from apps.documents.chunking import split_sentences
 
     out = []
     for text in texts:
         for sentence in split_sentences(text.replace("\n", " ")):
-            if len(sentence.split()) >= 3:
-                out.append(sentence[:400])
+            for clause in CLAUSE_BREAK.split(sentence):
+                if len(clause.split()) >= 3:
+                    out.append(clause.strip()[:400])
     return out
 
 
@@ -180,9 +199,10 @@ def offline_text_estimate(texts: list[str]) -> Estimate | None:
         if similarity[row, best] < threshold:
             continue
         item = IPIP50.items[best]
-        (plus if item.key > 0 else minus)[item.trait] += 1
+        key = -item.key if _negated(sentence) != _negated(item.text) else item.key
+        (plus if key > 0 else minus)[item.trait] += 1
         matches[item.trait].append(
-            {"quote": sentence, "item": item.text, "key": "+" if item.key > 0 else "-",
+            {"quote": sentence, "item": item.text, "key": "+" if key > 0 else "-",
              "similarity": round(float(similarity[row, best]), 3)}
         )  # fmt: skip
     estimate = Estimate(
