@@ -46,7 +46,13 @@ MESSAGE = Message._meta.db_table
 
 @cache
 def time_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    """IANA names both Python and this PostgreSQL server know (their time-zone databases may differ
+    in recent zones; an unknown name in `AT TIME ZONE` would be a database error). Read once per
+    process."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_timezone_names")
+        server = {name for (name,) in cursor.fetchall()}
+    return frozenset(available_timezones() & server)
 
 
 @dataclass(frozen=True)
