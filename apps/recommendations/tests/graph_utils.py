@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.core.graph import graph_query, graph_reset
 from apps.organizations.models import Role
 from apps.organizations.services import organization_create
-from apps.organizations.tests.factories import MembershipFactory
+from apps.organizations.tests.factories import MembershipFactory, plan
 from apps.progress.models import ContentPrerequisite, Progress
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory
 from apps.recommendations.graph_projection import organization_subgraph_delete
@@ -33,7 +33,8 @@ class GraphOrgs:
 
     def create(self, name: str = "Graph Org"):
         owner = UserFactory()
-        organization = organization_create(user=owner, name=name)
+        # An explicit plan: a transactional test may run after another one flushed the seeded plans.
+        organization = organization_create(user=owner, name=name, plan=plan("pro"))
         self.forget(organization.pk)
         self.ids.append(organization.pk)
         return organization, owner
