@@ -51,12 +51,12 @@ def param_chunks(rows: Iterable) -> Iterator[list]:
     """Split UNWIND rows into lists of at most GRAPH_SYNC_BATCH_SIZE rows and ~MAX_PARAM_BYTES of JSON."""
     max_rows, max_bytes = settings.GRAPH_SYNC_BATCH_SIZE, settings.GRAPH_SYNC_MAX_PARAM_BYTES
     chunk: list = []
-    size = 0
+    size = 2  # the list's brackets; each row adds its JSON and a comma
     for row in rows:
-        row_size = len(json.dumps(row, separators=(",", ":")))
+        row_size = len(json.dumps(row, separators=(",", ":"))) + 1
         if chunk and (len(chunk) >= max_rows or size + row_size > max_bytes):
             yield chunk
-            chunk, size = [], 0
+            chunk, size = [], 2
         chunk.append(row)
         size += row_size
     if chunk:

@@ -10,7 +10,8 @@ Lifecycle of a `GraphOutbox` row:
    up when it is turned on. On commit, a drain is kicked (debounced through the cache).
 2. **Claimed** by a drain in a short statement: `FOR UPDATE SKIP LOCKED` (never a row a writer
    still holds), `claim_token` set and `next_attempt_at` moved to the end of a lease. Only one
-   drain runs at a time (a PostgreSQL advisory lock), so states are applied in commit order.
+   drain runs at a time (a PostgreSQL advisory lock), so an older state is never written after a
+   newer one by a slower concurrent drain.
 3. **Applied** outside any transaction: the drain reloads the current state of the claimed
    entities from PostgreSQL and writes it with idempotent Cypher (graph_projection).
 4. **Deleted** on success. On failure the rows get `attempts + 1`, `last_error` and

@@ -11,6 +11,7 @@ the outbox backlog in /health/.
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -498,3 +499,22 @@ def test_a_round_claims_at_most_claim_size_rows(graph_orgs):
     graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[1, 2, 3, 4])
     result = graph_sync_drain(claim_size=2)
     assert (result.applied, result.rounds, result.error) == (5, 3, "")
+
+
+def test_large_items_are_sent_in_small_parameter_batches(graph_orgs):
+    """An item with 120 long tags (~9 KB of names) is drained in queries of at most
+    GRAPH_SYNC_MAX_PARAM_BYTES of parameters (FalkorDB crashes on ~4 KB), and lands whole."""
+    from apps.progress.tests.factories import ContentItemFactory
+    from apps.recommendations.graph_projection import param_chunks
+
+    organization, _owner = graph_orgs.create()
+    tags = [(f"tag-{n:03d}-" + "x" * 64)[:64] for n in range(120)]
+    item = ContentItemFactory(organization=organization, tags=tags)
+    rows = [{"i": item.pk, "t": tag} for tag in tags]
+    chunks = list(param_chunks(rows))
+    assert len(chunks) > 1
+    assert all(len(json.dumps(chunk, separators=(",", ":"))) <= 3000 for chunk in chunks)
+    assert [row for chunk in chunks for row in chunk] == rows
+    graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[item.pk])
+    drain_all()
+    assert {row["b"] for row in rels_of(organization.pk, "TAGGED")} == set(tags)
