@@ -406,9 +406,11 @@ def measure_latency(organization, client, base, member_of, user_ids, test_users,
         "engine_miss_ms": median_ms(engine_miss),
         "engine_hit_ms": median_ms(engine_hit),
     }
+    out["load_average"] = os.getloadavg()[0]
     print(
         f"\nlatency, median of {len(people)} users "
-        f"({len(user_ids):,} users x {organization_items(organization):,} items)"
+        f"({len(user_ids):,} users x {organization_items(organization):,} items; "
+        f"load average {out['load_average']:.1f} on {os.cpu_count()} cores)"
     )
     print(f"  bare pgvector HNSW query (CF source alone)    {out['bare_pgvector_query_ms']:7.2f} ms")
     print(f"  bare Redis GET of the cached list             {out['bare_redis_get_ms']:7.2f} ms")

@@ -63,7 +63,9 @@ class RecommendationListApi(OrganizationAPIView):
             organization=self.organization, user_id=user_id, request=rank_request, offset=data["offset"],
             limit=data["limit"],
         )  # fmt: skip
-        return Response(RecommendationListSerializer(result).data)
+        # `result` is already plain JSON data (it is what the cache holds); RecommendationListSerializer
+        # documents its shape. Rendering it through nested serializers would double a cache hit's cost.
+        return Response(result)
 
 
 class RecommendationFeedbackApi(OrganizationAPIView):
