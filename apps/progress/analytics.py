@@ -116,17 +116,21 @@ def analytics_range(
 
 
 def _rows(sql: str, params: dict, *, hash_aggregates: bool = True) -> list[dict]:
-    """Run one analytics statement with `ANALYTICS_WORK_MEM` for its sorts and hashes (for this
-    transaction only: `set_config(..., true)` is SET LOCAL), so grouping a million events stays in
-    memory instead of spilling to temporary files. `hash_aggregates=False` turns hash aggregation
-    off for the statement (see analytics_active_users)."""
+    """Run one analytics statement with `ANALYTICS_WORK_MEM` for its sorts and hashes, so grouping a
+    million events stays in memory instead of spilling to temporary files; `hash_aggregates=False`
+    turns hash aggregation off for it (see analytics_active_users). Both are `SET LOCAL`
+    (`set_config(..., true)`) and put back right after the statement: they would otherwise last
+    until the end of the caller's transaction (e.g. the dashboard's other statements)."""
+    change = "SELECT set_config('work_mem', %s, true), set_config('enable_hashagg', %s, true)"
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.ANALYTICS_WORK_MEM])
-        if not hash_aggregates:
-            cursor.execute("SELECT set_config('enable_hashagg', 'off', true)")
+        cursor.execute("SELECT current_setting('work_mem'), current_setting('enable_hashagg')")
+        previous = list(cursor.fetchone())
+        cursor.execute(change, [settings.ANALYTICS_WORK_MEM, "on" if hash_aggregates else "off"])
         cursor.execute(sql, params)
         columns = [column.name for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        cursor.execute(change, previous)
+    return rows
 
 
 # A calendar of periods `date_from`..`date_to` in the range's time zone, as local timestamps.

@@ -548,3 +548,27 @@ def test_invalid_parameters_are_400(world, name, params, field, message):
     assert error["code"] == "invalid"
     assert field in error["details"]
     assert message in error["message"], error["message"]
+
+
+# --------------------------------------------------------------------------- statement settings
+
+
+def test_statement_settings_do_not_leak(world):
+    """work_mem and enable_hashagg are changed for one analytics statement only: the caller's
+    transaction (e.g. the dashboard's next statements) gets its own values back."""
+    from django.db import connection
+
+    from apps.progress import analytics
+
+    def current():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('work_mem'), current_setting('enable_hashagg')")
+            return cursor.fetchone()
+
+    before = current()
+    period = analytics.analytics_range(date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 14))
+    body = analytics.analytics_active_users(organization=world["org"], period=period, grouping="week")
+
+    assert body["total_active_users"] == 2
+    assert current() == before
+    assert before[1] == "on"
