@@ -318,3 +318,38 @@ def test_training_an_organization_without_events(organization):
     result = serve(organization, member, limit=3)
     assert ids(result) == [item.pk for item in reversed(items)]
     assert {entry["reason"] for entry in result["results"]} == {"New in the catalog"}
+
+
+def test_graph_candidates_come_from_the_background_cache(world, django_capture_on_commit_callbacks, settings):
+    """The request never calls the graph: without cached graph rows it enqueues one refresh (on commit);
+    rows cached for the user's current version serve with the graph's own reason."""
+    from apps.recommendations.engine import cache as rec_cache
+    from apps.recommendations.engine.sources import graph_candidates_refresh
+
+    organization, user = world["organization"], world["cooks"][0]
+    recommender_train(organization_id=organization.pk)
+    with django_capture_on_commit_callbacks() as callbacks:
+        serve(organization, user)
+    assert len(callbacks) == 1  # recommendations.graph_refresh, once
+    with django_capture_on_commit_callbacks() as callbacks:
+        serve(organization, user, limit=5)  # the claim holds for a minute: no second task
+    assert callbacks == []
+
+    found = graph_candidates_refresh(organization_id=organization.pk, user_id=user.pk)  # what the task runs
+    rows, fresh = rec_cache.graph_rows_get(organization_id=organization.pk, user_id=user.pk)
+    assert fresh and len(rows) == found
+
+    target = world["items"]["Songwriting workshop"]
+    version = rec_cache.user_version(organization_id=organization.pk, user_id=user.pk)
+    rec_cache.graph_rows_set(
+        organization_id=organization.pk,
+        user_id=user.pk,
+        rows=[[target.pk, 50.0, "Completed next by 3 people like you"]],
+        version=version,
+    )
+    settings.REC_WEIGHT_GRAPH = 10.0  # the graph dominates this item's score
+    result = serve(organization, user, limit=20)
+    assert not result["cached"]  # fresh graph rows make the cached lists stale
+    first = result["results"][0]
+    assert first["item"]["id"] == target.pk and first["source"] == "graph"
+    assert first["reason"] == "Completed next by 3 people like you"
