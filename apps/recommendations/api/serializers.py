@@ -6,6 +6,8 @@ from rest_framework import serializers
 from apps.core.serializers import QuerySerializer
 from apps.progress.models import ContentKind
 
+MAX_ID = 2**63 - 1
+
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -13,8 +15,9 @@ def _split(value: str) -> list[str]:
 
 class RecommendationParamsSerializer(QuerySerializer):
     user = serializers.IntegerField(
-        required=False, min_value=1, help_text="Whose recommendations (default: yourself; required for API keys)."
-    )
+        required=False, min_value=1, max_value=MAX_ID,
+        help_text="Whose recommendations (default: yourself; required for API keys).",
+    )  # fmt: skip
     limit = serializers.IntegerField(required=False, min_value=1, max_value=50, default=10)
     offset = serializers.IntegerField(required=False, min_value=0, default=0)
     kind = serializers.CharField(required=False, max_length=200, help_text="Comma-separated content kinds.")
@@ -37,7 +40,7 @@ class RecommendationParamsSerializer(QuerySerializer):
 
     def validate_exclude(self, value):
         parts = _split(value)
-        if not all(part.isdigit() for part in parts) or len(parts) > 200:
+        if not all(part.isdigit() and int(part) <= MAX_ID for part in parts) or len(parts) > 200:
             raise serializers.ValidationError("A comma-separated list of at most 200 item ids.")
         return [int(part) for part in parts]
 
