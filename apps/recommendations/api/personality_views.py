@@ -189,7 +189,7 @@ class PersonalityMeApi(PersonalityApi):
 
     @extend_schema(
         operation_id="personality_me_delete",
-        responses=DeletedSerializer,
+        responses={200: DeletedSerializer},
         tags=TAGS,
         description="Delete your profile and answers in this organization: the rows in PostgreSQL, the cached "
         "profile and recommendation lists in Redis. Nothing personality-related is kept in the knowledge graph.",
