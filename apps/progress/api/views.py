@@ -46,6 +46,20 @@ def _row_errors(errors, prefix: str = "") -> list[str]:
     return [f"{prefix}: {errors}" if prefix else str(errors)]
 
 
+def _validate_rows(serializer_class, raws: list[dict]):
+    """(index, raw, validated data or None, error lines or None) per row.
+
+    One serializer instance validates every row (a serializer per row would deep-copy its fields
+    thousands of times); a row's errors never stop the others.
+    """
+    validator = serializer_class()
+    for index, raw in enumerate(raws):
+        try:
+            yield index, raw, dict(validator.run_validation(raw)), None
+        except ValidationError as exc:
+            yield index, raw, None, _row_errors(exc.detail)
+
+
 # --------------------------------------------------------------------------- catalog
 
 
@@ -126,13 +140,12 @@ class ContentBulkUpsertApi(OrganizationAPIView):
         envelope = s.ContentBulkInputSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
         rows = []
-        for index, raw in enumerate(envelope.validated_data["items"]):
-            row = s.ContentBulkRowSerializer(data=raw)
-            if row.is_valid():
-                rows.append(services.BulkRow(index=index, data=dict(row.validated_data)))
+        for index, raw, data, errors in _validate_rows(s.ContentBulkRowSerializer, envelope.validated_data["items"]):
+            if errors is None:
+                rows.append(services.BulkRow(index=index, data=data))
             else:
                 external_id = raw.get("external_id") if isinstance(raw.get("external_id"), str) else None
-                rows.append(services.BulkRow(index=index, external_id=external_id, errors=_row_errors(row.errors)))
+                rows.append(services.BulkRow(index=index, external_id=external_id, errors=errors))
         services.content_bulk_upsert(organization=self.organization, rows=rows)
         counts = {name: 0 for name in ("created", "updated", "unchanged", "rejected")}
         results = []
@@ -381,12 +394,11 @@ class MemberSyncApi(OrganizationAPIView):
         envelope = s.MemberSyncInputSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
         rows = []
-        for index, raw in enumerate(envelope.validated_data["members"]):
-            row = s.MemberSyncRowSerializer(data=raw)
-            if row.is_valid():
-                rows.append(MemberSyncRow(index=index, data=dict(row.validated_data)))
+        for index, raw, data, errors in _validate_rows(s.MemberSyncRowSerializer, envelope.validated_data["members"]):
+            if errors is None:
+                rows.append(MemberSyncRow(index=index, data=data))
             else:
-                rows.append(MemberSyncRow(index=index, errors=_row_errors(row.errors)))
+                rows.append(MemberSyncRow(index=index, errors=errors))
                 if isinstance(raw.get("external_id"), str):
                     rows[-1].data = {"external_id": raw["external_id"]}
         members_sync(organization=self.organization, rows=rows)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
@@ -213,7 +213,19 @@ def _bulk_upsert(*, organization, rows: list[BulkRow]) -> None:
             if row.status == "unchanged":
                 row.status = "updated"
     if parent_updates:
-        ContentItem.objects.bulk_update(parent_updates, ["parent", "updated_at"], batch_size=1000)
+        # One UPDATE ... FROM unnest() (bulk_update would build a CASE per row).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {ContentItem._meta.db_table} AS c SET parent_id = v.parent_id, updated_at = %s "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, parent_id) "
+                "WHERE c.id = v.id AND c.organization_id = %s",
+                [
+                    timezone.now(),
+                    [i.pk for i in parent_updates],
+                    [i.parent_id for i in parent_updates],
+                    organization.pk,
+                ],
+            )
 
     wanted = {
         row.item.pk: {key_to_id[k] for k in row.prerequisite_keys} for row in live if row.prerequisite_keys is not None
