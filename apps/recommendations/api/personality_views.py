@@ -239,8 +239,8 @@ class PersonalityUserApi(PersonalityApi):
         membership = member_get(organization=self.organization, user_id=user_id)
         if not self.organization.personality_admin_access:
             raise ApplicationError(
-                "This organization has not enabled admin access to personality profiles; an owner can turn on "
-                "'personality admin access' for the organization.",
+                "This organization has not enabled admin access to personality profiles "
+                "(the organization setting 'personality admin access' is off).",
                 code="personality_admin_access_disabled",
                 status_code=status.HTTP_403_FORBIDDEN,
             )
