@@ -12,7 +12,8 @@ Coverage:
   unknown parent / prerequisite, a reference to another organization's item, parent and prerequisite cycles,
   a row depending on a rejected new row; each with its reason;
 - envelope errors (400, nothing written): no items, items not a list, a row that is not an object, too many rows;
-- access: anonymous 401, member 403, read-only key 403, write key 200, other organization 404.
+- access: anonymous 401, member 403, read-only key 403, write key 200, other organization 404;
+- the number of queries does not grow with the number of rows.
 """
 
 from __future__ import annotations
@@ -260,3 +261,34 @@ def test_access(organization, member, other_organization):
     response = client_for(outsider).post(bulk_url(organization), payload, format="json")
     assert response.status_code == 404
     assert ContentItem.objects.filter(organization=organization).count() == 1
+
+
+def test_query_count_does_not_grow_with_rows(organization, admin_user):
+    """5 or 50 new rows with parents and prerequisites (and the same again, unchanged): same number of queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(admin_user)
+
+    def payload(prefix: str, n: int) -> list[dict]:
+        rows = [{"external_id": f"{prefix}-course", "title": "Course", "tags": ["t"]}]
+        for i in range(n):
+            rows.append(
+                {
+                    "external_id": f"{prefix}-{i}",
+                    "title": f"Lesson {i}",
+                    "parent_external_id": f"{prefix}-course",
+                    "position": i,
+                    "prerequisite_external_ids": [f"{prefix}-{i - 1}"] if i else [],
+                }
+            )
+        return rows
+
+    def queries(rows) -> int:
+        with CaptureQueriesContext(connection) as context:
+            assert client.post(bulk_url(organization), {"items": rows}, format="json").json()["rejected"] == 0
+        return len(context.captured_queries)
+
+    small, large = payload("s", 5), payload("l", 50)
+    assert queries(small) == queries(large)
+    assert queries(small) == queries(large)  # unchanged the second time
