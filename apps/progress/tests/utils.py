@@ -90,6 +90,8 @@ def catalog_state(organization) -> list:
             "content_hash", "updated_at",
         )
     )  # fmt: skip
-    links = sorted(ContentPrerequisite.objects.filter(organization=organization).values_list("item_id", "prerequisite_id"))
+    links = sorted(
+        ContentPrerequisite.objects.filter(organization=organization).values_list("item_id", "prerequisite_id")
+    )
     vectors = ContentEmbedding.objects.filter(organization=organization).count()
     return [items, links, vectors]
