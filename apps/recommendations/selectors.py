@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 
 from apps.organizations.models import Membership
-from apps.recommendations.engine.sources import active_model, embeddings_get, index_query, vector_literal
+from apps.recommendations.engine.sources import (
+    active_model,
+    embeddings_get,
+    index_query,
+    vector_from_wire,
+    vector_literal,
+)
 from apps.recommendations.models import RecommendationLog
 
 
@@ -106,7 +111,7 @@ def user_similar(*, organization, user_id: int, limit: int = 10) -> list[dict]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT factors::real[] FROM recommendations_userfactor WHERE model_id = %s AND user_id = %s",
+            "SELECT vector_send(factors) FROM recommendations_userfactor WHERE model_id = %s AND user_id = %s",
             [model.pk, user_id],
         )
         row = cursor.fetchone()
@@ -114,7 +119,7 @@ def user_similar(*, organization, user_id: int, limit: int = 10) -> list[dict]:
         return []
     rows = index_query(
         SIMILAR_USERS_SQL.format(dims=int(model.dims)),
-        {"vec": vector_literal(np.asarray(row[0])), "model": model.pk, "user": user_id, "n": limit * 2},
+        {"vec": vector_literal(vector_from_wire(row[0])), "model": model.pk, "user": user_id, "n": limit * 2},
         ef_search=max(settings.REC_HNSW_EF_SEARCH, limit * 2),
     )
     members = {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -40,8 +41,8 @@ def _graph_rows_key(organization_id: int, user_id: int) -> str:
 def _bump(key: str) -> None:
     try:
         cache.incr(key)
-    except ValueError:  # not there yet (or expired): any new value changes the derived keys
-        cache.set(key, 1, timeout=None)
+    except ValueError:  # not there yet (or evicted): a value never used before, so no old key can match
+        cache.set(key, time.time_ns() // 1000, timeout=None)
 
 
 def recommendation_cache_invalidate_user(*, organization_id: int, user_id: int) -> None:
@@ -55,6 +56,10 @@ def recommendation_cache_invalidate_users(*, organization_id: int, user_ids) -> 
 
 def recommendation_cache_invalidate_organization(*, organization_id: int) -> None:
     _bump(_org_key(organization_id))
+
+
+def organization_version(*, organization_id: int) -> int:
+    return cache.get(_org_key(organization_id), 0)
 
 
 def user_version(*, organization_id: int, user_id: int) -> int:

@@ -219,9 +219,9 @@ def recommendations_rank(*, organization_id: int, user_id: int, request: RankReq
 
     # Diversity (MMR) over content embeddings; the same vectors explain content-based picks.
     pool = scored[: max(3 * request.size, 60)] if request.diversity > 0 else scored[: request.size]
-    vectors, _, dims = embeddings_get(
-        organization_id=organization_id, item_ids={e["id"] for e in pool} | set(context.history_items)
-    )
+    wanted = ({e["id"] for e in pool} | set(context.history_items[:30])) - set(context.vectors)
+    fetched, _, dims = embeddings_get(organization_id=organization_id, item_ids=wanted)
+    vectors = {**context.vectors, **fetched}
     if request.diversity > 0:
         matrix = np.vstack([vectors.get(e["id"], np.zeros(dims, dtype=np.float32)) for e in pool]) if pool else None
         order = mmr(np.array([e["score"] for e in pool]), matrix, diversity=request.diversity, k=request.size)

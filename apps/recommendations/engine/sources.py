@@ -41,6 +41,8 @@ class UserContext:
     touched: set[int] = field(default_factory=set)  # started, in progress or completed
     #: courses/modules the user is working through: their next item is recommended, not themselves
     containers: set[int] = field(default_factory=set)
+    #: content embeddings fetched so far in this request (the history's, then the candidates')
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def params(self) -> dict:
@@ -69,12 +71,25 @@ WHERE organization_id = %(org)s AND user_id = %(user)s AND status IN ('completed
 """
 
 
+_models: dict[int, tuple[int, RecommenderModel | None]] = {}
+
+
 def active_model(*, organization_id: int) -> RecommenderModel | None:
-    return (
+    """The serving model, kept per process while the organization's cache version is unchanged (a
+    new model bumps it on commit), so a request reads one Redis key instead of the model's row."""
+    from apps.recommendations.engine.cache import organization_version
+
+    version = organization_version(organization_id=organization_id)
+    known = _models.get(organization_id)
+    if known is not None and known[0] == version and version:
+        return known[1]
+    model = (
         RecommenderModel.objects.filter(organization_id=organization_id, status=RecommenderModel.Status.READY)
         .order_by("-version")
         .first()
     )
+    _models[organization_id] = (version, model)
+    return model
 
 
 def user_context_load(*, organization_id: int, user_id: int) -> UserContext:
@@ -113,6 +128,12 @@ def user_context_load(*, organization_id: int, user_id: int) -> UserContext:
     context.history_items, context.history_kinds = items, kinds
     context.history_weights = history_weights(np.asarray(times), np.asarray(weights), half_life_events=half_life)
     return context
+
+
+def vector_from_wire(data) -> np.ndarray:
+    """A pgvector value fetched as `vector_send(column)` (int16 dims, int16 unused, float4 big-endian
+    values): about 9x faster to read than its text form or a real[] cast."""
+    return np.frombuffer(bytes(data), dtype=">f4", offset=4).astype(np.float32)
 
 
 def vector_literal(vector) -> str:
@@ -158,11 +179,11 @@ LIMIT %(n)s
 def user_factor_get(*, model: RecommenderModel, user_id: int) -> np.ndarray | None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT factors::real[] FROM recommendations_userfactor WHERE model_id = %s AND user_id = %s",
+            "SELECT vector_send(factors) FROM recommendations_userfactor WHERE model_id = %s AND user_id = %s",
             [model.pk, user_id],
         )
         row = cursor.fetchone()
-    return np.asarray(row[0], dtype=np.float32) if row else None
+    return vector_from_wire(row[0]) if row else None
 
 
 def source_cf(context: UserContext, *, limit: int) -> SourceResult:
@@ -173,7 +194,7 @@ def source_cf(context: UserContext, *, limit: int) -> SourceResult:
     vector = user_factor_get(model=model, user_id=context.user_id)
     if vector is None:
         return SourceResult(Candidates.empty())
-    n = limit + min(len(context.excluded), 4 * limit)
+    n = limit + min(len(context.excluded), limit)
     rows = index_query(
         CF_SQL.format(dims=int(model.dims)),
         {"vec": vector_literal(vector), "model": model.pk, "n": n},
@@ -235,12 +256,12 @@ def embeddings_get(*, organization_id: int, item_ids) -> tuple[dict[int, np.ndar
     embedder = get_embedder()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT item_id, embedding::real[] FROM progress_contentembedding "
+            "SELECT item_id, vector_send(embedding) FROM progress_contentembedding "
             "WHERE organization_id = %s AND model = %s AND item_id = ANY(%s)",
             [organization_id, embedder.name, list(item_ids)],
         )
         rows = cursor.fetchall()
-    return {item: np.asarray(vector, dtype=np.float32) for item, vector in rows}, embedder.name, embedder.dimensions
+    return {item: vector_from_wire(vector) for item, vector in rows}, embedder.name, embedder.dimensions
 
 
 def source_content(context: UserContext, *, limit: int) -> SourceResult:
@@ -249,6 +270,7 @@ def source_content(context: UserContext, *, limit: int) -> SourceResult:
     if context.cold:
         return SourceResult(Candidates.empty())
     vectors, model_name, dims = embeddings_get(organization_id=context.organization_id, item_ids=context.history_items)
+    context.vectors.update(vectors)
     if not vectors:
         return SourceResult(Candidates.empty())
     profile = np.zeros(dims)
@@ -258,7 +280,7 @@ def source_content(context: UserContext, *, limit: int) -> SourceResult:
     norm = np.linalg.norm(profile)
     if norm == 0:
         return SourceResult(Candidates.empty())
-    n = limit + min(len(context.excluded), 4 * limit)
+    n = limit + min(len(context.excluded), limit)
     rows = index_query(
         CONTENT_SQL.format(dims=int(dims)),
         {"vec": vector_literal(profile / norm), "model": model_name, "org": context.organization_id, "n": n},
@@ -284,7 +306,7 @@ ORDER BY created_at DESC, id DESC LIMIT %s
 def source_popular(context: UserContext, *, limit: int) -> SourceResult:
     """Decayed popularity from the active model's snapshot (or the last 30 days' positive events
     when no model exists yet), topped up with the newest items; evidence: "popular" or "new"."""
-    n = limit + min(len(context.excluded), 4 * limit)
+    n = limit + min(len(context.excluded), limit)
     if context.model is not None and context.model.popular:
         rows = [(int(item), float(score)) for item, score in context.model.popular[:n]]
     else:
