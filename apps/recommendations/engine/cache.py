@@ -6,6 +6,10 @@ fresh knowledge-graph candidates arrive from the background) and a hash of the r
 Invalidation is therefore one INCR, never a key scan; stale entries expire by TTL.
 A hit costs one MGET (the versions) and one GET.
 
+The cache is an optimisation: when Redis errors (down, or busy with a long module command), reads
+are misses, writes are skipped and the list is computed; a failed invalidation is logged (the TTL
+bounds how long a list can stay stale).
+
 Knowledge-graph candidates are never fetched in the request: Bolt round trips cost more than the
 whole request budget. They are computed by a Celery task per user and kept here (`graph_rows_*`),
 tagged with the user version they were computed for; a request that finds none, or stale ones,
@@ -16,10 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 
 def _org_key(organization_id: int) -> str:
@@ -40,9 +48,12 @@ def _graph_rows_key(organization_id: int, user_id: int) -> str:
 
 def _bump(key: str) -> None:
     try:
-        cache.incr(key)
-    except ValueError:  # not there yet (or evicted): a value never used before, so no old key can match
-        cache.set(key, time.time_ns() // 1000, timeout=None)
+        try:
+            cache.incr(key)
+        except ValueError:  # not there yet (or evicted): a value never used before, so no old key can match
+            cache.set(key, time.time_ns() // 1000, timeout=None)
+    except RedisError:
+        logger.warning("recommendation cache: could not invalidate %s", key, exc_info=True)
 
 
 def recommendation_cache_invalidate_user(*, organization_id: int, user_id: int) -> None:
@@ -59,26 +70,41 @@ def recommendation_cache_invalidate_organization(*, organization_id: int) -> Non
 
 
 def organization_version(*, organization_id: int) -> int:
-    return cache.get(_org_key(organization_id), 0)
+    try:
+        return cache.get(_org_key(organization_id), 0)
+    except RedisError:
+        return 0
 
 
 def user_version(*, organization_id: int, user_id: int) -> int:
-    return cache.get(_user_key(organization_id, user_id), 0)
+    try:
+        return cache.get(_user_key(organization_id, user_id), 0)
+    except RedisError:
+        return 0
 
 
-def list_key(*, organization_id: int, user_id: int, params: dict) -> str:
-    """The cache key of one user's list for these request parameters (reads the versions)."""
+def list_key(*, organization_id: int, user_id: int, params: dict) -> str | None:
+    """The cache key of one user's list for these request parameters (reads the versions); None
+    when Redis is unavailable (the list is then computed and not cached)."""
     keys = [_org_key(organization_id), _user_key(organization_id, user_id), _graph_epoch_key(organization_id, user_id)]
-    versions = cache.get_many(keys)
+    try:
+        versions = cache.get_many(keys)
+    except RedisError:
+        logger.warning("recommendation cache unavailable", exc_info=True)
+        return None
     org, user, graph = (versions.get(key, 0) for key in keys)
     digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f"rec:l:{organization_id}:{org}:{user_id}:{user}:{graph}:{digest}"
 
 
 def graph_rows_get(*, organization_id: int, user_id: int) -> tuple[list, bool]:
-    """(cached graph candidates, whether they were computed for the user's current version)."""
+    """(cached graph candidates, whether they were computed for the user's current version); with
+    Redis unavailable: none, and "fresh" so that no refresh is enqueued."""
     keys = [_graph_rows_key(organization_id, user_id), _user_key(organization_id, user_id)]
-    found = cache.get_many(keys)
+    try:
+        found = cache.get_many(keys)
+    except RedisError:
+        return [], True
     value = found.get(keys[0])
     if value is None:
         return [], False
@@ -93,12 +119,26 @@ def graph_rows_set(*, organization_id: int, user_id: int, rows: list, version: i
 
 def graph_refresh_claim(*, organization_id: int, user_id: int) -> bool:
     """True for the first caller in a minute: it enqueues the refresh (no storm of duplicate tasks)."""
-    return cache.add(f"rec:g:claim:{organization_id}:{user_id}", 1, timeout=60)
+    try:
+        return cache.add(f"rec:g:claim:{organization_id}:{user_id}", 1, timeout=60)
+    except RedisError:
+        return False
 
 
-def list_get(key: str):
-    return cache.get(key)
+def list_get(key: str | None):
+    if key is None:
+        return None
+    try:
+        return cache.get(key)
+    except RedisError:
+        logger.warning("recommendation cache unavailable", exc_info=True)
+        return None
 
 
-def list_set(key: str, value) -> None:
-    cache.set(key, value, timeout=settings.REC_CACHE_TTL_SECONDS)
+def list_set(key: str | None, value) -> None:
+    if key is None:
+        return
+    try:
+        cache.set(key, value, timeout=settings.REC_CACHE_TTL_SECONDS)
+    except RedisError:
+        logger.warning("recommendation cache unavailable", exc_info=True)
