@@ -33,7 +33,7 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(reason + "; BEACON_REQUIRE_BROWSER=1 requires it")
     pytestmark = pytest.mark.skip(reason=reason)
 else:
-    pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+    pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 @pytest.fixture
