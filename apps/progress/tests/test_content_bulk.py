@@ -227,7 +227,7 @@ def test_parent_cycle_in_payload(organization, admin_user):
         ({"items": {"external_id": "x"}}, 'items: Expected a list of items but got type "dict".'),
         (
             {"items": [{"external_id": "x", "title": "t"}, "row"]},
-            'items.1: Expected a dictionary of items but got type "str".',
+            'items[1]: Expected a dictionary of items but got type "str".',
         ),
     ],
 )

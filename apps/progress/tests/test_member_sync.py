@@ -189,7 +189,7 @@ def test_plan_member_limit(admin_user):
         ({}, "members: This field is required."),
         ({"members": []}, "members: Ensure this field has at least 1 elements."),
         ({"members": "x"}, 'members: Expected a list of items but got type "str".'),
-        ({"members": [1]}, 'members: Expected a dictionary of items but got type "int".'),
+        ({"members": [1]}, 'members[0]: Expected a dictionary of items but got type "int".'),
     ],
 )
 def test_bad_envelope_is_400(organization, admin_user, payload, message):

@@ -162,7 +162,7 @@ def test_me_patch_over_long_interest_is_400(profiled_user):
     assert response.status_code == 400
     assert response.json() == error(
         "invalid",
-        "Invalid input. interests.1: Ensure this field has no more than 64 characters.",
+        "Invalid input. interests[1]: Ensure this field has no more than 64 characters.",
         {"interests": {"1": ["Ensure this field has no more than 64 characters."]}},
     )
     profiled_user.refresh_from_db()
