@@ -108,7 +108,30 @@ def profile_inputs_load(*, organization_id: int, user_id: int) -> dict:
         ],
     }  # fmt: skip
     input_hash = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-    return {"assessment": latest, "features": features, "texts": texts, "input_hash": input_hash}
+    return {
+        "assessment": latest, "features": features, "texts": texts, "input_hash": input_hash,
+        "text_key": hashlib.sha256(f"{text_digest}:{payload['text_path']}".encode()).hexdigest(),
+    }  # fmt: skip
+
+
+def _text_cache_key(organization_id: int, user_id: int) -> str:
+    return f"personality:text:{organization_id}:{user_id}"
+
+
+def _text_estimate_cached(organization_id: int, user_id: int, inputs: dict) -> tuple[Estimate | None, str]:
+    """The text estimate, reused while the user's messages (and the text path) are unchanged: new
+    behaviour alone must not pay for another language-model call. One Redis key per user, deleted
+    with the profile."""
+    key = _text_cache_key(organization_id, user_id)
+    cached = cache.get(key)
+    if cached and cached["key"] == inputs["text_key"]:
+        estimate = Estimate(**cached["estimate"]) if cached["estimate"] else None
+        return estimate, cached["reason"]
+    estimate, reason = text_estimate([content for _, content in inputs["texts"]])
+    if "unusable" not in reason:  # a failed model call is retried at the next recompute
+        value = {"key": inputs["text_key"], "estimate": estimate.as_dict() if estimate else None, "reason": reason}
+        cache.set(key, value, timeout=30 * 24 * 3600)
+    return estimate, reason
 
 
 def profile_recompute(*, organization_id: int, user_id: int) -> tuple[PersonalityProfile | None, bool]:
@@ -131,7 +154,7 @@ def profile_recompute(*, organization_id: int, user_id: int) -> tuple[Personalit
     behaviour = behaviour_estimate(inputs["features"])
     if behaviour is not None:
         estimates.append(behaviour)
-    text, text_reason = text_estimate([content for _, content in inputs["texts"]])
+    text, text_reason = _text_estimate_cached(organization_id, user_id, inputs)
     if text is not None:
         estimates.append(text)
     style = learning_style(inputs["features"])
@@ -207,7 +230,13 @@ def personality_caches_clear(organization_id: int, user_id: int, *, lists: bool)
     cache.delete(profile_cache_key(organization_id, user_id))
     rec_cache.recommendation_cache_invalidate_user(organization_id=organization_id, user_id=user_id)
     if lists:
-        cache.delete_many([_pending_key(organization_id, user_id), _debounce_key(organization_id, user_id)])
+        cache.delete_many(
+            [
+                _pending_key(organization_id, user_id),
+                _debounce_key(organization_id, user_id),
+                _text_cache_key(organization_id, user_id),
+            ]
+        )
         _recommendation_lists_delete(organization_id, user_id)
 
 

@@ -3,17 +3,20 @@
 Covers: recompute is idempotent per input hash (unchanged inputs: no new row; a new answer or new
 behaviour: one new row; history pruned); the task called directly with ids (and quietly nothing for a
 non-member); the Redis debounce (one recompute per window after enough new events, through the real
-signals after commit); the beat sweep (users with evidence newer than their profile); the ranking
-effect (a conscientious profile lifts structured items and says so in the reason; no profile, no
-personality reason); the Django admin pages render the SVG trait chart.
+signals after commit); the text estimate reused while the messages are unchanged (one model call);
+the beat sweep (users with evidence newer than their profile); the ranking effect (a conscientious
+profile lifts structured items and says so in the reason; no profile, no personality reason);
+the Django admin pages render the SVG trait chart.
 """
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from apps.conversations.tests.utils import completion
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory
 from apps.progress.models import InteractionKind
@@ -28,9 +31,10 @@ from apps.recommendations.personality.services import (
     profile_recompute_stale,
 )
 from apps.recommendations.services import recommendations_serve, recommender_train
-from apps.recommendations.tests.personality_utils import START, build_catalog
+from apps.recommendations.tests.personality_utils import EXTRAVERT_TEXTS, START, build_catalog, chat
 from apps.recommendations.tests.rec_utils import build_world
 from apps.recommendations.tests.test_personality_scoring import MINI_ANSWERS
+from apps.recommendations.tests.test_personality_sources import llm  # noqa: F401  (the fixture)
 from apps.users.tests.factories import UserFactory
 from workers.tasks.personality import profile_recompute_task
 
@@ -193,3 +197,25 @@ def test_admin_pages_render_the_trait_chart(organization, member):
         assert response.status_code == 200, path
         assert b"<svg" in response.content and b"Big Five traits" in response.content
     assert b"conf. 0.77" in client.get(f"/admin/recommendations/personalityprofile/{profile.pk}/change/").content
+
+
+def test_text_estimate_is_reused_until_the_messages_change(organization, member, llm):  # noqa: F811
+    """New behaviour alone recomputes the profile without another model call; a new message calls it again;
+    the profile lists the text source with its verified quote; deletion drops the cached text estimate."""
+    chat(organization, member, EXTRAVERT_TEXTS)
+    reply = {"traits": {"extraversion": {"score": 0.85, "confidence": 0.8, "evidence": ["I start conversations"]}}}
+    fake = llm(completion(json.dumps(reply)))
+    first, created = profile_recompute(organization_id=organization.pk, user_id=member.pk)
+    assert created and fake.calls == 1 and first.source == "text" and first.extraversion == 0.85
+    assert first.evidence["extraversion"]["sources"][0]["evidence"] == [{"quote": "I start conversations"}]
+    catalog = build_catalog(organization)
+    for item in catalog["data"][:6]:
+        interaction_create(organization=organization, user=member, item=item, kind=InteractionKind.LIKE)
+    second, created = profile_recompute(organization_id=organization.pk, user_id=member.pk)
+    assert created and second.source == "combined" and fake.calls == 1
+    chat(organization, member, ["One more question: where do I find the group sessions?"])
+    _, created = profile_recompute(organization_id=organization.pk, user_id=member.pk)
+    assert created and fake.calls == 2
+    assert cache.get(f"personality:text:{organization.pk}:{member.pk}") is not None
+    personality_services.personality_caches_clear(organization.pk, member.pk, lists=True)
+    assert cache.get(f"personality:text:{organization.pk}:{member.pk}") is None
