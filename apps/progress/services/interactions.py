@@ -20,6 +20,7 @@ from apps.core.exceptions import ApplicationError
 from apps.organizations.models import Membership
 from apps.progress import graph as graph_outbox
 from apps.progress.models import DEFAULT_INTERACTION_WEIGHTS, ContentItem, Interaction, InteractionKind
+from apps.recommendations.engine.cache import recommendation_cache_invalidate_users
 
 KINDS = frozenset(InteractionKind.values)
 #: how far in the future an occurred_at may be (clock skew between systems)
@@ -275,6 +276,8 @@ def interaction_batch_ingest(
         outcome.created = len(created)
         if stored:
             graph_outbox.interactions_recorded(organization_id=organization.pk, keys={row[1:] for row in stored})
+            # Bulk INSERT fires no signals: the users' cached recommendations go stale on commit (issue 7).
+            recommendation_cache_invalidate_users(organization_id=organization.pk, user_ids={row[1] for row in stored})
         for key, index in row_of_key.items():
             if key not in created:
                 outcome.add(index, key, "duplicate", "already recorded (same idempotency_key).")

@@ -25,6 +25,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,15 @@ def recommendation_cache_invalidate_user(*, organization_id: int, user_id: int) 
 
 
 def recommendation_cache_invalidate_users(*, organization_id: int, user_ids) -> None:
-    for user_id in set(user_ids):
-        _bump(_user_key(organization_id, user_id))
+    """For bulk writers (no signals fire): once the current transaction commits (at once outside
+    one), the users' cached lists are stale."""
+    users = sorted(set(user_ids))
+
+    def bump():
+        for user_id in users:
+            _bump(_user_key(organization_id, user_id))
+
+    transaction.on_commit(bump)
 
 
 def recommendation_cache_invalidate_organization(*, organization_id: int) -> None:

@@ -236,3 +236,22 @@ def test_other_organization_is_404_on_every_endpoint(world):
     assert client.get(url(organization, f"users/{world['data_fans'][0].pk}/similar/")).status_code == 404
     log.refresh_from_db()
     assert log.clicked_at is None
+
+
+def test_batch_ingested_events_invalidate_the_cache(world, django_capture_on_commit_callbacks):
+    """Events sent through the batch API (bulk INSERT, no signals) make the user's cached list stale."""
+    organization, user = world["organization"], world["cooks"][0]
+    client = key_client(organization)
+    first = client.get(url(organization), {"user": user.pk}).json()
+    assert not first["cached"] and client.get(url(organization), {"user": user.pk}).json()["cached"]
+    target = first["results"][0]["item"]["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url(organization, "interactions/batch/"),
+            {"events": [{"idempotency_key": "rec-batch-1", "kind": "dismiss", "item": target, "user": user.pk}]},
+            format="json",
+        )
+    assert response.status_code in (200, 201), response.content
+    again = client.get(url(organization), {"user": user.pk}).json()
+    assert not again["cached"]
+    assert target not in {entry["item"]["id"] for entry in again["results"]}
