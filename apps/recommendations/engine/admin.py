@@ -1,0 +1,56 @@
+"""Django admin for the engine: training runs (with their learnt weights and validation figures,
+and a "train again" action) and the recommendation log (click-through per source). Read-only:
+models are written by training, logs by serving and feedback."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from apps.recommendations.models import RecommendationLog, RecommenderModel
+
+
+@admin.register(RecommenderModel)
+class RecommenderModelAdmin(admin.ModelAdmin):
+    list_display = [
+        "organization", "version", "status", "dims", "users_count", "items_count", "interactions_count",
+        "trained_at", "duration_seconds",
+    ]  # fmt: skip
+    list_filter = ["status"]
+    search_fields = ["organization__name", "organization__slug"]
+    list_select_related = ["organization"]
+    readonly_fields = [field.name for field in RecommenderModel._meta.fields]
+    exclude = ["popular"]
+    actions = ["train_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Train these organizations' engines again (in the background)")
+    def train_again(self, request, queryset):
+        from workers.tasks.recommendations import recommender_train_task
+
+        organization_ids = sorted(set(queryset.values_list("organization_id", flat=True)))
+        for organization_id in organization_ids:
+            recommender_train_task.delay_on_commit(organization_id)
+        self.message_user(request, f"Training enqueued for {len(organization_ids)} organization(s).", messages.SUCCESS)
+
+
+@admin.register(RecommendationLog)
+class RecommendationLogAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "organization", "user", "item", "position", "source", "reason", "clicked_at",
+                    "dismissed_at"]  # fmt: skip
+    list_filter = ["source", ("clicked_at", admin.EmptyFieldListFilter), ("dismissed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__email", "item__title", "request_id"]
+    list_select_related = ["organization", "user", "item"]
+    raw_id_fields = ["organization", "user", "item"]
+    readonly_fields = [field.name for field in RecommendationLog._meta.fields]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
