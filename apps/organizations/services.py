@@ -79,8 +79,15 @@ def organization_create(*, user, name: str, slug: str | None = None, plan: Plan 
     return organization
 
 
-def organization_update(*, organization: Organization, data: dict) -> Organization:
-    fields = [f for f in ("name",) if f in data]
+def organization_update(*, organization: Organization, data: dict, actor: Membership | None = None) -> Organization:
+    """Rename (admins); switching admins' access to personality profiles is a privacy choice: owners only."""
+    if "personality_admin_access" in data and not (actor is not None and actor.has_role(Role.OWNER)):
+        raise ApplicationError(
+            "Only an owner can change whether admins see personality profiles.",
+            status_code=403,
+            code="permission_denied",
+        )
+    fields = [f for f in ("name", "personality_admin_access") if f in data]
     for field in fields:
         setattr(organization, field, data[field])
     organization.full_clean()

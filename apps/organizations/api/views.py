@@ -36,7 +36,7 @@ class OrganizationOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Organization
-        fields = ["id", "name", "slug", "plan", "created_at"]
+        fields = ["id", "name", "slug", "plan", "personality_admin_access", "created_at"]
 
 
 class OrganizationWithRoleSerializer(OrganizationOutputSerializer):
@@ -129,6 +129,9 @@ class OrganizationListCreateApi(APIView):
 class OrganizationDetailApi(OrganizationAPIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
+        personality_admin_access = serializers.BooleanField(
+            help_text="Whether admins may see members' personality profiles (owners only; off by default)."
+        )
 
     @extend_schema(operation_id="orgs_retrieve", responses=OrganizationWithRoleSerializer, tags=["organizations"])
     def get(self, request, org_slug):
@@ -141,7 +144,7 @@ class OrganizationDetailApi(OrganizationAPIView):
     def patch(self, request, org_slug):
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        services.organization_update(organization=self.organization, data=data.validated_data)
+        services.organization_update(organization=self.organization, data=data.validated_data, actor=self.membership)
         return Response(self._render())
 
     def _render(self):

@@ -54,6 +54,7 @@ def org_body(organization, role, plan=PRO_PLAN) -> dict:
         "name": organization.name,
         "slug": organization.slug,
         "plan": plan,
+        "personality_admin_access": organization.personality_admin_access,
         "created_at": iso(organization.created_at),
         "role": role,
     }

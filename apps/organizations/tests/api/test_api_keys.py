@@ -290,6 +290,7 @@ def test_write_key_updates_the_organization(organization, api_client):
         "name": "Renamed by key",
         "slug": organization.slug,
         "plan": response.json()["plan"],
+        "personality_admin_access": False,
         "created_at": iso(organization.created_at),
         "role": None,
     }

@@ -403,6 +403,7 @@ def test_accept_anonymous_registers_the_account(organization, admin_user, invite
             "name": organization.name,
             "slug": organization.slug,
             "plan": PRO_PLAN,
+            "personality_admin_access": False,
             "created_at": iso(organization.created_at),
         },
         "role": "admin",

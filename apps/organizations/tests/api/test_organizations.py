@@ -38,6 +38,7 @@ def test_create_makes_the_creator_owner_on_the_default_plan(user):
         "name": "Acme Research",
         "slug": "acme-research",
         "plan": FREE_PLAN,
+        "personality_admin_access": False,
         "created_at": iso(organization.created_at),
         "role": "owner",
     }
@@ -251,6 +252,20 @@ def test_update_non_member_is_404(organization, other_organization, admin_user):
     assert response.status_code == 404
     other_organization.refresh_from_db()
     assert other_organization.name == name
+
+
+def test_personality_admin_access_is_an_owner_choice(organization, admin_user, owner):
+    """Owners switch admins' access to personality profiles; an admin gets 403 and nothing changes."""
+    response = client_for(admin_user).patch(org_url(organization), {"personality_admin_access": True})
+    assert response.status_code == 403
+    organization.refresh_from_db()
+    assert organization.personality_admin_access is False
+
+    response = client_for(owner).patch(org_url(organization), {"personality_admin_access": True})
+    assert response.status_code == 200, response.content
+    organization.refresh_from_db()
+    assert organization.personality_admin_access is True
+    assert response.json() == org_body(organization, "owner")
 
 
 def test_update_blank_name_is_400(organization, admin_user):
