@@ -3,7 +3,7 @@
 Covers: content_create / content_update / content_delete, progress_complete (course roll-up) and
 progress_reset, interaction_create and interaction_batch_ingest (one outbox INSERT per batch,
 a resent batch adds nothing), each announced in the service's transaction and drained into the
-graph with the expected nodes and relationships.
+graph with the expected nodes and relationships; member sync (members and their interests).
 """
 
 from __future__ import annotations
@@ -121,3 +121,26 @@ def test_progress_and_events_reach_the_graph(graph_orgs):
         "complete",
         "like",
     }
+
+
+def test_member_sync_announces_members_with_their_interests(graph_orgs):
+    """members_sync creates members (one outbox INSERT for the batch); the drain links them to the
+    organization and to their interests."""
+    from apps.organizations.member_sync import MemberSyncRow, members_sync
+
+    organization, _owner = graph_orgs.create()
+    GraphOutbox.objects.all().delete()
+    rows = [
+        MemberSyncRow(
+            index=n, data={"external_id": f"ext-{n}", "email": f"synced{n}@example.com", "interests": ["sql"]}
+        )
+        for n in range(3)
+    ]
+    members_sync(organization=organization, rows=rows)
+    assert [row.status for row in rows] == ["created"] * 3
+    user_ids = {row.user.pk for row in rows}
+    assert kinds(organization) == sorted(("user", str(user_id)) for user_id in user_ids)
+    drain()
+    org = organization.pk
+    assert {row["a"] for row in rels_of(org, "MEMBER_OF")} >= user_ids
+    assert {(row["a"], row["b"]) for row in rels_of(org, "INTERESTED_IN")} == {(user_id, "sql") for user_id in user_ids}
