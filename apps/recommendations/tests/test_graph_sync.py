@@ -6,7 +6,7 @@ relationships; changes and deletions converging; duplicate delivery applying not
 down then up (rows wait with attempts and backoff, nothing lost); a crashed drain's claim expiring;
 a writer's open transaction hiding its row from the drain; tenancy (one organization's drain and
 rebuild never touch another's nodes); graph_rebuild equal to the drained graph and its command;
-the outbox backlog in /health/.
+the outbox backlog in /health/ (also while the graph is down); parameter batches under FalkorDB's limit.
 """
 
 from __future__ import annotations
@@ -518,3 +518,19 @@ def test_large_items_are_sent_in_small_parameter_batches(graph_orgs):
     graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[item.pk])
     drain_all()
     assert {row["b"] for row in rels_of(organization.pk, "TAGGED")} == set(tags)
+
+
+def test_health_shows_the_backlog_while_the_graph_is_down(graph_orgs, settings):
+    """Graph unreachable: /health/ is 503 naming the graph, and still reports the waiting rows."""
+    settings.HEALTH_REQUIRE_CELERY = False
+    settings.HEALTH_REQUIRE_GRAPH = True
+    settings.HEALTH_TIMEOUT = 0.3
+    graph_orgs.create()
+    settings.NEO4J_URI = f"bolt://127.0.0.1:{closed_port()}"
+    settings.NEO4J_TIMEOUT = 0.5
+    graph_reset()
+    response = Client().get("/health/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["graph"]
+    assert body["checks"]["graph"]["outbox"]["pending"] == GraphOutbox.objects.count() == 1
