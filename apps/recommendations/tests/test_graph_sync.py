@@ -4,7 +4,7 @@ Covers: outbox rows written in the change's transaction (and gone with a rollbac
 repeated changes, nothing recorded while the graph is off; the drain projecting nodes and
 relationships; changes and deletions converging; duplicate delivery applying nothing twice; graph
 down then up (rows wait with attempts and backoff, nothing lost); a crashed drain's claim expiring;
-a writer's open transaction hiding its row from the drain; tenancy (one organization's drain and
+one drain at a time; claims of at most GRAPH_SYNC_CLAIM_SIZE rows; tenancy (one organization's drain and
 rebuild never touch another's nodes); graph_rebuild equal to the drained graph and its command;
 the outbox backlog in /health/ (also while the graph is down); parameter batches under FalkorDB's limit.
 """
