@@ -277,33 +277,55 @@ def recommender_train_stale() -> list[int]:
 # --------------------------------------------------------------------------- serving
 
 
-def recommendations_serve(*, organization, user_id: int, request: RankRequest, offset: int, limit: int) -> dict:
+LOG_SQL = """
+INSERT INTO recommendations_recommendationlog
+    (organization_id, user_id, request_id, model_version, item_id, position, source, reason, score, created_at)
+SELECT %s, %s, %s, %s, t.item, t.position, t.source, t.reason, t.score, now()
+FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::float8[]) AS t(item, position, source, reason, score)
+RETURNING id, position
+"""
+
+
+def recommendations_serve(
+    *, organization, user_id: int, request: RankRequest, offset: int, limit: int, verify_member: bool = True
+) -> dict:
     """The user's recommendations `offset:offset+limit`, from the per-user cache or computed; every
-    shown item is logged (RecommendationLog) with the request id, position, source and reason."""
+    shown item is logged (RecommendationLog) with the request id, position, source and reason.
+    `user_id` must be a member of the organization (404 otherwise, checked unless the caller knows)."""
     key = rec_cache.list_key(organization_id=organization.pk, user_id=user_id, params=request.cache_params())
     ranked = rec_cache.list_get(key)
     cached = ranked is not None
     if not cached:
+        if verify_member:
+            # Only on a miss: a list is cached only after this check passed, and leaving the
+            # organization invalidates the user's lists (signals.py), so a hit implies membership.
+            from apps.recommendations.selectors import member_get
+
+            member_get(organization=organization, user_id=user_id)
         ranked = recommendations_rank(organization_id=organization.pk, user_id=user_id, request=request)
         rec_cache.list_set(key, ranked)
     page = ranked["results"][offset : offset + limit]
     request_id = uuid.uuid4()
-    rows = [
-        RecommendationLog(
-            organization_id=organization.pk, user_id=user_id, item_id=entry["item"]["id"], request_id=request_id,
-            position=offset + index + 1, source=entry["source"], reason=entry["reason"][:300],
-            score=entry["score"], model_version=ranked["model_version"],
-        )
-        for index, entry in enumerate(page)
-    ]  # fmt: skip
+    positions = [offset + index + 1 for index in range(len(page))]
     # Logs are analytics: their transaction's commit need not wait for the WAL flush (a crash may lose
     # the last few ms of logs, never corrupt anything); it saves an fsync per request. In a request
-    # (ATOMIC_REQUESTS) the setting applies to the request's transaction, without a savepoint.
-    with nullcontext() if connection.in_atomic_block else transaction.atomic():
-        with connection.cursor() as cursor:
+    # (ATOMIC_REQUESTS) the setting applies to the request's transaction, without a savepoint. One
+    # INSERT ... SELECT FROM unnest for the page (the hit path's only write).
+    log_ids: dict[int, int] = {}
+    if page:
+        with nullcontext() if connection.in_atomic_block else transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        logs = RecommendationLog.objects.bulk_create(rows)
-    results = [{"log_id": log.pk, "position": log.position, **entry} for log, entry in zip(logs, page, strict=True)]
+            cursor.execute(
+                LOG_SQL,
+                [organization.pk, user_id, request_id, ranked["model_version"],
+                 [entry["item"]["id"] for entry in page], positions, [entry["source"] for entry in page],
+                 [entry["reason"][:300] for entry in page], [entry["score"] for entry in page]],
+            )  # fmt: skip
+            log_ids = {position: log_id for log_id, position in cursor.fetchall()}
+    results = [
+        {"log_id": log_ids[position], "position": position, **entry}
+        for position, entry in zip(positions, page, strict=True)
+    ]
     return {
         "request_id": str(request_id),
         "user": user_id,

@@ -49,8 +49,6 @@ class RecommendationListApi(OrganizationAPIView):
             user_id = request.user.pk
         if self.api_key is None and user_id != request.user.pk and not role_at_least(self.role, Role.ADMIN):
             raise PermissionDenied("Members can read only their own recommendations.")
-        if self.membership is None or user_id != self.membership.user_id:  # one's own membership is known
-            selectors.member_get(organization=self.organization, user_id=user_id)
         rank_request = RankRequest(
             kinds=data.get("kind", []),
             tags=data.get("tags", []),
@@ -61,7 +59,7 @@ class RecommendationListApi(OrganizationAPIView):
         )
         result = services.recommendations_serve(
             organization=self.organization, user_id=user_id, request=rank_request, offset=data["offset"],
-            limit=data["limit"],
+            limit=data["limit"], verify_member=self.membership is None or user_id != self.membership.user_id,
         )  # fmt: skip
         # `result` is already plain JSON data (it is what the cache holds); RecommendationListSerializer
         # documents its shape. Rendering it through nested serializers would double a cache hit's cost.

@@ -255,3 +255,16 @@ def test_batch_ingested_events_invalidate_the_cache(world, django_capture_on_com
     again = client.get(url(organization), {"user": user.pk}).json()
     assert not again["cached"]
     assert target not in {entry["item"]["id"] for entry in again["results"]}
+
+
+def test_cached_list_of_a_removed_member_is_not_served(world, django_capture_on_commit_callbacks):
+    """A cache hit skips the membership query, so leaving the organization must invalidate: 404 after."""
+    from apps.organizations.models import Membership
+
+    organization, user = world["organization"], world["cooks"][1]
+    client = key_client(organization)
+    assert client.get(url(organization), {"user": user.pk}).status_code == 200
+    assert client.get(url(organization), {"user": user.pk}).json()["cached"]
+    with django_capture_on_commit_callbacks(execute=True):
+        Membership.objects.filter(organization=organization, user=user).delete()
+    assert client.get(url(organization), {"user": user.pk}).status_code == 404
