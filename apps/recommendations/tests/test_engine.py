@@ -296,7 +296,9 @@ def test_cooks_get_cooking(world):
 
 
 @pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback like the other worker tests of this app: a plain transactional test before
+# a serialized one would leave post_migrate rows (content types) that its restore then duplicates.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_training_through_a_celery_worker(celery_worker, organization):
     """recommendations.train runs in a real worker and leaves a ready model whose factors serve."""
     from workers.tasks.recommendations import recommender_train_task
