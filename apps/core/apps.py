@@ -25,6 +25,20 @@ def _strict_strings() -> None:
     # serializers, whose values are all strings, opt out with `strings_as_numbers = True`).
     for field_class in (serializers.IntegerField, serializers.FloatField, serializers.DecimalField):
         _strict_number(field_class)
+    _strict_boolean(serializers.BooleanField)
+
+
+def _strict_boolean(field_class) -> None:
+    """A JSON boolean is true or false: not 0/1 and not the strings "yes"/"true" (query-string
+    serializers, where every value is a string, keep DRF's lenient parsing)."""
+    original = field_class.to_internal_value
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool) and not getattr(self.root, "strings_as_numbers", False):
+            self.fail("invalid")
+        return original(self, data)
+
+    field_class.to_internal_value = to_internal_value
 
 
 def _strict_number(field_class) -> None:

@@ -268,6 +268,16 @@ def test_personality_admin_access_is_an_owner_choice(organization, admin_user, o
     assert response.json() == org_body(organization, "owner")
 
 
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+def test_personality_admin_access_takes_json_booleans_only(organization, owner, value):
+    """0/1, strings and null are not booleans: 400 naming the field, nothing changed."""
+    response = client_for(owner).patch(org_url(organization), {"personality_admin_access": value})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["personality_admin_access"]
+    organization.refresh_from_db()
+    assert organization.personality_admin_access is False
+
+
 def test_update_blank_name_is_400(organization, admin_user):
     """A blank name is rejected."""
     response = client_for(admin_user).patch(org_url(organization), {"name": ""})
