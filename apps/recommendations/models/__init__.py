@@ -8,13 +8,14 @@ from apps.recommendations.models.engine import (
     UserFactor,
 )
 from apps.recommendations.models.graph import GraphOutbox
-from apps.recommendations.models.personality import AssessmentResponse, PersonalityProfile
+from apps.recommendations.models.personality import AssessmentResponse, PersonalityDeletion, PersonalityProfile
 
 __all__ = [
     "AssessmentResponse",
     "GraphOutbox",
     "ItemFactor",
     "ItemNeighbors",
+    "PersonalityDeletion",
     "PersonalityProfile",
     "RecommendationLog",
     "RecommenderModel",

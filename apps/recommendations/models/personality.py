@@ -107,3 +107,22 @@ class AssessmentResponse(OrganizationOwnedModel):
 
     def __str__(self):
         return f"{self.instrument} by {self.user_id} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PersonalityDeletion(OrganizationOwnedModel):
+    """When a user last deleted their personality data in the organization (one row per user, kept).
+
+    A profile is rebuilt only from evidence newer than `deleted_at` (interactions, progress and chat
+    messages after it, or a questionnaire answered after it): the beat sweep and every recompute read
+    it. Holds no personality data itself, only the moment."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    deleted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="personality_deletion_unique_user"),
+        ]
+
+    def __str__(self):
+        return f"Personality of {self.user_id} deleted @ {self.deleted_at:%Y-%m-%d %H:%M}"
