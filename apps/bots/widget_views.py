@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user, get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpResponse
@@ -39,6 +39,7 @@ from apps.conversations import selectors as conversation_selectors
 from apps.conversations import services as conversation_services
 from apps.conversations.api.views import EventStreamRenderer, sse, sse_response
 from apps.conversations.models import Conversation, Message
+from apps.core.throttling import client_ip
 from apps.organizations.models import Membership
 
 LANGUAGES = {"en", "fr", "de", "es", "nl"}
@@ -48,10 +49,6 @@ DEFAULT_COLOR = "#2563eb"
 def own_origin(request) -> str:
     """The origin this request was served on (what a Beacon page sends as Origin)."""
     return f"{request.scheme}://{request.get_host()}".lower()
-
-
-def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 def widget_config(bot: Bot) -> dict:
@@ -134,11 +131,7 @@ def preview_page(request, public_id: str):
     bot = _bot_or_404(public_id)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    allowed = bot is not None and (
-        request.user.is_superuser
-        or Membership.objects.filter(organization_id=bot.organization_id, user=request.user).exists()
-    )
-    if not allowed:
+    if bot is None or not preview_viewer_allowed(request.user, bot):
         return HttpResponse("No widget with this id.", status=404, content_type="text/plain")
     snippet = f'<script src="{own_origin(request)}/widget/{bot.public_id}.js" async></script>'
     return render(request, "widget/preview.html", {"bot": bot, "snippet": snippet, "public_id": bot.public_id})
@@ -209,6 +202,13 @@ class VisitorApi(WidgetApi):
         )
 
 
+def preview_viewer_allowed(user, bot: Bot) -> bool:
+    """Beacon's own pages (the preview) show the widget to the organization's members and staff only."""
+    if user is None or not user.is_authenticated:
+        return False
+    return user.is_superuser or Membership.objects.filter(organization_id=bot.organization_id, user=user).exists()
+
+
 class WidgetConfigSerializer(serializers.Serializer):
     name = serializers.CharField()
     title = serializers.CharField()
@@ -220,6 +220,20 @@ class WidgetConfigSerializer(serializers.Serializer):
 
 
 class WidgetSessionApi(WidgetApi):
+    def check_preview_access(self, request) -> None:
+        """A session for Beacon's own origin (not a listed site) needs a signed-in member: otherwise
+        anyone could chat with any bot (and spend its organization's messages) from the preview."""
+        origin = widget.normalise_origin(request.META.get("HTTP_ORIGIN"))
+        listed = {widget.normalise_origin(o) for o in self.bot.allowed_origins}
+        own = origin in {own_origin(request), widget.beacon_origin()} and origin not in listed
+        # The session user, read from the cookie (this API itself authenticates no one: DRF has
+        # replaced request.user with an anonymous one).
+        if own and not preview_viewer_allowed(get_user(request._request), self.bot):
+            raise widget.WidgetDenied(
+                "On Beacon's own pages the widget is a preview for the organization's members: sign in first.",
+                code="preview_sign_in_required",
+            )
+
     class InputSerializer(serializers.Serializer):
         visitor_token = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2000)
         user_id = serializers.CharField(required=False, allow_blank=True, max_length=255)
@@ -247,6 +261,7 @@ class WidgetSessionApi(WidgetApi):
         widget.rate_limit_hit(key=f"token-ip:{ip}", limit=count, window_seconds=seconds)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        self.check_preview_access(request)
         token, visitor = widget.widget_session_start(
             bot=self.bot,
             origin=request.META.get("HTTP_ORIGIN"),

@@ -3,6 +3,20 @@
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, SimpleRateThrottle
 
 
+def client_ip(request) -> str:
+    """The client's address: REMOTE_ADDR, or behind BEACON_TRUSTED_PROXIES reverse proxies the
+    address that many hops from the right of X-Forwarded-For (what DRF's NUM_PROXIES does)."""
+    from django.conf import settings
+
+    proxies = settings.TRUSTED_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        addresses = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if addresses:
+            return addresses[-min(proxies, len(addresses))]
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
 def _is_api_key(request) -> bool:
     from apps.organizations.models import ApiKey
 

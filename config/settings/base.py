@@ -121,6 +121,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies in front of Django that append to X-Forwarded-For (0: use REMOTE_ADDR). Client IPs
+# for throttles and the widget's per-IP limits are read that many hops from the right, so a client
+# cannot forge its address, and visitors behind one proxy are not counted as one.
+TRUSTED_PROXIES = env.int("BEACON_TRUSTED_PROXIES", default=0)
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
@@ -166,6 +170,7 @@ REST_FRAMEWORK = {
         "api_key": env("THROTTLE_API_KEY", default="3000/min"),
         "auth": env("THROTTLE_AUTH", default="20/min"),
     },
+    "NUM_PROXIES": TRUSTED_PROXIES or None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # No ?format= override: responses are chosen by the Accept header (JSON, or event-stream for chat).
     "URL_FORMAT_OVERRIDE": None,

@@ -22,7 +22,16 @@ SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
 BEACON_PUBLIC_URL = "http://testserver"
 MEDIA_ROOT = str(BASE_DIR / ".beacon" / "test-media")
-CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": "beacon-test"}}
+# The embedded Redis also hosts the FalkorDB graph, whose writes hold Redis's lock; on a loaded
+# 2-core machine a graph test's cleanup can stall other commands for longer than redis-py's 5 s
+# default socket timeout, so the test cache waits longer rather than failing an unrelated test.
+CACHES = {
+    "default": {
+        **CACHES["default"],
+        "KEY_PREFIX": "beacon-test",
+        "OPTIONS": {"socket_timeout": 30, "socket_connect_timeout": 10},
+    }
+}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -56,7 +56,8 @@
     return fetch(BASE + "/widget/" + BOT + "/session/", {
       method: "POST",
       mode: "cors",
-      credentials: "omit",
+      // Cookies only reach Beacon from its own preview page (same origin), never from a host site.
+      credentials: "same-origin",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     }).then(function (response) {

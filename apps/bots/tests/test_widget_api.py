@@ -179,11 +179,24 @@ def test_session_from_another_origin_is_403(bot, origin):
 
 
 def test_empty_allow_list_admits_only_beacon(bot):
-    """No allowed origins: only Beacon's own pages (the preview) get a session."""
+    """No allowed origins: only Beacon's own pages (the preview) get a session, and only for a
+    signed-in member of the organization (or staff); anonymous and other organizations' users 403."""
     bot.allowed_origins = []
     bot.save()
     assert session(bot, SITE).status_code == 403
-    assert session(bot, "http://testserver").status_code == 200
+    anonymous = session(bot, "http://testserver")
+    assert anonymous.status_code == 403 and error_code(anonymous) == "preview_sign_in_required"
+
+    outsider = browser("http://testserver")
+    outsider.force_login(MembershipFactory(role=Role.OWNER).user)
+    assert outsider.post(f"/widget/{bot.public_id}/session/", {}, format="json").status_code == 403
+    member = browser("http://testserver")
+    member.force_login(MembershipFactory(organization=bot.organization, role=Role.MEMBER).user)
+    response = member.post(f"/widget/{bot.public_id}/session/", {}, format="json")
+    assert response.status_code == 200, response.content
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Visitor {response.json()['token']}")
+    assert client.get(f"/widget/{bot.public_id}/conversation/").status_code == 200
 
 
 def test_cors_preflight(bot):
@@ -231,6 +244,20 @@ def test_session_bad_input(bot):
     response = client.post(f"/widget/{bot.public_id}/session/", {"user_id": ["a"]}, format="json")
     assert response.status_code == 400
     assert "user_id" in response.json()["error"]["message"]
+
+
+def test_per_ip_limits_behind_a_proxy(bot, settings):
+    """Behind BEACON_TRUSTED_PROXIES=1, visitors are counted by the address the proxy saw, not the
+    proxy's own; a forged X-Forwarded-For prefix changes nothing."""
+    settings.WIDGET_RATE_TOKEN_IP = "1/60"
+    settings.TRUSTED_PROXIES = 1
+    client = browser()
+    url = f"/widget/{bot.public_id}/session/"
+    first = client.post(url, {}, format="json", HTTP_X_FORWARDED_FOR="203.0.113.7", REMOTE_ADDR="10.0.0.2")
+    other = client.post(url, {}, format="json", HTTP_X_FORWARDED_FOR="198.51.100.9", REMOTE_ADDR="10.0.0.2")
+    assert (first.status_code, other.status_code) == (200, 200)
+    forged = client.post(url, {}, format="json", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7", REMOTE_ADDR="10.0.0.2")
+    assert forged.status_code == 429
 
 
 def test_session_rate_limited_per_ip(bot, settings):
