@@ -35,6 +35,8 @@ class CommaListField(serializers.CharField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:  # DRF's NUL check would only see the resulting list
+            raise serializers.ValidationError("Null characters are not allowed.")
         values = _clean_list(super().to_internal_value(data).split(","), lower=self.lower)
         if self.allowed:
             unknown = [v for v in values if v not in self.allowed]
@@ -377,9 +379,12 @@ class MemberSyncInputSerializer(serializers.Serializer):
 class MemberSyncResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "rejected"])
+    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "invited", "rejected"])
     user = serializers.IntegerField(allow_null=True)
     membership = serializers.IntegerField(allow_null=True)
+    invitation = serializers.IntegerField(
+        allow_null=True, help_text="invited: the pending invitation; user and membership stay null until accepted"
+    )
     errors = serializers.ListField(child=serializers.CharField())
     notes = serializers.ListField(child=serializers.CharField())
 
@@ -388,5 +393,6 @@ class MemberSyncOutputSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+    invited = serializers.IntegerField()
     rejected = serializers.IntegerField()
     results = MemberSyncResultSerializer(many=True)

@@ -5,12 +5,13 @@
 - progress/ (list), progress/{start,update,complete,reset}/, progress/summary/: members read and write
   their own; admins and API keys anyone's (`user` / `user_external_id`).
 - interactions/ (list, record one), interactions/batch/ (thousands, idempotent): same rule.
-- members/sync/ (admins, API keys): upsert members by external_id.
+- members/sync/ (admins, API keys): upsert members by external_id; people with an account of their own
+  are invited, never linked without their consent.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
@@ -308,7 +309,13 @@ class InteractionListCreateApi(PersonalApi):
         if values.get("date_from"):
             values["occurred_from"] = datetime.combine(values["date_from"], time.min, tzinfo=UTC)
         if values.get("date_to"):
-            values["occurred_to"] = datetime.combine(values["date_to"] + timedelta(days=1), time.min, tzinfo=UTC)
+            # The end of date_to (the last representable day has no "next day").
+            end = values["date_to"]
+            values["occurred_to"] = (
+                datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+                if end < date.max
+                else datetime.max.replace(tzinfo=UTC)
+            )
         queryset = selectors.interaction_list(organization=self.organization, own_user=self.own_user, filters=values)
         return paginate(self, request, queryset, s.InteractionOutputSerializer)
 
@@ -387,8 +394,11 @@ class MemberSyncApi(OrganizationAPIView):
         responses=s.MemberSyncOutputSerializer,
         tags=["organizations"],
         description=f"Upsert up to {settings.MEMBER_SYNC_MAX_ROWS} members by `external_id` (admins, write-scoped "
-        "API keys): e-mail, full name, interests. Idempotent; each row created / updated / unchanged / rejected. "
-        "New accounts get no usable password; profiles of people with their own login are never rewritten.",
+        "API keys): e-mail, full name, interests. Idempotent; each row created / updated / unchanged / invited / "
+        "rejected. New accounts get no usable password. A person whose account is not managed by this sync (own "
+        "password, or member of another organization) is never linked: they get an invitation (role member, "
+        "e-mailed once; `invited`, with the invitation's id) and join when they accept; send the row again after "
+        "that to attach the external_id. Profiles of people with their own login are never rewritten.",
     )
     def post(self, request, org_slug):
         envelope = s.MemberSyncInputSerializer(data=request.data)
@@ -401,8 +411,9 @@ class MemberSyncApi(OrganizationAPIView):
                 rows.append(MemberSyncRow(index=index, errors=errors))
                 if isinstance(raw.get("external_id"), str):
                     rows[-1].data = {"external_id": raw["external_id"]}
-        members_sync(organization=self.organization, rows=rows)
-        counts = {name: 0 for name in ("created", "updated", "unchanged", "rejected")}
+        # The inviter named on invitations: the calling admin; none for an API key (the organization invites).
+        members_sync(organization=self.organization, rows=rows, actor=self.membership)
+        counts = {name: 0 for name in ("created", "updated", "unchanged", "invited", "rejected")}
         results = []
         for row in rows:
             counts[row.status] += 1
@@ -414,6 +425,7 @@ class MemberSyncApi(OrganizationAPIView):
                     "status": row.status,
                     "user": row.user.pk if ok and row.user is not None else None,
                     "membership": row.membership.pk if ok and row.membership is not None else None,
+                    "invitation": row.invitation.pk if ok and row.invitation is not None else None,
                     "errors": row.errors,
                     "notes": row.notes,
                 }

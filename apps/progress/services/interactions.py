@@ -136,9 +136,9 @@ def _ref(row: dict, id_name: str, ext_name: str, *, required: bool) -> tuple[obj
         )
     if has_ext:
         value = row[ext_name]
-        if isinstance(value, str) and 0 < len(value) <= EXTERNAL_ID_MAX:
+        if isinstance(value, str) and 0 < len(value) <= EXTERNAL_ID_MAX and "\x00" not in value:
             return ("x", value), None
-        return None, f"{ext_name}: must be a non-empty string of at most {EXTERNAL_ID_MAX} characters."
+        return None, f"{ext_name}: must be a non-empty string of at most {EXTERNAL_ID_MAX} characters, without NUL."
     return None, (f"{id_name} or {ext_name} is required." if required else None)
 
 
@@ -150,8 +150,8 @@ def _validate(row, *, now: datetime, default_user: int | None, own_user_only: bo
     if unknown:
         return None, f"unknown field(s): {', '.join(sorted(unknown))}."
     key = row.get("idempotency_key")
-    if not isinstance(key, str) or not 0 < len(key) <= KEY_MAX:
-        return None, f"idempotency_key: required, a non-empty string of at most {KEY_MAX} characters."
+    if not isinstance(key, str) or not 0 < len(key) <= KEY_MAX or "\x00" in key:
+        return None, f"idempotency_key: required, a non-empty string of at most {KEY_MAX} characters, without NUL."
     kind = row.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
         return None, f"kind: must be one of {', '.join(InteractionKind.values)}."

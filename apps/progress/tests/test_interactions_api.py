@@ -220,7 +220,7 @@ def test_bad_rows_are_rejected_and_good_ones_stored(organization, admin_user, me
     body = response.json()
     reasons = {row["index"]: row["reason"] for row in body["results"]}
     assert reasons == {
-        1: "idempotency_key: required, a non-empty string of at most 200 characters.",
+        1: "idempotency_key: required, a non-empty string of at most 200 characters, without NUL.",
         2: "kind: must be one of view, start, complete, like, save, share, purchase, rate, dismiss.",
         3: "item: must be a positive integer id.",
         4: "unknown field(s): extra.",
@@ -236,7 +236,7 @@ def test_bad_rows_are_rejected_and_good_ones_stored(organization, admin_user, me
         14: "occurred_at: cannot be in the future.",
         15: "value: a purchase amount cannot be negative.",
         16: "value: must be a number or null.",
-        18: "idempotency_key: required, a non-empty string of at most 200 characters.",
+        18: "idempotency_key: required, a non-empty string of at most 200 characters, without NUL.",
         19: "kind: must be one of view, start, complete, like, save, share, purchase, rate, dismiss.",
     }
     assert all(row["status"] == "rejected" for row in body["results"])
@@ -371,3 +371,37 @@ def test_list_scoping_and_filters(organization, admin_user, member, item, other_
     assert admin.get(list_url(organization), {"date_from": "May 1"}).status_code == 400
     assert admin.get(list_url(organization), {"kind": "clap"}).status_code == 400
     assert iso(mine_view.occurred_at) == "2026-05-10T12:00:00Z"
+
+
+def test_nul_characters_reject_the_row_not_the_batch(organization, admin_user, member, item):
+    """A NUL in a key or an external id (PostgreSQL cannot store it) rejects that row; the others are stored."""
+    events = [
+        {"idempotency_key": "ok-1", "kind": "view", "item": item.pk, "user": member.pk},
+        {"idempotency_key": "bad\x00key", "kind": "view", "item": item.pk, "user": member.pk},
+        {"idempotency_key": "ok-2", "kind": "view", "item_external_id": "x\x00y", "user": member.pk},
+        {"idempotency_key": "ok-3", "kind": "view", "item": item.pk, "user_external_id": "\x00"},
+    ]
+    response = client_for(admin_user).post(batch_url(organization), {"events": events}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["created"], body["rejected"]) == (1, 3)
+    assert [r["index"] for r in body["results"]] == [1, 2, 3]
+    assert all("without NUL" in r["reason"] for r in body["results"])
+    assert list(Interaction.objects.filter(organization=organization).values_list("idempotency_key", flat=True)) == [
+        "ok-1"
+    ]
+
+
+def test_list_up_to_the_last_representable_day(organization, admin_user, member, item):
+    """date_to=9999-12-31 means "no end": 200, not an overflow."""
+    InteractionFactory(organization=organization, user=member, item=item)
+    response = client_for(admin_user).get(list_url(organization), {"date_to": "9999-12-31"})
+    assert response.status_code == 200, response.content
+    assert response.json()["count"] == 1
+
+
+def test_nul_in_a_list_filter_is_400(organization, member):
+    """A NUL inside a comma list (?tags=) is a 400 naming the parameter."""
+    response = client_for(member).get(url(organization, "content/"), {"tags": "a,\x00"})
+    assert response.status_code == 400
+    assert "tags" in response.json()["error"]["message"]
