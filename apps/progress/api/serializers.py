@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -191,9 +191,15 @@ class ContentFilterSerializer(QuerySerializer):
 # --------------------------------------------------------------------------- progress
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _not_future(value):
+    """A plausible moment: not in the future (5 minutes of clock skew) and not before 1970."""
     if value is not None and value > timezone.now() + timedelta(minutes=5):
         raise serializers.ValidationError("Cannot be in the future.")
+    if value is not None and value < EARLIEST:
+        raise serializers.ValidationError("Cannot be before 1970-01-01.")
     return value
 
 

@@ -256,6 +256,9 @@ def _progress_action_api(action: str):
             data = serializer_class(data=request.data)
             data.is_valid(raise_exception=True)
             values = dict(data.validated_data)
+            if "at" in values and not self.sees_everyone:
+                # Backdating is for imports by admins and API keys; a member's own progress happens now.
+                raise PermissionDenied("Only admins and API keys may set `at` (backdated imports).")
             user = self.target_user(
                 user_id=values.pop("user", None), user_external_id=values.pop("user_external_id", None)
             )

@@ -190,6 +190,8 @@ def _validate(row, *, now: datetime, default_user: int | None, own_user_only: bo
             return None, "occurred_at: include a time zone (e.g. a trailing Z for UTC)."
         if occurred > now + FUTURE_TOLERANCE:
             return None, "occurred_at: cannot be in the future."
+        if occurred.year < 1970:
+            return None, "occurred_at: cannot be before 1970-01-01."
     return (key, kind, item_ref, user_ref, float(weight), None if value is None else float(value), occurred), None
 
 

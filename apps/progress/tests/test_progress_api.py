@@ -144,6 +144,21 @@ def test_import_with_timestamps(organization, admin_user, member, lesson):
     ]  # fmt: skip
 
 
+def test_members_cannot_backdate_and_nobody_before_1970(organization, admin_user, member, lesson):
+    """`at` is for admins' imports: a member gets 403; a time before 1970 is 400; nothing is written."""
+    response = client_for(member).post(
+        action(organization, "start"), {"item": lesson.pk, "at": iso(timezone.now() - timedelta(days=1))}
+    )
+    assert response.status_code == 403
+    assert "at" in response.json()["error"]["message"]
+    response = client_for(admin_user).post(
+        action(organization, "start"), {"item": lesson.pk, "user": member.pk, "at": "0001-01-01T00:00:00Z"}
+    )
+    assert response.status_code == 400
+    assert "1970" in response.json()["error"]["message"]
+    assert not Progress.objects.filter(user=member).exists() and not Interaction.objects.filter(user=member).exists()
+
+
 # --------------------------------------------------------------------------- roll-up
 
 
