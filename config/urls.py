@@ -37,6 +37,7 @@ urlpatterns = [
     path("api/v1/", include("apps.recommendations.api.personality_urls")),
 ]
 
+handler400 = "apps.core.views.bad_request"
 handler404 = "apps.core.views.not_found"
 handler500 = "apps.core.views.server_error"
 

@@ -32,6 +32,16 @@ def not_found(request, exception=None):
     return page_not_found(request, exception)
 
 
+def bad_request(request, exception=None):
+    """Django-level 400s (e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE) in the API's envelope."""
+    if _is_api(request):
+        message = "The request is too large." if "exceeded" in str(exception or "") else "Bad request."
+        return JsonResponse(error_body("bad_request", message), status=400)
+    from django.views.defaults import bad_request as default
+
+    return default(request, exception)
+
+
 def server_error(request):
     if _is_api(request):
         return JsonResponse(error_body("server_error", "Internal server error; it has been logged."), status=500)

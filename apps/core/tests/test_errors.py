@@ -134,3 +134,19 @@ def test_failed_request_writes_nothing(db, monkeypatch):
     )
     assert_envelope(response, 400, "test_failure")
     assert not User.objects.filter(email="half@example.com").exists()
+
+
+def test_oversized_body_is_a_json_400(settings, organization, owner):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE gets the API's error envelope, not an HTML page."""
+    from django.test import Client
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = Client(raise_request_exception=False)
+    client.force_login(owner)
+    response = client.post(
+        f"/api/v1/orgs/{organization.slug}/members/sync/",
+        data='{"members": [], "pad": "' + "a" * 5000 + '"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "bad_request", "message": "The request is too large.", "details": {}}
