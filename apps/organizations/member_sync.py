@@ -1,14 +1,19 @@
 """Member sync: upsert an organization's members by `external_id` for systems that own their users.
 
 `POST /api/v1/orgs/{org}/members/sync/` (view in apps/progress/api/views.py). Idempotent like the
-catalog bulk upsert: the same payload twice gives "unchanged" everywhere the second time; each
-row is created / updated / unchanged / rejected (with reasons), and a bad row never stops the
-others. Rows are matched on the membership's external_id, then on the e-mail address.
+catalog bulk upsert: the same payload twice gives "unchanged" (or "invited") everywhere the second
+time; each row is created / updated / unchanged / invited / rejected (with reasons), and a bad row
+never stops the others. Rows are matched on the membership's external_id, then on the e-mail address.
 
-Accounts are global (one login per e-mail across organizations), so a sync may only rewrite the
-profile (e-mail, full name, interests) of a *managed* account: one without a usable password
-that belongs to no other organization (typically created by a sync). Anyone else keeps their own
-profile; the row still links or updates the membership, with a note saying so.
+Accounts are global (one login per e-mail across organizations), so a sync only *creates
+memberships* for, and only rewrites the profile (e-mail, full name, interests) of, a *managed*
+account: one without a usable password that belongs to no other organization (a new account, or
+one an earlier sync of this organization created). Anyone else - a person with their own password,
+or a member of another organization - is never linked without their consent: the row sends them an
+ordinary invitation (role member, `services.invitation_create`, e-mailed on commit) and reports
+"invited"; while that invitation is pending, the same row again reports "invited" without sending
+another. The external_id cannot be attached before they accept; once they are a member, the row
+links it ("updated") like any existing member's, but their profile stays theirs (a note says so).
 New accounts get no usable password (they sign in once someone sets one, e.g. password reset).
 New members get the `member` role; existing roles are never changed. The plan's member limit
 applies (pending invitations count), row by row.
@@ -26,10 +31,20 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.organizations.models import Invitation, Membership, Role
+from apps.organizations.services import invitation_create
 
 User = get_user_model()
 
 PROFILE_FIELDS = ("full_name", "interests")
+
+INVITED_NOTE = (
+    "An invitation was sent to this address; the person joins when they accept it. The external_id cannot be "
+    "attached before then: send this row again after they accept."
+)
+STILL_INVITED_NOTE = (
+    "An invitation to this address is pending (no new one was sent); the person joins when they accept it. The "
+    "external_id cannot be attached before then: send this row again after they accept."
+)
 
 
 @dataclass
@@ -41,6 +56,7 @@ class MemberSyncRow:
     status: str = ""
     user: object = None
     membership: Membership | None = None
+    invitation: Invitation | None = None
 
     @property
     def external_id(self) -> str | None:
@@ -51,19 +67,24 @@ class MemberSyncRow:
         self.errors.append(message)
 
 
-def _member_count(organization) -> int:
-    pending = Invitation.objects.filter(
+def _pending_invitations(organization):
+    return Invitation.objects.filter(
         organization=organization, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).count()
-    return Membership.objects.filter(organization=organization).count() + pending
+    )
 
 
-def members_sync(*, organization, rows: list[MemberSyncRow]) -> list[MemberSyncRow]:
+def _member_count(organization) -> int:
+    return Membership.objects.filter(organization=organization).count() + _pending_invitations(organization).count()
+
+
+def members_sync(*, organization, rows: list[MemberSyncRow], actor: Membership | None = None) -> list[MemberSyncRow]:
     """Upsert members (rows validated beforehand: external_id, email, optional full_name and
-    interests). One transaction; queries per batch, not per row."""
+    interests). One transaction; queries per batch, not per row (except one invitation per
+    "invited" row that has none pending). `actor`: the calling admin's membership, named as the
+    inviter; None for API keys (the invitation then comes from the organization, no person)."""
     with transaction.atomic():
         try:
-            _sync(organization=organization, rows=rows)
+            _sync(organization=organization, rows=rows, actor=actor)
         except IntegrityError as exc:  # a concurrent sync created the same account or external_id
             raise ApplicationError(
                 "Another request changed these members at the same time; send the batch again.",
@@ -73,7 +94,7 @@ def members_sync(*, organization, rows: list[MemberSyncRow]) -> list[MemberSyncR
     return rows
 
 
-def _sync(*, organization, rows: list[MemberSyncRow]) -> None:
+def _sync(*, organization, rows: list[MemberSyncRow], actor: Membership | None) -> None:
     live = []
     by_ext: dict[str, int] = {}
     by_email: dict[str, int] = {}
@@ -110,7 +131,14 @@ def _sync(*, organization, rows: list[MemberSyncRow]) -> None:
     def managed(user) -> bool:
         return not user.has_usable_password() and user.pk not in elsewhere
 
-    new_users, new_members, changed_users, changed_members = [], [], {}, {}
+    pending_by_email = {
+        invitation.email_lower: invitation
+        for invitation in _pending_invitations(organization)
+        .annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=list(by_email))
+    }
+
+    new_users, new_members, changed_users, changed_members, to_invite = [], [], {}, {}, []
     allowed = organization.plan.max_members
     used = _member_count(organization)
     for row in live:
@@ -149,6 +177,14 @@ def _sync(*, organization, rows: list[MemberSyncRow]) -> None:
             row.status = "updated" if row_changed else "unchanged"
             continue
         # a new member of this organization
+        user = users_by_email.get(email)
+        if user is not None and not managed(user):
+            # Someone else's account (own password or another organization): invite, never link.
+            pending = pending_by_email.get(email)
+            if pending is not None:  # already counted in `used`; no second e-mail
+                row.status, row.invitation = "invited", pending
+                row.notes.append(STILL_INVITED_NOTE)
+                continue
         if allowed is not None and used + 1 > allowed:
             row.reject(
                 f"The {organization.plan.name} plan allows {allowed} members (including pending invitations); "
@@ -156,7 +192,11 @@ def _sync(*, organization, rows: list[MemberSyncRow]) -> None:
             )
             continue
         used += 1
-        user = users_by_email.get(email)
+        if user is not None and not managed(user):
+            row.status = "invited"
+            row.notes.append(INVITED_NOTE)
+            to_invite.append(row)
+            continue
         if user is None:
             user = User(
                 email=email,
@@ -188,11 +228,26 @@ def _sync(*, organization, rows: list[MemberSyncRow]) -> None:
         for membership in changed_members.values():
             membership.updated_at = now
         Membership.objects.bulk_update(list(changed_members.values()), ["external_id", "updated_at"], batch_size=1000)
+    if to_invite:
+        _invite(organization=organization, rows=to_invite, actor=actor)
     touched = [row.user.pk for row in live if row.status in ("created", "updated")]
     if touched:
         from apps.progress import graph as graph_outbox
 
         graph_outbox.members_changed(organization_id=organization.pk, user_ids=touched)
+
+
+def _invite(*, organization, rows: list[MemberSyncRow], actor: Membership | None) -> None:
+    """One invitation (role member) per row, after this batch's memberships exist so the service's
+    plan check counts them; the service e-mails each on commit."""
+    for row in rows:
+        try:
+            row.invitation, _token = invitation_create(
+                organization=organization, email=row.data["email"], role=Role.MEMBER, actor=actor
+            )
+        except ApplicationError as exc:  # e.g. a concurrent request used the plan's last seat
+            row.notes.clear()
+            row.reject(str(exc.detail))
 
 
 def _profile(row: MemberSyncRow, user, is_managed: bool, changed_users: dict) -> bool:

@@ -155,11 +155,15 @@ def _member_count(organization: Organization) -> int:
 
 @transaction.atomic
 def invitation_create(
-    *, organization: Organization, email: str, role: str, actor: Membership
+    *, organization: Organization, email: str, role: str, actor: Membership | None
 ) -> tuple[Invitation, str]:
-    """Invite an e-mail address; returns (invitation, token). Re-inviting replaces an open invitation."""
+    """Invite an e-mail address; returns (invitation, token). Re-inviting replaces an open invitation.
+
+    `actor` None: the organization itself invites (member sync called with an API key); the
+    invitation has no `invited_by` and the e-mail names no person. Such invitations cannot be owners.
+    """
     email = User.objects.normalize_email(email).lower()
-    if role == Role.OWNER and not actor.has_role(Role.OWNER):
+    if role == Role.OWNER and (actor is None or not actor.has_role(Role.OWNER)):
         raise ApplicationError("Only an owner can invite an owner.", status_code=403, code="permission_denied")
     if organization.memberships.filter(user__email__iexact=email).exists():
         raise ApplicationError(f"{email} is already a member of this organization.", code="already_member")
@@ -174,7 +178,7 @@ def invitation_create(
         email=email,
         role=role,
         token_hash=hash_secret(token),
-        invited_by=actor.user,
+        invited_by=actor.user if actor else None,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
     send_mail_on_commit(
@@ -184,7 +188,7 @@ def invitation_create(
         context={
             "organization": organization,
             "invitation": invitation,
-            "inviter": actor.user,
+            "inviter": actor.user if actor else None,
             "token": token,
             "accept_url": _public_url("/api/v1/invitations/accept/"),
         },

@@ -5,8 +5,13 @@ Coverage:
   profile (full name, interests normalised);
 - idempotency: the same payload twice -> all "unchanged", nothing rewritten;
 - updates of managed accounts (e-mail, name, interests) -> "updated";
-- existing accounts: a person with their own login is linked (membership created) but their profile is never
-  rewritten (a note says so); a member without external_id is linked; roles are kept;
+- existing accounts are never linked without consent: a person with their own password and a member of another
+  organization (even without a password) are invited (role member, one e-mail on commit, no membership, nothing
+  in the graph) and reported "invited"; the same payload again sends no second invitation; with an API key the
+  invitation names no inviter; after they accept, the row attaches the external_id but never rewrites their
+  profile (a note says so); a member without external_id is linked; roles are kept; an account an earlier sync
+  of this organization created (no password, no other organization) is still linked directly; invitations use
+  the plan's seats, a pending one needs none;
 - rejected rows with reasons, good rows kept: invalid e-mail, a string for a list, duplicate external_id or
   e-mail in the payload, e-mail of another account, e-mail change of an account with its own login, a member
   already linked to another external_id, over the plan's member limit;
@@ -19,9 +24,11 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from apps.organizations.models import Membership, Role
+from apps.organizations.models import Invitation, Membership, Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, plan
+from apps.organizations.tests.utils import token_from_mail
 from apps.progress.tests.utils import api_key_client, url
+from apps.recommendations.models import GraphOutbox
 from apps.users.models import User
 from apps.users.tests.factories import UserFactory
 from conftest import client_for
@@ -55,10 +62,11 @@ def test_sync_creates_members(organization, admin_user):
         "created": 2,
         "updated": 0,
         "unchanged": 0,
+        "invited": 0,
         "rejected": 0,
         "results": [
             {"index": i, "external_id": ext, "status": "created", "user": rows[ext].user_id,
-             "membership": rows[ext].pk, "errors": [], "notes": []}
+             "membership": rows[ext].pk, "invitation": None, "errors": [], "notes": []}
             for i, ext in enumerate(["crm-1", "crm-2"])
         ],
     }  # fmt: skip
@@ -97,27 +105,152 @@ def test_managed_accounts_are_updated(organization, admin_user):
     assert (ada.email, ada.full_name, ada.interests) == ("ada.l@example.com", "Ada Lovelace", [])
 
 
-def test_existing_accounts_are_linked_not_rewritten(organization, admin_user):
-    """A person with their own login joins (membership created) without a profile change, with a note;
-    an invited member without external_id is linked; an admin keeps the admin role."""
+INVITED_NOTE = (
+    "An invitation was sent to this address; the person joins when they accept it. The external_id cannot be "
+    "attached before then: send this row again after they accept."
+)
+STILL_INVITED_NOTE = (
+    "An invitation to this address is pending (no new one was sent); the person joins when they accept it. The "
+    "external_id cannot be attached before then: send this row again after they accept."
+)
+
+
+def post_sync(client, organization, payload, capture):
+    with capture(execute=True):
+        response = client.post(sync_url(organization), {"members": payload}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_other_peoples_accounts_are_invited_not_linked(
+    organization, admin_user, other_organization, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A person with their own password and the owner of another organization (even one without a password)
+    get an invitation each, never a membership; the same payload again sends nothing more."""
+    carol = UserFactory(email="carol@example.com", full_name="Carol")
+    other_owner = other_organization.memberships.get().user
+    other_owner.set_unusable_password()
+    other_owner.save()
+    payload = [
+        {"external_id": "crm-3", "email": "Carol@Example.com", "full_name": "Someone else", "interests": ["x"]},
+        {"external_id": "crm-4", "email": other_owner.email},
+        {"external_id": "crm-5", "email": "new@example.com"},
+    ]
+    client = client_for(admin_user)
+    GraphOutbox.objects.all().delete()
+    body = post_sync(client, organization, payload, django_capture_on_commit_callbacks)
+
+    invitations = {i.email: i for i in Invitation.objects.filter(organization=organization)}
+    assert set(invitations) == {"carol@example.com", other_owner.email.lower()}
+    assert {(i.role, i.status, i.invited_by_id) for i in invitations.values()} == {
+        (Role.MEMBER, Invitation.Status.PENDING, admin_user.pk)
+    }
+    assert (body["created"], body["updated"], body["unchanged"], body["invited"], body["rejected"]) == (1, 0, 0, 2, 0)
+    assert body["results"][:2] == [
+        {"index": 0, "external_id": "crm-3", "status": "invited", "user": None, "membership": None,
+         "invitation": invitations["carol@example.com"].pk, "errors": [], "notes": [INVITED_NOTE]},
+        {"index": 1, "external_id": "crm-4", "status": "invited", "user": None, "membership": None,
+         "invitation": invitations[other_owner.email.lower()].pk, "errors": [], "notes": [INVITED_NOTE]},
+    ]  # fmt: skip
+    assert not Membership.objects.filter(organization=organization, user__in=[carol, other_owner]).exists()
+    assert set(synced(organization)) == {"crm-5"}
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(["carol@example.com", other_owner.email.lower()])
+    assert all(f"join {organization.name} on Beacon as member" in m.body for m in mailoutbox)
+    # nothing of theirs reaches this organization's graph, and their profiles are untouched
+    assert set(GraphOutbox.objects.filter(organization=organization).values_list("object_key", flat=True)) == {
+        str(synced(organization)["crm-5"].user_id)
+    }
+    carol.refresh_from_db()
+    assert (carol.full_name, carol.interests, carol.has_usable_password()) == ("Carol", [], True)
+
+    again = post_sync(client, organization, payload, django_capture_on_commit_callbacks)
+    assert (again["created"], again["unchanged"], again["invited"]) == (0, 1, 2)
+    assert [row["notes"] for row in again["results"][:2]] == [[STILL_INVITED_NOTE]] * 2
+    assert [row["invitation"] for row in again["results"][:2]] == [row["invitation"] for row in body["results"][:2]]
+    assert len(mailoutbox) == 2
+    assert Invitation.objects.filter(organization=organization).count() == 2
+    assert not Membership.objects.filter(organization=organization, user__in=[carol, other_owner]).exists()
+
+
+def test_api_key_invitations_name_no_inviter(organization, mailoutbox, django_capture_on_commit_callbacks):
+    """With a write key (no membership), the organization itself invites: no invited_by, no person in the mail."""
+    UserFactory(email="carol@example.com")
+    body = post_sync(
+        api_key_client(organization),
+        organization,
+        [{"external_id": "crm-3", "email": "carol@example.com"}],
+        django_capture_on_commit_callbacks,
+    )
+    assert body["results"][0]["status"] == "invited"
+    invitation = Invitation.objects.get(organization=organization)
+    assert invitation.invited_by is None
+    assert len(mailoutbox) == 1
+    assert f"You are invited to join {organization.name} on Beacon as member." in mailoutbox[0].body
+
+
+def test_after_accepting_the_external_id_is_attached_profile_kept(
+    organization, admin_user, mailoutbox, django_capture_on_commit_callbacks
+):
+    """The invited person accepts; the same row then links the external_id to their membership ("updated")
+    without rewriting their profile (a note says so). A member without external_id is linked; an admin keeps
+    the admin role."""
     person = UserFactory(email="carol@example.com", full_name="Carol")
     admin_membership = Membership.objects.get(user=admin_user, organization=organization)
     payload = [
         {"external_id": "crm-3", "email": "carol@example.com", "full_name": "Someone else"},
         {"external_id": "crm-admin", "email": admin_user.email},
     ]
-    body = client_for(admin_user).post(sync_url(organization), {"members": payload}, format="json").json()
-    assert [row["status"] for row in body["results"]] == ["created", "updated"]
+    client = client_for(admin_user)
+    body = post_sync(client, organization, payload, django_capture_on_commit_callbacks)
+    assert [row["status"] for row in body["results"]] == ["invited", "updated"]
+    admin_membership.refresh_from_db()
+    assert (admin_membership.external_id, admin_membership.role) == ("crm-admin", Role.ADMIN)
+
+    accepted = client_for(person).post("/api/v1/invitations/accept/", {"token": token_from_mail(mailoutbox[0])})
+    assert accepted.status_code == 201, accepted.content
+    body = post_sync(client, organization, payload, django_capture_on_commit_callbacks)
+    assert [row["status"] for row in body["results"]] == ["updated", "unchanged"]
     assert body["results"][0]["notes"] == [
         "full_name not changed: carol@example.com has an account of their own (or belongs to another organization), "
         "so only they can edit their profile."
     ]
+    membership = synced(organization)["crm-3"]
+    assert (membership.user, membership.role, body["results"][0]["membership"]) == (person, Role.MEMBER, membership.pk)
     person.refresh_from_db()
-    assert person.full_name == "Carol"
-    assert person.has_usable_password()
-    assert synced(organization)["crm-3"].user == person
-    admin_membership.refresh_from_db()
-    assert (admin_membership.external_id, admin_membership.role) == ("crm-admin", Role.ADMIN)
+    assert (person.full_name, person.has_usable_password()) == ("Carol", True)
+    assert len(mailoutbox) == 1
+
+
+def test_accounts_this_sync_manages_are_linked_directly(organization, admin_user, mailoutbox):
+    """An account an earlier sync created (no password, no other organization) that left the organization is
+    linked again without an invitation, and its profile follows the row."""
+    client = client_for(admin_user)
+    client.post(sync_url(organization), {"members": PEOPLE}, format="json")
+    ada = synced(organization)["crm-1"].user
+    Membership.objects.filter(organization=organization, user=ada).delete()
+    row = {"external_id": "crm-1b", "email": "ada@example.com", "full_name": "Ada L"}
+    body = client.post(sync_url(organization), {"members": [row]}, format="json").json()
+    assert body["results"][0]["status"] == "created"
+    assert synced(organization)["crm-1b"].user == ada
+    ada.refresh_from_db()
+    assert ada.full_name == "Ada L"
+    assert not Invitation.objects.exists() and mailoutbox == []
+
+
+def test_invitations_take_plan_seats(admin_user, mailoutbox, django_capture_on_commit_callbacks):
+    """Free plan (5 seats): the admin, 3 new members and 1 invitation fill it; the next new row is rejected.
+    Sent again, the pending invitation needs no new seat and stays "invited"."""
+    organization = OrganizationFactory(plan=plan("free"))
+    MembershipFactory(organization=organization, user=admin_user, role=Role.ADMIN)
+    UserFactory(email="own@example.com")
+    people = [{"external_id": f"p{i}", "email": f"p{i}@example.com"} for i in range(3)]
+    people += [{"external_id": "own", "email": "own@example.com"}, {"external_id": "p9", "email": "p9@example.com"}]
+    client = client_for(admin_user)
+    body = post_sync(client, organization, people, django_capture_on_commit_callbacks)
+    assert [row["status"] for row in body["results"]] == ["created"] * 3 + ["invited", "rejected"]
+    again = post_sync(client, organization, people, django_capture_on_commit_callbacks)
+    assert [row["status"] for row in again["results"]] == ["unchanged"] * 3 + ["invited", "rejected"]
+    assert len(mailoutbox) == 1
 
 
 def test_bad_rows_are_rejected_good_rows_kept(organization, admin_user):
