@@ -287,11 +287,24 @@ RETURNING id, position
 
 
 def recommendations_serve(
-    *, organization, user_id: int, request: RankRequest, offset: int, limit: int, verify_member: bool = True
+    *,
+    organization,
+    user_id: int,
+    request: RankRequest,
+    offset: int,
+    limit: int,
+    verify_member: bool = True,
+    personal_reasons: bool = False,
 ) -> dict:
     """The user's recommendations `offset:offset+limit`, from the per-user cache or computed; every
     shown item is logged (RecommendationLog) with the request id, position, source and reason.
-    `user_id` must be a member of the organization (404 otherwise, checked unless the caller knows)."""
+    `user_id` must be a member of the organization (404 otherwise, checked unless the caller knows).
+
+    The personality fit of an item (", which suits your preference for videos", issue 8) is personal:
+    the ranked and cached lists keep it apart (`fit_reason`), the log never stores it, and it is joined
+    to the reason only with `personal_reasons=True` (the API decides: the user themself, or an admin of
+    an organization that enabled `personality_admin_access`; never an API key). Scores are the same
+    for every caller."""
     key = rec_cache.list_key(organization_id=organization.pk, user_id=user_id, params=request.cache_params())
     ranked = rec_cache.list_get(key)
     cached = ranked is not None
@@ -323,7 +336,7 @@ def recommendations_serve(
             )  # fmt: skip
             log_ids = {position: log_id for log_id, position in cursor.fetchall()}
     results = [
-        {"log_id": log_ids[position], "position": position, **entry}
+        {"log_id": log_ids[position], "position": position, **_public_entry(entry, personal_reasons)}
         for position, entry in zip(positions, page, strict=True)
     ]
     return {
@@ -336,6 +349,16 @@ def recommendations_serve(
         "limit": limit,
         "results": results,
     }
+
+
+def _public_entry(entry: dict, personal_reasons: bool) -> dict:
+    """A ranked entry as the caller sees it: without `fit_reason`; its text joined to the reason only
+    for callers allowed to see personality-derived facts."""
+    out = {name: value for name, value in entry.items() if name != "fit_reason"}
+    fit_reason = entry.get("fit_reason")
+    if personal_reasons and fit_reason:
+        out["reason"] = entry["reason"] + fit_reason
+    return out
 
 
 @transaction.atomic

@@ -72,7 +72,11 @@ class RecommendationSerializer(serializers.Serializer):
     item = RecommendedItemSerializer()
     score = serializers.FloatField()
     source = serializers.CharField(help_text="The source that contributed most: cf, cooccurrence, content, ...")
-    reason = serializers.CharField()
+    reason = serializers.CharField(
+        help_text="Why this item. Its personality part (', which suits your preference for videos') is included "
+        "only for the user themself, or an admin when the organization enabled personality admin access; "
+        "never for API keys."
+    )
     sources = serializers.DictField(child=serializers.FloatField(), help_text="Each source's weighted contribution.")
 
 

@@ -2,6 +2,10 @@
 
 Access: members read their own recommendations (another user's: 403), admins and API keys anyone's
 in the organization; users outside it are 404 like missing ids. Similar users: admins and API keys.
+
+The personality part of a reason (", which suits your preference for videos", issue 8) is shown only
+to the user themself, or to an admin when the organization enabled `personality_admin_access`; never
+to API keys. The ranking (scores, order) is the same for every caller.
 """
 
 from drf_spectacular.utils import extend_schema
@@ -57,9 +61,13 @@ class RecommendationListApi(OrganizationAPIView):
             diversity=data["diversity"],
             size=data["offset"] + data["limit"],
         )
+        is_self = self.membership is not None and user_id == self.membership.user_id
+        personal_reasons = self.api_key is None and (
+            is_self or (role_at_least(self.role, Role.ADMIN) and self.organization.personality_admin_access)
+        )
         result = services.recommendations_serve(
             organization=self.organization, user_id=user_id, request=rank_request, offset=data["offset"],
-            limit=data["limit"], verify_member=self.membership is None or user_id != self.membership.user_id,
+            limit=data["limit"], verify_member=not is_self, personal_reasons=personal_reasons,
         )  # fmt: skip
         # `result` is already plain JSON data (it is what the cache holds); RecommendationListSerializer
         # documents its shape. Rendering it through nested serializers would double a cache hit's cost.

@@ -91,6 +91,11 @@ def user_version(*, organization_id: int, user_id: int) -> int:
         return 0
 
 
+#: shape of a cached list, part of its key's digest: bumped when entries change shape, so lists cached
+#: by an older release are never read (2: the personal fit suffix kept apart as `fit_reason`)
+LIST_FORMAT = 2
+
+
 def list_key(*, organization_id: int, user_id: int, params: dict) -> str | None:
     """The cache key of one user's list for these request parameters (reads the versions); None
     when Redis is unavailable (the list is then computed and not cached)."""
@@ -101,7 +106,7 @@ def list_key(*, organization_id: int, user_id: int, params: dict) -> str | None:
         logger.warning("recommendation cache unavailable", exc_info=True)
         return None
     org, user, graph = (versions.get(key, 0) for key in keys)
-    digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    digest = hashlib.sha1(json.dumps([LIST_FORMAT, params], sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f"rec:l:{organization_id}:{org}:{user_id}:{user}:{graph}:{digest}"
 
 

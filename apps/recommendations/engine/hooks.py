@@ -2,9 +2,12 @@
 
 A hook is called once per request with the organization, the user and the candidate items (dicts
 with id, kind, tags, categories, difficulty) and returns {item_id: (factor, reason or None)}; a
-factor multiplies the item's score, a reason (if given) replaces the item's reason when that
-hook's effect is the largest; a reason starting with ", " is appended to the item's own reason
-instead (issue 8: "Next in Python, which suits your preference for structured courses").
+factor multiplies the item's score. A reason starting with ", " is a *fit suffix* (issue 8:
+", which suits your preference for structured courses"): it is personal, so it is never joined to
+the item's own reason by the engine; the ranked entry carries it apart as `fit_reason`, the cached
+list keeps it apart, RecommendationLog never stores it, and only the API decides whether the caller
+may read it (services.recommendations_serve(personal_reasons=...)). Any other reason replaces the
+item's reason and is shown to every caller: hooks with private text must use the suffix form.
 Items a hook does not mention keep factor 1.
 
 Issue 8 (personality profiles) registers its personality/learning-style fit here; until then

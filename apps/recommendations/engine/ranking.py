@@ -208,12 +208,16 @@ def recommendations_rank(*, organization_id: int, user_id: int, request: RankReq
     for entry in scored:
         entry["score"] *= difficulty_factor(items[entry["id"]]["difficulty"], level)
     hook_reasons: dict[int, str] = {}
+    # Fit suffixes (", which suits your ...") are personal: kept apart from the reason (engine.hooks).
+    fit_reasons: dict[int, str] = {}
     for hook in rerank_hooks():
         effects = hook(organization_id=organization_id, user_id=user_id, items=[items[e["id"]] for e in scored])
         for entry in scored:
             factor, reason = effects.get(entry["id"], (1.0, None))
             entry["score"] *= factor
-            if reason:
+            if reason and reason.startswith(", "):
+                fit_reasons[entry["id"]] = reason
+            elif reason:
                 hook_reasons[entry["id"]] = reason
     scored.sort(key=lambda entry: -entry["score"])
 
@@ -239,6 +243,7 @@ def recommendations_rank(*, organization_id: int, user_id: int, request: RankReq
                 "score": round(entry["score"], 6),
                 "source": source,
                 "reason": reason,
+                "fit_reason": fit_reasons.get(entry["id"]),
                 "sources": {name: round(float(v), 6) for name, v in entry["contributions"].items() if v > 0},
             }
         )
@@ -250,10 +255,8 @@ def recommendations_rank(*, organization_id: int, user_id: int, request: RankReq
 
 
 def explain(entry, context: UserContext, items, results, vectors, hook_reason) -> tuple[str, str]:
-    """(main source, a sentence a person understands) for one recommended item."""
-    if hook_reason and hook_reason.startswith(", "):  # a suffix (issue 8): the item's own reason, then the fit
-        source, reason = explain(entry, context, items, results, vectors, None)
-        return source, reason + hook_reason
+    """(main source, a sentence a person understands) for one recommended item. Never the personal
+    fit suffix of a hook: that one travels apart as `fit_reason` (engine.hooks)."""
     if hook_reason:
         return "personality", hook_reason
     if "unlocks" in entry:

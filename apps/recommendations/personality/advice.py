@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from apps.progress.models import ContentItem, Interaction, Progress
 from apps.recommendations.personality.behaviour import behaviour_features, behaviour_rows_load, learning_style
-from apps.recommendations.personality.selectors import profile_compact_get, trait_strength
+from apps.recommendations.personality.selectors import deletion_since, profile_compact_get, trait_strength
 
 STRONG = 0.15
 ITEM_FIELDS = ["id", "title", "kind", "url", "duration_minutes", "difficulty"]
@@ -84,7 +84,8 @@ def _next_lessons(organization_id: int, user_id: int, *, limit: int) -> list:
 
 def advice_for(*, organization_id: int, user_id: int, limit: int = 3) -> dict:
     """{"tips": [{"code", "message", "based_on", "items"}], "profile": bool}."""
-    features = behaviour_features(behaviour_rows_load(organization_id=organization_id, user_id=user_id))
+    since = deletion_since(organization_id=organization_id, user_id=user_id)  # after a deletion: newer evidence only
+    features = behaviour_features(behaviour_rows_load(organization_id=organization_id, user_id=user_id, since=since))
     style = learning_style(features)
     profile = profile_compact_get(organization_id=organization_id, user_id=user_id)
     if profile and profile.get("learning_style"):

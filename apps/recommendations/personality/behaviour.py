@@ -230,23 +230,30 @@ def behaviour_estimate(features: dict) -> Estimate | None:
 # --------------------------------------------------------------------------- loading from the database
 
 
-def behaviour_rows_load(*, organization_id: int, user_id: int) -> BehaviourRows:
-    """The user's progress and latest interactions, and what the estimate needs to know about the items."""
+def behaviour_rows_load(*, organization_id: int, user_id: int, since: datetime | None = None) -> BehaviourRows:
+    """The user's progress and latest interactions, and what the estimate needs to know about the items.
+
+    `since` (the user's last deletion of their personality data): only what happened after it.
+    Interactions that occurred and were recorded after it; progress rows with activity after it
+    (started, completed or last active after it), their earlier timestamps dropped, and a completion
+    from before it not counted (the row reads as started again)."""
     from django.db import connection
+    from django.db.models import Q
 
     from apps.progress.models import Interaction, Progress
 
     limit = settings.PERSONALITY_BEHAVIOUR_MAX_EVENTS
-    progress = list(
-        Progress.objects.filter(organization_id=organization_id, user_id=user_id).values_list(
-            "item_id", "status", "started_at", "completed_at"
+    progress_rows = Progress.objects.filter(organization_id=organization_id, user_id=user_id)
+    interaction_rows = Interaction.objects.filter(organization_id=organization_id, user_id=user_id)
+    if since is not None:
+        progress_rows = progress_rows.filter(
+            Q(started_at__gt=since) | Q(completed_at__gt=since) | Q(last_activity_at__gt=since)
         )
-    )
-    interactions = list(
-        Interaction.objects.filter(organization_id=organization_id, user_id=user_id)
-        .order_by("-occurred_at")
-        .values_list("item_id", "kind", "occurred_at")[:limit]
-    )
+        interaction_rows = interaction_rows.filter(occurred_at__gt=since, created_at__gt=since)
+    progress = list(progress_rows.values_list("item_id", "status", "started_at", "completed_at"))
+    if since is not None:
+        progress = [_after(row, since) for row in progress]
+    interactions = list(interaction_rows.order_by("-occurred_at").values_list("item_id", "kind", "occurred_at")[:limit])
     item_ids = sorted({row[0] for row in progress} | {row[0] for row in interactions})
     with connection.cursor() as cursor:
         cursor.execute(
@@ -286,6 +293,17 @@ def behaviour_rows_load(*, organization_id: int, user_id: int) -> BehaviourRows:
         catalog_categories=catalog_categories or 0,
         catalog_kinds=catalog_kinds or 0,
     )
+
+
+def _after(row: tuple, since: datetime) -> tuple:
+    """A progress row as seen from `since`: earlier timestamps dropped, an earlier completion not counted."""
+    item_id, status, started_at, completed_at = row
+    started_at = started_at if started_at and started_at > since else None
+    if completed_at and completed_at <= since:
+        completed_at = None
+        if status == "completed":
+            status = "in_progress"
+    return item_id, status, started_at, completed_at
 
 
 def features_digest(features: dict) -> dict:

@@ -10,8 +10,11 @@ average times confidence, selectors.trait_strength) and learning style:
 - videos and podcasts vs articles: the format preference;
 - events: + extraversion.
 The item's factor is 1 + PERSONALITY_RERANK_STRENGTH * (sum of fits, clipped to -1..1); the largest
-positive fit becomes a suffix of the item's own reason (", which suits your preference for structured
-courses"). No profile, or an average one: every factor is 1 and no reason is added.
+positive fit becomes a fit suffix (", which suits your preference for structured courses"). The suffix
+is personal: the engine keeps it apart from the item's own reason (`fit_reason`, engine.hooks) and only
+the API joins them, for the user themself or admins with `personality_admin_access`; never in
+RecommendationLog, never for API keys. No profile, or an average one: every factor is 1 and no reason
+is added.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from apps.recommendations.models import AssessmentResponse, PersonalityProfile
+from apps.recommendations.models import AssessmentResponse, PersonalityDeletion, PersonalityProfile
 from apps.recommendations.personality.instrument import TRAITS
 
 
@@ -21,6 +21,16 @@ def profile_latest_get(*, organization, user_id: int) -> PersonalityProfile | No
 
 def assessment_list(*, organization, user_id: int) -> QuerySet[AssessmentResponse]:
     return AssessmentResponse.objects.filter(organization=organization, user_id=user_id).order_by("-created_at", "-id")
+
+
+def deletion_since(*, organization_id: int, user_id: int):
+    """When the user last deleted their personality data in the organization (None: never). Profiles
+    and advice use only evidence newer than this."""
+    return (
+        PersonalityDeletion.objects.filter(organization_id=organization_id, user_id=user_id)
+        .values_list("deleted_at", flat=True)
+        .first()
+    )
 
 
 def profile_cache_key(organization_id: int, user_id: int) -> str:

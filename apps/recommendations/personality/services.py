@@ -13,11 +13,12 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from apps.recommendations.engine import cache as rec_cache
-from apps.recommendations.models import AssessmentResponse, PersonalityProfile
+from apps.recommendations.models import AssessmentResponse, PersonalityDeletion, PersonalityProfile, RecommendationLog
 from apps.recommendations.personality.behaviour import (
     behaviour_estimate,
     behaviour_features,
@@ -28,7 +29,7 @@ from apps.recommendations.personality.behaviour import (
 from apps.recommendations.personality.combine import Estimate, estimates_combine
 from apps.recommendations.personality.instrument import INSTRUMENTS, TRAITS
 from apps.recommendations.personality.scoring import assessment_score
-from apps.recommendations.personality.selectors import profile_cache_key
+from apps.recommendations.personality.selectors import deletion_since, profile_cache_key
 from apps.recommendations.personality.text import text_estimate, user_texts_load
 from workers.tasks.personality import profile_recompute_task
 
@@ -82,17 +83,26 @@ def _questionnaire_estimate(response: AssessmentResponse | None) -> Estimate | N
     return estimate
 
 
+def _user_lock(cursor, organization_id: int, user_id: int) -> None:
+    """Transaction-level lock on one user's personality data: a deletion and a profile write of the
+    same user never interleave (a recompute that read its inputs before a deletion writes nothing)."""
+    cursor.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"personality:{organization_id}:{user_id}"]
+    )
+
+
 def profile_inputs_load(*, organization_id: int, user_id: int) -> dict:
-    """Everything a profile is computed from, and the hash of it (what was read, not what came out)."""
+    """Everything a profile is computed from, and the hash of it (what was read, not what came out).
+    After a deletion, only evidence newer than it (deletion_since)."""
     from apps.conversations import chat
 
-    latest = (
-        AssessmentResponse.objects.filter(organization_id=organization_id, user_id=user_id)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    features = behaviour_features(behaviour_rows_load(organization_id=organization_id, user_id=user_id))
-    texts = user_texts_load(organization_id=organization_id, user_id=user_id)
+    since = deletion_since(organization_id=organization_id, user_id=user_id)
+    assessments = AssessmentResponse.objects.filter(organization_id=organization_id, user_id=user_id)
+    if since is not None:
+        assessments = assessments.filter(created_at__gt=since)
+    latest = assessments.order_by("-created_at", "-id").first()
+    features = behaviour_features(behaviour_rows_load(organization_id=organization_id, user_id=user_id, since=since))
+    texts = user_texts_load(organization_id=organization_id, user_id=user_id, since=since)
     text_digest = hashlib.sha256(json.dumps(texts, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
     payload = {
         "version": ALGORITHM_VERSION,
@@ -107,9 +117,11 @@ def profile_inputs_load(*, organization_id: int, user_id: int) -> dict:
             settings.PERSONALITY_LONG_ITEM_MINUTES,
         ],
     }  # fmt: skip
+    if since is not None:  # only then: the hashes of users who never deleted stay as they were
+        payload["since"] = since.isoformat()
     input_hash = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
     return {
-        "assessment": latest, "features": features, "texts": texts, "input_hash": input_hash,
+        "assessment": latest, "features": features, "texts": texts, "input_hash": input_hash, "since": since,
         "text_key": hashlib.sha256(f"{text_digest}:{payload['text_path']}".encode()).hexdigest(),
     }  # fmt: skip
 
@@ -174,6 +186,11 @@ def profile_recompute(*, organization_id: int, user_id: int) -> tuple[Personalit
         fields[trait] = combined["scores"][trait]
         fields[f"{trait}_confidence"] = combined["confidence"][trait]
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            _user_lock(cursor, organization_id, user_id)
+        if deletion_since(organization_id=organization_id, user_id=user_id) != inputs["since"]:
+            # Deleted while we computed: what we read may predate the deletion; the next trigger rebuilds.
+            return None, False
         profile, created = PersonalityProfile.objects.get_or_create(
             organization_id=organization_id,
             user_id=user_id,
@@ -240,12 +257,61 @@ def personality_caches_clear(organization_id: int, user_id: int, *, lists: bool)
         _recommendation_lists_delete(organization_id, user_id)
 
 
+#: what rerank.REASONS start with; a log reason cut at its 300 characters may end inside one
+FIT_SUFFIX_MARK = ", which suits your"
+LOG_REASON_MAX = 300
+
+
+def fit_suffix_strip(reason: str) -> str:
+    """`reason` without a personality fit suffix (rerank.REASONS), also one cut short by the log's limit."""
+    from apps.recommendations.personality.rerank import REASONS
+
+    for suffix in REASONS.values():
+        if reason.endswith(suffix):
+            return reason[: -len(suffix)]
+    if len(reason) >= LOG_REASON_MAX:
+        for suffix in REASONS.values():
+            for size in range(len(suffix) - 1, 2, -1):
+                if reason.endswith(suffix[:size]):
+                    return reason[:-size]
+    return reason
+
+
+def recommendation_logs_scrub(*, organization_id: int, user_id: int) -> int:
+    """Remove personality fit suffixes from the user's RecommendationLog reasons (rows written before
+    the suffix was kept out of logs). Returns the number of rows changed."""
+    rows = (
+        RecommendationLog.objects.filter(organization_id=organization_id, user_id=user_id)
+        .annotate(reason_length=Length("reason"))
+        .filter(
+            models.Q(reason__contains=FIT_SUFFIX_MARK)
+            | models.Q(reason_length__gte=LOG_REASON_MAX, reason__contains=FIT_SUFFIX_MARK[:3])
+        )
+    )
+    changed = []
+    for log in rows.only("id", "reason").iterator(chunk_size=2000):
+        stripped = fit_suffix_strip(log.reason)
+        if stripped != log.reason:
+            log.reason = stripped
+            changed.append(log)
+    RecommendationLog.objects.bulk_update(changed, ["reason"], batch_size=2000)
+    return len(changed)
+
+
 def profile_delete(*, organization, user_id: int) -> dict:
     """Delete the user's personality data in the organization: profiles and questionnaire answers in
-    PostgreSQL, the cached profile, counters and recommendation lists in Redis. The graph holds none."""
+    PostgreSQL, personality text in the user's recommendation logs, the cached profile, counters and
+    recommendation lists in Redis. The graph holds none. The moment is kept (PersonalityDeletion): a
+    profile is rebuilt only from evidence newer than it."""
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            _user_lock(cursor, organization.pk, user_id)
+        PersonalityDeletion.objects.update_or_create(
+            organization=organization, user_id=user_id, defaults={"deleted_at": timezone.now()}
+        )
         profiles, _ = PersonalityProfile.objects.filter(organization=organization, user_id=user_id).delete()
         assessments, _ = AssessmentResponse.objects.filter(organization=organization, user_id=user_id).delete()
+        recommendation_logs_scrub(organization_id=organization.pk, user_id=user_id)
     transaction.on_commit(lambda: personality_caches_clear(organization.pk, user_id, lists=True))
     return {"profiles": profiles, "assessments": assessments}
 
@@ -293,7 +359,9 @@ WITH last AS (
 )
 SELECT fresh.organization_id, fresh.user_id FROM fresh
 LEFT JOIN last ON last.organization_id = fresh.organization_id AND last.user_id = fresh.user_id
-WHERE last.at IS NULL OR fresh.at > last.at
+LEFT JOIN recommendations_personalitydeletion d
+    ON d.organization_id = fresh.organization_id AND d.user_id = fresh.user_id
+WHERE (last.at IS NULL OR fresh.at > last.at) AND (d.deleted_at IS NULL OR fresh.at > d.deleted_at)
 GROUP BY fresh.organization_id, fresh.user_id
 ORDER BY max(fresh.at) DESC
 LIMIT %(limit)s
@@ -302,8 +370,9 @@ LIMIT %(limit)s
 
 def profile_recompute_stale() -> list[tuple[int, int]]:
     """Beat: enqueue a recompute for every user with evidence newer than their profile (within twice the
-    beat interval, so a missed tick is caught up). Bulk ingestion fires no signals; this catches it.
-    Idempotent: a recompute of unchanged inputs writes nothing."""
+    beat interval, so a missed tick is caught up) and newer than their last deletion of it. Bulk
+    ingestion fires no signals; this catches it. Idempotent: a recompute of unchanged inputs writes
+    nothing."""
     with connection.cursor() as cursor:
         cursor.execute(
             STALE_SQL,

@@ -218,13 +218,17 @@ def offline_text_estimate(texts: list[str]) -> Estimate | None:
     return estimate if estimate.scores else None
 
 
-def user_texts_load(*, organization_id: int, user_id: int) -> list[tuple[int, str]]:
+def user_texts_load(*, organization_id: int, user_id: int, since=None) -> list[tuple[int, str]]:
     """(message id, content) of the user's own chat messages in the organization, newest first.
-    Only `role=user` messages of conversations linked to this user: never the bot's words."""
+    Only `role=user` messages of conversations linked to this user: never the bot's words. With
+    `since` (the user's last deletion of their personality data), only messages written after it."""
     from apps.conversations.models import Message
 
+    messages = Message.objects.filter(
+        organization_id=organization_id, conversation__user_id=user_id, role=Message.Role.USER
+    )
+    if since is not None:
+        messages = messages.filter(created_at__gt=since)
     return list(
-        Message.objects.filter(organization_id=organization_id, conversation__user_id=user_id, role=Message.Role.USER)
-        .order_by("-created_at", "-id")
-        .values_list("id", "content")[: settings.PERSONALITY_TEXT_MAX_MESSAGES]
+        messages.order_by("-created_at", "-id").values_list("id", "content")[: settings.PERSONALITY_TEXT_MAX_MESSAGES]
     )

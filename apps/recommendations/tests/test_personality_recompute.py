@@ -5,7 +5,8 @@ behaviour: one new row; history pruned); the task called directly with ids (and 
 non-member); the Redis debounce (one recompute per window after enough new events, through the real
 signals after commit); the text estimate reused while the messages are unchanged (one model call);
 the beat sweep (users with evidence newer than their profile); the ranking effect (a conscientious
-profile lifts structured items and says so in the reason; no profile, no personality reason);
+profile lifts structured items and says so in the reason, only when personal reasons are allowed,
+never in the logs; no profile, no personality reason);
 the Django admin pages render the SVG trait chart.
 """
 
@@ -22,7 +23,7 @@ from apps.organizations.tests.factories import MembershipFactory
 from apps.progress.models import InteractionKind
 from apps.progress.services import interaction_create, progress_complete, progress_start
 from apps.recommendations.engine.ranking import RankRequest
-from apps.recommendations.models import PersonalityProfile
+from apps.recommendations.models import PersonalityProfile, RecommendationLog
 from apps.recommendations.personality import services as personality_services
 from apps.recommendations.personality.services import (
     assessment_submit,
@@ -144,10 +145,12 @@ def test_beat_sweep_finds_users_with_newer_evidence(organization, member, django
     assert set(profile_recompute_stale()) == {(organization.pk, member.pk), (organization.pk, other.pk)}
 
 
-def _serve(organization, user):
+def _serve(organization, user, *, personal_reasons=True):
+    """As the API serves the user themself (personality text allowed) unless told otherwise."""
     return recommendations_serve(
-        organization=organization, user_id=user.pk, request=RankRequest(size=30), offset=0, limit=30
-    )
+        organization=organization, user_id=user.pk, request=RankRequest(size=30), offset=0, limit=30,
+        personal_reasons=personal_reasons,
+    )  # fmt: skip
 
 
 def test_conscientious_profile_lifts_structured_items_and_says_so(organization, django_capture_on_commit_callbacks):
@@ -179,6 +182,12 @@ def test_conscientious_profile_lifts_structured_items_and_says_so(organization, 
     first = next(e for e in after if e["item"]["id"] in structured)
     assert first["reason"].endswith(", which suits your preference for structured courses")
     assert not first["reason"].startswith(",")  # the item's own reason comes first
+    # The text is personal: without personal_reasons the same ranking, no personality text; never in the logs.
+    hidden = _serve(organization, user, personal_reasons=False)["results"]
+    assert [(e["item"]["id"], e["score"]) for e in hidden] == [(e["item"]["id"], e["score"]) for e in after]
+    assert not any("which suits" in e["reason"] for e in hidden)
+    assert not any("fit_reason" in e for e in hidden + after)
+    assert not RecommendationLog.objects.filter(user=user, reason__contains="which suits").exists()
 
 
 def test_admin_pages_render_the_trait_chart(organization, member):
