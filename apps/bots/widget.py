@@ -73,21 +73,27 @@ def origin_check(*, bot: Bot, origin: str | None, own_origin: str | None = None)
 # --------------------------------------------------------------------------- identity
 
 
-def identity_signature(*, bot: Bot, user_id: str) -> str:
-    """What the host site's backend computes: HMAC-SHA256(bot identity secret, user id), hex."""
-    return hmac.new(bot.identity_secret.encode(), str(user_id).encode(), hashlib.sha256).hexdigest()
+def identity_signature(*, bot: Bot, user_id: str, expires: int | None = None) -> str:
+    """What the host site's backend computes: HMAC-SHA256(bot identity secret, message), hex, where
+    the message is the user id, or "<user id>:<expires>" for a signature that expires (epoch seconds)."""
+    message = str(user_id) if expires is None else f"{user_id}:{int(expires)}"
+    return hmac.new(bot.identity_secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def identity_verify(*, bot: Bot, user_id: str, signature: str):
+def identity_verify(*, bot: Bot, user_id: str, signature: str, expires: int | None = None):
     """The organization member behind a signed external user id, or WidgetTokenInvalid.
 
-    `user_id` is the member's `external_id` in the organization (or their e-mail).
+    `user_id` is the member's `external_id` in the organization (or their e-mail). With `expires`
+    (epoch seconds, signed with the id), the pair stops working at that moment, so a hash copied
+    from a page cannot be replayed for ever.
     """
     from apps.organizations.models import Membership
 
-    expected = identity_signature(bot=bot, user_id=user_id)
+    expected = identity_signature(bot=bot, user_id=user_id, expires=expires)
     if not signature or not hmac.compare_digest(expected, signature.strip().lower()):
         raise WidgetTokenInvalid("The identity signature does not match this user id.", code="identity_invalid")
+    if expires is not None and int(expires) < time.time():
+        raise WidgetTokenInvalid("The identity signature has expired; sign the user id again.", code="identity_expired")
     membership = (
         Membership.objects.select_related("user")
         .filter(organization_id=bot.organization_id)
@@ -155,6 +161,7 @@ def widget_session_start(
     previous_token: str | None = None,
     user_id: str | None = None,
     user_hash: str | None = None,
+    user_expires: int | None = None,
 ) -> tuple[str, Visitor]:
     """A visitor token for a page on `origin` (403 when the origin is not allowed).
 
@@ -169,7 +176,7 @@ def widget_session_start(
     if user_id or user_hash:
         if not (user_id and user_hash):
             raise WidgetTokenInvalid("Identity verification needs both user_id and user_hash.", code="identity_invalid")
-        user = identity_verify(bot=bot, user_id=str(user_id), signature=str(user_hash))
+        user = identity_verify(bot=bot, user_id=str(user_id), signature=str(user_hash), expires=user_expires)
     previous = visitor_previous(token=previous_token, bot=bot, origin=origin)
     visitor_id = None
     if previous is not None and previous.user_id in (None, user.pk if user is not None else None):

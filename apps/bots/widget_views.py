@@ -238,6 +238,13 @@ class WidgetSessionApi(WidgetApi):
         visitor_token = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2000)
         user_id = serializers.CharField(required=False, allow_blank=True, max_length=255)
         user_hash = serializers.CharField(required=False, allow_blank=True, max_length=128)
+        user_expires = serializers.IntegerField(
+            required=False,
+            allow_null=True,
+            min_value=0,
+            max_value=2**53,
+            help_text="Optional expiry (epoch seconds), signed with the id: user_hash = HMAC(secret, 'id:expires').",
+        )
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
@@ -269,6 +276,7 @@ class WidgetSessionApi(WidgetApi):
             previous_token=data.validated_data.get("visitor_token"),
             user_id=data.validated_data.get("user_id") or None,
             user_hash=data.validated_data.get("user_hash") or None,
+            user_expires=data.validated_data.get("user_expires"),
         )
         if visitor.user_id is not None:
             conversation_services.widget_conversations_link_user(

@@ -1,8 +1,9 @@
 /* Beacon chat widget loader. Embed with:
  *   <script src="{{ base_url|escapejs }}/widget/{{ public_id|escapejs }}.js" async></script>
- * Optional attributes: data-open="true", data-language="fr", data-user-id + data-user-hash (identity).
+ * Optional attributes: data-open="true", data-language="fr", data-user-id + data-user-hash (identity;
+ * with data-user-expires, the hash signs "id:expires" and stops working then).
  * JS API: Beacon("open" | "close" | "toggle" | "new-conversation"), Beacon("language", "de"),
- *         Beacon("identify", {userId: "...", userHash: "..."}).
+ *         Beacon("identify", {userId: "...", userHash: "...", userExpires: 1767225600}).
  * No secret is in this file. The chat itself runs in an iframe served by Beacon. */
 (function () {
   "use strict";
@@ -21,10 +22,16 @@
     token: null,
     config: null,
     lang: data.language || document.documentElement.lang || "en",
-    identity: data.userId ? { user_id: data.userId, user_hash: data.userHash || "" } : null,
+    identity: data.userId ? identity(data.userId, data.userHash, data.userExpires) : null,
     wantOpen: data.open === "true",
   };
   var ui = null;
+
+  function identity(userId, userHash, userExpires) {
+    var pair = { user_id: String(userId), user_hash: String(userHash || "") };
+    if (userExpires) pair.user_expires = parseInt(userExpires, 10);
+    return pair;
+  }
   var earlier = (window.Beacon && window.Beacon.q) || [];
 
   window.Beacon = function () {
@@ -52,6 +59,7 @@
     if (state.identity) {
       body.user_id = state.identity.user_id;
       body.user_hash = state.identity.user_hash;
+      if (state.identity.user_expires) body.user_expires = state.identity.user_expires;
     }
     return fetch(BASE + "/widget/" + BOT + "/session/", {
       method: "POST",
@@ -179,7 +187,7 @@
       state.lang = args[1];
       post({ type: "beacon:language", lang: state.lang });
     } else if (name === "identify" && args[1] && args[1].userId) {
-      state.identity = { user_id: String(args[1].userId), user_hash: String(args[1].userHash || "") };
+      state.identity = identity(args[1].userId, args[1].userHash, args[1].userExpires);
       if (ui) refresh()["catch"](warn);
     }
   }

@@ -315,6 +315,23 @@ def test_invalid_identity_is_refused(bot, crm_member, body, code):
     assert error_code(response) == code
 
 
+def test_identity_with_an_expiry(bot, crm_member):
+    """A hash over "id:expires" works until then; expired, or with a changed expiry, it is refused."""
+    future, past = int(time.time()) + 600, int(time.time()) - 5
+    signed = widget.identity_signature(bot=bot, user_id="crm-42", expires=future)
+    ok = session(bot, user_id="crm-42", user_hash=signed, user_expires=future)
+    assert ok.status_code == 200 and ok.json()["identified"] is True
+    stretched = session(bot, user_id="crm-42", user_hash=signed, user_expires=future + 3600)
+    assert stretched.status_code == 401 and error_code(stretched) == "identity_invalid"
+    without = session(bot, user_id="crm-42", user_hash=signed)
+    assert without.status_code == 401 and error_code(without) == "identity_invalid"
+    old = widget.identity_signature(bot=bot, user_id="crm-42", expires=past)
+    expired = session(bot, user_id="crm-42", user_hash=old, user_expires=past)
+    assert expired.status_code == 401 and error_code(expired) == "identity_expired"
+    bad = session(bot, user_id="crm-42", user_hash=signed, user_expires="soon")
+    assert bad.status_code == 400 and "user_expires" in bad.json()["error"]["message"]
+
+
 def test_identity_never_carries_over(bot, crm_member):
     """A member's token does not continue as anonymous (signed out) or as another member."""
     signature = widget.identity_signature(bot=bot, user_id="crm-42")

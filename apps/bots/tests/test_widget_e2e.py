@@ -283,13 +283,14 @@ def test_js_api_language_and_signed_identity(site, browser):
 
     bot = site["bot"]
     member = MembershipFactory(organization=bot.organization, role=Role.MEMBER, external_id="crm-7").user
-    signature = widget.identity_signature(bot=bot, user_id="crm-7")
+    expires = int(time.time()) + 600
+    signature = widget.identity_signature(bot=bot, user_id="crm-7", expires=expires)
     html = (
         '<!doctype html><html><head><meta charset="utf-8"><title>Account</title></head><body><h1>Account</h1>'
         "<script>window.Beacon = window.Beacon || function () { (Beacon.q = Beacon.q || []).push(arguments); };"
         'Beacon("open");</script>'
         f'<script src="{site["beacon"]}/widget/{bot.public_id}.js" data-language="fr" data-user-id="crm-7" '
-        f'data-user-hash="{signature}" async></script></body></html>'
+        f'data-user-hash="{signature}" data-user-expires="{expires}" async></script></body></html>'
     )
     account = HostPages(html)
     bot.allowed_origins = [*bot.allowed_origins, account.origin]
