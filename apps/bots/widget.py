@@ -207,8 +207,10 @@ def visitor_token_verify(*, token: str, bot: Bot, own_origin: str | None = None)
 # --------------------------------------------------------------------------- rate limits
 
 
-def rate_limit_hit(*, key: str, limit: int, window_seconds: int) -> None:
-    """Count one request in a fixed window; past `limit`, 429 with the seconds until the window ends."""
+def rate_limit_hit(*, key: str, rate: str) -> None:
+    """Count one request in a fixed window of `rate` ("count/seconds"); past the count, 429 with the
+    seconds until the window ends."""
+    limit, window_seconds = (int(part) for part in rate.split("/"))
     now = int(time.time())
     window = now // window_seconds
     cache_key = f"widget-rate:{key}:{window}"
@@ -237,5 +239,4 @@ def widget_rate_limits(*, visitor: Visitor, ip: str, organization_id: int) -> No
         ("ip", ip, settings.WIDGET_RATE_IP),
         ("org", str(organization_id), settings.WIDGET_RATE_ORGANIZATION),
     ):
-        count, seconds = (int(part) for part in rate.split("/"))
-        rate_limit_hit(key=f"{scope}:{ident}", limit=count, window_seconds=seconds)
+        rate_limit_hit(key=f"{scope}:{ident}", rate=rate)

@@ -263,9 +263,7 @@ class WidgetSessionApi(WidgetApi):
         "user id with the bot's identity secret, computed by the host site's backend) link an organization member.",
     )
     def post(self, request, public_id):
-        ip = client_ip(request)
-        count, seconds = (int(part) for part in settings.WIDGET_RATE_TOKEN_IP.split("/"))
-        widget.rate_limit_hit(key=f"token-ip:{ip}", limit=count, window_seconds=seconds)
+        widget.rate_limit_hit(key=f"token-ip:{client_ip(request)}", rate=settings.WIDGET_RATE_TOKEN_IP)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         self.check_preview_access(request)
