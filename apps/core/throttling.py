@@ -5,7 +5,8 @@ from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, Simp
 
 def client_ip(request) -> str:
     """The client's address: REMOTE_ADDR, or behind BEACON_TRUSTED_PROXIES reverse proxies the
-    address that many hops from the right of X-Forwarded-For (what DRF's NUM_PROXIES does)."""
+    address that many hops from the right of X-Forwarded-For. The one source of client addresses:
+    the throttles here and the widget's per-IP limits."""
     from django.conf import settings
 
     proxies = settings.TRUSTED_PROXIES
@@ -23,7 +24,14 @@ def _is_api_key(request) -> bool:
     return isinstance(request.auth, ApiKey)
 
 
-class AnonThrottle(AnonRateThrottle):
+class ClientIpIdent:
+    """DRF identifies anonymous callers by `get_ident`; use client_ip (BEACON_TRUSTED_PROXIES)."""
+
+    def get_ident(self, request):
+        return client_ip(request)
+
+
+class AnonThrottle(ClientIpIdent, AnonRateThrottle):
     scope = "anon"
 
 
@@ -45,7 +53,7 @@ class ApiKeyThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 
 
-class AuthThrottle(ScopedRateThrottle):
+class AuthThrottle(ClientIpIdent, ScopedRateThrottle):
     """Stricter per-IP limit on login, registration and password-reset endpoints."""
 
     scope_attr = "throttle_scope"

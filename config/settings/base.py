@@ -170,7 +170,6 @@ REST_FRAMEWORK = {
         "api_key": env("THROTTLE_API_KEY", default="3000/min"),
         "auth": env("THROTTLE_AUTH", default="20/min"),
     },
-    "NUM_PROXIES": TRUSTED_PROXIES or None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # No ?format= override: responses are chosen by the Accept header (JSON, or event-stream for chat).
     "URL_FORMAT_OVERRIDE": None,

@@ -120,6 +120,23 @@ def test_throttled_login_says_when_to_retry(db, monkeypatch):
     assert error["details"]["retry_after"] == int(response.headers["Retry-After"])
 
 
+def test_throttles_count_the_client_address(db, monkeypatch, settings):
+    """Throttles identify callers by client_ip: a forged X-Forwarded-For is ignored without trusted proxies;
+    behind one, callers are counted by the address the proxy saw."""
+    monkeypatch.setattr(AuthThrottle, "THROTTLE_RATES", {"auth": "1/min"})
+    client = APIClient()
+
+    def login(**headers):
+        return client.post("/api/v1/auth/token/", {"email": "a@b.c", "password": "x"}, format="json", **headers)
+
+    assert login(HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 401
+    assert login(HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 429
+    settings.TRUSTED_PROXIES = 1
+    assert login(HTTP_X_FORWARDED_FOR="203.0.113.1").status_code == 401
+    assert login(HTTP_X_FORWARDED_FOR="203.0.113.2").status_code == 401
+    assert login(HTTP_X_FORWARDED_FOR="203.0.113.9, 203.0.113.1").status_code == 429
+
+
 def test_failed_request_writes_nothing(db, monkeypatch):
     """Registration that fails after validation (plan lookup broken) leaves no user behind."""
     from apps.users import services
