@@ -21,31 +21,21 @@ def _strict_strings() -> None:
     to_internal_value._beacon_strict = True
     serializers.CharField.to_internal_value = to_internal_value
 
-    # Numbers: JSON true/false are not 1/0, and a JSON string is not a number (query-string
-    # serializers, whose values are all strings, opt out with `strings_as_numbers = True`).
+    # Numbers: JSON true/false are not 1/0, and a JSON string is not a number. Booleans: only JSON
+    # true/false (not 0/1 or "yes"). Query-string serializers, whose values are all strings, opt out
+    # with `strings_as_numbers = True` and keep DRF's parsing of strings.
     for field_class in (serializers.IntegerField, serializers.FloatField, serializers.DecimalField):
-        _strict_number(field_class)
-    _strict_boolean(serializers.BooleanField)
+        _strict(field_class, accepts=lambda data: not isinstance(data, (bool, str)))
+    _strict(serializers.BooleanField, accepts=lambda data: isinstance(data, bool))
 
 
-def _strict_boolean(field_class) -> None:
-    """A JSON boolean is true or false: not 0/1 and not the strings "yes"/"true" (query-string
-    serializers, where every value is a string, keep DRF's lenient parsing)."""
+def _strict(field_class, *, accepts) -> None:
+    """A JSON value that `accepts` refuses is "invalid" (strings of query-string serializers pass)."""
     original = field_class.to_internal_value
 
     def to_internal_value(self, data):
-        if not isinstance(data, bool) and not getattr(self.root, "strings_as_numbers", False):
-            self.fail("invalid")
-        return original(self, data)
-
-    field_class.to_internal_value = to_internal_value
-
-
-def _strict_number(field_class) -> None:
-    original = field_class.to_internal_value
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or (isinstance(data, str) and not getattr(self.root, "strings_as_numbers", False)):
+        from_query = isinstance(data, str) and getattr(self.root, "strings_as_numbers", False)
+        if not (from_query or accepts(data)):
             self.fail("invalid")
         return original(self, data)
 
