@@ -94,3 +94,16 @@ def celery_worker():
         app, pool="solo", perform_ping_check=False, shutdown_timeout=20, queues=["celery", "ingestion"]
     ) as worker:
         yield worker
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium (see apps/core/tests/browser.py), closed after the test."""
+    from playwright.sync_api import sync_playwright
+
+    from apps.core.tests.browser import ARGS, CHROMIUM
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield chromium
+        chromium.close()

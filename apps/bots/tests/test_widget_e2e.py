@@ -6,8 +6,8 @@ replies. One test walks a visitor's whole path on an allowed site (keyboard only
 ask, streamed answer with its source, thumbs up, reload finds the conversation, Escape closes); one
 shows a non-allowed site gets no widget; one checks the phone-sized layout.
 
-Chromium comes from Debian (`apt-get install chromium`). Without it these tests are skipped with
-the reason shown, unless BEACON_REQUIRE_BROWSER=1 (CI sets it), where a missing browser fails.
+Chromium comes from Debian (`apt-get install chromium`); see apps/core/tests/browser.py for what
+happens without it.
 """
 
 from __future__ import annotations
@@ -16,42 +16,20 @@ import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, Message
+from apps.core.tests.browser import browser_marks
 from apps.documents.models import Document
 from apps.documents.tests import samples
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory
 from conftest import client_for
 
-CHROMIUM = os.environ.get("BEACON_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-if not Path(CHROMIUM).exists():
-    reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    if os.environ.get("BEACON_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(reason + "; BEACON_REQUIRE_BROWSER=1 requires it")
-    pytestmark = pytest.mark.skip(reason=reason)
-else:
-    # serialized_rollback like every transactional test here: the flush restores plans and content types.
-    pytestmark = [
-        pytest.mark.browser,
-        pytest.mark.worker,
-        pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    ]
+pytestmark = browser_marks(pytest.mark.worker)
 
 
 class HostPages:
@@ -87,16 +65,6 @@ def host_html(beacon: str, public_id: str, title: str) -> str:
 * {{ color: red !important; }}</style></head>
 <body><h1>{title}</h1><p>Welcome to our shop. Questions? Use the chat.</p>
 <script src="{beacon}/widget/{public_id}.js" async></script></body></html>"""
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -10,40 +10,18 @@ Without Chromium these tests are skipped with the reason shown, unless BEACON_RE
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
 
-import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
+from apps.core.tests.browser import browser_marks
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
 from apps.progress.models import ContentItem, Interaction
 from apps.users.tests.factories import UserFactory
 
-CHROMIUM = os.environ.get("BEACON_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
-
-if not Path(CHROMIUM).exists():
-    reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    if os.environ.get("BEACON_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(reason + "; BEACON_REQUIRE_BROWSER=1 requires it")
-    pytestmark = pytest.mark.skip(reason=reason)
-else:
-    pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
+pytestmark = browser_marks()
 
 
 def session_cookie(user) -> str:
