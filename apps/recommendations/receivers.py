@@ -35,25 +35,33 @@ logger = logging.getLogger(__name__)
 GRAPH_USER_FIELDS = frozenset({"interests"})
 
 
+#: a change of up to this many users has their evidence counted on commit, one Redis INCR each; a
+#: larger one (a batch) leaves the counting to one task, so a bulk request pays one publish
+EVIDENCE_INLINE_USERS = 20
+
+
 def _personality_evidence_on_commit(organization_id: int, events_per_user: dict[int, int]) -> None:
     """New evidence for each user once the transaction commits. Fail-soft: the fact is committed and
     the beat sweep (profile_recompute_stale) finds users with newer evidence anyway."""
-    from apps.recommendations.personality.services import personality_evidence_note
-
     counts = sorted(events_per_user.items())
 
     def note():
-        for user_id, events in counts:
-            try:
-                personality_evidence_note(organization_id=organization_id, user_id=user_id, events=events)
-            except (RedisError, OperationalError):
-                logger.warning(
-                    "personality evidence of %s user(s) of organization %s not noted; the beat sweep catches up",
-                    len(counts),
-                    organization_id,
-                    exc_info=True,
-                )
+        from apps.recommendations.personality.services import personality_evidence_note
+        from workers.tasks.personality import personality_evidence_note_task
+
+        try:
+            if len(counts) > EVIDENCE_INLINE_USERS:
+                personality_evidence_note_task.delay(organization_id, [list(pair) for pair in counts])
                 return
+            for user_id, events in counts:
+                personality_evidence_note(organization_id=organization_id, user_id=user_id, events=events)
+        except (RedisError, OperationalError):
+            logger.warning(
+                "personality evidence of %s user(s) of organization %s not noted; the beat sweep catches up",
+                len(counts),
+                organization_id,
+                exc_info=True,
+            )
 
     transaction.on_commit(note)
 

@@ -147,3 +147,27 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
         ]
     for signal in (post_save, post_delete):
         assert [m for m in modules(signal) if m.startswith("apps.")] == []
+
+
+def test_a_large_batch_counts_evidence_in_one_task(
+    organization, admin_user, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Over EVIDENCE_INLINE_USERS users the request publishes one task instead of a Redis call per user;
+    the task counts what the inline path would have."""
+    from workers.tasks.personality import personality_evidence_note_task
+
+    published = []
+    monkeypatch.setattr(personality_evidence_note_task, "delay", lambda *args: published.append(args))
+    users = [MembershipFactory(organization=organization).user for _ in range(receivers.EVIDENCE_INLINE_USERS + 1)]
+    item = ContentItemFactory(organization=organization)
+    batch = [
+        {"idempotency_key": f"{user.pk}-{kind}", "kind": kind, "item": item.pk, "user": user.pk}
+        for user in users
+        for kind in ("view", "like")
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(admin_user).post(url(organization, "interactions/batch/"), {"events": batch}, format="json")
+    assert published == [(organization.pk, [[user.pk, 2] for user in sorted(users, key=lambda u: u.pk)])]
+    assert evidence(organization, users[0].pk) is None  # nothing counted in the request
+    personality_evidence_note_task(*published[0])
+    assert [evidence(organization, user.pk) for user in users] == [2] * len(users)
