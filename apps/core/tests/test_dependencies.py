@@ -5,7 +5,8 @@ Every non-test, non-migration module of each app is parsed (ast, nothing is impo
 `apps.<app>` import is collected, at module level and inside functions alike (a lazy import is
 still a dependency). An app may import only apps on a lower layer; progress and bots share a layer,
 so neither may import the other. A fact another app reacts to is a domain event
-(`apps/<app>/events.py`), never an import upwards. `workers/` and `config/` may import anything.
+(`apps/<app>/events.py`), never an import upwards. `workers/` and `config/` may import anything, but
+an app that imports a workers module (to enqueue a task) is charged with the apps that module imports.
 
 Not seen here: dotted paths in strings (settings, `call_command`, lazy model references such as
 `ForeignKey("bots.Bot")`).
@@ -78,19 +79,51 @@ def _imported(node: ast.AST, path: Path, apps_dir: Path) -> list[list[str]]:
     return [[*module, alias.name] for alias in node.names] if module == ["apps"] else [module]
 
 
+def _module_file(root: Path, name: list[str]) -> Path | None:
+    for candidate in (root.joinpath(*name).with_suffix(".py"), root.joinpath(*name, "__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _names(path: Path, apps_dir: Path) -> list[tuple[list[str], int]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [(name, node.lineno) for node in ast.walk(tree) for name in _imported(node, path, apps_dir)]
+
+
+def _through_workers(root: Path, name: list[str], seen: set[Path]) -> list[tuple[str, str]]:
+    """(app, "workers/...py:line") of the apps a workers module reaches, following workers imports:
+    an app that imports a task reaches the apps that task imports."""
+    path = _module_file(root, name)
+    if path is None or path in seen:
+        return []
+    seen.add(path)
+    reached = []
+    for imported, line in _names(path, root / "apps"):
+        if len(imported) > 1 and imported[0] == "apps":
+            reached.append((imported[1], f"{path.relative_to(root)}:{line}"))
+        elif imported and imported[0] == "workers":
+            reached += _through_workers(root, imported, seen)
+    return reached
+
+
 def app_imports(apps_dir: Path = APPS_DIR) -> dict[tuple[str, str], list[str]]:
-    """{(importing app, imported app): ["apps/x/y.py:12", ...]} for imports between different apps."""
+    """{(importing app, imported app): ["apps/x/y.py:12", ...]} for imports between different apps,
+    directly or through a `workers` module the app imports (a task enqueued by a service)."""
+    root = apps_dir.parent
     edges: dict[tuple[str, str], list[str]] = defaultdict(list)
     for path in sorted(apps_dir.rglob("*.py")):
         if not _is_app_module(path, apps_dir):
             continue
         app = path.relative_to(apps_dir).parts[0]
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
-            for name in _imported(node, path, apps_dir):
-                if len(name) > 1 and name[0] == "apps" and name[1] != app:
-                    where = f"{path.relative_to(apps_dir.parent)}:{node.lineno}"
-                    edges[(app, name[1])].append(where)
+        for name, line in _names(path, apps_dir):
+            where = f"{path.relative_to(root)}:{line}"
+            if len(name) > 1 and name[0] == "apps" and name[1] != app:
+                edges[(app, name[1])].append(where)
+            elif name and name[0] == "workers":
+                for target, via in _through_workers(root, name, set()):
+                    if target != app:
+                        edges[(app, target)].append(f"{where} via {via}")
     return dict(edges)
 
 
@@ -136,8 +169,8 @@ def test_known_upward_edges_still_exist(edges):
 
 
 def test_the_check_sees_lazy_relative_and_package_imports(tmp_path):
-    """The checker itself: an upward import inside a function, a relative one, `from apps import x`
-    and `import apps.x.y` are all found; tests and migrations are not read."""
+    """The checker itself: an upward import inside a function, a relative one, `from apps import x`,
+    `import apps.x.y` and one through a workers module are all found; tests and migrations are not read."""
     apps_dir = tmp_path / "apps"
     files = {
         "progress/services.py": "def f():\n    from apps.recommendations.cache import bump\n",
@@ -147,14 +180,19 @@ def test_the_check_sees_lazy_relative_and_package_imports(tmp_path):
         "core/health.py": "from apps.core.graph import graph_query\n",
         "users/tests/test_x.py": "from apps.recommendations import models\n",
         "users/migrations/0001_initial.py": "from apps.progress import models\n",
+        "bots/services.py": "from workers.tasks.bots import task\n",
     }
+    (tmp_path / "workers" / "tasks").mkdir(parents=True)
+    (tmp_path / "workers" / "tasks" / "bots.py").write_text("from workers.tasks.base import Base\n")
+    (tmp_path / "workers" / "tasks" / "base.py").write_text("def f():\n    from apps.documents import services\n")
     for name, text in files.items():
         (apps_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (apps_dir / name).write_text(text)
     found = app_imports(apps_dir)
     assert found == {
+        ("bots", "documents"): ["apps/bots/services.py:1 via workers/tasks/base.py:2"],
         ("organizations", "recommendations"): ["apps/organizations/api/views.py:1"],
         ("progress", "recommendations"): ["apps/progress/services.py:2"],
         ("users", "organizations"): ["apps/users/services.py:1"],
     }
-    assert set(upward_edges(found)) == set(found)  # all three point upwards
+    assert set(upward_edges(found)) == set(found)  # all four point upwards
