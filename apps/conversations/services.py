@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.conversations import chat
+from apps.conversations import chat, events
 from apps.conversations.models import Conversation, Message
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
@@ -121,6 +121,13 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
         )
         Conversation.objects.filter(pk=conversation.pk).update(
             last_message_at=question.created_at, title=conversation.title or content[:200]
+        )
+        events.user_message_posted.send(
+            sender="conversations",
+            organization_id=conversation.organization_id,
+            conversation_id=conversation.pk,
+            message_id=question.pk,
+            user_id=conversation.user_id,
         )
     hits = chunk_search(organization=conversation.organization, bot=bot, query=content)
     messages = chat.build_messages(bot=bot, question=content, hits=hits, history=history) if hits else None

@@ -59,13 +59,21 @@ def check_celery() -> dict:
     return {"workers": workers}
 
 
-def graph_outbox_backlog() -> dict:
-    """Pending graph writes (informational: a backlog never fails the check). Shown even when the
-    graph is down, which is when it grows."""
-    from apps.recommendations.graph_sync import graph_outbox_backlog as backlog
+#: informational figures attached to a check's report, {(check, name): figure}: an app registers
+#: its own in `AppConfig.ready()` (recommendations: the graph outbox backlog under "graph"), so
+#: core shows them without importing any app.
+_FIGURES: dict[tuple[str, str], Callable[[], dict]] = {}
 
+
+def health_figure_register(*, check: str, name: str, figure: Callable[[], dict]) -> None:
+    """Show `figure()` as `checks[check][name]` in every report. A figure never fails the check;
+    it is computed even when the check failed (a backlog grows while its service is down)."""
+    _FIGURES[(check, name)] = figure
+
+
+def _figure(figure: Callable[[], dict]) -> dict:
     try:
-        return backlog()
+        return figure()
     except Exception as exc:  # noqa: BLE001 - a health check reports every failure, it never raises
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
@@ -86,6 +94,8 @@ def health_report() -> tuple[bool, dict]:
         report[name] = {**_timed(check), "required": required}
         if required and not report[name]["ok"]:
             healthy = False
-    report["graph"]["outbox"] = graph_outbox_backlog()
+    for (check, name), figure in _FIGURES.items():
+        if check in report:
+            report[check][name] = _figure(figure)
     failing = [name for name, result in report.items() if result["required"] and not result["ok"]]
     return healthy, {"status": "ok" if healthy else "unavailable", "failing": failing, "checks": report}

@@ -18,10 +18,10 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
-def _is_api_key(request) -> bool:
-    from apps.organizations.models import ApiKey
-
-    return isinstance(request.auth, ApiKey)
+def request_by_api_key(request) -> bool:
+    """Whether the caller authenticated with an organization API key. Duck-typed on the
+    credential's `is_api_key` marker (organizations' ApiKey sets it): core imports no app."""
+    return getattr(request.auth, "is_api_key", False) is True
 
 
 class ClientIpIdent:
@@ -39,7 +39,7 @@ class UserThrottle(SimpleRateThrottle):
     scope = "user"
 
     def get_cache_key(self, request, view):
-        if not request.user or not request.user.is_authenticated or _is_api_key(request):
+        if not request.user or not request.user.is_authenticated or request_by_api_key(request):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
@@ -48,7 +48,7 @@ class ApiKeyThrottle(SimpleRateThrottle):
     scope = "api_key"
 
     def get_cache_key(self, request, view):
-        if not _is_api_key(request):
+        if not request_by_api_key(request):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 

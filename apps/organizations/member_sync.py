@@ -30,12 +30,16 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
+from apps.organizations.events import members_changed_send
 from apps.organizations.models import Invitation, Membership, Role
 from apps.organizations.services import invitation_create
+from apps.users.events import user_profile_changed_send
 
 User = get_user_model()
 
 PROFILE_FIELDS = ("full_name", "interests")
+#: what a sync writes to the managed accounts it changed (bulk_update; sent as user_profile_changed fields)
+SYNCED_USER_FIELDS = ["email", *PROFILE_FIELDS]
 
 INVITED_NOTE = (
     "An invitation was sent to this address; the person joins when they accept it. The external_id cannot be "
@@ -216,7 +220,7 @@ def _sync(*, organization, rows: list[MemberSyncRow], actor: Membership | None) 
     if changed_users:
         for user in changed_users.values():
             user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
-        User.objects.bulk_update(list(changed_users.values()), ["email", "full_name", "interests"], batch_size=1000)
+        User.objects.bulk_update(list(changed_users.values()), SYNCED_USER_FIELDS, batch_size=1000)
     if new_users:
         User.objects.bulk_create(new_users, batch_size=1000)
     for membership in new_members:
@@ -230,11 +234,12 @@ def _sync(*, organization, rows: list[MemberSyncRow], actor: Membership | None) 
         Membership.objects.bulk_update(list(changed_members.values()), ["external_id", "updated_at"], batch_size=1000)
     if to_invite:
         _invite(organization=organization, rows=to_invite, actor=actor)
-    touched = [row.user.pk for row in live if row.status in ("created", "updated")]
-    if touched:
-        from apps.progress import graph as graph_outbox
-
-        graph_outbox.members_changed(organization_id=organization.pk, user_ids=touched)
+    # The same events as the single paths (STYLE.md §9), once per batch.
+    if changed_users:
+        user_profile_changed_send(user_ids=list(changed_users), fields=SYNCED_USER_FIELDS)
+    members_changed_send(
+        organization_id=organization.pk, user_ids=[row.user.pk for row in live if row.status in ("created", "updated")]
+    )
 
 
 def _invite(*, organization, rows: list[MemberSyncRow], actor: Membership | None) -> None:

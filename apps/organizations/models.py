@@ -139,6 +139,9 @@ class Invitation(TimeStampedModel):
 class ApiKey(TimeStampedModel):
     """An organization credential: `Authorization: Api-Key bk_<prefix>_<secret>`."""
 
+    #: the marker core's throttles and permissions read on `request.auth` (core imports no app)
+    is_api_key = True
+
     class Scope(models.TextChoices):
         READ = "read", "Read"
         WRITE = "write", "Write"

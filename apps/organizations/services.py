@@ -16,8 +16,8 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.mail import send_mail_on_commit
+from apps.organizations.events import members_changed_send
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
-from apps.recommendations.graph_sync import graph_outbox_users
 
 User = get_user_model()
 
@@ -75,7 +75,7 @@ def organization_create(*, user, name: str, slug: str | None = None, plan: Plan 
     organization.full_clean()
     organization.save()
     Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
-    graph_outbox_users(organization_id=organization.pk, user_ids=[user.pk])
+    members_changed_send(organization_id=organization.pk, user_ids=[user.pk])
     return organization
 
 
@@ -119,7 +119,7 @@ def membership_role_change(*, membership: Membership, role: str, actor: Membersh
             )
     membership.role = role
     membership.save(update_fields=["role", "updated_at"])
-    graph_outbox_users(organization_id=membership.organization_id, user_ids=[membership.user_id])
+    members_changed_send(organization_id=membership.organization_id, user_ids=[membership.user_id])
     return membership
 
 
@@ -136,7 +136,7 @@ def membership_remove(*, membership: Membership, actor: Membership) -> None:
     if membership.role == Role.OWNER and len(_owners_locked(membership.organization)) <= 1:
         raise ApplicationError("The last owner cannot be removed; make someone else owner first.", code="last_owner")
     membership.delete()
-    graph_outbox_users(organization_id=membership.organization_id, user_ids=[membership.user_id])
+    members_changed_send(organization_id=membership.organization_id, user_ids=[membership.user_id])
 
 
 # --------------------------------------------------------------------------- invitations
@@ -264,7 +264,7 @@ def invitation_accept(
         used=_member_count(invitation.organization) - 1,
     )
     membership = Membership.objects.create(organization=invitation.organization, user=user, role=invitation.role)
-    graph_outbox_users(organization_id=membership.organization_id, user_ids=[user.pk])
+    members_changed_send(organization_id=membership.organization_id, user_ids=[user.pk])
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])

@@ -310,8 +310,8 @@ def recommendations_serve(
     cached = ranked is not None
     if not cached:
         if verify_member:
-            # Only on a miss: a list is cached only after this check passed, and leaving the
-            # organization invalidates the user's lists (signals.py), so a hit implies membership.
+            # Only on a miss: a list is cached only after this check passed, and leaving the organization
+            # invalidates the user's lists (receivers.on_members_changed), so a hit implies membership.
             from apps.recommendations.selectors import member_get
 
             member_get(organization=organization, user_id=user_id)

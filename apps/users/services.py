@@ -16,7 +16,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.exceptions import ApplicationError
 from apps.core.mail import send_mail_on_commit
-from apps.recommendations.graph_sync import graph_outbox_user_everywhere
+from apps.users.events import user_profile_changed_send
 
 User = get_user_model()
 
@@ -49,8 +49,7 @@ def user_update(*, user: User, data: dict) -> tuple[User, bool]:
         user.full_clean(exclude=["password"])
         with transaction.atomic():
             user.save(update_fields=changed)
-            if "interests" in changed:  # the only profile field in the knowledge graph (INTERESTED_IN)
-                graph_outbox_user_everywhere(user_id=user.pk)
+            user_profile_changed_send(user_ids=[user.pk], fields=changed)
     return user, bool(changed)
 
 

@@ -37,3 +37,17 @@ def profile_recompute_stale_task() -> int:
     from apps.recommendations.personality.services import profile_recompute_stale
 
     return len(profile_recompute_stale())
+
+
+@shared_task(name="personality.evidence_note", ignore_result=True)
+def personality_evidence_note_task(organization_id: int, counts: list[list[int]]) -> int:
+    """Count new evidence of many users at once ([[user_id, events], ...], from a bulk write's domain
+    event), off the request: one Redis counter per user, and a debounced recompute for those who
+    reached the threshold. Returns how many recomputes were enqueued. Not retried: a lost note is
+    caught by the beat sweep (recompute_stale)."""
+    from apps.recommendations.personality.services import personality_evidence_note
+
+    return sum(
+        personality_evidence_note(organization_id=organization_id, user_id=user_id, events=events)
+        for user_id, events in counts
+    )

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from apps.bots import selectors, services
 from apps.bots.models import Bot
 from apps.core.pagination import paginate, paginated_schema
-from apps.core.tenancy import OrganizationAPIView
+from apps.organizations.tenancy import OrganizationAPIView
 
 ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?/?$", re.IGNORECASE)
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")

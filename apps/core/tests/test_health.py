@@ -102,3 +102,23 @@ def test_graph_off_is_not_required(db, settings, fresh_graph):
     status, body = get_health()
     assert status == 200
     assert body["checks"]["graph"]["enabled"] is False
+
+
+def test_registered_figures_are_shown_and_never_fail_the_report(db, fresh_graph, monkeypatch):
+    """Apps add figures to a check's report (core imports no app): recommendations' graph outbox is
+    registered in its ready(); a figure that raises shows its error; one for an unknown check is ignored."""
+    from apps.core import health
+
+    monkeypatch.setattr(health, "_FIGURES", dict(health._FIGURES))
+    assert ("graph", "outbox") in health._FIGURES
+
+    def broken():
+        raise RuntimeError("no figure today")
+
+    health.health_figure_register(check="redis", name="broken", figure=broken)
+    health.health_figure_register(check="nowhere", name="x", figure=lambda: {"n": 1})
+    _status, body = get_health()
+    assert body["checks"]["redis"]["broken"] == {"error": "RuntimeError: no figure today"}
+    assert body["checks"]["redis"]["ok"] is True
+    assert "nowhere" not in body["checks"]
+    assert set(body["checks"]["graph"]["outbox"]) >= {"pending", "retrying"}

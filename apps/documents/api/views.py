@@ -9,10 +9,10 @@ from rest_framework.response import Response
 from apps.bots.selectors import bot_get
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
-from apps.core.tenancy import OrganizationAPIView
 from apps.documents import selectors, services
 from apps.documents.models import Document
 from apps.organizations.models import Role
+from apps.organizations.tenancy import OrganizationAPIView
 
 
 class BotScopedApi(OrganizationAPIView):

@@ -1,4 +1,4 @@
-"""Mounted at /api/v1/. Org-scoped resources live under orgs/<org_slug>/ (see apps.core.tenancy)."""
+"""Mounted at /api/v1/. Org-scoped resources live under orgs/<org_slug>/ (see apps.organizations.tenancy)."""
 
 from django.urls import path
 

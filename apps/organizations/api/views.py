@@ -8,12 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.pagination import PageNumberPagination, paginate, paginated_schema
+from apps.core.permissions import IsPerson
 from apps.core.serializers import QuerySerializer
-from apps.core.tenancy import OrganizationAPIView
 from apps.core.throttling import AuthThrottle
 from apps.organizations import selectors, services
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role
-from apps.organizations.permissions import IsPerson
+from apps.organizations.tenancy import OrganizationAPIView
 from apps.users.api.serializers import UserOutputSerializer, token_pair
 
 User = get_user_model()

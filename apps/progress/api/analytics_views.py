@@ -13,8 +13,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.core.serializers import QuerySerializer
-from apps.core.tenancy import OrganizationAPIView
 from apps.organizations.models import Role
+from apps.organizations.tenancy import OrganizationAPIView
 from apps.progress import analytics
 from apps.progress.models import ContentKind, InteractionKind
 

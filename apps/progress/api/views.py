@@ -20,10 +20,10 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from apps.core.pagination import paginate, paginated_schema
-from apps.core.tenancy import OrganizationAPIView
 from apps.organizations.member_sync import MemberSyncRow, members_sync
 from apps.organizations.models import Role
 from apps.organizations.permissions import role_at_least
+from apps.organizations.tenancy import OrganizationAPIView
 from apps.progress import selectors, services
 from apps.progress.api import serializers as s
 

@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
-from apps.progress import graph as graph_outbox
+from apps.progress.events import content_changed_send
 from apps.progress.models import ContentItem, ContentPrerequisite
 from apps.progress.services.catalog import EDITABLE, _ancestor_cycle, _prerequisite_cycle
 from apps.progress.services.embeddings import enqueue_embedding
@@ -259,4 +259,4 @@ def _bulk_upsert(*, organization, rows: list[BulkRow]) -> None:
         enqueue_embedding(organization.pk, sorted(item.pk for item in embed))
     written = [row.item.pk for row in live if row.status in ("created", "updated")]
     if written:
-        graph_outbox.content_changed(organization_id=organization.pk, item_ids=written)
+        content_changed_send(organization_id=organization.pk, item_ids=written)

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from apps.core.exceptions import ApplicationError
-from apps.progress import graph as graph_outbox
+from apps.progress.events import content_changed_send
 from apps.progress.models import ContentItem, ContentPrerequisite
 from apps.progress.services.embeddings import enqueue_embedding
 
@@ -199,7 +199,7 @@ def content_create(*, organization, data: dict) -> ContentItem:
     if prerequisites:
         _set_prerequisites(item=item, prerequisites=prerequisites)
     enqueue_embedding(organization.pk, [item.pk])
-    graph_outbox.content_changed(organization_id=organization.pk, item_ids=[item.pk])
+    content_changed_send(organization_id=organization.pk, item_ids=[item.pk])
     return item
 
 
@@ -244,7 +244,7 @@ def content_update(*, item: ContentItem, data: dict) -> tuple[ContentItem, bool]
     elif prerequisites_changed:
         item.save(update_fields=["updated_at"])
     if changed or prerequisites_changed:
-        graph_outbox.content_changed(organization_id=organization.pk, item_ids=[item.pk])
+        content_changed_send(organization_id=organization.pk, item_ids=[item.pk])
     return item, bool(changed) or prerequisites_changed
 
 
@@ -261,5 +261,5 @@ def content_delete(*, item: ContentItem) -> None:
             code="has_children",
             status_code=409,
         )
-    graph_outbox.content_changed(organization_id=item.organization_id, item_ids=[item.pk])
+    content_changed_send(organization_id=item.organization_id, item_ids=[item.pk])
     item.delete()

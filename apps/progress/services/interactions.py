@@ -18,9 +18,8 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.organizations.models import Membership
-from apps.progress import graph as graph_outbox
+from apps.progress.events import interactions_recorded_send
 from apps.progress.models import DEFAULT_INTERACTION_WEIGHTS, ContentItem, Interaction, InteractionKind
-from apps.recommendations.engine.cache import recommendation_cache_invalidate_users
 
 KINDS = frozenset(InteractionKind.values)
 #: how far in the future an occurred_at may be (clock skew between systems)
@@ -76,7 +75,7 @@ def interaction_create(
             interaction.save()
     except IntegrityError:  # the same key, sent concurrently
         return Interaction.objects.get(organization=organization, idempotency_key=idempotency_key), False
-    graph_outbox.interactions_recorded(organization_id=organization.pk, keys=[(user.pk, item.pk, kind)])
+    interactions_recorded_send(organization_id=organization.pk, keys=[(user.pk, item.pk, kind)])
     return interaction, True
 
 
@@ -276,10 +275,9 @@ def interaction_batch_ingest(
             stored = cursor.fetchall()
         created = {row[0] for row in stored}
         outcome.created = len(created)
-        if stored:
-            graph_outbox.interactions_recorded(organization_id=organization.pk, keys={row[1:] for row in stored})
-            # Bulk INSERT fires no signals: the users' cached recommendations go stale on commit (issue 7).
-            recommendation_cache_invalidate_users(organization_id=organization.pk, user_ids={row[1] for row in stored})
+        # The same event as a single write (STYLE.md §9): the graph outbox, the users' cached
+        # recommendations and their personality evidence follow from it.
+        interactions_recorded_send(organization_id=organization.pk, keys=(tuple(row[1:]) for row in stored))
         for key, index in row_of_key.items():
             if key not in created:
                 outcome.add(index, key, "duplicate", "already recorded (same idempotency_key).")

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.organizations.models import Membership
-from apps.progress import graph as graph_outbox
+from apps.progress.events import interactions_recorded_send, progress_changed_send
 from apps.progress.models import DEFAULT_INTERACTION_WEIGHTS, ContentItem, Interaction, InteractionKind, Progress
 
 Status = Progress.Status
@@ -48,15 +48,10 @@ def _locked(*, organization, user, item: ContentItem) -> Progress:
 
 def _save(progress: Progress) -> None:
     progress.save()
-    graph_outbox.progress_changed(
-        organization_id=progress.organization_id, pairs=[(progress.user_id, progress.item_id)]
-    )
+    progress_changed_send(organization_id=progress.organization_id, pairs=[(progress.user_id, progress.item_id)])
 
 
 def _record(progress: Progress, kind: str, at: datetime) -> None:
-    graph_outbox.interactions_recorded(
-        organization_id=progress.organization_id, keys=[(progress.user_id, progress.item_id, kind)]
-    )
     Interaction.objects.create(
         organization_id=progress.organization_id,
         user_id=progress.user_id,
@@ -64,6 +59,9 @@ def _record(progress: Progress, kind: str, at: datetime) -> None:
         kind=kind,
         weight=DEFAULT_INTERACTION_WEIGHTS[kind],
         occurred_at=at,
+    )
+    interactions_recorded_send(
+        organization_id=progress.organization_id, keys=[(progress.user_id, progress.item_id, kind)]
     )
 
 
@@ -221,7 +219,7 @@ def progress_reset(*, organization, user, item: ContentItem, at: datetime | None
         Progress.objects.filter(organization=organization, user=user, item_id__in=below).update(
             **cleared, last_activity_at=at, updated_at=at
         )
-        graph_outbox.progress_changed(organization_id=organization.pk, pairs=[(user.pk, item_id) for item_id in below])
+        progress_changed_send(organization_id=organization.pk, pairs=[(user.pk, item_id) for item_id in below])
     _rollup(organization=organization, user=user, item=item, at=at)
     return progress
 

@@ -20,8 +20,8 @@ from rest_framework.response import Response
 
 from apps.core.exceptions import ApplicationError
 from apps.core.serializers import QuerySerializer
-from apps.core.tenancy import OrganizationAPIView
 from apps.organizations.models import Role
+from apps.organizations.tenancy import OrganizationAPIView
 from apps.recommendations.models import AssessmentResponse
 from apps.recommendations.personality import selectors, services
 from apps.recommendations.personality.advice import advice_for

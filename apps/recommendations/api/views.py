@@ -12,9 +12,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from apps.core.tenancy import OrganizationAPIView
 from apps.organizations.models import Role
 from apps.organizations.permissions import role_at_least
+from apps.organizations.tenancy import OrganizationAPIView
 from apps.progress.selectors import content_get
 from apps.recommendations import selectors, services
 from apps.recommendations.api.serializers import (

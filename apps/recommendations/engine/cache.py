@@ -62,8 +62,8 @@ def recommendation_cache_invalidate_user(*, organization_id: int, user_id: int) 
 
 
 def recommendation_cache_invalidate_users(*, organization_id: int, user_ids) -> None:
-    """For bulk writers (no signals fire): once the current transaction commits (at once outside
-    one), the users' cached lists are stale."""
+    """Once the current transaction commits (at once outside one), the users' cached lists are stale
+    (receivers: new interactions, progress, membership changes)."""
     users = sorted(set(user_ids))
 
     def bump():

@@ -370,8 +370,8 @@ LIMIT %(limit)s
 
 def profile_recompute_stale() -> list[tuple[int, int]]:
     """Beat: enqueue a recompute for every user with evidence newer than their profile (within twice the
-    beat interval, so a missed tick is caught up) and newer than their last deletion of it. Bulk
-    ingestion fires no signals; this catches it. Idempotent: a recompute of unchanged inputs writes
+    beat interval, so a missed tick is caught up) and newer than their last deletion of it: catches
+    evidence whose on-commit note failed (Redis down) or was missed. Idempotent: a recompute of unchanged inputs writes
     nothing."""
     with connection.cursor() as cursor:
         cursor.execute(

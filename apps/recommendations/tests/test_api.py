@@ -239,7 +239,8 @@ def test_other_organization_is_404_on_every_endpoint(world):
 
 
 def test_batch_ingested_events_invalidate_the_cache(world, django_capture_on_commit_callbacks):
-    """Events sent through the batch API (bulk INSERT, no signals) make the user's cached list stale."""
+    """Events sent through the batch API (bulk INSERT, the same interactions_recorded event as a single
+    write) make the user's cached list stale."""
     organization, user = world["organization"], world["cooks"][0]
     client = key_client(organization)
     first = client.get(url(organization), {"user": user.pk}).json()
@@ -258,13 +259,16 @@ def test_batch_ingested_events_invalidate_the_cache(world, django_capture_on_com
 
 
 def test_cached_list_of_a_removed_member_is_not_served(world, django_capture_on_commit_callbacks):
-    """A cache hit skips the membership query, so leaving the organization must invalidate: 404 after."""
+    """A cache hit skips the membership query, so leaving the organization must invalidate (the
+    members_changed event): 404 after."""
     from apps.organizations.models import Membership
+    from apps.organizations.services import membership_remove
 
     organization, user = world["organization"], world["cooks"][1]
     client = key_client(organization)
     assert client.get(url(organization), {"user": user.pk}).status_code == 200
     assert client.get(url(organization), {"user": user.pk}).json()["cached"]
+    membership = Membership.objects.get(organization=organization, user=user)
     with django_capture_on_commit_callbacks(execute=True):
-        Membership.objects.filter(organization=organization, user=user).delete()
+        membership_remove(membership=membership, actor=membership)  # the member leaves
     assert client.get(url(organization), {"user": user.pk}).status_code == 404

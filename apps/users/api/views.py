@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import InvalidToken
 
+from apps.core.permissions import IsPerson
 from apps.core.throttling import AuthThrottle
-from apps.organizations.permissions import IsPerson
 from apps.users import services
 from apps.users.api.serializers import ProfileInputSerializer, UserOutputSerializer, token_pair
 

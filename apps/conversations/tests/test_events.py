@@ -1,0 +1,30 @@
+"""Domain events of conversations (apps/conversations/events.py, STYLE.md §9): a posted question
+sends user_message_posted inside the turn's transaction, for signed-in users and anonymous
+visitors alike (user_id None); the assistant's answer sends nothing."""
+
+import pytest
+
+from apps.bots.tests.factories import BotFactory
+from apps.conversations import events
+from apps.conversations.services import conversation_create, turn_answer, turn_prepare
+from apps.core.tests.events import events_sent, only
+from apps.organizations.tests.factories import MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_question_sends_user_message_posted(chat_org, offline):
+    bot = BotFactory(organization=chat_org)
+    user = MembershipFactory(organization=chat_org).user
+    signed_in = conversation_create(organization=chat_org, bot=bot, user=user)
+    anonymous = conversation_create(organization=chat_org, bot=bot, visitor_id="v-1", channel="widget")
+    with events_sent(events.user_message_posted) as sent:
+        turn = turn_prepare(conversation=signed_in, content="How do I install it?")
+        turn_answer(turn)
+        visitor_turn = turn_prepare(conversation=anonymous, content="Hello?")
+    assert only(sent, events.user_message_posted) == [
+        {"organization_id": chat_org.pk, "conversation_id": signed_in.pk, "message_id": turn.question.pk,
+         "user_id": user.pk},
+        {"organization_id": chat_org.pk, "conversation_id": anonymous.pk, "message_id": visitor_turn.question.pk,
+         "user_id": None},
+    ]  # fmt: skip

@@ -1,0 +1,22 @@
+"""Domain events of organizations (STYLE.md §9; the list with their receivers: docs/architecture.md).
+
+Sent explicitly by the organization services and the member sync, inside the caller's
+transaction, with ids only; organizations never imports the apps that listen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.dispatch import Signal
+
+#: Memberships changed: members joined (organization created, invitation accepted, member sync
+#: created them), their role or external_id changed, their synced profile changed, or they left.
+#: Arguments: organization_id, user_ids (sorted unique).
+members_changed = Signal()
+
+
+def members_changed_send(*, organization_id: int, user_ids: Iterable[int]) -> None:
+    user_ids = sorted(set(user_ids))
+    if user_ids:
+        members_changed.send(sender="organizations", organization_id=organization_id, user_ids=user_ids)
