@@ -8,6 +8,7 @@ from django.db import InterfaceError, OperationalError
     name="recommendations.train",
     ignore_result=True,
     acks_late=True,
+    reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=10,
     retry_jitter=True,
@@ -34,7 +35,7 @@ def recommender_train_stale_task() -> int:
     return len(recommender_train_stale())
 
 
-@shared_task(name="recommendations.graph_refresh", ignore_result=True)
+@shared_task(name="recommendations.graph_refresh", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def graph_candidates_refresh_task(organization_id: int, user_id: int) -> int:
     """Cache the user's knowledge-graph candidates for serving. Idempotent (overwrites the cached
     rows); the graph being down gives [] (graph_candidates never raises), so no retry."""
