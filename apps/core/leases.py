@@ -66,4 +66,7 @@ def interrupted_message(*, what: str, interruptions: int, last_seen: datetime | 
     """The readable error of a job given up after repeated interruptions."""
     when = timezone.localtime(last_seen).strftime("%Y-%m-%d %H:%M:%S %Z") if last_seen else "an unknown time"
     times = "once" if interruptions == 1 else f"{interruptions} times"
-    return f"{what} was interrupted {times} (the worker stopped; last seen working at {when}); {action}."
+    return (
+        f"{what} was interrupted {times} (the worker stopped or its task was lost; last seen working at {when}); "
+        f"{action}."
+    )

@@ -79,25 +79,8 @@ def _wait(condition, timeout: float, what: str, log: Path | None = None):
 
 
 def _document_text(paragraphs: int = 300) -> bytes:
-    words = [
-        "alpha",
-        "beta",
-        "gamma",
-        "delta",
-        "epsilon",
-        "zeta",
-        "eta",
-        "theta",
-        "iota",
-        "kappa",
-        "lambda",
-        "mu",
-        "nu",
-        "xi",
-        "omicron",
-        "pi",
-        "rho",
-    ]
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
+             "mu", "nu", "xi", "omicron", "pi", "rho"]  # fmt: skip
     lines = [
         f"Paragraph {n}: " + " ".join(words[(n + i) % len(words)] for i in range(30)) + f" (item {n * 7919 % 10007})."
         for n in range(paragraphs)
