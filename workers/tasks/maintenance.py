@@ -31,6 +31,13 @@ def work_recover_stuck() -> dict:
     (docs/recovery.md). Idempotent and safe to run twice at once (SKIP LOCKED row locks). Acked
     early on purpose: a lost tick is done by the next one."""
     from apps.documents.services import documents_recover_stuck
+    from apps.recommendations.services import recommender_trainings_recover_stuck
 
     documents = documents_recover_stuck()
-    return {"documents_requeued": documents.requeued, "documents_failed": documents.failed}
+    trainings = recommender_trainings_recover_stuck()
+    return {
+        "documents_requeued": documents.requeued,
+        "documents_failed": documents.failed,
+        "trainings_requeued": trainings["requeued"],
+        "trainings_failed": trainings["failed"],
+    }
