@@ -137,7 +137,7 @@ def test_sweep_fails_a_document_past_the_attempt_limit_with_a_readable_error(
         assert documents_recover_stuck().failed == []
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_sweeps_at_once_recover_a_document_once(broker, settings):
     """The first sweep holds its row locks until its transaction ends; the second, meanwhile, skips
     those rows instead of waiting or recovering them again; a third, after the commit, finds nothing due."""

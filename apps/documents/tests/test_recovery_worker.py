@@ -128,9 +128,11 @@ def _upload_big_document(settings) -> int:
 
 
 def _wait_embedding_under_way(document_id: int, log: Path) -> Document:
+    """Wait until several batches are stored (chunks_done counts committed vectors)."""
+
     def under_way():
         document = Document.objects.get(pk=document_id)
-        return document if document.status == "processing" and document.chunks_done > 0 else None
+        return document if document.status == "processing" and document.chunks_done >= 40 else None
 
     return _wait(under_way, 180, "embedding to start", log)
 
@@ -145,7 +147,11 @@ def _wait_settled(document_id: int, log: Path) -> Document:
     return document
 
 
-def _assert_fully_embedded_once(document: Document) -> None:
+def _vector_ids(document_id: int) -> set[int]:
+    return set(ChunkEmbedding.objects.filter(chunk__document_id=document_id).values_list("id", flat=True))
+
+
+def _assert_fully_embedded_once(document: Document, kept: set[int]) -> None:
     chunks = Chunk.objects.filter(document=document)
     assert document.chunk_count == document.chunks_total == document.chunks_done == chunks.count() > 100
     assert chunks.filter(searchable=False).count() == 0
@@ -154,6 +160,8 @@ def _assert_fully_embedded_once(document: Document) -> None:
     vectors = ChunkEmbedding.objects.filter(chunk__document=document, model=document.embedding_model)
     assert vectors.count() == document.chunk_count
     assert vectors.values("chunk_id").distinct().count() == document.chunk_count
+    # The vectors stored before the kill were kept (resumed, not redone).
+    assert kept and kept <= set(vectors.values_list("id", flat=True))
 
 
 def test_sigkilled_worker_child_mid_embedding_still_ends_ready(start_worker, settings):
@@ -167,13 +175,14 @@ def test_sigkilled_worker_child_mid_embedding_still_ends_ready(start_worker, set
     children[0].wait(timeout=30)
     assert at_kill.chunks_done < at_kill.chunks_total, "embedding finished before the kill; make the document bigger"
     print(f"killed at {at_kill.chunks_done}/{at_kill.chunks_total} chunks embedded")
+    kept = _vector_ids(document_id)
 
     document = _wait_settled(document_id, log)
     assert process.poll() is None, "the master must survive the child's death"
     assert "WorkerLostError" in log.read_text(errors="replace")
     # The redelivered stage found its own lease token: one interruption, counted.
     assert document.interruptions == 1
-    _assert_fully_embedded_once(document)
+    _assert_fully_embedded_once(document, kept)
 
 
 def test_whole_worker_killed_mid_embedding_is_recovered_by_the_sweep(start_worker, settings):
@@ -188,6 +197,7 @@ def test_whole_worker_killed_mid_embedding_is_recovered_by_the_sweep(start_worke
     first.wait(timeout=30)
     assert at_kill.chunks_done < at_kill.chunks_total, "embedding finished before the kill; make the document bigger"
     print(f"killed at {at_kill.chunks_done}/{at_kill.chunks_total} chunks embedded")
+    kept = _vector_ids(document_id)
 
     _, log = start_worker()
     settings.RECOVERY_LEASE_SECONDS = 1
@@ -198,4 +208,4 @@ def test_whole_worker_killed_mid_embedding_is_recovered_by_the_sweep(start_worke
     assert _wait(swept, 60, "the sweep to find the document", log) == [document_id]
     document = _wait_settled(document_id, log)
     assert document.interruptions == 1
-    _assert_fully_embedded_once(document)
+    _assert_fully_embedded_once(document, kept)
