@@ -16,6 +16,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "organization", "bot", "source", "file", "original_name", "mime_type", "kind", "size", "sha256", "version",
         "replaces", "status", "error", "chunks_total", "chunks_done", "chunk_count", "token_count", "page_count",
         "embedding_model", "attempts", "processing_started_at", "processed_at", "created_by", "created_at",
+        "heartbeat_at", "lease_owner", "interruptions",
     ]  # fmt: skip
     exclude = ["text"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

@@ -12,6 +12,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import VectorField
 
+from apps.core.leases import LeasedWorkModel
 from apps.core.models import OrganizationOwnedModel
 
 
@@ -19,7 +20,10 @@ def document_upload_to(document, filename: str) -> str:
     return f"documents/{document.organization_id}/{document.bot_id}/{document.sha256[:2]}/{document.sha256}/{filename}"
 
 
-class Document(OrganizationOwnedModel):
+class Document(OrganizationOwnedModel, LeasedWorkModel):
+    """A knowledge-base document. While `processing`, the pipeline stage working on it holds a lease
+    (`heartbeat_at`, `lease_owner`, `interruptions`; apps/core/leases.py, docs/recovery.md)."""
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         PROCESSING = "processing", "Processing"

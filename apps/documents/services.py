@@ -7,22 +7,36 @@ Pipeline (Celery chain, enqueued on commit; see workers/tasks/chunking.py and em
                              generation (or the old version), status ready
 Every stage is idempotent and resumable: a redelivered or re-run stage keeps what is already
 done (same chunk hashes, existing embeddings) and does the rest.
+
+Recovery (docs/recovery.md): each stage claims the document's lease (`document_stage_claim`) and
+embedding renews its heartbeat per batch. A stage redelivered after its worker died counts an
+interruption; `documents_recover_stuck` (beat) re-enqueues documents whose heartbeat expired while
+`processing` and documents `pending` for longer than a grace period (a lost publish). Past
+RECOVERY_MAX_ATTEMPTS interruptions the document ends `failed` with a readable error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
+from apps.core.leases import (
+    attempts_exhausted,
+    interrupted_message,
+    lease_cutoff,
+    lease_is_fresh,
+    token_run,
+)
 from apps.documents.chunking import chunk_blocks
 from apps.documents.extraction import MIME_TYPES, ExtractionError, extension_kind, extract
 from apps.documents.models import Chunk, ChunkEmbedding, Document
@@ -235,7 +249,10 @@ def document_reprocess(*, document: Document) -> Document:
     document = Document.objects.select_for_update().get(pk=document.pk)
     document.status = Document.Status.PENDING
     document.error = ""
-    document.save(update_fields=["status", "error", "updated_at"])
+    # A new request by a person: a fresh run, with its own count of interruptions.
+    document.interruptions = 0
+    document.lease_owner = ""
+    document.save(update_fields=["status", "error", "interruptions", "lease_owner", "updated_at"])
     _enqueue(document)
     return document
 
@@ -243,17 +260,73 @@ def document_reprocess(*, document: Document) -> Document:
 # --------------------------------------------------------------------------- pipeline
 
 
-def document_for_pipeline(*, organization_id: int, document_id: int) -> Document | None:
-    """The document to work on, or None (deleted, or already failed) so the task returns quietly."""
-    document = Document.objects.filter(pk=document_id, organization_id=organization_id).first()
-    if document is None or document.status == Document.Status.FAILED:
-        return None
+PIPELINE_STAGES = ("extract", "embed", "finalize")
+
+
+def document_stage_claim(*, organization_id: int, document_id: int, token: str, stage: str) -> Document | None:
+    """Take the document's lease for one pipeline stage: the document to work on, or None when the
+    stage must return quietly.
+
+    None when the document is gone, failed or ready (nothing to do: a late duplicate), still pending
+    for a stage after extraction, or held by another run (another chain) whose heartbeat is fresh.
+    `token` identifies this delivery (`apps.core.leases.task_lease_token`); finding it already on the
+    row means the same delivery ran before and its worker died: one more interruption, and past
+    RECOVERY_MAX_ATTEMPTS the document fails with a readable error instead of looping.
+    """
+    assert stage in PIPELINE_STAGES
+    now = timezone.now()
+    with transaction.atomic():
+        document = Document.objects.select_for_update().filter(pk=document_id, organization_id=organization_id).first()
+        if document is None or document.status in (Document.Status.FAILED, Document.Status.READY):
+            return None
+        if document.status == Document.Status.PENDING and stage != "extract":
+            return None
+        held_by_other_run = (
+            document.status == Document.Status.PROCESSING
+            and document.lease_owner
+            and token_run(document.lease_owner) != token_run(token)
+            and lease_is_fresh(document.heartbeat_at, now)
+        )
+        if held_by_other_run:
+            logger.info("document %s: %s skipped, another run holds the lease", document_id, stage)
+            return None
+        if document.lease_owner == token:
+            document.interruptions += 1
+            logger.warning(
+                "document %s: %s redelivered after its worker was lost (interruption %s)",
+                document_id, stage, document.interruptions,
+            )  # fmt: skip
+            if attempts_exhausted(document.interruptions):
+                _document_give_up(document)
+                return None
+        document.lease_owner = token
+        document.heartbeat_at = now
+        document.save(update_fields=["lease_owner", "heartbeat_at", "interruptions"])
     return document
+
+
+def _document_give_up(document: Document) -> None:
+    """Fail a document interrupted too often (inside the caller's transaction, row locked)."""
+    message = interrupted_message(
+        what="Processing",
+        interruptions=document.interruptions,
+        last_seen=document.heartbeat_at or document.updated_at,
+        action="use 'reprocess' to try again",
+    )
+    logger.error("document %s: %s", document.pk, message)
+    Document.objects.filter(pk=document.pk).update(
+        status=Document.Status.FAILED,
+        error=message,
+        interruptions=document.interruptions,
+        lease_owner="",
+        updated_at=timezone.now(),
+    )
+    Chunk.objects.filter(document_id=document.pk, searchable=False).delete()
 
 
 def document_fail(*, document_id: int, message: str) -> None:
     Document.objects.filter(pk=document_id).update(
-        status=Document.Status.FAILED, error=message[:2000], updated_at=timezone.now()
+        status=Document.Status.FAILED, error=message[:2000], lease_owner="", updated_at=timezone.now()
     )
     # The half-built generation is dropped; a ready generation (if any) stays searchable.
     Chunk.objects.filter(document_id=document_id, searchable=False).delete()
@@ -279,6 +352,7 @@ def document_extract_chunk(*, document: Document) -> int:
         status=Document.Status.PROCESSING,
         attempts=document.attempts + 1,
         processing_started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
         error="",
     )
     name, data = _read(document)
@@ -343,6 +417,7 @@ def document_extract_chunk(*, document: Document) -> int:
             page_count=extracted.page_count,
             kind=extracted.kind,
             title=title,
+            heartbeat_at=timezone.now(),
         )
     return len(drafts)
 
@@ -390,11 +465,13 @@ def _embeddings(chunks: list[Chunk], embedder) -> list[ChunkEmbedding]:
     ]
 
 
-def document_embed(*, document: Document, batch_size: int | None = None) -> int:
+def document_embed(*, document: Document, batch_size: int | None = None, token: str | None = None) -> int:
     """Embed the building generation's chunks that have no vector for the current model yet.
 
-    Batches are committed as they go (chunks_done climbs), so a killed worker loses one batch at
-    most. Returns how many chunks were embedded now.
+    Batches are committed as they go (chunks_done climbs, the heartbeat is renewed), so a killed
+    worker loses one batch at most. With the `token` of the lease holder, embedding stops when the
+    lease has passed to another run (the sweep or a reprocess took over). Returns how many chunks
+    were embedded now.
     """
     embedder = get_embedder()
     embedding_index_ensure(model=embedder.name, dimensions=embedder.dimensions)
@@ -411,9 +488,15 @@ def document_embed(*, document: Document, batch_size: int | None = None) -> int:
             break
         ChunkEmbedding.objects.bulk_create(_embeddings(batch, embedder), ignore_conflicts=True)
         done_now += len(batch)
-        Document.objects.filter(pk=document.pk).update(
-            chunks_done=_building_chunks_embedded(document=document, model=embedder.name)
+        holder = Document.objects.filter(pk=document.pk)
+        if token is not None:
+            holder = holder.filter(lease_owner=token)
+        renewed = holder.update(
+            chunks_done=_building_chunks_embedded(document=document, model=embedder.name), heartbeat_at=timezone.now()
         )
+        if not renewed:
+            logger.info("document %s: embedding stopped, the lease passed to another run", document.pk)
+            break
     return done_now
 
 
@@ -439,6 +522,7 @@ def document_finalize(*, document: Document) -> Document | None:
     document.embedding_model = embedder.name
     document.processed_at = timezone.now()
     document.replaces = None
+    document.lease_owner = ""
     document.save()
     if replaced is not None:
         document_delete(document=replaced)
@@ -484,3 +568,55 @@ def chunks_reembed(*, chunks, batch_size: int | None = None, progress=None) -> i
             progress(len(batch))
     Document.objects.filter(chunks__in=ids).distinct().update(embedding_model=embedder.name)
     return written
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+@dataclass
+class RecoveryReport:
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def documents_recover_stuck(*, limit: int = 500) -> RecoveryReport:
+    """Beat: re-enqueue documents whose worker or task was lost; never leave one running for ever.
+
+    Picks documents `processing` whose heartbeat is older than RECOVERY_LEASE_SECONDS (their worker
+    died and the broker did not redeliver) and documents `pending` for longer than
+    RECOVERY_PENDING_GRACE_SECONDS (the publish on commit was lost). Each counts one interruption:
+    below the limit the document is set `processing` with a fresh heartbeat and a free lease, and the
+    pipeline is enqueued after commit; past it, it ends `failed` with a readable error.
+
+    Safe when two sweeps run at once: rows are locked with SKIP LOCKED, and a re-enqueued row has a
+    fresh heartbeat, so the other sweep neither waits for nor takes it.
+    """
+    now = timezone.now()
+    expired = lease_cutoff(now)
+    pending_since = now - timedelta(seconds=settings.RECOVERY_PENDING_GRACE_SECONDS)
+    stuck = Q(status=Document.Status.PROCESSING) & (
+        Q(heartbeat_at__lt=expired) | Q(heartbeat_at__isnull=True, updated_at__lt=expired)
+    )
+    lost = Q(status=Document.Status.PENDING, updated_at__lt=pending_since)
+    report = RecoveryReport()
+    with transaction.atomic():
+        documents = list(
+            Document.objects.select_for_update(skip_locked=True).filter(stuck | lost).order_by("id")[:limit]
+        )
+        for document in documents:
+            document.interruptions += 1
+            if attempts_exhausted(document.interruptions):
+                _document_give_up(document)
+                report.failed.append(document.pk)
+                continue
+            logger.warning(
+                "document %s: %s since %s, re-enqueued (interruption %s)",
+                document.pk, document.status, document.heartbeat_at or document.updated_at, document.interruptions,
+            )  # fmt: skip
+            document.status = Document.Status.PROCESSING
+            document.heartbeat_at = now
+            document.lease_owner = ""
+            document.save(update_fields=["status", "heartbeat_at", "lease_owner", "interruptions", "updated_at"])
+            _enqueue(document)
+            report.requeued.append(document.pk)
+    return report

@@ -22,6 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
+from apps.core.leases import attempts_exhausted, interrupted_message
 from apps.recommendations.engine import cache as rec_cache
 from apps.recommendations.engine.blend import LEARNT_SOURCES
 from apps.recommendations.engine.data import Events
@@ -123,32 +124,78 @@ def _lock_key(organization_id: int) -> int:
     return 7_000_000_000 + organization_id
 
 
-def recommender_train(*, organization_id: int) -> RecommenderModel | None:
+def recommender_train(*, organization_id: int, token: str = "", interruptions: int = 0) -> RecommenderModel | None:
     """Train a new model version of the organization and make it the serving one.
 
     Idempotent in effect (a retry trains again from the same events and replaces the model);
     concurrent runs for one organization are prevented by a PostgreSQL advisory lock (the second
     returns None at once). No network call; the database writes are one short transaction.
+
+    Recovery (docs/recovery.md): holding the lock, any row of the organization still `training`
+    lost its worker; it is closed `failed` with the reason. `token` identifies the task delivery
+    (`apps.core.leases.task_lease_token`): finding it on such a row means this delivery was
+    redelivered after its worker died, one more interruption; `interruptions` is the count a
+    recovery sweep carries over. Past RECOVERY_MAX_ATTEMPTS the run gives up (returns None) and the
+    next scheduled training starts a fresh count.
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(organization_id)])
         if not cursor.fetchone()[0]:
             return None
     try:
-        return _train(organization_id)
+        for dead in _trainings_close_interrupted(organization_id, action="a new training started"):
+            if token and dead.lease_owner == token:
+                interruptions = max(interruptions, dead.interruptions)
+        if attempts_exhausted(interruptions):
+            logger.error(
+                "recommender training of organization %s given up after %s interruptions; the next scheduled "
+                "training tries again",
+                organization_id, interruptions,
+            )  # fmt: skip
+            return None
+        return _train(organization_id, token=token, interruptions=interruptions)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(organization_id)])
 
 
-def _train(organization_id: int) -> RecommenderModel:
+def _trainings_close_interrupted(organization_id: int, *, action: str) -> list[RecommenderModel]:
+    """Close the organization's rows still `training` (the caller holds its advisory lock, so their
+    run is dead): `failed`, one more interruption, a readable error. Returns them as updated."""
+    dead = list(
+        RecommenderModel.objects.filter(organization_id=organization_id, status=RecommenderModel.Status.TRAINING)
+    )
+    for record in dead:
+        record.interruptions += 1
+        gave_up = attempts_exhausted(record.interruptions)
+        record.status = RecommenderModel.Status.FAILED
+        record.error = interrupted_message(
+            what=f"Training of version {record.version}",
+            interruptions=record.interruptions,
+            last_seen=record.heartbeat_at or record.created_at,
+            action="the next scheduled training tries again" if gave_up else action,
+        )
+        logger.warning("organization %s: %s", organization_id, record.error)
+        record.save(update_fields=["status", "error", "interruptions", "updated_at"])
+    return dead
+
+
+def _heartbeat(record: RecommenderModel) -> None:
+    RecommenderModel.objects.filter(pk=record.pk).update(heartbeat_at=timezone.now())
+
+
+def _train(organization_id: int, *, token: str = "", interruptions: int = 0) -> RecommenderModel:
     started = time.perf_counter()
     version = (
         RecommenderModel.objects.filter(organization_id=organization_id).aggregate(v=Max("version"))["v"] or 0
     ) + 1
-    record = RecommenderModel.objects.create(organization_id=organization_id, version=version)
+    record = RecommenderModel.objects.create(
+        organization_id=organization_id, version=version, lease_owner=token, heartbeat_at=timezone.now(),
+        interruptions=interruptions,
+    )  # fmt: skip
     try:
         events, last_id = training_events_load(organization_id=organization_id)
+        _heartbeat(record)
         n_users, n_items = len(events.user_ids), len(events.item_ids)
         params = engine_params()
         positives = int(events.positive.sum())
@@ -163,12 +210,14 @@ def _train(organization_id: int) -> RecommenderModel:
                 max_users=settings.REC_VALIDATION_USERS, sources=sources,
             )  # fmt: skip
             params, validation = choice.params, choice.validation
+            _heartbeat(record)
         else:
             validation = {"note": f"{positives} positive events: too few to learn from; default weights"}
             params.weights = {name: (1.0 if name in sources else 0.0) for name in LEARNT_SOURCES}
             params.weights["popular"] = 0.3
         model = OfflineModel(events, n_users=n_users, n_items=n_items, params=params, item_vectors=vectors)
         model.fit(cf=use_cf)
+        _heartbeat(record)
         dims = params.factors if use_cf else 0
         if dims:
             factor_indexes_ensure(dims=dims)
@@ -183,6 +232,8 @@ def _train(organization_id: int) -> RecommenderModel:
                 _store_factors(record, model, events, dims)
             _store_neighbors(record, model, events)
             record.status = RecommenderModel.Status.READY
+            record.lease_owner = ""
+            record.heartbeat_at = timezone.now()
             record.dims = dims
             record.params = {**params.as_dict(), "last_interaction_id": last_id}
             record.validation = validation
@@ -260,6 +311,45 @@ WHERE EXISTS (
 )
 ORDER BY o.id
 """
+
+
+def recommender_trainings_recover_stuck() -> dict[str, list[int]]:
+    """Beat: close training rows whose worker died and queue a new training (never left `training`).
+
+    A row is dead when its organization's advisory lock is free (the lock is held for the whole run,
+    and released by PostgreSQL when the worker's connection dies). Each closed run counts one
+    interruption, carried into the queued training; past RECOVERY_MAX_ATTEMPTS nothing is queued (the
+    next scheduled training tries again). An organization whose lock is taken is left alone, so two
+    sweeps never close a run twice.
+    """
+    from workers.tasks.recommendations import recommender_train_task
+
+    report: dict[str, list[int]] = {"requeued": [], "failed": []}
+    organization_ids = (
+        RecommenderModel.objects.filter(status=RecommenderModel.Status.TRAINING)
+        .values_list("organization_id", flat=True)
+        .distinct()
+        .order_by("organization_id")
+    )
+    for organization_id in list(organization_ids):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(organization_id)])
+            if not cursor.fetchone()[0]:
+                continue  # a live run (or another sweep) holds it
+        try:
+            dead = _trainings_close_interrupted(organization_id, action="a new training was queued")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(organization_id)])
+        count = max((record.interruptions for record in dead), default=0)
+        if not dead:
+            continue
+        if attempts_exhausted(count):
+            report["failed"].append(organization_id)
+            continue
+        recommender_train_task.apply_async(kwargs={"organization_id": organization_id, "interruptions": count})
+        report["requeued"].append(organization_id)
+    return report
 
 
 def recommender_train_stale() -> list[int]:

@@ -6,6 +6,8 @@ set (local/test settings fill them in from the embedded stack). `DEBUG` is off u
 
 from datetime import timedelta
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import APPS_DIR, BASE_DIR, env
 
 # --------------------------------------------------------------------------- core
@@ -219,7 +221,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Hard limits stay below the visibility timeout, so a long task is never redelivered mid-run.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_WORKER_SEND_TASK_EVENTS = True
@@ -237,6 +239,27 @@ CELERY_BEAT_SCHEDULE = {
         "task": "maintenance.jwt_flush_expired",
         "schedule": timedelta(days=1),
     },
+}
+
+# --------------------------------------------------------------------------- recovery (issue 12, docs/recovery.md)
+# Idempotent long tasks use acks_late + reject_on_worker_lost (per task): a killed worker child gets
+# its task redelivered. A hard limit at or over the visibility timeout would let Redis redeliver a
+# task that is still running, so the settings refuse it.
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT.")
+# A running job (a document in the pipeline, a training) whose heartbeat is older than this has lost
+# its worker; longer than the slowest step between two heartbeats (reading one file, one embedding batch).
+RECOVERY_LEASE_SECONDS = env.int("RECOVERY_LEASE_SECONDS", default=15 * 60)
+# A document still `pending` after this long has lost its task (a publish that failed): re-enqueued.
+RECOVERY_PENDING_GRACE_SECONDS = env.int("RECOVERY_PENDING_GRACE_SECONDS", default=15 * 60)
+# Interruptions (worker lost, task lost) one run may survive; one more ends it `failed` with the reason.
+RECOVERY_MAX_ATTEMPTS = env.int("RECOVERY_MAX_ATTEMPTS", default=3)
+# How often beat runs the sweep that re-enqueues stuck work (maintenance.work_recover_stuck).
+RECOVERY_SWEEP_INTERVAL_SECONDS = env.int("RECOVERY_SWEEP_INTERVAL_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE["work-recover-stuck"] = {
+    "task": "maintenance.work_recover_stuck",
+    "schedule": timedelta(seconds=RECOVERY_SWEEP_INTERVAL_SECONDS),
+    "options": {"expires": RECOVERY_SWEEP_INTERVAL_SECONDS},
 }
 
 # --------------------------------------------------------------------------- knowledge graph

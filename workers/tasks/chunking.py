@@ -2,7 +2,12 @@
 
 The pipeline is a chain of three idempotent tasks, each loading the document by id:
 documents.extract_chunk -> documents.embed -> documents.finalize. A stage that finds the document
-deleted or failed returns quietly, which also ends the chain's effect.
+deleted, failed or ready returns quietly, which also ends the chain's effect.
+
+Every stage is `acks_late` + `reject_on_worker_lost`: when its worker child is killed (out of
+memory, a hard deploy) the broker redelivers it. Each stage first claims the document's lease
+(`document_stage_claim`), which counts such redeliveries and fails the document past
+RECOVERY_MAX_ATTEMPTS, so a file that kills its worker every time cannot loop (docs/recovery.md).
 """
 
 from celery import chain, shared_task
@@ -30,6 +35,7 @@ def document_pipeline_enqueue(organization_id: int, document_id: int):
     base=DocumentTask,
     name="documents.extract_chunk",
     acks_late=True,
+    reject_on_worker_lost=True,
     autoretry_for=TRANSIENT,
     retry_backoff=2,
     retry_jitter=True,
@@ -38,10 +44,13 @@ def document_pipeline_enqueue(organization_id: int, document_id: int):
 def document_extract_chunk_task(self, organization_id: int, document_id: int) -> int | None:
     """Idempotent: an unchanged building generation (same chunk hashes) is kept with its vectors.
     Retries database hiccups with backoff; extraction errors fail the document with their message."""
+    from apps.core.leases import task_lease_token
     from apps.documents.extraction import ExtractionError
-    from apps.documents.services import document_extract_chunk, document_fail, document_for_pipeline
+    from apps.documents.services import document_extract_chunk, document_fail, document_stage_claim
 
-    document = document_for_pipeline(organization_id=organization_id, document_id=document_id)
+    document = document_stage_claim(
+        organization_id=organization_id, document_id=document_id, token=task_lease_token(self.request), stage="extract"
+    )
     if document is None:
         return None
     try:

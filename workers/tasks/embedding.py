@@ -15,6 +15,7 @@ TRANSIENT = (OperationalError, InterfaceError, TransientEmbeddingError)
     base=DocumentTask,
     name="documents.embed",
     acks_late=True,
+    reject_on_worker_lost=True,
     autoretry_for=TRANSIENT,
     retry_backoff=5,
     retry_backoff_max=300,
@@ -23,16 +24,20 @@ TRANSIENT = (OperationalError, InterfaceError, TransientEmbeddingError)
 )
 def document_embed_task(self, organization_id: int, document_id: int) -> int | None:
     """Idempotent: embeds only chunks without a vector for the current model (upsert on
-    (chunk, model)). Provider rate limits, timeouts and 5xx retry with backoff."""
+    (chunk, model)), renewing the document's heartbeat per batch. Provider rate limits, timeouts and
+    5xx retry with backoff."""
     from apps.core.embeddings import EmbeddingError
-    from apps.documents.models import Document
-    from apps.documents.services import document_embed, document_fail, document_for_pipeline
+    from apps.core.leases import task_lease_token
+    from apps.documents.services import document_embed, document_fail, document_stage_claim
 
-    document = document_for_pipeline(organization_id=organization_id, document_id=document_id)
-    if document is None or document.status != Document.Status.PROCESSING:
+    token = task_lease_token(self.request)
+    document = document_stage_claim(
+        organization_id=organization_id, document_id=document_id, token=token, stage="embed"
+    )
+    if document is None:
         return None
     try:
-        return document_embed(document=document)
+        return document_embed(document=document, token=token)
     except TransientEmbeddingError:
         raise
     except EmbeddingError as exc:
@@ -49,6 +54,7 @@ def document_embed_task(self, organization_id: int, document_id: int) -> int | N
     base=DocumentTask,
     name="documents.finalize",
     acks_late=True,
+    reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=2,
     retry_jitter=True,
@@ -56,11 +62,13 @@ def document_embed_task(self, organization_id: int, document_id: int) -> int | N
 )
 def document_finalize_task(self, organization_id: int, document_id: int) -> str | None:
     """Idempotent: a finalized document (no building chunks, status ready) is left as it is."""
-    from apps.documents.models import Document
-    from apps.documents.services import document_finalize, document_for_pipeline
+    from apps.core.leases import task_lease_token
+    from apps.documents.services import document_finalize, document_stage_claim
 
-    document = document_for_pipeline(organization_id=organization_id, document_id=document_id)
-    if document is None or document.status not in (Document.Status.PROCESSING, Document.Status.READY):
+    document = document_stage_claim(
+        organization_id=organization_id, document_id=document_id, token=task_lease_token(self.request), stage="finalize"
+    )
+    if document is None:
         return None
     finalized = document_finalize(document=document)
     return finalized.status if finalized else None

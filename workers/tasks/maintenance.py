@@ -23,3 +23,21 @@ def jwt_flush_expired() -> None:
 def ping() -> str:
     """Round trip through the broker and a worker (used by tests and operators)."""
     return "pong"
+
+
+@shared_task(name="maintenance.work_recover_stuck", ignore_result=True)
+def work_recover_stuck() -> dict:
+    """Beat: re-enqueue long jobs whose worker or task was lost, or fail them past the attempt limit
+    (docs/recovery.md). Idempotent and safe to run twice at once (SKIP LOCKED row locks). Acked
+    early on purpose: a lost tick is done by the next one."""
+    from apps.documents.services import documents_recover_stuck
+    from apps.recommendations.services import recommender_trainings_recover_stuck
+
+    documents = documents_recover_stuck()
+    trainings = recommender_trainings_recover_stuck()
+    return {
+        "documents_requeued": documents.requeued,
+        "documents_failed": documents.failed,
+        "trainings_requeued": trainings["requeued"],
+        "trainings_failed": trainings["failed"],
+    }

@@ -10,6 +10,7 @@ from apps.core.embeddings import TransientEmbeddingError
     name="personality.profile_recompute",
     ignore_result=True,
     acks_late=True,
+    reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError, TransientEmbeddingError),
     retry_backoff=10,
     retry_jitter=True,

@@ -12,6 +12,7 @@ TRANSIENT = (OperationalError, InterfaceError, TransientEmbeddingError)
 @shared_task(
     name="progress.content_embed",
     acks_late=True,
+    reject_on_worker_lost=True,
     autoretry_for=TRANSIENT,
     retry_backoff=5,
     retry_backoff_max=300,

@@ -18,12 +18,17 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from pgvector.django import VectorField
 
+from apps.core.leases import LeasedWorkModel
 from apps.core.models import OrganizationOwnedModel
 
 __all__ = ["ItemFactor", "ItemNeighbors", "RecommendationLog", "RecommenderModel", "UserFactor"]
 
 
-class RecommenderModel(OrganizationOwnedModel):
+class RecommenderModel(OrganizationOwnedModel, LeasedWorkModel):
+    """One training run. While `training`, the run holds the organization's advisory lock (its
+    liveness) and the lease fields (docs/recovery.md): a row still `training` whose lock is free lost
+    its worker, and is closed `failed` by the next run of the organization or by the recovery sweep."""
+
     class Status(models.TextChoices):
         TRAINING = "training", "Training"
         READY = "ready", "Ready"
