@@ -584,12 +584,17 @@ def documents_recover_stuck(*, limit: int = 500) -> RecoveryReport:
 
     Picks documents `processing` whose heartbeat is older than RECOVERY_LEASE_SECONDS (their worker
     died and the broker did not redeliver) and documents `pending` for longer than
-    RECOVERY_PENDING_GRACE_SECONDS (the publish on commit was lost). Each counts one interruption:
-    below the limit the document is set `processing` with a fresh heartbeat and a free lease, and the
-    pipeline is enqueued after commit; past it, it ends `failed` with a readable error.
+    RECOVERY_PENDING_GRACE_SECONDS (the publish on commit may have been lost).
+
+    - A lost `processing` document counts one interruption: below the limit it goes back to
+      `pending` (queued again, no lease) and the pipeline is enqueued after commit; past it, it ends
+      `failed` with a readable error.
+    - A `pending` document never ran, or is still waiting its turn behind a long ingestion queue: it
+      is published again without counting an interruption (a duplicate message finds the document
+      claimed or ready and returns at once), so a big upload never fails documents that only waited.
 
     Safe when two sweeps run at once: rows are locked with SKIP LOCKED, and a re-enqueued row has a
-    fresh heartbeat, so the other sweep neither waits for nor takes it.
+    fresh `updated_at`, so the other sweep neither waits for nor takes it.
     """
     now = timezone.now()
     expired = lease_cutoff(now)
@@ -604,19 +609,24 @@ def documents_recover_stuck(*, limit: int = 500) -> RecoveryReport:
             Document.objects.select_for_update(skip_locked=True).filter(stuck | lost).order_by("id")[:limit]
         )
         for document in documents:
+            if document.status == Document.Status.PENDING:
+                logger.warning("document %s: pending since %s, published again", document.pk, document.updated_at)
+                document.save(update_fields=["updated_at"])
+                _enqueue(document)
+                report.requeued.append(document.pk)
+                continue
             document.interruptions += 1
             if attempts_exhausted(document.interruptions):
                 _document_give_up(document)
                 report.failed.append(document.pk)
                 continue
             logger.warning(
-                "document %s: %s since %s, re-enqueued (interruption %s)",
-                document.pk, document.status, document.heartbeat_at or document.updated_at, document.interruptions,
+                "document %s: processing, last seen %s, queued again (interruption %s)",
+                document.pk, document.heartbeat_at or document.updated_at, document.interruptions,
             )  # fmt: skip
-            document.status = Document.Status.PROCESSING
-            document.heartbeat_at = now
+            document.status = Document.Status.PENDING
             document.lease_owner = ""
-            document.save(update_fields=["status", "heartbeat_at", "lease_owner", "interruptions", "updated_at"])
+            document.save(update_fields=["status", "lease_owner", "interruptions", "updated_at"])
             _enqueue(document)
             report.requeued.append(document.pk)
     return report

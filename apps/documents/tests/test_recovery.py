@@ -76,13 +76,32 @@ def test_sweep_requeues_a_pending_document_whose_publish_was_lost(broker, django
 
     assert report.requeued == [lost.pk] and report.failed == []
     lost.refresh_from_db()
-    assert lost.status == Document.Status.PROCESSING
-    assert lost.interruptions == 1 and lost.lease_owner == ""
-    assert timezone.now() - lost.heartbeat_at < timedelta(seconds=60)
+    assert lost.status == Document.Status.PENDING
+    assert lost.interruptions == 0 and lost.lease_owner == ""
+    assert timezone.now() - lost.updated_at < timedelta(seconds=60)
     assert len(broker(lost.pk)) == 1
     recent.refresh_from_db()
     assert recent.status == Document.Status.PENDING and recent.interruptions == 0
     assert broker(recent.pk) == []
+
+
+@pytest.mark.django_db
+def test_a_document_waiting_behind_a_long_queue_is_published_again_but_never_failed(
+    broker, django_capture_on_commit_callbacks, settings
+):
+    """A big upload can keep documents pending for longer than grace x attempt limit: each sweep
+    publishes them again (duplicates return at once), none counts as an interruption."""
+    settings.RECOVERY_PENDING_GRACE_SECONDS = 60
+    settings.RECOVERY_MAX_ATTEMPTS = 2
+    waiting = DocumentFactory()
+    for _sweep in range(5):
+        _age(waiting, seconds=120, heartbeat=False)
+        with django_capture_on_commit_callbacks(execute=True):
+            report = documents_recover_stuck()
+        assert report.requeued == [waiting.pk] and report.failed == []
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.interruptions) == (Document.Status.PENDING, 0)
+    assert len(broker(waiting.pk)) == 5
 
 
 @pytest.mark.django_db
@@ -100,7 +119,7 @@ def test_sweep_requeues_processing_documents_whose_heartbeat_expired(
 
     assert report.requeued == [stuck.pk]
     stuck.refresh_from_db()
-    assert (stuck.status, stuck.interruptions, stuck.lease_owner) == ("processing", 1, "")
+    assert (stuck.status, stuck.interruptions, stuck.lease_owner) == ("pending", 1, "")
     assert len(broker(stuck.pk)) == 1
     alive.refresh_from_db()
     assert (alive.interruptions, alive.lease_owner) == (0, "other/task/0")
