@@ -380,6 +380,7 @@ def _terminate(pid: int) -> None:
     """SIGTERM (redis saves, then exits), wait; SIGKILL only if it never exits."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)  # a stopped (SIGSTOP) server handles the SIGTERM only when continued
     deadline = time.monotonic() + 30
     while _pid_alive(pid):
         if time.monotonic() > deadline:
