@@ -242,7 +242,11 @@ def _read_pid(server: _Server) -> int | None:
 
 
 def _pid_alive(pid: int) -> bool:
-    """The process exists, is not a zombie, and (when /proc tells) is a redis-server."""
+    """The process exists, is not a zombie, and (when /proc tells) is a redis-server.
+
+    A killed redis-server's main thread can be a zombie while its other threads still exit and
+    hold its sockets: it counts as dead only once it is a zombie with no thread left.
+    """
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
@@ -250,8 +254,10 @@ def _pid_alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-            return False
+            return len(os.listdir(f"/proc/{pid}/task")) > 1
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
     except (OSError, IndexError):
         return True
     return b"redis-server" in cmdline
@@ -361,7 +367,7 @@ def _migrate_single_server_layout() -> None:
         return
     pid = _read_pid(REDIS)
     if pid is not None and _pid_alive(pid):
-        _terminate(pid)
+        _terminate(pid, state.get("redis_port"))
     dump = REDIS.directory() / "dump.rdb"
     if dump.exists():
         kept = GRAPH.directory() / "dump.rdb"
@@ -369,15 +375,35 @@ def _migrate_single_server_layout() -> None:
     REDIS.pid_file.unlink(missing_ok=True)
 
 
+def _works_in(pid: int, directory: Path) -> bool:
+    """The process's working directory is `directory` (redis-server chdirs into its --dir)."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == directory.resolve()
+    except OSError:
+        return False
+
+
 def _ensure(server: _Server) -> dict:
     with _locked(server.name):
         if server is REDIS:
             _migrate_single_server_layout()
-        return _running(server) or _start(server)
+        running = _running(server)
+        if running:
+            return running
+        pid = _read_pid(server)
+        if pid is not None and _pid_alive(pid) and _works_in(pid, server.directory()):
+            # Ours, yet not on the port of state.json: starting another would split the brain.
+            raise RuntimeError(
+                f"embedded {server.name} server (pid {pid}) does not listen on the port in "
+                f"{server.state_file}; stop it (`kill {pid}`) and start again"
+            )
+        return _start(server)
 
 
-def _terminate(pid: int) -> None:
-    """SIGTERM (redis saves, then exits), wait; SIGKILL only if it never exits."""
+def _terminate(pid: int, port: int | None) -> None:
+    """SIGTERM (redis saves, then exits), wait; SIGKILL only if it never exits. Then wait (a few
+    seconds at most) until its listening socket is gone, so a restart gets the same port: under
+    load the kernel may release it a moment after the process looks dead."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
         os.kill(pid, signal.SIGCONT)  # a stopped (SIGSTOP) server handles the SIGTERM only when continued
@@ -388,6 +414,9 @@ def _terminate(pid: int) -> None:
                 os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + 5
         time.sleep(0.05)
+    deadline = time.monotonic() + 5
+    while port and _listening_inodes(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _stop(server: _Server) -> bool:
@@ -395,7 +424,7 @@ def _stop(server: _Server) -> bool:
         running = _running(server)
         if not running:
             return False
-        _terminate(running["pid"])
+        _terminate(running["pid"], running["port"])
         server.pid_file.unlink(missing_ok=True)
     return True
 

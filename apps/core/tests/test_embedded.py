@@ -3,7 +3,8 @@
 Covers: two Redis-protocol servers (plain Redis without FalkorDB; the graph server with Bolt),
 idempotent start and clean stop of both, a server stopped with SIGSTOP is waited for and never
 replaced by another process's start (same pids, state.json unchanged), a stale pid file or a
-foreign process on the recorded port leads to a new start, the single-server layout from before
+foreign process on the recorded port leads to a new start, a state.json that does not match
+our live server is an error (never a second server), the single-server layout from before
 the split is migrated, PostgreSQL's lifecycle, and the suite running on the embedded servers.
 
 Runs real servers in a temporary BEACON_HOME (not the suite's own), so it can stop and kill them.
@@ -11,10 +12,12 @@ Runs real servers in a temporary BEACON_HOME (not the suite's own), so it can st
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,8 +50,11 @@ def servers_in(home: Path) -> set[int]:
 
 
 @pytest.fixture
-def beacon_home(tmp_path, monkeypatch):
-    home = tmp_path / "beacon-home"
+def beacon_home(monkeypatch):
+    # Not under pytest's tmp_path: as root, PostgreSQL runs as user `pgserver`, which needs to
+    # traverse the parents, and every new pytest session on the machine resets
+    # /tmp/pytest-of-root to mode 0700 (seen failing pg_ctl when sessions overlapped).
+    home = Path(tempfile.mkdtemp(prefix="beacon-home-"))
     monkeypatch.setenv("BEACON_HOME", str(home))
     redis_port = embedded.free_port(16390)
     graph_port = embedded.free_port(redis_port + 1)
@@ -62,6 +68,7 @@ def beacon_home(tmp_path, monkeypatch):
     embedded.stop()
     for pid in servers_in(home):
         os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def redis_client(port: int, timeout: float = 5) -> redis.Redis:
@@ -75,10 +82,12 @@ def answers_ping(port: int, timeout: float) -> bool:
         return False
 
 
-def wait_until_dead(pid: int) -> None:
+def wait_until_dead(pid: int, port: int) -> None:
+    """Until the process is gone and so is its listening socket (which, under load, the kernel
+    may release a moment after the process looks dead)."""
     deadline = time.monotonic() + 5
-    while embedded._pid_alive(pid):
-        assert time.monotonic() < deadline, f"pid {pid} still alive"
+    while embedded._pid_alive(pid) or embedded._listening_inodes(port):
+        assert time.monotonic() < deadline, f"pid {pid} or its port {port} still alive"
         time.sleep(0.05)
 
 
@@ -166,7 +175,7 @@ def test_stale_pid_file_leads_to_a_new_start(beacon_home, role):
     embedded.redis_ensure(), embedded.graph_ensure()
     first = ensure()
     os.kill(first["pid"], signal.SIGKILL)
-    wait_until_dead(first["pid"])
+    wait_until_dead(first["pid"], first["port"])
     assert (beacon_home / role / f"{role}.pid").exists()
     second = ensure()
     assert second["pid"] != first["pid"]
@@ -180,7 +189,7 @@ def test_foreign_process_on_the_recorded_port_moves_the_new_server(beacon_home):
     """Our server is dead and another process listens on its port: the new server takes another port."""
     first = embedded.redis_ensure()
     os.kill(first["pid"], signal.SIGKILL)
-    wait_until_dead(first["pid"])
+    wait_until_dead(first["pid"], first["port"])
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", first["port"]))
@@ -200,6 +209,18 @@ def test_pid_file_of_another_program_is_stale(beacon_home):
     second = embedded.redis_ensure()
     assert second["pid"] not in (first["pid"], os.getpid())
     assert servers_in(beacon_home) == {second["pid"]}
+
+
+def test_own_server_off_its_recorded_port_is_an_error_not_a_second_server(beacon_home):
+    """Our live server in our folder, but state.json names another port: refuse, start nothing."""
+    first = embedded.redis_ensure()
+    state_file = beacon_home / "redis" / "state.json"
+    state_file.write_text(json.dumps({"port": embedded.free_port(first["port"] + 1)}))
+    with pytest.raises(RuntimeError, match=f"pid {first['pid']}"):
+        embedded.redis_ensure()
+    assert servers_in(beacon_home) == {first["pid"]}
+    state_file.write_text(json.dumps({"port": first["port"]}))
+    assert embedded.redis_ensure() == first
 
 
 def test_single_server_layout_from_before_the_split_is_migrated(beacon_home):
@@ -228,7 +249,7 @@ def test_single_server_layout_from_before_the_split_is_migrated(beacon_home):
     legacy_pid = int((folder / "redis.pid").read_text())
 
     plain = embedded.redis_ensure()
-    wait_until_dead(legacy_pid)
+    assert not embedded._pid_alive(legacy_pid)  # stopped by the migration, which waited for it
     assert plain["port"] == port and plain["pid"] != legacy_pid
     with pytest.raises(redis.exceptions.ResponseError, match="unknown command"):
         redis_client(port).execute_command("GRAPH.QUERY", "kept", "RETURN 1")
