@@ -1,5 +1,5 @@
 # Beacon: `make run` starts the whole platform, `make test` runs the whole suite.
-# Both create .venv from requirements/ and start the embedded PostgreSQL/Redis/Bolt under .beacon/.
+# Both create .venv from requirements/ and start the embedded PostgreSQL, Redis and graph (Bolt) servers under .beacon/.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
