@@ -1,5 +1,5 @@
 # Beacon: `make run` starts the whole platform, `make test` runs the whole suite.
-# Both create .venv from requirements/ and start the embedded PostgreSQL/Redis/Bolt under .beacon/.
+# Both create .venv from requirements/ and start the embedded PostgreSQL, Redis and graph (Bolt) servers under .beacon/.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +12,7 @@ TEST := DJANGO_SETTINGS_MODULE=config.settings.test
 help:
 	@echo "make run      - start web + worker + beat + Flower on the embedded services (Ctrl-C stops)"
 	@echo "make test     - run the whole test suite (ARGS='-k foo' to narrow)"
-	@echo "make stop     - stop the embedded PostgreSQL and Redis/Bolt servers"
+	@echo "make stop     - stop the embedded PostgreSQL, Redis and graph (Bolt) servers"
 	@echo "make migrate  - apply migrations     make shell - Django shell"
 	@echo "make status   - embedded services    make lint  - ruff"
 
@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(TEST) $(BIN)/python -m pytest $(ARGS)
 
 services: $(STAMP)
-	$(DEV) $(BIN)/python -c "import sys; sys.path.insert(0, '.'); from apps.core import embedded; print(embedded.postgres_ensure(), embedded.redis_ensure())"
+	$(DEV) $(BIN)/python -c "import sys; sys.path.insert(0, '.'); from apps.core import embedded; print(embedded.postgres_ensure(), embedded.redis_ensure(), embedded.graph_ensure())"
 
 stop: $(STAMP)
 	$(BIN)/python -c "import sys; sys.path.insert(0, '.'); from apps.core import embedded; print(embedded.stop())"

@@ -1,7 +1,5 @@
 """Fixtures shared by every app's tests. The database, cache and broker are the real embedded ones."""
 
-import time
-
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
@@ -32,21 +30,9 @@ def _media_root(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters and cached values of one test never leak into the next (real Redis db 1).
-
-    The embedded Redis also runs FalkorDB; in some fresh-clone CI runs it stopped answering for
-    tens of seconds right after a graph test's teardown (cause not found). Waiting a few more
-    attempts for it here keeps that stall from failing the next, unrelated test's set-up."""
-    import redis
-
-    for attempt in range(4):
-        try:
-            cache.clear()
-            break
-        except (redis.exceptions.TimeoutError, redis.exceptions.ConnectionError):
-            if attempt == 3:
-                raise
-            time.sleep(2)
+    """Throttle counters and cached values of one test never leak into the next (real Redis:
+    FLUSHDB of the test cache's own database, never the broker's)."""
+    cache.clear()
     yield
 
 

@@ -27,8 +27,8 @@ def main():
     sys.path.insert(0, str(ROOT))
     from apps.core import embedded
 
-    # Broker and results on a Redis db of the benchmark's own, for this process and its worker.
-    os.environ["REDIS_URL"] = embedded.redis_url(9)
+    # Broker, results and cache on Redis dbs of the benchmark's own (13-15), for this process and its worker.
+    os.environ["REDIS_URL"] = embedded.redis_url(13)
     django_setup()
     from django.db import transaction
     from retrieval_quality import DOCS, load_pages, page_markdown

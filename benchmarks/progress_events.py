@@ -20,7 +20,7 @@
     python benchmarks/progress_events.py [--events 1000000] [--batch 5000]
 
 Runs in a database of its own (`beacon_bench_progress`, dropped and re-created at each run) and
-Redis db 5 of the embedded stack.
+Redis dbs 7-9 (broker, results, cache) of the embedded stack.
 """
 
 import argparse
@@ -248,7 +248,7 @@ def main():
     sys.path.insert(0, str(ROOT))
     from apps.core import embedded
 
-    os.environ.setdefault("REDIS_URL", embedded.redis_url(5))
+    os.environ.setdefault("REDIS_URL", embedded.redis_url(7))
     os.environ.setdefault("DJANGO_DEBUG", "false")  # no query log of 1M rows
     os.environ["BEACON_DATABASE_NAME"] = DATABASE
     fresh_database(embedded)

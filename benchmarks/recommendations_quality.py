@@ -25,7 +25,7 @@ implicit ALS, on a MovieLens-format data set, in one run.
     python benchmarks/recommendations_quality.py [--data PATH] [--users 1000] [--items 10000]
         [--latency-users 200] [--no-embeddings]
 
-Runs in its own database (`beacon_bench_rec`, dropped and re-created) and Redis db 8.
+Runs in its own database (`beacon_bench_rec`, dropped and re-created) and Redis dbs 10-12 (broker, results, cache).
 """
 
 import argparse
@@ -140,7 +140,7 @@ def main():
 
     from apps.core import embedded
 
-    os.environ.setdefault("REDIS_URL", embedded.redis_url(8))
+    os.environ.setdefault("REDIS_URL", embedded.redis_url(10))
     os.environ.setdefault("DJANGO_DEBUG", "false")
     os.environ["BEACON_DATABASE_NAME"] = DATABASE
     fresh_database(embedded)
@@ -371,7 +371,7 @@ def measure_latency(organization, client, base, member_of, user_ids, test_users,
 
     url = base + "/recommendations/"
     api_miss, api_hit, engine_miss, engine_hit, bare_get = [], [], [], [], []
-    raw = redis.Redis.from_url(os.environ["REDIS_URL"])
+    raw = redis.Redis.from_url(settings.CACHE_REDIS_URL)
     for person in people:
         rec_cache.recommendation_cache_invalidate_user(organization_id=organization.pk, user_id=person)
         started = time.perf_counter()

@@ -1,13 +1,16 @@
 """Fill unset service URLs from the embedded stack (local and test settings only).
 
 Imported before `base` so that base keeps reading everything from the environment. A variable
-that is set wins; `NEO4J_URI` set to an empty string turns the graph off instead.
+that is set wins; `NEO4J_URI` set to an empty string turns the graph off instead. `REDIS_URL`
+points at the plain embedded Redis, `NEO4J_URI` at the separate graph server's Bolt endpoint.
 """
 
 import os
 
 
 def use_embedded_services(*, redis_db: int) -> None:
+    """`redis_db` is the base Redis database: broker `redis_db`, Celery results `redis_db + 1`,
+    cache `redis_db + 2` (see base.py), so development (0) and tests (4) never share a key."""
     from apps.core import embedded
 
     if not os.environ.get("DATABASE_URL"):

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import APPS_DIR, BASE_DIR, env
+from config.env import APPS_DIR, BASE_DIR, env, redis_role_url
 
 # --------------------------------------------------------------------------- core
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -90,10 +90,13 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env("REDIS_URL")
+# One Redis database per role: REDIS_URL's database (n) is the broker's, n+1 holds Celery
+# results, n+2 the cache and throttles, so clearing the cache never touches queued tasks.
+CACHE_REDIS_URL = env("CACHE_REDIS_URL", default=redis_role_url(REDIS_URL, 2))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="beacon"),
     }
 }
@@ -212,7 +215,7 @@ SPECTACULAR_SETTINGS = {
 
 # --------------------------------------------------------------------------- Celery
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=redis_role_url(REDIS_URL, 1))
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -1,6 +1,6 @@
 """Tests: base + the real embedded PostgreSQL, Redis and Bolt endpoint (never SQLite or mocks).
 
-Redis database 1 keeps test keys (cache, throttles, broker) apart from development's db 0.
+Redis databases 4-6 (broker, results, cache) keep test keys apart from development's 0-2.
 """
 
 import os
@@ -8,7 +8,7 @@ import os
 from config.settings._embedded import use_embedded_services
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-insecure-secret-key-of-sufficient-length")
-use_embedded_services(redis_db=1)
+use_embedded_services(redis_db=4)
 
 from config.settings.base import *  # noqa: E402,F403
 from config.settings.base import BASE_DIR, CACHES, REST_FRAMEWORK  # noqa: E402
@@ -22,16 +22,7 @@ SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
 BEACON_PUBLIC_URL = "http://testserver"
 MEDIA_ROOT = str(BASE_DIR / ".beacon" / "test-media")
-# The embedded Redis also hosts the FalkorDB graph, whose writes hold Redis's lock; on a loaded
-# 2-core machine a graph test's cleanup can stall other commands for longer than redis-py's 5 s
-# default socket timeout, so the test cache waits longer rather than failing an unrelated test.
-CACHES = {
-    "default": {
-        **CACHES["default"],
-        "KEY_PREFIX": "beacon-test",
-        "OPTIONS": {"socket_timeout": 30, "socket_connect_timeout": 10},
-    }
-}
+CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": "beacon-test"}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -2,8 +2,8 @@
 
 Starts the embedded services (through the settings), migrates, seeds the demo organization,
 then runs the web server, a Celery worker, Celery beat and Flower as child processes and
-prints their URLs. Ctrl-C (or any child dying) stops all four; the embedded PostgreSQL and
-Redis keep running for the next start (`make stop` stops them).
+prints their URLs. Ctrl-C (or any child dying) stops all four; the embedded PostgreSQL, Redis
+and graph server keep running for the next start (`make stop` stops them).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         finally:
             self._terminate(children)
-        self.stdout.write("Stopped. Embedded PostgreSQL/Redis keep running; `make stop` stops them.")
+        self.stdout.write("Stopped. Embedded PostgreSQL/Redis/graph keep running; `make stop` stops them.")
         if exit_code:
             raise SystemExit(exit_code)
 

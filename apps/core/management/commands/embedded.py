@@ -1,4 +1,4 @@
-"""`manage.py embedded start|stop|status`: the embedded PostgreSQL and Redis+Bolt of `.beacon/`."""
+"""`manage.py embedded start|stop|status`: the embedded PostgreSQL, Redis and graph of `.beacon/`."""
 
 import json
 
@@ -17,9 +17,10 @@ class Command(BaseCommand):
         if action == "start":
             pg = embedded.postgres_ensure()
             redis = embedded.redis_ensure()
+            graph = embedded.graph_ensure()
             self.stdout.write(f"PostgreSQL: unix socket in {pg.socket_dir} (port {pg.port}), database 'beacon'")
-            self.stdout.write(f"Redis:      redis://127.0.0.1:{redis['redis_port']}")
-            self.stdout.write(f"Bolt graph: bolt://127.0.0.1:{redis['bolt_port']}")
+            self.stdout.write(f"Redis:      redis://127.0.0.1:{redis['port']} (broker, results, cache)")
+            self.stdout.write(f"Graph:      bolt://127.0.0.1:{graph['bolt_port']} (FalkorDB, own port {graph['port']})")
         elif action == "stop":
             stopped = embedded.stop()
             for name, was_running in stopped.items():
