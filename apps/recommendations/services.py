@@ -22,6 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
+from apps.core.tasks import enqueue_on_commit
 from apps.recommendations.engine import cache as rec_cache
 from apps.recommendations.engine.blend import LEARNT_SOURCES
 from apps.recommendations.engine.data import Events
@@ -270,7 +271,7 @@ def recommender_train_stale() -> list[int]:
         cursor.execute(STALE_SQL)
         organization_ids = [row[0] for row in cursor.fetchall()]
     for organization_id in organization_ids:
-        recommender_train_task.delay_on_commit(organization_id)
+        enqueue_on_commit(recommender_train_task, organization_id)
     return organization_ids
 
 

@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees view and on-commit errors first: a Redis/broker/database outage is a 503.
+    "apps.core.middleware.DependencyOutageMiddleware",
 ]
 
 TEMPLATES = [
@@ -88,13 +90,19 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env("REDIS_URL")
+# Seconds a cache, throttle or rate-limit call waits for Redis (connect and reply) before it fails
+# open: a miss, a skipped write, an allowed request (apps/core/cache.py, docs/operations.md).
+REDIS_CLIENT_TIMEOUT = env.float("REDIS_CLIENT_TIMEOUT", default=0.25)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.core.cache.FailOpenRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="beacon"),
+        "OPTIONS": {"socket_timeout": REDIS_CLIENT_TIMEOUT, "socket_connect_timeout": REDIS_CLIENT_TIMEOUT},
     }
 }
+# Retry-After (seconds) of a 503 answered because Redis, the broker, PostgreSQL or the graph is down.
+OUTAGE_RETRY_AFTER_SECONDS = env.int("OUTAGE_RETRY_AFTER_SECONDS", default=5)
 
 # --------------------------------------------------------------------------- auth
 AUTH_USER_MODEL = "users.User"
@@ -220,6 +228,16 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Hard limits stay below the visibility timeout, so a long task is never redelivered mid-run.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A publish against a stalled broker gives up fast (one retry, for a pooled connection that went
+# stale), so a request whose data is committed is not held up; the lost task is caught up by its
+# periodic sweep (apps/core/tasks.py, docs/operations.md). Workers and beat use the same timeouts.
+BROKER_CLIENT_TIMEOUT = env.float("BROKER_CLIENT_TIMEOUT", default=1.0)
+CELERY_BROKER_TRANSPORT_OPTIONS |= {
+    "socket_timeout": BROKER_CLIENT_TIMEOUT,
+    "socket_connect_timeout": BROKER_CLIENT_TIMEOUT,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CLIENT_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_WORKER_SEND_TASK_EVENTS = True
@@ -302,6 +320,13 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 CELERY_TASK_ROUTES["progress.*"] = {"queue": "ingestion"}
 # Item ids per progress.content_embed task (bulk upserts enqueue several tasks).
 CONTENT_EMBED_TASK_SIZE = env.int("CONTENT_EMBED_TASK_SIZE", default=256)
+# Sweep for items without a current vector (a publish lost during a broker outage, a provider failure).
+CONTENT_EMBED_SWEEP_MINUTES = env.int("CONTENT_EMBED_SWEEP_MINUTES", default=30)
+CELERY_BEAT_SCHEDULE["progress-content-embed-missing"] = {
+    "task": "progress.content_embed_missing",
+    "schedule": timedelta(minutes=CONTENT_EMBED_SWEEP_MINUTES),
+    "options": {"expires": CONTENT_EMBED_SWEEP_MINUTES * 60},
+}
 # Rows per request: catalog bulk upsert, interaction batch, member sync.
 CONTENT_BULK_MAX_ITEMS = env.int("CONTENT_BULK_MAX_ITEMS", default=5000)
 INTERACTION_BATCH_MAX_EVENTS = env.int("INTERACTION_BATCH_MAX_EVENTS", default=5000)
