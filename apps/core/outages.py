@@ -66,12 +66,13 @@ def outage_dependency(exc: BaseException) -> str | None:
     return None
 
 
-def outage_note(kind: str, exc: BaseException, *, what: str = "") -> None:
-    """Count one outage of `kind` and log it at WARNING, at most once per interval per kind."""
+def outage_note(kind: str, exc: BaseException | None, *, what: str = "") -> None:
+    """Count one outage of `kind` and log it at WARNING, at most once per interval per kind. `exc`
+    None: a call skipped because the dependency failed moments ago (counted, never logged alone)."""
     now = time.monotonic()
     with _lock:
         _counts[kind] = _counts.get(kind, 0) + 1
-        if now - _last_logged.get(kind, float("-inf")) < OUTAGE_LOG_INTERVAL_SECONDS:
+        if exc is None or now - _last_logged.get(kind, float("-inf")) < OUTAGE_LOG_INTERVAL_SECONDS:
             _unlogged[kind] = _unlogged.get(kind, 0) + 1
             return
         _last_logged[kind] = now

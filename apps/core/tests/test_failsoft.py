@@ -36,7 +36,7 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from apps.bots.tests.factories import BotFactory
-from apps.core.cache import FailOpenRedisCache
+from apps.core.cache import FailOpenRedisCache, fail_open_resume
 from apps.core.outages import outage_counts
 from apps.core.throttling import AuthThrottle
 from apps.progress.models import ContentItem, Interaction
@@ -71,11 +71,28 @@ def closed_port() -> int:
 
 @contextmanager
 def silent_server():
-    """A TCP server that accepts connections and never answers (what a stalled Redis looks like)."""
+    """A TCP server that never answers (what a stalled Redis looks like): yields its port and a
+    function returning how many connections arrived since the last call."""
+    accepted = []
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
-        yield sock.getsockname()[1]
+        sock.setblocking(False)
+
+        def connections() -> int:
+            count = 0
+            while True:
+                try:
+                    accepted.append(sock.accept()[0])
+                except BlockingIOError:
+                    return count
+                count += 1
+
+        try:
+            yield sock.getsockname()[1], connections
+        finally:
+            for connection in accepted:
+                connection.close()
 
 
 def short_timeout_cache(location: str | None = None) -> dict:
@@ -130,7 +147,7 @@ class RedisStalledApi(APIView):
     throttle_classes = []
 
     def get(self, request):
-        with silent_server() as port:
+        with silent_server() as (port, _connections):
             redis.Redis(port=port, socket_timeout=0.2, socket_connect_timeout=0.2).get("x")
         return Response({})
 
@@ -181,6 +198,29 @@ def test_fail_open_cache_on_an_unreachable_redis():
     assert cache.touch("k") is False
     assert cache.get_or_set("k", "computed") == "computed"
     assert outage_counts()["cache"] - before >= 13
+
+
+def test_after_a_failure_the_cache_leaves_redis_alone_for_the_pause(settings):
+    """A stalled server (accepts, never answers): the first call times out, the next ones within
+    REDIS_FAIL_OPEN_PAUSE_SECONDS fail open without connecting; after fail_open_resume it tries again."""
+    settings.REDIS_FAIL_OPEN_PAUSE_SECONDS = 3600
+    timeout = settings.REDIS_CLIENT_TIMEOUT
+    with silent_server() as (port, connections):
+        cache = FailOpenRedisCache(
+            f"redis://127.0.0.1:{port}/0", {"OPTIONS": {"socket_timeout": timeout, "socket_connect_timeout": timeout}}
+        )
+        try:
+            assert cache.get("k", "miss") == "miss"
+            assert connections() == 1
+            assert cache.add("k", 1) is False
+            assert cache.incr("k") == 1
+            assert cache.set("k", 1) is None
+            assert connections() == 0  # nothing new: paused
+            fail_open_resume()
+            assert cache.get("k", "miss") == "miss"
+            assert connections() == 1
+        finally:
+            fail_open_resume()
 
 
 def test_fail_open_cache_still_works_on_the_real_redis():
@@ -316,6 +356,7 @@ def test_redis_stopped_for_3_seconds_during_api_calls(organization, admin_user, 
                 round_number += 1
         finally:
             os.kill(pid, signal.SIGCONT)
+            fail_open_resume()  # the next test must not find the cache paused
 
         assert logins >= 1  # login does not need Redis: it answered during the stop
         assert recorded and created
