@@ -13,7 +13,7 @@ that long, and the call then behaves as if Redis held nothing and accepted nothi
 - incr answers `delta`, as for a new counter: a rate limit or throttle counts the request as the
   first of its window, so it is allowed.
 
-After a failure the process leaves that Redis alone for REDIS_FAIL_OPEN_PAUSE_SECONDS: calls fail
+After a failure the process leaves that Redis alone for FAIL_OPEN_PAUSE_SECONDS: calls fail
 open at once instead of each waiting out the timeout, so a request making ten cache calls during an
 outage is slowed by one timeout, not ten. Each failure and each skipped call is counted, failures
 are logged at WARNING, rate-limited (apps.core.outages). Errors Redis answers itself
@@ -23,16 +23,10 @@ are logged at WARNING, rate-limited (apps.core.outages). Errors Redis answers it
 from __future__ import annotations
 
 import functools
-import threading
-import time
 
 from django.core.cache.backends.redis import RedisCache
 
-from apps.core.outages import outage_note, redis_outage_errors
-
-#: per Redis location: monotonic time until which this process does not call it (after a failure)
-_paused_until: dict[str, float] = {}
-_pause_lock = threading.Lock()
+from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
 
 
 def _fail_open(fallback):
@@ -43,15 +37,13 @@ def _fail_open(fallback):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
             what = f"cache.{method.__name__}"
-            if self.fail_open_pause and time.monotonic() < _paused_until.get(self.fail_open_location, 0.0):
+            if outage_paused(self.fail_open_target):
                 outage_note("cache", None, what=what)
                 return fallback(*args, **kwargs)
             try:
                 return method(self, *args, **kwargs)
             except redis_outage_errors() as exc:
-                if self.fail_open_pause:
-                    with _pause_lock:
-                        _paused_until[self.fail_open_location] = time.monotonic() + self.fail_open_pause
+                outage_pause(self.fail_open_target)
                 outage_note("cache", exc, what=what)
                 return fallback(*args, **kwargs)
 
@@ -88,11 +80,8 @@ class FailOpenRedisCache(RedisCache):
     """RedisCache whose calls never raise on a Redis outage (module docstring)."""
 
     def __init__(self, server, params):
-        from django.conf import settings
-
         super().__init__(server, params)
-        self.fail_open_location = ",".join(self._servers)
-        self.fail_open_pause = float(getattr(settings, "REDIS_FAIL_OPEN_PAUSE_SECONDS", 0.0))
+        self.fail_open_target = "redis:" + ",".join(self._servers)
 
     get = _fail_open(_default)(RedisCache.get)
     get_many = _fail_open(_no_keys)(RedisCache.get_many)
@@ -105,9 +94,3 @@ class FailOpenRedisCache(RedisCache):
     add = _fail_open(_false)(RedisCache.add)
     # decr is BaseCache's incr(key, -delta): covered here.
     incr = _fail_open(_as_new_counter)(RedisCache.incr)
-
-
-def fail_open_resume() -> None:
-    """Forget the pauses: the next cache call tries Redis again (tests; an operator after a fix)."""
-    with _pause_lock:
-        _paused_until.clear()

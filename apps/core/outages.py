@@ -11,6 +11,10 @@ Three places handle an outage (docs/operations.md, "When Redis is slow or down")
 Each calls `outage_note`, which counts per kind ("cache", "publish", "request") and logs one
 WARNING per kind every OUTAGE_LOG_INTERVAL_SECONDS (with how many were not logged), so an outage
 cannot flood the logs. `/health/` shows the counts.
+
+The cache and the publish helper also pause: after a failure this process leaves that Redis (or
+the broker) alone for FAIL_OPEN_PAUSE_SECONDS and fails open at once, so a request making several
+calls during an outage waits out one timeout, not one per call (`outage_paused`, `outage_pause`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ _lock = threading.Lock()
 _counts: dict[str, int] = {}
 _last_logged: dict[str, float] = {}
 _unlogged: dict[str, int] = {}
+#: per dependency: monotonic time until which this process does not call it
+_paused_until: dict[str, float] = {}
 
 
 def redis_outage_errors() -> tuple[type[BaseException], ...]:
@@ -85,6 +91,27 @@ def outage_note(kind: str, exc: BaseException | None, *, what: str = "") -> None
         exc,
         f" ({skipped} more since the last warning)" if skipped else "",
     )
+
+
+def outage_paused(target: str) -> bool:
+    """Whether `target` (a Redis location, "broker") failed less than FAIL_OPEN_PAUSE_SECONDS ago."""
+    return time.monotonic() < _paused_until.get(target, 0.0)
+
+
+def outage_pause(target: str) -> None:
+    """`target` just failed: skip it for FAIL_OPEN_PAUSE_SECONDS (0: never skip)."""
+    from django.conf import settings
+
+    seconds = settings.FAIL_OPEN_PAUSE_SECONDS
+    if seconds > 0:
+        with _lock:
+            _paused_until[target] = time.monotonic() + seconds
+
+
+def outage_pauses_clear() -> None:
+    """Forget the pauses: the next call tries every dependency again (tests; an operator after a fix)."""
+    with _lock:
+        _paused_until.clear()
 
 
 def outage_counts() -> dict[str, int]:

@@ -93,9 +93,9 @@ REDIS_URL = env("REDIS_URL")
 # Seconds a cache, throttle or rate-limit call waits for Redis (connect and reply) before it fails
 # open: a miss, a skipped write, an allowed request (apps/core/cache.py, docs/operations.md).
 REDIS_CLIENT_TIMEOUT = env.float("REDIS_CLIENT_TIMEOUT", default=0.25)
-# After such a failure this process skips Redis for the cache for this long (0: never skips), so a
-# request making several cache calls during an outage waits out one timeout, not one per call.
-REDIS_FAIL_OPEN_PAUSE_SECONDS = env.float("REDIS_FAIL_OPEN_PAUSE_SECONDS", default=1.0)
+# After such a failure (or a failed publish to the broker) this process skips that Redis (broker) for
+# this long (0: never skips), so a request during an outage waits out one timeout, not one per call.
+FAIL_OPEN_PAUSE_SECONDS = env.float("FAIL_OPEN_PAUSE_SECONDS", default=1.0)
 CACHES = {
     "default": {
         "BACKEND": "apps.core.cache.FailOpenRedisCache",
