@@ -4,7 +4,7 @@
 `transaction.on_commit(lambda: task.apply_async(...))`: the task is published once the current
 transaction commits (at once outside one). The data is committed by then, so a broker outage must
 not turn the request into an error: the publish is tried with short timeouts
-(BROKER_CLIENT_TIMEOUT, CELERY_TASK_PUBLISH_RETRY_POLICY); a failure is counted and logged at
+(BROKER_PUBLISH_TIMEOUT, CELERY_TASK_PUBLISH_RETRY_POLICY); a failure is counted and logged at
 WARNING (apps.core.outages), and for FAIL_OPEN_PAUSE_SECONDS after it publishes are not even
 tried. Every task published this way has a periodic sweep or an outbox that does the work later
 (docs/operations.md lists them). Any other error is logged by Django (`on_commit(robust=True)`),

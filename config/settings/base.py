@@ -231,15 +231,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Hard limits stay below the visibility timeout, so a long task is never redelivered mid-run.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-# A publish against a stalled broker gives up fast (one retry, for a pooled connection that went
-# stale), so a request whose data is committed is not held up; the lost task is caught up by its
-# periodic sweep (apps/core/tasks.py, docs/operations.md). Workers and beat use the same timeouts.
-BROKER_CLIENT_TIMEOUT = env.float("BROKER_CLIENT_TIMEOUT", default=1.0)
-CELERY_BROKER_TRANSPORT_OPTIONS |= {
-    "socket_timeout": BROKER_CLIENT_TIMEOUT,
-    "socket_connect_timeout": BROKER_CLIENT_TIMEOUT,
-}
-CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CLIENT_TIMEOUT
+# A publish against a stalled broker gives up fast (this socket/connect timeout on publishing
+# connections only, config/celery_app.py; one retry, for a pooled connection that went stale), so a
+# request whose data is committed is not held up; the lost task is caught up by its periodic sweep
+# (apps/core/tasks.py, docs/operations.md).
+BROKER_PUBLISH_TIMEOUT = env.float("BROKER_PUBLISH_TIMEOUT", default=1.0)
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
