@@ -1,4 +1,9 @@
-"""One error envelope for every 4xx/5xx: {"error": {"code", "message", "details"}}."""
+"""One error envelope for every 4xx/5xx: {"error": {"code", "message", "details"}}.
+
+A dependency outage that reaches a DRF view (apps.core.outages.outage_dependency: Redis, the
+broker, PostgreSQL, the graph) answers 503 `service_unavailable` with Retry-After; the middleware
+apps.core.middleware does the same for other views and for errors raised after the view
+(on-commit callbacks)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from django.db import DatabaseError, connections
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core.outages import outage_dependency, outage_note
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,24 @@ class ApplicationError(exceptions.APIException):
 class PlanLimitExceeded(ApplicationError):
     status_code = status.HTTP_403_FORBIDDEN
     default_code = "plan_limit_exceeded"
+
+
+class ServiceUnavailable(ApplicationError):
+    """A dependency the request needs (Redis, the broker, PostgreSQL, the graph) is down or too slow:
+    503 with Retry-After (OUTAGE_RETRY_AFTER_SECONDS), never a 500."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+
+
+def service_unavailable(dependency: str) -> ServiceUnavailable:
+    from django.conf import settings
+
+    retry_after = settings.OUTAGE_RETRY_AFTER_SECONDS
+    return ServiceUnavailable(
+        f"A service this request needs is unavailable; try again in {retry_after} s.",
+        extra={"retry_after": retry_after, "dependency": dependency},
+    )
 
 
 def _flatten(detail, prefix: str = "") -> list[str]:
@@ -77,7 +102,13 @@ def _keep_outer_transaction(exc, context) -> None:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, DjangoValidationError):
+    original = exc
+    dependency = outage_dependency(exc)
+    if dependency is not None:
+        view = context.get("view")
+        outage_note("request", exc, what=f"{type(view).__name__ if view else '-'} ({dependency})")
+        exc = service_unavailable(dependency)
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             detail=exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
@@ -89,7 +120,7 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    _keep_outer_transaction(exc, context)
+    _keep_outer_transaction(original, context)
 
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
@@ -108,7 +139,7 @@ def exception_handler(exc, context):
             code = _first_code(exc.get_codes())
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             extra = {"retry_after": int(exc.wait + 0.999), **extra}
-        if response.status_code == 429 and "retry_after" in extra:
+        if response.status_code in (429, 503) and "retry_after" in extra:
             response["Retry-After"] = str(extra["retry_after"])
         response.data = error_body(code, message, extra)
     return response

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import connection
 
+from apps.core.outages import outage_counts
+
 
 def _timed(check: Callable[[], dict]) -> dict:
     started = time.perf_counter()
@@ -98,4 +100,10 @@ def health_report() -> tuple[bool, dict]:
         if check in report:
             report[check][name] = _figure(figure)
     failing = [name for name, result in report.items() if result["required"] and not result["ok"]]
-    return healthy, {"status": "ok" if healthy else "unavailable", "failing": failing, "checks": report}
+    return healthy, {
+        "status": "ok" if healthy else "unavailable",
+        "failing": failing,
+        "checks": report,
+        # Outages this process absorbed (fail-open cache calls, lost publishes, 503 answers) since it started.
+        "outages": outage_counts(),
+    }

@@ -67,9 +67,12 @@ class UploadOutcome:
 
 
 def _enqueue(document: Document) -> None:
-    from workers.tasks.chunking import document_pipeline_enqueue
+    """The ingestion chain after commit; a lost publish leaves the document pending for the recovery
+    sweep (docs/operations.md)."""
+    from apps.core.tasks import enqueue_on_commit
+    from workers.tasks.chunking import document_pipeline
 
-    transaction.on_commit(lambda: document_pipeline_enqueue(document.organization_id, document.pk))
+    enqueue_on_commit(document_pipeline(document.organization_id, document.pk))
 
 
 def _check_limits(*, organization, bot, new_sizes: list[int], new_documents: int) -> None:

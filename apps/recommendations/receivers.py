@@ -22,6 +22,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from apps.conversations import events as conversation_events
+from apps.core.tasks import enqueue_on_commit
 from apps.organizations import events as organization_events
 from apps.organizations.models import Membership
 from apps.progress import events as progress_events
@@ -45,14 +46,16 @@ def _personality_evidence_on_commit(organization_id: int, events_per_user: dict[
     the beat sweep (profile_recompute_stale) finds users with newer evidence anyway."""
     counts = sorted(events_per_user.items())
 
-    def note():
-        from apps.recommendations.personality.services import personality_evidence_note
+    if len(counts) > EVIDENCE_INLINE_USERS:
         from workers.tasks.personality import personality_evidence_note_task
 
+        enqueue_on_commit(personality_evidence_note_task, organization_id, [list(pair) for pair in counts])
+        return
+
+    def note():
+        from apps.recommendations.personality.services import personality_evidence_note
+
         try:
-            if len(counts) > EVIDENCE_INLINE_USERS:
-                personality_evidence_note_task.delay(organization_id, [list(pair) for pair in counts])
-                return
             for user_id, events in counts:
                 personality_evidence_note(organization_id=organization_id, user_id=user_id, events=events)
         except (RedisError, OperationalError):

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.core.leases import attempts_exhausted, interrupted_message
+from apps.core.tasks import enqueue_now, enqueue_on_commit
 from apps.recommendations.engine import cache as rec_cache
 from apps.recommendations.engine.blend import LEARNT_SOURCES
 from apps.recommendations.engine.data import Events
@@ -347,7 +348,7 @@ def recommender_trainings_recover_stuck() -> dict[str, list[int]]:
         if attempts_exhausted(count):
             report["failed"].append(organization_id)
             continue
-        recommender_train_task.apply_async(kwargs={"organization_id": organization_id, "interruptions": count})
+        enqueue_now(recommender_train_task, kwargs={"organization_id": organization_id, "interruptions": count})
         report["requeued"].append(organization_id)
     return report
 
@@ -360,7 +361,7 @@ def recommender_train_stale() -> list[int]:
         cursor.execute(STALE_SQL)
         organization_ids = [row[0] for row in cursor.fetchall()]
     for organization_id in organization_ids:
-        recommender_train_task.delay_on_commit(organization_id)
+        enqueue_on_commit(recommender_train_task, organization_id)
     return organization_ids
 
 

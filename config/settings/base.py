@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees view and on-commit errors first: a Redis/broker/database outage is a 503.
+    "apps.core.middleware.DependencyOutageMiddleware",
 ]
 
 TEMPLATES = [
@@ -93,13 +95,22 @@ REDIS_URL = env("REDIS_URL")
 # One Redis database per role: REDIS_URL's database (n) is the broker's, n+1 holds Celery
 # results, n+2 the cache and throttles, so clearing the cache never touches queued tasks.
 CACHE_REDIS_URL = env("CACHE_REDIS_URL", default=redis_role_url(REDIS_URL, 2))
+# Seconds a cache, throttle or rate-limit call waits for Redis (connect and reply) before it fails
+# open: a miss, a skipped write, an allowed request (apps/core/cache.py, docs/operations.md).
+REDIS_CLIENT_TIMEOUT = env.float("REDIS_CLIENT_TIMEOUT", default=0.25)
+# After such a failure (or a failed publish to the broker) this process skips that Redis (broker) for
+# this long (0: never skips), so a request during an outage waits out one timeout, not one per call.
+FAIL_OPEN_PAUSE_SECONDS = env.float("FAIL_OPEN_PAUSE_SECONDS", default=1.0)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.core.cache.FailOpenRedisCache",
         "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="beacon"),
+        "OPTIONS": {"socket_timeout": REDIS_CLIENT_TIMEOUT, "socket_connect_timeout": REDIS_CLIENT_TIMEOUT},
     }
 }
+# Retry-After (seconds) of a 503 answered because Redis, the broker, PostgreSQL or the graph is down.
+OUTAGE_RETRY_AFTER_SECONDS = env.int("OUTAGE_RETRY_AFTER_SECONDS", default=5)
 
 # --------------------------------------------------------------------------- auth
 AUTH_USER_MODEL = "users.User"
@@ -225,6 +236,12 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Hard limits stay below the visibility timeout, so a long task is never redelivered mid-run.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# A publish against a stalled broker gives up fast (this socket/connect timeout on publishing
+# connections only, config/celery_app.py; one retry, for a pooled connection that went stale), so a
+# request whose data is committed is not held up; the lost task is caught up by its periodic sweep
+# (apps/core/tasks.py, docs/operations.md).
+BROKER_PUBLISH_TIMEOUT = env.float("BROKER_PUBLISH_TIMEOUT", default=1.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_WORKER_SEND_TASK_EVENTS = True
@@ -328,6 +345,13 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 CELERY_TASK_ROUTES["progress.*"] = {"queue": "ingestion"}
 # Item ids per progress.content_embed task (bulk upserts enqueue several tasks).
 CONTENT_EMBED_TASK_SIZE = env.int("CONTENT_EMBED_TASK_SIZE", default=256)
+# Sweep for items without a current vector (a publish lost during a broker outage, a provider failure).
+CONTENT_EMBED_SWEEP_MINUTES = env.int("CONTENT_EMBED_SWEEP_MINUTES", default=30)
+CELERY_BEAT_SCHEDULE["progress-content-embed-missing"] = {
+    "task": "progress.content_embed_missing",
+    "schedule": timedelta(minutes=CONTENT_EMBED_SWEEP_MINUTES),
+    "options": {"expires": CONTENT_EMBED_SWEEP_MINUTES * 60},
+}
 # Rows per request: catalog bulk upsert, interaction batch, member sync.
 CONTENT_BULK_MAX_ITEMS = env.int("CONTENT_BULK_MAX_ITEMS", default=5000)
 INTERACTION_BATCH_MAX_EVENTS = env.int("INTERACTION_BATCH_MAX_EVENTS", default=5000)

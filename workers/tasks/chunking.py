@@ -19,15 +19,20 @@ from workers.tasks.base import DocumentTask
 TRANSIENT = (OperationalError, InterfaceError)
 
 
-def document_pipeline_enqueue(organization_id: int, document_id: int):
-    """Send the chain (called from services on commit)."""
+def document_pipeline(organization_id: int, document_id: int):
+    """The chain, unsent (services publish it on commit with apps.core.tasks.enqueue_on_commit)."""
     from workers.tasks.embedding import document_embed_task, document_finalize_task
 
     return chain(
         document_extract_chunk_task.si(organization_id, document_id),
         document_embed_task.si(organization_id, document_id),
         document_finalize_task.si(organization_id, document_id),
-    ).apply_async()
+    )
+
+
+def document_pipeline_enqueue(organization_id: int, document_id: int):
+    """Send the chain now."""
+    return document_pipeline(organization_id, document_id).apply_async()
 
 
 @shared_task(

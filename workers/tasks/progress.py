@@ -32,3 +32,16 @@ def content_embed_task(organization_id: int, item_ids: list[int]) -> int:
     from apps.progress.services import content_embed
 
     return content_embed(organization_id=organization_id, item_ids=list(item_ids))
+
+
+@shared_task(name="progress.content_embed_missing", ignore_result=True)
+def content_embed_missing_task() -> int:
+    """Beat (CONTENT_EMBED_SWEEP_MINUTES): enqueue embeddings for every item whose vector for the
+    current model is missing or stale, e.g. because its publish was lost while the broker was down.
+
+    Idempotent: items already embedded are skipped by progress.content_embed, so an item whose task
+    is still queued costs one lookup. No retries: the next tick repeats the sweep.
+    """
+    from apps.progress.services import content_embed_missing
+
+    return content_embed_missing()

@@ -10,16 +10,18 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from apps.core.embeddings import get_embedder
+from apps.core.tasks import enqueue_on_commit
 from apps.progress.models import ContentEmbedding, ContentItem
 
 
 def enqueue_embedding(organization_id: int, item_ids: list[int]) -> None:
-    """Embed these items after the transaction commits, in tasks of CONTENT_EMBED_TASK_SIZE ids."""
+    """Embed these items after the transaction commits, in tasks of CONTENT_EMBED_TASK_SIZE ids (a lost
+    publish is caught up by the `progress-content-embed-missing` beat sweep)."""
     from workers.tasks.progress import content_embed_task
 
     size = settings.CONTENT_EMBED_TASK_SIZE
     for start in range(0, len(item_ids), size):
-        content_embed_task.delay_on_commit(organization_id, item_ids[start : start + size])
+        enqueue_on_commit(content_embed_task, organization_id, item_ids[start : start + size])
 
 
 def content_embedding_index_name(model: str) -> str:

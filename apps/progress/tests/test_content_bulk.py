@@ -128,9 +128,12 @@ def test_references_to_existing_items(organization, admin_user):
 
 def embed_calls(callbacks) -> list[tuple]:
     """The (organization_id, item_ids) of every progress.content_embed registered on commit."""
+    from apps.core.tasks import enqueue_now
     from workers.tasks.progress import content_embed_task
 
-    return [c.args for c in callbacks if getattr(c, "func", None) == content_embed_task.delay]
+    return [
+        c.args[1:] for c in callbacks if getattr(c, "func", None) is enqueue_now and c.args[0] is content_embed_task
+    ]
 
 
 def test_embeddings_enqueued_on_commit_for_new_and_rehashed_items(

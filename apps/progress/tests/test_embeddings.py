@@ -21,6 +21,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from apps.core.embeddings import TransientEmbeddingError, get_embedder
+from apps.core.tasks import enqueue_now
 from apps.organizations.tests.factories import OrganizationFactory
 from apps.progress.models import ContentEmbedding, ContentItem
 from apps.progress.services import content_embedding_index_name
@@ -33,7 +34,9 @@ pytestmark = pytest.mark.django_db
 
 
 def embed_calls(callbacks) -> list[tuple]:
-    return [c.args for c in callbacks if getattr(c, "func", None) == content_embed_task.delay]
+    return [
+        c.args[1:] for c in callbacks if getattr(c, "func", None) is enqueue_now and c.args[0] is content_embed_task
+    ]
 
 
 def test_task_embeds_items_with_the_current_model(organization, member):

@@ -30,11 +30,12 @@ class RecommenderModelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Train these organizations' engines again (in the background)")
     def train_again(self, request, queryset):
+        from apps.core.tasks import enqueue_on_commit
         from workers.tasks.recommendations import recommender_train_task
 
         organization_ids = sorted(set(queryset.values_list("organization_id", flat=True)))
         for organization_id in organization_ids:
-            recommender_train_task.delay_on_commit(organization_id)
+            enqueue_on_commit(recommender_train_task, organization_id)
         self.message_user(request, f"Training enqueued for {len(organization_ids)} organization(s).", messages.SUCCESS)
 
 

@@ -368,9 +368,10 @@ def source_graph(context: UserContext, *, limit: int) -> SourceResult:
         return SourceResult(Candidates.empty())
     rows, fresh = rec_cache.graph_rows_get(organization_id=context.organization_id, user_id=context.user_id)
     if not fresh and rec_cache.graph_refresh_claim(organization_id=context.organization_id, user_id=context.user_id):
+        from apps.core.tasks import enqueue_on_commit
         from workers.tasks.recommendations import graph_candidates_refresh_task
 
-        graph_candidates_refresh_task.delay_on_commit(context.organization_id, context.user_id)
+        enqueue_on_commit(graph_candidates_refresh_task, context.organization_id, context.user_id)
     evidence = {int(item): reason for item, _score, reason in rows}
     return _result([(int(item), float(score)) for item, score, _ in rows], context.excluded, limit, evidence)
 

@@ -17,6 +17,8 @@ from django.db import connection, models, transaction
 from django.db.models.functions import Length
 from django.utils import timezone
 
+from apps.core.outages import outage_note, redis_outage_errors
+from apps.core.tasks import enqueue_on_commit
 from apps.recommendations.engine import cache as rec_cache
 from apps.recommendations.models import AssessmentResponse, PersonalityDeletion, PersonalityProfile, RecommendationLog
 from apps.recommendations.personality.behaviour import (
@@ -52,7 +54,7 @@ def assessment_submit(*, organization, user, instrument: str, answers) -> Assess
     )
     response.full_clean()
     response.save()
-    profile_recompute_task.delay_on_commit(organization.pk, user.pk)
+    enqueue_on_commit(profile_recompute_task, organization.pk, user.pk)
     return response
 
 
@@ -229,17 +231,23 @@ def _debounce_key(organization_id: int, user_id: int) -> str:
 
 def _recommendation_lists_delete(organization_id: int, user_id: int) -> int:
     """Delete the user's cached recommendation lists (which may carry personality reasons), not just
-    make them unreachable: keys are rec:l:<org>:<org version>:<user>:<more versions...>:<digest>."""
+    make them unreachable: keys are rec:l:<org>:<org version>:<user>:<more versions...>:<digest>.
+    The raw client bypasses the fail-open cache: an outage is noted here, and the lists (already
+    made stale by the version bump) expire by REC_CACHE_TTL_SECONDS."""
     client = cache._cache.get_client(write=True)
     pattern = cache.make_key(f"rec:l:{organization_id}:*")
     doomed = []
-    for raw in client.scan_iter(match=pattern, count=1000):
-        key = raw.decode() if isinstance(raw, bytes) else raw
-        parts = key[key.index("rec:l:") :].split(":")
-        if len(parts) > 4 and parts[4] == str(user_id):
-            doomed.append(raw)
-    if doomed:
-        client.delete(*doomed)
+    try:
+        for raw in client.scan_iter(match=pattern, count=1000):
+            key = raw.decode() if isinstance(raw, bytes) else raw
+            parts = key[key.index("rec:l:") :].split(":")
+            if len(parts) > 4 and parts[4] == str(user_id):
+                doomed.append(raw)
+        if doomed:
+            client.delete(*doomed)
+    except redis_outage_errors() as exc:
+        outage_note("cache", exc, what="personality lists delete")
+        return 0
     return len(doomed)
 
 
@@ -335,7 +343,7 @@ def personality_evidence_note(*, organization_id: int, user_id: int, events: int
     if not cache.add(_debounce_key(organization_id, user_id), 1, timeout=window):
         return False  # one is already due in this window; it will read these events too
     cache.delete(key)
-    transaction.on_commit(lambda: profile_recompute_task.apply_async((organization_id, user_id), countdown=window))
+    enqueue_on_commit(profile_recompute_task, organization_id, user_id, countdown=window)
     return True
 
 
@@ -383,5 +391,5 @@ def profile_recompute_stale() -> list[tuple[int, int]]:
         )
         pairs = [(int(o), int(u)) for o, u in cursor.fetchall()]
     for organization_id, user_id in pairs:
-        profile_recompute_task.delay_on_commit(organization_id, user_id)
+        enqueue_on_commit(profile_recompute_task, organization_id, user_id)
     return pairs

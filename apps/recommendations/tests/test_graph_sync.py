@@ -109,7 +109,7 @@ def test_kick_is_registered_on_commit_and_debounced(graph_orgs, django_capture_o
     """Writes register graph_sync_kick on commit; a burst of commits enqueues a single drain."""
     organization, _owner = graph_orgs.create()
     sent = []
-    monkeypatch.setattr(graph_sync.graph_sync_drain_task, "delay", lambda: sent.append(1))
+    monkeypatch.setattr(graph_sync.graph_sync_drain_task, "apply_async", lambda *args, **options: sent.append(1))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[1, 2])
         graph_sync.graph_outbox_users(organization_id=organization.pk, user_ids=[3])

@@ -82,7 +82,7 @@ def test_answer_scores_and_registers_the_recompute(organization, member, django_
         },
         "created_at": body["created_at"],
     }  # fmt: skip
-    queued = [(cb.func.__self__.name, cb.args) for cb in callbacks if isinstance(cb, functools.partial)]
+    queued = [(cb.args[0].name, cb.args[1:]) for cb in callbacks if isinstance(cb, functools.partial)]
     assert queued == [("personality.profile_recompute", (organization.pk, member.pk))]
 
 
