@@ -157,7 +157,9 @@ def test_a_large_batch_counts_evidence_in_one_task(
     from workers.tasks.personality import personality_evidence_note_task
 
     published = []
-    monkeypatch.setattr(personality_evidence_note_task, "delay", lambda *args: published.append(args))
+    monkeypatch.setattr(
+        personality_evidence_note_task, "apply_async", lambda args, **options: published.append(tuple(args))
+    )
     users = [MembershipFactory(organization=organization).user for _ in range(receivers.EVIDENCE_INLINE_USERS + 1)]
     item = ContentItemFactory(organization=organization)
     batch = [
