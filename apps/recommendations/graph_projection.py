@@ -123,16 +123,25 @@ def _printed_size(value) -> int:
     return len(text.encode()) + text.count("'")
 
 
+class GraphRowTooLarge(ValueError):
+    """A single UNWIND row does not fit in one query (GRAPH_SYNC_MAX_PARAM_BYTES): the drain treats it
+    as a row the graph rejects (dead letter) instead of crashing FalkorDB with it."""
+
+
 def param_chunks(rows: Iterable, *, cypher: str = "") -> Iterator[list]:
     """Split UNWIND rows into lists of at most GRAPH_SYNC_BATCH_SIZE rows such that the statement
     text plus its printed rows stays within GRAPH_SYNC_MAX_PARAM_BYTES (FalkorDB crashes on a query
-    over 4 KB). A single row over the budget still goes alone (the caller keeps rows small)."""
+    over 4 KB). A single row over the budget is refused here (GraphRowTooLarge), not sent."""
     max_rows = settings.GRAPH_SYNC_BATCH_SIZE
     budget = settings.GRAPH_SYNC_MAX_PARAM_BYTES - len(cypher.encode()) - 32  # "CYPHER org=... rows=[]"
     chunk: list = []
     size = 0
     for row in rows:
         row_size = _printed_size(row) + 2  # ", "
+        if row_size > budget:
+            if chunk:
+                yield chunk
+            raise GraphRowTooLarge(f"one row takes {row_size} bytes, over the {budget} left for rows in a query")
         if chunk and (len(chunk) >= max_rows or size + row_size > budget):
             yield chunk
             chunk, size = [], 0

@@ -24,8 +24,8 @@ Lifecycle of a `GraphOutbox` row:
    gets `dead_at`, `attempts + 1` and the server's error. Dead rows are never claimed again; they
    show in the GraphOutbox admin and in `/health/` (`dead`), and `graph_outbox_retry` (admin
    action, `manage.py graph_retry`) turns them back into fresh rows after a fix. When *no* row of a
-   claim of several applies, the fault is the server's (or a statement's), not the rows': the claim
-   backs off instead.
+   claim applies and a write known to be good (the organization's node) fails too, the fault is the
+   server's, not the rows': the claim backs off instead.
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ def _graph_data_errors() -> tuple[type[BaseException], ...]:
     """The server answered and refused the query (FalkorDB: always DatabaseError "UnknownError")."""
     from neo4j.exceptions import Neo4jError
 
-    return (Neo4jError,)
+    return (Neo4jError, projection.GraphRowTooLarge)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -312,6 +312,17 @@ def _apply_isolating(rows: list[tuple[int, int, str, dict]]) -> tuple[int, list[
     applied_left, rejected_left = _apply_isolating(rows[:middle])
     applied_right, rejected_right = _apply_isolating(rows[middle:])
     return applied_left + applied_right, rejected_left + rejected_right
+
+
+def _graph_accepts_writes(organization_id: int) -> bool:
+    """A probe after a claim whose every row was rejected: does an idempotent write known to be good
+    (the organization's node) succeed? If not, the server is failing and no row is to blame."""
+    try:
+        with projection.graph_session():
+            projection.run(projection.ORGANIZATION_MERGE, {"org": organization_id})
+    except _graph_down_errors() + _graph_data_errors():
+        return False
+    return True
 
 
 def graph_sync_drain(*, max_seconds: float | None = None, claim_size: int | None = None) -> DrainResult:
@@ -353,8 +364,8 @@ def graph_sync_drain(*, max_seconds: float | None = None, claim_size: int | None
                     raise
                 logger.warning("graph sync: %d rows wait for a retry (%s)", len(rows), result.error)
                 break
-            if not applied and len(rejected) > 1:
-                # Every row failed on its own: the server (or a statement) fails, not the rows. Back off.
+            if rejected and not applied and not _graph_accepts_writes(rows[0][1]):
+                # Every row failed, and so does a write known to be good: the server fails, not the rows.
                 result.failed += _release_failed(token, rejected[0][1])
                 result.error = rejected[0][1][:500]
                 logger.warning("graph sync: the graph refused all %d claimed rows (%s)", len(rows), result.error)
