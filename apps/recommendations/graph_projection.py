@@ -412,74 +412,77 @@ WHERE x.organization_id = $org
 DELETE r"""
 USER_MEMBER_OF = """
 UNWIND $rows AS row
-MATCH (u:User {organization_id: $org, user_id: row.u})
+MATCH (u:User {organization_id: $org, user_id: row[0]})
 MATCH (o:Organization {organization_id: $org})
 MERGE (u)-[r:MEMBER_OF {organization_id: $org}]->(o)
-SET r.role = row.role"""
+SET r.role = row[1]"""
 USER_INTERESTED_IN = """
 UNWIND $rows AS row
-MATCH (u:User {organization_id: $org, user_id: row.u})
-MERGE (t:Tag {organization_id: $org, name: row.t})
+MATCH (u:User {organization_id: $org, user_id: row[0]})
+MERGE (t:Tag {organization_id: $org, name: row[1]})
 MERGE (u)-[:INTERESTED_IN {organization_id: $org}]->(t)"""
 USER_DELETE = "UNWIND $rows AS row MATCH (n:User {organization_id: $org, user_id: row}) DETACH DELETE n"
 
 CONTENT_MERGE = """
 UNWIND $rows AS row
-MERGE (c:Content {organization_id: $org, item_id: row.i})
-SET c.kind = row.k, c.difficulty = row.d, c.active = row.a, c.position = row.p"""
+MERGE (c:Content {organization_id: $org, item_id: row[0]})
+SET c.kind = row[1], c.difficulty = row[2], c.active = row[3], c.position = row[4]"""
 CONTENT_CLEAR = """
 UNWIND $rows AS row
 MATCH (:Content {organization_id: $org, item_id: row})-[r:TAGGED|IN_CATEGORY|CHILD_OF {organization_id: $org}]->(x)
 WHERE x.organization_id = $org
 DELETE r"""
+# Anchored on the item (an index lookup), then its incoming edges: written as one pattern from the
+# prerequisite side, FalkorDB scanned every Content node of the organization per row (~200 ms a query).
 CONTENT_CLEAR_PREREQUISITES = """
 UNWIND $rows AS row
-MATCH (:Content {organization_id: $org})-[r:PREREQUISITE_OF {organization_id: $org}]->
-      (:Content {organization_id: $org, item_id: row})
+MATCH (c:Content {organization_id: $org, item_id: row})
+MATCH (p)-[r:PREREQUISITE_OF {organization_id: $org}]->(c)
+WHERE p.organization_id = $org
 DELETE r"""
 CONTENT_TAGGED = """
 UNWIND $rows AS row
-MATCH (c:Content {organization_id: $org, item_id: row.i})
-MERGE (t:Tag {organization_id: $org, name: row.t})
+MATCH (c:Content {organization_id: $org, item_id: row[0]})
+MERGE (t:Tag {organization_id: $org, name: row[1]})
 MERGE (c)-[:TAGGED {organization_id: $org}]->(t)"""
 CONTENT_IN_CATEGORY = """
 UNWIND $rows AS row
-MATCH (c:Content {organization_id: $org, item_id: row.i})
-MERGE (t:Category {organization_id: $org, name: row.t})
+MATCH (c:Content {organization_id: $org, item_id: row[0]})
+MERGE (t:Category {organization_id: $org, name: row[1]})
 MERGE (c)-[:IN_CATEGORY {organization_id: $org}]->(t)"""
 CONTENT_CHILD_OF = """
 UNWIND $rows AS row
-MATCH (c:Content {organization_id: $org, item_id: row.i})
-MERGE (p:Content {organization_id: $org, item_id: row.p})
+MATCH (c:Content {organization_id: $org, item_id: row[0]})
+MERGE (p:Content {organization_id: $org, item_id: row[1]})
 MERGE (c)-[:CHILD_OF {organization_id: $org}]->(p)"""
 CONTENT_PREREQUISITE_OF = """
 UNWIND $rows AS row
-MATCH (c:Content {organization_id: $org, item_id: row.i})
-MERGE (p:Content {organization_id: $org, item_id: row.p})
+MATCH (c:Content {organization_id: $org, item_id: row[0]})
+MERGE (p:Content {organization_id: $org, item_id: row[1]})
 MERGE (p)-[:PREREQUISITE_OF {organization_id: $org}]->(c)"""
 CONTENT_DELETE = "UNWIND $rows AS row MATCH (n:Content {organization_id: $org, item_id: row}) DETACH DELETE n"
 
 COMPLETED_SET = """
 UNWIND $rows AS row
-MERGE (u:User {organization_id: $org, user_id: row.u})
-MERGE (c:Content {organization_id: $org, item_id: row.i})
+MERGE (u:User {organization_id: $org, user_id: row[0]})
+MERGE (c:Content {organization_id: $org, item_id: row[1]})
 MERGE (u)-[r:COMPLETED {organization_id: $org}]->(c)
-SET r.at = row.t, r.score = row.s"""
+SET r.at = row[2], r.score = row[3]"""
 COMPLETED_UNSET = """
 UNWIND $rows AS row
-MATCH (:User {organization_id: $org, user_id: row.u})-[r:COMPLETED {organization_id: $org}]->
-      (:Content {organization_id: $org, item_id: row.i})
+MATCH (:User {organization_id: $org, user_id: row[0]})-[r:COMPLETED {organization_id: $org}]->
+      (:Content {organization_id: $org, item_id: row[1]})
 DELETE r"""
 INTERACTED_SET = """
 UNWIND $rows AS row
-MERGE (u:User {organization_id: $org, user_id: row.u})
-MERGE (c:Content {organization_id: $org, item_id: row.i})
-MERGE (u)-[r:INTERACTED {organization_id: $org, kind: row.k}]->(c)
-SET r.count = row.n, r.weight = row.w, r.last_at = row.t"""
+MERGE (u:User {organization_id: $org, user_id: row[0]})
+MERGE (c:Content {organization_id: $org, item_id: row[1]})
+MERGE (u)-[r:INTERACTED {organization_id: $org, kind: row[2]}]->(c)
+SET r.count = row[3], r.weight = row[4], r.last_at = row[5]"""
 INTERACTED_UNSET = """
 UNWIND $rows AS row
-MATCH (:User {organization_id: $org, user_id: row.u})-[r:INTERACTED {organization_id: $org, kind: row.k}]->
-      (:Content {organization_id: $org, item_id: row.i})
+MATCH (:User {organization_id: $org, user_id: row[0]})-[r:INTERACTED {organization_id: $org, kind: row[2]}]->
+      (:Content {organization_id: $org, item_id: row[1]})
 DELETE r"""
 
 ORPHAN_TAGS_DELETE = """
@@ -492,6 +495,22 @@ WHERE NOT (t)<-[:IN_CATEGORY]-()
 DELETE t"""
 
 
+def as_lists(rows: Iterable[dict], keys: tuple[str, ...]) -> list[list]:
+    """UNWIND rows as lists in the statement's order: about 40% fewer bytes than maps, so more rows fit
+    in FalkorDB's 4 KB per query (and the driver packs them faster)."""
+    return [[row[key] for key in keys] for row in rows]
+
+
+def completed_apply(organization_id: int, rows: list[dict]) -> int:
+    """COMPLETED edges from `{"u", "i", "t", "s"}` rows (progress_states, rebuild)."""
+    return unwind(COMPLETED_SET, organization_id, as_lists(rows, ("u", "i", "t", "s")))
+
+
+def interactions_apply(organization_id: int, rows: list[dict]) -> int:
+    """INTERACTED edges from `interaction_row` rows."""
+    return unwind(INTERACTED_SET, organization_id, as_lists(rows, ("u", "i", "k", "n", "w", "t")))
+
+
 def users_apply(organization_id: int, rows: list[dict], *, fresh: bool = False) -> None:
     """Upsert users with their MEMBER_OF and INTERESTED_IN edges. `fresh`: the graph holds none of
     their edges yet (rebuild), so the clearing query is skipped."""
@@ -502,22 +521,22 @@ def users_apply(organization_id: int, rows: list[dict], *, fresh: bool = False) 
     unwind(USER_MERGE, organization_id, ids)
     if not fresh:
         unwind(USER_CLEAR, organization_id, ids)
-    unwind(USER_MEMBER_OF, organization_id, [{"u": row["u"], "role": row["role"]} for row in rows if row["role"]])
-    unwind(USER_INTERESTED_IN, organization_id, [{"u": row["u"], "t": tag} for row in rows for tag in row["interests"]])
+    unwind(USER_MEMBER_OF, organization_id, [[row["u"], row["role"]] for row in rows if row["role"]])
+    unwind(USER_INTERESTED_IN, organization_id, [[row["u"], tag] for row in rows for tag in row["interests"]])
 
 
 def content_apply(organization_id: int, rows: list[dict], *, fresh: bool = False) -> None:
     if not rows:
         return
-    unwind(CONTENT_MERGE, organization_id, [{key: row[key] for key in ("i", "k", "d", "a", "p")} for row in rows])
+    unwind(CONTENT_MERGE, organization_id, as_lists(rows, ("i", "k", "d", "a", "p")))
     if not fresh:
         ids = [row["i"] for row in rows]
         unwind(CONTENT_CLEAR, organization_id, ids)
         unwind(CONTENT_CLEAR_PREREQUISITES, organization_id, ids)
-    unwind(CONTENT_TAGGED, organization_id, [{"i": row["i"], "t": tag} for row in rows for tag in row["tags"]])
-    unwind(CONTENT_IN_CATEGORY, organization_id, [{"i": row["i"], "t": cat} for row in rows for cat in row["cats"]])
-    unwind(CONTENT_CHILD_OF, organization_id, [{"i": row["i"], "p": row["parent"]} for row in rows if row["parent"]])
-    unwind(CONTENT_PREREQUISITE_OF, organization_id, [{"i": row["i"], "p": pre} for row in rows for pre in row["pre"]])
+    unwind(CONTENT_TAGGED, organization_id, [[row["i"], tag] for row in rows for tag in row["tags"]])
+    unwind(CONTENT_IN_CATEGORY, organization_id, [[row["i"], cat] for row in rows for cat in row["cats"]])
+    unwind(CONTENT_CHILD_OF, organization_id, [[row["i"], row["parent"]] for row in rows if row["parent"]])
+    unwind(CONTENT_PREREQUISITE_OF, organization_id, [[row["i"], pre] for row in rows for pre in row["pre"]])
 
 
 def state_apply(organization_id: int, state: GraphState) -> None:
@@ -525,10 +544,10 @@ def state_apply(organization_id: int, state: GraphState) -> None:
     refers to a vanished entity, and a node deleted last cannot be re-created by a MERGE of the batch."""
     users_apply(organization_id, state.users)
     content_apply(organization_id, state.content)
-    unwind(COMPLETED_SET, organization_id, state.completed)
-    unwind(COMPLETED_UNSET, organization_id, state.not_completed)
-    unwind(INTERACTED_SET, organization_id, state.interactions)
-    unwind(INTERACTED_UNSET, organization_id, state.interactions_gone)
+    completed_apply(organization_id, state.completed)
+    unwind(COMPLETED_UNSET, organization_id, as_lists(state.not_completed, ("u", "i")))
+    interactions_apply(organization_id, state.interactions)
+    unwind(INTERACTED_UNSET, organization_id, as_lists(state.interactions_gone, ("u", "i", "k")))
     unwind(CONTENT_DELETE, organization_id, state.content_gone)
     unwind(USER_DELETE, organization_id, state.users_gone)
     if state.users or state.content or state.content_gone or state.users_gone:

@@ -447,7 +447,7 @@ def graph_rebuild(*, organization, progress: Callable[[str], None] | None = None
         )
         for chunk in _chunked(completed.iterator(chunk_size=chunk_size), chunk_size):
             rows = [{"u": u, "i": i, "t": projection.epoch(t), "s": s} for u, i, t, s in chunk]
-            counts["completed"] += projection.unwind(projection.COMPLETED_SET, org_id, rows)
+            counts["completed"] += projection.completed_apply(org_id, rows)
         say(f"completed {counts['completed']}")
 
         aggregates = projection.interaction_aggregates(Interaction.objects.filter(organization_id=org_id)).order_by(
@@ -455,7 +455,7 @@ def graph_rebuild(*, organization, progress: Callable[[str], None] | None = None
         )
         for chunk in _chunked(aggregates.iterator(chunk_size=chunk_size * 4), chunk_size * 4):
             rows = [projection.interaction_row(row) for row in chunk]
-            counts["interactions"] += projection.unwind(projection.INTERACTED_SET, org_id, rows)
+            counts["interactions"] += projection.interactions_apply(org_id, rows)
             say(f"interactions {counts['interactions']}")
     return counts
 
