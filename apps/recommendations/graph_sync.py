@@ -14,9 +14,18 @@ Lifecycle of a `GraphOutbox` row:
    newer one by a slower concurrent drain.
 3. **Applied** outside any transaction: the drain reloads the current state of the claimed
    entities from PostgreSQL and writes it with idempotent Cypher (graph_projection).
-4. **Deleted** on success. On failure the rows get `attempts + 1`, `last_error` and
-   `next_attempt_at = now + min(max, base * 2**attempts) * U(0.5, 1)`; nothing is dropped. A drain
-   that dies mid-batch leaves its rows claimed until the lease ends; then any drain retries them.
+4. **Deleted** on success. When the graph is down (connection refused, timeout, a transient
+   server error) the whole claim backs off: `attempts + 1`, `last_error` and
+   `next_attempt_at = now + min(max, base * 2**attempts) * U(0.5, 1)`; nothing is dropped, and the
+   drain ends. A drain that dies mid-batch leaves its rows claimed until the lease ends; then any
+   drain retries them.
+5. **Dead-lettered** (issue 12) when the graph *rejects* the data: the claim is split in halves
+   until the rejected rows are found, every other row is applied and deleted, and each rejected row
+   gets `dead_at`, `attempts + 1` and the server's error. Dead rows are never claimed again; they
+   show in the GraphOutbox admin and in `/health/` (`dead`), and `graph_outbox_retry` (admin
+   action, `manage.py graph_retry`) turns them back into fresh rows after a fix. When *no* row of a
+   claim applies and a write known to be good (the organization's node) fails too, the fault is the
+   server's, not the rows': the claim backs off instead.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.graph import graph_enabled, graph_query
+from apps.core.graph import graph_enabled
 from apps.recommendations import graph_projection as projection
 from apps.recommendations.models import GraphOutbox
 from workers.tasks.graph_sync import graph_sync_drain as graph_sync_drain_task
@@ -143,6 +152,7 @@ def graph_sync_kick() -> None:
 class DrainResult:
     applied: int = 0
     failed: int = 0
+    dead: int = 0
     rounds: int = 0
     skipped: str = ""  # why nothing ran: "graph off", "busy"
     error: str = ""
@@ -175,7 +185,7 @@ def _claim(token: uuid.UUID, limit: int) -> list[tuple[int, int, str, dict]]:
             # re-evaluated by the planner and claim more than n rows.
             f"""
             WITH due AS MATERIALIZED (
-                SELECT id FROM {table} WHERE next_attempt_at <= now()
+                SELECT id FROM {table} WHERE next_attempt_at <= now() AND dead_at IS NULL
                 ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
             )
             UPDATE {table} AS o SET claim_token = %s, next_attempt_at = now() + make_interval(secs => %s)
@@ -213,6 +223,22 @@ def _release_failed(token: uuid.UUID, error: str) -> int:
         return cursor.rowcount
 
 
+def _dead_letter(token: uuid.UUID, rejected: list[tuple[int, str]]) -> int:
+    """Park the rows the graph rejected: dead_at, attempts + 1, the server's error; claim released."""
+    table = GraphOutbox._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS o SET
+                claim_token = NULL, dead_at = now(), attempts = o.attempts + 1, last_error = r.error
+            FROM unnest(%s::bigint[], %s::text[]) AS r(id, error)
+            WHERE o.id = r.id AND o.claim_token = %s
+            """,
+            [[row_id for row_id, _ in rejected], [error[:2000] for _, error in rejected], token],
+        )
+        return cursor.rowcount
+
+
 def _delete_claimed(token: uuid.UUID) -> int:
     deleted, _ = GraphOutbox.objects.filter(claim_token=token).delete()
     return deleted
@@ -228,34 +254,81 @@ def outbox_rows_apply(rows: Iterable[tuple[int, int, str, dict]]) -> int:
     for _row_id, organization_id, kind, payload in rows:
         grouped[organization_id][kind].append(payload)
         count += 1
-    for organization_id, kinds in grouped.items():
-        state = projection.GraphState()
-        projection.user_states(organization_id, [p["user_id"] for p in kinds.get(Kind.USER, [])], state)
-        projection.content_states(organization_id, [p["item_id"] for p in kinds.get(Kind.CONTENT, [])], state)
-        projection.progress_states(
-            organization_id, [(p["user_id"], p["item_id"]) for p in kinds.get(Kind.PROGRESS, [])], state
-        )
-        projection.interaction_states(
-            organization_id,
-            [(p["user_id"], p["item_id"], p["kind"]) for p in kinds.get(Kind.INTERACTION, [])],
-            state,
-        )
-        projection.state_apply(organization_id, state)
+    with projection.graph_session():
+        for organization_id, kinds in grouped.items():
+            state = projection.GraphState()
+            projection.user_states(organization_id, [p["user_id"] for p in kinds.get(Kind.USER, [])], state)
+            projection.content_states(organization_id, [p["item_id"] for p in kinds.get(Kind.CONTENT, [])], state)
+            projection.progress_states(
+                organization_id, [(p["user_id"], p["item_id"]) for p in kinds.get(Kind.PROGRESS, [])], state
+            )
+            projection.interaction_states(
+                organization_id,
+                [(p["user_id"], p["item_id"], p["kind"]) for p in kinds.get(Kind.INTERACTION, [])],
+                state,
+            )
+            projection.state_apply(organization_id, state)
     return count
 
 
-def _graph_errors() -> tuple[type[BaseException], ...]:
-    from neo4j.exceptions import DriverError, Neo4jError
+def _graph_down_errors() -> tuple[type[BaseException], ...]:
+    """The graph is unreachable or busy: retry the whole batch later, blame no row."""
+    from neo4j.exceptions import DriverError, TransientError
 
-    return (Neo4jError, DriverError, OSError)
+    return (DriverError, TransientError, OSError)
+
+
+def _graph_data_errors() -> tuple[type[BaseException], ...]:
+    """The server answered and refused the query (FalkorDB: always DatabaseError "UnknownError")."""
+    from neo4j.exceptions import Neo4jError
+
+    return (Neo4jError, projection.GraphRowTooLarge)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _apply_isolating(rows: list[tuple[int, int, str, dict]]) -> tuple[int, list[tuple[int, str]]]:
+    """Apply `rows`; when the graph rejects them, split in halves until the rejected rows are alone.
+
+    Returns (rows applied, [(row id, error)] rejected). Graph-down errors propagate: the caller backs
+    the whole claim off. Re-applying the halves is harmless (idempotent writes; FalkorDB does not
+    roll back a failed query, so a rejected row may have left part of its state, which its retry
+    overwrites).
+    """
+    try:
+        outbox_rows_apply(rows)
+        return len(rows), []
+    except _graph_down_errors():
+        raise
+    except _graph_data_errors() as exc:
+        if len(rows) == 1:
+            return 0, [(rows[0][0], _error_text(exc))]
+    middle = len(rows) // 2
+    applied_left, rejected_left = _apply_isolating(rows[:middle])
+    applied_right, rejected_right = _apply_isolating(rows[middle:])
+    return applied_left + applied_right, rejected_left + rejected_right
+
+
+def _graph_accepts_writes(organization_id: int) -> bool:
+    """A probe after a claim whose every row was rejected: does an idempotent write known to be good
+    (the organization's node) succeed? If not, the server is failing and no row is to blame."""
+    try:
+        with projection.graph_session():
+            projection.run(projection.ORGANIZATION_MERGE, {"org": organization_id})
+    except _graph_down_errors() + _graph_data_errors():
+        return False
+    return True
 
 
 def graph_sync_drain(*, max_seconds: float | None = None, claim_size: int | None = None) -> DrainResult:
     """Apply due outbox rows until none is left or `max_seconds` (GRAPH_SYNC_DRAIN_MAX_SECONDS) passed.
 
-    Must not run inside a transaction (it talks to the graph between its short statements). A graph
-    error backs the current batch off and ends the drain (the graph is probably down); any other
-    error backs the batch off too and is re-raised.
+    Must not run inside a transaction (it talks to the graph between its short statements). Rows the
+    graph rejects are isolated and dead-lettered, the rest of their claim applies (module docstring).
+    A graph-down error backs the current claim off and ends the drain; any other error backs the
+    claim off too and is re-raised.
     """
     result = DrainResult()
     if not graph_enabled():
@@ -279,14 +352,29 @@ def graph_sync_drain(*, max_seconds: float | None = None, claim_size: int | None
                 if not schema_ready:
                     projection.graph_schema_ensure()
                     schema_ready = True
-                outbox_rows_apply(rows)
+                with projection.graph_session():
+                    applied, rejected = _apply_isolating(rows)
             except Exception as exc:  # every failure keeps the rows for a retry; non-graph errors are re-raised
-                result.failed += _release_failed(token, f"{type(exc).__name__}: {exc}")
-                result.error = f"{type(exc).__name__}: {exc}"[:500]
-                if not isinstance(exc, _graph_errors()):
+                result.failed += _release_failed(token, _error_text(exc))
+                result.error = _error_text(exc)[:500]
+                if not isinstance(exc, _graph_down_errors() + _graph_data_errors()):
                     raise
                 logger.warning("graph sync: %d rows wait for a retry (%s)", len(rows), result.error)
                 break
+            if rejected and not applied and not _graph_accepts_writes(rows[0][1]):
+                # Every row failed, and so does a write known to be good: the server fails, not the rows.
+                result.failed += _release_failed(token, rejected[0][1])
+                result.error = rejected[0][1][:500]
+                logger.warning("graph sync: the graph refused all %d claimed rows (%s)", len(rows), result.error)
+                break
+            if rejected:
+                result.dead += _dead_letter(token, rejected)
+                logger.error(
+                    "graph sync: %d of %d rows rejected by the graph, dead-lettered (first: %s)",
+                    len(rejected),
+                    len(rows),
+                    rejected[0][1][:300],
+                )
             result.applied += _delete_claimed(token)
     return result
 
@@ -319,11 +407,11 @@ def graph_rebuild(*, organization, progress: Callable[[str], None] | None = None
     say = progress or (lambda message: None)
     org_id = organization.pk
     counts = {"deleted_nodes": 0, "users": 0, "content": 0, "completed": 0, "interactions": 0}
-    with _drain_lock(wait=True):
+    with _drain_lock(wait=True), projection.graph_session():
         projection.graph_schema_ensure()
         counts["deleted_nodes"] = projection.organization_subgraph_delete(org_id)
         say(f"deleted {counts['deleted_nodes']} nodes of organization {organization.slug}")
-        graph_query(projection.ORGANIZATION_MERGE, {"org": org_id})
+        projection.run(projection.ORGANIZATION_MERGE, {"org": org_id})
 
         user_ids = set(Membership.objects.filter(organization_id=org_id).values_list("user_id", flat=True))
         user_ids |= set(
@@ -356,7 +444,7 @@ def graph_rebuild(*, organization, progress: Callable[[str], None] | None = None
         )
         for chunk in _chunked(completed.iterator(chunk_size=chunk_size), chunk_size):
             rows = [{"u": u, "i": i, "t": projection.epoch(t), "s": s} for u, i, t, s in chunk]
-            counts["completed"] += projection.unwind(projection.COMPLETED_SET, org_id, rows)
+            counts["completed"] += projection.completed_apply(org_id, rows)
         say(f"completed {counts['completed']}")
 
         aggregates = projection.interaction_aggregates(Interaction.objects.filter(organization_id=org_id)).order_by(
@@ -364,7 +452,7 @@ def graph_rebuild(*, organization, progress: Callable[[str], None] | None = None
         )
         for chunk in _chunked(aggregates.iterator(chunk_size=chunk_size * 4), chunk_size * 4):
             rows = [projection.interaction_row(row) for row in chunk]
-            counts["interactions"] += projection.unwind(projection.INTERACTED_SET, org_id, rows)
+            counts["interactions"] += projection.interactions_apply(org_id, rows)
             say(f"interactions {counts['interactions']}")
     return counts
 
@@ -373,11 +461,63 @@ def graph_rebuild(*, organization, progress: Callable[[str], None] | None = None
 
 
 def graph_outbox_backlog() -> dict:
-    """Pending rows, how many are retrying after a failure, and the age of the oldest (seconds)."""
+    """Outbox figures for /health/ and the admin: `pending` rows (waiting or being applied; dead rows
+    excluded), `retrying` (pending rows that failed before), `dead` (rejected by the graph, waiting
+    for graph_retry), and the age in seconds of the oldest pending row."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE attempts > 0), min(created_at) FROM {GraphOutbox._meta.db_table}"
+            f"""
+            SELECT count(*) FILTER (WHERE dead_at IS NULL),
+                   count(*) FILTER (WHERE dead_at IS NULL AND attempts > 0),
+                   count(*) FILTER (WHERE dead_at IS NOT NULL),
+                   min(created_at) FILTER (WHERE dead_at IS NULL)
+            FROM {GraphOutbox._meta.db_table}
+            """
         )
-        pending, retrying, oldest = cursor.fetchone()
+        pending, retrying, dead, oldest = cursor.fetchone()
     age = round((timezone.now() - oldest).total_seconds(), 1) if oldest else 0.0
-    return {"pending": pending, "retrying": retrying, "oldest_age_seconds": max(age, 0.0)}
+    return {"pending": pending, "retrying": retrying, "dead": dead, "oldest_age_seconds": max(age, 0.0)}
+
+
+# --------------------------------------------------------------------------- dead letters
+
+
+def graph_outbox_retry(*, organization_id: int | None = None, ids: Iterable[int] | None = None) -> int:
+    """Requeue dead-lettered rows (all, one organization's, or the given ids); returns how many.
+
+    Each dead row becomes a fresh pending row for its entity again (attempts 0, no error, due now),
+    through the writers' own upsert, so it coalesces with a change already waiting for the same
+    entity; the dead row is deleted. A drain is kicked on commit.
+    """
+    table = GraphOutbox._meta.db_table
+    where, params = ["dead_at IS NOT NULL"], []
+    if organization_id is not None:
+        where.append("organization_id = %s")
+        params.append(organization_id)
+    if ids is not None:
+        where.append("id = ANY(%s::bigint[])")
+        params.append(list(ids))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH dead AS (
+                DELETE FROM {table} WHERE {" AND ".join(where)}
+                RETURNING organization_id, kind, object_key, payload
+            ), requeued AS (
+                INSERT INTO {table}
+                    (organization_id, kind, object_key, payload, created_at, attempts, next_attempt_at, last_error)
+                SELECT DISTINCT ON (organization_id, kind, object_key)
+                       organization_id, kind, object_key, payload, now(), 0, now(), ''
+                FROM dead
+                ON CONFLICT (organization_id, kind, object_key) WHERE claim_token IS NULL AND attempts = 0
+                DO UPDATE SET next_attempt_at = LEAST({table}.next_attempt_at, EXCLUDED.next_attempt_at)
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM requeued)
+            """,
+            params,
+        )
+        requeued, _fresh = cursor.fetchone()
+        if requeued:
+            transaction.on_commit(graph_sync_kick)
+    return requeued

@@ -378,11 +378,12 @@ ANALYTICS_WORK_MEM = env("ANALYTICS_WORK_MEM", default="64MB")
 # Changes to users, memberships, content, progress and interactions write GraphOutbox rows in their
 # own transaction (only while the graph is on: NEO4J_URI set; after turning it on, run graph_rebuild).
 # A Celery drain (beat + a debounced kick on commit) applies them with idempotent MERGE Cypher.
-# Outbox rows claimed per round, and rows per UNWIND query. FalkorDB's Bolt endpoint crashes on
-# parameters over ~4 KB, hence the small UNWIND batches and the byte budget per query.
-GRAPH_SYNC_CLAIM_SIZE = env.int("GRAPH_SYNC_CLAIM_SIZE", default=500)
+# Outbox rows claimed per round, and rows per UNWIND query. FalkorDB's Bolt endpoint prints the
+# parameters into the query text and crashes on a query over ~4 KB (or ~400 list values), hence at
+# most 50 rows and 3,500 bytes (statement text included) per query (issue 12, docs/graph.md).
+GRAPH_SYNC_CLAIM_SIZE = env.int("GRAPH_SYNC_CLAIM_SIZE", default=2000)
 GRAPH_SYNC_BATCH_SIZE = env.int("GRAPH_SYNC_BATCH_SIZE", default=50)
-GRAPH_SYNC_MAX_PARAM_BYTES = env.int("GRAPH_SYNC_MAX_PARAM_BYTES", default=3000)
+GRAPH_SYNC_MAX_PARAM_BYTES = env.int("GRAPH_SYNC_MAX_PARAM_BYTES", default=3500)
 # A claimed row is retried by another drain when its claim is older than this (a crashed worker).
 GRAPH_SYNC_LEASE_SECONDS = env.int("GRAPH_SYNC_LEASE_SECONDS", default=300)
 # Failed rows wait min(max, base * 2**attempts) seconds, times a random factor in [0.5, 1].

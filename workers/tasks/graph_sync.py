@@ -21,7 +21,8 @@ def graph_sync_drain() -> dict:
     MERGE/SET of absolute values, so a redelivered task or a re-applied row changes nothing. Only
     one drain runs at a time (advisory lock; a second returns at once). Graph outages do not retry
     the task: the rows back off in the outbox (attempts, next_attempt_at) and a later drain takes
-    them. Database hiccups retry the task with backoff and jitter.
+    them. Rows the graph rejects are isolated and dead-lettered, the rest applies (issue 12;
+    `manage.py graph_retry` requeues them). Database hiccups retry the task with backoff and jitter.
     """
     from dataclasses import asdict
 

@@ -42,6 +42,9 @@ class GraphOutbox(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claim_token = models.UUIDField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Set when the graph rejected this row on its own (issue 12): never claimed again until
+    # graph_outbox_retry (admin action, `manage.py graph_retry`) requeues it.
+    dead_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "recommendations_graph_outbox"
@@ -64,3 +67,10 @@ class GraphOutbox(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.object_key} @ org {self.organization_id} (attempts {self.attempts})"
+
+    @property
+    def state(self) -> str:
+        """dead (rejected by the graph), retrying (failed before, will be retried) or pending."""
+        if self.dead_at is not None:
+            return "dead"
+        return "retrying" if self.attempts else "pending"

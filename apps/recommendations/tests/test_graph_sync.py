@@ -6,7 +6,8 @@ relationships; changes and deletions converging; duplicate delivery applying not
 down then up (rows wait with attempts and backoff, nothing lost); a crashed drain's claim expiring;
 one drain at a time; claims of at most GRAPH_SYNC_CLAIM_SIZE rows; tenancy (one organization's drain and
 rebuild never touch another's nodes); graph_rebuild equal to the drained graph and its command;
-the outbox backlog in /health/ (also while the graph is down); parameter batches under FalkorDB's limit.
+the outbox backlog in /health/ (also while the graph is down); parameter batches under FalkorDB's limit
+(statement text included). Dead letters and convergence: test_graph_convergence.py (issue 12).
 """
 
 from __future__ import annotations
@@ -476,20 +477,25 @@ def test_graph_rebuild_command_rejects_an_unknown_org(db):
 
 
 def test_health_shows_the_outbox_backlog(graph_orgs, settings):
-    """/health/ reports pending rows, retrying rows and the oldest row's age under checks.graph.outbox."""
+    """/health/ reports pending rows (dead ones excluded), retrying rows, dead rows and the oldest
+    pending row's age under checks.graph.outbox."""
     settings.HEALTH_REQUIRE_CELERY = False
     organization, _owner = graph_orgs.create()
-    graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[1, 2])
+    graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[1, 2, 3])
     GraphOutbox.objects.filter(object_key="1").update(
         attempts=2,
         created_at=timezone.now() - timedelta(minutes=10),
         next_attempt_at=timezone.now() + timedelta(hours=1),
     )
+    GraphOutbox.objects.filter(object_key="3").update(
+        attempts=1, dead_at=timezone.now(), created_at=timezone.now() - timedelta(days=2)
+    )
     response = Client().get("/health/")
     assert response.status_code == 200, response.content
     backlog = response.json()["checks"]["graph"]["outbox"]
-    assert backlog["pending"] == GraphOutbox.objects.count() == 3
+    assert backlog["pending"] == GraphOutbox.objects.filter(dead_at__isnull=True).count() == 3
     assert backlog["retrying"] == 1
+    assert backlog["dead"] == 1
     assert 600 <= backlog["oldest_age_seconds"] < 3600
 
 
@@ -501,19 +507,19 @@ def test_a_round_claims_at_most_claim_size_rows(graph_orgs):
     assert (result.applied, result.rounds, result.error) == (5, 3, "")
 
 
-def test_large_items_are_sent_in_small_parameter_batches(graph_orgs):
+def test_large_items_are_sent_in_small_parameter_batches(graph_orgs, settings):
     """An item with 120 long tags (~9 KB of names) is drained in queries of at most
-    GRAPH_SYNC_MAX_PARAM_BYTES of parameters (FalkorDB crashes on ~4 KB), and lands whole."""
+    GRAPH_SYNC_MAX_PARAM_BYTES, statement text included (FalkorDB crashes on ~4 KB), and lands whole."""
     from apps.progress.tests.factories import ContentItemFactory
-    from apps.recommendations.graph_projection import param_chunks
+    from apps.recommendations.graph_projection import CONTENT_TAGGED, param_chunks
 
     organization, _owner = graph_orgs.create()
     tags = [(f"tag-{n:03d}-" + "x" * 64)[:64] for n in range(120)]
     item = ContentItemFactory(organization=organization, tags=tags)
-    rows = [{"i": item.pk, "t": tag} for tag in tags]
-    chunks = list(param_chunks(rows))
+    rows = [[item.pk, tag] for tag in tags]
+    chunks = list(param_chunks(rows, cypher=CONTENT_TAGGED))
     assert len(chunks) > 1
-    assert all(len(json.dumps(chunk, separators=(",", ":"))) <= 3000 for chunk in chunks)
+    assert all(len(json.dumps(chunk)) + len(CONTENT_TAGGED) <= settings.GRAPH_SYNC_MAX_PARAM_BYTES for chunk in chunks)
     assert [row for chunk in chunks for row in chunk] == rows
     graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[item.pk])
     drain_all()
