@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("recommendations", "0004_personality_deletion"),
+        ("recommendations", "0005_recommendermodel_lease"),
     ]
 
     operations = [
