@@ -17,12 +17,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers, status
 from rest_framework.response import Response
 
+from apps.bots.tenancy import BotScopedApi
 from apps.conversations import selectors, services
 from apps.conversations.api.streaming import EventStreamRenderer, sse, sse_response
 from apps.conversations.models import Conversation, Message
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
-from apps.documents.api.views import BotScopedApi
 from apps.organizations.models import Role
 from apps.organizations.permissions import role_at_least
 
