@@ -5,8 +5,9 @@ Every non-test, non-migration module of each app is parsed (ast, nothing is impo
 `apps.<app>` import is collected, at module level and inside functions alike (a lazy import is
 still a dependency). An app may import only apps on a lower layer; apps that share a layer
 (progress and bots, recommendations and widget) may not import each other. A fact another app reacts
-to is a domain event (`apps/<app>/events.py`), never an import upwards. `workers/` and `config/` may import anything, but
-an app that imports a workers module (to enqueue a task) is charged with the apps that module imports.
+to is a domain event (`apps/<app>/events.py`), never an import upwards. `workers/` and `config/` may
+import anything, but an app that imports a workers module (to enqueue a task) is charged with the
+apps that module imports.
 
 Not seen here: dotted paths in strings (settings, `call_command`, lazy model references such as
 `ForeignKey("bots.Bot")`) and reverse relation names in queries (`Count("documents")` on a Bot): a
@@ -158,6 +159,18 @@ def test_apps_import_only_apps_below_them(edges):
         "an app imports an app on its own or a higher layer; send a domain event (apps/<app>/events.py) "
         "and let the higher app receive it, or move the code down"
     )
+
+
+def test_the_app_graph_has_no_cycle(edges):
+    """Issue 12: the import graph between apps is a DAG (peeling apps that import nothing left
+    removes every app), whatever the layer numbers say."""
+    remaining = {app for edge in edges for app in edge} | set(LAYERS)
+    while True:
+        leaves = {app for app in remaining if not any(s == app and t in remaining for s, t in edges)}
+        if not leaves:
+            break
+        remaining -= leaves
+    assert remaining == set(), {key: where for key, where in edges.items() if set(key) <= remaining}
 
 
 def test_known_upward_edges_still_exist(edges):
