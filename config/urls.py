@@ -4,8 +4,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from apps.analytics.dashboard import dashboard_view
 from apps.core.views import health
-from apps.progress.dashboard import dashboard_view
 from apps.users.views import PasswordResetConfirmView
 
 admin.site.site_header = "Beacon administration"
@@ -13,7 +13,7 @@ admin.site.site_title = "Beacon admin"
 
 urlpatterns = [
     path("health/", health, name="health"),
-    path("widget/", include("apps.bots.widget_urls")),
+    path("widget/", include("apps.widget.urls")),
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     # The e-mailed password-reset link opens Django's own form (admin-styled templates).
@@ -32,7 +32,7 @@ urlpatterns = [
     path("api/v1/", include("apps.documents.api.urls")),
     path("api/v1/", include("apps.conversations.api.urls")),
     path("api/v1/", include("apps.progress.api.urls")),
-    path("api/v1/", include("apps.progress.api.analytics_urls")),
+    path("api/v1/", include("apps.analytics.api.urls")),
     path("api/v1/", include("apps.recommendations.api.urls")),
     path("api/v1/", include("apps.recommendations.api.personality_urls")),
 ]

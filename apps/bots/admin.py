@@ -1,74 +1,65 @@
-from django.conf import settings
+"""The bot admin. Apps above bots add their parts to it without bots importing them (docs/architecture.md):
+documents its inline (`bot_admin_inline_register`), widget and conversations their read-only panels
+(`bot_admin_panel_register`: the embed snippet, the recent conversations); the documents column comes
+from the counts the documents app registers with `apps.bots.selectors.bot_count_register`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
 from django.contrib import admin
-from django.db.models import Count
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
 
+from apps.bots import selectors
 from apps.bots.models import Bot
-from apps.conversations.models import Conversation
-from apps.documents.models import Document
+
+_inlines: list[type[admin.options.InlineModelAdmin]] = []
+_panels: list[tuple[int, Callable[[Bot], str]]] = []
 
 
-class DocumentInline(admin.TabularInline):
-    model = Document
-    extra = 0
-    fields = ["title", "kind", "status", "chunk_count", "version", "created_at"]
-    readonly_fields = fields
-    show_change_link = True
-    can_delete = False
+def bot_admin_inline_register(inline: type[admin.options.InlineModelAdmin]) -> None:
+    """Show `inline` (an inline of a model that points to Bot) on the bot's change page."""
+    if inline not in _inlines:
+        _inlines.append(inline)
 
-    def has_add_permission(self, request, obj=None):
-        return False
+
+def bot_admin_panel_register(panel: Callable[[Bot], str], *, order: int = 100) -> None:
+    """Show `panel(bot)` (HTML, labelled by its `admin.display` description) as a read-only field of the
+    bot's change page, between the public id and the timestamps; lower `order` first."""
+    if panel not in [registered for _order, registered in _panels]:
+        _panels.append((order, panel))
+        _panels.sort(key=lambda entry: entry[0])
+
+
+def _count_column(name: str, label: str):
+    @admin.display(description=label, ordering=name)
+    def column(obj):
+        return getattr(obj, name, 0)
+
+    column.__name__ = name
+    return column
 
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
-    list_display = ["name", "organization", "public_id", "document_count", "top_k", "min_score", "created_at"]
+    list_display = ["name", "organization", "public_id", "top_k", "min_score", "created_at"]
     list_filter = ["organization", "created_at"]
     search_fields = ["name", "public_id", "organization__name"]
-    readonly_fields = ["public_id", "widget", "recent_conversations", "created_at", "updated_at"]
+    readonly_fields = ["public_id", "created_at", "updated_at"]
     exclude = ["identity_secret"]  # shown once by the API; rotate it there
     autocomplete_fields = ["organization"]
-    inlines = [DocumentInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("organization").annotate(_documents=Count("documents"))
+        return super().get_queryset(request).select_related("organization").annotate(**selectors.bot_counts())
 
-    @admin.display(description="widget")
-    def widget(self, obj):
-        """The exact snippet to paste, and the preview page (where the widget always works)."""
-        if not obj.pk:
-            return "—"
-        preview = reverse("widget:preview", kwargs={"public_id": obj.public_id})
-        snippet = f'<script src="{settings.BEACON_PUBLIC_URL}/widget/{obj.public_id}.js" async></script>'
-        return format_html(
-            '<code style="user-select:all">{}</code><br>'
-            '<a href="{}" target="_blank" rel="noopener">Open the preview page</a>',
-            snippet,
-            preview,
-        )
+    def get_list_display(self, request):
+        """The registered counts (e.g. documents) as sortable columns after the public id."""
+        columns = [_count_column(name, label) for name, label in selectors.bot_count_labels().items()]
+        at = self.list_display.index("public_id") + 1
+        return [*self.list_display[:at], *columns, *self.list_display[at:]]
 
-    @admin.display(description="recent conversations")
-    def recent_conversations(self, obj):
-        """The 20 latest conversations, linked to their admin pages."""
-        conversations = Conversation.objects.filter(bot=obj).select_related("user").order_by("-created_at")[:20]
-        if not conversations:
-            return "—"
-        items = format_html_join(
-            "",
-            '<li><a href="{}">{}</a> · {} · {}</li>',
-            (
-                (
-                    reverse("admin:conversations_conversation_change", args=[c.pk]),
-                    c.title or f"Conversation {c.pk}",
-                    c.user or c.visitor_id or c.channel,
-                    c.created_at.strftime("%Y-%m-%d %H:%M"),
-                )
-                for c in conversations
-            ),
-        )
-        return format_html("<ul>{}</ul>", items)
+    def get_readonly_fields(self, request, obj=None):
+        at = self.readonly_fields.index("public_id") + 1
+        return [*self.readonly_fields[:at], *(panel for _order, panel in _panels), *self.readonly_fields[at:]]
 
-    @admin.display(description="documents", ordering="_documents")
-    def document_count(self, obj):
-        return obj._documents
+    def get_inlines(self, request, obj):
+        return [*self.inlines, *_inlines]

@@ -1,13 +1,30 @@
-from django.db.models import Count, QuerySet
+from django.db.models import Aggregate, QuerySet
 from rest_framework.exceptions import NotFound
 
 from apps.bots.models import Bot
 
+#: Per-bot counts of rows that apps above bots own, by annotation name: {name: (label, expression)}.
+#: Registered by those apps in their AppConfig.ready() (documents: "document_count"), so bots never
+#: imports them (docs/architecture.md); a count nobody registered is absent and renders as 0. Several
+#: counts over different relations join side by side: each must count distinct rows (distinct=True).
+_counts: dict[str, tuple[str, Aggregate]] = {}
+
+
+def bot_count_register(*, name: str, label: str, expression: Aggregate) -> None:
+    """Annotate bot lists with `expression` as `name` (API field and admin column `label`)."""
+    _counts[name] = (label, expression)
+
+
+def bot_counts() -> dict[str, Aggregate]:
+    return {name: expression for name, (_label, expression) in _counts.items()}
+
+
+def bot_count_labels() -> dict[str, str]:
+    return {name: label for name, (label, _expression) in _counts.items()}
+
 
 def bot_list(*, organization) -> QuerySet[Bot]:
-    return (
-        Bot.objects.filter(organization=organization).annotate(document_count=Count("documents")).order_by("name", "id")
-    )
+    return Bot.objects.filter(organization=organization).annotate(**bot_counts()).order_by("name", "id")
 
 
 def bot_get(*, organization, bot_id: int, with_counts: bool = False) -> Bot:

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+from apps.bots.events import bot_deleting_send
 from apps.bots.models import Bot, new_identity_secret
 from apps.organizations.services import plan_limit_check
 
@@ -35,11 +36,9 @@ def bot_update(*, bot: Bot, data: dict) -> tuple[Bot, bool]:
 
 @transaction.atomic
 def bot_delete(*, bot: Bot) -> None:
-    """Delete a bot with its documents (chunks, vectors, files) and conversations."""
-    from apps.documents.services import document_delete
-
-    for document in bot.documents.all():
-        document_delete(document=document)
+    """Delete a bot with what other apps keep of it: the `bot_deleting` event lets them remove their
+    rows first (documents: chunks, vectors and, after commit, files); conversations go by cascade."""
+    bot_deleting_send(organization_id=bot.organization_id, bot_id=bot.pk)
     bot.delete()
 
 

@@ -1,6 +1,37 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
+from apps.bots.admin import bot_admin_panel_register
 from apps.conversations.models import Conversation, Message
+
+
+@admin.display(description="recent conversations")
+def recent_conversations(bot):
+    """The bot's 20 latest conversations, linked to their admin pages (a panel of the bot's change page,
+    registered here: bots never imports conversations)."""
+    if not bot.pk:
+        return "—"
+    conversations = Conversation.objects.filter(bot=bot).select_related("user").order_by("-created_at")[:20]
+    if not conversations:
+        return "—"
+    items = format_html_join(
+        "",
+        '<li><a href="{}">{}</a> · {} · {}</li>',
+        (
+            (
+                reverse("admin:conversations_conversation_change", args=[c.pk]),
+                c.title or f"Conversation {c.pk}",
+                c.user or c.visitor_id or c.channel,
+                c.created_at.strftime("%Y-%m-%d %H:%M"),
+            )
+            for c in conversations
+        ),
+    )
+    return format_html("<ul>{}</ul>", items)
+
+
+bot_admin_panel_register(recent_conversations, order=10)
 
 
 class MessageInline(admin.TabularInline):

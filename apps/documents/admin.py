@@ -1,8 +1,26 @@
 from django.contrib import admin, messages
 from django.db import models
 
+from apps.bots.admin import bot_admin_inline_register
 from apps.documents import services
 from apps.documents.models import Chunk, Document
+
+
+class DocumentInline(admin.TabularInline):
+    """The bot's documents on the bot's change page (registered here: bots never imports documents)."""
+
+    model = Document
+    extra = 0
+    fields = ["title", "kind", "status", "chunk_count", "version", "created_at"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+bot_admin_inline_register(DocumentInline)
 
 
 @admin.register(Document)

@@ -244,6 +244,16 @@ def document_delete(*, document: Document) -> None:
 
 
 @transaction.atomic
+def bot_documents_delete(*, organization_id: int, bot_id: int) -> int:
+    """Delete every document of a bot (chunks and vectors by cascade, files after commit), as
+    `document_delete` does one by one; called when the bot is being deleted. Returns the count."""
+    documents = list(Document.objects.filter(organization_id=organization_id, bot_id=bot_id))
+    for document in documents:
+        document_delete(document=document)
+    return len(documents)
+
+
+@transaction.atomic
 def document_reprocess(*, document: Document) -> Document:
     """Queue the pipeline again (after a failure, a stuck worker, or a chunking change).
 

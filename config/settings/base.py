@@ -52,6 +52,8 @@ LOCAL_APPS = [
     "apps.documents",
     "apps.conversations",
     "apps.recommendations",
+    "apps.widget",
+    "apps.analytics",
     "workers",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -316,7 +318,7 @@ LLM_ERROR_MESSAGE = env(
     "moment.",
 )
 
-# Widget (apps/bots/widget.py): visitor-token lifetime and rate limits as "count/seconds".
+# Widget (apps/widget/services.py): visitor-token lifetime and rate limits as "count/seconds".
 WIDGET_TOKEN_TTL_SECONDS = env.int("WIDGET_TOKEN_TTL_SECONDS", default=60 * 60)
 WIDGET_RATE_VISITOR = env("WIDGET_RATE_VISITOR", default="20/60")
 WIDGET_RATE_IP = env("WIDGET_RATE_IP", default="60/60")

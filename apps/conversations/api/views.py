@@ -10,43 +10,21 @@ import io
 import json
 
 from django.db import transaction
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers, status
 from rest_framework.response import Response
 
+from apps.bots.tenancy import BotScopedApi
 from apps.conversations import selectors, services
+from apps.conversations.api.streaming import EventStreamRenderer, sse, sse_response
 from apps.conversations.models import Conversation, Message
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
-from apps.documents.api.views import BotScopedApi
 from apps.organizations.models import Role
 from apps.organizations.permissions import role_at_least
-
-
-class EventStreamRenderer(renderers.BaseRenderer):
-    """Lets `Accept: text/event-stream` through negotiation; errors then arrive as an `error` event."""
-
-    media_type = "text/event-stream"
-    format = "sse"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return sse("error", data).encode()
-
-
-def sse(event: str, data) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
-
-
-def sse_response(events) -> StreamingHttpResponse:
-    """A server-sent-events response that no proxy buffers or caches."""
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
 
 
 class MessageOutputSerializer(serializers.ModelSerializer):

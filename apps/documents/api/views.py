@@ -6,23 +6,12 @@ from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from apps.bots.selectors import bot_get
+from apps.bots.tenancy import BotScopedApi
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
 from apps.documents import selectors, services
 from apps.documents.models import Document
 from apps.organizations.models import Role
-from apps.organizations.tenancy import OrganizationAPIView
-
-
-class BotScopedApi(OrganizationAPIView):
-    """Resolves `bot_id` inside the caller's organization (404 otherwise) before any handler runs."""
-
-    bot = None
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        self.bot = bot_get(organization=self.organization, bot_id=kwargs["bot_id"])
 
 
 class DocumentOutputSerializer(serializers.ModelSerializer):

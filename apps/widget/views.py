@@ -33,14 +33,15 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.bots import selectors, widget
+from apps.bots import selectors
 from apps.bots.models import Bot
 from apps.conversations import selectors as conversation_selectors
 from apps.conversations import services as conversation_services
-from apps.conversations.api.views import EventStreamRenderer, sse, sse_response
+from apps.conversations.api.streaming import EventStreamRenderer, sse, sse_response
 from apps.conversations.models import Conversation, Message
 from apps.core.throttling import client_ip
 from apps.organizations.models import Membership
+from apps.widget import services as widget
 
 LANGUAGES = {"en", "fr", "de", "es", "nl"}
 DEFAULT_COLOR = "#2563eb"

@@ -16,13 +16,13 @@ import pytest
 from django.utils.html import escapejs
 from rest_framework.test import APIClient
 
-from apps.bots import widget
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, Message
 from apps.conversations.tests.utils import ingest
 from apps.documents.tests import samples
 from apps.organizations.models import Plan, Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
+from apps.widget import services as widget
 from conftest import client_for
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Widget security primitives (apps/bots/widget.py): origins, visitor tokens, identity, rate limits.
+"""Widget security primitives (apps/widget/services.py): origins, visitor tokens, identity, rate limits.
 
 Against the real database and the real Redis cache; time is moved by signing with a past clock.
 """
@@ -9,11 +9,11 @@ from unittest import mock
 import pytest
 from django.core import signing
 
-from apps.bots import widget
 from apps.bots.tests.factories import BotFactory
 from apps.core.exceptions import ApplicationError
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory
+from apps.widget import services as widget
 
 pytestmark = pytest.mark.django_db
 

@@ -247,7 +247,7 @@ def test_markup_in_documents_answers_and_questions_never_runs(site, browser):
 def test_js_api_language_and_signed_identity(site, browser):
     """data-language and a signed identity on the tag; Beacon("open") / Beacon("close") from the page.
     The conversation is linked to the organization member the host site vouched for."""
-    from apps.bots import widget
+    from apps.widget import services as widget
 
     bot = site["bot"]
     member = MembershipFactory(organization=bot.organization, role=Role.MEMBER, external_id="crm-7").user

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.progress.api import analytics_views as views
+from apps.analytics.api import views
 
 app_name = "analytics-api"
 

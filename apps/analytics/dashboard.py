@@ -3,7 +3,7 @@
 Mounted in config/urls.py as `admin/dashboard/` through `admin.site.admin_view` (staff only; others
 go to the admin login). Staff also need the `organizations.view_organization` permission, since the
 page shows any organization's figures. The figures come from the same selectors as the analytics
-API (apps.progress.analytics) and are embedded in the page (`json_script`); the vendored Chart.js
+API (apps.analytics.selectors) and are embedded in the page (`json_script`); the vendored Chart.js
 draws them, so the page makes no API calls and needs no membership.
 """
 
@@ -14,8 +14,8 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 
+from apps.analytics import selectors as analytics
 from apps.organizations.models import Organization
-from apps.progress import analytics
 
 
 class DashboardForm(forms.Form):
@@ -39,7 +39,7 @@ class DashboardForm(forms.Form):
 
 def dashboard_figures(*, organization, period, grouping: str) -> dict:
     """Every figure of the page, as the analytics API renders them (JSON-ready)."""
-    from apps.progress.api import analytics_views as views
+    from apps.analytics.api import views
 
     return {
         "range": views.RangeOutputSerializer(period.as_dict()).data,
@@ -78,4 +78,4 @@ def dashboard_view(request):
         context["figures"] = dashboard_figures(
             organization=organization, period=form.cleaned_data["period"], grouping=form.cleaned_data["grouping"]
         )
-    return TemplateResponse(request, "admin/progress/dashboard.html", context)
+    return TemplateResponse(request, "admin/analytics/dashboard.html", context)

@@ -558,7 +558,7 @@ def test_statement_settings_do_not_leak(world):
     transaction (e.g. the dashboard's next statements) gets its own values back."""
     from django.db import connection
 
-    from apps.progress import analytics
+    from apps.analytics import selectors as analytics
 
     def current():
         with connection.cursor() as cursor:

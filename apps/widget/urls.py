@@ -1,9 +1,9 @@
 """The chat widget, outside /api/v1: the loader script, the iframe and preview pages, and the
-visitor API the iframe calls with its visitor token (see apps/bots/widget_views.py)."""
+visitor API the iframe calls with its visitor token (see apps/widget/views.py)."""
 
 from django.urls import re_path
 
-from apps.bots import widget_views as views
+from apps.widget import views
 
 app_name = "widget"
 

@@ -3,7 +3,7 @@
 Who may read: organization admins and owners, and API keys with the `read` scope (reporting
 tools); members get 403 — the figures describe everyone's activity. Other organizations: 404.
 Every endpoint takes a date range (`date_from`, `date_to`, whole days in `tz`) validated by
-`apps.progress.analytics.analytics_range`; the figures come from `apps.progress.analytics`.
+`apps.analytics.selectors.analytics_range`; the figures come from `apps.analytics.selectors`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from apps.analytics import selectors as analytics
 from apps.core.serializers import QuerySerializer
 from apps.organizations.models import Role
 from apps.organizations.tenancy import OrganizationAPIView
-from apps.progress import analytics
 from apps.progress.models import ContentKind, InteractionKind
 
 BIGINT_MAX = 2**63 - 1

@@ -1,0 +1,16 @@
+"""Every receiver of documents, connected in `DocumentsConfig.ready()` (STYLE.md §9): the other apps'
+domain events that concern documents. The table of events is in docs/architecture.md."""
+
+from __future__ import annotations
+
+from apps.bots import events as bot_events
+from apps.documents import services
+
+
+def on_bot_deleting(sender, *, organization_id: int, bot_id: int, **kwargs) -> None:
+    """The bot's documents go with it, in the deleting transaction (their files after commit)."""
+    services.bot_documents_delete(organization_id=organization_id, bot_id=bot_id)
+
+
+def receivers_connect() -> None:
+    bot_events.bot_deleting.connect(on_bot_deleting, dispatch_uid="documents.on_bot_deleting")
