@@ -5,7 +5,7 @@ What it does, as a new customer would on `make run`:
 1. Starts Beacon on the embedded stack in a home of its own (`.beacon/bench-realistic`, or `--home`):
    PostgreSQL, the broker/cache Redis and the FalkorDB graph server, then the web server
    (`manage.py runserver`, as `make run`), a Celery worker (concurrency 2, both queues) and Celery beat
-   as child processes. The database `beacon_bench_realistic` is dropped and re-created at each run.
+   as child processes. The database `beacon_bench_realistic` and the graph are emptied at each run.
 2. Signs up through the API (register, organization, API key, bot, one document processed by the
    worker) — the plan is raised to `enterprise` as an operator would, and the request throttles are
    raised so the steady stream below measures latency, not refusals.
@@ -98,6 +98,13 @@ def prepare_environment(home: Path) -> None:
             [DATABASE],
         )
         c.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
+    # The graph of an earlier run holds the same organization ids (the database restarts its
+    # sequences): start from an empty graph server too.
+    import redis
+
+    graph_server = redis.Redis(port=embedded.graph_ensure()["port"])
+    for name in graph_server.execute_command("GRAPH.LIST"):
+        graph_server.execute_command("GRAPH.DELETE", name)
     import django
 
     django.setup()  # the settings start the embedded services and create the database

@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 # Production is base settings + real environment; compose sets DJANGO_SETTINGS_MODULE per service.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -28,3 +29,15 @@ class BeaconCelery(Celery):
 app = BeaconCelery("beacon")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def worker_lower_priority(**kwargs):
+    """Each worker child runs at a lower CPU priority (WORKER_NICENESS, default 10): on a machine that
+    also serves requests (the embedded stack, a small VM) ingestion, embeddings, training and the graph
+    drain take the cores only when requests leave them idle, so a big import never makes logins or chat
+    wait for CPU. 0 keeps the inherited priority (dedicated worker containers)."""
+    from django.conf import settings
+
+    if settings.WORKER_NICENESS > 0:
+        os.nice(settings.WORKER_NICENESS)

@@ -244,6 +244,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 # (apps/core/tasks.py, docs/operations.md).
 BROKER_PUBLISH_TIMEOUT = env.float("BROKER_PUBLISH_TIMEOUT", default=1.0)
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+# CPU priority increment of each worker child (config/celery_app.py): background work yields the CPU
+# to requests where both share a machine; 0 for dedicated worker containers.
+WORKER_NICENESS = env.int("WORKER_NICENESS", default=10)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_WORKER_SEND_TASK_EVENTS = True
