@@ -4,13 +4,13 @@ What it does, as a new customer would on `make run`:
 
 1. Starts Beacon on the embedded stack in a home of its own (`.beacon/bench-realistic`, or `--home`):
    PostgreSQL, the broker/cache Redis and the FalkorDB graph server, then the web server
-   (`manage.py runserver`, as `make run`), a Celery worker (concurrency 2, both queues) and Celery beat
+   (gunicorn, the command `make run` uses), a Celery worker (concurrency 2, both queues) and Celery beat
    as child processes. The database `beacon_bench_realistic` and the graph are emptied at each run.
 2. Signs up through the API (register, organization, API key, bot, one document processed by the
    worker) — the plan is raised to `enterprise` as an operator would, and the request throttles are
    raised so the steady stream below measures latency, not refusals.
-3. **Before**: for `--warmup` seconds, a steady stream of logins, searches and chat turns (one of each
-   after the other, in a loop), and a Redis PING every 20 ms against the broker/cache Redis.
+3. **Before**: for `--warmup` seconds, a steady stream of logins, searches and chat turns (`--streams`
+   loops, each doing one of each after the other), and a Redis PING every 20 ms against the broker/cache Redis.
 4. **Import** through the public API: `members/sync/` (members), `content/bulk/` (items with tags,
    categories, parents and prerequisites), `interactions/batch/` (events, 5,000 per request), while
    the same stream and PING sampler keep going, until the graph outbox of the organization is empty
@@ -114,10 +114,12 @@ def prepare_environment(home: Path) -> None:
 
 
 def start_children(port: int, home: Path, log_dir: Path) -> dict[str, subprocess.Popen]:
+    from apps.core.management.commands.devstack import web_command
+
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "config.celery_app"]
     commands = {
-        "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        "web": web_command(host="127.0.0.1", port=port),
         "worker": [*celery, "worker", "-l", "warning", "--concurrency=2", "-n", "bench@%h", "-Q", "celery,ingestion"],
         "beat": [*celery, "beat", "-l", "warning", "--schedule", str(home / "bench-celerybeat-schedule")],
     }
@@ -445,6 +447,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--streams", type=int, default=2, help="concurrent login/search/chat loops")
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds of the steady stream before the import")
     parser.add_argument("--home", default=str(ROOT / ".beacon" / "bench-realistic"))
     parser.add_argument("--keep-servers", action="store_true", help="leave the embedded servers running")
@@ -470,10 +473,12 @@ def main() -> int:
         print(f"organization {org['slug']} ready; steady stream for {args.warmup:.0f} s before the import", flush=True)
         broker_url = settings.CACHES["default"]["LOCATION"]
         pinger = Pinger(broker_url if isinstance(broker_url, str) else broker_url[0])
-        stream = Stream(base, org)
+        streams = [Stream(base, org) for _ in range(args.streams)]
         pinger.start()
-        stream.start()
-        stream.warm.wait(timeout=300)
+        for stream in streams:
+            stream.start()
+        for stream in streams:
+            stream.warm.wait(timeout=300)
         time.sleep(args.warmup)
 
         members = make_members(args.members, rng)
@@ -481,7 +486,9 @@ def main() -> int:
         events = make_events(args.events, args.members, args.items, rng)
         importer = Api(base)
         importer.headers["Authorization"] = f"Api-Key {org['key']}"
-        stream.phase = pinger.phase = "during"
+        pinger.phase = "during"
+        for stream in streams:
+            stream.phase = "during"
         started = time.perf_counter()
         prefix = f"/api/v1/orgs/{org['slug']}"
         for start in range(0, len(members), args.batch):
@@ -504,17 +511,19 @@ def main() -> int:
                     raise RuntimeError(f"{name} exited with code {child.returncode}; see {log_dir}")
             time.sleep(0.25)
         drained = time.perf_counter()
-        stream.stopping.set()
         pinger.stopping.set()
-        stream.join(timeout=120)
+        for stream in streams:
+            stream.stopping.set()
+        for stream in streams:
+            stream.join(timeout=120)
         pinger.join(timeout=60)
 
         print()
         print(f"import of {args.members} members, {args.items} items, {args.events} events: "
               f"{imported - started:.1f} s ({args.events / (imported - started):,.0f} events/s)")  # fmt: skip
         print(f"outbox empty {drained - imported:.1f} s after the import (target < 60 s); dead-lettered: {dead}")
-        errors = importer.server_errors + stream.api.server_errors
-        transport = importer.transport_errors + stream.api.transport_errors
+        errors = importer.server_errors + [e for stream in streams for e in stream.api.server_errors]
+        transport = importer.transport_errors + [e for stream in streams for e in stream.api.transport_errors]
         print(f"5xx answers: {len(errors)} (target 0); transport errors: {len(transport)}")
         for line in (errors + transport)[:10]:
             print(f"  {line}")
@@ -526,7 +535,8 @@ def main() -> int:
         print(f"{'request':8} {'n before':>8} {'p99 before':>11} {'n during':>8} {'p99 during':>11} {'ratio':>6}"
               f" {'median before':>14} {'median during':>14}")  # fmt: skip
         for kind in ("login", "search", "chat"):
-            b, d = stream.samples.get(("before", kind), []), stream.samples.get(("during", kind), [])
+            b = [x for stream in streams for x in stream.samples.get(("before", kind), [])]
+            d = [x for stream in streams for x in stream.samples.get(("during", kind), [])]
             ratio = percentile(d, 99) / percentile(b, 99) if b and d else float("nan")
             print(
                 f"{kind:8} {len(b):8d} {percentile(b, 99) * 1000:9.0f}ms {len(d):8d} {percentile(d, 99) * 1000:9.0f}ms"

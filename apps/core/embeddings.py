@@ -156,3 +156,11 @@ def get_embedder():
         if _embedder is None or _embedder[0] != wanted:
             _embedder = (wanted, build_embedder())
         return _embedder[1]
+
+
+def embedder_warm_up() -> None:
+    """Load a local model now (one tiny encode), so no request pays for it; a remote provider needs
+    nothing (and a warm-up call would cost a request to it). Called by each web process at start."""
+    embedder = get_embedder()
+    if isinstance(embedder, LocalEmbedder):
+        embedder.encode(["warm-up"])

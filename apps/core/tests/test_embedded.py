@@ -112,6 +112,13 @@ def test_two_servers_plain_redis_and_graph_with_bolt(beacon_home):
         records, _, _ = driver.execute_query("RETURN 1 AS ok")
     assert [record["ok"] for record in records] == [1]
     assert embedded.redis_url(4) == f"redis://127.0.0.1:{plain['port']}/4"
+    # The graph (background work) runs at a lower CPU priority than the Redis that serves requests.
+    assert niceness(graph["pid"]) - niceness(plain["pid"]) == 10
+
+
+def niceness(pid: int) -> int:
+    """The process's nice value (field 19 of /proc/<pid>/stat, after the parenthesised command)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def test_start_is_idempotent_and_stop_stops_both(beacon_home):

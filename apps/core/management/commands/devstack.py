@@ -14,10 +14,27 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from apps.core import embedded
+
+
+def web_command(*, host: str, port: int, reload: bool = False) -> list[str]:
+    """The web server of the embedded stack (module docstring); the realistic-import benchmark runs
+    the same command."""
+    command = [
+        sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn", "config.wsgi:application",
+        "--bind", f"{host}:{port}",
+        "--workers", os.environ.get("BEACON_WEB_WORKERS", "3"),
+        "--threads", os.environ.get("BEACON_WEB_THREADS", "4"),
+        "--timeout", os.environ.get("BEACON_WEB_TIMEOUT", "120"),
+        "--access-logfile", "-",
+    ]  # fmt: skip
+    if reload:
+        command.append("--reload")
+    return command
 
 
 class Command(BaseCommand):
@@ -43,7 +60,7 @@ class Command(BaseCommand):
             flower_env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
         celery = [python, "-m", "celery", "-A", "config.celery_app"]
         processes = {
-            "web": ([python, "manage.py", "runserver", f"{host}:{port}"], env),
+            "web": (web_command(host=host, port=port, reload=settings.DEBUG), env),
             "worker": (
                 [
                     *celery,
