@@ -36,8 +36,16 @@ def worker_lower_priority(**kwargs):
     """Each worker child runs at a lower CPU priority (WORKER_NICENESS, default 10): on a machine that
     also serves requests (the embedded stack, a small VM) ingestion, embeddings, training and the graph
     drain take the cores only when requests leave them idle, so a big import never makes logins or chat
-    wait for CPU. 0 keeps the inherited priority (dedicated worker containers)."""
+    wait for CPU. 0 keeps the inherited priority (dedicated worker containers). The niceness is a
+    floor, not an increment: a solo pool sends this signal in its main process, possibly repeatedly
+    (the tests' in-thread workers), and must not push it further each time."""
     from django.conf import settings
 
-    if settings.WORKER_NICENESS > 0:
-        os.nice(settings.WORKER_NICENESS)
+    raise_niceness(settings.WORKER_NICENESS)
+
+
+def raise_niceness(target: int) -> None:
+    """Make this process's nice value at least `target` (never lower it: that needs privileges)."""
+    current = os.nice(0)
+    if target > current:
+        os.nice(target - current)

@@ -342,10 +342,14 @@ def _start(server: _Server) -> dict:
     # Written before the launch, so a live pid file never comes without its state.
     _write_state(server, state)
     # The graph is background work (the outbox drain writes it; requests read candidates a task
-    # refreshed): at a lower CPU priority it takes the cores only when requests leave them idle.
+    # refreshed): at a lower CPU priority (nice at least BEACON_GRAPH_NICENESS) it takes the cores
+    # only when requests leave them idle.
     niceness = int(os.environ.get("BEACON_GRAPH_NICENESS", "10")) if server.bolt else 0
     subprocess.run(
-        command, check=True, stdout=subprocess.DEVNULL, preexec_fn=(lambda: os.nice(niceness)) if niceness else None
+        command,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.nice(max(0, niceness - os.nice(0)))) if niceness else None,
     )
     deadline = time.monotonic() + 15
     # Readiness of the server just started (a PING loop with a deadline is fine here: nothing

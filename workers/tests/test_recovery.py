@@ -77,7 +77,11 @@ def test_worker_children_run_at_a_lower_cpu_priority():
 
     code = (
         "import os, django; django.setup(); from config.celery_app import worker_lower_priority; "
-        "before = os.nice(0); worker_lower_priority(); print(os.nice(0) - before)"
+        "worker_lower_priority(); first = os.nice(0); worker_lower_priority(); print(first, os.nice(0))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    assert int(out.stdout.strip().splitlines()[-1]) == min(settings.WORKER_NICENESS, 19)
+    first, second = (int(value) for value in out.stdout.strip().splitlines()[-1].split())
+    # At least WORKER_NICENESS (the test process may already run niced: in-thread solo workers send
+    # the same signal), and a floor, not an increment: a second signal changes nothing.
+    assert first >= settings.WORKER_NICENESS
+    assert second == first

@@ -112,8 +112,10 @@ def test_two_servers_plain_redis_and_graph_with_bolt(beacon_home):
         records, _, _ = driver.execute_query("RETURN 1 AS ok")
     assert [record["ok"] for record in records] == [1]
     assert embedded.redis_url(4) == f"redis://127.0.0.1:{plain['port']}/4"
-    # The graph (background work) runs at a lower CPU priority than the Redis that serves requests.
-    assert niceness(graph["pid"]) - niceness(plain["pid"]) == 10
+    # The graph (background work) runs at a lower CPU priority (nice >= 10) than the Redis that serves
+    # requests (which keeps the priority of whoever started it).
+    assert niceness(graph["pid"]) >= 10
+    assert niceness(plain["pid"]) == os.nice(0)
 
 
 def niceness(pid: int) -> int:
