@@ -34,7 +34,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -133,16 +132,9 @@ def start_children(port: int, home: Path, log_dir: Path) -> dict[str, subprocess
 
 
 def stop_children(children: dict[str, subprocess.Popen]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for child in children.values():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
+    from apps.core.management.commands.devstack import Command as Devstack
+
+    Devstack.terminate(children)
 
 
 class Api:

@@ -22,19 +22,9 @@ from apps.recommendations import graph_sync
 from apps.recommendations.graph_queries import GraphCandidate, graph_candidates
 from apps.recommendations.graph_sync import graph_sync_drain
 from apps.recommendations.models import GraphOutbox
-from apps.recommendations.tests.graph_utils import GraphOrgs, build_catalog, closed_port, outbox_for_catalog, rels_of
+from apps.recommendations.tests.graph_utils import build_catalog, closed_port, outbox_for_catalog, rels_of
 from apps.users.services import user_update
 from apps.users.tests.factories import UserFactory
-
-
-@pytest.fixture
-def graph_orgs(db, settings):
-    graph_reset()
-    orgs = GraphOrgs()
-    uri = settings.NEO4J_URI
-    yield orgs
-    settings.NEO4J_URI = uri
-    orgs.cleanup()
 
 
 def complete(organization, user, item, at):

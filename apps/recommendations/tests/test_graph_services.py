@@ -8,9 +8,6 @@ graph with the expected nodes and relationships; member sync (members and their 
 
 from __future__ import annotations
 
-import pytest
-
-from apps.core.graph import graph_reset
 from apps.organizations.models import Membership
 from apps.progress.services import (
     content_create,
@@ -23,18 +20,8 @@ from apps.progress.services import (
 )
 from apps.recommendations.graph_sync import graph_sync_drain
 from apps.recommendations.models import GraphOutbox
-from apps.recommendations.tests.graph_utils import GraphOrgs, node_ids, rels_of
+from apps.recommendations.tests.graph_utils import node_ids, rels_of
 from apps.users.tests.factories import UserFactory
-
-
-@pytest.fixture
-def graph_orgs(db, settings):
-    graph_reset()
-    orgs = GraphOrgs()
-    uri = settings.NEO4J_URI
-    yield orgs
-    settings.NEO4J_URI = uri
-    orgs.cleanup()
 
 
 def kinds(organization) -> list[tuple[str, str]]:

@@ -31,7 +31,6 @@ from apps.recommendations import graph_sync
 from apps.recommendations.graph_sync import graph_rebuild, graph_sync_drain
 from apps.recommendations.models import GraphOutbox
 from apps.recommendations.tests.graph_utils import (
-    GraphOrgs,
     build_catalog,
     closed_port,
     node_ids,
@@ -39,16 +38,6 @@ from apps.recommendations.tests.graph_utils import (
     rels_of,
     snapshot,
 )
-
-
-@pytest.fixture
-def graph_orgs(db, settings):
-    graph_reset()
-    orgs = GraphOrgs()
-    uri = settings.NEO4J_URI
-    yield orgs
-    settings.NEO4J_URI = uri  # tests point it elsewhere; the cleanup needs the real graph
-    orgs.cleanup()
 
 
 def outbox(organization) -> list[tuple[str, str]]:

@@ -112,13 +112,15 @@ class Command(BaseCommand):
                         break
                 time.sleep(0.5)
         finally:
-            self._terminate(children)
+            self.terminate(children)
         self.stdout.write("Stopped. Embedded PostgreSQL/Redis/graph keep running; `make stop` stops them.")
         if exit_code:
             raise SystemExit(exit_code)
 
     @staticmethod
-    def _terminate(children: dict[str, subprocess.Popen]) -> None:
+    def terminate(children: dict[str, subprocess.Popen]) -> None:
+        """SIGTERM each child's process group, SIGKILL what is left after 10 s (also used by
+        benchmarks/realistic_import.py)."""
         for child in children.values():
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
