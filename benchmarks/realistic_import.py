@@ -4,7 +4,8 @@ What it does, as a new customer would on `make run`:
 
 1. Starts Beacon on the embedded stack in a home of its own (`.beacon/bench-realistic`, or `--home`):
    PostgreSQL, the broker/cache Redis and the FalkorDB graph server, then the web server
-   (gunicorn, the command `make run` uses), a Celery worker (concurrency 2, both queues) and Celery beat
+   (gunicorn, the command `make run` uses), the two Celery workers of `make run` (ingestion with concurrency 2, and a
+   one-child worker for the light `celery` queue: drain, sweeps) and Celery beat
    as child processes. The database `beacon_bench_realistic` and the graph are emptied at each run.
 2. Signs up through the API (register, organization, API key, bot, one document processed by the
    worker) — the plan is raised to `enterprise` as an operator would, and the request throttles are
@@ -113,13 +114,13 @@ def prepare_environment(home: Path) -> None:
 
 
 def start_children(port: int, home: Path, log_dir: Path) -> dict[str, subprocess.Popen]:
-    from apps.core.management.commands.devstack import web_command
+    from apps.core.management.commands.devstack import web_command, worker_commands
 
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "config.celery_app"]
     commands = {
         "web": web_command(host="127.0.0.1", port=port),
-        "worker": [*celery, "worker", "-l", "warning", "--concurrency=2", "-n", "bench@%h", "-Q", "celery,ingestion"],
+        **worker_commands(concurrency=2, loglevel="warning"),
         "beat": [*celery, "beat", "-l", "warning", "--schedule", str(home / "bench-celerybeat-schedule")],
     }
     children = {}

@@ -37,6 +37,19 @@ def web_command(*, host: str, port: int, reload: bool = False) -> list[str]:
     return command
 
 
+def worker_commands(*, concurrency: int, loglevel: str = "info") -> dict[str, list[str]]:
+    """Two workers: `worker` for the `ingestion` queue (documents, embeddings, training, personality;
+    `concurrency` children) and `worker-light` for the `celery` queue (graph drain, sweeps,
+    housekeeping; one child). With one worker on both queues, two long ingestion tasks held both
+    children and every 5-second graph drain expired unrun: after a 1,000,000-event import the
+    outbox stopped moving while personality recomputes ran (benchmarks/realistic_import.py)."""
+    celery = [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "-l", loglevel]
+    return {
+        "worker": [*celery, f"--concurrency={concurrency}", "-n", "dev@%h", "-Q", "ingestion"],
+        "worker-light": [*celery, "--concurrency=1", "-n", "light@%h", "-Q", "celery"],
+    }
+
+
 class Command(BaseCommand):
     help = "Run web, Celery worker, Celery beat and Flower together (development)."
 
@@ -61,20 +74,7 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "-A", "config.celery_app"]
         processes = {
             "web": (web_command(host=host, port=port, reload=settings.DEBUG), env),
-            "worker": (
-                [
-                    *celery,
-                    "worker",
-                    "-l",
-                    "info",
-                    f"--concurrency={concurrency}",
-                    "-n",
-                    "dev@%h",
-                    "-Q",
-                    "celery,ingestion",
-                ],
-                env,
-            ),
+            **{name: (command, env) for name, command in worker_commands(concurrency=concurrency).items()},
             "beat": ([*celery, "beat", "-l", "info", "--schedule", str(embedded.home() / "celerybeat-schedule")], env),
             "flower": ([*celery, "flower", f"--address={host}", f"--port={flower_port}"], flower_env),
         }
