@@ -1,5 +1,5 @@
 """Catalog embeddings through a real Celery worker: a bulk upsert commits, progress.content_embed is
-routed to the "ingestion" queue, the worker (consuming celery + ingestion, as the devstack does)
+routed to the "ingestion" queue, the worker (consuming celery + ingestion, as the devstack's two workers do together)
 computes the vectors, and the catalog then shows every item as embedded.
 
 The worker runs in a thread on the embedded Redis broker with the real offline model.
