@@ -34,6 +34,11 @@ class LocalEmbedder:
         self.model_name = model
         self.device = device
         self.batch_size = batch_size
+        # The fast tokenizer keeps its truncation/padding settings on one shared Rust object that each
+        # call rewrites: two threads of one web process (gunicorn --threads) counting tokens and
+        # encoding at once mixed them up ("expected sequence of length 33 at dim 1 (got 22)", a 500
+        # on chat under load). One lock per model serializes its use within the process.
+        self._use = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -72,15 +77,23 @@ class LocalEmbedder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self.model.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        model = self.model
+        with self._use:
+            encoded = model.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        vectors = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        model = self.model
+        with self._use:
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return vectors.astype(np.float32, copy=False)
 
 

@@ -113,3 +113,33 @@ def test_openai_errors_are_classified(fake_openai, status, error):
     with pytest.raises(error) as raised:
         OpenAIEmbedder("custom-model").encode(["x"])
     assert (type(raised.value) is TransientEmbeddingError) == (status != 400)
+
+
+def test_local_model_is_safe_across_threads():
+    """Threads of one process counting tokens and encoding at once (gunicorn --threads) never mix
+    the shared tokenizer's settings up (issue 12: two chat 500s under load)."""
+    import threading
+
+    from apps.core.embeddings import get_embedder
+
+    embedder = get_embedder()
+    errors: list[BaseException] = []
+    long_text = " ".join(["token"] * 600)
+
+    def work(n: int) -> None:
+        try:
+            for i in range(40):
+                if (n + i) % 2:
+                    assert embedder.count_tokens([long_text, "short"]) == [600, 1]
+                else:
+                    texts = ["a question", "a much longer question with quite a few more words in it " * (1 + i % 3)]
+                    assert embedder.encode(texts).shape == (2, embedder.dimensions)
+        except BaseException as exc:  # noqa: BLE001  (collected and reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
