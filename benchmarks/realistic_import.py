@@ -355,23 +355,14 @@ def make_events(count: int, members: int, items: int, rng: random.Random) -> lis
 
 def outbox_counts(organization_id: int) -> tuple[int, int]:
     """(pending, dead) outbox rows of the organization."""
-    from django.db import connection
+    from django.db.models import Count, Q
 
     from apps.recommendations.models import GraphOutbox
 
-    dead_column = any(field.name == "dead_at" for field in GraphOutbox._meta.fields)
-    with connection.cursor() as cursor:
-        if dead_column:
-            cursor.execute(
-                f"SELECT count(*) FILTER (WHERE dead_at IS NULL), count(*) FILTER (WHERE dead_at IS NOT NULL) "
-                f"FROM {GraphOutbox._meta.db_table} WHERE organization_id = %s",
-                [organization_id],
-            )
-            return cursor.fetchone()
-        cursor.execute(
-            f"SELECT count(*) FROM {GraphOutbox._meta.db_table} WHERE organization_id = %s", [organization_id]
-        )
-        return cursor.fetchone()[0], 0
+    counts = GraphOutbox.objects.filter(organization_id=organization_id).aggregate(
+        pending=Count("id", filter=Q(dead_at__isnull=True)), dead=Count("id", filter=Q(dead_at__isnull=False))
+    )
+    return counts["pending"], counts["dead"]
 
 
 # --------------------------------------------------------------------------- graph against PostgreSQL

@@ -155,7 +155,9 @@ def test_stopped_server_is_waited_for_never_replaced(beacon_home, role):
     try:
         assert not answers_ping(stalled["port"], timeout=0.5)  # a PING-based check would call it gone
         other = graph if role == "redis" else plain
-        assert answers_ping(other["port"], timeout=5)  # the other role's server is untouched by the stall
+        # The other role's server is untouched by the stall. A SIGSTOP stall is total: a server sharing
+        # the stopped process would never answer, so the client's 5 s bound tells the two apart.
+        assert answers_ping(other["port"], timeout=5)
         deadline, starts = time.monotonic() + 3, 0
         while starts == 0 or time.monotonic() < deadline:
             result = subprocess.run(
@@ -164,6 +166,8 @@ def test_stopped_server_is_waited_for_never_replaced(beacon_home, role):
                 env=os.environ.copy(),
                 capture_output=True,
                 text=True,
+                # Only a guard against hanging the suite: a start that waited on the stopped server
+                # could not return before SIGCONT (sent after this loop), so it fails here.
                 timeout=60,
             )
             assert result.returncode == 0, result.stderr
@@ -250,6 +254,8 @@ def test_single_server_layout_from_before_the_split_is_migrated(beacon_home):
         check=True,
     )
     (folder / "state.json").write_text(json.dumps({"redis_port": port, "bolt_port": bolt}))
+    # Readiness of a server this test just started (loading the FalkorDB module takes a moment);
+    # the same 15 s bound as embedded._start's own readiness wait.
     deadline = time.monotonic() + 15
     while not answers_ping(port, timeout=0.5):
         assert time.monotonic() < deadline

@@ -89,6 +89,9 @@ def start_worker(tmp_path):
 
 
 def _wait(condition, timeout: float, what: str, log: Path | None = None):
+    """Poll a state of the real worker process. It is slow by design: a new process loads the model,
+    and EMBEDDING_BATCH_SIZE=1 makes each of the ~300 chunks its own committed batch, so the SIGKILL
+    lands mid-embedding. The bounds only stop a hang; the worker's log is shown on a timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()

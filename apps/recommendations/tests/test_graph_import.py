@@ -44,6 +44,9 @@ def graph_orgs(transactional_db, settings):
 
 
 def wait_until(predicate, timeout: float = 240.0):
+    """Poll until `predicate` holds. The in-thread worker first embeds the 200 items (loading the
+    model on a cold process), then drains: seconds, not minutes; the bound only stops a hang and the
+    test asserts what converged, never how fast."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
