@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from apps.core.pagination import PageNumberPagination, paginate, paginated_schema
 from apps.core.permissions import IsPerson
 from apps.core.serializers import QuerySerializer
-from apps.core.throttling import AuthThrottle
+from apps.core.throttling import IpThrottle
 from apps.organizations import selectors, services
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role
 from apps.organizations.tenancy import OrganizationAPIView
@@ -266,8 +266,7 @@ class InvitationPreviewApi(APIView):
     """What an invitation is for, before accepting it (no login needed; the token is the secret)."""
 
     permission_classes = [AllowAny]
-    throttle_classes = [AuthThrottle]
-    throttle_scope = "auth"
+    throttle_classes = [IpThrottle.scoped("invitation")]
 
     class OutputSerializer(serializers.Serializer):
         organization = serializers.CharField()
@@ -303,8 +302,7 @@ class InvitationAcceptApi(APIView):
     anonymous with a new password to register the invited e-mail."""
 
     permission_classes = [AllowAny]
-    throttle_classes = [AuthThrottle]
-    throttle_scope = "auth"
+    throttle_classes = [IpThrottle.scoped("invitation")]
 
     class InputSerializer(InvitationTokenSerializer):
         password = serializers.CharField(required=False, write_only=True, max_length=128)
