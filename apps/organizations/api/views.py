@@ -2,7 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +15,7 @@ from apps.organizations import selectors, services
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role
 from apps.organizations.tenancy import OrganizationAPIView
 from apps.users.api.serializers import UserOutputSerializer, token_pair
+from apps.users.throttles import login_throttle_wait
 
 User = get_user_model()
 
@@ -263,7 +264,12 @@ class InvitationTokenSerializer(serializers.Serializer):
 
 
 class InvitationPreviewApi(APIView):
-    """What an invitation is for, before accepting it (no login needed; the token is the secret)."""
+    """What an invitation is for, before accepting it (no login needed; the token is the secret).
+
+    `account_exists` stays (issue 13, docs/security.md): only the holder of the e-mailed token learns
+    it, only about the invited address, and the client needs it to ask for "your password" or "a new
+    password"; accepting would tell the same.
+    """
 
     permission_classes = [AllowAny]
     throttle_classes = [IpThrottle.scoped("invitation")]
@@ -326,6 +332,13 @@ class InvitationAcceptApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         person = request.user if request.user.is_authenticated and not isinstance(request.auth, ApiKey) else None
+        if person is None and data.validated_data.get("password"):
+            # An anonymous accept checks (or sets) the password of the invited address: it counts as
+            # a login attempt for that account and from this address, like the token endpoint (issue 13).
+            invited = services.invitation_get_by_token(token=data.validated_data["token"])
+            wait = login_throttle_wait(request, invited.email)
+            if wait is not None:
+                raise exceptions.Throttled(wait)
         membership, user, created = services.invitation_accept(user=person, **data.validated_data)
         tokens = token_pair(user) if person is None else {"access": None, "refresh": None}
         body = {
