@@ -265,11 +265,10 @@ class InvitationTokenSerializer(serializers.Serializer):
 
 class InvitationPreviewApi(APIView):
     """What an invitation is for, before accepting it (no login needed; the token is the secret).
+    `account_exists` tells whether to ask for the invited account's password or a new one."""
 
-    `account_exists` stays (issue 13, docs/security.md): only the holder of the e-mailed token learns
-    it, only about the invited address, and the client needs it to ask for "your password" or "a new
-    password"; accepting would tell the same.
-    """
+    # account_exists is kept (issue 13, docs/security.md): only the holder of the e-mailed token
+    # learns it, only about the invited address, and accepting would tell the same.
 
     permission_classes = [AllowAny]
     throttle_classes = [IpThrottle.scoped("invitation")]

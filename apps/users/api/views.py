@@ -17,9 +17,9 @@ from apps.users.api.serializers import ProfileInputSerializer, UserOutputSeriali
 User = get_user_model()
 
 
+# Anonymous account endpoints; each view names its own throttle buckets (apps.users.throttles).
+# No docstring here: drf-spectacular would show it as the description of every view without one.
 class AuthThrottled:
-    """Anonymous account endpoints; each view names its own throttle buckets (apps.users.throttles)."""
-
     permission_classes = [AllowAny]
     authentication_classes: list = []
     throttle_classes: list
