@@ -1,4 +1,7 @@
-"""Liveness checks of the backing services, for /health/ and `manage.py embedded status`."""
+"""Liveness checks of the backing services, for /health/ and `manage.py embedded status`.
+
+/health/ answers every caller with the overall status and its HTTP code (200/503); the report's
+details only to staff or to the holder of HEALTH_TOKEN (`health_details_allowed`)."""
 
 from __future__ import annotations
 
@@ -78,6 +81,38 @@ def _figure(figure: Callable[[], dict]) -> dict:
         return figure()
     except Exception as exc:  # noqa: BLE001 - a health check reports every failure, it never raises
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def health_details_allowed(request) -> bool:
+    """Whether the caller may see the report's details (versions, worker names, backlogs, latencies,
+    errors): a staff user signed in to the admin (session) or sending a JWT, or anyone presenting
+    HEALTH_TOKEN as `X-Health-Token: <token>` or `Authorization: Bearer <token>` (compared in
+    constant time). Everyone else learns the overall status only (issue 13, finding 9)."""
+    import hmac
+
+    expected = settings.HEALTH_TOKEN
+    if expected:
+        authorization = request.META.get("HTTP_AUTHORIZATION", "")
+        bearer = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
+        for offered in (request.META.get("HTTP_X_HEALTH_TOKEN", ""), bearer):
+            if offered and hmac.compare_digest(offered.encode(), expected.encode()):
+                return True
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        user = _jwt_user(request)
+    return bool(user is not None and user.is_active and user.is_staff)
+
+
+def _jwt_user(request):
+    """The user of a valid JWT access token in the Authorization header, else None."""
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+
+    try:
+        found = JWTAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        return None
+    return found[0] if found else None
 
 
 def health_report() -> tuple[bool, dict]:

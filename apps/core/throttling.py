@@ -1,6 +1,24 @@
-"""Throttles: anonymous by IP, users by id, API keys by key. Counters live in Redis (the cache)."""
+"""Throttles: anonymous by IP, users by id, API keys by key, and the account endpoints' own buckets.
+Counters live in Redis (the cache), which fails open: during a Redis outage every throttle allows.
 
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, SimpleRateThrottle
+Rates are read from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] when a throttle is built (per request),
+not when this module is imported, so a rate changed in settings (or a test's `settings`) applies.
+
+Account endpoints (issue 13) use one bucket per purpose, so that traffic of one kind never
+exhausts another's: login attempts per client address (`IpThrottle.scoped("login_ip")`) and per
+account (`AccountThrottle.scoped("login_account")`), token refresh, verify, logout, registration,
+password reset and invitations each per address. A login flood from an office address then costs
+that office its logins for a minute, not its token refreshes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
 
 def client_ip(request) -> str:
@@ -24,6 +42,27 @@ def request_by_api_key(request) -> bool:
     return getattr(request.auth, "is_api_key", False) is True
 
 
+class RateFromSettings:
+    """The rate of `scope` from the current settings (DRF binds THROTTLE_RATES at import)."""
+
+    def get_rate(self):
+        from rest_framework.settings import api_settings
+
+        if not getattr(self, "scope", None):
+            raise ImproperlyConfigured(f"{type(self).__name__} has no throttle scope.")
+        try:
+            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        except KeyError as exc:
+            raise ImproperlyConfigured(
+                f"No rate for the throttle scope {self.scope!r} in REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']."
+            ) from exc
+
+    @classmethod
+    def scoped(cls, scope: str, **attributes):
+        """This throttle counting in its own bucket `scope` (a subclass, as DRF instantiates classes)."""
+        return type(f"{cls.__name__}_{scope}", (cls,), {"scope": scope, **attributes})
+
+
 class ClientIpIdent:
     """DRF identifies anonymous callers by `get_ident`; use client_ip (BEACON_TRUSTED_PROXIES)."""
 
@@ -31,11 +70,11 @@ class ClientIpIdent:
         return client_ip(request)
 
 
-class AnonThrottle(ClientIpIdent, AnonRateThrottle):
+class AnonThrottle(RateFromSettings, ClientIpIdent, AnonRateThrottle):
     scope = "anon"
 
 
-class UserThrottle(SimpleRateThrottle):
+class UserThrottle(RateFromSettings, SimpleRateThrottle):
     scope = "user"
 
     def get_cache_key(self, request, view):
@@ -44,7 +83,7 @@ class UserThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class ApiKeyThrottle(SimpleRateThrottle):
+class ApiKeyThrottle(RateFromSettings, SimpleRateThrottle):
     scope = "api_key"
 
     def get_cache_key(self, request, view):
@@ -53,10 +92,63 @@ class ApiKeyThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 
 
-class AuthThrottle(ClientIpIdent, ScopedRateThrottle):
-    """Stricter per-IP limit on login, registration and password-reset endpoints."""
+class IpThrottle(RateFromSettings, ClientIpIdent, SimpleRateThrottle):
+    """Every request counted per client address in the bucket `scope`: `IpThrottle.scoped("logout")`."""
 
-    scope_attr = "throttle_scope"
+    scope = "anon"
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def account_ident(value) -> str | None:
+    """A bucket name for the account a request names: the identifier trimmed and case-folded (as
+    logins match e-mails case-insensitively), hashed so that no address is stored in Redis. None
+    for a missing or non-text identifier (the view's validation refuses those)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return hashlib.sha256(value.strip().casefold().encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class AccountThrottle(RateFromSettings, SimpleRateThrottle):
+    """Every request counted per account identifier (the body's `field`, e.g. the login e-mail),
+    whether or not such an account exists: the count, the refusal and its Retry-After are the
+    same for a known and an unknown address, so a lockout tells nothing about existence. Built
+    with `account=` outside DRF (the admin's login form)."""
+
+    scope = "login_account"
+    field = "email"
+
+    def __init__(self, account: str | None = None):
+        self.account = account
+        super().__init__()
+
+    def get_cache_key(self, request, view):
+        account = self.account
+        if account is None and view is not None:
+            data = request.data
+            account = data.get(self.field) if isinstance(data, Mapping) else None
+        ident = account_ident(account)
+        return None if ident is None else self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class PersonThrottle(RateFromSettings, SimpleRateThrottle):
+    """Every request counted per signed-in user in the bucket `scope` (password change: guesses of
+    the current password with a stolen session or access token)."""
+
+    scope = "password_change"
+
+    def get_cache_key(self, request, view):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": user.pk}
+
+
+def throttle_wait(request, throttles: Iterable[SimpleRateThrottle]) -> int | None:
+    """Apply throttles outside a DRF view (the admin's forms), as a view does: each one that
+    allows counts the attempt. None when all allow, else the whole seconds to wait (at least 1)."""
+    waits = [throttle.wait() for throttle in throttles if not throttle.allow_request(request, None)]
+    if not waits:
+        return None
+    return max([1, *(math.ceil(wait) for wait in waits if wait is not None)])

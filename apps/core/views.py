@@ -4,15 +4,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.core.exceptions import error_body
-from apps.core.health import health_report
+from apps.core.health import health_details_allowed, health_report
 
 
 @never_cache
 @require_GET
 @transaction.non_atomic_requests
 def health(request):
-    """200 when every required service answers, 503 naming the failing ones otherwise."""
+    """200 when every required service answers, 503 otherwise. The report (failing checks,
+    versions, workers, backlogs, latencies) only for staff or HEALTH_TOKEN; others get the status."""
     healthy, report = health_report()
+    if not health_details_allowed(request):
+        report = {"status": report["status"]}
     return JsonResponse(report, status=200 if healthy else 503)
 
 

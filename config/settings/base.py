@@ -29,7 +29,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --------------------------------------------------------------------------- apps
 DJANGO_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the account throttles on its login and password change (issue 13).
+    "apps.users.apps.BeaconAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -186,7 +187,20 @@ REST_FRAMEWORK = {
         "anon": env("THROTTLE_ANON", default="120/min"),
         "user": env("THROTTLE_USER", default="1200/min"),
         "api_key": env("THROTTLE_API_KEY", default="3000/min"),
-        "auth": env("THROTTLE_AUTH", default="20/min"),
+        # Account endpoints, one bucket each (issue 13; apps/core/throttling.py, docs/security.md):
+        # logins per client address and per account; the others per client address; password
+        # change per signed-in user. THROTTLE_AUTH is the old name of the per-address login rate.
+        "login_ip": env("THROTTLE_LOGIN_IP", default=env("THROTTLE_AUTH", default="20/min")),
+        "login_account": env("THROTTLE_LOGIN_ACCOUNT", default="20/min"),
+        "token_refresh": env("THROTTLE_TOKEN_REFRESH", default="120/min"),
+        "token_verify": env("THROTTLE_TOKEN_VERIFY", default="120/min"),
+        "logout": env("THROTTLE_LOGOUT", default="60/min"),
+        "register": env("THROTTLE_REGISTER", default="30/hour"),
+        "password_reset": env("THROTTLE_PASSWORD_RESET", default="20/hour"),
+        "password_reset_account": env("THROTTLE_PASSWORD_RESET_ACCOUNT", default="5/hour"),
+        "password_reset_confirm": env("THROTTLE_PASSWORD_RESET_CONFIRM", default="20/min"),
+        "password_change": env("THROTTLE_PASSWORD_CHANGE", default="10/min"),
+        "invitation": env("THROTTLE_INVITATION", default="60/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # No ?format= override: responses are chosen by the Accept header (JSON, or event-stream for chat).
@@ -484,6 +498,9 @@ CELERY_BEAT_SCHEDULE["personality-recompute"] = {
 HEALTH_REQUIRE_CELERY = env.bool("HEALTH_REQUIRE_CELERY", default=True)
 HEALTH_REQUIRE_GRAPH = env.bool("HEALTH_REQUIRE_GRAPH", default=bool(NEO4J_URI))
 HEALTH_TIMEOUT = env.float("HEALTH_TIMEOUT", default=1.0)
+# Shown /health/'s details (not only its status) to a caller sending it as X-Health-Token or
+# Authorization: Bearer; staff users see them without it. Empty: staff only (issue 13).
+HEALTH_TOKEN = env("HEALTH_TOKEN", default="")
 
 LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -1,14 +1,21 @@
-"""Development: base + embedded services when their URLs are unset, DEBUG on, console e-mail."""
+"""Development: base + embedded services when their URLs are unset, DEBUG on, console e-mail.
+
+The secret key is DJANGO_SECRET_KEY, or else this checkout's own random key in `.beacon/secret-key`
+(never a constant: a published key lets anyone mint a JWT for the demo superuser, issue 13). A
+published placeholder key is refused when BEACON_HOST is not loopback (devstack checks --host too).
+"""
 
 import os
 
-from config.settings._embedded import use_embedded_services
+from config.settings._embedded import refuse_published_key, use_embedded_services, use_local_secret_key
 
-os.environ.setdefault("DJANGO_SECRET_KEY", "local-only-insecure-secret-key-do-not-use-in-production")
+use_local_secret_key()
 use_embedded_services(redis_db=0)
 
 from config.settings.base import *  # noqa: E402,F403
-from config.settings.base import REST_FRAMEWORK, env  # noqa: E402
+from config.settings.base import REST_FRAMEWORK, SECRET_KEY, env  # noqa: E402
+
+refuse_published_key(secret_key=SECRET_KEY, host=os.environ.get("BEACON_HOST", "127.0.0.1"))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])

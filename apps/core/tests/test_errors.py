@@ -9,7 +9,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from apps.core.throttling import AuthThrottle
 from apps.organizations.models import Organization
 from conftest import client_for
 
@@ -108,9 +107,16 @@ def test_page_past_the_end(user):
     assert_envelope(client_for(user).get("/api/v1/orgs/?page=99"), 404, "not_found")
 
 
-def test_throttled_login_says_when_to_retry(db, monkeypatch):
-    """Past the auth rate, login answers 429 with Retry-After and details.retry_after."""
-    monkeypatch.setattr(AuthThrottle, "THROTTLE_RATES", {"auth": "2/min"})
+def with_rates(settings, **rates):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
+    }
+
+
+def test_throttled_login_says_when_to_retry(db, settings):
+    """Past the login rate, login answers 429 with Retry-After and details.retry_after."""
+    with_rates(settings, login_ip="2/min")
     client = APIClient()
     for _ in range(2):
         assert client.post("/api/v1/auth/token/", {"email": "a@b.c", "password": "x"}, format="json").status_code == 401
@@ -120,10 +126,10 @@ def test_throttled_login_says_when_to_retry(db, monkeypatch):
     assert error["details"]["retry_after"] == int(response.headers["Retry-After"])
 
 
-def test_throttles_count_the_client_address(db, monkeypatch, settings):
+def test_throttles_count_the_client_address(db, settings):
     """Throttles identify callers by client_ip: a forged X-Forwarded-For is ignored without trusted proxies;
     behind one, callers are counted by the address the proxy saw."""
-    monkeypatch.setattr(AuthThrottle, "THROTTLE_RATES", {"auth": "1/min"})
+    with_rates(settings, login_ip="1/min")
     client = APIClient()
 
     def login(**headers):

@@ -38,7 +38,6 @@ from rest_framework.views import APIView
 from apps.bots.tests.factories import BotFactory
 from apps.core.cache import FailOpenRedisCache
 from apps.core.outages import outage_counts, outage_pauses_clear
-from apps.core.throttling import AuthThrottle
 from apps.progress.models import ContentItem, Interaction
 from apps.progress.tests.factories import ContentItemFactory
 from apps.users.tests.factories import PASSWORD
@@ -237,9 +236,13 @@ def test_fail_open_cache_still_works_on_the_real_redis():
         assert cache.get_many(["failsoft:k"]) == {"failsoft:k": 3}
 
 
-def test_throttles_allow_requests_while_redis_is_unreachable(user, monkeypatch):
+def test_throttles_allow_requests_while_redis_is_unreachable(user, settings):
     """A 1/min login limit with the cache on a closed port: both logins succeed (the throttle fails open)."""
-    monkeypatch.setattr(AuthThrottle, "THROTTLE_RATES", {"auth": "1/min"})
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "login_ip": "1/min", "login_account": "1/min"},
+    }
     with override_settings(CACHES=short_timeout_cache(f"redis://127.0.0.1:{closed_port()}/0")):
         for _ in range(2):
             response = APIClient().post(TOKEN_URL, {"email": user.email, "password": PASSWORD}, format="json")

@@ -2,6 +2,9 @@
 
 A worker is started in-process (celery.contrib.testing) on the embedded Redis broker; it answers
 the health ping and runs a task end to end. Failure cases point a setting at a closed port.
+Who sees what (issue 13, finding 9): anonymous callers and a wrong token get the status alone,
+with the same HTTP code; staff (session or JWT) and HEALTH_TOKEN (X-Health-Token or Bearer) get
+the report; a non-staff user is anonymous here.
 """
 
 import socket
@@ -25,8 +28,17 @@ def fresh_graph():
     graph_reset()
 
 
+HEALTH_TOKEN = "a-health-token-for-tests"
+
+
+@pytest.fixture(autouse=True)
+def _health_token(settings):
+    settings.HEALTH_TOKEN = HEALTH_TOKEN
+
+
 def get_health():
-    response = Client().get("/health/")
+    """The full report (as the holder of HEALTH_TOKEN sees it)."""
+    response = Client().get("/health/", HTTP_X_HEALTH_TOKEN=HEALTH_TOKEN)
     return response.status_code, response.json()
 
 
@@ -122,3 +134,97 @@ def test_registered_figures_are_shown_and_never_fail_the_report(db, fresh_graph,
     assert body["checks"]["redis"]["ok"] is True
     assert "nowhere" not in body["checks"]
     assert set(body["checks"]["graph"]["outbox"]) >= {"pending", "retrying"}
+
+
+# --------------------------------------------------------------------------- who sees the details
+
+
+@pytest.fixture
+def quick(settings):
+    """No worker needed, short timeouts: the report is 200 unless a test breaks a service."""
+    settings.HEALTH_TIMEOUT = 0.3
+    settings.HEALTH_REQUIRE_CELERY = False
+
+
+def full_report(response) -> bool:
+    body = response.json()
+    return set(body) == {"status", "failing", "checks", "outages"} and "pgvector" in body["checks"]["database"]
+
+
+def test_anonymous_callers_get_the_status_only(db, quick, fresh_graph):
+    """No credentials: {"status": "ok"} and 200, no versions, workers, backlog or latencies."""
+    response = Client().get("/health/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_anonymous_callers_get_the_503_without_naming_the_failure(db, quick, settings, fresh_graph):
+    """A required service down: anonymous callers get 503 and "unavailable", not what failed or why."""
+    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
+    response = Client().get("/health/")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"HTTP_X_HEALTH_TOKEN": HEALTH_TOKEN}, {"HTTP_AUTHORIZATION": f"Bearer {HEALTH_TOKEN}"}],
+    ids=["x-health-token", "bearer"],
+)
+def test_the_health_token_shows_the_report(db, quick, fresh_graph, headers):
+    """HEALTH_TOKEN in X-Health-Token or as a Bearer token: the whole report."""
+    response = Client().get("/health/", **headers)
+    assert response.status_code == 200
+    assert full_report(response), response.json()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_X_HEALTH_TOKEN": "a-health-token-for-test"},
+        {"HTTP_X_HEALTH_TOKEN": HEALTH_TOKEN + "x"},
+        {"HTTP_AUTHORIZATION": "Bearer not-the-token"},
+        {"HTTP_AUTHORIZATION": HEALTH_TOKEN},
+    ],
+    ids=["prefix", "longer", "wrong-bearer", "no-scheme"],
+)
+def test_a_wrong_token_gets_the_status_only(db, quick, fresh_graph, headers):
+    """A token that is not HEALTH_TOKEN (a prefix, longer, another, without Bearer): the status alone."""
+    response = Client().get("/health/", **headers)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_no_token_configured_means_no_token_works(db, quick, settings, fresh_graph):
+    """HEALTH_TOKEN empty (the default): an empty or any offered token shows nothing more."""
+    settings.HEALTH_TOKEN = ""
+    for headers in ({"HTTP_X_HEALTH_TOKEN": ""}, {"HTTP_AUTHORIZATION": "Bearer "}, {"HTTP_X_HEALTH_TOKEN": "x"}):
+        assert Client().get("/health/", **headers).json() == {"status": "ok"}
+
+
+def test_staff_see_the_report_by_session_or_jwt(db, quick, fresh_graph):
+    """A staff user signed in to the admin, or sending a JWT access token: the whole report."""
+    from apps.users.api.serializers import token_pair
+    from apps.users.tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True)
+    session = Client()
+    session.force_login(staff)
+    assert full_report(session.get("/health/"))
+    jwt = Client().get("/health/", HTTP_AUTHORIZATION=f"Bearer {token_pair(staff)['access']}")
+    assert full_report(jwt)
+
+
+def test_other_users_get_the_status_only(db, quick, fresh_graph):
+    """A signed-in user who is not staff (session or JWT), or an invalid JWT: the status alone."""
+    from apps.users.api.serializers import token_pair
+    from apps.users.tests.factories import UserFactory
+
+    person = UserFactory()
+    session = Client()
+    session.force_login(person)
+    assert session.get("/health/").json() == {"status": "ok"}
+    jwt = Client().get("/health/", HTTP_AUTHORIZATION=f"Bearer {token_pair(person)['access']}")
+    assert jwt.json() == {"status": "ok"}
+    garbage = Client().get("/health/", HTTP_AUTHORIZATION="Bearer a.b.c")
+    assert (garbage.status_code, garbage.json()) == (200, {"status": "ok"})

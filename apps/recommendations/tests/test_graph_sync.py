@@ -469,6 +469,7 @@ def test_health_shows_the_outbox_backlog(graph_orgs, settings):
     """/health/ reports pending rows (dead ones excluded), retrying rows, dead rows and the oldest
     pending row's age under checks.graph.outbox."""
     settings.HEALTH_REQUIRE_CELERY = False
+    settings.HEALTH_TOKEN = "health-token"
     organization, _owner = graph_orgs.create()
     graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[1, 2, 3])
     GraphOutbox.objects.filter(object_key="1").update(
@@ -479,7 +480,7 @@ def test_health_shows_the_outbox_backlog(graph_orgs, settings):
     GraphOutbox.objects.filter(object_key="3").update(
         attempts=1, dead_at=timezone.now(), created_at=timezone.now() - timedelta(days=2)
     )
-    response = Client().get("/health/")
+    response = Client().get("/health/", HTTP_X_HEALTH_TOKEN="health-token")
     assert response.status_code == 200, response.content
     backlog = response.json()["checks"]["graph"]["outbox"]
     assert backlog["pending"] == GraphOutbox.objects.filter(dead_at__isnull=True).count() == 3
@@ -520,11 +521,12 @@ def test_health_shows_the_backlog_while_the_graph_is_down(graph_orgs, settings):
     settings.HEALTH_REQUIRE_CELERY = False
     settings.HEALTH_REQUIRE_GRAPH = True
     settings.HEALTH_TIMEOUT = 0.3
+    settings.HEALTH_TOKEN = "health-token"
     graph_orgs.create()
     settings.NEO4J_URI = f"bolt://127.0.0.1:{closed_port()}"
     settings.NEO4J_TIMEOUT = 0.5
     graph_reset()
-    response = Client().get("/health/")
+    response = Client().get("/health/", HTTP_X_HEALTH_TOKEN="health-token")
     assert response.status_code == 503
     body = response.json()
     assert body["failing"] == ["graph"]

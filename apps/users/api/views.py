@@ -10,18 +10,19 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from apps.core.permissions import IsPerson
-from apps.core.throttling import AuthThrottle
-from apps.users import services
+from apps.core.throttling import UserThrottle
+from apps.users import services, throttles
 from apps.users.api.serializers import ProfileInputSerializer, UserOutputSerializer, token_pair
 
 User = get_user_model()
 
 
+# Anonymous account endpoints; each view names its own throttle buckets (apps.users.throttles).
+# No docstring here: drf-spectacular would show it as the description of every view without one.
 class AuthThrottled:
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_classes = [AuthThrottle]
-    throttle_scope = "auth"
+    throttle_classes: list
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -30,6 +31,8 @@ class TokenPairSerializer(serializers.Serializer):
 
 
 class RegisterApi(AuthThrottled, APIView):
+    throttle_classes = throttles.REGISTER
+
     class InputSerializer(ProfileInputSerializer):
         email = serializers.EmailField()
         password = serializers.CharField(write_only=True, max_length=128)
@@ -54,10 +57,14 @@ class RegisterApi(AuthThrottled, APIView):
 class TokenObtainApi(AuthThrottled, jwt_views.TokenObtainPairView):
     """Exchange e-mail and password for an access and a refresh token."""
 
+    throttle_classes = throttles.LOGIN
+
 
 @extend_schema_view(post=extend_schema(tags=["auth"], operation_id="auth_token_refresh"))
 class TokenRefreshApi(AuthThrottled, jwt_views.TokenRefreshView):
     """A new access token (and a rotated refresh token; the old one is blacklisted)."""
+
+    throttle_classes = throttles.TOKEN_REFRESH
 
     def post(self, request, *args, **kwargs):
         try:
@@ -70,6 +77,8 @@ class TokenRefreshApi(AuthThrottled, jwt_views.TokenRefreshView):
 @extend_schema_view(post=extend_schema(tags=["auth"], operation_id="auth_token_verify", responses={200: None}))
 class TokenVerifyApi(AuthThrottled, jwt_views.TokenVerifyView):
     """200 when the token is valid and not blacklisted, 401 otherwise."""
+
+    throttle_classes = throttles.TOKEN_VERIFY
 
     def post(self, request, *args, **kwargs):
         try:
@@ -90,6 +99,8 @@ def _messages(detail):
 
 
 class LogoutApi(AuthThrottled, APIView):
+    throttle_classes = throttles.LOGOUT
+
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField()
 
@@ -105,6 +116,8 @@ class PasswordChangeApi(APIView):
     """Change the password; every other session's refresh token is revoked, a fresh pair returned."""
 
     permission_classes = [IsPerson]
+    # Per user, shared with the admin's password change form: guesses of the current password.
+    throttle_classes = [UserThrottle, *throttles.PASSWORD_CHANGE]
 
     class InputSerializer(serializers.Serializer):
         old_password = serializers.CharField(max_length=128)
@@ -123,6 +136,8 @@ class PasswordChangeApi(APIView):
 class PasswordResetApi(AuthThrottled, APIView):
     """Send a reset link by e-mail. Always 202, whether or not the address has an account."""
 
+    throttle_classes = throttles.PASSWORD_RESET
+
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()
 
@@ -135,6 +150,8 @@ class PasswordResetApi(AuthThrottled, APIView):
 
 
 class PasswordResetConfirmApi(AuthThrottled, APIView):
+    throttle_classes = throttles.PASSWORD_RESET_CONFIRM
+
     class InputSerializer(serializers.Serializer):
         uid = serializers.CharField(max_length=64)
         token = serializers.CharField(max_length=128)

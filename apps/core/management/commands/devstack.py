@@ -15,8 +15,9 @@ import sys
 import time
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.core import embedded
 
@@ -60,6 +61,13 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=int(os.environ.get("CELERY_CONCURRENCY", "2")))
 
     def handle(self, *args, host, port, flower_port, concurrency, **options):
+        from config.settings._embedded import refuse_published_key
+
+        try:
+            # local.py checks BEACON_HOST; --host can differ from it (issue 13).
+            refuse_published_key(secret_key=settings.SECRET_KEY, host=host)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo", stdout=self.stdout)
         python = sys.executable

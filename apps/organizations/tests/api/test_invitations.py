@@ -607,3 +607,42 @@ def test_accept_over_the_plan_limit_writes_nothing(invite, api_client):
     assert counts() == before
     assert not User.objects.filter(email="fifth@example.com").exists()
     assert Invitation.objects.get(organization=organization).status == Invitation.Status.PENDING
+
+
+def test_anonymous_accepts_count_as_login_attempts_for_the_invited_account(
+    organization, admin_user, invite, api_client, settings
+):
+    """Issue 13: wrong passwords through accept use up the invited account's login bucket (shared
+    with /auth/token/), and once it is exhausted even the right password is refused, unchecked."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login_account": "3/min"},
+    }
+    existing = UserFactory(email="known@example.com")
+    _response, token = invite(admin_user, organization, "known@example.com")
+    wrong = {"email": "KNOWN@example.com", "password": "nope"}
+    login = api_client.post("/api/v1/auth/token/", wrong, REMOTE_ADDR="192.0.2.1")
+    assert login.status_code == 401
+    statuses = [
+        api_client.post(ACCEPT_URL, {"token": token, "password": "wrong-password-123"}, REMOTE_ADDR=f"203.0.113.{n}")
+        for n in range(2)
+    ]
+    assert [r.status_code for r in statuses] == [401, 401]
+
+    response = api_client.post(ACCEPT_URL, {"token": token, "password": PASSWORD}, REMOTE_ADDR="198.51.100.9")
+
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "throttled"
+    assert not Membership.objects.filter(organization=organization, user=existing).exists()
+    assert Invitation.objects.get(organization=organization).status == Invitation.Status.PENDING
+
+
+def test_preview_account_exists_needs_the_token(organization, admin_user, invite, api_client):
+    """Issue 13: account_exists is kept for the token holder; without a valid token nothing is told,
+    whether or not the address has an account (the same 404 body)."""
+    UserFactory(email="known@example.com")
+    invite(admin_user, organization, "known@example.com")
+    invite(admin_user, organization, "fresh@example.com")
+    answers = [api_client.post(PREVIEW_URL, {"token": guess}) for guess in ("known@example.com", "x" * 43)]
+    assert [r.status_code for r in answers] == [404, 404]
+    assert answers[0].json() == answers[1].json()

@@ -13,7 +13,7 @@ Coverage:
 - expired or tampered access token on /users/me/ -> 401 envelope (never 500); an inactive user's token -> 401;
 - logout: 204 and the refresh token is blacklisted (refresh then 401), logout twice -> 401, garbage / access token
   -> 401, missing field -> 400;
-- throttling: the per-IP "auth" scope answers 429 with retry_after once exhausted.
+- throttling: see test_throttling.py (issue 13: one bucket per purpose).
 """
 
 from datetime import timedelta
@@ -24,7 +24,6 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from apps.core.throttling import AuthThrottle
 from apps.users.api.serializers import token_pair
 from apps.users.tests.factories import PASSWORD, UserFactory
 from apps.users.tests.utils import (
@@ -471,23 +470,3 @@ def test_logout_without_refresh_is_400(api_client):
     assert response.json() == error(
         "invalid", "Invalid input. refresh: This field is required.", {"refresh": ["This field is required."]}
     )
-
-
-# --------------------------------------------------------------------------- throttling
-
-
-def test_auth_endpoints_are_throttled_per_ip(api_client, user, monkeypatch):
-    """Past the "auth" rate, the next auth call -> 429 "throttled" with retry_after (real Redis counters)."""
-    # The rates dict is bound when the throttle class is imported, so override_settings would not reach it.
-    monkeypatch.setattr(AuthThrottle, "THROTTLE_RATES", {**AuthThrottle.THROTTLE_RATES, "auth": "2/min"})
-    credentials = {"email": user.email, "password": PASSWORD}
-
-    statuses = [api_client.post(TOKEN_URL, credentials).status_code for _ in range(2)]
-    response = api_client.post(REGISTER_URL, {"email": "late@example.com", "password": PASSWORD})
-
-    assert statuses == [200, 200]
-    assert response.status_code == 429
-    body = response.json()["error"]
-    assert body["code"] == "throttled"
-    assert 0 < body["details"]["retry_after"] <= 60
-    assert not User.objects.filter(email="late@example.com").exists()
