@@ -73,8 +73,13 @@ def query_errors(request) -> dict:
     return errors
 
 
-def _is_json(response) -> bool:
-    return response.get("Content-Type", "").startswith("application/json")
+def _in_envelope(response) -> bool:
+    """JSON already, or a DRF answer whose data is the envelope (rendered as HTML by the browsable
+    API in development when a browser asks for it: content negotiation, kept)."""
+    if response.get("Content-Type", "").startswith("application/json"):
+        return True
+    data = getattr(response, "data", None)
+    return isinstance(data, dict) and set(data) == {"error"}
 
 
 def _envelope(request, response):
@@ -106,7 +111,7 @@ class ApiErrorEnvelopeMiddleware:
         if errors:
             return JsonResponse(validation_error_body(errors), status=400)
         response = self.get_response(request)
-        if response.status_code >= 400 and not _is_json(response):
+        if response.status_code >= 400 and not _in_envelope(response):
             response = _envelope(request, response)
         return response
 

@@ -34,6 +34,9 @@ DJANGO_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: `runserver` serves static files through WhiteNoise like gunicorn does;
+    # Django's own static handler answered `GET /static/%2e%2e/...` with a 500 (issue 13).
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
 ]
 THIRD_PARTY_APPS = [

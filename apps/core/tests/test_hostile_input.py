@@ -322,3 +322,27 @@ def test_static_traversal_is_a_404(path):
     """Issue 13 #8: `GET /static/%2e%2e/...` was a 500 under runserver; WhiteNoise (make run) answers 404."""
     response = Client().get(path)
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_static_traversal_under_runserver(settings):
+    """Issue 13 #8: `manage.py runserver` wrapped the app in Django's static handler, which let a
+    SuspiciousFileOperation escape as a 500; runserver now leaves static files to WhiteNoise (the
+    handler it builds is replayed here with the request that failed)."""
+    from django.core.management import get_commands, load_command_class
+    from django.test.client import RequestFactory
+
+    settings.DEBUG = True
+    command = load_command_class(get_commands()["runserver"], "runserver")
+    options = vars(command.create_parser("manage.py", "runserver").parse_args([]))
+    handler = command.get_handler(**options)
+    started = []
+
+    def start_response(status, headers, exc_info=None):
+        started.append(status)
+
+    for path in ("/static/../manage.py", "/static/../../config/settings/base.py", "/static/admin/css/base.css"):
+        started.clear()
+        body = b"".join(handler(RequestFactory().get(path).environ, start_response))
+        expected = "200 OK" if path.endswith("base.css") else "404 Not Found"
+        assert started == [expected], (path, body[:200])
