@@ -8,6 +8,8 @@ fields), CSRF, and with DEBUG=True Django's technical 404/500 pages, which ignor
 handler500. Under /api/ and for the widget's visitor API it
 - checks query parameters for NUL characters and lone surrogates (apps.core.parsers, the same
   check as JSON and form bodies) before any view runs: a 400 naming the parameter;
+- answers a POST/PUT/PATCH/DELETE to a path missing its trailing slash with a 404 saying so
+  (CommonMiddleware would redirect, losing the body, or raise a 500 with DEBUG on);
 - turns Django's request guards raised in a view into 413/400 naming the limit;
 - replaces any other error answer that is not JSON by the envelope for its status (the
   technical pages are still logged by Django before they reach it).
@@ -28,6 +30,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpResponse, JsonResponse
+from django.urls import is_valid_path
 
 from apps.core.exceptions import error_body, error_response, request_error, service_unavailable, validation_error_body
 from apps.core.outages import outage_dependency, outage_note
@@ -73,6 +76,14 @@ def query_errors(request) -> dict:
     return errors
 
 
+def _needs_slash(request) -> bool:
+    path = request.path_info
+    if not settings.APPEND_SLASH or path.endswith("/"):
+        return False
+    urlconf = getattr(request, "urlconf", None)
+    return not is_valid_path(path, urlconf) and bool(is_valid_path(f"{path}/", urlconf))
+
+
 def _in_envelope(response) -> bool:
     """JSON already, or a DRF answer whose data is the envelope (rendered as HTML by the browsable
     API in development when a browser asks for it: content negotiation, kept)."""
@@ -110,6 +121,10 @@ class ApiErrorEnvelopeMiddleware:
             return error_response(request_error(exc))
         if errors:
             return JsonResponse(validation_error_body(errors), status=400)
+        if request.method not in ("GET", "HEAD") and _needs_slash(request):
+            # CommonMiddleware would redirect (the body lost) or, with DEBUG on, raise a 500.
+            message = f"No API endpoint at {request.path}; did you mean {request.path}/ (with the trailing slash)?"
+            return JsonResponse(error_body("not_found", message), status=404)
         response = self.get_response(request)
         if response.status_code >= 400 and not _in_envelope(response):
             response = _envelope(request, response)

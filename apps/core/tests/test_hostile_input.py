@@ -282,6 +282,17 @@ def test_unresolved_paths_are_json_404(settings, owner, organization, debug, pat
     assert error["message"] == f"No API endpoint at {path}."
 
 
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+def test_post_without_trailing_slash(settings, user, debug):
+    """A POST to an endpoint without its trailing slash (a 500 with DEBUG on, a body-losing redirect
+    without) is a 404 saying so; a GET still redirects."""
+    settings.DEBUG = debug
+    client = client_for(user)
+    error = assert_envelope(client.post("/api/v1/orgs", {"name": "x"}, format="json"), 404, "not_found")
+    assert error["message"] == "No API endpoint at /api/v1/orgs; did you mean /api/v1/orgs/ (with the trailing slash)?"
+    assert client.get("/api/v1/orgs").status_code == 301
+
+
 def test_server_error_with_debug_on(settings, owner, monkeypatch):
     """With DEBUG on, an unexpected exception under /api/ answers the 500 envelope, not the debug page."""
     from apps.organizations.api import views
