@@ -55,11 +55,26 @@ def safe_text(key: str) -> str:
     return _BAD_CHARACTER.sub(lambda m: f"\\u{ord(m.group()):04x}", key)
 
 
+def _label(path: tuple) -> str:
+    """A path as messages name it: metadata.note, items[3].external_id."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def _nest(path: tuple, message: str, into: dict) -> None:
     node = into
-    for part in path[:-1]:
-        node = node.setdefault(part, {})
-    node.setdefault(path[-1], []).append(message)
+    for depth, part in enumerate(path[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):  # an error already stands at this level: say where below it
+            child.append(f"{_label(path[depth + 1 :])}: {message}")
+            return
+        node = child
+    leaf = node.setdefault(path[-1], [])
+    if isinstance(leaf, dict):
+        leaf = leaf.setdefault("non_field_errors", [])
+    leaf.append(message)
 
 
 def string_errors(data) -> dict:
@@ -75,10 +90,9 @@ def string_errors(data) -> dict:
     stack = [((), data)] if isinstance(data, (dict, list)) else []
     while stack and found < _MAX_REPORTED:
         path, container = stack.pop()
-        where = path or ("non_field_errors",)
         for key, item in container.items() if isinstance(container, dict) else enumerate(container):
             if isinstance(key, str) and _BAD_CHARACTER.search(key):
-                _nest(where, f"The key '{safe_text(key)}': {string_problem(key)}", errors)
+                _nest((*path, safe_text(key)), f"In this key: {string_problem(key)}", errors)
                 found += 1
             elif isinstance(item, str):
                 if _BAD_CHARACTER.search(item):

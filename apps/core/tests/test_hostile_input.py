@@ -112,7 +112,14 @@ def test_string_errors_name_paths_keys_and_positions():
     data = {"a": [1, {"b": "x\x00"}], "c": {f"k{LONE}": 1}, "d": "fine"}
     assert string_errors(data) == {
         "a": {1: {"b": ["NUL characters (U+0000) are not allowed in text."]}},
-        "c": ["The key 'k\\ud800': Lone surrogates (U+D800) are not allowed in text; send valid UTF-8."],
+        "c": {"k\\ud800": ["In this key: Lone surrogates (U+D800) are not allowed in text; send valid UTF-8."]},
+    }
+    # An error on a key and one inside a same-named sibling's value share a list (no crash).
+    assert string_errors({"a\x00": 1, "a\\u0000": {"b": "\x00"}}) == {
+        "a\\u0000": [
+            "In this key: NUL characters (U+0000) are not allowed in text.",
+            "b: NUL characters (U+0000) are not allowed in text.",
+        ]
     }
     assert string_errors({"emoji": "\U0001f600", "n": None, "l": [1.5, True]}) == {}
 
@@ -190,7 +197,7 @@ def test_bad_key_is_named(owner, organization):
         client_for(owner), f"/api/v1/orgs/{organization.slug}/content/", {"title": "T", "metadata": {"a\x00b": 1}}
     )
     error = assert_envelope(response, 400, "invalid")
-    assert error["message"].startswith("Invalid input. metadata: The key 'a\\u0000b': NUL characters")
+    assert error["message"].startswith("Invalid input. metadata.a\\u0000b: In this key: NUL characters")
 
 
 @pytest.mark.parametrize("query", ["q=a%00b", "search=%00", "%00=1"])
