@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, connections
@@ -57,6 +64,46 @@ def service_unavailable(dependency: str) -> ServiceUnavailable:
     )
 
 
+def _size(size: int) -> str:
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} bytes"
+
+
+def request_error(exc) -> ApplicationError | None:
+    """Django's own request guards (raised while reading the body or the query string) as API
+    errors naming the limit and the setting; None for other exceptions. Used by the DRF handler
+    below, by apps.core.middleware for errors outside DRF and by the handler400 view."""
+    from django.conf import settings
+
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return ApplicationError(
+            f"The request body is larger than the {_size(limit)} limit (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+            code="request_too_large",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            extra={"limit_bytes": limit},
+        )
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return ApplicationError(
+            f"The request sends more than {limit} files (DATA_UPLOAD_MAX_NUMBER_FILES).",
+            code="too_many_files",
+            extra={"limit": limit},
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return ApplicationError(
+            f"The request sends more than {limit} parameters or form fields (DATA_UPLOAD_MAX_NUMBER_FIELDS).",
+            code="too_many_fields",
+            extra={"limit": limit},
+        )
+    if isinstance(exc, (SuspiciousOperation, BadRequest)):
+        return ApplicationError("Bad request.", code="bad_request")
+    return None
+
+
 def _flatten(detail, prefix: str = "") -> list[str]:
     """Readable one-line summary of a nested DRF ValidationError detail."""
     if isinstance(detail, dict):
@@ -89,6 +136,22 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
 
 
+def error_response(error: ApplicationError):
+    """An ApplicationError as a plain Django JSON response, for layers outside DRF."""
+    from django.http import JsonResponse
+
+    return JsonResponse(error_body(error.get_codes(), str(error.detail), error.extra), status=error.status_code)
+
+
+def validation_error_body(detail) -> dict:
+    """The envelope of a ValidationError detail: a readable message naming each field, and the
+    field errors themselves in `details`."""
+    details = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+    lines = _flatten(detail)
+    message = "Invalid input. " + "; ".join(lines) if lines else "Invalid input."
+    return error_body("invalid", message, details)
+
+
 def _keep_outer_transaction(exc, context) -> None:
     """DRF marks the request's transaction for rollback on any handled error. A view that opted
     out of ATOMIC_REQUESTS (e.g. chat: no model call inside a transaction) has no transaction of
@@ -116,6 +179,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) if str(exc) and "No " not in str(exc) else "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif (django_error := request_error(exc)) is not None:
+        exc = django_error
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -123,10 +188,7 @@ def exception_handler(exc, context):
     _keep_outer_transaction(original, context)
 
     if isinstance(exc, exceptions.ValidationError):
-        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        lines = _flatten(exc.detail)
-        message = "Invalid input. " + "; ".join(lines) if lines else "Invalid input."
-        response.data = error_body("invalid", message, details)
+        response.data = validation_error_body(exc.detail)
     else:
         detail = exc.detail
         extra = getattr(exc, "extra", {}) or {}

@@ -3,8 +3,9 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from apps.core.exceptions import error_body
+from apps.core.exceptions import error_body, error_response, request_error
 from apps.core.health import health_details_allowed, health_report
+from apps.core.middleware import is_api_path, not_found_body
 
 
 @never_cache
@@ -19,17 +20,14 @@ def health(request):
     return JsonResponse(report, status=200 if healthy else 503)
 
 
-def _is_api(request) -> bool:
-    """JSON errors for the API and the widget's visitor API (not for its pages or loader script)."""
-    path = request.path
-    if path.startswith("/widget/"):
-        return not (path.endswith(".js") or path.endswith("/frame/") or path.endswith("/preview/"))
-    return path.startswith("/api/")
+# Django's error handlers (config/urls.py), used with DEBUG=False; with DEBUG=True Django shows
+# its technical pages instead and apps.core.middleware.ApiErrorEnvelopeMiddleware puts /api/ and
+# visitor-API answers in the envelope.
 
 
 def not_found(request, exception=None):
-    if _is_api(request):
-        return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
+    if is_api_path(request.path):
+        return JsonResponse(not_found_body(request.path), status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -37,16 +35,27 @@ def not_found(request, exception=None):
 
 def bad_request(request, exception=None):
     """Django-level 400s (e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE) in the API's envelope."""
-    if _is_api(request):
-        message = "The request is too large." if "exceeded" in str(exception or "") else "Bad request."
-        return JsonResponse(error_body("bad_request", message), status=400)
+    if is_api_path(request.path):
+        error = request_error(exception) if exception is not None else None
+        if error is None:
+            return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+        return error_response(error)
     from django.views.defaults import bad_request as default
 
     return default(request, exception)
 
 
+def permission_denied(request, exception=None):
+    if is_api_path(request.path):
+        message = "You do not have permission to perform this action."
+        return JsonResponse(error_body("permission_denied", message), status=403)
+    from django.views.defaults import permission_denied as default
+
+    return default(request, exception)
+
+
 def server_error(request):
-    if _is_api(request):
+    if is_api_path(request.path):
         return JsonResponse(error_body("server_error", "Internal server error; it has been logged."), status=500)
     from django.views.defaults import server_error as default
 

@@ -35,6 +35,9 @@ DJANGO_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: `runserver` serves static files through WhiteNoise like gunicorn does;
+    # Django's own static handler answered `GET /static/%2e%2e/...` with a 500 (issue 13).
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
 ]
 THIRD_PARTY_APPS = [
@@ -63,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Inside CORS (its headers reach our answers): every /api/ and /widget/ error is JSON (issue 13).
+    "apps.core.middleware.ApiErrorEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -172,7 +177,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only: form encodings blur "empty" and "omitted". Upload views add MultiPartParser.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -358,6 +363,11 @@ DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=200)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 100
+# Deepest JSON nesting a request body may have (apps.core.parsers; 400 parse_error past it). Real
+# bodies nest 4-5 levels (bulk rows > metadata > ...); 64 leaves free-form metadata room while
+# every recursive step after parsing (serializers, JSONB encoding, rendering) stays far below
+# Python's recursion limit of 1,000 frames, which ~1,000 levels used to blow (issue 13).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=64)
 
 # --------------------------------------------------------------------------- progress and catalog (issue 6)
 # Catalog embeddings run on the ingestion queue with the document pipeline (progress.content_embed).

@@ -159,8 +159,8 @@ def test_failed_request_writes_nothing(db, monkeypatch):
     assert not User.objects.filter(email="half@example.com").exists()
 
 
-def test_oversized_body_is_a_json_400(settings, organization, owner):
-    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE gets the API's error envelope, not an HTML page."""
+def test_oversized_body_is_a_json_413(settings, organization, owner):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE gets the API's error envelope naming the limit, not an HTML page."""
     from django.test import Client
 
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
@@ -171,5 +171,9 @@ def test_oversized_body_is_a_json_400(settings, organization, owner):
         data='{"members": [], "pad": "' + "a" * 5000 + '"}',
         content_type="application/json",
     )
-    assert response.status_code == 400
-    assert response.json()["error"] == {"code": "bad_request", "message": "The request is too large.", "details": {}}
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "code": "request_too_large",
+        "message": "The request body is larger than the 1000 bytes limit (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+        "details": {"limit_bytes": 1000},
+    }

@@ -3,11 +3,11 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import UnsupportedMediaType
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.bots.tenancy import BotScopedApi
 from apps.core.pagination import paginate, paginated_schema
+from apps.core.parsers import JSONParser, MultiPartParser
 from apps.core.serializers import QuerySerializer
 from apps.documents import selectors, services
 from apps.documents.models import Document
