@@ -261,7 +261,9 @@ def _html_candidates(body):
     inside_block: dict[int, bool] = {}
     # Whether `body` itself sits inside a block (find_parent looked above it): checked once.
     start_inside = any(parent.name in blocks for parent in body.parents) if isinstance(body, Tag) else False
-    stack = [(child, start_inside or body.name in blocks) for child in reversed(body.contents) if isinstance(child, Tag)]
+    stack = [
+        (child, start_inside or body.name in blocks) for child in reversed(body.contents) if isinstance(child, Tag)
+    ]
     while stack:
         element, in_block = stack.pop()
         order.append(element)
@@ -556,6 +558,22 @@ EXTRACTORS = {"txt": extract_txt, "md": extract_md, "html": extract_html, "pdf":
 def extract(filename: str, data: bytes, limits: Limits | None = None) -> Extracted:
     kind = detect_kind(filename, data)
     extracted = EXTRACTORS[kind](data, limits) if kind in ("html", "pdf", "docx") else EXTRACTORS[kind](data)
+    for block in extracted.blocks:
+        block.text = _storable(block.text)
+        block.heading_path = tuple(_storable(heading) for heading in block.heading_path)
+    extracted.title = _storable(extracted.title)
     if not any(block.text.strip() for block in extracted.blocks):
         raise ExtractionError("The file contains no text to learn from.")
     return extracted
+
+
+def _storable(text: str) -> str:
+    """Without NUL characters and lone surrogates, which PostgreSQL text cannot hold (a parser may
+    pass both through from a hostile file); a surrogate becomes U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
