@@ -71,7 +71,7 @@ def extract_isolated(
     memory = int(memory_mb or settings.DOCUMENT_EXTRACT_MEMORY_MB)
     wall = cpu * WALL_FACTOR + WALL_MARGIN
     request = {"filename": filename, "limits": asdict(limits), "cpu": cpu, "memory_mb": memory}
-    result, exit_info = _SERVER.run(request, data, wall)
+    result, exit_info = _SERVER.run(request, data, wall, answer_limit=memory * 1024 * 1024)
     return _outcome(filename, result, exit_info, cpu=cpu, memory=memory, wall=wall)
 
 
@@ -165,7 +165,7 @@ class _Server:
                         raise
                     self._process.kill()  # broken: the next _ensure starts a fresh one
 
-    def run(self, request: dict, data: bytes, wall: int) -> tuple[dict | None, dict]:
+    def run(self, request: dict, data: bytes, wall: int, answer_limit: int) -> tuple[dict | None, dict]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._submit(theirs, wall)
@@ -178,7 +178,7 @@ class _Server:
                 pass  # the child died while reading (its memory bound, say): its exit frame says why
             result, exit_info = None, None
             while exit_info is None:
-                frame = _recv_frame(ours)
+                frame = _recv_frame(ours, answer_limit)
                 if frame is None:
                     exit_info = {"lost": True}
                 elif frame[0] == b"R":
@@ -212,11 +212,15 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
     return bytes(buffer)
 
 
-def _recv_frame(sock: socket.socket) -> tuple[bytes, bytes] | None:
+def _recv_frame(sock: socket.socket, limit: int | None = None) -> tuple[bytes, bytes] | None:
+    """One frame, or None at the end of the stream (or past `limit` bytes: what the worker reads from
+    a child is never allowed to be larger than the child's own memory bound)."""
     header = _recv_exact(sock, HEADER.size)
     if header is None:
         return None
     kind, length = HEADER.unpack(header)
+    if limit is not None and length > limit:
+        return None
     payload = _recv_exact(sock, length)
     return None if payload is None else (kind, payload)
 
