@@ -173,7 +173,24 @@ def extract_txt(data: bytes) -> Extracted:
     return Extracted(kind="txt", blocks=[Block(p) for p in _paragraphs(text)])
 
 
-HEADING_MD = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+HEADING_MD_START = re.compile(r"(#{1,6})(\s+)")
+
+
+def _md_heading(line: str) -> tuple[int, str] | None:
+    r"""(level, text) of an ATX heading line, else None.
+
+    What `^(#{1,6})\s+(.+?)\s*#*\s*$` matched (trailing #s and spaces dropped; a lone # kept), in
+    linear time: that pattern backtracks cubically on a long run of spaces (a 5 KB line took three
+    minutes of CPU, issue 13).
+    """
+    match = HEADING_MD_START.match(line)
+    if match is None:
+        return None
+    rest = line[match.end() :]
+    if not rest:  # the lazy group took one of the spaces
+        return (len(match.group(1)), "") if len(match.group(2)) > 1 else None
+    core = rest.rstrip().rstrip("#").rstrip()
+    return len(match.group(1)), rest[: max(1, len(core))].strip()
 
 
 def extract_md(data: bytes) -> Extracted:
@@ -194,10 +211,10 @@ def extract_md(data: bytes) -> Extracted:
             in_fence = not in_fence
             buffer.append(line)
             continue
-        match = None if in_fence else HEADING_MD.match(line)
-        if match:
+        found = None if in_fence else _md_heading(line)
+        if found:
             flush()
-            level, heading = len(match.group(1)), match.group(2).strip()
+            level, heading = found
             path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
             title = title or heading
         else:
@@ -389,7 +406,9 @@ def _pdf_paragraphs(text: str) -> list[str]:
     text = re.sub(r"-\n(?=[a-z])", "", text)
     paragraphs = []
     for paragraph in re.split(r"\n\s*\n", text):
-        joined = re.sub(r"\s*\n\s*", " ", paragraph).strip()
+        # A run of spaces holding a line break becomes one space (what r"\s*\n\s*" did, but linear:
+        # that pattern is quadratic in a long run of spaces without a line break).
+        joined = re.sub(r"\s+", lambda run: " " if "\n" in run.group() else run.group(), paragraph).strip()
         if joined:
             paragraphs.append(re.sub(r"[ \t]+", " ", joined))
     return paragraphs

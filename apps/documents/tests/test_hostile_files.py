@@ -7,6 +7,8 @@ Coverage:
   members, a header that declares less than the part inflates to, a compression method Word never
   uses; the sample DOCX passes every check;
 - PDF: more pages than the cap, from the page tree;
+- text patterns: a Markdown heading and a PDF line with a long run of spaces (cubic and quadratic
+  backtracking before) read with the same meaning;
 - the child process (apps.documents.sandbox): same result as in process for every sample type; a
   tiny CPU budget and a tiny memory bound stop it with their sentences; errors carry no library
   internals; each way a child can end (deadline, CPU signal, crash) maps to its sentence.
@@ -139,6 +141,33 @@ def test_pdf_with_more_pages_than_the_cap_is_refused():
     assert refusal("long.pdf", hostile.pdf_pages(4), Limits(pdf_max_pages=3)) == (
         "The PDF has 4 pages, more than the 3 Beacon reads in one document; split it into smaller files."
     )
+
+
+# --------------------------------------------------------------------------- text patterns
+
+
+def test_markdown_heading_with_a_long_run_of_spaces_reads_in_linear_time():
+    """'# a' + 100,000 spaces + 'b' took hours with the old heading pattern (cubic backtracking);
+    the heading keeps the old meaning: trailing #s and spaces dropped."""
+    spaces = " " * 100_000
+    source = f"# Title{spaces}end\n\nBody.\n\n## Billing{spaces}##{spaces}\n\n{samples.REFUND}\n".encode()
+
+    extracted = extract("long.md", source)
+
+    assert extracted.blocks == [
+        Block("Body.", (f"Title{spaces}end",)),
+        Block(samples.REFUND, (f"Title{spaces}end", "Billing")),
+    ]
+
+
+def test_pdf_paragraph_with_a_long_run_of_spaces_is_joined_in_linear_time():
+    """A million spaces on a PDF line (quadratic with the old line-joining pattern) become one."""
+    from apps.documents.extraction import _pdf_paragraphs
+
+    assert _pdf_paragraphs("Refunds" + " " * 1_000_000 + "take\n14 days.\n\nNext.") == [
+        "Refunds take 14 days.",
+        "Next.",
+    ]
 
 
 # --------------------------------------------------------------------------- the child process
