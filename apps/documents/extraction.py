@@ -2,7 +2,13 @@
 
 Libraries: pypdf (PDF), python-docx (DOCX), BeautifulSoup with lxml (HTML); Markdown and plain
 text are parsed here. The file's bytes decide its type (a PNG named .pdf is caught), and every
-failure raises `ExtractionError` with a sentence a person understands.
+failure raises `ExtractionError` with a sentence a person understands (the library's own words go
+to the log, through the exception's cause, never to the document's error).
+
+Hostile files (docs/security.md, "Hostile documents"): every step is linear in the file's size, and
+`Limits` caps what a file may ask for before a library is handed it: HTML depth and element count,
+a ZIP's members, declared and actual inflated size and compression ratio, a PDF's pages and objects.
+CPU time and memory are bounded by running all of this in a child process (apps.documents.sandbox).
 """
 
 from __future__ import annotations
@@ -39,6 +45,22 @@ SIGNATURES = [
 
 class ExtractionError(Exception):
     """The file cannot become text; the message is shown to people as the document's error."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may ask of the extractor (settings DOCUMENT_HTML_*, DOCUMENT_ZIP_*, DOCUMENT_PDF_*)."""
+
+    html_max_depth: int = 1_000
+    html_max_elements: int = 200_000
+    zip_max_members: int = 1_000
+    zip_max_uncompressed_mb: int = 200
+    zip_max_ratio: int = 100
+    pdf_max_pages: int = 2_000
+    pdf_max_objects: int = 2_000_000
+
+
+MB = 1024 * 1024
 
 
 @dataclass
@@ -151,7 +173,24 @@ def extract_txt(data: bytes) -> Extracted:
     return Extracted(kind="txt", blocks=[Block(p) for p in _paragraphs(text)])
 
 
-HEADING_MD = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+HEADING_MD_START = re.compile(r"(#{1,6})(\s+)")
+
+
+def _md_heading(line: str) -> tuple[int, str] | None:
+    r"""(level, text) of an ATX heading line, else None.
+
+    What `^(#{1,6})\s+(.+?)\s*#*\s*$` matched (trailing #s and spaces dropped; a lone # kept), in
+    linear time: that pattern backtracks cubically on a long run of spaces (a 5 KB line took three
+    minutes of CPU, issue 13).
+    """
+    match = HEADING_MD_START.match(line)
+    if match is None:
+        return None
+    rest = line[match.end() :]
+    if not rest:  # the lazy group took one of the spaces
+        return (len(match.group(1)), "") if len(match.group(2)) > 1 else None
+    core = rest.rstrip().rstrip("#").rstrip()
+    return len(match.group(1)), rest[: max(1, len(core))].strip()
 
 
 def extract_md(data: bytes) -> Extracted:
@@ -172,10 +211,10 @@ def extract_md(data: bytes) -> Extracted:
             in_fence = not in_fence
             buffer.append(line)
             continue
-        match = None if in_fence else HEADING_MD.match(line)
-        if match:
+        found = None if in_fence else _md_heading(line)
+        if found:
             flush()
-            level, heading = len(match.group(1)), match.group(2).strip()
+            level, heading = found
             path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
             title = title or heading
         else:
@@ -187,30 +226,97 @@ def extract_md(data: bytes) -> Extracted:
 HTML_BLOCKS = ["p", "li", "pre", "blockquote", "td", "th", "dd", "dt", "figcaption", "caption"]
 
 
-def extract_html(data: bytes) -> Extracted:
+class _TooBig(Exception):
+    pass
+
+
+def _bounded_soup(data: bytes, limits: Limits):
+    """BeautifulSoup (lxml) that refuses, while parsing, a tree deeper or larger than the limits."""
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(data, "lxml")
-    for tag in soup(["script", "style", "noscript", "nav", "footer", "header", "form", "svg", "template"]):
+    class BoundedSoup(BeautifulSoup):
+        def reset(self):
+            super().reset()
+            self.elements_seen = 0
+
+        def handle_starttag(self, name, namespace, nsprefix, attrs, sourceline=None, sourcepos=None, namespaces=None):
+            self.elements_seen += 1
+            if self.elements_seen > limits.html_max_elements:
+                raise _TooBig(
+                    f"The HTML page has more than {limits.html_max_elements:,} elements, more than Beacon reads "
+                    "in one document; split it into smaller pages."
+                )
+            if len(self.tagStack) > limits.html_max_depth:
+                raise _TooBig(
+                    f"The HTML page nests elements more than {limits.html_max_depth:,} levels deep, which no "
+                    "readable page does; it cannot be read."
+                )
+            return super().handle_starttag(name, namespace, nsprefix, attrs, sourceline, sourcepos, namespaces)
+
+    try:
+        return BoundedSoup(data, "lxml")
+    except _TooBig as exc:
+        raise ExtractionError(str(exc)) from None
+
+
+HTML_DROPPED = ["script", "style", "noscript", "nav", "footer", "header", "form", "svg", "template"]
+HEADINGS = {f"h{i}" for i in range(1, 7)}
+
+
+def _html_candidates(body):
+    """The headings and the blocks `extract_html` reads, in document order.
+
+    One pass down and one pass up the tree (linear in its size, whatever its depth): a block inside
+    another block (li > p) is taken once, by the outer one; a div counts only when it holds text
+    directly (no heading, block or div below it). Headings always count.
+    """
+    from bs4 import Tag
+
+    blocks = set(HTML_BLOCKS)
+    wanted = HEADINGS | blocks | {"div"}
+    order: list = []
+    inside_block: dict[int, bool] = {}
+    # Whether `body` itself sits inside a block (find_parent looked above it): checked once.
+    start_inside = any(parent.name in blocks for parent in body.parents) if isinstance(body, Tag) else False
+    stack = [
+        (child, start_inside or body.name in blocks) for child in reversed(body.contents) if isinstance(child, Tag)
+    ]
+    while stack:
+        element, in_block = stack.pop()
+        order.append(element)
+        inside_block[id(element)] = in_block
+        below = in_block or element.name in blocks
+        stack.extend((child, below) for child in reversed(element.contents) if isinstance(child, Tag))
+    holds_wanted: set[int] = set()
+    for element in reversed(order):  # children before parents
+        if element.name in wanted or id(element) in holds_wanted:
+            holds_wanted.add(id(element.parent))
+    for element in order:
+        if element.name not in wanted:
+            continue
+        if element.name in HEADINGS:
+            yield element
+        elif inside_block[id(element)] or (element.name == "div" and id(element) in holds_wanted):
+            continue
+        else:
+            yield element
+
+
+def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
+    soup = _bounded_soup(data, limits or Limits())
+    for tag in soup(HTML_DROPPED):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     body = soup.body or soup
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
-    headings = {f"h{i}" for i in range(1, 7)}
-    for element in body.find_all([*headings, *HTML_BLOCKS, "div"]):
-        if element.name in headings:
+    for element in _html_candidates(body):
+        if element.name in HEADINGS:
             level = int(element.name[1])
             heading = element.get_text(" ", strip=True)
             if heading:
                 path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
                 title = title or heading
-            continue
-        # A block inside another collected block (li > p) is taken once, by the outer one;
-        # a div counts only when it holds text directly (no block children).
-        if element.find_parent(HTML_BLOCKS):
-            continue
-        if element.name == "div" and element.find([*headings, *HTML_BLOCKS, "div"]):
             continue
         text = element.get_text(" " if element.name != "pre" else "", strip=element.name != "pre")
         text = re.sub(r"[ \t]+", " ", text).strip()
@@ -219,12 +325,16 @@ def extract_html(data: bytes) -> Extracted:
     return Extracted(kind="html", title=title, blocks=blocks)
 
 
-def extract_pdf(data: bytes) -> Extracted:
+def extract_pdf(data: bytes, limits: Limits | None = None) -> Extracted:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
+    limits = limits or Limits()
     try:
-        reader = PdfReader(io.BytesIO(data))
+        reader = PdfReader(io.BytesIO(data), xref_stream_maximum_entries=limits.pdf_max_objects)
+        objects = sum(len(entries) for entries in reader.xref.values()) + len(reader.xref_objStm)
+        if objects > limits.pdf_max_objects:
+            raise ExtractionError(_pdf_too_many_objects(limits))
         if reader.is_encrypted:
             try:
                 opened = reader.decrypt("")
@@ -232,18 +342,23 @@ def extract_pdf(data: bytes) -> Extracted:
                 opened = 0
             if not opened:
                 raise ExtractionError("The PDF is password-protected; upload a copy without a password.")
+        _pdf_check_pages(reader, limits)
         pages = list(reader.pages)
     except ExtractionError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise ExtractionError(f"The PDF is damaged and cannot be read ({exc}).") from exc
+    except LimitReachedError as exc:
+        raise ExtractionError(PDF_OVER_LIMIT) from exc
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
+        raise ExtractionError("The PDF is damaged and cannot be read.") from exc
     outline = _pdf_outline(reader)
     blocks: list[Block] = []
     for number, page in enumerate(pages, start=1):
         try:
             text = page.extract_text() or ""
+        except LimitReachedError as exc:
+            raise ExtractionError(PDF_OVER_LIMIT) from exc
         except Exception as exc:
-            raise ExtractionError(f"Page {number} of the PDF is damaged and cannot be read ({exc}).") from exc
+            raise ExtractionError(f"Page {number} of the PDF is damaged and cannot be read.") from exc
         heading_path = outline.get(number, ())
         for paragraph in _pdf_paragraphs(text):
             blocks.append(Block(paragraph, heading_path, page=number))
@@ -259,12 +374,41 @@ def extract_pdf(data: bytes) -> Extracted:
     return Extracted(kind="pdf", title=str(title).strip(), blocks=blocks, page_count=len(pages))
 
 
+PDF_OVER_LIMIT = (
+    "The PDF holds a stream or structure larger than Beacon reads safely (it may be built to exhaust the reader); "
+    "it cannot be read."
+)
+
+
+def _pdf_too_many_objects(limits: Limits) -> str:
+    return (
+        f"The PDF is made of more than {limits.pdf_max_objects:,} objects, more than Beacon reads in one document; "
+        "split it into smaller files."
+    )
+
+
+def _pdf_check_pages(reader, limits: Limits) -> None:
+    """The page tree's declared count first (cheap, before walking it), then the real count."""
+    try:
+        declared = int(reader.trailer["/Root"]["/Pages"]["/Count"])
+    except (KeyError, TypeError, ValueError):
+        declared = 0
+    count = declared if declared > limits.pdf_max_pages else len(reader.pages)
+    if count > limits.pdf_max_pages:
+        raise ExtractionError(
+            f"The PDF has {count:,} pages, more than the {limits.pdf_max_pages:,} Beacon reads in one document; "
+            "split it into smaller files."
+        )
+
+
 def _pdf_paragraphs(text: str) -> list[str]:
     # pypdf gives lines; blank lines separate paragraphs, and hyphenated line ends are joined.
     text = re.sub(r"-\n(?=[a-z])", "", text)
     paragraphs = []
     for paragraph in re.split(r"\n\s*\n", text):
-        joined = re.sub(r"\s*\n\s*", " ", paragraph).strip()
+        # A run of spaces holding a line break becomes one space (what r"\s*\n\s*" did, but linear:
+        # that pattern is quadratic in a long run of spaces without a line break).
+        joined = re.sub(r"\s+", lambda run: " " if "\n" in run.group() else run.group(), paragraph).strip()
         if joined:
             paragraphs.append(re.sub(r"[ \t]+", " ", joined))
     return paragraphs
@@ -306,14 +450,100 @@ def _pdf_outline(reader) -> dict[int, tuple[str, ...]]:
     return mapping
 
 
-def extract_docx(data: bytes) -> Extracted:
+ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # what Word writes; bzip2/lzma are refused
+ZIP_RATIO_FROM = MB  # a member's compression ratio counts from this inflated size (tiny parts are harmless)
+ZIP_CHUNK = 256 * 1024
+
+
+def check_zip(data: bytes, limits: Limits, what: str) -> None:
+    """Refuse an archive that would inflate beyond the limits, before any library opens it.
+
+    From the central directory: the member count, the total declared inflated size and each
+    member's compression ratio (Apache POI's zip-bomb guard uses the same 100:1 default). Then every
+    member is inflated in fixed-size chunks, counting: a member that yields more than it declares
+    (a lying header) or does not match its checksum is refused, whatever zipfile would have done
+    with it. Memory stays at one chunk; CPU time is bounded by the declared total.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ExtractionError(f"{what} is damaged and cannot be read.") from exc
+    with archive:
+        members = archive.infolist()
+        if len(members) > limits.zip_max_members:
+            raise ExtractionError(
+                f"{what} is an archive of {len(members):,} parts, more than the {limits.zip_max_members:,} Beacon "
+                "accepts; it cannot be read."
+            )
+        declared = sum(member.file_size for member in members)
+        if declared > limits.zip_max_uncompressed_mb * MB:
+            raise ExtractionError(
+                f"{what} would unpack to {declared / MB:,.0f} MB, more than the {limits.zip_max_uncompressed_mb:,} MB "
+                "Beacon unpacks; it cannot be read."
+            )
+        for member in members:
+            if member.compress_type not in ZIP_METHODS:
+                raise ExtractionError(f"{what} uses a compression method Word does not use; it cannot be read.")
+            if member.file_size >= ZIP_RATIO_FROM and member.file_size > limits.zip_max_ratio * max(
+                member.compress_size, 1
+            ):
+                raise ExtractionError(
+                    f"{what} holds a part compressed more than {limits.zip_max_ratio}:1, the mark of a zip bomb; "
+                    "it cannot be read."
+                )
+        for member in members:
+            _inflate_counting(data, member, what)
+
+
+def _inflate_counting(data: bytes, member: zipfile.ZipInfo, what: str) -> None:
+    import struct
+    import zlib
+
+    header = data[member.header_offset : member.header_offset + 30]
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise ExtractionError(f"{what} is damaged and cannot be read.")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    start = member.header_offset + 30 + name_length + extra_length
+    raw = memoryview(data)[start : start + member.compress_size]
+    if len(raw) != member.compress_size:
+        raise ExtractionError(f"{what} is damaged and cannot be read.")
+    inflater = zlib.decompressobj(-15) if member.compress_type == zipfile.ZIP_DEFLATED else None
+    produced, crc = 0, 0
+    lying = ExtractionError(
+        f"{what} is damaged or built to mislead: a part holds more data than its header declares; it cannot be read."
+    )
+    try:
+        for offset in range(0, len(raw), ZIP_CHUNK):
+            piece = raw[offset : offset + ZIP_CHUNK]
+            while piece:
+                out = inflater.decompress(piece, ZIP_CHUNK) if inflater else bytes(piece)
+                produced += len(out)
+                if produced > member.file_size:
+                    raise lying
+                crc = zlib.crc32(out, crc)
+                piece = inflater.unconsumed_tail if inflater else b""
+        if inflater is not None:
+            out = inflater.flush()
+            produced += len(out)
+            crc = zlib.crc32(out, crc)
+    except zlib.error as exc:
+        raise ExtractionError(f"{what} is damaged and cannot be read.") from exc
+    if produced > member.file_size:
+        raise lying
+    if produced != member.file_size or crc != member.CRC:
+        raise ExtractionError(f"{what} is damaged and cannot be read.")
+
+
+def extract_docx(data: bytes, limits: Limits | None = None) -> Extracted:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
+    from lxml import etree
 
+    check_zip(data, limits or Limits(), "The Word document")
     try:
         document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ExtractionError(f"The Word document is damaged and cannot be read ({exc}).") from exc
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, etree.LxmlError) as exc:
+        raise ExtractionError("The Word document is damaged and cannot be read.") from exc
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
     title = (document.core_properties.title or "").strip()
@@ -344,9 +574,25 @@ def extract_docx(data: bytes) -> Extracted:
 EXTRACTORS = {"txt": extract_txt, "md": extract_md, "html": extract_html, "pdf": extract_pdf, "docx": extract_docx}
 
 
-def extract(filename: str, data: bytes) -> Extracted:
+def extract(filename: str, data: bytes, limits: Limits | None = None) -> Extracted:
     kind = detect_kind(filename, data)
-    extracted = EXTRACTORS[kind](data)
+    extracted = EXTRACTORS[kind](data, limits) if kind in ("html", "pdf", "docx") else EXTRACTORS[kind](data)
+    for block in extracted.blocks:
+        block.text = _storable(block.text)
+        block.heading_path = tuple(_storable(heading) for heading in block.heading_path)
+    extracted.title = _storable(extracted.title)
     if not any(block.text.strip() for block in extracted.blocks):
         raise ExtractionError("The file contains no text to learn from.")
     return extracted
+
+
+def _storable(text: str) -> str:
+    """Without NUL characters and lone surrogates, which PostgreSQL text cannot hold (a parser may
+    pass both through from a hostile file); a surrogate becomes U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text

@@ -38,8 +38,9 @@ from apps.core.leases import (
     token_run,
 )
 from apps.documents.chunking import chunk_blocks
-from apps.documents.extraction import MIME_TYPES, ExtractionError, extension_kind, extract
+from apps.documents.extraction import MIME_TYPES, ExtractionError, extension_kind
 from apps.documents.models import Chunk, ChunkEmbedding, Document
+from apps.documents.sandbox import extract_isolated
 from apps.organizations.services import plan_limit_check
 
 logger = logging.getLogger(__name__)
@@ -369,7 +370,9 @@ def document_extract_chunk(*, document: Document) -> int:
         error="",
     )
     name, data = _read(document)
-    extracted = extract(name, data)
+    # In a child process bounded in CPU time and memory (apps.documents.sandbox, issue 13).
+    extracted = extract_isolated(name, data)
+    del data
     embedder = get_embedder()
     drafts = chunk_blocks(
         extracted.blocks,

@@ -360,6 +360,17 @@ SEARCH_TEXT_CONFIG = env("SEARCH_TEXT_CONFIG", default="english")
 SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=150)
 # Hard ceiling for one uploaded file, whatever the plan says (MB).
 DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=200)
+# Hostile documents (docs/security.md): each extraction runs in a child process with these budgets,
+# and the limits below refuse a file before a parser is handed it.
+DOCUMENT_EXTRACT_CPU_SECONDS = env.int("DOCUMENT_EXTRACT_CPU_SECONDS", default=120)
+DOCUMENT_EXTRACT_MEMORY_MB = env.int("DOCUMENT_EXTRACT_MEMORY_MB", default=1024)
+DOCUMENT_HTML_MAX_DEPTH = env.int("DOCUMENT_HTML_MAX_DEPTH", default=1000)
+DOCUMENT_HTML_MAX_ELEMENTS = env.int("DOCUMENT_HTML_MAX_ELEMENTS", default=200_000)
+DOCUMENT_ZIP_MAX_MEMBERS = env.int("DOCUMENT_ZIP_MAX_MEMBERS", default=1000)
+DOCUMENT_ZIP_MAX_UNCOMPRESSED_MB = env.int("DOCUMENT_ZIP_MAX_UNCOMPRESSED_MB", default=200)
+DOCUMENT_ZIP_MAX_RATIO = env.int("DOCUMENT_ZIP_MAX_RATIO", default=100)
+DOCUMENT_PDF_MAX_PAGES = env.int("DOCUMENT_PDF_MAX_PAGES", default=2000)
+DOCUMENT_PDF_MAX_OBJECTS = env.int("DOCUMENT_PDF_MAX_OBJECTS", default=2_000_000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 100

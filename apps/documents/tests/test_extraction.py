@@ -276,9 +276,13 @@ def test_refused_files_raise_a_readable_error(name, data, message):
 
 
 def test_corrupt_pdf_is_reported_as_damaged():
-    """A file with a PDF header but no valid structure: 'The PDF is damaged and cannot be read (...)'."""
-    with pytest.raises(ExtractionError, match=r"^The PDF is damaged and cannot be read \(.+\)\.$"):
+    """A file with a PDF header but no valid structure: a sentence, with pypdf's own words only in the cause
+    (logged), never in the message (issue 13)."""
+    with pytest.raises(ExtractionError) as caught:
         extract("broken.pdf", samples.CORRUPT_PDF)
+
+    assert str(caught.value) == "The PDF is damaged and cannot be read."
+    assert caught.value.__cause__ is not None
 
 
 def test_pdf_without_text_asks_for_ocr():
