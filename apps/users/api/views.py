@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import InvalidToken
 
+from apps.core.fields import PasswordField
 from apps.core.permissions import IsPerson
 from apps.core.throttling import AuthThrottle
 from apps.users import services
@@ -32,7 +33,7 @@ class TokenPairSerializer(serializers.Serializer):
 class RegisterApi(AuthThrottled, APIView):
     class InputSerializer(ProfileInputSerializer):
         email = serializers.EmailField()
-        password = serializers.CharField(write_only=True, max_length=128)
+        password = PasswordField(write_only=True)
 
     class OutputSerializer(serializers.Serializer):
         user = UserOutputSerializer()
@@ -108,7 +109,7 @@ class PasswordChangeApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         old_password = serializers.CharField(max_length=128)
-        new_password = serializers.CharField(max_length=128)
+        new_password = PasswordField()
 
     @extend_schema(
         operation_id="auth_password_change", request=InputSerializer, responses=TokenPairSerializer, tags=["auth"]
@@ -138,7 +139,7 @@ class PasswordResetConfirmApi(AuthThrottled, APIView):
     class InputSerializer(serializers.Serializer):
         uid = serializers.CharField(max_length=64)
         token = serializers.CharField(max_length=128)
-        new_password = serializers.CharField(max_length=128)
+        new_password = PasswordField()
 
     @extend_schema(
         operation_id="auth_password_reset_confirm", request=InputSerializer, responses={204: None}, tags=["auth"]
