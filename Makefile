@@ -34,13 +34,15 @@ test: $(STAMP)
 # FUZZ_EXAMPLES per operation, as the owner of the dedicated 'fuzz' organization (manage.py fuzz_org).
 FUZZ_URL ?= $(or $(BEACON_PUBLIC_URL),http://127.0.0.1:$(or $(BEACON_PORT),8000))
 FUZZ_EXAMPLES ?= 100
+# Under the server's per-user throttle (THROTTLE_USER, 1200/min), or most answers would be 429s.
+FUZZ_RATE ?= 1000/m
 fuzz: $(STAMP)
 	@seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
 	echo "make fuzz: seed $$seed, $(FUZZ_EXAMPLES) examples per operation, against $(FUZZ_URL)"; \
 	exports="$$($(DEV) $(BIN)/python manage.py fuzz_org)" || exit 1; eval "$$exports"; \
 	PYTHONPATH=. SCHEMATHESIS_HOOKS=apps.core.tests.fuzz_rules $(BIN)/schemathesis --config-file config/schemathesis.toml \
 		run $(FUZZ_URL)/api/schema/ --checks all --exclude-checks positive_data_acceptance --seed $$seed \
-		--max-examples $(FUZZ_EXAMPLES) --continue-on-failure --workers 2 \
+		--max-examples $(FUZZ_EXAMPLES) --rate-limit $(FUZZ_RATE) --continue-on-failure --workers 2 \
 		--report junit --report-dir .beacon/fuzz $(ARGS); \
 	status=$$?; echo "make fuzz: seed $$seed (FUZZ_SEED=$$seed make fuzz replays it)"; exit $$status
 

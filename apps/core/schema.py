@@ -4,9 +4,8 @@ schema states the rules the validation enforces (see docs/api.md, "What the sche
 - a `TimeZoneField` is the shared `TimeZone` enum (the names the validation accepts);
 - a field with a `schema_pattern` attribute (a comma-separated list of choices, a WebUrlField...) gets
   it as `pattern`; a string the API trims and refuses blank gets a "not only whitespace" pattern;
-- a serializer's `schema_exclusive` pairs become `oneOf`/`not` rules: `("a", "b")` means "not both",
-  `("a", "b", "one")` means "exactly one of them" (for a nullable field the server reads null as absent,
-  the schema as present: the schema is the stricter of the two, never the looser).
+- a serializer's `schema_exclusive` pairs become `oneOf`/`not` rules: `("a", "b")` means "not both"
+  (a null counts as not given), `("a", "b", "one")` means "exactly one of them" (for non-null fields).
 """
 
 from django.core.validators import RegexValidator
@@ -93,11 +92,18 @@ class AutoSchema(openapi.AutoSchema):
     def _map_serializer(self, serializer, direction, bypass_extensions=False):
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
         rules = []
+        properties = schema.get("properties", {})
         for first, second, *kind in getattr(serializer, "schema_exclusive", ()):
             if kind == ["one"]:
                 rules.append({"oneOf": [{"required": [first]}, {"required": [second]}]})
             else:
-                rules.append({"not": {"required": [first, second]}})
+                # "Not both given": a null counts as not given, so the pair is refused only when both
+                # have a value of their (non-null) type.
+                both = {"required": [first, second]}
+                types = {name: properties.get(name, {}).get("type") for name in (first, second)}
+                if all(types.values()):
+                    both["properties"] = {name: {"type": value} for name, value in types.items()}
+                rules.append({"not": both})
         if len(rules) == 1:
             schema.update(rules[0])
         elif rules:
