@@ -23,6 +23,7 @@ ERROR_DESCRIPTIONS = {
     "403": "Authenticated but not allowed (role, scope or plan limit).",
     "404": "Not found, or not visible to the caller's organization.",
     "405": "Method not allowed.",
+    "409": "Conflict with the current state (e.g. an item that still has children, a transition not allowed).",
     "415": "Unsupported media type.",
     "429": "Rate limited; retry after `details.retry_after` seconds (also the Retry-After header).",
 }
@@ -82,6 +83,13 @@ class AutoSchema(openapi.AutoSchema):
 
     def _get_request_for_media_type(self, serializer, direction="request"):
         """A body whose schema demands something (one field of a pair, a `required` list) is required."""
+        if self.method == "PATCH" and getattr(serializer, "schema_partial", True) is False:
+            # A PATCH whose serializer is not partial (its fields stay required): documented as such.
+            self.method = "PUT"
+            try:
+                return self._get_request_for_media_type(serializer, direction)
+            finally:
+                self.method = "PATCH"
         schema, required = super()._get_request_for_media_type(serializer, direction)
         if isinstance(serializer, dict):
             required = required or bool(serializer.get("oneOf") or serializer.get("required"))

@@ -41,6 +41,8 @@ STATED_RULES = [
     (ANY, 400, "duplicate_external_id", r"", "state: the external_id is already used in this organization"),
     (ANY, 400, "invitation_closed", r"", "state: the invitation is already accepted, revoked or expired"),
     (ANY, 400, "last_owner", r"", "state: the last owner cannot be removed or demoted"),
+    (ANY, 400, "already_member", r"", "state: the invited e-mail is already a member"),
+    (ANY, 400, "not_an_answer", r"", "state: feedback goes on the assistant's answers only"),
     (ANY, 400, "rolled_up", r"", "state: the item has children; its progress rolls up from them"),
     (ANY, 400, "invalid", r"Cannot be in the future", "clock: a moment later than now"),
     (

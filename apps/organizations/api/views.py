@@ -188,6 +188,7 @@ class MemberDetailApi(OrganizationAPIView):
     method_roles = {"DELETE": Role.MEMBER}
 
     class InputSerializer(serializers.Serializer):
+        schema_partial = False  # PATCH, but `role` is required (apps.core.schema)
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(operation_id="members_retrieve", responses=MembershipOutputSerializer, tags=["members"])
