@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 DEV := DJANGO_SETTINGS_MODULE=config.settings.local
 TEST := DJANGO_SETTINGS_MODULE=config.settings.test
 
-.PHONY: help install run test stop services status migrate shell superuser lint format schema clean
+.PHONY: help install run test fuzz stop services status migrate shell superuser lint format schema clean
 
 help:
 	@echo "make run      - start web + worker + beat + Flower on the embedded services (Ctrl-C stops)"
 	@echo "make test     - run the whole test suite (ARGS='-k foo' to narrow)"
+	@echo "make fuzz     - schemathesis against a running 'make run' (random seed; FUZZ_SEED, FUZZ_EXAMPLES, FUZZ_URL)"
 	@echo "make stop     - stop the embedded PostgreSQL, Redis and graph (Bolt) servers"
 	@echo "make migrate  - apply migrations     make shell - Django shell"
 	@echo "make status   - embedded services    make lint  - ruff"
@@ -28,6 +29,22 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(TEST) $(BIN)/python -m pytest $(ARGS)
+
+# Outside CI (the suite's fuzz test keeps a fixed seed): every check, a random seed printed first,
+# FUZZ_EXAMPLES per operation, as the owner of the dedicated 'fuzz' organization (manage.py fuzz_org).
+FUZZ_URL ?= $(or $(BEACON_PUBLIC_URL),http://127.0.0.1:$(or $(BEACON_PORT),8000))
+FUZZ_EXAMPLES ?= 100
+# Under the server's per-user throttle (THROTTLE_USER, 1200/min), or most answers would be 429s.
+FUZZ_RATE ?= 1000/m
+fuzz: $(STAMP)
+	@seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "make fuzz: seed $$seed, $(FUZZ_EXAMPLES) examples per operation, against $(FUZZ_URL)"; \
+	exports="$$($(DEV) $(BIN)/python manage.py fuzz_org)" || exit 1; eval "$$exports"; \
+	PYTHONPATH=. SCHEMATHESIS_HOOKS=apps.core.tests.fuzz_rules $(BIN)/schemathesis --config-file config/schemathesis.toml \
+		run $(FUZZ_URL)/api/schema/ --checks all --exclude-checks positive_data_acceptance --seed $$seed \
+		--max-examples $(FUZZ_EXAMPLES) --rate-limit $(FUZZ_RATE) --continue-on-failure --workers 2 \
+		--report junit --report-dir .beacon/fuzz $(ARGS); \
+	status=$$?; echo "make fuzz: seed $$seed (FUZZ_SEED=$$seed make fuzz replays it)"; exit $$status
 
 services: $(STAMP)
 	$(DEV) $(BIN)/python -c "import sys; sys.path.insert(0, '.'); from apps.core import embedded; print(embedded.postgres_ensure(), embedded.redis_ensure(), embedded.graph_ensure())"

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,6 +26,7 @@ from rest_framework.exceptions import NotFound
 
 from apps.bots.models import Bot
 from apps.conversations.models import Conversation, Message
+from apps.core.fields import time_zones
 from apps.progress.models import ContentItem, ContentKind, Interaction, InteractionKind, Progress
 
 GROUPINGS = ("day", "week", "month")
@@ -42,17 +42,6 @@ PROGRESS = Progress._meta.db_table
 BOT = Bot._meta.db_table
 CONVERSATION = Conversation._meta.db_table
 MESSAGE = Message._meta.db_table
-
-
-@cache
-def time_zones() -> frozenset[str]:
-    """IANA names both Python and this PostgreSQL server know (their time-zone databases may differ
-    in recent zones; an unknown name in `AT TIME ZONE` would be a database error). Read once per
-    process."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT name FROM pg_timezone_names")
-        server = {name for (name,) in cursor.fetchall()}
-    return frozenset(available_timezones() & server)
 
 
 @dataclass(frozen=True)

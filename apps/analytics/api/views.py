@@ -13,6 +13,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.analytics import selectors as analytics
+from apps.core.fields import DATE_1970_TO_9998, PatternDateField, TimeZoneField
 from apps.core.serializers import QuerySerializer
 from apps.organizations.models import Role
 from apps.organizations.tenancy import OrganizationAPIView
@@ -26,12 +27,23 @@ TAGS = ["analytics"]
 
 
 class RangeFilterSerializer(QuerySerializer):
-    date_from = serializers.DateField(
-        required=False, help_text="First day (YYYY-MM-DD), included. Default: `ANALYTICS_DEFAULT_RANGE_DAYS` ago."
+    date_from = PatternDateField(
+        required=False,
+        schema_pattern=DATE_1970_TO_9998,
+        help_text="First day (YYYY-MM-DD, 1970-01-01 to 9998-12-31), included; on or before `date_to`. "
+        "Default: `ANALYTICS_DEFAULT_RANGE_DAYS` ago.",
     )
-    date_to = serializers.DateField(required=False, help_text="Last day (YYYY-MM-DD), included. Default: today.")
-    tz = serializers.CharField(
-        required=False, max_length=64, default="UTC", help_text="IANA time zone of the days and periods."
+    date_to = PatternDateField(
+        required=False,
+        schema_pattern=DATE_1970_TO_9998,
+        help_text="Last day (YYYY-MM-DD, 1970-01-01 to 9998-12-31), included; the range covers at most "
+        "`ANALYTICS_MAX_RANGE_DAYS` days (731 by default), a longer one is a 400. Default: today.",
+    )
+    tz = TimeZoneField(
+        required=False,
+        default="UTC",
+        message="Unknown time zone '{value}'; use an IANA name such as 'Europe/Paris' or 'UTC'.",
+        help_text="IANA time zone of the days and periods.",
     )
 
     def validate(self, attrs):

@@ -1,11 +1,12 @@
 """Documents of a bot and hybrid search: /api/v1/orgs/{org}/bots/{bot}/documents/ and .../search/."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.response import Response
 
 from apps.bots.tenancy import BotScopedApi
+from apps.core.fields import WebUrlField
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.parsers import JSONParser, MultiPartParser
 from apps.core.serializers import QuerySerializer
@@ -98,7 +99,7 @@ class DocumentTextCreateApi(BotScopedApi):
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=300)
         text = serializers.CharField(max_length=5_000_000)
-        url = serializers.URLField(required=False, allow_blank=True, max_length=1000, default="")
+        url = WebUrlField(required=False, allow_blank=True, max_length=1000, default="")
 
     @extend_schema(
         operation_id="documents_create_text",
@@ -175,13 +176,7 @@ class SearchApi(BotScopedApi):
 
     @extend_schema(
         operation_id="bots_search",
-        parameters=[
-            OpenApiParameter("q", str, required=True, description="The question or search words."),
-            OpenApiParameter("k", {"type": "integer", "minimum": 1, "maximum": 50}, description="Results."),
-            OpenApiParameter(
-                "min_score", {"type": "number", "minimum": 0, "maximum": 1}, description="Cut-off on the fused score."
-            ),
-        ],
+        parameters=[FilterSerializer],
         responses=SearchResponseSerializer,
         tags=["documents"],
     )

@@ -100,7 +100,11 @@ class OrganizationListCreateApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
-        slug = serializers.SlugField(max_length=64, required=False)
+        slug = serializers.SlugField(
+            max_length=64,
+            required=False,
+            help_text="Unique across Beacon, a taken one is a 400 (default: from the name).",
+        )
 
     @extend_schema(
         operation_id="orgs_list", responses=paginated_schema(OrganizationWithRoleSerializer), tags=["organizations"]
@@ -185,6 +189,7 @@ class MemberDetailApi(OrganizationAPIView):
     method_roles = {"DELETE": Role.MEMBER}
 
     class InputSerializer(serializers.Serializer):
+        schema_partial = False  # PATCH, but `role` is required (apps.core.schema)
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(operation_id="members_retrieve", responses=MembershipOutputSerializer, tags=["members"])
@@ -362,7 +367,9 @@ class ApiKeyListCreateApi(OrganizationAPIView):
         scopes = serializers.ListField(
             child=serializers.ChoiceField(choices=ApiKey.Scope.choices), min_length=1, max_length=2
         )
-        expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        expires_at = serializers.DateTimeField(
+            required=False, allow_null=True, default=None, help_text="In the future (a past one is a 400); null: never."
+        )
 
     @extend_schema(operation_id="api_keys_list", responses=paginated_schema(ApiKeyOutputSerializer), tags=["api keys"])
     def get(self, request, org_slug):

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
+from apps.core.fields import DATETIME_FROM_1970, PatternDateTimeField, WebUrlField, comma_list_pattern
 from apps.core.serializers import QuerySerializer
 from apps.progress.models import ContentItem, ContentKind, Interaction, InteractionKind, Progress
 from apps.progress.services.interactions import KEY_MAX, RATING_MAX, WEIGHT_LIMIT
@@ -32,6 +33,8 @@ class CommaListField(serializers.CharField):
     def __init__(self, *, choices=None, lower=False, **kwargs):
         self.allowed = list(choices) if choices else None
         self.lower = lower
+        if self.allowed:
+            self.schema_pattern = comma_list_pattern(self.allowed)  # see apps.core.schema
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -60,7 +63,7 @@ class ContentFieldsSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=20_000)
     body = serializers.CharField(required=False, allow_blank=True, max_length=500_000)
     kind = serializers.ChoiceField(choices=ContentKind.choices, required=False)
-    url = serializers.URLField(required=False, allow_blank=True, max_length=1000)
+    url = WebUrlField(required=False, allow_blank=True, max_length=1000)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=64),
         required=False,
@@ -89,6 +92,8 @@ class ContentFieldsSerializer(serializers.Serializer):
 
 
 class ContentInputSerializer(ContentFieldsSerializer):
+    schema_exclusive = [("parent", "parent_external_id")]
+
     parent = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, help_text="Parent item id (null: top level)."
     )
@@ -204,14 +209,19 @@ def _not_future(value):
 
 
 class ProgressTargetSerializer(serializers.Serializer):
+    schema_exclusive = [("item", "item_external_id", "one"), ("user", "user_external_id")]
+
     item = serializers.IntegerField(required=False, min_value=1, help_text="Item id.")
     item_external_id = serializers.CharField(required=False, max_length=255, help_text="Or the item's external_id.")
     user = serializers.IntegerField(
         required=False, min_value=1, help_text="Whose progress (admins and API keys; default: the caller)."
     )
     user_external_id = serializers.CharField(required=False, max_length=255, help_text="Or the member's external_id.")
-    at = serializers.DateTimeField(
-        required=False, help_text="When it happened (imports); default now.", validators=[_not_future]
+    at = PatternDateTimeField(
+        required=False,
+        schema_pattern=DATETIME_FROM_1970,
+        help_text="When it happened (imports), from 1970 on and not in the future (a 400); default now.",
+        validators=[_not_future],
     )
 
     def validate(self, attrs):
@@ -223,6 +233,8 @@ class ProgressTargetSerializer(serializers.Serializer):
 
 
 class ProgressCompleteSerializer(ProgressTargetSerializer):
+    schema_exclusive = [*ProgressTargetSerializer.schema_exclusive, ("time_spent_seconds", "add_seconds")]
+
     score = serializers.FloatField(required=False, min_value=0, max_value=100)
     time_spent_seconds = serializers.IntegerField(
         required=False, min_value=0, max_value=TEN_YEARS, help_text="Total time spent (replaces the stored one)."
@@ -285,6 +297,8 @@ class ProgressSummarySerializer(serializers.Serializer):
 
 
 class InteractionInputSerializer(serializers.Serializer):
+    schema_exclusive = [("item", "item_external_id", "one"), ("user", "user_external_id")]
+
     kind = serializers.ChoiceField(choices=InteractionKind.choices)
     item = serializers.IntegerField(required=False, min_value=1)
     item_external_id = serializers.CharField(required=False, max_length=255)
@@ -296,7 +310,12 @@ class InteractionInputSerializer(serializers.Serializer):
     value = serializers.FloatField(
         required=False, allow_null=True, help_text=f"Rating 0..{RATING_MAX:g} (required for rate), purchase amount..."
     )
-    occurred_at = serializers.DateTimeField(required=False, validators=[_not_future])
+    occurred_at = PatternDateTimeField(
+        required=False,
+        schema_pattern=DATETIME_FROM_1970,
+        help_text="From 1970 on and not in the future (a 400); default now.",
+        validators=[_not_future],
+    )
     idempotency_key = serializers.CharField(required=False, max_length=KEY_MAX, help_text="Retries never double-count.")
 
     def validate(self, attrs):

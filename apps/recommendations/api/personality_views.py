@@ -134,6 +134,9 @@ class PersonalityInstrumentApi(PersonalityApi):
         )
 
 
+ANSWER = {"type": "integer", "minimum": 1, "maximum": 5}
+
+
 class PersonalityAssessmentCreateApi(PersonalityApi):
     class InputSerializer(serializers.Serializer):
         instrument = serializers.ChoiceField(choices=sorted(INSTRUMENTS))
@@ -141,9 +144,30 @@ class PersonalityAssessmentCreateApi(PersonalityApi):
             child=serializers.JSONField(), allow_empty=False, help_text='Item number -> 1..5, e.g. {"1": 4, "2": 2}.'
         )
 
+    # The item numbers depend on the instrument: one schema branch per instrument states its items.
+    input_schema = {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "instrument": {"type": "string", "enum": [code]},
+                    "answers": {
+                        "type": "object",
+                        "minProperties": 1,
+                        "properties": {str(item.number): ANSWER for item in instrument.items},
+                        "additionalProperties": False,
+                        "description": f'Item number (1-{len(instrument.items)}) -> answer 1..5, e.g. {{"1": 4}}.',
+                    },
+                },
+                "required": ["instrument", "answers"],
+            }
+            for code, instrument in sorted(INSTRUMENTS.items())
+        ]
+    }
+
     @extend_schema(
         operation_id="personality_assessment_create",
-        request=InputSerializer,
+        request={"application/json": input_schema},
         responses={201: AssessmentSerializer},
         tags=TAGS,
         description="Answer the questionnaire for yourself. Scored at once with the published keys; your profile is "

@@ -3,6 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.core.fields import PatternCharField, comma_list_pattern
 from apps.core.serializers import QuerySerializer
 from apps.progress.models import ContentKind
 
@@ -19,11 +20,24 @@ class RecommendationParamsSerializer(QuerySerializer):
         help_text="Whose recommendations (default: yourself; required for API keys).",
     )  # fmt: skip
     limit = serializers.IntegerField(required=False, min_value=1, max_value=50, default=10)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
-    kind = serializers.CharField(required=False, max_length=200, help_text="Comma-separated content kinds.")
+    offset = serializers.IntegerField(
+        required=False, min_value=0, max_value=settings.REC_MAX_RESULTS - 1, default=0,
+        help_text=f"offset + limit can be at most {settings.REC_MAX_RESULTS} (`REC_MAX_RESULTS`); more is a 400.",
+    )  # fmt: skip
+    kind = PatternCharField(
+        required=False,
+        max_length=200,
+        schema_pattern=comma_list_pattern(ContentKind.values),
+        help_text="Comma-separated content kinds.",
+    )
     tags = serializers.CharField(required=False, max_length=1000, help_text="Comma-separated tags (any of them).")
     category = serializers.CharField(required=False, max_length=100)
-    exclude = serializers.CharField(required=False, max_length=2000, help_text="Comma-separated item ids to leave out.")
+    exclude = PatternCharField(
+        required=False,
+        max_length=2000,
+        schema_pattern=r"^[0-9]{1,18}(,[0-9]{1,18}){0,199}$",
+        help_text="Comma-separated item ids (at most 200) to leave out.",
+    )
     diversity = serializers.FloatField(
         required=False, min_value=0, max_value=1, default=0.0, help_text="0 = pure relevance, 1 = most diverse (MMR)."
     )

@@ -1,8 +1,8 @@
-import zoneinfo
-
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.core.fields import TimeZoneField
 
 User = get_user_model()
 
@@ -20,11 +20,6 @@ class UserOutputSerializer(serializers.ModelSerializer):
 
 class ProfileInputSerializer(serializers.Serializer):
     full_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    timezone = serializers.CharField(max_length=64, required=False)
+    timezone = TimeZoneField(required=False)
     locale = serializers.RegexField(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$", max_length=16, required=False)
     interests = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
-
-    def validate_timezone(self, value):
-        if value not in zoneinfo.available_timezones():
-            raise serializers.ValidationError(f"'{value}' is not an IANA time zone (e.g. 'Europe/Paris').")
-        return value

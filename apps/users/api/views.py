@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import InvalidToken
 
+from apps.core.fields import PasswordField
 from apps.core.permissions import IsPerson
 from apps.core.throttling import UserThrottle
 from apps.users import services, throttles
@@ -35,7 +36,7 @@ class RegisterApi(AuthThrottled, APIView):
 
     class InputSerializer(ProfileInputSerializer):
         email = serializers.EmailField()
-        password = serializers.CharField(write_only=True, max_length=128)
+        password = PasswordField(write_only=True)
 
     class OutputSerializer(serializers.Serializer):
         user = UserOutputSerializer()
@@ -121,7 +122,7 @@ class PasswordChangeApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         old_password = serializers.CharField(max_length=128)
-        new_password = serializers.CharField(max_length=128)
+        new_password = PasswordField()
 
     @extend_schema(
         operation_id="auth_password_change", request=InputSerializer, responses=TokenPairSerializer, tags=["auth"]
@@ -155,7 +156,7 @@ class PasswordResetConfirmApi(AuthThrottled, APIView):
     class InputSerializer(serializers.Serializer):
         uid = serializers.CharField(max_length=64)
         token = serializers.CharField(max_length=128)
-        new_password = serializers.CharField(max_length=128)
+        new_password = PasswordField()
 
     @extend_schema(
         operation_id="auth_password_reset_confirm", request=InputSerializer, responses={204: None}, tags=["auth"]
