@@ -74,11 +74,15 @@ class PatternCharField(SchemaPatternMixin, serializers.CharField):
 
 # An http(s) URL as the schema states it and the API enforces it (Django's URLValidator runs too): a host
 # name of labels of letters, digits and inner hyphens (at most 40 characters, 5 labels and a top-level
-# domain of 2-24 letters, so the host stays under Django's 253) or `localhost`, an optional port, a path of
-# RFC 3986 characters and %XX escapes (so it is also a valid `uri`).
+# domain of 2-24 letters, so the host stays under Django's 253; internationalized names in their xn--
+# form), `localhost` or an IPv4 address; an optional port; then a path, a query and a fragment of RFC 3986
+# characters and %XX escapes (so it is also a valid `uri`). Fragments matter: single-page apps route by
+# them (https://app.example.com/#/course/12).
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,38}[A-Za-z0-9])?"
-_PATH = r"(/([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?"
-URL_PATTERN = rf"^https?://(localhost|{_LABEL}(\.{_LABEL}){{0,4}}\.[A-Za-z]{{2,24}})(:[0-9]{{1,5}})?{_PATH}$"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CHARS = r"([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*"
+_HOST = rf"(localhost|{_LABEL}(\.{_LABEL}){{0,4}}\.[A-Za-z]{{2,24}}|{_OCTET}(\.{_OCTET}){{3}})"
+URL_PATTERN = rf"^https?://{_HOST}(:[0-9]{{1,5}})?(/{_CHARS})?(\?{_CHARS})?(#{_CHARS})?$"
 
 
 class WebUrlField(SchemaPatternMixin, serializers.URLField):
@@ -87,8 +91,8 @@ class WebUrlField(SchemaPatternMixin, serializers.URLField):
         self.validators.append(
             RegexValidator(
                 URL_PATTERN,
-                "Enter an http(s) URL: a host name with a dot (or localhost), an optional port, and a path of "
-                "URL characters (others percent-escaped).",
+                "Enter an http(s) URL: a host name with a dot (or localhost, or an IPv4 address), an optional "
+                "port, then a path, query and fragment of URL characters (others percent-escaped).",
             )
         )
 

@@ -84,6 +84,11 @@ def test_personality_answers_list_each_instrument_items(schema):
     [
         ("https://example.com/refunds?a=1&b=%20", True),
         ("http://localhost:8000/x", True),
+        ("https://app.example.com/#/course/12", True),  # single-page apps route by fragment
+        ("https://example.com?ref=mail#top", True),
+        ("http://192.168.1.20:8080/handbook", True),
+        ("https://docs.eu.west.example.co.uk/guide", True),
+        ("http://999.1.1.1/", False),
         ("https://" + "a" * 63 + ".example.com/", False),  # a label longer than the schema allows
         ("https://example.com/%B:", False),  # not a %XX escape: not a `uri`
         ("ftp://example.com/", False),
