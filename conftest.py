@@ -11,6 +11,20 @@ from apps.users.api.serializers import token_pair
 from apps.users.tests.factories import UserFactory
 
 
+def pytest_sessionstart(session):
+    """Read the database server's time-zone names before collection. The OpenAPI schema lists them
+    (apps.core.fields.time_zones, read once per process) and some test modules build the schema when
+    they are collected, while pytest-django still blocks database access."""
+    from django.db import connections
+    from pytest_django.plugin import blocking_manager_key
+
+    from apps.core.fields import time_zones
+
+    with session.config.stash[blocking_manager_key].unblock():
+        time_zones()
+        connections.close_all()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Re-seed the plans of data migration 0003: with --reuse-db, a transactional test (which
