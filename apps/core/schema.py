@@ -125,6 +125,8 @@ class AutoSchema(openapi.AutoSchema):
                 responses[code] = self._get_response_for_code(
                     OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]), code
                 )
+        for code, response in responses.items():
+            _event_stream_as_events(code, response.get("content", {}))
         return responses
 
     def _get_serializer_name(self, serializer, direction, bypass_extensions=False):
@@ -159,3 +161,24 @@ class AutoSchema(openapi.AutoSchema):
                 ),
             ]
         return parameters
+
+
+# What a `text/event-stream` body is, whatever view streams it: a sequence of events, each an `event`
+# name and a `data` string. Views that stream declare their own event schema (names and all); the
+# media types that drf-spectacular derives from a view's renderers are corrected here: a serializer's
+# schema under text/event-stream would claim the stream is one JSON document.
+EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {"event": {"type": "string"}, "data": {"type": "string", "description": "One JSON document."}},
+}
+
+
+def _event_stream_as_events(code: str, content: dict) -> None:
+    stream = content.get("text/event-stream")
+    if stream is None or "$ref" not in stream.get("schema", {}):
+        return  # not streamed, or a view's own event schema
+    if str(code).startswith("2"):
+        del content["text/event-stream"]  # a success that is not the declared stream is never streamed
+    else:
+        stream["schema"] = EVENT_SCHEMA  # an error after negotiation arrives as an `error` event

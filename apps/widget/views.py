@@ -26,7 +26,7 @@ from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import renderers, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
@@ -37,7 +37,7 @@ from apps.bots import selectors
 from apps.bots.models import Bot
 from apps.conversations import selectors as conversation_selectors
 from apps.conversations import services as conversation_services
-from apps.conversations.api.streaming import EventStreamRenderer, sse, sse_response
+from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA, EventStreamRenderer, sse, sse_response
 from apps.conversations.models import Conversation, Message
 from apps.core.throttling import client_ip
 from apps.organizations.models import Membership
@@ -391,7 +391,12 @@ class WidgetMessageCreateApi(VisitorApi):
     @extend_schema(
         operation_id="widget_message_create",
         request=InputSerializer,
-        responses={201: OutputSerializer},
+        responses={
+            201: OutputSerializer,
+            (200, "text/event-stream"): OpenApiResponse(
+                EVENT_STREAM_SCHEMA, description="The answer as it is written (the default, `stream: true`)."
+            ),
+        },
         tags=["widget"],
         description="Rate limits per visitor, IP and organization (429 with Retry-After) and the plan's monthly "
         "message limit apply. Streamed: `event: token` ({text}) ..., then `event: done` with message_id, status, "

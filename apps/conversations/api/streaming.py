@@ -19,6 +19,19 @@ class EventStreamRenderer(renderers.BaseRenderer):
         return sse("error", data).encode()
 
 
+# One server-sent event as clients (and schemathesis) read it: `event` names it, `data` is one JSON
+# document. `token` carries {text} as the answer is written, `done` the finished turn, `error` the
+# error envelope of a request refused after negotiation.
+EVENT_STREAM_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["token", "done", "error"]},
+        "data": {"type": "string", "description": "One JSON document."},
+    },
+}
+
+
 def sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 

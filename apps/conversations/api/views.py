@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from apps.bots.tenancy import BotScopedApi
 from apps.conversations import selectors, services
-from apps.conversations.api.streaming import EventStreamRenderer, sse, sse_response
+from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA, EventStreamRenderer, sse, sse_response
 from apps.conversations.models import Conversation, Message
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
@@ -150,7 +150,7 @@ class MessageCreateApi(ChatApi):
         responses={
             201: TurnSerializer,
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR,
+                EVENT_STREAM_SCHEMA,
                 description="`event: token` ({text}) as the answer is written, then `event: done` with message_id, "
                 "status, the checked content, citations, usage, model and latency.",
             ),

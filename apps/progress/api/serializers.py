@@ -95,13 +95,19 @@ class ContentInputSerializer(ContentFieldsSerializer):
     schema_exclusive = [("parent", "parent_external_id")]
 
     parent = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, help_text="Parent item id (null: top level)."
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Parent item id (null: top level). Never the item itself or one inside it (400 `cycle`).",
     )
     parent_external_id = serializers.CharField(
         max_length=255, required=False, allow_null=True, help_text="Or the parent's external_id."
     )
     prerequisites = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=MAX_REFS, help_text="Item ids."
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=MAX_REFS,
+        help_text="Item ids; never the item itself or one that already requires it (400 `cycle`).",
     )
     prerequisite_external_ids = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False, max_length=MAX_REFS, help_text="Or external ids."

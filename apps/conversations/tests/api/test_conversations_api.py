@@ -206,6 +206,34 @@ def test_send_message_streams_server_sent_events(member, kb_bot, how):
     assert done["question_id"] == conversation.messages.get(role="user", content=REFUND_QUESTION).pk
 
 
+def test_streamed_events_are_what_the_schema_documents(member, kb_bot):
+    """The schema's 200 text/event-stream body is one object per event (an `event` from its enum, a
+    `data` string holding JSON): every streamed event fits it, a 201 is never documented as a stream,
+    and an error after negotiation is documented as an event (schemathesis validates each event)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    path = "/api/v1/orgs/{org_slug}/bots/{bot_id}/conversations/{conversation_id}/messages/"
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"][path]["post"]
+    event_schema = operation["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert "text/event-stream" not in operation["responses"]["201"]["content"]
+    assert operation["responses"]["429"]["content"]["text/event-stream"]["schema"]["required"] == ["event", "data"]
+    conversation = make_conversation(kb_bot, user=member)
+
+    response = client_for(member).post(
+        conversation_url(conversation, "messages/"), {"content": REFUND_QUESTION, "stream": True}, format="json"
+    )
+
+    raw_events = b"".join(response.streaming_content).decode().strip().split("\n\n")
+    names = []
+    for raw in raw_events:
+        fields = dict(line.split(": ", 1) for line in raw.split("\n"))
+        assert set(event_schema["required"]) <= set(fields) <= set(event_schema["properties"])
+        assert fields["event"] in event_schema["properties"]["event"]["enum"]
+        json.loads(fields["data"])
+        names.append(fields["event"])
+    assert names[0] == "token" and names[-1] == "done"
+
+
 def test_send_message_through_the_language_model(member, kb_bot, llm):
     """With a model configured, the JSON answer is the model's, citation-checked."""
     fake = llm(completion("Refunds are processed within 14 days [1]. Bananas are yellow [1]."))
