@@ -107,7 +107,7 @@ def _local_settings(env: dict) -> subprocess.CompletedProcess:
         env=child_env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=60,  # a hang guard only: importing the settings takes about a second and starts no server
     )
 
 
