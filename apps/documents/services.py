@@ -117,7 +117,7 @@ def document_upload(
     for incoming in files:
         if extension_kind(incoming.name) is None:
             raise ApplicationError(
-                f"'{incoming.name}' is not a supported type; upload txt, md, html, pdf or docx files.",
+                f"'{incoming.name}' is not a supported type; upload txt, md, rst, html, pdf or docx files.",
                 code="unsupported_type",
                 status_code=415,
             )

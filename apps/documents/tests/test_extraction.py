@@ -195,8 +195,9 @@ def test_markdown_heading_levels_pop_and_code_fences_make_no_headings():
     assert extracted.blocks == [
         Block("Intro.", ("Manual",)),
         Block("Use apt.", ("Manual", "Setup", "Linux")),
-        Block("```bash\n# install the package\napt install beacon\n```", ("Manual", "Setup", "Linux")),
-        Block("~~~\n## not a heading either\n~~~", ("Manual", "Setup", "Linux")),
+        # Code blocks carry code=True; a ~~~ fence is stored with the ``` fence of every code block (issue 14).
+        Block("```bash\n# install the package\napt install beacon\n```", ("Manual", "Setup", "Linux"), code=True),
+        Block("```\n## not a heading either\n```", ("Manual", "Setup", "Linux"), code=True),
         Block("Run it.", ("Manual", "Usage")),
     ]
 
@@ -217,15 +218,15 @@ def plain_zip() -> bytes:
         pytest.param(
             "picture.pdf",
             samples.PNG,
-            "The file is named 'picture.pdf' but its content is a PNG image; supported types are txt, md, html, "
-            "pdf and docx.",
+            "The file is named 'picture.pdf' but its content is a PNG image; supported types are txt, md, rst, "
+            "html, pdf and docx.",
             id="png-named-pdf",
         ),
         pytest.param(
             "report.docx",
             plain_zip(),
-            "The file is named 'report.docx' but its content is a ZIP archive; supported types are txt, md, html, "
-            "pdf and docx.",
+            "The file is named 'report.docx' but its content is a ZIP archive; supported types are txt, md, rst, "
+            "html, pdf and docx.",
             id="zip-named-docx",
         ),
         pytest.param(
@@ -243,8 +244,8 @@ def plain_zip() -> bytes:
         pytest.param(
             "archive.txt",
             plain_zip(),
-            "The file is named 'archive.txt' but its content is a ZIP archive; supported types are txt, md, html, "
-            "pdf and docx.",
+            "The file is named 'archive.txt' but its content is a ZIP archive; supported types are txt, md, rst, "
+            "html, pdf and docx.",
             id="zip-named-txt",
         ),
         pytest.param("empty.txt", b"", "The file is empty: there is no text to learn from.", id="empty"),
@@ -262,7 +263,7 @@ def plain_zip() -> bytes:
             "data.txt",
             b"header\x00\x01\x02\x03binary\xff\xfe payload" * 8,
             "The file is named 'data.txt' but its content is binary data of an unknown type; supported types are "
-            "txt, md, html, pdf and docx.",
+            "txt, md, rst, html, pdf and docx.",
             id="binary-named-txt",
         ),
     ],

@@ -162,7 +162,9 @@ def test_unsupported_extension_is_refused_and_nothing_stored(organization, bot):
         upload(organization, bot, ("guide.txt", samples.txt()), ("setup.exe", b"MZ\x90\x00program"))
 
     assert (caught.value.status_code, caught.value.get_codes()) == (415, "unsupported_type")
-    assert str(caught.value.detail) == "'setup.exe' is not a supported type; upload txt, md, html, pdf or docx files."
+    assert str(caught.value.detail) == (
+        "'setup.exe' is not a supported type; upload txt, md, rst, html, pdf or docx files."
+    )
     assert not Document.objects.exists()
     assert stored_files() == []
 
