@@ -21,7 +21,15 @@ from apps.documents.extraction import Block, code_text, text_paragraphs
 def _parser():
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    # Links are read for their text only: no URL normalisation (punycode, percent-encoding) to pay for.
+    parser.normalizeLink = parser.normalizeLinkText = str
+    parser.validateLink = _any_link
+    return parser
+
+
+def _any_link(url: str) -> bool:
+    return True
 
 
 def _inline(token) -> str:
@@ -62,12 +70,9 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
     title = ""
+    here: tuple[str, ...] = ()
     heading_level: int | None = None
     row: list[str] | None = None
-
-    def here() -> tuple[str, ...]:
-        return tuple(heading for _, heading in path)
-
     for token in tokens:
         kind = token.type
         if kind == "heading_open":
@@ -79,25 +84,26 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
             heading = _inline(token).strip()
             if heading:
                 path = [(level, h) for level, h in path if level < heading_level] + [(heading_level, heading)]
+                here = tuple(h for _, h in path)
                 title = title or heading
         elif kind == "inline" and row is not None:
             row.append(" ".join(_inline(token).split()))
         elif kind == "inline":
             paragraph = " ".join(_inline(token).split())
             if paragraph:
-                blocks.append(Block(paragraph, here()))
+                blocks.append(Block(paragraph, here))
         elif kind == "tr_open":
             row = []
         elif kind == "tr_close":
             cells = [cell for cell in row or () if cell]
             if cells:
-                blocks.append(Block(" | ".join(cells), here()))
+                blocks.append(Block(" | ".join(cells), here))
             row = None
         elif kind in ("fence", "code_block"):
             language = token.info.split()[0] if kind == "fence" and token.info.strip() else ""
             code = code_text(token.content, language)
             if code:
-                blocks.append(Block(code, here(), code=True))
+                blocks.append(Block(code, here, code=True))
         elif kind == "html_block":
-            blocks += [Block(" ".join(p.split()), here()) for p in text_paragraphs(html_text(token.content))]
+            blocks += [Block(" ".join(p.split()), here) for p in text_paragraphs(html_text(token.content))]
     return title, blocks

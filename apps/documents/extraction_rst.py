@@ -78,13 +78,21 @@ class _Dropped(Directive):
 
 
 class _Content(_Dropped):
-    """An unknown directive: its content is read as reStructuredText, its arguments are dropped."""
+    """An unknown directive (and `automodule` & co.): its content is read as reStructuredText, section
+    titles included (as Sphinx's autodoc reads them), its arguments are dropped."""
 
     def run(self):
         if not self.content:
             return []
         node = nodes.container()
-        self.state.nested_parse(self.content, self.content_offset, node)
+        # Titles inside start their own hierarchy below the current section (Sphinx's
+        # `nested_parse_with_titles` does the same), so they never clash with the page's title styles.
+        memo = self.state.memo
+        surrounding, memo.title_styles = memo.title_styles, []
+        try:
+            self.state.nested_parse(self.content, self.content_offset, node, match_titles=True)
+        finally:
+            memo.title_styles = surrounding
         return [node]
 
 
@@ -100,15 +108,18 @@ class _ArgumentAndContent(_Content):
 
 
 class _Signature(_Content):
-    """An object description (`function`, `class`, `attribute`, `envvar`, `option`...): its signature
-    is a line of text (not parsed: `*args` is not emphasis), then the description."""
+    """An object description (`function`, `class`, `attribute`, `envvar`, `option`...): read like a
+    definition, "signature: first paragraph of the description". The signature is not parsed (`*args`
+    is not emphasis)."""
 
     def run(self):
-        result: list[nodes.Node] = []
-        for line in (self.arguments[0] if self.arguments else "").splitlines():
-            if line.strip():
-                result.append(nodes.paragraph(line, line.strip()))
-        return result + super().run()
+        lines = [line.strip() for line in (self.arguments[0] if self.arguments else "").splitlines()]
+        signature = "; ".join(line for line in lines if line)
+        description = super().run()
+        if not signature:
+            return description
+        definition = nodes.definition("", *(description[0].children if description else []))
+        return [nodes.definition_list("", nodes.definition_list_item("", nodes.term("", signature), definition))]
 
 
 class _Version(_Content):
@@ -157,8 +168,7 @@ SPHINX_DIRECTIVES: dict[str, type[Directive]] = {
         [
             "toctree", "autosummary", "index", "contents", "sectnum", "header", "footer", "meta", "include", "raw",
             "literalinclude", "highlight", "sectionauthor", "moduleauthor", "codeauthor", "currentmodule", "module",
-            "automodule", "autoclass", "autofunction", "automethod", "autoattribute", "autodata", "autoexception",
-            "autodecorator", "autoproperty", "autotask", "autoclasstoc", "automodapi", "autoprogram", "click",
+            "autosummary", "autoclasstoc", "automodapi", "autoprogram", "click",
             "graphviz", "graph", "digraph", "inheritance-diagram", "tabularcolumns", "default-domain", "py:module",
             "py:currentmodule", "c:namespace", "cpp:namespace", "productionlist", "todolist", "image",
         ],
@@ -273,12 +283,24 @@ SKIPPED = (
 UNDEFINED_SUBSTITUTION = re.compile(r"\|[^|\s][^|]*\|_{0,2}")
 
 
+# reST has no nested inline markup, so `**:role:`x`**` keeps the role as text; Sphinx shows it raw, and
+# changelogs are full of it ("Contributed by **:github_user:`name`**").
+NESTED_ROLE = re.compile(r"(?<![\w`]):[A-Za-z][\w+.-]{0,40}(?::[A-Za-z][\w+.-]{0,40})?:`([^`\n]{1,300})`")
+
+
+def _nested_roles(text: str) -> str:
+    text = text.replace("``", "")  # an inline literal inside emphasis, equally raw
+    if ":`" not in text:
+        return text
+    return NESTED_ROLE.sub(lambda match: _display_role("", "", match.group(1).strip(), 0, None)[0][0].astext(), text)
+
+
 def inline_text(node: nodes.Node) -> str:
     """The readable text of an element: references and roles by their text, no markup."""
     parts: list[str] = []
     for child in node.children:
         if isinstance(child, nodes.Text):
-            parts.append(str(child))
+            parts.append(_nested_roles(str(child)) if isinstance(node, (nodes.emphasis, nodes.strong)) else str(child))
         elif isinstance(child, SKIPPED):
             continue
         elif isinstance(child, nodes.problematic):
@@ -302,6 +324,7 @@ class _Walker:
         self.blocks: list[Block] = []
         self.path: list[str] = []
         self.title = ""
+        self.headings: list[Block] = []
 
     def add(self, text: str) -> None:
         text = _clean(text)
@@ -321,6 +344,7 @@ class _Walker:
             if heading:
                 self.path.append(heading)
                 self.title = self.title or heading
+                self.headings.append(Block(heading, tuple(self.path)))
             for child in node.children:
                 if not isinstance(child, nodes.title):
                     self.visit(child)
@@ -380,8 +404,12 @@ def parse_rst(text: str) -> tuple[str, list[Block]]:
         return "", [Block(paragraph) for paragraph in text_paragraphs(text)]
     walker = _Walker()
     walker.walk(doctree)
-    if not walker.blocks:
-        return "", [Block(paragraph) for paragraph in text_paragraphs(text)]
+    if not walker.blocks and walker.headings:
+        # Only titles (an API page whose content `automodule` would generate): the titles are its text.
+        return walker.title, walker.headings
+    if not walker.blocks:  # parsed, but nothing docutils kept (an `include` alone): the text minus markup
+        paragraphs = [paragraph for paragraph in text_paragraphs(text) if not paragraph.startswith("..")]
+        return "", [Block(paragraph) for paragraph in paragraphs]
     return walker.title, walker.blocks
 
 
