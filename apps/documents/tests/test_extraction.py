@@ -1,8 +1,8 @@
 """Text extraction (apps.documents.extraction): structure kept, bad files refused with a readable message.
 
 Coverage:
-- every supported type built by `samples` (txt, md, html, pdf, docx): the kind, the blocks (text and heading
-  path), the title, and for PDF the page of each block, the page count and heading paths from bookmarks;
+- every supported type built by `samples` (txt, md, rst, html, pdf, docx): the kind, the blocks (text and heading
+  path, code), the title, and for PDF the page of each block, the page count and heading paths from bookmarks;
 - HTML drops script, style, nav, header, footer and form content; nested blocks (li > p) are taken once;
   the title falls back to the first heading;
 - Markdown: heading levels build the path (a sibling resets deeper levels); ``` and ~~~ code fences never
@@ -57,6 +57,22 @@ def test_markdown_headings_become_heading_paths_and_title():
         Block("Intro text.", (GUIDE,)),
         Block(samples.INSTALL, (GUIDE, "Installation")),
         Block(samples.REFUND, (GUIDE, "Billing")),
+    ]
+
+
+def test_rst_sections_become_heading_paths_and_title():
+    """reST (issue 14): the overlined title heads the path, the code block is code, the note and its role are text."""
+    extracted = extract("guide.rst", samples.rst())
+
+    assert extracted.kind == "rst"
+    assert extracted.title == GUIDE
+    assert extracted.page_count is None
+    assert extracted.blocks == [
+        Block("Intro text.", (GUIDE,)),
+        Block(samples.INSTALL, (GUIDE, "Installation")),
+        Block("```bash\nmake run\n```", (GUIDE, "Installation"), code=True),
+        Block(samples.REFUND, (GUIDE, "Billing")),
+        Block("Ask support for anything else.", (GUIDE, "Billing")),
     ]
 
 

@@ -25,6 +25,7 @@ Coverage:
 - the sandbox carries the code flag across the process boundary.
 """
 
+import logging
 import re
 from pathlib import Path
 
@@ -224,7 +225,8 @@ def test_rst_a_line_over_the_docutils_limit_reads_as_plain_text(caplog):
     long_line = "word " * 2_500
     source = f"Title\n=====\n\n{long_line}\n\nNext paragraph.\n"
 
-    extracted = extract("long.rst", source.encode())
+    with caplog.at_level(logging.WARNING, logger="apps.documents.extraction_rst"):
+        extracted = extract("long.rst", source.encode())
 
     assert extracted.kind == "rst"
     assert [block.text for block in extracted.blocks] == ["Title\n=====", long_line.strip(), "Next paragraph."]
@@ -235,7 +237,8 @@ def test_rst_nesting_over_the_recursion_limit_reads_as_plain_text(caplog):
     """Indentation 1,500 levels deep makes docutils recurse too far: the text is kept as plain paragraphs."""
     source = "".join(" " * level + f"level {level}\n\n" for level in range(1_500))
 
-    extracted = extract("deep.rst", source.encode())
+    with caplog.at_level(logging.WARNING, logger="apps.documents.extraction_rst"):
+        extracted = extract("deep.rst", source.encode())
 
     assert [block.text for block in extracted.blocks] == [f"level {level}" for level in range(1_500)]
     assert "RecursionError" in caplog.text
