@@ -5,6 +5,11 @@ whole when they fit; longer ones are split into sentences, and an overlong sente
 runs. Chunks are packed up to `max_tokens` (minus the heading path, which is embedded with the
 chunk) and overlap by whole trailing sentences of up to `overlap_tokens`. The final text of every
 chunk is measured again, so no chunk passes the model's input limit.
+
+Code blocks (`Block.code`, a Markdown fence, see apps.documents.extraction) are never split into
+sentences nor joined with spaces: one fits whole in a chunk, or is split on line boundaries into
+several blocks, each fenced again with the same opening line. A chunk that is still too long is
+halved between paragraphs and code blocks first, a lone code block between its lines.
 """
 
 from __future__ import annotations
@@ -97,6 +102,10 @@ def _units(section, count_tokens, budget: int) -> list[_Unit]:
         if tokens <= budget:
             units.append(_Unit(block.text, tokens, block.page, start, end, True))
             continue
+        if block.code and _fenced(block.text):
+            for piece, piece_tokens, piece_start, piece_end in _code_runs(block.text, count_tokens, budget):
+                units.append(_Unit(piece, piece_tokens, block.page, start + piece_start, start + piece_end, True))
+            continue
         sentences = split_sentences(block.text)
         sentence_tokens = count_tokens(sentences)
         cursor = start
@@ -126,6 +135,93 @@ def _word_runs(sentence: str, count_tokens, budget: int) -> list[tuple[str, int]
     if current:
         runs.append(" ".join(current))
     return list(zip(runs, count_tokens(runs), strict=True))
+
+
+def _fenced(text: str) -> bool:
+    lines = text.split("\n")
+    return len(lines) >= 3 and lines[0].startswith("```") and lines[-1] == lines[0][: len(lines[-1])] != ""
+
+
+def _code_runs(text: str, count_tokens, budget: int) -> list[tuple[str, int, int, int]]:
+    """A fenced block too long for one chunk: runs of whole lines, each fenced with the block's own fence
+    lines. (text, tokens, start, end), start and end being the run's lines within `text`. A single line
+    longer than the budget stays one run; `_enforce_limit` cuts it if the model could not read it."""
+    lines = text.split("\n")
+    opening, body, closing = lines[0], lines[1:-1], lines[-1]
+    room = max(1, budget - count_tokens([f"{opening}\n{closing}"])[0])
+    offsets, position = [], len(opening) + 1
+    for line in body:
+        offsets.append(position)
+        position += len(line) + 1
+    runs: list[list[int]] = []
+    current: list[int] = []
+    current_tokens = 0
+    for index, tokens in enumerate(count_tokens(body)):
+        if current and current_tokens + tokens > room:
+            runs.append(current)
+            current, current_tokens = [], 0
+        current.append(index)
+        current_tokens += tokens
+    runs.append(current)
+    pieces: list[tuple[str, int, int]] = []
+    for run in runs:
+        kept = [index for index in run if body[index].strip()]
+        if kept:  # blank lines at a run's ends are dropped
+            first, last = kept[0], kept[-1]
+            code = "\n".join(body[first : last + 1])
+            pieces.append((f"{opening}\n{code}\n{closing}", offsets[first], offsets[last] + len(body[last])))
+    counted = count_tokens([piece for piece, _, _ in pieces])
+    return [(piece, tokens, start, end) for (piece, start, end), tokens in zip(pieces, counted, strict=True)]
+
+
+def _halves(text: str) -> list[str]:
+    """Two halves of a chunk's text: between its paragraphs and fenced blocks when it has several, between
+    the lines of a lone fenced block (each half fenced again), else between words (characters, for text
+    without spaces)."""
+    segments = _segments(text)
+    if len(segments) > 1:
+        half = len(segments) // 2
+        return ["\n\n".join(segments[:half]), "\n\n".join(segments[half:])]
+    if _fenced(text):
+        lines = text.split("\n")
+        opening, body, closing = lines[0], lines[1:-1], lines[-1]
+        if len(body) > 1:
+            half = len(body) // 2
+            return [f"{opening}\n{chr(10).join(part)}\n{closing}" for part in (body[:half], body[half:])]
+        middle = len(body[0]) // 2
+        return [f"{opening}\n{part}\n{closing}" for part in (body[0][:middle], body[0][middle:]) if part.strip()]
+    words = text.split()
+    if len(words) > 1:
+        half = len(words) // 2
+        return [" ".join(words[:half]), " ".join(words[half:])]
+    half = len(text) // 2  # no spaces to split on (CJK text, a long URL): split the characters
+    return [text[:half], text[half:]]
+
+
+def _segments(text: str) -> list[str]:
+    """The paragraphs and fenced code blocks of a chunk's text, in order (blank lines inside code kept)."""
+    segments: list[str] = []
+    current: list[str] = []
+    fence = ""
+    for line in text.split("\n"):
+        if fence:
+            current.append(line)
+            if line == fence:
+                segments.append("\n".join(current))
+                current, fence = [], ""
+        elif line.startswith("```"):
+            if current:
+                segments.append("\n".join(current))
+            current, fence = [line], line[: len(line) - len(line.lstrip("`"))]
+        elif not line.strip():
+            if current:
+                segments.append("\n".join(current))
+            current = []
+        else:
+            current.append(line)
+    if current:
+        segments.append("\n".join(current))
+    return segments
 
 
 def _join(units: list[_Unit]) -> str:
@@ -187,16 +283,9 @@ def _enforce_limit(drafts: list[ChunkDraft], count_tokens, model_limit: int) -> 
             draft.token_count = tokens
             result.append(draft)
             continue
-        words = draft.text.split()
-        if len(words) > 1:
-            half = len(words) // 2
-            halves = [" ".join(words[:half]), " ".join(words[half:])]
-        else:  # no spaces to split on (CJK text, a long URL): split the characters
-            half = len(draft.text) // 2
-            halves = [draft.text[:half], draft.text[half:]]
         pieces = [
             ChunkDraft(text, draft.heading_path, draft.page, draft.char_start, draft.char_end, 0)
-            for text in halves
+            for text in _halves(draft.text)
             if text
         ]
         result += _enforce_limit(pieces, count_tokens, model_limit)

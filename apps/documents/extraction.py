@@ -1,14 +1,21 @@
 """Text extraction that keeps structure: headings (as a path) and PDF page numbers.
 
-Libraries: pypdf (PDF), python-docx (DOCX), BeautifulSoup with lxml (HTML); Markdown and plain
-text are parsed here. The file's bytes decide its type (a PNG named .pdf is caught), and every
-failure raises `ExtractionError` with a sentence a person understands (the library's own words go
-to the log, through the exception's cause, never to the document's error).
+Libraries: pypdf (PDF), python-docx (DOCX), BeautifulSoup with lxml (HTML), markdown-it-py
+(Markdown, apps.documents.extraction_md) and docutils (reStructuredText, including `.txt` files
+that are reST by their content, apps.documents.extraction_rst); plain text is split here. The
+file's bytes decide its type (a PNG named .pdf is caught), and every failure raises
+`ExtractionError` with a sentence a person understands (the library's own words go to the log,
+through the exception's cause, never to the document's error).
 
 Hostile files (docs/security.md, "Hostile documents"): every step is linear in the file's size, and
 `Limits` caps what a file may ask for before a library is handed it: HTML depth and element count,
 a ZIP's members, declared and actual inflated size and compression ratio, a PDF's pages and objects.
 CPU time and memory are bounded by running all of this in a child process (apps.documents.sandbox).
+
+Code (issue 14): a code block is a `Block` with `code=True` whose text is a Markdown fence — a line
+of three backticks (or more, when the code itself holds a run of three) optionally followed by the
+language, the code lines with their indentation, and a closing fence line (`code_text`). The
+chunker keeps such a block whole, or splits it on line boundaries into several fenced blocks.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ import zipfile
 from dataclasses import dataclass, field
 
 ALLOWED_EXTENSIONS = {
-    "txt": "txt", "text": "txt", "md": "md", "markdown": "md", "html": "html", "htm": "html",
-    "pdf": "pdf", "docx": "docx",
+    "txt": "txt", "text": "txt", "md": "md", "markdown": "md", "rst": "rst", "rest": "rst", "html": "html",
+    "htm": "html", "pdf": "pdf", "docx": "docx",
 }  # fmt: skip
 MIME_TYPES = {
     "txt": "text/plain",
     "md": "text/markdown",
+    "rst": "text/x-rst",
     "html": "text/html",
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -68,6 +76,27 @@ class Block:
     text: str
     heading_path: tuple[str, ...] = ()
     page: int | None = None
+    code: bool = False  # `text` is a fenced code block (see the module's docstring)
+
+
+def code_text(code: str, language: str = "") -> str:
+    """A code block as stored: a fence line (with the language, if any), the code, a closing fence.
+
+    Blank lines at either end and trailing spaces are dropped; tabs, indentation and blank lines
+    inside are kept. The fence is longer than any backtick run that starts a line of the code.
+    Empty code gives "".
+    """
+    lines = [line.rstrip() for line in code.split("\n")]
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    if not lines:
+        return ""
+    longest = max((len(line.lstrip()) - len(line.lstrip().lstrip("`")) for line in lines), default=0)
+    fence = "`" * max(3, longest + 1)
+    language = "".join(char for char in language if char.isalnum() or char in "+-_.#")[:30]
+    return "\n".join([fence + language, *lines, fence])
 
 
 @dataclass
@@ -101,14 +130,14 @@ def detect_kind(filename: str, data: bytes) -> str:
         kind = "docx" if _is_docx(data) else None
     elif _looks_textual(data):
         kind = "html" if named == "html" or re.match(rb"\s*(<!doctype html|<html)", data[:512], re.I) else None
-        kind = kind or (named if named in ("md", "txt") else "txt")
+        kind = kind or (named if named in ("md", "rst", "txt") else "txt")
     else:
         kind = None
     if kind is None:
         what = _describe(data) or "binary data of an unknown type"
         raise ExtractionError(
-            f"The file is named '{filename}' but its content is {what}; supported types are txt, md, html, pdf "
-            "and docx."
+            f"The file is named '{filename}' but its content is {what}; supported types are txt, md, rst, html, "
+            "pdf and docx."
         )
     if named in ("pdf", "docx") and kind != named:
         raise ExtractionError(f"The file is named '{filename}' but it is not a {named.upper()} file.")
@@ -161,7 +190,7 @@ def decode_text(data: bytes) -> str:
     return str(best)
 
 
-def _paragraphs(text: str) -> list[str]:
+def text_paragraphs(text: str) -> list[str]:
     return [re.sub(r"[ \t]+", " ", p).strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
@@ -169,57 +198,30 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def extract_txt(data: bytes) -> Extracted:
+    """Paragraphs; a text file that is reStructuredText by its content is read as reST."""
+    from apps.documents.extraction_rst import looks_like_rst
+
     text = decode_text(data)
-    return Extracted(kind="txt", blocks=[Block(p) for p in _paragraphs(text)])
+    if looks_like_rst(text):
+        return _rst(text)
+    return Extracted(kind="txt", blocks=[Block(p) for p in text_paragraphs(text)])
 
 
-HEADING_MD_START = re.compile(r"(#{1,6})(\s+)")
+def extract_rst(data: bytes) -> Extracted:
+    return _rst(decode_text(data))
 
 
-def _md_heading(line: str) -> tuple[int, str] | None:
-    r"""(level, text) of an ATX heading line, else None.
+def _rst(text: str) -> Extracted:
+    from apps.documents.extraction_rst import parse_rst
 
-    What `^(#{1,6})\s+(.+?)\s*#*\s*$` matched (trailing #s and spaces dropped; a lone # kept), in
-    linear time: that pattern backtracks cubically on a long run of spaces (a 5 KB line took three
-    minutes of CPU, issue 13).
-    """
-    match = HEADING_MD_START.match(line)
-    if match is None:
-        return None
-    rest = line[match.end() :]
-    if not rest:  # the lazy group took one of the spaces
-        return (len(match.group(1)), "") if len(match.group(2)) > 1 else None
-    core = rest.rstrip().rstrip("#").rstrip()
-    return len(match.group(1)), rest[: max(1, len(core))].strip()
+    title, blocks = parse_rst(text)
+    return Extracted(kind="rst", title=title, blocks=blocks)
 
 
 def extract_md(data: bytes) -> Extracted:
-    text = decode_text(data)
-    blocks: list[Block] = []
-    path: list[tuple[int, str]] = []
-    buffer: list[str] = []
-    in_fence = False
-    title = ""
+    from apps.documents.extraction_md import parse_md
 
-    def flush():
-        for paragraph in _paragraphs("\n".join(buffer)):
-            blocks.append(Block(paragraph, tuple(h for _, h in path)))
-        buffer.clear()
-
-    for line in text.splitlines():
-        if line.strip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-            buffer.append(line)
-            continue
-        found = None if in_fence else _md_heading(line)
-        if found:
-            flush()
-            level, heading = found
-            path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
-            title = title or heading
-        else:
-            buffer.append(line)
-    flush()
+    title, blocks = parse_md(decode_text(data))
     return Extracted(kind="md", title=title, blocks=blocks)
 
 
@@ -318,11 +320,26 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
                 path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
                 title = title or heading
             continue
-        text = element.get_text(" " if element.name != "pre" else "", strip=element.name != "pre")
+        if element.name == "pre":  # code: its lines and indentation kept, as a fenced block
+            code = code_text(element.get_text(""), _html_language(element))
+            if code:
+                blocks.append(Block(code, tuple(h for _, h in path), code=True))
+            continue
+        text = element.get_text(" ", strip=True)
         text = re.sub(r"[ \t]+", " ", text).strip()
         if text:
             blocks.append(Block(text, tuple(h for _, h in path)))
     return Extracted(kind="html", title=title, blocks=blocks)
+
+
+def _html_language(pre) -> str:
+    """The language of `<pre class="language-x">` or `<pre><code class="language-x">` (highlight.js, Prism)."""
+    code = pre.find("code", recursive=False)
+    for element in (pre, code):
+        for name in (element.get("class") or []) if element is not None else []:
+            if name.startswith(("language-", "lang-")):
+                return name.split("-", 1)[1]
+    return ""
 
 
 def extract_pdf(data: bytes, limits: Limits | None = None) -> Extracted:
@@ -571,7 +588,10 @@ def extract_docx(data: bytes, limits: Limits | None = None) -> Extracted:
     return Extracted(kind="docx", title=title, blocks=blocks)
 
 
-EXTRACTORS = {"txt": extract_txt, "md": extract_md, "html": extract_html, "pdf": extract_pdf, "docx": extract_docx}
+EXTRACTORS = {
+    "txt": extract_txt, "md": extract_md, "rst": extract_rst, "html": extract_html, "pdf": extract_pdf,
+    "docx": extract_docx,
+}  # fmt: skip
 
 
 def extract(filename: str, data: bytes, limits: Limits | None = None) -> Extracted:

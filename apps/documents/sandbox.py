@@ -9,10 +9,11 @@ budget it exceeded, and the memory goes back to the system when the child exits.
 
 How children are made: each worker process starts, on first use, one small *extraction server*
 (`python -m apps.documents.sandbox`), a single-threaded process that has imported the parsers
-(BeautifulSoup, lxml, pypdf, python-docx) and nothing else: no Django, no database connection, no
-torch threads. Per document it forks a child (cheap, the imports are already done), so a worker
-that holds model threads never forks itself. The standard library's forkserver does the same but
-refuses to start children from a daemonic process, which every Celery prefork worker child is.
+(BeautifulSoup, lxml, pypdf, python-docx, docutils, markdown-it-py) and nothing else: no Django,
+no database connection, no torch threads. Per document it forks a child (cheap, the imports are
+already done), so a worker that holds model threads never forks itself. The standard library's
+forkserver does the same but refuses to start children from a daemonic process, which every
+Celery prefork worker child is.
 
 Wire format, all of it JSON (a child that a hostile file managed to subvert cannot send the worker
 a pickle): the worker sends the server one SOCK_SEQPACKET message with the request's socket as
@@ -95,7 +96,7 @@ def _outcome(filename: str, result: dict | None, exit_info: dict, *, cpu: int, m
             kind=result["kind"],
             title=result["title"],
             page_count=result["page_count"],
-            blocks=[Block(text, tuple(path), page) for text, path, page in result["blocks"]],
+            blocks=[Block(text, tuple(path), page, code) for text, path, page, code in result["blocks"]],
         )
     if result is not None and result["status"] == "refused":
         if result["detail"]:
@@ -360,7 +361,7 @@ def _extract_here(channel: socket.socket, request: dict) -> dict:
         "kind": extracted.kind,
         "title": extracted.title,
         "page_count": extracted.page_count,
-        "blocks": [[block.text, list(block.heading_path), block.page] for block in extracted.blocks],
+        "blocks": [[block.text, list(block.heading_path), block.page, block.code] for block in extracted.blocks],
     }
 
 
@@ -371,6 +372,11 @@ def _warm() -> None:
     import docx  # noqa: F401
     import lxml.etree  # noqa: F401
     import pypdf  # noqa: F401
+
+    import apps.documents.extraction_md
+    import apps.documents.extraction_rst  # docutils, with the tolerant parser's state classes built
+
+    apps.documents.extraction_md._parser()  # markdown-it-py's rules compiled once
 
 
 if __name__ == "__main__":

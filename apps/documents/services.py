@@ -117,7 +117,7 @@ def document_upload(
     for incoming in files:
         if extension_kind(incoming.name) is None:
             raise ApplicationError(
-                f"'{incoming.name}' is not a supported type; upload txt, md, html, pdf or docx files.",
+                f"'{incoming.name}' is not a supported type; upload txt, md, rst, html, pdf or docx files.",
                 code="unsupported_type",
                 status_code=415,
             )
@@ -373,6 +373,8 @@ def document_extract_chunk(*, document: Document) -> int:
     # In a child process bounded in CPU time and memory (apps.documents.sandbox, issue 13).
     extracted = extract_isolated(name, data)
     del data
+    if extracted.kind != document.kind:  # a .txt that is reStructuredText by its content (issue 14)
+        Document.objects.filter(pk=document.pk).update(kind=extracted.kind)
     embedder = get_embedder()
     drafts = chunk_blocks(
         extracted.blocks,

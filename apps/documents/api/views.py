@@ -67,7 +67,7 @@ class DocumentListUploadApi(BotScopedApi):
         request={"multipart/form-data": UploadSerializer},
         responses={201: UploadResponseSerializer, 200: UploadResponseSerializer},
         tags=["documents"],
-        description="Upload one or many files (txt, md, html, pdf, docx) in the `files` field. 201 when at least "
+        description="Upload one or many files (txt, md, rst, html, pdf, docx) in the `files` field. 201 when at least "
         "one document was created, 200 when every file was a duplicate. Limits: the plan's size per file, "
         "documents per bot and total storage (413/403 naming the limit); unsupported types are 415.",
     )

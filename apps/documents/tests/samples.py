@@ -68,4 +68,14 @@ def docx() -> bytes:
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 CORRUPT_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\nthis is not a real pdf at all\n%%EOF"
 
-ALL = {"guide.txt": txt, "guide.md": md, "guide.html": html, "guide.pdf": pdf, "guide.docx": docx}
+
+def rst() -> bytes:
+    """reStructuredText with an overlined title, a Sphinx role, a code block and a note."""
+    return (
+        "============\n Beacon Guide\n============\n\nIntro text.\n\n"
+        f"Installation\n============\n\n{INSTALL}\n\n.. code-block:: bash\n\n    make run\n\n"
+        f"Billing\n=======\n\n{REFUND}\n\n.. note::\n\n   Ask :ref:`support <contact>` for anything else.\n"
+    ).encode()
+
+
+ALL = {"guide.txt": txt, "guide.md": md, "guide.rst": rst, "guide.html": html, "guide.pdf": pdf, "guide.docx": docx}

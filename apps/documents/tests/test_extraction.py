@@ -1,8 +1,8 @@
 """Text extraction (apps.documents.extraction): structure kept, bad files refused with a readable message.
 
 Coverage:
-- every supported type built by `samples` (txt, md, html, pdf, docx): the kind, the blocks (text and heading
-  path), the title, and for PDF the page of each block, the page count and heading paths from bookmarks;
+- every supported type built by `samples` (txt, md, rst, html, pdf, docx): the kind, the blocks (text and heading
+  path, code), the title, and for PDF the page of each block, the page count and heading paths from bookmarks;
 - HTML drops script, style, nav, header, footer and form content; nested blocks (li > p) are taken once;
   the title falls back to the first heading;
 - Markdown: heading levels build the path (a sibling resets deeper levels); ``` and ~~~ code fences never
@@ -57,6 +57,22 @@ def test_markdown_headings_become_heading_paths_and_title():
         Block("Intro text.", (GUIDE,)),
         Block(samples.INSTALL, (GUIDE, "Installation")),
         Block(samples.REFUND, (GUIDE, "Billing")),
+    ]
+
+
+def test_rst_sections_become_heading_paths_and_title():
+    """reST (issue 14): the overlined title heads the path, the code block is code, the note and its role are text."""
+    extracted = extract("guide.rst", samples.rst())
+
+    assert extracted.kind == "rst"
+    assert extracted.title == GUIDE
+    assert extracted.page_count is None
+    assert extracted.blocks == [
+        Block("Intro text.", (GUIDE,)),
+        Block(samples.INSTALL, (GUIDE, "Installation")),
+        Block("```bash\nmake run\n```", (GUIDE, "Installation"), code=True),
+        Block(samples.REFUND, (GUIDE, "Billing")),
+        Block("Ask support for anything else.", (GUIDE, "Billing")),
     ]
 
 
@@ -195,8 +211,9 @@ def test_markdown_heading_levels_pop_and_code_fences_make_no_headings():
     assert extracted.blocks == [
         Block("Intro.", ("Manual",)),
         Block("Use apt.", ("Manual", "Setup", "Linux")),
-        Block("```bash\n# install the package\napt install beacon\n```", ("Manual", "Setup", "Linux")),
-        Block("~~~\n## not a heading either\n~~~", ("Manual", "Setup", "Linux")),
+        # Code blocks carry code=True; a ~~~ fence is stored with the ``` fence of every code block (issue 14).
+        Block("```bash\n# install the package\napt install beacon\n```", ("Manual", "Setup", "Linux"), code=True),
+        Block("```\n## not a heading either\n```", ("Manual", "Setup", "Linux"), code=True),
         Block("Run it.", ("Manual", "Usage")),
     ]
 
@@ -217,15 +234,15 @@ def plain_zip() -> bytes:
         pytest.param(
             "picture.pdf",
             samples.PNG,
-            "The file is named 'picture.pdf' but its content is a PNG image; supported types are txt, md, html, "
-            "pdf and docx.",
+            "The file is named 'picture.pdf' but its content is a PNG image; supported types are txt, md, rst, "
+            "html, pdf and docx.",
             id="png-named-pdf",
         ),
         pytest.param(
             "report.docx",
             plain_zip(),
-            "The file is named 'report.docx' but its content is a ZIP archive; supported types are txt, md, html, "
-            "pdf and docx.",
+            "The file is named 'report.docx' but its content is a ZIP archive; supported types are txt, md, rst, "
+            "html, pdf and docx.",
             id="zip-named-docx",
         ),
         pytest.param(
@@ -243,8 +260,8 @@ def plain_zip() -> bytes:
         pytest.param(
             "archive.txt",
             plain_zip(),
-            "The file is named 'archive.txt' but its content is a ZIP archive; supported types are txt, md, html, "
-            "pdf and docx.",
+            "The file is named 'archive.txt' but its content is a ZIP archive; supported types are txt, md, rst, "
+            "html, pdf and docx.",
             id="zip-named-txt",
         ),
         pytest.param("empty.txt", b"", "The file is empty: there is no text to learn from.", id="empty"),
@@ -262,7 +279,7 @@ def plain_zip() -> bytes:
             "data.txt",
             b"header\x00\x01\x02\x03binary\xff\xfe payload" * 8,
             "The file is named 'data.txt' but its content is binary data of an unknown type; supported types are "
-            "txt, md, html, pdf and docx.",
+            "txt, md, rst, html, pdf and docx.",
             id="binary-named-txt",
         ),
     ],

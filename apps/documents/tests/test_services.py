@@ -19,7 +19,8 @@ Coverage:
   finalized; document_fail drops only the building generation and finalize then does nothing; two documents
   can be embedded in one transaction (no CREATE INDEX once the index exists);
 - document_delete: chunks, embeddings and (after commit) the stored file are gone;
-- text documents (document_create_from_text): created, ingested, duplicate text -> "duplicate";
+- text documents (document_create_from_text): created, ingested, duplicate text -> "duplicate"; a .txt in reST
+  is stored as kind "rst" once read;
 - search (chunk_search): only the organization's bot's searchable chunks (another bot's or organization's never),
   k, min_score (explicit, and the bot's by default), score in 0..1 equal to
   dense_weight*semantic + (1-dense_weight)*lexical within rounding, best first, snippet HTML-escaped with <mark>;
@@ -162,7 +163,9 @@ def test_unsupported_extension_is_refused_and_nothing_stored(organization, bot):
         upload(organization, bot, ("guide.txt", samples.txt()), ("setup.exe", b"MZ\x90\x00program"))
 
     assert (caught.value.status_code, caught.value.get_codes()) == (415, "unsupported_type")
-    assert str(caught.value.detail) == "'setup.exe' is not a supported type; upload txt, md, html, pdf or docx files."
+    assert str(caught.value.detail) == (
+        "'setup.exe' is not a supported type; upload txt, md, rst, html, pdf or docx files."
+    )
     assert not Document.objects.exists()
     assert stored_files() == []
 
@@ -350,6 +353,22 @@ def test_extract_twice_keeps_the_same_chunks_and_embeddings(organization, bot):
     assert chunk_ids(document, searchable=False) == first_ids
     assert set(ChunkEmbedding.objects.values_list("id", flat=True)) == vector_ids
     assert (document.chunks_done, document.chunks_total, document.attempts) == (3, 3, 2)
+
+
+def test_txt_that_is_restructuredtext_is_stored_as_rst(organization, bot):
+    """A .txt file written in reST is uploaded as txt and becomes kind "rst" once read (issue 14)."""
+    [result] = upload(organization, bot, ("guide.txt", samples.rst()))
+    assert result.document.kind == "txt"
+
+    document_extract_chunk(document=Document.objects.get(pk=result.document.pk))
+
+    document = Document.objects.get(pk=result.document.pk)
+    assert document.kind == "rst"
+    assert [c.heading_path for c in Chunk.objects.filter(document=document).order_by("position")] == [
+        ["Beacon Guide"],
+        ["Beacon Guide", "Installation"],
+        ["Beacon Guide", "Billing"],
+    ]
 
 
 def test_embed_twice_embeds_nothing_the_second_time(organization, bot):

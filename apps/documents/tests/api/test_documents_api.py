@@ -245,7 +245,7 @@ def test_unsupported_type_is_415(organization, bot, owner):
 
     assert response.status_code == 415
     assert response.json() == error(
-        "unsupported_type", "'setup.exe' is not a supported type; upload txt, md, html, pdf or docx files."
+        "unsupported_type", "'setup.exe' is not a supported type; upload txt, md, rst, html, pdf or docx files."
     )
     assert not Document.objects.exists()
 

@@ -1,0 +1,109 @@
+"""Markdown to blocks with markdown-it-py (CommonMark plus GFM tables and strikethrough, issue 14).
+
+The parser's token stream gives headings (ATX and setext) as the heading path, paragraphs (in
+lists and block quotes too), table rows as " | " lines, fenced and indented code as code blocks
+(their lines and indentation kept), and HTML blocks as their text. Links read as their text,
+inline code as its text, images and inline HTML are dropped.
+
+markdown-it-py is linear on hostile input in practice (it caps nesting at 20 levels); the one step
+added here, stripping tags from HTML blocks, is a forward scan with `str.find`.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import lru_cache
+
+from apps.documents.extraction import Block, code_text, text_paragraphs
+
+
+@lru_cache(maxsize=1)
+def _parser():
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    # Links are read for their text only: no URL normalisation (punycode, percent-encoding) to pay for.
+    parser.normalizeLink = parser.normalizeLinkText = str
+    parser.validateLink = _any_link
+    return parser
+
+
+def _any_link(url: str) -> bool:
+    return True
+
+
+def _inline(token) -> str:
+    parts: list[str] = []
+    for child in token.children or ():
+        if child.type in ("text", "code_inline", "text_special"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        # link, emphasis and strikethrough markers add nothing; images and inline HTML are dropped
+    return "".join(parts)
+
+
+DROPPED_HTML = ("<!--", "<script", "<style", "<?", "<!")
+
+
+def html_text(source: str) -> str:
+    """The text of an HTML fragment: tags removed in one forward scan, entities decoded."""
+    if source.lstrip().lower().startswith(DROPPED_HTML):
+        return ""
+    parts: list[str] = []
+    position = 0
+    while True:
+        start = source.find("<", position)
+        end = source.find(">", start) if start >= 0 else -1
+        if start < 0 or end < 0:
+            parts.append(source[position:])
+            break
+        parts.append(source[position:start])
+        parts.append(" ")
+        position = end + 1
+    return html.unescape("".join(parts))
+
+
+def parse_md(text: str) -> tuple[str, list[Block]]:
+    """(title, blocks) of a Markdown source: the title is the first heading."""
+    tokens = _parser().parse(text)
+    blocks: list[Block] = []
+    path: list[tuple[int, str]] = []
+    title = ""
+    here: tuple[str, ...] = ()
+    heading_level: int | None = None
+    row: list[str] | None = None
+    for token in tokens:
+        kind = token.type
+        if kind == "heading_open":
+            heading_level = int(token.tag[1])
+        elif kind == "heading_close":
+            heading_level = None
+        elif kind == "inline" and heading_level is not None:
+            # Only the ends are trimmed: what is inside a heading is kept as written.
+            heading = _inline(token).strip()
+            if heading:
+                path = [(level, h) for level, h in path if level < heading_level] + [(heading_level, heading)]
+                here = tuple(h for _, h in path)
+                title = title or heading
+        elif kind == "inline" and row is not None:
+            row.append(" ".join(_inline(token).split()))
+        elif kind == "inline":
+            paragraph = " ".join(_inline(token).split())
+            if paragraph:
+                blocks.append(Block(paragraph, here))
+        elif kind == "tr_open":
+            row = []
+        elif kind == "tr_close":
+            cells = [cell for cell in row or () if cell]
+            if cells:
+                blocks.append(Block(" | ".join(cells), here))
+            row = None
+        elif kind in ("fence", "code_block"):
+            language = token.info.split()[0] if kind == "fence" and token.info.strip() else ""
+            code = code_text(token.content, language)
+            if code:
+                blocks.append(Block(code, here, code=True))
+        elif kind == "html_block":
+            blocks += [Block(" ".join(p.split()), here) for p in text_paragraphs(html_text(token.content))]
+    return title, blocks
