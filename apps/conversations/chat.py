@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -165,7 +166,10 @@ HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
 UNDERLINE = re.compile(r"^\s*([=\-~^\"'`#*+:.])\1{2,}\s*$")
 DIRECTIVE = re.compile(r"^\s*\.\.(?:\s|$)")  # reST directives, comments and targets (`.. note::`, `.. _x:`)
 ROLE = re.compile(r"(?::[\w.+-]+)+:`([^`]*)`")  # reST roles such as :class:`~celery.app.Celery`
-STATEMENT_START = re.compile(r"^[\"'`(\[*_]?[A-Z0-9]")
+STATEMENT_START = re.compile(r"^(?:\*\*|[\"'`(\[*_])?[A-Z0-9]")
+REFERENCE = re.compile(r"`([^`<]+?)(?:\s*<[^>]*>)?`_{1,2}")  # reST links: `Why won't my Task run?`_
+LABEL = re.compile(r"^\*\*[^*\n]{1,30}(?::\*\*|\*\*:)\s*")  # a leading bold label: **Answer:** ..., **Note:** ...
+PROMPTS = ("$ ", ">>> ")  # a paragraph of console or interpreter lines is code even without a fence
 STATEMENT_END = re.compile(r"[.!?:…][\"'`)\]*_]?$")
 END_PUNCTUATION = re.compile(r"[.!?:…]+$")
 WORD = re.compile(r"[^\W\d_]{2,}")
@@ -183,6 +187,7 @@ OFFLINE_HITS = 4  # the top hits the answerer reads
 OFFLINE_MAX_ITEMS = 12  # list items a sentence ending with ":" brings along
 OFFLINE_MARGIN = 0.15  # units this far below the best one are not quoted
 LEXICAL_WEIGHT = 0.35
+HEADING_WEIGHT = 0.3  # a sentence under a heading that matches the question (FAQ entries) counts more
 RANK_BONUS = 0.04  # for the top hit, shrinking to 0 over the hits read
 
 
@@ -192,6 +197,7 @@ class Unit:
     text: str  # code: the whole fenced block, fences included
     ref: int  # the hit's number (1-based), the citation marker
     block: int  # paragraph, list or code block in its hit; sentences of one paragraph share it
+    heading: str = ""  # the section it is in (a heading line of the chunk, else the chunk's heading path)
 
 
 def _clean(text: str) -> str:
@@ -202,12 +208,14 @@ def _clean(text: str) -> str:
         return inner.lstrip("~").rsplit(".", 1)[-1] if inner.startswith("~") else inner
 
     text = ROLE.sub(lambda m: f"`{role(m)}`", text)
-    text = text.replace("``", "`")
+    text = REFERENCE.sub(r"\1", text)
+    text = LABEL.sub("", text.strip()).replace("``", "`")
     return re.sub(r"(?<=\S)::$", ":", text.strip())
 
 
-def text_units(text: str, ref: int) -> list[Unit]:
-    """A chunk's text as units in document order; heading lines and markup-only lines are left out."""
+def text_units(text: str, ref: int, heading: str = "") -> list[Unit]:
+    """A chunk's text as units in document order; heading lines and markup-only lines are left out
+    (a heading becomes the `heading` of the units after it)."""
     units: list[Unit] = []
     paragraph: list[str] = []
     block = 0
@@ -215,9 +223,14 @@ def text_units(text: str, ref: int) -> list[Unit]:
 
     def flush():
         nonlocal block
-        if paragraph:
+        if paragraph and paragraph[0].lstrip().startswith(PROMPTS):
+            code = textwrap.dedent("\n".join(line.rstrip() for line in paragraph))
+            units.append(Unit("code", f"```\n{code}\n```", ref, block, heading))
+            paragraph.clear()
+            block += 1
+        elif paragraph:
             for sentence in split_sentences(_clean(" ".join(line.strip() for line in paragraph))):
-                units.append(Unit("sentence", sentence, ref, block))
+                units.append(Unit("sentence", sentence, ref, block, heading))
             paragraph.clear()
             block += 1
 
@@ -235,14 +248,17 @@ def text_units(text: str, ref: int) -> list[Unit]:
                 index += 1
             code.append(marker)  # the closing fence (added when the chunk ends inside the code)
             if any(c.strip() for c in code[1:-1]):
-                units.append(Unit("code", "\n".join(code), ref, block))
+                units.append(Unit("code", "\n".join(code), ref, block, heading))
                 block += 1
-        elif not line.strip() or HEADING_LINE.match(line) or DIRECTIVE.match(line):
+        elif HEADING_LINE.match(line):
+            flush()
+            heading = _clean(line.strip().lstrip("#"))
+        elif not line.strip() or DIRECTIVE.match(line):
             flush()
         elif UNDERLINE.match(line):
-            if paragraph:
-                paragraph.pop()  # a reST heading: its title line came just before the underline
+            title = paragraph.pop() if paragraph else ""  # a reST heading: its title came just before
             flush()
+            heading = _clean(title) or heading
         elif LIST_ITEM.match(line):
             flush()
             item = _clean(line)
@@ -251,7 +267,7 @@ def text_units(text: str, ref: int) -> list[Unit]:
                     break
                 index += 1
                 item += " " + _clean(lines[index])
-            units.append(Unit("item", item, ref, block))
+            units.append(Unit("item", item, ref, block, heading))
             if index + 1 >= len(lines) or not LIST_ITEM.match(lines[index + 1]):
                 block += 1
         else:
@@ -272,7 +288,7 @@ def _statement(unit: Unit) -> bool:
     if unit.kind == "code" or len(text) > 600 or text.count("`") % 2:
         return False
     if unit.kind == "item":
-        return _words(text) >= 4
+        return _words(text) >= 4 and bool(STATEMENT_END.search(text))  # not a table-of-contents line
     return _words(text) >= 4 and bool(STATEMENT_START.match(text)) and bool(STATEMENT_END.search(text))
 
 
@@ -336,18 +352,31 @@ def offline_answer(
     the question's content terms it contains + a small bonus for the better-ranked hits.
     """
     read = hits[:OFFLINE_HITS]
-    units = [unit for ref, hit in enumerate(read, start=1) for unit in text_units(hit.text, ref)]
+    units = [
+        unit
+        for ref, hit in enumerate(read, start=1)
+        for unit in text_units(hit.text, ref, hit.heading_path[-1] if hit.heading_path else "")
+    ]
     if not units:
         return None
     embedder = get_embedder()
     if question_vector is None:
         question_vector = embedder.encode([question])[0]
     texts = [_scored_text(units, i) for i in range(len(units))]
-    vectors = embedder.encode(texts)
+    headings = sorted({unit.heading for unit in units if unit.heading})
+    encoded = embedder.encode(texts + headings)
+    vectors, heading_similarity = (
+        encoded[: len(texts)],
+        dict(zip(headings, encoded[len(texts) :] @ question_vector, strict=True)),
+    )
     semantic = vectors @ question_vector
-    lexical = _lexical(content_terms(question), [content_terms(text) for text in texts])
+    context = np.array([heading_similarity.get(unit.heading, 0.0) for unit in units], dtype=np.float32)
+    lexical = _lexical(
+        content_terms(question),
+        [content_terms(text) | content_terms(unit.heading) for text, unit in zip(texts, units, strict=True)],
+    )
     bonus = np.array([RANK_BONUS * (1 - (u.ref - 1) / len(read)) for u in units], dtype=np.float32)
-    scores = semantic + LEXICAL_WEIGHT * lexical + bonus
+    scores = semantic + HEADING_WEIGHT * np.maximum(context, 0) + LEXICAL_WEIGHT * lexical + bonus
     chosen = _choose(units, scores, bar=settings.ANSWER_MIN_SUPPORT, max_sentences=max_sentences)
     if not chosen:
         logger.info("offline answer refused: best unit %.3f < %.3f", float(scores.max()), settings.ANSWER_MIN_SUPPORT)
