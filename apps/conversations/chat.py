@@ -187,7 +187,7 @@ OFFLINE_HITS = 4  # the top hits the answerer reads
 OFFLINE_MAX_ITEMS = 12  # list items a sentence ending with ":" brings along
 OFFLINE_MARGIN = 0.15  # units this far below the best one are not quoted
 LEXICAL_WEIGHT = 0.35
-HEADING_WEIGHT = 0.3  # a sentence under a heading that matches the question (FAQ entries) counts more
+HEADING_WEIGHT = 0.5  # share of its heading's better match a sentence inherits (FAQ entries)
 RANK_BONUS = 0.04  # for the top hit, shrinking to 0 over the hits read
 
 
@@ -348,8 +348,9 @@ def offline_answer(
     the code block or list a chosen sentence introduces (whole). None when no unit reaches
     ANSWER_MIN_SUPPORT: nothing it would say is supported, and the turn becomes a refusal.
 
-    A unit's relevance = cosine similarity to the question + LEXICAL_WEIGHT x the IDF-weighted share of
-    the question's content terms it contains + a small bonus for the better-ranked hits.
+    A unit's relevance = cosine similarity to the question (lifted towards its section heading's when
+    that matches better) + LEXICAL_WEIGHT x the IDF-weighted share of the question's content terms in
+    the unit or its heading + a small bonus for the better-ranked hits.
     """
     read = hits[:OFFLINE_HITS]
     units = [
@@ -376,7 +377,10 @@ def offline_answer(
         [content_terms(text) | content_terms(unit.heading) for text, unit in zip(texts, units, strict=True)],
     )
     bonus = np.array([RANK_BONUS * (1 - (u.ref - 1) / len(read)) for u in units], dtype=np.float32)
-    scores = semantic + HEADING_WEIGHT * np.maximum(context, 0) + LEXICAL_WEIGHT * lexical + bonus
+    # A sentence under a heading that matches the question better than itself (a FAQ entry's question)
+    # inherits part of that match; a heading that matches worse takes nothing away.
+    lifted = semantic + HEADING_WEIGHT * np.maximum(context - semantic, 0)
+    scores = lifted + LEXICAL_WEIGHT * lexical + bonus
     chosen = _choose(units, scores, bar=settings.ANSWER_MIN_SUPPORT, max_sentences=max_sentences)
     if not chosen:
         logger.info("offline answer refused: best unit %.3f < %.3f", float(scores.max()), settings.ANSWER_MIN_SUPPORT)
