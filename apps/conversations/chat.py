@@ -238,6 +238,8 @@ def text_units(text: str, ref: int, heading: str = "") -> list[Unit]:
     while index < len(lines):
         line = lines[index]
         fence = FENCE.match(line)
+        if fence and fence.group(1)[0] == "~" and paragraph:
+            fence = None  # "~~~~~" right under a line of text is a reST heading underline, not a fence
         if fence:
             flush()
             marker = fence.group(1)

@@ -142,6 +142,16 @@ def test_units_keep_code_whole_and_drop_rest_noise():
     assert {u.heading for u in rest} == {"Is the broker required?"}
 
 
+def test_units_read_a_tilde_underline_as_a_heading_not_a_fence():
+    """reST "kombu\\n~~~~~" is a heading; the text after it stays prose."""
+    units = chat.text_units("kombu\n~~~~~\n\nKombu depends on the following packages.\n\nIt is small.", 1)
+
+    assert [(u.kind, u.text, u.heading) for u in units] == [
+        ("sentence", "Kombu depends on the following packages.", "kombu"),
+        ("sentence", "It is small.", "kombu"),
+    ]
+
+
 def test_units_of_a_chunk_that_ends_inside_a_code_block_get_the_fence_closed():
     """A chunk cut inside a code block still yields a balanced block."""
     units = chat.text_units("Run this:\n\n```python\nimport beacon\nbeacon.run()", 1)
