@@ -3,14 +3,17 @@
 A turn: check the monthly message limit -> store the user's message (committed at once, so it is
 never lost) -> retrieve -> nothing relevant: the bot's fallback message, status `unanswered`, no
 model call -> else prompt -> language model (or the offline answerer) -> citations checked ->
-store the assistant message with citations, model, tokens and latency. No model call runs inside
-a database transaction.
+store the assistant message with citations, model, tokens and latency. An answer with nothing
+supported by the sources (the offline answerer finds no sentence to quote, or no claim of the
+model's is supported) also becomes the fallback with status `unanswered` (docs/answers.md). No model
+call runs inside a database transaction.
 """
 
 from __future__ import annotations
 
 import calendar
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,6 +100,7 @@ class Turn:
     hits: list
     messages: list[dict] | None  # the prompt; None when nothing relevant was found
     started: float
+    vector: np.ndarray | None = None  # the question's embedding (retrieval and the offline answerer share it)
 
 
 def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
@@ -129,9 +133,12 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
             message_id=question.pk,
             user_id=conversation.user_id,
         )
-    hits = chunk_search(organization=conversation.organization, bot=bot, query=content)
+    vector = get_embedder().encode([content])[0]
+    hits = chunk_search(organization=conversation.organization, bot=bot, query=content, vector=vector)
     messages = chat.build_messages(bot=bot, question=content, hits=hits, history=history) if hits else None
-    return Turn(conversation=conversation, question=question, hits=hits, messages=messages, started=started)
+    return Turn(
+        conversation=conversation, question=question, hits=hits, messages=messages, started=started, vector=vector
+    )
 
 
 def _chunk_vectors(hits) -> dict[int, np.ndarray]:
@@ -143,18 +150,14 @@ def _chunk_vectors(hits) -> dict[int, np.ndarray]:
 
 
 def _store_answer(turn: Turn, answer: chat.Answer, *, status: str, error: str = "") -> Message:
-    content, citations = answer.content, []
-    if status == Message.Status.OK and turn.hits:
-        content, citations = chat.check_citations(
-            content=answer.content, hits=turn.hits, chunk_vectors=_chunk_vectors(turn.hits)
-        )
+    """Persist the assistant's message as given (content and citations already checked)."""
     message = Message.objects.create(
         organization_id=turn.conversation.organization_id,
         conversation=turn.conversation,
         role=Message.Role.ASSISTANT,
-        content=content,
+        content=answer.content,
         status=status,
-        citations=citations,
+        citations=answer.citations,
         model=answer.model,
         prompt_tokens=answer.prompt_tokens,
         completion_tokens=answer.completion_tokens,
@@ -165,13 +168,49 @@ def _store_answer(turn: Turn, answer: chat.Answer, *, status: str, error: str = 
     return message
 
 
+def _refuse(turn: Turn, *, model: str = "", usage: chat.Answer | None = None, note: str = "") -> Message:
+    """The bot's fallback message, status `unanswered`; `note` (kept in `error`, shown to owners in the
+    admin, never to the person asking) says why when an answer was written and then withheld."""
+    fallback = chat.Answer(content=turn.conversation.bot.fallback_message, model=model)
+    if usage is not None:  # the tokens were spent all the same
+        fallback.prompt_tokens, fallback.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+    return _store_answer(turn, fallback, status=Message.Status.UNANSWERED, error=note)
+
+
+def _offline(turn: Turn) -> chat.Answer | None:
+    return chat.offline_answer(
+        question=turn.question.content,
+        hits=turn.hits,
+        question_vector=turn.vector,
+        chunk_vectors=_chunk_vectors(turn.hits),
+    )
+
+
+def _store_model_answer(turn: Turn, answer: chat.Answer) -> Message:
+    """A model's answer, grounded: unsupported markers dropped; no supported claim at all -> the
+    fallback (status `unanswered`) with the model's text kept for owners in `error`."""
+    checked = chat.check_citations(content=answer.content, hits=turn.hits, chunk_vectors=_chunk_vectors(turn.hits))
+    if not checked.supported:
+        logger.info("model answer withheld for conversation %s: no supported sentence", turn.conversation.pk)
+        return _refuse(turn, model=answer.model, usage=answer, note=UNSUPPORTED_NOTE + answer.content)
+    answer.content, answer.citations = checked.content, checked.citations
+    return _store_answer(turn, answer, status=Message.Status.OK)
+
+
+UNSUPPORTED_NOTE = "Withheld: no sentence of the model's answer is supported by the sources. The model wrote:\n"
+NO_QUOTE_NOTE = "No sentence of the retrieved passages answers the question well enough (ANSWER_MIN_SUPPORT)."
+
+
 def turn_answer(turn: Turn) -> Message:
     """The assistant's message for a prepared turn (one JSON response)."""
     bot = turn.conversation.bot
     if turn.messages is None:
-        return _store_answer(turn, chat.Answer(content=bot.fallback_message), status=Message.Status.UNANSWERED)
+        return _refuse(turn)
     if not chat.llm_enabled():
-        return _store_answer(turn, chat.offline_answer(question=turn.question.content, hits=turn.hits), status="ok")
+        answer = _offline(turn)
+        if answer is None:
+            return _refuse(turn, model=chat.OFFLINE_MODEL, note=NO_QUOTE_NOTE)
+        return _store_answer(turn, answer, status=Message.Status.OK)
     try:
         answer = chat.llm_answer(bot=bot, messages=turn.messages)
     except chat.LLMError as exc:
@@ -179,26 +218,44 @@ def turn_answer(turn: Turn) -> Message:
         return _store_answer(
             turn, chat.Answer(content=settings.LLM_ERROR_MESSAGE, model=bot.llm_model), status="error", error=str(exc)
         )
-    return _store_answer(turn, answer, status=Message.Status.OK)
+    return _store_model_answer(turn, answer)
+
+
+def _words(text: str) -> Iterator[str]:
+    """Stream pieces of `text` whose concatenation is exactly `text` (code indentation included)."""
+    yield from re.findall(r"\s*\S+", text)
+    tail = re.search(r"\s+$", text)
+    if tail:
+        yield tail.group(0)
 
 
 def turn_stream(turn: Turn) -> Iterator[tuple[str, dict]]:
-    """Server-sent events of a prepared turn: ("token", {"text"}) ..., then ("done", {...})."""
+    """Server-sent events of a prepared turn: ("token", {"text"}) ..., then ("done", {...}).
+
+    The `done` event carries the finished message, and its `content` replaces the streamed text:
+    with a model, tokens go out as they are written and are checked only once complete, so `done`
+    may differ (unsupported markers removed, or the bot's fallback with status `unanswered` when
+    nothing was supported). Offline, the answer is checked before the first token.
+    """
     bot = turn.conversation.bot
     if turn.messages is None:
         yield "token", {"text": bot.fallback_message}
-        message = _store_answer(turn, chat.Answer(content=bot.fallback_message), status=Message.Status.UNANSWERED)
+        message = _refuse(turn)
     elif not chat.llm_enabled():
-        answer = chat.offline_answer(question=turn.question.content, hits=turn.hits)
-        for word in answer.content.split(" "):
-            yield "token", {"text": word + " "}
-        message = _store_answer(turn, answer, status=Message.Status.OK)
+        answer = _offline(turn)
+        if answer is None:
+            yield "token", {"text": bot.fallback_message}
+            message = _refuse(turn, model=chat.OFFLINE_MODEL, note=NO_QUOTE_NOTE)
+        else:
+            for word in _words(answer.content):
+                yield "token", {"text": word}
+            message = _store_answer(turn, answer, status=Message.Status.OK)
     else:
         answer = chat.Answer(content="", model=bot.llm_model)
         try:
             for delta in chat.llm_stream(bot=bot, messages=turn.messages, answer=answer):
                 yield "token", {"text": delta}
-            message = _store_answer(turn, answer, status=Message.Status.OK)
+            message = _store_model_answer(turn, answer)
         except chat.LLMError as exc:
             logger.warning("language model failed for conversation %s: %s", turn.conversation.pk, exc)
             yield "token", {"text": ("\n\n" if answer.content else "") + settings.LLM_ERROR_MESSAGE}

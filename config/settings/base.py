@@ -334,6 +334,9 @@ OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=3)
 # Chat: history sent to the model (tokens), and the sentence-to-source similarity a citation needs.
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=1500)
 CITATION_MIN_SIMILARITY = env.float("CITATION_MIN_SIMILARITY", default=0.35)
+# The offline answerer's support bar: no sentence of the top hits this relevant to the question
+# (similarity + weighted term coverage, docs/answers.md) -> the bot's fallback, status unanswered.
+ANSWER_MIN_SUPPORT = env.float("ANSWER_MIN_SUPPORT", default=0.5)
 LLM_ERROR_MESSAGE = env(
     "LLM_ERROR_MESSAGE",
     default="Sorry, I can't answer right now because the language service is unavailable. Please try again in a "

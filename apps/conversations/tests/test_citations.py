@@ -25,16 +25,17 @@ def test_grouped_and_out_of_range_markers(hits):
     """[1, 2] is checked per number; [100] is not a source and disappears."""
     refund = next(i for i, h in enumerate(hits, start=1) if "Refunds" in h.text)
     content = f"Refunds are processed within 14 days [{refund}, 100]."
-    checked, citations = chat.check_citations(content=content, hits=hits, chunk_vectors=_chunk_vectors(hits))
+    checked, citations, supported = chat.check_citations(content=content, hits=hits, chunk_vectors=_chunk_vectors(hits))
     assert checked == f"Refunds are processed within 14 days [{refund}]."
     assert [c["ref"] for c in citations] == [refund]
+    assert supported
 
 
 def test_line_breaks_survive(hits):
     """A list or paragraphs written by the model keep their line breaks after checking."""
     refund = next(i for i, h in enumerate(hits, start=1) if "Refunds" in h.text)
     content = f"Billing:\n\n- Refunds are processed within 14 days [{refund}].\n- Unrelated moon cheese [{refund}]."
-    checked, _ = chat.check_citations(content=content, hits=hits, chunk_vectors=_chunk_vectors(hits))
+    checked = chat.check_citations(content=content, hits=hits, chunk_vectors=_chunk_vectors(hits)).content
     assert checked.split("\n") == [
         "Billing:",
         "",

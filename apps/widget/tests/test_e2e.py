@@ -249,6 +249,32 @@ def test_markup_in_documents_answers_and_questions_never_runs(site, browser):
     page.close()
 
 
+def test_code_in_an_answer_is_shown_as_a_code_block(site, browser):
+    """Issue 14: an offline answer quoting a command shows the introducing sentence, cited, then the
+    command in a <pre><code> block with its lines as they are in the document."""
+    from apps.conversations.tests.utils import ingest
+
+    ingest(
+        site["bot"],
+        "cli.txt",
+        b"Beacon CLI\n\nInstall the Beacon command line tool with pip using the following command:\n\n"
+        b"$ python -m pip install beacon-cli\n$ beacon --version\n",
+    )
+    page = browser.new_page()
+    page.goto(site["allowed"].origin + "/")
+    page.get_by_role("button", name="Open chat: Beacon Help").click()
+    frame = page.frame_locator("iframe[title='Beacon Help']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    frame.locator("#question").fill("How do I install the Beacon command line tool?")
+    frame.locator("#question").press("Enter")
+    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+    answer.locator(".feedback").wait_for(timeout=30000)
+    assert answer.locator("pre code").inner_text() == "$ python -m pip install beacon-cli\n$ beacon --version"
+    assert "using the following command[1]:" in answer.locator(".text p").first.inner_text().replace(" [", "[")
+    assert "```" not in answer.locator(".text").inner_text()
+    page.close()
+
+
 def test_js_api_language_and_signed_identity(site, browser):
     """data-language and a signed identity on the tag; Beacon("open") / Beacon("close") from the page.
     The conversation is linked to the organization member the host site vouched for."""

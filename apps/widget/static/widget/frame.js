@@ -118,7 +118,27 @@
     var fragment = document.createDocumentFragment();
     var list = null;
     var paragraph = null;
+    var code = null; /* the <code> of an open ``` block: its lines go in verbatim, indentation kept */
+    var codeLines = 0;
     text.split("\n").forEach(function (line) {
+      if (/^\s*(```|~~~)/.test(line)) {
+        if (code) {
+          code = null;
+        } else {
+          var pre = document.createElement("pre");
+          code = document.createElement("code");
+          codeLines = 0;
+          pre.appendChild(code);
+          fragment.appendChild(pre);
+          list = null;
+          paragraph = null;
+        }
+        return;
+      }
+      if (code) {
+        code.textContent += (codeLines++ ? "\n" : "") + line;
+        return;
+      }
       var bullet = /^\s*[-*•]\s+(.*)$/.exec(line);
       var numbered = /^\s*\d{1,3}[.)]\s+(.*)$/.exec(line);
       if (bullet || numbered) {

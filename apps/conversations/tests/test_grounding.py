@@ -1,0 +1,379 @@
+"""Grounded answers (issue 14, point 5): the offline answerer and the support check of model answers.
+Real database and offline embedder; the remote language model is faked at its HTTP transport only.
+
+Coverage:
+- chunk text as units: sentences, list items, whole fenced code blocks with their indentation; reST
+  noise (heading underlines, directives, roles, bold labels) left out;
+- offline answerer: a "how do I" question gets the introducing sentence and the whole code block
+  (indentation kept), a sentence ending with ":" brings its whole list, every prose sentence and item
+  carries a marker and is quoted verbatim, no fragments (no dangling ":", balanced fences, no
+  markup); a question the hits do not answer gives None; a sentence whose code fell outside the
+  chunk is never quoted;
+- turn, offline: retrieval finds passages but none answers -> the fallback, status unanswered (JSON
+  and streamed); streamed tokens add up to exactly the stored content;
+- turn, model: an answer with no supported claim becomes the fallback, status unanswered, the
+  model's text kept for owners in `error` and the tokens counted (JSON and streamed: tokens first,
+  then `done` with the fallback); a partly supported answer keeps only supported markers;
+- check_citations: a fenced code block in a model's answer is kept verbatim and checked whole; a
+  lead-in like "Here is how:" is not a claim.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from apps.conversations import chat, services
+from apps.conversations.models import Message
+from apps.conversations.tests.utils import LLM_MODEL, completion, stream
+from apps.core.embeddings import get_embedder
+from apps.documents.chunking import split_sentences
+from apps.documents.selectors import SearchHit
+
+pytestmark = pytest.mark.django_db
+
+INSTALL_PAGE = """Beacon CLI is distributed as a Python package. It works on Linux, macOS and Windows.
+
+Installing the command line tool requires Python 3.10 or later. Install it with pip using the following command:
+
+```console
+$ python -m pip install beacon-cli
+```
+
+If you need the optional extras, install them too:
+
+```console
+$ python -m pip install "beacon-cli[pdf,ocr]"
+    # the ocr extra needs tesseract
+```
+
+The installer supports several options:
+
+- `--user` installs into your home directory.
+- `--upgrade` replaces an installed older version.
+- `--no-deps` skips the dependencies, which you must then install yourself."""
+
+CONFIG_PAGE = """After installation, run `beacon init` once. It creates a configuration file in your home directory.
+
+The configuration file is written in TOML. Each profile has a name, an API key and an endpoint URL.
+You can keep several profiles and switch between them with `beacon use <profile>`."""
+
+# Today's reST ingestion keeps markup, and a chunk can end on a sentence whose code is in the next chunk.
+REST_CHUNK = """Is the broker required?
+=======================
+
+.. _faq-broker:
+
+**Answer:** Yes, the worker needs a message broker such as :class:`~kombu.Connection` targets to receive tasks.
+
+Start the broker service using the following command:"""
+
+
+def page_hit(ref: int, text: str, title: str) -> SearchHit:
+    return SearchHit(
+        chunk_id=1000 + ref,
+        document_id=ref,
+        document_title=title,
+        document_url="",
+        heading_path=[title],
+        page=None,
+        position=0,
+        text=text,
+        snippet=text[:80],
+        score=0.8,
+        semantic=0.8,
+        lexical=0.5,
+    )
+
+
+@pytest.fixture
+def pages() -> list[SearchHit]:
+    return [page_hit(1, INSTALL_PAGE, "Installation"), page_hit(2, CONFIG_PAGE, "Configuration")]
+
+
+def chunk_vectors(hits: list[SearchHit]) -> dict:
+    return dict(zip([h.chunk_id for h in hits], get_embedder().encode([h.text for h in hits]), strict=True))
+
+
+def assert_grounded(content: str, hits: list[SearchHit]) -> None:
+    """Every prose sentence and list item is cited and quoted verbatim from the source it cites; fences
+    are balanced; no sentence is a fragment; a ":" line is followed by its code block or list."""
+    assert content.count("```") % 2 == 0
+    lines = content.split("\n")
+    in_code = False
+    for number, line in enumerate(lines):
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code or not line.strip():
+            continue
+        assert "[" not in line or chat.CITATION.search(line), line
+        for sentence in split_sentences(line):
+            refs = [int(n) for n in chat.CITATION.findall(sentence)]
+            assert refs, f"uncited sentence: {sentence!r}"
+            plain = chat.CITATION.sub("", sentence).strip()
+            assert len(re.findall(r"[^\W\d_]{2,}", plain)) >= 3, f"fragment: {sentence!r}"
+            for ref in refs:
+                assert plain.lstrip("- ") in " ".join(hits[ref - 1].text.split()), plain
+        if line.rstrip().endswith(":"):
+            following = next(other for other in lines[number + 1 :] if other.strip())
+            assert following.startswith(("```", "- ")), f"dangling colon: {line!r}"
+        assert not re.search(r":\s*\.|\.\s+\.|::|\.\. ", line), f"leftover markup: {line!r}"
+
+
+# --------------------------------------------------------------------------- units
+
+
+def test_units_keep_code_whole_and_drop_rest_noise():
+    """Sentences, list items and whole fenced blocks (indentation kept); underlines, directives and roles go."""
+    units = chat.text_units(INSTALL_PAGE, 1)
+
+    assert [u.kind for u in units] == ["sentence"] * 4 + ["code", "sentence", "code", "sentence"] + ["item"] * 3
+    assert units[6].text == (
+        '```console\n$ python -m pip install "beacon-cli[pdf,ocr]"\n    # the ocr extra needs tesseract\n```'
+    )
+    assert units[8].text == "- `--user` installs into your home directory."
+    rest = chat.text_units(REST_CHUNK, 1)
+    assert [(u.kind, u.text) for u in rest] == [
+        ("sentence", "Yes, the worker needs a message broker such as `Connection` targets to receive tasks."),
+        ("sentence", "Start the broker service using the following command:"),
+    ]
+    assert {u.heading for u in rest} == {"Is the broker required?"}
+
+
+def test_units_read_a_tilde_underline_as_a_heading_not_a_fence():
+    """reST "kombu\\n~~~~~" is a heading; the text after it stays prose."""
+    units = chat.text_units("kombu\n~~~~~\n\nKombu depends on the following packages.\n\nIt is small.", 1)
+
+    assert [(u.kind, u.text, u.heading) for u in units] == [
+        ("sentence", "Kombu depends on the following packages.", "kombu"),
+        ("sentence", "It is small.", "kombu"),
+    ]
+
+
+def test_units_of_a_chunk_that_ends_inside_a_code_block_get_the_fence_closed():
+    """A chunk cut inside a code block still yields a balanced block."""
+    units = chat.text_units("Run this:\n\n```python\nimport beacon\nbeacon.run()", 1)
+
+    assert units[-1].text == "```python\nimport beacon\nbeacon.run()\n```"
+
+
+# --------------------------------------------------------------------------- offline answerer
+
+
+def test_offline_answer_quotes_the_introducing_sentence_and_the_whole_code_block(pages):
+    """ "How do I install" -> the sentence that introduces the command, cited, then the command block whole."""
+    answer = chat.offline_answer(question="How do I install the Beacon CLI?", hits=pages)
+
+    assert answer is not None and answer.model == chat.OFFLINE_MODEL
+    assert (
+        "Install it with pip using the following command [1]:\n\n```console\n$ python -m pip install beacon-cli\n```"
+        in answer.content
+    )
+    assert_grounded(answer.content, pages)
+    assert [c["ref"] for c in answer.citations] == [1]
+    assert answer.citations[0]["chunk_id"] == pages[0].chunk_id
+
+
+def test_offline_answer_keeps_code_indentation(pages):
+    """A code block comes with its indented lines as they are in the source."""
+    answer = chat.offline_answer(question="How do I install the optional extras?", hits=pages)
+
+    assert answer is not None
+    assert "If you need the optional extras, install them too [1]:" in answer.content
+    assert '$ python -m pip install "beacon-cli[pdf,ocr]"\n    # the ocr extra needs tesseract\n```' in answer.content
+    assert_grounded(answer.content, pages)
+
+
+def test_offline_answer_brings_the_whole_list_a_sentence_introduces(pages):
+    """A sentence ending with ":" comes with every item of its list, each cited."""
+    answer = chat.offline_answer(question="Which options does the installer support?", hits=pages)
+
+    assert answer is not None
+    assert (
+        "The installer supports several options [1]:\n\n"
+        "- `--user` installs into your home directory [1].\n"
+        "- `--upgrade` replaces an installed older version [1].\n"
+        "- `--no-deps` skips the dependencies, which you must then install yourself [1]."
+    ) in answer.content
+    assert_grounded(answer.content, pages)
+
+
+def test_offline_answer_cites_the_passage_that_answers(pages):
+    """The answer comes from the second hit when that is where it is, cited [2]."""
+    answer = chat.offline_answer(question="How do I switch between profiles?", hits=pages)
+
+    assert answer is not None
+    assert "switch between them with `beacon use <profile>` [2]." in answer.content
+    assert 2 in [c["ref"] for c in answer.citations]
+    assert_grounded(answer.content, pages)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the capital of France?", "How do I bake sourdough bread?", "Who won the football world cup in 1998?"],
+)
+def test_offline_answer_refuses_what_the_hits_do_not_answer(pages, question):
+    """An out-of-domain question over the same hits: nothing reaches ANSWER_MIN_SUPPORT -> None."""
+    assert chat.offline_answer(question=question, hits=pages) is None
+
+
+def test_offline_answer_never_quotes_a_sentence_whose_code_is_missing():
+    """The chunk ends on "using the following command:" (its code is elsewhere): that line is never quoted."""
+    hits = [page_hit(1, REST_CHUNK, "FAQ")]
+
+    answer = chat.offline_answer(question="How do I start the broker service?", hits=hits)
+
+    assert answer is None or "following command" not in answer.content
+    answer = chat.offline_answer(question="Is a broker required by the worker?", hits=hits)
+    assert answer is not None
+    assert answer.content == (
+        "Yes, the worker needs a message broker such as `Connection` targets to receive tasks [1]."
+    )
+
+
+def test_offline_answer_uses_the_given_question_vector(pages):
+    """With the question's embedding passed in, the answer is the same (the question is embedded once)."""
+    question = "How do I install the Beacon CLI?"
+    vector = get_embedder().encode([question])[0]
+
+    assert chat.offline_answer(question=question, hits=pages, question_vector=vector) == chat.offline_answer(
+        question=question, hits=pages
+    )
+
+
+# --------------------------------------------------------------------------- a turn, offline
+
+
+def test_turn_with_passages_that_do_not_answer_is_unanswered(guide_bot, offline):
+    """Retrieval returns passages (cut-off 0) but no sentence answers: fallback, status unanswered."""
+    guide_bot.min_score = 0
+    guide_bot.save()
+    conversation = services.conversation_create(organization=guide_bot.organization, bot=guide_bot)
+
+    turn = services.turn_prepare(conversation=conversation, content="What is the capital of France?")
+    answer = services.turn_answer(turn)
+
+    assert turn.hits and turn.messages is not None
+    answer.refresh_from_db()
+    assert (answer.content, answer.status, answer.citations, answer.model) == (
+        guide_bot.fallback_message,
+        "unanswered",
+        [],
+        chat.OFFLINE_MODEL,
+    )
+    assert answer.error == services.NO_QUOTE_NOTE
+
+
+def test_streamed_turn_with_passages_that_do_not_answer_is_unanswered(guide_bot, offline):
+    """Streamed: one token with the fallback, then done with status unanswered."""
+    guide_bot.min_score = 0
+    guide_bot.save()
+    conversation = services.conversation_create(organization=guide_bot.organization, bot=guide_bot)
+    turn = services.turn_prepare(conversation=conversation, content="What is the capital of France?")
+
+    events = list(services.turn_stream(turn))
+
+    assert events[:-1] == [("token", {"text": guide_bot.fallback_message})]
+    assert events[-1][0] == "done"
+    assert (events[-1][1]["status"], events[-1][1]["content"]) == ("unanswered", guide_bot.fallback_message)
+
+
+def test_streamed_offline_tokens_add_up_to_the_stored_answer(guide_bot, offline):
+    """The token events of an offline answer concatenate to exactly the stored content."""
+    conversation = services.conversation_create(organization=guide_bot.organization, bot=guide_bot)
+    turn = services.turn_prepare(conversation=conversation, content="How long do refunds take?")
+
+    events = list(services.turn_stream(turn))
+
+    done = events[-1][1]
+    assert done["status"] == "ok"
+    assert "".join(data["text"] for name, data in events[:-1]) == done["content"]
+    assert Message.objects.get(pk=done["message_id"]).content == done["content"]
+    assert turn.vector is not None and turn.vector.shape == (get_embedder().dimensions,)
+
+
+# --------------------------------------------------------------------------- a turn, language model
+
+UNSUPPORTED = "The moon is made of green cheese [1]. Penguins live at the north pole [2]."
+
+
+def test_model_answer_with_no_supported_sentence_becomes_the_fallback(guide_bot, llm):
+    """Nothing the model wrote is supported: fallback, unanswered, its text kept in `error`, tokens counted."""
+    llm(completion(UNSUPPORTED, prompt_tokens=200, completion_tokens=20))
+    conversation = services.conversation_create(organization=guide_bot.organization, bot=guide_bot)
+    turn = services.turn_prepare(conversation=conversation, content="How long do refunds take?")
+
+    answer = services.turn_answer(turn)
+
+    answer.refresh_from_db()
+    assert (answer.content, answer.status, answer.citations) == (guide_bot.fallback_message, "unanswered", [])
+    assert answer.error == services.UNSUPPORTED_NOTE + UNSUPPORTED
+    assert (answer.model, answer.prompt_tokens, answer.completion_tokens) == (LLM_MODEL, 200, 20)
+
+
+def test_streamed_model_answer_with_no_supported_sentence_ends_with_the_fallback(guide_bot, llm):
+    """Streamed: the tokens went out as written; done replaces them with the fallback, status unanswered."""
+    deltas = ["The moon is made of ", "green cheese [1].", " Penguins live at the north pole [2]."]
+    llm(stream(deltas))
+    conversation = services.conversation_create(organization=guide_bot.organization, bot=guide_bot)
+    turn = services.turn_prepare(conversation=conversation, content="How long do refunds take?")
+
+    events = list(services.turn_stream(turn))
+
+    assert events[:-1] == [("token", {"text": delta}) for delta in deltas]
+    name, done = events[-1]
+    assert name == "done"
+    assert (done["status"], done["content"], done["citations"]) == ("unanswered", guide_bot.fallback_message, [])
+    assert Message.objects.get(pk=done["message_id"]).error == services.UNSUPPORTED_NOTE + "".join(deltas)
+
+
+def test_partly_supported_model_answer_keeps_only_supported_markers(guide_bot, llm):
+    """One supported sentence among unsupported ones: status ok, only its marker stays."""
+    llm(completion("Refunds are processed within 14 days [1]. " + UNSUPPORTED))
+    conversation = services.conversation_create(organization=guide_bot.organization, bot=guide_bot)
+    turn = services.turn_prepare(conversation=conversation, content="How long do refunds take?")
+
+    answer = services.turn_answer(turn)
+
+    assert answer.status == "ok"
+    assert answer.content == (
+        "Refunds are processed within 14 days [1]. The moon is made of green cheese. Penguins live at the north pole."
+    )
+    assert [c["ref"] for c in answer.citations] == [1]
+
+
+# --------------------------------------------------------------------------- check_citations
+
+
+def test_code_block_in_a_model_answer_is_kept_whole_and_counts_as_support(pages):
+    """ "Here is how:" is no claim; the fenced block copied from a source is kept verbatim and supports the answer."""
+    content = "Here is how:\n\n```console\n$ python -m pip install beacon-cli\n```"
+
+    checked = chat.check_citations(content=content, hits=pages, chunk_vectors=chunk_vectors(pages))
+
+    assert checked == chat.Checked(content, [], True)
+
+
+def test_code_block_is_not_split_into_sentences(pages):
+    """Markers inside a code block are code: untouched; prose around it is checked as usual."""
+    content = (
+        "Install it with pip [1]. The moon is cheese [2].\n\n```python\nx = values[1]. y = 2 [2]\n  z = 3\n```\n"
+        "Installing the Beacon CLI with pip requires Python 3.10 or later [1]."
+    )
+
+    checked = chat.check_citations(content=content, hits=pages, chunk_vectors=chunk_vectors(pages))
+
+    assert checked.content == (
+        "Install it with pip [1]. The moon is cheese.\n\n```python\nx = values[1]. y = 2 [2]\n  z = 3\n```\n"
+        "Installing the Beacon CLI with pip requires Python 3.10 or later [1]."
+    )
+    assert checked.supported and [c["ref"] for c in checked.citations] == [1]
+
+
+def test_answer_of_lead_ins_only_is_not_supported(pages):
+    """An answer made only of non-claims ("Sure!", "Here is how:") supports nothing."""
+    checked = chat.check_citations(content="Sure! Here is how:", hits=pages, chunk_vectors=chunk_vectors(pages))
+
+    assert checked.supported is False
