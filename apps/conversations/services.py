@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.conversations import chat, events
+from apps.conversations import chat, events, qa
 from apps.conversations.models import Conversation, Message
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
@@ -97,6 +97,7 @@ class Turn:
     hits: list
     messages: list[dict] | None  # the prompt; None when nothing relevant was found
     started: float
+    qa_match: qa.QAMatch | None = None  # the bot's own Q&A answers this question (issue 14)
 
 
 def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
@@ -129,7 +130,11 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
             message_id=question.pk,
             user_id=conversation.user_id,
         )
-    hits = chunk_search(organization=conversation.organization, bot=bot, query=content)
+    vector = get_embedder().encode([content])[0]
+    qa_match = qa.qa_match_find(bot=bot, question=content, vector=vector)
+    if qa_match is not None:
+        return Turn(conversation, question, hits=[], messages=None, started=started, qa_match=qa_match)
+    hits = chunk_search(organization=conversation.organization, bot=bot, query=content, vector=vector)
     messages = chat.build_messages(bot=bot, question=content, hits=hits, history=history) if hits else None
     return Turn(conversation=conversation, question=question, hits=hits, messages=messages, started=started)
 
@@ -167,6 +172,8 @@ def _store_answer(turn: Turn, answer: chat.Answer, *, status: str, error: str = 
 
 def turn_answer(turn: Turn) -> Message:
     """The assistant's message for a prepared turn (one JSON response)."""
+    if turn.qa_match is not None:
+        return _store_qa_answer(turn)
     bot = turn.conversation.bot
     if turn.messages is None:
         return _store_answer(turn, chat.Answer(content=bot.fallback_message), status=Message.Status.UNANSWERED)
@@ -185,7 +192,10 @@ def turn_answer(turn: Turn) -> Message:
 def turn_stream(turn: Turn) -> Iterator[tuple[str, dict]]:
     """Server-sent events of a prepared turn: ("token", {"text"}) ..., then ("done", {...})."""
     bot = turn.conversation.bot
-    if turn.messages is None:
+    if turn.qa_match is not None:
+        yield "token", {"text": turn.qa_match.pair.answer}
+        message = _store_qa_answer(turn)
+    elif turn.messages is None:
         yield "token", {"text": bot.fallback_message}
         message = _store_answer(turn, chat.Answer(content=bot.fallback_message), status=Message.Status.UNANSWERED)
     elif not chat.llm_enabled():
@@ -217,6 +227,27 @@ def turn_stream(turn: Turn) -> Iterator[tuple[str, dict]]:
             "latency_ms": message.latency_ms,
         },
     )
+
+
+# --------------------------------------------------------------------------- the Q&A shortcut (issue 14)
+
+
+def _store_qa_answer(turn: Turn) -> Message:
+    """The answer of a turn whose question matches one of the bot's Q&A pairs: the pair's answer, as it
+    was written (no model, no citation check), cited as the bot's own Q&A."""
+    bot = turn.conversation.bot
+    message = Message.objects.create(
+        organization_id=turn.conversation.organization_id,
+        conversation=turn.conversation,
+        role=Message.Role.ASSISTANT,
+        content=turn.qa_match.pair.answer,
+        status=Message.Status.OK,
+        citations=[qa.qa_citation(bot=bot, match=turn.qa_match)],
+        model=qa.QA_MODEL,
+        latency_ms=int((time.perf_counter() - turn.started) * 1000),
+    )
+    Conversation.objects.filter(pk=turn.conversation.pk).update(last_message_at=message.created_at)
+    return message
 
 
 def widget_conversations_link_user(*, bot, visitor_id: str, user_id: int) -> int:
