@@ -22,6 +22,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from apps.conversations.models import Message, QAPair
 from apps.core.embeddings import get_embedder
+from apps.core.exceptions import ApplicationError
 
 QA_MODEL = "qa"  # Message.model of an answer given from a Q&A pair (no language model involved)
 STALE_BATCH = 200  # pairs re-embedded per lookup after a model change
@@ -175,7 +176,7 @@ def message_correct(*, message: Message, answer: str, question: str = "", create
     preceded it (or `question`, when the admin rephrases it) and `answer`. Correcting the same message
     again updates its pair. Returns (pair, created)."""
     if message.role != Message.Role.ASSISTANT:
-        raise ValidationError({"message": ["Only the assistant's answers can be corrected."]}, code="not_an_answer")
+        raise ApplicationError("Only the assistant's answers can be corrected.", code="not_an_answer")
     if not question.strip():
         preceding = (
             Message.objects.filter(

@@ -10,6 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('bots', '0002_bot_allowed_origins_bot_fallback_message_and_more'),
+        ('core', '0001_extensions'),  # pgvector's vector type
         ('conversations', '0001_initial'),
         ('organizations', '0004_personality_admin_access'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
