@@ -221,8 +221,8 @@ def evaluation_run_list(*, organization, bot):
 
 
 def evaluation_delta(metrics: dict, previous: dict | None) -> dict | None:
-    """Each figure minus the previous finished run's (None without one)."""
-    if not previous:
+    """Each figure minus the previous finished run's (None without one, or for a run without figures)."""
+    if not previous or not metrics:
         return None
     return {
         name: round(metrics[name] - previous[name], 4)
