@@ -15,6 +15,7 @@ same window embed only new questions.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,14 +23,16 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.conversations.models import Message
 from apps.core.embeddings import get_embedder
 
-VECTOR_CACHE_SECONDS = 7 * 24 * 3600
+VECTOR_CACHE_SECONDS = 62 * 24 * 3600  # a 30-day window and the one before it
 EXAMPLES = 5
+# how long before its answer a question may have been asked (a turn takes seconds; a margin for slow models)
+QUESTION_BEFORE_ANSWER = timedelta(hours=1)
 
 
 @dataclass
@@ -56,11 +59,12 @@ class Topic:
 
 
 def gap_questions(*, organization, bot, since: datetime, until: datetime, limit: int) -> list[GapQuestion]:
-    """The latest `limit` questions asked in [since, until) whose answer was unanswered or thumbs-down."""
-    question = Message.objects.filter(
-        conversation_id=OuterRef("conversation_id"), role=Message.Role.USER, id__lt=OuterRef("id")
-    ).order_by("-id")
-    rows = (
+    """The latest `limit` questions asked in [since, until) whose answer was unanswered or thumbs-down.
+
+    Two queries instead of a correlated subquery (which visits a long conversation's messages once per
+    answer): the answers, then the user messages of their conversations; each answer's question is the
+    latest user message before it (by id), found by bisection."""
+    answers = list(
         Message.objects.filter(
             organization=organization,
             conversation__bot=bot,
@@ -69,34 +73,59 @@ def gap_questions(*, organization, bot, since: datetime, until: datetime, limit:
             created_at__lt=until,
         )
         .filter(Q(status=Message.Status.UNANSWERED) | Q(feedback=-1))
-        .annotate(question_id=Subquery(question.values("id")[:1]), question=Subquery(question.values("content")[:1]))
-        .exclude(question_id=None)
         .order_by("-created_at", "-id")
-        .values_list("id", "conversation_id", "question_id", "question", "created_at", "status", "feedback")[:limit]
+        .values_list("id", "conversation_id", "created_at", "status", "feedback")[:limit]
     )
-    return [
-        GapQuestion(
-            message_id=question_id,
-            answer_id=answer_id,
-            conversation_id=conversation_id,
-            question=text,
-            created_at=created_at,
-            unanswered=status == Message.Status.UNANSWERED,
-            thumbs_down=feedback == -1,
-            current=False,
+    if not answers:
+        return []
+    asked: dict[int, list[tuple[int, str]]] = {}
+    questions = (
+        Message.objects.filter(
+            organization=organization,
+            conversation_id__in={row[1] for row in answers},
+            role=Message.Role.USER,
+            id__lt=max(row[0] for row in answers),
+            created_at__gte=since - QUESTION_BEFORE_ANSWER,
         )
-        for answer_id, conversation_id, question_id, text, created_at, status, feedback in rows
-    ]
+        .order_by("conversation_id", "id")
+        .values_list("conversation_id", "id", "content")
+    )
+    for conversation_id, message_id, content in questions:
+        asked.setdefault(conversation_id, []).append((message_id, content))
+    result = []
+    for answer_id, conversation_id, created_at, status, feedback in answers:
+        rows = asked.get(conversation_id, [])
+        at = bisect.bisect_left(rows, (answer_id, "")) - 1
+        if at < 0:
+            continue
+        question_id, text = rows[at]
+        result.append(
+            GapQuestion(
+                message_id=question_id,
+                answer_id=answer_id,
+                conversation_id=conversation_id,
+                question=text,
+                created_at=created_at,
+                unanswered=status == Message.Status.UNANSWERED,
+                thumbs_down=feedback == -1,
+                current=False,
+            )
+        )
+    return result
 
 
 def _normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def _vector_key(model_name: str, text: str) -> str:
+    return f"gaps:vec:{hashlib.sha256((model_name + chr(10) + text).encode()).hexdigest()[:32]}"
+
+
 def question_vectors(texts: list[str]) -> np.ndarray:
     """Embeddings of `texts` (L2-normalised rows), through a cache keyed by model and text."""
     embedder = get_embedder()
-    keys = [f"gaps:vec:{hashlib.sha256((embedder.name + chr(10) + text).encode()).hexdigest()[:32]}" for text in texts]
+    keys = [_vector_key(embedder.name, text) for text in texts]
     cached = cache.get_many(keys)
     missing = [i for i, key in enumerate(keys) if key not in cached]
     vectors = np.zeros((len(texts), int(embedder.dimensions)), dtype=np.float32)
@@ -109,6 +138,25 @@ def question_vectors(texts: list[str]) -> np.ndarray:
         if key in cached:
             vectors[i] = np.frombuffer(cached[key], dtype=np.float32)
     return vectors
+
+
+def question_vector_remember(question: str, vector) -> None:
+    """Cache the vector of a question that just became a gap (a turn already computed it), so the content-gaps
+    view embeds only what it has not seen: a first view of a large backlog is what costs (docs/quality.md)."""
+    key = _vector_key(get_embedder().name, _normalise(question))
+    cache.set(key, np.asarray(vector, dtype=np.float32).tobytes(), VECTOR_CACHE_SECONDS)
+
+
+def gap_answer_remember(*, answer: Message) -> None:
+    """A thumbs-down on `answer`: cache the vector of the question before it."""
+    question = (
+        Message.objects.filter(conversation_id=answer.conversation_id, role=Message.Role.USER, id__lt=answer.pk)
+        .order_by("-id")
+        .values_list("content", flat=True)
+        .first()
+    )
+    if question is not None:
+        question_vectors([_normalise(question)])
 
 
 def cluster(vectors: np.ndarray, weights: np.ndarray, threshold: float) -> np.ndarray:

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.conversations import chat, events, qa
+from apps.conversations import chat, events, gaps, qa
 from apps.conversations.models import Conversation, Message
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
@@ -84,6 +84,8 @@ def message_feedback(*, message: Message, value: int, comment: str = "") -> Mess
     message.feedback = value
     message.feedback_comment = comment
     message.save(update_fields=["feedback", "feedback_comment"])
+    if value == -1:
+        gaps.gap_answer_remember(answer=message)  # a content gap (issue 14): its vector for the gaps view
     return message
 
 
@@ -135,6 +137,8 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
     if qa_match is not None:
         return Turn(conversation, question, hits=[], messages=None, started=started, qa_match=qa_match)
     hits = chunk_search(organization=conversation.organization, bot=bot, query=content, vector=vector)
+    if not hits:
+        gaps.question_vector_remember(content, vector)  # a content gap (issue 14): its vector for the gaps view
     messages = chat.build_messages(bot=bot, question=content, hits=hits, history=history) if hits else None
     return Turn(conversation=conversation, question=question, hits=hits, messages=messages, started=started)
 

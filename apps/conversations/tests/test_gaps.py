@@ -6,7 +6,9 @@ Coverage:
 - answered questions without a thumbs-down, other bots' and other organizations' questions, and questions
   outside the window are left out;
 - trend: the count in the previous window of the same length (new / rising / falling / steady);
-- no gap questions: no topics; the clustering itself on synthetic unit vectors.
+- no gap questions: no topics; the clustering itself on synthetic unit vectors;
+- each gap answer is paired with the user message right before it in a multi-turn conversation;
+- a turn that finds nothing and a thumbs-down cache the question's vector for the gaps view.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.utils import timezone
 from apps.bots.tests.factories import BotFactory
 from apps.conversations import gaps
 from apps.conversations.models import Conversation, Message
+from apps.core.embeddings import get_embedder
 from apps.organizations.tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +125,39 @@ def test_cluster_groups_by_threshold():
 
     assert len(set(labels[:4])) == len(set(labels[4:7])) == 1
     assert len({labels[0], labels[4], labels[7]}) == 3
+
+
+def test_each_answer_gets_the_question_just_before_it(bot):
+    """A conversation of several turns: each gap answer is paired with the user message right before it."""
+    conversation = Conversation.objects.create(organization=bot.organization, bot=bot)
+    for question, status, feedback in [("First?", "ok", None), ("Second?", "unanswered", None),
+                                       ("Third?", "ok", None), ("Fourth?", "ok", -1)]:  # fmt: skip
+        Message.objects.create(organization=bot.organization, conversation=conversation, role="user", content=question)
+        Message.objects.create(organization=bot.organization, conversation=conversation, role="assistant",
+                               content="...", status=status, feedback=feedback)  # fmt: skip
+
+    found = gaps.gap_questions(organization=bot.organization, bot=bot, since=timezone.now() - timedelta(days=1),
+                               until=timezone.now(), limit=10)  # fmt: skip
+
+    assert [(q.question, q.unanswered, q.thumbs_down) for q in found] == [
+        ("Fourth?", False, True), ("Second?", True, False),
+    ]  # fmt: skip
+
+
+def test_a_turn_that_finds_nothing_and_a_thumbs_down_cache_the_questions_vector(bot):
+    """The gaps view then embeds nothing for them: the vectors are cached when the gap happens."""
+    from django.core.cache import cache
+
+    from apps.conversations import services
+
+    conversation = services.conversation_create(organization=bot.organization, bot=bot)
+    turn = services.turn_prepare(conversation=conversation, content="Is there a mobile app?")  # no documents
+    services.turn_answer(turn)
+    _asked, answer = exchange(bot, "Do you ship to Norway?", status="ok")
+    services.message_feedback(message=answer, value=-1)
+
+    model = get_embedder().name
+    for question in ("is there a mobile app?", "do you ship to norway?"):
+        assert cache.get(gaps._vector_key(model, question)) is not None
+    vectors = gaps.question_vectors(["is there a mobile app?"])
+    assert np.allclose(vectors[0], get_embedder().encode(["Is there a mobile app?"])[0], atol=1e-5)
