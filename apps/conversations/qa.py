@@ -187,7 +187,7 @@ def message_correct(*, message: Message, answer: str, question: str = "", create
             .first()
         )
         if preceding is None:
-            raise ValidationError({"question": ["No question precedes this answer; give the question."]})
+            raise ApplicationError("No question precedes this answer; give the question.", code="no_question")
         question = preceding.content
     existing = QAPair.objects.filter(organization_id=message.organization_id, source_message=message).first()
     if existing is not None:
