@@ -8,7 +8,8 @@ Coverage:
 - only the bot's own pairs match (not a sibling bot's, not another organization's);
 - a pair embedded by another model is re-embedded on the next lookup (a model change never disables it);
 - a correction makes a pair from the user's question before the answer; again on the same message updates
-  it; an explicit question wins; a user message cannot be corrected; an update re-embeds a new question.
+  it; an explicit question wins; a user message cannot be corrected; an update re-embeds a new question;
+- deleting the bot removes its pairs and evaluation runs.
 """
 
 from __future__ import annotations
@@ -220,3 +221,18 @@ def test_update_re_embeds_a_new_question(kb_bot):
     pair.refresh_from_db()
     assert changed and not np.allclose(np.asarray(pair.embedding), np.asarray(before))
     assert qa.qa_match_find(bot=kb_bot, question="How do I install Beacon?").pair == pair
+
+
+def test_deleting_the_bot_removes_its_pairs_and_runs(kb_bot):
+    """Pairs (a corrected one too) and evaluation runs go with their bot."""
+    from apps.bots.services import bot_delete
+    from apps.conversations.models import EvaluationRun
+
+    _turn, bad = ask(kb_bot, "Can I get my money back?")
+    qa.message_correct(message=bad, answer="Yes.")
+    add_pair(kb_bot)
+    EvaluationRun.objects.create(organization=kb_bot.organization, bot=kb_bot)
+
+    bot_delete(bot=kb_bot)
+
+    assert not QAPair.objects.exists() and not EvaluationRun.objects.exists()
