@@ -236,3 +236,16 @@ def test_deleting_the_bot_removes_its_pairs_and_runs(kb_bot):
     bot_delete(bot=kb_bot)
 
     assert not QAPair.objects.exists() and not EvaluationRun.objects.exists()
+
+
+def test_an_answer_without_a_question_before_it_needs_one(kb_bot):
+    """No user message before the answer: 400 no_question, unless the admin gives the question."""
+    conversation = services.conversation_create(organization=kb_bot.organization, bot=kb_bot)
+    greeting = Message.objects.create(organization=kb_bot.organization, conversation=conversation,
+                                      role="assistant", content="Hi! How can I help?")  # fmt: skip
+
+    with pytest.raises(ApplicationError) as caught:
+        qa.message_correct(message=greeting, answer="Hello.")
+    assert caught.value.get_codes() == "no_question"
+    pair, created = qa.message_correct(message=greeting, answer="Hello.", question="Hi?")
+    assert created and pair.question == "Hi?"
