@@ -135,7 +135,9 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
     vector = get_embedder().encode([content])[0]
     qa_match = qa.qa_match_find(bot=bot, question=content, vector=vector)
     if qa_match is not None:
-        return Turn(conversation, question, hits=[], messages=None, started=started, qa_match=qa_match)
+        return Turn(
+            conversation=conversation, question=question, hits=[], messages=None, started=started, qa_match=qa_match
+        )
     hits = chunk_search(organization=conversation.organization, bot=bot, query=content, vector=vector)
     if not hits:
         gaps.question_vector_remember(content, vector)  # a content gap (issue 14): its vector for the gaps view
