@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.conversations import chat, events
+from apps.conversations import chat, events, gaps, qa
 from apps.conversations.models import Conversation, Message
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
@@ -87,6 +87,8 @@ def message_feedback(*, message: Message, value: int, comment: str = "") -> Mess
     message.feedback = value
     message.feedback_comment = comment
     message.save(update_fields=["feedback", "feedback_comment"])
+    if value == -1:
+        gaps.gap_answer_remember(answer=message)  # a content gap (issue 14): its vector for the gaps view
     return message
 
 
@@ -100,7 +102,8 @@ class Turn:
     hits: list
     messages: list[dict] | None  # the prompt; None when nothing relevant was found
     started: float
-    vector: np.ndarray | None = None  # the question's embedding (retrieval and the offline answerer share it)
+    vector: np.ndarray | None = None  # the question embedded once (Q&A match, retrieval, offline answerer)
+    qa_match: qa.QAMatch | None = None  # one of the bot's own Q&A pairs answers this question
 
 
 def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
@@ -134,6 +137,9 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
             user_id=conversation.user_id,
         )
     vector = get_embedder().encode([content])[0]
+    qa_match = qa.qa_match_find(bot=bot, question=content, vector=vector)
+    if qa_match is not None:
+        return Turn(conversation, question, hits=[], messages=None, started=started, vector=vector, qa_match=qa_match)
     hits = chunk_search(organization=conversation.organization, bot=bot, query=content, vector=vector)
     messages = chat.build_messages(bot=bot, question=content, hits=hits, history=history) if hits else None
     return Turn(
@@ -171,6 +177,8 @@ def _store_answer(turn: Turn, answer: chat.Answer, *, status: str, error: str = 
 def _refuse(turn: Turn, *, model: str = "", usage: chat.Answer | None = None, note: str = "") -> Message:
     """The bot's fallback message, status `unanswered`; `note` (kept in `error`, shown to owners in the
     admin, never to the person asking) says why when an answer was written and then withheld."""
+    if turn.vector is not None:  # a content gap: keep the question's vector for the gaps view
+        gaps.question_vector_remember(turn.question.content, turn.vector)
     fallback = chat.Answer(content=turn.conversation.bot.fallback_message, model=model)
     if usage is not None:  # the tokens were spent all the same
         fallback.prompt_tokens, fallback.completion_tokens = usage.prompt_tokens, usage.completion_tokens
@@ -203,6 +211,8 @@ NO_QUOTE_NOTE = "No sentence of the retrieved passages answers the question well
 
 def turn_answer(turn: Turn) -> Message:
     """The assistant's message for a prepared turn (one JSON response)."""
+    if turn.qa_match is not None:
+        return _store_qa_answer(turn)
     bot = turn.conversation.bot
     if turn.messages is None:
         return _refuse(turn)
@@ -238,7 +248,10 @@ def turn_stream(turn: Turn) -> Iterator[tuple[str, dict]]:
     nothing was supported). Offline, the answer is checked before the first token.
     """
     bot = turn.conversation.bot
-    if turn.messages is None:
+    if turn.qa_match is not None:
+        yield "token", {"text": turn.qa_match.pair.answer}
+        message = _store_qa_answer(turn)
+    elif turn.messages is None:
         yield "token", {"text": bot.fallback_message}
         message = _refuse(turn)
     elif not chat.llm_enabled():
@@ -274,6 +287,19 @@ def turn_stream(turn: Turn) -> Iterator[tuple[str, dict]]:
             "latency_ms": message.latency_ms,
         },
     )
+
+
+# --------------------------------------------------------------------------- the Q&A shortcut (issue 14)
+
+
+def _store_qa_answer(turn: Turn) -> Message:
+    """The answer of a turn whose question matches one of the bot's Q&A pairs: the pair's answer, as it
+    was written (no model, no citation check), cited as the bot's own Q&A."""
+    match = turn.qa_match
+    answer = chat.Answer(
+        content=match.pair.answer, citations=[qa.qa_citation(bot=turn.conversation.bot, match=match)], model=qa.QA_MODEL
+    )
+    return _store_answer(turn, answer, status=Message.Status.OK)
 
 
 def widget_conversations_link_user(*, bot, visitor_id: str, user_id: int) -> int:

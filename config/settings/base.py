@@ -343,6 +343,16 @@ LLM_ERROR_MESSAGE = env(
     "moment.",
 )
 
+# The quality loop (docs/quality.md, issue 14): a question at least this similar (cosine) to one of the
+# bot's Q&A pairs gets the pair's answer; content-gap topics; evaluation runs.
+QA_MATCH_MIN_SIMILARITY = env.float("QA_MATCH_MIN_SIMILARITY", default=0.8)
+GAPS_MAX_QUESTIONS = env.int("GAPS_MAX_QUESTIONS", default=5000)
+GAPS_CLUSTER_MIN_SIMILARITY = env.float("GAPS_CLUSTER_MIN_SIMILARITY", default=0.6)
+EVALUATION_K = env.int("EVALUATION_K", default=5)
+EVALUATION_TERM_OVERLAP = env.float("EVALUATION_TERM_OVERLAP", default=0.6)
+EVALUATION_MAX_PAIRS = env.int("EVALUATION_MAX_PAIRS", default=1000)
+EVALUATION_MAX_RESULTS = env.int("EVALUATION_MAX_RESULTS", default=500)
+
 # Widget (apps/widget/services.py): visitor-token lifetime and rate limits as "count/seconds".
 WIDGET_TOKEN_TTL_SECONDS = env.int("WIDGET_TOKEN_TTL_SECONDS", default=60 * 60)
 WIDGET_RATE_VISITOR = env("WIDGET_RATE_VISITOR", default="20/60")

@@ -43,6 +43,8 @@ STATED_RULES = [
     (ANY, 400, "last_owner", r"", "state: the last owner cannot be removed or demoted"),
     (ANY, 400, "already_member", r"", "state: the invited e-mail is already a member"),
     (ANY, 400, "not_an_answer", r"", "state: feedback goes on the assistant's answers only"),
+    (ANY, 400, "no_question", r"", "state: no user message precedes the corrected answer (issue 14)"),
+    (ANY, 400, "no_evaluation_set", r"", "state: the bot has no Q&A pairs to evaluate (issue 14)"),
     (ANY, 400, "rolled_up", r"", "state: the item has children; its progress rolls up from them"),
     (ANY, 400, "cycle", r"", "state: a parent or prerequisite that is the item itself or would make a loop"),
     (ANY, 400, "invalid", r"Cannot be in the future", "clock: a moment later than now"),
