@@ -584,7 +584,10 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
     for q, vector in zip(questions, query_vectors, strict=True):
         order = np.argsort(-(naive_vectors @ vector))[:10]
         naive_hits.append([locator.hit(naive[i][0], naive[i][1], q.section) for i in order])
-    located = sum(locator.locate(name, text) is not None for name, text in naive) / max(len(naive), 1)
+    naive_paths = [(name, locator.locate(name, text)) for name, text in naive]
+    located = sum(path is not None for _, path in naive_paths) / max(len(naive_paths), 1)
+    reachable = {section for _, path in naive_paths for section in path or ()}
+    coverage = sum(q.section in reachable for q in questions) / max(len(questions), 1)
 
     results = {"beacon": metrics(beacon_hits), "bm25": metrics(bm25_hits), "naive": metrics(naive_hits)}
     base = results["naive"]
@@ -592,7 +595,11 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
         name: {metric: value / base[metric] if base[metric] else None for metric, value in m.items()}
         for name, m in results.items()
     }
-    print(f"labels: {pct(located)} of the naive chunks are located to a section (share >= {MIN_SHARE})")
+    print(
+        f"labels: {pct(located)} of the naive chunks are located to a section (share >= {MIN_SHARE}); "
+        f"{pct(coverage)} of the questions have a naive chunk located in their section (the rest are too small "
+        "to hold most of a 1000-character chunk)"
+    )
     print(
         f"beacon search: median {statistics.median(latencies):.1f} ms, RERANKER={getattr(settings, 'RERANKER', 'none')}"
     )
@@ -717,6 +724,7 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
         "documents": len(corpus.docs),
         "beacon_chunks": chunk_count,
         "naive_chunks": len(naive),
+        "naive_label_coverage": coverage,
         "questions": len(questions),
         "ood_questions": len(corpus.ood),
         "upload_note": note,
