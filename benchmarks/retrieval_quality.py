@@ -1,50 +1,142 @@
-"""Retrieval quality: Beacon's pipeline against BM25 alone and a naive dense pipeline, one run.
+"""Retrieval quality, refusal and grounding: Beacon against BM25 and a naive dense pipeline, per corpus.
 
-Data: PostgreSQL's documentation as Debian ships it (`apt-get install postgresql-doc-15`, HTML
-under /usr/share/doc/postgresql-doc-15/html). Each page (a sect1) becomes a document; its
-sect2 section titles become the questions and are removed from the indexed text (sect3 titles
-too, their text counts for the parent section). Only titles of two or more words that occur
-once are used. A hit is a returned chunk whose middle falls inside the asked section's text.
+Everything goes through Beacon's public services (document_upload + document_ingest_now,
+chunk_search, conversation_create + turn_prepare + turn_answer with the offline answerer), so the
+same script measures today's build and any later change to parsing, scoring, calibration or the
+answerer. Nothing of Beacon's logic is re-implemented here.
 
-Pipelines, all with the same embedding model (all-MiniLM-L6-v2):
-- beacon: Beacon's ingestion (structure-aware token chunking, heading path embedded) and its
-  hybrid search (pgvector HNSW + PostgreSQL full text, fused score), through the real services;
-- bm25: Okapi BM25 (k1=1.2, b=0.75) over fixed 1000-character chunks with 200 overlap;
-- naive: the same fixed 1000/200 chunks, dense cosine only (exact search).
-Reports Recall@1, Recall@5 and MRR@10, and Beacon's ratio to each baseline.
+Corpora (`--corpus pg|celery|all`):
+- pg: PostgreSQL 15's documentation as Debian ships it (`apt-get install postgresql-doc-15`, HTML
+  under /usr/share/doc/postgresql-doc-15/html). Each page (a sect1) becomes a Markdown document;
+  its sect2 titles are the questions and are removed from the uploaded text (sect3 titles too,
+  their text counts for the parent sect2). `--pages N` pages with 2+ sect2 (default 120).
+- celery: Celery 5.7.0's Sphinx sources (reStructuredText), uploaded to Beacon as `.rst` files
+  (Beacon's parser decides what to do with them; a build that refuses `.rst` gets `.txt`, which
+  is what a user of that build would do, and the run says so). Get them with
+      pip download celery==5.7.0 --no-binary :all: --no-deps && tar xzf celery-5.7.0.tar.gz
+  and pass `--celery-docs celery-5.7.0/docs` (default /work/data/celery-5.7.0/docs). Pages
+  under history/ and the changelog are skipped, and so is any page with under 150 words of prose
+  (API-reference autodoc pages, toctree-only indexes). Every section title after the page title
+  with two or more words, unique in the corpus and over a section of 20+ words is a question;
+  its title line (with under/overline) is removed from the uploaded text. `--docs N` keeps the
+  first N prose pages (default: all).
 
-    python benchmarks/retrieval_quality.py [--pages 120]
+Labelling is the same for every pipeline and independent of Beacon's parser: a returned chunk
+is located to the section (of the same document) whose raw source text holds the largest share
+of the chunk's word bigrams, when that share is at least 0.3; reST/HTML markup in the source vs
+cleaned text in a chunk changes only the few bigrams around a role or directive. A chunk is a
+hit when the located section is the asked one or lies inside it. A section too small to hold most
+of any 1000-character chunk can be reached by no naive chunk: the run prints the share of
+questions a naive chunk can reach at all (about 91% for pg, 84% for celery).
+
+Pipelines, all with the same embedding model (all-MiniLM-L6-v2 via apps.core.embeddings):
+- beacon: Beacon's ingestion and hybrid search through the real services, `k=10, min_score=0`
+  (RERANKER as configured in the environment; the header prints it);
+- bm25: `bm25s` (k1=1.2, b=0.75) over fixed 1000/200-character chunks of the raw document text,
+  tokenized like PostgreSQL's `english` text-search configuration: lower-cased alphanumeric words,
+  PostgreSQL's own english.stop list (read from the pgserver installation), Snowball English
+  stemmer (PyStemmer);
+- naive: the same fixed chunks, dense cosine only (exact search).
+Every figure is also printed as a ratio to naive of the same corpus in the same run.
+
+Refusal: an out-of-domain set per corpus, from another product's documentation (pg: the question
+titles of Celery's FAQ and the "How do I ..." entries of Sphinx's FAQ, from the Sphinx sdist
+`--sphinx-sdist`, default /work/data/sphinx-9.0.0.tar.gz; celery: the Sphinx FAQ entries and
+up to 100 PostgreSQL section-title questions). These stay outside Beacon (not the general
+question set Beacon ships for its own calibration). The bot keeps its defaults; when the build
+has a calibration service (apps.documents.calibration.bot_calibrate) it is run after ingestion.
+At the bot's effective cut-off the run reports the share of in-domain questions answered and of
+out-of-domain questions refused, both by search (chunk_search at the bot's cut-off returns a
+hit) and by a chat turn (status not `unanswered`, content not the fallback), plus, for
+information, the best pair any cut-off on the top hit's score would give.
+
+Grounding: of the in-domain questions the chat answered, the share whose citations include a
+chunk located in the asked section (any citation, and the first one cited in the answer).
+A chat turn costs seconds of embedding on a busy machine, so `--chat N` (default 100) sends at
+most N in-domain and N out-of-domain questions, evenly spread, through the chat (0 = all, -1 =
+none: refusal by search only, no grounding).
+
+    python benchmarks/retrieval_quality.py --corpus all [--pages 120] [--docs N] [--json out.json]
+    python benchmarks/retrieval_quality.py --corpus celery --docs 15   # a quick run
+
+Runs in its own database (`beacon_bench`) on the embedded stack; the bots it creates are deleted
+at the end unless `--keep`.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import itertools
+import json
+import logging
 import re
+import statistics
+import tarfile
 import time
+import warnings
 from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from _setup import django_setup, fresh_bot
 
-DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
+PG_DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
+CELERY_DOCS = Path("/work/data/celery-5.7.0/docs")
+SPHINX_SDIST = Path("/work/data/sphinx-9.0.0.tar.gz")
 NUMBERING = re.compile(r"^[A-Z]?[\d.]+\s+")
-WORD = re.compile(r"[a-z0-9_]+")
-STOP_WORDS = """a an and are as at be by for from has have how in is it its of on or that the this to was what when
-where which who why will with do does can you your"""
-STOP = frozenset(STOP_WORDS.split())
+WORD = re.compile(r"[a-z0-9]+")
+MIN_SHARE = 0.3  # the locator's minimum share of a chunk's bigrams found in one section
+PROSE_MIN_WORDS = 150
+SECTION_MIN_WORDS = 20
+CHUNK_SIZE, CHUNK_OVERLAP = 1000, 200
 
 
 def norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def load_pages(limit: int) -> list[dict]:
-    """[{title, sections: [{id, title, paragraphs}], intro: [paragraphs]}] for pages with 2+ sect2."""
-    from bs4 import BeautifulSoup
+@dataclass
+class Segment:
+    path: tuple[str, ...]  # the ids of the sections that hold this text, outermost first
+    text: str  # raw source text (markup included), for the locator
 
+
+@dataclass
+class Doc:
+    name: str  # the file name uploaded to Beacon
+    text: str  # the uploaded text
+    plain: str  # the raw text the baselines chunk
+    segments: list[Segment]
+
+
+@dataclass
+class Question:
+    question: str
+    doc: str
+    section: str
+
+
+@dataclass
+class Corpus:
+    name: str
+    description: str
+    docs: list[Doc]
+    questions: list[Question]
+    ood: list[str] = field(default_factory=list)
+    ood_description: str = ""
+
+
+# --------------------------------------------------------------------------- PostgreSQL (HTML)
+
+
+def load_pg_pages(limit: int) -> list[dict]:
+    """[{name, title, intro, sections: [{id, title, paragraphs}]}] for pages with 2+ sect2."""
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+
+    warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)  # a few pages start with <?xml
     pages = []
-    for path in sorted(DOCS.glob("*.html")):
+    for path in sorted(PG_DOCS.glob("*.html")):
         soup = BeautifulSoup(path.read_bytes(), "lxml")
         sect1 = soup.find("div", class_="sect1")
         if sect1 is None:
@@ -83,165 +175,628 @@ def _paragraphs(node) -> list[str]:
     return out
 
 
-def page_markdown(page: dict) -> str:
-    body = [*page["intro"], *(p for section in page["sections"] for p in section["paragraphs"])]
-    # A code line starting with '#' must not become a Markdown heading.
-    body = [(" " + p) if p.startswith("#") else p for p in body]
-    return f"# {page['title']}\n\n" + "\n\n".join(body) + "\n"
-
-
-def page_plain(page: dict) -> str:
-    body = [*page["intro"], *(p for section in page["sections"] for p in section["paragraphs"])]
-    return "\n\n".join([page["title"], *body])
-
-
-def questions(pages: list[dict]) -> list[dict]:
+def pg_questions(pages: list[dict]) -> list[Question]:
     counts = Counter(section["title"].lower() for page in pages for section in page["sections"])
-    result = []
+    return [
+        Question(section["title"], page["name"].replace(".html", ".md"), section["id"])
+        for page in pages
+        for section in page["sections"]
+        if len(section["title"].split()) >= 2 and counts[section["title"].lower()] == 1
+    ]
+
+
+def pg_corpus(limit: int) -> Corpus:
+    pages = load_pg_pages(limit)
+    docs = []
     for page in pages:
-        for section in page["sections"]:
-            if len(section["title"].split()) >= 2 and counts[section["title"].lower()] == 1:
-                result.append({"question": section["title"], "page": page["name"], "section": section["id"]})
-    return result
+        body = [*page["intro"], *(p for section in page["sections"] for p in section["paragraphs"])]
+        # A code line starting with '#' must not become a Markdown heading.
+        markdown = f"# {page['title']}\n\n" + "\n\n".join((" " + p) if p.startswith("#") else p for p in body) + "\n"
+        segments = [Segment((), "\n\n".join([page["title"], *page["intro"]]))]
+        segments += [Segment((s["id"],), "\n\n".join(s["paragraphs"])) for s in page["sections"]]
+        docs.append(Doc(page["name"].replace(".html", ".md"), markdown, "\n\n".join([page["title"], *body]), segments))
+    return Corpus(
+        "pg",
+        f"{len(docs)} pages of the PostgreSQL 15 documentation (HTML -> Markdown)",
+        docs,
+        pg_questions(pages),
+    )
 
 
-def section_locator(pages: list[dict]):
-    """(page, chunk text) -> section id whose text holds the middle of the chunk (or None)."""
-    by_page = {page["name"]: [(s["id"], norm(" ".join(s["paragraphs"]))) for s in page["sections"]] for page in pages}
+# --------------------------------------------------------------------------- reStructuredText
 
-    def locate(page_name: str, text: str) -> str | None:
-        text = norm(text)
-        middle = len(text) // 2
-        window = text[max(0, middle - 30) : middle + 30]
-        for section_id, section_text in by_page.get(page_name, []):
-            if window and window in section_text:
-                return section_id
-        return None
-
-    return locate
+ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1{2,}\s*$")
+HEADING_MARKUP = [
+    (re.compile(r"``(.*?)``"), r"\1"),
+    (re.compile(r":[\w:.+-]+:`~?([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),  # :role:`text <target>` -> text
+    (re.compile(r"`([^`<]*?)\s*(?:<[^>]*>)?`_{0,2}"), r"\1"),  # `text <url>`_ -> text
+    (re.compile(r"[*\\]"), ""),
+]
 
 
-def fixed_chunks(pages: list[dict], size: int = 1000, overlap: int = 200) -> list[tuple[str, str]]:
+def clean_title(title: str) -> str:
+    for pattern, replacement in HEADING_MARKUP:
+        title = pattern.sub(replacement, title)
+    return norm(title)
+
+
+def rst_headings(lines: list[str]) -> list[tuple[int, int, str, tuple[str, bool]]]:
+    """[(first line, line after, title, style)] of the section titles of a reST source."""
+    headings, i = [], 0
+    while i < len(lines) - 1:
+        line, below = lines[i], lines[i + 1]
+        over = ADORNMENT.match(line)
+        if over and i + 2 < len(lines) and lines[i + 1].strip() and lines[i + 2].rstrip() == line.rstrip():
+            headings.append((i, i + 3, lines[i + 1].strip(), (line[0], True)))
+            i += 3
+            continue
+        under = ADORNMENT.match(below)
+        if (
+            line.strip()
+            and not line[0].isspace()
+            and not ADORNMENT.match(line)
+            and not line.startswith("..")
+            and under
+            and (i == 0 or not lines[i - 1].strip())
+        ):
+            headings.append((i, i + 2, line.strip(), (below[0], False)))
+            i += 2
+            continue
+        i += 1
+    return headings
+
+
+def prose_words(lines: list[str], headings) -> int:
+    """Words in unindented lines that are neither headings nor directives/comments."""
+    skip = {n for start, end, _, _ in headings for n in range(start, end)}
+    return sum(
+        len(line.split())
+        for n, line in enumerate(lines)
+        if n not in skip and line.strip() and not line[0].isspace() and not line.startswith("..")
+    )
+
+
+def celery_corpus(root: Path, limit: int | None) -> tuple[Corpus, int]:
+    """The Celery docs corpus, and how many .rst pages were skipped (history, changelog, no prose)."""
+    parsed, skipped = [], 0
+    for path in sorted(root.rglob("*.rst")):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith("history/") or "changelog" in relative:
+            skipped += 1
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        headings = rst_headings(lines)
+        if not headings or prose_words(lines, headings) < PROSE_MIN_WORDS:
+            skipped += 1
+            continue
+        parsed.append((relative, lines, headings))
+    if limit:
+        parsed = parsed[:limit]
+    titles = Counter(clean_title(h[2]).lower() for _, _, headings in parsed for h in headings)
+    docs, questions = [], []
+    for relative, lines, headings in parsed:
+        name = relative.removesuffix(".rst").replace("/", "__") + ".rst"
+        levels: list[tuple[str, bool]] = []
+        stack: list[tuple[int, str]] = []
+        spans = []  # (section id, path, title, heading start, heading end, body end)
+        for index, (start, end, title, style) in enumerate(headings):
+            if style not in levels:
+                levels.append(style)
+            level = levels.index(style)
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            section_id = f"{name}#{index}"
+            stack.append((level, section_id))
+            body_end = headings[index + 1][0] if index + 1 < len(headings) else len(lines)
+            spans.append((section_id, tuple(s for _, s in stack), clean_title(title), start, end, body_end))
+        words = Counter()
+        for _, path, _, _, end, body_end in spans:
+            count = len(" ".join(lines[end:body_end]).split())
+            for ancestor in path:
+                words[ancestor] += count
+        asked = {
+            section_id: title
+            for index, (section_id, _, title, *_rest) in enumerate(spans)
+            if index > 0
+            and len(title.split()) >= 2
+            and titles[title.lower()] == 1
+            and words[section_id] >= SECTION_MIN_WORDS
+        }
+        removed = {n for section_id, _, _, start, end, _ in spans if section_id in asked for n in range(start, end)}
+        segments = [Segment((), _kept(lines, removed, 0, headings[0][0]))]
+        segments += [Segment(path, _kept(lines, removed, start, body_end)) for _, path, _, start, _, body_end in spans]
+        text = _kept(lines, removed, 0, len(lines)) + "\n"
+        docs.append(Doc(name, text, text, segments))
+        questions += [Question(title, name, section_id) for section_id, title in asked.items()]
+    description = f"{len(docs)} prose pages of Celery 5.7.0's Sphinx sources (reStructuredText)"
+    return Corpus("celery", description, docs, questions), skipped
+
+
+def _kept(lines: list[str], removed: set[int], start: int, end: int) -> str:
+    return "\n".join(line for n, line in enumerate(lines[start:end], start=start) if n not in removed)
+
+
+# --------------------------------------------------------------------------- out-of-domain sets
+
+
+def celery_faq_questions(root: Path) -> list[str]:
+    lines = (root / "faq.rst").read_text(encoding="utf-8").splitlines()
+    return [clean_title(title) for _, _, title, _ in rst_headings(lines) if title.rstrip().endswith("?")]
+
+
+def sphinx_faq_questions(sdist: Path) -> list[str]:
+    """Sphinx's FAQ: the '... do X?' entries under 'How do I...' as full questions, and titles."""
+    with tarfile.open(sdist) as archive:
+        member = next(m for m in archive.getmembers() if m.name.endswith("/doc/faq.rst"))
+        lines = archive.extractfile(member).read().decode("utf-8").splitlines()
+    questions = [f"How do I {clean_title(line[4:])}" for line in lines if re.match(r"^\.\.\. \S.*\?$", line)]
+    titles = [clean_title(title) for _, _, title, _ in rst_headings(lines)[1:]]
+    return questions + [t for t in titles if len(t.split()) >= 2 and not t.endswith("...")]
+
+
+# --------------------------------------------------------------------------- labelling
+
+
+def bigrams(text: str) -> frozenset:
+    tokens = WORD.findall(text.lower())
+    return frozenset(itertools.pairwise(tokens)) if len(tokens) > 1 else frozenset(tokens)
+
+
+class Locator:
+    """(document name, chunk text) -> the path of the section holding most of the chunk's bigrams."""
+
+    def __init__(self, docs: list[Doc]):
+        self.segments = {doc.name: [(seg.path, bigrams(seg.text)) for seg in doc.segments] for doc in docs}
+        self.locate = lru_cache(maxsize=None)(self._locate)
+
+    def _locate(self, doc_name: str, text: str) -> tuple[str, ...] | None:
+        grams = bigrams(text)
+        if not grams:
+            return None
+        best, best_path = 0.0, None
+        for path, seg in self.segments.get(doc_name, []):
+            share = len(grams & seg) / len(grams)
+            if share > best:
+                best, best_path = share, path
+        return best_path if best >= MIN_SHARE else None
+
+    def hit(self, doc_name: str, text: str, section: str) -> bool:
+        path = self.locate(doc_name, text)
+        return path is not None and section in path
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def fixed_chunks(docs: list[Doc]) -> list[tuple[str, str]]:
     chunks = []
-    for page in pages:
-        text = page_plain(page)
-        start = 0
+    for doc in docs:
+        text, start = doc.plain, 0
         while start < len(text):
-            chunks.append((page["name"], text[start : start + size]))
-            if start + size >= len(text):
+            chunks.append((doc.name, text[start : start + CHUNK_SIZE]))
+            if start + CHUNK_SIZE >= len(text):
                 break
-            start += size - overlap
+            start += CHUNK_SIZE - CHUNK_OVERLAP
     return chunks
 
 
-def tokenize(text: str) -> list[str]:
-    return [w for w in WORD.findall(text.lower()) if w not in STOP]
+def postgres_english_stop_words() -> list[str]:
+    """PostgreSQL's english.stop, from the pgserver installation Beacon runs (else the system's)."""
+    import pgserver
+
+    candidates = list(Path(pgserver.__file__).parent.rglob("tsearch_data/english.stop"))
+    candidates += sorted(Path("/usr/share/postgresql").glob("*/tsearch_data/english.stop"))
+    if not candidates:
+        raise SystemExit("PostgreSQL's english.stop was not found (pgserver or /usr/share/postgresql)")
+    return [w.strip() for w in candidates[0].read_text().splitlines() if w.strip()]
 
 
-class BM25:
-    def __init__(self, docs: list[str], k1: float = 1.2, b: float = 0.75):
-        self.k1, self.b = k1, b
-        self.docs = [Counter(tokenize(d)) for d in docs]
-        self.lengths = [sum(c.values()) for c in self.docs]
-        self.avg = sum(self.lengths) / len(self.lengths)
-        df = Counter(term for c in self.docs for term in c)
-        n = len(self.docs)
-        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+class BM25Baseline:
+    """bm25s over the fixed chunks, tokenized like PostgreSQL's `english` configuration."""
 
-    def top(self, query: str, k: int) -> list[int]:
-        terms = set(tokenize(query))
-        scores = []
-        for index, (counts, length) in enumerate(zip(self.docs, self.lengths, strict=True)):
-            score = 0.0
-            for term in terms:
-                tf = counts.get(term)
-                if tf:
-                    score += (
-                        self.idf[term] * tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * length / self.avg))
-                    )
-            if score:
-                scores.append((score, index))
-        scores.sort(reverse=True)
-        return [index for _, index in scores[:k]]
+    def __init__(self, texts: list[str]):
+        import bm25s
+        import Stemmer
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
+        self.bm25s = bm25s
+        self.stop = postgres_english_stop_words()
+        self.stemmer = Stemmer.Stemmer("english")
+        self.retriever = bm25s.BM25(k1=1.2, b=0.75)
+        self.retriever.index(self._tokens(texts, ids=True), show_progress=False)
+        self.size = len(texts)
+
+    def _tokens(self, texts: list[str], ids: bool):
+        return self.bm25s.tokenize(
+            texts,
+            lower=True,
+            token_pattern=r"(?u)[^\W_]+",
+            stopwords=self.stop,
+            stemmer=self.stemmer,
+            return_ids=ids,
+            show_progress=False,
+        )
+
+    def top(self, queries: list[str], k: int) -> list[list[int]]:
+        documents, scores = self.retriever.retrieve(
+            self._tokens(queries, ids=False), k=min(k, self.size), show_progress=False
+        )
+        return [
+            [int(d) for d, s in zip(row, row_scores, strict=True) if s > 0]
+            for row, row_scores in zip(documents, scores, strict=True)
+        ]
+
+
+# --------------------------------------------------------------------------- figures
 
 
 def metrics(ranked_hits: list[list[bool]]) -> dict:
-    n = len(ranked_hits)
-    r1 = sum(hits[:1].count(True) > 0 for hits in ranked_hits) / n
-    r5 = sum(any(hits[:5]) for hits in ranked_hits) / n
-    mrr = sum(next((1 / (i + 1) for i, hit in enumerate(hits[:10]) if hit), 0.0) for hits in ranked_hits) / n
-    return {"recall@1": r1, "recall@5": r5, "mrr@10": mrr}
+    n = max(len(ranked_hits), 1)
+    return {
+        "recall@1": sum(any(hits[:1]) for hits in ranked_hits) / n,
+        "recall@5": sum(any(hits[:5]) for hits in ranked_hits) / n,
+        "mrr@10": sum(next((1 / (i + 1) for i, hit in enumerate(hits[:10]) if hit), 0.0) for hits in ranked_hits) / n,
+    }
+
+
+def best_cutoffs(in_scores: list[float], out_scores: list[float]) -> dict:
+    """Over every cut-off on the top hit's score: the most balanced pair, and the most OOD refused
+    while at least 90% of in-domain questions are answered (for information)."""
+    candidates = sorted({0.0, *in_scores, *out_scores})
+    rows = []
+    for cut in candidates:
+        answered = sum(s >= cut for s in in_scores) / max(len(in_scores), 1)
+        refused = sum(s < cut for s in out_scores) / max(len(out_scores), 1)
+        rows.append((cut, answered, refused))
+    balanced = max(rows, key=lambda r: (min(r[1], r[2]), r[1] + r[2]))
+    at_90 = max((r for r in rows if r[1] >= 0.9), key=lambda r: r[2], default=None)
+    as_dict = lambda r: {"cutoff": round(r[0], 4), "answered": r[1], "refused": r[2]} if r else None  # noqa: E731
+    return {"balanced": as_dict(balanced), "answered_90": as_dict(at_90)}
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+# --------------------------------------------------------------------------- one corpus
+
+
+def effective_cutoff(bot) -> float:
+    """The cut-off the bot applies: `effective_min_score` where the build has it, else `min_score`."""
+    bot.refresh_from_db()
+    return float(getattr(bot, "effective_min_score", bot.min_score))
+
+
+def calibrate(bot) -> str:
+    """Run the build's calibration service when it has one (no worker runs in a benchmark)."""
+    try:
+        from apps.documents import calibration
+    except ImportError:
+        return "no calibration in this build: the bot's default cut-off"
+    run = getattr(calibration, "bot_calibrate", None)
+    if run is None:
+        return "apps.documents.calibration has no bot_calibrate(): the cut-off as stored"
+    started = time.perf_counter()
+    run(bot=bot)
+    return f"calibrated by apps.documents.calibration.bot_calibrate in {time.perf_counter() - started:.0f} s"
+
+
+def ingest(corpus: Corpus, organization, bot) -> tuple[dict[int, str], str]:
+    """Upload every document through document_upload + document_ingest_now; {document id: name}."""
+    from django.db import transaction
+
+    from apps.core.exceptions import ApplicationError
+    from apps.documents.services import IncomingFile, document_ingest_now, document_upload
+
+    documents, note = {}, ""
+    for doc in corpus.docs:
+        name = doc.name
+        try:
+            with transaction.atomic():
+                outcome = document_upload(
+                    organization=organization,
+                    bot=bot,
+                    files=[IncomingFile(name=name, data=doc.text.encode())],
+                    enqueue=False,
+                )[0]
+        except ApplicationError as exc:
+            if exc.get_codes() != "unsupported_type" or not name.endswith(".rst"):
+                raise
+            note = "this build refuses .rst uploads (415): the reST sources were uploaded as .txt"
+            with transaction.atomic():
+                outcome = document_upload(
+                    organization=organization,
+                    bot=bot,
+                    files=[IncomingFile(name=name.removesuffix(".rst") + ".txt", data=doc.text.encode())],
+                    enqueue=False,
+                )[0]
+        documents[document_ingest_now(document=outcome.document).pk] = name
+    return documents, note
+
+
+def chat_turns(organization, bot, questions: list[str]) -> list:
+    from apps.conversations.services import conversation_create, turn_answer, turn_prepare
+
+    messages = []
+    for question in questions:
+        conversation = conversation_create(organization=organization, bot=bot, channel="api")
+        messages.append(turn_answer(turn_prepare(conversation=conversation, content=question)))
+    return messages
+
+
+def answered(message, bot) -> bool:
+    from apps.conversations.models import Message
+
+    return message.status == Message.Status.OK and message.content.strip() != bot.fallback_message.strip()
+
+
+def first_cited(message) -> dict | None:
+    by_ref = {c.get("ref"): c for c in message.citations}
+    for ref in re.findall(r"\[(\d+)\]", message.content):
+        if int(ref) in by_ref:
+            return by_ref[int(ref)]
+    return message.citations[0] if message.citations else None
+
+
+def spread(items: list, n: int) -> list:
+    """At most n items, evenly spread over the list (all of them when n is 0)."""
+    if not n or len(items) <= n:
+        return list(items)
+    return [items[i * len(items) // n] for i in range(n)]
+
+
+def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dict:
+    import numpy as np
+    from django.conf import settings
+
+    from apps.documents.models import Chunk
+    from apps.documents.selectors import chunk_search
+
+    questions = corpus.questions
+    locator = Locator(corpus.docs)
+    print(f"\n== {corpus.name}: {corpus.description}")
+    print(
+        f"questions: {len(questions)} in-domain (section titles), "
+        f"{len(corpus.ood)} out-of-domain ({corpus.ood_description})"
+    )
+
+    # Beacon: the real upload + pipeline + hybrid search, the bot with its defaults.
+    organization, bot = fresh_bot(f"retrieval benchmark {corpus.name}")
+    started = time.perf_counter()
+    documents, note = ingest(corpus, organization, bot)
+    chunk_count = Chunk.objects.filter(bot=bot, searchable=True).count()
+    print(f"beacon: {len(documents)} documents, {chunk_count} chunks indexed in {time.perf_counter() - started:.0f} s")
+    if note:
+        print(f"note: {note}")
+    query_vectors = embedder.encode([q.question for q in questions])
+    beacon_hits, top_scores, latencies = [], [], []
+    for q, vector in zip(questions, query_vectors, strict=True):
+        t0 = time.perf_counter()
+        hits = chunk_search(organization=organization, bot=bot, query=q.question, k=10, min_score=0.0, vector=vector)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        top_scores.append(hits[0].score if hits else 0.0)
+        beacon_hits.append([locator.hit(documents[h.document_id], h.text, q.section) for h in hits])
+
+    # Baselines on fixed 1000/200-character chunks of the raw text.
+    naive = fixed_chunks(corpus.docs)
+    print(f"baselines: {len(naive)} fixed {CHUNK_SIZE}/{CHUNK_OVERLAP}-character chunks of the raw text")
+    bm25 = BM25Baseline([text for _, text in naive])
+    bm25_hits = [
+        [locator.hit(naive[i][0], naive[i][1], q.section) for i in ranked]
+        for q, ranked in zip(questions, bm25.top([q.question for q in questions], 10), strict=True)
+    ]
+    naive_vectors = embedder.encode([text for _, text in naive])
+    naive_hits = []
+    for q, vector in zip(questions, query_vectors, strict=True):
+        order = np.argsort(-(naive_vectors @ vector))[:10]
+        naive_hits.append([locator.hit(naive[i][0], naive[i][1], q.section) for i in order])
+    naive_paths = [(name, locator.locate(name, text)) for name, text in naive]
+    located = sum(path is not None for _, path in naive_paths) / max(len(naive_paths), 1)
+    reachable = {section for _, path in naive_paths for section in path or ()}
+    coverage = sum(q.section in reachable for q in questions) / max(len(questions), 1)
+
+    results = {"beacon": metrics(beacon_hits), "bm25": metrics(bm25_hits), "naive": metrics(naive_hits)}
+    base = results["naive"]
+    ratios = {
+        name: {metric: value / base[metric] if base[metric] else None for metric, value in m.items()}
+        for name, m in results.items()
+    }
+    print(
+        f"labels: {pct(located)} of the naive chunks are located to a section (share >= {MIN_SHARE}); "
+        f"{pct(coverage)} of the questions have a naive chunk located in their section (the rest are too small "
+        "to hold most of a 1000-character chunk)"
+    )
+    print(
+        f"beacon search: median {statistics.median(latencies):.1f} ms, RERANKER={getattr(settings, 'RERANKER', 'none')}"
+    )
+    print(f"\n{'pipeline':9} {'Recall@1':>16} {'Recall@5':>16} {'MRR@10':>16}")
+    for name, m in results.items():
+        cells = [f"{m[metric]:.3f} (x{ratios[name][metric] or 0:.2f})" for metric in ("recall@1", "recall@5", "mrr@10")]
+        print(f"{name:9} " + " ".join(f"{c:>16}" for c in cells))
+
+    # Refusal at the bot's effective cut-off, by search and by a chat turn.
+    calibration_note = calibrate(bot)
+    cutoff = effective_cutoff(bot)
+    ood_vectors = embedder.encode(corpus.ood) if corpus.ood else []
+    ood_top, ood_search = [], []
+    for question, vector in zip(corpus.ood, ood_vectors, strict=True):
+        hits = chunk_search(organization=organization, bot=bot, query=question, k=1, min_score=0.0, vector=vector)
+        ood_top.append(hits[0].score if hits else 0.0)
+        ood_search.append(
+            bool(chunk_search(organization=organization, bot=bot, query=question, k=1, min_score=cutoff, vector=vector))
+        )
+    in_search = [
+        bool(chunk_search(organization=organization, bot=bot, query=q.question, k=1, min_score=cutoff, vector=vector))
+        for q, vector in zip(questions, query_vectors, strict=True)
+    ]
+    refusal = {
+        "cutoff": cutoff,
+        "cutoff_source": calibration_note,
+        "search_answered": sum(in_search) / max(len(in_search), 1),
+        "search_refused": 1 - sum(ood_search) / max(len(ood_search), 1),
+        "best_over_cutoffs": best_cutoffs(top_scores, ood_top),
+    }
+    grounding = None
+    if chat is not None:
+        started = time.perf_counter()
+        chat_questions = spread(questions, chat)
+        in_messages = chat_turns(organization, bot, [q.question for q in chat_questions])
+        ood_messages = chat_turns(organization, bot, spread(corpus.ood, chat))
+        seconds = time.perf_counter() - started
+        in_answered = [answered(m, bot) for m in in_messages]
+        refusal["chat_answered"] = sum(in_answered) / max(len(in_answered), 1)
+        refusal["chat_refused"] = 1 - sum(answered(m, bot) for m in ood_messages) / max(len(ood_messages), 1)
+        refusal["chat_statuses"] = dict(Counter(str(m.status) for m in [*in_messages, *ood_messages]))
+        cited_ids = {c["chunk_id"] for m in in_messages for c in m.citations if c.get("chunk_id")}
+        chunk_rows = {
+            pk: (documents.get(document_id), text)
+            for pk, document_id, text in Chunk.objects.filter(pk__in=cited_ids).values_list("pk", "document_id", "text")
+        }
+
+        def grounded(citation, q: Question) -> bool:
+            row = chunk_rows.get(citation.get("chunk_id"))
+            return bool(row and row[0] and locator.hit(row[0], row[1], q.section))
+
+        answered_pairs = [(m, q) for m, q, ok in zip(in_messages, chat_questions, in_answered, strict=True) if ok]
+        any_grounded = sum(any(grounded(c, q) for c in m.citations) for m, q in answered_pairs)
+        first_grounded = sum(bool((c := first_cited(m)) and grounded(c, q)) for m, q in answered_pairs)
+        grounding = {
+            "answered": len(answered_pairs),
+            "any_citation": any_grounded / max(len(answered_pairs), 1),
+            "first_citation": first_grounded / max(len(answered_pairs), 1),
+            "without_citation": sum(not m.citations for m, _ in answered_pairs),
+        }
+        refusal["chat_questions"] = {"in_domain": len(in_messages), "out_of_domain": len(ood_messages)}
+        print(
+            f"\nchat: {len(in_messages)} in-domain + {len(ood_messages)} out-of-domain turns (offline answerer) "
+            f"in {seconds:.0f} s"
+        )
+
+    print(f"\nrefusal at the bot's cut-off {cutoff:.3f} ({calibration_note}):")
+    in_share, out_share = pct(refusal["search_answered"]), pct(refusal["search_refused"])
+    print(f"  search: {in_share} of in-domain answered, {out_share} of out-of-domain refused")
+    if chat is not None:
+        in_share, out_share = pct(refusal["chat_answered"]), pct(refusal["chat_refused"])
+        print(f"  chat:   {in_share} of in-domain answered, {out_share} of out-of-domain refused")
+        print(f"          statuses {refusal['chat_statuses']}")
+    balanced, at_90 = refusal["best_over_cutoffs"]["balanced"], refusal["best_over_cutoffs"]["answered_90"]
+    print(
+        f"  for information, cut-offs on the top hit's score: most balanced {balanced['cutoff']:.3f} -> "
+        f"{pct(balanced['answered'])} answered / {pct(balanced['refused'])} refused"
+    )
+    if at_90:
+        print(f"  with >= 90% answered at most {pct(at_90['refused'])} refused (cut-off {at_90['cutoff']:.3f})")
+    if grounding:
+        print(
+            f"grounding: of {grounding['answered']} answered in-domain questions, "
+            f"{pct(grounding['any_citation'])} cite the asked section (any citation), "
+            f"{pct(grounding['first_citation'])} with the first citation; "
+            f"{grounding['without_citation']} carry no citation"
+        )
+
+    targets = [
+        (
+            "Recall@5 >= 1.10x naive",
+            f"x{ratios['beacon']['recall@5'] or 0:.2f}",
+            (ratios["beacon"]["recall@5"] or 0) >= 1.10,
+        ),
+        ("MRR@10 >= 1.15x naive", f"x{ratios['beacon']['mrr@10'] or 0:.2f}", (ratios["beacon"]["mrr@10"] or 0) >= 1.15),
+    ]
+    if chat is not None:
+        targets.append(
+            (
+                ">= 90% out-of-domain refused with >= 90% in-domain answered (chat, bot's cut-off)",
+                f"{pct(refusal['chat_refused'])} refused, {pct(refusal['chat_answered'])} answered",
+                refusal["chat_refused"] >= 0.9 and refusal["chat_answered"] >= 0.9,
+            )
+        )
+        targets.append(
+            (
+                ">= 90% of answered questions cite the asked section",
+                pct(grounding["any_citation"]),
+                grounding["any_citation"] >= 0.9,
+            )
+        )
+    print("targets:")
+    for label, value, met in targets:
+        print(f"  {label}: {value} -> {'met' if met else 'NOT met'}")
+
+    if not keep:
+        from apps.documents.services import bot_documents_delete
+
+        bot_documents_delete(organization_id=organization.pk, bot_id=bot.pk)
+    return {
+        "corpus": corpus.description,
+        "documents": len(corpus.docs),
+        "beacon_chunks": chunk_count,
+        "naive_chunks": len(naive),
+        "naive_label_coverage": coverage,
+        "questions": len(questions),
+        "ood_questions": len(corpus.ood),
+        "upload_note": note,
+        "search_median_ms": statistics.median(latencies),
+        "reranker": getattr(settings, "RERANKER", "none"),
+        "results": results,
+        "ratios_to_naive": ratios,
+        "refusal": refusal,
+        "grounding": grounding,
+        "targets": {label: met for label, _, met in targets},
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pages", type=int, default=120)
-    args = parser.parse_args()
-    if not DOCS.is_dir():
-        raise SystemExit("Install the data first: apt-get install postgresql-doc-15")
-    django_setup()
-    import numpy as np
-    from django.db import transaction
-
-    from apps.core.embeddings import get_embedder
-    from apps.documents.models import Chunk
-    from apps.documents.selectors import chunk_search
-    from apps.documents.services import IncomingFile, document_ingest_now, document_upload
-
-    pages = load_pages(args.pages)
-    qs = questions(pages)
-    locate = section_locator(pages)
-    print(f"data: {len(pages)} pages of the PostgreSQL 15 documentation, {len(qs)} questions")
-    embedder = get_embedder()
-
-    # Beacon: the real upload + pipeline + hybrid search.
-    organization, bot = fresh_bot("retrieval benchmark", min_score=0.0)
-    started = time.perf_counter()
-    documents = {}
-    for page in pages:
-        with transaction.atomic():
-            outcome = document_upload(
-                organization=organization,
-                bot=bot,
-                files=[IncomingFile(name=page["name"].replace(".html", ".md"), data=page_markdown(page).encode())],
-                enqueue=False,
-            )[0]
-        documents[document_ingest_now(document=outcome.document).pk] = page["name"]
-    chunk_count = Chunk.objects.filter(bot=bot, searchable=True).count()
-    print(f"beacon: {chunk_count} chunks indexed in {time.perf_counter() - started:.0f} s")
-    query_vectors = embedder.encode([q["question"] for q in qs])
-    beacon_hits = []
-    for q, vector in zip(qs, query_vectors, strict=True):
-        hits = chunk_search(organization=organization, bot=bot, query=q["question"], k=10, min_score=0.0, vector=vector)
-        beacon_hits.append([locate(documents[h.document_id], h.text) == q["section"] for h in hits])
-
-    # Baselines on fixed 1000/200 character chunks.
-    naive = fixed_chunks(pages)
-    print(f"baselines: {len(naive)} fixed 1000/200 character chunks")
-    bm25 = BM25([text for _, text in naive])
-    bm25_hits = [[locate(naive[i][0], naive[i][1]) == q["section"] for i in bm25.top(q["question"], 10)] for q in qs]
-    naive_vectors = embedder.encode([text for _, text in naive])
-    naive_hits = []
-    for q, vector in zip(qs, query_vectors, strict=True):
-        order = np.argsort(-(naive_vectors @ vector))[:10]
-        naive_hits.append([locate(naive[i][0], naive[i][1]) == q["section"] for i in order])
-
-    results = {"beacon": metrics(beacon_hits), "bm25": metrics(bm25_hits), "naive": metrics(naive_hits)}
-    print(f"\n{'pipeline':10} {'Recall@1':>9} {'Recall@5':>9} {'MRR@10':>8}")
-    for name, m in results.items():
-        print(f"{name:10} {m['recall@1']:9.3f} {m['recall@5']:9.3f} {m['mrr@10']:8.3f}")
-    for baseline in ("bm25", "naive"):
-        b, m = results["beacon"], results[baseline]
-        print(
-            f"beacon / {baseline}: Recall@5 x{b['recall@5'] / max(m['recall@5'], 1e-9):.2f}, "
-            f"MRR@10 x{b['mrr@10'] / max(m['mrr@10'], 1e-9):.2f}"
-        )
-    won = all(
-        results["beacon"][metric] > results[baseline][metric]
-        for baseline in ("bm25", "naive")
-        for metric in ("recall@5", "mrr@10")
+    parser.add_argument("--corpus", choices=["pg", "celery", "all"], default="all")
+    parser.add_argument("--pages", type=int, default=120, help="PostgreSQL pages (default 120)")
+    parser.add_argument("--docs", type=int, default=None, help="Celery prose pages (default: all)")
+    parser.add_argument("--celery-docs", type=Path, default=CELERY_DOCS)
+    parser.add_argument("--sphinx-sdist", type=Path, default=SPHINX_SDIST)
+    parser.add_argument(
+        "--chat",
+        type=int,
+        default=100,
+        help="chat turns: at most N in-domain and N out-of-domain questions, evenly spread (0 = all; -1 = none)",
     )
-    print("target (beats both on Recall@5 and MRR@10):", "met" if won else "NOT met")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark bots' documents")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    args = parser.parse_args()
+    want_pg, want_celery = args.corpus in ("pg", "all"), args.corpus in ("celery", "all")
+    if want_pg and not PG_DOCS.is_dir():
+        raise SystemExit("Install the data first: apt-get install postgresql-doc-15")
+    if not (args.celery_docs / "faq.rst").is_file():
+        raise SystemExit(f"Celery's docs are missing at {args.celery_docs}: see this script's docstring")
+    if not args.sphinx_sdist.is_file():
+        raise SystemExit(
+            f"Sphinx's sdist is missing at {args.sphinx_sdist}: pip download sphinx==9.0.0 --no-binary :all: --no-deps"
+        )
+    django_setup()
+    from apps.core.embeddings import get_embedder
+
+    embedder = get_embedder()
+    sphinx_faq = sphinx_faq_questions(args.sphinx_sdist)
+    corpora = []
+    pg = None
+    if want_pg or (want_celery and PG_DOCS.is_dir()):
+        pg = pg_corpus(args.pages)
+    if want_pg:
+        pg.ood = celery_faq_questions(args.celery_docs) + sphinx_faq
+        pg.ood_description = "Celery FAQ questions + Sphinx FAQ entries"
+        corpora.append(pg)
+    if want_celery:
+        celery, skipped = celery_corpus(args.celery_docs, args.docs)
+        celery.description += f"; {skipped} pages skipped (history, changelog, under {PROSE_MIN_WORDS} words of prose)"
+        pg_titles = [q.question for q in pg.questions] if pg else []
+        stride = max(1, len(pg_titles) // 100)
+        celery.ood = sphinx_faq + pg_titles[::stride][:100]
+        celery.ood_description = "Sphinx FAQ entries" + (" + PostgreSQL section titles" if pg_titles else "")
+        corpora.append(celery)
+    figures = {
+        corpus.name: run_corpus(corpus, embedder=embedder, keep=args.keep, chat=None if args.chat < 0 else args.chat)
+        for corpus in corpora
+    }
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+        print(f"\nfigures written to {args.json}")
 
 
 if __name__ == "__main__":
