@@ -1,5 +1,23 @@
 """Celery tasks, one module per stage; imported here so autodiscover_tasks() finds them."""
 
-from workers.tasks import chunking, embedding, graph_sync, maintenance, personality, progress, recommendations
+from workers.tasks import (
+    calibration,
+    chunking,
+    embedding,
+    graph_sync,
+    maintenance,
+    personality,
+    progress,
+    recommendations,
+)
 
-__all__ = ["chunking", "embedding", "graph_sync", "maintenance", "personality", "progress", "recommendations"]
+__all__ = [
+    "calibration",
+    "chunking",
+    "embedding",
+    "graph_sync",
+    "maintenance",
+    "personality",
+    "progress",
+    "recommendations",
+]
