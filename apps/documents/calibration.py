@@ -88,7 +88,19 @@ ARTICLE = re.compile(r"^(The|A|An|This|These|Each|Every|Your|Our|All|Some) ", re
 WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
 
 
+#: Markup a question would not contain: reST roles (:ref:`text <target>` -> text), inline literals'
+#: backquotes, heading underlines and rules, Markdown emphasis and links ([text](url) -> text).
+MARKUP = (
+    (re.compile(r":[\w:.-]+:`~?([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),
+    (re.compile(r"`+|\*\*|__"), ""),
+    (re.compile(r"(?:^|\s)[-=~^*#+]{3,}(?=\s|$)"), " "),
+)
+
+
 def _clean(text: str) -> str:
+    for pattern, replacement in MARKUP:
+        text = pattern.sub(replacement, text)
     return re.sub(r"\s+", " ", text).strip(" \t\n:;,-*#=`")
 
 
@@ -121,7 +133,9 @@ def _sentence_question(text: str) -> str | None:
     match = SENTENCE.match(" ".join(words[:20]))
     if match:
         subject = match["subject"]
-        if ARTICLE.match(subject):
+        head, *tail = subject.split()
+        # "Archived cards" -> "archived cards", but a name ("Lumen Boards", "API keys") keeps its case.
+        if ARTICLE.match(subject) or (head[1:].islower() and (not tail or not tail[0][:1].isupper())):
             subject = subject[0].lower() + subject[1:]
         return f"{match['verb'].capitalize()} {subject} {match['rest']}?"
     return " ".join(words[:12]) + "?"
@@ -146,8 +160,8 @@ def synthetic_questions(*, organization, bot, limit: int) -> list[SyntheticQuest
     )
     if not ids:
         return []
-    # A little more than `limit` chunks: some give no question or a duplicate.
-    wanted = min(len(ids), math.ceil(limit * 1.25))
+    # More chunks than questions wanted (evenly spread): some give no question or a duplicate.
+    wanted = min(len(ids), limit * 3)
     picked = [ids[int(i * len(ids) / wanted)] for i in range(wanted)]
     chunks = (
         Chunk.objects.filter(id__in=picked)
