@@ -235,3 +235,20 @@ def test_a_change_during_a_run_keeps_the_marker(organization, help_bot):
     Bot.objects.filter(pk=help_bot.pk).update(calibration_requested_at=timezone.now())
     assert bot_calibration_request_clear(bot_id=help_bot.pk, requested_at=started) is False
     assert Bot.objects.get(pk=help_bot.pk).calibration_requested_at is not None
+
+
+def test_calibrate_bot_command(organization):
+    """`manage.py calibrate_bot <id>` on an empty bot says so; an unknown bot is an error; --all runs every bot."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    bot = BotFactory(organization=organization, min_score=None)
+    out = StringIO()
+    call_command("calibrate_bot", str(bot.pk), stdout=out)
+    assert f"Bot {bot.pk} has no ready documents" in out.getvalue()
+    with pytest.raises(CommandError, match="No bot"):
+        call_command("calibrate_bot", "999999999")
+    out = StringIO()
+    call_command("calibrate_bot", "--all", stdout=out)
+    assert f"bot {bot.pk}: calibrated None, in force 0.3" in out.getvalue()

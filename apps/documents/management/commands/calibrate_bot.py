@@ -1,4 +1,5 @@
-"""`manage.py calibrate_bot <bot>`: measure a bot's refusal cut-off now, in this process (docs/refusal.md)."""
+"""`manage.py calibrate_bot <bot>` (or `--all`): measure refusal cut-offs now, in this process
+(docs/refusal.md). `--all` recalibrates every bot, e.g. after a change of the retrieval score."""
 
 import json
 
@@ -12,9 +13,22 @@ class Command(BaseCommand):
     help = "Calibrate a bot's refusal cut-off on its own corpus and print the figures."
 
     def add_arguments(self, parser):
-        parser.add_argument("bot", help="bot id or public_id")
+        parser.add_argument("bot", nargs="?", help="bot id or public_id")
+        parser.add_argument("--all", dest="every", action="store_true", help="every bot, one line each")
 
-    def handle(self, *args, bot, **options):
+    def handle(self, *args, bot=None, every=False, **options):
+        if every:
+            for target in Bot.objects.select_related("organization").order_by("id"):
+                cutoff = bot_calibrate(bot=target)
+                target.refresh_from_db()
+                self.stdout.write(
+                    f"bot {target.pk}: calibrated {cutoff}, in force {target.effective_min_score}, "
+                    f"out-of-domain answered {target.calibration.get('false_answer_rate')}, "
+                    f"in-domain answered {target.calibration.get('in_domain_answered_rate')}"
+                )
+            return
+        if not bot:
+            raise CommandError("Name a bot (id or public_id), or use --all.")
         target = (
             Bot.objects.select_related("organization")
             .filter(**({"pk": int(bot)} if bot.isdigit() else {"public_id": bot}))
