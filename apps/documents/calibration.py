@@ -341,9 +341,10 @@ def bot_calibrate_due(*, organization_id: int, bot_id: int, force: bool = False)
         if requested is None:
             return None  # another run already took this change
         wait = (requested + _debounce() - timezone.now()).total_seconds()
-        if wait > 0:
-            enqueue_now(bot_calibrate_task, organization_id, bot_id, countdown=math.ceil(wait))
+        if wait > 0 and enqueue_now(bot_calibrate_task, organization_id, bot_id, countdown=math.ceil(wait)):
             return None
+        # (A failed publish of the rest of the wait: the broker is unreachable, calibrate now rather
+        # than lose the run.)
     cutoff = bot_calibrate(bot=bot)
     if requested is not None and not bot_services.bot_calibration_request_clear(bot_id=bot_id, requested_at=requested):
         enqueue_now(
