@@ -4,6 +4,11 @@ import django.core.validators
 from django.db import migrations, models
 
 
+# Issue 14, calibrated refusal (docs/refusal.md). `min_score` becomes the owner's nullable override:
+# existing bots keep their value as it is (an explicit override, so nothing changes for them until an
+# owner sets it to null); new bots start with null and use the calibrated cut-off.
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
