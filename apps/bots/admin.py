@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import admin
+from django.utils.html import format_html
 
 from apps.bots import selectors
 from apps.bots.models import Bot
@@ -41,12 +42,46 @@ def _count_column(name: str, label: str):
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
-    list_display = ["name", "organization", "public_id", "top_k", "min_score", "created_at"]
+    list_display = ["name", "organization", "public_id", "top_k", "cut_off", "created_at"]
     list_filter = ["organization", "created_at"]
     search_fields = ["name", "public_id", "organization__name"]
-    readonly_fields = ["public_id", "created_at", "updated_at"]
+    readonly_fields = [
+        "public_id", "effective_min_score", "calibrated_min_score", "calibrated_at", "calibration_figures",
+        "created_at", "updated_at",
+    ]  # fmt: skip
     exclude = ["identity_secret"]  # shown once by the API; rotate it there
     autocomplete_fields = ["organization"]
+
+    @admin.display(description="cut-off")
+    def cut_off(self, obj):
+        """The cut-off in force, and where it comes from (docs/refusal.md)."""
+        source = (
+            "override"
+            if obj.min_score is not None
+            else "calibrated"
+            if obj.calibrated_min_score is not None
+            else "default"
+        )
+        return f"{obj.effective_min_score:.4g} ({source})"
+
+    @admin.display(description="effective min score")
+    def effective_min_score(self, obj):
+        return obj.effective_min_score
+
+    @admin.display(description="calibration figures")
+    def calibration_figures(self, obj):
+        """The figures of the last calibration run, readable (the rest is in the API)."""
+        figures = obj.calibration or {}
+        if not figures.get("in_domain_questions"):
+            return "Not calibrated yet (the bot has no ready documents, or the run is pending)."
+        return format_html(
+            "Target: at most {} of out-of-domain questions answered; achieved {} on {} general questions "
+            "({} left out as in-domain). In-domain answered at the cut-off: {} of {} synthetic questions. "
+            "Corpus: {} documents, {} chunks.",
+            figures["target_false_answer_rate"], figures["false_answer_rate"], figures["out_of_domain_questions"],
+            len(figures.get("out_of_domain_excluded", [])), figures["in_domain_answered_rate"],
+            figures["in_domain_questions"], figures["corpus"]["documents"], figures["corpus"]["chunks"],
+        )  # fmt: skip
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("organization").annotate(**selectors.bot_counts())

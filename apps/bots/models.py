@@ -46,8 +46,18 @@ class Bot(OrganizationOwnedModel):
     # Retrieval: how many passages, the relevance cut-off on the fused 0..1 score, and the weight of
     # the dense (meaning) half against the full-text (words) half.
     top_k = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(50)])
-    min_score = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    # The owner's cut-off; null = the calibrated one (docs/refusal.md). Read `effective_min_score`.
+    min_score = models.FloatField(
+        null=True, blank=True, default=None, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
     dense_weight = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    # Calibrated refusal (apps/documents/calibration.py, docs/refusal.md): the cut-off measured on the
+    # bot's own corpus, when, and the figures behind it; `calibration_requested_at` is the debounce
+    # marker of a pending run (null when none is pending).
+    calibrated_min_score = models.FloatField(null=True, blank=True, editable=False)
+    calibrated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    calibration = models.JSONField(default=dict, blank=True, editable=False)
+    calibration_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -57,3 +67,13 @@ class Bot(OrganizationOwnedModel):
 
     def __str__(self):
         return self.name
+
+    @property
+    def effective_min_score(self) -> float:
+        """The refusal cut-off retrieval applies: the owner's override, else the calibrated value, else
+        REFUSAL_DEFAULT_MIN_SCORE (a bot never calibrated, e.g. one without documents)."""
+        if self.min_score is not None:
+            return self.min_score
+        if self.calibrated_min_score is not None:
+            return self.calibrated_min_score
+        return settings.REFUSAL_DEFAULT_MIN_SCORE

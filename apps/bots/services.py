@@ -1,6 +1,9 @@
 """Bot writes: create (plan limit), update (allow-list), delete, identity-secret rotation."""
 
-from django.db import transaction
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
 
 from apps.bots.events import bot_deleting_send
 from apps.bots.models import Bot, new_identity_secret
@@ -47,3 +50,44 @@ def bot_identity_secret_rotate(*, bot: Bot) -> Bot:
     bot.identity_secret = new_identity_secret()
     bot.save(update_fields=["identity_secret", "updated_at"])
     return bot
+
+
+# --------------------------------------------------------------------------- calibrated refusal
+# The measurement is apps/documents/calibration.py (it reads the knowledge base); bots keeps the
+# result and the debounce marker of a pending run (docs/refusal.md).
+
+
+def bot_calibration_store(*, bot_id: int, organization_id: int, value: float | None, figures: dict) -> int:
+    """Store a calibration run's cut-off (None: nothing to calibrate on) and its figures. Returns the
+    rows written (0 when the bot is gone)."""
+    return Bot.objects.filter(pk=bot_id, organization_id=organization_id).update(
+        calibrated_min_score=value, calibrated_at=timezone.now(), calibration=figures, updated_at=timezone.now()
+    )
+
+
+def bot_calibration_request_mark(*, bot_id: int, stale_after: timedelta) -> bool:
+    """Note that the bot's knowledge base changed: set its marker to now. True when a run must be
+    published: none was pending (the marker was empty), or the pending one looks lost (its marker
+    older than `stale_after`, so it never woke up). False when a pending run will pick this change
+    up, or when the bot is gone."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE bots_bot b SET calibration_requested_at = now() "
+            "FROM (SELECT id, calibration_requested_at AS previous FROM bots_bot WHERE id = %s FOR UPDATE) o "
+            "WHERE b.id = o.id RETURNING o.previous",
+            [bot_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    previous = row[0]
+    return previous is None or previous < timezone.now() - stale_after
+
+
+def bot_calibration_request_clear(*, bot_id: int, requested_at=None) -> bool:
+    """Clear the marker; with `requested_at`, only if no newer change came in since (False then:
+    the caller schedules another run)."""
+    rows = Bot.objects.filter(pk=bot_id)
+    if requested_at is not None:
+        rows = rows.filter(calibration_requested_at=requested_at)
+    return bool(rows.update(calibration_requested_at=None))

@@ -80,7 +80,7 @@ def evaluation_parameters(bot, k: int | None) -> dict:
     return {
         "k": k or settings.EVALUATION_K,
         "top_k": bot.top_k,
-        "min_score": bot.min_score,
+        "min_score": bot.effective_min_score,
         "dense_weight": bot.dense_weight,
         "embedding_model": get_embedder().name,
         "support_min_similarity": settings.CITATION_MIN_SIMILARITY,

@@ -9,7 +9,8 @@ Each candidate gets a fused relevance score in 0..1 that people can reason about
     score = w * semantic + (1 - w) * lexical
 where `semantic` is the cosine similarity of question and chunk (clipped at 0) and `lexical` is the
 share of the question's distinct search terms that the chunk contains. `w` is the bot's
-`dense_weight`; the bot's `min_score` cut-off applies to this final score.
+`dense_weight`; the bot's cut-off (`effective_min_score`: the owner's `min_score`, else the
+calibrated one, docs/refusal.md) applies to this final score.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def chunk_search(
     """
     assert bot.organization_id == organization.pk
     k = k or bot.top_k
-    min_score = bot.min_score if min_score is None else min_score
+    min_score = bot.effective_min_score if min_score is None else min_score
     weight = bot.dense_weight
     embedder = get_embedder()
     vector = embedder.encode([query])[0] if vector is None else vector

@@ -37,6 +37,7 @@ from apps.core.leases import (
     lease_is_fresh,
     token_run,
 )
+from apps.documents.calibration import calibration_schedule
 from apps.documents.chunking import chunk_blocks
 from apps.documents.extraction import MIME_TYPES, ExtractionError, extension_kind
 from apps.documents.models import Chunk, ChunkEmbedding, Document
@@ -236,9 +237,12 @@ def document_create_from_text(*, organization, bot, title: str, text: str, url: 
 
 
 def document_delete(*, document: Document) -> None:
-    """Delete a document, its chunks and embeddings (cascade) and, after commit, its file."""
+    """Delete a document, its chunks and embeddings (cascade) and, after commit, its file. A ready
+    document leaves the knowledge base: the bot's refusal cut-off is recalibrated (debounced)."""
     file = document.file
     name = file.name if file else None
+    if document.status == Document.Status.READY:
+        calibration_schedule(organization_id=document.organization_id, bot_id=document.bot_id)
     document.delete()
     if name:
         transaction.on_commit(lambda: file.storage.delete(name))
@@ -544,6 +548,7 @@ def document_finalize(*, document: Document) -> Document | None:
     document.save()
     if replaced is not None:
         document_delete(document=replaced)
+    calibration_schedule(organization_id=document.organization_id, bot_id=document.bot_id)
     return document
 
 

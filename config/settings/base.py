@@ -371,6 +371,17 @@ CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
 SEARCH_TEXT_CONFIG = env("SEARCH_TEXT_CONFIG", default="english")
 # HNSW candidate list size at query time (pgvector's hnsw.ef_search): higher = better recall, slower.
 SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=150)
+# Calibrated refusal (docs/refusal.md): the share of out-of-domain questions a calibrated bot may
+# still answer, the cut-off of a bot never calibrated, the range a calibrated cut-off is clipped to,
+# how many synthetic in-domain questions a run samples, the cosine above which a general question
+# counts as in-domain (dropped), and the quiet period after the last ingestion change before a run.
+REFUSAL_TARGET_FALSE_ANSWER_RATE = env.float("REFUSAL_TARGET_FALSE_ANSWER_RATE", default=0.10)
+REFUSAL_DEFAULT_MIN_SCORE = env.float("REFUSAL_DEFAULT_MIN_SCORE", default=0.3)
+REFUSAL_MIN_CUTOFF = env.float("REFUSAL_MIN_CUTOFF", default=0.15)
+REFUSAL_MAX_CUTOFF = env.float("REFUSAL_MAX_CUTOFF", default=0.9)
+REFUSAL_CALIBRATION_SAMPLE = env.int("REFUSAL_CALIBRATION_SAMPLE", default=200)
+REFUSAL_OVERLAP_SIMILARITY = env.float("REFUSAL_OVERLAP_SIMILARITY", default=0.8)
+REFUSAL_CALIBRATION_DEBOUNCE_SECONDS = env.int("REFUSAL_CALIBRATION_DEBOUNCE_SECONDS", default=60)
 # Hard ceiling for one uploaded file, whatever the plan says (MB).
 DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=200)
 # Hostile documents (docs/security.md): each extraction runs in a child process with these budgets,

@@ -1,6 +1,7 @@
 """Celery tasks, one module per stage; imported here so autodiscover_tasks() finds them."""
 
 from workers.tasks import (
+    calibration,
     chunking,
     embedding,
     evaluation,
@@ -12,6 +13,7 @@ from workers.tasks import (
 )
 
 __all__ = [
+    "calibration",
     "chunking",
     "embedding",
     "evaluation",

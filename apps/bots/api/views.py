@@ -31,7 +31,10 @@ class BotInputSerializer(serializers.Serializer):
     temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
     max_answer_tokens = serializers.IntegerField(required=False, min_value=16, max_value=8000)
     top_k = serializers.IntegerField(required=False, min_value=1, max_value=50)
-    min_score = serializers.FloatField(required=False, min_value=0, max_value=1)
+    min_score = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, max_value=1,
+        help_text="The owner's refusal cut-off on the fused score; null = use the calibrated one (docs/refusal.md).",
+    )  # fmt: skip
     dense_weight = serializers.FloatField(required=False, min_value=0, max_value=1)
     fallback_message = serializers.CharField(required=False, max_length=2000)
     greeting = serializers.CharField(required=False, allow_blank=True, max_length=500)
@@ -49,8 +52,40 @@ class BotInputSerializer(serializers.Serializer):
         return sorted({origin.lower().rstrip("/") for origin in value})
 
 
+class CalibrationSerializer(serializers.Serializer):
+    value = serializers.FloatField(
+        source="calibrated_min_score", allow_null=True, help_text="The calibrated cut-off; null until computed."
+    )
+    computed_at = serializers.DateTimeField(source="calibrated_at", allow_null=True)
+    pending = serializers.SerializerMethodField(help_text="A run is scheduled (the knowledge base changed).")
+    target_false_answer_rate = serializers.SerializerMethodField()
+    false_answer_rate = serializers.SerializerMethodField(
+        help_text="Share of the general (out-of-domain) questions still answered at the cut-off."
+    )
+    in_domain_answered_rate = serializers.SerializerMethodField(
+        help_text="Share of the synthetic questions from the bot's own documents answered at the cut-off."
+    )
+    figures = serializers.JSONField(source="calibration", help_text="Everything the run measured.")
+
+    def get_pending(self, bot) -> bool:
+        return bot.calibration_requested_at is not None
+
+    def get_target_false_answer_rate(self, bot) -> float | None:
+        return bot.calibration.get("target_false_answer_rate")
+
+    def get_false_answer_rate(self, bot) -> float | None:
+        return bot.calibration.get("false_answer_rate")
+
+    def get_in_domain_answered_rate(self, bot) -> float | None:
+        return bot.calibration.get("in_domain_answered_rate")
+
+
 class BotOutputSerializer(serializers.ModelSerializer):
     widget_theme = WidgetThemeSerializer()
+    effective_min_score = serializers.FloatField(
+        help_text="The cut-off in force: min_score if set, else the calibrated value, else the default."
+    )
+    calibration = CalibrationSerializer(source="*")
     document_count = serializers.IntegerField(default=0)
     widget_snippet = serializers.SerializerMethodField()
     widget_preview_url = serializers.SerializerMethodField()
@@ -59,7 +94,8 @@ class BotOutputSerializer(serializers.ModelSerializer):
         model = Bot
         fields = [
             "id", "name", "description", "public_id", "system_prompt", "llm_model", "temperature",
-            "max_answer_tokens", "top_k", "min_score", "dense_weight", "fallback_message", "greeting",
+            "max_answer_tokens", "top_k", "min_score", "effective_min_score", "calibration", "dense_weight",
+            "fallback_message", "greeting",
             "suggested_questions", "widget_theme", "allowed_origins", "document_count", "widget_snippet",
             "widget_preview_url", "created_at", "updated_at",
         ]  # fmt: skip

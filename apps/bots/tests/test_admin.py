@@ -63,3 +63,36 @@ def test_add_page_renders(staff_client):
 
     assert response.status_code == 200
     assert "recent conversations" in response.content.decode().lower()
+
+
+def test_cut_off_column_and_calibration_figures(staff_client, organization):
+    """Issue 14: the list shows the cut-off in force and its source; the change page the calibration figures."""
+    from django.utils import timezone
+
+    figures = {
+        "target_false_answer_rate": 0.1,
+        "false_answer_rate": 0.0974,
+        "in_domain_answered_rate": 0.93,
+        "out_of_domain_questions": 390,
+        "out_of_domain_excluded": ["How do I caramelize onions?"],
+        "in_domain_questions": 200,
+        "corpus": {"documents": 39, "chunks": 1354},
+    }
+    calibrated = BotFactory(
+        organization=organization,
+        name="Calibrated",
+        min_score=None,
+        calibrated_min_score=0.52,
+        calibrated_at=timezone.now(),
+        calibration=figures,
+    )
+    BotFactory(organization=organization, name="Overridden", min_score=0.4, calibrated_min_score=0.52)
+    BotFactory(organization=organization, name="New", min_score=None)
+
+    text = staff_client.get("/admin/bots/bot/").content.decode()
+    assert "0.52 (calibrated)" in text and "0.4 (override)" in text and "0.3 (default)" in text
+
+    text = staff_client.get(f"/admin/bots/bot/{calibrated.pk}/change/").content.decode()
+    assert "achieved 0.0974 on 390 general questions (1 left out as in-domain)" in text
+    assert "In-domain answered at the cut-off: 0.93 of 200 synthetic questions" in text
+    assert "Corpus: 39 documents, 1354 chunks." in text

@@ -73,6 +73,16 @@ def bot_body(bot: Bot, *, document_count: int = 0) -> dict:
         "max_answer_tokens": bot.max_answer_tokens,
         "top_k": bot.top_k,
         "min_score": bot.min_score,
+        "effective_min_score": bot.effective_min_score,
+        "calibration": {
+            "value": bot.calibrated_min_score,
+            "computed_at": iso(bot.calibrated_at) if bot.calibrated_at else None,
+            "pending": bot.calibration_requested_at is not None,
+            "target_false_answer_rate": bot.calibration.get("target_false_answer_rate"),
+            "false_answer_rate": bot.calibration.get("false_answer_rate"),
+            "in_domain_answered_rate": bot.calibration.get("in_domain_answered_rate"),
+            "figures": bot.calibration,
+        },
         "dense_weight": bot.dense_weight,
         "fallback_message": bot.fallback_message,
         "greeting": bot.greeting,
@@ -116,6 +126,8 @@ def test_admin_creates_a_bot_with_defaults(admin_user, organization):
         DEFAULT_FALLBACK,
     )
     assert (body["suggested_questions"], body["widget_theme"], body["allowed_origins"]) == ([], {}, [])
+    # Issue 14: no owner cut-off on a new bot; the default is in force until a calibration runs.
+    assert (body["min_score"], body["effective_min_score"], body["calibration"]["value"]) == (None, 0.3, None)
 
 
 def test_admin_creates_a_bot_with_settings(owner, organization):

@@ -12,4 +12,5 @@ urlpatterns = [
     path(f"{BOT}documents/<int:document_id>/", views.DocumentDetailApi.as_view(), name="detail"),
     path(f"{BOT}documents/<int:document_id>/reprocess/", views.DocumentReprocessApi.as_view(), name="reprocess"),
     path(f"{BOT}search/", views.SearchApi.as_view(), name="search"),
+    path(f"{BOT}calibrate/", views.BotCalibrateApi.as_view(), name="calibrate"),
 ]

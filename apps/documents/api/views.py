@@ -10,7 +10,7 @@ from apps.core.fields import WebUrlField
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.parsers import JSONParser, MultiPartParser
 from apps.core.serializers import QuerySerializer
-from apps.documents import selectors, services
+from apps.documents import calibration, selectors, services
 from apps.documents.models import Document
 from apps.organizations.models import Role
 
@@ -140,6 +140,23 @@ class DocumentReprocessApi(BotScopedApi):
         return Response(DocumentOutputSerializer(document).data, status=status.HTTP_202_ACCEPTED)
 
 
+class BotCalibrateApi(BotScopedApi):
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.CharField(help_text="queued: a calibration run will start shortly.")
+
+    @extend_schema(
+        operation_id="bots_calibrate",
+        request=None,
+        responses={202: OutputSerializer},
+        tags=["bots"],
+        description="Recalibrate the bot's refusal cut-off now (admins), without waiting for the next ingestion "
+        "change. The result appears in the bot's `calibration` (docs/refusal.md).",
+    )
+    def post(self, request, org_slug, bot_id):
+        calibration.calibration_request_now(bot=self.bot)
+        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
+
 class SearchHitSerializer(serializers.Serializer):
     chunk_id = serializers.IntegerField()
     document_id = serializers.IntegerField()
@@ -171,7 +188,10 @@ class SearchApi(BotScopedApi):
         q = serializers.CharField(max_length=1000, help_text="The question or search words.")
         k = serializers.IntegerField(min_value=1, max_value=50, required=False, help_text="Results (bot's top_k).")
         min_score = serializers.FloatField(
-            min_value=0, max_value=1, required=False, help_text="Cut-off on the fused score (bot's min_score)."
+            min_value=0,
+            max_value=1,
+            required=False,
+            help_text="Cut-off on the fused score (the bot's effective_min_score).",
         )
 
     @extend_schema(
@@ -184,7 +204,7 @@ class SearchApi(BotScopedApi):
         params = self.FilterSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         query = params.validated_data["q"].strip()
-        min_score = params.validated_data.get("min_score", self.bot.min_score)
+        min_score = params.validated_data.get("min_score", self.bot.effective_min_score)
         hits = selectors.chunk_search(
             organization=self.organization,
             bot=self.bot,

@@ -32,6 +32,7 @@ import os
 import pytest
 from django.core.files.storage import default_storage
 
+from apps.bots.models import Bot
 from apps.bots.tests.factories import BotFactory
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
@@ -495,7 +496,9 @@ def test_delete_removes_chunks_embeddings_and_the_file(organization, bot, django
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         document_delete(document=document)
 
-    assert len(callbacks) == 1
+    # The file's deletion, and (issue 14) the bot's recalibration request: a ready document left.
+    assert len(callbacks) == 2
+    assert Bot.objects.get(pk=bot.pk).calibration_requested_at is not None
     assert not Document.objects.exists()
     assert not Chunk.objects.exists()
     assert not ChunkEmbedding.objects.exists()

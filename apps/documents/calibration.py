@@ -1,0 +1,353 @@
+"""Calibrated refusal: each bot's cut-off measured on its own corpus (issue 14; docs/refusal.md).
+
+A bot answers a question when the best passage's fused score (`chunk_search`, the answerability
+score: semantic similarity fused with the IDF-weighted coverage of the question's terms) reaches
+the bot's cut-off, and refuses below it. Instead of a guessed cut-off, a calibration run asks the
+bot two sets of questions through the same search:
+
+- in-domain: synthetic questions made from the bot's own searchable chunks (a deterministic,
+  evenly spread sample of at most REFUSAL_CALIBRATION_SAMPLE chunks): a heading turned into a
+  question ("What is <heading>?", "How do I <heading>?", the bare heading), a document title, or
+  a chunk's first sentence made into a question ("Refunds are processed within 14 days" ->
+  "Are refunds processed within 14 days?") or shortened. Each is made only of the text of the chunk
+  it came from, so the bot holds its answer;
+- out-of-domain: the general questions shipped with Beacon (data/general_questions.txt), about
+  everything but the bot's documents. A general question nearly identical in meaning to one of the
+  bot's in-domain questions (cosine of their embeddings above REFUSAL_OVERLAP_SIMILARITY) is left
+  out, so a cooking bot is not calibrated against the cooking questions of the general set.
+
+The cut-off is the smallest score at which at most REFUSAL_TARGET_FALSE_ANSWER_RATE of the
+out-of-domain questions would still be answered, clipped to REFUSAL_MIN_CUTOFF..REFUSAL_MAX_CUTOFF;
+the run stores it with its figures (rates, counts, score distributions) on the bot.
+
+Runs are scheduled after the knowledge base changes (a document becomes ready or a ready one is
+deleted), debounced per bot: the change sets the bot's `calibration_requested_at` marker, the first
+change of a quiet bot publishes one task with a countdown, and the task waits until the marker is
+REFUSAL_CALIBRATION_DEBOUNCE_SECONDS old, so a batch of 600 documents makes one run (or a few when
+the batch outlasts a run), not 600.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.bots import services as bot_services
+from apps.bots.models import Bot
+from apps.core.embeddings import get_embedder
+from apps.core.tasks import enqueue_now
+from apps.documents.models import Chunk
+from apps.documents.selectors import chunk_search
+
+logger = logging.getLogger(__name__)
+
+GENERAL_QUESTIONS_PATH = Path(__file__).parent / "data" / "general_questions.txt"
+
+
+@functools.cache
+def general_questions() -> tuple[str, ...]:
+    """The shipped out-of-domain set: one question a line; blank lines and # comments skipped."""
+    lines = GENERAL_QUESTIONS_PATH.read_text(encoding="utf-8").splitlines()
+    return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+# --------------------------------------------------------------------------- in-domain questions
+
+
+@dataclass(frozen=True)
+class SyntheticQuestion:
+    text: str
+    kind: str  # heading | title | sentence
+    chunk_id: int
+    document_id: int
+
+
+#: Headings that start with one of these read as a task: "Configure the broker" -> "How do I configure
+#: the broker?".
+TASK_VERBS = frozenset({
+    "add", "build", "change", "check", "configure", "connect", "create", "delete", "deploy", "disable", "enable",
+    "export", "get", "import", "install", "integrate", "invite", "manage", "migrate", "monitor", "move", "register",
+    "remove", "rename", "reset", "restart", "run", "schedule", "set", "setup", "start", "stop", "test",
+    "troubleshoot", "update", "upgrade", "upload", "use", "write",
+})  # fmt: skip
+#: Linking verbs a first sentence can be inverted on: "X is Y" -> "Is X Y?".
+SENTENCE = re.compile(
+    r"^(?P<subject>[A-Za-z][\w'\u2019 -]{1,60}?) (?P<verb>is|are|can|will|should|must|was|were) (?P<rest>[^?!]{3,})$"
+)
+ARTICLE = re.compile(r"^(The|A|An|This|These|Each|Every|Your|Our|All|Some) ", re.ASCII)
+WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
+
+
+#: Markup a question would not contain: reST roles (:ref:`text <target>` -> text), inline literals'
+#: backquotes, heading underlines and rules, Markdown emphasis and links ([text](url) -> text).
+MARKUP = (
+    (re.compile(r":[\w:.-]+:`~?([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),
+    (re.compile(r"`+|\*\*|__"), ""),
+    (re.compile(r"(?:^|\s)[-=~^*#+]{3,}(?=\s|$)"), " "),
+)
+
+
+def _clean(text: str) -> str:
+    for pattern, replacement in MARKUP:
+        text = pattern.sub(replacement, text)
+    return re.sub(r"\s+", " ", text).strip(" \t\n:;,-*#=`")
+
+
+def _wordy(text: str, *, minimum: int) -> bool:
+    """Prose, not code or markup: enough words, and most tokens are words."""
+    tokens = text.split()
+    words = [token for token in tokens if WORD.fullmatch(token.strip(".,;:()\"'"))]
+    return len(words) >= minimum and len(words) >= 0.6 * len(tokens)
+
+
+def _heading_question(heading: str, index: int) -> str | None:
+    heading = _clean(heading)
+    words = heading.split()
+    if not 1 <= len(words) <= 12 or not _wordy(heading, minimum=1) or len(heading) < 3:
+        return None
+    if heading.endswith("?"):
+        return heading
+    if words[0].lower() in TASK_VERBS:
+        return f"How do I {words[0].lower()} {' '.join(words[1:])}?".replace(" ?", "?")
+    templates = ("What is {h}?", "{h}", "Tell me about {h}")
+    return templates[index % len(templates)].format(h=heading)
+
+
+def _sentence_question(text: str) -> str | None:
+    first = re.split(r"(?<=[.!?])\s+|\n\s*\n", text.strip(), maxsplit=1)[0]
+    first = _clean(first).rstrip(".!")
+    if not _wordy(first, minimum=4):
+        return None
+    words = first.split()
+    match = SENTENCE.match(" ".join(words[:20]))
+    if match:
+        subject = match["subject"]
+        head, *tail = subject.split()
+        # "Archived cards" -> "archived cards", but a name ("Lumen Boards", "API keys") keeps its case.
+        if ARTICLE.match(subject) or (head[1:].islower() and (not tail or not tail[0][:1].isupper())):
+            subject = subject[0].lower() + subject[1:]
+        return f"{match['verb'].capitalize()} {subject} {match['rest']}?"
+    return " ".join(words[:12]) + "?"
+
+
+def _question(kind: str, *, index: int, heading_path: list[str], text: str, title: str) -> str | None:
+    if kind == "heading":
+        return _heading_question(heading_path[-1], index) if heading_path else None
+    if kind == "sentence":
+        return _sentence_question(text)
+    return _heading_question(title, index) if title else None
+
+
+def synthetic_questions(*, organization, bot, limit: int) -> list[SyntheticQuestion]:
+    """Up to `limit` distinct in-domain questions, each from one chunk of an evenly spread,
+    deterministic sample of the bot's searchable chunks (same corpus, same questions). Kinds rotate
+    over the chunks (heading, first sentence, title), falling back to whichever the chunk has."""
+    ids = list(
+        Chunk.objects.filter(organization=organization, bot=bot, searchable=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if not ids:
+        return []
+    # More chunks than questions wanted (evenly spread): some give no question or a duplicate.
+    wanted = min(len(ids), limit * 3)
+    picked = [ids[int(i * len(ids) / wanted)] for i in range(wanted)]
+    chunks = (
+        Chunk.objects.filter(id__in=picked)
+        .order_by("id")
+        .values_list("id", "document_id", "heading_path", "text", "document__title")
+    )
+    questions: list[SyntheticQuestion] = []
+    seen: set[str] = set()
+    titled: set[int] = set()
+    for index, (chunk_id, document_id, heading_path, text, title) in enumerate(chunks):
+        order = ("heading", "sentence", "title")
+        start = index % len(order)
+        for kind in order[start:] + order[:start]:
+            if kind == "title" and document_id in titled:
+                continue
+            question = _question(kind, index=index, heading_path=heading_path, text=text, title=title)
+            if question and question.lower() not in seen:
+                seen.add(question.lower())
+                if kind == "title":
+                    titled.add(document_id)
+                questions.append(SyntheticQuestion(question, kind, chunk_id, document_id))
+                break
+        if len(questions) >= limit:
+            break
+    return questions
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def answerability(*, organization, bot, question: str, vector=None) -> float:
+    """The score a question gets: that of its best passage (0.0 when there is none)."""
+    hits = chunk_search(organization=organization, bot=bot, query=question, k=1, min_score=0.0, vector=vector)
+    return hits[0].score if hits else 0.0
+
+
+def answered_rate(scores: list[float], cutoff: float) -> float:
+    """Share of questions answered at `cutoff` (score at or above it, as chunk_search compares)."""
+    return round(sum(1 for score in scores if score >= cutoff) / len(scores), 4) if scores else 0.0
+
+
+def cutoff_for(scores: list[float], target: float) -> float:
+    """The smallest cut-off (4 decimals, as scores are reported) at which at most `target` of
+    `scores` are answered: just above the score of the (allowed + 1)-th highest."""
+    allowed = math.floor(target * len(scores) + 1e-9)
+    ranked = sorted(scores, reverse=True)
+    if allowed >= len(ranked):
+        return 0.0
+    return round(ranked[allowed] + 0.0001, 4)
+
+
+def _distribution(scores: list[float]) -> dict:
+    if not scores:
+        return {}
+    values = np.array(scores)
+    summary = {f"p{p}": round(float(np.percentile(values, p)), 4) for p in (10, 25, 50, 75, 90)}
+    return {"min": round(float(values.min()), 4), **summary, "max": round(float(values.max()), 4)}
+
+
+def _scores(*, organization, bot, questions: list[str], vectors) -> list[float]:
+    return [
+        answerability(organization=organization, bot=bot, question=question, vector=vector)
+        for question, vector in zip(questions, vectors, strict=True)
+    ]
+
+
+def bot_calibrate(*, bot: Bot) -> float | None:
+    """Measure and store the bot's calibrated cut-off (module docstring). Returns it, or None for a
+    bot with no searchable chunk (nothing to measure: the default applies). Idempotent: the same
+    corpus gives the same questions and the same cut-off."""
+    organization = bot.organization
+    target = settings.REFUSAL_TARGET_FALSE_ANSWER_RATE
+    chunks = Chunk.objects.filter(organization=organization, bot=bot, searchable=True)
+    corpus = {"chunks": chunks.count(), "documents": chunks.values("document_id").distinct().count()}
+    if not corpus["chunks"]:
+        bot_services.bot_calibration_store(
+            bot_id=bot.pk, organization_id=bot.organization_id, value=None, figures={"corpus": corpus}
+        )
+        return None
+    embedder = get_embedder()
+    inside = synthetic_questions(organization=organization, bot=bot, limit=settings.REFUSAL_CALIBRATION_SAMPLE)
+    general = list(general_questions())
+    inside_vectors = embedder.encode([q.text for q in inside])
+    general_vectors = embedder.encode(general)
+    # Overlap guard: a general question nearly identical in meaning to an in-domain one is left out.
+    overlap = (general_vectors @ inside_vectors.T).max(axis=1) if len(inside) else np.zeros(len(general))
+    keep = overlap <= settings.REFUSAL_OVERLAP_SIMILARITY
+    excluded = [question for question, kept in zip(general, keep, strict=True) if not kept]
+    outside = [question for question, kept in zip(general, keep, strict=True) if kept]
+    inside_scores = _scores(
+        organization=organization, bot=bot, questions=[q.text for q in inside], vectors=inside_vectors
+    )
+    outside_scores = _scores(organization=organization, bot=bot, questions=outside, vectors=general_vectors[keep])
+
+    unclipped = cutoff_for(outside_scores, target)
+    cutoff = round(min(max(unclipped, settings.REFUSAL_MIN_CUTOFF), settings.REFUSAL_MAX_CUTOFF), 4)
+    clipped = "min" if cutoff > unclipped else "max" if cutoff < unclipped else None
+    highest = sorted(zip(outside_scores, outside, strict=True), reverse=True)[:5]
+    kinds: dict[str, int] = {}
+    for question in inside:
+        kinds[question.kind] = kinds.get(question.kind, 0) + 1
+    figures = {
+        "target_false_answer_rate": target,
+        "false_answer_rate": answered_rate(outside_scores, cutoff),
+        "in_domain_answered_rate": answered_rate(inside_scores, cutoff),
+        "unclipped_cutoff": unclipped,
+        "clipped": clipped,
+        "in_domain_questions": len(inside),
+        "in_domain_kinds": kinds,
+        "out_of_domain_questions": len(outside),
+        "out_of_domain_excluded": excluded,
+        "overlap_similarity": settings.REFUSAL_OVERLAP_SIMILARITY,
+        "corpus": corpus,
+        "scores": {"in_domain": _distribution(inside_scores), "out_of_domain": _distribution(outside_scores)},
+        "highest_out_of_domain": [{"question": q, "score": s} for s, q in highest],
+        "in_domain_examples": [{"question": q.text, "kind": q.kind} for q in inside[:5]],
+        "embedding_model": embedder.name,
+    }
+    bot_services.bot_calibration_store(
+        bot_id=bot.pk, organization_id=bot.organization_id, value=cutoff, figures=figures
+    )
+    logger.info(
+        "bot %s: calibrated cut-off %s (out-of-domain answered %s, in-domain answered %s)",
+        bot.pk, cutoff, figures["false_answer_rate"], figures["in_domain_answered_rate"],
+    )  # fmt: skip
+    return cutoff
+
+
+# --------------------------------------------------------------------------- scheduling
+
+
+def _debounce() -> timedelta:
+    return timedelta(seconds=settings.REFUSAL_CALIBRATION_DEBOUNCE_SECONDS)
+
+
+def _stale_after() -> timedelta:
+    # A pending run wakes up within the debounce; a marker much older than that lost its task.
+    return max(_debounce() * 10, timedelta(minutes=10))
+
+
+def calibration_schedule(*, organization_id: int, bot_id: int) -> None:
+    """The bot's knowledge base changed: after commit, mark it and publish a debounced run unless
+    one is pending (module docstring). Called by the document services."""
+    transaction.on_commit(functools.partial(_calibration_request, organization_id, bot_id), robust=True)
+
+
+def _calibration_request(organization_id: int, bot_id: int) -> None:
+    from workers.tasks.calibration import bot_calibrate_task
+
+    if not bot_services.bot_calibration_request_mark(bot_id=bot_id, stale_after=_stale_after()):
+        return
+    countdown = settings.REFUSAL_CALIBRATION_DEBOUNCE_SECONDS
+    if not enqueue_now(bot_calibrate_task, organization_id, bot_id, countdown=countdown):
+        # The broker is down: forget the mark, so the next change publishes again.
+        bot_services.bot_calibration_request_clear(bot_id=bot_id)
+
+
+def calibration_request_now(*, bot: Bot) -> None:
+    """Calibrate now (the owner asked): a run is published after commit, without debounce."""
+    from apps.core.tasks import enqueue_on_commit
+    from workers.tasks.calibration import bot_calibrate_task
+
+    enqueue_on_commit(bot_calibrate_task, bot.organization_id, bot.pk, True)
+
+
+def bot_calibrate_due(*, organization_id: int, bot_id: int, force: bool = False) -> float | None:
+    """The task's body: calibrate when the bot's last change is a debounce old (or `force`), else
+    publish itself again for the rest of the wait. A change that arrives during the run schedules
+    another one. Returns the cut-off when a run happened."""
+    from workers.tasks.calibration import bot_calibrate_task
+
+    bot = Bot.objects.select_related("organization").filter(pk=bot_id, organization_id=organization_id).first()
+    if bot is None:
+        return None
+    requested = bot.calibration_requested_at
+    if not force:
+        if requested is None:
+            return None  # another run already took this change
+        wait = (requested + _debounce() - timezone.now()).total_seconds()
+        if wait > 0 and enqueue_now(bot_calibrate_task, organization_id, bot_id, countdown=math.ceil(wait)):
+            return None
+        # (A failed publish of the rest of the wait: the broker is unreachable, calibrate now rather
+        # than lose the run.)
+    cutoff = bot_calibrate(bot=bot)
+    if requested is not None and not bot_services.bot_calibration_request_clear(bot_id=bot_id, requested_at=requested):
+        enqueue_now(
+            bot_calibrate_task, organization_id, bot_id, countdown=settings.REFUSAL_CALIBRATION_DEBOUNCE_SECONDS
+        )
+    return cutoff

@@ -1,0 +1,254 @@
+"""Calibrated refusal (issue 14): apps/documents/calibration.py and the bot's cut-off fields, called
+directly with the real embedding model and PostgreSQL (no worker: the flow through Celery is in
+test_calibration_worker.py).
+
+Coverage:
+- the shipped general set: 300+ distinct questions, none about the held-out benchmark corpora;
+- synthetic in-domain questions: deterministic, several kinds, made only of words of the chunk (or
+  its heading / document title) they came from, at most the sample size;
+- cutoff_for: the smallest 4-decimal cut-off answering at most the target share, ties included;
+- bot_calibrate on a help-centre corpus: the stored cut-off is inside the clip range and consistent
+  with the stored figures, and recomputing the false-answer rate at that cut-off through
+  chunk_search over the shipped set (minus the excluded questions) gives at most the target;
+  effective_min_score is the calibrated value; an owner's min_score wins; None restores it;
+- an empty bot is not calibrated (the default stays in force);
+- the overlap guard: a cooking bot's own questions drop the general set's cooking questions;
+- scheduling: a ready document or a deleted ready one marks the bot after commit; only the first
+  of many changes asks for a run, a stale marker asks again; the due run waits for the debounce,
+  then calibrates and clears the marker, and a change during a run keeps it for the next run.
+"""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.bots.models import Bot
+from apps.bots.services import bot_calibration_request_mark, bot_update
+from apps.bots.tests.factories import BotFactory
+from apps.documents import calibration
+from apps.documents.models import Document
+from apps.documents.selectors import chunk_search
+from apps.documents.services import IncomingFile, document_delete, document_upload
+from apps.documents.tests.calibration_corpus import COOKING, HELP_CENTRE
+from apps.documents.tests.utils import ingest
+
+pytestmark = pytest.mark.django_db
+
+
+def load(organization, bot, corpus: dict[str, str]) -> list[Document]:
+    outcomes = document_upload(
+        organization=organization, bot=bot, files=[IncomingFile(name, text.encode()) for name, text in corpus.items()]
+    )
+    return [ingest(outcome.document) for outcome in outcomes]
+
+
+@pytest.fixture
+def help_bot(organization):
+    bot = BotFactory(organization=organization, min_score=None)
+    load(organization, bot, HELP_CENTRE)
+    return Bot.objects.get(pk=bot.pk)
+
+
+def words(text: str) -> set[str]:
+    return {word.lower() for word in re.findall(r"[A-Za-z0-9]+", text)}
+
+
+def test_general_questions_are_many_distinct_and_off_the_benchmarks():
+    """300+ distinct questions, no comments left in, none about PostgreSQL, Celery or Sphinx."""
+    questions = calibration.general_questions()
+    assert len(questions) >= 300
+    assert len({q.lower() for q in questions}) == len(questions)
+    assert not [q for q in questions if q.startswith("#")]
+    assert not [q for q in questions if re.search(r"postgres|celery|sphinx", q, re.IGNORECASE)]
+
+
+def test_synthetic_questions_are_deterministic_and_honest(organization, help_bot):
+    """Same corpus, same questions; each is made of words of its chunk, heading or document title."""
+    first = calibration.synthetic_questions(organization=organization, bot=help_bot, limit=200)
+    again = calibration.synthetic_questions(organization=organization, bot=help_bot, limit=200)
+    assert first == again
+    assert len(first) >= 10
+    assert {q.kind for q in first} == {"heading", "sentence", "title"}
+    from apps.documents.models import Chunk
+
+    template = {"what", "is", "how", "do", "i", "tell", "me", "about"}
+    for question in first:
+        chunk = Chunk.objects.select_related("document").get(pk=question.chunk_id)
+        source = words(chunk.text) | words(" ".join(chunk.heading_path)) | words(chunk.document.title)
+        assert words(question.text) - template <= source, question
+    assert len(calibration.synthetic_questions(organization=organization, bot=help_bot, limit=5)) == 5
+
+
+def test_heading_and_sentence_templates():
+    """Task headings become "How do I ...?"; a linking-verb sentence is inverted; code is no question."""
+    assert calibration._heading_question("Configure the webhook secret", 0) == "How do I configure the webhook secret?"
+    assert calibration._heading_question("Due dates and reminders", 0) == "What is Due dates and reminders?"
+    assert calibration._heading_question("Due dates and reminders", 1) == "Due dates and reminders"
+    assert calibration._sentence_question("Archived cards are kept for a year. More.") == (
+        "Are archived cards kept for a year?"
+    )
+    assert calibration._sentence_question("x = {'a': 1}; y = f(x) + 2") is None
+
+
+@pytest.mark.parametrize(
+    ("scores", "target", "expected"),
+    [
+        ([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], 0.1, 0.8001),  # one of ten may pass
+        ([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], 0.0, 0.9001),
+        ([0.5, 0.5, 0.5, 0.1], 0.25, 0.5001),  # a tie at the boundary is refused together
+        ([0.4, 0.3], 1.0, 0.0),
+    ],
+)
+def test_cutoff_for(scores, target, expected):
+    """The smallest cut-off with at most `target` of the scores at or above it."""
+    cutoff = calibration.cutoff_for(scores, target)
+    assert cutoff == expected
+    assert calibration.answered_rate(scores, cutoff) <= target
+
+
+def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bot, settings):
+    """Stored cut-off in range; recomputing the false-answer rate at it over the shipped set gives <= target."""
+    cutoff = calibration.bot_calibrate(bot=help_bot)
+    help_bot.refresh_from_db()
+    figures = help_bot.calibration
+    assert help_bot.calibrated_min_score == cutoff
+    assert help_bot.calibrated_at is not None
+    assert settings.REFUSAL_MIN_CUTOFF <= cutoff <= settings.REFUSAL_MAX_CUTOFF
+    assert help_bot.effective_min_score == cutoff
+    assert figures["target_false_answer_rate"] == settings.REFUSAL_TARGET_FALSE_ANSWER_RATE == 0.1
+    assert figures["corpus"] == {"documents": 5, "chunks": figures["corpus"]["chunks"]}
+    assert figures["corpus"]["chunks"] >= 5
+    general = calibration.general_questions()
+    kept = [q for q in general if q not in figures["out_of_domain_excluded"]]
+    assert figures["out_of_domain_questions"] == len(kept)
+    assert figures["in_domain_questions"] == sum(figures["in_domain_kinds"].values()) > 0
+
+    # Recompute independently: every kept general question through the search, at the stored cut-off.
+    answered = [
+        q for q in kept if chunk_search(organization=organization, bot=help_bot, query=q, k=1, min_score=cutoff)
+    ]
+    assert len(answered) / len(kept) == pytest.approx(figures["false_answer_rate"], abs=1e-4)
+    assert figures["false_answer_rate"] <= 0.1
+    # With the bot's own cut-off in force (no min_score given), the same questions are refused.
+    assert not chunk_search(organization=organization, bot=help_bot, query="How do I renew my passport?")
+    assert 0 < figures["in_domain_answered_rate"] <= 1
+    scores = figures["scores"]
+    assert scores["in_domain"]["p50"] > scores["out_of_domain"]["p50"]
+    assert [row["score"] for row in figures["highest_out_of_domain"]] == sorted(
+        (row["score"] for row in figures["highest_out_of_domain"]), reverse=True
+    )
+
+
+def test_owner_override_wins_and_null_restores_the_calibrated_value(organization, help_bot):
+    """min_score set: it is the cut-off of the search; set back to None: the calibrated value again."""
+    Bot.objects.filter(pk=help_bot.pk).update(calibrated_min_score=0.99)
+    help_bot.refresh_from_db()
+    assert not chunk_search(organization=organization, bot=help_bot, query="How do I invite teammates?")
+    bot, changed = bot_update(bot=help_bot, data={"min_score": 0.05})
+    assert changed and bot.effective_min_score == 0.05
+    assert chunk_search(organization=organization, bot=bot, query="How do I invite teammates?")
+    bot, changed = bot_update(bot=bot, data={"min_score": None})
+    assert changed and Bot.objects.get(pk=bot.pk).effective_min_score == 0.99
+
+
+def test_empty_bot_is_not_calibrated(organization, settings):
+    """No searchable chunk: nothing measured, the default cut-off stays in force."""
+    settings.REFUSAL_DEFAULT_MIN_SCORE = 0.42
+    bot = BotFactory(organization=organization, min_score=None)
+    assert calibration.bot_calibrate(bot=bot) is None
+    bot.refresh_from_db()
+    assert bot.calibrated_min_score is None
+    assert bot.calibration == {"corpus": {"chunks": 0, "documents": 0}}
+    assert bot.effective_min_score == 0.42
+
+
+def test_overlap_guard_drops_general_questions_in_the_bots_domain(organization):
+    """A cooking bot: the general set's questions that are its own questions are not counted as out-of-domain."""
+    bot = BotFactory(organization=organization, min_score=None)
+    load(organization, bot, COOKING)
+    calibration.bot_calibrate(bot=bot)
+    bot.refresh_from_db()
+    excluded = bot.calibration["out_of_domain_excluded"]
+    assert "How do I caramelize onions?" in excluded
+    assert "How do I renew my passport?" not in excluded
+    assert len(excluded) < 20
+    assert bot.calibration["out_of_domain_questions"] == len(calibration.general_questions()) - len(excluded)
+
+
+def test_ingestion_changes_mark_the_bot_once(organization, django_capture_on_commit_callbacks, settings):
+    """A ready document and a deleted ready one mark the bot after commit; pending ones don't."""
+    bot = BotFactory(organization=organization, min_score=None)
+    with django_capture_on_commit_callbacks() as callbacks:
+        [document] = load(organization, bot, {"billing.md": HELP_CENTRE["billing.md"]})
+    marks = [c for c in callbacks if getattr(c, "func", None) is calibration._calibration_request]
+    assert len(marks) == 1 and marks[0].args == (organization.pk, bot.pk)
+    with django_capture_on_commit_callbacks() as callbacks:
+        document_delete(document=document)
+    assert [c.args for c in callbacks if getattr(c, "func", None) is calibration._calibration_request] == [
+        (organization.pk, bot.pk)
+    ]
+    pending = document_upload(organization=organization, bot=bot, files=[IncomingFile("new.md", b"# New\n\nText.")])
+    with django_capture_on_commit_callbacks() as callbacks:
+        document_delete(document=pending[0].document)
+    assert not [c for c in callbacks if getattr(c, "func", None) is calibration._calibration_request]
+
+
+def test_only_the_first_of_many_changes_asks_for_a_run(organization):
+    """600 changes in a row: one run requested; a marker older than the stale limit asks again."""
+    bot = BotFactory(organization=organization)
+    stale = timedelta(minutes=10)
+    asks = [bot_calibration_request_mark(bot_id=bot.pk, stale_after=stale) for _ in range(600)]
+    assert asks == [True] + [False] * 599
+    Bot.objects.filter(pk=bot.pk).update(calibration_requested_at=timezone.now() - timedelta(hours=1))
+    assert bot_calibration_request_mark(bot_id=bot.pk, stale_after=stale) is True
+    assert bot_calibration_request_mark(bot_id=10**9, stale_after=stale) is False
+
+
+def test_due_run_waits_for_the_debounce_then_calibrates(organization, settings):
+    """A fresh marker: no run yet; a marker a debounce old: a run (here on an empty bot) and the marker cleared."""
+    settings.REFUSAL_CALIBRATION_DEBOUNCE_SECONDS = 3600
+    bot = BotFactory(organization=organization, min_score=None)
+    Bot.objects.filter(pk=bot.pk).update(calibration_requested_at=timezone.now())
+    assert calibration.bot_calibrate_due(organization_id=organization.pk, bot_id=bot.pk) is None
+    bot.refresh_from_db()
+    assert bot.calibrated_at is None and bot.calibration_requested_at is not None
+
+    Bot.objects.filter(pk=bot.pk).update(calibration_requested_at=timezone.now() - timedelta(hours=2))
+    assert calibration.bot_calibrate_due(organization_id=organization.pk, bot_id=bot.pk) is None
+    bot.refresh_from_db()
+    assert bot.calibrated_at is not None and bot.calibration == {"corpus": {"chunks": 0, "documents": 0}}
+    assert bot.calibration_requested_at is None
+    # Nothing pending: a duplicate task does nothing; another organization's id finds no bot.
+    before = bot.calibrated_at
+    assert calibration.bot_calibrate_due(organization_id=organization.pk, bot_id=bot.pk) is None
+    assert calibration.bot_calibrate_due(organization_id=organization.pk + 1, bot_id=bot.pk, force=True) is None
+    assert Bot.objects.get(pk=bot.pk).calibrated_at == before
+
+
+def test_a_change_during_a_run_keeps_the_marker(organization, help_bot):
+    """The marker is cleared only if unchanged since the run started, so a newer change gets its run."""
+    from apps.bots.services import bot_calibration_request_clear
+
+    started = timezone.now() - timedelta(minutes=5)
+    Bot.objects.filter(pk=help_bot.pk).update(calibration_requested_at=timezone.now())
+    assert bot_calibration_request_clear(bot_id=help_bot.pk, requested_at=started) is False
+    assert Bot.objects.get(pk=help_bot.pk).calibration_requested_at is not None
+
+
+def test_calibrate_bot_command(organization):
+    """`manage.py calibrate_bot <id>` on an empty bot says so; an unknown bot is an error; --all runs every bot."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    bot = BotFactory(organization=organization, min_score=None)
+    out = StringIO()
+    call_command("calibrate_bot", str(bot.pk), stdout=out)
+    assert f"Bot {bot.pk} has no ready documents" in out.getvalue()
+    with pytest.raises(CommandError, match="No bot"):
+        call_command("calibrate_bot", "999999999")
+    out = StringIO()
+    call_command("calibrate_bot", "--all", stdout=out)
+    assert f"bot {bot.pk}: calibrated None, in force 0.3" in out.getvalue()
