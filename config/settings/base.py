@@ -358,6 +358,15 @@ CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
 SEARCH_TEXT_CONFIG = env("SEARCH_TEXT_CONFIG", default="english")
 # HNSW candidate list size at query time (pgvector's hnsw.ef_search): higher = better recall, slower.
 SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=150)
+# Reranking of the fused candidates (apps/core/reranker.py, docs/search.md): "none", "local" (a
+# sentence-transformers cross-encoder directory in RERANKER_MODEL) or "http" (POST RERANKER_URL/rerank,
+# Cohere/Jina/TEI shape). RERANKER_CANDIDATES: how many of the best fused candidates are reranked.
+RERANKER = env("RERANKER", default="none")
+RERANKER_MODEL = env("RERANKER_MODEL", default="")
+RERANKER_URL = env("RERANKER_URL", default="")
+RERANKER_API_KEY = env("RERANKER_API_KEY", default="")
+RERANKER_TIMEOUT = env.float("RERANKER_TIMEOUT", default=5.0)
+RERANKER_CANDIDATES = env.int("RERANKER_CANDIDATES", default=30)
 # Hard ceiling for one uploaded file, whatever the plan says (MB).
 DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=200)
 # Hostile documents (docs/security.md): each extraction runs in a child process with these budgets,
