@@ -1,15 +1,28 @@
-"""Knowledge-base reads: documents of a bot, and hybrid search over its chunks.
+"""Knowledge-base reads: documents of a bot, and hybrid search over its chunks (docs/search.md).
 
 Hybrid search. Candidates come from two indexes, both filtered by organization and bot:
 - dense: pgvector HNSW (cosine) over the current model's vectors (iterative scan, so a selective
   bot filter still fills the list);
-- full text: PostgreSQL `websearch_to_tsquery` against the chunk's tsvector (GIN), heading path
-  weighted above the body.
+- full text: PostgreSQL `to_tsquery` against the chunk's tsvector (GIN), built from the question's
+  terms rarest first (pairs of the 8 rarest, then any of the 12 rarest when pairs find too few).
 Each candidate gets a fused relevance score in 0..1 that people can reason about:
     score = w * semantic + (1 - w) * lexical
-where `semantic` is the cosine similarity of question and chunk (clipped at 0) and `lexical` is the
-share of the question's distinct search terms that the chunk contains. `w` is the bot's
-`dense_weight`; the bot's `min_score` cut-off applies to this final score.
+- `semantic`: the cosine similarity of question and chunk (clipped at 0);
+- `lexical`: BM25 normalised to 0..1. For the question's distinct lexemes t (to_tsvector with
+  SEARCH_TEXT_CONFIG), with N searchable chunks in the bot, df(t) the chunks holding t, tf(t, d) the
+  occurrences of t in chunk d (tsvector positions, heading path included), len(d) the chunk's
+  lexeme occurrences and avgdl the bot's average (lexeme_stats.py keeps N, df and the lengths):
+      idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))
+      lexical(d) = sum_t idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avgdl))
+                   / sum_t idf(t) * (k1 + 1)
+  with k1 = 1.2, b = 0.75. A term no chunk holds has the largest idf and adds nothing to the
+  numerator, so a question about things the documents never mention scores low; it is the
+  IDF-weighted coverage of the question's terms that refusal calibration uses;
+- `w` is the bot's `dense_weight`; the bot's `min_score` cut-off applies to `score`.
+With RERANKER on (apps/core/reranker.py), the best RERANKER_CANDIDATES fused hits above the cut-off
+are reordered by the reranker and the best k returned, each with `rerank_score`; if the reranker
+fails the fused order is kept (`reranked` False) and a warning logged.
+A question's answerability is the fused `score` of its top hit (`chunk_search(..., k=1)`).
 """
 
 from __future__ import annotations
