@@ -1,5 +1,7 @@
 """Documents of a bot and hybrid search: /api/v1/orgs/{org}/bots/{bot}/documents/ and .../search/."""
 
+from django.db import transaction
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import UnsupportedMediaType
@@ -173,6 +175,9 @@ class SearchResponseSerializer(serializers.Serializer):
     results = SearchHitSerializer(many=True)
 
 
+# Read-only, and with RERANKER=http it calls a remote service: no request-wide transaction around it
+# (chunk_search opens its own short one for the query).
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class SearchApi(BotScopedApi):
     read_role = Role.MEMBER
 
