@@ -53,9 +53,8 @@ def test_http_reranker_reads_both_answer_shapes(settings, shape):
 
 def test_http_error_and_outage_raise_reranker_error():
     """A 500, then the server gone (connection refused): RerankerError, never another exception."""
-    with RerankServer(status=500) as server:
-        with pytest.raises(RerankerError, match="HTTP 500"):
-            HttpReranker(server.url).rerank("q", DOCUMENTS)
+    with RerankServer(status=500) as server, pytest.raises(RerankerError, match="HTTP 500"):
+        HttpReranker(server.url).rerank("q", DOCUMENTS)
     with pytest.raises(RerankerError, match="unreachable"):
         HttpReranker(server.url, timeout=2).rerank("q", DOCUMENTS)
 
