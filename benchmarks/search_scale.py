@@ -37,6 +37,8 @@ def main():
     from retrieval_quality import DOCS, load_pages, questions
 
     from apps.core.embeddings import get_embedder
+    from apps.documents.lexeme_stats import lexeme_stats_rebuild
+    from apps.documents.models import BotTextStats
     from apps.documents.selectors import chunk_search
     from apps.documents.services import embedding_index_ensure, embedding_index_name
 
@@ -62,6 +64,10 @@ def main():
         _load(organization, bot, args.chunks, base, base_vectors, vocabulary, rng, np_rng, embedder)
     else:
         print(f"reusing the {args.chunks} chunks of bot {bot.pk} (pass --fresh to rebuild)")
+    if not BotTextStats.objects.filter(bot=bot).exists():
+        # The chunks were loaded in bulk, past the services: count the BM25 term statistics once.
+        chunks, lexemes = lexeme_stats_rebuild(bot_id=bot.pk)
+        print(f"term statistics: {chunks} chunks, {lexemes} lexemes")
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = '1GB'")

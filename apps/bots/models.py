@@ -50,7 +50,7 @@ class Bot(OrganizationOwnedModel):
     min_score = models.FloatField(
         null=True, blank=True, default=None, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
-    dense_weight = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    dense_weight = models.FloatField(default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     # Calibrated refusal (apps/documents/calibration.py, docs/refusal.md): the cut-off measured on the
     # bot's own corpus, when, and the figures behind it; `calibration_requested_at` is the debounce
     # marker of a pending run (null when none is pending).

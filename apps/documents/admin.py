@@ -56,6 +56,11 @@ class DocumentAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         services.document_delete(document=obj)
 
+    def delete_queryset(self, request, queryset):
+        # Through the service, one by one: files after commit, the bot's term statistics kept exact.
+        for document in queryset:
+            services.document_delete(document=document)
+
 
 @admin.register(Chunk)
 class ChunkAdmin(admin.ModelAdmin):
@@ -68,3 +73,6 @@ class ChunkAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # chunks go with their document (the bot's term statistics follow; lexeme_stats.py)

@@ -140,3 +140,36 @@ class ChunkEmbedding(models.Model):
 
     def __str__(self):
         return f"{self.chunk_id} @ {self.model}"
+
+
+class BotTextStats(models.Model):
+    """A bot's searchable-corpus totals for BM25: how many chunks, and their summed length in lexeme
+    occurrences (tsvector positions), so avgdl = lexeme_total / chunk_count.
+
+    Kept exact by `services.lexeme_stats_apply` in the transaction that changes what is searchable;
+    `manage.py rebuild_lexeme_stats` recounts from the chunks."""
+
+    bot = models.OneToOneField("bots.Bot", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    chunk_count = models.BigIntegerField(default=0)
+    lexeme_total = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "bot text stats"
+
+    def __str__(self):
+        return f"{self.bot_id}: {self.chunk_count} chunks"
+
+
+class LexemeStat(models.Model):
+    """Document frequency of one lexeme among a bot's searchable chunks (BM25's idf). Rows whose
+    count falls to 0 are deleted."""
+
+    bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="+")
+    lexeme = models.TextField()
+    df = models.IntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bot", "lexeme"], name="lexeme_stat_unique_per_bot")]
+
+    def __str__(self):
+        return f"{self.bot_id}:{self.lexeme}={self.df}"

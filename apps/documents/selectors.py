@@ -1,21 +1,35 @@
-"""Knowledge-base reads: documents of a bot, and hybrid search over its chunks.
+"""Knowledge-base reads: documents of a bot, and hybrid search over its chunks (docs/search.md).
 
 Hybrid search. Candidates come from two indexes, both filtered by organization and bot:
 - dense: pgvector HNSW (cosine) over the current model's vectors (iterative scan, so a selective
   bot filter still fills the list);
-- full text: PostgreSQL `websearch_to_tsquery` against the chunk's tsvector (GIN), heading path
-  weighted above the body.
+- full text: PostgreSQL `to_tsquery` against the chunk's tsvector (GIN), built from the question's
+  terms rarest first (pairs of the 8 rarest, then any of the 12 rarest when pairs find too few).
 Each candidate gets a fused relevance score in 0..1 that people can reason about:
     score = w * semantic + (1 - w) * lexical
-where `semantic` is the cosine similarity of question and chunk (clipped at 0) and `lexical` is the
-share of the question's distinct search terms that the chunk contains. `w` is the bot's
-`dense_weight`; the bot's cut-off (`effective_min_score`: the owner's `min_score`, else the
-calibrated one, docs/refusal.md) applies to this final score.
+- `semantic`: the cosine similarity of question and chunk (clipped at 0);
+- `lexical`: BM25 normalised to 0..1. For the question's distinct lexemes t (to_tsvector with
+  SEARCH_TEXT_CONFIG), with N searchable chunks in the bot, df(t) the chunks holding t, tf(t, d) the
+  occurrences of t in chunk d (tsvector positions, heading path included), len(d) the chunk's
+  lexeme occurrences and avgdl the bot's average (lexeme_stats.py keeps N, df and the lengths):
+      idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))
+      lexical(d) = sum_t idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avgdl))
+                   / sum_t idf(t) * (k1 + 1)
+  with k1 = 1.2, b = 0.75. A term no chunk holds has the largest idf and adds nothing to the
+  numerator, so a question about things the documents never mention scores low; it is the
+  IDF-weighted coverage of the question's terms that refusal calibration uses;
+- `w` is the bot's `dense_weight`; the bot's cut-off (`effective_min_score`: the owner's `min_score`,
+  else the calibrated one, docs/refusal.md) applies to `score`.
+With RERANKER on (apps/core/reranker.py), the best RERANKER_CANDIDATES fused hits above the cut-off
+are reordered by the reranker and the best k returned, each with `rerank_score`; if the reranker
+fails the fused order is kept (`reranked` False) and a warning logged.
+A question's answerability is the fused `score` of its top hit (`chunk_search(..., k=1)`).
 """
 
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,7 +38,10 @@ from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 
 from apps.core.embeddings import get_embedder
-from apps.documents.models import Document
+from apps.core.reranker import RerankerError, get_reranker
+from apps.documents.models import Document, chunk_embed_text
+
+logger = logging.getLogger(__name__)
 
 
 def document_list(*, organization, bot, filters: dict | None = None) -> QuerySet[Document]:
@@ -58,29 +75,53 @@ class SearchHit:
     score: float
     semantic: float
     lexical: float | None  # None when the question has no search terms (only stop words)
+    # The reranker's score (its own scale) when RERANKER is on and answered; None otherwise.
+    rerank_score: float | None = None
+    # False when a configured reranker failed (outage): the hits keep the fused order.
+    reranked: bool = False
 
 
 MARK_START, MARK_END = "\x02", "\x03"
+
+# BM25 parameters: term-frequency saturation, length normalisation, and what one occurrence in the
+# heading path (tsvector weight A) counts for in tf.
+BM25_K1 = 1.2
+BM25_B = 0.75
+BM25_HEADING_TF = 1.0
+BM25_NORM = BM25_K1 + 1
 
 SEARCH_SQL = """
 WITH terms AS (
     SELECT ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(q)s)))) AS terms
 ),
+stats AS (
+    SELECT coalesce(max(s.chunk_count), 0)::float AS n,
+           coalesce(max(s.lexeme_total::float / NULLIF(s.chunk_count, 0)), 0) AS avgdl
+    FROM (SELECT 1) one LEFT JOIN documents_bottextstats s ON s.bot_id = %(bot)s
+),
+idf AS (
+    -- BM25 idf from the bot's own chunks; a term no chunk holds gets the largest idf (df = 0).
+    SELECT t.term, ln(1 + (greatest(st.n - coalesce(l.df, 0), 0) + 0.5) / (coalesce(l.df, 0) + 0.5)) AS idf
+    FROM terms, stats st, unnest(terms.terms) t(term)
+    LEFT JOIN documents_lexemestat l ON l.bot_id = %(bot)s AND l.lexeme = t.term
+),
 words AS (
-    -- Each term as canonical tsquery text (plainto_tsquery never fails on odd characters).
-    SELECT ord, plainto_tsquery('simple', t)::text AS q
-    FROM terms, unnest(terms.terms[1:12]) WITH ORDINALITY u(t, ord)
+    -- Each term as canonical tsquery text (plainto_tsquery never fails on odd characters), rarest first,
+    -- so the candidate queries below keep the terms that discriminate.
+    SELECT row_number() OVER (ORDER BY i.idf DESC, i.term) AS ord, plainto_tsquery('simple', i.term)::text AS q
+    FROM idf i
 ),
 params AS (
     SELECT (SELECT terms FROM terms) AS terms,
+           (SELECT sum(idf) FROM idf) AS idf_total,
            -- any term: the fallback, since a natural-language question rarely has all its words in one passage
-           (SELECT string_agg('(' || q || ')', ' | ') FROM words WHERE q <> '')::tsquery AS any_term,
+           (SELECT string_agg('(' || q || ')', ' | ') FROM words WHERE q <> '' AND ord <= 12)::tsquery AS any_term,
            -- at least two terms (or the only one): selective, so the GIN scan stays cheap on big bots
            COALESCE(
                (SELECT string_agg('(' || a.q || ' & ' || b.q || ')', ' | ')
                 FROM words a JOIN words b ON a.ord < b.ord AND a.ord <= 8 AND b.ord <= 8
                 WHERE a.q <> '' AND b.q <> ''),
-               (SELECT string_agg('(' || q || ')', ' | ') FROM words WHERE q <> '')
+               (SELECT string_agg('(' || q || ')', ' | ') FROM words WHERE q <> '' AND ord <= 12)
            )::tsquery AS two_terms
 ),
 dense AS (
@@ -112,13 +153,25 @@ candidates AS (
 scored AS (
     SELECT c.id,
            GREATEST(0, 1 - ((e.embedding::vector({dims})) <=> %(vec)s::vector({dims}))) AS semantic,
-           CASE WHEN cardinality(p.terms) = 0 THEN NULL ELSE
-               (SELECT count(*) FROM unnest(p.terms) t WHERE t = ANY(tsvector_to_array(c.search_vector)))::float
-               / cardinality(p.terms) END AS lexical
+           CASE WHEN cardinality(p.terms) = 0 OR NOT p.idf_total > 0 THEN NULL
+                ELSE least(1, coalesce(bm.score, 0) / (p.idf_total * %(lexnorm)s)) END AS lexical
     FROM candidates k
     JOIN documents_chunk c ON c.id = k.chunk_id
     CROSS JOIN params p
+    CROSS JOIN stats st
     LEFT JOIN documents_chunkembedding e ON e.chunk_id = c.id AND e.model = %(model)s
+    LEFT JOIN LATERAL (
+        -- BM25 of the chunk: tf from the tsvector's positions (a heading occurrence counts %(hw)s),
+        -- the chunk's length in lexeme occurrences against the bot's average.
+        SELECT sum(i.idf * f.tf * (%(k1)s + 1)
+                   / (f.tf + %(k1)s * (1 - %(b)s + %(b)s * m.len / greatest(st.avgdl, 1)))) AS score
+        FROM (SELECT u.lexeme, u.weights, sum(coalesce(cardinality(u.positions), 1)) OVER () AS len
+              FROM unnest(c.search_vector) u) m
+        JOIN idf i ON i.term = m.lexeme
+        CROSS JOIN LATERAL (
+            SELECT coalesce(sum(CASE WHEN w = 'A' THEN %(hw)s ELSE 1 END), 1) AS tf FROM unnest(m.weights) w
+        ) f
+    ) bm ON true
 ),
 ranked AS (
     SELECT id, semantic, lexical,
@@ -127,7 +180,7 @@ ranked AS (
 ),
 top AS (
     -- The cut-off compares the score as reported (4 decimals), so a hit shown at the cut-off passes it.
-    SELECT * FROM ranked WHERE round(score::numeric, 4) >= %(min_score)s ORDER BY score DESC, id LIMIT %(k)s
+    SELECT * FROM ranked WHERE round(score::numeric, 4) >= %(min_score)s ORDER BY score DESC, id LIMIT %(limit)s
 )
 -- Snippets (ts_headline is slow) only for the k rows returned.
 SELECT c.id, c.document_id, d.title, d.url, c.heading_path, c.page, c.position, c.text,
@@ -168,6 +221,7 @@ def chunk_search(
     min_score = bot.effective_min_score if min_score is None else min_score
     weight = bot.dense_weight
     embedder = get_embedder()
+    reranker = get_reranker()
     vector = embedder.encode([query])[0] if vector is None else vector
     n = max(candidates, k * 4)
     sql = SEARCH_SQL.format(dims=int(embedder.dimensions))
@@ -180,7 +234,13 @@ def chunk_search(
         "vec": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
         "n": n,
         "k": k,
+        # With a reranker, more fused candidates go to it than are returned.
+        "limit": max(k, settings.RERANKER_CANDIDATES) if reranker is not None else k,
         "w": weight,
+        "k1": BM25_K1,
+        "b": BM25_B,
+        "hw": BM25_HEADING_TF,
+        "lexnorm": BM25_NORM,
         "min_score": min_score,
     }
     with transaction.atomic(), connection.cursor() as cursor:
@@ -189,7 +249,7 @@ def chunk_search(
         cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(settings.SEARCH_HNSW_EF_SEARCH, n))])
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [
+    hits = [
         SearchHit(
             chunk_id=chunk_id,
             document_id=document_id,
@@ -207,3 +267,22 @@ def chunk_search(
         for (chunk_id, document_id, title, url, heading_path, page, position, text, semantic, lexical, score,
              snippet) in rows
     ]  # fmt: skip
+    if reranker is None or not hits:
+        return hits
+    return _reranked(reranker, query, hits, k)
+
+
+def _reranked(reranker, query: str, hits: list[SearchHit], k: int) -> list[SearchHit]:
+    """The fused candidates reordered by the reranker, best k. On a reranker failure: the fused order
+    with a logged warning (`reranked` stays False), never an error for the person searching.
+    Called outside any transaction (a network call)."""
+    try:
+        scores = reranker.rerank(query, [chunk_embed_text(hit.heading_path, hit.text) for hit in hits])
+    except RerankerError as exc:
+        logger.warning("reranker %s failed, keeping the fused order: %s", reranker.name, exc)
+        return hits[:k]
+    for hit, score in zip(hits, scores, strict=True):
+        hit.rerank_score = round(score, 4)
+        hit.reranked = True
+    # Stable: equal reranker scores keep the fused order.
+    return sorted(hits, key=lambda hit: -hit.rerank_score)[:k]

@@ -4,7 +4,8 @@ Pipeline (Celery chain, enqueued on commit; see workers/tasks/chunking.py and em
   document_extract_chunk  -> extract text, chunk it, store the chunks (not yet searchable)
   document_embed          -> embed chunks in batches, counting chunks_done
   document_finalize       -> one transaction: make the new chunks searchable, drop the old
-                             generation (or the old version), status ready
+                             generation (or the old version), update the bot's term statistics
+                             (lexeme_stats.py), status ready
 Every stage is idempotent and resumable: a redelivered or re-run stage keeps what is already
 done (same chunk hashes, existing embeddings) and does the rest.
 
@@ -40,6 +41,7 @@ from apps.core.leases import (
 from apps.documents.calibration import calibration_schedule
 from apps.documents.chunking import chunk_blocks
 from apps.documents.extraction import MIME_TYPES, ExtractionError, extension_kind
+from apps.documents.lexeme_stats import lexeme_stats_document_swap, lexeme_stats_documents_remove
 from apps.documents.models import Chunk, ChunkEmbedding, Document
 from apps.documents.sandbox import extract_isolated
 from apps.organizations.services import plan_limit_check
@@ -236,9 +238,16 @@ def document_create_from_text(*, organization, bot, title: str, text: str, url: 
     return document, "created"
 
 
+@transaction.atomic
 def document_delete(*, document: Document) -> None:
     """Delete a document, its chunks and embeddings (cascade) and, after commit, its file. A ready
-    document leaves the knowledge base: the bot's refusal cut-off is recalibrated (debounced)."""
+    document leaves the knowledge base: the bot's refusal cut-off is recalibrated (debounced).
+
+    Its searchable chunks leave the bot's term statistics in the same transaction (row lock on the
+    document first, then the statistics: the order finalize uses)."""
+    locked = Document.objects.select_for_update().filter(pk=document.pk).values_list("bot_id", flat=True).first()
+    if locked is not None:
+        lexeme_stats_documents_remove(document_ids=[document.pk], bot_id=locked)
     file = document.file
     name = file.name if file else None
     if document.status == Document.Status.READY:
@@ -252,7 +261,11 @@ def document_delete(*, document: Document) -> None:
 def bot_documents_delete(*, organization_id: int, bot_id: int) -> int:
     """Delete every document of a bot (chunks and vectors by cascade, files after commit), as
     `document_delete` does one by one; called when the bot is being deleted. Returns the count."""
-    documents = list(Document.objects.filter(organization_id=organization_id, bot_id=bot_id))
+    # All rows locked first (in id order), so a concurrent finalize cannot hold one of them while
+    # waiting for the statistics this deletion holds.
+    documents = list(
+        Document.objects.select_for_update().filter(organization_id=organization_id, bot_id=bot_id).order_by("id")
+    )
     for document in documents:
         document_delete(document=document)
     return len(documents)
@@ -533,6 +546,11 @@ def document_finalize(*, document: Document) -> Document | None:
     if count == 0 and document.status == Document.Status.READY:
         return document  # already finalized (redelivered task)
     embedder = get_embedder()
+    if document.replaces_id is not None:
+        # Lock order: documents before the bot's statistics, as document_delete does.
+        list(Document.objects.select_for_update().filter(pk=document.replaces_id).values_list("pk"))
+    # The bot's term statistics follow what is searchable, in this transaction (lexeme_stats.py).
+    lexeme_stats_document_swap(document_id=document.pk, bot_id=document.bot_id)
     Chunk.objects.filter(document=document, searchable=True).delete()
     building.update(searchable=True)
     replaced = document.replaces

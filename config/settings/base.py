@@ -382,6 +382,15 @@ REFUSAL_MAX_CUTOFF = env.float("REFUSAL_MAX_CUTOFF", default=0.9)
 REFUSAL_CALIBRATION_SAMPLE = env.int("REFUSAL_CALIBRATION_SAMPLE", default=200)
 REFUSAL_OVERLAP_SIMILARITY = env.float("REFUSAL_OVERLAP_SIMILARITY", default=0.8)
 REFUSAL_CALIBRATION_DEBOUNCE_SECONDS = env.int("REFUSAL_CALIBRATION_DEBOUNCE_SECONDS", default=60)
+# Reranking of the fused candidates (apps/core/reranker.py, docs/search.md): "none", "local" (a
+# sentence-transformers cross-encoder directory in RERANKER_MODEL) or "http" (POST RERANKER_URL/rerank,
+# Cohere/Jina/TEI shape). RERANKER_CANDIDATES: how many of the best fused candidates are reranked.
+RERANKER = env("RERANKER", default="none")
+RERANKER_MODEL = env("RERANKER_MODEL", default="")
+RERANKER_URL = env("RERANKER_URL", default="")
+RERANKER_API_KEY = env("RERANKER_API_KEY", default="")
+RERANKER_TIMEOUT = env.float("RERANKER_TIMEOUT", default=5.0)
+RERANKER_CANDIDATES = env.int("RERANKER_CANDIDATES", default=30)
 # Hard ceiling for one uploaded file, whatever the plan says (MB).
 DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=200)
 # Hostile documents (docs/security.md): each extraction runs in a child process with these budgets,

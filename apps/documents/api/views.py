@@ -1,5 +1,7 @@
 """Documents of a bot and hybrid search: /api/v1/orgs/{org}/bots/{bot}/documents/ and .../search/."""
 
+from django.db import transaction
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import UnsupportedMediaType
@@ -164,12 +166,21 @@ class SearchHitSerializer(serializers.Serializer):
     document_url = serializers.CharField(allow_blank=True)
     heading_path = serializers.ListField(child=serializers.CharField())
     page = serializers.IntegerField(allow_null=True)
-    score = serializers.FloatField(help_text="Fused relevance 0..1: dense_weight*semantic + (1-dense_weight)*lexical.")
+    score = serializers.FloatField(
+        help_text="Fused relevance 0..1: dense_weight*semantic + (1-dense_weight)*lexical; the cut-off applies to it."
+    )
     semantic = serializers.FloatField(help_text="Cosine similarity of question and passage (0..1).")
     lexical = serializers.FloatField(
         allow_null=True,
-        help_text="Share of the question's search terms found in the passage (0..1); null when the question has "
-        "no search terms (only stop words), and then score = semantic.",
+        help_text="BM25 of the passage for the question's terms, with term weights from the bot's own documents, "
+        "normalised to 0..1 (docs/search.md); null when the question has no search terms (only stop words), and "
+        "then score = semantic.",
+    )
+    rerank_score = serializers.FloatField(
+        allow_null=True, help_text="The reranker's score (its own scale) when RERANKER is on; null otherwise."
+    )
+    reranked = serializers.BooleanField(
+        help_text="True when a reranker ordered these results; false when off or when it failed (fused order)."
     )
     snippet = serializers.CharField(help_text="HTML-escaped excerpt; matched terms are wrapped in <mark>.")
     text = serializers.CharField()
@@ -181,6 +192,9 @@ class SearchResponseSerializer(serializers.Serializer):
     results = SearchHitSerializer(many=True)
 
 
+# Read-only, and with RERANKER=http it calls a remote service: no request-wide transaction around it
+# (chunk_search opens its own short one for the query).
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class SearchApi(BotScopedApi):
     read_role = Role.MEMBER
 

@@ -587,7 +587,10 @@ def test_search_scores_follow_the_documented_formula(organization, bot):
         assert 0 <= hit.score <= 1 and 0 <= hit.semantic <= 1 and 0 <= hit.lexical <= 1
         assert hit.score == pytest.approx(0.6 * hit.semantic + 0.4 * hit.lexical, abs=2e-4)
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
-    assert hits[0].lexical == 0.3333  # of the terms 'long', 'refund', 'take' the passage has 'refund'
+    # BM25 normalised by its maximum (issue 14): 'refund' is in the passage, 'long' and 'take' in no chunk
+    # of the bot (the largest idf), so the passage covers well under half of the question's weight.
+    assert 0.05 < hits[0].lexical < 0.35
+    assert hits[0].lexical > max(hit.lexical for hit in hits[1:])
 
 
 def test_search_k_and_min_score(organization, bot):

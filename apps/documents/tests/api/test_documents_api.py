@@ -106,6 +106,8 @@ def hit_body(hit) -> dict:
         "score": hit.score,
         "semantic": hit.semantic,
         "lexical": hit.lexical,
+        "rerank_score": hit.rerank_score,
+        "reranked": hit.reranked,
         "snippet": hit.snippet,
         "text": hit.text,
     }
