@@ -221,6 +221,19 @@ def _distribution(scores: list[float]) -> dict:
     return {"min": round(float(values.min()), 4), **summary, "max": round(float(values.max()), 4)}
 
 
+def _nearest(general_vectors, inside_vectors, keep, count: int) -> list[int]:
+    """Indexes of the `count` kept general questions nearest to the bot's own questions, in the
+    shipped order (all kept ones when there are no in-domain questions to compare with)."""
+    kept = np.flatnonzero(keep)
+    if not len(inside_vectors) or len(kept) <= count:
+        return kept.tolist()
+    similarities = general_vectors[kept] @ inside_vectors.T
+    best = min(5, similarities.shape[1])
+    nearness = np.sort(similarities, axis=1)[:, -best:].mean(axis=1)
+    chosen = kept[np.argsort(-nearness, kind="stable")[:count]]
+    return sorted(chosen.tolist())
+
+
 def _scores(*, organization, bot, questions: list[str], vectors) -> list[float]:
     return [
         answerability(organization=organization, bot=bot, question=question, vector=vector)
@@ -250,11 +263,16 @@ def bot_calibrate(*, bot: Bot) -> float | None:
     overlap = (general_vectors @ inside_vectors.T).max(axis=1) if len(inside) else np.zeros(len(general))
     keep = overlap <= settings.REFUSAL_OVERLAP_SIMILARITY
     excluded = [question for question, kept in zip(general, keep, strict=True) if not kept]
-    outside = [question for question, kept in zip(general, keep, strict=True) if kept]
+    # The questions this bot's visitors would plausibly ask and it cannot answer: the general
+    # questions nearest to its domain (mean of their 5 best cosines with its own questions). A
+    # documentation bot meets product-support and technical questions, not recipes: meeting the
+    # target on the whole set would leave the near ones mostly answered.
+    near = _nearest(general_vectors, inside_vectors, keep, settings.REFUSAL_NEAR_QUESTIONS)
+    outside = [general[i] for i in near]
     inside_scores = _scores(
         organization=organization, bot=bot, questions=[q.text for q in inside], vectors=inside_vectors
     )
-    outside_scores = _scores(organization=organization, bot=bot, questions=outside, vectors=general_vectors[keep])
+    outside_scores = _scores(organization=organization, bot=bot, questions=outside, vectors=general_vectors[near])
 
     unclipped = cutoff_for(outside_scores, target)
     cutoff = round(min(max(unclipped, settings.REFUSAL_MIN_CUTOFF), settings.REFUSAL_MAX_CUTOFF), 4)
@@ -272,6 +290,8 @@ def bot_calibrate(*, bot: Bot) -> float | None:
         "in_domain_questions": len(inside),
         "in_domain_kinds": kinds,
         "out_of_domain_questions": len(outside),
+        "out_of_domain_pool": int(keep.sum()),
+        "out_of_domain_set": outside,
         "out_of_domain_excluded": excluded,
         "overlap_similarity": settings.REFUSAL_OVERLAP_SIMILARITY,
         "corpus": corpus,

@@ -109,7 +109,8 @@ def test_cutoff_for(scores, target, expected):
 
 
 def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bot, settings):
-    """Stored cut-off in range; recomputing the false-answer rate at it over the shipped set gives <= target."""
+    """Stored cut-off in range; recomputing the false-answer rate at it over the bot's out-of-domain set (the
+    shipped questions nearest to its domain) gives <= target."""
     cutoff = calibration.bot_calibrate(bot=help_bot)
     help_bot.refresh_from_db()
     figures = help_bot.calibration
@@ -121,8 +122,14 @@ def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bo
     assert figures["corpus"] == {"documents": 5, "chunks": figures["corpus"]["chunks"]}
     assert figures["corpus"]["chunks"] >= 5
     general = calibration.general_questions()
-    kept = [q for q in general if q not in figures["out_of_domain_excluded"]]
-    assert figures["out_of_domain_questions"] == len(kept)
+    pool = [q for q in general if q not in figures["out_of_domain_excluded"]]
+    assert figures["out_of_domain_pool"] == len(pool)
+    kept = figures["out_of_domain_set"]
+    assert figures["out_of_domain_questions"] == len(kept) == min(settings.REFUSAL_NEAR_QUESTIONS, len(pool))
+    assert set(kept) <= set(pool)
+    # The nearest general questions to a help centre include support questions and leave recipes out.
+    assert "How do I cancel my subscription before the trial ends?" in kept
+    assert "How do I make fluffy pancakes?" not in kept
     assert figures["in_domain_questions"] == sum(figures["in_domain_kinds"].values()) > 0
 
     # Recompute independently: every kept general question through the search, at the stored cut-off.
@@ -174,7 +181,7 @@ def test_overlap_guard_drops_general_questions_in_the_bots_domain(organization):
     assert "How do I caramelize onions?" in excluded
     assert "How do I renew my passport?" not in excluded
     assert len(excluded) < 20
-    assert bot.calibration["out_of_domain_questions"] == len(calibration.general_questions()) - len(excluded)
+    assert bot.calibration["out_of_domain_pool"] == len(calibration.general_questions()) - len(excluded)
 
 
 def test_ingestion_changes_mark_the_bot_once(organization, django_capture_on_commit_callbacks, settings):
