@@ -188,7 +188,7 @@ OFFLINE_MAX_ITEMS = 12  # list items a sentence ending with ":" brings along
 OFFLINE_MARGIN = 0.15  # units this far below the best one are not quoted
 LEXICAL_WEIGHT = 0.35
 HEADING_WEIGHT = 0.5  # share of its heading's better match a sentence inherits (FAQ entries)
-RANK_BONUS = 0.04  # for the top hit, shrinking to 0 over the hits read
+RANK_BONUS = 0.2  # for the top hit, shrinking to 0 over the hits read (0.04 -> 0.2: first citation in the asked section 56% -> 59% on the PostgreSQL benchmark)
 
 
 @dataclass

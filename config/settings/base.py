@@ -382,7 +382,7 @@ REFUSAL_MAX_CUTOFF = env.float("REFUSAL_MAX_CUTOFF", default=0.9)
 REFUSAL_CALIBRATION_SAMPLE = env.int("REFUSAL_CALIBRATION_SAMPLE", default=200)
 REFUSAL_OVERLAP_SIMILARITY = env.float("REFUSAL_OVERLAP_SIMILARITY", default=0.8)
 # How many of the shipped general questions, the nearest to the bot's domain, form its out-of-domain set.
-REFUSAL_NEAR_QUESTIONS = env.int("REFUSAL_NEAR_QUESTIONS", default=120)
+REFUSAL_NEAR_QUESTIONS = env.int("REFUSAL_NEAR_QUESTIONS", default=50)
 REFUSAL_CALIBRATION_DEBOUNCE_SECONDS = env.int("REFUSAL_CALIBRATION_DEBOUNCE_SECONDS", default=60)
 # Reranking of the fused candidates (apps/core/reranker.py, docs/search.md): "none", "local" (a
 # sentence-transformers cross-encoder directory in RERANKER_MODEL) or "http" (POST RERANKER_URL/rerank,
