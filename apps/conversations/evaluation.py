@@ -35,7 +35,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from apps.conversations import chat
+from apps.conversations import chat, grounding
 from apps.conversations.models import EvaluationRun, QAPair
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
@@ -110,7 +110,7 @@ def _answer(*, bot, question: str, hits, question_vector, vectors) -> tuple[list
     them; None when the turn would refuse (nothing the answerer can support); ([], error) when the
     language model fails."""
     if not chat.llm_enabled():
-        answer = chat.offline_answer(
+        answer = grounding.offline_answer(
             question=question, hits=hits, question_vector=question_vector, chunk_vectors=vectors
         )
         return (None, "") if answer is None else (answer.citations, "")
@@ -119,7 +119,7 @@ def _answer(*, bot, question: str, hits, question_vector, vectors) -> tuple[list
         answer = chat.llm_answer(bot=bot, messages=messages)
     except chat.LLMError as exc:
         return [], str(exc)
-    checked = chat.check_citations(content=answer.content, hits=hits, chunk_vectors=vectors)
+    checked = grounding.check_citations(content=answer.content, hits=hits, chunk_vectors=vectors)
     return (checked.citations, "") if checked.supported else (None, "")
 
 

@@ -91,7 +91,7 @@ def qa_match_find(*, bot, question: str = "", vector=None, min_similarity: float
 
 
 def qa_citation(*, bot, match: QAMatch) -> dict:
-    """The citation of an answer given from a Q&A pair: the keys of a document citation (chat.check_citations,
+    """The citation of an answer given from a Q&A pair: the keys of a document citation (grounding.check_citations,
     which the widget and API clients render), with `kind` "qa" and the pair's id instead of a chunk."""
     return {
         "ref": 1,

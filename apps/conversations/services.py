@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.conversations import chat, events, gaps, qa
+from apps.conversations import chat, events, gaps, grounding, qa
 from apps.conversations.models import Conversation, Message
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
@@ -186,7 +186,7 @@ def _refuse(turn: Turn, *, model: str = "", usage: chat.Answer | None = None, no
 
 
 def _offline(turn: Turn) -> chat.Answer | None:
-    return chat.offline_answer(
+    return grounding.offline_answer(
         question=turn.question.content,
         hits=turn.hits,
         question_vector=turn.vector,
@@ -197,7 +197,7 @@ def _offline(turn: Turn) -> chat.Answer | None:
 def _store_model_answer(turn: Turn, answer: chat.Answer) -> Message:
     """A model's answer, grounded: unsupported markers dropped; no supported claim at all -> the
     fallback (status `unanswered`) with the model's text kept for owners in `error`."""
-    checked = chat.check_citations(content=answer.content, hits=turn.hits, chunk_vectors=_chunk_vectors(turn.hits))
+    checked = grounding.check_citations(content=answer.content, hits=turn.hits, chunk_vectors=_chunk_vectors(turn.hits))
     if not checked.supported:
         logger.info("model answer withheld for conversation %s: no supported sentence", turn.conversation.pk)
         return _refuse(turn, model=answer.model, usage=answer, note=UNSUPPORTED_NOTE + answer.content)

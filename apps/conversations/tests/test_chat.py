@@ -32,7 +32,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from apps.bots.tests.factories import BotFactory
-from apps.conversations import chat, services
+from apps.conversations import chat, grounding, services
 from apps.conversations.models import Message
 from apps.conversations.tests.utils import (
     LLM_MODEL,
@@ -400,9 +400,9 @@ def test_offline_answer_is_extractive_with_every_citation_supported(guide_bot, o
         assert citation["support"] >= django_settings.CITATION_MIN_SIMILARITY
         assert citation["chunk_id"] == turn.hits[citation["ref"] - 1].chunk_id
     for sentence in split_sentences(answer.content):
-        refs = [int(n) for n in chat.CITATION.findall(sentence)]
+        refs = [int(n) for n in grounding.CITATION.findall(sentence)]
         assert refs, f"uncited sentence in an extractive answer: {sentence!r}"
-        plain = chat.CITATION.sub("", sentence).strip()
+        plain = grounding.CITATION.sub("", sentence).strip()
         for ref in refs:
             chunk_text = " ".join(Chunk.objects.get(pk=by_ref[ref]["chunk_id"]).text.split())
             assert plain in chunk_text

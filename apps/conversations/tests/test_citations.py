@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.conversations import chat
+from apps.conversations import grounding
 from apps.conversations.models import Message
 from apps.conversations.services import _chunk_vectors, conversation_create
 from apps.documents.selectors import chunk_search
@@ -25,7 +25,9 @@ def test_grouped_and_out_of_range_markers(hits):
     """[1, 2] is checked per number; [100] is not a source and disappears."""
     refund = next(i for i, h in enumerate(hits, start=1) if "Refunds" in h.text)
     content = f"Refunds are processed within 14 days [{refund}, 100]."
-    checked, citations, supported = chat.check_citations(content=content, hits=hits, chunk_vectors=_chunk_vectors(hits))
+    checked, citations, supported = grounding.check_citations(
+        content=content, hits=hits, chunk_vectors=_chunk_vectors(hits)
+    )
     assert checked == f"Refunds are processed within 14 days [{refund}]."
     assert [c["ref"] for c in citations] == [refund]
     assert supported
@@ -35,7 +37,7 @@ def test_line_breaks_survive(hits):
     """A list or paragraphs written by the model keep their line breaks after checking."""
     refund = next(i for i, h in enumerate(hits, start=1) if "Refunds" in h.text)
     content = f"Billing:\n\n- Refunds are processed within 14 days [{refund}].\n- Unrelated moon cheese [{refund}]."
-    checked = chat.check_citations(content=content, hits=hits, chunk_vectors=_chunk_vectors(hits)).content
+    checked = grounding.check_citations(content=content, hits=hits, chunk_vectors=_chunk_vectors(hits)).content
     assert checked.split("\n") == [
         "Billing:",
         "",

@@ -24,7 +24,7 @@ import re
 
 import pytest
 
-from apps.conversations import chat, services
+from apps.conversations import chat, grounding, services
 from apps.conversations.models import Message
 from apps.conversations.tests.utils import LLM_MODEL, completion, stream
 from apps.core.embeddings import get_embedder
@@ -108,11 +108,11 @@ def assert_grounded(content: str, hits: list[SearchHit]) -> None:
             continue
         if in_code or not line.strip():
             continue
-        assert "[" not in line or chat.CITATION.search(line), line
+        assert "[" not in line or grounding.CITATION.search(line), line
         for sentence in split_sentences(line):
-            refs = [int(n) for n in chat.CITATION.findall(sentence)]
+            refs = [int(n) for n in grounding.CITATION.findall(sentence)]
             assert refs, f"uncited sentence: {sentence!r}"
-            plain = chat.CITATION.sub("", sentence).strip()
+            plain = grounding.CITATION.sub("", sentence).strip()
             assert len(re.findall(r"[^\W\d_]{2,}", plain)) >= 3, f"fragment: {sentence!r}"
             for ref in refs:
                 assert plain.lstrip("- ") in " ".join(hits[ref - 1].text.split()), plain
@@ -127,14 +127,14 @@ def assert_grounded(content: str, hits: list[SearchHit]) -> None:
 
 def test_units_keep_code_whole_and_drop_rest_noise():
     """Sentences, list items and whole fenced blocks (indentation kept); underlines, directives and roles go."""
-    units = chat.text_units(INSTALL_PAGE, 1)
+    units = grounding.text_units(INSTALL_PAGE, 1)
 
     assert [u.kind for u in units] == ["sentence"] * 4 + ["code", "sentence", "code", "sentence"] + ["item"] * 3
     assert units[6].text == (
         '```console\n$ python -m pip install "beacon-cli[pdf,ocr]"\n    # the ocr extra needs tesseract\n```'
     )
     assert units[8].text == "- `--user` installs into your home directory."
-    rest = chat.text_units(REST_CHUNK, 1)
+    rest = grounding.text_units(REST_CHUNK, 1)
     assert [(u.kind, u.text) for u in rest] == [
         ("sentence", "Yes, the worker needs a message broker such as `Connection` targets to receive tasks."),
         ("sentence", "Start the broker service using the following command:"),
@@ -144,7 +144,7 @@ def test_units_keep_code_whole_and_drop_rest_noise():
 
 def test_units_read_a_tilde_underline_as_a_heading_not_a_fence():
     """reST "kombu\\n~~~~~" is a heading; the text after it stays prose."""
-    units = chat.text_units("kombu\n~~~~~\n\nKombu depends on the following packages.\n\nIt is small.", 1)
+    units = grounding.text_units("kombu\n~~~~~\n\nKombu depends on the following packages.\n\nIt is small.", 1)
 
     assert [(u.kind, u.text, u.heading) for u in units] == [
         ("sentence", "Kombu depends on the following packages.", "kombu"),
@@ -154,7 +154,7 @@ def test_units_read_a_tilde_underline_as_a_heading_not_a_fence():
 
 def test_units_of_a_chunk_that_ends_inside_a_code_block_get_the_fence_closed():
     """A chunk cut inside a code block still yields a balanced block."""
-    units = chat.text_units("Run this:\n\n```python\nimport beacon\nbeacon.run()", 1)
+    units = grounding.text_units("Run this:\n\n```python\nimport beacon\nbeacon.run()", 1)
 
     assert units[-1].text == "```python\nimport beacon\nbeacon.run()\n```"
 
@@ -164,7 +164,7 @@ def test_units_of_a_chunk_that_ends_inside_a_code_block_get_the_fence_closed():
 
 def test_offline_answer_quotes_the_introducing_sentence_and_the_whole_code_block(pages):
     """ "How do I install" -> the sentence that introduces the command, cited, then the command block whole."""
-    answer = chat.offline_answer(question="How do I install the Beacon CLI?", hits=pages)
+    answer = grounding.offline_answer(question="How do I install the Beacon CLI?", hits=pages)
 
     assert answer is not None and answer.model == chat.OFFLINE_MODEL
     assert (
@@ -178,7 +178,7 @@ def test_offline_answer_quotes_the_introducing_sentence_and_the_whole_code_block
 
 def test_offline_answer_keeps_code_indentation(pages):
     """A code block comes with its indented lines as they are in the source."""
-    answer = chat.offline_answer(question="How do I install the optional extras?", hits=pages)
+    answer = grounding.offline_answer(question="How do I install the optional extras?", hits=pages)
 
     assert answer is not None
     assert "If you need the optional extras, install them too [1]:" in answer.content
@@ -188,7 +188,7 @@ def test_offline_answer_keeps_code_indentation(pages):
 
 def test_offline_answer_brings_the_whole_list_a_sentence_introduces(pages):
     """A sentence ending with ":" comes with every item of its list, each cited."""
-    answer = chat.offline_answer(question="Which options does the installer support?", hits=pages)
+    answer = grounding.offline_answer(question="Which options does the installer support?", hits=pages)
 
     assert answer is not None
     assert (
@@ -202,7 +202,7 @@ def test_offline_answer_brings_the_whole_list_a_sentence_introduces(pages):
 
 def test_offline_answer_cites_the_passage_that_answers(pages):
     """The answer comes from the second hit when that is where it is, cited [2]."""
-    answer = chat.offline_answer(question="How do I switch between profiles?", hits=pages)
+    answer = grounding.offline_answer(question="How do I switch between profiles?", hits=pages)
 
     assert answer is not None
     assert "switch between them with `beacon use <profile>` [2]." in answer.content
@@ -216,17 +216,17 @@ def test_offline_answer_cites_the_passage_that_answers(pages):
 )
 def test_offline_answer_refuses_what_the_hits_do_not_answer(pages, question):
     """An out-of-domain question over the same hits: nothing reaches ANSWER_MIN_SUPPORT -> None."""
-    assert chat.offline_answer(question=question, hits=pages) is None
+    assert grounding.offline_answer(question=question, hits=pages) is None
 
 
 def test_offline_answer_never_quotes_a_sentence_whose_code_is_missing():
     """The chunk ends on "using the following command:" (its code is elsewhere): that line is never quoted."""
     hits = [page_hit(1, REST_CHUNK, "FAQ")]
 
-    answer = chat.offline_answer(question="How do I start the broker service?", hits=hits)
+    answer = grounding.offline_answer(question="How do I start the broker service?", hits=hits)
 
     assert answer is None or "following command" not in answer.content
-    answer = chat.offline_answer(question="Is a broker required by the worker?", hits=hits)
+    answer = grounding.offline_answer(question="Is a broker required by the worker?", hits=hits)
     assert answer is not None
     assert answer.content == (
         "Yes, the worker needs a message broker such as `Connection` targets to receive tasks [1]."
@@ -238,7 +238,7 @@ def test_offline_answer_uses_the_given_question_vector(pages):
     question = "How do I install the Beacon CLI?"
     vector = get_embedder().encode([question])[0]
 
-    assert chat.offline_answer(question=question, hits=pages, question_vector=vector) == chat.offline_answer(
+    assert grounding.offline_answer(question=question, hits=pages, question_vector=vector) == grounding.offline_answer(
         question=question, hits=pages
     )
 
@@ -351,9 +351,9 @@ def test_code_block_in_a_model_answer_is_kept_whole_and_counts_as_support(pages)
     """ "Here is how:" is no claim; the fenced block copied from a source is kept verbatim and supports the answer."""
     content = "Here is how:\n\n```console\n$ python -m pip install beacon-cli\n```"
 
-    checked = chat.check_citations(content=content, hits=pages, chunk_vectors=chunk_vectors(pages))
+    checked = grounding.check_citations(content=content, hits=pages, chunk_vectors=chunk_vectors(pages))
 
-    assert checked == chat.Checked(content, [], True)
+    assert checked == grounding.Checked(content, [], True)
 
 
 def test_code_block_is_not_split_into_sentences(pages):
@@ -363,7 +363,7 @@ def test_code_block_is_not_split_into_sentences(pages):
         "Installing the Beacon CLI with pip requires Python 3.10 or later [1]."
     )
 
-    checked = chat.check_citations(content=content, hits=pages, chunk_vectors=chunk_vectors(pages))
+    checked = grounding.check_citations(content=content, hits=pages, chunk_vectors=chunk_vectors(pages))
 
     assert checked.content == (
         "Install it with pip [1]. The moon is cheese.\n\n```python\nx = values[1]. y = 2 [2]\n  z = 3\n```\n"
@@ -374,6 +374,6 @@ def test_code_block_is_not_split_into_sentences(pages):
 
 def test_answer_of_lead_ins_only_is_not_supported(pages):
     """An answer made only of non-claims ("Sure!", "Here is how:") supports nothing."""
-    checked = chat.check_citations(content="Sure! Here is how:", hits=pages, chunk_vectors=chunk_vectors(pages))
+    checked = grounding.check_citations(content="Sure! Here is how:", hits=pages, chunk_vectors=chunk_vectors(pages))
 
     assert checked.supported is False

@@ -30,7 +30,7 @@ from apps.organizations.tests.factories import OrganizationFactory
 pytestmark = pytest.mark.django_db
 
 REFUND_ANSWER = "Refunds reach your card within 14 days; write to billing@example.com if it takes longer."
-# the keys of a document citation (chat.check_citations), which the widget and API clients read
+# the keys of a document citation (grounding.check_citations), which the widget and API clients read
 CITATION_KEYS = {"ref", "chunk_id", "document_id", "title", "url", "page", "heading_path", "snippet", "score",
                  "support"}  # fmt: skip
 

@@ -1,0 +1,505 @@
+"""Grounded answers: the extractive offline answerer and the citation checks of a model's answer.
+
+Both hold an answer to what the retrieved passages support (docs/answers.md): the offline answerer
+quotes only sentences, list items and whole code blocks of the passages, each cited, or returns None
+(a refusal); `check_citations` keeps a model's [n] only where source n supports the sentence and
+says when nothing in the answer is supported. No database writes here (services.py persists).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from django.conf import settings
+
+from apps.conversations.chat import OFFLINE_MODEL, Answer
+from apps.core.embeddings import get_embedder
+from apps.documents.chunking import split_sentences
+from apps.documents.selectors import SearchHit
+
+logger = logging.getLogger(__name__)
+
+REFS = r"\d{1,3}(?:\s*,\s*\d{1,3})*"  # the inside of [1] or [1, 2]
+CITATION = re.compile(rf"\s*\[({REFS})\]")
+MARKERS_AFTER_STOP = re.compile(rf"([.!?…])((?:\s*\[{REFS}\])+)")
+
+
+# --------------------------------------------------------------------------- the offline answerer
+#
+# Chunk text is prose in paragraphs (blank lines between them), list items one a line, and code as
+# Markdown fenced blocks (``` with an optional language, the code with its indentation, ```). The
+# answerer cuts the top hits into units (sentences, list items, whole code blocks), scores each
+# against the question, and quotes the best few with their citation; see docs/answers.md.
+
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+(?=\S)")
+HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
+UNDERLINE = re.compile(r"^\s*([=\-~^\"'`#*+:.])\1{2,}\s*$")
+DIRECTIVE = re.compile(r"^\s*\.\.(?:\s|$)")  # reST directives, comments and targets (`.. note::`, `.. _x:`)
+ROLE = re.compile(r"(?::[\w.+-]+)+:`([^`]*)`")  # reST roles such as :class:`~celery.app.Celery`
+STATEMENT_START = re.compile(r"^(?:\*\*|[\"'`(\[*_])?[A-Z0-9]")
+REFERENCE = re.compile(r"`([^`<]+?)(?:\s*<[^>]*>)?`_{1,2}")  # reST links: `Why won't my Task run?`_
+LABEL = re.compile(r"^\*\*[^*\n]{1,30}(?::\*\*|\*\*:)\s*")  # a leading bold label: **Answer:** ..., **Note:** ...
+PROMPTS = ("$ ", ">>> ")  # a paragraph of console or interpreter lines is code even without a fence
+STATEMENT_END = re.compile(r"[.!?:…][\"'`)\]*_]?$")
+END_PUNCTUATION = re.compile(r"[.!?:…]+$")
+WORD = re.compile(r"[^\W\d_]{2,}")
+TERM = re.compile(r"[a-z0-9][a-z0-9_+-]*[a-z0-9+]|[a-z]", re.IGNORECASE)
+CONTINUATION = re.compile(r"^(?:It|This|These|That|Those|Then|Also|However|Otherwise|For example)\b")
+STOP_WORDS = frozenset(
+    """a about above after again all also am an and any are as at be because been before being below between both
+    but by can could did do does doing down during each few for from further get got had has have having he her
+    here hers him his how i if in into is it its itself just may me might more most must my no nor not now of off
+    on once only or other our out over own same shall she should so some such than that the their them then there
+    these they this those through to too under until up use used using very want was we were what when where which
+    while who whom why will with would you your yours""".split()  # noqa: SIM905 (a word list reads better so)
+)
+OFFLINE_HITS = 4  # the top hits the answerer reads
+OFFLINE_MAX_ITEMS = 12  # list items a sentence ending with ":" brings along
+OFFLINE_MARGIN = 0.15  # units this far below the best one are not quoted
+LEXICAL_WEIGHT = 0.35
+HEADING_WEIGHT = 0.5  # share of its heading's better match a sentence inherits (FAQ entries)
+# For the top hit, shrinking to 0 over the hits read (0.04 -> 0.2: the first citation in the asked
+# section 56% -> 59% on the PostgreSQL benchmark).
+RANK_BONUS = 0.2
+
+
+@dataclass
+class Unit:
+    kind: str  # "sentence", "item" or "code"
+    text: str  # code: the whole fenced block, fences included
+    ref: int  # the hit's number (1-based), the citation marker
+    block: int  # paragraph, list or code block in its hit; sentences of one paragraph share it
+    heading: str = ""  # the section it is in (a heading line of the chunk, else the chunk's heading path)
+
+
+def _clean(text: str) -> str:
+    """Inline reST left in stored text: roles to their text, ``literal`` to `literal`, "::" to ":"."""
+
+    def role(match: re.Match) -> str:
+        inner = re.sub(r"\s*<[^>]*>$", "", match.group(1)).strip() or match.group(1)
+        return inner.lstrip("~").rsplit(".", 1)[-1] if inner.startswith("~") else inner
+
+    text = ROLE.sub(lambda m: f"`{role(m)}`", text)
+    text = REFERENCE.sub(r"\1", text)
+    text = LABEL.sub("", text.strip()).replace("``", "`")
+    return re.sub(r"(?<=\S)::$", ":", text.strip())
+
+
+def text_units(text: str, ref: int, heading: str = "") -> list[Unit]:
+    """A chunk's text as units in document order; heading lines and markup-only lines are left out
+    (a heading becomes the `heading` of the units after it)."""
+    units: list[Unit] = []
+    paragraph: list[str] = []
+    block = 0
+    lines = text.split("\n")
+
+    def flush():
+        nonlocal block
+        if paragraph and paragraph[0].lstrip().startswith(PROMPTS):
+            code = textwrap.dedent("\n".join(line.rstrip() for line in paragraph))
+            units.append(Unit("code", f"```\n{code}\n```", ref, block, heading))
+            paragraph.clear()
+            block += 1
+        elif paragraph:
+            for sentence in split_sentences(_clean(" ".join(line.strip() for line in paragraph))):
+                units.append(Unit("sentence", sentence, ref, block, heading))
+            paragraph.clear()
+            block += 1
+
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        fence = FENCE.match(line)
+        if fence and fence.group(1)[0] == "~" and paragraph:
+            fence = None  # "~~~~~" right under a line of text is a reST heading underline, not a fence
+        if fence:
+            flush()
+            marker = fence.group(1)
+            code = [line.strip()]
+            index += 1
+            while index < len(lines) and not lines[index].strip().startswith(marker[0] * len(marker)):
+                code.append(lines[index].rstrip())
+                index += 1
+            code.append(marker)  # the closing fence (added when the chunk ends inside the code)
+            if any(c.strip() for c in code[1:-1]):
+                units.append(Unit("code", "\n".join(code), ref, block, heading))
+                block += 1
+        elif HEADING_LINE.match(line):
+            flush()
+            heading = _clean(line.strip().lstrip("#"))
+        elif not line.strip() or DIRECTIVE.match(line):
+            flush()
+        elif UNDERLINE.match(line):
+            title = paragraph.pop() if paragraph else ""  # a reST heading: its title came just before
+            flush()
+            heading = _clean(title) or heading
+        elif LIST_ITEM.match(line):
+            flush()
+            item = _clean(line)
+            while index + 1 < len(lines) and lines[index + 1].startswith((" ", "\t")) and lines[index + 1].strip():
+                if LIST_ITEM.match(lines[index + 1]) or FENCE.match(lines[index + 1]):
+                    break
+                index += 1
+                item += " " + _clean(lines[index])
+            units.append(Unit("item", item, ref, block, heading))
+            if index + 1 >= len(lines) or not LIST_ITEM.match(lines[index + 1]):
+                block += 1
+        else:
+            paragraph.append(line)
+        index += 1
+    flush()
+    return units
+
+
+def _words(text: str) -> int:
+    return len(WORD.findall(text))
+
+
+def _statement(unit: Unit) -> bool:
+    """A unit that may be quoted on its own: a whole sentence (capital start, final punctuation, a few
+    words, balanced backticks) or a list item of a few words; never a fragment."""
+    text = unit.text
+    if unit.kind == "code" or len(text) > 600 or text.count("`") % 2:
+        return False
+    if unit.kind == "item":
+        return _words(text) >= 4 and bool(STATEMENT_END.search(text))  # not a table-of-contents line
+    return _words(text) >= 4 and bool(STATEMENT_START.match(text)) and bool(STATEMENT_END.search(text))
+
+
+def _stem(term: str) -> str:
+    for suffix, replacement in (("ies", "y"), ("ing", ""), ("ed", ""), ("s", "")):
+        if len(term) > len(suffix) + 3 and term.endswith(suffix) and not term.endswith("ss"):
+            return term[: -len(suffix)] + replacement
+    return term
+
+
+def content_terms(text: str) -> set[str]:
+    return {_stem(t) for t in (m.lower() for m in TERM.findall(text)) if t not in STOP_WORDS and len(t) > 1}
+
+
+def _lexical(question_terms: set[str], unit_terms: list[set[str]]) -> np.ndarray:
+    """IDF-weighted share of the question's content terms in each unit (weights from the units read):
+    a term found nowhere weighs most, so a question about something else scores near zero."""
+    if not question_terms or not unit_terms:
+        return np.zeros(len(unit_terms), dtype=np.float32)
+    n = len(unit_terms)
+    weights = {t: np.log(1 + n / (1 + sum(t in terms for terms in unit_terms))) for t in question_terms}
+    total = sum(weights.values())
+    return np.array([sum(w for t, w in weights.items() if t in terms) / total for terms in unit_terms], np.float32)
+
+
+def _cite(text: str, ref: int) -> str:
+    """`text [ref].`: the marker goes before the final punctuation."""
+    end = END_PUNCTUATION.search(text)
+    body, stop = (text[: end.start()], end.group(0)) if end else (text, "")
+    return f"{body.rstrip()} [{ref}]{stop}"
+
+
+def _citation(ref: int, hit: SearchHit, support: float) -> dict:
+    return {
+        "ref": ref,
+        "chunk_id": hit.chunk_id,
+        "document_id": hit.document_id,
+        "title": hit.document_title,
+        "url": hit.document_url,
+        "page": hit.page,
+        "heading_path": hit.heading_path,
+        "snippet": hit.snippet,
+        "score": hit.score,
+        "support": round(support, 4),
+    }
+
+
+def offline_answer(
+    *,
+    question: str,
+    hits: list[SearchHit],
+    question_vector: np.ndarray | None = None,
+    chunk_vectors: dict[int, np.ndarray] | None = None,
+    max_sentences: int = 3,
+) -> Answer | None:
+    """An extractive answer: the sentences of the top hits that answer the question, each cited, with
+    the code block or list a chosen sentence introduces (whole). None when no unit reaches
+    ANSWER_MIN_SUPPORT: nothing it would say is supported, and the turn becomes a refusal.
+
+    A unit's relevance = cosine similarity to the question (lifted towards its section heading's when
+    that matches better) + LEXICAL_WEIGHT x the IDF-weighted share of the question's content terms in
+    the unit or its heading + a small bonus for the better-ranked hits.
+    """
+    read = hits[:OFFLINE_HITS]
+    units = [
+        unit
+        for ref, hit in enumerate(read, start=1)
+        for unit in text_units(hit.text, ref, hit.heading_path[-1] if hit.heading_path else "")
+    ]
+    if not units:
+        return None
+    embedder = get_embedder()
+    if question_vector is None:
+        question_vector = embedder.encode([question])[0]
+    texts = [_scored_text(units, i) for i in range(len(units))]
+    headings = sorted({unit.heading for unit in units if unit.heading})
+    encoded = embedder.encode(texts + headings)
+    vectors, heading_similarity = (
+        encoded[: len(texts)],
+        dict(zip(headings, encoded[len(texts) :] @ question_vector, strict=True)),
+    )
+    semantic = vectors @ question_vector
+    context = np.array([heading_similarity.get(unit.heading, 0.0) for unit in units], dtype=np.float32)
+    lexical = _lexical(
+        content_terms(question),
+        [content_terms(text) | content_terms(unit.heading) for text, unit in zip(texts, units, strict=True)],
+    )
+    bonus = np.array([RANK_BONUS * (1 - (u.ref - 1) / len(read)) for u in units], dtype=np.float32)
+    # A sentence under a heading that matches the question better than itself (a FAQ entry's question)
+    # inherits part of that match; a heading that matches worse takes nothing away.
+    lifted = semantic + HEADING_WEIGHT * np.maximum(context - semantic, 0)
+    scores = lifted + LEXICAL_WEIGHT * lexical + bonus
+    chosen = _choose(units, scores, bar=settings.ANSWER_MIN_SUPPORT, max_sentences=max_sentences)
+    if not chosen:
+        logger.info("offline answer refused: best unit %.3f < %.3f", float(scores.max()), settings.ANSWER_MIN_SUPPORT)
+        return None
+    labels = {ref: " > ".join(hit.heading_path) or hit.document_title or "Source" for ref, hit in enumerate(read, 1)}
+    content = _render(units, chosen, scores, labels)
+    # Support, as for a model's answer: each quoted unit's similarity to its whole chunk (quoted verbatim,
+    # so it is kept whatever the figure; the figure says how central the sentence is to its passage).
+    support: dict[int, float] = {}
+    for i in chosen:
+        vector = (chunk_vectors or {}).get(read[units[i].ref - 1].chunk_id)
+        similarity = float(vectors[i] @ vector) if vector is not None else float(semantic[i])
+        support[units[i].ref] = max(support.get(units[i].ref, -1.0), similarity)
+    citations = [_citation(ref, read[ref - 1], support[ref]) for ref in sorted(support)]
+    return Answer(
+        content=content,
+        citations=citations,
+        model=OFFLINE_MODEL,
+        completion_tokens=sum(embedder.count_tokens([content])),
+    )
+
+
+def _code_body(block: str) -> str:
+    return "\n".join(block.split("\n")[1:-1])
+
+
+def _follower(units: list[Unit], i: int) -> list[int]:
+    """The code block or list right after unit i, when i ends its paragraph (else [])."""
+    unit = units[i]
+    if i + 1 < len(units) and units[i + 1].ref == unit.ref and units[i + 1].block == unit.block:
+        return []  # not the last sentence of its paragraph
+    after = [j for j in range(i + 1, len(units)) if units[j].ref == unit.ref and units[j].block == unit.block + 1]
+    if after and units[after[0]].kind == "code":
+        return after[:1]
+    if after and units[after[0]].kind == "item":
+        return after[:OFFLINE_MAX_ITEMS]
+    return []
+
+
+def _scored_text(units: list[Unit], i: int) -> str:
+    """What unit i is compared with the question as: a sentence ending with ":" means what follows it."""
+    unit = units[i]
+    if unit.kind == "code":
+        return _code_body(unit.text)
+    if unit.text.endswith(":"):
+        after = _follower(units, i)
+        return "\n".join(
+            [unit.text] + [_code_body(units[j].text) if units[j].kind == "code" else units[j].text for j in after]
+        )
+    return unit.text
+
+
+def _choose(units: list[Unit], scores: np.ndarray, *, bar: float, max_sentences: int) -> set[int]:
+    """Indices of the units to quote: the best statement (or code block) above `bar`, the next best
+    within OFFLINE_MARGIN of it (up to `max_sentences` statements), and what each one needs: a sentence
+    ending with ":" its code block or list, a code block its introducing sentence."""
+    chosen: set[int] = set()
+
+    def intro(i: int) -> int | None:
+        """The sentence that introduces code block i: the last sentence of the paragraph before it."""
+        j = i - 1
+        if j < 0 or units[j].ref != units[i].ref or units[j].kind != "sentence":
+            return None
+        if units[j].block == units[i].block - 1 and (_statement(units[j]) or units[j].text.endswith(":")):
+            return j
+        return None
+
+    def take(i: int, *, best: bool) -> bool:
+        unit = units[i]
+        if unit.kind == "code":
+            j = intro(i)
+            if j is None and not best:
+                return False
+            chosen.update({i} | ({j} if j is not None else set()))
+            return True
+        if not _statement(unit) and not (unit.text.endswith(":") and _words(unit.text) >= 2):
+            return False
+        after = _follower(units, i)
+        if unit.text.endswith(":"):
+            if not after:
+                return False  # a dangling ":" whose code or list is not in this chunk
+            chosen.update([i, *after])
+            return True
+        chosen.add(i)
+        if after and units[after[0]].kind == "code" and scores[after[0]] >= bar:
+            chosen.add(after[0])
+        return True
+
+    best_score = None
+    statements = 0
+    for i in np.argsort(-scores, kind="stable").tolist():
+        if scores[i] < bar or (best_score is not None and scores[i] < best_score - OFFLINE_MARGIN):
+            break
+        if i in chosen or not take(i, best=best_score is None):
+            continue
+        statements += 1
+        if best_score is None:
+            best_score = float(scores[i])
+            nxt = i + 1  # a sentence that continues the best one comes along
+            if (
+                nxt < len(units)
+                and units[nxt].kind == "sentence"
+                and units[nxt].ref == units[i].ref
+                and units[nxt].block == units[i].block
+                and CONTINUATION.match(units[nxt].text)
+                and scores[nxt] >= bar - OFFLINE_MARGIN
+                and nxt not in chosen
+                and take(nxt, best=False)
+            ):
+                statements += 1
+        if statements >= max_sentences:
+            break
+    return chosen
+
+
+def _render(units: list[Unit], chosen: set[int], scores: np.ndarray, labels: dict[int, str]) -> str:
+    """The chosen units, the best hit's first, each hit's in document order: sentences of a paragraph
+    on one line, list items one a line, code blocks whole; every sentence and item cited. A code block
+    quoted without its introducing sentence gets a cited label line (its section or title)."""
+    best_of_ref: dict[int, float] = {}
+    for i in chosen:
+        best_of_ref[units[i].ref] = max(best_of_ref.get(units[i].ref, -9.0), float(scores[i]))
+    blocks: list[str] = []
+    for ref in sorted(best_of_ref, key=lambda r: -best_of_ref[r]):
+        current: list[Unit] = []
+        for i in sorted(i for i in chosen if units[i].ref == ref):
+            unit = units[i]
+            if current and (current[-1].block != unit.block or current[-1].kind != unit.kind):
+                blocks.append(_render_block(current))
+                current = []
+            if unit.kind == "code" and (i - 1 not in chosen or units[i - 1].block != unit.block - 1):
+                blocks.append(_cite(labels[ref] + ":", ref))
+            current.append(unit)
+        if current:
+            blocks.append(_render_block(current))
+    return "\n\n".join(blocks)
+
+
+def _render_block(units: list[Unit]) -> str:
+    if units[0].kind == "code":
+        return units[0].text
+    if units[0].kind == "item":
+        return "\n".join(_cite(unit.text.strip(), unit.ref) for unit in units)
+    return " ".join(_cite(unit.text, unit.ref) for unit in units)
+
+
+# --------------------------------------------------------------------------- citations
+
+
+def _refs(marker_groups: list[str]) -> list[int]:
+    return [int(n) for group in marker_groups for n in re.split(r"\s*,\s*", group)]
+
+
+class Checked(NamedTuple):
+    content: str  # the answer with unsupported markers removed (line breaks and code blocks kept)
+    citations: list[dict]  # the sources still cited
+    supported: bool  # at least one claim (a sentence of a few words, or a code block) is supported by a source
+
+
+def _claim(sentence: str) -> bool:
+    """A sentence that states something: not "Here is how:", "Sure!" or a heading-like fragment."""
+    return len(re.findall(r"\w+", sentence)) >= 3 and not sentence.rstrip().endswith(":")
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def check_citations(*, content: str, hits: list[SearchHit], chunk_vectors: dict[int, np.ndarray]) -> Checked:
+    """Ground a model's answer in the sources. Each prose sentence is compared with every source
+    (embedding similarity, CITATION_MIN_SIMILARITY): a [n] stays only where source n supports its
+    sentence; numbers that are not sources disappear. Fenced code blocks are kept verbatim and checked
+    whole (supported when the code appears in a source or is similar enough to one). `supported` is
+    False when no claim of the answer is supported by any source: the caller refuses instead."""
+    lines = content.split("\n")
+    per_line: list[list[str] | None] = []  # None: a code line (or fence), kept as is
+    code_blocks: list[str] = []
+    in_fence: str | None = None
+    for line in lines:
+        fence = FENCE.match(line)
+        if in_fence is None and fence:
+            in_fence, code = fence.group(1), []
+            per_line.append(None)
+        elif in_fence is not None:
+            if line.strip().startswith(in_fence[0] * len(in_fence)):
+                in_fence = None
+                code_blocks.append("\n".join(code))
+            else:
+                code.append(line)
+            per_line.append(None)
+        else:
+            # "... days. [1] Next" -> "... days [1]. Next": a marker after the full stop belongs to that sentence.
+            line = MARKERS_AFTER_STOP.sub(r"\2\1", line)
+            per_line.append(split_sentences(line) if line.strip() else [])
+    if in_fence is not None and code:
+        code_blocks.append("\n".join(code))
+    sentences = [sentence for line in per_line if line for sentence in line]
+    plain = [CITATION.sub("", sentence).strip() for sentence in sentences]
+    cited = [_refs(CITATION.findall(sentence)) for sentence in sentences]
+    code_blocks = [block for block in code_blocks if block.strip()]
+    if not sentences and not code_blocks:
+        return Checked(content, [], False)
+
+    sources = [(ref, chunk_vectors[hit.chunk_id]) for ref, hit in enumerate(hits, 1) if hit.chunk_id in chunk_vectors]
+    vectors = get_embedder().encode([p or " " for p in plain] + code_blocks)
+    matrix = np.stack([vector for _, vector in sources]) if sources else np.zeros((0, vectors.shape[1]), np.float32)
+    similarity = vectors @ matrix.T  # (sentences + code blocks) x sources
+    column = {ref: index for index, (ref, _) in enumerate(sources)}
+    threshold = settings.CITATION_MIN_SIMILARITY
+    best = similarity.max(axis=1) if sources else np.zeros(len(vectors), np.float32)
+
+    supported = any(_claim(text) and best[i] >= threshold for i, text in enumerate(plain))
+    sources_text = [_normalized(hit.text) for hit in hits]
+    for index, block in enumerate(code_blocks, start=len(plain)):
+        if best[index] >= threshold or any(_normalized(block) in text for text in sources_text):
+            supported = True
+
+    support: dict[int, float] = {}
+    rebuilt_sentences = []
+    for i, (sentence, text, refs) in enumerate(zip(sentences, plain, cited, strict=True)):
+        if not refs:
+            rebuilt_sentences.append(sentence)
+            continue
+        keep = []
+        for ref in dict.fromkeys(refs):
+            if ref in column and similarity[i, column[ref]] >= threshold:
+                keep.append(ref)
+                support[ref] = max(support.get(ref, 0.0), float(similarity[i, column[ref]]))
+        trailing = re.search(r"[.!?…]$", text)
+        body = text[:-1] if trailing else text
+        marks = "".join(f" [{ref}]" for ref in keep)
+        rebuilt_sentences.append(f"{body}{marks}{trailing.group(0) if trailing else ''}".strip())
+    rebuilt_lines, index = [], 0
+    for line, line_sentences in zip(lines, per_line, strict=True):
+        if not line_sentences:
+            rebuilt_lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        rebuilt_lines.append(indent + " ".join(rebuilt_sentences[index : index + len(line_sentences)]))
+        index += len(line_sentences)
+    citations = [_citation(ref, hits[ref - 1], support[ref]) for ref in sorted(support)]
+    return Checked("\n".join(rebuilt_lines), citations, supported)
