@@ -6,7 +6,8 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.bots.tests.factories import BotFactory
-from apps.conversations.models import Conversation, Message
+from apps.conversations.models import Conversation, EvaluationRun, Message
+from apps.conversations.qa import qa_pair_create
 from apps.documents.models import Chunk
 from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import Invitation, Role
@@ -37,6 +38,8 @@ def populated(db):
     Message.objects.create(
         organization=owner.organization, conversation=conversation, role="user", content="example question"
     )
+    qa_pair_create(organization=owner.organization, bot=bot, question="example question?", answer="An example.")
+    EvaluationRun.objects.create(organization=owner.organization, bot=bot)
     return owner
 
 

@@ -14,8 +14,10 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
+from apps.bots.models import Bot
 from apps.bots.tests.factories import BotFactory
-from apps.conversations.models import Conversation, Message
+from apps.conversations.models import Conversation, EvaluationRun, Message, QAPair
+from apps.conversations.qa import qa_pair_create
 from apps.documents.models import Document
 from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
@@ -68,6 +70,8 @@ def world(db):
     message_b = Message.objects.create(
         organization=org_b, conversation=conversation_b, role=Message.Role.ASSISTANT, content="B's answer"
     )
+    pair_b = qa_pair_create(organization=org_b, bot=bot_b, question="What is B's secret?", answer="B's answer.")
+    run_b = EvaluationRun.objects.create(organization=org_b, bot=bot_b)
     item_b = ContentItemFactory(organization=org_b)
     ProgressFactory(item=item_b, user=member_b.user)
     InteractionFactory(item=item_b, user=member_b.user)
@@ -87,6 +91,8 @@ def world(db):
         "document_id": document_b.pk,
         "conversation_id": conversation_b.pk,
         "message_id": message_b.pk,
+        "pair_id": pair_b.pk,
+        "run_id": run_b.pk,
         "item_id": item_b.pk,
         "log_id": log_b.pk,
         "user_id": member_b.user.pk,
@@ -102,6 +108,9 @@ def _snapshot(org):
         sorted(ApiKey.objects.filter(organization=org).values_list("pk", "revoked_at")),
         sorted(Document.objects.filter(organization=org).values_list("pk", "status", "updated_at")),
         sorted(Message.objects.filter(organization=org).values_list("pk", "content", "feedback")),
+        sorted(QAPair.objects.filter(organization=org).values_list("pk", "question", "answer")),
+        sorted(EvaluationRun.objects.filter(organization=org).values_list("pk", "status")),
+        sorted(Bot.objects.filter(organization=org).values_list("pk", "min_score", "calibration_requested_at")),
         sorted(ContentItem.objects.filter(organization=org).values_list("pk", "title", "updated_at")),
         sorted(Progress.objects.filter(organization=org).values_list("pk", "status", "updated_at")),
         Interaction.objects.filter(organization=org).count(),
