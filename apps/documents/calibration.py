@@ -324,7 +324,11 @@ def _stale_after() -> timedelta:
 
 def calibration_schedule(*, organization_id: int, bot_id: int) -> None:
     """The bot's knowledge base changed: after commit, mark it and publish a debounced run unless
-    one is pending (module docstring). Called by the document services."""
+    one is pending (module docstring). Called by the document services. Off with
+    REFUSAL_CALIBRATION_AUTO=False (the test settings: no debounced run outlives the test that
+    caused it; calibration tests turn it on)."""
+    if not settings.REFUSAL_CALIBRATION_AUTO:
+        return
     transaction.on_commit(functools.partial(_calibration_request, organization_id, bot_id), robust=True)
 
 

@@ -384,6 +384,8 @@ REFUSAL_OVERLAP_SIMILARITY = env.float("REFUSAL_OVERLAP_SIMILARITY", default=0.8
 # How many of the shipped general questions, the nearest to the bot's domain, form its out-of-domain set.
 REFUSAL_NEAR_QUESTIONS = env.int("REFUSAL_NEAR_QUESTIONS", default=50)
 REFUSAL_CALIBRATION_DEBOUNCE_SECONDS = env.int("REFUSAL_CALIBRATION_DEBOUNCE_SECONDS", default=60)
+# Recalibrate automatically after ingestion changes (off in the test settings).
+REFUSAL_CALIBRATION_AUTO = env.bool("REFUSAL_CALIBRATION_AUTO", default=True)
 # Reranking of the fused candidates (apps/core/reranker.py, docs/search.md): "none", "local" (a
 # sentence-transformers cross-encoder directory in RERANKER_MODEL) or "http" (POST RERANKER_URL/rerank,
 # Cohere/Jina/TEI shape). RERANKER_CANDIDATES: how many of the best fused candidates are reranked.

@@ -37,3 +37,6 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 # Serve static files from the apps without collectstatic (no STATIC_ROOT scan at start).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# No debounced calibration run outlives the test whose ingestion scheduled it (it would run, a
+# minute later, inside another test's worker); the calibration tests turn this on.
+REFUSAL_CALIBRATION_AUTO = False

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from apps.bots.tests.factories import BotFactory
-from apps.conversations.models import Conversation, Message
+from apps.conversations.models import Conversation, EvaluationRun, Message
+from apps.conversations.qa import qa_pair_create
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
 from apps.progress.tests.factories import ContentItemFactory
@@ -124,6 +125,8 @@ def world(db):
         organization=organization, conversation=conversation, role=Message.Role.ASSISTANT, content="Hello."
     )
     item = ContentItemFactory(organization=organization)
+    run = EvaluationRun.objects.create(organization=organization, bot=bot)
+    pair = qa_pair_create(organization=organization, bot=bot, question="How do refunds work?", answer="Within 14 days.")
     log = RecommendationLog.objects.create(
         organization=organization, user=owner, item=item, request_id=uuid.uuid4(), position=1, source="popular",
         reason="Popular.", score=1.0,
@@ -141,7 +144,7 @@ def world(db):
     ids = {
         "org_slug": organization.slug, "bot_id": bot.pk, "conversation_id": conversation.pk,
         "message_id": message.pk, "item_id": item.pk, "membership_id": member.pk, "log_id": log.pk,
-        "public_id": bot.public_id,
+        "public_id": bot.public_id, "pair_id": pair.pk, "run_id": run.pk,
     }  # fmt: skip
     widget_ids = {**ids, "conversation_id": visit.pk, "message_id": answer.pk}
 

@@ -37,6 +37,12 @@ from apps.documents.tests.utils import ingest
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _automatic_calibration(settings):
+    """The test settings turn automatic runs off (no run outlives its test); these tests are about them."""
+    settings.REFUSAL_CALIBRATION_AUTO = True
+
+
 def load(organization, bot, corpus: dict[str, str]) -> list[Document]:
     outcomes = document_upload(
         organization=organization, bot=bot, files=[IncomingFile(name, text.encode()) for name, text in corpus.items()]

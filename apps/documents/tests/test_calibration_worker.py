@@ -35,6 +35,7 @@ def wait_until(check, what: str, timeout: float = 240):
 @pytest.fixture
 def setup(celery_worker, transactional_db, settings):
     settings.REFUSAL_CALIBRATION_DEBOUNCE_SECONDS = 1
+    settings.REFUSAL_CALIBRATION_AUTO = True  # off in the test settings
     owner = MembershipFactory(role=Role.OWNER)
     bot = BotFactory(organization=owner.organization, min_score=None)
     return owner.organization, bot, client_for(owner.user)
