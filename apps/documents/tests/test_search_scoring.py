@@ -99,7 +99,7 @@ def test_bot_deletion_drops_its_statistics(organization, bot):
     assert not BotTextStats.objects.filter(bot_id=bot.pk).exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_finalizes_keep_counts_exact(organization):
     """Four documents of one bot (shared terms) finalized at once in four threads: exact counts."""
     bot = BotFactory(organization=organization)
