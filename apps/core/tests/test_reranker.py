@@ -56,6 +56,7 @@ def test_http_error_and_outage_raise_reranker_error():
     with RerankServer(status=500) as server, pytest.raises(RerankerError, match="HTTP 500"):
         HttpReranker(server.url).rerank("q", DOCUMENTS)
     with pytest.raises(RerankerError, match="unreachable"):
+        # The server is closed: loopback refuses at once; the short timeout only bounds a hang.
         HttpReranker(server.url, timeout=2).rerank("q", DOCUMENTS)
 
 
