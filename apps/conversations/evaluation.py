@@ -39,8 +39,7 @@ from apps.conversations import chat, grounding
 from apps.conversations.models import EvaluationRun, QAPair
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
-from apps.documents.models import ChunkEmbedding
-from apps.documents.selectors import chunk_search
+from apps.documents.selectors import chunk_search, chunk_vectors
 from workers.tasks.evaluation import evaluation_run_task
 
 logger = logging.getLogger(__name__)
@@ -98,13 +97,6 @@ def _relevant(answer_vector: np.ndarray, answer_terms: set[str], hit, chunk_vect
     return len(answer_terms & _terms(hit.text)) / len(answer_terms) >= settings.EVALUATION_TERM_OVERLAP
 
 
-def _chunk_vectors(chunk_ids) -> dict[int, np.ndarray]:
-    rows = ChunkEmbedding.objects.filter(chunk_id__in=list(chunk_ids), model=get_embedder().name).values_list(
-        "chunk_id", "embedding"
-    )
-    return {chunk_id: np.asarray(vector, dtype=np.float32) for chunk_id, vector in rows}
-
-
 def _answer(*, bot, question: str, hits, question_vector, vectors) -> tuple[list[dict] | None, str]:
     """The citations of what a turn would answer from `hits` (no history), checked as a turn checks
     them; None when the turn would refuse (nothing the answerer can support); ([], error) when the
@@ -128,7 +120,7 @@ def evaluate_pair(*, bot, pair: QAPair, k: int, question_vector, answer_vector) 
     ranked = chunk_search(organization=organization, bot=bot, query=pair.question, k=k, min_score=0.0,
                           vector=question_vector)  # fmt: skip
     served = chunk_search(organization=organization, bot=bot, query=pair.question, vector=question_vector)
-    vectors = _chunk_vectors({hit.chunk_id for hit in ranked} | {hit.chunk_id for hit in served})
+    vectors = chunk_vectors(chunk_ids={hit.chunk_id for hit in ranked} | {hit.chunk_id for hit in served})
     terms = _terms(pair.answer)
     relevant = [_relevant(answer_vector, terms, hit, vectors) for hit in ranked]
     first = next((rank for rank, yes in enumerate(relevant, start=1) if yes), None)

@@ -28,8 +28,7 @@ from apps.conversations import chat, events, gaps, grounding, qa
 from apps.conversations.models import Conversation, Message
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
-from apps.documents.models import ChunkEmbedding
-from apps.documents.selectors import chunk_search
+from apps.documents.selectors import chunk_search, chunk_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -147,14 +146,6 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
     )
 
 
-def _chunk_vectors(hits) -> dict[int, np.ndarray]:
-    model = get_embedder().name
-    rows = ChunkEmbedding.objects.filter(chunk_id__in=[h.chunk_id for h in hits], model=model).values_list(
-        "chunk_id", "embedding"
-    )
-    return {chunk_id: np.asarray(vector, dtype=np.float32) for chunk_id, vector in rows}
-
-
 def _store_answer(turn: Turn, answer: chat.Answer, *, status: str, error: str = "") -> Message:
     """Persist the assistant's message as given (content and citations already checked)."""
     message = Message.objects.create(
@@ -190,14 +181,15 @@ def _offline(turn: Turn) -> chat.Answer | None:
         question=turn.question.content,
         hits=turn.hits,
         question_vector=turn.vector,
-        chunk_vectors=_chunk_vectors(turn.hits),
+        chunk_vectors=chunk_vectors(chunk_ids=[hit.chunk_id for hit in turn.hits]),
     )
 
 
 def _store_model_answer(turn: Turn, answer: chat.Answer) -> Message:
     """A model's answer, grounded: unsupported markers dropped; no supported claim at all -> the
     fallback (status `unanswered`) with the model's text kept for owners in `error`."""
-    checked = grounding.check_citations(content=answer.content, hits=turn.hits, chunk_vectors=_chunk_vectors(turn.hits))
+    vectors = chunk_vectors(chunk_ids=[hit.chunk_id for hit in turn.hits])
+    checked = grounding.check_citations(content=answer.content, hits=turn.hits, chunk_vectors=vectors)
     if not checked.supported:
         logger.info("model answer withheld for conversation %s: no supported sentence", turn.conversation.pk)
         return _refuse(turn, model=answer.model, usage=answer, note=UNSUPPORTED_NOTE + answer.content)

@@ -32,6 +32,7 @@ import html
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -39,7 +40,7 @@ from rest_framework.exceptions import NotFound
 
 from apps.core.embeddings import get_embedder
 from apps.core.reranker import RerankerError, get_reranker
-from apps.documents.models import Document, chunk_embed_text
+from apps.documents.models import ChunkEmbedding, Document, chunk_embed_text
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,14 @@ def document_list(*, organization, bot, filters: dict | None = None) -> QuerySet
     if filters.get("search"):
         queryset = queryset.filter(title__icontains=filters["search"])
     return queryset
+
+
+def chunk_vectors(*, chunk_ids) -> dict[int, np.ndarray]:
+    """The current embedding model's vector of each chunk (for citation and answer checks)."""
+    rows = ChunkEmbedding.objects.filter(chunk_id__in=list(chunk_ids), model=get_embedder().name).values_list(
+        "chunk_id", "embedding"
+    )
+    return {chunk_id: np.asarray(vector, dtype=np.float32) for chunk_id, vector in rows}
 
 
 def document_get(*, organization, bot, document_id: int) -> Document:

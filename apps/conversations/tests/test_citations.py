@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from apps.conversations import grounding
 from apps.conversations.models import Message
-from apps.conversations.services import _chunk_vectors, conversation_create
-from apps.documents.selectors import chunk_search
+from apps.conversations.services import conversation_create
+from apps.documents.selectors import chunk_search, chunk_vectors
 from apps.organizations.tests.factories import plan
 from conftest import client_for
 
@@ -26,7 +26,7 @@ def test_grouped_and_out_of_range_markers(hits):
     refund = next(i for i, h in enumerate(hits, start=1) if "Refunds" in h.text)
     content = f"Refunds are processed within 14 days [{refund}, 100]."
     checked, citations, supported = grounding.check_citations(
-        content=content, hits=hits, chunk_vectors=_chunk_vectors(hits)
+        content=content, hits=hits, chunk_vectors=chunk_vectors(chunk_ids=[h.chunk_id for h in hits])
     )
     assert checked == f"Refunds are processed within 14 days [{refund}]."
     assert [c["ref"] for c in citations] == [refund]
@@ -37,7 +37,8 @@ def test_line_breaks_survive(hits):
     """A list or paragraphs written by the model keep their line breaks after checking."""
     refund = next(i for i, h in enumerate(hits, start=1) if "Refunds" in h.text)
     content = f"Billing:\n\n- Refunds are processed within 14 days [{refund}].\n- Unrelated moon cheese [{refund}]."
-    checked = grounding.check_citations(content=content, hits=hits, chunk_vectors=_chunk_vectors(hits)).content
+    vectors = chunk_vectors(chunk_ids=[h.chunk_id for h in hits])
+    checked = grounding.check_citations(content=content, hits=hits, chunk_vectors=vectors).content
     assert checked.split("\n") == [
         "Billing:",
         "",
