@@ -181,8 +181,15 @@ class ProgressListApi(PersonalApi):
         return paginate(self, request, queryset, s.ProgressOutputSerializer)
 
 
-#: appended to every action's description
-ACTION_NOTE = " Courses roll up from their lessons; start and complete record interactions."
+def _action_schema(operation_id: str, serializer_class, description: str):
+    """The OpenAPI operation of one progress action (they differ by id, input and description)."""
+    return extend_schema(
+        operation_id=operation_id,
+        request=serializer_class,
+        responses=s.ProgressOutputSerializer,
+        tags=["progress"],
+        description=description + " Courses roll up from their lessons; start and complete record interactions.",
+    )
 
 
 class ProgressActionApi(PersonalApi):
@@ -207,51 +214,34 @@ class ProgressActionApi(PersonalApi):
 
 
 class ProgressStartApi(ProgressActionApi):
-    @extend_schema(
-        operation_id="progress_start",
-        request=s.ProgressTargetSerializer,
-        responses=s.ProgressOutputSerializer,
-        tags=["progress"],
-        description="Start an item (idempotent while in progress)." + ACTION_NOTE,
-    )
+    @_action_schema("progress_start", s.ProgressTargetSerializer, "Start an item (idempotent while in progress).")
     def post(self, request, org_slug):
         return self.act(request, s.ProgressTargetSerializer, services.progress_start)
 
 
 class ProgressUpdateApi(ProgressActionApi):
-    @extend_schema(
-        operation_id="progress_update",
-        request=s.ProgressUpdateSerializer,
-        responses=s.ProgressOutputSerializer,
-        tags=["progress"],
-        description="Set percent, score and/or time spent (`time_spent_seconds` total or `add_seconds`). Starts a "
-        "not-started item; percent 100 completes it; lowering a completed item's percent is 409 (reset first)."
-        + ACTION_NOTE,
+    @_action_schema(
+        "progress_update",
+        s.ProgressUpdateSerializer,
+        "Set percent, score and/or time spent (`time_spent_seconds` total or `add_seconds`). Starts a not-started "
+        "item; percent 100 completes it; lowering a completed item's percent is 409 (reset first).",
     )
     def post(self, request, org_slug):
         return self.act(request, s.ProgressUpdateSerializer, services.progress_update)
 
 
 class ProgressCompleteApi(ProgressActionApi):
-    @extend_schema(
-        operation_id="progress_complete",
-        request=s.ProgressCompleteSerializer,
-        responses=s.ProgressOutputSerializer,
-        tags=["progress"],
-        description="Complete an item (a completed one stays completed; retries record nothing twice)." + ACTION_NOTE,
+    @_action_schema(
+        "progress_complete",
+        s.ProgressCompleteSerializer,
+        "Complete an item (a completed one stays completed; retries record nothing twice).",
     )
     def post(self, request, org_slug):
         return self.act(request, s.ProgressCompleteSerializer, services.progress_complete)
 
 
 class ProgressResetApi(ProgressActionApi):
-    @extend_schema(
-        operation_id="progress_reset",
-        request=s.ProgressTargetSerializer,
-        responses=s.ProgressOutputSerializer,
-        tags=["progress"],
-        description="Back to not started, with everything below it." + ACTION_NOTE,
-    )
+    @_action_schema("progress_reset", s.ProgressTargetSerializer, "Back to not started, with everything below it.")
     def post(self, request, org_slug):
         return self.act(request, s.ProgressTargetSerializer, services.progress_reset)
 
