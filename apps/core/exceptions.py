@@ -104,22 +104,23 @@ def request_error(exc) -> ApplicationError | None:
     return None
 
 
-def _flatten(detail, prefix: str = "") -> list[str]:
-    """Readable one-line summary of a nested DRF ValidationError detail."""
+def error_messages_flatten(detail, prefix: str = "") -> list[str]:
+    """A nested DRF ValidationError detail as readable lines: "field: message" (nested:
+    "tags[2]: ...", "parent.name: ..."); the envelope's message and bulk rows' `errors` use it."""
     if isinstance(detail, dict):
         out = []
         for key, value in detail.items():
             if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):  # a list position (ListField)
-                out += _flatten(value, f"{prefix}[{key}]")
+                out += error_messages_flatten(value, f"{prefix}[{key}]")
                 continue
             name = key if key != "non_field_errors" else ""
-            out += _flatten(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
+            out += error_messages_flatten(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
         return out
     if isinstance(detail, list):
         out = []
         for index, value in enumerate(detail):
             sub = f"{prefix}[{index}]" if isinstance(value, (dict, list)) else prefix
-            out += _flatten(value, sub)
+            out += error_messages_flatten(value, sub)
         return out
     return [f"{prefix}: {detail}" if prefix else str(detail)]
 
@@ -147,7 +148,7 @@ def validation_error_body(detail) -> dict:
     """The envelope of a ValidationError detail: a readable message naming each field, and the
     field errors themselves in `details`."""
     details = detail if isinstance(detail, dict) else {"non_field_errors": detail}
-    lines = _flatten(detail)
+    lines = error_messages_flatten(detail)
     message = "Invalid input. " + "; ".join(lines) if lines else "Invalid input."
     return error_body("invalid", message, details)
 

@@ -1,6 +1,6 @@
 """Member sync: upsert an organization's members by `external_id` for systems that own their users.
 
-`POST /api/v1/orgs/{org}/members/sync/` (view in apps/progress/api/views.py). Idempotent like the
+`POST /api/v1/orgs/{org}/members/sync/` (view in apps/organizations/api/views.py). Idempotent like the
 catalog bulk upsert: the same payload twice gives "unchanged" (or "invited") everywhere the second
 time; each row is created / updated / unchanged / invited / rejected (with reasons), and a bad row
 never stops the others. Rows are matched on the membership's external_id, then on the e-mail address.

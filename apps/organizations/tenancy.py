@@ -13,7 +13,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.views import APIView
 
 from apps.organizations.models import ApiKey, Role
-from apps.organizations.permissions import role_at_least
+from apps.organizations.permissions import role_at_least, sees_all_members
 from apps.organizations.selectors import organization_access_get
 
 
@@ -32,6 +32,16 @@ class OrganizationAPIView(APIView):
     @property
     def role(self) -> str | None:
         return self.membership.role if self.membership else None
+
+    @property
+    def sees_all_members(self) -> bool:
+        """Admins and API keys see everyone's rows, members only their own (permissions.sees_all_members)."""
+        return sees_all_members(role=self.role, api_key=self.api_key)
+
+    @property
+    def own_user(self):
+        """The selectors' `own_user=` argument: None (everyone) when the caller sees all members, else the caller."""
+        return None if self.sees_all_members else self.request.user
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -11,8 +11,8 @@
 - `Progress`: one row per (organization, user, item).
 - `Interaction`: the append-only event log (view, start, complete, like, ...), idempotent per
   (organization, idempotency_key). Sized for millions of rows: composite btree indexes that match
-  the analytics queries, and no single-column FK indexes they would make redundant (fewer index
-  writes per event; see Meta.indexes).
+  the analytics queries (apps/analytics/selectors.py reads these tables), and no single-column FK
+  indexes they would make redundant (fewer index writes per event; see Meta.indexes).
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from apps.conversations.models import Conversation, Message
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
 from apps.organizations.models import Role
-from apps.organizations.permissions import role_at_least
 
 
 class MessageOutputSerializer(serializers.ModelSerializer):
@@ -55,12 +54,6 @@ class ChatApi(BotScopedApi):
     """Members may chat; admins see everyone's conversations."""
 
     write_role = Role.MEMBER
-
-    @property
-    def own_user(self):
-        if self.api_key is not None or role_at_least(self.role, Role.ADMIN):
-            return None
-        return self.request.user
 
     def conversation(self, conversation_id):
         return selectors.conversation_get(

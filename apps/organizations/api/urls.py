@@ -14,6 +14,7 @@ urlpatterns = [
     path("orgs/<slug:org_slug>/", views.OrganizationDetailApi.as_view(), name="detail"),
     path("orgs/<slug:org_slug>/members/", views.MemberListApi.as_view(), name="member-list"),
     path("orgs/<slug:org_slug>/members/<int:membership_id>/", views.MemberDetailApi.as_view(), name="member-detail"),
+    path("orgs/<slug:org_slug>/members/sync/", views.MemberSyncApi.as_view(), name="member-sync"),
     path("orgs/<slug:org_slug>/invitations/", views.InvitationListCreateApi.as_view(), name="invitation-list"),
     path(
         "orgs/<slug:org_slug>/invitations/<int:invitation_id>/",

@@ -1,5 +1,7 @@
-"""Organizations, members, invitations, API keys and plans. Views validate, call one service, render."""
+"""Organizations, members, member sync, invitations, API keys and plans. Views validate, call one service,
+render."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
@@ -9,9 +11,10 @@ from rest_framework.views import APIView
 
 from apps.core.pagination import PageNumberPagination, paginate, paginated_schema
 from apps.core.permissions import IsPerson
-from apps.core.serializers import QuerySerializer
+from apps.core.serializers import QuerySerializer, clean_list, validate_rows
 from apps.core.throttling import IpThrottle
 from apps.organizations import selectors, services
+from apps.organizations.member_sync import MemberSyncRow, members_sync
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role
 from apps.organizations.tenancy import OrganizationAPIView
 from apps.users.api.serializers import UserOutputSerializer, token_pair
@@ -214,6 +217,97 @@ class MemberDetailApi(OrganizationAPIView):
         membership = selectors.membership_get(organization=self.organization, membership_id=membership_id)
         services.membership_remove(membership=membership, actor=self.membership)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --------------------------------------------------------------------------- member sync
+
+
+class MemberSyncRowSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=255)
+    email = serializers.EmailField(max_length=254)
+    full_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    interests = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)
+
+    def validate_interests(self, value):
+        return clean_list(value, lower=True)
+
+
+class MemberSyncInputSerializer(serializers.Serializer):
+    members = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=settings.MEMBER_SYNC_MAX_ROWS,
+        help_text=f"Up to {settings.MEMBER_SYNC_MAX_ROWS} rows, each an object: external_id (required), email "
+        "(required), full_name, interests (list of strings). Rows that break a rule are rejected one by one.",
+    )
+
+
+class MemberSyncResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    external_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "invited", "rejected"])
+    user = serializers.IntegerField(allow_null=True)
+    membership = serializers.IntegerField(allow_null=True)
+    invitation = serializers.IntegerField(
+        allow_null=True, help_text="invited: the pending invitation; user and membership stay null until accepted"
+    )
+    errors = serializers.ListField(child=serializers.CharField())
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class MemberSyncOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    invited = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = MemberSyncResultSerializer(many=True)
+
+
+class MemberSyncApi(OrganizationAPIView):
+    @extend_schema(
+        operation_id="members_sync",
+        request=MemberSyncInputSerializer,
+        responses=MemberSyncOutputSerializer,
+        tags=["organizations"],
+        description=f"Upsert up to {settings.MEMBER_SYNC_MAX_ROWS} members by `external_id` (admins, write-scoped "
+        "API keys): e-mail, full name, interests. Idempotent; each row created / updated / unchanged / invited / "
+        "rejected. New accounts get no usable password. A person whose account is not managed by this sync (own "
+        "password, or member of another organization) is never linked: they get an invitation (role member, "
+        "e-mailed once; `invited`, with the invitation's id) and join when they accept; send the row again after "
+        "that to attach the external_id. Profiles of people with their own login are never rewritten.",
+    )
+    def post(self, request, org_slug):
+        envelope = MemberSyncInputSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        rows = []
+        for index, raw, data, errors in validate_rows(MemberSyncRowSerializer, envelope.validated_data["members"]):
+            if errors is None:
+                rows.append(MemberSyncRow(index=index, data=data))
+            else:
+                rows.append(MemberSyncRow(index=index, errors=errors))
+                if isinstance(raw.get("external_id"), str):
+                    rows[-1].data = {"external_id": raw["external_id"]}
+        # The inviter named on invitations: the calling admin; none for an API key (the organization invites).
+        members_sync(organization=self.organization, rows=rows, actor=self.membership)
+        counts = {name: 0 for name in ("created", "updated", "unchanged", "invited", "rejected")}
+        results = []
+        for row in rows:
+            counts[row.status] += 1
+            ok = row.status != "rejected"
+            results.append(
+                {
+                    "index": row.index,
+                    "external_id": row.external_id,
+                    "status": row.status,
+                    "user": row.user.pk if ok and row.user is not None else None,
+                    "membership": row.membership.pk if ok and row.membership is not None else None,
+                    "invitation": row.invitation.pk if ok and row.invitation is not None else None,
+                    "errors": row.errors,
+                    "notes": row.notes,
+                }
+            )
+        return Response(MemberSyncOutputSerializer({**counts, "results": results}).data)
 
 
 # --------------------------------------------------------------------------- invitations

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 from rest_framework import serializers
+from rest_framework.test import APIClient
 
+from apps.organizations.tests.factories import api_key_for
 from apps.users.tests.factories import PASSWORD  # noqa: F401  (re-exported for the tests)
 
 FREE_PLAN = {
@@ -46,6 +48,14 @@ def error(code: str, message: str, details=None) -> dict:
 
 def org_url(organization, suffix: str = "") -> str:
     return f"/api/v1/orgs/{organization.slug}/{suffix}"
+
+
+def api_key_client(organization, scopes=("read", "write")) -> APIClient:
+    """A client that authenticates with a new API key of the organization."""
+    _key, raw = api_key_for(organization, scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    return client
 
 
 def org_body(organization, role, plan=PRO_PLAN) -> dict:

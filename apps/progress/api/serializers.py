@@ -1,4 +1,4 @@
-"""Input and output shapes of the progress APIs (catalog, progress, interactions, member sync)."""
+"""Input and output shapes of the progress APIs (catalog, progress, interactions)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,12 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from apps.core.fields import DATETIME_FROM_1970, PatternDateTimeField, WebUrlField, comma_list_pattern
-from apps.core.serializers import QuerySerializer
+from apps.core.serializers import QuerySerializer, clean_list
 from apps.progress.models import ContentItem, ContentKind, Interaction, InteractionKind, Progress
 from apps.progress.services.interactions import KEY_MAX, RATING_MAX, WEIGHT_LIMIT
 
 MAX_REFS = 100
 TEN_YEARS = 10 * 365 * 24 * 3600
-
-
-def _clean_list(values: list[str], *, lower: bool) -> list[str]:
-    """Trimmed, de-duplicated (first occurrence kept), blanks dropped."""
-    out = []
-    for value in values:
-        value = value.strip().lower() if lower else value.strip()
-        if value and value not in out:
-            out.append(value)
-    return out
 
 
 class CommaListField(serializers.CharField):
@@ -40,7 +30,7 @@ class CommaListField(serializers.CharField):
     def to_internal_value(self, data):
         if isinstance(data, str) and "\x00" in data:  # DRF's NUL check would only see the resulting list
             raise serializers.ValidationError("Null characters are not allowed.")
-        values = _clean_list(super().to_internal_value(data).split(","), lower=self.lower)
+        values = clean_list(super().to_internal_value(data).split(","), lower=self.lower)
         if self.allowed:
             unknown = [v for v in values if v not in self.allowed]
             if unknown:
@@ -85,10 +75,10 @@ class ContentFieldsSerializer(serializers.Serializer):
         return value
 
     def validate_tags(self, value):
-        return _clean_list(value, lower=True)
+        return clean_list(value, lower=True)
 
     def validate_categories(self, value):
-        return _clean_list(value, lower=False)
+        return clean_list(value, lower=False)
 
 
 class ContentInputSerializer(ContentFieldsSerializer):
@@ -382,48 +372,3 @@ class InteractionFilterSerializer(QuerySerializer):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
             raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
         return attrs
-
-
-# --------------------------------------------------------------------------- member sync
-
-
-class MemberSyncRowSerializer(serializers.Serializer):
-    external_id = serializers.CharField(max_length=255)
-    email = serializers.EmailField(max_length=254)
-    full_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    interests = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)
-
-    def validate_interests(self, value):
-        return _clean_list(value, lower=True)
-
-
-class MemberSyncInputSerializer(serializers.Serializer):
-    members = serializers.ListField(
-        child=serializers.DictField(),
-        min_length=1,
-        max_length=settings.MEMBER_SYNC_MAX_ROWS,
-        help_text=f"Up to {settings.MEMBER_SYNC_MAX_ROWS} rows, each an object: external_id (required), email "
-        "(required), full_name, interests (list of strings). Rows that break a rule are rejected one by one.",
-    )
-
-
-class MemberSyncResultSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    external_id = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "invited", "rejected"])
-    user = serializers.IntegerField(allow_null=True)
-    membership = serializers.IntegerField(allow_null=True)
-    invitation = serializers.IntegerField(
-        allow_null=True, help_text="invited: the pending invitation; user and membership stay null until accepted"
-    )
-    errors = serializers.ListField(child=serializers.CharField())
-    notes = serializers.ListField(child=serializers.CharField())
-
-
-class MemberSyncOutputSerializer(serializers.Serializer):
-    created = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    unchanged = serializers.IntegerField()
-    invited = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-    results = MemberSyncResultSerializer(many=True)

@@ -18,7 +18,4 @@ urlpatterns = [
     path(f"{ORG}progress/reset/", views.ProgressResetApi.as_view(), name="progress-reset"),
     path(f"{ORG}interactions/", views.InteractionListCreateApi.as_view(), name="interaction-list"),
     path(f"{ORG}interactions/batch/", views.InteractionBatchApi.as_view(), name="interaction-batch"),
-    # Member sync lives in apps.organizations.member_sync; its route is here so organizations' URL
-    # module stays untouched (issue 6).
-    path(f"{ORG}members/sync/", views.MemberSyncApi.as_view(), name="member-sync"),
 ]

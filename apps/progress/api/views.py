@@ -5,8 +5,8 @@
 - progress/ (list), progress/{start,update,complete,reset}/, progress/summary/: members read and write
   their own; admins and API keys anyone's (`user` / `user_external_id`).
 - interactions/ (list, record one), interactions/batch/ (thousands, idempotent): same rule.
-- members/sync/ (admins, API keys): upsert members by external_id; people with an account of their own
-  are invited, never linked without their consent.
+
+members/sync/ is organizations' (apps/organizations/api/views.py).
 """
 
 from __future__ import annotations
@@ -20,46 +20,11 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from apps.core.pagination import paginate, paginated_schema
-from apps.organizations.member_sync import MemberSyncRow, members_sync
+from apps.core.serializers import validate_rows
 from apps.organizations.models import Role
-from apps.organizations.permissions import role_at_least
 from apps.organizations.tenancy import OrganizationAPIView
 from apps.progress import selectors, services
 from apps.progress.api import serializers as s
-
-
-def _row_errors(errors, prefix: str = "") -> list[str]:
-    """A row serializer's errors as readable lines: "field: message" (nested: "tags[2]: ...")."""
-    if isinstance(errors, dict):
-        lines = []
-        for key, value in errors.items():
-            if isinstance(key, int):  # ListField children: tags[2]
-                lines += _row_errors(value, f"{prefix}[{key}]")
-                continue
-            name = "" if key == "non_field_errors" else str(key)
-            lines += _row_errors(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
-        return lines
-    if isinstance(errors, list):
-        lines = []
-        for index, value in enumerate(errors):
-            lines += _row_errors(value, f"{prefix}[{index}]" if isinstance(value, (dict, list)) else prefix)
-        return lines
-    return [f"{prefix}: {errors}" if prefix else str(errors)]
-
-
-def _validate_rows(serializer_class, raws: list[dict]):
-    """(index, raw, validated data or None, error lines or None) per row.
-
-    One serializer instance validates every row (a serializer per row would deep-copy its fields
-    thousands of times); a row's errors never stop the others.
-    """
-    validator = serializer_class()
-    for index, raw in enumerate(raws):
-        try:
-            yield index, raw, dict(validator.run_validation(raw)), None
-        except ValidationError as exc:
-            yield index, raw, None, _row_errors(exc.detail)
-
 
 # --------------------------------------------------------------------------- catalog
 
@@ -141,7 +106,7 @@ class ContentBulkUpsertApi(OrganizationAPIView):
         envelope = s.ContentBulkInputSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
         rows = []
-        for index, raw, data, errors in _validate_rows(s.ContentBulkRowSerializer, envelope.validated_data["items"]):
+        for index, raw, data, errors in validate_rows(s.ContentBulkRowSerializer, envelope.validated_data["items"]):
             if errors is None:
                 rows.append(services.BulkRow(index=index, data=data))
             else:
@@ -172,21 +137,13 @@ class PersonalApi(OrganizationAPIView):
 
     write_role = Role.MEMBER
 
-    @property
-    def sees_everyone(self) -> bool:
-        return self.api_key is not None or role_at_least(self.role, Role.ADMIN)
-
-    @property
-    def own_user(self):
-        return None if self.sees_everyone else self.request.user
-
     def target_user(self, *, user_id=None, user_external_id=None):
         """Whose row this is: the caller by default; another member only for admins and API keys."""
         if user_id is None and user_external_id is None:
             if self.api_key is not None:
                 raise ValidationError({"user": ["Required with an API key: the user (id or user_external_id)."]})
             return self.request.user
-        if not self.sees_everyone:
+        if not self.sees_all_members:
             if user_id is not None and user_id == self.request.user.pk:
                 return self.request.user
             if user_external_id is not None and self.membership.external_id == user_external_id:
@@ -216,7 +173,7 @@ class ProgressListApi(PersonalApi):
         filters = s.ProgressFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         user_id = filters.validated_data.get("user")
-        if user_id is not None and not self.sees_everyone and user_id != request.user.pk:
+        if user_id is not None and not self.sees_all_members and user_id != request.user.pk:
             raise PermissionDenied("Members can only see their own progress.")
         queryset = selectors.progress_list(
             organization=self.organization, own_user=self.own_user, filters=filters.validated_data
@@ -224,59 +181,69 @@ class ProgressListApi(PersonalApi):
         return paginate(self, request, queryset, s.ProgressOutputSerializer)
 
 
-PROGRESS_ACTIONS = {
-    "start": (s.ProgressTargetSerializer, services.progress_start, "Start an item (idempotent while in progress)."),
-    "update": (
+def _action_schema(operation_id: str, serializer_class, description: str):
+    """The OpenAPI operation of one progress action (they differ by id, input and description)."""
+    return extend_schema(
+        operation_id=operation_id,
+        request=serializer_class,
+        responses=s.ProgressOutputSerializer,
+        tags=["progress"],
+        description=description + " Courses roll up from their lessons; start and complete record interactions.",
+    )
+
+
+class ProgressActionApi(PersonalApi):
+    """The shared body of progress/{start,update,complete,reset}/: validate, resolve whose row and which
+    item, call the action's service, render the stored row. Each subclass names its serializer and
+    service and documents its operation."""
+
+    def act(self, request, serializer_class, service):
+        data = serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        if "at" in values and not self.sees_all_members:
+            # Backdating is for imports by admins and API keys; a member's own progress happens now.
+            raise PermissionDenied("Only admins and API keys may set `at` (backdated imports).")
+        user = self.target_user(user_id=values.pop("user", None), user_external_id=values.pop("user_external_id", None))
+        item = self.item_of(values)
+        values.pop("item", None)
+        values.pop("item_external_id", None)
+        progress = service(organization=self.organization, user=user, item=item, **values)
+        progress = selectors.progress_list(organization=self.organization).get(pk=progress.pk)
+        return Response(s.ProgressOutputSerializer(progress).data)
+
+
+class ProgressStartApi(ProgressActionApi):
+    @_action_schema("progress_start", s.ProgressTargetSerializer, "Start an item (idempotent while in progress).")
+    def post(self, request, org_slug):
+        return self.act(request, s.ProgressTargetSerializer, services.progress_start)
+
+
+class ProgressUpdateApi(ProgressActionApi):
+    @_action_schema(
+        "progress_update",
         s.ProgressUpdateSerializer,
-        services.progress_update,
         "Set percent, score and/or time spent (`time_spent_seconds` total or `add_seconds`). Starts a not-started "
         "item; percent 100 completes it; lowering a completed item's percent is 409 (reset first).",
-    ),
-    "complete": (
+    )
+    def post(self, request, org_slug):
+        return self.act(request, s.ProgressUpdateSerializer, services.progress_update)
+
+
+class ProgressCompleteApi(ProgressActionApi):
+    @_action_schema(
+        "progress_complete",
         s.ProgressCompleteSerializer,
-        services.progress_complete,
         "Complete an item (a completed one stays completed; retries record nothing twice).",
-    ),
-    "reset": (s.ProgressTargetSerializer, services.progress_reset, "Back to not started, with everything below it."),
-}
+    )
+    def post(self, request, org_slug):
+        return self.act(request, s.ProgressCompleteSerializer, services.progress_complete)
 
 
-def _progress_action_api(action: str):
-    serializer_class, service, description = PROGRESS_ACTIONS[action]
-
-    class ProgressActionApi(PersonalApi):
-        @extend_schema(
-            operation_id=f"progress_{action}",
-            request=serializer_class,
-            responses=s.ProgressOutputSerializer,
-            tags=["progress"],
-            description=description + " Courses roll up from their lessons; start and complete record interactions.",
-        )
-        def post(self, request, org_slug):
-            data = serializer_class(data=request.data)
-            data.is_valid(raise_exception=True)
-            values = dict(data.validated_data)
-            if "at" in values and not self.sees_everyone:
-                # Backdating is for imports by admins and API keys; a member's own progress happens now.
-                raise PermissionDenied("Only admins and API keys may set `at` (backdated imports).")
-            user = self.target_user(
-                user_id=values.pop("user", None), user_external_id=values.pop("user_external_id", None)
-            )
-            item = self.item_of(values)
-            values.pop("item", None)
-            values.pop("item_external_id", None)
-            progress = service(organization=self.organization, user=user, item=item, **values)
-            progress = selectors.progress_list(organization=self.organization).get(pk=progress.pk)
-            return Response(s.ProgressOutputSerializer(progress).data)
-
-    ProgressActionApi.__name__ = ProgressActionApi.__qualname__ = f"Progress{action.title()}Api"
-    return ProgressActionApi
-
-
-ProgressStartApi = _progress_action_api("start")
-ProgressUpdateApi = _progress_action_api("update")
-ProgressCompleteApi = _progress_action_api("complete")
-ProgressResetApi = _progress_action_api("reset")
+class ProgressResetApi(ProgressActionApi):
+    @_action_schema("progress_reset", s.ProgressTargetSerializer, "Back to not started, with everything below it.")
+    def post(self, request, org_slug):
+        return self.act(request, s.ProgressTargetSerializer, services.progress_reset)
 
 
 class ProgressSummaryApi(PersonalApi):
@@ -307,7 +274,7 @@ class InteractionListCreateApi(PersonalApi):
         filters = s.InteractionFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         values = dict(filters.validated_data)
-        if values.get("user") is not None and not self.sees_everyone and values["user"] != request.user.pk:
+        if values.get("user") is not None and not self.sees_all_members and values["user"] != request.user.pk:
             raise PermissionDenied("Members can only see their own interactions.")
         if values.get("date_from"):
             values["occurred_from"] = datetime.combine(values["date_from"], time.min, tzinfo=UTC)
@@ -373,7 +340,7 @@ class InteractionBatchApi(PersonalApi):
             organization=self.organization,
             events=events,
             default_user_id=None if self.api_key is not None else request.user.pk,
-            own_user_only=not self.sees_everyone,
+            own_user_only=not self.sees_all_members,
         )
         # Plain dict: no serializer pass over thousands of rows.
         return Response(
@@ -385,52 +352,3 @@ class InteractionBatchApi(PersonalApi):
                 "results": outcome.results,
             }
         )
-
-
-# --------------------------------------------------------------------------- member sync
-
-
-class MemberSyncApi(OrganizationAPIView):
-    @extend_schema(
-        operation_id="members_sync",
-        request=s.MemberSyncInputSerializer,
-        responses=s.MemberSyncOutputSerializer,
-        tags=["organizations"],
-        description=f"Upsert up to {settings.MEMBER_SYNC_MAX_ROWS} members by `external_id` (admins, write-scoped "
-        "API keys): e-mail, full name, interests. Idempotent; each row created / updated / unchanged / invited / "
-        "rejected. New accounts get no usable password. A person whose account is not managed by this sync (own "
-        "password, or member of another organization) is never linked: they get an invitation (role member, "
-        "e-mailed once; `invited`, with the invitation's id) and join when they accept; send the row again after "
-        "that to attach the external_id. Profiles of people with their own login are never rewritten.",
-    )
-    def post(self, request, org_slug):
-        envelope = s.MemberSyncInputSerializer(data=request.data)
-        envelope.is_valid(raise_exception=True)
-        rows = []
-        for index, raw, data, errors in _validate_rows(s.MemberSyncRowSerializer, envelope.validated_data["members"]):
-            if errors is None:
-                rows.append(MemberSyncRow(index=index, data=data))
-            else:
-                rows.append(MemberSyncRow(index=index, errors=errors))
-                if isinstance(raw.get("external_id"), str):
-                    rows[-1].data = {"external_id": raw["external_id"]}
-        # The inviter named on invitations: the calling admin; none for an API key (the organization invites).
-        members_sync(organization=self.organization, rows=rows, actor=self.membership)
-        counts = {name: 0 for name in ("created", "updated", "unchanged", "invited", "rejected")}
-        results = []
-        for row in rows:
-            counts[row.status] += 1
-            ok = row.status != "rejected"
-            results.append(
-                {
-                    "index": row.index,
-                    "external_id": row.external_id,
-                    "status": row.status,
-                    "user": row.user.pk if ok and row.user is not None else None,
-                    "membership": row.membership.pk if ok and row.membership is not None else None,
-                    "invitation": row.invitation.pk if ok and row.invitation is not None else None,
-                    "errors": row.errors,
-                    "notes": row.notes,
-                }
-            )
-        return Response(s.MemberSyncOutputSerializer({**counts, "results": results}).data)

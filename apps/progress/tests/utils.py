@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from rest_framework.test import APIClient
-
-from apps.organizations.tests.factories import api_key_for
-from apps.organizations.tests.utils import error, iso  # noqa: F401  (re-exported for the tests)
+from apps.organizations.tests.utils import api_key_client, error, iso  # noqa: F401  (re-exported for the tests)
 from apps.progress.models import ContentEmbedding, ContentItem, ContentPrerequisite, Interaction, Progress
 
 
 def url(organization, suffix: str = "") -> str:
     return f"/api/v1/orgs/{organization.slug}/{suffix}"
-
-
-def api_key_client(organization, scopes=("read", "write")) -> APIClient:
-    _key, raw = api_key_for(organization, scopes=scopes)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
-    return client
 
 
 def content_body(item: ContentItem, *, embedded: bool = False) -> dict:

@@ -51,7 +51,7 @@ class RecommendationListApi(OrganizationAPIView):
             if self.api_key is not None:
                 raise ValidationError({"user": ["Required with an API key."]})
             user_id = request.user.pk
-        if self.api_key is None and user_id != request.user.pk and not role_at_least(self.role, Role.ADMIN):
+        if not self.sees_all_members and user_id != request.user.pk:
             raise PermissionDenied("Members can read only their own recommendations.")
         rank_request = RankRequest(
             kinds=data.get("kind", []),
@@ -87,7 +87,7 @@ class RecommendationFeedbackApi(OrganizationAPIView):
     )
     def post(self, request, org_slug, log_id):
         log = selectors.recommendation_log_get(organization=self.organization, log_id=log_id)
-        if self.api_key is None and log.user_id != request.user.pk and not role_at_least(self.role, Role.ADMIN):
+        if not self.sees_all_members and log.user_id != request.user.pk:
             raise PermissionDenied("Members can give feedback only on their own recommendations.")
         data = FeedbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

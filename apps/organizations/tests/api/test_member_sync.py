@@ -26,8 +26,7 @@ from rest_framework.test import APIClient
 
 from apps.organizations.models import Invitation, Membership, Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, plan
-from apps.organizations.tests.utils import token_from_mail
-from apps.progress.tests.utils import api_key_client, url
+from apps.organizations.tests.utils import api_key_client, org_url, token_from_mail
 from apps.recommendations.models import GraphOutbox
 from apps.users.models import User
 from apps.users.tests.factories import UserFactory
@@ -37,7 +36,7 @@ pytestmark = pytest.mark.django_db
 
 
 def sync_url(organization) -> str:
-    return url(organization, "members/sync/")
+    return org_url(organization, "members/sync/")
 
 
 def synced(organization) -> dict[str, Membership]:
