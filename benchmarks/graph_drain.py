@@ -172,8 +172,8 @@ def write_outbox(organization_id: int, users, items, pairs, keys) -> int:
     """All rows through the services, 1% of every kind in turn (interleaved claim order)."""
     from django.db import transaction
 
-    from apps.recommendations import graph_sync
-    from apps.recommendations.models import GraphOutbox
+    from apps.graph import sync as graph_sync
+    from apps.graph.models import GraphOutbox
 
     rng = random.Random(1)
     parts = [list(users), list(items), list(pairs), list(keys)]
@@ -191,7 +191,7 @@ def write_outbox(organization_id: int, users, items, pairs, keys) -> int:
 
 def drain(max_seconds: float) -> tuple[int, float, int]:
     """(rows applied, seconds, rows dead) of drains run back to back until empty or max_seconds."""
-    from apps.recommendations.graph_sync import graph_sync_drain
+    from apps.graph.sync import graph_sync_drain
 
     applied = dead = 0
     started = time.perf_counter()
@@ -260,8 +260,9 @@ def main():
     from django.conf import settings
     from django.test.utils import override_settings
 
-    from apps.recommendations import graph_projection, graph_sync
-    from apps.recommendations.graph_projection import organization_subgraph_delete
+    from apps.graph import projection as graph_projection
+    from apps.graph import sync as graph_sync
+    from apps.graph.projection import organization_subgraph_delete
 
     graph_sync.graph_sync_kick = lambda: None  # the benchmark drains in this process, no worker
     rng = random.Random(args.seed)

@@ -113,7 +113,7 @@ def answers_for(instrument, traits: dict, rng: random.Random) -> dict:
 
 
 def behaviour_rows_for(traits: dict, catalog: dict, rng: random.Random):
-    from apps.recommendations.personality.behaviour import BehaviourRows
+    from apps.personality.behaviour import BehaviourRows
 
     c, o, e = traits["conscientiousness"], traits["openness"], traits["extraversion"]
     n_items = rng.randint(12, 30)
@@ -160,7 +160,7 @@ def text_for(traits: dict, rng: random.Random) -> list[str]:
 
 
 def make_catalog(rng: random.Random) -> dict:
-    from apps.recommendations.personality.behaviour import ItemInfo
+    from apps.personality.behaviour import ItemInfo
 
     categories = [f"cat{n}" for n in range(8)]
     kinds = ["article", "video", "lesson", "podcast"]
@@ -181,11 +181,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     setup()
-    from apps.recommendations.personality.behaviour import behaviour_estimate, behaviour_features
-    from apps.recommendations.personality.combine import Estimate, estimates_combine
-    from apps.recommendations.personality.instrument import IPIP50, MINI_IPIP
-    from apps.recommendations.personality.scoring import assessment_score
-    from apps.recommendations.personality.text import text_estimate
+    from apps.personality.behaviour import behaviour_estimate, behaviour_features
+    from apps.personality.combine import Estimate, estimates_combine
+    from apps.personality.instrument import IPIP50, MINI_IPIP
+    from apps.personality.scoring import assessment_score
+    from apps.personality.text import text_estimate
 
     rng = random.Random(args.seed)
     catalog = make_catalog(rng)

@@ -357,7 +357,7 @@ def outbox_counts(organization_id: int) -> tuple[int, int]:
     """(pending, dead) outbox rows of the organization."""
     from django.db.models import Count, Q
 
-    from apps.recommendations.models import GraphOutbox
+    from apps.graph.models import GraphOutbox
 
     counts = GraphOutbox.objects.filter(organization_id=organization_id).aggregate(
         pending=Count("id", filter=Q(dead_at__isnull=True)), dead=Count("id", filter=Q(dead_at__isnull=False))

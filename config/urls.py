@@ -34,7 +34,7 @@ urlpatterns = [
     path("api/v1/", include("apps.progress.api.urls")),
     path("api/v1/", include("apps.analytics.api.urls")),
     path("api/v1/", include("apps.recommendations.api.urls")),
-    path("api/v1/", include("apps.recommendations.api.personality_urls")),
+    path("api/v1/", include("apps.personality.api.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"

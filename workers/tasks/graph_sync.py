@@ -1,4 +1,4 @@
-"""Celery tasks: graph sync (thin: the logic is in apps.recommendations.graph_sync)."""
+"""Celery tasks: graph sync (thin: the logic is in apps.graph.sync)."""
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -26,6 +26,6 @@ def graph_sync_drain() -> dict:
     """
     from dataclasses import asdict
 
-    from apps.recommendations.graph_sync import graph_sync_drain as drain
+    from apps.graph.sync import graph_sync_drain as drain
 
     return asdict(drain())

@@ -24,7 +24,7 @@ def profile_recompute_task(organization_id: int, user_id: int) -> bool:
     hiccups and transient embedding errors retry with backoff; the language model's failures fall back
     to the offline text estimate inside the service, so they never retry here."""
     from apps.organizations.models import Membership
-    from apps.recommendations.personality.services import profile_recompute
+    from apps.personality.services import profile_recompute
 
     if not Membership.objects.filter(organization_id=organization_id, user_id=user_id).exists():
         return False
@@ -35,7 +35,7 @@ def profile_recompute_task(organization_id: int, user_id: int) -> bool:
 @shared_task(name="personality.recompute_stale", ignore_result=True)
 def profile_recompute_stale_task() -> int:
     """Beat: enqueue recomputes for users with evidence newer than their profile. Idempotent."""
-    from apps.recommendations.personality.services import profile_recompute_stale
+    from apps.personality.services import profile_recompute_stale
 
     return len(profile_recompute_stale())
 
@@ -46,7 +46,7 @@ def personality_evidence_note_task(organization_id: int, counts: list[list[int]]
     event), off the request: one Redis counter per user, and a debounced recompute for those who
     reached the threshold. Returns how many recomputes were enqueued. Not retried: a lost note is
     caught by the beat sweep (recompute_stale)."""
-    from apps.recommendations.personality.services import personality_evidence_note
+    from apps.personality.services import personality_evidence_note
 
     return sum(
         personality_evidence_note(organization_id=organization_id, user_id=user_id, events=events)

@@ -1,10 +1,14 @@
 """The app import graph points one way (DESIGN.md "Shape", STYLE.md §9): core at the bottom, then
-users < organizations < progress, bots < documents < conversations < recommendations, widget < analytics.
+users < organizations < progress, bots < documents, graph < conversations < recommendations, widget <
+personality, analytics. Issue 15: graph (the knowledge-graph projection) sits above progress and below
+recommendations, whose graph source reads its queries; personality sits above recommendations (it
+registers its re-ranking hook into the engine and uses the engine's cache).
 
 Every non-test, non-migration module of each app is parsed (ast, nothing is imported) and every
 `apps.<app>` import is collected, at module level and inside functions alike (a lazy import is
 still a dependency). An app may import only apps on a lower layer; apps that share a layer
-(progress and bots, recommendations and widget) may not import each other. A fact another app reacts
+(progress and bots, documents and graph, recommendations and widget, personality and analytics) may not
+import each other. A fact another app reacts
 to is a domain event (`apps/<app>/events.py`), never an import upwards. `workers/` and `config/` may
 import anything, but an app that imports a workers module (to enqueue a task) is charged with the
 apps that module imports.
@@ -33,9 +37,11 @@ LAYERS = {
     "progress": 3,
     "bots": 3,
     "documents": 4,
+    "graph": 4,
     "conversations": 5,
     "recommendations": 6,
     "widget": 6,
+    "personality": 7,
     "analytics": 7,
 }
 

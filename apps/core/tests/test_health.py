@@ -117,7 +117,7 @@ def test_graph_off_is_not_required(db, settings, fresh_graph):
 
 
 def test_registered_figures_are_shown_and_never_fail_the_report(db, fresh_graph, monkeypatch):
-    """Apps add figures to a check's report (core imports no app): recommendations' graph outbox is
+    """Apps add figures to a check's report (core imports no app): the graph app's outbox backlog is
     registered in its ready(); a figure that raises shows its error; one for an unknown check is ignored."""
     from apps.core import health
 

@@ -23,10 +23,11 @@ from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
+from apps.personality.models import AssessmentResponse, PersonalityProfile
+from apps.personality.services import assessment_submit, profile_recompute
 from apps.progress.models import ContentItem, Interaction, Progress
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
-from apps.recommendations.models import AssessmentResponse, PersonalityProfile, RecommendationLog
-from apps.recommendations.personality.services import assessment_submit, profile_recompute
+from apps.recommendations.models import RecommendationLog
 from conftest import client_for
 
 METHODS = ["get", "post", "put", "patch", "delete"]

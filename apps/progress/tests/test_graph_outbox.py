@@ -4,9 +4,9 @@ batch, and the ones progress records) and member sync. With the graph off nothin
 
 import pytest
 
+from apps.graph.models import GraphOutbox
 from apps.progress.tests.factories import ContentItemFactory
 from apps.progress.tests.utils import url
-from apps.recommendations.models import GraphOutbox
 from conftest import client_for
 
 pytestmark = pytest.mark.django_db

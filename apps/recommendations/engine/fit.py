@@ -56,21 +56,6 @@ def als_fit(
     return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
 
 
-def als_fold_in(item_factors: np.ndarray, items: np.ndarray, confidence: np.ndarray, *, regularization: float,
-                alpha: float) -> np.ndarray:  # fmt: skip
-    """The ALS user vector of someone the model has not seen, from the factors of the items they
-    engaged with (one least-squares step of ALS: x = (Y'CY + lambda I)^-1 Y'C p)."""
-    dims = item_factors.shape[1]
-    if len(items) == 0:
-        return np.zeros(dims, dtype=np.float32)
-    gram = item_factors.T @ item_factors
-    y = item_factors[items]
-    c = alpha * confidence
-    a = gram + (y.T * c) @ y + regularization * np.eye(dims)
-    b = (y.T * (1 + c)).sum(axis=1)
-    return np.linalg.solve(a, b).astype(np.float32)
-
-
 def cooccurrence_fit(matrix: sp.csr_matrix, *, neighbors: int = 50, shrink: float = 10.0) -> sp.csr_matrix:
     """items x items: for each item its `neighbors` most similar items by co-occurrence,
     sim(i, j) = |U_i & U_j| / (sqrt(|U_i| |U_j|) + shrink) (shrinkage damps pairs seen by few users)."""

@@ -10,8 +10,9 @@ may read it (services.recommendations_serve(personal_reasons=...)). Any other re
 item's reason and is shown to every caller: hooks with private text must use the suffix form.
 Items a hook does not mention keep factor 1.
 
-Issue 8 (personality profiles) registers its personality/learning-style fit here; until then
-nothing is registered, and no fit is pretended.
+Registered today: the personality/learning-style fit of issue 8 (`apps.personality.rerank.personality_fit`),
+from `PersonalityConfig.ready()`; with that app not installed nothing is registered and no fit is
+pretended. The engine never imports a hook's app: the hook's app imports this module.
 """
 
 from __future__ import annotations

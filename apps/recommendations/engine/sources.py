@@ -358,7 +358,7 @@ def source_course(context: UserContext, *, limit: int) -> SourceResult:
 
 
 def source_graph(context: UserContext, *, limit: int) -> SourceResult:
-    """Paths in the knowledge graph (apps.recommendations.graph_queries), read from the per-user
+    """Paths in the knowledge graph (apps.graph.queries), read from the per-user
     cache that `recommendations.graph_refresh` fills in the background (never Bolt in the request).
     Missing or stale: a refresh is enqueued; the stale rows still serve meanwhile."""
     from apps.core.graph import graph_enabled
@@ -379,12 +379,9 @@ def source_graph(context: UserContext, *, limit: int) -> SourceResult:
 def graph_candidates_refresh(*, organization_id: int, user_id: int) -> int:
     """Compute the user's knowledge-graph candidates and cache them (the background half of
     `source_graph`). Returns how many were found ([] when the graph is off or down)."""
+    from apps.graph.queries import graph_candidates
     from apps.recommendations.engine import cache as rec_cache
 
-    try:
-        from apps.recommendations.graph_queries import graph_candidates
-    except ImportError:
-        return 0
     version = rec_cache.user_version(organization_id=organization_id, user_id=user_id)
     rows = graph_candidates(organization_id=organization_id, user_id=user_id, limit=settings.REC_CANDIDATES_PER_SOURCE)
     rows = [[int(item), float(score), str(reason)] for item, score, reason in rows]

@@ -1,4 +1,5 @@
-"""Recommendation models: graph projection (graph.py) and the engine (engine.py), re-exported here."""
+"""Recommendation engine models (engine.py), re-exported here. The graph outbox lives in apps.graph,
+the personality profiles in apps.personality (issue 15)."""
 
 from apps.recommendations.models.engine import (
     ItemFactor,
@@ -7,16 +8,10 @@ from apps.recommendations.models.engine import (
     RecommenderModel,
     UserFactor,
 )
-from apps.recommendations.models.graph import GraphOutbox
-from apps.recommendations.models.personality import AssessmentResponse, PersonalityDeletion, PersonalityProfile
 
 __all__ = [
-    "AssessmentResponse",
-    "GraphOutbox",
     "ItemFactor",
     "ItemNeighbors",
-    "PersonalityDeletion",
-    "PersonalityProfile",
     "RecommendationLog",
     "RecommenderModel",
     "UserFactor",

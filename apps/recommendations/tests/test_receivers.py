@@ -1,8 +1,10 @@
-"""apps/recommendations/receivers.py: the one place where recommendations reacts to the other apps'
-domain events (STYLE.md §9). A bulk write has the same effects as the single writes it stands for:
-graph outbox rows in the caller's transaction, the users' cached lists made stale on commit, their
-personality evidence counted on commit; a rolled-back write leaves none of them. One notification
-path per fact: no post_save/post_delete receiver of recommendations is left."""
+"""The receivers of the other apps' domain events (STYLE.md §9) in the three apps that listen:
+apps/graph/receivers.py, apps/recommendations/receivers.py and apps/personality/receivers.py (one
+module before issue 15 split graph and personality out of recommendations). A bulk write has the
+same effects as the single writes it stands for: graph outbox rows in the caller's transaction, the
+users' cached lists made stale on commit, their personality evidence counted on commit; a
+rolled-back write leaves none of them. One notification path per fact: no post_save/post_delete
+receiver of these apps is left."""
 
 import weakref
 
@@ -12,13 +14,15 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from apps.conversations import events as conversation_events
+from apps.graph import receivers as graph_receivers
+from apps.graph.models import GraphOutbox
 from apps.organizations import events as organization_events
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
+from apps.personality import receivers as personality_receivers
 from apps.progress import events as progress_events
 from apps.progress.tests.factories import ContentItemFactory
 from apps.progress.tests.utils import url
 from apps.recommendations import receivers
-from apps.recommendations.models import GraphOutbox
 from apps.users import events as user_events
 from apps.users.services import user_update
 from conftest import client_for
@@ -125,8 +129,10 @@ def test_a_users_chat_message_counts_as_evidence(organization, member, django_ca
 
 
 def test_one_receiver_per_event_and_no_model_signal_receivers():
-    """Each domain event has exactly one receiver in recommendations; recommendations has none on
-    post_save/post_delete (bulk writes would bypass them: two paths for one fact)."""
+    """Each domain event has exactly one receiver in each app that listens to it (graph, recommendations,
+    personality), and together they listen to every event recommendations listened to before issue 15;
+    none of them has a receiver on post_save/post_delete (bulk writes would bypass them: two paths for
+    one fact)."""
     events = [
         progress_events.interactions_recorded,
         progress_events.progress_changed,
@@ -135,16 +141,20 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
         user_events.user_profile_changed,
         conversation_events.user_message_posted,
     ]
-    assert [signal for signal, _receiver in receivers.RECEIVERS] == events
+    listening = {"graph": graph_receivers, "recommendations": receivers, "personality": personality_receivers}
+    assert [signal for signal, _receiver in graph_receivers.RECEIVERS] == events[:5]
+    assert [signal for signal, _receiver in receivers.RECEIVERS] == [events[0], events[1], events[3]]
+    assert [signal for signal, _receiver in personality_receivers.RECEIVERS] == [events[0], events[1], events[5]]
 
     def modules(signal):
         functions = [ref() if isinstance(ref, weakref.ref) else ref for _key, ref, *_rest in signal.receivers]
         return [getattr(function, "__module__", "") for function in functions]
 
     for signal in events:
-        assert [m for m in modules(signal) if m.startswith("apps.recommendations")] == [
-            "apps.recommendations.receivers"
-        ]
+        for app, module in listening.items():
+            expected = [module.__name__] if any(s is signal for s, _receiver in module.RECEIVERS) else []
+            assert [m for m in modules(signal) if m.startswith(f"apps.{app}.")] == expected
+        assert any(any(s is signal for s, _r in module.RECEIVERS) for module in listening.values())
     for signal in (post_save, post_delete):
         assert [m for m in modules(signal) if m.startswith("apps.")] == []
 
@@ -160,7 +170,8 @@ def test_a_large_batch_counts_evidence_in_one_task(
     monkeypatch.setattr(
         personality_evidence_note_task, "apply_async", lambda args, **options: published.append(tuple(args))
     )
-    users = [MembershipFactory(organization=organization).user for _ in range(receivers.EVIDENCE_INLINE_USERS + 1)]
+    inline = personality_receivers.EVIDENCE_INLINE_USERS
+    users = [MembershipFactory(organization=organization).user for _ in range(inline + 1)]
     item = ContentItemFactory(organization=organization)
     batch = [
         {"idempotency_key": f"{user.pk}-{kind}", "kind": kind, "item": item.pk, "user": user.pk}

@@ -24,10 +24,10 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from apps.graph.models import GraphOutbox
 from apps.organizations.models import Invitation, Membership, Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, plan
 from apps.organizations.tests.utils import api_key_client, org_url, token_from_mail
-from apps.recommendations.models import GraphOutbox
 from apps.users.models import User
 from apps.users.tests.factories import UserFactory
 from conftest import client_for
