@@ -37,8 +37,9 @@ from apps.bots import selectors
 from apps.bots.models import Bot
 from apps.conversations import selectors as conversation_selectors
 from apps.conversations import services as conversation_services
-from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA, EventStreamRenderer, sse, sse_response
+from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA
 from apps.conversations.models import Conversation, Message
+from apps.core.streaming import EventStreamRenderer, sse, sse_response
 from apps.core.throttling import client_ip
 from apps.organizations.models import Membership
 from apps.widget import services as widget
