@@ -77,3 +77,9 @@ class Bot(OrganizationOwnedModel):
         if self.calibrated_min_score is not None:
             return self.calibrated_min_score
         return settings.REFUSAL_DEFAULT_MIN_SCORE
+
+    @property
+    def widget_snippet(self) -> str:
+        """The HTML an owner pastes into a site to embed this bot's chat widget (served by apps/widget at
+        /widget/{public_id}.js); shown by the bot API and the admin."""
+        return f'<script src="{settings.BEACON_PUBLIC_URL}/widget/{self.public_id}.js" async></script>'
