@@ -17,7 +17,7 @@ def widget(bot):
     return format_html(
         '<code style="user-select:all">{}</code><br>'
         '<a href="{}" target="_blank" rel="noopener">Open the preview page</a>',
-        bot.widget_snippet,
+        bot.widget_snippet(),
         preview,
     )
 
