@@ -77,3 +77,10 @@ class Bot(OrganizationOwnedModel):
         if self.calibrated_min_score is not None:
             return self.calibrated_min_score
         return settings.REFUSAL_DEFAULT_MIN_SCORE
+
+    def widget_snippet(self, base_url: str | None = None) -> str:
+        """The HTML an owner pastes into a site to embed this bot's chat widget (served by apps/widget at
+        /widget/{public_id}.js) from `base_url`: BEACON_PUBLIC_URL by default (the bot API, the admin),
+        the host a page was served on for Beacon's own preview page."""
+        base_url = settings.BEACON_PUBLIC_URL if base_url is None else base_url
+        return f'<script src="{base_url}/widget/{self.public_id}.js" async></script>'

@@ -15,7 +15,7 @@ import calendar
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -101,7 +101,7 @@ class Turn:
     hits: list
     messages: list[dict] | None  # the prompt; None when nothing relevant was found
     started: float
-    vector: np.ndarray | None = None  # the question embedded once (Q&A match, retrieval, offline answerer)
+    vector: np.ndarray  # the question embedded once per turn (Q&A match, retrieval, offline answerer, gaps)
     qa_match: qa.QAMatch | None = None  # one of the bot's own Q&A pairs answers this question
 
 
@@ -168,8 +168,7 @@ def _store_answer(turn: Turn, answer: chat.Answer, *, status: str, error: str = 
 def _refuse(turn: Turn, *, model: str = "", usage: chat.Answer | None = None, note: str = "") -> Message:
     """The bot's fallback message, status `unanswered`; `note` (kept in `error`, shown to owners in the
     admin, never to the person asking) says why when an answer was written and then withheld."""
-    if turn.vector is not None:  # a content gap: keep the question's vector for the gaps view
-        gaps.question_vector_remember(turn.question.content, turn.vector)
+    gaps.question_vector_remember(turn.question.content, turn.vector)  # a content gap, for the gaps view
     fallback = chat.Answer(content=turn.conversation.bot.fallback_message, model=model)
     if usage is not None:  # the tokens were spent all the same
         fallback.prompt_tokens, fallback.completion_tokens = usage.prompt_tokens, usage.completion_tokens
@@ -201,34 +200,68 @@ UNSUPPORTED_NOTE = "Withheld: no sentence of the model's answer is supported by 
 NO_QUOTE_NOTE = "No sentence of the retrieved passages answers the question well enough (ANSWER_MIN_SUPPORT)."
 
 
-def turn_answer(turn: Turn) -> Message:
-    """The assistant's message for a prepared turn (one JSON response)."""
-    if turn.qa_match is not None:
-        return _store_qa_answer(turn)
-    bot = turn.conversation.bot
-    if turn.messages is None:
-        return _refuse(turn)
-    if not chat.llm_enabled():
-        answer = _offline(turn)
-        if answer is None:
-            return _refuse(turn, model=chat.OFFLINE_MODEL, note=NO_QUOTE_NOTE)
-        return _store_answer(turn, answer, status=Message.Status.OK)
-    try:
-        answer = chat.llm_answer(bot=bot, messages=turn.messages)
-    except chat.LLMError as exc:
-        logger.warning("language model failed for conversation %s: %s", turn.conversation.pk, exc)
-        return _store_answer(
-            turn, chat.Answer(content=settings.LLM_ERROR_MESSAGE, model=bot.llm_model), status="error", error=str(exc)
-        )
-    return _store_model_answer(turn, answer)
-
-
 def _words(text: str) -> Iterator[str]:
     """Stream pieces of `text` whose concatenation is exactly `text` (code indentation included)."""
     yield from re.findall(r"\s*\S+", text)
     tail = re.search(r"\s+$", text)
     if tail:
         yield tail.group(0)
+
+
+def _token(text: str) -> tuple[str, dict]:
+    return "token", {"text": text}
+
+
+def _turn_reply(turn: Turn, *, stream: bool) -> Generator[tuple[str, dict], None, Message]:
+    """The one decision path of a prepared turn, shared by the JSON and the streamed answer: yields
+    ("token", {"text"}) as the answer is delivered and returns the stored assistant message.
+
+    Q&A match -> the pair's answer; nothing relevant -> the fallback; no language model -> the offline
+    answerer (quoting nothing -> the fallback); else the model, whose answer is checked once complete
+    (a model error -> the polite error, status error). `stream` only changes how the model's output
+    arrives: as it is written (`chat.llm_stream`) or in one piece (`chat.llm_answer`). Offline, the
+    answer is checked before the first piece is yielded.
+    """
+    bot = turn.conversation.bot
+    if turn.qa_match is not None:
+        yield _token(turn.qa_match.pair.answer)
+        return _store_qa_answer(turn)
+    if turn.messages is None:
+        yield _token(bot.fallback_message)
+        return _refuse(turn)
+    if not chat.llm_enabled():
+        answer = _offline(turn)
+        if answer is None:
+            yield _token(bot.fallback_message)
+            return _refuse(turn, model=chat.OFFLINE_MODEL, note=NO_QUOTE_NOTE)
+        for word in _words(answer.content):
+            yield _token(word)
+        return _store_answer(turn, answer, status=Message.Status.OK)
+    answer = chat.Answer(content="", model=bot.llm_model)
+    try:
+        if stream:
+            for delta in chat.llm_stream(bot=bot, messages=turn.messages, answer=answer):
+                yield _token(delta)
+        else:
+            answer = chat.llm_answer(bot=bot, messages=turn.messages)
+    except chat.LLMError as exc:
+        logger.warning("language model failed for conversation %s: %s", turn.conversation.pk, exc)
+        # What was written before the failure stays, followed by the polite error.
+        error_text = ("\n\n" if answer.content else "") + settings.LLM_ERROR_MESSAGE
+        yield _token(error_text)
+        answer.content += error_text
+        return _store_answer(turn, answer, status=Message.Status.ERROR, error=str(exc))
+    return _store_model_answer(turn, answer)
+
+
+def turn_answer(turn: Turn) -> Message:
+    """The assistant's message for a prepared turn (one JSON response)."""
+    reply = _turn_reply(turn, stream=False)
+    while True:
+        try:
+            next(reply)  # one JSON response: only the stored message matters
+        except StopIteration as finished:
+            return finished.value
 
 
 def turn_stream(turn: Turn) -> Iterator[tuple[str, dict]]:
@@ -239,33 +272,7 @@ def turn_stream(turn: Turn) -> Iterator[tuple[str, dict]]:
     may differ (unsupported markers removed, or the bot's fallback with status `unanswered` when
     nothing was supported). Offline, the answer is checked before the first token.
     """
-    bot = turn.conversation.bot
-    if turn.qa_match is not None:
-        yield "token", {"text": turn.qa_match.pair.answer}
-        message = _store_qa_answer(turn)
-    elif turn.messages is None:
-        yield "token", {"text": bot.fallback_message}
-        message = _refuse(turn)
-    elif not chat.llm_enabled():
-        answer = _offline(turn)
-        if answer is None:
-            yield "token", {"text": bot.fallback_message}
-            message = _refuse(turn, model=chat.OFFLINE_MODEL, note=NO_QUOTE_NOTE)
-        else:
-            for word in _words(answer.content):
-                yield "token", {"text": word}
-            message = _store_answer(turn, answer, status=Message.Status.OK)
-    else:
-        answer = chat.Answer(content="", model=bot.llm_model)
-        try:
-            for delta in chat.llm_stream(bot=bot, messages=turn.messages, answer=answer):
-                yield "token", {"text": delta}
-            message = _store_model_answer(turn, answer)
-        except chat.LLMError as exc:
-            logger.warning("language model failed for conversation %s: %s", turn.conversation.pk, exc)
-            yield "token", {"text": ("\n\n" if answer.content else "") + settings.LLM_ERROR_MESSAGE}
-            answer.content = (answer.content + "\n\n" if answer.content else "") + settings.LLM_ERROR_MESSAGE
-            message = _store_answer(turn, answer, status=Message.Status.ERROR, error=str(exc))
+    message = yield from _turn_reply(turn, stream=True)
     yield (
         "done",
         {

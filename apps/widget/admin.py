@@ -1,7 +1,6 @@
 """The widget's panel on the bot's change page: the embed snippet and the preview link (registered
 here, since bots does not know the widget's URLs)."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -15,11 +14,10 @@ def widget(bot):
     if not bot.pk:
         return "—"
     preview = reverse("widget:preview", kwargs={"public_id": bot.public_id})
-    snippet = f'<script src="{settings.BEACON_PUBLIC_URL}/widget/{bot.public_id}.js" async></script>'
     return format_html(
         '<code style="user-select:all">{}</code><br>'
         '<a href="{}" target="_blank" rel="noopener">Open the preview page</a>',
-        snippet,
+        bot.widget_snippet(),
         preview,
     )
 

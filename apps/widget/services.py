@@ -43,6 +43,11 @@ def beacon_origin() -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+def own_origin(request) -> str:
+    """The origin this request was served on (what a Beacon page sends as Origin)."""
+    return f"{request.scheme}://{request.get_host()}".lower()
+
+
 def normalise_origin(origin: str | None) -> str:
     return (origin or "").strip().lower().rstrip("/")
 

@@ -101,7 +101,7 @@ class BotOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_widget_snippet(self, bot) -> str:
-        return f'<script src="{settings.BEACON_PUBLIC_URL}/widget/{bot.public_id}.js" async></script>'
+        return bot.widget_snippet()
 
     def get_widget_preview_url(self, bot) -> str:
         return f"{settings.BEACON_PUBLIC_URL}/widget/{bot.public_id}/preview/"

@@ -19,10 +19,11 @@ from rest_framework.response import Response
 
 from apps.bots.tenancy import BotScopedApi
 from apps.conversations import selectors, services
-from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA, EventStreamRenderer, sse, sse_response
+from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA
 from apps.conversations.models import Conversation, Message
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
+from apps.core.streaming import EventStreamRenderer, sse, sse_response
 from apps.organizations.models import Role
 
 

@@ -17,6 +17,8 @@ Coverage:
 - streaming: tokens equal the deltas, done carries the checked content and the final chunk's usage;
   a connection drop mid-way gives tokens, then the polite error, status error;
 - offline answerer: extractive, every citation supported, each cited sentence is in its chunk;
+- one decision path (issue 15): a turn embeds its question exactly once, offline (answered, quoting
+  nothing, nothing relevant) and with a model, in one JSON response and streamed;
 - monthly message limit: 429 message_limit_exceeded with resets_at (first day of next month, UTC) and
   retry_after; assistant messages, other organizations and last month's messages do not count.
 """
@@ -406,6 +408,68 @@ def test_offline_answer_is_extractive_with_every_citation_supported(guide_bot, o
         for ref in refs:
             chunk_text = " ".join(Chunk.objects.get(pk=by_ref[ref]["chunk_id"]).text.split())
             assert plain in chunk_text
+
+
+# --------------------------------------------------------------------------- the question embedded once (issue 15)
+
+
+@pytest.fixture
+def encoded_texts(monkeypatch):
+    """Every text the process-wide embedder is asked to encode (the real embedder, counted at its boundary)."""
+    embedder = get_embedder()
+    encode = embedder.encode
+    texts: list[str] = []
+
+    def counting_encode(batch: list[str]):
+        texts.extend(batch)
+        return encode(batch)
+
+    monkeypatch.setattr(embedder, "encode", counting_encode)
+    return texts
+
+
+def _run_turn(bot, question: str, delivery: str) -> dict:
+    """One whole turn (prepare, then the JSON answer or the stream); the stored message's status and model."""
+    turn = services.turn_prepare(conversation=new_conversation(bot), content=question)
+    if delivery == "json":
+        message = services.turn_answer(turn)
+        return {"status": message.status, "model": message.model}
+    done = list(services.turn_stream(turn))[-1][1]
+    return {"status": done["status"], "model": done["model"]}
+
+
+@pytest.mark.parametrize("delivery", ["json", "stream"])
+@pytest.mark.parametrize(
+    ("question", "min_score", "expected"),
+    [
+        (REFUND_QUESTION, None, {"status": "ok", "model": chat.OFFLINE_MODEL}),
+        ("What is the capital of France?", 0, {"status": "unanswered", "model": chat.OFFLINE_MODEL}),
+        (UNRELATED_QUESTION, None, {"status": "unanswered", "model": ""}),
+    ],
+    ids=["answered", "nothing-quoted", "nothing-relevant"],
+)
+def test_offline_turn_embeds_the_question_once(
+    guide_bot, offline, encoded_texts, question, min_score, expected, delivery
+):
+    """Offline, whatever the branch and the delivery: the question goes to the embedder exactly once."""
+    if min_score is not None:  # retrieval returns passages, none of which answers
+        guide_bot.min_score = min_score
+        guide_bot.save()
+    encoded_texts.clear()
+
+    assert _run_turn(guide_bot, question, delivery) == expected
+    assert encoded_texts.count(question) == 1
+
+
+@pytest.mark.parametrize("delivery", ["json", "stream"])
+def test_model_turn_embeds_the_question_once(guide_bot, llm, encoded_texts, delivery):
+    """With a language model, in one response or streamed: the question goes to the embedder exactly once."""
+    sentence = "Refunds are processed within 14 days [1]."
+    llm(completion(sentence) if delivery == "json" else stream([sentence]))
+    encoded_texts.clear()
+
+    assert _run_turn(guide_bot, REFUND_QUESTION, delivery) == {"status": "ok", "model": LLM_MODEL}
+    assert encoded_texts.count(REFUND_QUESTION) == 1
 
 
 # --------------------------------------------------------------------------- monthly message limit

@@ -1,4 +1,4 @@
-"""The chat widget: the loader script, the iframe page, the preview page and the visitor API.
+"""The widget's visitor API (outside /api/v1; the pages are pages.py):
 
     <script src="https://HOST/widget/{public_id}.js" async></script>
 
@@ -9,26 +9,21 @@
 2. The loader draws a launcher and an iframe of `/widget/{public_id}/frame/` (Beacon's own page, so
    the host page's CSS and scripts cannot reach into the chat). The frame's Content-Security-Policy
    `frame-ancestors` admits only the allowed origins, and it runs no inline script.
-3. The frame talks to the visitor API with `Authorization: Visitor <token>`: the latest
-   conversation, a new conversation, a message (answers streamed as server-sent events), feedback.
-   Every call re-checks the token's origin against the allow-list and counts against the
-   per-visitor, per-IP and per-organization rate limits; the plan's monthly message limit applies.
+3. The frame talks to the visitor API with `Authorization: Visitor <token>` (authentication.py): the
+   latest conversation, a new conversation, a message (answers streamed as server-sent events),
+   feedback. Every call re-checks the token's origin against the allow-list; new conversations and
+   messages count against the per-visitor, per-IP and per-organization rate limits (throttling.py);
+   the plan's monthly message limit applies.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user, get_user_model
-from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
-from django.http import HttpResponse
-from django.shortcuts import render
 from django.utils.decorators import method_decorator
-from django.views.decorators.clickjacking import xframe_options_exempt
-from django.views.decorators.http import require_GET
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,127 +32,35 @@ from apps.bots import selectors
 from apps.bots.models import Bot
 from apps.conversations import selectors as conversation_selectors
 from apps.conversations import services as conversation_services
-from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA, EventStreamRenderer, sse, sse_response
-from apps.conversations.models import Conversation, Message
-from apps.core.throttling import client_ip
-from apps.organizations.models import Membership
+from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA
+from apps.conversations.models import Conversation
+from apps.core.streaming import EventStreamRenderer, sse, sse_response
 from apps.widget import services as widget
-
-LANGUAGES = {"en", "fr", "de", "es", "nl"}
-DEFAULT_COLOR = "#2563eb"
-
-
-def own_origin(request) -> str:
-    """The origin this request was served on (what a Beacon page sends as Origin)."""
-    return f"{request.scheme}://{request.get_host()}".lower()
-
-
-def widget_config(bot: Bot) -> dict:
-    theme = bot.widget_theme or {}
-    return {
-        "name": bot.name,
-        "title": theme.get("title") or bot.name,
-        "greeting": bot.greeting,
-        "suggested_questions": list(bot.suggested_questions or []),
-        "color": theme.get("color") or DEFAULT_COLOR,
-        "position": theme.get("position") or "right",
-        "icon": theme.get("icon") or "chat",
-    }
-
-
-def _language(value: str | None) -> str:
-    value = (value or "en").split("-")[0].lower()
-    return value if value in LANGUAGES else "en"
-
-
-def _bot_or_404(public_id: str) -> Bot:
-    try:
-        return selectors.bot_get_public(public_id=public_id)
-    except NotFound:
-        return None
-
-
-# --------------------------------------------------------------------------- pages
-
-
-@require_GET
-def loader_js(request, public_id: str):
-    """The per-bot loader script (no secrets in it: the public id and Beacon's address)."""
-    bot = _bot_or_404(public_id)
-    if bot is None:
-        return HttpResponse(
-            "/* Beacon: no widget with this id. */\n", status=404, content_type="application/javascript"
-        )
-    response = render(
-        request,
-        "widget/loader.js",
-        {"public_id": bot.public_id, "base_url": own_origin(request)},
-        content_type="application/javascript; charset=utf-8",
-    )
-    response["Cache-Control"] = "public, max-age=300"
-    response["Cross-Origin-Resource-Policy"] = "cross-origin"
-    return response
-
-
-def frame_csp(bot: Bot) -> str:
-    ancestors = " ".join(["'self'", *sorted({widget.normalise_origin(o) for o in bot.allowed_origins})])
-    return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
-        f"base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}"
-    )
-
-
-@require_GET
-@xframe_options_exempt  # framing is governed by the CSP frame-ancestors list instead
-def frame_page(request, public_id: str):
-    """The chat panel, inside the iframe. Only the bot's allowed origins (and Beacon) may frame it."""
-    bot = _bot_or_404(public_id)
-    if bot is None:
-        return HttpResponse("No widget with this id.", status=404, content_type="text/plain")
-    config = widget_config(bot)
-    response = render(
-        request,
-        "widget/frame.html",
-        {"bot": bot, "config": config, "lang": _language(request.GET.get("lang"))},
-    )
-    response["Content-Security-Policy"] = frame_csp(bot)
-    response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-@require_GET
-def preview_page(request, public_id: str):
-    """Beacon's own page with the widget on it: for the organization's members and staff."""
-    bot = _bot_or_404(public_id)
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if bot is None or not preview_viewer_allowed(request.user, bot):
-        return HttpResponse("No widget with this id.", status=404, content_type="text/plain")
-    snippet = f'<script src="{own_origin(request)}/widget/{bot.public_id}.js" async></script>'
-    return render(request, "widget/preview.html", {"bot": bot, "snippet": snippet, "public_id": bot.public_id})
-
-
-# --------------------------------------------------------------------------- visitor API
+from apps.widget.authentication import VisitorTokenAuthentication
+from apps.widget.selectors import citations_public, preview_viewer_allowed, widget_config
+from apps.widget.serializers import WidgetConfigSerializer, WidgetConversationSerializer, WidgetMessageSerializer
+from apps.widget.throttling import SessionIpThrottle, VisitorThrottle
 
 
 class WidgetApi(APIView):
-    """Public endpoints: no session or JWT; the visitor token is the credential."""
+    """The widget's endpoints outside /api/v1: no session or JWT; the bot behind the URL's public id
+    is resolved first, and responses carry CORS headers for the bot's allowed origins."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
     bot: Bot
-    visitor: widget.Visitor
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        self.bot = selectors.bot_get_public(public_id=kwargs["public_id"])
+    def perform_authentication(self, request):
+        # The bot before authentication and throttles: a visitor token is verified against it, an
+        # unknown widget id is a 404 before anything else, and a 429 gets the CORS headers below.
+        self.bot = selectors.bot_get_public(public_id=self.kwargs["public_id"])
+        super().perform_authentication(request)
 
     def cors(self, response, origin: str | None):
         """Cross-origin callers (the loader on the host page) see responses only when allowed."""
         origin = widget.normalise_origin(origin)
         response["Vary"] = "Origin"
-        if origin and widget.origin_allowed(bot=self.bot, origin=origin, own_origin=own_origin(self.request)):
+        if origin and widget.origin_allowed(bot=self.bot, origin=origin, own_origin=widget.own_origin(self.request)):
             response["Access-Control-Allow-Origin"] = origin
             response["Access-Control-Expose-Headers"] = "Retry-After"
         return response
@@ -170,7 +73,7 @@ class WidgetApi(APIView):
 
     def options(self, request, *args, **kwargs):
         """CORS preflight: only allowed origins get the go-ahead."""
-        widget.origin_check(bot=self.bot, origin=request.META.get("HTTP_ORIGIN"), own_origin=own_origin(request))
+        widget.origin_check(bot=self.bot, origin=request.META.get("HTTP_ORIGIN"), own_origin=widget.own_origin(request))
         response = Response(status=status.HTTP_204_NO_CONTENT)
         response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Accept"
@@ -179,20 +82,16 @@ class WidgetApi(APIView):
 
 
 class VisitorApi(WidgetApi):
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        scheme, _, token = header.partition(" ")
-        if request.method == "OPTIONS":
-            return
-        if scheme != "Visitor" or not token.strip():
-            raise widget.WidgetTokenInvalid(
-                "Send the visitor token as 'Authorization: Visitor <token>'.", code="visitor_token_missing"
-            )
-        self.visitor = widget.visitor_token_verify(token=token.strip(), bot=self.bot, own_origin=own_origin(request))
-        origin = request.META.get("HTTP_ORIGIN")
-        if origin and widget.normalise_origin(origin) not in {self.visitor.origin, own_origin(request)}:
-            raise widget.WidgetDenied("This visitor token was issued for another site.")
+    """Public endpoints: no session or JWT; the visitor token is the credential."""
+
+    # (That docstring is also the schema's description of the operations that state none.) A valid
+    # `Authorization: Visitor <token>` makes `request.auth` the visitor (authentication.py).
+
+    authentication_classes = [VisitorTokenAuthentication]
+
+    @property
+    def visitor(self) -> widget.Visitor:
+        return self.request.auth
 
     def conversation(self, conversation_id: int) -> Conversation:
         return conversation_selectors.widget_conversation_get(
@@ -203,30 +102,15 @@ class VisitorApi(WidgetApi):
         )
 
 
-def preview_viewer_allowed(user, bot: Bot) -> bool:
-    """Beacon's own pages (the preview) show the widget to the organization's members and staff only."""
-    if user is None or not user.is_authenticated:
-        return False
-    return user.is_superuser or Membership.objects.filter(organization_id=bot.organization_id, user=user).exists()
-
-
-class WidgetConfigSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    title = serializers.CharField()
-    greeting = serializers.CharField(allow_blank=True)
-    suggested_questions = serializers.ListField(child=serializers.CharField())
-    color = serializers.CharField()
-    position = serializers.ChoiceField(choices=["left", "right"])
-    icon = serializers.CharField()
-
-
 class WidgetSessionApi(WidgetApi):
+    throttle_classes = [*APIView.throttle_classes, SessionIpThrottle]
+
     def check_preview_access(self, request) -> None:
         """A session for Beacon's own origin (not a listed site) needs a signed-in member: otherwise
         anyone could chat with any bot (and spend its organization's messages) from the preview."""
         origin = widget.normalise_origin(request.META.get("HTTP_ORIGIN"))
         listed = {widget.normalise_origin(o) for o in self.bot.allowed_origins}
-        own = origin in {own_origin(request), widget.beacon_origin()} and origin not in listed
+        own = origin in {widget.own_origin(request), widget.beacon_origin()} and origin not in listed
         # The session user, read from the cookie (this API itself authenticates no one: DRF has
         # replaced request.user with an anonymous one).
         if own and not preview_viewer_allowed(get_user(request._request), self.bot):
@@ -264,14 +148,13 @@ class WidgetSessionApi(WidgetApi):
         "user id with the bot's identity secret, computed by the host site's backend) link an organization member.",
     )
     def post(self, request, public_id):
-        widget.rate_limit_hit(key=f"token-ip:{client_ip(request)}", rate=settings.WIDGET_RATE_TOKEN_IP)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         self.check_preview_access(request)
         token, visitor = widget.widget_session_start(
             bot=self.bot,
             origin=request.META.get("HTTP_ORIGIN"),
-            own_origin=own_origin(request),
+            own_origin=widget.own_origin(request),
             previous_token=data.validated_data.get("visitor_token"),
             user_id=data.validated_data.get("user_id") or None,
             user_hash=data.validated_data.get("user_hash") or None,
@@ -289,48 +172,6 @@ class WidgetSessionApi(WidgetApi):
             "config": widget_config(self.bot),
         }
         return Response(self.OutputSerializer(body).data)
-
-
-class CitationSerializer(serializers.Serializer):
-    ref = serializers.IntegerField()
-    title = serializers.CharField()
-    url = serializers.CharField(allow_blank=True, allow_null=True, required=False)
-    page = serializers.IntegerField(allow_null=True, required=False)
-    heading_path = serializers.ListField(child=serializers.CharField(), required=False)
-
-
-class WidgetMessageSerializer(serializers.ModelSerializer):
-    citations = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Message
-        fields = ["id", "role", "content", "status", "citations", "feedback", "created_at"]
-
-    @extend_schema_field(CitationSerializer(many=True))
-    def get_citations(self, message) -> list[dict]:
-        return citations_public(message.citations)
-
-
-class WidgetConversationSerializer(serializers.ModelSerializer):
-    messages = WidgetMessageSerializer(many=True)
-
-    class Meta:
-        model = Conversation
-        fields = ["id", "title", "created_at", "last_message_at", "messages"]
-
-
-def citations_public(citations: list[dict]) -> list[dict]:
-    """What a visitor sees of a source: title, page, section and link (no scores or internal ids)."""
-    return [
-        {
-            "ref": c.get("ref"),
-            "title": c.get("title") or "",
-            "url": c.get("url") or None,
-            "page": c.get("page"),
-            "heading_path": c.get("heading_path") or [],
-        }
-        for c in citations or []
-    ]
 
 
 class WidgetConversationCurrentApi(VisitorApi):
@@ -355,6 +196,8 @@ class WidgetConversationCurrentApi(VisitorApi):
 
 
 class WidgetConversationCreateApi(VisitorApi):
+    throttle_classes = [*APIView.throttle_classes, VisitorThrottle]
+
     @extend_schema(
         operation_id="widget_conversation_create",
         request=None,
@@ -363,7 +206,6 @@ class WidgetConversationCreateApi(VisitorApi):
         description="Start a new conversation (the widget's 'new conversation').",
     )
     def post(self, request, public_id):
-        widget.widget_rate_limits(visitor=self.visitor, ip=client_ip(request), organization_id=self.bot.organization_id)
         conversation = conversation_services.conversation_create(
             organization=self.bot.organization,
             bot=self.bot,
@@ -379,6 +221,7 @@ class WidgetMessageCreateApi(VisitorApi):
     """A visitor's question; the answer streams back as server-sent events (or one JSON body)."""
 
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+    throttle_classes = [*APIView.throttle_classes, VisitorThrottle]
 
     class InputSerializer(serializers.Serializer):
         content = serializers.CharField(max_length=4000)
@@ -406,7 +249,6 @@ class WidgetMessageCreateApi(VisitorApi):
         conversation = self.conversation(conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        widget.widget_rate_limits(visitor=self.visitor, ip=client_ip(request), organization_id=self.bot.organization_id)
         turn = conversation_services.turn_prepare(
             conversation=conversation, content=data.validated_data["content"].strip()
         )
