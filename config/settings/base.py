@@ -58,6 +58,7 @@ LOCAL_APPS = [
     "apps.recommendations",
     "apps.widget",
     "apps.analytics",
+    "apps.demo",
     "workers",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
