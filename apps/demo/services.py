@@ -186,7 +186,9 @@ def _progress_and_events(*, organization, learners: dict, items: dict[str, Conte
     record the start and complete events and roll up to modules and courses), then the extra events.
     A learner who already has progress on an item is left as they are."""
     for number, (external_id, _name, _interests, done, doing) in enumerate(LEARNERS):
-        user = learners[external_id]
+        user = learners.get(external_id)
+        if user is None:  # member sync refused the row (e.g. a plan's member limit): no progress for them
+            continue
         seen = set(Progress.objects.filter(organization=organization, user=user).values_list("item_id", flat=True))
         at = since + timedelta(days=number)
         for lesson in done:
@@ -199,6 +201,8 @@ def _progress_and_events(*, organization, learners: dict, items: dict[str, Conte
         if doing and items[doing].pk not in seen:
             progress_start(organization=organization, user=user, item=items[doing], at=at)
     for number, (external_id, item_external_id, kind) in enumerate(EVENTS):
+        if external_id not in learners:
+            continue
         interaction_create(
             organization=organization,
             user=learners[external_id],
