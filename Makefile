@@ -10,7 +10,7 @@ TEST := DJANGO_SETTINGS_MODULE=config.settings.test
 .PHONY: help install run test fuzz stop services status migrate shell superuser lint format schema clean
 
 help:
-	@echo "make run      - start web + worker + beat + Flower on the embedded services (Ctrl-C stops)"
+	@echo "make run      - start web + worker + beat + Flower on the embedded services, with the demo (SEED=0: without)"
 	@echo "make test     - run the whole test suite (ARGS='-k foo' to narrow)"
 	@echo "make fuzz     - schemathesis against a running 'make run' (random seed; FUZZ_SEED, FUZZ_EXAMPLES, FUZZ_URL)"
 	@echo "make stop     - stop the embedded PostgreSQL, Redis and graph (Bolt) servers"
@@ -24,8 +24,10 @@ $(STAMP): requirements/base.txt requirements/test.txt
 
 install: $(STAMP)
 
+# SEED=0 (or BEACON_DEMO_SEED=0): start without seeding the demo content (apps/demo).
+SEED ?= $(or $(BEACON_DEMO_SEED),1)
 run: $(STAMP)
-	$(DEV) $(BIN)/python manage.py devstack
+	BEACON_DEMO_SEED=$(SEED) $(DEV) $(BIN)/python manage.py devstack
 
 test: $(STAMP)
 	$(TEST) $(BIN)/python -m pytest $(ARGS)

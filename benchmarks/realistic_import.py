@@ -24,7 +24,7 @@ What it does, as a new customer would on `make run`:
     python benchmarks/realistic_import.py [--members 1000] [--items 2000] [--events 100000]
                                           [--warmup 30] [--home PATH] [--keep-servers]
 
-The 1,000,000-event run of the README: `--events 1000000`.
+The 1,000,000-event run of docs/benchmarks.md: `--events 1000000`.
 """
 
 from __future__ import annotations

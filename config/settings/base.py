@@ -60,6 +60,7 @@ LOCAL_APPS = [
     "apps.personality",
     "apps.widget",
     "apps.analytics",
+    "apps.demo",
     "workers",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS

@@ -1,8 +1,8 @@
 """The app import graph points one way (DESIGN.md "Shape", STYLE.md §9): core at the bottom, then
 users < organizations < progress, bots < documents, graph < conversations < recommendations, widget <
-personality, analytics. Issue 15: graph (the knowledge-graph projection) sits above progress and below
+personality, analytics < demo. Issue 15: graph (the knowledge-graph projection) sits above progress and below
 recommendations, whose graph source reads its queries; personality sits above recommendations (it
-registers its re-ranking hook into the engine and uses the engine's cache).
+registers its re-ranking hook into the engine and uses the engine's cache); demo seeds every app.
 
 Every non-test, non-migration module of each app is parsed (ast, nothing is imported) and every
 `apps.<app>` import is collected, at module level and inside functions alike (a lazy import is
@@ -43,6 +43,7 @@ LAYERS = {
     "widget": 6,
     "personality": 7,
     "analytics": 7,
+    "demo": 8,
 }
 
 #: Edges that contradict the order; each one would be a known debt with its reason. The list may only

@@ -1,7 +1,8 @@
 """`manage.py devstack` (what `make run` calls): the whole platform in one terminal.
 
-Starts the embedded services (through the settings), migrates, seeds the demo organization,
-then runs the web server, a Celery worker, Celery beat and Flower as child processes and
+Starts the embedded services (through the settings), migrates, seeds the demo organization (its
+owner, and unless `--no-seed` or BEACON_DEMO_SEED=0 its content: the first-run steps of
+apps/core/firstrun.py), then runs the web server, a Celery worker, Celery beat and Flower as child processes and
 prints their URLs. Ctrl-C (or any child dying) stops all four; the embedded PostgreSQL, Redis
 and graph server keep running for the next start (`make stop` stops them).
 """
@@ -20,6 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core import embedded
+from apps.core.firstrun import first_run
 
 
 def web_command(*, host: str, port: int, reload: bool = False) -> list[str]:
@@ -59,8 +61,15 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("BEACON_PORT", "8000")))
         parser.add_argument("--flower-port", type=int, default=int(os.environ.get("FLOWER_PORT", "5555")))
         parser.add_argument("--concurrency", type=int, default=int(os.environ.get("CELERY_CONCURRENCY", "2")))
+        parser.add_argument(
+            "--no-seed",
+            dest="seed",
+            action="store_false",
+            default=os.environ.get("BEACON_DEMO_SEED", "1").strip().lower() not in ("0", "false", "no", "off"),
+            help="Skip the demo content (bot, documents, catalog, learners, recommender); also BEACON_DEMO_SEED=0.",
+        )
 
-    def handle(self, *args, host, port, flower_port, concurrency, **options):
+    def handle(self, *args, host, port, flower_port, concurrency, seed, **options):
         from config.settings._embedded import refuse_published_key
 
         try:
@@ -70,6 +79,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo", stdout=self.stdout)
+        base = f"http://{host}:{port}"
+        first_run_urls = first_run(base_url=base) if seed else []
         python = sys.executable
         env = {
             **os.environ,
@@ -90,7 +101,6 @@ class Command(BaseCommand):
         for name, (command, child_env) in processes.items():
             children[name] = subprocess.Popen(command, env=child_env, start_new_session=True)
 
-        base = f"http://{host}:{port}"
         self.stdout.write(
             self.style.SUCCESS("\nBeacon is starting:\n")
             + f"  API docs (Swagger)  {base}/api/docs/\n"
@@ -98,6 +108,7 @@ class Command(BaseCommand):
             + f"  Admin               {base}/admin/\n"
             + f"  Health              {base}/health/\n"
             + f"  Flower              http://{host}:{flower_port}/\n"
+            + "".join(f"  {label:<20}{url}\n" for label, url in first_run_urls)
             + "Press Ctrl-C to stop web, worker, beat and Flower.\n"
         )
 
