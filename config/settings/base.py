@@ -568,7 +568,7 @@ CELERY_BEAT_SCHEDULE["personality-recompute"] = {
 HEALTH_REQUIRE_CELERY = env.bool("HEALTH_REQUIRE_CELERY", default=True)
 HEALTH_REQUIRE_GRAPH = env.bool("HEALTH_REQUIRE_GRAPH", default=bool(NEO4J_URI))
 HEALTH_TIMEOUT = env.float("HEALTH_TIMEOUT", default=1.0)
-# Shown /health/'s details (not only its status) to a caller sending it as X-Health-Token or
+# Shown /health/'s details (not only its status) and /metrics to a caller sending it as X-Health-Token or
 # Authorization: Bearer; staff users see them without it. Empty: staff only (issue 13).
 HEALTH_TOKEN = env("HEALTH_TOKEN", default="")
 
