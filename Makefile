@@ -16,6 +16,7 @@ help:
 	@echo "make stop     - stop the embedded PostgreSQL, Redis and graph (Bolt) servers"
 	@echo "make migrate  - apply migrations     make shell - Django shell"
 	@echo "make status   - embedded services    make lint  - ruff"
+	@echo "make schema   - OpenAPI schema into schema.yml, failing on any warning (CI runs it)"
 
 $(STAMP): requirements/base.txt requirements/test.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

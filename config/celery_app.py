@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 # Production is base settings + real environment; compose sets DJANGO_SETTINGS_MODULE per service.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -29,6 +29,14 @@ class BeaconCelery(Celery):
 app = BeaconCelery("beacon")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def logging_from_django(**kwargs):
+    """Workers and beat log like the web: Django's LOGGING (LOG_FORMAT json or text, with request and
+    task ids; config/log.py), applied by django.setup(), which Celery's Django fixup runs before it
+    sets up logging. A receiver here keeps Celery from adding its own handler and format; `-l` and
+    `--logfile` are then ignored (DJANGO_LOG_LEVEL sets the level)."""
 
 
 @worker_process_init.connect

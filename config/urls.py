@@ -1,11 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.analytics.dashboard import dashboard_view
-from apps.core.views import health
+from apps.core.views import health, health_live, metrics
 from apps.users.views import PasswordResetConfirmView
 
 admin.site.site_header = "Beacon administration"
@@ -13,6 +13,10 @@ admin.site.site_title = "Beacon admin"
 
 urlpatterns = [
     path("health/", health, name="health"),
+    # Probes (issue 16): with or without the trailing slash, so no probe follows a redirect.
+    re_path(r"^health/live/?$", health_live, name="health-live"),
+    re_path(r"^health/ready/?$", health, name="health-ready"),
+    path("metrics", metrics, name="metrics"),
     path("widget/", include("apps.widget.urls")),
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),

@@ -48,4 +48,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
+        from apps.core import logcontext, metrics
+
         _strict_strings()
+        # Request ids into logs and published tasks; task counts and durations (issue 16).
+        logcontext.signals_connect()
+        metrics.celery_signals_connect()

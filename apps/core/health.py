@@ -83,6 +83,12 @@ def _figure(figure: Callable[[], dict]) -> dict:
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+def figures() -> dict[tuple[str, str], dict]:
+    """Every registered figure, computed now ({(check, name): figure}); also exported as gauges by
+    /metrics (apps.core.metrics)."""
+    return {key: _figure(figure) for key, figure in _FIGURES.items()}
+
+
 def health_details_allowed(request) -> bool:
     """Whether the caller may see the report's details (versions, worker names, backlogs, latencies,
     errors): a staff user signed in to the admin (session) or sending a JWT, or anyone presenting
@@ -131,9 +137,9 @@ def health_report() -> tuple[bool, dict]:
         report[name] = {**_timed(check), "required": required}
         if required and not report[name]["ok"]:
             healthy = False
-    for (check, name), figure in _FIGURES.items():
+    for (check, name), figure in figures().items():
         if check in report:
-            report[check][name] = _figure(figure)
+            report[check][name] = figure
     failing = [name for name, result in report.items() if result["required"] and not result["ok"]]
     return healthy, {
         "status": "ok" if healthy else "unavailable",

@@ -1,5 +1,5 @@
-"""Two middlewares: every /api/ and /widget/ answer in the error envelope, and dependency outages
-outside DRF as 503s.
+"""Three middlewares: every /api/ and /widget/ answer in the error envelope, dependency outages
+outside DRF as 503s, and the request id of logs and tasks (RequestIdMiddleware, at the end).
 
 ApiErrorEnvelopeMiddleware (issue 13): DRF renders its own errors in the envelope
 (apps.core.exceptions), but other layers answer too: URL resolution (unknown paths, non-integer
@@ -33,6 +33,8 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import is_valid_path
 
 from apps.core.exceptions import error_body, error_response, request_error, service_unavailable, validation_error_body
+from apps.core.logcontext import HEADER as REQUEST_ID_HEADER
+from apps.core.logcontext import request_id_accept, request_id_set
 from apps.core.outages import outage_dependency, outage_note
 from apps.core.parsers import safe_text, string_problem
 
@@ -156,4 +158,23 @@ class DependencyOutageMiddleware:
         else:
             response = HttpResponse(str(error.detail), status=503, content_type="text/plain; charset=utf-8")
         response["Retry-After"] = str(settings.OUTAGE_RETRY_AFTER_SECONDS)
+        return response
+
+
+class RequestIdMiddleware:
+    """First in the chain (issue 16): the request's id, a sane incoming X-Request-ID or a new one
+    (apps.core.logcontext), is set for every log line and task published while the request runs,
+    and returned as the X-Request-ID header. It is cleared when the response is closed
+    (`request_finished`, after Django logged the answer and after a stream's last event;
+    apps.core.logcontext.signals_connect)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = request_id_accept(request.headers.get(REQUEST_ID_HEADER))
+        request_id_set(request_id)
+        request.request_id = request_id
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
         return response

@@ -1,5 +1,6 @@
+from django.conf import settings
 from django.db import transaction
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -18,6 +19,33 @@ def health(request):
     if not health_details_allowed(request):
         report = {"status": report["status"]}
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+@transaction.non_atomic_requests
+def health_live(request):
+    """Liveness: this process answers requests. No dependency is called (a database outage must not
+    get every web container restarted); readiness is /health/ready (the same as /health/)."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+@transaction.non_atomic_requests
+def metrics(request):
+    """Prometheus exposition (apps.core.metrics) when METRICS_ENABLED, for the same callers as the
+    health details: staff, or HEALTH_TOKEN as `Authorization: Bearer` or `X-Health-Token`."""
+    if not settings.METRICS_ENABLED:
+        raise Http404("Metrics are off (METRICS_ENABLED).")
+    if not health_details_allowed(request):
+        return HttpResponse(
+            "Metrics need a staff user or HEALTH_TOKEN.\n", status=403, content_type="text/plain; charset=utf-8"
+        )
+    from apps.core.metrics import metrics_text
+
+    body, content_type = metrics_text()
+    return HttpResponse(body, content_type=content_type)
 
 
 # Django's error handlers (config/urls.py), used with DEBUG=False; with DEBUG=True Django shows

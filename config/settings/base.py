@@ -9,6 +9,8 @@ from datetime import timedelta
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import APPS_DIR, BASE_DIR, env, redis_role_url
+from config.log import logging_config
+from config.sentry import sentry_init
 
 # --------------------------------------------------------------------------- core
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -46,6 +48,8 @@ THIRD_PARTY_APPS = [
     "corsheaders",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI and ReDoc served from our static files: /api/docs/ and /api/redoc/ work offline (issue 16).
+    "drf_spectacular_sidecar",
 ]
 LOCAL_APPS = [
     "apps.core",
@@ -66,6 +70,8 @@ LOCAL_APPS = [
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
+    # First: every log line and published task of the request carries its id (issue 16).
+    "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -141,7 +147,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 # Load balancers and container health checks talk plain HTTP to /health/.
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -155,6 +161,8 @@ TRUSTED_PROXIES = env.int("BEACON_TRUSTED_PROXIES", default=0)
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
+# Browsers let the API's JavaScript clients read the request id to quote it in a bug report.
+CORS_EXPOSE_HEADERS = ["X-Request-ID"]
 
 # --------------------------------------------------------------------------- static, media, e-mail
 STATIC_URL = "/static/"
@@ -238,6 +246,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.organizations.models.Role",
         "InvitationStatusEnum": "apps.organizations.models.Invitation.Status",
@@ -245,6 +256,7 @@ SPECTACULAR_SETTINGS = {
         "ConversationChannelEnum": "apps.conversations.models.Conversation.Channel",
         "MessageStatusEnum": "apps.conversations.models.Message.Status",
         "MessageRoleEnum": "apps.conversations.models.Message.Role",
+        "EvaluationRunStatusEnum": "apps.conversations.models.EvaluationRun.Status",
     },
 }
 
@@ -559,22 +571,36 @@ CELERY_BEAT_SCHEDULE["personality-recompute"] = {
 HEALTH_REQUIRE_CELERY = env.bool("HEALTH_REQUIRE_CELERY", default=True)
 HEALTH_REQUIRE_GRAPH = env.bool("HEALTH_REQUIRE_GRAPH", default=bool(NEO4J_URI))
 HEALTH_TIMEOUT = env.float("HEALTH_TIMEOUT", default=1.0)
-# Shown /health/'s details (not only its status) to a caller sending it as X-Health-Token or
+# Shown /health/'s details (not only its status) and /metrics to a caller sending it as X-Health-Token or
 # Authorization: Bearer; staff users see them without it. Empty: staff only (issue 13).
 HEALTH_TOKEN = env("HEALTH_TOKEN", default="")
 
 LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "neo4j": {"level": "WARNING"},
-        "pgserver": {"level": "WARNING"},
-    },
-}
+# ---- observability (issue 16, docs/operations.md)
+# One line per event on stderr: "json" (with request_id/task_id when known) or "text" (local/test default).
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+# Workers and beat log through LOGGING too (config/celery_app.py), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Prometheus metrics at /metrics (staff or HEALTH_TOKEN): request latency, task counts and durations,
+# queue lengths, graph outbox backlog (apps/core/metrics.py).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+if METRICS_ENABLED:
+    INSTALLED_APPS = [*INSTALLED_APPS, "django_prometheus"]
+    MIDDLEWARE = [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        *MIDDLEWARE,
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
+# Error reporting to Sentry (Django + Celery integrations) when set; empty: off, nothing sent.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="production")
+SENTRY_RELEASE = env("SENTRY_RELEASE", default="")
+# Share of requests and tasks sent as performance traces (0: errors only).
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+sentry_init(
+    dsn=SENTRY_DSN,
+    environment=SENTRY_ENVIRONMENT,
+    release=SENTRY_RELEASE,
+    traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+)

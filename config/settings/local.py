@@ -10,6 +10,8 @@ import os
 from config.settings._embedded import refuse_published_key, use_embedded_services, use_local_secret_key
 
 use_local_secret_key()
+# Plain-text log lines (LOG_FORMAT=json to see what production writes).
+os.environ.setdefault("LOG_FORMAT", "text")
 use_embedded_services(redis_db=0)
 
 from config.settings.base import *  # noqa: E402,F403

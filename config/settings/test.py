@@ -8,6 +8,10 @@ import os
 from config.settings._embedded import use_embedded_services
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-insecure-secret-key-of-sufficient-length")
+# Plain-text log lines (LOG_FORMAT=json to see what production writes).
+os.environ.setdefault("LOG_FORMAT", "text")
+# Metrics on, so the whole suite runs through django-prometheus' middleware like production with it.
+os.environ.setdefault("METRICS_ENABLED", "true")
 use_embedded_services(redis_db=4)
 
 from config.settings.base import *  # noqa: E402,F403
