@@ -33,9 +33,9 @@ RUN groupadd --system --gid 10001 beacon \
         --shell /usr/sbin/nologin beacon
 
 # Dependencies first, so code changes do not invalidate this layer. From the hashed lock only (`make lock`):
-# every transitive pin with its hashes, --no-deps so nothing outside the lock comes in. torch's CPU build is on
-# PyTorch's CPU wheel index (the extra index cannot substitute a package: each file must match its hash).
-# The development-only packages (requirements/dev.txt: the embedded PostgreSQL, Redis and graph) are not in it.
+# every transitive pin with its hashes, --no-deps so nothing outside the lock comes in. torch (its CPU build,
+# `+cpu`) comes from PyTorch's CPU wheel index alone, everything else from PyPI alone. The development-only
+# packages (requirements/dev.txt: the embedded PostgreSQL, Redis and graph) are not in the lock.
 COPY requirements/ requirements/
 RUN set -eu; \
     case "$EMBEDDING_PROVIDER" in \
@@ -44,9 +44,15 @@ RUN set -eu; \
         *) echo "EMBEDDING_PROVIDER must be local or openai, not '$EMBEDDING_PROVIDER'" >&2; exit 1 ;; \
     esac; \
     test -f "$lock" || { echo "$lock is missing: run 'make lock' (docs/operations.md)" >&2; exit 1; }; \
-    pip install --no-cache-dir --no-deps --require-hashes \
-        --extra-index-url https://download.pytorch.org/whl/cpu -r "$lock"; \
-    pip check
+    awk '/^[^ #]/ { keep = /^torch==/ } keep' "$lock" > /tmp/torch.txt; \
+    awk '/^[^ #]/ { keep = !/^torch==/ } keep' "$lock" > /tmp/rest.txt; \
+    if [ -s /tmp/torch.txt ]; then \
+        pip install --no-cache-dir --no-deps --require-hashes \
+            --index-url https://download.pytorch.org/whl/cpu -r /tmp/torch.txt; \
+    fi; \
+    pip install --no-cache-dir --no-deps --require-hashes -r /tmp/rest.txt; \
+    pip check; \
+    rm /tmp/torch.txt /tmp/rest.txt
 
 COPY . .
 
