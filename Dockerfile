@@ -1,8 +1,18 @@
 # syntax=docker/dockerfile:1
 # Beacon production image: config.settings.base + the real environment (see .env.example).
 # Default command serves config.wsgi with gunicorn on :8000; docker-compose.yml reuses the image
-# for the one-shot `migrate`, the Celery worker, beat and Flower by overriding the command.
+# for the one-shot `migrate`, the Celery workers, beat and Flower by overriding the command.
+#
+# Build argument EMBEDDING_PROVIDER (docs/operations.md, "The image"):
+#   local  (default) the bundled embedding model on torch's CPU build (no CUDA packages), linux amd64;
+#          arm64 once requirements/lock/local-arm64.txt exists (`make lock` where PyTorch's CPU index is reachable)
+#   openai no torch, sentence-transformers or model: embeddings from the OpenAI-compatible endpoint; amd64 and arm64
+#   docker build --build-arg EMBEDDING_PROVIDER=openai -t beacon:openai .
 FROM python:3.11-slim
+
+ARG EMBEDDING_PROVIDER=local
+# Set by BuildKit (amd64, arm64); the legacy builder leaves it empty: amd64.
+ARG TARGETARCH
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,7 +22,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_MEDIA_ROOT=/app/media \
     GUNICORN_WORKERS=3 \
     GUNICORN_THREADS=2 \
-    GUNICORN_TIMEOUT=60
+    GUNICORN_TIMEOUT=60 \
+    EMBEDDING_PROVIDER=${EMBEDDING_PROVIDER}
 
 WORKDIR /app
 
@@ -21,9 +32,27 @@ RUN groupadd --system --gid 10001 beacon \
  && useradd --system --uid 10001 --gid beacon --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin beacon
 
-# Dependencies first, so code changes do not invalidate this layer.
+# Dependencies first, so code changes do not invalidate this layer. From the hashed lock only (`make lock`):
+# every transitive pin with its hashes, --no-deps so nothing outside the lock comes in. torch (its CPU build,
+# `+cpu`) comes from PyTorch's CPU wheel index alone, everything else from PyPI alone. The development-only
+# packages (requirements/dev.txt: the embedded PostgreSQL, Redis and graph) are not in the lock.
 COPY requirements/ requirements/
-RUN pip install --no-cache-dir -r requirements/prod.txt
+RUN set -eu; \
+    case "$EMBEDDING_PROVIDER" in \
+        local) lock="requirements/lock/local-${TARGETARCH:-amd64}.txt" ;; \
+        openai) lock=requirements/lock/openai.txt ;; \
+        *) echo "EMBEDDING_PROVIDER must be local or openai, not '$EMBEDDING_PROVIDER'" >&2; exit 1 ;; \
+    esac; \
+    test -f "$lock" || { echo "$lock is missing: run 'make lock' (docs/operations.md)" >&2; exit 1; }; \
+    awk '/^[^ #]/ { keep = /^torch==/ } keep' "$lock" > /tmp/torch.txt; \
+    awk '/^[^ #]/ { keep = !/^torch==/ } keep' "$lock" > /tmp/rest.txt; \
+    if [ -s /tmp/torch.txt ]; then \
+        pip install --no-cache-dir --no-deps --require-hashes \
+            --index-url https://download.pytorch.org/whl/cpu -r /tmp/torch.txt; \
+    fi; \
+    pip install --no-cache-dir --no-deps --require-hashes -r /tmp/rest.txt; \
+    pip check; \
+    rm /tmp/torch.txt /tmp/rest.txt
 
 COPY . .
 

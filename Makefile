@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEV := DJANGO_SETTINGS_MODULE=config.settings.local
 TEST := DJANGO_SETTINGS_MODULE=config.settings.test
 
-.PHONY: help install run test fuzz stop services status migrate shell superuser lint format schema clean
+.PHONY: help install run test fuzz stop services status migrate shell superuser lint format schema lock clean
 
 help:
 	@echo "make run      - start web + worker + beat + Flower on the embedded services, with the demo (SEED=0: without)"
@@ -17,8 +17,9 @@ help:
 	@echo "make migrate  - apply migrations     make shell - Django shell"
 	@echo "make status   - embedded services    make lint  - ruff"
 	@echo "make schema   - OpenAPI schema into schema.yml, failing on any warning (CI runs it)"
+	@echo "make lock     - the image's hashed locks (requirements/lock/) from requirements/*.txt; needs uv"
 
-$(STAMP): requirements/base.txt requirements/test.txt
+$(STAMP): requirements/base.txt requirements/embeddings.txt requirements/prod.txt requirements/dev.txt requirements/test.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements/test.txt
 	touch $(STAMP)
@@ -77,6 +78,23 @@ format: $(STAMP)
 
 schema: $(STAMP)
 	$(DEV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yml
+
+# The production image installs these locks (every transitive pin with its hashes; Dockerfile, docs/operations.md).
+# local-<arch>.txt: prod.txt (the local embedding model) with torch's CPU build from PyTorch's CPU wheel index, for
+# CPython 3.11 on linux amd64 / arm64; openai.txt: base.txt only (no torch), any platform. Needs uv, which is no
+# runtime dependency: `pip install uv==0.13.8` anywhere. TORCH_CPU_INDEX: where the CPU torch wheels are (a
+# machine without that index can pass `--find-links DIR` holding the wheel; an arm64 lock needs the aarch64 wheel).
+UV ?= uv
+TORCH_CPU_INDEX ?= --extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match
+LOCK_ARCHES ?= amd64 arm64
+LOCK := $(UV) pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
+lock:
+	$(LOCK) --universal requirements/base.txt -o requirements/lock/openai.txt
+	for arch in $(LOCK_ARCHES); do \
+		platform=$$( [ $$arch = arm64 ] && echo aarch64 || echo x86_64 )-manylinux_2_28; \
+		$(LOCK) --python-platform $$platform $(TORCH_CPU_INDEX) requirements/prod.txt -o requirements/lock/local-$$arch.txt || exit 1; \
+		! grep -q '^nvidia-' requirements/lock/local-$$arch.txt || { echo "local-$$arch.txt pulls CUDA: torch is not the CPU build"; exit 1; }; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -447,6 +447,8 @@ def main() -> int:
     prepare_environment(home)
     from django.conf import settings
 
+    from apps.core.progress_report import ProgressReport
+
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     children = start_children(port, home, log_dir)
@@ -475,25 +477,30 @@ def main() -> int:
             stream.phase = "during"
         started = time.perf_counter()
         prefix = f"/api/v1/orgs/{org['slug']}"
-        for start in range(0, len(members), args.batch):
-            importer.call("POST", f"{prefix}/members/sync/", json={"members": members[start : start + args.batch]})
-        for start in range(0, len(items), args.batch):
-            importer.call("POST", f"{prefix}/content/bulk/", json={"items": items[start : start + args.batch]})
-        for start in range(0, len(events), args.batch):
-            importer.call("POST", f"{prefix}/interactions/batch/", json={"events": events[start : start + args.batch]})
+        total = len(members) + len(items) + len(events)
+        with ProgressReport(total=total, unit="record", label="import", stream=sys.stdout) as report:
+            for path, key, rows in (("members/sync/", "members", members), ("content/bulk/", "items", items),
+                                    ("interactions/batch/", "events", events)):  # fmt: skip
+                for start in range(0, len(rows), args.batch):
+                    batch = rows[start : start + args.batch]
+                    importer.call("POST", f"{prefix}/{path}", json={key: batch})
+                    report.update(len(batch), note=key)
         imported = time.perf_counter()
         print(f"import done in {imported - started:.1f} s; waiting for the graph outbox", flush=True)
-        while True:
-            pending, dead = outbox_counts(org["organization_id"])
-            if pending == 0:
-                break
-            if time.perf_counter() - imported > args.timeout:
-                print(f"outbox still holds {pending} rows after {args.timeout:.0f} s", flush=True)
-                break
-            for name, child in children.items():
-                if child.poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {child.returncode}; see {log_dir}")
-            time.sleep(0.25)
+        pending, dead = outbox_counts(org["organization_id"])
+        with ProgressReport(total=pending, unit="outbox row", label="drain", stream=sys.stdout) as report:
+            while True:
+                pending, dead = outbox_counts(org["organization_id"])
+                report.update(max(0, report.total - pending - report.done), note=f"{pending} pending")
+                if pending == 0:
+                    break
+                if time.perf_counter() - imported > args.timeout:
+                    print(f"outbox still holds {pending} rows after {args.timeout:.0f} s", flush=True)
+                    break
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        raise RuntimeError(f"{name} exited with code {child.returncode}; see {log_dir}")
+                time.sleep(0.25)
         drained = time.perf_counter()
         pinger.stopping.set()
         for stream in streams:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from django.contrib import admin
 from django.utils.html import format_html
 
-from apps.bots import selectors
+from apps.bots import selectors, services
 from apps.bots.models import Bot
+from apps.core.admin import ServiceDeleteAdmin
 
 _inlines: list[type[admin.options.InlineModelAdmin]] = []
 _panels: list[tuple[int, Callable[[Bot], str]]] = []
@@ -41,7 +42,7 @@ def _count_column(name: str, label: str):
 
 
 @admin.register(Bot)
-class BotAdmin(admin.ModelAdmin):
+class BotAdmin(ServiceDeleteAdmin):
     list_display = ["name", "organization", "public_id", "top_k", "cut_off", "created_at"]
     list_filter = ["organization", "created_at"]
     search_fields = ["name", "public_id", "organization__name"]
@@ -98,3 +99,7 @@ class BotAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request, obj):
         return [*self.inlines, *_inlines]
+
+    def delete_model(self, request, obj):
+        # Single and bulk (ServiceDeleteAdmin): other apps remove their rows first (documents' files, statistics).
+        services.bot_delete(bot=obj)

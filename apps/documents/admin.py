@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db import models
 
 from apps.bots.admin import bot_admin_inline_register
+from apps.core.admin import ServiceDeleteAdmin
 from apps.documents import services
 from apps.documents.models import Chunk, Document
 
@@ -24,7 +25,7 @@ bot_admin_inline_register(DocumentInline)
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(ServiceDeleteAdmin):
     list_display = ["title", "bot", "organization", "kind", "status", "progress_display", "chunk_count", "version",
                     "size", "created_at"]  # fmt: skip
     list_filter = ["status", "kind", "source", "organization"]
@@ -54,12 +55,8 @@ class DocumentAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued {queryset.count()} document(s).", messages.SUCCESS)
 
     def delete_model(self, request, obj):
+        # Single and bulk (ServiceDeleteAdmin): files after commit, the bot's term statistics kept exact.
         services.document_delete(document=obj)
-
-    def delete_queryset(self, request, queryset):
-        # Through the service, one by one: files after commit, the bot's term statistics kept exact.
-        for document in queryset:
-            services.document_delete(document=document)
 
 
 @admin.register(Chunk)

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from apps.core.admin import ServiceDeleteAdmin
 from apps.organizations import services
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan
 
@@ -19,6 +20,7 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
     fields = ["user", "role", "external_id", "created_at"]
     readonly_fields = ["created_at"]
+    can_delete = False  # removal goes through the membership admin's service delete (last owner, graph)
 
 
 @admin.register(Organization)
@@ -40,12 +42,17 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ServiceDeleteAdmin):
     list_display = ["user", "organization", "role", "external_id", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__email", "user__full_name", "organization__name", "external_id"]
     autocomplete_fields = ["user", "organization"]
     list_select_related = ["user", "organization"]
+
+    def delete_model(self, request, obj):
+        # Single and bulk (ServiceDeleteAdmin). Staff act as the member leaving: the API's role checks do
+        # not apply, the organization's rules do (the last owner stays) and the graph learns of it.
+        services.membership_remove(membership=obj, actor=obj)
 
 
 @admin.register(Invitation)

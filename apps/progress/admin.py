@@ -2,8 +2,10 @@
 embeddings, cycle checks); progress and interactions are read-only here (they are history)."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import models
 
+from apps.core.admin import ServiceDeleteAdmin
 from apps.progress import services
 from apps.progress.models import ContentEmbedding, ContentItem, ContentPrerequisite, Interaction, Progress
 from apps.progress.services.catalog import EDITABLE
@@ -22,7 +24,7 @@ class PrerequisiteInline(admin.TabularInline):
 
 
 @admin.register(ContentItem)
-class ContentItemAdmin(admin.ModelAdmin):
+class ContentItemAdmin(ServiceDeleteAdmin):
     list_display = ["title", "kind", "organization", "external_id", "parent", "position", "difficulty", "active"]
     list_filter = ["kind", "active", "difficulty", "organization"]
     search_fields = ["title", "description", "external_id"]
@@ -44,6 +46,8 @@ class ContentItemAdmin(admin.ModelAdmin):
         services.content_update(item=fresh, data=data)
 
     def delete_model(self, request, obj):
+        # Single and bulk (ServiceDeleteAdmin): the graph outbox learns of it; a parent with children is
+        # refused (its PROTECT foreign key already lists them on the confirmation page, the 409 rule).
         services.content_delete(item=obj)
 
     @admin.action(description="Compute missing or stale embeddings (in the background)")
@@ -75,6 +79,19 @@ class ContentEmbeddingAdmin(admin.ModelAdmin):
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
+
+    # History: no delete service (a row deleted here would stay in the graph and the recommender), so no
+    # delete here either. Not `has_delete_permission`: the rows still go with their item or user.
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        raise PermissionDenied
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "show_delete": False})
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -31,8 +31,12 @@ def test_evaluate_reports_each_source_and_the_blend(organization):
     assert set(report["learnt"]["weights"]) == {"cf", "cooccurrence", "content", "popular"}
     assert not RecommenderModel.objects.filter(organization=organization).exists()
 
-    table = StringIO()
-    call_command("evaluate_recommendations", "--org", organization.slug, stdout=table)
+    table, err = StringIO(), StringIO()
+    call_command("evaluate_recommendations", "--org", organization.slug, stdout=table, stderr=err)
+    # Off a terminal, progress is plain lines on stderr (issue 16): 10 users scored by 4 sources and the blend.
+    progress = err.getvalue().splitlines()
+    assert progress[0] == "evaluate_recommendations: 0/50 users (0%) - learning the blend on a validation split"
+    assert progress[-1] == "evaluate_recommendations: 50/50 users (100%) - scoring the blend"
     lines = table.getvalue().splitlines()
     assert lines[2].split() == ["source", "P@10", "R@10", "nDCG@10", "coverage"]
     assert [line.split()[0] for line in lines[3:]] == ["cf", "cooccurrence", "content", "popular", "blended"]

@@ -4,16 +4,18 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from tqdm import tqdm
 
 from apps.bots.models import Bot
 from apps.core.exceptions import ApplicationError
+from apps.core.progress_report import ProgressReport
 from apps.documents.extraction import extension_kind
 from apps.documents.services import IncomingFile, document_ingest_now, document_upload
 
 
 class Command(BaseCommand):
-    help = "Ingest a folder (recursively) into a bot, with a progress bar and a summary."
+    help = (
+        "Ingest a folder (recursively) into a bot, with progress (a bar on a terminal, lines otherwise) and a summary."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("bot", help="bot id or public_id")
@@ -36,27 +38,12 @@ class Command(BaseCommand):
         paths = sorted(p for p in root.rglob("*") if p.is_file() and extension_kind(p.name))
         skipped = sum(1 for p in root.rglob("*") if p.is_file() and not extension_kind(p.name))
         summary = {"ready": [], "queued": [], "duplicate": [], "failed": []}
-        for path in tqdm(paths, unit="file", file=self.stderr._out, disable=None):
-            name = str(path.relative_to(root))
-            try:
-                with transaction.atomic():
-                    outcome = document_upload(
-                        organization=target.organization,
-                        bot=target,
-                        files=[IncomingFile(name=name, data=path.read_bytes())],
-                        enqueue=use_worker,
-                    )[0]
-            except ApplicationError as exc:
-                summary["failed"].append((name, str(exc.detail)))
-                continue
-            if outcome.outcome == "duplicate":
-                summary["duplicate"].append((name, f"same content as document {outcome.document.pk}"))
-            elif use_worker:
-                summary["queued"].append((name, ""))
-            else:
-                document = document_ingest_now(document=outcome.document)
-                key = "ready" if document.status == "ready" else "failed"
-                summary[key].append((name, document.error if key == "failed" else f"{document.chunk_count} chunks"))
+        with ProgressReport(total=len(paths), unit="file", label="ingest_dir", stream=self.stderr._out) as report:
+            for path in paths:
+                name = str(path.relative_to(root))
+                key, reason = self._ingest(target, path, name, use_worker)
+                summary[key].append((name, reason))
+                report.update(1, note=name)
         self.stdout.write(
             f"\n{len(paths)} file(s): {len(summary['ready'])} ready, {len(summary['queued'])} queued, "
             f"{len(summary['duplicate'])} duplicate, {len(summary['failed'])} failed; {skipped} unsupported skipped."
@@ -64,3 +51,24 @@ class Command(BaseCommand):
         for key in ("duplicate", "failed"):
             for name, reason in summary[key]:
                 self.stdout.write(f"  {key:9} {name}: {reason}")
+
+    def _ingest(self, target: Bot, path: Path, name: str, use_worker: bool) -> tuple[str, str]:
+        """Upload one file (and process it now unless queued): (summary key, reason)."""
+        try:
+            with transaction.atomic():
+                outcome = document_upload(
+                    organization=target.organization,
+                    bot=target,
+                    files=[IncomingFile(name=name, data=path.read_bytes())],
+                    enqueue=use_worker,
+                )[0]
+        except ApplicationError as exc:
+            return "failed", str(exc.detail)
+        if outcome.outcome == "duplicate":
+            return "duplicate", f"same content as document {outcome.document.pk}"
+        if use_worker:
+            return "queued", ""
+        document = document_ingest_now(document=outcome.document)
+        if document.status == "ready":
+            return "ready", f"{document.chunk_count} chunks"
+        return "failed", document.error

@@ -1,9 +1,9 @@
 """`manage.py reembed [--org SLUG] [--bot ID] [--prune]`: rebuild vectors with the current model."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from apps.core.embeddings import get_embedder
+from apps.core.progress_report import ProgressReport
 from apps.documents.models import Chunk, ChunkEmbedding
 from apps.documents.services import chunks_reembed
 
@@ -30,8 +30,8 @@ class Command(BaseCommand):
             chunks = chunks.exclude(embeddings__model=embedder.name)
         total = chunks.count()
         self.stdout.write(f"Re-embedding {total} chunk(s) with {embedder.name} ({embedder.dimensions} dimensions)")
-        with tqdm(total=total, unit="chunk", file=self.stderr._out, disable=None) as bar:
-            written = chunks_reembed(chunks=chunks, progress=bar.update)
+        with ProgressReport(total=total, unit="chunk", label="reembed", stream=self.stderr._out) as report:
+            written = chunks_reembed(chunks=chunks, progress=report.update)
         pruned = 0
         if prune:
             pruned, _ = ChunkEmbedding.objects.filter(chunk__in=chunks).exclude(model=embedder.name).delete()

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.graph import graph_enabled
+from apps.core.progress_report import ProgressReport
 from apps.graph.sync import graph_rebuild
 from apps.organizations.models import Organization
 
@@ -27,13 +28,19 @@ class Command(BaseCommand):
             missing = sorted(set(org) - set(organizations.values_list("slug", flat=True)))
             if missing:
                 raise CommandError(f"Unknown organization(s): {', '.join(missing)}")
-        for organization in organizations:
-            counts = graph_rebuild(
-                organization=organization, progress=lambda message: self.stdout.write(f"  {message}")
-            )
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"{organization.slug}: {counts['users']} users, {counts['content']} content items, "
-                    f"{counts['completed']} completions, {counts['interactions']} interaction aggregates"
+        report = ProgressReport(
+            total=organizations.count(), unit="organization", label="graph_rebuild", stream=self.stdout._out
+        )
+        with report:
+            for organization in organizations:
+                counts = graph_rebuild(
+                    organization=organization,
+                    progress=lambda message, slug=organization.slug: report.update(0, note=f"{slug}: {message}"),
                 )
-            )
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"{organization.slug}: {counts['users']} users, {counts['content']} content items, "
+                        f"{counts['completed']} completions, {counts['interactions']} interaction aggregates"
+                    )
+                )
+                report.update(1, note=f"{organization.slug} rebuilt")

@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.progress_report import ProgressReport
 from apps.organizations.models import Organization
 from apps.recommendations.engine.blend import LEARNT_SOURCES
 from apps.recommendations.engine.metrics import ranking_metrics, temporal_holdout
@@ -51,18 +52,31 @@ class Command(BaseCommand):
         train = events.subset(split.train)
         vectors = item_vectors_load(organization_id=organization.pk, item_ids=events.item_ids)
         sources = tuple(s for s in LEARNT_SOURCES if s != "content" or vectors is not None)
-        choice = blend_learn(
-            train, n_users=n_users, n_items=n_items, params=engine_params(), item_vectors=vectors,
-            max_users=settings.REC_VALIDATION_USERS, sources=sources,
+        progress = ProgressReport(
+            total=len(test) * (len(sources) + 1), unit="user", label="evaluate_recommendations",
+            stream=self.stderr._out,
         )  # fmt: skip
-        model = OfflineModel(train, n_users=n_users, n_items=n_items, params=choice.params, item_vectors=vectors)
-        model.fit()
-        rows = {}
-        for source in sources:
-            recommended = {u: model.recommend(u, k=k, weights={source: 1.0}, sources=(source,)) for u in test}
-            rows[source] = ranking_metrics(recommended, test, k=k, n_items=n_items)
-        blended = {u: model.recommend(u, k=k) for u in test}
-        rows["blended"] = ranking_metrics(blended, test, k=k, n_items=n_items)
+        with progress:
+            progress.stage("learning the blend on a validation split")
+            choice = blend_learn(
+                train, n_users=n_users, n_items=n_items, params=engine_params(), item_vectors=vectors,
+                max_users=settings.REC_VALIDATION_USERS, sources=sources,
+            )  # fmt: skip
+            progress.stage("fitting the model")
+            model = OfflineModel(train, n_users=n_users, n_items=n_items, params=choice.params, item_vectors=vectors)
+            model.fit()
+            rows = {}
+            for source in sources:
+                recommended = {}
+                for u in test:
+                    recommended[u] = model.recommend(u, k=k, weights={source: 1.0}, sources=(source,))
+                    progress.update(1, note=f"scoring {source}")
+                rows[source] = ranking_metrics(recommended, test, k=k, n_items=n_items)
+            blended = {}
+            for u in test:
+                blended[u] = model.recommend(u, k=k)
+                progress.update(1, note="scoring the blend")
+            rows["blended"] = ranking_metrics(blended, test, k=k, n_items=n_items)
         report = {
             "organization": organization.slug,
             "users": n_users,
