@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 from django.db import models
 
 from apps.bots.admin import bot_admin_inline_register
-from apps.documents import services
 from apps.documents.models import Chunk, Document
+from apps.documents.services.upload import document_delete, document_reprocess
 
 
 class DocumentInline(admin.TabularInline):
@@ -50,16 +50,16 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.action(description="Reprocess selected documents")
     def reprocess(self, request, queryset):
         for document in queryset:
-            services.document_reprocess(document=document)
+            document_reprocess(document=document)
         self.message_user(request, f"Queued {queryset.count()} document(s).", messages.SUCCESS)
 
     def delete_model(self, request, obj):
-        services.document_delete(document=obj)
+        document_delete(document=obj)
 
     def delete_queryset(self, request, queryset):
         # Through the service, one by one: files after commit, the bot's term statistics kept exact.
         for document in queryset:
-            services.document_delete(document=document)
+            document_delete(document=document)
 
 
 @admin.register(Chunk)

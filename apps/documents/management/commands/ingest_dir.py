@@ -3,13 +3,13 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from tqdm import tqdm
 
 from apps.bots.models import Bot
 from apps.core.exceptions import ApplicationError
 from apps.documents.extraction import extension_kind
-from apps.documents.services import IncomingFile, document_ingest_now, document_upload
+from apps.documents.services.pipeline import document_ingest_now
+from apps.documents.services.upload import IncomingFile, document_upload
 
 
 class Command(BaseCommand):
@@ -39,13 +39,12 @@ class Command(BaseCommand):
         for path in tqdm(paths, unit="file", file=self.stderr._out, disable=None):
             name = str(path.relative_to(root))
             try:
-                with transaction.atomic():
-                    outcome = document_upload(
-                        organization=target.organization,
-                        bot=target,
-                        files=[IncomingFile(name=name, data=path.read_bytes())],
-                        enqueue=use_worker,
-                    )[0]
+                outcome = document_upload(
+                    organization=target.organization,
+                    bot=target,
+                    files=[IncomingFile(name=name, data=path.read_bytes())],
+                    enqueue=use_worker,
+                )[0]
             except ApplicationError as exc:
                 summary["failed"].append((name, str(exc.detail)))
                 continue
