@@ -34,7 +34,7 @@ def main():
 
     from apps.conversations.services import conversation_create, turn_prepare
     from apps.core.embeddings import get_embedder
-    from apps.documents.services import embedding_index_ensure
+    from apps.documents.services.embeddings import embedding_index_ensure
     from apps.organizations.models import Plan
 
     if not DOCS.is_dir():

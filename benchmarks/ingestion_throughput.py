@@ -30,12 +30,11 @@ def main():
     # Broker, results and cache on Redis dbs of the benchmark's own (13-15), for this process and its worker.
     os.environ["REDIS_URL"] = embedded.redis_url(13)
     django_setup()
-    from django.db import transaction
     from retrieval_quality import DOCS, load_pages, page_markdown
 
     from apps.core.embeddings import get_embedder
     from apps.documents.models import Chunk, Document
-    from apps.documents.services import IncomingFile, document_upload
+    from apps.documents.services.upload import IncomingFile, document_upload
 
     if not DOCS.is_dir():
         raise SystemExit("Install the data first: apt-get install postgresql-doc-15")
@@ -55,20 +54,18 @@ def main():
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise SystemExit("the worker did not start")
         # Warm the worker's model with one tiny document, outside the clock.
-        with transaction.atomic():
-            warm = document_upload(
-                organization=organization, bot=bot, files=[IncomingFile("warm.md", b"# Warm\n\nWarm up.")]
-            )[0].document
+        warm = document_upload(
+            organization=organization, bot=bot, files=[IncomingFile("warm.md", b"# Warm\n\nWarm up.")]
+        )[0].document
         _wait([warm.pk], Document)
         started = time.perf_counter()
         ids = []
         for page in pages:
-            with transaction.atomic():
-                outcome = document_upload(
-                    organization=organization,
-                    bot=bot,
-                    files=[IncomingFile(page["name"].replace(".html", ".md"), page_markdown(page).encode())],
-                )[0]
+            outcome = document_upload(
+                organization=organization,
+                bot=bot,
+                files=[IncomingFile(page["name"].replace(".html", ".md"), page_markdown(page).encode())],
+            )[0]
             ids.append(outcome.document.pk)
         _wait(ids, Document)
         elapsed = time.perf_counter() - started

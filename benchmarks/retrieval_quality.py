@@ -483,33 +483,31 @@ def calibrate(bot) -> str:
 
 def ingest(corpus: Corpus, organization, bot) -> tuple[dict[int, str], str]:
     """Upload every document through document_upload + document_ingest_now; {document id: name}."""
-    from django.db import transaction
 
     from apps.core.exceptions import ApplicationError
-    from apps.documents.services import IncomingFile, document_ingest_now, document_upload
+    from apps.documents.services.pipeline import document_ingest_now
+    from apps.documents.services.upload import IncomingFile, document_upload
 
     documents, note = {}, ""
     for doc in corpus.docs:
         name = doc.name
         try:
-            with transaction.atomic():
-                outcome = document_upload(
-                    organization=organization,
-                    bot=bot,
-                    files=[IncomingFile(name=name, data=doc.text.encode())],
-                    enqueue=False,
-                )[0]
+            outcome = document_upload(
+                organization=organization,
+                bot=bot,
+                files=[IncomingFile(name=name, data=doc.text.encode())],
+                enqueue=False,
+            )[0]
         except ApplicationError as exc:
             if exc.get_codes() != "unsupported_type" or not name.endswith(".rst"):
                 raise
             note = "this build refuses .rst uploads (415): the reST sources were uploaded as .txt"
-            with transaction.atomic():
-                outcome = document_upload(
-                    organization=organization,
-                    bot=bot,
-                    files=[IncomingFile(name=name.removesuffix(".rst") + ".txt", data=doc.text.encode())],
-                    enqueue=False,
-                )[0]
+            outcome = document_upload(
+                organization=organization,
+                bot=bot,
+                files=[IncomingFile(name=name.removesuffix(".rst") + ".txt", data=doc.text.encode())],
+                enqueue=False,
+            )[0]
         documents[document_ingest_now(document=outcome.document).pk] = name
     return documents, note
 
@@ -722,7 +720,7 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
         print(f"  {label}: {value} -> {'met' if met else 'NOT met'}")
 
     if not keep:
-        from apps.documents.services import bot_documents_delete
+        from apps.documents.services.upload import bot_documents_delete
 
         bot_documents_delete(organization_id=organization.pk, bot_id=bot.pk)
     return {

@@ -40,7 +40,7 @@ def main():
     from apps.documents.lexeme_stats import lexeme_stats_rebuild
     from apps.documents.models import BotTextStats
     from apps.documents.selectors import chunk_search
-    from apps.documents.services import embedding_index_ensure, embedding_index_name
+    from apps.documents.services.embeddings import embedding_index_ensure, embedding_index_name
 
     if not DOCS.is_dir():
         raise SystemExit("Install the data first: apt-get install postgresql-doc-15")

@@ -23,7 +23,8 @@ from django.utils import timezone
 from apps.bots.models import Bot
 from apps.bots.services import bot_create
 from apps.documents.models import Document
-from apps.documents.services import IncomingFile, document_ingest_now, document_upload
+from apps.documents.services.pipeline import document_ingest_now
+from apps.documents.services.upload import IncomingFile, document_upload
 from apps.organizations.management.commands.seed_demo import DEMO_SLUG
 from apps.organizations.member_sync import MemberSyncRow, members_sync
 from apps.organizations.models import Membership, Organization, Role

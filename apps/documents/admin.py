@@ -3,8 +3,8 @@ from django.db import models
 
 from apps.bots.admin import bot_admin_inline_register
 from apps.core.admin import ServiceDeleteAdmin
-from apps.documents import services
 from apps.documents.models import Chunk, Document
+from apps.documents.services.upload import document_delete, document_reprocess
 
 
 class DocumentInline(admin.TabularInline):
@@ -51,12 +51,12 @@ class DocumentAdmin(ServiceDeleteAdmin):
     @admin.action(description="Reprocess selected documents")
     def reprocess(self, request, queryset):
         for document in queryset:
-            services.document_reprocess(document=document)
+            document_reprocess(document=document)
         self.message_user(request, f"Queued {queryset.count()} document(s).", messages.SUCCESS)
 
     def delete_model(self, request, obj):
         # Single and bulk (ServiceDeleteAdmin): files after commit, the bot's term statistics kept exact.
-        services.document_delete(document=obj)
+        document_delete(document=obj)
 
 
 @admin.register(Chunk)

@@ -2,7 +2,7 @@
 
 Embeddings live in their own table keyed by (chunk, model) with an untyped `vector` column, so a
 model change needs no migration: each model gets a partial HNSW index on
-`(embedding::vector(<dims>))` (created by `services.embedding_index_ensure`).
+`(embedding::vector(<dims>))` (created by `services.embeddings.embedding_index_ensure`).
 """
 
 from django.conf import settings

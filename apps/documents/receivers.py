@@ -4,12 +4,12 @@ domain events that concern documents. The table of events is in docs/architectur
 from __future__ import annotations
 
 from apps.bots import events as bot_events
-from apps.documents import services
+from apps.documents.services.upload import bot_documents_delete
 
 
 def on_bot_deleting(sender, *, organization_id: int, bot_id: int, **kwargs) -> None:
     """The bot's documents go with it, in the deleting transaction (their files after commit)."""
-    services.bot_documents_delete(organization_id=organization_id, bot_id=bot_id)
+    bot_documents_delete(organization_id=organization_id, bot_id=bot_id)
 
 
 def receivers_connect() -> None:

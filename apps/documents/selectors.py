@@ -223,7 +223,8 @@ def chunk_search(
 ) -> list[SearchHit]:
     """The bot's best chunks for `query`, best first, at or above the cut-off (the bot's by default).
 
-    `vector` is the query's embedding when the caller already has it (benchmarks, chat).
+    `vector` is the query's embedding when the caller already has it, so a question is embedded once
+    (a chat turn, refusal calibration, answer evaluation, benchmarks).
     """
     assert bot.organization_id == organization.pk
     k = k or bot.top_k

@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.core.exceptions import ApplicationError
 from apps.core.leases import attempts_exhausted, interrupted_message
 from apps.core.tasks import enqueue_now, enqueue_on_commit
+from apps.core.vector_index import hnsw_index_ensure
 from apps.recommendations.engine import cache as rec_cache
 from apps.recommendations.engine.blend import LEARNT_SOURCES
 from apps.recommendations.engine.data import Events
@@ -95,27 +96,18 @@ def item_vectors_load(*, organization_id: int, item_ids: np.ndarray) -> np.ndarr
 
 # --------------------------------------------------------------------------- factor indexes
 
-_indexes_seen: set[str] = set()
-
 
 def factor_indexes_ensure(*, dims: int) -> None:
     """Partial HNSW indexes for `dims`-dimensional factors: items by inner product (ALS scores are
-    dot products), users by cosine (similar users). Checked before DDL, remembered per process."""
+    dot products), users by cosine (similar users). Created once (apps/core/vector_index.py)."""
     specs = [
         (f"itemfactor_hnsw_{dims}", "recommendations_itemfactor", "vector_ip_ops"),
         (f"userfactor_hnsw_{dims}", "recommendations_userfactor", "vector_cosine_ops"),
     ]
-    with connection.cursor() as cursor:
-        for name, table, ops in specs:
-            if name in _indexes_seen:
-                continue
-            cursor.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])
-            if not cursor.fetchone():
-                cursor.execute(
-                    f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
-                    f"USING hnsw ((factors::vector({int(dims)})) {ops}) WHERE dims = {int(dims)}"
-                )
-            _indexes_seen.add(name)
+    for name, table, ops in specs:
+        hnsw_index_ensure(
+            name=name, table=table, column="factors", dimensions=dims, ops=ops, where=f"dims = {int(dims)}"
+        )
 
 
 # --------------------------------------------------------------------------- training

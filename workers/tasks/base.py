@@ -11,7 +11,7 @@ class DocumentTask(Task):
     the log, not to the document's error, which people read (issue 13)."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        from apps.documents.services import document_fail
+        from apps.documents.services.pipeline import document_fail
 
         document_id = kwargs.get("document_id", args[1] if len(args) > 1 else None)
         if document_id is not None:

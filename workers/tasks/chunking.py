@@ -51,7 +51,8 @@ def document_extract_chunk_task(self, organization_id: int, document_id: int) ->
     Retries database hiccups with backoff; extraction errors fail the document with their message."""
     from apps.core.leases import task_lease_token
     from apps.documents.extraction import ExtractionError
-    from apps.documents.services import document_extract_chunk, document_fail, document_stage_claim
+    from apps.documents.services.pipeline import document_extract_chunk, document_fail
+    from apps.documents.services.recovery import document_stage_claim
 
     document = document_stage_claim(
         organization_id=organization_id, document_id=document_id, token=task_lease_token(self.request), stage="extract"

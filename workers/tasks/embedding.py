@@ -28,7 +28,8 @@ def document_embed_task(self, organization_id: int, document_id: int) -> int | N
     5xx retry with backoff."""
     from apps.core.embeddings import EmbeddingError
     from apps.core.leases import task_lease_token
-    from apps.documents.services import document_embed, document_fail, document_stage_claim
+    from apps.documents.services.pipeline import document_embed, document_fail
+    from apps.documents.services.recovery import document_stage_claim
 
     token = task_lease_token(self.request)
     document = document_stage_claim(
@@ -63,7 +64,8 @@ def document_embed_task(self, organization_id: int, document_id: int) -> int | N
 def document_finalize_task(self, organization_id: int, document_id: int) -> str | None:
     """Idempotent: a finalized document (no building chunks, status ready) is left as it is."""
     from apps.core.leases import task_lease_token
-    from apps.documents.services import document_finalize, document_stage_claim
+    from apps.documents.services.pipeline import document_finalize
+    from apps.documents.services.recovery import document_stage_claim
 
     document = document_stage_claim(
         organization_id=organization_id, document_id=document_id, token=task_lease_token(self.request), stage="finalize"

@@ -30,7 +30,7 @@ def work_recover_stuck() -> dict:
     """Beat: re-enqueue long jobs whose worker or task was lost, or fail them past the attempt limit
     (docs/recovery.md). Idempotent and safe to run twice at once (SKIP LOCKED row locks). Acked
     early on purpose: a lost tick is done by the next one."""
-    from apps.documents.services import documents_recover_stuck
+    from apps.documents.services.recovery import documents_recover_stuck
     from apps.recommendations.services import recommender_trainings_recover_stuck
 
     documents = documents_recover_stuck()

@@ -31,7 +31,8 @@ from apps.bots.models import DEFAULT_FALLBACK, Bot
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, Message
 from apps.documents.models import Chunk, ChunkEmbedding, Document
-from apps.documents.services import IncomingFile, document_ingest_now, document_upload
+from apps.documents.services.pipeline import document_ingest_now
+from apps.documents.services.upload import IncomingFile, document_upload
 from apps.documents.tests import samples
 from apps.organizations.tests.factories import api_key_for, plan
 from apps.organizations.tests.utils import error, iso

@@ -6,7 +6,8 @@ import pytest
 
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Message
-from apps.documents.services import IncomingFile, document_ingest_now, document_upload
+from apps.documents.services.pipeline import document_ingest_now
+from apps.documents.services.upload import IncomingFile, document_upload
 from apps.documents.tests import samples
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import httpx2
 
-from apps.documents.services import IncomingFile, document_ingest_now, document_upload
+from apps.documents.services.pipeline import document_ingest_now
+from apps.documents.services.upload import IncomingFile, document_upload
 
 LLM_MODEL = "gpt-4o-mini-2024-07-18"
 SYSTEM_PROMPT = "You are Beacon's support assistant. Be brief and friendly."

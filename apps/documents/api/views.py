@@ -12,8 +12,15 @@ from apps.core.fields import WebUrlField
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.parsers import JSONParser, MultiPartParser
 from apps.core.serializers import QuerySerializer
-from apps.documents import calibration, selectors, services
+from apps.documents import calibration, selectors
 from apps.documents.models import Document
+from apps.documents.services.upload import (
+    IncomingFile,
+    document_create_from_text,
+    document_delete,
+    document_reprocess,
+    document_upload,
+)
 from apps.organizations.models import Role
 
 
@@ -42,6 +49,10 @@ class UploadResponseSerializer(serializers.Serializer):
     results = UploadResultSerializer(many=True)
 
 
+# No request-wide transaction: document_upload writes the files first, then the rows in its own
+# durable transaction (refused inside another one, whose later rollback would orphan the files), and
+# deletes the files if it fails. The list is a single read.
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class DocumentListUploadApi(BotScopedApi):
     parser_classes = [MultiPartParser, JSONParser]
 
@@ -82,10 +93,8 @@ class DocumentListUploadApi(BotScopedApi):
             )
         data = self.UploadSerializer(data={"files": request.FILES.getlist("files")})
         data.is_valid(raise_exception=True)
-        incoming = [
-            services.IncomingFile(name=upload.name, data=upload.read()) for upload in data.validated_data["files"]
-        ]
-        outcomes = services.document_upload(
+        incoming = [IncomingFile(name=upload.name, data=upload.read()) for upload in data.validated_data["files"]]
+        outcomes = document_upload(
             organization=self.organization, bot=self.bot, files=incoming, created_by=_person(request)
         )
         body = UploadResponseSerializer({"results": outcomes}).data
@@ -112,7 +121,7 @@ class DocumentTextCreateApi(BotScopedApi):
     def post(self, request, org_slug, bot_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        document, outcome = services.document_create_from_text(
+        document, outcome = document_create_from_text(
             organization=self.organization, bot=self.bot, created_by=_person(request), **data.validated_data
         )
         body = UploadResultSerializer({"outcome": outcome, "document": document}).data
@@ -128,7 +137,7 @@ class DocumentDetailApi(BotScopedApi):
     @extend_schema(operation_id="documents_destroy", responses={204: None}, tags=["documents"])
     def delete(self, request, org_slug, bot_id, document_id):
         document = selectors.document_get(organization=self.organization, bot=self.bot, document_id=document_id)
-        services.document_delete(document=document)
+        document_delete(document=document)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -138,7 +147,7 @@ class DocumentReprocessApi(BotScopedApi):
     )
     def post(self, request, org_slug, bot_id, document_id):
         document = selectors.document_get(organization=self.organization, bot=self.bot, document_id=document_id)
-        document = services.document_reprocess(document=document)
+        document = document_reprocess(document=document)
         return Response(DocumentOutputSerializer(document).data, status=status.HTTP_202_ACCEPTED)
 
 

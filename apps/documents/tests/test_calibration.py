@@ -30,7 +30,7 @@ from apps.bots.tests.factories import BotFactory
 from apps.documents import calibration
 from apps.documents.models import Document
 from apps.documents.selectors import chunk_search
-from apps.documents.services import IncomingFile, document_delete, document_upload
+from apps.documents.services.upload import IncomingFile, document_delete, document_upload
 from apps.documents.tests.calibration_corpus import COOKING, HELP_CENTRE
 from apps.documents.tests.utils import ingest
 

@@ -31,7 +31,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.documents.models import Chunk, Document
-from apps.documents.services import document_reprocess, document_stage_claim, documents_recover_stuck
+from apps.documents.services.recovery import document_stage_claim, documents_recover_stuck
+from apps.documents.services.upload import document_reprocess
 from apps.documents.tests.factories import DocumentFactory
 
 QUEUE = "ingestion"

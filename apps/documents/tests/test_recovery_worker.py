@@ -26,7 +26,7 @@ from django.db import connection
 
 from apps.bots.tests.factories import BotFactory
 from apps.documents.models import Chunk, ChunkEmbedding, Document
-from apps.documents.services import documents_recover_stuck
+from apps.documents.services.recovery import documents_recover_stuck
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory
 from conftest import client_for

@@ -26,13 +26,8 @@ from apps.core.tests.rerank_server import RerankServer
 from apps.documents.lexeme_stats import lexeme_stats_recount, lexeme_stats_stored
 from apps.documents.models import BotTextStats, Document, LexemeStat
 from apps.documents.selectors import BM25_B, BM25_HEADING_TF, BM25_K1, chunk_search
-from apps.documents.services import (
-    IncomingFile,
-    document_create_from_text,
-    document_delete,
-    document_finalize,
-    document_upload,
-)
+from apps.documents.services.pipeline import document_finalize
+from apps.documents.services.upload import IncomingFile, document_create_from_text, document_delete, document_upload
 from apps.documents.tests import samples
 from apps.documents.tests.utils import extract_and_embed, ingest
 from apps.organizations.models import Role

@@ -11,6 +11,9 @@ Coverage:
 - versions: until v2 is finalized, search finds v1's text and not v2's; finalize swaps atomically (v1 row, chunks
   and file gone, v2 searchable); a further upload while v2 is pending is refused with 409 "version_in_progress";
   two changed files of one name in one request are refused cleanly;
+- stored files and the transaction (issue 15): the files are written before the rows' transaction; an insert
+  that fails in it, or a plan limit refused in it, leaves no row and no file; an upload whose bytes' document is
+  deleted between its look and its transaction writes the file then (every row has its file, no file is left over);
 - plan limits: a file over the free plan's 10 MB -> 413 "file_too_large" with no row or file; documents per bot ->
   403 "plan_limit_exceeded" naming the limit (a new version does not count); storage -> 403 naming
   max_storage_mb; the text endpoint's service checks them too;
@@ -28,9 +31,12 @@ Coverage:
 """
 
 import os
+import threading
+import time
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import DataError, connection, transaction
 
 from apps.bots.models import Bot
 from apps.bots.tests.factories import BotFactory
@@ -39,14 +45,11 @@ from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.documents.extraction import ExtractionError
 from apps.documents.models import Chunk, ChunkEmbedding, Document
 from apps.documents.selectors import chunk_search
-from apps.documents.services import (
+from apps.documents.services.pipeline import document_embed, document_extract_chunk, document_fail, document_finalize
+from apps.documents.services.upload import (
     IncomingFile,
     document_create_from_text,
     document_delete,
-    document_embed,
-    document_extract_chunk,
-    document_fail,
-    document_finalize,
     document_reprocess,
     document_upload,
 )
@@ -177,6 +180,84 @@ def test_upload_without_files_is_refused(organization, bot):
         upload(organization, bot)
 
     assert (caught.value.status_code, caught.value.get_codes()) == (400, "no_file")
+
+
+# --------------------------------------------------------------------------- stored files and the transaction
+
+
+def test_failure_inside_the_transaction_leaves_no_row_and_no_file(organization, bot):
+    """issue 15: the files are written before the rows' transaction; when an insert fails in it (a
+    relative name over original_name's 255 characters, as ingest_dir passes for deep folders), the
+    first file's row is rolled back and both files written for the request are deleted."""
+    deep = "a" * 150 + "/" + "b" * 120 + ".txt"
+
+    with pytest.raises(DataError):
+        upload(organization, bot, ("guide.txt", V1.encode()), (deep, V2.encode()))
+
+    assert not Document.objects.exists()
+    assert stored_files() == []
+
+
+def test_refusal_inside_the_transaction_deletes_the_written_files(organization, bot):
+    """issue 15: a plan limit checked in the transaction (documents per bot), after the request's files
+    were written: 403, no row, and no file of the request left in storage."""
+    organization.plan = tiny_plan(max_storage_mb=100)
+    organization.save()
+
+    with pytest.raises(PlanLimitExceeded):
+        upload(organization, bot, ("one.txt", V1.encode()), ("two.txt", V2.encode()))
+
+    assert not Document.objects.exists()
+    assert stored_files() == []
+
+
+def _lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE NOT l.granted AND a.datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_upload_racing_a_deletion_stores_the_file_it_then_needs(organization, bot):
+    """issue 15: bytes the bot already has are not written again; when their document is deleted
+    between that look and the upload's transaction, the upload writes them then and commits: every
+    row has its file and no file is left without a row.
+
+    The upload runs in another connection; this one holds v1 of x.txt locked until the upload waits
+    for it inside its transaction (the new x.txt written, the bytes of y.txt skipped), then deletes y.txt."""
+    [x1] = upload(organization, bot, ("x.txt", V1.encode()))
+    [y] = upload(organization, bot, ("y.txt", V2.encode()))
+    v3 = b"Returns are collected by the courier on the next working day."
+    result = {}
+
+    def upload_in_another_connection():
+        try:
+            result["outcomes"] = upload(organization, bot, ("x.txt", v3), ("z.txt", V2.encode()))
+        finally:
+            connection.close()
+
+    uploader = threading.Thread(target=upload_in_another_connection)
+    with transaction.atomic():
+        list(Document.objects.select_for_update().filter(pk=x1.document.pk))
+        uploader.start()
+        for _ in range(600):  # a bound against a hang only; the upload normally waits at once
+            if _lock_waiters():
+                break
+            time.sleep(0.05)
+        document_delete(document=Document.objects.get(pk=y.document.pk))
+    uploader.join(timeout=60)
+    outcomes = result["outcomes"]
+
+    assert [outcome.outcome for outcome in outcomes] == ["new_version", "created"]
+    x2, z = (Document.objects.get(pk=outcome.document.pk) for outcome in outcomes)
+    assert (x2.replaces_id, x2.file.read(), z.file.read()) == (x1.document.pk, v3, V2.encode())
+    assert set(Document.objects.values_list("pk", flat=True)) == {x1.document.pk, x2.pk, z.pk}
+    assert sorted(stored_files()) == sorted(
+        [Document.objects.get(pk=x1.document.pk).file.path, x2.file.path, z.file.path]
+    )
 
 
 # --------------------------------------------------------------------------- versions

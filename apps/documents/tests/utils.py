@@ -3,7 +3,7 @@
 from django.db import connection
 
 from apps.documents.models import Document
-from apps.documents.services import document_embed, document_extract_chunk, document_finalize
+from apps.documents.services.pipeline import document_embed, document_extract_chunk, document_finalize
 
 
 def embed(document, **kwargs) -> int:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.core.embeddings import get_embedder
 from apps.core.tasks import enqueue_on_commit
+from apps.core.vector_index import model_index_ensure
 from apps.progress.models import ContentEmbedding, ContentItem
 
 
@@ -28,28 +29,12 @@ def content_embedding_index_name(model: str) -> str:
     return "contentemb_hnsw_" + hashlib.sha1(model.encode()).hexdigest()[:12]
 
 
-_indexes_seen: set[str] = set()
-
-
 def content_embedding_index_ensure(*, model: str, dimensions: int) -> str:
-    """Create (once) the partial HNSW cosine index of one embedding model. Returns its name.
-
-    The default model's index comes with migration 0001. Checked before any DDL and remembered
-    per process (CREATE INDEX fails inside a transaction with pending deferred constraint checks).
-    """
-    name = content_embedding_index_name(model)
-    if name in _indexes_seen:
-        return name
-    literal = model.replace("'", "''")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])
-        if not cursor.fetchone():
-            cursor.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON progress_contentembedding "
-                f"USING hnsw ((embedding::vector({int(dimensions)})) vector_cosine_ops) WHERE model = '{literal}'"
-            )
-    _indexes_seen.add(name)
-    return name
+    """Create (once) the partial HNSW cosine index of one embedding model (apps/core/vector_index.py).
+    Returns its name. The default model's index comes with migration 0001."""
+    return model_index_ensure(
+        name=content_embedding_index_name(model), table="progress_contentembedding", model=model, dimensions=dimensions
+    )
 
 
 def content_embed(*, organization_id: int, item_ids: list[int], force: bool = False) -> int:

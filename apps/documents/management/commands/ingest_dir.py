@@ -3,13 +3,13 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from apps.bots.models import Bot
 from apps.core.exceptions import ApplicationError
 from apps.core.progress_report import ProgressReport
 from apps.documents.extraction import extension_kind
-from apps.documents.services import IncomingFile, document_ingest_now, document_upload
+from apps.documents.services.pipeline import document_ingest_now
+from apps.documents.services.upload import IncomingFile, document_upload
 
 
 class Command(BaseCommand):
@@ -55,13 +55,12 @@ class Command(BaseCommand):
     def _ingest(self, target: Bot, path: Path, name: str, use_worker: bool) -> tuple[str, str]:
         """Upload one file (and process it now unless queued): (summary key, reason)."""
         try:
-            with transaction.atomic():
-                outcome = document_upload(
-                    organization=target.organization,
-                    bot=target,
-                    files=[IncomingFile(name=name, data=path.read_bytes())],
-                    enqueue=use_worker,
-                )[0]
+            outcome = document_upload(
+                organization=target.organization,
+                bot=target,
+                files=[IncomingFile(name=name, data=path.read_bytes())],
+                enqueue=use_worker,
+            )[0]
         except ApplicationError as exc:
             return "failed", str(exc.detail)
         if outcome.outcome == "duplicate":

@@ -1,11 +1,11 @@
-"""`manage.py reembed [--org SLUG] [--bot ID] [--prune]`: rebuild vectors with the current model."""
+"""`manage.py reembed [--org SLUG] [--bot ID] [--missing-only] [--prune]`: rebuild vectors with the current model."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.embeddings import get_embedder
 from apps.core.progress_report import ProgressReport
 from apps.documents.models import Chunk, ChunkEmbedding
-from apps.documents.services import chunks_reembed
+from apps.documents.services.embeddings import chunks_reembed
 
 
 class Command(BaseCommand):

@@ -89,7 +89,7 @@ def document_body(document: Document) -> dict:
 
 def ready_guide(organization, bot, name="guide.md", data=None) -> Document:
     """A document uploaded through the service and made ready by running the pipeline here."""
-    from apps.documents.services import IncomingFile, document_upload
+    from apps.documents.services.upload import IncomingFile, document_upload
 
     [result] = document_upload(organization=organization, bot=bot, files=[IncomingFile(name, data or samples.md())])
     return ingest(result.document)

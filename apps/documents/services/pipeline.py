@@ -1,0 +1,229 @@
+"""The ingestion pipeline: the stages the workers run on a document, in a Celery chain enqueued on
+commit (`upload.document_pipeline_enqueue`; workers/tasks/chunking.py and embedding.py):
+
+  document_extract_chunk  -> extract text, chunk it, store the chunks (not yet searchable)
+  document_embed          -> embed chunks in batches, counting chunks_done
+  document_finalize       -> one transaction: make the new chunks searchable, drop the old
+                             generation (or the old version), update the bot's term statistics
+                             (lexeme_stats.py), status ready
+
+Every stage is idempotent and resumable: a redelivered or re-run stage keeps what is already
+done (same chunk hashes, existing embeddings) and does the rest. Each stage first claims the
+document's lease (`recovery.document_stage_claim`, docs/recovery.md). `document_ingest_now` runs the
+same stages in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.embeddings import get_embedder
+from apps.documents.calibration import calibration_schedule
+from apps.documents.chunking import chunk_blocks
+from apps.documents.extraction import ExtractionError
+from apps.documents.lexeme_stats import lexeme_stats_document_swap
+from apps.documents.models import Chunk, ChunkEmbedding, Document
+from apps.documents.sandbox import extract_isolated
+from apps.documents.services.embeddings import chunk_embeddings, embedding_index_ensure
+from apps.documents.services.upload import document_delete, document_title_from_name
+
+logger = logging.getLogger(__name__)
+
+
+def document_fail(*, document_id: int, message: str) -> None:
+    Document.objects.filter(pk=document_id).update(
+        status=Document.Status.FAILED, error=message[:2000], lease_owner="", updated_at=timezone.now()
+    )
+    # The half-built generation is dropped; a ready generation (if any) stays searchable.
+    Chunk.objects.filter(document_id=document_id, searchable=False).delete()
+
+
+def _read(document: Document) -> tuple[str, bytes]:
+    if document.source == Document.Source.TEXT:
+        return f"{document.title}.txt", document.text.encode()
+    try:
+        with document.file.open("rb") as handle:
+            return document.original_name or document.file.name, handle.read()
+    except (FileNotFoundError, ValueError) as exc:
+        raise ExtractionError("The stored file is missing; upload it again.") from exc
+
+
+def document_extract_chunk(*, document: Document) -> int:
+    """Extract and chunk; store the chunks as the building generation. Returns the chunk count.
+
+    Idempotent: if the building generation already holds exactly these chunks (same hashes, same
+    order) it is kept with its embeddings, so a redelivered task resumes instead of restarting.
+    """
+    Document.objects.filter(pk=document.pk).update(
+        status=Document.Status.PROCESSING,
+        attempts=document.attempts + 1,
+        processing_started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        error="",
+    )
+    name, data = _read(document)
+    # In a child process bounded in CPU time and memory (apps.documents.sandbox, issue 13).
+    extracted = extract_isolated(name, data)
+    del data
+    if extracted.kind != document.kind:  # a .txt that is reStructuredText by its content (issue 14)
+        Document.objects.filter(pk=document.pk).update(kind=extracted.kind)
+    embedder = get_embedder()
+    drafts = chunk_blocks(
+        extracted.blocks,
+        count_tokens=embedder.count_tokens,
+        max_tokens=settings.CHUNK_MAX_TOKENS,
+        overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
+        model_limit=embedder.max_tokens,
+    )
+    if not drafts:
+        raise ExtractionError("The file contains no text to learn from.")
+    hashes = [draft.content_hash for draft in drafts]
+    with transaction.atomic():
+        current = list(
+            Chunk.objects.filter(document=document, searchable=False)
+            .order_by("position")
+            .values_list("content_hash", flat=True)
+        )
+        if current != hashes:
+            Chunk.objects.filter(document=document, searchable=False).delete()
+            Chunk.objects.bulk_create(
+                [
+                    Chunk(
+                        organization_id=document.organization_id,
+                        bot_id=document.bot_id,
+                        document=document,
+                        position=index,
+                        text=draft.text,
+                        heading_path=list(draft.heading_path),
+                        page=draft.page,
+                        char_start=draft.char_start,
+                        char_end=draft.char_end,
+                        token_count=draft.token_count,
+                        content_hash=draft.content_hash,
+                    )
+                    for index, draft in enumerate(drafts)
+                ],
+                batch_size=500,
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE documents_chunk SET search_vector = "
+                    "setweight(to_tsvector(%s::regconfig, array_to_string(heading_path, ' ')), 'A') || "
+                    "setweight(to_tsvector(%s::regconfig, text), 'B') "
+                    "WHERE document_id = %s AND NOT searchable",
+                    [settings.SEARCH_TEXT_CONFIG, settings.SEARCH_TEXT_CONFIG, document.pk],
+                )
+        title = document.title
+        if (
+            document.source == Document.Source.UPLOAD
+            and extracted.title
+            and title == document_title_from_name(document.original_name)
+        ):
+            title = extracted.title[:300]
+        Document.objects.filter(pk=document.pk).update(
+            chunks_total=len(drafts),
+            chunks_done=_building_chunks_embedded(document=document, model=embedder.name),
+            token_count=sum(draft.token_count for draft in drafts),
+            page_count=extracted.page_count,
+            kind=extracted.kind,
+            title=title,
+            heartbeat_at=timezone.now(),
+        )
+    return len(drafts)
+
+
+def _building_chunks_embedded(*, document: Document, model: str) -> int:
+    """How many chunks of the generation being built have a vector for `model` (chunks_done)."""
+    return ChunkEmbedding.objects.filter(chunk__document=document, chunk__searchable=False, model=model).count()
+
+
+def document_embed(*, document: Document, batch_size: int | None = None, token: str | None = None) -> int:
+    """Embed the building generation's chunks that have no vector for the current model yet.
+
+    Batches are committed as they go (chunks_done climbs, the heartbeat is renewed), so a killed
+    worker loses one batch at most. With the `token` of the lease holder, embedding stops when the
+    lease has passed to another run (the sweep or a reprocess took over). Returns how many chunks
+    were embedded now.
+    """
+    embedder = get_embedder()
+    embedding_index_ensure(model=embedder.name, dimensions=embedder.dimensions)
+    batch_size = batch_size or settings.EMBEDDING_BATCH_SIZE * 4
+    done_now = 0
+    while True:
+        batch = list(
+            Chunk.objects.filter(document=document, searchable=False)
+            .exclude(embeddings__model=embedder.name)
+            .order_by("position")
+            .only("id", "text", "heading_path")[:batch_size]
+        )
+        if not batch:
+            break
+        ChunkEmbedding.objects.bulk_create(chunk_embeddings(batch, embedder), ignore_conflicts=True)
+        done_now += len(batch)
+        holder = Document.objects.filter(pk=document.pk)
+        if token is not None:
+            holder = holder.filter(lease_owner=token)
+        renewed = holder.update(
+            chunks_done=_building_chunks_embedded(document=document, model=embedder.name), heartbeat_at=timezone.now()
+        )
+        if not renewed:
+            logger.info("document %s: embedding stopped, the lease passed to another run", document.pk)
+            break
+    return done_now
+
+
+@transaction.atomic
+def document_finalize(*, document: Document) -> Document | None:
+    """Swap generations in one transaction: the bot never has neither the old nor the new chunks."""
+    document = Document.objects.select_for_update().filter(pk=document.pk).first()
+    if document is None or document.status == Document.Status.FAILED:
+        return None
+    building = Chunk.objects.filter(document=document, searchable=False)
+    count = building.count()
+    if count == 0 and document.status == Document.Status.READY:
+        return document  # already finalized (redelivered task)
+    embedder = get_embedder()
+    if document.replaces_id is not None:
+        # Lock order: documents before the bot's statistics, as document_delete does.
+        list(Document.objects.select_for_update().filter(pk=document.replaces_id).values_list("pk"))
+    # The bot's term statistics follow what is searchable, in this transaction (lexeme_stats.py).
+    lexeme_stats_document_swap(document_id=document.pk, bot_id=document.bot_id)
+    Chunk.objects.filter(document=document, searchable=True).delete()
+    building.update(searchable=True)
+    replaced = document.replaces
+    document.status = Document.Status.READY
+    document.error = ""
+    document.chunk_count = count
+    document.chunks_done = count
+    document.chunks_total = count
+    document.embedding_model = embedder.name
+    document.processed_at = timezone.now()
+    document.replaces = None
+    document.lease_owner = ""
+    document.save()
+    if replaced is not None:
+        document_delete(document=replaced)
+    calibration_schedule(organization_id=document.organization_id, bot_id=document.bot_id)
+    return document
+
+
+def document_ingest_now(*, document: Document) -> Document:
+    """Run the whole pipeline in this process (management commands, benchmarks baseline).
+
+    Same stages and failure handling as the Celery chain.
+    """
+    from apps.core.embeddings import EmbeddingError
+
+    try:
+        document_extract_chunk(document=document)
+        document.refresh_from_db()
+        document_embed(document=document)
+        document_finalize(document=document)
+    except (ExtractionError, EmbeddingError) as exc:
+        document_fail(document_id=document.pk, message=str(exc))
+    document.refresh_from_db()
+    return document
