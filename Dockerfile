@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Beacon production image: config.settings.base + the real environment (see .env.example).
-# Default command serves config.wsgi with gunicorn on :8000; docker-compose.yml reuses the image
+# Default command serves config.asgi with gunicorn and uvicorn workers on :8000 (SSE streams do not hold a thread each); docker-compose.yml reuses the image
 # for the one-shot `migrate`, the Celery workers, beat and Flower by overriding the command.
 #
 # Build argument EMBEDDING_PROVIDER (docs/operations.md, "The image"):
@@ -21,7 +21,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_STATIC_ROOT=/app/staticfiles \
     DJANGO_MEDIA_ROOT=/app/media \
     GUNICORN_WORKERS=3 \
-    GUNICORN_THREADS=2 \
     GUNICORN_TIMEOUT=60 \
     EMBEDDING_PROVIDER=${EMBEDDING_PROVIDER}
 
@@ -81,4 +80,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD python -c "import os, urllib.request as r; h = (os.environ.get('DJANGO_ALLOWED_HOSTS') or '').split(',')[0].strip().lstrip('.'); h = 'localhost' if h in ('', '*') else h; r.urlopen(r.Request('http://127.0.0.1:8000/health/', headers={'Host': h}), timeout=8)" || exit 1
 
-CMD ["sh", "-c", "exec gunicorn -c python:config.gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers \"${GUNICORN_WORKERS:-3}\" --threads \"${GUNICORN_THREADS:-2}\" --timeout \"${GUNICORN_TIMEOUT:-60}\" --worker-tmp-dir /dev/shm --access-logfile - --error-logfile -"]
+CMD ["sh", "-c", "exec gunicorn -c python:config.gunicorn config.asgi:application -k uvicorn_worker.UvicornWorker --bind 0.0.0.0:8000 --workers \"${GUNICORN_WORKERS:-3}\" --timeout \"${GUNICORN_TIMEOUT:-60}\" --worker-tmp-dir /dev/shm --access-logfile - --error-logfile -"]

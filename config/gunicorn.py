@@ -1,7 +1,8 @@
 """gunicorn settings shared by `make run` (apps/core/management/commands/devstack.py) and the
-production image (Dockerfile): `gunicorn -c python:config.gunicorn config.wsgi:application`.
+production image (Dockerfile): `gunicorn -c python:config.gunicorn -k uvicorn_worker.UvicornWorker
+config.asgi:application` (ASGI: config/asgi.py).
 
-Command-line flags (bind, workers, threads, timeout) stay on the command line; this module holds
+Command-line flags (bind, workers, worker class, timeout) stay on the command line; this module holds
 the hooks.
 """
 

@@ -5,6 +5,7 @@ streaming app's business (the chat's `token`/`done` events: apps/conversations/a
 
 import json
 
+from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from rest_framework import renderers
 
@@ -24,9 +25,31 @@ def sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
+class EventStreamResponse(StreamingHttpResponse):
+    """A streaming response that streams under ASGI too.
+
+    The events come from a synchronous generator (a chat turn reads the database and waits on the
+    model). Under WSGI Django iterates it as it is. Under ASGI Django's own fallback for a synchronous
+    iterator is `sync_to_async(list)`: the whole answer is collected before the first byte leaves, so
+    a stream would arrive in one piece at the end. Here each part is pulled on its own, in the
+    request's thread (`thread_sensitive`: the generator's database connection stays in one thread),
+    and sent as soon as it exists, while the event loop serves the other requests and streams.
+    """
+
+    async def __aiter__(self):
+        if self.is_async:
+            async for part in super().__aiter__():
+                yield part
+            return
+        parts = iter(self.streaming_content)
+        step = sync_to_async(next, thread_sensitive=True)
+        while (part := await step(parts, None)) is not None:
+            yield part
+
+
 def sse_response(events) -> StreamingHttpResponse:
-    """A server-sent-events response that no proxy buffers or caches."""
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    """A server-sent-events response that no proxy buffers or caches (WSGI and ASGI alike)."""
+    response = EventStreamResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

@@ -25,13 +25,14 @@ from apps.core.firstrun import first_run
 
 
 def web_command(*, host: str, port: int, reload: bool = False) -> list[str]:
-    """The web server of the embedded stack (module docstring); the realistic-import benchmark runs
-    the same command."""
+    """The web server of the embedded stack (module docstring), as in the production image: gunicorn
+    with uvicorn workers serving config.asgi, so open SSE answers do not hold a thread each
+    (config/asgi.py); the realistic-import benchmark runs the same command."""
     command = [
-        sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn", "config.wsgi:application",
+        sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn", "config.asgi:application",
+        "-k", "uvicorn_worker.UvicornWorker",
         "--bind", f"{host}:{port}",
         "--workers", os.environ.get("BEACON_WEB_WORKERS", "3"),
-        "--threads", os.environ.get("BEACON_WEB_THREADS", "4"),
         "--timeout", os.environ.get("BEACON_WEB_TIMEOUT", "120"),
         "--access-logfile", "-",
     ]  # fmt: skip
