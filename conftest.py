@@ -63,6 +63,16 @@ def client_for(user) -> APIClient:
 
 
 @pytest.fixture
+def staff_client(db):
+    """A Django test client signed in to the admin as a superuser."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
 def user(db):
     return UserFactory()
 

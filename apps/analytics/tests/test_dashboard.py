@@ -29,13 +29,6 @@ URL = "/admin/dashboard/"
 
 
 @pytest.fixture
-def staff_client(db):
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
-
-
-@pytest.fixture
 def organization(db):
     import datetime as dt
 

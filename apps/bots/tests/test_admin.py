@@ -6,21 +6,12 @@ conversations panel (linked) and the documents inline; the add page renders.
 """
 
 import pytest
-from django.test import Client
 
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation
 from apps.documents.tests.factories import DocumentFactory
-from apps.users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(db):
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 def test_changelist_counts_documents(staff_client, organization):

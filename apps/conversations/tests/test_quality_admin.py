@@ -19,13 +19,6 @@ from apps.users.tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(db):
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
-
-
 def test_bot_page_links_to_the_quality_pages(staff_client, organization):
     """Content gaps, Q&A pairs (with their count) and evaluation runs, filtered to the bot."""
     bot = BotFactory(organization=organization)

@@ -17,14 +17,6 @@ from apps.users.tests.factories import UserFactory
 
 
 @pytest.fixture
-def staff_client(db):
-    superuser = UserFactory(is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def populated(db):
     owner = MembershipFactory(role=Role.OWNER)
     invitation_create(organization=owner.organization, email="x@example.com", role=Role.MEMBER, actor=owner)

@@ -10,7 +10,6 @@ import os
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.test import Client
 from django.urls import reverse
 
 from apps.bots.models import Bot
@@ -18,16 +17,8 @@ from apps.bots.tests.factories import BotFactory
 from apps.conversations.tests.utils import ingest
 from apps.documents.models import BotTextStats, Chunk, ChunkEmbedding, Document
 from apps.documents.tests import samples
-from apps.users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(db):
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 def bulk_delete(client, model: str, ids: list[int]):

@@ -8,24 +8,15 @@ membership inline offers no delete.
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.test import Client
 from django.urls import reverse
 
 from apps.graph.models import GraphOutbox
 from apps.organizations.models import Membership, Role
 from apps.organizations.tests.factories import MembershipFactory
-from apps.users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 LAST_OWNER = "Nothing was deleted: The last owner cannot be removed; make someone else owner first."
-
-
-@pytest.fixture
-def staff_client(db):
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 def bulk_delete(client, ids: list[int]):

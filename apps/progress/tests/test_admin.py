@@ -6,7 +6,6 @@ refused as a whole with a message (nothing deleted); progress and interactions c
 
 import pytest
 from django.contrib import admin
-from django.test import Client
 from django.urls import reverse
 
 from apps.graph.models import GraphOutbox
@@ -15,13 +14,6 @@ from apps.progress.tests.factories import ContentItemFactory, InteractionFactory
 from apps.users.tests.factories import UserFactory
 
 MODELS = [model for model in admin.site._registry if model._meta.app_label == "progress"]
-
-
-@pytest.fixture
-def staff_client(db):
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 @pytest.fixture

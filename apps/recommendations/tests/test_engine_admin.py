@@ -4,21 +4,12 @@ search, change page) and "train again" enqueues training on commit."""
 import uuid
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from apps.progress.tests.factories import ContentItemFactory
 from apps.recommendations.models import RecommendationLog, RecommenderModel
-from apps.users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(db):
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 @pytest.fixture
