@@ -133,8 +133,11 @@ def test_visitor_path_on_an_allowed_site(site, browser, tmp_path):
     assert frame.get_by_role("button", name="How long do refunds take?").is_visible()
     question = frame.get_by_role("textbox", name="Your question")
     page.wait_for_function("() => document.activeElement && document.activeElement.tagName === 'DIV'")
-    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
-    # Focus moved into the chat: typing goes straight to the question box.
+    # Focus moves into the chat: the question box is enabled by the frame's init message and focused by
+    # the focus message right after it. Wait for the focus itself: Chromium handles key events before
+    # queued messages, so typing as soon as the box is enabled could reach the frame before the focus
+    # (a CI run under load typed into nothing that way).
+    frame.locator("#question:focus").wait_for(timeout=15000)
     page.keyboard.type("How long do refunds take?")
     assert question.input_value() == "How long do refunds take?"
     page.keyboard.press("Enter")
