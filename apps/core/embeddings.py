@@ -215,7 +215,7 @@ def onnx_export(model, model_path: str, *, cache_dir: Path, quantized: bool) -> 
             # Per-channel int8 weights of the matrix products only (embeddings and layer norms stay float):
             # cosine to the float vectors about 0.99, where per-tensor weights give about 0.91.
             # reduce_range: 7-bit weights, no saturation on CPUs without VNNI (AVX2).
-            logging.disable(logging.INFO)  # the quantizer notes every tensor on the root logger
+            logging.disable(logging.WARNING)  # the quantizer notes every tensor (and a pre-processing hint) on root
             try:
                 quantize_dynamic(
                     float_path,
