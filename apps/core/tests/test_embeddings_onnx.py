@@ -1,0 +1,125 @@
+"""The local model on ONNX Runtime (EMBEDDING_BACKEND=onnx|onnx-int8, issue 17 item 6): chosen by the setting,
+exported once from the offline weights into a cache and reused, vectors interchangeable with PyTorch's, and a
+missing onnxruntime refused at startup. The export (about 10 s) runs once per session, into a temporary folder."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+
+from apps.core import embeddings
+from apps.core.embeddings import LocalEmbedder, OnnxEmbedder, embedder_check, get_embedder
+
+ROOT = Path(__file__).resolve().parents[3]
+TEXTS = [
+    "Refunds take 14 days after the return arrives.",
+    "Money back within two weeks.",
+    "Install with make run.",
+    "VACUUM reclaims storage occupied by dead tuples; " * 30,  # longer than the model's 256 tokens
+    "",
+    "Überprüfen Sie die Einstellungen — café, naïve, 東京.",
+]
+
+
+@pytest.fixture(scope="session")
+def onnx_dir(tmp_path_factory):
+    """A cache holding both exports, made once for the session."""
+    folder = tmp_path_factory.mktemp("onnx")
+    OnnxEmbedder("all-MiniLM-L6-v2", quantized=True, cache_dir=folder).encode(["export"])
+    return folder
+
+
+@pytest.fixture
+def onnx_settings(settings, onnx_dir):
+    settings.EMBEDDING_ONNX_DIR = str(onnx_dir)
+    yield settings
+    settings.EMBEDDING_BACKEND = "torch"
+    get_embedder()  # the process-wide provider back to the suite's default
+
+
+def test_the_backend_setting_selects_the_runtime(onnx_settings):
+    """torch -> LocalEmbedder on PyTorch; onnx / onnx-int8 -> ONNX Runtime on the float / int8 export, under the
+    same `name` (stored beside each vector: no reembed on a switch); anything else is refused."""
+    assert type(get_embedder()) is LocalEmbedder
+    for backend, quantized, file in [("onnx", False, "model.onnx"), ("onnx-int8", True, "model-int8.onnx")]:
+        onnx_settings.EMBEDDING_BACKEND = backend
+        embedder = get_embedder()
+        assert isinstance(embedder, OnnxEmbedder)
+        assert embedder.quantized is quantized
+        assert (embedder.name, embedder.dimensions, embedder.max_tokens) == ("local:all-MiniLM-L6-v2", 384, 254)
+        assert embedder.encode(["hello"]).shape == (1, 384)
+        assert embedder.onnx_path.name == file and embedder.onnx_path.is_relative_to(onnx_settings.EMBEDDING_ONNX_DIR)
+    onnx_settings.EMBEDDING_BACKEND = "tensorflow"
+    with pytest.raises(ImproperlyConfigured, match="EMBEDDING_BACKEND must be one of torch, onnx, onnx-int8"):
+        get_embedder()
+
+
+def test_onnx_vectors_match_torch(onnx_dir):
+    """Float ONNX gives PyTorch's vectors (cosine >= 0.999 each); int8 stays close (>= 0.97 each, >= 0.985 on
+    average) and keeps meaning first. Unit length, empty text and truncation included."""
+    torch_vectors = LocalEmbedder("all-MiniLM-L6-v2").encode(TEXTS)
+    for quantized, worst, average in [(False, 0.999, 0.9995), (True, 0.97, 0.985)]:
+        vectors = OnnxEmbedder("all-MiniLM-L6-v2", quantized=quantized, cache_dir=onnx_dir, batch_size=4).encode(TEXTS)
+        assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+        cosines = (vectors * torch_vectors).sum(axis=1)
+        assert cosines.min() >= worst and cosines.mean() >= average, (quantized, cosines)
+        assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_the_export_is_cached(onnx_dir, monkeypatch):
+    """A second load reuses the files (no export, files untouched); other weights get another folder."""
+    files = sorted(onnx_dir.rglob("*.onnx"))
+    assert [file.name for file in files] == ["model-int8.onnx", "model.onnx"]
+    before = [(file.stat().st_ino, file.stat().st_mtime_ns) for file in files]
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(embeddings, "_onnx_export_float", no_export)
+    monkeypatch.setattr("onnxruntime.quantization.quantize_dynamic", no_export)
+    for quantized in (False, True):
+        embedder = OnnxEmbedder("all-MiniLM-L6-v2", quantized=quantized, cache_dir=onnx_dir)
+        assert embedder.encode(["cached"]).shape == (1, 384)
+    assert [(file.stat().st_ino, file.stat().st_mtime_ns) for file in files] == before
+    assert sorted(onnx_dir.rglob("*.onnx")) == files  # no stray partial files
+
+
+def test_embeddings_export_command(onnx_settings, capsys):
+    """`manage.py embeddings_export` writes (here: finds) the export in EMBEDDING_ONNX_DIR and says where."""
+    call_command("embeddings_export", "--backend", "onnx-int8")
+    out = capsys.readouterr().out
+    assert out.startswith("onnx-int8: ") and out.strip().endswith("model-int8.onnx")
+    assert Path(out.split(": ", 1)[1].strip()).is_relative_to(onnx_settings.EMBEDDING_ONNX_DIR)
+
+
+def test_missing_onnxruntime_is_refused_at_startup(settings, monkeypatch):
+    """Without onnxruntime an ONNX backend stops django.setup() with a clear ImproperlyConfigured (not a 500 on
+    the first upload); torch and the openai provider do not need it."""
+    real_find_spec = embeddings.importlib.util.find_spec
+    monkeypatch.setattr(
+        embeddings.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a),
+    )
+    settings.EMBEDDING_BACKEND = "onnx-int8"
+    with pytest.raises(ImproperlyConfigured, match="EMBEDDING_BACKEND=onnx-int8 needs onnxruntime"):
+        embedder_check()
+    settings.EMBEDDING_PROVIDER = "openai"
+    embedder_check()
+    settings.EMBEDDING_PROVIDER, settings.EMBEDDING_BACKEND = "local", "torch"
+    embedder_check()
+
+    # The real startup, in a process where onnxruntime cannot be imported.
+    code = "import sys; sys.modules['onnxruntime'] = None; import django; django.setup()"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "EMBEDDING_BACKEND": "onnx"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: EMBEDDING_BACKEND=onnx needs onnxruntime" in result.stderr
