@@ -20,7 +20,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.utils import timezone
 from protego import Protego
 from usp.fetch_parse import SitemapFetcher
@@ -58,6 +58,17 @@ def crawl_run(*, organization_id: int, source_id: int, run: int) -> str:
     source = CrawlSource.objects.filter(pk=source_id, organization_id=organization_id).first()
     if source is None or source.run != run or source.status not in CrawlSource.ACTIVE:
         return "stale"
+    try:
+        return _crawl(source, run)
+    except (OperationalError, InterfaceError):
+        raise  # the task retries: the run continues its queue
+    except Exception as exc:
+        logger.exception("crawl_failed", extra={"source_id": source.pk, "run": run})
+        _finish(source, CrawlSource.Status.FAILED, error=f"The crawl stopped on an unexpected error: {exc!r}"[:2000])
+        return CrawlSource.Status.FAILED
+
+
+def _crawl(source: CrawlSource, run: int) -> str:
     robots = _robots(source.url)
     if source.status == CrawlSource.Status.QUEUED:
         _seed(source, robots)
@@ -89,10 +100,11 @@ def crawl_run(*, organization_id: int, source_id: int, run: int) -> str:
     return CrawlSource.Status.FINISHED
 
 
-def _finish(source: CrawlSource, status: str) -> None:
+def _finish(source: CrawlSource, status: str, error: str = "") -> None:
     source.refresh_from_db()
     CrawlSource.objects.filter(pk=source.pk).update(
         status=status,
+        error=error,
         cancel_requested=False,
         crawl_finished_at=timezone.now(),
         next_crawl_at=next_crawl_time(source),
@@ -161,7 +173,7 @@ def _seed(source: CrawlSource, robots: Protego) -> None:
 
 
 def _page_process(source: CrawlSource, page: CrawlPage, robots: Protego) -> None:
-    fields = {"fetched_at": timezone.now(), "error": ""}
+    fields = {"fetched_at": timezone.now()}
     if not robots.can_fetch(page.url, settings.BEACON_FETCH_USER_AGENT):
         _page_save(page, state=CrawlPage.State.SKIPPED, error="Disallowed by robots.txt.", **fields)
         return
@@ -178,6 +190,7 @@ def _page_process(source: CrawlSource, page: CrawlPage, robots: Protego) -> None
         return
     fields["http_status"] = response.status
     if response.status == 304 and document_alive:
+        _links_follow(source, page, page.links)
         _page_save(page, state=CrawlPage.State.UNCHANGED, **fields)
         return
     if response.status in (404, 410):
@@ -196,9 +209,9 @@ def _page_process(source: CrawlSource, page: CrawlPage, robots: Protego) -> None
             **fields,
         )
         return
-    if kind == "html" and page.depth < source.max_depth and _same_site(response.url, source.url):
-        for link in _links(response.body, response.url):
-            _enqueue(source, link, page.depth + 1)
+    if kind == "html" and _same_site(response.url, source.url):
+        fields["links"] = [link for link in _links(response.body, response.url) if _same_site(link, source.url)][:1000]
+        _links_follow(source, page, fields["links"])
     fields["etag"] = response.headers.get("etag", "")[:300]
     fields["last_modified"] = response.headers.get("last-modified", "")[:100]
     digest = hashlib.sha256(response.body).hexdigest()
@@ -216,8 +229,14 @@ def _page_process(source: CrawlSource, page: CrawlPage, robots: Protego) -> None
     _page_save(page, state=CrawlPage.State.INGESTED, content_sha256=digest, document=outcome.document, **fields)
 
 
+def _links_follow(source: CrawlSource, page: CrawlPage, links: list[str]) -> None:
+    if page.depth < source.max_depth:
+        for link in links:
+            _enqueue(source, link, page.depth + 1)
+
+
 def _page_save(page: CrawlPage, **fields) -> None:
-    CrawlPage.objects.filter(pk=page.pk).update(**fields)
+    CrawlPage.objects.filter(pk=page.pk).update(**{"error": "", **fields})
 
 
 def _links(body: bytes, base_url: str) -> list[str]:

@@ -71,6 +71,8 @@ class CrawlPage(models.Model):
     etag = models.CharField(max_length=300, blank=True)
     last_modified = models.CharField(max_length=100, blank=True)
     content_sha256 = models.CharField(max_length=64, blank=True)
+    # The same-site links of the last body fetched: a 304 answer has none, yet its links lead on.
+    links = models.JSONField(default=list, blank=True)
     document = models.ForeignKey(
         "documents.Document", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -26,7 +26,7 @@ class LocalSite:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
+            def do_GET(self):
                 site.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 page = site.pages.get(self.path)
                 if page is None:
