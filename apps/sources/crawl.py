@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
@@ -34,7 +35,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.fetch import FetchError, fetch
 from apps.documents.services.upload import IncomingFile, document_upload
 from apps.sources.models import CrawlPage, CrawlSource
-from apps.sources.services import next_crawl_time, pages_retire
+from apps.sources.services import crawl_enqueue, next_crawl_time, pages_retire
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def crawl_run(*, organization_id: int, source_id: int, run: int) -> str:
 
 
 def _crawl(source: CrawlSource, run: int) -> str:
+    budget_end = time.monotonic() + settings.CRAWL_TASK_SECONDS
     robots = _robots(source.url)
     if source.status == CrawlSource.Status.QUEUED:
         _seed(source, robots)
@@ -92,6 +94,13 @@ def _crawl(source: CrawlSource, run: int) -> str:
             )
             break
         _page_process(source, page, robots)
+        # The heartbeat the stalled-crawl sweep reads (services.sources_stalled_resume).
+        CrawlSource.objects.filter(pk=source.pk).update(updated_at=timezone.now())
+        if time.monotonic() > budget_end:
+            # A long crawl is a chain of short tasks: the document pipeline of the pages interleaves,
+            # and no task comes near the Celery time limits.
+            crawl_enqueue(source)
+            return "continued"
     if not limit_hit:
         # Every page of the site was reached: what this run did not reach is gone from it.
         gone = CrawlPage.objects.filter(source=source).exclude(run=run).exclude(state=CrawlPage.State.RETIRED)

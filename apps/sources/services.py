@@ -113,17 +113,23 @@ def _documents_of(pages):
     from apps.documents.models import Document
 
     ids = set(pages.exclude(document=None).values_list("document_id", flat=True))
-    return Document.objects.filter(pk__in=ids).order_by("id")
+    # An uploaded document with the same bytes as a page stands for the upload: it stays.
+    return Document.objects.filter(pk__in=ids, source=Document.Source.URL).order_by("id")
 
 
 def pages_retire(*, source: CrawlSource, pages) -> int:
-    """Retire pages gone from the site: their documents are deleted (unless another page of the bot
-    still has the same content), the rows stay as `retired`."""
+    """Retire pages gone from the site: their documents are deleted (unless another page still has
+    the same content, or it is an uploaded document with the same bytes), the rows stay as `retired`."""
+    from apps.documents.models import Document
+
     count = 0
     for page in pages:
         with transaction.atomic():
             document = page.document
-            shared = document is not None and CrawlPage.objects.filter(document=document).exclude(pk=page.pk).exists()
+            shared = document is not None and (
+                document.source != Document.Source.URL
+                or CrawlPage.objects.filter(document=document).exclude(pk=page.pk).exists()
+            )
             if document is not None and not shared:
                 document_delete(document=document)
             CrawlPage.objects.filter(pk=page.pk).update(state=CrawlPage.State.RETIRED, document=None, run=source.run)
@@ -143,6 +149,23 @@ def sources_recrawl_due(*, now=None) -> int:
         except ApplicationError:  # started meanwhile by a person
             continue
     return started
+
+
+def sources_stalled_resume(*, now=None) -> int:
+    """Queue again the crawls whose task was lost (a publish that failed, a worker killed past its
+    redelivery): a running crawl touches its source after every page, so one quiet for longer than
+    `RECOVERY_LEASE_SECONDS` has no task. The task continues the run's queue."""
+    now = now or timezone.now()
+    stalled = CrawlSource.objects.filter(
+        status__in=CrawlSource.ACTIVE, updated_at__lt=now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
+    )
+    count = 0
+    for source in stalled.order_by("updated_at")[:100]:
+        with transaction.atomic():
+            CrawlSource.objects.filter(pk=source.pk).update(updated_at=now)
+            crawl_enqueue(source)
+        count += 1
+    return count
 
 
 def next_crawl_time(source: CrawlSource):

@@ -445,7 +445,9 @@ BEACON_FETCH_USER_AGENT = env("BEACON_FETCH_USER_AGENT", default="BeaconBot/1.0 
 CRAWL_DEFAULT_MAX_PAGES = env.int("CRAWL_DEFAULT_MAX_PAGES", default=200)
 CRAWL_MAX_PAGES_LIMIT = env.int("CRAWL_MAX_PAGES_LIMIT", default=5000)
 CRAWL_DEFAULT_MAX_DEPTH = env.int("CRAWL_DEFAULT_MAX_DEPTH", default=3)
-# How often beat looks for sources due for their scheduled re-crawl (sources.recrawl_due).
+# Seconds one crawl task works before it hands the rest of the run to a new task (keeps tasks short).
+CRAWL_TASK_SECONDS = env.int("CRAWL_TASK_SECONDS", default=300)
+# How often beat looks for sources due for their scheduled re-crawl, or whose crawl task was lost.
 CRAWL_SWEEP_INTERVAL_SECONDS = env.int("CRAWL_SWEEP_INTERVAL_SECONDS", default=300)
 CELERY_TASK_ROUTES["sources.crawl"] = {"queue": "ingestion"}
 CELERY_BEAT_SCHEDULE["sources-recrawl-due"] = {

@@ -25,7 +25,7 @@ def source_crawl(organization_id: int, source_id: int, run: int) -> str:
 
 @shared_task(name="sources.recrawl_due", ignore_result=True)
 def sources_recrawl_due_task() -> int:
-    """Start the scheduled re-crawls that are due (beat)."""
-    from apps.sources.services import sources_recrawl_due
+    """Start the scheduled re-crawls that are due and queue again the crawls whose task was lost (beat)."""
+    from apps.sources.services import sources_recrawl_due, sources_stalled_resume
 
-    return sources_recrawl_due()
+    return sources_recrawl_due() + sources_stalled_resume()

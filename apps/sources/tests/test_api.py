@@ -147,3 +147,31 @@ def test_the_sweep_starts_due_sources_only(bot, django_capture_on_commit_callbac
     due.refresh_from_db()
     assert (due.status, due.run, due.next_crawl_at) == (CrawlSource.Status.QUEUED, 2, None)
     assert len(callbacks) == 1
+
+
+def test_a_lost_crawl_task_is_queued_again(bot, settings, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.sources.services import sources_stalled_resume
+
+    quiet = CrawlSourceFactory(bot=bot, status=CrawlSource.Status.RUNNING, run=3)
+    busy = CrawlSourceFactory(bot=bot, status=CrawlSource.Status.RUNNING, run=1)
+    CrawlSourceFactory(bot=bot, status=CrawlSource.Status.FINISHED, run=1)
+    old = timezone.now() - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS + 60)
+    CrawlSource.objects.exclude(pk=busy.pk).update(updated_at=old)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert sources_stalled_resume() == 1
+    assert len(callbacks) == 1
+    quiet.refresh_from_db()
+    assert (quiet.status, quiet.run) == (CrawlSource.Status.RUNNING, 3)  # the same run continues
+    assert quiet.updated_at > old
+
+
+def test_deleting_a_source_keeps_an_upload_with_the_same_bytes(client, base, bot):
+    source = CrawlSourceFactory(bot=bot, run=1, status=CrawlSource.Status.FINISHED)
+    upload = DocumentFactory(bot=bot, source=Document.Source.UPLOAD)
+    CrawlPageFactory(source=source, url=f"{source.url}same", run=1, state=CrawlPage.State.INGESTED, document=upload)
+    assert client.delete(f"{base}{source.pk}/").status_code == 204
+    assert Document.objects.filter(pk=upload.pk).exists()
