@@ -1,5 +1,6 @@
 """A small website on 127.0.0.1 for fetch and crawl tests: an `http.server` in a thread serving
-`pages` (path -> Page), answering 304 to a matching If-None-Match, recording every request."""
+`pages` (path -> Page), answering 304 to a matching If-None-Match or If-Modified-Since, recording every
+request."""
 
 from __future__ import annotations
 
@@ -35,9 +36,11 @@ class LocalSite:
                 if page.hold is not None:
                     site.reached.set()
                     page.hold.wait(60)
-                etag = page.headers.get("ETag")
-                if etag and self.headers.get("If-None-Match") == etag:
-                    self._answer(304, {"ETag": etag}, b"")
+                etag, modified = page.headers.get("ETag"), page.headers.get("Last-Modified")
+                if (etag and self.headers.get("If-None-Match") == etag) or (
+                    modified and self.headers.get("If-Modified-Since") == modified
+                ):
+                    self._answer(304, {}, b"")
                     return
                 self._answer(page.status, {"Content-Type": page.content_type, **page.headers}, page.body)
 

@@ -87,7 +87,11 @@ def test_a_site_becomes_documents_and_a_recrawl_keeps_what_did_not_change(setup,
     )
     site.pages["/about"] = Page(html("About", "Refunds are granted within fourteen days of purchase.", ["/team"]))
     site.pages["/team"] = Page(html("Team", "Our team answers every question about lighthouses."))
-    site.pages["/listed"] = Page(html("Listed", "Only the sitemap knows about the winter opening hours."))
+    site.pages["/listed"] = Page(
+        html("Listed", "Only the sitemap knows about the winter opening hours."),
+        headers={"Last-Modified": "Tue, 01 Dec 2026 10:00:00 GMT"},
+    )
+    site.pages["/team"].headers["Last-Modified"] = "Tue, 01 Dec 2026 10:00:00 GMT"
     site.pages["/private/secret"] = Page(html("Secret", "Never crawl this."))
     site.pages["/guide.pdf"] = Page(samples.pdf(), "application/pdf")
 
@@ -129,12 +133,14 @@ def test_a_site_becomes_documents_and_a_recrawl_keeps_what_did_not_change(setup,
 
     states = dict(CrawlPage.objects.filter(source=source).values_list("url", "state"))
     assert states[site.url("/")] == CrawlPage.State.UNCHANGED  # ETag: 304
-    assert states[site.url("/listed")] == CrawlPage.State.UNCHANGED  # same content hash
-    assert states[site.url("/guide.pdf")] == CrawlPage.State.UNCHANGED
+    assert states[site.url("/listed")] == CrawlPage.State.UNCHANGED  # Last-Modified: 304
+    assert states[site.url("/guide.pdf")] == CrawlPage.State.UNCHANGED  # no validators: the same content hash
     assert states[site.url("/about")] == CrawlPage.State.INGESTED
     assert states[site.url("/team")] == CrawlPage.State.RETIRED
-    home_request = next(headers for path, headers in site.requests if path == "/")
-    assert home_request["if-none-match"] == '"home-1"'
+    sent = {path: headers for path, headers in site.requests}
+    assert sent["/"]["if-none-match"] == '"home-1"'
+    assert sent["/listed"]["if-modified-since"] == "Tue, 01 Dec 2026 10:00:00 GMT"
+    assert "if-none-match" not in sent["/guide.pdf"] and "if-modified-since" not in sent["/guide.pdf"]
     about = Document.objects.get(bot=bot, url=site.url("/about"))
     assert about.version == 2 and "thirty days" in " ".join(about.chunks.values_list("text", flat=True))
     assert not Document.objects.filter(bot=bot, url=site.url("/team")).exists()
