@@ -67,8 +67,8 @@ def resolve(host: str, port: int) -> list[str]:
 def address_allowed(address: str) -> bool:
     """A public unicast address, or one inside `FETCH_ALLOWED_PRIVATE_NETWORKS`."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour):
+        ip = ip.ipv4_mapped or ip.sixtofour  # an IPv4 address in IPv6 clothes is judged as itself
     for network in settings.FETCH_ALLOWED_PRIVATE_NETWORKS:
         if ip in ipaddress.ip_network(network, strict=False):
             return True

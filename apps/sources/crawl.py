@@ -74,7 +74,9 @@ def _crawl(source: CrawlSource, run: int) -> str:
     robots = _robots(source.url)
     if source.status == CrawlSource.Status.QUEUED:
         _seed(source, robots)
-        CrawlSource.objects.filter(pk=source.pk).update(status=CrawlSource.Status.RUNNING)
+        queued = CrawlSource.objects.filter(pk=source.pk, run=run, status=CrawlSource.Status.QUEUED)
+        if not queued.update(status=CrawlSource.Status.RUNNING):
+            return "stale"  # cancelled before it started (resuming seeds again: idempotent)
     limit_hit = False
     while True:
         if CrawlSource.objects.filter(pk=source.pk, cancel_requested=True).exists():
@@ -101,8 +103,10 @@ def _crawl(source: CrawlSource, run: int) -> str:
             # and no task comes near the Celery time limits.
             crawl_enqueue(source)
             return "continued"
-    if not limit_hit:
-        # Every page of the site was reached: what this run did not reach is gone from it.
+    reached = CrawlPage.objects.filter(source=source, run=run).exclude(state=CrawlPage.State.RETIRED).count()
+    if not limit_hit and reached < source.max_pages:
+        # The whole site was reached, under the page limit (at the limit a sitemap may have been cut
+        # short): what this run did not reach is gone from it.
         gone = CrawlPage.objects.filter(source=source).exclude(run=run).exclude(state=CrawlPage.State.RETIRED)
         pages_retire(source=source, pages=list(gone.select_related("document")))
     _finish(source, CrawlSource.Status.FINISHED)
@@ -127,8 +131,11 @@ def _robots(start_url: str) -> Protego:
         response = fetch(f"{parts.scheme}://{parts.netloc}/robots.txt", max_bytes=512 * 1024)
     except FetchError:
         return Protego.parse("")
-    if response.status != 200:
+    if 400 <= response.status < 500:
         return Protego.parse("")  # no robots.txt: everything allowed
+    if response.status != 200:
+        # A server error: the site's rules are unknown, so nothing is fetched (as the big crawlers do).
+        return Protego.parse("User-agent: *\nDisallow: /\n")
     return Protego.parse(response.body.decode("utf-8", "replace"))
 
 
@@ -174,6 +181,8 @@ def _seed(source: CrawlSource, robots: Protego) -> None:
         try:
             tree = SitemapFetcher(sitemap_url, recursion_level=0, web_client=SafeWebClient(), quiet_404=True).sitemap()
             for listed in tree.all_pages():
+                if CrawlPage.objects.filter(source=source, run=source.run).count() >= source.max_pages:
+                    return  # a sitemap of 50,000 URLs does not queue more than the source will fetch
                 _enqueue(source, listed.url, 0)
         except Exception:  # a broken sitemap is not a broken crawl: the links still lead on
             logger.warning(

@@ -116,6 +116,9 @@ def test_non_http_urls_are_refused():
         ("fe80::1", False),
         ("fc00::1", False),
         ("::ffff:127.0.0.1", False),
+        ("2002:7f00:1::1", False),
+        ("2002:808:808::1", True),
+        ("64:ff9b::7f00:1", False),
         ("100.64.0.1", False),
     ],
 )

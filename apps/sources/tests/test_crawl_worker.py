@@ -176,3 +176,26 @@ def test_cancel_stops_the_crawl_and_resume_finishes_it(setup):
     assert source.status == CrawlSource.Status.FINISHED and source.run == 1
     assert Document.objects.filter(bot=bot, status=Document.Status.READY).count() == 7
     assert site.paths().count("/") == 1 and site.paths().count("/page-0") == 1  # resumed, not restarted
+
+
+def test_the_page_limit_skips_the_rest_and_retires_nothing(setup):
+    site, bot, client, base = setup
+    pages = [f"/doc-{n}" for n in range(4)]
+    site.pages["/"] = Page(html("Home", "The manual of the harbour shop.", pages))
+    for n, path in enumerate(pages):
+        site.pages[path] = Page(html(f"Doc {n}", f"Chapter {n} of the manual covers topic number {n}."))
+    source_id = client.post(base, {"url": site.url("/"), "max_pages": 5}, format="json").json()["id"]
+    assert settled(source_id).status == CrawlSource.Status.FINISHED
+    assert Document.objects.filter(bot=bot).count() == 5
+
+    CrawlSource.objects.filter(pk=source_id).update(max_pages=2)
+    assert client.post(f"{base}{source_id}/crawl/", {}, format="json").status_code == 202
+    source = settled(source_id)
+    assert source.status == CrawlSource.Status.FINISHED
+    current = CrawlPage.objects.filter(source=source, run=2)
+    assert current.exclude(state=CrawlPage.State.SKIPPED).count() == 2
+    skipped = current.filter(state=CrawlPage.State.SKIPPED)
+    assert skipped.count() == 3
+    assert {page.error for page in skipped} == {"Over the source's limit of 2 pages."}
+    assert not CrawlPage.objects.filter(source=source, state=CrawlPage.State.RETIRED).exists()
+    assert Document.objects.filter(bot=bot).count() == 5  # the site was not seen whole: nothing retired
