@@ -49,6 +49,7 @@ CONTENT_TYPES = {
     "text/markdown": "md",
     "text/x-rst": "rst",
 }
+DISALLOW_ALL = "User-agent: *\nDisallow: /\n"
 #: links whose extension says they are not documents are not even fetched
 SKIPPED_EXTENSIONS = re.compile(r"\.(png|jpe?g|gif|svg|webp|ico|css|js|zip|gz|tar|mp4|mp3|woff2?|ttf|xml)$", re.I)
 
@@ -130,12 +131,12 @@ def _robots(start_url: str) -> Protego:
     try:
         response = fetch(f"{parts.scheme}://{parts.netloc}/robots.txt", max_bytes=512 * 1024)
     except FetchError:
-        return Protego.parse("")
+        return Protego.parse(DISALLOW_ALL)  # unknown rules: nothing is fetched
     if 400 <= response.status < 500:
         return Protego.parse("")  # no robots.txt: everything allowed
     if response.status != 200:
         # A server error: the site's rules are unknown, so nothing is fetched (as the big crawlers do).
-        return Protego.parse("User-agent: *\nDisallow: /\n")
+        return Protego.parse(DISALLOW_ALL)
     return Protego.parse(response.body.decode("utf-8", "replace"))
 
 
@@ -218,6 +219,11 @@ def _page_process(source: CrawlSource, page: CrawlPage, robots: Protego) -> None
     if not 200 <= response.status < 300:
         _page_save(page, state=CrawlPage.State.FAILED, error=f"HTTP {response.status}.", **fields)
         return
+    if not _same_site(response.url, source.url):
+        _page_save(
+            page, state=CrawlPage.State.SKIPPED, error=f"Redirected off the site, to {response.url[:300]}.", **fields
+        )
+        return
     kind = CONTENT_TYPES.get(response.content_type)
     if kind is None:
         _page_save(
@@ -227,7 +233,7 @@ def _page_process(source: CrawlSource, page: CrawlPage, robots: Protego) -> None
             **fields,
         )
         return
-    if kind == "html" and _same_site(response.url, source.url):
+    if kind == "html":
         fields["links"] = [link for link in _links(response.body, response.url) if _same_site(link, source.url)][:1000]
         _links_follow(source, page, fields["links"])
     fields["etag"] = response.headers.get("etag", "")[:300]
