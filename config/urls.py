@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/v1/", include("apps.organizations.api.urls")),
     path("api/v1/", include("apps.bots.api.urls")),
     path("api/v1/", include("apps.documents.api.urls")),
+    path("api/v1/", include("apps.sources.api.urls")),
     path("api/v1/", include("apps.conversations.api.urls")),
     path("api/v1/", include("apps.progress.api.urls")),
     path("api/v1/", include("apps.analytics.api.urls")),

@@ -59,6 +59,7 @@ LOCAL_APPS = [
     "apps.bots",
     "apps.documents",
     "apps.conversations",
+    "apps.sources",
     "apps.graph",
     "apps.recommendations",
     "apps.personality",
@@ -437,6 +438,29 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 # every recursive step after parsing (serializers, JSONB encoding, rendering) stays far below
 # Python's recursion limit of 1,000 frames, which ~1,000 levels used to blow (issue 13).
 JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=64)
+
+# --------------------------------------------------------------------------- website sources (issue 17)
+# Outbound fetches (apps/core/fetch.py) never reach private, loopback, link-local, multicast or
+# reserved addresses unless a CIDR here allows it (comma-separated, e.g. "10.0.0.0/8"; empty by default).
+FETCH_ALLOWED_PRIVATE_NETWORKS = env.list("FETCH_ALLOWED_PRIVATE_NETWORKS", default=[])
+FETCH_TIMEOUT_SECONDS = env.float("FETCH_TIMEOUT_SECONDS", default=20.0)
+FETCH_MAX_BYTES = env.int("FETCH_MAX_BYTES", default=20 * 1024 * 1024)
+FETCH_MAX_REDIRECTS = env.int("FETCH_MAX_REDIRECTS", default=5)
+BEACON_FETCH_USER_AGENT = env("BEACON_FETCH_USER_AGENT", default="BeaconBot/1.0 (+https://github.com/beacon)")
+# Defaults of a new website source (each source may lower or raise them up to the maximum).
+CRAWL_DEFAULT_MAX_PAGES = env.int("CRAWL_DEFAULT_MAX_PAGES", default=200)
+CRAWL_MAX_PAGES_LIMIT = env.int("CRAWL_MAX_PAGES_LIMIT", default=5000)
+CRAWL_DEFAULT_MAX_DEPTH = env.int("CRAWL_DEFAULT_MAX_DEPTH", default=3)
+# Seconds one crawl task works before it hands the rest of the run to a new task (keeps tasks short).
+CRAWL_TASK_SECONDS = env.int("CRAWL_TASK_SECONDS", default=300)
+# How often beat looks for sources due for their scheduled re-crawl, or whose crawl task was lost.
+CRAWL_SWEEP_INTERVAL_SECONDS = env.int("CRAWL_SWEEP_INTERVAL_SECONDS", default=300)
+CELERY_TASK_ROUTES["sources.crawl"] = {"queue": "ingestion"}
+CELERY_BEAT_SCHEDULE["sources-recrawl-due"] = {
+    "task": "sources.recrawl_due",
+    "schedule": timedelta(seconds=CRAWL_SWEEP_INTERVAL_SECONDS),
+    "options": {"expires": CRAWL_SWEEP_INTERVAL_SECONDS},
+}
 
 # --------------------------------------------------------------------------- progress and catalog (issue 6)
 # Catalog embeddings run on the ingestion queue with the document pipeline (progress.content_embed).

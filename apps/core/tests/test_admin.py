@@ -13,6 +13,7 @@ from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import Invitation, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, api_key_for
+from apps.sources.tests.factories import CrawlPageFactory
 from apps.users.tests.factories import UserFactory
 
 
@@ -32,10 +33,11 @@ def populated(db):
     )
     qa_pair_create(organization=owner.organization, bot=bot, question="example question?", answer="An example.")
     EvaluationRun.objects.create(organization=owner.organization, bot=bot)
+    CrawlPageFactory(source__bot=bot, source__url="https://example.com/", document=document, error="example error")
     return owner
 
 
-APPS = {"users", "organizations", "bots", "documents", "conversations"}
+APPS = {"users", "organizations", "bots", "documents", "conversations", "sources"}
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 

@@ -1,13 +1,16 @@
 """The app import graph points one way (DESIGN.md "Shape", STYLE.md §9): core at the bottom, then
-users < organizations < progress, bots < documents, graph < conversations < recommendations, widget <
-personality, analytics < demo. Issue 15: graph (the knowledge-graph projection) sits above progress and below
-recommendations, whose graph source reads its queries; personality sits above recommendations (it
-registers its re-ranking hook into the engine and uses the engine's cache); demo seeds every app.
+users < organizations < progress, bots < documents, graph < conversations, sources < recommendations, widget <
+personality, analytics < demo. Issue 17: sources (website crawls) sits beside conversations: it
+creates documents through the documents upload service. Issue 15: graph (the knowledge-graph
+projection) sits above progress and below recommendations, whose graph source reads its queries;
+personality sits above recommendations (it registers its re-ranking hook into the engine and uses
+the engine's cache); demo seeds every app.
 
 Every non-test, non-migration module of each app is parsed (ast, nothing is imported) and every
 `apps.<app>` import is collected, at module level and inside functions alike (a lazy import is
 still a dependency). An app may import only apps on a lower layer; apps that share a layer
-(progress and bots, documents and graph, recommendations and widget, personality and analytics) may not
+(progress and bots, documents and graph, conversations and sources, recommendations and widget, personality and
+analytics) may not
 import each other. A fact another app reacts
 to is a domain event (`apps/<app>/events.py`), never an import upwards. `workers/` and `config/` may
 import anything, but an app that imports a workers module (to enqueue a task) is charged with the
@@ -39,6 +42,7 @@ LAYERS = {
     "documents": 4,
     "graph": 4,
     "conversations": 5,
+    "sources": 5,
     "recommendations": 6,
     "widget": 6,
     "personality": 7,

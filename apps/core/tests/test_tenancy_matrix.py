@@ -28,6 +28,8 @@ from apps.personality.services import assessment_submit, profile_recompute
 from apps.progress.models import ContentItem, Interaction, Progress
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
 from apps.recommendations.models import RecommendationLog
+from apps.sources.models import CrawlSource
+from apps.sources.tests.factories import CrawlPageFactory
 from conftest import client_for
 
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -67,6 +69,7 @@ def world(db):
     _, key_a = api_key_for(org_a)
     bot_b = BotFactory(organization=org_b)
     document_b = DocumentFactory(bot=bot_b)
+    page_b = CrawlPageFactory(source__bot=bot_b)
     conversation_b = Conversation.objects.create(organization=org_b, bot=bot_b, user=owner_b.user)
     message_b = Message.objects.create(
         organization=org_b, conversation=conversation_b, role=Message.Role.ASSISTANT, content="B's answer"
@@ -90,6 +93,7 @@ def world(db):
         "api_key_id": key_b.pk,
         "bot_id": bot_b.pk,
         "document_id": document_b.pk,
+        "source_id": page_b.source_id,
         "conversation_id": conversation_b.pk,
         "message_id": message_b.pk,
         "pair_id": pair_b.pk,
@@ -108,6 +112,7 @@ def _snapshot(org):
         sorted(Invitation.objects.filter(organization=org).values_list("pk", "revoked_at")),
         sorted(ApiKey.objects.filter(organization=org).values_list("pk", "revoked_at")),
         sorted(Document.objects.filter(organization=org).values_list("pk", "status", "updated_at")),
+        sorted(CrawlSource.objects.filter(organization=org).values_list("pk", "status", "run", "cancel_requested")),
         sorted(Message.objects.filter(organization=org).values_list("pk", "content", "feedback")),
         sorted(QAPair.objects.filter(organization=org).values_list("pk", "question", "answer")),
         sorted(EvaluationRun.objects.filter(organization=org).values_list("pk", "status")),

@@ -28,6 +28,7 @@ from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
 from apps.progress.tests.factories import ContentItemFactory
 from apps.recommendations.models import RecommendationLog
+from apps.sources.tests.factories import CrawlSourceFactory
 from apps.users.api.serializers import token_pair
 
 SITE = "https://shop.example.com"
@@ -125,6 +126,7 @@ def world(db):
         organization=organization, conversation=conversation, role=Message.Role.ASSISTANT, content="Hello."
     )
     item = ContentItemFactory(organization=organization)
+    source = CrawlSourceFactory(bot=bot)
     run = EvaluationRun.objects.create(organization=organization, bot=bot)
     pair = qa_pair_create(organization=organization, bot=bot, question="How do refunds work?", answer="Within 14 days.")
     log = RecommendationLog.objects.create(
@@ -144,7 +146,7 @@ def world(db):
     ids = {
         "org_slug": organization.slug, "bot_id": bot.pk, "conversation_id": conversation.pk,
         "message_id": message.pk, "item_id": item.pk, "membership_id": member.pk, "log_id": log.pk,
-        "public_id": bot.public_id, "pair_id": pair.pk, "run_id": run.pk,
+        "public_id": bot.public_id, "pair_id": pair.pk, "run_id": run.pk, "source_id": source.pk,
     }  # fmt: skip
     widget_ids = {**ids, "conversation_id": visit.pk, "message_id": answer.pk}
 

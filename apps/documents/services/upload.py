@@ -31,6 +31,9 @@ MB = 1024 * 1024
 class IncomingFile:
     name: str
     data: bytes
+    # A page or file of a website source (apps/sources): the document is `source=url`, keeps the URL
+    # for citations, and its versions follow the URL instead of the name.
+    url: str = ""
 
     @property
     def sha256(self) -> str:
@@ -181,7 +184,7 @@ def _documents_store(
         existing = seen.get(digest) or Document.objects.filter(bot=bot, sha256=digest).first()
         previous = None
         if existing is None:
-            previous = _version_base(bot=bot, name=incoming.name)
+            previous = _version_base(bot=bot, name=incoming.name, url=incoming.url)
         plan.append((incoming, existing, previous))
         seen.setdefault(digest, existing or Document(sha256=digest))
     new = [(incoming, previous) for incoming, existing, previous in plan if existing is None]
@@ -208,7 +211,8 @@ def _documents_store(
             organization=organization,
             bot=bot,
             title=document_title_from_name(incoming.name),
-            source=Document.Source.UPLOAD,
+            source=Document.Source.URL if incoming.url else Document.Source.UPLOAD,
+            url=incoming.url,
             file=stored[digest],
             original_name=incoming.name,
             mime_type=MIME_TYPES[kind],
@@ -227,18 +231,19 @@ def _documents_store(
     return outcomes
 
 
-def _version_base(*, bot, name: str) -> Document | None:
-    """The document a new upload under `name` will replace, or None for a new name.
+def _version_base(*, bot, name: str, url: str = "") -> Document | None:
+    """The document a new upload under `name` (a fetched page: under `url`) will replace, or None for a
+    new name.
 
     A newer version still in the pipeline blocks another one (409); a newer version that failed
     is dropped and the new upload replaces the version it was meant to replace.
     """
-    latest = (
-        Document.objects.select_for_update(of=("self",))
-        .filter(bot=bot, original_name=name)
-        .order_by("-version")
-        .first()
+    same = (
+        {"source": Document.Source.URL, "url": url}
+        if url
+        else {"source": Document.Source.UPLOAD, "original_name": name}
     )
+    latest = Document.objects.select_for_update(of=("self",)).filter(bot=bot, **same).order_by("-version").first()
     if latest is None or latest.replaces_id is None:
         return latest
     if latest.status in (Document.Status.PENDING, Document.Status.PROCESSING):
