@@ -10,6 +10,7 @@ from workers.tasks import (
     personality,
     progress,
     recommendations,
+    webhooks,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "personality",
     "progress",
     "recommendations",
+    "webhooks",
 ]

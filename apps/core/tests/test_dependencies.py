@@ -2,7 +2,9 @@
 users < organizations < progress, bots < documents, graph < conversations < recommendations, widget <
 personality, analytics < demo. Issue 15: graph (the knowledge-graph projection) sits above progress and below
 recommendations, whose graph source reads its queries; personality sits above recommendations (it
-registers its re-ranking hook into the engine and uses the engine's cache); demo seeds every app.
+registers its re-ranking hook into the engine and uses the engine's cache); demo seeds every app. Issue 17:
+webhooks sits at the top beside demo (it receives the domain events of documents, conversations and
+organizations and imports nothing above them; nothing imports it).
 
 Every non-test, non-migration module of each app is parsed (ast, nothing is imported) and every
 `apps.<app>` import is collected, at module level and inside functions alike (a lazy import is
@@ -44,6 +46,7 @@ LAYERS = {
     "personality": 7,
     "analytics": 7,
     "demo": 8,
+    "webhooks": 8,
 }
 
 #: Edges that contradict the order; each one would be a known debt with its reason. The list may only
