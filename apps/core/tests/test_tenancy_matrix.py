@@ -28,6 +28,8 @@ from apps.personality.services import assessment_submit, profile_recompute
 from apps.progress.models import ContentItem, Interaction, Progress
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
 from apps.recommendations.models import RecommendationLog
+from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
+from apps.webhooks.tests.factories import WebhookDeliveryFactory, WebhookEndpointFactory
 from conftest import client_for
 
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -83,6 +85,8 @@ def world(db):
     answers = {str(n): 1 + n % 5 for n in range(1, 21)}  # issue 8: B's member has answers and a profile
     assessment_submit(organization=org_b, user=member_b.user, instrument="mini_ipip", answers=answers)
     profile_recompute(organization_id=org_b.pk, user_id=member_b.user.pk)
+    webhook_b = WebhookEndpointFactory(organization=org_b)
+    delivery_b = WebhookDeliveryFactory(endpoint=webhook_b)
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -97,6 +101,8 @@ def world(db):
         "item_id": item_b.pk,
         "log_id": log_b.pk,
         "user_id": member_b.user.pk,
+        "webhook_id": webhook_b.pk,
+        "delivery_id": delivery_b.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -118,6 +124,8 @@ def _snapshot(org):
         sorted(RecommendationLog.objects.filter(organization=org).values_list("pk", "clicked_at", "dismissed_at")),
         sorted(PersonalityProfile.objects.filter(organization=org).values_list("pk", flat=True)),
         sorted(AssessmentResponse.objects.filter(organization=org).values_list("pk", flat=True)),
+        sorted(WebhookEndpoint.objects.filter(organization=org).values_list("pk", "url", "events", "is_active")),
+        sorted(WebhookDelivery.objects.filter(organization=org).values_list("pk", "status", "attempt_count")),
     )
 
 
