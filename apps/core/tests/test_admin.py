@@ -14,6 +14,8 @@ from apps.organizations.models import Invitation, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, api_key_for
 from apps.users.tests.factories import UserFactory
+from apps.webhooks.models import WebhookAttempt
+from apps.webhooks.tests.factories import WebhookDeliveryFactory, WebhookEndpointFactory
 
 
 @pytest.fixture
@@ -32,10 +34,12 @@ def populated(db):
     )
     qa_pair_create(organization=owner.organization, bot=bot, question="example question?", answer="An example.")
     EvaluationRun.objects.create(organization=owner.organization, bot=bot)
+    delivery = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=owner.organization))
+    WebhookAttempt.objects.create(delivery=delivery, number=1, started_at=delivery.created_at, status_code=500)
     return owner
 
 
-APPS = {"users", "organizations", "bots", "documents", "conversations"}
+APPS = {"users", "organizations", "bots", "documents", "conversations", "webhooks"}
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 
