@@ -1,8 +1,7 @@
 """The domain events that become webhook deliveries (docs/webhooks.md, docs/architecture.md "Domain events").
 
-Coverage: the senders (document_finalize and document_fail send document_finished once, inside their
-transaction; the feedback service sends message_feedback_given; plan_limit_check and the monthly message
-limit send plan_limit_reached); the receivers record one delivery per active, subscribed endpoint of the
+Coverage (the senders are tested in each sending app's tests/test_events.py; here the monthly message
+limit's plan_limit_reached): the receivers record one delivery per active, subscribed endpoint of the
 organization only, and publish it after commit; a rolled-back write records and publishes nothing;
 plan.limit_reached, whose transaction rolls back, is recorded by a task published at once, and only when
 an endpoint listens; webhooks has exactly one receiver per event it listens to and none on post_save.
@@ -20,7 +19,7 @@ from apps.conversations import events as conversation_events
 from apps.conversations.models import Conversation, Message
 from apps.documents import events as document_events
 from apps.documents.models import Document
-from apps.documents.services.pipeline import document_fail, document_finalize
+from apps.documents.services.pipeline import document_fail
 from apps.documents.tests.factories import DocumentFactory
 from apps.organizations import events as organization_events
 from apps.organizations.models import Role
@@ -76,24 +75,6 @@ def test_a_rolled_back_write_records_and_sends_nothing(django_capture_on_commit_
 
     assert WebhookDelivery.objects.count() == 0
     publish.assert_not_called()
-
-
-def test_finalize_sends_document_ready_inside_its_transaction():
-    from apps.core.tests.events import events_sent, only
-    from apps.documents.tests.utils import ingest
-
-    document = DocumentFactory(text="Refunds are possible within 14 days of purchase.")
-    with events_sent(document_events.document_finished) as sent:
-        ingest(document)
-        document_finalize(document=document)  # a redelivered finalize sends nothing more
-    assert only(sent, document_events.document_finished) == [
-        {
-            "organization_id": document.organization_id,
-            "bot_id": document.bot_id,
-            "document_id": document.pk,
-            "status": "ready",
-        }
-    ]
 
 
 def test_feedback_sends_conversation_feedback(django_capture_on_commit_callbacks):
