@@ -579,6 +579,12 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 # Retry n waits WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1): 30 s, 1 min, 2 min, 4 min, 8 min by default.
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "WebhookEventEnum": "apps.webhooks.models.WebhookEvent",
+        "WebhookDeliveryStatusEnum": "apps.webhooks.models.WebhookDelivery.Status",
+    }
+)
 
 # --------------------------------------------------------------------------- operations
 # Which checks make /health/ answer 503 when they fail.

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from apps.core.fields import WebUrlField
+from apps.core.fields import URL_PATTERN, WebUrlField
 from apps.core.pagination import paginate, paginated_schema
 from apps.organizations.models import Role
 from apps.organizations.tenancy import OrganizationAPIView
@@ -54,6 +54,14 @@ class DeliveryDetailSerializer(DeliveryOutputSerializer):
         fields = [*DeliveryOutputSerializer.Meta.fields, "payload", "attempts"]
 
 
+class WebhookUrlField(WebUrlField):
+    """A web URL whose schema says https:// (http:// is accepted only with WEBHOOK_ALLOW_HTTP, in development)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.schema_pattern = URL_PATTERN.replace("^https?://", "^https://", 1)
+
+
 class _WebhookApi(OrganizationAPIView):
     read_role = Role.ADMIN
     write_role = Role.ADMIN
@@ -64,14 +72,15 @@ EVENTS_HELP = (
     "Events to receive: document.ready, document.failed, conversation.feedback, plan.limit_reached, crawl.finished."
 )
 URL_HELP = (
-    "https:// URL receiving POSTs; private, loopback and link-local addresses are refused (WEBHOOK_ALLOW_HTTP, "
-    "WEBHOOK_ALLOWED_PRIVATE)."
+    "https:// URL receiving POSTs. A host that does not resolve, or resolves to a private, loopback, link-local or "
+    "reserved address, is a 400 `webhook_url_refused` (WEBHOOK_ALLOWED_PRIVATE lists exceptions; "
+    "WEBHOOK_ALLOW_HTTP also accepts http:// in development)."
 )
 
 
 class WebhookListCreateApi(_WebhookApi):
     class InputSerializer(serializers.Serializer):
-        url = WebUrlField(max_length=1000, help_text=URL_HELP)
+        url = WebhookUrlField(max_length=1000, help_text=URL_HELP)
         events = serializers.ListField(
             child=serializers.ChoiceField(choices=WebhookEvent.choices),
             min_length=1,
@@ -98,7 +107,7 @@ class WebhookListCreateApi(_WebhookApi):
 
 class WebhookDetailApi(_WebhookApi):
     class UpdateSerializer(serializers.Serializer):
-        url = WebUrlField(max_length=1000, required=False, help_text=URL_HELP)
+        url = WebhookUrlField(max_length=1000, required=False, help_text=URL_HELP)
         events = serializers.ListField(
             child=serializers.ChoiceField(choices=WebhookEvent.choices),
             min_length=1,
