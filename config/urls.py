@@ -40,6 +40,7 @@ urlpatterns = [
     path("api/v1/", include("apps.analytics.api.urls")),
     path("api/v1/", include("apps.recommendations.api.urls")),
     path("api/v1/", include("apps.personality.api.urls")),
+    path("api/v1/", include("apps.webhooks.api.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"

@@ -11,3 +11,19 @@ from django.dispatch import Signal
 #: A person (or an anonymous widget visitor, user_id None) posted a message. Arguments:
 #: organization_id, conversation_id, message_id, user_id (None for anonymous visitors).
 user_message_posted = Signal()
+
+#: Someone rated an assistant's answer (+1 or -1, with an optional comment). Arguments:
+#: organization_id, bot_id, conversation_id, message_id, value, comment.
+message_feedback_given = Signal()
+
+
+def message_feedback_given_send(*, message, value: int, comment: str) -> None:
+    message_feedback_given.send(
+        sender="conversations",
+        organization_id=message.organization_id,
+        bot_id=message.conversation.bot_id,
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+        value=value,
+        comment=comment,
+    )

@@ -29,6 +29,7 @@ from apps.conversations.models import Conversation, Message
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
 from apps.documents.selectors import chunk_search, chunk_vectors
+from apps.organizations.events import plan_limit_reached_send
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def usage_check(*, organization) -> None:
         return
     days = calendar.monthrange(now.year, now.month)[1]
     reset = start + timedelta(days=days)
+    plan_limit_reached_send(organization_id=organization.pk, limit="max_monthly_messages", allowed=limit, used=used)
     raise ApplicationError(
         f"This organization has used the {limit} messages of its {organization.plan.name} plan for this month; "
         f"the count resets on {reset:%Y-%m-%d} (UTC).",
@@ -86,6 +88,7 @@ def message_feedback(*, message: Message, value: int, comment: str = "") -> Mess
     message.feedback = value
     message.feedback_comment = comment
     message.save(update_fields=["feedback", "feedback_comment"])
+    events.message_feedback_given_send(message=message, value=value, comment=comment)
     if value == -1:
         gaps.gap_answer_remember(answer=message)  # a content gap (issue 14): its vector for the gaps view
     return message

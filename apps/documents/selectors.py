@@ -35,12 +35,12 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet, Sum
 from rest_framework.exceptions import NotFound
 
 from apps.core.embeddings import get_embedder
 from apps.core.reranker import RerankerError, get_reranker
-from apps.documents.models import ChunkEmbedding, Document, chunk_embed_text
+from apps.documents.models import Chunk, ChunkEmbedding, Document, chunk_embed_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,34 @@ def document_get(*, organization, bot, document_id: int) -> Document:
     if document is None:
         raise NotFound("Document not found.")
     return document
+
+
+def chunk_list(*, organization, document: Document) -> QuerySet[Chunk]:
+    """The searchable chunks of a document in reading order (what search sees; a version being built is
+    not listed until finalize swaps it in). One query per page, whatever the document's size."""
+    return (
+        Chunk.objects.filter(organization=organization, document=document, searchable=True)
+        .defer("search_vector")
+        .order_by("position")
+    )
+
+
+def bot_stats(*, organization, bot) -> dict:
+    """The knowledge base of a bot in figures: documents by status, searchable chunks and their tokens
+    (the ready documents' totals, kept by the pipeline), the last finished ingestion. Two queries."""
+    documents = Document.objects.filter(organization=organization, bot=bot)
+    by_status = dict.fromkeys(Document.Status.values, 0)
+    by_status.update(documents.order_by().values_list("status").annotate(n=Count("pk")))
+    totals = documents.filter(status=Document.Status.READY).aggregate(
+        chunks=Sum("chunk_count"), tokens=Sum("token_count"), last=Max("processed_at")
+    )
+    return {
+        "documents": sum(by_status.values()),
+        "documents_by_status": by_status,
+        "chunks": totals["chunks"] or 0,
+        "tokens": totals["tokens"] or 0,
+        "last_ingestion_at": totals["last"],
+    }
 
 
 @dataclass

@@ -20,3 +20,16 @@ def members_changed_send(*, organization_id: int, user_ids: Iterable[int]) -> No
     user_ids = sorted(set(user_ids))
     if user_ids:
         members_changed.send(sender="organizations", organization_id=organization_id, user_ids=user_ids)
+
+
+#: A plan limit refused something (a bot, a member, an API key, documents or storage, the
+#: monthly messages). Sent just before the refusal is raised, so the caller's transaction usually
+#: rolls back: receivers must not rely on it committing. Arguments: organization_id, limit (the
+#: Plan field, e.g. "max_bots"), allowed, used.
+plan_limit_reached = Signal()
+
+
+def plan_limit_reached_send(*, organization_id: int, limit: str, allowed: int | float, used: int | float) -> None:
+    plan_limit_reached.send(
+        sender="organizations", organization_id=organization_id, limit=limit, allowed=allowed, used=used
+    )

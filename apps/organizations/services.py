@@ -16,7 +16,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.mail import send_mail_on_commit
-from apps.organizations.events import members_changed_send
+from apps.organizations.events import members_changed_send, plan_limit_reached_send
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
 
 User = get_user_model()
@@ -48,6 +48,7 @@ def plan_limit_check(*, organization: Organization, limit: str, used: int | floa
     if allowed is None or used + adding <= allowed:
         return
     label = LIMIT_LABELS.get(limit, limit)
+    plan_limit_reached_send(organization_id=organization.pk, limit=limit, allowed=allowed, used=used)
     raise PlanLimitExceeded(
         f"The {plan.name} plan allows {allowed} {label}; this organization uses {used:g}. "
         "Upgrade the plan or remove some first.",

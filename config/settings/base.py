@@ -66,6 +66,7 @@ LOCAL_APPS = [
     "apps.widget",
     "apps.analytics",
     "apps.demo",
+    "apps.webhooks",
     "workers",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -595,6 +596,26 @@ CELERY_BEAT_SCHEDULE["personality-recompute"] = {
     "schedule": timedelta(minutes=PERSONALITY_RECOMPUTE_INTERVAL_MINUTES),
     "options": {"expires": PERSONALITY_RECOMPUTE_INTERVAL_MINUTES * 60},
 }
+
+# --------------------------------------------------------------------------- webhooks (issue 17, docs/webhooks.md)
+# Endpoints must be https://; True also accepts http:// (development and tests only).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+# Hosts or networks (e.g. "127.0.0.1", "10.0.0.0/8", "hooks.internal") an endpoint may reach although they
+# are private, loopback or link-local; empty: only public addresses.
+WEBHOOK_ALLOWED_PRIVATE = env.list("WEBHOOK_ALLOWED_PRIVATE", default=[])
+# Seconds one delivery attempt may take (connect and response).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Attempts per delivery (the first and the retries); then it is failed (replayable).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+# Retry n waits WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1): 30 s, 1 min, 2 min, 4 min, 8 min by default.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "WebhookEventEnum": "apps.webhooks.models.WebhookEvent",
+        "CrawlSourceKindEnum": "apps.sources.models.CrawlSource.Kind",
+        "WebhookDeliveryStatusEnum": "apps.webhooks.models.WebhookDelivery.Status",
+    }
+)
 
 # --------------------------------------------------------------------------- operations
 # Which checks make /health/ answer 503 when they fail.

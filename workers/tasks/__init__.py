@@ -11,6 +11,7 @@ from workers.tasks import (
     progress,
     recommendations,
     sources,
+    webhooks,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "progress",
     "recommendations",
     "sources",
+    "webhooks",
 ]

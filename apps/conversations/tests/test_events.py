@@ -28,3 +28,20 @@ def test_a_question_sends_user_message_posted(chat_org, offline):
         {"organization_id": chat_org.pk, "conversation_id": anonymous.pk, "message_id": visitor_turn.question.pk,
          "user_id": None},
     ]  # fmt: skip
+
+
+def test_feedback_sends_message_feedback_given(chat_org):
+    from apps.conversations.models import Message
+    from apps.conversations.services import message_feedback
+
+    bot = BotFactory(organization=chat_org)
+    conversation = conversation_create(organization=chat_org, bot=bot)
+    answer = Message.objects.create(
+        organization=chat_org, conversation=conversation, role=Message.Role.ASSISTANT, content="Within 14 days."
+    )
+    with events_sent(events.message_feedback_given) as sent:
+        message_feedback(message=answer, value=1, comment="Clear.")
+    assert [s.kwargs for s in sent] == [
+        {"organization_id": chat_org.pk, "bot_id": bot.pk, "conversation_id": conversation.pk,
+         "message_id": answer.pk, "value": 1, "comment": "Clear."},
+    ]  # fmt: skip

@@ -47,6 +47,14 @@ STATED_RULES = [
     (ANY, 400, "no_evaluation_set", r"", "state: the bot has no Q&A pairs to evaluate (issue 14)"),
     (ANY, 400, "rolled_up", r"", "state: the item has children; its progress rolls up from them"),
     (ANY, 400, "cycle", r"", "state: a parent or prerequisite that is the item itself or would make a loop"),
+    (
+        ANY,
+        400,
+        "webhook_url_refused",
+        r"",
+        "DNS: a webhook host that does not resolve or resolves to a private, loopback or reserved address (issue 17)",
+    ),
+    (ANY, 400, "webhook_disabled", r"", "state: a disabled webhook endpoint is not replayed"),
     (ANY, 400, "invalid", r"Cannot be in the future", "clock: a moment later than now"),
     (
         ANY,

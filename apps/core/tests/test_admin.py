@@ -15,6 +15,8 @@ from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, api_key_for
 from apps.sources.tests.factories import CrawlPageFactory
 from apps.users.tests.factories import UserFactory
+from apps.webhooks.models import WebhookAttempt
+from apps.webhooks.tests.factories import WebhookDeliveryFactory, WebhookEndpointFactory
 
 
 @pytest.fixture
@@ -34,10 +36,12 @@ def populated(db):
     qa_pair_create(organization=owner.organization, bot=bot, question="example question?", answer="An example.")
     EvaluationRun.objects.create(organization=owner.organization, bot=bot)
     CrawlPageFactory(source__bot=bot, source__url="https://example.com/", document=document, error="example error")
+    delivery = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=owner.organization))
+    WebhookAttempt.objects.create(delivery=delivery, number=1, started_at=delivery.created_at, status_code=500)
     return owner
 
 
-APPS = {"users", "organizations", "bots", "documents", "conversations", "sources"}
+APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks"}
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 

@@ -1,10 +1,11 @@
 """The app import graph points one way (DESIGN.md "Shape", STYLE.md §9): core at the bottom, then
 users < organizations < progress, bots < documents, graph < conversations, sources < recommendations, widget <
-personality, analytics < demo. Issue 17: sources (website crawls) sits beside conversations: it
-creates documents through the documents upload service. Issue 15: graph (the knowledge-graph
-projection) sits above progress and below recommendations, whose graph source reads its queries;
-personality sits above recommendations (it registers its re-ranking hook into the engine and uses
-the engine's cache); demo seeds every app.
+personality, analytics < demo, webhooks. Issue 17: sources (website crawls) sits beside conversations: it
+creates documents through the documents upload service; webhooks sits at the top beside demo (it receives
+the domain events of documents, conversations and organizations and imports nothing above them; nothing
+imports it). Issue 15: graph (the knowledge-graph projection) sits above progress and below
+recommendations, whose graph source reads its queries; personality sits above recommendations (it
+registers its re-ranking hook into the engine and uses the engine's cache); demo seeds every app.
 
 Every non-test, non-migration module of each app is parsed (ast, nothing is imported) and every
 `apps.<app>` import is collected, at module level and inside functions alike (a lazy import is
@@ -48,6 +49,7 @@ LAYERS = {
     "personality": 7,
     "analytics": 7,
     "demo": 8,
+    "webhooks": 8,
 }
 
 #: Edges that contradict the order; each one would be a known debt with its reason. The list may only

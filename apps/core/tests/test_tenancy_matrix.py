@@ -30,6 +30,8 @@ from apps.progress.tests.factories import ContentItemFactory, InteractionFactory
 from apps.recommendations.models import RecommendationLog
 from apps.sources.models import CrawlSource
 from apps.sources.tests.factories import CrawlPageFactory
+from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
+from apps.webhooks.tests.factories import WebhookDeliveryFactory, WebhookEndpointFactory
 from conftest import client_for
 
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -86,6 +88,8 @@ def world(db):
     answers = {str(n): 1 + n % 5 for n in range(1, 21)}  # issue 8: B's member has answers and a profile
     assessment_submit(organization=org_b, user=member_b.user, instrument="mini_ipip", answers=answers)
     profile_recompute(organization_id=org_b.pk, user_id=member_b.user.pk)
+    webhook_b = WebhookEndpointFactory(organization=org_b)
+    delivery_b = WebhookDeliveryFactory(endpoint=webhook_b)
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -101,6 +105,8 @@ def world(db):
         "item_id": item_b.pk,
         "log_id": log_b.pk,
         "user_id": member_b.user.pk,
+        "webhook_id": webhook_b.pk,
+        "delivery_id": delivery_b.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -123,6 +129,8 @@ def _snapshot(org):
         sorted(RecommendationLog.objects.filter(organization=org).values_list("pk", "clicked_at", "dismissed_at")),
         sorted(PersonalityProfile.objects.filter(organization=org).values_list("pk", flat=True)),
         sorted(AssessmentResponse.objects.filter(organization=org).values_list("pk", flat=True)),
+        sorted(WebhookEndpoint.objects.filter(organization=org).values_list("pk", "url", "events", "is_active")),
+        sorted(WebhookDelivery.objects.filter(organization=org).values_list("pk", "status", "attempt_count")),
     )
 
 

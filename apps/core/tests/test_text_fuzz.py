@@ -6,7 +6,7 @@ The operations come from the API's own OpenAPI schema (drf-spectacular's generat
 objects and arrays included (free-form objects get a key `note`), hypothesis injects a NUL or a
 lone surrogate at a random position of a random text and the request is sent as the owner of a
 real organization, with real ids in the path (bot, conversation, message, item, membership,
-recommendation log, the widget's bot and visitor token). The same for every string query
+recommendation log, webhook and delivery, the widget's bot and visitor token). The same for every string query
 parameter. Endpoints added later join automatically. Fixed seed, like test_schema_fuzz.py.
 """
 
@@ -30,6 +30,7 @@ from apps.progress.tests.factories import ContentItemFactory
 from apps.recommendations.models import RecommendationLog
 from apps.sources.tests.factories import CrawlSourceFactory
 from apps.users.api.serializers import token_pair
+from apps.webhooks.tests.factories import WebhookDeliveryFactory, WebhookEndpointFactory
 
 SITE = "https://shop.example.com"
 FREE_KEY = "note"
@@ -141,12 +142,15 @@ def world(db):
     answer = Message.objects.create(
         organization=organization, conversation=visit, role=Message.Role.ASSISTANT, content="Hi."
     )
+    webhook = WebhookEndpointFactory(organization=organization)
+    delivery = WebhookDeliveryFactory(endpoint=webhook)
     api = APIClient()
     api.credentials(HTTP_ORIGIN=SITE, HTTP_AUTHORIZATION=f"Bearer {token_pair(owner)['access']}")
     ids = {
         "org_slug": organization.slug, "bot_id": bot.pk, "conversation_id": conversation.pk,
         "message_id": message.pk, "item_id": item.pk, "membership_id": member.pk, "log_id": log.pk,
         "public_id": bot.public_id, "pair_id": pair.pk, "run_id": run.pk, "source_id": source.pk,
+        "webhook_id": webhook.pk, "delivery_id": delivery.pk,
     }  # fmt: skip
     widget_ids = {**ids, "conversation_id": visit.pk, "message_id": answer.pk}
 

@@ -1,4 +1,5 @@
-"""Documents of a bot and hybrid search: /api/v1/orgs/{org}/bots/{bot}/documents/ and .../search/."""
+"""Documents of a bot and hybrid search: /api/v1/orgs/{org}/bots/{bot}/documents/ and .../search/; the knowledge
+base in detail: .../documents/{id}/chunks/ and .../stats/ (docs/knowledge-base.md)."""
 
 from django.db import transaction
 from django.utils.decorators import method_decorator
@@ -13,7 +14,7 @@ from apps.core.pagination import paginate, paginated_schema
 from apps.core.parsers import JSONParser, MultiPartParser
 from apps.core.serializers import QuerySerializer
 from apps.documents import calibration, selectors
-from apps.documents.models import Document
+from apps.documents.models import Chunk, Document
 from apps.documents.services.upload import (
     IncomingFile,
     document_create_from_text,
@@ -149,6 +150,52 @@ class DocumentReprocessApi(BotScopedApi):
         document = selectors.document_get(organization=self.organization, bot=self.bot, document_id=document_id)
         document = document_reprocess(document=document)
         return Response(DocumentOutputSerializer(document).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ChunkOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Chunk
+        fields = ["id", "position", "text", "heading_path", "page", "char_start", "char_end", "token_count"]
+        extra_kwargs = {
+            "position": {"help_text": "0-based order of the chunk in the document."},
+            "heading_path": {"help_text": "The headings above the chunk, outermost first (embedded with the text)."},
+            "page": {"help_text": "The PDF page the chunk starts on; null for other formats."},
+            "char_start": {"help_text": "Offset of the chunk's first character in the extracted text."},
+            "char_end": {"help_text": "Offset just after the chunk's last character in the extracted text."},
+            "token_count": {"help_text": "Tokens of the text as the chunker counts them."},
+        }
+
+
+class DocumentChunkListApi(BotScopedApi):
+    @extend_schema(
+        operation_id="documents_chunks_list",
+        responses=paginated_schema(ChunkOutputSerializer),
+        tags=["documents"],
+        description="The searchable chunks of a document in reading order (a new version being processed appears "
+        "once it is ready). Paginated (`page`, `page_size` up to 200).",
+    )
+    def get(self, request, org_slug, bot_id, document_id):
+        document = selectors.document_get(organization=self.organization, bot=self.bot, document_id=document_id)
+        queryset = selectors.chunk_list(organization=self.organization, document=document)
+        return paginate(self, request, queryset, ChunkOutputSerializer)
+
+
+class BotStatsApi(BotScopedApi):
+    class OutputSerializer(serializers.Serializer):
+        documents = serializers.IntegerField(help_text="All documents of the bot, whatever their status.")
+        documents_by_status = serializers.DictField(
+            child=serializers.IntegerField(), help_text="Documents per status: pending, processing, ready, failed."
+        )
+        chunks = serializers.IntegerField(help_text="Searchable chunks (of the ready documents).")
+        tokens = serializers.IntegerField(help_text="Tokens of the ready documents' chunks.")
+        last_ingestion_at = serializers.DateTimeField(
+            allow_null=True, help_text="When the last document became ready; null before the first."
+        )
+
+    @extend_schema(operation_id="bots_stats", responses=OutputSerializer, tags=["documents"])
+    def get(self, request, org_slug, bot_id):
+        stats = selectors.bot_stats(organization=self.organization, bot=self.bot)
+        return Response(self.OutputSerializer(stats).data)
 
 
 class BotCalibrateApi(BotScopedApi):

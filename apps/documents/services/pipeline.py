@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.core.embeddings import get_embedder
 from apps.documents.calibration import calibration_schedule
 from apps.documents.chunking import chunk_blocks
+from apps.documents.events import document_finished_send
 from apps.documents.extraction import ExtractionError
 from apps.documents.lexeme_stats import lexeme_stats_document_swap
 from apps.documents.models import Chunk, ChunkEmbedding, Document
@@ -34,12 +35,27 @@ from apps.documents.services.upload import document_delete, document_title_from_
 logger = logging.getLogger(__name__)
 
 
+@transaction.atomic
 def document_fail(*, document_id: int, message: str) -> None:
+    """Mark the document failed, in one transaction with its domain event (so whoever sees `failed` sees
+    the rest done): `document_finished` once, when the document turns failed (not when a failed one is
+    failed again)."""
+    owner = (
+        Document.objects.select_for_update()
+        .filter(pk=document_id)
+        .exclude(status=Document.Status.FAILED)
+        .values_list("organization_id", "bot_id")
+        .first()
+    )
     Document.objects.filter(pk=document_id).update(
         status=Document.Status.FAILED, error=message[:2000], lease_owner="", updated_at=timezone.now()
     )
     # The half-built generation is dropped; a ready generation (if any) stays searchable.
     Chunk.objects.filter(document_id=document_id, searchable=False).delete()
+    if owner is not None:
+        document_finished_send(
+            organization_id=owner[0], bot_id=owner[1], document_id=document_id, status=Document.Status.FAILED
+        )
 
 
 def _read(document: Document) -> tuple[str, bytes]:
@@ -207,6 +223,12 @@ def document_finalize(*, document: Document) -> Document | None:
     document.save()
     if replaced is not None:
         document_delete(document=replaced)
+    document_finished_send(
+        organization_id=document.organization_id,
+        bot_id=document.bot_id,
+        document_id=document.pk,
+        status=document.status,
+    )
     calibration_schedule(organization_id=document.organization_id, bot_id=document.bot_id)
     return document
 

@@ -25,6 +25,7 @@ from apps.core.leases import (
     lease_is_fresh,
     token_run,
 )
+from apps.documents.events import document_finished_send
 from apps.documents.models import Chunk, Document
 from apps.documents.services.upload import document_pipeline_enqueue
 
@@ -93,6 +94,12 @@ def _document_give_up(document: Document) -> None:
         updated_at=timezone.now(),
     )
     Chunk.objects.filter(document_id=document.pk, searchable=False).delete()
+    document_finished_send(
+        organization_id=document.organization_id,
+        bot_id=document.bot_id,
+        document_id=document.pk,
+        status=Document.Status.FAILED,
+    )
 
 
 @dataclass

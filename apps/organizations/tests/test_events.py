@@ -66,3 +66,17 @@ def test_member_sync_sends_one_event_per_batch(organization, admin_user):
     with events_sent(events.members_changed, user_events.user_profile_changed) as sent:
         client.post(sync, {"members": people}, format="json")
     assert sent == []  # nothing changed, nothing sent
+
+
+def test_a_plan_refusal_sends_plan_limit_reached(organization):
+    from apps.core.exceptions import PlanLimitExceeded
+    from apps.organizations.services import plan_limit_check
+
+    with events_sent(events.plan_limit_reached) as sent:
+        plan_limit_check(organization=organization, limit="max_bots", used=1, adding=0)  # within the limit
+        with pytest.raises(PlanLimitExceeded):
+            plan_limit_check(organization=organization, limit="max_bots", used=organization.plan.max_bots)
+    assert [s.kwargs for s in sent] == [
+        {"organization_id": organization.pk, "limit": "max_bots", "allowed": organization.plan.max_bots,
+         "used": organization.plan.max_bots},
+    ]  # fmt: skip

@@ -1,0 +1,50 @@
+"""Every receiver of webhooks, connected in `WebhooksConfig.ready()` (STYLE.md §9): the lower apps'
+domain events that become webhook events. The table of events is in docs/architecture.md.
+
+Each receiver records the deliveries in the caller's transaction; they are sent after it commits, so
+a rolled-back write sends nothing. `plan_limit_reached` is the exception: it is sent just before a
+refusal that rolls its transaction back, so when an endpoint listens, a task records the deliveries
+outside that transaction.
+"""
+
+from __future__ import annotations
+
+from apps.conversations import events as conversation_events
+from apps.documents import events as document_events
+from apps.organizations import events as organization_events
+from apps.webhooks.models import WebhookEvent
+from apps.webhooks.services import webhook_event_record, webhook_subscribed
+
+
+def on_document_finished(sender, *, organization_id, bot_id, document_id, status, **kwargs) -> None:
+    event = WebhookEvent.DOCUMENT_READY if status == "ready" else WebhookEvent.DOCUMENT_FAILED
+    data = {"bot_id": bot_id, "document_id": document_id, "status": status}
+    webhook_event_record(organization_id=organization_id, event=event, data=data)
+
+
+def on_message_feedback_given(
+    sender, *, organization_id, bot_id, conversation_id, message_id, value, comment, **kwargs
+) -> None:
+    data = {
+        "bot_id": bot_id, "conversation_id": conversation_id, "message_id": message_id, "value": value,
+        "comment": comment,
+    }  # fmt: skip
+    webhook_event_record(organization_id=organization_id, event=WebhookEvent.CONVERSATION_FEEDBACK, data=data)
+
+
+def on_plan_limit_reached(sender, *, organization_id, limit, allowed, used, **kwargs) -> None:
+    from apps.core.tasks import enqueue_now
+    from workers.tasks.webhooks import webhook_event_record_task
+
+    event = WebhookEvent.PLAN_LIMIT_REACHED
+    if webhook_subscribed(organization_id=organization_id, event=event):
+        data = {"limit": limit, "allowed": allowed, "used": used}
+        enqueue_now(webhook_event_record_task, organization_id, str(event), data)
+
+
+def receivers_connect() -> None:
+    document_events.document_finished.connect(on_document_finished, dispatch_uid="webhooks.on_document_finished")
+    conversation_events.message_feedback_given.connect(
+        on_message_feedback_given, dispatch_uid="webhooks.on_message_feedback_given"
+    )
+    organization_events.plan_limit_reached.connect(on_plan_limit_reached, dispatch_uid="webhooks.on_plan_limit_reached")
