@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -10,6 +11,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     search_fields = ["url", "description", "organization__slug"]
     exclude = ["secret"]
     raw_id_fields = ["organization", "created_by"]
+    # Endpoints are https (docs/webhooks.md): a URL typed without a scheme means https (also Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 class WebhookAttemptInline(admin.TabularInline):
