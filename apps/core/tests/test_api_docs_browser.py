@@ -50,6 +50,8 @@ def test_swagger_ui_lists_the_operations_offline(live_server, offline_page):
     static = []
     page.on("requestfinished", lambda request: static.append(request.url) if "/static/" in request.url else None)
     page.goto(f"{live_server.url}/api/docs/")
+    # Swagger UI fetches /api/schema/, which drf-spectacular generates on request for every operation
+    # (a few seconds on 2 cores), then renders them: the bound only stops a broken page from hanging.
     page.wait_for_selector(".opblock", timeout=30_000)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert len(paths) > 50, paths
@@ -63,6 +65,7 @@ def test_redoc_lists_the_operations_offline(live_server, offline_page):
     (the Google Fonts of drf-spectacular's page are dropped by templates/drf_spectacular/redoc.html)."""
     page, blocked, errors = offline_page
     page.goto(f"{live_server.url}/api/redoc/")
+    # As above: the schema is generated on request before ReDoc can render; a bound, not a pause.
     page.wait_for_selector("[data-section-id^='operation/']", timeout=30_000)
     operations = page.locator("[data-section-id^='operation/']").count()
     assert operations > 50

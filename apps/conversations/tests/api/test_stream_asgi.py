@@ -76,7 +76,7 @@ def asgi_server():
     assert server.started, "uvicorn did not start"
     yield sock.getsockname()[1]
     server.should_exit = True
-    thread.join(timeout=30)
+    thread.join(timeout=30)  # uvicorn exits within its next tick (0.1 s); the bound only guards a hang
     sock.close()
 
 
@@ -140,7 +140,7 @@ def test_concurrent_streams_arrive_event_by_event_under_asgi(asgi_server, organi
     finally:
         release.set()
         for client in clients:
-            client.join(timeout=HOLD_LIMIT)
+            client.join(timeout=HOLD_LIMIT)  # released: each stream ends at once; a bound, not a pause
 
     assert sorted(results) == sorted(conversations)
     for conversation_id, (status, content_type, events) in results.items():
