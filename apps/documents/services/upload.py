@@ -25,6 +25,11 @@ from apps.documents.models import Document
 from apps.organizations.services import plan_limit_check
 
 MB = 1024 * 1024
+#: `Document.original_name` holds the name as given, up to this many characters.
+NAME_MAX_CHARS = 255
+#: The stored file's own name in bytes: file systems refuse a name component over 255 bytes (an
+#: accented or CJK name of 100 characters can be 300), so the stored name is shortened to this.
+STORED_NAME_MAX_BYTES = 120
 
 
 @dataclass
@@ -152,6 +157,13 @@ def _check_request(files: list[IncomingFile]) -> None:
                 code="unsupported_type",
                 status_code=415,
             )
+    for incoming in files:
+        if len(incoming.name) > NAME_MAX_CHARS:
+            raise ApplicationError(
+                f"The file name '{incoming.name[:60]}…' is {len(incoming.name)} characters long; "
+                f"names may have at most {NAME_MAX_CHARS}.",
+                code="name_too_long",
+            )
     names = [incoming.name for incoming in files]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -163,8 +175,21 @@ def _check_request(files: list[IncomingFile]) -> None:
 def _file_store(*, organization, bot, incoming: IncomingFile) -> str:
     """Write the bytes where the document of this digest keeps them (`document_upload_to`); the name."""
     holder = Document(organization=organization, bot=bot, sha256=incoming.sha256)
-    holder.file.save(incoming.name, ContentFile(incoming.data), save=False)
+    holder.file.save(stored_name(incoming.name), ContentFile(incoming.data), save=False)
     return holder.file.name
+
+
+def stored_name(name: str) -> str:
+    """The name a file is stored under: the last part of `name`, shortened to STORED_NAME_MAX_BYTES
+    of UTF-8 with its extension kept (the document keeps the full name in `original_name`)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, extension = base.rpartition(".")
+    if not dot:
+        stem, extension = base, ""
+    suffix = f".{extension}" if dot else ""
+    room = STORED_NAME_MAX_BYTES - len(suffix.encode())
+    short = stem.encode()[: max(room, 1)].decode(errors="ignore") or "file"
+    return short + suffix
 
 
 def _files_delete(names) -> None:

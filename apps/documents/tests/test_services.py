@@ -186,16 +186,53 @@ def test_upload_without_files_is_refused(organization, bot):
 
 
 def test_failure_inside_the_transaction_leaves_no_row_and_no_file(organization, bot):
-    """issue 15: the files are written before the rows' transaction; when an insert fails in it (a
-    relative name over original_name's 255 characters, as ingest_dir passes for deep folders), the
+    """issue 15: the files are written before the rows' transaction; when an insert fails in it (here a
+    real database error: a trigger refusing the second row, as a constraint or a full disk would), the
     first file's row is rolled back and both files written for the request are deleted."""
-    deep = "a" * 150 + "/" + "b" * 120 + ".txt"
+    with connection.cursor() as cursor:  # undone with the test's transaction
+        cursor.execute(
+            "CREATE FUNCTION pg_temp.refuse_two() RETURNS trigger AS $$ BEGIN "
+            "IF NEW.original_name = 'two.txt' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '22001'; END IF; "
+            "RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_two BEFORE INSERT ON documents_document "
+            "FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse_two()"
+        )
 
     with pytest.raises(DataError):
-        upload(organization, bot, ("guide.txt", V1.encode()), (deep, V2.encode()))
+        upload(organization, bot, ("guide.txt", V1.encode()), ("two.txt", V2.encode()))
 
     assert not Document.objects.exists()
     assert stored_files() == []
+
+
+def test_a_name_over_255_characters_is_refused_before_anything_is_written(organization, bot):
+    """A relative name longer than `original_name` holds (ingest_dir passes them for deep folders): 400
+    naming the limit, no row, no file."""
+    deep = "a" * 150 + "/" + "b" * 120 + ".txt"
+
+    with pytest.raises(ApplicationError) as caught:
+        upload(organization, bot, ("guide.txt", V1.encode()), (deep, V2.encode()))
+
+    assert (caught.value.status_code, caught.value.get_codes()) == (400, "name_too_long")
+    assert "275 characters long; names may have at most 255" in str(caught.value.detail)
+    assert not Document.objects.exists()
+    assert stored_files() == []
+
+
+def test_a_long_accented_name_is_stored_under_a_short_name_and_kept_whole(organization, bot):
+    """200 accented characters are 400 bytes, over what a file system allows for one name: the file is
+    stored under a shortened name with its extension, the document keeps the name as given."""
+    name = "é" * 200 + ".txt"
+
+    [outcome] = upload(organization, bot, (name, V1.encode()))
+
+    document = outcome.document
+    stored = document.file.name.rsplit("/", 1)[-1]
+    assert document.original_name == name
+    assert stored == "é" * 58 + ".txt" and len(stored.encode()) <= 120
+    assert document.file.read() == V1.encode()
 
 
 def test_refusal_inside_the_transaction_deletes_the_written_files(organization, bot):

@@ -186,6 +186,19 @@ def test_upload_several_files(organization, bot, owner):
     assert Document.objects.count() == 2
 
 
+def test_upload_under_a_long_accented_name(organization, bot, owner):
+    """A name of 200 accented characters (400 bytes; once a 500 from the file system): 201, the
+    document keeps the name as sent and its file reads back."""
+    name = "é" * 200 + ".txt"
+
+    response = post_files(client_for(owner), organization, bot, (name, samples.txt()))
+
+    assert response.status_code == 201, response.content
+    document = Document.objects.get()
+    assert response.json()["results"][0]["document"]["original_name"] == name == document.original_name
+    assert document.file.read() == samples.txt()
+
+
 def test_all_duplicate_upload_is_200(organization, bot, owner):
     """Every file already in the bot: 200, the existing documents returned, nothing added."""
     client = client_for(owner)
