@@ -19,6 +19,7 @@ import ipaddress
 import socket
 import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -64,12 +65,13 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
-def address_allowed(address: str) -> bool:
-    """A public unicast address, or one inside `FETCH_ALLOWED_PRIVATE_NETWORKS`."""
+def address_allowed(address: str, networks: Iterable[str] | None = None) -> bool:
+    """A public unicast address, or one inside `networks` (CIDRs; by default
+    `FETCH_ALLOWED_PRIVATE_NETWORKS`). The one rule for every outbound connection (webhooks too)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour):
         ip = ip.ipv4_mapped or ip.sixtofour  # an IPv4 address in IPv6 clothes is judged as itself
-    for network in settings.FETCH_ALLOWED_PRIVATE_NETWORKS:
+    for network in settings.FETCH_ALLOWED_PRIVATE_NETWORKS if networks is None else networks:
         if ip in ipaddress.ip_network(network, strict=False):
             return True
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_loopback)
@@ -96,6 +98,13 @@ def url_target(url: str) -> tuple[str, str, int, str]:
             "Beacon does not fetch from such addresses."
         )
     return parts.scheme, host, port, allowed[0]
+
+
+def pinned_connection(scheme: str, host: str, port: int, address: str, *, timeout: float):
+    """An HTTP(S) connection to `address`, the one that was checked, while the Host header and the TLS
+    server name (verified) keep `host`: no second DNS look-up between the check and the connection."""
+    kind = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    return kind(host, port, address, timeout)
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -152,8 +161,7 @@ def _fetch_once(url: str, headers: dict[str, str], max_bytes: int, deadline: flo
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise FetchError(f"{url[:200]} took longer than {settings.FETCH_TIMEOUT_SECONDS} s.", code="timeout")
-    connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(host, port, address, timeout=remaining)
+    connection = pinned_connection(scheme, host, port, address, timeout=remaining)
     sent = {"User-Agent": settings.BEACON_FETCH_USER_AGENT, "Accept-Encoding": "identity", **headers}
     try:
         connection.request("GET", target, headers=sent)

@@ -3,17 +3,19 @@ loopback, link-local, multicast or reserved address unless WEBHOOK_ALLOWED_PRIVA
 its network. Checked when an endpoint is saved and again at every attempt, on every address the name
 resolves to; the attempt then connects to the address that was checked (no second lookup, so a name
 cannot resolve to a public address for the check and a private one for the connection), and
-redirects are never followed."""
+redirects are never followed. The address rule, the look-up and the pinned connection are the ones
+of every outbound fetch (apps/core/fetch.py); only the URL rules and the allow-list are webhooks' own."""
 
 from __future__ import annotations
 
 import http.client
 import ipaddress
-import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+
+from apps.core.fetch import FetchError, address_allowed, pinned_connection, resolve
 
 
 class WebhookUrlError(ValueError):
@@ -29,30 +31,21 @@ class Target:
     address: str  # the checked IP address the connection goes to
 
 
-def _allowed_anyway(host: str, address) -> bool:
-    for entry in settings.WEBHOOK_ALLOWED_PRIVATE:
-        entry = entry.strip().lower()
-        if entry == host:
-            return True
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+def _allowed(host: str, address: str) -> bool:
+    """Public (the rule of every outbound connection, `core.fetch.address_allowed`), or listed in
+    WEBHOOK_ALLOWED_PRIVATE by host name or by a network holding it."""
+    entries = [entry.strip().lower() for entry in settings.WEBHOOK_ALLOWED_PRIVATE if entry.strip()]
+    if host in entries:
+        return True
+    return address_allowed(address, networks=[entry for entry in entries if _is_network(entry)])
 
 
-def _refused(address) -> bool:
-    if getattr(address, "ipv4_mapped", None):
-        address = address.ipv4_mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
+def _is_network(entry: str) -> bool:
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def webhook_url_parse(url: str) -> tuple[str, str, int, str]:
@@ -77,13 +70,11 @@ def webhook_url_resolve(url: str) -> Target:
     """The URL's target after the checks of the module docstring; WebhookUrlError otherwise."""
     scheme, host, port, path = webhook_url_parse(url)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+        addresses = resolve(host, port)
+    except FetchError as exc:
         raise WebhookUrlError(f"The host name '{host}' does not resolve.") from exc
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    for raw in addresses:
-        address = ipaddress.ip_address(raw.split("%", 1)[0])
-        if _refused(address) and not _allowed_anyway(host, address):
+    for address in addresses:
+        if not _allowed(host, address):
             raise WebhookUrlError(
                 f"'{host}' resolves to {address}, a private, loopback or reserved address; webhooks go to public "
                 "addresses only (WEBHOOK_ALLOWED_PRIVATE lists exceptions)."
@@ -91,26 +82,6 @@ def webhook_url_resolve(url: str) -> Target:
     return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0])
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, target: Target, timeout: float):
-        super().__init__(target.host, target.port, timeout=timeout)
-        self._address = target.address
-
-    def connect(self):
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, target: Target, timeout: float):
-        super().__init__(target.host, target.port, timeout=timeout)
-        self._address = target.address
-
-    def connect(self):
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
 def connection_for(target: Target, *, timeout: float) -> http.client.HTTPConnection:
     """A connection to the checked address (TLS verified against the host name for https)."""
-    kind = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-    return kind(target, timeout)
+    return pinned_connection(target.scheme, target.host, target.port, target.address, timeout=timeout)
