@@ -97,6 +97,16 @@ def test_create_with_expiry(organization, admin_user):
     assert response.json()["scopes"] == ["read"]
 
 
+def test_create_with_dedicated_scopes(organization, admin_user):
+    """Issue 18: the dedicated scopes members:sync and recommendations:manage can be given, with the others."""
+    scopes = ["recommendations:manage", "read", "members:sync", "write"]
+    response = client_for(admin_user).post(org_url(organization, "api-keys/"), {"name": "CRM", "scopes": scopes})
+
+    assert response.status_code == 201, response.data
+    assert response.json()["scopes"] == ["members:sync", "read", "recommendations:manage", "write"]
+    assert ApiKey.objects.get(organization=organization).scopes == sorted(scopes)
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
