@@ -6,6 +6,7 @@ from rest_framework import serializers
 from apps.core.fields import PatternCharField, comma_list_pattern
 from apps.core.serializers import QuerySerializer
 from apps.progress.models import ContentKind
+from apps.recommendations.selectors import TRAINING_STATES
 
 MAX_ID = 2**63 - 1
 
@@ -233,7 +234,9 @@ class RecommenderRunSerializer(serializers.Serializer):
 
 
 class TrainingStatusSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=["idle", "queued", "running", "failed"])
+    state = serializers.ChoiceField(
+        choices=TRAINING_STATES, help_text="idle, queued (asked for, not started), running, failed (see error)."
+    )
     error = serializers.CharField(allow_blank=True, help_text="The latest run's error when state is failed.")
     queued_at = serializers.DateTimeField(allow_null=True)
     model = RecommenderModelSerializer(allow_null=True, help_text="The serving model; null before the first one.")
