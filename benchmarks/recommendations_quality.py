@@ -192,7 +192,7 @@ def main():
     plan = Plan.objects.get(code="enterprise")
     tag = os.urandom(3).hex()
     organization = Organization.objects.create(name=f"recommendations benchmark {tag}", slug=f"rec-{tag}", plan=plan)
-    _key, raw_key = api_key_create(organization=organization, name="bench", scopes=["read", "write"])
+    _key, raw_key = api_key_create(organization=organization, name="bench", scopes=["read", "write", "members:sync"])
     client = APIClient(HTTP_HOST="localhost")
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
     base = f"/api/v1/orgs/{organization.slug}"

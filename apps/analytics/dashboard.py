@@ -58,6 +58,9 @@ def dashboard_figures(*, organization, period, grouping: str) -> dict:
         "bot_usage": views.BotUsageOutputSerializer(
             analytics.analytics_bot_usage(organization=organization, period=period, grouping=grouping)
         ).data,
+        "recommendations": views.RecommendationsOutputSerializer(
+            analytics.analytics_recommendations(organization=organization, period=period, grouping=grouping)
+        ).data,
     }
 
 

@@ -28,6 +28,7 @@ from apps.bots.models import Bot
 from apps.conversations.models import Conversation, Message
 from apps.core.fields import time_zones
 from apps.progress.models import ContentItem, ContentKind, Interaction, InteractionKind, Progress
+from apps.recommendations.models import RecommendationLog
 
 GROUPINGS = ("day", "week", "month")
 FUNNEL_STEPS = (InteractionKind.VIEW, InteractionKind.START, InteractionKind.COMPLETE)
@@ -424,4 +425,96 @@ def analytics_bot_usage(*, organization, period: AnalyticsRange, grouping: str, 
             {"id": r["id"], "name": r["name"]} | {k: r[k] for k in figures} for r in rows if r["row_type"] == "bot"
         ],
         "series": [{"period": r["period"]} | {k: r[k] for k in figures} for r in rows if r["row_type"] == "series"],
+    }
+
+
+# --------------------------------------------------------------------------- recommendations
+
+#: positions after this one are counted together in one bucket (labelled "<n+1>+")
+RECOMMENDATION_POSITIONS = 10
+RATES = """
+    coalesce(sum(impressions), 0) AS impressions,
+    coalesce(sum(clicks), 0) AS clicks,
+    coalesce(sum(dismissals), 0) AS dismissals,
+    sum(clicks)::float / nullif(sum(impressions), 0) AS click_through_rate,
+    sum(dismissals)::float / nullif(sum(impressions), 0) AS dismissal_rate
+"""
+
+
+RECOMMENDATIONS_SQL = f"""
+    WITH agg AS MATERIALIZED (
+        SELECT date_trunc(%(grouping)s, l.created_at AT TIME ZONE %(tz)s) AS period, l.source,
+               least(l.position, %(positions)s + 1) AS position,
+               count(*) AS impressions, count(l.clicked_at) AS clicks, count(l.dismissed_at) AS dismissals
+        FROM {RecommendationLog._meta.db_table} l
+        WHERE l.organization_id = %(org)s AND l.created_at >= %(start)s AND l.created_at < %(end)s
+        GROUP BY 1, 2, 3
+    ),
+    periods AS ({PERIODS}),
+    sources AS (SELECT DISTINCT source FROM agg),
+    positions AS (SELECT DISTINCT position FROM agg)
+    SELECT 'total' AS dimension, NULL AS key, NULL::date AS period, {RATES} FROM agg
+    UNION ALL
+    SELECT 'source', source, NULL, {RATES} FROM agg GROUP BY source
+    UNION ALL
+    SELECT 'position', position::text, NULL, {RATES} FROM agg GROUP BY position
+    UNION ALL
+    SELECT 'source', s.source, p.period::date, {RATES}
+    FROM periods p CROSS JOIN sources s LEFT JOIN agg a ON a.period = p.period AND a.source = s.source
+    GROUP BY s.source, p.period
+    UNION ALL
+    SELECT 'position', q.position::text, p.period::date, {RATES}
+    FROM periods p CROSS JOIN positions q LEFT JOIN agg a ON a.period = p.period AND a.position = q.position
+    GROUP BY q.position, p.period
+    ORDER BY dimension, key, period NULLS FIRST
+"""
+
+
+def recommendations_params(*, organization, period: AnalyticsRange, grouping: str) -> dict:
+    return period.params(organization, grouping=grouping, positions=RECOMMENDATION_POSITIONS)
+
+
+def analytics_recommendations(*, organization, period: AnalyticsRange, grouping: str) -> dict:
+    """Click-through and dismissal rates of served recommendations (issue 18), from RecommendationLog:
+    each row is one item shown in one response (an impression) and carries its feedback (`clicked_at`,
+    `dismissed_at`, set by .../recommendations/{log_id}/feedback/; a dismissal also records a `dismiss`
+    interaction). Rates are clicks / impressions and dismissals / impressions of the items *shown* in
+    the range, whenever the feedback came.
+
+    Per source and per position (1..RECOMMENDATION_POSITIONS, then one bucket for the rest), overall
+    and per period (zero-filled for every source and position that appears in the range).
+
+    One statement: the log rows of the range are read once through the `(organization, created_at)`
+    index and grouped by (period, source, position) — at most periods x sources x positions rows,
+    whatever the traffic — and everything else rolls those up."""
+    rows = _rows(
+        RECOMMENDATIONS_SQL, recommendations_params(organization=organization, period=period, grouping=grouping)
+    )
+    figures = ("impressions", "clicks", "dismissals", "click_through_rate", "dismissal_rate")
+
+    def breakdown(dimension: str) -> list[dict]:
+        out: dict[str, dict] = {}
+        for row in rows:
+            if row["dimension"] != dimension:
+                continue
+            if row["period"] is None:
+                out[row["key"]] = {k: row[k] for k in figures} | {"series": []}
+            else:
+                out[row["key"]]["series"].append({"period": row["period"]} | {k: row[k] for k in figures})
+        return [{"key": key} | value for key, value in out.items()]
+
+    by_position = sorted(breakdown("position"), key=lambda entry: int(entry["key"]))
+    for entry in by_position:
+        position = int(entry.pop("key"))
+        entry["position"] = position
+        entry["label"] = str(position) if position <= RECOMMENDATION_POSITIONS else f"{position}+"
+    by_source = breakdown("source")
+    for entry in by_source:
+        entry["source"] = entry.pop("key")
+    return {
+        **period.as_dict(),
+        "grouping": grouping,
+        "totals": next({k: row[k] for k in figures} for row in rows if row["dimension"] == "total"),
+        "sources": by_source,
+        "positions": by_position,
     }

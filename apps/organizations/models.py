@@ -145,12 +145,16 @@ class ApiKey(TimeStampedModel):
     class Scope(models.TextChoices):
         READ = "read", "Read"
         WRITE = "write", "Write"
+        # Dedicated scopes (issue 18): endpoints that name one accept only keys holding it, whatever
+        # their read/write scopes (OrganizationAPIView.api_key_scopes).
+        MEMBERS_SYNC = "members:sync", "Member sync"
+        RECOMMENDATIONS_MANAGE = "recommendations:manage", "Recommendations: cache and training"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True)
     key_hash = models.CharField(max_length=64)
-    scopes = ArrayField(models.CharField(max_length=8, choices=Scope.choices), default=list)
+    scopes = ArrayField(models.CharField(max_length=32, choices=Scope.choices), default=list)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

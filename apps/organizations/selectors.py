@@ -48,6 +48,21 @@ def membership_get(*, organization: Organization, membership_id: int) -> Members
     return membership
 
 
+def member_get(*, organization: Organization, user_id: int | None = None, external_id: str | None = None) -> Membership:
+    """The membership of a user in the organization, by user id or by the membership's `external_id`
+    (issue 18: other backends address people by their own ids); 404 for anyone else, like a missing id."""
+    queryset = Membership.objects.filter(organization=organization).select_related("user")
+    if user_id is not None:
+        membership = queryset.filter(user_id=user_id).first()
+    elif external_id is not None:
+        membership = queryset.filter(external_id=external_id).first()
+    else:
+        raise TypeError("member_get needs user_id or external_id")
+    if membership is None:
+        raise NotFound("User not found.")
+    return membership
+
+
 def invitation_list(*, organization: Organization) -> QuerySet[Invitation]:
     return Invitation.objects.filter(organization=organization).select_related("invited_by").order_by("-created_at")
 

@@ -24,6 +24,9 @@ class OrganizationAPIView(APIView):
     method_roles: dict[str, str] = {}
     #: whether organization API keys may call this view at all (scopes: read / write)
     api_key_allowed: bool = True
+    #: a dedicated API-key scope per HTTP method (e.g. {"POST": ApiKey.Scope.MEMBERS_SYNC}): it replaces
+    #: the read/write rule for that method, so a key needs exactly that scope
+    api_key_scopes: dict[str, str] = {}
 
     organization = None
     membership = None
@@ -61,7 +64,8 @@ class OrganizationAPIView(APIView):
         if self.api_key is not None:
             if not self.api_key_allowed:
                 raise PermissionDenied("API keys cannot use this endpoint; sign in as a person.")
-            scope = ApiKey.Scope.READ if safe else ApiKey.Scope.WRITE
+            method = "GET" if request.method == "HEAD" else request.method
+            scope = self.api_key_scopes.get(method) or (ApiKey.Scope.READ if safe else ApiKey.Scope.WRITE)
             if not self.api_key.has_scope(scope):
                 raise PermissionDenied(f"This API key lacks the '{scope}' scope.")
             return

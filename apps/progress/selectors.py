@@ -43,9 +43,13 @@ def content_list(*, organization, filters: dict | None = None, with_embedding: b
     return content_filter(queryset, filters or {})
 
 
-def content_get(*, organization, item_id: int) -> ContentItem:
-    """The organization's item, or 404 (ids of other organizations included)."""
-    item = content_list(organization=organization).filter(pk=item_id).first()
+def content_get(*, organization, item_id: int | None = None, external_id: str | None = None) -> ContentItem:
+    """The organization's item by id or by its catalog `external_id`, or 404 (ids of other organizations
+    included)."""
+    if (item_id is None) == (external_id is None):
+        raise TypeError("content_get needs item_id or external_id (one of them)")
+    lookup = {"pk": item_id} if item_id is not None else {"external_id": external_id}
+    item = content_list(organization=organization).filter(**lookup).first()
     if item is None:
         raise NotFound("Content item not found.")
     return item
@@ -125,7 +129,11 @@ def progress_summary(*, organization, user) -> dict:
 
 
 def interaction_list(*, organization, own_user=None, filters: dict | None = None) -> QuerySet[Interaction]:
-    queryset = Interaction.objects.filter(organization=organization).order_by("-occurred_at", "-id")
+    queryset = (
+        Interaction.objects.filter(organization=organization)
+        .annotate(item_external_id=F("item__external_id"))
+        .order_by("-occurred_at", "-id")
+    )
     if own_user is not None:
         queryset = queryset.filter(user=own_user)
     return interaction_filter(queryset, filters or {})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 
 from apps.organizations.models import Membership
+from apps.organizations.selectors import member_get as organization_member_get
 from apps.recommendations.engine.sources import (
     active_model,
     embeddings_get,
@@ -18,12 +21,10 @@ from apps.recommendations.engine.sources import (
 from apps.recommendations.models import RecommendationLog
 
 
-def member_get(*, organization, user_id: int) -> Membership:
-    """The membership of `user_id` in the organization; 404 for anyone else (same as a missing id)."""
-    membership = Membership.objects.filter(organization=organization, user_id=user_id).select_related("user").first()
-    if membership is None:
-        raise NotFound("User not found.")
-    return membership
+def member_get(*, organization, user_id: int | None = None, external_id: str | None = None) -> Membership:
+    """The membership of `user_id` (or of the membership `external_id`) in the organization; 404 for
+    anyone else (same as a missing id)."""
+    return organization_member_get(organization=organization, user_id=user_id, external_id=external_id)
 
 
 def recommendation_log_list(*, organization) -> QuerySet[RecommendationLog]:
@@ -79,7 +80,7 @@ def content_similar(*, organization, item, limit: int = 10) -> list[dict]:
     items = {
         i.pk: i
         for i in ContentItem.objects.filter(organization=organization, active=True, pk__in=list(scores)).only(
-            "id", "title", "kind", "url", "tags", "categories", "difficulty"
+            "id", "title", "kind", "url", "tags", "categories", "difficulty", "external_id"
         )
     }
     ranked = sorted(
@@ -133,3 +134,38 @@ def user_similar(*, organization, user_id: int, limit: int = 10) -> list[dict]:
         for other, score in rows
         if other in members
     ][:limit]
+
+
+TRAINING_STATES = ("idle", "queued", "running", "failed")
+
+
+def recommender_training_status(*, organization) -> dict:
+    """The organization's engine as operators see it (issue 18): the serving model (when trained, how
+    long it took, its validation figures as the training job computed them), the latest run, and a
+    state: `running` (a run is training), `queued` (asked for, not started yet), `failed` (the latest
+    run failed: its error), else `idle`. One query plus one Redis GET; raises on a Redis outage."""
+    from apps.recommendations.engine import cache as rec_cache
+    from apps.recommendations.models import RecommenderModel
+
+    runs = list(RecommenderModel.objects.filter(organization=organization).defer("popular").order_by("-version")[:20])
+    latest = runs[0] if runs else None
+    serving = next((run for run in runs if run.status == RecommenderModel.Status.READY), None)
+    running = next((run for run in runs if run.status == RecommenderModel.Status.TRAINING), None)
+    mark = rec_cache.training_queued_get(organization_id=organization.pk)
+    queued = mark is not None and mark["after_version"] >= (latest.version if latest else 0)
+    if running is not None:
+        state = "running"
+    elif queued:
+        state = "queued"
+    elif latest is not None and latest.status == RecommenderModel.Status.FAILED:
+        state = "failed"
+    else:
+        state = "idle"
+    return {
+        "state": state,
+        "error": latest.error if state == "failed" else "",
+        "queued_at": datetime.fromtimestamp(mark["at"], tz=UTC) if queued else None,
+        "latest_version": latest.version if latest else 0,
+        "model": serving,
+        "latest_run": latest,
+    }

@@ -391,6 +391,7 @@ def recommendations_serve(
     key = rec_cache.list_key(organization_id=organization.pk, user_id=user_id, params=request.cache_params())
     ranked = rec_cache.list_get(key)
     cached = ranked is not None
+    rec_cache.list_count(organization_id=organization.pk, hit=cached)
     if not cached:
         if verify_member:
             # Only on a miss: a list is cached only after this check passed, and leaving the organization

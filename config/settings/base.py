@@ -553,6 +553,11 @@ REC_WEIGHT_COURSE = env.float("REC_WEIGHT_COURSE", default=1.5)
 REC_WEIGHT_GRAPH = env.float("REC_WEIGHT_GRAPH", default=0.5)
 # Per-user cache of served lists (Redis); invalidated by the user's new events and by retraining.
 REC_CACHE_TTL_SECONDS = env.int("REC_CACHE_TTL_SECONDS", default=15 * 60)
+# Cache stats (issue 18): at most this many Redis keys are examined by SCAN per call (beyond: partial).
+REC_CACHE_STATS_MAX_SCAN = env.int("REC_CACHE_STATS_MAX_SCAN", default=200_000)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["RecommenderTrainingStateEnum"] = (
+    "apps.recommendations.selectors.TRAINING_STATES"
+)
 # CPU-bound training shares the background queue of ingestion and catalog embeddings.
 CELERY_TASK_ROUTES["recommendations.train"] = {"queue": "ingestion"}
 # Retraining every organization with new events since its last model (beat).

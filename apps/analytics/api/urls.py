@@ -14,4 +14,5 @@ urlpatterns = [
     path(f"{BASE}funnel/", views.AnalyticsFunnelApi.as_view(), name="funnel"),
     path(f"{BASE}top-items/", views.AnalyticsTopItemsApi.as_view(), name="top-items"),
     path(f"{BASE}bots/", views.AnalyticsBotUsageApi.as_view(), name="bot-usage"),
+    path(f"{BASE}recommendations/", views.AnalyticsRecommendationsApi.as_view(), name="recommendations"),
 ]

@@ -195,6 +195,40 @@ class BotUsageOutputSerializer(RangeOutputSerializer):
     series = BotPeriodSerializer(many=True)
 
 
+class RecommendationFiguresSerializer(serializers.Serializer):
+    impressions = serializers.IntegerField(help_text="Recommended items shown (RecommendationLog rows).")
+    clicks = serializers.IntegerField(help_text="Of those, clicked (feedback `clicked`).")
+    dismissals = serializers.IntegerField(help_text="Of those, dismissed (feedback `dismissed`).")
+    click_through_rate = serializers.FloatField(allow_null=True, help_text="clicks / impressions.")
+    dismissal_rate = serializers.FloatField(allow_null=True, help_text="dismissals / impressions.")
+
+
+class RecommendationPeriodSerializer(RecommendationFiguresSerializer):
+    period = serializers.DateField()
+
+
+class RecommendationSourceSerializer(RecommendationFiguresSerializer):
+    source = serializers.CharField(help_text="The source that contributed most to the item (cf, content, ...).")
+    series = RecommendationPeriodSerializer(many=True)
+
+
+class RecommendationPositionSerializer(RecommendationFiguresSerializer):
+    position = serializers.IntegerField(
+        help_text=f"1-based rank; {analytics.RECOMMENDATION_POSITIONS + 1} stands for that rank and every later one."
+    )
+    label = serializers.CharField(
+        help_text=f'"1" .. "{analytics.RECOMMENDATION_POSITIONS}", then "{analytics.RECOMMENDATION_POSITIONS + 1}+".'
+    )
+    series = RecommendationPeriodSerializer(many=True)
+
+
+class RecommendationsOutputSerializer(RangeOutputSerializer):
+    grouping = serializers.ChoiceField(choices=analytics.GROUPINGS)
+    totals = RecommendationFiguresSerializer()
+    sources = RecommendationSourceSerializer(many=True)
+    positions = RecommendationPositionSerializer(many=True)
+
+
 # --------------------------------------------------------------------------- views
 
 
@@ -308,3 +342,21 @@ class AnalyticsBotUsageApi(AnalyticsApi):
             organization=self.organization, period=f["period"], grouping=f["grouping"], bot_id=f.get("bot")
         )
         return Response(BotUsageOutputSerializer(data).data)
+
+
+class AnalyticsRecommendationsApi(AnalyticsApi):
+    filter_serializer = GroupedFilterSerializer
+
+    @analytics_schema(
+        "analytics_recommendations",
+        GroupedFilterSerializer,
+        RecommendationsOutputSerializer,
+        "Click-through and dismissal rates of the recommendations shown in the range, per source and per position, "
+        "overall and per day, week or month (zero-filled for every source and position that appears).",
+    )
+    def get(self, request, org_slug):
+        f = self.filters(request)
+        data = analytics.analytics_recommendations(
+            organization=self.organization, period=f["period"], grouping=f["grouping"]
+        )
+        return Response(RecommendationsOutputSerializer(data).data)

@@ -1,4 +1,5 @@
-"""Analytics API (issue 6): /api/v1/orgs/{org}/analytics/{active-users,completion,funnel,top-items,bots}/.
+"""Analytics API (issue 6): /api/v1/orgs/{org}/analytics/{active-users,completion,funnel,top-items,bots}/
+(and the access rules of recommendations/, whose figures are in test_recommendations_analytics.py).
 
 Coverage, on one small hand-made dataset (`world`) whose figures are computed by hand in the comments:
 - active users per day / week (zero-filled periods, ISO weeks from Monday) and over the range; a time
@@ -477,7 +478,7 @@ def test_bot_usage_of_one_bot(world):
 
 # --------------------------------------------------------------------------- access
 
-ENDPOINTS = ["active-users", "completion", "funnel", "top-items", "bots"]
+ENDPOINTS = ["active-users", "completion", "funnel", "top-items", "bots", "recommendations"]
 
 
 @pytest.mark.parametrize("name", ENDPOINTS)

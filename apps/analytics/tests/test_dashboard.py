@@ -103,6 +103,10 @@ def test_figures_and_charts_for_an_organization(staff_client, organization):
     assert figures["bot_usage"]["bots"] == []
     assert figures["completion"]["results"] == []
     assert "No progress started in this range." in response.text
+    assert figures["recommendations"]["totals"] == {
+        "impressions": 0, "clicks": 0, "dismissals": 0, "click_through_rate": None, "dismissal_rate": None,
+    }  # fmt: skip
+    assert "No recommendations shown in this range." in response.text
 
 
 def test_static_files_are_served():

@@ -10,6 +10,7 @@ Without Chromium these tests are skipped with the reason shown, unless BEACON_RE
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.conf import settings as django_settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -19,6 +20,7 @@ from apps.core.tests.browser import browser_marks
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
 from apps.progress.models import ContentItem, Interaction
+from apps.recommendations.models import RecommendationLog
 from apps.users.tests.factories import UserFactory
 
 pytestmark = browser_marks()
@@ -35,7 +37,7 @@ def session_cookie(user) -> str:
 
 
 def test_charts_are_drawn(live_server, browser, monkeypatch, tmp_path):
-    """Four charts drawn by Chart.js with the page's figures; no console or page errors."""
+    """Six charts drawn by Chart.js with the page's figures; no console or page errors."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
     organization = OrganizationFactory(name="Acme")
     learner = MembershipFactory(organization=organization, role=Role.MEMBER).user
@@ -49,6 +51,14 @@ def test_charts_are_drawn(live_server, browser, monkeypatch, tmp_path):
             weight=1,
             occurred_at=dt.datetime(2026, 3, day, 12, tzinfo=dt.UTC),
         )
+    # issue 18: recommendations shown in the weeks of 2 March (cf at 1, clicked) and 9 March (content at 2)
+    for day, source, position, clicked in ((2, "cf", 1, True), (10, "content", 2, False)):
+        shown = dt.datetime(2026, 3, day, 12, tzinfo=dt.UTC)
+        log = RecommendationLog.objects.create(
+            organization=organization, user=learner, item=item, request_id=uuid.uuid4(), position=position,
+            source=source, reason="because", score=1.0,
+        )  # fmt: skip
+        RecommendationLog.objects.filter(pk=log.pk).update(created_at=shown, clicked_at=shown if clicked else None)
     staff = UserFactory(is_staff=True, is_superuser=True)
 
     context = browser.new_context()
@@ -70,7 +80,8 @@ def test_charts_are_drawn(live_server, browser, monkeypatch, tmp_path):
     page.wait_for_function("() => window.Chart && Chart.getChart('chart-bot-usage')")
 
     charts = page.evaluate(
-        """() => ['chart-active-users', 'chart-funnel', 'chart-top-items', 'chart-bot-usage'].map((id) => {
+        """() => ['chart-active-users', 'chart-funnel', 'chart-top-items', 'chart-bot-usage', 'chart-rec-sources',
+                  'chart-rec-positions'].map((id) => {
             const chart = Chart.getChart(id);
             return {id, type: chart.config.type, labels: chart.data.labels, data: chart.data.datasets[0].data};
         })"""
@@ -83,6 +94,9 @@ def test_charts_are_drawn(live_server, browser, monkeypatch, tmp_path):
         {"id": "chart-top-items", "type": "bar", "labels": ["Intro lesson"], "data": [3]},
         {"id": "chart-bot-usage", "type": "bar", "labels": ["2026-02-23", "2026-03-02", "2026-03-09"],
          "data": [0, 0, 0]},
+        {"id": "chart-rec-sources", "type": "line", "labels": ["2026-02-23", "2026-03-02", "2026-03-09"],
+         "data": [None, 1, None]},
+        {"id": "chart-rec-positions", "type": "bar", "labels": ["1", "2"], "data": [1, 0]},
     ]  # fmt: skip
     assert errors == []
     page.screenshot(path=tmp_path / "dashboard.png", full_page=True)  # kept in pytest's tmp dir for a look

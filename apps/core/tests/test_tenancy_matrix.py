@@ -4,7 +4,8 @@ Walks every URL pattern under `api/v1/orgs/<org_slug>/` (so endpoints added late
 automatically) and checks, for every HTTP method:
 - an owner of A (the strongest role) gets 404 on each B URL, with the error envelope;
 - an API key of A (read+write) gets 404 on each B URL;
-- B's object ids under A's slug are 404 too (object scoping, not just org scoping);
+- B's object ids under A's slug are 404 too (object scoping, not just org scoping), and so are B's
+  external ids given as parameters (issue 18: user_external_id, item_external_id);
 - nothing in B changed.
 """
 
@@ -27,6 +28,7 @@ from apps.personality.models import AssessmentResponse, PersonalityProfile
 from apps.personality.services import assessment_submit, profile_recompute
 from apps.progress.models import ContentItem, Interaction, Progress
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
+from apps.recommendations.engine import cache as rec_cache
 from apps.recommendations.models import RecommendationLog
 from apps.sources.models import CrawlSource
 from apps.sources.tests.factories import CrawlPageFactory
@@ -68,6 +70,7 @@ def world(db):
     member_b = MembershipFactory(organization=org_b, role=Role.MEMBER)
     invitation_b, _ = invitation_create(organization=org_b, email="guest@example.com", role=Role.MEMBER, actor=owner_b)
     key_b, _ = api_key_for(org_b)
+    Membership.objects.filter(pk=member_b.pk).update(external_id="crm-b")
     _, key_a = api_key_for(org_a)
     bot_b = BotFactory(organization=org_b)
     document_b = DocumentFactory(bot=bot_b)
@@ -131,6 +134,9 @@ def _snapshot(org):
         sorted(AssessmentResponse.objects.filter(organization=org).values_list("pk", flat=True)),
         sorted(WebhookEndpoint.objects.filter(organization=org).values_list("pk", "url", "events", "is_active")),
         sorted(WebhookDelivery.objects.filter(organization=org).values_list("pk", "status", "attempt_count")),
+        # issue 18: B's cached lists were not cleared, no training was queued
+        rec_cache.organization_version(organization_id=org.pk),
+        rec_cache.training_queued_get(organization_id=org.pk),
     )
 
 
@@ -180,4 +186,32 @@ def test_b_object_ids_under_a_slug_are_404(world, route):
     for method in methods:
         response = getattr(client, method)(url, {"role": "member"}, format="json")
         assert response.status_code == 404, (method, url, response.content)
+    assert _snapshot(world["org_b"]) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params"),
+    [
+        ("get", "recommendations/", {"user_external_id": "crm-b"}),
+        ("get", "interactions/", {"user_external_id": "crm-b"}),
+        ("get", "interactions/", {"item_external_id": "{item_external_id}"}),
+        ("get", "content/similar/", {"item_external_id": "{item_external_id}"}),
+        ("get", "content/similar/", {"item": "{item_id}"}),
+        ("post", "recommendations/cache/clear/", {"user_external_id": "crm-b"}),
+        ("post", "recommendations/cache/clear/", {"user": "{user_id}"}),
+    ],
+)
+def test_b_external_ids_under_a_slug_are_404(world, method, path, params):
+    """Issue 18: B's member and item named by external id (or id) in A's parameters: 404, B unchanged."""
+    client = client_for(world["owner_a"])
+    before = _snapshot(world["org_b"])
+    item_b = ContentItem.objects.get(organization=world["org_b"])
+    values = {"item_external_id": item_b.external_id, "item_id": item_b.pk, "user_id": world["b"]["user_id"]}
+    filled = {name: value.format(**values) for name, value in params.items()}
+    if method == "post":  # JSON bodies take ids as numbers
+        filled = {name: int(value) if value.isdigit() else value for name, value in filled.items()}
+    url = f"/api/v1/orgs/{world['org_a'].slug}/{path}"
+    response = client.get(url, filled) if method == "get" else client.post(url, filled, format="json")
+    assert response.status_code == 404, (url, filled, response.content)
+    assert response.json()["error"]["code"] == "not_found"
     assert _snapshot(world["org_b"]) == before

@@ -98,7 +98,7 @@ def test_small_import_through_the_api_converges_with_a_real_worker(celery_worker
     graph_orgs.ids.append(organization.pk)
     rng = random.Random(12)
     members, items = import_payloads(rng)
-    client = api_key_client(organization)
+    client = api_key_client(organization, scopes=("read", "write", "members:sync"))
     statuses = []
 
     response = client.post(url(organization, "members/sync/"), {"members": members}, format="json")

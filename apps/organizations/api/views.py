@@ -265,17 +265,21 @@ class MemberSyncOutputSerializer(serializers.Serializer):
 
 
 class MemberSyncApi(OrganizationAPIView):
+    # Issue 18: creating accounts is more than a plain write; keys need the dedicated scope.
+    api_key_scopes = {"POST": ApiKey.Scope.MEMBERS_SYNC}
+
     @extend_schema(
         operation_id="members_sync",
         request=MemberSyncInputSerializer,
         responses=MemberSyncOutputSerializer,
         tags=["organizations"],
-        description=f"Upsert up to {settings.MEMBER_SYNC_MAX_ROWS} members by `external_id` (admins, write-scoped "
-        "API keys): e-mail, full name, interests. Idempotent; each row created / updated / unchanged / invited / "
-        "rejected. New accounts get no usable password. A person whose account is not managed by this sync (own "
-        "password, or member of another organization) is never linked: they get an invitation (role member, "
-        "e-mailed once; `invited`, with the invitation's id) and join when they accept; send the row again after "
-        "that to attach the external_id. Profiles of people with their own login are never rewritten.",
+        description=f"Upsert up to {settings.MEMBER_SYNC_MAX_ROWS} members by `external_id` (admins, and API keys "
+        "with the `members:sync` scope; other keys get 403): e-mail, full name, interests. Idempotent; each row "
+        "created / updated / unchanged / invited / rejected. New accounts get no usable password. A person whose "
+        "account is not managed by this sync (own password, or member of another organization) is never linked: "
+        "they get an invitation (role member, e-mailed once; `invited`, with the invitation's id) and join when "
+        "they accept; send the row again after that to attach the external_id. Profiles of people with their own "
+        "login are never rewritten.",
     )
     def post(self, request, org_slug):
         envelope = MemberSyncInputSerializer(data=request.data)
@@ -459,7 +463,11 @@ class ApiKeyListCreateApi(OrganizationAPIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         scopes = serializers.ListField(
-            child=serializers.ChoiceField(choices=ApiKey.Scope.choices), min_length=1, max_length=2
+            child=serializers.ChoiceField(choices=ApiKey.Scope.choices),
+            min_length=1,
+            max_length=len(ApiKey.Scope),
+            help_text="read, write, and the dedicated scopes members:sync (member sync) and recommendations:manage "
+            "(recommendation cache and training).",
         )
         expires_at = serializers.DateTimeField(
             required=False, allow_null=True, default=None, help_text="In the future (a past one is a 400); null: never."

@@ -325,10 +325,20 @@ class InteractionInputSerializer(serializers.Serializer):
 class InteractionOutputSerializer(serializers.ModelSerializer):
     user = serializers.IntegerField(source="user_id")
     item = serializers.IntegerField(source="item_id")
+    item_external_id = serializers.SerializerMethodField(help_text="The item's catalog external_id, if it has one.")
 
     class Meta:
         model = Interaction
-        fields = ["id", "user", "item", "kind", "weight", "value", "occurred_at", "idempotency_key", "created_at"]
+        fields = [
+            "id", "user", "item", "item_external_id", "kind", "weight", "value", "occurred_at", "idempotency_key",
+            "created_at",
+        ]  # fmt: skip
+
+    def get_item_external_id(self, interaction) -> str | None:
+        # Lists annotate it (selectors.interaction_list); a just-recorded event has its item loaded.
+        if hasattr(interaction, "item_external_id"):
+            return interaction.item_external_id
+        return interaction.item.external_id
 
 
 class InteractionBatchInputSerializer(serializers.Serializer):
@@ -362,8 +372,16 @@ class InteractionBatchOutputSerializer(serializers.Serializer):
 
 
 class InteractionFilterSerializer(QuerySerializer):
+    schema_exclusive = [("user", "user_external_id"), ("item", "item_external_id")]
+
     user = serializers.IntegerField(required=False, min_value=1, help_text="User id (members: only their own).")
+    user_external_id = serializers.CharField(
+        required=False, max_length=255, help_text="Or the member's external_id (unknown: 404)."
+    )
     item = serializers.IntegerField(required=False, min_value=1)
+    item_external_id = serializers.CharField(
+        required=False, max_length=255, help_text="Or the item's catalog external_id (unknown: 404)."
+    )
     kind = CommaListField(required=False, choices=InteractionKind.values, help_text="One kind or several: view,like.")
     date_from = serializers.DateField(required=False, help_text="From this day (UTC), inclusive.")
     date_to = serializers.DateField(required=False, help_text="To this day (UTC), inclusive.")
@@ -371,4 +389,8 @@ class InteractionFilterSerializer(QuerySerializer):
     def validate(self, attrs):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
             raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+        if "user" in attrs and "user_external_id" in attrs:
+            raise serializers.ValidationError({"user": ["Give user or user_external_id, not both."]})
+        if "item" in attrs and "item_external_id" in attrs:
+            raise serializers.ValidationError({"item": ["Give item or item_external_id, not both."]})
         return attrs

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import validate_rows
 from apps.organizations.models import Role
+from apps.organizations.selectors import member_get
 from apps.organizations.tenancy import OrganizationAPIView
 from apps.progress import selectors, services
 from apps.progress.api import serializers as s
@@ -274,8 +275,19 @@ class InteractionListCreateApi(PersonalApi):
         filters = s.InteractionFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         values = dict(filters.validated_data)
+        if "user_external_id" in values:  # issue 18: other backends name people by their own ids
+            external_id = values.pop("user_external_id")
+            if self.membership is not None and external_id == self.membership.external_id:
+                values["user"] = request.user.pk
+            elif not self.sees_all_members:
+                raise PermissionDenied("Members can only see their own interactions.")
+            else:
+                values["user"] = member_get(organization=self.organization, external_id=external_id).user_id
         if values.get("user") is not None and not self.sees_all_members and values["user"] != request.user.pk:
             raise PermissionDenied("Members can only see their own interactions.")
+        if "item_external_id" in values:
+            item = selectors.content_get(organization=self.organization, external_id=values.pop("item_external_id"))
+            values["item"] = item.pk
         if values.get("date_from"):
             values["occurred_from"] = datetime.combine(values["date_from"], time.min, tzinfo=UTC)
         if values.get("date_to"):

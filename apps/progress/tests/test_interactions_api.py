@@ -14,6 +14,7 @@ Coverage:
   INTERACTION_BATCH_MAX_EVENTS -> 400;
 - single invalid input -> 400 naming the field, nothing stored;
 - list: members see their own; admins filter by user, item, kind (several), date range; bad dates 400;
+  by user_external_id / item_external_id (issue 18): both forms at once 400, unknown 404, members only their own;
 - access: anonymous 401, other organization 404, read-only key cannot write, write key must name the user.
 """
 
@@ -371,6 +372,48 @@ def test_list_scoping_and_filters(organization, admin_user, member, item, other_
     assert admin.get(list_url(organization), {"date_from": "May 1"}).status_code == 400
     assert admin.get(list_url(organization), {"kind": "clap"}).status_code == 400
     assert iso(mine_view.occurred_at) == "2026-05-10T12:00:00Z"
+
+
+def test_list_by_external_ids(organization, admin_user, member, item, other_organization):
+    """Issue 18: history addressable by the membership's and the catalog's external ids; both forms of one
+    filter 400; unknown ids (and another organization's) 404; members may name only themselves."""
+    Membership.objects.filter(organization=organization, user=member).update(external_id="crm-7")
+    other = MembershipFactory(organization=organization, external_id="crm-8").user
+    second = ContentItemFactory(organization=organization, external_id="sku-2")
+    mine = InteractionFactory(item=item, user=member, kind="view")
+    mine_second = InteractionFactory(item=second, user=member, kind="like")
+    theirs = InteractionFactory(item=second, user=other, kind="like")
+    outsider_item = ContentItemFactory(organization=other_organization, external_id="sku-x")
+    MembershipFactory(organization=other_organization, external_id="crm-x")
+    admin = client_for(admin_user)
+    cases = [
+        ({"user_external_id": "crm-7"}, [mine_second, mine]),
+        ({"user_external_id": "crm-8"}, [theirs]),
+        ({"item_external_id": "sku-2"}, [theirs, mine_second]),
+        ({"user_external_id": "crm-7", "item_external_id": item.external_id}, [mine]),
+    ]
+    for params, expected in cases:
+        response = admin.get(list_url(organization), params)
+        assert response.status_code == 200, (params, response.content)
+        assert response.json()["results"] == [interaction_body(i) for i in expected], params
+    both = admin.get(list_url(organization), {"user": member.pk, "user_external_id": "crm-7"})
+    assert both.status_code == 400
+    assert both.json()["error"]["message"] == "Invalid input. user: Give user or user_external_id, not both."
+    assert admin.get(list_url(organization), {"item": item.pk, "item_external_id": "sku-2"}).status_code == 400
+    for params, message in [
+        ({"user_external_id": "nobody"}, "User not found."),
+        ({"user_external_id": "crm-x"}, "User not found."),
+        ({"item_external_id": "nothing"}, "Content item not found."),
+        ({"item_external_id": outsider_item.external_id}, "Content item not found."),
+    ]:
+        response = admin.get(list_url(organization), params)
+        assert response.status_code == 404, params
+        assert response.json()["error"]["message"] == message
+    own = client_for(member).get(list_url(organization), {"user_external_id": "crm-7"})
+    assert [row["id"] for row in own.json()["results"]] == [mine_second.pk, mine.pk]
+    assert client_for(member).get(list_url(organization), {"user_external_id": "crm-8"}).status_code == 403
+    key = api_key_client(organization, scopes=("read",)).get(list_url(organization), {"user_external_id": "crm-8"})
+    assert [row["id"] for row in key.json()["results"]] == [theirs.pk]
 
 
 def test_nul_characters_refuse_the_batch(organization, admin_user, member, item):

@@ -58,11 +58,12 @@ def progress_body(progress: Progress) -> dict:
 
 
 def interaction_body(interaction: Interaction) -> dict:
-    interaction = Interaction.objects.get(pk=interaction.pk)
+    interaction = Interaction.objects.select_related("item").get(pk=interaction.pk)
     return {
         "id": interaction.pk,
         "user": interaction.user_id,
         "item": interaction.item_id,
+        "item_external_id": interaction.item.external_id,
         "kind": interaction.kind,
         "weight": interaction.weight,
         "value": interaction.value,

@@ -92,8 +92,9 @@ def user_version(*, organization_id: int, user_id: int) -> int:
 
 
 #: shape of a cached list, part of its key's digest: bumped when entries change shape, so lists cached
-#: by an older release are never read (2: the personal fit suffix kept apart as `fit_reason`)
-LIST_FORMAT = 2
+#: by an older release are never read (2: the personal fit suffix kept apart as `fit_reason`; 3: items carry
+#: their catalog `external_id`, issue 18)
+LIST_FORMAT = 3
 
 
 def list_key(*, organization_id: int, user_id: int, params: dict) -> str | None:
@@ -155,3 +156,147 @@ def list_set(key: str | None, value) -> None:
         cache.set(key, value, timeout=settings.REC_CACHE_TTL_SECONDS)
     except RedisError:
         logger.warning("recommendation cache unavailable", exc_info=True)
+
+
+# --------------------------------------------------------------------------- management (issue 18)
+#
+# Hit and miss counters are one INCR per served list on the raw client (Django's incr costs an EXISTS
+# first), failing open like the rest of this module. Stats count the organization's list keys with a
+# SCAN bounded by REC_CACHE_STATS_MAX_SCAN keys examined (never KEYS: it blocks Redis at scale), and
+# estimate their memory from MEMORY USAGE of a small sample. Management calls (stats, clear) raise
+# the Redis outage errors instead of failing open: the API answers 503 rather than a made-up figure
+# or a clear that did not happen.
+
+STATS_SAMPLE = 20
+SCAN_BATCH = 1000
+
+
+def _stats_key(organization_id: int, what: str) -> str:
+    return f"rec:s:{organization_id}:{what}"
+
+
+def _raw():
+    return cache._cache.get_client(write=True)
+
+
+def list_count(*, organization_id: int, hit: bool) -> None:
+    """Count one served list as a cache hit or miss (fail open: an outage loses the count)."""
+    from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
+
+    if outage_paused(cache.fail_open_target):
+        return
+    try:
+        pipe = _raw().pipeline(transaction=False)
+        pipe.incr(cache.make_and_validate_key(_stats_key(organization_id, "hits" if hit else "misses")))
+        pipe.set(cache.make_and_validate_key(_stats_key(organization_id, "since")), int(time.time()), nx=True)
+        pipe.execute()
+    except redis_outage_errors() as exc:
+        outage_pause(cache.fail_open_target)
+        outage_note("cache", exc, what="recommendation cache counters")
+
+
+def _bump_strict(key: str) -> None:
+    """`_bump` without failing open, in one round trip: a missing key first gets a value never used
+    before (as in `_bump`), then +1."""
+    raw = cache.make_and_validate_key(key)
+    pipe = _raw().pipeline(transaction=True)
+    pipe.set(raw, time.time_ns() // 1000, nx=True)
+    pipe.incr(raw)
+    pipe.execute()
+
+
+def cache_clear(*, organization_id: int, user_id: int | None = None) -> None:
+    """Make the cached lists of one user (or of the whole organization) unreachable at once; the
+    entries expire by REC_CACHE_TTL_SECONDS. One version bump, no key scan. Raises on an outage."""
+    if user_id is None:
+        _bump_strict(_org_key(organization_id))
+    else:
+        _bump_strict(_user_key(organization_id, user_id))
+
+
+def cache_stats(*, organization_id: int) -> dict:
+    """The organization's cached lists and counters (module section above). Raises on an outage."""
+    client = _raw()
+    prefix = cache.make_and_validate_key(f"rec:l:{organization_id}:")
+    current = str(cache.get(_org_key(organization_id), 0))
+    keys = current_keys = examined = 0
+    users: set[str] = set()
+    sample: list = []
+    cursor, complete = 0, True
+    while True:
+        cursor, batch = client.scan(cursor, match=f"{prefix}*", count=SCAN_BATCH)
+        examined += SCAN_BATCH
+        for raw in batch:
+            # rec:l:<org>:<org version>:<user>:<user version>:<graph epoch>:<digest> after the prefix
+            parts = (raw.decode() if isinstance(raw, bytes) else raw)[len(prefix) :].split(":")
+            keys += 1
+            if parts[0] == current:
+                current_keys += 1
+                users.add(parts[1])
+            if len(sample) < STATS_SAMPLE:
+                sample.append(raw)
+        if cursor == 0:
+            break
+        if examined >= settings.REC_CACHE_STATS_MAX_SCAN:
+            complete = False
+            break
+    memory = None
+    if sample:
+        pipe = client.pipeline(transaction=False)
+        for raw in sample:
+            pipe.memory_usage(raw)
+        sizes = [size for size in pipe.execute() if size is not None]
+        memory = round(sum(sizes) / len(sizes) * keys) if sizes else 0
+    counters = cache.get_many([_stats_key(organization_id, name) for name in ("hits", "misses", "since")])
+    hits = int(counters.get(_stats_key(organization_id, "hits"), 0))
+    misses = int(counters.get(_stats_key(organization_id, "misses"), 0))
+    since = counters.get(_stats_key(organization_id, "since"))
+    return {
+        "keys": keys,
+        "current_keys": current_keys,
+        "users": len(users),
+        "complete": complete,
+        "memory_bytes": memory,
+        "hits": hits,
+        "misses": misses,
+        "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
+        "counting_since": since,
+        "organization_version": int(current),
+    }
+
+
+#: how long a "training queued" mark lives when no worker ever starts the run (a lost task must not
+#: show "queued" forever; the hourly stale-model sweep trains anyway)
+TRAIN_QUEUED_TTL_SECONDS = 6 * 3600
+
+
+def _train_queued_key(organization_id: int) -> str:
+    return f"rec:t:q:{organization_id}"
+
+
+def training_queued_get(*, organization_id: int) -> dict | None:
+    """The organization's "training queued" mark: {"at": epoch seconds, "after_version": the latest
+    version when it was queued}; a run with a higher version has started since. Raises on an outage."""
+    value = _raw().get(cache.make_and_validate_key(_train_queued_key(organization_id)))
+    return json.loads(value) if value else None
+
+
+def training_queued_claim(*, organization_id: int, after_version: int) -> bool:
+    """Mark a training queued unless a mark for a run not yet started exists (True: the caller
+    enqueues). A mark left by an older run (a newer version started since) is replaced. Two racing
+    callers may both win when a stale mark is replaced: the training task is idempotent and the
+    organization's advisory lock makes the second run wait its turn or return at once."""
+    raw = cache.make_and_validate_key(_train_queued_key(organization_id))
+    value = json.dumps({"at": time.time(), "after_version": after_version})
+    client = _raw()
+    if client.set(raw, value, nx=True, ex=TRAIN_QUEUED_TTL_SECONDS):
+        return True
+    existing = training_queued_get(organization_id=organization_id)
+    if existing is not None and existing["after_version"] >= after_version:
+        return False
+    client.set(raw, value, ex=TRAIN_QUEUED_TTL_SECONDS)
+    return True
+
+
+def training_queued_release(*, organization_id: int) -> None:
+    _raw().delete(cache.make_and_validate_key(_train_queued_key(organization_id)))

@@ -26,7 +26,7 @@ VERBS = {
     "complete": "completed", "like": "liked", "save": "saved", "share": "shared", "purchase": "bought",
     "rate": "rated", "view": "viewed", "start": "started",
 }  # fmt: skip
-ITEM_FIELDS = ["id", "title", "kind", "url", "tags", "categories", "difficulty"]
+ITEM_FIELDS = ["id", "external_id", "title", "kind", "url", "tags", "categories", "difficulty"]
 
 
 @dataclass
@@ -57,7 +57,7 @@ def source_weights(context: UserContext) -> dict[str, float]:
 
 def _items(organization_id: int, ids) -> dict[int, dict]:
     sql = (
-        "SELECT id, title, kind, url, tags, categories, difficulty, active FROM progress_contentitem "
+        "SELECT id, external_id, title, kind, url, tags, categories, difficulty, active FROM progress_contentitem "
         "WHERE organization_id = %s AND id = ANY(%s)"
     )
     with connection.cursor() as cursor:

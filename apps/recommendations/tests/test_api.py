@@ -51,7 +51,7 @@ def test_member_gets_own_recommendations(world):
     assert body["offset"] == 0 and body["limit"] == 3 and len(body["results"]) == 3
     first = body["results"][0]
     assert set(first) == {"log_id", "position", "item", "score", "source", "reason", "sources"}
-    assert set(first["item"]) == {"id", "title", "kind", "url", "tags", "categories", "difficulty"}
+    assert set(first["item"]) == {"id", "external_id", "title", "kind", "url", "tags", "categories", "difficulty"}
     assert [entry["position"] for entry in body["results"]] == [1, 2, 3]
     logs = RecommendationLog.objects.filter(organization=organization, user=user).order_by("position")
     assert [(log.pk, log.item_id, log.position, log.source, log.reason, str(log.request_id)) for log in logs] == [

@@ -79,5 +79,33 @@
       },
       options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
     });
+
+    // Rates are null where nothing was shown: Chart.js leaves a gap there instead of a false zero.
+    const recommendations = data.recommendations;
+    const rateAxis = { beginAtZero: true, suggestedMax: 0.2, ticks: { format: { style: "percent" } } };
+    const recommendationPeriods = recommendations.sources.length ? recommendations.sources[0].series.map((row) => row.period) : [];
+    draw("chart-rec-sources", {
+      type: "line",
+      data: {
+        labels: recommendationPeriods,
+        datasets: recommendations.sources.map((source) => ({
+          label: source.source,
+          data: source.series.map((row) => row.click_through_rate),
+          spanGaps: false,
+        })),
+      },
+      options: { scales: { y: rateAxis } },
+    });
+    draw("chart-rec-positions", {
+      type: "bar",
+      data: {
+        labels: recommendations.positions.map((row) => row.label),
+        datasets: [
+          { label: "Click-through rate", data: recommendations.positions.map((row) => row.click_through_rate) },
+          { label: "Dismissal rate", data: recommendations.positions.map((row) => row.dismissal_rate) },
+        ],
+      },
+      options: { scales: { y: rateAxis } },
+    });
   });
 })();

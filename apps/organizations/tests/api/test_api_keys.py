@@ -97,6 +97,16 @@ def test_create_with_expiry(organization, admin_user):
     assert response.json()["scopes"] == ["read"]
 
 
+def test_create_with_dedicated_scopes(organization, admin_user):
+    """Issue 18: the dedicated scopes members:sync and recommendations:manage can be given, with the others."""
+    scopes = ["recommendations:manage", "read", "members:sync", "write"]
+    response = client_for(admin_user).post(org_url(organization, "api-keys/"), {"name": "CRM", "scopes": scopes})
+
+    assert response.status_code == 201, response.data
+    assert response.json()["scopes"] == ["members:sync", "read", "recommendations:manage", "write"]
+    assert ApiKey.objects.get(organization=organization).scopes == sorted(scopes)
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
@@ -380,3 +390,21 @@ def test_wrong_secret_with_a_real_prefix_is_401(organization, api_client):
     assert response.json() == error("authentication_failed", "Invalid API key.")
     api_key.refresh_from_db()
     assert api_key.last_used_at is None
+
+
+def test_migration_keeps_existing_write_keys_able_to_sync(organization):
+    """Issue 18, migration 0005: keys with `write` get `members:sync` (member sync used to accept them);
+    read-only keys do not; running it twice changes nothing more."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("apps.organizations.migrations.0005_api_key_dedicated_scopes")
+    write, _ = api_key_for(organization, scopes=("read", "write"))
+    read, _ = api_key_for(organization, scopes=("read",))
+    migration.grant_sync_to_write_keys(apps, None)
+    migration.grant_sync_to_write_keys(apps, None)
+    write.refresh_from_db()
+    read.refresh_from_db()
+    assert write.scopes == ["members:sync", "read", "write"]
+    assert read.scopes == ["read"]

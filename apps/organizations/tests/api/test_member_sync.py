@@ -16,7 +16,8 @@ Coverage:
   e-mail in the payload, e-mail of another account, e-mail change of an account with its own login, a member
   already linked to another external_id, over the plan's member limit;
 - envelope 400 (no rows, not a list, a row that is not an object);
-- access: anonymous 401, member 403, read-only key 403, write key 200, other organization 404.
+- access: anonymous 401, member 403, read-only key 403, write key without `members:sync` 403 with a message
+  (issue 18), key with `members:sync` 200, other organization 404.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def test_api_key_invitations_name_no_inviter(organization, mailoutbox, django_ca
     """With a write key (no membership), the organization itself invites: no invited_by, no person in the mail."""
     UserFactory(email="carol@example.com")
     body = post_sync(
-        api_key_client(organization),
+        api_key_client(organization, scopes=("members:sync",)),
         organization,
         [{"external_id": "crm-3", "email": "carol@example.com"}],
         django_capture_on_commit_callbacks,
@@ -332,13 +333,18 @@ def test_bad_envelope_is_400(organization, admin_user, payload, message):
 
 
 def test_access(organization, member, other_organization):
-    """Anonymous 401, member 403, read-only key 403, write key 200, other organization 404."""
+    """Anonymous 401, member 403, read-only and write keys 403 (issue 18: the dedicated scope), a key with
+    `members:sync` 200, other organization 404."""
     payload = {"members": [{"external_id": "k", "email": "k@example.com"}]}
     assert APIClient().post(sync_url(organization), payload, format="json").status_code == 401
     assert client_for(member).post(sync_url(organization), payload, format="json").status_code == 403
     read_only = api_key_client(organization, scopes=("read",))
     assert read_only.post(sync_url(organization), payload, format="json").status_code == 403
+    write = api_key_client(organization, scopes=("read", "write")).post(sync_url(organization), payload, format="json")
+    assert write.status_code == 403
+    assert write.json()["error"]["message"] == "This API key lacks the 'members:sync' scope."
     outsider = other_organization.memberships.get().user
     assert client_for(outsider).post(sync_url(organization), payload, format="json").status_code == 404
     assert not User.objects.filter(email="k@example.com").exists()
-    assert api_key_client(organization).post(sync_url(organization), payload, format="json").json()["created"] == 1
+    sync_key = api_key_client(organization, scopes=("members:sync",))
+    assert sync_key.post(sync_url(organization), payload, format="json").json()["created"] == 1
