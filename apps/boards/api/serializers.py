@@ -1,5 +1,6 @@
 """Serializers of the boards API: goals in and out, boards out (docs/boards.md)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.boards.models import Goal, VisionBoard
@@ -28,9 +29,10 @@ class GoalOutputSerializer(serializers.ModelSerializer):
         model = Goal
         fields = ["id", "user", "text", "target_items", "target_date", "created_at", "updated_at"]
 
-    def get_target_items(self, goal) -> list[GoalItemSerializer]:
+    @extend_schema_field(GoalItemSerializer(many=True))
+    def get_target_items(self, goal) -> list[dict]:
         items = sorted(goal.target_items.all(), key=lambda item: item.pk)
-        return GoalItemSerializer([{"id": item.pk, "title": item.title} for item in items], many=True).data
+        return [{"id": item.pk, "title": item.title} for item in items]
 
 
 class BoardGenerateSerializer(serializers.Serializer):

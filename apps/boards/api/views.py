@@ -152,10 +152,9 @@ class _GoalDetailApi:
         description="Change a goal: any of text, target_items (the whole list) and target_date.",
     )  # fmt: skip
     def patch(self, request, org_slug, goal_id, **kwargs):
-        goal = self._goal()
         data = GoalInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        goal = services.goal_update(goal=goal, data=data.validated_data)
+        goal = services.goal_update(goal=self._goal(), data=data.validated_data)
         return Response(GoalOutputSerializer(goal).data)
 
     @extend_schema(responses={204: None}, tags=TAGS, description="Delete a goal.")

@@ -14,6 +14,8 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
+from apps.boards.models import Goal, VisionBoard
+from apps.boards.tests.factories import GoalFactory
 from apps.bots.models import Bot
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, EvaluationRun, Message, QAPair
@@ -90,6 +92,11 @@ def world(db):
     profile_recompute(organization_id=org_b.pk, user_id=member_b.user.pk)
     webhook_b = WebhookEndpointFactory(organization=org_b)
     delivery_b = WebhookDeliveryFactory(endpoint=webhook_b)
+    goal_b = GoalFactory(organization=org_b, user=member_b.user)  # issue 19: B's member has a goal and a board
+    VisionBoard.objects.create(
+        organization=org_b, user=member_b.user, version=1, inputs_hash="0" * 64, layout={}, svg="<svg/>",
+        png="boards/b.png", width=1, height=1, captions="template",
+    )  # fmt: skip
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -107,6 +114,7 @@ def world(db):
         "user_id": member_b.user.pk,
         "webhook_id": webhook_b.pk,
         "delivery_id": delivery_b.pk,
+        "goal_id": goal_b.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -131,6 +139,8 @@ def _snapshot(org):
         sorted(AssessmentResponse.objects.filter(organization=org).values_list("pk", flat=True)),
         sorted(WebhookEndpoint.objects.filter(organization=org).values_list("pk", "url", "events", "is_active")),
         sorted(WebhookDelivery.objects.filter(organization=org).values_list("pk", "status", "attempt_count")),
+        sorted(Goal.objects.filter(organization=org).values_list("pk", "text", "target_date")),
+        sorted(VisionBoard.objects.filter(organization=org).values_list("pk", "version", "share_key")),
     )
 
 
