@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image
 
 from apps.boards import compose
@@ -23,6 +24,7 @@ from apps.boards.services import goal_create, vision_board_generate
 from apps.boards.tests.board_utils import png_bytes, scene
 from apps.conversations.tests.utils import completion, status
 from apps.core.tests.local_site import LocalSite, Page
+from apps.personality.models import PersonalityProfile
 from apps.personality.tests.test_personality_sources import llm  # noqa: F401  (fixture: the fake model)
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +201,20 @@ def test_member_top_interests_ranks_by_engagement(organization):
     assert member_top_interests(s.membership, 2) == ["python", "cooking"]
     s.user.interests = []
     assert member_top_interests(s.membership, 5) == []
+
+
+def test_personality_fit_kept_apart_as_personal_note(organization, offline):
+    """A conscientious member's course recommendations carry the fit as `personal_note`, not in the reason,
+    and the SVG never draws it (docs/boards.md, "Privacy")."""
+    s = scene(organization)
+    PersonalityProfile.objects.create(
+        organization=organization, user=s.user, conscientiousness=0.95, conscientiousness_confidence=0.9,
+        source="questionnaire", input_hash="test", computed_at=timezone.now(),
+    )  # fmt: skip
+    board, _ = vision_board_generate(membership=s.membership)
+    next_cards = groups(board)["next"]["cards"]
+    assert next_cards and all(
+        card["personal_note"] == "which suits your preference for structured courses" for card in next_cards
+    )
+    assert not any("suits" in card["detail"] for card in next_cards)
+    assert "suits your" not in board.svg
