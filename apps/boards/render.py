@@ -17,6 +17,7 @@ cards are shown there to the member alone; the SVG and the PNG never draw them.
 from __future__ import annotations
 
 import functools
+import re
 import xml.etree.ElementTree as ET
 
 import drawsvg as draw
@@ -38,6 +39,9 @@ THEMES = {
     "interests": {"title": "What drives me", "color": "#00a884", "tint": "#e6f7f3"},
 }
 COLUMNS = (("goals", "milestones"), ("next", "interests"))
+#: characters XML 1.0 does not allow (control characters but tab and newlines, U+FFFE, U+FFFF): a goal typed
+#: with one would otherwise make the SVG unparsable
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @functools.cache
@@ -202,7 +206,7 @@ def layout_build(inputs, captions: dict, *, subtitle: str) -> dict:
 
 def _text(lines: list[str], x: float, y: float, size: int, line_height: int, **attrs) -> list[draw.Text]:
     return [
-        draw.Text(line, size, x, y + index * line_height, font_family=FONT_FAMILY, **attrs)
+        draw.Text(NOT_XML.sub("", line), size, x, y + index * line_height, font_family=FONT_FAMILY, **attrs)
         for index, line in enumerate(lines)
     ]
 

@@ -26,6 +26,7 @@ from apps.boards.selectors import board_latest_get, board_list, goal_list
 from apps.core.exceptions import ApplicationError
 from apps.core.tasks import enqueue_on_commit
 from apps.progress.models import ContentItem
+from apps.progress.services.catalog import content_refs_resolve
 from workers.tasks.boards import vision_board_refresh as vision_board_refresh_task
 
 SHARE_SALT = "boards.share"
@@ -40,16 +41,12 @@ def _member_lock(organization_id: int, user_id: int) -> None:
 
 
 def _targets(organization, ids: list[int]) -> list[ContentItem]:
-    """The organization's items with these ids; a ValidationError naming the ids that are not (other
-    organizations' ids included: the same answer as missing ones)."""
+    """The organization's items with these ids; 400 `invalid_reference` naming the ids it does not have
+    (other organizations' ids included: the same answer as missing ones)."""
     ids = list(dict.fromkeys(ids))
     if len(ids) > settings.BOARDS_MAX_GOAL_ITEMS:
         raise ValidationError({"target_items": [f"At most {settings.BOARDS_MAX_GOAL_ITEMS} target items per goal."]})
-    items = list(ContentItem.objects.filter(organization=organization, id__in=ids))
-    missing = sorted(set(ids) - {item.pk for item in items})
-    if missing:
-        raise ValidationError({"target_items": [f"No such items in the catalog: {', '.join(map(str, missing))}."]})
-    return items
+    return content_refs_resolve(organization=organization, ids=ids, field_name="target_items")
 
 
 def _refresh_if_boarded(goal: Goal) -> None:
@@ -65,7 +62,9 @@ def goal_create(
     organization = membership.organization
     if goal_list(organization=organization, user_id=membership.user_id).count() >= settings.BOARDS_MAX_GOALS:
         raise ApplicationError(
-            f"A member has at most {settings.BOARDS_MAX_GOALS} goals; delete one first.", code="too_many_goals"
+            f"A member has at most {settings.BOARDS_MAX_GOALS} goals; delete one first.",
+            code="too_many_goals",
+            status_code=409,  # state, not input: the same goal is accepted once another is deleted
         )
     items = _targets(organization, target_items or [])
     goal = Goal(organization=organization, user_id=membership.user_id, text=text.strip(), target_date=target_date)

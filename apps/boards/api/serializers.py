@@ -1,5 +1,6 @@
 """Serializers of the boards API: goals in and out, boards out (docs/boards.md)."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -9,8 +10,9 @@ from apps.boards.models import Goal, VisionBoard
 class GoalInputSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=500, help_text="What the member is aiming for, in their words.")
     target_items = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=100,
-        help_text="Catalog item ids that lead to the goal (this organization's; at most BOARDS_MAX_GOAL_ITEMS).",
+        child=serializers.IntegerField(min_value=1), required=False, max_length=settings.BOARDS_MAX_GOAL_ITEMS,
+        help_text="Catalog item ids that lead to the goal (this organization's: others are a 400 "
+        "`invalid_reference`).",
     )  # fmt: skip
     target_date = serializers.DateField(
         required=False, allow_null=True, help_text="When the member wants to get there."

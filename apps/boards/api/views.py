@@ -126,7 +126,8 @@ class _GoalListApi:
 
     @extend_schema(
         request=GoalInputSerializer, responses={201: GoalOutputSerializer}, tags=TAGS,
-        description="Add a goal: free text, optional target items of the catalog and an optional target date.",
+        description="Add a goal: free text, optional target items of the catalog and an optional target date. "
+        "A member has at most BOARDS_MAX_GOALS goals (409 `too_many_goals` past it).",
     )  # fmt: skip
     def post(self, request, org_slug, **kwargs):
         membership = self.target()
@@ -228,7 +229,7 @@ class _BoardApi:
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
-        responses=BoardsDeletedSerializer, tags=TAGS,
+        responses={200: BoardsDeletedSerializer}, tags=TAGS,
         description="Delete every version of the member's board, with its files (goals stay).",
     )  # fmt: skip
     def delete(self, request, org_slug, **kwargs):
@@ -305,7 +306,7 @@ class MeBoardShareApi(_MeApi):
         return Response({"url": url, "png_url": png_url, "expires_at": expires_at}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        operation_id="boards_me_board_share_revoke", responses=ShareRevokedSerializer, tags=TAGS,
+        operation_id="boards_me_board_share_revoke", responses={200: ShareRevokedSerializer}, tags=TAGS,
         description="End every share link of your boards.",
     )  # fmt: skip
     def delete(self, request, org_slug):

@@ -105,7 +105,6 @@ def test_member_creates_reads_changes_and_deletes_own_goals(organization, s):
         ({"text": "x" * 501}, "text"),
         ({"text": "Ok", "target_date": "someday"}, "target_date"),
         ({"text": "Ok", "target_items": ["abc"]}, "target_items"),
-        ({"text": "Ok", "target_items": [999999999]}, "target_items"),
         ({"text": "Ok", "target_items": "1"}, "target_items"),
     ],
 )
@@ -125,14 +124,22 @@ def test_target_items_of_another_organization_are_refused(organization, other_or
         url(organization, "goals/"), {"text": "Sneak", "target_items": [foreign.pk]}, format="json"
     )
     assert response.status_code == 400
-    assert response.json()["error"]["details"]["target_items"] == [f"No such items in the catalog: {foreign.pk}."]
+    error = response.json()["error"]
+    assert error["code"] == "invalid_reference"
+    assert error["message"] == f"target_items: no content item with id {foreign.pk} in this organization."
+    response = client_for(s.user).post(
+        url(organization, "goals/"), {"text": "Ghost", "target_items": [999999999]}, format="json"
+    )
+    assert (
+        response.json()["error"]["message"] == "target_items: no content item with id 999999999 in this organization."
+    )
 
 
 def test_goal_limits(organization, s, settings):
-    """More goals than BOARDS_MAX_GOALS or target items than BOARDS_MAX_GOAL_ITEMS: 400 with the reason."""
+    """More goals than BOARDS_MAX_GOALS: 409; more target items than BOARDS_MAX_GOAL_ITEMS: 400 with the reason."""
     settings.BOARDS_MAX_GOALS = 1
     response = client_for(s.user).post(url(organization, "goals/"), {"text": "One more"}, format="json")
-    assert response.status_code == 400 and response.json()["error"]["code"] == "too_many_goals"
+    assert response.status_code == 409 and response.json()["error"]["code"] == "too_many_goals"
     settings.BOARDS_MAX_GOALS = 20
     settings.BOARDS_MAX_GOAL_ITEMS = 1
     ids = [item.pk for item in s.todo[:2]]

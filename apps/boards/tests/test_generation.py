@@ -218,3 +218,32 @@ def test_personality_fit_kept_apart_as_personal_note(organization, offline):
     )
     assert not any("suits" in card["detail"] for card in next_cards)
     assert "suits your" not in board.svg
+
+
+def test_new_member_of_an_empty_organization_gets_a_board(organization, offline):
+    """No goals, interests, progress or catalog: every group is there with its encouraging caption."""
+    from apps.organizations.tests.factories import MembershipFactory
+
+    membership = MembershipFactory(organization=organization, user__interests=[])
+    board, created = vision_board_generate(membership=membership)
+    assert created
+    g = groups(board)
+    assert all(not group["cards"] for group in g.values())
+    assert g["goals"]["caption"] == "No goals yet: add one and this board will show the way to it."
+    assert g["next"]["caption"].startswith("Nothing to suggest yet")
+    ET.fromstring(board.svg.encode())
+
+
+def test_control_characters_and_long_words_still_render(organization, offline):
+    """A goal with control characters and an endless word: the SVG parses, lines fit, overlong text ends in …."""
+    from apps.boards.render import COLUMN, PAD, text_width, wrap
+
+    s = scene(organization)
+    goal_create(membership=s.membership, text="Learn\x01 to\x0b juggle " + "a" * 300 + " and more words" * 10)
+    board, _ = vision_board_generate(membership=s.membership)
+    card = groups(board)["goals"]["cards"][1]
+    assert len(card["title_lines"]) == 2 and card["title_lines"][1].endswith("…")
+    assert all(text_width(line, 16, bold=True) <= COLUMN - 2 * PAD - 32 for line in card["title_lines"])
+    texts = [t.text for t in ET.fromstring(board.svg.encode()).iter(f"{SVG}text")]
+    assert "Learn to" in " ".join(texts)
+    assert wrap("one two three", 16, 10_000) == ["one two three"] and wrap("", 16, 100) == []
