@@ -31,6 +31,11 @@ RUN groupadd --system --gid 10001 beacon \
  && useradd --system --uid 10001 --gid beacon --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin beacon
 
+# Fonts for the vision boards' SVG -> PNG rendering (resvg reads system fonts; the slim image has none).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, so code changes do not invalidate this layer. From the hashed lock only (`make lock`):
 # every transitive pin with its hashes, --no-deps so nothing outside the lock comes in. torch (its CPU build,
 # `+cpu`) comes from PyTorch's CPU wheel index alone, everything else from PyPI alone. The development-only

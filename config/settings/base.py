@@ -67,6 +67,7 @@ LOCAL_APPS = [
     "apps.analytics",
     "apps.demo",
     "apps.webhooks",
+    "apps.boards",
     "workers",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -614,6 +615,23 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 # Retry n waits WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1): 30 s, 1 min, 2 min, 4 min, 8 min by default.
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+# --------------------------------------------------------------------------- vision boards (issue 19, docs/boards.md)
+# Recommended next items, strongest interests and recently completed items a board shows.
+BOARDS_NEXT_ITEMS = env.int("BOARDS_NEXT_ITEMS", default=6)
+BOARDS_INTERESTS = env.int("BOARDS_INTERESTS", default=8)
+BOARDS_MILESTONE_ITEMS = env.int("BOARDS_MILESTONE_ITEMS", default=3)
+# Goals per member, and target items per goal.
+BOARDS_MAX_GOALS = env.int("BOARDS_MAX_GOALS", default=20)
+BOARDS_MAX_GOAL_ITEMS = env.int("BOARDS_MAX_GOAL_ITEMS", default=10)
+# Largest item image fetched for a board (bytes); larger or failing images show a placeholder.
+BOARDS_IMAGE_MAX_BYTES = env.int("BOARDS_IMAGE_MAX_BYTES", default=2_000_000)
+# Board versions kept per member (older ones and their PNG files are deleted).
+BOARDS_KEEP_VERSIONS = env.int("BOARDS_KEEP_VERSIONS", default=10)
+# How long a share link of a board stays valid (seconds).
+BOARDS_SHARE_MAX_AGE_SECONDS = env.int("BOARDS_SHARE_MAX_AGE_SECONDS", default=7 * 24 * 3600)
+# The language model that writes board captions (when OPENAI_API_KEY or OPENAI_BASE_URL is set).
+BOARDS_LLM_MODEL = env("BOARDS_LLM_MODEL", default="gpt-4o-mini")
+
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "WebhookEventEnum": "apps.webhooks.models.WebhookEvent",

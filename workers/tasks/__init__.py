@@ -1,6 +1,7 @@
 """Celery tasks, one module per stage; imported here so autodiscover_tasks() finds them."""
 
 from workers.tasks import (
+    boards,
     calibration,
     chunking,
     embedding,
@@ -15,6 +16,7 @@ from workers.tasks import (
 )
 
 __all__ = [
+    "boards",
     "calibration",
     "chunking",
     "embedding",

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
+from apps.boards.models import Goal, VisionBoard
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, EvaluationRun, Message
 from apps.conversations.qa import qa_pair_create
@@ -38,10 +39,15 @@ def populated(db):
     CrawlPageFactory(source__bot=bot, source__url="https://example.com/", document=document, error="example error")
     delivery = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=owner.organization))
     WebhookAttempt.objects.create(delivery=delivery, number=1, started_at=delivery.created_at, status_code=500)
+    goal = Goal.objects.create(organization=owner.organization, user=owner.user, text="example goal")
+    VisionBoard.objects.create(
+        organization=goal.organization, user=owner.user, version=1, inputs_hash="0" * 64, layout={}, svg="<svg/>",
+        png="boards/example.png", width=1, height=1, captions="template",
+    )  # fmt: skip
     return owner
 
 
-APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks"}
+APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks", "boards"}
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 

@@ -3,8 +3,9 @@ users < organizations < progress, bots < documents, graph < conversations, sourc
 personality, analytics < demo, webhooks. Issue 17: sources (website crawls) sits beside conversations: it
 creates documents through the documents upload service; webhooks sits at the top beside demo (it receives
 the domain events of documents, conversations and organizations and imports nothing above them; nothing
-imports it). Issue 15: graph (the knowledge-graph projection) sits above progress and below
-recommendations, whose graph source reads its queries; personality sits above recommendations (it
+imports it). Issue 19: boards (vision boards) sits above everything it reads (personality, recommendations,
+progress, the chat LLM client); nothing imports it. Issue 15: graph (the knowledge-graph projection) sits above
+progress and below recommendations, whose graph source reads its queries; personality sits above recommendations (it
 registers its re-ranking hook into the engine and uses the engine's cache); demo seeds every app.
 
 Every non-test, non-migration module of each app is parsed (ast, nothing is imported) and every
@@ -50,6 +51,7 @@ LAYERS = {
     "analytics": 7,
     "demo": 8,
     "webhooks": 8,
+    "boards": 9,
 }
 
 #: Edges that contradict the order; each one would be a known debt with its reason. The list may only

@@ -15,6 +15,8 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
+from apps.boards.models import Goal, VisionBoard
+from apps.boards.tests.factories import GoalFactory
 from apps.bots.models import Bot
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, EvaluationRun, Message, QAPair
@@ -93,6 +95,11 @@ def world(db):
     profile_recompute(organization_id=org_b.pk, user_id=member_b.user.pk)
     webhook_b = WebhookEndpointFactory(organization=org_b)
     delivery_b = WebhookDeliveryFactory(endpoint=webhook_b)
+    goal_b = GoalFactory(organization=org_b, user=member_b.user)  # issue 19: B's member has a goal and a board
+    VisionBoard.objects.create(
+        organization=org_b, user=member_b.user, version=1, inputs_hash="0" * 64, layout={}, svg="<svg/>",
+        png="boards/b.png", width=1, height=1, captions="template",
+    )  # fmt: skip
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -110,6 +117,7 @@ def world(db):
         "user_id": member_b.user.pk,
         "webhook_id": webhook_b.pk,
         "delivery_id": delivery_b.pk,
+        "goal_id": goal_b.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -137,6 +145,8 @@ def _snapshot(org):
         # issue 18: B's cached lists were not cleared, no training was queued
         rec_cache.organization_version(organization_id=org.pk),
         rec_cache.training_queued_get(organization_id=org.pk),
+        sorted(Goal.objects.filter(organization=org).values_list("pk", "text", "target_date")),
+        sorted(VisionBoard.objects.filter(organization=org).values_list("pk", "version", "share_key")),
     )
 
 

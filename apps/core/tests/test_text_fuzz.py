@@ -6,7 +6,7 @@ The operations come from the API's own OpenAPI schema (drf-spectacular's generat
 objects and arrays included (free-form objects get a key `note`), hypothesis injects a NUL or a
 lone surrogate at a random position of a random text and the request is sent as the owner of a
 real organization, with real ids in the path (bot, conversation, message, item, membership,
-recommendation log, webhook and delivery, the widget's bot and visitor token). The same for every string query
+recommendation log, webhook and delivery, goal, the widget's bot and visitor token). The same for every string query
 parameter. Endpoints added later join automatically. Fixed seed, like test_schema_fuzz.py.
 """
 
@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
+from apps.boards.tests.factories import GoalFactory
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, EvaluationRun, Message
 from apps.conversations.qa import qa_pair_create
@@ -144,13 +145,14 @@ def world(db):
     )
     webhook = WebhookEndpointFactory(organization=organization)
     delivery = WebhookDeliveryFactory(endpoint=webhook)
+    goal = GoalFactory(organization=organization, user=member.user)
     api = APIClient()
     api.credentials(HTTP_ORIGIN=SITE, HTTP_AUTHORIZATION=f"Bearer {token_pair(owner)['access']}")
     ids = {
         "org_slug": organization.slug, "bot_id": bot.pk, "conversation_id": conversation.pk,
         "message_id": message.pk, "item_id": item.pk, "membership_id": member.pk, "log_id": log.pk,
         "public_id": bot.public_id, "pair_id": pair.pk, "run_id": run.pk, "source_id": source.pk,
-        "webhook_id": webhook.pk, "delivery_id": delivery.pk,
+        "webhook_id": webhook.pk, "delivery_id": delivery.pk, "goal_id": goal.pk,
     }  # fmt: skip
     widget_ids = {**ids, "conversation_id": visit.pk, "message_id": answer.pk}
 
