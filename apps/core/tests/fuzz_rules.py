@@ -102,6 +102,20 @@ STATED_RULES = [
         "cross-field: offset + limit <= REC_MAX_RESULTS",
     ),
     (
+        "GET /api/v1/orgs/{org_slug}/",
+        400,
+        "invalid",
+        r"user: Give user or user_external_id, not both|item: Give item or item_external_id, not both",
+        "cross-field in a query string (issue 18): a person or an item named by id or external id, not both",
+    ),
+    (
+        "GET /api/v1/orgs/{org_slug}/content/similar/",
+        400,
+        "invalid",
+        r"item: Give item or item_external_id \(one of them\)",
+        "cross-field in a query string (issue 18): exactly one of item / item_external_id",
+    ),
+    (
         "POST /api/v1/orgs/{org_slug}/interactions/",
         400,
         "invalid",

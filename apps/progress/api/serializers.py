@@ -376,11 +376,13 @@ class InteractionFilterSerializer(QuerySerializer):
 
     user = serializers.IntegerField(required=False, min_value=1, help_text="User id (members: only their own).")
     user_external_id = serializers.CharField(
-        required=False, max_length=255, help_text="Or the member's external_id (unknown: 404)."
+        required=False, max_length=255, help_text="Or the member's external_id (not both with `user`; unknown: 404)."
     )
     item = serializers.IntegerField(required=False, min_value=1)
     item_external_id = serializers.CharField(
-        required=False, max_length=255, help_text="Or the item's catalog external_id (unknown: 404)."
+        required=False,
+        max_length=255,
+        help_text="Or the item's catalog external_id (not both with `item`; unknown: 404).",
     )
     kind = CommaListField(required=False, choices=InteractionKind.values, help_text="One kind or several: view,like.")
     date_from = serializers.DateField(required=False, help_text="From this day (UTC), inclusive.")

@@ -21,7 +21,9 @@ class UserExternalIdMixin(serializers.Serializer):
     schema_exclusive = [("user", "user_external_id")]
 
     user_external_id = serializers.CharField(
-        required=False, max_length=255, help_text="Or the member's external_id (as set by member sync)."
+        required=False,
+        max_length=255,
+        help_text="Or the member's external_id (as set by member sync); not both with `user` (a 400); unknown: 404.",
     )
 
     def validate(self, attrs):
@@ -90,9 +92,14 @@ class LimitParamsSerializer(QuerySerializer):
 class SimilarContentParamsSerializer(LimitParamsSerializer):
     schema_exclusive = [("item", "item_external_id", "one")]
 
-    item = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="The item's id.")
+    item = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="The item's id (exactly one of item / item_external_id).",
+    )
     item_external_id = serializers.CharField(
-        required=False, max_length=255, help_text="Or the item's catalog external_id."
+        required=False, max_length=255, help_text="Or the item's catalog external_id (exactly one of the two)."
     )
 
     def validate(self, attrs):
