@@ -32,7 +32,8 @@ in the blend is printed.
     python benchmarks/recommendations_quality.py [--data PATH] [--regime movielens|learning] [--users 1000]
         [--items 10000] [--courses 300] [--latency-users 200] [--no-embeddings]
 
-Runs in its own database (`beacon_bench_rec`, or `$BENCH_DATABASE`; dropped and re-created) and Redis dbs 10-12 (broker, results, cache).
+Runs in its own database (`beacon_bench_rec`, or `$BENCH_DATABASE`; dropped and re-created) and Redis dbs
+10-12 (broker, results, cache).
 """
 
 import argparse
