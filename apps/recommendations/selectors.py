@@ -69,7 +69,8 @@ def content_similar(*, organization, item, limit: int = 10) -> list[dict]:
     if model is not None:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT neighbors, scores FROM recommendations_itemneighbors WHERE model_id = %s AND item_id = %s",
+                "SELECT neighbors, scores FROM recommendations_itemneighbors "
+                "WHERE model_id = %s AND item_id = %s AND kind = 'cooccurrence'",
                 [model.pk, item.pk],
             )
             row = cursor.fetchone()

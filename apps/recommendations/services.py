@@ -1,9 +1,10 @@
 """Recommendation writes: training an organization's engine, serving (with logs), feedback.
 
 Training (`recommender_train`, Celery "recommendations.train"): load the organization's events,
-learn the blend weights and recency half-lives on a validation split (engine.offline), fit ALS,
-co-occurrence and popularity on all events, and store factors in pgvector, neighbours and the
-popularity snapshot under a new `RecommenderModel` version; once it is ready the older versions
+learn every source's settings, the recency half-lives and the blend (a linear ranker, JSON) on a
+validation split (engine.offline), fit ALS, co-occurrence, EASE, RP3beta and popularity on all
+events, and store factors in pgvector, each item-item source's top-k neighbours and the popularity
+snapshot under a new `RecommenderModel` version; once it is ready the older versions
 are deleted and the organization's cached lists are invalidated.
 """
 
@@ -27,7 +28,7 @@ from apps.core.tasks import enqueue_now, enqueue_on_commit
 from apps.core.vector_index import hnsw_index_ensure
 from apps.recommendations.engine import cache as rec_cache
 from apps.recommendations.engine.blend import LEARNT_SOURCES
-from apps.recommendations.engine.data import Events
+from apps.recommendations.engine.data import Catalog, Events
 from apps.recommendations.engine.offline import EngineParams, OfflineModel, blend_learn
 from apps.recommendations.engine.ranking import RankRequest, recommendations_rank
 from apps.recommendations.engine.sources import signal_rules
@@ -51,6 +52,7 @@ def engine_params() -> EngineParams:
         alpha=settings.REC_CF_ALPHA,
         iterations=settings.REC_CF_ITERATIONS,
         cooccurrence_neighbors=settings.REC_COOCCURRENCE_NEIGHBORS,
+        ease_max_items=settings.REC_EASE_MAX_ITEMS,
         history_limit=settings.REC_HISTORY_LIMIT,
         per_source=settings.REC_CANDIDATES_PER_SOURCE,
         threads=settings.REC_TRAIN_THREADS,
@@ -92,6 +94,45 @@ def item_vectors_load(*, organization_id: int, item_ids: np.ndarray) -> np.ndarr
         if vector is not None:
             matrix[row] = vector / (np.linalg.norm(vector) or 1.0)
     return matrix
+
+
+CATALOG_SQL = """
+SELECT id, parent_id, position, tags, categories FROM progress_contentitem WHERE organization_id = %s
+"""
+
+
+def catalog_load(*, organization_id: int, item_ids: np.ndarray) -> Catalog:
+    """Courses, prerequisites and labels of the catalog on the items axis (offline course and graph)."""
+    import scipy.sparse as sp
+
+    index = {int(item): row for row, item in enumerate(item_ids)}
+    n = len(item_ids)
+    parent, position = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    label_of: dict[str, int] = {}
+    label_rows, label_cols = [], []
+    with connection.cursor() as cursor:
+        cursor.execute(CATALOG_SQL, [organization_id])
+        for item, parent_id, order, tags, categories in cursor.fetchall():
+            row = index.get(item)
+            if row is None:
+                continue
+            parent[row] = index.get(parent_id, -1) if parent_id is not None else -1
+            position[row] = order or 0
+            for label in {*(f"t:{t}" for t in tags or ()), *(f"c:{c}" for c in categories or ())}:
+                label_rows.append(row)
+                label_cols.append(label_of.setdefault(label, len(label_of)))
+        cursor.execute(
+            "SELECT prerequisite_id, item_id FROM progress_contentprerequisite WHERE organization_id = %s",
+            [organization_id],
+        )
+        pairs = [(index[a], index[b]) for a, b in cursor.fetchall() if a in index and b in index]
+    prerequisites = sp.csr_matrix(
+        (np.ones(len(pairs), dtype=np.float32), ([a for a, _ in pairs], [b for _, b in pairs])), shape=(n, n)
+    )
+    labels = sp.csr_matrix(
+        (np.ones(len(label_rows), dtype=np.float32), (label_rows, label_cols)), shape=(n, max(len(label_of), 1))
+    )
+    return Catalog(parent, position, prerequisites, labels)
 
 
 # --------------------------------------------------------------------------- factor indexes
@@ -197,9 +238,10 @@ def _train(organization_id: int, *, token: str = "", interruptions: int = 0) -> 
         vectors = item_vectors_load(organization_id=organization_id, item_ids=events.item_ids) if n_items else None
         if vectors is None:
             sources = tuple(s for s in sources if s != "content")
+        catalog = catalog_load(organization_id=organization_id, item_ids=events.item_ids)
         if use_cf:
             choice = blend_learn(
-                events, n_users=n_users, n_items=n_items, params=params, item_vectors=vectors,
+                events, n_users=n_users, n_items=n_items, params=params, item_vectors=vectors, catalog=catalog,
                 max_users=settings.REC_VALIDATION_USERS, sources=sources,
             )  # fmt: skip
             params, validation = choice.params, choice.validation
@@ -209,7 +251,7 @@ def _train(organization_id: int, *, token: str = "", interruptions: int = 0) -> 
             params.weights = {name: (1.0 if name in sources else 0.0) for name in LEARNT_SOURCES}
             params.weights["popular"] = 0.3
         model = OfflineModel(events, n_users=n_users, n_items=n_items, params=params, item_vectors=vectors)
-        model.fit(cf=use_cf)
+        model.fit(cf=use_cf, sources=sources)
         _heartbeat(record)
         dims = params.factors if use_cf else 0
         if dims:
@@ -274,22 +316,25 @@ def _store_factors(record: RecommenderModel, model: OfflineModel, events: Events
 
 
 def _store_neighbors(record: RecommenderModel, model: OfflineModel, events: Events) -> None:
-    matrix = model.cooccurrence
+    """Each item-item source's top-k neighbours, one row per item and kind."""
     rows = []
-    for item in range(matrix.shape[0]):
-        start, end = matrix.indptr[item], matrix.indptr[item + 1]
-        if start == end:
-            continue
-        order = np.argsort(-matrix.data[start:end], kind="stable")
-        rows.append(
-            ItemNeighbors(
-                organization_id=record.organization_id,
-                model=record,
-                item_id=int(events.item_ids[item]),
-                neighbors=[int(events.item_ids[j]) for j in matrix.indices[start:end][order]],
-                scores=[round(float(s), 6) for s in matrix.data[start:end][order]],
+    for kind, matrix in model.neighbors.items():
+        matrix = matrix.tocsr()
+        for item in range(matrix.shape[0]):
+            start, end = matrix.indptr[item], matrix.indptr[item + 1]
+            if start == end:
+                continue
+            order = np.argsort(-matrix.data[start:end], kind="stable")
+            rows.append(
+                ItemNeighbors(
+                    organization_id=record.organization_id,
+                    model=record,
+                    item_id=int(events.item_ids[item]),
+                    kind=kind,
+                    neighbors=[int(events.item_ids[j]) for j in matrix.indices[start:end][order]],
+                    scores=[round(float(s), 6) for s in matrix.data[start:end][order]],
+                )
             )
-        )
     ItemNeighbors.objects.bulk_create(rows, batch_size=2000)
 
 

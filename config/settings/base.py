@@ -536,6 +536,8 @@ REC_CF_ALPHA = env.float("REC_CF_ALPHA", default=10.0)
 REC_CF_ITERATIONS = env.int("REC_CF_ITERATIONS", default=15)
 REC_TRAIN_THREADS = env.int("REC_TRAIN_THREADS", default=1)
 REC_COOCCURRENCE_NEIGHBORS = env.int("REC_COOCCURRENCE_NEIGHBORS", default=50)
+# EASE inverts a dense items x items matrix: above this many items with events, RP3beta alone.
+REC_EASE_MAX_ITEMS = env.int("REC_EASE_MAX_ITEMS", default=12000)
 # Users sampled for the validation split that learns the blend weights (cost grows with it).
 REC_VALIDATION_USERS = env.int("REC_VALIDATION_USERS", default=1000)
 # Below this many positive events an organization is served from popularity, co-occurrence and content only.

@@ -1,14 +1,12 @@
-"""Blending candidate sources, learning the blend weights, and MMR diversity (pure numpy).
+"""Blending candidate sources with fixed weights, and MMR diversity (pure numpy).
 
-Each source gives candidates with raw scores on its own scale (dot products, co-occurrence sums,
+Each source gives candidates with raw scores on its own scale (dot products, item-item sums,
 decayed counts). Each list is scaled to 0..1 by its best score, then the blend is
     score(item) = sum over sources of weight[source] * scaled_score[source](item)
-The same function ranks offline (validation, evaluation) and online (serving), so the weights
-learnt offline mean the same thing when serving.
-
-Weights are learnt per organization at training time (`blend_weights_learn`): coordinate ascent
-over a grid, maximising nDCG@10 on a validation split cut from the training data (each user's
-latest positives), never on the data an evaluation reports.
+Fixed weights serve when there is no learnt ranker (no model yet, or too few events to learn
+from) and for the sources added on top of the ranker (course order, graph: `blend_add`). The
+learnt blend itself is engine.ranker (a linear model over the sources' scores and features,
+trained on a validation split).
 """
 
 from __future__ import annotations
@@ -17,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: sources whose weight is learnt offline; the others (course order, graph) have set weights
-LEARNT_SOURCES = ("cf", "cooccurrence", "content", "popular")
-WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0)
+#: sources learnt offline from the events; course order and graph join them when the catalog has structure
+LEARNT_SOURCES = ("cf", "cooccurrence", "ease", "rp3beta", "content", "popular")
+#: fixed weights without a learnt ranker (no model yet, or too little data): history-based sources first
+DEFAULT_WEIGHTS = {"cf": 1.0, "cooccurrence": 1.0, "ease": 1.0, "rp3beta": 1.0, "content": 0.5, "popular": 0.3}
 
 
 @dataclass
@@ -72,78 +71,23 @@ def blend(candidates: dict[str, Candidates], weights: dict[str, float]) -> Blend
     return Blended(ids[order], scores[order], contributions[order], sources)
 
 
-def blend_weights_learn(
-    per_user: list[dict[str, Candidates]],
-    truth: list[set[int]],
-    *,
-    sources: tuple[str, ...] = LEARNT_SOURCES,
-    k: int = 10,
-    rounds: int = 3,
-    grid: tuple[float, ...] = WEIGHT_GRID,
-) -> tuple[dict[str, float], float, dict[str, float]]:
-    """Weights maximising mean nDCG@k of the blend over validation users.
-
-    Returns (weights, nDCG@k of the blend, nDCG@k of each source alone). All users are scored in
-    one vectorised pass per weight vector (one sort of every candidate of every user).
-    """
-    blocks, relevance, owner, ideal = [], [], [], []
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    for index, (candidates, relevant) in enumerate(zip(per_user, truth, strict=True)):
-        present = [candidates[name].ids for name in sources if name in candidates and len(candidates[name].ids)]
-        ideal.append(discounts[: min(len(relevant), k)].sum())
-        if not present:
-            continue
-        ids = np.unique(np.concatenate(present))
-        block = np.zeros((len(ids), len(sources)))
-        for column, name in enumerate(sources):
-            source = candidates.get(name)
-            if source is not None and len(source.ids):
-                block[np.searchsorted(ids, source.ids), column] = scaled(source.scores)
-        blocks.append(block)
-        relevance.append(np.fromiter((int(i) in relevant for i in ids), dtype=bool, count=len(ids)))
-        owner.append(np.full(len(ids), index))
-    n_users = len(per_user)
-    if not blocks:
-        return {name: 1.0 for name in sources}, 0.0, {name: 0.0 for name in sources}
-    matrix = np.vstack(blocks)
-    relevance = np.concatenate(relevance)
-    owner = np.concatenate(owner)
-    ideal = np.asarray(ideal)
-    starts = np.searchsorted(owner, np.arange(n_users))
-
-    def score(weights: np.ndarray) -> float:
-        total = matrix @ weights
-        order = np.lexsort((-total, owner))
-        rank = np.arange(len(order)) - starts[owner[order]]
-        top = (rank < k) & (total[order] > 0)
-        gains = np.where(relevance[order] & top, discounts[np.minimum(rank, k - 1)], 0.0)
-        dcg = np.bincount(owner[order], weights=gains, minlength=n_users)
-        return float(np.mean(np.divide(dcg, ideal, out=np.zeros(n_users), where=ideal > 0)))
-
-    solo = {name: score(np.eye(len(sources))[column]) for column, name in enumerate(sources)}
-    weights = np.ones(len(sources))
-    best = score(weights)
-    for _ in range(rounds):
-        improved = False
-        for column in range(len(sources)):
-            for value in grid:
-                if value == weights[column]:
-                    continue
-                trial = weights.copy()
-                trial[column] = value
-                if not trial.any():
-                    continue
-                result = score(trial)
-                if result > best + 1e-9:
-                    best, weights, improved = result, trial, True
-        if not improved:
-            break
-    # Solo sources: a single strong source may beat every mix on this split.
-    champion = max(solo, key=solo.get)
-    if solo[champion] > best:
-        weights = np.eye(len(sources))[sources.index(champion)]
-        best = solo[champion]
-    return {name: float(weights[column]) for column, name in enumerate(sources)}, best, solo
+def blend_add(base: Blended, candidates: dict[str, Candidates], weights: dict[str, float]) -> Blended:
+    """`base` (e.g. the learnt ranker's list) plus fixed-weight sources on top (course order, graph)."""
+    extra = blend(candidates, weights)
+    if not len(extra.ids):
+        return base
+    if not len(base.ids):
+        return extra
+    ids = np.union1d(base.ids, extra.ids)
+    sources = base.sources + extra.sources
+    contributions = np.zeros((len(ids), len(sources)))
+    scores = np.zeros(len(ids))
+    for part, offset in ((base, 0), (extra, len(base.sources))):
+        rows = np.searchsorted(ids, part.ids)
+        scores[rows] += part.scores
+        contributions[rows, offset : offset + len(part.sources)] = part.contributions
+    order = np.argsort(-scores, kind="stable")
+    return Blended(ids[order], scores[order], contributions[order], sources)
 
 
 def mmr(relevance: np.ndarray, vectors: np.ndarray | None, *, diversity: float, k: int) -> list[int]:

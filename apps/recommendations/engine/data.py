@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 DISMISS = "dismiss"
 RATE = "rate"
@@ -89,3 +90,29 @@ class Events:
                 self.dismissed[keep], user_ids, item_ids,
             )  # fmt: skip
         return Events(users, items, self.times, self.weights, self.consumed, self.dismissed, user_ids, item_ids)
+
+
+@dataclass
+class Catalog:
+    """The catalog's structure on the items axis (dense indexes), for the offline course and graph
+    sources: `parent` index (-1: top level) and `position` of each item, `prerequisites`
+    ([prerequisite, item] = 1) and `labels` (items x tags and categories, binary)."""
+
+    parent: np.ndarray
+    position: np.ndarray
+    prerequisites: sp.csr_matrix
+    labels: sp.csr_matrix
+
+    @property
+    def structured(self) -> bool:
+        """Courses or prerequisites exist: the course and graph sources have something to say."""
+        return bool((self.parent >= 0).any() or self.prerequisites.nnz)
+
+    def children(self) -> dict[int, np.ndarray]:
+        """parent index -> its children's indexes in course order (position, then index)."""
+        has = np.flatnonzero(self.parent >= 0)
+        order = has[np.lexsort((has, self.position[has], self.parent[has]))]
+        parents = self.parent[order]
+        bounds = np.flatnonzero(np.diff(parents)) + 1
+        groups = zip(np.split(parents, bounds), np.split(order, bounds), strict=True)
+        return {int(group[0]): members for group, members in groups if len(group)}

@@ -16,12 +16,19 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from apps.recommendations.engine.blend import LEARNT_SOURCES, blend, mmr
+from apps.recommendations.engine.blend import DEFAULT_WEIGHTS, LEARNT_SOURCES, Blended, blend, blend_add, mmr
 from apps.recommendations.engine.hooks import rerank_hooks
-from apps.recommendations.engine.sources import SOURCES, UserContext, embeddings_get, user_context_load
+from apps.recommendations.engine.ranker import RECENT_EVENTS, Ranker
+from apps.recommendations.engine.sources import (
+    SOURCES,
+    SourceResult,
+    UserContext,
+    embeddings_get,
+    item_item_scores,
+    user_context_load,
+)
 
-#: weights before any model exists (cold organization): history-based sources first
-DEFAULT_WEIGHTS = {"cf": 1.0, "cooccurrence": 1.0, "content": 0.5, "popular": 0.3}
+FIXED_SOURCES = ("course", "graph")
 VERBS = {
     "complete": "completed", "like": "liked", "save": "saved", "share": "shared", "purchase": "bought",
     "rate": "rated", "view": "viewed", "start": "started",
@@ -45,14 +52,44 @@ class RankRequest:
         }  # fmt: skip
 
 
-def source_weights(context: UserContext) -> dict[str, float]:
-    learnt = context.params.get("weights") if context.model else None
-    weights = dict(learnt or DEFAULT_WEIGHTS)
-    if context.cold:  # nothing to personalise from: popularity and recency (and the graph)
-        weights = {"popular": 1.0}
-    weights["course"] = settings.REC_WEIGHT_COURSE
-    weights["graph"] = settings.REC_WEIGHT_GRAPH
+def ranker_of(context: UserContext) -> Ranker | None:
+    """The model's learnt ranker, for a user with a history (cold users: popularity and the graph)."""
+    data = context.params.get("ranker") if context.model else None
+    return Ranker.from_dict(data) if data and not context.cold else None
+
+
+def source_weights(context: UserContext, ranker: Ranker | None = None) -> dict[str, float]:
+    """Which sources run, and the fixed weights of those the ranker does not score."""
+    if ranker is not None:
+        weights = dict.fromkeys(ranker.sources, 1.0)
+    else:
+        learnt = context.params.get("weights") if context.model else None
+        weights = dict(learnt or DEFAULT_WEIGHTS)
+        if context.cold:  # nothing to personalise from: popularity and recency (and the graph)
+            weights = {"popular": 1.0}
+    fixed = {"course": settings.REC_WEIGHT_COURSE, "graph": settings.REC_WEIGHT_GRAPH}
+    for name, value in fixed.items():
+        weights.setdefault(name, value)
     return weights
+
+
+def candidates_blend(context: UserContext, ranker: Ranker | None, weights, results: dict[str, SourceResult]) -> Blended:
+    """The learnt ranker over its sources, plus the fixed-weight sources it does not score; or the
+    fixed-weight blend of all sources when there is no ranker."""
+    candidates = {name: result.candidates for name, result in results.items()}
+    if ranker is None:
+        return blend(candidates, weights)
+    recent = None
+    if ranker.recent_source:
+        recent = item_item_scores(
+            context, ranker.recent_source, recent=RECENT_EVENTS, limit=settings.REC_CANDIDATES_PER_SOURCE
+        ).candidates
+    learnt = ranker.score(
+        {name: candidates[name] for name in ranker.sources if name in candidates},
+        history_length=len(context.history_items), recent=recent,
+    )  # fmt: skip
+    fixed = {name: candidates[name] for name in FIXED_SOURCES if name in candidates and name not in ranker.sources}
+    return blend_add(learnt, fixed, weights)
 
 
 def _items(organization_id: int, ids) -> dict[int, dict]:
@@ -157,10 +194,11 @@ def recommendations_rank(*, organization_id: int, user_id: int, request: RankReq
     """The ranked list (up to request.size) as plain data, ready to cache and render."""
     context = user_context_load(organization_id=organization_id, user_id=user_id)
     context.excluded |= set(request.exclude)
-    weights = source_weights(context)
+    ranker = ranker_of(context)
+    weights = source_weights(context, ranker)
     limit = settings.REC_CANDIDATES_PER_SOURCE
     results = {name: SOURCES[name](context, limit=limit) for name in SOURCES if weights.get(name, 0) > 0}
-    blended = blend({name: result.candidates for name, result in results.items()}, weights)
+    blended = candidates_blend(context, ranker, weights, results)
     context.excluded |= context.containers
 
     pool_ids = [int(i) for i in blended.ids[: max(3 * request.size, 300)]]
@@ -265,6 +303,8 @@ def explain(entry, context: UserContext, items, results, vectors, hook_reason) -
         return "popular", "Popular in this catalog"
     contributions = entry["contributions"]
     source = max(contributions, key=contributions.get)
+    if contributions.get("course", 0) > 0 and "course" in results:
+        source = "course"  # the next item of a course the user is taking: the plainest reason there is
     evidence = results[source].evidence.get(entry["id"]) if source in results else None
     if source == "course" and evidence:
         return source, f"Next in {evidence}"
@@ -272,6 +312,9 @@ def explain(entry, context: UserContext, items, results, vectors, hook_reason) -
         return source, str(evidence)
     if source == "cooccurrence" and evidence in items:
         return source, f"Popular with people who liked {items[evidence]['title']}"
+    if source in ("ease", "rp3beta") and evidence in items:
+        verb = VERBS.get(context.history_kinds[context.history_items.index(evidence)], "liked")
+        return source, f"Chosen by people who also {verb} {items[evidence]['title']}"
     if source == "content":
         anchor = _closest_history_item(entry["id"], context, vectors)
         if anchor is not None and anchor in items:

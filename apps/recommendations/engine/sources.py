@@ -4,7 +4,8 @@
 items never to recommend again (completed, consumed, dismissed), and the active model. Each
 source returns `Candidates` (item ids, raw scores) and, per item, the evidence its reason is
 written from (the history item that led there, the course...). Sources query PostgreSQL only
-through indexes: pgvector HNSW for CF and content, btree for the rest.
+through indexes: pgvector HNSW for CF and content, btree for the rest (the item-item sources —
+co-occurrence, EASE, RP3beta — share one query for the history's stored neighbours).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class UserContext:
     containers: set[int] = field(default_factory=set)
     #: content embeddings fetched so far in this request (the history's, then the candidates')
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    #: the history items' stored neighbours, per item-item kind: [(item, neighbours, scores)] (one query)
+    neighbor_rows: dict[str, list] | None = None
 
     @property
     def params(self) -> dict:
@@ -203,24 +206,35 @@ def source_cf(context: UserContext, *, limit: int) -> SourceResult:
     return _result(rows, context.excluded, limit)
 
 
-# --------------------------------------------------------------------------- co-occurrence
+# --------------------------------------------------------------------------- item-item sources
 
 
-def source_cooccurrence(context: UserContext, *, limit: int) -> SourceResult:
-    """Items co-occurring with the user's recent positives, weighted by recency; evidence = the
-    history item that contributed most."""
+def _neighbor_rows(context: UserContext) -> dict[str, list]:
+    """Every stored neighbour row of the user's history items, all kinds in one index query."""
+    if context.neighbor_rows is None:
+        context.neighbor_rows = {}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT kind, item_id, neighbors, scores FROM recommendations_itemneighbors "
+                "WHERE model_id = %s AND item_id = ANY(%s)",
+                [context.model.pk, list(set(context.history_items))],
+            )
+            for kind, item, neighbors, scores in cursor.fetchall():
+                context.neighbor_rows.setdefault(kind, []).append((item, neighbors, scores))
+    return context.neighbor_rows
+
+
+def item_item_scores(context: UserContext, kind: str, *, recent: int | None = None, limit: int) -> SourceResult:
+    """Sum over the user's history (recency-weighted; only the `recent` newest events when given)
+    of each history item's stored `kind` neighbour weights; evidence = the history item that
+    contributed most to each candidate."""
     if context.model is None or context.cold:
         return SourceResult(Candidates.empty())
     weight_of: dict[int, float] = {}
-    for item, weight in zip(context.history_items, context.history_weights, strict=True):
+    pairs = zip(context.history_items, context.history_weights, strict=True)
+    for item, weight in list(pairs)[: recent or None]:
         weight_of[item] = weight_of.get(item, 0.0) + float(weight)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT item_id, neighbors, scores FROM recommendations_itemneighbors "
-            "WHERE model_id = %s AND item_id = ANY(%s)",
-            [context.model.pk, list(weight_of)],
-        )
-        rows = cursor.fetchall()
+    rows = [row for row in _neighbor_rows(context).get(kind, ()) if row[0] in weight_of]
     if not rows:
         return SourceResult(Candidates.empty())
     ids = np.concatenate([np.asarray(r[1], dtype=np.int64) for r in rows])
@@ -236,6 +250,21 @@ def source_cooccurrence(context: UserContext, *, limit: int) -> SourceResult:
     rows = [(int(unique[i]), float(totals[i])) for i in ranked if int(unique[i]) not in context.excluded]
     evidence = {item: int(best_source[i]) for i, item in ((i, int(unique[i])) for i in ranked[: 4 * limit])}
     return _result(rows, context.excluded, limit, evidence)
+
+
+def source_cooccurrence(context: UserContext, *, limit: int) -> SourceResult:
+    """Items co-occurring with the user's recent positives, weighted by recency."""
+    return item_item_scores(context, "cooccurrence", limit=limit)
+
+
+def source_ease(context: UserContext, *, limit: int) -> SourceResult:
+    """EASE: the item-item regression weights of the user's history, summed (stored top-k per item)."""
+    return item_item_scores(context, "ease", limit=limit)
+
+
+def source_rp3beta(context: UserContext, *, limit: int) -> SourceResult:
+    """RP3beta: the popularity-penalised random-walk weights of the user's history, summed."""
+    return item_item_scores(context, "rp3beta", limit=limit)
 
 
 # --------------------------------------------------------------------------- content similarity
@@ -392,6 +421,8 @@ def graph_candidates_refresh(*, organization_id: int, user_id: int) -> int:
 SOURCES = {
     "cf": source_cf,
     "cooccurrence": source_cooccurrence,
+    "ease": source_ease,
+    "rp3beta": source_rp3beta,
     "content": source_content,
     "popular": source_popular,
     "course": source_course,

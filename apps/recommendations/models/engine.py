@@ -6,7 +6,8 @@
 - `UserFactor` / `ItemFactor`: the ALS factors of that run in pgvector (untyped column + `dims`,
   one partial HNSW index per dimension count, created by `services.factor_indexes_ensure`), so
   collaborative filtering at request time is an index query.
-- `ItemNeighbors`: each item's co-occurrence neighbours of that run (arrays: one row per item).
+- `ItemNeighbors`: each item's neighbours of that run in each item-item source (`kind`: co-occurrence,
+  EASE, RP3beta; arrays: one row per item and kind), summed over a user's history at serving.
 - `RecommendationLog`: what was shown to whom, where, from which source and why; click and
   dismiss feedback land on the row, so click-through is measurable per source.
 """
@@ -89,20 +90,27 @@ class ItemFactor(models.Model):
 
 
 class ItemNeighbors(models.Model):
-    """Co-occurrence neighbours of one item (best first) in one training run."""
+    """One item's top-k neighbours (best first) in one item-item source of one training run: the
+    candidate scores of a user are the sums of these weights over their history (engine.sources)."""
+
+    class Kind(models.TextChoices):
+        COOCCURRENCE = "cooccurrence", "Item co-occurrence"
+        EASE = "ease", "EASE (item-item regression)"
+        RP3BETA = "rp3beta", "RP3beta (random walk)"
 
     organization = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")
     model = models.ForeignKey(RecommenderModel, on_delete=models.CASCADE, related_name="item_neighbors")
     item = models.ForeignKey("progress.ContentItem", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.COOCCURRENCE)
     neighbors = ArrayField(models.BigIntegerField(), default=list)
     scores = ArrayField(models.FloatField(), default=list)
 
     class Meta:
         verbose_name_plural = "item neighbors"
-        constraints = [models.UniqueConstraint(fields=["model", "item"], name="itemneighbors_unique")]
+        constraints = [models.UniqueConstraint(fields=["model", "item", "kind"], name="itemneighbors_unique_kind")]
 
     def __str__(self):
-        return f"neighbours of {self.item_id} @ model {self.model_id}"
+        return f"{self.kind} neighbours of {self.item_id} @ model {self.model_id}"
 
 
 class RecommendationLog(models.Model):
@@ -111,6 +119,8 @@ class RecommendationLog(models.Model):
     class Source(models.TextChoices):
         CF = "cf", "Collaborative filtering"
         COOCCURRENCE = "cooccurrence", "Item co-occurrence"
+        EASE = "ease", "EASE (item-item regression)"
+        RP3BETA = "rp3beta", "RP3beta (random walk)"
         CONTENT = "content", "Content similarity"
         POPULAR = "popular", "Popular and recent"
         COURSE = "course", "Next in course"

@@ -14,9 +14,11 @@ import pytest
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
 from apps.progress.models import ContentPrerequisite, InteractionKind
-from apps.progress.services import interaction_create, progress_complete, progress_start
+from apps.progress.services import content_embed, interaction_create, progress_complete, progress_start
 from apps.progress.tests.factories import ContentItemFactory
+from apps.recommendations.engine.cache import recommendation_cache_invalidate_organization
 from apps.recommendations.engine.hooks import rerank_hook_register, rerank_hook_unregister
+from apps.recommendations.engine.ranker import Ranker, feature_names, solo_ranker
 from apps.recommendations.engine.ranking import RankRequest, difficulty_factor
 from apps.recommendations.engine.sources import source_cf, user_context_load
 from apps.recommendations.models import ItemFactor, ItemNeighbors, RecommenderModel, UserFactor
@@ -44,17 +46,24 @@ def ids(result) -> list[int]:
 
 
 def test_training_stores_factors_neighbours_and_popularity(world):
-    """A training run stores ALS factors in pgvector, co-occurrence neighbours and a popularity snapshot."""
+    """A training run stores ALS factors in pgvector, each item-item source's neighbours (co-occurrence,
+    EASE, RP3beta), each source's tuned settings and a popularity snapshot."""
     organization = world["organization"]
     model = recommender_train(organization_id=organization.pk)
     assert model.status == RecommenderModel.Status.READY and model.version == 1
     assert model.dims == model.params["factors"] in (32, 64, 128)  # chosen on the validation split
     assert UserFactor.objects.filter(model=model).count() == 10  # every user with a positive event
     assert ItemFactor.objects.filter(model=model).count() == 11  # DATA[:5], COOKING[:5], the blockbuster
-    assert ItemNeighbors.objects.filter(model=model, item=world["blockbuster"]).exists()
+    kinds = set(ItemNeighbors.objects.filter(model=model, item=world["blockbuster"]).values_list("kind", flat=True))
+    assert kinds == {"cooccurrence", "ease", "rp3beta"}
     assert model.popular[0][0] == world["blockbuster"].pk
-    assert set(model.params["weights"]) == {"cf", "cooccurrence", "content", "popular"}
+    # Ten users are too few to learn a blend from: the best source on validation alone, and the validation says why.
+    best = max(model.validation["solo_ndcg_at_10"], key=model.validation["solo_ndcg_at_10"].get)
+    assert model.validation["blend"].startswith(f"{best} alone: 10 validation users")
+    assert model.params["ranker"]["coef"][best] == 1.0 and sum(model.params["ranker"]["coef"].values()) == 1.0
+    assert set(model.params["weights"]) >= {"cf", "cooccurrence", "ease", "rp3beta", "content", "popular"}
     assert model.validation["users"] > 0
+    assert "ease_regularization" in model.params and "rp3beta_beta" in model.params
     again = recommender_train(organization_id=organization.pk)
     assert again.version == 2
     assert list(RecommenderModel.objects.filter(organization=organization).values_list("version", flat=True)) == [2]
@@ -284,6 +293,42 @@ def test_rerank_hook_reweights_and_explains(world):
         rerank_hook_unregister(hook)
     assert result["results"][0]["item"]["id"] == target
     assert result["results"][0]["reason"] == "Fits your curious, open profile"
+
+
+def test_a_stored_ranker_serves_and_explains(world):
+    """A learnt ranker stored as JSON with the model ranks by its coefficients: weight on EASE alone
+    puts the cook's EASE neighbours first, explained by the history item that led there."""
+    organization, user = world["organization"], world["cooks"][0]
+    model = recommender_train(organization_id=organization.pk)
+    sources = ("cf", "cooccurrence", "ease", "rp3beta", "content", "popular")
+    model.params["ranker"] = solo_ranker(sources, "ease").as_dict()
+    model.save(update_fields=["params"])
+    recommendation_cache_invalidate_organization(organization_id=organization.pk)
+    result = serve(organization, user, limit=3)
+    assert result["results"][0]["source"] == "ease"
+    assert result["results"][0]["reason"].startswith("Chosen by people who also liked ")
+    cooking = {world["items"][title].pk for title in COOKING}
+    assert ids(result)[0] in cooking
+
+
+def test_cold_items_are_reached_through_content_similarity(world):
+    """An item nobody interacted with yet (no neighbours, no factors, not popular) still reaches a
+    user whose history resembles it, through the content source, under the learnt blend."""
+    organization, user = world["organization"], world["cooks"][0]
+    fresh = ContentItemFactory(organization=organization, title="Baking focaccia bread at home", kind="video",
+                               tags=["cooking"])  # fmt: skip
+    content_embed(organization_id=organization.pk, item_ids=[fresh.pk])
+    model = recommender_train(organization_id=organization.pk)
+    assert not ItemNeighbors.objects.filter(model=model, item=fresh).exists()
+    sources = tuple(model.params["ranker"]["sources"])
+    model.params["ranker"] = Ranker(sources, np.ones(len(feature_names(sources))) * 0.5).as_dict()
+    model.save(update_fields=["params"])
+    recommendation_cache_invalidate_organization(organization_id=organization.pk)
+    by_id = {entry["item"]["id"]: entry for entry in serve(organization, user, limit=20)["results"]}
+    assert fresh.pk in by_id
+    assert by_id[fresh.pk]["source"] == "content"
+    assert "content" in by_id[fresh.pk]["sources"]  # (and "new in the catalog" from popular, nothing learnt)
+    assert not {"cf", "cooccurrence", "ease", "rp3beta"} & set(by_id[fresh.pk]["sources"])
 
 
 def test_cooks_get_cooking(world):

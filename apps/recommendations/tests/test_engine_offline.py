@@ -1,14 +1,24 @@
-"""The engine's pure parts (no database): hold-out split, metrics, blending, weight learning, MMR,
-co-occurrence and popularity fitting, signal rules (issue 7)."""
+"""The engine's pure parts (no database): hold-out split, metrics, blending, the learnt ranker, MMR,
+co-occurrence, EASE, RP3beta and popularity fitting, signal rules (issues 7 and 18)."""
+
+import json
 
 import numpy as np
 import pytest
 
-from apps.recommendations.engine.blend import Candidates, blend, blend_weights_learn, mmr, scaled
+from apps.recommendations.engine.blend import Candidates, blend, blend_add, mmr, scaled
 from apps.recommendations.engine.data import Events, SignalRules
-from apps.recommendations.engine.fit import confidence_matrix, cooccurrence_fit, history_weights, popularity_fit
+from apps.recommendations.engine.fit import (
+    confidence_matrix,
+    cooccurrence_fit,
+    ease_fit,
+    history_weights,
+    popularity_fit,
+    rp3beta_fit,
+)
 from apps.recommendations.engine.metrics import ranking_metrics, temporal_holdout
 from apps.recommendations.engine.offline import EngineParams, OfflineModel, blend_learn
+from apps.recommendations.engine.ranker import Ranker, ranker_learn, solo_ranker
 
 
 def test_temporal_holdout_keeps_the_latest_positives_and_drops_later_events():
@@ -55,11 +65,9 @@ def test_blend_scales_each_source_and_weights_it():
     assert scaled(np.array([-1.0, 2.0, 4.0])).tolist() == [0.0, 0.5, 1.0]
 
 
-def test_weight_learning_prefers_the_informative_source():
-    """On users whose truth is what source 'good' ranks first, the learnt weights favour 'good'."""
-    rng = np.random.default_rng(0)
+def _two_sources(rng, users=200):
     per_user, truth = [], []
-    for _ in range(200):
+    for _ in range(users):
         good_ids = rng.choice(1000, size=20, replace=False)
         noise_ids = rng.choice(1000, size=20, replace=False)
         per_user.append({
@@ -67,9 +75,61 @@ def test_weight_learning_prefers_the_informative_source():
             "noise": Candidates(noise_ids, np.linspace(1, 0.1, 20)),
         })  # fmt: skip
         truth.append({int(good_ids[0]), int(good_ids[1])})
-    weights, best, solo = blend_weights_learn(per_user, truth, sources=("good", "noise"))
-    assert weights["good"] > weights["noise"]
-    assert best >= solo["good"] > solo["noise"]
+    return per_user, truth
+
+
+def test_ranker_learns_the_informative_source():
+    """On users whose truth is what source 'good' ranks first, the ranker weighs 'good' over 'noise',
+    its coefficients survive JSON, and it ranks 'good's top items first."""
+    per_user, truth = _two_sources(np.random.default_rng(0))
+    ranker, figures = ranker_learn(
+        per_user, truth, history_lengths=[10] * len(per_user), recent=[None] * len(per_user),
+        sources=("good", "noise"), recent_source=None,
+    )  # fmt: skip
+    assert figures["importance"]["good"] > figures["importance"]["noise"]
+    assert figures["ndcg_at_10"] >= figures["solo_ndcg_at_10"]["good"] > figures["solo_ndcg_at_10"]["noise"]
+    again = Ranker.from_dict(json.loads(json.dumps(ranker.as_dict())))
+    ranked = again.score(per_user[0], history_length=10)
+    assert ranked.ids[0] == per_user[0]["good"].ids[0] and ranked.scores[0] == 1.0
+    assert ranked.main_source(0) == "good"
+
+
+def test_ranker_needs_enough_users_and_falls_back_to_the_best_source():
+    """Below MIN_USERS validation users with a held-out candidate, the best source alone is kept."""
+    per_user, truth = _two_sources(np.random.default_rng(1), users=20)
+    ranker, figures = ranker_learn(
+        per_user, truth, history_lengths=[10] * 20, recent=[None] * 20, sources=("good", "noise"), recent_source=None
+    )
+    assert figures["blend"].startswith("good alone: 20 validation users")
+    assert ranker.as_dict() == solo_ranker(("good", "noise"), "good").as_dict()
+
+
+def test_blend_add_puts_fixed_sources_on_top_of_the_ranker():
+    """Course/graph candidates with fixed weights are added to the ranker's scores, contributions kept."""
+    ranker = solo_ranker(("a",), "a")
+    learnt = ranker.score({"a": Candidates(np.array([1, 2]), np.array([2.0, 1.0]))}, history_length=3)
+    result = blend_add(learnt, {"course": Candidates(np.array([2, 3]), np.array([1.0, 1.0]))}, {"course": 1.5})
+    assert result.ids.tolist() == [2, 3, 1]
+    assert result.sources == ("a", "course") and result.main_source(0) == "course"
+
+
+def test_ease_and_rp3beta_link_items_liked_together():
+    """Two blocks of items liked by two groups: each item's EASE and RP3beta neighbours stay in its
+    block; RP3beta rows sum to 1; EASE keeps no self-weight."""
+    rows = [(user, item) for user in range(20) for item in ((0, 1, 2) if user < 10 else (3, 4, 5))]
+    rows += [(0, 3), (10, 0)]  # a little noise across blocks
+    matrix = confidence_matrix(
+        Events(np.array([u for u, _ in rows]), np.array([i for _, i in rows]), np.zeros(len(rows)),
+               np.ones(len(rows), dtype=np.float32), np.zeros(len(rows), bool), np.zeros(len(rows), bool)),
+        20, 6,
+    )  # fmt: skip
+    ease = ease_fit(matrix, regularization=1.0, neighbors=2).toarray()
+    rp3 = rp3beta_fit(matrix, alpha=1.0, beta=0.5, neighbors=2).toarray()
+    for item in range(6):
+        block = range(0, 3) if item < 3 else range(3, 6)
+        assert set(np.flatnonzero(ease[item])) <= set(block) - {item}
+        assert set(np.flatnonzero(rp3[item])) <= set(block) - {item}
+        assert rp3[item].sum() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_mmr_diversity():

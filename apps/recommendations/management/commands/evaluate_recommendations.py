@@ -4,7 +4,7 @@
 
 Each user's latest positive interactions (the last `fraction`, by time) are held out; the engine is
 fitted on the rest exactly as the training task would fit it (ALS size, half-lives and blend
-weights learnt on a validation split cut from those training events only), then every learnt
+blend learnt on a validation split cut from those training events only), then every learnt
 source alone and the blend are scored: precision@k, recall@k, nDCG@k and catalog coverage.
 Nothing is written: the serving model is untouched. Course order and knowledge-graph candidates
 have fixed weights and are not part of this evaluation (they need structure the events lack).
@@ -85,7 +85,7 @@ class Command(BaseCommand):
             "test_users": len(test),
             "held_out": sum(len(v) for v in test.values()),
             "k": k,
-            "learnt": {"weights": choice.params.weights, **{key: v for key, v in choice.validation.items()}},
+            "learnt": {"ranker": choice.params.ranker, "weights": choice.params.weights, **choice.validation},
             "metrics": rows,
         }
         if as_json:
@@ -95,7 +95,10 @@ class Command(BaseCommand):
             f"{organization.slug}: {n_users} users, {n_items} items, {len(events)} events; "
             f"{report['held_out']} held-out positives of {len(test)} users (last {fraction:.0%} by time)"
         )
-        self.stdout.write(f"learnt on a validation split of the training events: weights {choice.params.weights}")
+        self.stdout.write(
+            f"learnt on a validation split of the training events: {choice.validation.get('blend')}, "
+            f"importance {choice.validation.get('importance')}"
+        )
         self.stdout.write(
             f"{'source':14s} {'P@' + str(k):>8s} {'R@' + str(k):>8s} {'nDCG@' + str(k):>9s} {'coverage':>9s}"
         )
