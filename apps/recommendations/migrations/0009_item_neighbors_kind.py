@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('organizations', '0004_personality_admin_access'),
         ('progress', '0001_initial'),
-        ('recommendations', '0007_graph_and_personality_moved'),
+        ('recommendations', '0008_reclog_click_through_index'),
     ]
 
     operations = [
