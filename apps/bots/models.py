@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apps.core.languages import BOT_LANGUAGE_CHOICES, bot_language_default
 from apps.core.models import OrganizationOwnedModel
 
 
@@ -36,6 +37,10 @@ class Bot(OrganizationOwnedModel):
     max_answer_tokens = models.PositiveIntegerField(
         default=600, validators=[MinValueValidator(16), MaxValueValidator(8000)]
     )
+    # The language of the bot's documents and answers (apps/core/languages.py, docs/search.md#languages):
+    # the text-search configuration of its documents, the language of Beacon's own sentences; `auto`
+    # detects each document's language (and answers in the question's).
+    language = models.CharField(max_length=8, choices=BOT_LANGUAGE_CHOICES, default=bot_language_default)
     fallback_message = models.TextField(default=DEFAULT_FALLBACK)
     greeting = models.CharField(max_length=500, blank=True, default="Hi! How can I help you?")
     suggested_questions = models.JSONField(default=list, blank=True)
