@@ -133,7 +133,7 @@ def _explain(organization, bot, title, vector):
     plans = []
 
     def explain(execute, sql, params, many, context):
-        if "WITH configs AS" in sql:
+        if "WITH configs AS" in sql and not sql.startswith("EXPLAIN"):
             context["cursor"].execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
             plans.append([row[0] for row in context["cursor"].fetchall()])
         return execute(sql, params, many, context)
