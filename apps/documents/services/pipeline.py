@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from apps.bots.models import Bot
 from apps.core.embeddings import get_embedder
-from apps.core.languages import DETECT_SAMPLE_CHARS, document_language
+from apps.core.languages import AUTO, DETECT_SAMPLE_CHARS, document_language
 from apps.documents.calibration import calibration_schedule
 from apps.documents.chunking import chunk_blocks
 from apps.documents.events import document_finished_send
@@ -100,9 +100,8 @@ def document_extract_chunk(*, document: Document) -> int:
     if not drafts:
         raise ExtractionError("The file contains no text to learn from.")
     hashes = [draft.content_hash for draft in drafts]
-    language, config = document_language(
-        _language_sample(drafts), language=Bot.objects.filter(pk=document.bot_id).values_list("language", flat=True)[0]
-    )
+    bot_language = Bot.objects.filter(pk=document.bot_id).values_list("language", flat=True).first() or AUTO
+    language, config = document_language(_language_sample(drafts), language=bot_language)
     with transaction.atomic():
         current = list(
             Chunk.objects.filter(document=document, searchable=False)
