@@ -12,7 +12,7 @@ titles, and the titles themselves as the text half. Exact and index runs each us
 connection (psycopg prepares statements after 5 runs, and a plan cached under one setting
 would leak into the other).
 
-    python benchmarks/search_scale.py [--chunks 100000] [--queries 100]
+    python benchmarks/search_scale.py [--chunks 100000] [--queries 100] [--explain]
 """
 
 import argparse
@@ -29,6 +29,7 @@ def main():
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--fresh", action="store_true", help="rebuild the data even if a previous run left it")
+    parser.add_argument("--explain", action="store_true", help="print the plan of one hybrid query (EXPLAIN ANALYZE)")
     args = parser.parse_args()
     django_setup()
     import numpy as np
@@ -118,6 +119,29 @@ def main():
     print(f"dense recall@10, HNSW vs exact: {recall:.3f}  (target >= 0.95: {'met' if recall >= 0.95 else 'NOT met'})")
     print(f"hybrid query median: {index_median:.1f} ms with indexes, {exact_median:.1f} ms exact scan")
     print(f"speed-up: x{speedup:.1f}  (target >= 10: {'met' if speedup >= 10 else 'NOT met'})")
+    if args.explain:
+        _explain(organization, bot, titles[0], query_vectors[0])
+
+
+def _explain(organization, bot, title, vector):
+    """The plan of one hybrid query as chunk_search runs it (EXPLAIN ANALYZE of its very statement): which
+    indexes serve it, per text-search configuration (issue 17: the question is parsed per configuration)."""
+    from django.db import connection
+
+    from apps.documents.selectors import chunk_search
+
+    plans = []
+
+    def explain(execute, sql, params, many, context):
+        if "WITH configs AS" in sql and not sql.startswith("EXPLAIN"):
+            context["cursor"].execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
+            plans.append([row[0] for row in context["cursor"].fetchall()])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        chunk_search(organization=organization, bot=bot, query=title, k=10, min_score=0.0, vector=vector)
+    print(f"\nEXPLAIN ANALYZE of the hybrid query for {title!r}:")
+    print("\n".join(plans[0]))
 
 
 def _existing(count: int):
@@ -157,7 +181,8 @@ def _load(organization, bot, count, base, base_vectors, vocabulary, rng, np_rng,
             text = base[main] + " " + " ".join(rng.choices(vocabulary, k=20))
             rows.append(
                 Chunk(organization=organization, bot=bot, document=documents[index % 100], position=index,
-                      text=text, content_hash=f"{index}", searchable=True, token_count=100)
+                      text=text, content_hash=f"{index}", searchable=True, token_count=100,
+                      search_config="english")
             )  # fmt: skip
             mixed = base_vectors[main] + 0.6 * base_vectors[second] + 0.3 * base_vectors[third]
             mixed = mixed / np.linalg.norm(mixed) + np_rng.normal(0, 0.2 / np.sqrt(dims), dims)

@@ -43,8 +43,8 @@ def _count_column(name: str, label: str):
 
 @admin.register(Bot)
 class BotAdmin(ServiceDeleteAdmin):
-    list_display = ["name", "organization", "public_id", "top_k", "cut_off", "created_at"]
-    list_filter = ["organization", "created_at"]
+    list_display = ["name", "organization", "public_id", "language", "top_k", "cut_off", "created_at"]
+    list_filter = ["organization", "language", "created_at"]
     search_fields = ["name", "public_id", "organization__name"]
     readonly_fields = [
         "public_id", "effective_min_score", "calibrated_min_score", "calibrated_at", "calibration_figures",

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apps.core.languages import BOT_LANGUAGE_CHOICES, bot_language_default, message
 from apps.core.models import OrganizationOwnedModel
 
 
@@ -18,7 +19,8 @@ def new_identity_secret() -> str:
     return f"bis_{secrets.token_urlsafe(32)}"
 
 
-DEFAULT_FALLBACK = "I'm sorry, I couldn't find that in my documents. Could you rephrase, or ask something else?"
+# Beacon's default sentences in English; a bot in another language gets them in its own (bots.services).
+DEFAULT_FALLBACK = message("en", "fallback")
 
 
 class Bot(OrganizationOwnedModel):
@@ -36,8 +38,12 @@ class Bot(OrganizationOwnedModel):
     max_answer_tokens = models.PositiveIntegerField(
         default=600, validators=[MinValueValidator(16), MaxValueValidator(8000)]
     )
+    # The language of the bot's documents and answers (apps/core/languages.py, docs/search.md#languages):
+    # the text-search configuration of its documents, the language of Beacon's own sentences; `auto`
+    # detects each document's language (and answers in the question's).
+    language = models.CharField(max_length=8, choices=BOT_LANGUAGE_CHOICES, default=bot_language_default)
     fallback_message = models.TextField(default=DEFAULT_FALLBACK)
-    greeting = models.CharField(max_length=500, blank=True, default="Hi! How can I help you?")
+    greeting = models.CharField(max_length=500, blank=True, default=message("en", "greeting"))
     suggested_questions = models.JSONField(default=list, blank=True)
     widget_theme = models.JSONField(default=dict, blank=True)
     allowed_origins = models.JSONField(default=list, blank=True)

@@ -7,11 +7,13 @@ from django.utils import timezone
 
 from apps.bots.events import bot_deleting_send
 from apps.bots.models import Bot, new_identity_secret
+from apps.core.languages import AUTO, is_default_message, message
 from apps.organizations.services import plan_limit_check
 
 EDITABLE = (
     "name", "description", "system_prompt", "llm_model", "temperature", "max_answer_tokens", "top_k", "min_score",
-    "dense_weight", "fallback_message", "greeting", "suggested_questions", "widget_theme", "allowed_origins",
+    "dense_weight", "language", "fallback_message", "greeting", "suggested_questions", "widget_theme",
+    "allowed_origins",
 )  # fmt: skip
 
 
@@ -22,6 +24,7 @@ def bot_create(*, organization, data: dict, created_by=None) -> Bot:
     used = Bot.objects.filter(organization=organization).count()
     plan_limit_check(organization=organization, limit="max_bots", used=used)
     bot = Bot(organization=organization, created_by=created_by, **{k: v for k, v in data.items() if k in EDITABLE})
+    _default_sentences_follow_language(bot, given=data)
     bot.full_clean()
     bot.save()
     return bot
@@ -31,10 +34,26 @@ def bot_update(*, bot: Bot, data: dict) -> tuple[Bot, bool]:
     changed = [field for field in EDITABLE if field in data and getattr(bot, field) != data[field]]
     for field in changed:
         setattr(bot, field, data[field])
+    if "language" in changed:
+        changed += [field for field in _default_sentences_follow_language(bot, given=data) if field not in changed]
     if changed:
         bot.full_clean()
         bot.save(update_fields=[*changed, "updated_at"])
     return bot, bool(changed)
+
+
+def _default_sentences_follow_language(bot: Bot, *, given: dict) -> list[str]:
+    """The fallback message and greeting, while they are Beacon's default sentences (in any language) and
+    not given now, follow the bot's language (`auto`: English; the fallback then follows each question's
+    language when answering, apps/conversations/services.py). Returns the fields changed."""
+    language = "en" if bot.language == AUTO else bot.language
+    changed = []
+    for field, key in (("fallback_message", "fallback"), ("greeting", "greeting")):
+        current = getattr(bot, field)
+        if field not in given and is_default_message(current, key) and current != message(language, key):
+            setattr(bot, field, message(language, key))
+            changed.append(field)
+    return changed
 
 
 @transaction.atomic

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from apps.core.embeddings import get_embedder
+from apps.core.languages import answer_instruction
 from apps.documents.selectors import SearchHit
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ def _quote(text: str) -> str:
 
 def build_messages(*, bot, question: str, hits: list[SearchHit], history: list[tuple[str, str]]) -> list[dict]:
     """System prompt, then the sources as quoted data, then recent history (token budget), then the question."""
-    system = (bot.system_prompt.strip() + "\n\n" + RULES).strip()
+    rules = RULES if bot.language == "en" else f"{RULES} {answer_instruction(bot.language)}"
+    system = (bot.system_prompt.strip() + "\n\n" + rules).strip()
     sources = "\n".join(
         f'<source id="{i}" title="{html.escape(hit.document_title, quote=True)}"'
         + (f' page="{hit.page}"' if hit.page else "")

@@ -18,6 +18,7 @@ import numpy as np
 from django.conf import settings
 
 from apps.conversations.chat import OFFLINE_MODEL, Answer
+from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.documents.chunking import split_sentences
 from apps.documents.selectors import SearchHit
@@ -224,6 +225,7 @@ def offline_answer(
     question_vector: np.ndarray | None = None,
     chunk_vectors: dict[int, np.ndarray] | None = None,
     max_sentences: int = 3,
+    language: str = "en",
 ) -> Answer | None:
     """An extractive answer: the sentences of the top hits that answer the question, each cited, with
     the code block or list a chosen sentence introduces (whole). None when no unit reaches
@@ -266,7 +268,9 @@ def offline_answer(
     if not chosen:
         logger.info("offline answer refused: best unit %.3f < %.3f", float(scores.max()), settings.ANSWER_MIN_SUPPORT)
         return None
-    labels = {ref: " > ".join(hit.heading_path) or hit.document_title or "Source" for ref, hit in enumerate(read, 1)}
+    # What the answer says itself (a label of a quoted code block) is in the bot's language (`language`).
+    source = languages.message(language, "source")
+    labels = {ref: " > ".join(hit.heading_path) or hit.document_title or source for ref, hit in enumerate(read, 1)}
     content = _render(units, chosen, scores, labels)
     # Support, as for a model's answer: each quoted unit's similarity to its whole chunk (quoted verbatim,
     # so it is kept whatever the figure; the figure says how central the sentence is to its passage).

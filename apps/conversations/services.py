@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from apps.conversations import chat, events, gaps, grounding, qa
 from apps.conversations.models import Conversation, Message
+from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
 from apps.documents.selectors import chunk_search, chunk_vectors
@@ -106,6 +107,8 @@ class Turn:
     started: float
     vector: np.ndarray  # the question embedded once per turn (Q&A match, retrieval, offline answerer, gaps)
     qa_match: qa.QAMatch | None = None  # one of the bot's own Q&A pairs answers this question
+    # The language the bot answers in: its own, or the question's when it is `auto` (apps/core/languages.py).
+    language: str = "en"
 
 
 def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
@@ -139,14 +142,31 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
             user_id=conversation.user_id,
         )
     vector = get_embedder().encode([content])[0]
+    language = languages.reply_language(language=bot.language, question=content)
     qa_match = qa.qa_match_find(bot=bot, question=content, vector=vector)
     if qa_match is not None:
-        return Turn(conversation, question, hits=[], messages=None, started=started, vector=vector, qa_match=qa_match)
+        return Turn(
+            conversation, question, hits=[], messages=None, started=started, vector=vector, qa_match=qa_match,
+            language=language,
+        )  # fmt: skip
     hits = chunk_search(organization=conversation.organization, bot=bot, query=content, vector=vector)
     messages = chat.build_messages(bot=bot, question=content, hits=hits, history=history) if hits else None
     return Turn(
-        conversation=conversation, question=question, hits=hits, messages=messages, started=started, vector=vector
-    )
+        conversation=conversation, question=question, hits=hits, messages=messages, started=started, vector=vector,
+        language=language,
+    )  # fmt: skip
+
+
+def _fallback_text(turn: Turn) -> str:
+    """The bot's fallback message: the owner's own as written; Beacon's default in the turn's language."""
+    text = turn.conversation.bot.fallback_message
+    return languages.message(turn.language, "fallback") if languages.is_default_message(text, "fallback") else text
+
+
+def _llm_error_text(turn: Turn) -> str:
+    """LLM_ERROR_MESSAGE: the operator's own as set; the default in the turn's language."""
+    text = settings.LLM_ERROR_MESSAGE
+    return languages.message(turn.language, "llm_error") if languages.is_default_message(text, "llm_error") else text
 
 
 def _store_answer(turn: Turn, answer: chat.Answer, *, status: str, error: str = "") -> Message:
@@ -172,7 +192,7 @@ def _refuse(turn: Turn, *, model: str = "", usage: chat.Answer | None = None, no
     """The bot's fallback message, status `unanswered`; `note` (kept in `error`, shown to owners in the
     admin, never to the person asking) says why when an answer was written and then withheld."""
     gaps.question_vector_remember(turn.question.content, turn.vector)  # a content gap, for the gaps view
-    fallback = chat.Answer(content=turn.conversation.bot.fallback_message, model=model)
+    fallback = chat.Answer(content=_fallback_text(turn), model=model)
     if usage is not None:  # the tokens were spent all the same
         fallback.prompt_tokens, fallback.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     return _store_answer(turn, fallback, status=Message.Status.UNANSWERED, error=note)
@@ -184,6 +204,7 @@ def _offline(turn: Turn) -> chat.Answer | None:
         hits=turn.hits,
         question_vector=turn.vector,
         chunk_vectors=chunk_vectors(chunk_ids=[hit.chunk_id for hit in turn.hits]),
+        language=turn.language,
     )
 
 
@@ -230,12 +251,12 @@ def _turn_reply(turn: Turn, *, stream: bool) -> Generator[tuple[str, dict], None
         yield _token(turn.qa_match.pair.answer)
         return _store_qa_answer(turn)
     if turn.messages is None:
-        yield _token(bot.fallback_message)
+        yield _token(_fallback_text(turn))
         return _refuse(turn)
     if not chat.llm_enabled():
         answer = _offline(turn)
         if answer is None:
-            yield _token(bot.fallback_message)
+            yield _token(_fallback_text(turn))
             return _refuse(turn, model=chat.OFFLINE_MODEL, note=NO_QUOTE_NOTE)
         for word in _words(answer.content):
             yield _token(word)
@@ -250,7 +271,7 @@ def _turn_reply(turn: Turn, *, stream: bool) -> Generator[tuple[str, dict], None
     except chat.LLMError as exc:
         logger.warning("language model failed for conversation %s: %s", turn.conversation.pk, exc)
         # What was written before the failure stays, followed by the polite error.
-        error_text = ("\n\n" if answer.content else "") + settings.LLM_ERROR_MESSAGE
+        error_text = ("\n\n" if answer.content else "") + _llm_error_text(turn)
         yield _token(error_text)
         answer.content += error_text
         return _store_answer(turn, answer, status=Message.Status.ERROR, error=str(exc))

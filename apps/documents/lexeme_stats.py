@@ -1,12 +1,14 @@
-"""Per-bot term statistics for BM25 (selectors.chunk_search): how many searchable chunks hold each
-lexeme (`LexemeStat.df`), and the bot's chunk count and summed chunk length (`BotTextStats`).
+"""Per-bot term statistics for BM25 (selectors.chunk_search), per text-search configuration (issue 17:
+a bot's chunks may be indexed in several languages, and a French question's lexemes are counted among
+the French chunks): how many searchable chunks of that configuration hold each lexeme
+(`LexemeStat.df`), and their count and summed length (`BotTextStats`), keyed by `Chunk.search_config`.
 
 Exact, not estimated: every service that changes which chunks are searchable calls
 `lexeme_stats_apply` in its own transaction, before the change (finalize: the new generation in,
 the old one out; deletion: the document's searchable chunks out). Everything is computed in SQL
-from the chunks' tsvectors. Concurrency: the bot's `BotTextStats` row is locked first (an upsert),
-so two transactions changing one bot's statistics run one after the other, and lexeme rows are
-upserted in sorted order; no deadlock between concurrent finalizes. `lexeme_stats_rebuild`
+from the chunks' tsvectors. Concurrency: a transaction advisory lock on the bot is taken first, so two
+transactions changing one bot's statistics run one after the other, and rows are upserted in sorted
+order; no deadlock between concurrent finalizes. `lexeme_stats_rebuild`
 recounts a bot from its chunks (`manage.py rebuild_lexeme_stats`).
 """
 
@@ -18,27 +20,33 @@ from django.db import connection, transaction
 CHUNK_LENGTH_SQL = "(SELECT coalesce(sum(coalesce(cardinality(u.positions), 1)), 0) FROM unnest({vector}) u)"
 _LENGTH = CHUNK_LENGTH_SQL.format(vector="coalesce(c.search_vector, ''::tsvector)")
 
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('lexeme_stats:' || %(bot)s::text, 0))"
+
 _TOTALS_SQL = """
-INSERT INTO documents_bottextstats (bot_id, chunk_count, lexeme_total)
-SELECT %(bot)s, coalesce(sum(d.s), 0), coalesce(sum(d.s * d.len), 0)
+INSERT INTO documents_bottextstats (bot_id, config, chunk_count, lexeme_total)
+SELECT %(bot)s, d.config, sum(d.s), sum(d.s * d.len)
 FROM (
-    SELECT {sign} AS s, {length} AS len FROM documents_chunk c WHERE c.bot_id = %(bot)s AND ({where})
+    SELECT {sign} AS s, {length} AS len, c.search_config AS config
+    FROM documents_chunk c WHERE c.bot_id = %(bot)s AND ({where})
 ) d
-ON CONFLICT (bot_id) DO UPDATE SET
+GROUP BY d.config
+ORDER BY d.config
+ON CONFLICT (bot_id, config) DO UPDATE SET
     chunk_count = documents_bottextstats.chunk_count + EXCLUDED.chunk_count,
     lexeme_total = documents_bottextstats.lexeme_total + EXCLUDED.lexeme_total
 """
 
 _LEXEMES_SQL = """
-INSERT INTO documents_lexemestat (bot_id, lexeme, df)
-SELECT %(bot)s, u.lexeme, sum(d.s)
-FROM (SELECT {sign} AS s, c.search_vector FROM documents_chunk c WHERE c.bot_id = %(bot)s AND ({where})) d,
+INSERT INTO documents_lexemestat (bot_id, config, lexeme, df)
+SELECT %(bot)s, d.config, u.lexeme, sum(d.s)
+FROM (SELECT {sign} AS s, c.search_config AS config, c.search_vector
+      FROM documents_chunk c WHERE c.bot_id = %(bot)s AND ({where})) d,
      unnest(d.search_vector) u
-GROUP BY u.lexeme
+GROUP BY d.config, u.lexeme
 HAVING sum(d.s) <> 0
-ORDER BY u.lexeme
-ON CONFLICT (bot_id, lexeme) DO UPDATE SET df = documents_lexemestat.df + EXCLUDED.df
-RETURNING lexeme, df
+ORDER BY d.config, u.lexeme
+ON CONFLICT (bot_id, config, lexeme) DO UPDATE SET df = documents_lexemestat.df + EXCLUDED.df
+RETURNING config, lexeme, df
 """
 
 
@@ -49,14 +57,19 @@ def lexeme_stats_apply(*, bot_id: int, where: str, params: dict, sign: str = "1"
     assert connection.in_atomic_block, "lexeme statistics change only with what is searchable"
     values = {**params, "bot": bot_id}
     with connection.cursor() as cursor:
-        # First: the totals row, which also serializes this bot's statistics changes (row lock).
+        # First: serialize this bot's statistics changes.
+        cursor.execute(_LOCK_SQL, values)
         cursor.execute(_TOTALS_SQL.format(sign=sign, where=where, length=_LENGTH), values)
         cursor.execute(_LEXEMES_SQL.format(sign=sign, where=where), values)
-        gone = [lexeme for lexeme, df in cursor.fetchall() if df <= 0]
+        gone = [(config, lexeme) for config, lexeme, df in cursor.fetchall() if df <= 0]
         if gone:
             cursor.execute(
-                "DELETE FROM documents_lexemestat WHERE bot_id = %s AND lexeme = ANY(%s) AND df <= 0", [bot_id, gone]
+                "DELETE FROM documents_lexemestat WHERE bot_id = %s AND (config, lexeme) IN "
+                "(SELECT * FROM unnest(%s::text[], %s::text[])) AND df <= 0",
+                [bot_id, [config for config, _ in gone], [lexeme for _, lexeme in gone]],
             )
+        # A configuration none of the bot's searchable chunks has any more.
+        cursor.execute("DELETE FROM documents_bottextstats WHERE bot_id = %s AND chunk_count <= 0", [bot_id])
 
 
 def lexeme_stats_document_swap(*, document_id: int, bot_id: int) -> None:
@@ -83,43 +96,53 @@ def lexeme_stats_documents_remove(*, document_ids: list[int], bot_id: int) -> No
 def lexeme_stats_rebuild(*, bot_id: int) -> tuple[int, int]:
     """Recount a bot's statistics from its searchable chunks. Returns (chunks, lexemes)."""
     with connection.cursor() as cursor:
-        # Lock the totals row first, like every change does; the recount then sees committed data.
-        cursor.execute(
-            "INSERT INTO documents_bottextstats (bot_id, chunk_count, lexeme_total) VALUES (%s, 0, 0) "
-            "ON CONFLICT (bot_id) DO UPDATE SET chunk_count = 0, lexeme_total = 0",
-            [bot_id],
-        )
+        # Take the bot's lock first, like every change does; the recount then sees committed data.
+        cursor.execute(_LOCK_SQL, {"bot": bot_id})
+        cursor.execute("DELETE FROM documents_bottextstats WHERE bot_id = %s", [bot_id])
         cursor.execute("DELETE FROM documents_lexemestat WHERE bot_id = %s", [bot_id])
     lexeme_stats_apply(bot_id=bot_id, where="c.searchable", params={})
     with connection.cursor() as cursor:
-        cursor.execute("SELECT chunk_count FROM documents_bottextstats WHERE bot_id = %s", [bot_id])
-        chunks = cursor.fetchone()[0]
+        cursor.execute("SELECT coalesce(sum(chunk_count), 0) FROM documents_bottextstats WHERE bot_id = %s", [bot_id])
+        chunks = int(cursor.fetchone()[0])
         cursor.execute("SELECT count(*) FROM documents_lexemestat WHERE bot_id = %s", [bot_id])
         lexemes = cursor.fetchone()[0]
     return chunks, lexemes
 
 
-def lexeme_stats_recount(*, bot_id: int) -> tuple[int, int, dict[str, int]]:
-    """What the statistics should be, counted now from the chunks: (chunks, length, {lexeme: df}).
+Stats = dict[str, tuple[int, int, dict[str, int]]]
+
+
+def lexeme_stats_recount(*, bot_id: int) -> Stats:
+    """What the statistics should be, counted now from the chunks: {config: (chunks, length, {lexeme: df})}.
     For checks (tests, `rebuild_lexeme_stats --check`)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*), coalesce(sum({_LENGTH}), 0) FROM documents_chunk c WHERE c.bot_id = %s AND c.searchable",
+            f"SELECT c.search_config, count(*), coalesce(sum({_LENGTH}), 0) FROM documents_chunk c "
+            "WHERE c.bot_id = %s AND c.searchable GROUP BY c.search_config",
             [bot_id],
         )
-        chunks, length = cursor.fetchone()
+        totals = cursor.fetchall()
         cursor.execute(
-            "SELECT u.lexeme, count(*) FROM documents_chunk c, unnest(c.search_vector) u "
-            "WHERE c.bot_id = %s AND c.searchable GROUP BY u.lexeme",
+            "SELECT c.search_config, u.lexeme, count(*) FROM documents_chunk c, unnest(c.search_vector) u "
+            "WHERE c.bot_id = %s AND c.searchable GROUP BY c.search_config, u.lexeme",
             [bot_id],
         )
-        return int(chunks), int(length), {lexeme: int(df) for lexeme, df in cursor.fetchall()}
+        return _per_config(totals, cursor.fetchall())
 
 
-def lexeme_stats_stored(*, bot_id: int) -> tuple[int, int, dict[str, int]]:
-    """The statistics as stored: (chunks, length, {lexeme: df})."""
+def lexeme_stats_stored(*, bot_id: int) -> Stats:
+    """The statistics as stored: {config: (chunks, length, {lexeme: df})}."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT chunk_count, lexeme_total FROM documents_bottextstats WHERE bot_id = %s", [bot_id])
-        row = cursor.fetchone() or (0, 0)
-        cursor.execute("SELECT lexeme, df FROM documents_lexemestat WHERE bot_id = %s", [bot_id])
-        return int(row[0]), int(row[1]), dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT config, chunk_count, lexeme_total FROM documents_bottextstats WHERE bot_id = %s", [bot_id]
+        )
+        totals = cursor.fetchall()
+        cursor.execute("SELECT config, lexeme, df FROM documents_lexemestat WHERE bot_id = %s", [bot_id])
+        return _per_config(totals, cursor.fetchall())
+
+
+def _per_config(totals, lexemes) -> Stats:
+    stats: Stats = {config: (int(chunks), int(length), {}) for config, chunks, length in totals}
+    for config, lexeme, df in lexemes:
+        stats.setdefault(config, (0, 0, {}))[2][lexeme] = int(df)
+    return stats

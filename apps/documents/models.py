@@ -62,6 +62,11 @@ class Document(OrganizationOwnedModel, LeasedWorkModel):
     token_count = models.PositiveIntegerField(default=0)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     embedding_model = models.CharField(max_length=200, blank=True)
+    # The document's language (ISO 639-1; '' = not told) and the PostgreSQL text-search configuration
+    # its chunks are indexed with: the bot's language, or detected when the bot's is `auto`
+    # (apps/core/languages.py). Set by the pipeline when the text is extracted.
+    language = models.CharField(max_length=8, blank=True)
+    search_config = models.CharField(max_length=32, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     processing_started_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -97,6 +102,10 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField(default=0)
     content_hash = models.CharField(max_length=64)
     search_vector = SearchVectorField(null=True)
+    # The text-search configuration `search_vector` was built with (the document's when chunked; kept per
+    # chunk, since a reprocess may index the next generation in another language). A question is parsed
+    # with each configuration of the bot's chunks (selectors.chunk_search).
+    search_config = models.CharField(max_length=32)
     # True once the document is ready: searches only see searchable chunks, so a new version's
     # chunks appear in the same transaction that removes the old version's.
     searchable = models.BooleanField(default=False)
@@ -143,33 +152,37 @@ class ChunkEmbedding(models.Model):
 
 
 class BotTextStats(models.Model):
-    """A bot's searchable-corpus totals for BM25: how many chunks, and their summed length in lexeme
-    occurrences (tsvector positions), so avgdl = lexeme_total / chunk_count.
+    """A bot's searchable-corpus totals for BM25, per text-search configuration (its chunks in that
+    language): how many chunks, and their summed length in lexeme occurrences (tsvector positions), so
+    avgdl = lexeme_total / chunk_count.
 
-    Kept exact by `services.lexeme_stats_apply` in the transaction that changes what is searchable;
+    Kept exact by `lexeme_stats.lexeme_stats_apply` in the transaction that changes what is searchable;
     `manage.py rebuild_lexeme_stats` recounts from the chunks."""
 
-    bot = models.OneToOneField("bots.Bot", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="+")
+    config = models.CharField(max_length=32)
     chunk_count = models.BigIntegerField(default=0)
     lexeme_total = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "bot text stats"
+        constraints = [models.UniqueConstraint(fields=["bot", "config"], name="bot_text_stats_unique_config")]
 
     def __str__(self):
-        return f"{self.bot_id}: {self.chunk_count} chunks"
+        return f"{self.bot_id}/{self.config}: {self.chunk_count} chunks"
 
 
 class LexemeStat(models.Model):
-    """Document frequency of one lexeme among a bot's searchable chunks (BM25's idf). Rows whose
-    count falls to 0 are deleted."""
+    """Document frequency of one lexeme among a bot's searchable chunks of one text-search configuration
+    (BM25's idf). Rows whose count falls to 0 are deleted."""
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="+")
+    config = models.CharField(max_length=32)
     lexeme = models.TextField()
     df = models.IntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["bot", "lexeme"], name="lexeme_stat_unique_per_bot")]
+        constraints = [models.UniqueConstraint(fields=["bot", "config", "lexeme"], name="lexeme_stat_unique_per_bot")]
 
     def __str__(self):
-        return f"{self.bot_id}:{self.lexeme}={self.df}"
+        return f"{self.bot_id}/{self.config}:{self.lexeme}={self.df}"

@@ -8,10 +8,12 @@ Hybrid search. Candidates come from two indexes, both filtered by organization a
 Each candidate gets a fused relevance score in 0..1 that people can reason about:
     score = w * semantic + (1 - w) * lexical
 - `semantic`: the cosine similarity of question and chunk (clipped at 0);
-- `lexical`: BM25 normalised to 0..1. For the question's distinct lexemes t (to_tsvector with
-  SEARCH_TEXT_CONFIG), with N searchable chunks in the bot, df(t) the chunks holding t, tf(t, d) the
-  occurrences of t in chunk d (tsvector positions, heading path included), len(d) the chunk's
-  lexeme occurrences and avgdl the bot's average (lexeme_stats.py keeps N, df and the lengths):
+- `lexical`: BM25 normalised to 0..1, computed per text-search configuration (a bot's chunks may be in
+  several languages, `Chunk.search_config`): for a chunk, the question's distinct lexemes t are
+  to_tsvector(<the chunk's configuration>, question), N the bot's searchable chunks of that
+  configuration, df(t) those holding t, tf(t, d) the occurrences of t in chunk d (tsvector positions,
+  heading path included), len(d) the chunk's lexeme occurrences and avgdl their average
+  (lexeme_stats.py keeps N, df and the lengths per configuration):
       idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))
       lexical(d) = sum_t idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avgdl))
                    / sum_t idf(t) * (k1 + 1)
@@ -39,6 +41,7 @@ from django.db.models import Count, Max, QuerySet, Sum
 from rest_framework.exceptions import NotFound
 
 from apps.core.embeddings import get_embedder
+from apps.core.languages import AUTO, search_config
 from apps.core.reranker import RerankerError, get_reranker
 from apps.documents.models import Chunk, ChunkEmbedding, Document, chunk_embed_text
 
@@ -82,18 +85,20 @@ def chunk_list(*, organization, document: Document) -> QuerySet[Chunk]:
 
 def bot_stats(*, organization, bot) -> dict:
     """The knowledge base of a bot in figures: documents by status, searchable chunks and their tokens
-    (the ready documents' totals, kept by the pipeline), the last finished ingestion. Two queries."""
+    (the ready documents' totals, kept by the pipeline), their languages, the last finished ingestion.
+    Three queries."""
     documents = Document.objects.filter(organization=organization, bot=bot)
     by_status = dict.fromkeys(Document.Status.values, 0)
     by_status.update(documents.order_by().values_list("status").annotate(n=Count("pk")))
-    totals = documents.filter(status=Document.Status.READY).aggregate(
-        chunks=Sum("chunk_count"), tokens=Sum("token_count"), last=Max("processed_at")
-    )
+    ready = documents.filter(status=Document.Status.READY)
+    totals = ready.aggregate(chunks=Sum("chunk_count"), tokens=Sum("token_count"), last=Max("processed_at"))
+    languages = dict(ready.order_by("language").values_list("language").annotate(n=Count("pk")))
     return {
         "documents": sum(by_status.values()),
         "documents_by_status": by_status,
         "chunks": totals["chunks"] or 0,
         "tokens": totals["tokens"] or 0,
+        "languages": languages,
         "last_ingestion_at": totals["last"],
     }
 
@@ -128,38 +133,51 @@ BM25_HEADING_TF = 1.0
 BM25_NORM = BM25_K1 + 1
 
 SEARCH_SQL = """
-WITH terms AS (
-    SELECT ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(q)s)))) AS terms
+WITH configs AS (
+    -- The text-search configurations of the bot's searchable chunks (one per language; the bot's own when
+    -- it has none yet): the question is parsed with each, and each chunk is scored with its own's terms.
+    SELECT s.config AS cfg FROM documents_bottextstats s WHERE s.bot_id = %(bot)s AND s.chunk_count > 0
+    UNION
+    SELECT %(cfg)s
+    WHERE NOT EXISTS (SELECT 1 FROM documents_bottextstats s WHERE s.bot_id = %(bot)s AND s.chunk_count > 0)
+),
+terms AS (
+    SELECT g.cfg, ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(g.cfg::regconfig, %(q)s)))) AS terms
+    FROM configs g
 ),
 stats AS (
-    SELECT coalesce(max(s.chunk_count), 0)::float AS n,
-           coalesce(max(s.lexeme_total::float / NULLIF(s.chunk_count, 0)), 0) AS avgdl
-    FROM (SELECT 1) one LEFT JOIN documents_bottextstats s ON s.bot_id = %(bot)s
+    SELECT g.cfg, coalesce(s.chunk_count, 0)::float AS n,
+           coalesce(s.lexeme_total::float / NULLIF(s.chunk_count, 0), 0) AS avgdl
+    FROM configs g LEFT JOIN documents_bottextstats s ON s.bot_id = %(bot)s AND s.config = g.cfg
 ),
 idf AS (
-    -- BM25 idf from the bot's own chunks; a term no chunk holds gets the largest idf (df = 0).
-    SELECT t.term, ln(1 + (greatest(st.n - coalesce(l.df, 0), 0) + 0.5) / (coalesce(l.df, 0) + 0.5)) AS idf
-    FROM terms, stats st, unnest(terms.terms) t(term)
-    LEFT JOIN documents_lexemestat l ON l.bot_id = %(bot)s AND l.lexeme = t.term
+    -- BM25 idf among the bot's chunks of the configuration; a term no chunk holds gets the largest idf (df = 0).
+    SELECT t.cfg, u.term, ln(1 + (greatest(st.n - coalesce(l.df, 0), 0) + 0.5) / (coalesce(l.df, 0) + 0.5)) AS idf
+    FROM terms t JOIN stats st ON st.cfg = t.cfg CROSS JOIN LATERAL unnest(t.terms) u(term)
+    LEFT JOIN documents_lexemestat l ON l.bot_id = %(bot)s AND l.config = t.cfg AND l.lexeme = u.term
 ),
 words AS (
     -- Each term as canonical tsquery text (plainto_tsquery never fails on odd characters), rarest first,
     -- so the candidate queries below keep the terms that discriminate.
-    SELECT row_number() OVER (ORDER BY i.idf DESC, i.term) AS ord, plainto_tsquery('simple', i.term)::text AS q
+    SELECT i.cfg, row_number() OVER (PARTITION BY i.cfg ORDER BY i.idf DESC, i.term) AS ord,
+           plainto_tsquery('simple', i.term)::text AS q
     FROM idf i
 ),
 params AS (
-    SELECT (SELECT terms FROM terms) AS terms,
-           (SELECT sum(idf) FROM idf) AS idf_total,
+    SELECT t.cfg, t.terms,
+           (SELECT sum(i.idf) FROM idf i WHERE i.cfg = t.cfg) AS idf_total,
            -- any term: the fallback, since a natural-language question rarely has all its words in one passage
-           (SELECT string_agg('(' || q || ')', ' | ') FROM words WHERE q <> '' AND ord <= 12)::tsquery AS any_term,
+           (SELECT string_agg('(' || w.q || ')', ' | ') FROM words w
+            WHERE w.cfg = t.cfg AND w.q <> '' AND w.ord <= 12)::tsquery AS any_term,
            -- at least two terms (or the only one): selective, so the GIN scan stays cheap on big bots
            COALESCE(
                (SELECT string_agg('(' || a.q || ' & ' || b.q || ')', ' | ')
-                FROM words a JOIN words b ON a.ord < b.ord AND a.ord <= 8 AND b.ord <= 8
-                WHERE a.q <> '' AND b.q <> ''),
-               (SELECT string_agg('(' || q || ')', ' | ') FROM words WHERE q <> '' AND ord <= 12)
+                FROM words a JOIN words b ON b.cfg = a.cfg AND a.ord < b.ord AND a.ord <= 8 AND b.ord <= 8
+                WHERE a.cfg = t.cfg AND a.q <> '' AND b.q <> ''),
+               (SELECT string_agg('(' || w.q || ')', ' | ') FROM words w
+                WHERE w.cfg = t.cfg AND w.q <> '' AND w.ord <= 12)
            )::tsquery AS two_terms
+    FROM terms t
 ),
 dense AS (
     SELECT e.chunk_id
@@ -170,15 +188,16 @@ dense AS (
     LIMIT %(n)s
 ),
 lexical AS (
+    -- Per configuration: its chunks against the question parsed with it (one GIN scan per language).
     SELECT c.id AS chunk_id
-    FROM documents_chunk c, params p
+    FROM params p JOIN documents_chunk c ON c.search_config = p.cfg
     WHERE c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.two_terms
     ORDER BY ts_rank_cd(c.search_vector, p.two_terms) DESC
     LIMIT %(n)s
 ),
 lexical_any AS (
     SELECT c.id AS chunk_id
-    FROM documents_chunk c, params p
+    FROM params p JOIN documents_chunk c ON c.search_config = p.cfg
     WHERE (SELECT count(*) FROM lexical) < %(k)s
       AND c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.any_term
     ORDER BY ts_rank_cd(c.search_vector, p.any_term) DESC
@@ -190,12 +209,12 @@ candidates AS (
 scored AS (
     SELECT c.id,
            GREATEST(0, 1 - ((e.embedding::vector({dims})) <=> %(vec)s::vector({dims}))) AS semantic,
-           CASE WHEN cardinality(p.terms) = 0 OR NOT p.idf_total > 0 THEN NULL
+           CASE WHEN p.cfg IS NULL OR cardinality(p.terms) = 0 OR NOT p.idf_total > 0 THEN NULL
                 ELSE least(1, coalesce(bm.score, 0) / (p.idf_total * %(lexnorm)s)) END AS lexical
     FROM candidates k
     JOIN documents_chunk c ON c.id = k.chunk_id
-    CROSS JOIN params p
-    CROSS JOIN stats st
+    LEFT JOIN params p ON p.cfg = c.search_config
+    LEFT JOIN stats st ON st.cfg = c.search_config
     LEFT JOIN documents_chunkembedding e ON e.chunk_id = c.id AND e.model = %(model)s
     LEFT JOIN LATERAL (
         -- BM25 of the chunk: tf from the tsvector's positions (a heading occurrence counts %(hw)s),
@@ -204,7 +223,7 @@ scored AS (
                    / (f.tf + %(k1)s * (1 - %(b)s + %(b)s * m.len / greatest(st.avgdl, 1)))) AS score
         FROM (SELECT u.lexeme, u.weights, sum(coalesce(cardinality(u.positions), 1)) OVER () AS len
               FROM unnest(c.search_vector) u) m
-        JOIN idf i ON i.term = m.lexeme
+        JOIN idf i ON i.cfg = c.search_config AND i.term = m.lexeme
         CROSS JOIN LATERAL (
             SELECT coalesce(sum(CASE WHEN w = 'A' THEN %(hw)s ELSE 1 END), 1) AS tf FROM unnest(m.weights) w
         ) f
@@ -222,15 +241,21 @@ top AS (
 -- Snippets (ts_headline is slow) only for the k rows returned.
 SELECT c.id, c.document_id, d.title, d.url, c.heading_path, c.page, c.position, c.text,
        t.semantic, t.lexical, t.score,
-       ts_headline(%(cfg)s::regconfig, c.text, p.any_term,
+       ts_headline(c.search_config::regconfig, c.text, p.any_term,
                    'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxFragments=2, MaxWords=35, MinWords=12,
                     FragmentDelimiter=" … "') AS snippet
 FROM top t
 JOIN documents_chunk c ON c.id = t.id
 JOIN documents_document d ON d.id = c.document_id
-CROSS JOIN params p
+LEFT JOIN params p ON p.cfg = c.search_config
 ORDER BY t.score DESC, c.id
 """
+
+
+def bot_search_config(bot) -> str:
+    """The text-search configuration a question to a bot without searchable chunks is parsed with: its
+    language's (`auto`: SEARCH_TEXT_CONFIG). With chunks, each of their configurations is used."""
+    return settings.SEARCH_TEXT_CONFIG if bot.language == AUTO else search_config(bot.language)
 
 
 def _snippet(raw: str | None, text: str) -> str:
@@ -264,7 +289,7 @@ def chunk_search(
     n = max(candidates, k * 4)
     sql = SEARCH_SQL.format(dims=int(embedder.dimensions))
     params = {
-        "cfg": settings.SEARCH_TEXT_CONFIG,
+        "cfg": bot_search_config(bot),
         "q": query,
         "model": embedder.name,
         "org": organization.pk,

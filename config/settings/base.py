@@ -391,7 +391,8 @@ WIDGET_RATE_TOKEN_IP = env("WIDGET_RATE_TOKEN_IP", default="30/60")
 # Chunk size and overlap in tokens of the embedding model's own tokenizer (capped by its input limit).
 CHUNK_MAX_TOKENS = env.int("CHUNK_MAX_TOKENS", default=200)
 CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
-# PostgreSQL text-search configuration used for the full-text half of hybrid search.
+# PostgreSQL text-search configuration: new bots get its language by default, and an "auto" bot's document
+# whose language cannot be told is indexed with it (each bot has a language: docs/search.md#languages).
 SEARCH_TEXT_CONFIG = env("SEARCH_TEXT_CONFIG", default="english")
 # HNSW candidate list size at query time (pgvector's hnsw.ef_search): higher = better recall, slower.
 SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=150)

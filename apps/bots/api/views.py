@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from apps.bots import selectors, services
 from apps.bots.models import Bot
+from apps.core.languages import BOT_LANGUAGE_CHOICES
 from apps.core.pagination import paginate, paginated_schema
 from apps.organizations.tenancy import OrganizationAPIView
 
@@ -36,6 +37,14 @@ class BotInputSerializer(serializers.Serializer):
         help_text="The owner's refusal cut-off on the fused score; null = use the calibrated one (docs/refusal.md).",
     )  # fmt: skip
     dense_weight = serializers.FloatField(required=False, min_value=0, max_value=1)
+    language = serializers.ChoiceField(
+        choices=BOT_LANGUAGE_CHOICES, required=False,
+        help_text="The language of the bot's documents and answers (ISO 639-1; the full-text search configuration "
+        "of its documents), or auto: detected per document, answers in the question's language. Changing it "
+        "applies to documents ingested (or reprocessed) from then on (docs/search.md#languages).",
+        error_messages={"invalid_choice": "Unknown language {input!r}: use auto or one of " + ", ".join(
+            code for code, _name in BOT_LANGUAGE_CHOICES if code != "auto") + "."},
+    )  # fmt: skip
     fallback_message = serializers.CharField(required=False, max_length=2000)
     greeting = serializers.CharField(required=False, allow_blank=True, max_length=500)
     suggested_questions = serializers.ListField(
@@ -95,7 +104,7 @@ class BotOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "description", "public_id", "system_prompt", "llm_model", "temperature",
             "max_answer_tokens", "top_k", "min_score", "effective_min_score", "calibration", "dense_weight",
-            "fallback_message", "greeting",
+            "language", "fallback_message", "greeting",
             "suggested_questions", "widget_theme", "allowed_origins", "document_count", "widget_snippet",
             "widget_preview_url", "created_at", "updated_at",
         ]  # fmt: skip

@@ -12,6 +12,9 @@ Coverage:
   suggested questions, temperature 3, blank name, unknown theme position;
 - allowed_origins normalised: lower-case, de-duplicated (and a trailing slash removed);
 - PATCH: partial update (other fields kept), whole body, invalid value 400 leaves the bot unchanged;
+- language (issue 17): en by default (SEARCH_TEXT_CONFIG english); fr at creation gives the French default
+  fallback and greeting; a PATCH to de moves default sentences to German but keeps the owner's own; an
+  unknown language is a 400 that lists the valid codes;
 - DELETE: the bot goes with its documents (chunks, vectors, file) and conversations (messages); other bots stay;
 - identity secret rotation: a new value, different, stored, not visible afterwards; API key 403;
 - tenancy: another organization's bot id under our slug 404 on every route and absent from the list; a slug
@@ -85,6 +88,7 @@ def bot_body(bot: Bot, *, document_count: int = 0) -> dict:
             "figures": bot.calibration,
         },
         "dense_weight": bot.dense_weight,
+        "language": bot.language,
         "fallback_message": bot.fallback_message,
         "greeting": bot.greeting,
         "suggested_questions": bot.suggested_questions,
@@ -269,6 +273,7 @@ def test_plan_bot_limit(admin_user, organization):
         ({"top_k": 0}, "top_k"),
         ({"min_score": 1.5}, "min_score"),
         ({"max_answer_tokens": 8001}, "max_answer_tokens"),
+        ({"language": "klingon"}, "language"),
     ],
 )
 def test_create_validation_names_the_field(admin_user, organization, data, field):
@@ -361,6 +366,50 @@ def test_patch_with_an_invalid_value_changes_nothing(admin_user, organization):
     assert list(response.json()["error"]["details"]) == ["temperature"]
     bot.refresh_from_db()
     assert (bot.name, bot.temperature) == ("Same", 0.2)
+
+
+def test_language_sets_the_default_sentences(admin_user, organization, settings):
+    """en by default; fr at creation: French default fallback and greeting; PATCH to de: German ones, but an
+    owner's own greeting stays; `auto` keeps the current ones (regression: issue 17)."""
+    client = client_for(admin_user)
+    assert client.post(list_url(organization), {"name": "Default"}, format="json").json()["language"] == "en"
+
+    response = client.post(list_url(organization), {"name": "Support", "language": "fr"}, format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["language"] == "fr"
+    assert body["fallback_message"].startswith("Désolé, je n'ai pas trouvé cela dans mes documents.")
+    assert body["greeting"] == "Bonjour ! Comment puis-je vous aider ?"
+    bot = Bot.objects.get(pk=body["id"])
+    bot.greeting = "Salut, la team !"
+    bot.save()
+
+    response = client.patch(detail_url(bot), {"language": "de"}, format="json")
+
+    assert response.status_code == 200, response.content
+    bot.refresh_from_db()
+    assert (bot.language, bot.greeting) == ("de", "Salut, la team !")
+    assert bot.fallback_message.startswith("Das habe ich in meinen Dokumenten leider nicht gefunden.")
+    assert response.json() == bot_body(bot)
+
+    settings.SEARCH_TEXT_CONFIG = "german"  # a deployment indexing in German: new bots are German by default
+    assert client.post(list_url(organization), {"name": "Neu"}, format="json").json()["language"] == "de"
+
+
+def test_unknown_language_is_a_400_listing_the_codes(admin_user, organization):
+    """An unknown language: 400 on `language`, with the valid codes in the message; nothing written."""
+    bot = BotFactory(organization=organization, language="en")
+
+    response = client_for(admin_user).patch(detail_url(bot), {"language": "english"}, format="json")
+
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    assert list(details) == ["language"]
+    assert "Unknown language 'english': use auto or one of" in details["language"][0]
+    assert " fr, " in details["language"][0] and " de, " in details["language"][0]
+    bot.refresh_from_db()
+    assert bot.language == "en"
 
 
 # --------------------------------------------------------------------------- delete

@@ -33,8 +33,13 @@ class DocumentOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "title", "source", "original_name", "kind", "mime_type", "size", "sha256", "url", "version",
             "status", "error", "progress", "chunks_done", "chunks_total", "chunk_count", "token_count",
-            "page_count", "embedding_model", "created_at", "processed_at",
+            "page_count", "embedding_model", "language", "search_config", "created_at", "processed_at",
         ]  # fmt: skip
+        extra_kwargs = {
+            "language": {"help_text": "ISO 639-1 code: the bot's language, or detected when it is auto ('' until "
+                         "processed, or when it could not be told)."},
+            "search_config": {"help_text": "The PostgreSQL text-search configuration the chunks are indexed with."},
+        }  # fmt: skip
 
 
 class UploadResultSerializer(serializers.Serializer):
@@ -188,6 +193,10 @@ class BotStatsApi(BotScopedApi):
         )
         chunks = serializers.IntegerField(help_text="Searchable chunks (of the ready documents).")
         tokens = serializers.IntegerField(help_text="Tokens of the ready documents' chunks.")
+        languages = serializers.DictField(
+            child=serializers.IntegerField(),
+            help_text='Ready documents per language (ISO 639-1; \'\' = not told), e.g. {"en": 12, "fr": 3}.',
+        )
         last_ingestion_at = serializers.DateTimeField(
             allow_null=True, help_text="When the last document became ready; null before the first."
         )

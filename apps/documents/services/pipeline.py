@@ -21,7 +21,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.bots.models import Bot
 from apps.core.embeddings import get_embedder
+from apps.core.languages import AUTO, DETECT_SAMPLE_CHARS, document_language
 from apps.documents.calibration import calibration_schedule
 from apps.documents.chunking import chunk_blocks
 from apps.documents.events import document_finished_send
@@ -98,6 +100,8 @@ def document_extract_chunk(*, document: Document) -> int:
     if not drafts:
         raise ExtractionError("The file contains no text to learn from.")
     hashes = [draft.content_hash for draft in drafts]
+    bot_language = Bot.objects.filter(pk=document.bot_id).values_list("language", flat=True).first() or AUTO
+    language, config = document_language(_language_sample(drafts), language=bot_language)
     with transaction.atomic():
         current = list(
             Chunk.objects.filter(document=document, searchable=False)
@@ -120,19 +124,22 @@ def document_extract_chunk(*, document: Document) -> int:
                         char_end=draft.char_end,
                         token_count=draft.token_count,
                         content_hash=draft.content_hash,
+                        search_config=config,
                     )
                     for index, draft in enumerate(drafts)
                 ],
                 batch_size=500,
             )
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE documents_chunk SET search_vector = "
-                    "setweight(to_tsvector(%s::regconfig, array_to_string(heading_path, ' ')), 'A') || "
-                    "setweight(to_tsvector(%s::regconfig, text), 'B') "
-                    "WHERE document_id = %s AND NOT searchable",
-                    [settings.SEARCH_TEXT_CONFIG, settings.SEARCH_TEXT_CONFIG, document.pk],
-                )
+        with connection.cursor() as cursor:
+            # In the document's language; chunks kept from an earlier run in another one are redone.
+            cursor.execute(
+                "UPDATE documents_chunk SET search_config = %(cfg)s, search_vector = "
+                "setweight(to_tsvector(%(cfg)s::regconfig, array_to_string(heading_path, ' ')), 'A') || "
+                "setweight(to_tsvector(%(cfg)s::regconfig, text), 'B') "
+                "WHERE document_id = %(document)s AND NOT searchable "
+                "AND (search_vector IS NULL OR search_config <> %(cfg)s)",
+                {"cfg": config, "document": document.pk},
+            )
         title = document.title
         if (
             document.source == Document.Source.UPLOAD
@@ -147,9 +154,22 @@ def document_extract_chunk(*, document: Document) -> int:
             page_count=extracted.page_count,
             kind=extracted.kind,
             title=title,
+            language=language,
+            search_config=config,
             heartbeat_at=timezone.now(),
         )
     return len(drafts)
+
+
+def _language_sample(drafts) -> str:
+    """The text a document's language is told from: its first chunks, up to DETECT_SAMPLE_CHARS."""
+    sample, size = [], 0
+    for draft in drafts:
+        if size >= DETECT_SAMPLE_CHARS:
+            break
+        sample.append(draft.text)
+        size += len(draft.text)
+    return "\n".join(sample)
 
 
 def _building_chunks_embedded(*, document: Document, model: str) -> int:

@@ -82,6 +82,8 @@ def document_body(document: Document) -> dict:
         "token_count": document.token_count,
         "page_count": document.page_count,
         "embedding_model": document.embedding_model,
+        "language": document.language,
+        "search_config": document.search_config,
         "created_at": iso(document.created_at),
         "processed_at": iso(document.processed_at),
     }
@@ -151,6 +153,8 @@ def test_admin_uploads_one_file(organization, bot, admin_user, django_capture_on
                     "token_count": 0,
                     "page_count": None,
                     "embedding_model": "",
+                    "language": "",
+                    "search_config": "",
                     "created_at": iso(document.created_at),
                     "processed_at": None,
                 },

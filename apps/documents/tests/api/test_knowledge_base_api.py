@@ -2,7 +2,7 @@
 
 Coverage: chunks in reading order with every stored field, only the searchable generation, paginated
 with the project's pagination (bad page_size 400), query count independent of the number of chunks;
-stats count documents by status, the ready documents' chunks and tokens and the last ingestion, in a
+stats count documents by status, the ready documents' chunks, tokens and languages and the last ingestion, in a
 query count independent of the number of documents; members read both; another organization's
 document or bot is 404 (the tenancy matrix walks the routes for every method as well).
 """
@@ -103,8 +103,12 @@ def test_chunks_bad_page_size_is_a_400(bot, member):
 
 def test_stats_count_documents_chunks_tokens_and_last_ingestion(bot, member):
     earlier, later = timezone.now() - timezone.timedelta(hours=1), timezone.now()
-    DocumentFactory(bot=bot, status=Document.Status.READY, chunk_count=4, token_count=400, processed_at=earlier)
-    DocumentFactory(bot=bot, status=Document.Status.READY, chunk_count=2, token_count=150, processed_at=later)
+    DocumentFactory(
+        bot=bot, status=Document.Status.READY, chunk_count=4, token_count=400, processed_at=earlier, language="fr"
+    )
+    DocumentFactory(
+        bot=bot, status=Document.Status.READY, chunk_count=2, token_count=150, processed_at=later, language="en"
+    )
     DocumentFactory(bot=bot, status=Document.Status.FAILED, chunk_count=0)
     DocumentFactory(bot=bot, status=Document.Status.PROCESSING, chunk_count=9, token_count=900)  # not searchable yet
     DocumentFactory(bot=BotFactory(organization=bot.organization), status=Document.Status.READY, chunk_count=7)
@@ -117,6 +121,7 @@ def test_stats_count_documents_chunks_tokens_and_last_ingestion(bot, member):
         "documents_by_status": {"pending": 0, "processing": 1, "ready": 2, "failed": 1},
         "chunks": 6,
         "tokens": 550,
+        "languages": {"en": 1, "fr": 1},
         "last_ingestion_at": later.isoformat().replace("+00:00", "Z"),
     }
 
@@ -128,6 +133,7 @@ def test_stats_of_an_empty_bot(bot, member):
         "documents_by_status": {"pending": 0, "processing": 0, "ready": 0, "failed": 0},
         "chunks": 0,
         "tokens": 0,
+        "languages": {},
         "last_ingestion_at": None,
     }
 

