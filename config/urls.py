@@ -18,6 +18,7 @@ urlpatterns = [
     re_path(r"^health/ready/?$", health, name="health-ready"),
     path("metrics", metrics, name="metrics"),
     path("widget/", include("apps.widget.urls")),
+    path("outreach/", include("apps.outreach.urls")),
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     # The e-mailed password-reset link opens Django's own form (admin-styled templates).
@@ -41,6 +42,7 @@ urlpatterns = [
     path("api/v1/", include("apps.recommendations.api.urls")),
     path("api/v1/", include("apps.personality.api.urls")),
     path("api/v1/", include("apps.webhooks.api.urls")),
+    path("api/v1/", include("apps.outreach.api.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"

@@ -50,6 +50,7 @@ LAYERS = {
     "analytics": 7,
     "demo": 8,
     "webhooks": 8,
+    "outreach": 9,
 }
 
 #: Edges that contradict the order; each one would be a known debt with its reason. The list may only
