@@ -217,8 +217,11 @@ def _drafts(
 ) -> dict[int, Draft | None]:
     """Drafts of a batch of members: one load of their data and of the catalog rows of all their candidates."""
     members = selectors.members_load(organization=campaign.organization, user_ids=user_ids)
-    for user_id, member in members.items():
-        member["candidates"] = member_candidates(campaign=campaign, user_id=user_id, member=member)
+    # One transaction for the batch's recommendation logs (the service writes one per member and joins an
+    # open transaction instead of committing each); no remote call inside: the LLM writes after it.
+    with transaction.atomic():
+        for user_id, member in members.items():
+            member["candidates"] = member_candidates(campaign=campaign, user_id=user_id, member=member)
     catalog = selectors.catalog_items(
         organization=campaign.organization, item_ids={i["id"] for m in members.values() for i in m["candidates"]}
     )

@@ -13,6 +13,8 @@ from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import Invitation, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, api_key_for
+from apps.outreach.models import OutreachOptOut
+from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
 from apps.sources.tests.factories import CrawlPageFactory
 from apps.users.tests.factories import UserFactory
 from apps.webhooks.models import WebhookAttempt
@@ -38,10 +40,13 @@ def populated(db):
     CrawlPageFactory(source__bot=bot, source__url="https://example.com/", document=document, error="example error")
     delivery = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=owner.organization))
     WebhookAttempt.objects.create(delivery=delivery, number=1, started_at=delivery.created_at, status_code=500)
+    campaign = CampaignFactory(organization=owner.organization, name="example campaign")
+    CampaignMessageFactory(campaign=campaign, user=owner.user, subject="example subject")
+    OutreachOptOut.objects.create(organization=owner.organization, user=owner.user, source="link")
     return owner
 
 
-APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks"}
+APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks", "outreach"}
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 

@@ -23,6 +23,8 @@ from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
+from apps.outreach.models import Campaign, CampaignMessage, OutreachOptOut
+from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
 from apps.personality.models import AssessmentResponse, PersonalityProfile
 from apps.personality.services import assessment_submit, profile_recompute
 from apps.progress.models import ContentItem, Interaction, Progress
@@ -90,6 +92,8 @@ def world(db):
     profile_recompute(organization_id=org_b.pk, user_id=member_b.user.pk)
     webhook_b = WebhookEndpointFactory(organization=org_b)
     delivery_b = WebhookDeliveryFactory(endpoint=webhook_b)
+    campaign_b = CampaignFactory(organization=org_b, status=Campaign.Status.READY)  # issue 19: outreach
+    campaign_message_b = CampaignMessageFactory(campaign=campaign_b, user=member_b.user)
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -107,6 +111,8 @@ def world(db):
         "user_id": member_b.user.pk,
         "webhook_id": webhook_b.pk,
         "delivery_id": delivery_b.pk,
+        "campaign_id": campaign_b.pk,
+        "campaign_message_id": campaign_message_b.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -131,6 +137,9 @@ def _snapshot(org):
         sorted(AssessmentResponse.objects.filter(organization=org).values_list("pk", flat=True)),
         sorted(WebhookEndpoint.objects.filter(organization=org).values_list("pk", "url", "events", "is_active")),
         sorted(WebhookDelivery.objects.filter(organization=org).values_list("pk", "status", "attempt_count")),
+        sorted(Campaign.objects.filter(organization=org).values_list("pk", "name", "status", "filters")),
+        sorted(CampaignMessage.objects.filter(organization=org).values_list("pk", "subject", "status")),
+        sorted(OutreachOptOut.objects.filter(organization=org).values_list("pk", flat=True)),
     )
 
 

@@ -14,6 +14,6 @@ urlpatterns = [
     path(f"{CAMPAIGN}generate/", views.CampaignGenerateApi.as_view(), name="generate"),
     path(f"{CAMPAIGN}send/", views.CampaignSendApi.as_view(), name="send"),
     path(f"{CAMPAIGN}messages/", views.MessageListApi.as_view(), name="messages"),
-    path(f"{CAMPAIGN}messages/<int:message_id>/", views.MessageDetailApi.as_view(), name="message"),
+    path(f"{CAMPAIGN}messages/<int:campaign_message_id>/", views.MessageDetailApi.as_view(), name="message"),
     path(f"{ORG}outreach/members/<int:user_id>/", views.MemberOptOutApi.as_view(), name="member"),
 ]

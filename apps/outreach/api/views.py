@@ -226,9 +226,9 @@ class MessageDetailApi(_CampaignApi):
         body_html = serializers.CharField(max_length=200_000, required=False)
 
     @extend_schema(operation_id="campaigns_messages_retrieve", responses=MessageDetailSerializer, tags=TAGS)
-    def get(self, request, org_slug, campaign_id, message_id):
+    def get(self, request, org_slug, campaign_id, campaign_message_id):
         campaign = selectors.campaign_get(organization=self.organization, campaign_id=campaign_id)
-        message = selectors.message_get(campaign=campaign, message_id=message_id)
+        message = selectors.message_get(campaign=campaign, message_id=campaign_message_id)
         return Response(MessageDetailSerializer(message).data)
 
     @extend_schema(
@@ -238,9 +238,9 @@ class MessageDetailApi(_CampaignApi):
         tags=TAGS,
         description="Edit a message under review (campaign `ready`, message `ready`; 409 otherwise).",
     )
-    def patch(self, request, org_slug, campaign_id, message_id):
+    def patch(self, request, org_slug, campaign_id, campaign_message_id):
         campaign = selectors.campaign_get(organization=self.organization, campaign_id=campaign_id)
-        message = selectors.message_get(campaign=campaign, message_id=message_id)
+        message = selectors.message_get(campaign=campaign, message_id=campaign_message_id)
         data = self.UpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.message_update(message=message, **data.validated_data)

@@ -313,7 +313,7 @@ def test_review_lists_and_edits_messages(world, django_assert_max_num_queries):
         listing = client.get(campaign_url(campaign, "messages"))
     assert listing.status_code == 200 and listing.json()["count"] == 3
     message = CampaignMessage.objects.get(user=world.ann)
-    url = campaign_url(campaign, "message", message_id=message.pk)
+    url = campaign_url(campaign, "message", campaign_message_id=message.pk)
     edited = client.patch(url, {"subject": "A better subject"}, format="json")
     assert edited.status_code == 200
     assert edited.json()["subject"] == "A better subject" and edited.json()["edited"] is True
