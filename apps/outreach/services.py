@@ -10,6 +10,7 @@ ranking on a miss). Counts on the campaign are written after each batch.
 from __future__ import annotations
 
 import logging
+from email.utils import formataddr
 
 from django.conf import settings
 from django.core import signing
@@ -90,7 +91,15 @@ def campaign_filters_clean(*, organization, filters: dict) -> dict:
     return clean
 
 
+def _one_line(data: dict) -> dict:
+    """The sender's name goes into a From header: whitespace (newlines included) collapsed to single spaces."""
+    if "sender_name" in data:
+        data["sender_name"] = " ".join(data["sender_name"].split())
+    return data
+
+
 def campaign_create(*, organization, created_by, filters: dict | None = None, **data) -> Campaign:
+    data = _one_line(data)
     campaign = Campaign(
         organization=organization,
         created_by=created_by,
@@ -113,6 +122,7 @@ def _editable(campaign: Campaign) -> None:
 
 def campaign_update(*, campaign: Campaign, **data) -> Campaign:
     _editable(campaign)
+    data = _one_line(data)
     if "filters" in data:
         data["filters"] = campaign_filters_clean(organization=campaign.organization, filters=data["filters"])
     for name, value in data.items():
@@ -413,7 +423,7 @@ def _email(campaign: Campaign, message: CampaignMessage) -> EmailMultiAlternativ
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=message.body_text,
-        from_email=f"{campaign.sender_name} <{campaign.sender_email}>",
+        from_email=formataddr((campaign.sender_name, campaign.sender_email)),
         to=[message.email],
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",

@@ -7,7 +7,8 @@ objects and arrays included (free-form objects get a key `note`), hypothesis inj
 lone surrogate at a random position of a random text and the request is sent as the owner of a
 real organization, with real ids in the path (bot, conversation, message, item, membership,
 recommendation log, webhook and delivery, campaign and campaign message, the widget's bot and visitor
-token). The same for every string query parameter. Endpoints added later join automatically. Fixed seed, like test_schema_fuzz.py.
+token). The same for every string query parameter. Endpoints added later join automatically. Fixed
+seed, like test_schema_fuzz.py.
 """
 
 import json

@@ -39,7 +39,7 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class MessageOutputSerializer(serializers.ModelSerializer):
+class CampaignMessageOutputSerializer(serializers.ModelSerializer):
     items = serializers.ListField(child=serializers.IntegerField(), help_text="Catalog item ids the message mentions.")
 
     class Meta:
@@ -50,12 +50,12 @@ class MessageOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class MessageDetailSerializer(MessageOutputSerializer):
-    class Meta(MessageOutputSerializer.Meta):
-        fields = [*MessageOutputSerializer.Meta.fields, "body_text", "body_html", "error"]
+class CampaignMessageDetailSerializer(CampaignMessageOutputSerializer):
+    class Meta(CampaignMessageOutputSerializer.Meta):
+        fields = [*CampaignMessageOutputSerializer.Meta.fields, "body_text", "body_html", "error"]
 
 
-class DraftSerializer(serializers.Serializer):
+class CampaignDraftSerializer(serializers.Serializer):
     subject = serializers.CharField()
     body_text = serializers.CharField()
     body_html = serializers.CharField()
@@ -64,9 +64,9 @@ class DraftSerializer(serializers.Serializer):
     composer_note = serializers.CharField(allow_blank=True)
 
 
-class PreviewOutputSerializer(serializers.Serializer):
+class CampaignPreviewOutputSerializer(serializers.Serializer):
     user = serializers.IntegerField()
-    message = DraftSerializer(allow_null=True, help_text="Null when there is nothing to recommend to the member.")
+    message = CampaignDraftSerializer(allow_null=True, help_text="Null: nothing to recommend to the member.")
     candidates = serializers.ListField(
         child=serializers.DictField(), help_text="The items the message could mention, with their reasons."
     )
@@ -148,7 +148,7 @@ class CampaignPreviewApi(_CampaignApi):
     @extend_schema(
         operation_id="campaigns_preview",
         request=InputSerializer,
-        responses=PreviewOutputSerializer,
+        responses=CampaignPreviewOutputSerializer,
         tags=TAGS,
         description="The message one member would get now, written as generation would (LLM with checks, or the "
         "template composer); nothing is stored. A user outside the organization is 404.",
@@ -162,7 +162,7 @@ class CampaignPreviewApi(_CampaignApi):
         return Response(
             {
                 "user": user_id,
-                "message": DraftSerializer(draft).data if draft else None,
+                "message": CampaignDraftSerializer(draft).data if draft else None,
                 "candidates": member["candidates"],
                 "interests": member["interests"],
             }
@@ -208,7 +208,7 @@ class MessageListApi(_CampaignApi):
     @extend_schema(
         operation_id="campaigns_messages_list",
         parameters=[FilterSerializer],
-        responses=paginated_schema(MessageOutputSerializer),
+        responses=paginated_schema(CampaignMessageOutputSerializer),
         tags=TAGS,
     )
     def get(self, request, org_slug, campaign_id):
@@ -216,7 +216,7 @@ class MessageListApi(_CampaignApi):
         params = self.FilterSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         messages = selectors.message_list(campaign=campaign, status=params.validated_data.get("status"))
-        return paginate(self, request, messages, MessageOutputSerializer)
+        return paginate(self, request, messages, CampaignMessageOutputSerializer)
 
 
 class MessageDetailApi(_CampaignApi):
@@ -225,16 +225,16 @@ class MessageDetailApi(_CampaignApi):
         body_text = serializers.CharField(max_length=50_000, required=False)
         body_html = serializers.CharField(max_length=200_000, required=False)
 
-    @extend_schema(operation_id="campaigns_messages_retrieve", responses=MessageDetailSerializer, tags=TAGS)
+    @extend_schema(operation_id="campaigns_messages_retrieve", responses=CampaignMessageDetailSerializer, tags=TAGS)
     def get(self, request, org_slug, campaign_id, campaign_message_id):
         campaign = selectors.campaign_get(organization=self.organization, campaign_id=campaign_id)
         message = selectors.message_get(campaign=campaign, message_id=campaign_message_id)
-        return Response(MessageDetailSerializer(message).data)
+        return Response(CampaignMessageDetailSerializer(message).data)
 
     @extend_schema(
         operation_id="campaigns_messages_update",
         request=UpdateSerializer,
-        responses=MessageDetailSerializer,
+        responses=CampaignMessageDetailSerializer,
         tags=TAGS,
         description="Edit a message under review (campaign `ready`, message `ready`; 409 otherwise).",
     )
@@ -244,7 +244,7 @@ class MessageDetailApi(_CampaignApi):
         data = self.UpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.message_update(message=message, **data.validated_data)
-        return Response(MessageDetailSerializer(message).data)
+        return Response(CampaignMessageDetailSerializer(message).data)
 
 
 class OptOutSerializer(serializers.Serializer):

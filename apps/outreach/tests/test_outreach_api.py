@@ -400,3 +400,14 @@ def test_members_cannot_manage_campaigns_and_other_organizations_get_404(world, 
     assert client_for(world.admin).get(url).status_code == 404
     listing = client_for(world.admin).get(campaigns_url(world.organization)).json()
     assert [row["id"] for row in listing["results"]] == [campaign.pk]
+
+
+def test_the_senders_name_stays_on_one_line(world):
+    """A name with a newline cannot add a header to the From line (issue 19)."""
+    campaign = services.campaign_create(
+        organization=world.organization, created_by=None, name="X", sender_name="Ada\nBcc: eve@evil.test",
+        sender_email="ada@example.com",
+    )  # fmt: skip
+    assert campaign.sender_name == "Ada Bcc: eve@evil.test"
+    campaign = services.campaign_update(campaign=campaign, sender_name="  Ada \r\n Lovelace ")
+    assert campaign.sender_name == "Ada Lovelace"
