@@ -82,12 +82,15 @@ def campaign_filters_clean(*, organization, filters: dict) -> dict:
             )
         clean["traits"] = {}
         for trait, bounds in traits.items():
-            if not isinstance(bounds, dict) or not set(bounds) <= {"min", "max"} or not bounds:
+            if not isinstance(bounds, dict) or not set(bounds) <= {"min", "max"}:
                 raise ValidationError({"filters": [f"traits.{trait}: an object with min and/or max."]})
             for key, value in bounds.items():
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                     raise ValidationError({"filters": [f"traits.{trait}.{key}: a number from 0 to 1."]})
-            clean["traits"][trait] = {key: float(value) for key, value in bounds.items()}
+            if bounds:  # a trait without bounds selects nothing less
+                clean["traits"][trait] = {key: float(value) for key, value in bounds.items()}
+        if not clean["traits"]:
+            del clean["traits"]
     return clean
 
 

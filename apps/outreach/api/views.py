@@ -8,27 +8,78 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
 from apps.organizations.models import Role
 from apps.organizations.tenancy import OrganizationAPIView
 from apps.outreach import selectors, services
 from apps.outreach.models import Campaign, CampaignGoal, CampaignMessage, CampaignTone, OutreachOptOut
+from apps.outreach.services import PROGRESS_STATES
 from apps.recommendations.selectors import member_get
 
 TAGS = ["outreach"]
 
 FILTERS_HELP = (
-    'Segment: {"interests": [values, any of], "progress": ["has_in_progress" | "completed_none" | '
-    '"completed_some" | "started_none", all of], "inactive_days": n (no interaction for n days), "traits": '
-    '{trait: {"min": 0..1, "max": 0..1}} (only when the organization enabled personality admin access; 403 '
-    "`personality_admin_access_disabled` otherwise)}. Every filter given must match; opted-out members are never "
-    "included."
+    "The segment: every filter given must match; opted-out members are never included. Unknown keys are a 400 "
+    "`unknown_filter`. Trait filters need the organization's personality admin access (403 "
+    "`personality_admin_access_disabled` otherwise)."
 )
 
 
+class _StrictSerializer(serializers.Serializer):
+    """Unknown keys are refused, not ignored: a misspelt filter would otherwise widen the segment to everyone
+    (400 `unknown_filter`, a rule the schema states in its description only)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise ApplicationError(
+                    f"Unknown filter(s): {', '.join(map(str, unknown))}. Known: {', '.join(self.fields)}.",
+                    code="unknown_filter",
+                )
+        return super().to_internal_value(data)
+
+
+class TraitBoundsSerializer(_StrictSerializer):
+    min = serializers.FloatField(min_value=0, max_value=1, required=False)
+    max = serializers.FloatField(min_value=0, max_value=1, required=False)
+
+
+class TraitFiltersSerializer(_StrictSerializer):
+    """One optional bounds object per trait (personality.instrument.TRAITS)."""
+
+    openness = TraitBoundsSerializer(required=False)
+    conscientiousness = TraitBoundsSerializer(required=False)
+    extraversion = TraitBoundsSerializer(required=False)
+    agreeableness = TraitBoundsSerializer(required=False)
+    neuroticism = TraitBoundsSerializer(required=False)
+
+
+class CampaignFiltersSerializer(_StrictSerializer):
+    interests = serializers.ListField(
+        child=serializers.CharField(max_length=64), max_length=50, required=False,
+        help_text="Interested in any of these (case-insensitive).",
+    )  # fmt: skip
+    progress = serializers.ListField(
+        child=serializers.ChoiceField(choices=PROGRESS_STATES), max_length=4, required=False,
+        help_text="All of: has an unfinished item, completed nothing, completed something, started nothing.",
+    )  # fmt: skip
+    inactive_days = serializers.IntegerField(
+        min_value=1, max_value=3650, required=False, help_text="No interaction for this many days."
+    )
+    traits = TraitFiltersSerializer(
+        required=False, help_text="The latest personality profile's trait within min..max (0..1); a trait "
+        "without bounds is ignored.",
+    )  # fmt: skip
+
+    def to_representation(self, instance):
+        return instance  # stored already clean (services.campaign_filters_clean)
+
+
 class CampaignOutputSerializer(serializers.ModelSerializer):
-    filters = serializers.JSONField(help_text=FILTERS_HELP)
+    filters = CampaignFiltersSerializer(help_text=FILTERS_HELP)
 
     class Meta:
         model = Campaign
@@ -83,8 +134,8 @@ class CampaignInputSerializer(serializers.Serializer):
     goal = serializers.ChoiceField(choices=CampaignGoal.choices, default=CampaignGoal.NEW_ITEMS)
     tone = serializers.ChoiceField(choices=CampaignTone.choices, default=CampaignTone.FRIENDLY)
     sender_name = serializers.CharField(max_length=100)
-    sender_email = serializers.EmailField()
-    filters = serializers.DictField(required=False, default=dict, help_text=FILTERS_HELP)
+    sender_email = serializers.EmailField(max_length=254)
+    filters = CampaignFiltersSerializer(required=False, default=dict, help_text=FILTERS_HELP)
 
 
 class CampaignListCreateApi(_CampaignApi):
@@ -116,8 +167,8 @@ class CampaignDetailApi(_CampaignApi):
         goal = serializers.ChoiceField(choices=CampaignGoal.choices, required=False)
         tone = serializers.ChoiceField(choices=CampaignTone.choices, required=False)
         sender_name = serializers.CharField(max_length=100, required=False)
-        sender_email = serializers.EmailField(required=False)
-        filters = serializers.DictField(required=False, help_text=FILTERS_HELP)
+        sender_email = serializers.EmailField(max_length=254, required=False)
+        filters = CampaignFiltersSerializer(required=False, help_text=FILTERS_HELP)
 
     @extend_schema(operation_id="campaigns_retrieve", responses=CampaignOutputSerializer, tags=TAGS)
     def get(self, request, org_slug, campaign_id):
