@@ -35,6 +35,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         importlib.import_module("apps.organizations.migrations.0003_seed_plans").seed(apps, None)
+        importlib.import_module("apps.organizations.migrations.0006_plan_max_monthly_outreach_messages").seed(
+            apps, None
+        )
 
 
 @pytest.fixture(autouse=True)

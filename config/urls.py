@@ -19,6 +19,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("widget/", include("apps.widget.urls")),
     path("boards/", include("apps.boards.urls")),  # shared vision boards (public, signed links)
+    path("outreach/", include("apps.outreach.urls")),
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     # The e-mailed password-reset link opens Django's own form (admin-styled templates).
@@ -43,6 +44,7 @@ urlpatterns = [
     path("api/v1/", include("apps.personality.api.urls")),
     path("api/v1/", include("apps.webhooks.api.urls")),
     path("api/v1/", include("apps.boards.api.urls")),
+    path("api/v1/", include("apps.outreach.api.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"

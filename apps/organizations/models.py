@@ -32,6 +32,8 @@ class Plan(models.Model):
     max_storage_mb = models.PositiveIntegerField(null=True, blank=True)
     max_monthly_messages = models.PositiveIntegerField(null=True, blank=True)
     max_api_keys = models.PositiveIntegerField(null=True, blank=True)
+    # Issue 19: outreach e-mails generated per calendar month (campaign messages, docs/outreach.md).
+    max_monthly_outreach_messages = models.PositiveIntegerField(null=True, blank=True)
     is_default = models.BooleanField(default=False)
 
     class Meta:

@@ -31,6 +31,7 @@ LIMIT_LABELS = {
     "max_storage_mb": "MB of document storage",
     "max_monthly_messages": "chat messages per month",
     "max_api_keys": "active API keys",
+    "max_monthly_outreach_messages": "outreach e-mails per month",
 }
 
 

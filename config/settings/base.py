@@ -68,6 +68,7 @@ LOCAL_APPS = [
     "apps.demo",
     "apps.webhooks",
     "apps.boards",
+    "apps.outreach",
     "workers",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -640,6 +641,23 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "WebhookEventEnum": "apps.webhooks.models.WebhookEvent",
         "CrawlSourceKindEnum": "apps.sources.models.CrawlSource.Kind",
         "WebhookDeliveryStatusEnum": "apps.webhooks.models.WebhookDelivery.Status",
+    }
+)
+
+# --------------------------------------------------------------------------- outreach (issue 19, docs/outreach.md)
+# Members per generation batch (one set of queries per batch; progress counts are written after each).
+OUTREACH_BATCH_SIZE = env.int("OUTREACH_BATCH_SIZE", default=200)
+# Messages per SMTP connection when sending (one connection opened per batch).
+OUTREACH_SEND_BATCH_SIZE = env.int("OUTREACH_SEND_BATCH_SIZE", default=100)
+# Recommended items offered to the composer per member (the only items a message may mention).
+OUTREACH_CANDIDATES = env.int("OUTREACH_CANDIDATES", default=4)
+# Model that writes the copy when an LLM is configured (structured output); else the template composer.
+OUTREACH_LLM_MODEL = env("OUTREACH_LLM_MODEL", default="gpt-4o-mini")
+CELERY_TASK_ROUTES["outreach.*"] = {"queue": "celery"}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "CampaignStatusEnum": "apps.outreach.models.Campaign.Status",
+        "CampaignMessageStatusEnum": "apps.outreach.models.CampaignMessage.Status",
     }
 )
 

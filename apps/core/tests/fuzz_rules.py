@@ -55,6 +55,9 @@ STATED_RULES = [
         "DNS: a webhook host that does not resolve or resolves to a private, loopback or reserved address (issue 17)",
     ),
     (ANY, 400, "webhook_disabled", r"", "state: a disabled webhook endpoint is not replayed"),
+    (ANY, 400, "unknown_filter", r"", "a campaign's segment filters refuse unknown keys (issue 19, docs/outreach.md)"),
+    (ANY, 400, "segment_empty", r"", "state: no member matches the campaign's segment (issue 19)"),
+    (ANY, 400, "campaign_empty", r"", "state: the campaign has no message left to send (issue 19)"),
     (ANY, 400, "invalid", r"Cannot be in the future", "clock: a moment later than now"),
     (
         ANY,

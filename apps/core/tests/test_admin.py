@@ -14,6 +14,8 @@ from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import Invitation, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, api_key_for
+from apps.outreach.models import OutreachOptOut
+from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
 from apps.sources.tests.factories import CrawlPageFactory
 from apps.users.tests.factories import UserFactory
 from apps.webhooks.models import WebhookAttempt
@@ -44,10 +46,13 @@ def populated(db):
         organization=goal.organization, user=owner.user, version=1, inputs_hash="0" * 64, layout={}, svg="<svg/>",
         png="boards/example.png", width=1, height=1, captions="template",
     )  # fmt: skip
+    campaign = CampaignFactory(organization=owner.organization, name="example campaign")
+    CampaignMessageFactory(campaign=campaign, user=owner.user, subject="example subject")
+    OutreachOptOut.objects.create(organization=owner.organization, user=owner.user, source="link")
     return owner
 
 
-APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks", "boards"}
+APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks", "boards", "outreach"}
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 

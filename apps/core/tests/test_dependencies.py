@@ -52,6 +52,7 @@ LAYERS = {
     "demo": 8,
     "webhooks": 8,
     "boards": 9,
+    "outreach": 9,
 }
 
 #: Edges that contradict the order; each one would be a known debt with its reason. The list may only

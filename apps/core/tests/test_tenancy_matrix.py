@@ -26,6 +26,8 @@ from apps.documents.tests.factories import DocumentFactory
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
+from apps.outreach.models import Campaign, CampaignMessage, OutreachOptOut
+from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
 from apps.personality.models import AssessmentResponse, PersonalityProfile
 from apps.personality.services import assessment_submit, profile_recompute
 from apps.progress.models import ContentItem, Interaction, Progress
@@ -100,6 +102,8 @@ def world(db):
         organization=org_b, user=member_b.user, version=1, inputs_hash="0" * 64, layout={}, svg="<svg/>",
         png="boards/b.png", width=1, height=1, captions="template",
     )  # fmt: skip
+    campaign_b = CampaignFactory(organization=org_b, status=Campaign.Status.READY)  # issue 19: outreach
+    campaign_message_b = CampaignMessageFactory(campaign=campaign_b, user=member_b.user)
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -118,6 +122,8 @@ def world(db):
         "webhook_id": webhook_b.pk,
         "delivery_id": delivery_b.pk,
         "goal_id": goal_b.pk,
+        "campaign_id": campaign_b.pk,
+        "campaign_message_id": campaign_message_b.pk,
     }
     return {"org_a": org_a, "owner_a": owner_a.user, "key_a": key_a, "org_b": org_b, "b": b_objects}
 
@@ -147,6 +153,9 @@ def _snapshot(org):
         rec_cache.training_queued_get(organization_id=org.pk),
         sorted(Goal.objects.filter(organization=org).values_list("pk", "text", "target_date")),
         sorted(VisionBoard.objects.filter(organization=org).values_list("pk", "version", "share_key")),
+        sorted(Campaign.objects.filter(organization=org).values_list("pk", "name", "status", "filters")),
+        sorted(CampaignMessage.objects.filter(organization=org).values_list("pk", "subject", "status")),
+        sorted(OutreachOptOut.objects.filter(organization=org).values_list("pk", flat=True)),
     )
 
 

@@ -6,8 +6,9 @@ The operations come from the API's own OpenAPI schema (drf-spectacular's generat
 objects and arrays included (free-form objects get a key `note`), hypothesis injects a NUL or a
 lone surrogate at a random position of a random text and the request is sent as the owner of a
 real organization, with real ids in the path (bot, conversation, message, item, membership,
-recommendation log, webhook and delivery, goal, the widget's bot and visitor token). The same for every string query
-parameter. Endpoints added later join automatically. Fixed seed, like test_schema_fuzz.py.
+recommendation log, webhook and delivery, goal, campaign and campaign message, the widget's bot and visitor
+token). The same for every string query parameter. Endpoints added later join automatically. Fixed
+seed, like test_schema_fuzz.py.
 """
 
 import json
@@ -27,6 +28,7 @@ from apps.conversations.models import Conversation, EvaluationRun, Message
 from apps.conversations.qa import qa_pair_create
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
+from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
 from apps.progress.tests.factories import ContentItemFactory
 from apps.recommendations.models import RecommendationLog
 from apps.sources.tests.factories import CrawlSourceFactory
@@ -146,6 +148,8 @@ def world(db):
     webhook = WebhookEndpointFactory(organization=organization)
     delivery = WebhookDeliveryFactory(endpoint=webhook)
     goal = GoalFactory(organization=organization, user=member.user)
+    campaign = CampaignFactory(organization=organization, status="ready")
+    campaign_message = CampaignMessageFactory(campaign=campaign, user=member.user)
     api = APIClient()
     api.credentials(HTTP_ORIGIN=SITE, HTTP_AUTHORIZATION=f"Bearer {token_pair(owner)['access']}")
     ids = {
@@ -153,6 +157,8 @@ def world(db):
         "message_id": message.pk, "item_id": item.pk, "membership_id": member.pk, "log_id": log.pk,
         "public_id": bot.public_id, "pair_id": pair.pk, "run_id": run.pk, "source_id": source.pk,
         "webhook_id": webhook.pk, "delivery_id": delivery.pk, "goal_id": goal.pk,
+        "campaign_id": campaign.pk,
+        "campaign_message_id": campaign_message.pk, "user_id": member.user_id,
     }  # fmt: skip
     widget_ids = {**ids, "conversation_id": visit.pk, "message_id": answer.pk}
 

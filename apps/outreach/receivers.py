@@ -1,0 +1,28 @@
+"""Every receiver of outreach, connected in `OutreachConfig.ready()` (STYLE.md §9).
+
+A member who leaves the organization is never mailed by it: their unsent messages are deleted (sent ones
+stay as the record of what went out; deleting the account deletes those too, by cascade).
+"""
+
+from __future__ import annotations
+
+from apps.organizations import events as organization_events
+from apps.organizations.models import Membership
+from apps.outreach.models import CampaignMessage
+
+
+def on_members_changed(sender, *, organization_id, user_ids, **kwargs) -> None:
+    still = set(
+        Membership.objects.filter(organization_id=organization_id, user_id__in=user_ids).values_list(
+            "user_id", flat=True
+        )
+    )
+    gone = [user_id for user_id in user_ids if user_id not in still]
+    if gone:
+        CampaignMessage.objects.filter(
+            organization_id=organization_id, user_id__in=gone, status=CampaignMessage.Status.READY
+        ).delete()
+
+
+def receivers_connect() -> None:
+    organization_events.members_changed.connect(on_members_changed, dispatch_uid="outreach.on_members_changed")

@@ -1,0 +1,104 @@
+"""Fixtures of the outreach tests: a small catalog and members with interests and progress, and the fake
+language model at the HTTP transport (the chat tests' FakeLLM; nothing else is faked)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import httpx2
+import openai
+import pytest
+from django.utils import timezone
+from openai._base_client import BaseClient
+
+from apps.conversations import chat
+from apps.conversations.tests.utils import FakeLLM, completion
+from apps.organizations.models import Role
+from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
+from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
+from apps.users.tests.factories import UserFactory
+
+
+@pytest.fixture
+def llm(settings, monkeypatch):
+    """`llm(*replies)`: a language model answered by `replies` at the HTTP transport."""
+    settings.OPENAI_API_KEY = "test"
+    settings.OPENAI_BASE_URL = None
+    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *args, **kwargs: 0)
+
+    def install(*replies) -> FakeLLM:
+        fake = FakeLLM(replies)
+
+        def client():
+            return openai.OpenAI(
+                api_key="test", base_url="http://llm.test/v1", max_retries=0, timeout=5,
+                http_client=httpx2.Client(transport=httpx2.MockTransport(fake.handler)),
+            )  # fmt: skip
+
+        monkeypatch.setattr(chat, "llm_client", client)
+        return fake
+
+    return install
+
+
+@pytest.fixture
+def offline(settings):
+    settings.OPENAI_API_KEY = None
+    settings.OPENAI_BASE_URL = None
+
+
+def copy_reply(item_ids, *, intro="Pick up where you left off.", line="A good next step.", subject="Your next step"):
+    """A chat.completion whose content is the outreach JSON naming `item_ids`."""
+    payload = {
+        "subject": subject, "greeting": "Hi Ann,", "intro": intro,
+        "items": [{"item_id": item_id, "line": line} for item_id in item_ids], "closing": "Cheers,",
+    }  # fmt: skip
+    return completion(json.dumps(payload))
+
+
+class World:
+    """An organization with a catalog (one priced item) and three members:
+    ann (interested in python, half way through "Python Foundations", active today),
+    bob (interested in design, nothing started, inactive for 60 days),
+    cy (no interests, completed "Python Foundations")."""
+
+    def __init__(self):
+        now = timezone.now()
+        self.organization = OrganizationFactory(name="Acme Academy")
+        self.admin = MembershipFactory(organization=self.organization, role=Role.ADMIN).user
+        self.python = ContentItemFactory(
+            organization=self.organization, title="Python Foundations", url="https://learn.example/python",
+            tags=["python"],
+        )  # fmt: skip
+        self.advanced = ContentItemFactory(
+            organization=self.organization, title="Advanced Python Patterns", url="https://learn.example/adv",
+            tags=["python"], metadata={"price": 49},
+        )  # fmt: skip
+        self.design = ContentItemFactory(organization=self.organization, title="Design Systems Basics", tags=["design"])
+        self.other = ContentItemFactory(
+            organization=self.organization, title="Kubernetes In Production", tags=["ops"]
+        )  # fmt: skip
+        self.ann = UserFactory(full_name="Ann Lee", interests=["python"])
+        self.bob = UserFactory(full_name="Bob Ray", interests=["design"])
+        self.cy = UserFactory(full_name="Cy Po", interests=[])
+        for user in (self.ann, self.bob, self.cy):
+            MembershipFactory(organization=self.organization, user=user, role=Role.MEMBER)
+        ProgressFactory(
+            organization=self.organization, item=self.python, user=self.ann, status="in_progress", percent=50,
+            started_at=now, last_activity_at=now,
+        )  # fmt: skip
+        ProgressFactory(
+            organization=self.organization, item=self.python, user=self.cy, status="completed", percent=100,
+            started_at=now - timedelta(days=3), completed_at=now - timedelta(days=2), last_activity_at=now,
+        )  # fmt: skip
+        InteractionFactory(organization=self.organization, item=self.python, user=self.ann, kind="start")
+        InteractionFactory(
+            organization=self.organization, item=self.design, user=self.bob, occurred_at=now - timedelta(days=60)
+        )
+        InteractionFactory(organization=self.organization, item=self.python, user=self.cy, kind="complete")
+
+
+@pytest.fixture
+def world(db):
+    return World()
