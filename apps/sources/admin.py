@@ -28,8 +28,8 @@ class CrawlSourceAdmin(ServiceDeleteAdmin):
     search_fields = ["url", "bot__name", "organization__name"]
     list_select_related = ["bot", "organization"]
     readonly_fields = [
-        "organization", "bot", "url", "kind", "status", "run", "cancel_requested", "error", "crawl_started_at",
-        "crawl_finished_at", "next_crawl_at", "created_by", "created_at",
+        "organization", "bot", "url", "kind", "delay_seconds", "status", "run", "cancel_requested", "error",
+        "crawl_started_at", "crawl_finished_at", "next_crawl_at", "created_by", "created_at",
     ]  # fmt: skip
     inlines = [CrawlPageInline]
     actions = ["crawl", "cancel"]

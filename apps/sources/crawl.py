@@ -9,6 +9,10 @@ versions and plan limits as for an upload; the HTML is cleaned by the upload's o
 same-site links of HTML pages join the queue up to the depth limit. Between two pages the run
 reads `cancel_requested`; a redelivered task continues the queue where it stopped. A run that saw
 the whole site retires the pages it no longer reached (and any page answering 404/410).
+
+Politeness: two page requests of a run are at least the source's delay apart (`delay_seconds`, default
+CRAWL_DELAY_SECONDS), or robots.txt's `Crawl-delay` when longer (capped at CRAWL_MAX_DELAY_SECONDS).
+URLs are normalised before they are queued (`url_normalise`), so one page is fetched once.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ import hashlib
 import logging
 import re
 import time
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Count
 from django.utils import timezone
 from protego import Protego
 from usp.fetch_parse import SitemapFetcher
@@ -34,6 +39,7 @@ from usp.web_client.abstract_client import (
 from apps.core.exceptions import ApplicationError
 from apps.core.fetch import FetchError, fetch
 from apps.documents.services.upload import IncomingFile, document_upload
+from apps.sources.events import crawl_finished_send
 from apps.sources.models import CrawlPage, CrawlSource
 from apps.sources.services import crawl_enqueue, next_crawl_time, pages_retire
 
@@ -52,6 +58,11 @@ CONTENT_TYPES = {
 DISALLOW_ALL = "User-agent: *\nDisallow: /\n"
 #: links whose extension says they are not documents are not even fetched
 SKIPPED_EXTENSIONS = re.compile(r"\.(png|jpe?g|gif|svg|webp|ico|css|js|zip|gz|tar|mp4|mp3|woff2?|ttf|xml)$", re.I)
+#: query parameters that only track where a visitor came from: dropped, so a page is one URL
+TRACKING_PARAMETERS = re.compile(
+    r"^(utm_\w+|gclid|dclid|gbraid|wbraid|fbclid|msclkid|yclid|mc_cid|mc_eid|_ga|_gl|igshid)$", re.IGNORECASE
+)
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def crawl_run(*, organization_id: int, source_id: int, run: int) -> str:
@@ -79,6 +90,7 @@ def _crawl(source: CrawlSource, run: int) -> str:
         if not queued.update(status=CrawlSource.Status.RUNNING):
             return "stale"  # cancelled before it started (resuming seeds again: idempotent)
     limit_hit = False
+    pace = Pace(crawl_delay(source, robots))
     while True:
         if CrawlSource.objects.filter(pk=source.pk, cancel_requested=True).exists():
             _finish(source, CrawlSource.Status.CANCELLED)
@@ -96,7 +108,7 @@ def _crawl(source: CrawlSource, run: int) -> str:
                 state=CrawlPage.State.SKIPPED, error=f"Over the source's limit of {source.max_pages} pages."
             )
             break
-        _page_process(source, page, robots)
+        _page_process(source, page, robots, pace=pace)
         # The heartbeat the stalled-crawl sweep reads (services.sources_stalled_resume).
         CrawlSource.objects.filter(pk=source.pk).update(updated_at=timezone.now())
         if time.monotonic() > budget_end:
@@ -115,15 +127,52 @@ def _crawl(source: CrawlSource, run: int) -> str:
 
 
 def _finish(source: CrawlSource, status: str, error: str = "") -> None:
+    """End the run with `status`, and tell whoever listens (`crawl_finished`), in one transaction."""
     source.refresh_from_db()
-    CrawlSource.objects.filter(pk=source.pk).update(
-        status=status,
-        error=error,
-        cancel_requested=False,
-        crawl_finished_at=timezone.now(),
-        next_crawl_at=next_crawl_time(source),
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        CrawlSource.objects.filter(pk=source.pk).update(
+            status=status,
+            error=error,
+            cancel_requested=False,
+            crawl_finished_at=timezone.now(),
+            next_crawl_at=next_crawl_time(source),
+            updated_at=timezone.now(),
+        )
+        counts = (
+            CrawlPage.objects.filter(source=source, run=source.run).values("state").annotate(n=Count("id")).order_by()
+        )
+        crawl_finished_send(
+            organization_id=source.organization_id,
+            bot_id=source.bot_id,
+            source_id=source.pk,
+            run=source.run,
+            status=str(status),
+            pages={row["state"]: row["n"] for row in counts},
+        )
+
+
+def crawl_delay(source: CrawlSource, robots: Protego) -> float:
+    """Seconds between two page requests of a run: the source's delay (or CRAWL_DELAY_SECONDS), or the
+    site's robots.txt `Crawl-delay` for our user agent when longer, capped at CRAWL_MAX_DELAY_SECONDS (a
+    site asking for an hour between pages would never be crawled)."""
+    own = settings.CRAWL_DELAY_SECONDS if source.delay_seconds is None else source.delay_seconds
+    asked = robots.crawl_delay(settings.BEACON_FETCH_USER_AGENT) or 0
+    return max(own, min(float(asked), settings.CRAWL_MAX_DELAY_SECONDS))
+
+
+class Pace:
+    """Keeps page requests of one run at least `delay` seconds apart (the first goes at once)."""
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self._last: float | None = None
+
+    def wait(self) -> None:
+        if self._last is not None:
+            remaining = self._last + self.delay - time.monotonic()
+            if remaining > 0:
+                time.sleep(remaining)
+        self._last = time.monotonic()
 
 
 def _robots(start_url: str) -> Protego:
@@ -141,18 +190,36 @@ def _robots(start_url: str) -> Protego:
 
 
 def _same_site(url: str, start_url: str) -> bool:
-    return urlsplit(url).netloc.lower() == urlsplit(start_url).netloc.lower()
+    return urlsplit(url_normalise(url)).netloc == urlsplit(url_normalise(start_url)).netloc
 
 
-def _normalise(url: str) -> str:
-    url = urldefrag(url)[0]
-    parts = urlsplit(url)
-    return url if parts.path else url + "/"
+def url_normalise(url: str) -> str:
+    """One spelling per page, so a page is queued and fetched once: scheme and host in lower case, the
+    default port dropped, `/` for an empty path, the fragment dropped, tracking parameters (utm_*, gclid,
+    fbclid, ...) dropped and the rest of the query sorted. Path case and encoding are kept (servers differ)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: leave the URL as it is, the fetch will refuse it
+        return url
+    netloc = host if port is None or port == DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    if parts.username is not None:
+        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+    query = sorted(
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not TRACKING_PARAMETERS.match(key)
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
 
 
 def _enqueue(source: CrawlSource, url: str, depth: int) -> None:
     """The URL joins this run's queue unless this run has it already."""
-    url = _normalise(url)
+    url = url_normalise(url)
     if len(url) > 1000 or not _same_site(url, source.url) or SKIPPED_EXTENSIONS.search(urlsplit(url).path):
         return
     updated = (
@@ -191,7 +258,7 @@ def _seed(source: CrawlSource, robots: Protego) -> None:
             )
 
 
-def _page_process(source: CrawlSource, page: CrawlPage, robots: Protego) -> None:
+def _page_process(source: CrawlSource, page: CrawlPage, robots: Protego, *, pace: Pace | None = None) -> None:
     fields = {"fetched_at": timezone.now()}
     if not robots.can_fetch(page.url, settings.BEACON_FETCH_USER_AGENT):
         _page_save(page, state=CrawlPage.State.SKIPPED, error="Disallowed by robots.txt.", **fields)
@@ -202,6 +269,8 @@ def _page_process(source: CrawlSource, page: CrawlPage, robots: Protego) -> None
         headers["If-None-Match"] = page.etag
     if document_alive and page.last_modified:
         headers["If-Modified-Since"] = page.last_modified
+    if pace is not None:
+        pace.wait()
     try:
         response = fetch(page.url, headers=headers)
     except FetchError as exc:

@@ -32,6 +32,12 @@ class CrawlSource(OrganizationOwnedModel):
     max_pages = models.PositiveIntegerField()
     max_depth = models.PositiveSmallIntegerField()
     recrawl_every_hours = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: on demand only.")
+    delay_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Seconds between two page requests (empty: CRAWL_DELAY_SECONDS); robots.txt's Crawl-delay wins "
+        "when longer.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.IDLE, db_index=True)
     # Each crawl is a new run; the pages it reached carry its number.
     run = models.PositiveIntegerField(default=0)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.core.exceptions import ApplicationError
 from apps.core.fetch import FetchError, url_target
 from apps.documents.services.upload import document_delete
+from apps.sources.events import crawl_finished_send
 from apps.sources.models import CrawlPage, CrawlSource
 
 
@@ -41,6 +42,7 @@ def source_create(
     max_pages: int | None = None,
     max_depth: int | None = None,
     recrawl_every_hours: int | None = None,
+    delay_seconds: float | None = None,
     created_by=None,
 ) -> CrawlSource:
     """A website source of `bot`, its first crawl queued."""
@@ -56,6 +58,7 @@ def source_create(
         max_pages=max_pages or settings.CRAWL_DEFAULT_MAX_PAGES,
         max_depth=settings.CRAWL_DEFAULT_MAX_DEPTH if max_depth is None else max_depth,
         recrawl_every_hours=recrawl_every_hours,
+        delay_seconds=delay_seconds,
         created_by=created_by,
     )
     return crawl_start(source=source)
@@ -95,6 +98,14 @@ def crawl_cancel(*, source: CrawlSource) -> CrawlSource:
         # Not started: nothing to wait for (a task arriving later finds the run over).
         source.status = CrawlSource.Status.CANCELLED
         source.crawl_finished_at = timezone.now()
+        crawl_finished_send(
+            organization_id=source.organization_id,
+            bot_id=source.bot_id,
+            source_id=source.pk,
+            run=source.run,
+            status=str(source.status),
+            pages={},
+        )
     else:
         source.cancel_requested = True
     source.save()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from apps.conversations import events as conversation_events
 from apps.documents import events as document_events
 from apps.organizations import events as organization_events
+from apps.sources import events as source_events
 from apps.webhooks.models import WebhookEvent
 from apps.webhooks.services import webhook_event_record, webhook_subscribed
 
@@ -20,6 +21,11 @@ def on_document_finished(sender, *, organization_id, bot_id, document_id, status
     event = WebhookEvent.DOCUMENT_READY if status == "ready" else WebhookEvent.DOCUMENT_FAILED
     data = {"bot_id": bot_id, "document_id": document_id, "status": status}
     webhook_event_record(organization_id=organization_id, event=event, data=data)
+
+
+def on_crawl_finished(sender, *, organization_id, bot_id, source_id, run, status, pages, **kwargs) -> None:
+    data = {"bot_id": bot_id, "source_id": source_id, "run": run, "status": status, "pages": pages}
+    webhook_event_record(organization_id=organization_id, event=WebhookEvent.CRAWL_FINISHED, data=data)
 
 
 def on_message_feedback_given(
@@ -44,6 +50,7 @@ def on_plan_limit_reached(sender, *, organization_id, limit, allowed, used, **kw
 
 def receivers_connect() -> None:
     document_events.document_finished.connect(on_document_finished, dispatch_uid="webhooks.on_document_finished")
+    source_events.crawl_finished.connect(on_crawl_finished, dispatch_uid="webhooks.on_crawl_finished")
     conversation_events.message_feedback_given.connect(
         on_message_feedback_given, dispatch_uid="webhooks.on_message_feedback_given"
     )

@@ -459,6 +459,10 @@ CRAWL_DEFAULT_MAX_DEPTH = env.int("CRAWL_DEFAULT_MAX_DEPTH", default=3)
 CRAWL_TASK_SECONDS = env.int("CRAWL_TASK_SECONDS", default=300)
 # How often beat looks for sources due for their scheduled re-crawl, or whose crawl task was lost.
 CRAWL_SWEEP_INTERVAL_SECONDS = env.int("CRAWL_SWEEP_INTERVAL_SECONDS", default=300)
+# Politeness: seconds between two page requests of a crawl (a source may set its own), and the longest
+# robots.txt Crawl-delay honoured (a longer one is cut to this).
+CRAWL_DELAY_SECONDS = env.float("CRAWL_DELAY_SECONDS", default=1.0)
+CRAWL_MAX_DELAY_SECONDS = env.float("CRAWL_MAX_DELAY_SECONDS", default=30.0)
 CELERY_TASK_ROUTES["sources.crawl"] = {"queue": "ingestion"}
 CELERY_BEAT_SCHEDULE["sources-recrawl-due"] = {
     "task": "sources.recrawl_due",

@@ -44,3 +44,5 @@ WHITENOISE_USE_FINDERS = True
 # No debounced calibration run outlives the test whose ingestion scheduled it (it would run, a
 # minute later, inside another test's worker); the calibration tests turn this on.
 REFUSAL_CALIBRATION_AUTO = False
+# The local test site needs no politeness; the pacing tests set their own delays.
+CRAWL_DELAY_SECONDS = 0.0

@@ -123,3 +123,28 @@ def test_missing_onnxruntime_is_refused_at_startup(settings, monkeypatch):
     )
     assert result.returncode != 0
     assert "ImproperlyConfigured: EMBEDDING_BACKEND=onnx needs onnxruntime" in result.stderr
+
+
+def test_the_export_is_fused_and_the_int8_graph_quantized(onnx_dir, tmp_path, monkeypatch):
+    """Export version 2 (issue 17 item 6): eager attention fused by ONNX Runtime's transformer optimizer (one
+    Attention per layer, skip + LayerNorm, bias + GELU), and int8 over the fused graph (quantized attention and
+    matrix products, 7-bit weights only without VNNI: the cache folder says which)."""
+    import onnx
+
+    (float_path,) = onnx_dir.rglob("model.onnx")
+    (int8_path,) = onnx_dir.rglob("model-int8.onnx")
+    float_ops = [node.op_type for node in onnx.load(float_path, load_external_data=False).graph.node]
+    assert float_ops.count("Attention") == 6  # all-MiniLM-L6-v2 has 6 layers
+    assert float_ops.count("SkipLayerNormalization") == 12 and float_ops.count("BiasGelu") == 6
+    int8_ops = {node.op_type for node in onnx.load(int8_path, load_external_data=False).graph.node}
+    assert {"QAttention", "MatMulInteger", "DynamicQuantizeLinear"} <= int8_ops
+    assert "Attention" not in int8_ops
+
+    # The other kind of CPU gets a folder of its own (its int8 file differs); the export is stubbed here.
+    model_path = OnnxEmbedder("all-MiniLM-L6-v2", quantized=False, cache_dir=tmp_path).model_path
+    vnni = embeddings.cpu_has_vnni()
+    monkeypatch.setattr(embeddings, "_onnx_export_float", lambda model, target: target.write_bytes(b"stub"))
+    here = embeddings.onnx_export(None, model_path, cache_dir=tmp_path, quantized=False)
+    monkeypatch.setattr(embeddings, "cpu_has_vnni", lambda: not vnni)
+    there = embeddings.onnx_export(None, model_path, cache_dir=tmp_path, quantized=False)
+    assert here.name == there.name == "model.onnx" and here.parent != there.parent

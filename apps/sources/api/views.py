@@ -26,9 +26,10 @@ class SourceOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = CrawlSource
         fields = [
-            "id", "url", "kind", "max_pages", "max_depth", "recrawl_every_hours", "status", "run", "cancel_requested",
-            "error", "crawl_started_at", "crawl_finished_at", "next_crawl_at", "created_at", "pages_total",
-            "pages_queued", "pages_ingested", "pages_unchanged", "pages_skipped", "pages_failed", "pages_retired",
+            "id", "url", "kind", "max_pages", "max_depth", "recrawl_every_hours", "delay_seconds", "status", "run",
+            "cancel_requested", "error", "crawl_started_at", "crawl_finished_at", "next_crawl_at", "created_at",
+            "pages_total", "pages_queued", "pages_ingested", "pages_unchanged", "pages_skipped", "pages_failed",
+            "pages_retired",
         ]  # fmt: skip
 
 
@@ -54,6 +55,15 @@ class SourceListCreateApi(BotScopedApi):
         max_depth = serializers.IntegerField(min_value=0, max_value=20, required=False)
         recrawl_every_hours = serializers.IntegerField(
             min_value=1, max_value=24 * 365, required=False, allow_null=True, default=None
+        )
+        delay_seconds = serializers.FloatField(
+            min_value=0,
+            max_value=600,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Seconds between two page requests; empty: the server's default. robots.txt's Crawl-delay "
+            "wins when longer.",
         )
 
     @extend_schema(operation_id="sources_list", responses=paginated_schema(SourceOutputSerializer), tags=["sources"])

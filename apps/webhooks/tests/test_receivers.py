@@ -1,8 +1,9 @@
 """The domain events that become webhook deliveries (docs/webhooks.md, docs/architecture.md "Domain events").
 
 Coverage (the senders are tested in each sending app's tests/test_events.py; here the monthly message
-limit's plan_limit_reached): the receivers record one delivery per active, subscribed endpoint of the
-organization only, and publish it after commit; a rolled-back write records and publishes nothing;
+limit's plan_limit_reached; a crawl's crawl_finished): the receivers record one delivery per active,
+subscribed endpoint of the organization only, and publish it after commit; a rolled-back write records and
+publishes nothing;
 plan.limit_reached, whose transaction rolls back, is recorded by a task published at once, and only when
 an endpoint listens; webhooks has exactly one receiver per event it listens to and none on post_save.
 """
@@ -24,6 +25,9 @@ from apps.documents.tests.factories import DocumentFactory
 from apps.organizations import events as organization_events
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, plan
+from apps.sources import events as source_events
+from apps.sources.services import crawl_cancel
+from apps.sources.tests.factories import CrawlSourceFactory
 from apps.webhooks import receivers
 from apps.webhooks.models import WebhookDelivery, WebhookEvent
 from apps.webhooks.tests.factories import WebhookEndpointFactory
@@ -56,6 +60,21 @@ def test_a_document_event_reaches_subscribed_endpoints_after_commit(django_captu
     assert delivery.endpoint == listening and delivery.organization == organization
     assert delivery.event == "document.failed"
     assert delivery.payload == {"bot_id": document.bot_id, "document_id": document.pk, "status": "failed"}
+    publish.assert_called_once_with((delivery.pk,))
+
+
+def test_a_crawl_ending_sends_crawl_finished(django_capture_on_commit_callbacks):
+    """issue 17 item 5: a crawl run that ends (here: a queued run cancelled) is delivered as crawl.finished."""
+    source = CrawlSourceFactory(run=2, status="queued")
+    endpoint = WebhookEndpointFactory(organization=source.organization, events=[WebhookEvent.CRAWL_FINISHED])
+    WebhookEndpointFactory(organization=source.organization, events=[WebhookEvent.DOCUMENT_READY])  # other event
+    with mock.patch(DELIVER) as publish, django_capture_on_commit_callbacks(execute=True):
+        crawl_cancel(source=source)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.endpoint, delivery.event) == (endpoint, "crawl.finished")
+    assert delivery.payload == {
+        "bot_id": source.bot_id, "source_id": source.pk, "run": 2, "status": "cancelled", "pages": {},
+    }  # fmt: skip
     publish.assert_called_once_with((delivery.pk,))
 
 
@@ -149,6 +168,7 @@ def test_one_receiver_per_event_and_none_on_model_signals():
         document_events.document_finished,
         conversation_events.message_feedback_given,
         organization_events.plan_limit_reached,
+        source_events.crawl_finished,
     ):
         assert [m for m in modules(signal) if m.startswith("apps.webhooks.")] == [receivers.__name__]
     for signal in (post_save, post_delete):
