@@ -10,6 +10,7 @@ from apps.conversations.models import Conversation, EvaluationRun, Message
 from apps.conversations.qa import qa_pair_create
 from apps.documents.models import Chunk
 from apps.documents.tests.factories import DocumentFactory
+from apps.interests.services import member_interests_set
 from apps.organizations.models import Invitation, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, api_key_for
@@ -38,10 +39,11 @@ def populated(db):
     CrawlPageFactory(source__bot=bot, source__url="https://example.com/", document=document, error="example error")
     delivery = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=owner.organization))
     WebhookAttempt.objects.create(delivery=delivery, number=1, started_at=delivery.created_at, status_code=500)
+    member_interests_set(organization=owner.organization, user_id=owner.user_id, source="stated", interests=["example"])
     return owner
 
 
-APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks"}
+APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks", "interests"}
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 

@@ -20,6 +20,8 @@ from apps.conversations.models import Conversation, EvaluationRun, Message, QAPa
 from apps.conversations.qa import qa_pair_create
 from apps.documents.models import Document
 from apps.documents.tests.factories import DocumentFactory
+from apps.interests.models import MemberInterest
+from apps.interests.services import member_interests_set
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
@@ -90,6 +92,8 @@ def world(db):
     profile_recompute(organization_id=org_b.pk, user_id=member_b.user.pk)
     webhook_b = WebhookEndpointFactory(organization=org_b)
     delivery_b = WebhookDeliveryFactory(endpoint=webhook_b)
+    # issue 19: B's member has interests (members/{id}/interests/ of B under A's slug is 404)
+    member_interests_set(organization=org_b, user_id=member_b.user_id, source="stated", interests=["b's secret"])
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -131,6 +135,7 @@ def _snapshot(org):
         sorted(AssessmentResponse.objects.filter(organization=org).values_list("pk", flat=True)),
         sorted(WebhookEndpoint.objects.filter(organization=org).values_list("pk", "url", "events", "is_active")),
         sorted(WebhookDelivery.objects.filter(organization=org).values_list("pk", "status", "attempt_count")),
+        sorted(MemberInterest.objects.filter(organization=org).values_list("pk", "value_id", "weight", "updated_at")),
     )
 
 

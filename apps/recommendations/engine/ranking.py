@@ -52,6 +52,8 @@ def source_weights(context: UserContext) -> dict[str, float]:
         weights = {"popular": 1.0}
     weights["course"] = settings.REC_WEIGHT_COURSE
     weights["graph"] = settings.REC_WEIGHT_GRAPH
+    weights["interests"] = settings.REC_WEIGHT_INTERESTS  # also cold members: what they told us
+    weights["chat"] = settings.REC_WEIGHT_CHAT
     return weights
 
 
@@ -268,7 +270,7 @@ def explain(entry, context: UserContext, items, results, vectors, hook_reason) -
     evidence = results[source].evidence.get(entry["id"]) if source in results else None
     if source == "course" and evidence:
         return source, f"Next in {evidence}"
-    if source == "graph" and evidence:
+    if source in ("graph", "interests", "chat") and evidence:  # these sources' evidence is the sentence
         return source, str(evidence)
     if source == "cooccurrence" and evidence in items:
         return source, f"Popular with people who liked {items[evidence]['title']}"
