@@ -143,6 +143,7 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
         user_events.user_profile_changed,
         conversation_events.user_message_posted,
         interest_events.member_interests_changed,
+        conversation_events.question_embedded,
     ]
     listening = {
         "graph": graph_receivers,
@@ -152,7 +153,7 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
     }
     # Issue 19: the flat profile interests reach the graph through apps.interests (member_interests_changed).
     assert [signal for signal, _receiver in graph_receivers.RECEIVERS] == [*events[:4], events[6]]
-    assert [signal for signal, _receiver in receivers.RECEIVERS] == [events[0], events[1], events[3], events[6]]
+    assert [signal for signal, _receiver in receivers.RECEIVERS] == [events[0], events[1], events[3], *events[6:]]
     assert [signal for signal, _receiver in personality_receivers.RECEIVERS] == [events[0], events[1], events[5]]
     assert [signal for signal, _receiver in interest_receivers.RECEIVERS] == [events[4], events[3]]
 
