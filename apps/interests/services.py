@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from apps.core.exceptions import ApplicationError
 from apps.interests.events import member_interests_changed_send
 from apps.interests.models import (
     DECAYING_SOURCES,
@@ -52,12 +53,17 @@ def interest_inputs_clean(raw: Iterable) -> list[InterestInput]:
         if not isinstance(item, dict):
             errors.append(f"[{index}]: expected a name or an object with value, category and weight.")
             continue
-        value = interest_name_normalise(item.get("value") or "")
-        category = interest_name_normalise(item.get("category") or DEFAULT_CATEGORY)
+        raw_value, raw_category = item.get("value") or "", item.get("category") or ""
+        if not isinstance(raw_value, str) or not isinstance(raw_category, str):
+            errors.append(f"[{index}]: value and category are strings.")
+            continue
+        # Lower-casing may lengthen a name ("İ" -> 2 characters): the limit is on what was sent.
+        value = interest_name_normalise(raw_value)[:NAME_MAX_LENGTH]
+        category = interest_name_normalise(raw_category)[:NAME_MAX_LENGTH] or DEFAULT_CATEGORY
         weight = item.get("weight", 1.0)
         if not value:
             errors.append(f"[{index}].value: this field may not be blank.")
-        elif len(value) > NAME_MAX_LENGTH or len(category) > NAME_MAX_LENGTH:
+        elif len(raw_value.strip()) > NAME_MAX_LENGTH or len(raw_category.strip()) > NAME_MAX_LENGTH:
             errors.append(f"[{index}]: names have at most {NAME_MAX_LENGTH} characters.")
         elif isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
             errors.append(f"[{index}].weight: a number from 0 to 1.")
@@ -150,19 +156,21 @@ def member_interests_set(*, organization, user_id: int, interests: Iterable, sou
 def member_interests_sync(*, organization, rows: list[dict]) -> dict:
     """Bulk replace-all of `synced` interests by external id, all or nothing.
 
-    `rows`: [{"index", "external_id", "interests"}] (validated shape). An unknown external id, a
-    repeated one or a bad interest rejects the whole batch: a ValidationError whose `rows` lists
-    every failing row ("rows[3].external_id: ..."); nothing is written. Returns {"members", "interests"}.
+    `rows`: [{"index", "external_id", "interests"}] (validated shape). A bad interest, a repeated or an
+    unknown external id rejects the whole batch, naming every failing row ("rows[3].external_id: ..."):
+    a ValidationError for malformed interests, else an ApplicationError `duplicate_row` or
+    `invalid_reference` (state the schema cannot express); nothing is written. Returns {"members", "interests"}.
     """
     from apps.organizations.models import Membership
 
     errors: list[str] = []
+    duplicates: list[str] = []
     seen: dict[str, int] = {}
     cleaned: dict[str, list[InterestInput]] = {}
     for row in rows:
         ext = row["external_id"]
         if ext in seen:
-            errors.append(
+            duplicates.append(
                 f"rows[{row['index']}].external_id: {ext!r} appears more than once (first at row {seen[ext]})."
             )
             continue
@@ -171,18 +179,22 @@ def member_interests_sync(*, organization, rows: list[dict]) -> dict:
             cleaned[ext] = interest_inputs_clean(row["interests"])
         except ValidationError as exc:
             errors.extend(f"rows[{row['index']}].{message}" for message in exc.message_dict["interests"])
+    if errors:  # malformed rows: a 400 `invalid`
+        raise ValidationError({"rows": sorted(errors, key=_row_order)})
+    if duplicates:  # state the schema cannot express (unique by a key inside the rows)
+        raise ApplicationError(" ".join(duplicates), code="duplicate_row", extra={"rows": duplicates})
     members = dict(
         Membership.objects.filter(organization=organization, external_id__in=list(seen)).values_list(
             "external_id", "user_id"
         )
     )
-    errors.extend(
+    unknown = [
         f"rows[{index}].external_id: no member of this organization has external_id {ext!r}."
         for ext, index in seen.items()
         if ext not in members
-    )
-    if errors:
-        raise ValidationError({"rows": sorted(errors, key=_row_order)})
+    ]
+    if unknown:
+        raise ApplicationError(" ".join(unknown), code="invalid_reference", extra={"rows": unknown})
     with transaction.atomic():
         _replace(
             organization_id=organization.pk,
@@ -345,3 +357,53 @@ def _replace_category(*, organization_id: int, interests: dict[int, list[Interes
                 [organization_id, source, keep_users, keep_values],
             )
     member_interests_changed_send(organization_id=organization_id, user_ids=interests)
+
+
+def member_inferred_interests_replace(*, organization_id: int, rows: Iterable[tuple]) -> int:
+    """Replace the `inferred` interests of the members present in `rows` (members absent keep theirs, which
+    go on decaying): (user_id, category, value, weight 0..1, last seen, evidence count, item ids) tuples,
+    computed from behaviour by a background job. `updated_at` is the last behaviour seen, so the read-time
+    decay counts from it. Set-based: one DELETE and one upsert whatever the number of rows. Returns rows."""
+    rows = [
+        (user_id, interest_name_normalise(category), interest_name_normalise(value)[:NAME_MAX_LENGTH], *rest)
+        for user_id, category, value, *rest in rows
+    ]
+    rows = [row for row in rows if row[1] and row[2]]
+    if not rows:
+        return 0
+    ids = interest_values_ensure(organization_id=organization_id, pairs=[(row[1], row[2]) for row in rows])
+    best: dict[tuple[int, int], tuple] = {}
+    for user_id, category, value, weight, last_seen, count, item_ids in rows:
+        best[(user_id, ids[(category, value)])] = (min(max(float(weight), 0.0), 1.0), last_seen, int(count), item_ids)
+    keys = sorted(best)
+    users = sorted({user_id for user_id, _ in keys})
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""DELETE FROM {TABLE} mi WHERE mi.organization_id = %s AND mi.source = %s AND mi.user_id = ANY(%s)
+                AND NOT EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::bigint[]) AS k(u, v)
+                                WHERE k.u = mi.user_id AND k.v = mi.value_id)""",
+            [organization_id, InterestSource.INFERRED, users, [k[0] for k in keys], [k[1] for k in keys]],
+        )
+        cursor.execute(
+            f"""INSERT INTO {TABLE}
+                    (organization_id, user_id, value_id, source, weight, evidence_count, item_ids, created_at,
+                     updated_at)
+                SELECT %s, u, v, %s, w, n, i::jsonb, now(), t
+                FROM unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::int[], %s::text[], %s::timestamptz[])
+                     AS x(u, v, w, n, i, t)
+                ON CONFLICT (organization_id, user_id, value_id, source) DO UPDATE
+                SET weight = EXCLUDED.weight, evidence_count = EXCLUDED.evidence_count,
+                    item_ids = EXCLUDED.item_ids, updated_at = EXCLUDED.updated_at""",
+            [
+                organization_id,
+                InterestSource.INFERRED,
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [best[k][0] for k in keys],
+                [best[k][2] for k in keys],
+                [_json_ids(best[k][3]) for k in keys],
+                [best[k][1] for k in keys],
+            ],
+        )
+        member_interests_changed_send(organization_id=organization_id, user_ids=users)
+    return len(keys)

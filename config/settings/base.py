@@ -581,6 +581,16 @@ INTERESTS_CHAT_STRENGTH = env.float("INTERESTS_CHAT_STRENGTH", default=0.5)
 # Blend weights of the interests ("because you are interested in X") and chat ("because you asked about X") sources.
 REC_WEIGHT_INTERESTS = env.float("REC_WEIGHT_INTERESTS", default=0.6)
 REC_WEIGHT_CHAT = env.float("REC_WEIGHT_CHAT", default=0.6)
+# Inferred interests: the last WINDOW_DAYS of positive interactions, grouped by catalog tag, recomputed every
+# INTERVAL_HOURS (beat), at most MAX_PER_MEMBER per member.
+INTERESTS_INFER_WINDOW_DAYS = env.int("INTERESTS_INFER_WINDOW_DAYS", default=90)
+INTERESTS_INFER_INTERVAL_HOURS = env.int("INTERESTS_INFER_INTERVAL_HOURS", default=6)
+INTERESTS_INFER_MAX_PER_MEMBER = env.int("INTERESTS_INFER_MAX_PER_MEMBER", default=20)
+CELERY_BEAT_SCHEDULE["interests-infer"] = {
+    "task": "interests.infer_from_behaviour",
+    "schedule": timedelta(hours=INTERESTS_INFER_INTERVAL_HOURS),
+    "options": {"expires": INTERESTS_INFER_INTERVAL_HOURS * 3600},
+}
 CELERY_BEAT_SCHEDULE["interests-decay-purge"] = {
     "task": "interests.decay_purge",
     "schedule": timedelta(hours=INTERESTS_PURGE_INTERVAL_HOURS),

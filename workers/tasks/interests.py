@@ -30,3 +30,12 @@ def learn_from_question_task(organization_id: int, message_id: int) -> int:
     from apps.recommendations.learner import question_evidence_learn
 
     return question_evidence_learn(organization_id=organization_id, message_id=message_id)
+
+
+@shared_task(name="interests.infer_from_behaviour", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def interests_infer_task() -> int:
+    """Beat: recompute the inferred interests of every organization with recent interactions. Idempotent
+    (a replace from the same interactions writes the same rows)."""
+    from apps.recommendations.inference import interests_infer_all
+
+    return sum(interests_infer_all().values())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -42,9 +42,34 @@ class InterestsOutputSerializer(serializers.Serializer):
     interests = InterestSerializer(many=True)
 
 
+# A name must keep a character that is whitespace neither in JSON Schema's regex nor in Python (\x1c-\x1f, \x85).
+NAME_PATTERN = r"[^\s\x1c-\x1f\x85]"
+NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NAME_PATTERN}
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {**NAME_SCHEMA, "description": "A name (category 'general', weight 1)."},
+            {
+                "type": "object",
+                "properties": {
+                    "value": NAME_SCHEMA,
+                    "category": {"type": "string", "maxLength": 64, "description": "Default 'general'."},
+                    "weight": {"type": "number", "minimum": 0, "maximum": 1, "description": "Default 1."},
+                },
+                "required": ["value"],
+            },
+        ]
+    }
+)
+class InterestField(serializers.JSONField):
+    """One interest: a name or {value, category, weight} (checked by services.interest_inputs_clean)."""
+
+
 class InterestsInputSerializer(serializers.Serializer):
     interests = serializers.ListField(
-        child=serializers.JSONField(),
+        child=InterestField(),
         max_length=settings.INTERESTS_MAX_PER_MEMBER,
         help_text="Each a name (category 'general', weight 1) or {value, category (default 'general'), weight "
         "0..1 (default 1)}. Replaces all interests of the writer's source: stated when members write their own, "
@@ -158,15 +183,24 @@ class MyInterestsApi(OrganizationAPIView):
 
 class InterestSyncRowSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=255)
-    interests = serializers.ListField(child=serializers.JSONField(), max_length=settings.INTERESTS_MAX_PER_MEMBER)
+    interests = serializers.ListField(child=InterestField(), max_length=settings.INTERESTS_MAX_PER_MEMBER)
 
 
 class InterestSyncApi(OrganizationAPIView):
     """Bulk replace of synced interests by external id (admins, write-scoped API keys)."""
 
-    class InputSerializer(serializers.Serializer):
+    class EnvelopeSerializer(serializers.Serializer):
+        """What the view validates first: rows stay dicts for validate_rows (row-numbered errors)."""
+
         members = serializers.ListField(
-            child=serializers.DictField(),
+            child=serializers.DictField(), min_length=1, max_length=settings.INTERESTS_SYNC_MAX_ROWS
+        )
+
+    class InputSerializer(serializers.Serializer):
+        """The documented shape (the schema): the rows' fields as validate_rows checks them."""
+
+        members = serializers.ListField(
+            child=InterestSyncRowSerializer(),
             min_length=1,
             max_length=settings.INTERESTS_SYNC_MAX_ROWS,
             help_text=f"Up to {settings.INTERESTS_SYNC_MAX_ROWS} rows {{external_id, interests}}; interests as in "
@@ -183,11 +217,12 @@ class InterestSyncApi(OrganizationAPIView):
         responses=OutputSerializer,
         tags=TAGS,
         description="Replace the synced interests of each listed member (matched on the membership's external_id), "
-        "all or nothing: one bad row (unknown or repeated external_id, bad interest) rejects the batch with a 400 "
-        "listing every bad row as `rows[i].field: message`; nothing is written then.",
+        "all or nothing: one bad row rejects the batch with a 400 listing every bad row as `rows[i].field: message`, "
+        "and nothing is written: code `invalid` for malformed rows, `invalid_reference` for an external_id no "
+        "member of this organization has, `duplicate_row` for an external_id listed twice.",
     )
     def post(self, request, org_slug):
-        envelope = self.InputSerializer(data=request.data)
+        envelope = self.EnvelopeSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
         rows, errors = [], []
         for index, _raw, data, row_errors in validate_rows(

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from apps.core.exceptions import ApplicationError
 from apps.interests import selectors, services
 from apps.interests.events import member_interests_changed
 from apps.interests.models import InterestCategory, InterestValue, MemberInterest
@@ -179,26 +180,45 @@ def test_writes_are_set_based(organization, django_assert_max_num_queries):
 
 
 def test_sync_is_all_or_nothing_with_every_bad_row(organization):
-    """Unknown, repeated external ids and bad interests: one error per bad row, nothing written."""
+    """Bad interests (400 invalid), then repeated (duplicate_row) and unknown (invalid_reference) external
+    ids: every bad row named, nothing written; then a good batch."""
     MembershipFactory(organization=organization, external_id="a")
-    rows = [
-        {"index": 0, "external_id": "a", "interests": ["x"]},
-        {"index": 1, "external_id": "nobody", "interests": ["y"]},
-        {"index": 2, "external_id": "a", "interests": []},
-        {"index": 3, "external_id": "b", "interests": [{"value": "z", "weight": -1}]},
-    ]
     MembershipFactory(organization=organization, external_id="b")
+    good = {"index": 0, "external_id": "a", "interests": ["x"]}
     with pytest.raises(ValidationError) as caught:
-        services.member_interests_sync(organization=organization, rows=rows)
+        services.member_interests_sync(
+            organization=organization,
+            rows=[good, {"index": 1, "external_id": "b", "interests": [{"value": "z", "weight": -1}, ""]}],
+        )
     assert caught.value.message_dict == {
+        "rows": ["rows[1].[0].weight: a number from 0 to 1.", "rows[1].[1].value: this field may not be blank."]
+    }
+    with pytest.raises(ApplicationError) as caught:
+        services.member_interests_sync(
+            organization=organization, rows=[good, {"index": 1, "external_id": "a", "interests": []}]
+        )
+    assert caught.value.get_codes() == "duplicate_row"
+    assert caught.value.extra == {"rows": ["rows[1].external_id: 'a' appears more than once (first at row 0)."]}
+    with pytest.raises(ApplicationError) as caught:
+        services.member_interests_sync(
+            organization=organization,
+            rows=[
+                good,
+                {"index": 1, "external_id": "nobody", "interests": []},
+                {**good, "index": 2, "external_id": "c"},
+            ],
+        )
+    assert caught.value.get_codes() == "invalid_reference"
+    assert caught.value.extra == {
         "rows": [
             "rows[1].external_id: no member of this organization has external_id 'nobody'.",
-            "rows[2].external_id: 'a' appears more than once (first at row 0).",
-            "rows[3].[0].weight: a number from 0 to 1.",
+            "rows[2].external_id: no member of this organization has external_id 'c'.",
         ]
     }
     assert not MemberInterest.objects.exists()
-    result = services.member_interests_sync(organization=organization, rows=[rows[0], {**rows[3], "interests": ["z"]}])
+    result = services.member_interests_sync(
+        organization=organization, rows=[good, {"index": 1, "external_id": "b", "interests": ["z"]}]
+    )
     assert result == {"members": 2, "interests": 2}
     assert sorted(MemberInterest.objects.values_list("user__memberships__external_id", "value__name", "source")) == [
         ("a", "x", "synced"),
@@ -209,7 +229,7 @@ def test_sync_is_all_or_nothing_with_every_bad_row(organization):
 def test_sync_of_another_organizations_external_id_is_unknown(organization, other_organization):
     """External ids are matched within the organization only."""
     MembershipFactory(organization=other_organization, external_id="theirs")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ApplicationError):
         services.member_interests_sync(
             organization=organization, rows=[{"index": 0, "external_id": "theirs", "interests": ["x"]}]
         )

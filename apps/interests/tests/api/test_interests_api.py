@@ -144,7 +144,9 @@ def test_sync_unknown_external_id_is_a_row_error(organization, admin_user):
         sync_url(organization), {"members": [{"external_id": "ghost", "interests": ["x"]}]}, format="json"
     )
     assert response.status_code == 400
-    assert "rows[0].external_id: no member of this organization has external_id 'ghost'." in str(response.json())
+    error = response.json()["error"]
+    assert error["code"] == "invalid_reference"
+    assert error["message"] == "rows[0].external_id: no member of this organization has external_id 'ghost'."
 
 
 def test_sync_needs_admin(organization, member):
