@@ -53,7 +53,7 @@ def interest_inputs_clean(raw: Iterable) -> list[InterestInput]:
         if not isinstance(item, dict):
             errors.append(f"[{index}]: expected a name or an object with value, category and weight.")
             continue
-        raw_value, raw_category = item.get("value") or "", item.get("category") or ""
+        raw_value, raw_category = item.get("value", ""), item.get("category", "")
         if not isinstance(raw_value, str) or not isinstance(raw_category, str):
             errors.append(f"[{index}]: value and category are strings.")
             continue

@@ -90,6 +90,8 @@ def test_an_unchanged_weight_keeps_its_row(organization, member):
         (["ok", {"value": "x", "weight": 2}], "[1].weight: a number from 0 to 1."),
         ([{"value": "x", "weight": True}], "[0].weight: a number from 0 to 1."),
         ([42], "[0]: expected a name or an object with value, category and weight."),
+        ([{"value": "x", "category": {}}], "[0]: value and category are strings."),
+        ([{"value": None}], "[0]: value and category are strings."),
         (["x" * 65], "[0]: names have at most 64 characters."),
     ],
 )
