@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/", include("apps.users.api.urls")),
     path("api/v1/", include("apps.organizations.api.urls")),
+    path("api/v1/", include("apps.interests.api.urls")),
     path("api/v1/", include("apps.bots.api.urls")),
     path("api/v1/", include("apps.documents.api.urls")),
     path("api/v1/", include("apps.sources.api.urls")),

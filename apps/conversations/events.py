@@ -12,6 +12,12 @@ from django.dispatch import Signal
 #: organization_id, conversation_id, message_id, user_id (None for anonymous visitors).
 user_message_posted = Signal()
 
+#: A person's question was embedded for its turn (issue 18 item 6: the learner loop reuses the vector).
+#: Sent after user_message_posted, once the question is stored, outside the turn's transaction.
+#: Arguments: organization_id, conversation_id, message_id, user_id (None for anonymous visitors),
+#: vector (the question's embedding as a list of floats), model (the embedder's name).
+question_embedded = Signal()
+
 #: Someone rated an assistant's answer (+1 or -1, with an optional comment). Arguments:
 #: organization_id, bot_id, conversation_id, message_id, value, comment.
 message_feedback_given = Signal()

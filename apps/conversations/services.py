@@ -141,8 +141,19 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
             message_id=question.pk,
             user_id=conversation.user_id,
         )
-    vector = get_embedder().encode([content])[0]
+    embedder = get_embedder()
+    vector = embedder.encode([content])[0]
     language = languages.reply_language(language=bot.language, question=content)
+    if conversation.user_id is not None:  # listeners do cheap work only (the learner enqueues a task)
+        events.question_embedded.send(
+            sender="conversations",
+            organization_id=conversation.organization_id,
+            conversation_id=conversation.pk,
+            message_id=question.pk,
+            user_id=conversation.user_id,
+            vector=vector.tolist(),
+            model=embedder.name,
+        )
     qa_match = qa.qa_match_find(bot=bot, question=content, vector=vector)
     if qa_match is not None:
         return Turn(

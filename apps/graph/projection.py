@@ -7,7 +7,11 @@ Graph model (every node and relationship carries `organization_id`; every MATCH/
     (:Content {organization_id, item_id, kind, difficulty, active, position})
     (:Tag {organization_id, name})   (:Category {organization_id, name})
     (User)-[:MEMBER_OF {role}]->(Organization)
-    (User)-[:INTERESTED_IN]->(Tag)                the user's profile interests
+    (:InterestValue {organization_id, value_id, name, category})   (:InterestCategory {organization_id, name})
+    (User)-[:INTERESTED_IN {weight}]->(InterestValue)-[:BELONGS_TO]->(InterestCategory)
+                                                  the member's interests (apps.interests, issue 19): the
+                                                  merged weight per value as of the projection (inferred
+                                                  and chat evidence decays; the recommender reads it live)
     (User)-[:INTERACTED {kind, count, weight, last_at}]->(Content)   one per (user, item, kind)
     (User)-[:COMPLETED {at, score}]->(Content)
     (Content)-[:TAGGED]->(Tag)   (Content)-[:IN_CATEGORY]->(Category)
@@ -49,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 #: interaction kinds that count as liking an item (graph candidates use them as seeds).
 POSITIVE_INTERACTION_KINDS = ("complete", "like", "save", "share", "purchase")
-LABELS = ("User", "Content", "Tag", "Category", "Organization")
+LABELS = ("User", "Content", "Tag", "Category", "Organization", "InterestValue", "InterestCategory")
 
 
 def epoch(value) -> int | None:
@@ -172,6 +176,8 @@ FALKORDB_SCHEMA = [
     "CREATE INDEX FOR (n:Content) ON (n.organization_id, n.item_id)",
     "CREATE INDEX FOR (n:Tag) ON (n.organization_id, n.name)",
     "CREATE INDEX FOR (n:Category) ON (n.organization_id, n.name)",
+    "CREATE INDEX FOR (n:InterestValue) ON (n.organization_id, n.value_id)",
+    "CREATE INDEX FOR (n:InterestCategory) ON (n.organization_id, n.name)",
 ]
 # Neo4j 5 (Community has composite property-uniqueness constraints): the keys MERGE relies on are
 # unique, and the single-property indexes serve organization-wide scans (rebuild, candidates).
@@ -182,6 +188,10 @@ NEO4J_SCHEMA = [
     "REQUIRE (n.organization_id, n.item_id) IS UNIQUE",
     "CREATE CONSTRAINT graph_tag_key IF NOT EXISTS FOR (n:Tag) REQUIRE (n.organization_id, n.name) IS UNIQUE",
     "CREATE CONSTRAINT graph_category_key IF NOT EXISTS FOR (n:Category) REQUIRE (n.organization_id, n.name) IS UNIQUE",
+    "CREATE CONSTRAINT graph_interest_value_key IF NOT EXISTS FOR (n:InterestValue) "
+    "REQUIRE (n.organization_id, n.value_id) IS UNIQUE",
+    "CREATE CONSTRAINT graph_interest_category_key IF NOT EXISTS FOR (n:InterestCategory) "
+    "REQUIRE (n.organization_id, n.name) IS UNIQUE",
     "CREATE INDEX graph_user_org IF NOT EXISTS FOR (n:User) ON (n.organization_id)",
     "CREATE INDEX graph_content_org IF NOT EXISTS FOR (n:Content) ON (n.organization_id)",
     "CREATE INDEX graph_tag_org IF NOT EXISTS FOR (n:Tag) ON (n.organization_id)",
@@ -237,7 +247,8 @@ def graph_schema_ensure(*, force: bool = False) -> list[str]:
 class GraphState:
     """What one batch must write: upsert rows per kind and the keys of vanished entities."""
 
-    users: list[dict] = field(default_factory=list)  # {"u", "role" (None = not a member), "interests"}
+    # {"u", "role" (None = not a member), "interests": [[value_id, name, category, weight], ...]}
+    users: list[dict] = field(default_factory=list)
     users_gone: list[int] = field(default_factory=list)
     content: list[dict] = field(default_factory=list)  # {"i", "k", "d", "a", "p", "parent", "tags", "cats", "pre"}
     content_gone: list[int] = field(default_factory=list)
@@ -258,17 +269,19 @@ def user_states(organization_id: int, user_ids: Iterable[int], state: GraphState
     (completed progress or interactions); otherwise their node is removed."""
     from django.contrib.auth import get_user_model
 
+    from apps.interests.selectors import member_interests_for_users
     from apps.organizations.models import Membership
     from apps.progress.models import Interaction, Progress
 
     ids = sorted(set(user_ids))
     if not ids:
         return
-    interests = dict(get_user_model().objects.filter(id__in=ids).values_list("id", "interests"))
+    existing = set(get_user_model().objects.filter(id__in=ids).values_list("id", flat=True))
+    interests = member_interests_for_users(organization=organization_id, user_ids=existing)
     roles = dict(
         Membership.objects.filter(organization_id=organization_id, user_id__in=ids).values_list("user_id", "role")
     )
-    others = [user_id for user_id in ids if user_id in interests and user_id not in roles]
+    others = [user_id for user_id in ids if user_id in existing and user_id not in roles]
     active = set()
     if others:
         active |= set(
@@ -284,7 +297,14 @@ def user_states(organization_id: int, user_ids: Iterable[int], state: GraphState
     for user_id in ids:
         if user_id in roles or user_id in active:
             state.users.append(
-                {"u": user_id, "role": roles.get(user_id), "interests": sorted(set(interests[user_id] or []))}
+                {
+                    "u": user_id,
+                    "role": roles.get(user_id),
+                    "interests": [
+                        [view.value_id, view.value, view.category, round(view.weight, 4)]
+                        for view in interests.get(user_id, [])
+                    ],
+                }
             )
         else:
             state.users_gone.append(user_id)
@@ -419,8 +439,12 @@ SET r.role = row[1]"""
 USER_INTERESTED_IN = """
 UNWIND $rows AS row
 MATCH (u:User {organization_id: $org, user_id: row[0]})
-MERGE (t:Tag {organization_id: $org, name: row[1]})
-MERGE (u)-[:INTERESTED_IN {organization_id: $org}]->(t)"""
+MERGE (v:InterestValue {organization_id: $org, value_id: row[1]})
+SET v.name = row[2], v.category = row[3]
+MERGE (c:InterestCategory {organization_id: $org, name: row[3]})
+MERGE (v)-[:BELONGS_TO {organization_id: $org}]->(c)
+MERGE (u)-[r:INTERESTED_IN {organization_id: $org}]->(v)
+SET r.weight = row[4]"""
 USER_DELETE = "UNWIND $rows AS row MATCH (n:User {organization_id: $org, user_id: row}) DETACH DELETE n"
 
 CONTENT_MERGE = """
@@ -493,6 +517,15 @@ ORPHAN_CATEGORIES_DELETE = """
 MATCH (t:Category {organization_id: $org})
 WHERE NOT (t)<-[:IN_CATEGORY]-()
 DELETE t"""
+# Interest values and categories live in the graph while someone is interested in them.
+ORPHAN_INTEREST_VALUES_DELETE = """
+MATCH (v:InterestValue {organization_id: $org})
+WHERE NOT (v)<-[:INTERESTED_IN]-()
+DETACH DELETE v"""
+ORPHAN_INTEREST_CATEGORIES_DELETE = """
+MATCH (c:InterestCategory {organization_id: $org})
+WHERE NOT (c)<-[:BELONGS_TO]-()
+DELETE c"""
 
 
 def as_lists(rows: Iterable[dict], keys: tuple[str, ...]) -> list[list]:
@@ -522,7 +555,8 @@ def users_apply(organization_id: int, rows: list[dict], *, fresh: bool = False) 
     if not fresh:
         unwind(USER_CLEAR, organization_id, ids)
     unwind(USER_MEMBER_OF, organization_id, [[row["u"], row["role"]] for row in rows if row["role"]])
-    unwind(USER_INTERESTED_IN, organization_id, [[row["u"], tag] for row in rows for tag in row["interests"]])
+    interests = [[row["u"], *interest] for row in rows for interest in row["interests"]]
+    unwind(USER_INTERESTED_IN, organization_id, interests)
 
 
 def content_apply(organization_id: int, rows: list[dict], *, fresh: bool = False) -> None:
@@ -553,6 +587,9 @@ def state_apply(organization_id: int, state: GraphState) -> None:
     if state.users or state.content or state.content_gone or state.users_gone:
         run(ORPHAN_TAGS_DELETE, {"org": organization_id})
         run(ORPHAN_CATEGORIES_DELETE, {"org": organization_id})
+    if state.users or state.users_gone:
+        run(ORPHAN_INTEREST_VALUES_DELETE, {"org": organization_id})
+        run(ORPHAN_INTEREST_CATEGORIES_DELETE, {"org": organization_id})
 
 
 def organization_subgraph_delete(organization_id: int, *, batch: int = 1000) -> int:

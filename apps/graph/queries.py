@@ -8,7 +8,8 @@ organization at every node and relationship:
 - similar users: people who completed the same items as the user, and what they completed after
   them ("Completed next by 3 people who also completed X");
 - shared tags and categories with the items the user completed or liked ("Also about T, like X");
-- the user's profile interests, for users without history ("Matches your interest in T").
+- the member's interests (apps.interests: INTERESTED_IN an InterestValue whose name is a catalog tag),
+  weighted ("Matches your interest in T").
 
 Items the user completed or dismissed are left out in the graph; inactive or deleted items are left
 out in PostgreSQL, which also supplies the titles of the reasons. When the graph is off or
@@ -81,12 +82,13 @@ RETURN 'tags' AS source, cand.item_id AS item_id, toFloat(count(*)) AS score, co
 ORDER BY score DESC, item_id LIMIT $fetch"""
 
 INTERESTS = f"""
-MATCH (u:User {{organization_id: $org, user_id: $user}})-[:INTERESTED_IN {{organization_id: $org}}]->
-      (t:Tag {{organization_id: $org}})<-[:TAGGED {{organization_id: $org}}]-
+MATCH (u:User {{organization_id: $org, user_id: $user}})-[r:INTERESTED_IN {{organization_id: $org}}]->
+      (v:InterestValue {{organization_id: $org}})
+MATCH (t:Tag {{organization_id: $org, name: v.name}})<-[:TAGGED {{organization_id: $org}}]-
       (cand:Content {{organization_id: $org, active: true}})
 WHERE {NOT_DONE}
-RETURN 'interests' AS source, cand.item_id AS item_id, toFloat(count(DISTINCT t)) AS score, null AS via,
-       collect(t.name)[0] AS label, 0 AS people
+RETURN 'interests' AS source, cand.item_id AS item_id, toFloat(sum(r.weight)) AS score, null AS via,
+       collect(v.name)[0] AS label, 0 AS people
 ORDER BY score DESC, item_id LIMIT $fetch"""
 
 CANDIDATES = "\nUNION ALL\n".join([PREREQUISITES, PEERS, SHARED_LABELS, INTERESTS])

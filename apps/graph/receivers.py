@@ -9,17 +9,10 @@ with the fact. The table of events, senders and receivers is in docs/architectur
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from apps.core.graph import graph_enabled
 from apps.graph import sync
+from apps.interests import events as interest_events
 from apps.organizations import events as organization_events
-from apps.organizations.models import Membership
 from apps.progress import events as progress_events
-from apps.users import events as user_events
-
-#: user profile fields the knowledge graph holds (INTERESTED_IN); a change of others writes no outbox row
-GRAPH_USER_FIELDS = frozenset({"interests"})
 
 
 def on_interactions_recorded(sender, *, organization_id: int, keys, **kwargs) -> None:
@@ -39,17 +32,10 @@ def on_members_changed(sender, *, organization_id: int, user_ids, **kwargs) -> N
     sync.graph_outbox_users(organization_id=organization_id, user_ids=user_ids)
 
 
-def on_user_profile_changed(sender, *, user_ids, fields, **kwargs) -> None:
-    """Interests are in the graph of every organization the users belong to: one outbox write per
-    organization (one membership query), whatever the number of users."""
-    if not GRAPH_USER_FIELDS.intersection(fields) or not graph_enabled():
-        return
-    by_organization: dict[int, list[int]] = defaultdict(list)
-    memberships = Membership.objects.filter(user_id__in=user_ids).values_list("organization_id", "user_id")
-    for organization_id, user_id in memberships.order_by("organization_id", "user_id"):
-        by_organization[organization_id].append(user_id)
-    for organization_id, members in by_organization.items():
-        sync.graph_outbox_users(organization_id=organization_id, user_ids=members)
+def on_member_interests_changed(sender, *, organization_id: int, user_ids, **kwargs) -> None:
+    """The members' interests (INTERESTED_IN, issue 19). The flat profile list of users/me reaches the
+    graph this way too: apps.interests mirrors it per organization and sends this event."""
+    sync.graph_outbox_users(organization_id=organization_id, user_ids=user_ids)
 
 
 RECEIVERS = (
@@ -57,7 +43,7 @@ RECEIVERS = (
     (progress_events.progress_changed, on_progress_changed),
     (progress_events.content_changed, on_content_changed),
     (organization_events.members_changed, on_members_changed),
-    (user_events.user_profile_changed, on_user_profile_changed),
+    (interest_events.member_interests_changed, on_member_interests_changed),
 )
 
 

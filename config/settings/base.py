@@ -55,6 +55,7 @@ LOCAL_APPS = [
     "apps.core",
     "apps.users",
     "apps.organizations",
+    "apps.interests",
     "apps.progress",
     "apps.bots",
     "apps.documents",
@@ -575,6 +576,39 @@ CELERY_BEAT_SCHEDULE["recommendations-train-stale"] = {
     "task": "recommendations.train_stale",
     "schedule": timedelta(minutes=REC_TRAIN_INTERVAL_MINUTES),
     "options": {"expires": REC_TRAIN_INTERVAL_MINUTES * 60},
+}
+
+# ---- interests (issue 19, docs/interests.md)
+# Inferred and chat evidence halves in weight every HALF_LIFE_DAYS (decayed at read time); readers hide
+# interests under MIN_WEIGHT; a beat task deletes decaying rows under PURGE_BELOW.
+INTERESTS_DECAY_HALF_LIFE_DAYS = env.float("INTERESTS_DECAY_HALF_LIFE_DAYS", default=30.0)
+INTERESTS_MIN_WEIGHT = env.float("INTERESTS_MIN_WEIGHT", default=0.05)
+INTERESTS_PURGE_BELOW = env.float("INTERESTS_PURGE_BELOW", default=0.01)
+INTERESTS_PURGE_INTERVAL_HOURS = env.int("INTERESTS_PURGE_INTERVAL_HOURS", default=24)
+INTERESTS_MAX_PER_MEMBER = env.int("INTERESTS_MAX_PER_MEMBER", default=200)
+INTERESTS_SYNC_MAX_ROWS = env.int("INTERESTS_SYNC_MAX_ROWS", default=5000)
+# Chat questions as evidence (issue 18 item 6): catalog items at least this similar to a question, at most
+# MAX_ITEMS of them, give their topics (tags, else categories) this much evidence per question (times similarity).
+INTERESTS_CHAT_MIN_SIMILARITY = env.float("INTERESTS_CHAT_MIN_SIMILARITY", default=0.35)
+INTERESTS_CHAT_MAX_ITEMS = env.int("INTERESTS_CHAT_MAX_ITEMS", default=3)
+INTERESTS_CHAT_STRENGTH = env.float("INTERESTS_CHAT_STRENGTH", default=0.5)
+# Blend weights of the interests ("because you are interested in X") and chat ("because you asked about X") sources.
+REC_WEIGHT_INTERESTS = env.float("REC_WEIGHT_INTERESTS", default=0.6)
+REC_WEIGHT_CHAT = env.float("REC_WEIGHT_CHAT", default=0.6)
+# Inferred interests: the last WINDOW_DAYS of positive interactions, grouped by catalog tag, recomputed every
+# INTERVAL_HOURS (beat), at most MAX_PER_MEMBER per member.
+INTERESTS_INFER_WINDOW_DAYS = env.int("INTERESTS_INFER_WINDOW_DAYS", default=90)
+INTERESTS_INFER_INTERVAL_HOURS = env.int("INTERESTS_INFER_INTERVAL_HOURS", default=6)
+INTERESTS_INFER_MAX_PER_MEMBER = env.int("INTERESTS_INFER_MAX_PER_MEMBER", default=20)
+CELERY_BEAT_SCHEDULE["interests-infer"] = {
+    "task": "interests.infer_from_behaviour",
+    "schedule": timedelta(hours=INTERESTS_INFER_INTERVAL_HOURS),
+    "options": {"expires": INTERESTS_INFER_INTERVAL_HOURS * 3600},
+}
+CELERY_BEAT_SCHEDULE["interests-decay-purge"] = {
+    "task": "interests.decay_purge",
+    "schedule": timedelta(hours=INTERESTS_PURGE_INTERVAL_HOURS),
+    "options": {"expires": INTERESTS_PURGE_INTERVAL_HOURS * 3600},
 }
 
 # ---- personality (issue 8)

@@ -45,3 +45,25 @@ def test_feedback_sends_message_feedback_given(chat_org):
         {"organization_id": chat_org.pk, "bot_id": bot.pk, "conversation_id": conversation.pk,
          "message_id": answer.pk, "value": 1, "comment": "Clear."},
     ]  # fmt: skip
+
+
+def test_an_embedded_question_sends_question_embedded(chat_org, offline):
+    """Issue 18 item 6: after the question is stored and embedded, question_embedded carries the turn's
+    own vector (the learner loop reuses it); anonymous visitors send none."""
+    from apps.core.embeddings import get_embedder
+
+    bot = BotFactory(organization=chat_org)
+    user = MembershipFactory(organization=chat_org).user
+    signed_in = conversation_create(organization=chat_org, bot=bot, user=user)
+    anonymous = conversation_create(organization=chat_org, bot=bot, visitor_id="v-2", channel="widget")
+    with events_sent(events.question_embedded) as sent:
+        turn = turn_prepare(conversation=signed_in, content="How do I install it?")
+        turn_prepare(conversation=anonymous, content="Hello?")
+    [one] = sent
+    assert one.in_transaction is False  # the question is committed before anyone learns from it
+    vector = one.kwargs.pop("vector")
+    assert one.kwargs == {
+        "organization_id": chat_org.pk, "conversation_id": signed_in.pk, "message_id": turn.question.pk,
+        "user_id": user.pk, "model": get_embedder().name,
+    }  # fmt: skip
+    assert vector == turn.vector.tolist()

@@ -39,6 +39,7 @@ STATED_RULES = [
     (ANY, 400, "not_a_member", r"", "a user (id or external_id) who is not a member of this organization"),
     (ANY, 400, "item_inactive", r"", "state: the item is inactive"),
     (ANY, 400, "duplicate_external_id", r"", "state: the external_id is already used in this organization"),
+    (ANY, 400, "duplicate_row", r"", "a batch that must name each member once names one twice (issue 19)"),
     (ANY, 400, "invitation_closed", r"", "state: the invitation is already accepted, revoked or expired"),
     (ANY, 400, "last_owner", r"", "state: the last owner cannot be removed or demoted"),
     (ANY, 400, "already_member", r"", "state: the invited e-mail is already a member"),

@@ -11,6 +11,7 @@ from apps.conversations.models import Conversation, EvaluationRun, Message
 from apps.conversations.qa import qa_pair_create
 from apps.documents.models import Chunk
 from apps.documents.tests.factories import DocumentFactory
+from apps.interests.services import member_interests_set
 from apps.organizations.models import Invitation, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, api_key_for
@@ -49,10 +50,14 @@ def populated(db):
     campaign = CampaignFactory(organization=owner.organization, name="example campaign")
     CampaignMessageFactory(campaign=campaign, user=owner.user, subject="example subject")
     OutreachOptOut.objects.create(organization=owner.organization, user=owner.user, source="link")
+    member_interests_set(organization=owner.organization, user_id=owner.user_id, source="stated", interests=["example"])
     return owner
 
 
-APPS = {"users", "organizations", "bots", "documents", "conversations", "sources", "webhooks", "boards", "outreach"}
+APPS = {
+    "users", "organizations", "bots", "documents", "conversations", "sources", "webhooks", "boards", "outreach",
+    "interests",
+}  # fmt: skip
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 

@@ -7,6 +7,8 @@ imports it). Issue 19: boards (vision boards) sits above everything it reads (pe
 progress, the chat LLM client); nothing imports it. Issue 15: graph (the knowledge-graph projection) sits above
 progress and below recommendations, whose graph source reads its queries; personality sits above recommendations (it
 registers its re-ranking hook into the engine and uses the engine's cache); demo seeds every app.
+Issue 19: interests (members' structured interests) sits on layer 3 beside progress and bots, which it may
+not import either; graph and recommendations read it.
 
 Every non-test, non-migration module of each app is parsed (ast, nothing is imported) and every
 `apps.<app>` import is collected, at module level and inside functions alike (a lazy import is
@@ -39,6 +41,7 @@ LAYERS = {
     "core": 0,
     "users": 1,
     "organizations": 2,
+    "interests": 3,
     "progress": 3,
     "bots": 3,
     "documents": 4,

@@ -23,6 +23,8 @@ from apps.conversations.models import Conversation, EvaluationRun, Message, QAPa
 from apps.conversations.qa import qa_pair_create
 from apps.documents.models import Document
 from apps.documents.tests.factories import DocumentFactory
+from apps.interests.models import MemberInterest
+from apps.interests.services import member_interests_set
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
 from apps.organizations.services import invitation_create
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
@@ -104,6 +106,8 @@ def world(db):
     )  # fmt: skip
     campaign_b = CampaignFactory(organization=org_b, status=Campaign.Status.READY)  # issue 19: outreach
     campaign_message_b = CampaignMessageFactory(campaign=campaign_b, user=member_b.user)
+    # issue 19: B's member has interests (members/{id}/interests/ of B under A's slug is 404)
+    member_interests_set(organization=org_b, user_id=member_b.user_id, source="stated", interests=["b's secret"])
     b_objects = {
         "org_slug": org_b.slug,
         "membership_id": member_b.pk,
@@ -156,6 +160,7 @@ def _snapshot(org):
         sorted(Campaign.objects.filter(organization=org).values_list("pk", "name", "status", "filters")),
         sorted(CampaignMessage.objects.filter(organization=org).values_list("pk", "subject", "status")),
         sorted(OutreachOptOut.objects.filter(organization=org).values_list("pk", flat=True)),
+        sorted(MemberInterest.objects.filter(organization=org).values_list("pk", "value_id", "weight", "updated_at")),
     )
 
 

@@ -35,6 +35,7 @@ from apps.graph.tests.graph_utils import (
     rels_of,
     snapshot,
 )
+from apps.interests.services import member_interests_set
 from apps.progress.models import Interaction
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory
 from apps.users.tests.factories import UserFactory
@@ -67,8 +68,9 @@ def test_names_with_quotes_and_backslashes_land_exactly(graph_orgs):
     organization, owner = graph_orgs.create()
     names = ["O'Reilly", "it's", "C:\\new", "ends\\", "a\\'b", 'say "hi"', "naïve 🎓"]
     item = ContentItemFactory(organization=organization, tags=names, categories=["rock 'n' roll"])
-    owner.interests = ["it's", "back\\slash"]
-    owner.save(update_fields=["interests"])
+    member_interests_set(  # issue 19: structured interests (InterestValue nodes)
+        organization=organization, user_id=owner.pk, interests=["it's", "back\\slash"], source="stated"
+    )
     graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[item.pk])
     graph_sync.graph_outbox_users(organization_id=organization.pk, user_ids=[owner.pk])
     result = graph_sync_drain()

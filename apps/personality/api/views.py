@@ -7,6 +7,8 @@
 - me/advice/: learning advice with catalog items;
 - users/{user_id}/: an admin reads a member's profile, only when the organization enabled
   `personality_admin_access` (403 otherwise, with the reason); users outside the organization are 404.
+- /api/v1/orgs/{org}/me/profile/ (issue 18 item 6): the member's whole profile (interests with their evidence,
+  progress, chat activity, personality summary) and its deletion (interests and personality data).
 
 People only: API keys get 403 (personality data is personal, never a system's to pull), and nothing
 here is reachable through the widget, whose visitors carry no JWT.
@@ -20,12 +22,15 @@ from rest_framework.response import Response
 
 from apps.core.exceptions import ApplicationError
 from apps.core.serializers import QuerySerializer
+from apps.interests.api.views import InterestSerializer, interest_views_render
 from apps.organizations.models import Role
 from apps.organizations.tenancy import OrganizationAPIView
 from apps.personality import selectors, services
 from apps.personality.advice import advice_for
 from apps.personality.instrument import INSTRUCTIONS, INSTRUMENTS, SCALE, TRAITS
+from apps.personality.member_profile import member_profile_delete, member_profile_get
 from apps.personality.models import AssessmentResponse
+from apps.progress.api.serializers import ProgressSummarySerializer
 from apps.recommendations.selectors import member_get
 
 TAGS = ["personality"]
@@ -283,3 +288,61 @@ class PersonalityUserApi(PersonalityApi):
                 ],
             }
         )
+
+
+# --------------------------------------------------------------------------- the member's profile (issue 18 item 6)
+
+
+class ProfileChatSerializer(serializers.Serializer):
+    questions = serializers.IntegerField(help_text="Questions you asked the bots in this organization.")
+    last_asked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProfileTraitSerializer(serializers.Serializer):
+    score = serializers.FloatField(allow_null=True)
+    confidence = serializers.FloatField()
+
+
+class ProfilePersonalitySerializer(serializers.Serializer):
+    computed_at = serializers.DateTimeField()
+    traits = serializers.DictField(child=ProfileTraitSerializer())
+    learning_style = serializers.DictField()
+    admin_access = serializers.BooleanField(help_text="Whether this organization's admins may see your profile.")
+
+
+class MemberProfileMeApi(PersonalityApi):
+    """GET/DELETE me/profile/: one profile per member, visible to that member only (no API keys, no admins)."""
+
+    class OutputSerializer(serializers.Serializer):
+        user = serializers.IntegerField()
+        interests = InterestSerializer(many=True)
+        progress = ProgressSummarySerializer()
+        chat = ProfileChatSerializer()
+        personality = ProfilePersonalitySerializer(allow_null=True)
+
+    class DeletedSerializer(serializers.Serializer):
+        deleted = serializers.DictField(child=serializers.IntegerField())
+
+    @extend_schema(
+        operation_id="me_profile",
+        responses=OutputSerializer,
+        tags=["interests"],
+        description="Everything Beacon learnt about you in this organization: your interests with their evidence "
+        "(source: stated, synced, inferred, chat; weight now; first and last seen; for chat, the catalog items "
+        "your questions matched), your progress, your chat activity and your personality summary.",
+    )
+    def get(self, request, org_slug):
+        profile = member_profile_get(organization=self.organization, user=request.user)
+        profile["interests"] = interest_views_render(profile["interests"])
+        return Response(self.OutputSerializer(profile).data)
+
+    @extend_schema(
+        operation_id="me_profile_delete",
+        responses={200: DeletedSerializer},
+        tags=["interests"],
+        description="Delete what Beacon learnt about you here: every interest (all sources, chat evidence too) and "
+        "your personality data (as DELETE personality/me/). Your conversations stay (delete them on their own).",
+    )
+    def delete(self, request, org_slug):
+        deleted = member_profile_delete(organization=self.organization, user_id=request.user.pk)
+        return Response({"deleted": deleted})

@@ -67,7 +67,12 @@ def source_weights(context: UserContext, ranker: Ranker | None = None) -> dict[s
         weights = dict(learnt or DEFAULT_WEIGHTS)
         if context.cold:  # nothing to personalise from: popularity and recency (and the graph)
             weights = {"popular": 1.0}
-    fixed = {"course": settings.REC_WEIGHT_COURSE, "graph": settings.REC_WEIGHT_GRAPH}
+    fixed = {
+        "course": settings.REC_WEIGHT_COURSE,
+        "graph": settings.REC_WEIGHT_GRAPH,
+        "interests": settings.REC_WEIGHT_INTERESTS,  # also cold members: what they told us
+        "chat": settings.REC_WEIGHT_CHAT,
+    }
     for name, value in fixed.items():
         weights.setdefault(name, value)
     return weights
@@ -308,7 +313,7 @@ def explain(entry, context: UserContext, items, results, vectors, hook_reason) -
     evidence = results[source].evidence.get(entry["id"]) if source in results else None
     if source == "course" and evidence:
         return source, f"Next in {evidence}"
-    if source == "graph" and evidence:
+    if source in ("graph", "interests", "chat") and evidence:  # these sources' evidence is the sentence
         return source, str(evidence)
     if source == "cooccurrence" and evidence in items:
         return source, f"Popular with people who liked {items[evidence]['title']}"

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from apps.recommendations.engine.blend import Candidates
 from apps.recommendations.engine.data import SignalRules
 from apps.recommendations.engine.fit import history_weights
+from apps.recommendations.engine.interest_sources import source_chat, source_interests
 from apps.recommendations.models import RecommenderModel
 
 
@@ -427,4 +428,6 @@ SOURCES = {
     "popular": source_popular,
     "course": source_course,
     "graph": source_graph,
+    "interests": source_interests,  # issue 19 (engine/interest_sources.py)
+    "chat": source_chat,  # issue 18 item 6 (engine/interest_sources.py)
 }

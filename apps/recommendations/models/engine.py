@@ -126,6 +126,8 @@ class RecommendationLog(models.Model):
         COURSE = "course", "Next in course"
         PREREQUISITE = "prerequisite", "Prerequisite"
         GRAPH = "graph", "Knowledge graph"
+        INTERESTS = "interests", "Member interests"
+        CHAT = "chat", "Asked about in chat"
 
     id = models.BigAutoField(primary_key=True)
     organization = models.ForeignKey(

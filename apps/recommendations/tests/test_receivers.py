@@ -16,6 +16,8 @@ from django.db.models.signals import post_delete, post_save
 from apps.conversations import events as conversation_events
 from apps.graph import receivers as graph_receivers
 from apps.graph.models import GraphOutbox
+from apps.interests import events as interest_events
+from apps.interests import receivers as interest_receivers
 from apps.organizations import events as organization_events
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
 from apps.personality import receivers as personality_receivers
@@ -140,11 +142,20 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
         organization_events.members_changed,
         user_events.user_profile_changed,
         conversation_events.user_message_posted,
+        interest_events.member_interests_changed,
+        conversation_events.question_embedded,
     ]
-    listening = {"graph": graph_receivers, "recommendations": receivers, "personality": personality_receivers}
-    assert [signal for signal, _receiver in graph_receivers.RECEIVERS] == events[:5]
-    assert [signal for signal, _receiver in receivers.RECEIVERS] == [events[0], events[1], events[3]]
+    listening = {
+        "graph": graph_receivers,
+        "recommendations": receivers,
+        "personality": personality_receivers,
+        "interests": interest_receivers,
+    }
+    # Issue 19: the flat profile interests reach the graph through apps.interests (member_interests_changed).
+    assert [signal for signal, _receiver in graph_receivers.RECEIVERS] == [*events[:4], events[6]]
+    assert [signal for signal, _receiver in receivers.RECEIVERS] == [events[0], events[1], events[3], *events[6:]]
     assert [signal for signal, _receiver in personality_receivers.RECEIVERS] == [events[0], events[1], events[5]]
+    assert [signal for signal, _receiver in interest_receivers.RECEIVERS] == [events[4], events[3]]
 
     def modules(signal):
         functions = [ref() if isinstance(ref, weakref.ref) else ref for _key, ref, *_rest in signal.receivers]
