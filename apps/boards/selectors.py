@@ -3,38 +3,21 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 
 from apps.boards.models import Goal, VisionBoard
-from apps.progress.models import ContentItem, Interaction, Progress
+from apps.interests.selectors import member_interest_list
 
 
 def member_top_interests(membership, limit: int) -> list[str]:
-    """The member's strongest interests, strongest first (at most `limit`).
-
-    The one place boards read interests (issue 19): today from the flat `User.interests` tags, ranked by
-    how many of the items the member engaged with (interactions, progress) carry the interest as a tag or
-    category, ties in the order the member listed them. When structured interests (apps/interests)
-    land, only this function changes."""
-    interests = [value for value in dict.fromkeys(membership.user.interests or []) if value.strip()]
-    if not interests or limit <= 0:
+    """The member's strongest interests, strongest first (at most `limit`): their structured interests
+    in the organization (apps/interests) by decayed weight, every source — stated, synced, inferred from
+    what they engaged with, asked about in chat. The one place boards read interests."""
+    if limit <= 0:
         return []
-    organization_id, user_id = membership.organization_id, membership.user_id
-    engaged = set(
-        Interaction.objects.filter(organization_id=organization_id, user_id=user_id).values_list("item_id", flat=True)
-    ) | set(Progress.objects.filter(organization_id=organization_id, user_id=user_id).values_list("item_id", flat=True))
-    counts: Counter[str] = Counter()
-    wanted = {value.lower(): value for value in interests}
-    for tags, categories in ContentItem.objects.filter(organization_id=organization_id, id__in=engaged).values_list(
-        "tags", "categories"
-    ):
-        for label in {value.lower() for value in [*(tags or []), *(categories or [])]} & wanted.keys():
-            counts[wanted[label]] += 1
-    order = {value: index for index, value in enumerate(interests)}
-    return sorted(interests, key=lambda value: (-counts[value], order[value]))[:limit]
+    views = member_interest_list(organization=membership.organization, user_id=membership.user_id)
+    return [view.value for view in views[:limit]]
 
 
 def goal_list(*, organization, user_id: int) -> QuerySet[Goal]:

@@ -1,8 +1,8 @@
 """Outreach reads: campaigns and messages (scoped to the organization; another organization's ids are 404),
 the segment of a campaign, and the member data a message is written from, loaded per batch of members.
 
-Interests are read only through `members_interested_in` and `member_interests_bulk` (the flat
-`User.interests` list today); structured interests (apps/interests, issue 19 item 1) replace their bodies.
+Interests are read only through `members_interested_in` and `member_interests_bulk`, from the
+members' structured interests (apps/interests: every source, decayed, strongest first).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
+from apps.interests.selectors import member_ids_interested_in, member_interests_for_users
 from apps.organizations.models import Membership
 from apps.outreach.models import Campaign, CampaignMessage, OutreachOptOut
 from apps.personality.models import PersonalityProfile
@@ -21,18 +22,16 @@ from apps.progress.models import ContentItem, Interaction, Progress
 # --------------------------------------------------------------------------- interests (one place)
 
 
-def members_interested_in(*, organization, values: list[str]) -> QuerySet:
-    """User ids of the organization's members interested in any of `values` (case-insensitive)."""
-    wanted = sorted({value.strip().lower() for value in values if value.strip()})
-    return Membership.objects.filter(organization=organization, user__interests__overlap=wanted).values("user_id")
+def members_interested_in(*, organization, values: list[str]) -> list[int]:
+    """User ids of the organization's members interested in any of `values` (names normalised; every
+    source, decayed weight at least INTERESTS_MIN_WEIGHT)."""
+    return member_ids_interested_in(organization=organization, values=values)
 
 
 def member_interests_bulk(*, organization, user_ids: list[int]) -> dict[int, list[str]]:
-    """{user_id: interests} of these members, one query."""
-    rows = Membership.objects.filter(organization=organization, user_id__in=user_ids).values_list(
-        "user_id", "user__interests"
-    )
-    return {user_id: list(interests or []) for user_id, interests in rows}
+    """{user_id: interest values, strongest first} of these members, one query."""
+    views = member_interests_for_users(organization=organization, user_ids=user_ids)
+    return {user_id: [view.value for view in member_views] for user_id, member_views in views.items()}
 
 
 def member_interests(*, membership: Membership) -> list[str]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from PIL import Image
 
 from apps.boards.services import goal_create
+from apps.interests.services import member_interests_set
 from apps.organizations.models import Membership, Role
 from apps.organizations.tests.factories import MembershipFactory
 from apps.progress.models import ContentKind
@@ -40,8 +41,14 @@ class Scene:
 
 def scene(organization, *, site=None) -> Scene:
     """The member and their history (module docstring); `site`: a LocalSite serving /cover.png."""
-    user = UserFactory(full_name="Ada Lovelace", interests=["cooking", "python", "data"])
+    user = UserFactory(full_name="Ada Lovelace")
     membership = MembershipFactory(organization=organization, user=user, role=Role.MEMBER)
+    # Structured interests (apps/interests): stated with weights, one synced by the organization.
+    member_interests_set(
+        organization=organization, user_id=user.pk, source="stated",
+        interests=[{"value": "cooking", "weight": 0.6}, {"value": "data", "weight": 0.4}],
+    )  # fmt: skip
+    member_interests_set(organization=organization, user_id=user.pk, source="synced", interests=["python"])
     done = [
         ContentItemFactory(organization=organization, title=f"Python basics {n}", tags=["python"], categories=["code"])
         for n in range(1, 4)

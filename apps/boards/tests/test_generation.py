@@ -24,6 +24,7 @@ from apps.boards.services import goal_create, vision_board_generate
 from apps.boards.tests.board_utils import png_bytes, scene
 from apps.conversations.tests.utils import completion, status
 from apps.core.tests.local_site import LocalSite, Page
+from apps.interests.services import member_interests_delete
 from apps.personality.models import PersonalityProfile
 from apps.personality.tests.test_personality_sources import llm  # noqa: F401  (fixture: the fake model)
 
@@ -195,11 +196,13 @@ def test_language_model_partial_answer_completed_by_template(organization, llm):
     assert board.layout["title"] == "Ada's vision board"
 
 
-def test_member_top_interests_ranks_by_engagement(organization):
-    """The one interest reader: engaged tags first, then the member's own order; limit honoured."""
+def test_member_top_interests_ranks_by_weight_across_sources(organization):
+    """The one interest reader: the member's structured interests, strongest first whatever their source
+    (synced python 1.0, stated cooking 0.6 and data 0.4); limit honoured; none once they are deleted."""
     s = scene(organization)
     assert member_top_interests(s.membership, 2) == ["python", "cooking"]
-    s.user.interests = []
+    assert member_top_interests(s.membership, 5) == ["python", "cooking", "data"]
+    member_interests_delete(organization_id=organization.pk, user_ids=[s.user.pk])
     assert member_top_interests(s.membership, 5) == []
 
 

@@ -14,6 +14,7 @@ from openai._base_client import BaseClient
 
 from apps.conversations import chat
 from apps.conversations.tests.utils import FakeLLM, completion
+from apps.interests.services import member_interests_set
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
@@ -79,11 +80,14 @@ class World:
         self.other = ContentItemFactory(
             organization=self.organization, title="Kubernetes In Production", tags=["ops"]
         )  # fmt: skip
-        self.ann = UserFactory(full_name="Ann Lee", interests=["python"])
-        self.bob = UserFactory(full_name="Bob Ray", interests=["design"])
-        self.cy = UserFactory(full_name="Cy Po", interests=[])
+        self.ann = UserFactory(full_name="Ann Lee")
+        self.bob = UserFactory(full_name="Bob Ray")
+        self.cy = UserFactory(full_name="Cy Po")
         for user in (self.ann, self.bob, self.cy):
             MembershipFactory(organization=self.organization, user=user, role=Role.MEMBER)
+        # Structured interests (apps/interests), as the member stated them; cy has none.
+        member_interests_set(organization=self.organization, user_id=self.ann.pk, interests=["python"], source="stated")
+        member_interests_set(organization=self.organization, user_id=self.bob.pk, interests=["design"], source="synced")
         ProgressFactory(
             organization=self.organization, item=self.python, user=self.ann, status="in_progress", percent=50,
             started_at=now, last_activity_at=now,

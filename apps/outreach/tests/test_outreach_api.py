@@ -180,7 +180,8 @@ def test_interest_matches_come_first_with_their_reason(world, offline):
     campaign = CampaignFactory(organization=world.organization, goal="new_items")
     draft, member = services.campaign_preview(campaign=campaign, user_id=world.bob.pk)
     assert member["candidates"][0]["id"] == world.design.pk
-    assert member["candidates"][0]["reason"] == "Matches your interest in design"
+    # The recommender's interests source (apps/recommendations/engine/interest_sources.py) gives the reason.
+    assert member["candidates"][0]["reason"] == "Because you are interested in design"
     assert draft.subject.startswith("New for you: Design Systems Basics")
     assert "Picked for you because you are interested in design." in draft.body_text
 
