@@ -281,35 +281,42 @@ def blend_learn(
 
     chosen = {}
     if "cf" in sources and tune_cf:
-        results = {}
+        # Every fit is kept (factors, top-k neighbours: small): the grid point `fit` above already
+        # computed (the configured defaults) and the winner are not computed again.
+        results, fitted = {}, {(params.factors, params.alpha): (model.user_factors, model.item_factors)}
         for factors, alpha in ALS_GRID:
             model.params = replace(model.params, factors=factors, alpha=alpha)
-            model.user_factors, model.item_factors = als_fit(
-                model.matrix, factors=factors, regularization=params.regularization, alpha=alpha,
-                iterations=params.iterations, seed=params.seed, threads=params.threads,
-            )  # fmt: skip
+            if (factors, alpha) not in fitted:
+                fitted[(factors, alpha)] = als_fit(
+                    model.matrix, factors=factors, regularization=params.regularization, alpha=alpha,
+                    iterations=params.iterations, seed=params.seed, threads=params.threads,
+                )  # fmt: skip
+            model.user_factors, model.item_factors = fitted[(factors, alpha)]
             results[(factors, alpha)] = solo("cf")
         best = max(results, key=lambda key: (results[key], -key[0]))
         chosen["factors"], chosen["alpha"] = best
         model.params = replace(model.params, factors=best[0], alpha=best[1])
-        model.user_factors, model.item_factors = als_fit(
-            model.matrix, factors=best[0], regularization=params.regularization, alpha=best[1],
-            iterations=params.iterations, seed=params.seed, threads=params.threads,
-        )  # fmt: skip
+        model.user_factors, model.item_factors = fitted[best]  # kept, not fitted again
     if "ease" in model.neighbors:
-        results = {}
+        results, fitted = {}, {params.ease_regularization: model.neighbors["ease"]}
         for regularization in EASE_GRID:
-            model.fit_ease(regularization)
+            if regularization not in fitted:
+                model.fit_ease(regularization)
+                fitted[regularization] = model.neighbors["ease"]
+            model.neighbors["ease"] = fitted[regularization]
             results[regularization] = solo("ease")
         chosen["ease_regularization"] = max(results, key=lambda key: (results[key], key))
-        model.fit_ease(chosen["ease_regularization"])
+        model.neighbors["ease"] = fitted[chosen["ease_regularization"]]
     if "rp3beta" in model.neighbors:
-        results = {}
+        results, fitted = {}, {(params.rp3beta_alpha, params.rp3beta_beta): model.neighbors["rp3beta"]}
         for alpha, beta in RP3BETA_GRID:
-            model.fit_rp3beta(alpha, beta)
+            if (alpha, beta) not in fitted:
+                model.fit_rp3beta(alpha, beta)
+                fitted[(alpha, beta)] = model.neighbors["rp3beta"]
+            model.neighbors["rp3beta"] = fitted[(alpha, beta)]
             results[(alpha, beta)] = solo("rp3beta")
         chosen["rp3beta_alpha"], chosen["rp3beta_beta"] = max(results, key=lambda key: (results[key], key))
-        model.fit_rp3beta(chosen["rp3beta_alpha"], chosen["rp3beta_beta"])
+        model.neighbors["rp3beta"] = fitted[(chosen["rp3beta_alpha"], chosen["rp3beta_beta"])]
     model.params = replace(model.params, **chosen)
     probes = [name for name in ITEM_ITEM if name in model.neighbors]
     if "content" in sources and item_vectors is not None:
