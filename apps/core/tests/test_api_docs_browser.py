@@ -49,10 +49,14 @@ def test_swagger_ui_lists_the_operations_offline(live_server, offline_page):
     page, blocked, errors = offline_page
     static = []
     page.on("requestfinished", lambda request: static.append(request.url) if "/static/" in request.url else None)
+    # Swagger UI renders the operations that are in view (with more than a screenful of tags, the rest
+    # appear as one scrolls): a tall window shows them all.
+    page.set_viewport_size({"width": 1280, "height": 16_000})
     page.goto(f"{live_server.url}/api/docs/")
     # Swagger UI fetches /api/schema/, which drf-spectacular generates on request for every operation
     # (a few seconds on 2 cores), then renders them: the bound only stops a broken page from hanging.
-    page.wait_for_selector(".opblock", timeout=30_000)
+    # Rendering continues after the first operation appears: wait until more than 50 are there.
+    page.wait_for_function("document.querySelectorAll('.opblock-summary-path').length > 50", timeout=30_000)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert len(paths) > 50, paths
     assert any(path.replace("\u200b", "") == "/api/v1/auth/token/" for path in paths), paths
