@@ -23,6 +23,8 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serial
 
 
 def wait_status(campaign_id: int, status: str, timeout: float = 120) -> Campaign:
+    """The campaign once the worker moved it to `status` (generation and sending are real work in the
+    worker; the bound only stops a broken run hanging, no timing is asserted)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         campaign = Campaign.objects.get(pk=campaign_id)
