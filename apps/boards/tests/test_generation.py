@@ -22,11 +22,11 @@ from apps.boards.models import VisionBoard
 from apps.boards.selectors import member_top_interests
 from apps.boards.services import goal_create, vision_board_generate
 from apps.boards.tests.board_utils import png_bytes, scene
+from apps.conversations.tests.fixtures import llm  # noqa: F401  (fixture: the fake model)
 from apps.conversations.tests.utils import completion, status
 from apps.core.tests.local_site import LocalSite, Page
 from apps.interests.services import member_interests_delete
 from apps.personality.models import PersonalityProfile
-from apps.personality.tests.test_personality_sources import llm  # noqa: F401  (fixture: the fake model)
 
 pytestmark = pytest.mark.django_db
 SVG = "{http://www.w3.org/2000/svg}"

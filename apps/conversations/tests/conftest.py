@@ -2,49 +2,13 @@
 
 from __future__ import annotations
 
-import httpx2
-import openai
 import pytest
-from openai._base_client import BaseClient
 
 from apps.bots.tests.factories import BotFactory
-from apps.conversations import chat
-from apps.conversations.tests.utils import SYSTEM_PROMPT, FakeLLM, Reply, ingest
+from apps.conversations.tests.fixtures import llm, offline  # noqa: F401 (fixtures)
+from apps.conversations.tests.utils import SYSTEM_PROMPT, ingest
 from apps.documents.tests import samples
 from apps.organizations.tests.factories import OrganizationFactory
-
-
-@pytest.fixture
-def llm(settings, monkeypatch):
-    """`llm(*replies, max_retries=0, timeout=5)`: configure a language model answered by `replies`."""
-    settings.OPENAI_API_KEY = "test"
-    settings.OPENAI_BASE_URL = None
-    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *args, **kwargs: 0)
-
-    def install(*replies: Reply, max_retries: int = 0, timeout: float = 5.0) -> FakeLLM:
-        fake = FakeLLM(replies)
-
-        def client():
-            return openai.OpenAI(
-                api_key="test",
-                base_url="http://llm.test/v1",
-                max_retries=max_retries,
-                timeout=timeout,
-                http_client=httpx2.Client(transport=httpx2.MockTransport(fake.handler)),
-            )
-
-        monkeypatch.setattr(chat, "llm_client", client)
-        return fake
-
-    return install
-
-
-@pytest.fixture
-def offline(settings):
-    """No language model configured: the offline extractive answerer replies."""
-    settings.OPENAI_API_KEY = None
-    settings.OPENAI_BASE_URL = None
-
 
 # --------------------------------------------------------------------------- knowledge base
 

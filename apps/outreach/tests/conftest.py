@@ -6,47 +6,16 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import httpx2
-import openai
 import pytest
 from django.utils import timezone
-from openai._base_client import BaseClient
 
-from apps.conversations import chat
-from apps.conversations.tests.utils import FakeLLM, completion
+from apps.conversations.tests.fixtures import llm, offline  # noqa: F401 (fixtures)
+from apps.conversations.tests.utils import completion
 from apps.interests.services import member_interests_set
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
 from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
 from apps.users.tests.factories import UserFactory
-
-
-@pytest.fixture
-def llm(settings, monkeypatch):
-    """`llm(*replies)`: a language model answered by `replies` at the HTTP transport."""
-    settings.OPENAI_API_KEY = "test"
-    settings.OPENAI_BASE_URL = None
-    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *args, **kwargs: 0)
-
-    def install(*replies) -> FakeLLM:
-        fake = FakeLLM(replies)
-
-        def client():
-            return openai.OpenAI(
-                api_key="test", base_url="http://llm.test/v1", max_retries=0, timeout=5,
-                http_client=httpx2.Client(transport=httpx2.MockTransport(fake.handler)),
-            )  # fmt: skip
-
-        monkeypatch.setattr(chat, "llm_client", client)
-        return fake
-
-    return install
-
-
-@pytest.fixture
-def offline(settings):
-    settings.OPENAI_API_KEY = None
-    settings.OPENAI_BASE_URL = None
 
 
 def copy_reply(item_ids, *, intro="Pick up where you left off.", line="A good next step.", subject="Your next step"):

@@ -30,7 +30,6 @@ from apps.personality.services import (
 )
 from apps.personality.tests.personality_utils import EXTRAVERT_TEXTS, START, build_catalog, chat
 from apps.personality.tests.test_personality_scoring import MINI_ANSWERS
-from apps.personality.tests.test_personality_sources import llm  # noqa: F401  (the fixture)
 from apps.progress.models import InteractionKind
 from apps.progress.services import interaction_create, progress_complete, progress_start
 from apps.recommendations.engine.ranking import RankRequest
@@ -209,7 +208,7 @@ def test_admin_pages_render_the_trait_chart(organization, member):
     assert b"conf. 0.77" in client.get(f"/admin/personality/personalityprofile/{profile.pk}/change/").content
 
 
-def test_text_estimate_is_reused_until_the_messages_change(organization, member, llm):  # noqa: F811
+def test_text_estimate_is_reused_until_the_messages_change(organization, member, llm):
     """New behaviour alone recomputes the profile without another model call; a new message calls it again;
     the profile lists the text source with its verified quote; deletion drops the cached text estimate."""
     chat(organization, member, EXTRAVERT_TEXTS)

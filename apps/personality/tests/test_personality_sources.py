@@ -10,13 +10,9 @@ are checked against them, invalid answers fall back to the offline path); the of
 
 import json
 
-import httpx2
-import openai
 import pytest
-from openai._base_client import BaseClient
 
-from apps.conversations import chat as chat_module
-from apps.conversations.tests.utils import FakeLLM, completion, status
+from apps.conversations.tests.utils import completion, status
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory
 from apps.personality.behaviour import (
@@ -38,34 +34,6 @@ from apps.personality.tests.personality_utils import (
 from apps.personality.text import text_estimate, user_texts_load
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def llm(settings, monkeypatch):
-    """`llm(*replies)`: a language model answered by `replies` at the HTTP transport (as in the chat tests)."""
-    settings.OPENAI_API_KEY = "test"
-    settings.OPENAI_BASE_URL = None
-    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *args, **kwargs: 0)
-
-    def install(*replies) -> FakeLLM:
-        fake = FakeLLM(replies)
-
-        def client():
-            return openai.OpenAI(
-                api_key="test", base_url="http://llm.test/v1", max_retries=0, timeout=5,
-                http_client=httpx2.Client(transport=httpx2.MockTransport(fake.handler)),
-            )  # fmt: skip
-
-        monkeypatch.setattr(chat_module, "llm_client", client)
-        return fake
-
-    return install
-
-
-@pytest.fixture
-def offline(settings):
-    settings.OPENAI_API_KEY = None
-    settings.OPENAI_BASE_URL = None
 
 
 def member(organization):
