@@ -1,7 +1,7 @@
 """Recommendation quality and serving latency: Beacon's engine against MostPopular, item-kNN and
 implicit ALS, on a MovieLens-format data set, in one run; every Beacon source alone (ALS, co-occurrence,
-EASE, RP3beta, content, popularity, course order, graph paths) and the served blend as ratios to
-implicit ALS tuned on the same validation split.
+EASE, RP3beta, sequence, content, popularity, trending, course order, graph paths) and the served blend
+as ratios to implicit ALS tuned on the same validation split.
 
 Regimes: `--regime movielens` (default; or any real `u.data` with `--data`) and `--regime learning`
 (`learning_synth.py`: courses of ordered lessons, prerequisites, sequential progress; events are
@@ -282,7 +282,9 @@ def main():
     print(f"trained model v{model.version} in {train_seconds:.1f} s ({per_100k:.0f} s per 100,000 events; "
           f"load average {os.getloadavg()[0]:.1f}); blend: {model.validation.get('blend')}, importance "
           f"{model.validation.get('importance')}; history half-life {model.params['history_half_life']} events, "
-          f"popularity half-life {model.params['popularity_half_life_days']} days; validation {model.validation}",
+          f"popularity half-life {model.params['popularity_half_life_days']} days, trending half-life "
+          f"{model.params['trending_half_life_days']} days, ALS recency half-life {model.params['cf_half_life']} "
+          f"events; validation {model.validation}",
           flush=True)  # fmt: skip
 
     member_of = dict(Membership.objects.filter(organization=organization).values_list("external_id", "user_id"))
@@ -392,7 +394,7 @@ def sources_alone(organization, model, member_of, external_of, user_ids, iidx, t
     offline = OfflineModel(events, n_users=len(events.user_ids), n_items=len(events.item_ids), params=params,
                            item_vectors=vectors, catalog=catalog).fit()  # fmt: skip
     row_of = {int(user): row for row, user in enumerate(events.user_ids)}
-    sources = ["cf", "cooccurrence", "ease", "rp3beta", "content", "popular"]
+    sources = ["cf", "cooccurrence", "ease", "rp3beta", "sequence", "content", "popular", "trending"]
     if offline.catalog is not None:
         sources += ["course", "graph"]
     out = {name: {} for name in sources}

@@ -37,6 +37,7 @@ from apps.recommendations.models import (
     ItemNeighbors,
     RecommendationLog,
     RecommenderModel,
+    TrendingChart,
     UserFactor,
 )
 
@@ -266,11 +267,12 @@ def _train(organization_id: int, *, token: str = "", interruptions: int = 0) -> 
             if dims:
                 _store_factors(record, model, events, dims)
             _store_neighbors(record, model, events)
+            trending = _store_trending(record, model, events)
             record.status = RecommenderModel.Status.READY
             record.lease_owner = ""
             record.heartbeat_at = timezone.now()
             record.dims = dims
-            record.params = {**params.as_dict(), "last_interaction_id": last_id}
+            record.params = {**params.as_dict(), "last_interaction_id": last_id, "trending": trending}
             record.validation = validation
             record.popular = popular
             record.users_count, record.items_count, record.interactions_count = n_users, n_items, len(events)
@@ -336,6 +338,29 @@ def _store_neighbors(record: RecommenderModel, model: OfflineModel, events: Even
                 )
             )
     ItemNeighbors.objects.bulk_create(rows, batch_size=2000)
+
+
+def _store_trending(record: RecommenderModel, model: OfflineModel, events: Events) -> dict | None:
+    """The run's trending charts, one row per time bucket; returns their grid (start epoch, bucket
+    seconds, count) for `params["trending"]`, or None when the source was not fitted."""
+    if not getattr(model, "trending", None) or not model.trending[2]:
+        return None
+    start, width, charts = model.trending
+    TrendingChart.objects.bulk_create(
+        [
+            TrendingChart(
+                organization_id=record.organization_id,
+                model=record,
+                bucket=bucket,
+                items=[int(events.item_ids[i]) for i in items],
+                scores=[round(float(v), 6) for v in scores],
+            )
+            for bucket, (items, scores) in enumerate(charts)
+            if len(items)
+        ],
+        batch_size=500,
+    )
+    return {"start": start, "width": width, "buckets": len(charts)}
 
 
 STALE_SQL = """

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 #: sources learnt offline from the events; course order and graph join them when the catalog has structure
-LEARNT_SOURCES = ("cf", "cooccurrence", "ease", "rp3beta", "content", "popular")
+LEARNT_SOURCES = ("cf", "cooccurrence", "ease", "rp3beta", "sequence", "content", "popular", "trending")
 #: fixed weights without a learnt ranker (no model yet, or too little data): history-based sources first
-DEFAULT_WEIGHTS = {"cf": 1.0, "cooccurrence": 1.0, "ease": 1.0, "rp3beta": 1.0, "content": 0.5, "popular": 0.3}
+DEFAULT_WEIGHTS = {
+    "cf": 1.0, "cooccurrence": 1.0, "ease": 1.0, "rp3beta": 1.0, "sequence": 0.5, "content": 0.5, "popular": 0.3,
+    "trending": 0.3,
+}  # fmt: skip
 
 
 @dataclass

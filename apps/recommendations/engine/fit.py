@@ -167,3 +167,91 @@ def history_weights(times: np.ndarray, weights: np.ndarray, *, half_life_events:
     rank[order] = np.arange(len(times))
     decay = np.power(0.5, rank / half_life_events) if half_life_events else np.ones(len(times))
     return np.log1p(np.asarray(weights, dtype=np.float64)) * decay
+
+
+def recency_weights(users: np.ndarray, times: np.ndarray, *, half_life_events: float | None) -> np.ndarray:
+    """Training weight of each event by its recency within its user's own history: 1 for the user's
+    newest event, halved every `half_life_events` newer events of the same user (None: all 1). Tastes
+    drift, so what a user did lately says more about what they want next (Koren 2009 "timeSVD++"
+    and Ding & Li 2005 decay a user's older feedback in the same spirit; counted in events, as
+    `history_weights`, so it means the same for daily and yearly users)."""
+    if not half_life_events or len(users) == 0:
+        return np.ones(len(users))
+    order = np.lexsort((-times, users))  # per user, newest first
+    starts = np.flatnonzero(np.r_[True, users[order][1:] != users[order][:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    out = np.empty(len(users))
+    out[order] = np.power(0.5, rank / half_life_events)
+    return out
+
+
+def trending_fit(
+    events: Events, n_items: int, *, half_life_days: float | None, top: int, max_buckets: int = 400
+) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray]]]:
+    """What was trending at each moment of the data: (start, bucket seconds, per bucket (items, scores)).
+
+    Time is cut into buckets (a day, wider when the data spans more than `max_buckets` days); the
+    score of an item at the end of bucket b is its positive events up to that moment, each halved
+    every `half_life_days` of age (None: counted fully, i.e. popularity as of then). Only the past
+    counts: at serving, a user is shown the chart of the bucket of their latest event, which for an
+    active user is today's. Each bucket keeps its `top` items (best first)."""
+    mask = events.positive
+    if not mask.any():
+        return 0.0, 86400.0, []
+    times, items = events.times[mask], events.items[mask]
+    start = float(times.min())
+    width = max(86400.0, (float(times.max()) - start) / max_buckets + 1.0)
+    bucket = ((times - start) // width).astype(np.int64)
+    n_buckets = int(bucket.max()) + 1
+    factor = 0.5 ** (width / 86400.0 / half_life_days) if half_life_days else 1.0
+    # within a bucket, an event's age at the bucket's end
+    end = start + (bucket + 1) * width
+    weight = np.power(0.5, (end - times) / 86400.0 / half_life_days) if half_life_days else np.ones(len(times))
+    order = np.argsort(bucket, kind="stable")
+    bounds = np.searchsorted(bucket[order], np.arange(n_buckets + 1))
+    scores = np.zeros(n_items)
+    out = []
+    for b in range(n_buckets):
+        scores *= factor
+        rows = order[bounds[b] : bounds[b + 1]]
+        if len(rows):
+            np.add.at(scores, items[rows], weight[rows])
+        k = min(top, int((scores > 0).sum()))
+        best = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
+        best = best[np.argsort(-scores[best], kind="stable")]
+        out.append((best.astype(np.int64), scores[best].astype(np.float64)))
+    return start, width, out
+
+
+def trending_bucket(moment: float, *, start: float, width: float, buckets: int) -> int:
+    """The bucket of `moment` (clipped to the known ones: later moments get the latest chart)."""
+    return int(min(max((moment - start) // width, 0), buckets - 1))
+
+
+def sequence_fit(
+    events: Events, n_items: int, *, window: int = 3, neighbors: int = 50, shrink: float = 10.0
+) -> sp.csr_matrix:
+    """items x items: what people take next. Each user's positive events in time order; item a is
+    followed by b when b comes within the `window` next positives (weight 1 / steps). Scored
+    count(a -> b) / (sqrt(n_a n_b) + shrink), the co-occurrence normalisation, so blockbusters do
+    not follow everything; each item's `neighbors` best kept (stored as ItemNeighbors kind `sequence`)."""
+    mask = events.positive
+    users, items, times = events.users[mask], events.items[mask], events.times[mask]
+    order = np.lexsort((times, users))
+    users, items = users[order], items[order]
+    rows, cols, vals = [], [], []
+    for step in range(1, window + 1):
+        same = users[step:] == users[:-step]
+        rows.append(items[:-step][same])
+        cols.append(items[step:][same])
+        vals.append(np.full(int(same.sum()), 1.0 / step, dtype=np.float32))
+    if not rows or not sum(len(r) for r in rows):
+        return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    counts = sp.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_items)
+    ).tocsr()
+    counts.sum_duplicates()
+    degree = np.sqrt(np.bincount(items, minlength=n_items).astype(np.float32))
+    coo = counts.tocoo()
+    coo.data = coo.data / (degree[coo.row] * degree[coo.col] + shrink)
+    return rows_top_k(coo, neighbors)

@@ -1,7 +1,7 @@
 """Every learnt candidate source scored in memory, for validation and offline evaluation.
 
 `OfflineModel` fits the same models the training task stores (ALS factors, co-occurrence
-neighbours, decayed popularity, content profile) and returns each user's candidates per source
+neighbours, decayed popularity, trending charts, content profile) and returns each user's candidates per source
 exactly as serving would (top-N per source, consumed and dismissed items removed), so weights
 learnt here transfer to serving. `blend_learn` picks the recency half-lives and the blend weights
 on a validation split cut from the training events (each user's latest 20% of positives).
@@ -22,7 +22,11 @@ from apps.recommendations.engine.fit import (
     ease_fit,
     history_weights,
     popularity_fit,
+    recency_weights,
     rp3beta_fit,
+    sequence_fit,
+    trending_bucket,
+    trending_fit,
 )
 from apps.recommendations.engine.metrics import ranking_metrics, temporal_holdout
 from apps.recommendations.engine.ranker import RECENT_EVENTS, Ranker, ranker_learn
@@ -32,8 +36,10 @@ EASE_GRID = (50.0, 200.0, 800.0)  # lambda (L2 on the item-item weights)
 RP3BETA_GRID = ((1.0, 0.0), (1.0, 0.3), (1.0, 0.6), (0.7, 0.3))  # (alpha, beta)
 HISTORY_HALF_LIVES = (3.0, 10.0, 30.0, None)  # events
 POPULARITY_HALF_LIVES = (3.0, 14.0, 60.0, None)  # days
+TRENDING_HALF_LIVES = (1.0, 3.0, 7.0, 30.0, None)  # days
+CF_HALF_LIVES = (None, 50.0, 150.0)  # events: ALS's training weights decayed within each user's history
 #: item-item sources, stored as top-k neighbours (ItemNeighbors.kind); the first one fitted serves `recent`
-ITEM_ITEM = ("ease", "rp3beta", "cooccurrence")
+ITEM_ITEM = ("ease", "rp3beta", "cooccurrence", "sequence")
 #: sources that need the catalog's structure (courses, prerequisites, labels)
 STRUCTURE_SOURCES = ("course", "graph")
 #: validation held-out items a structure source must find to be learnt (else: its configured weight)
@@ -59,6 +65,12 @@ class EngineParams:
     history_half_life: float | None = 10.0  # events
     history_limit: int = 100  # latest positive events of a user that feed the item-item sources and content
     popularity_half_life_days: float | None = 14.0
+    #: ALS's training weights halved every this many newer events of the same user (None: no decay)
+    cf_half_life: float | None = None
+    #: what was trending at the user's latest event: events' half-life in days (None: popularity as of then)
+    trending_half_life_days: float | None = 7.0
+    sequence_window: int = 3  # `sequence`: b follows a when it is among a's next positives of the user
+    sequence_neighbors: int = 50
     per_source: int = 200  # candidates per source
     threads: int = 1
     seed: int = 7
@@ -89,10 +101,7 @@ class OfflineModel:
         p = self.params
         self.matrix = confidence_matrix(self.events, self.n_users, self.n_items)
         if cf and "cf" in sources:
-            self.user_factors, self.item_factors = als_fit(
-                self.matrix, factors=p.factors, regularization=p.regularization, alpha=p.alpha,
-                iterations=p.iterations, seed=p.seed, threads=p.threads,
-            )  # fmt: skip
+            self.fit_cf(p.factors, p.alpha, p.cf_half_life)
         self.neighbors = {}
         if "cooccurrence" in sources:
             self.neighbors["cooccurrence"] = cooccurrence_fit(
@@ -102,11 +111,42 @@ class OfflineModel:
             self.fit_ease(p.ease_regularization)
         if "rp3beta" in sources:
             self.fit_rp3beta(p.rp3beta_alpha, p.rp3beta_beta)
+        if "sequence" in sources:
+            self.neighbors["sequence"] = sequence_fit(
+                self.events, self.n_items, window=p.sequence_window, neighbors=p.sequence_neighbors
+            )
         self.reference_time = float(self.events.times.max()) if len(self.events) else 0.0
         self.popularity = popularity_fit(
             self.events, self.n_items, reference_time=self.reference_time, half_life_days=p.popularity_half_life_days
         )
+        if "trending" in sources:
+            self.fit_trending(p.trending_half_life_days)
         return self
+
+    def cf_matrix(self, half_life: float | None):
+        """ALS's confidence matrix, each event's weight decayed by its recency in its user's history."""
+        if not half_life:
+            return self.matrix
+        decay = recency_weights(self.events.users, self.events.times, half_life_events=half_life)
+        decayed = replace(self.events, weights=(self.events.weights * decay).astype(np.float32))
+        return confidence_matrix(decayed, self.n_users, self.n_items)
+
+    def fit_cf(self, factors: int, alpha: float, half_life: float | None) -> tuple[np.ndarray, np.ndarray]:
+        p = self.params
+        self.user_factors, self.item_factors = als_fit(
+            self.cf_matrix(half_life), factors=factors, regularization=p.regularization, alpha=alpha,
+            iterations=p.iterations, seed=p.seed, threads=p.threads,
+        )  # fmt: skip
+        return self.user_factors, self.item_factors
+
+    def fit_trending(self, half_life_days: float | None) -> None:
+        self.trending = trending_fit(self.events, self.n_items, half_life_days=half_life_days,
+                                     top=self.params.per_source)  # fmt: skip
+
+    def latest_time(self, user: int) -> float | None:
+        """The time of the user's latest event (any kind): their "now" for the trending source."""
+        rows = self._user_rows(user)
+        return float(self.events.times[rows[-1]]) if len(rows) else None
 
     def ease_fits(self) -> bool:
         """EASE inverts a dense items x items matrix: only up to `ease_max_items` items with events."""
@@ -164,6 +204,8 @@ class OfflineModel:
                 out["content"] = self._top(self.item_vectors @ (profile / norm), excluded)
         if "popular" in sources:
             out["popular"] = self._top(self.popularity, excluded)
+        if "trending" in sources and getattr(self, "trending", None) and self.trending[2]:
+            out["trending"] = self._trending(user, excluded)
         if self.catalog is not None:
             if "course" in sources:
                 out["course"] = self._course(user, excluded)
@@ -179,6 +221,16 @@ class OfflineModel:
             return None
         scores = np.asarray(self.neighbors[name][items[-RECENT_EVENTS:]].T @ weights[-RECENT_EVENTS:]).ravel()
         return self._top(scores, excluded)
+
+    def _trending(self, user: int, excluded: np.ndarray) -> Candidates:
+        """Serving's `trending` source offline: the stored chart of the bucket of the user's latest event."""
+        moment = self.latest_time(user)
+        if moment is None:
+            return Candidates.empty()
+        start, width, charts = self.trending
+        ids, scores = charts[trending_bucket(moment, start=start, width=width, buckets=len(charts))]
+        keep = ~np.isin(ids, excluded)
+        return Candidates(ids[keep], scores[keep])
 
     def _course(self, user: int, excluded: np.ndarray) -> Candidates:
         """Serving's `course` source offline: the next item not done of each course the user touched."""
@@ -253,8 +305,10 @@ def blend_learn(
 
     The split holds out each user's latest 20% of positives; models are fitted on the rest. Each
     source's settings are chosen by the nDCG@10 of that source alone: ALS factors x alpha
-    (`ALS_GRID`), EASE's lambda (`EASE_GRID`), RP3beta's alpha and beta (`RP3BETA_GRID`), the history
-    half-life (on the best item-item source), the popularity half-life. Then the blend: a logistic
+    (`ALS_GRID`), then the recency decay of ALS's training weights at those (`CF_HALF_LIVES`, "none"
+    included), EASE's lambda (`EASE_GRID`), RP3beta's alpha and beta (`RP3BETA_GRID`), the history
+    half-life (on the best item-item source), the popularity half-life, the half-life of the trending
+    charts (`TRENDING_HALF_LIVES`, "none" included). Then the blend: a logistic
     ranker over all sources' features (engine.ranker), with course and graph among them when the
     catalog has structure.
     """
@@ -283,19 +337,24 @@ def blend_learn(
     if "cf" in sources and tune_cf:
         # Every fit is kept (factors, top-k neighbours: small): the grid point `fit` above already
         # computed (the configured defaults) and the winner are not computed again.
-        results, fitted = {}, {(params.factors, params.alpha): (model.user_factors, model.item_factors)}
+        first = (params.factors, params.alpha, params.cf_half_life)
+        results, fitted = {}, {first: (model.user_factors, model.item_factors)}
+
+        def cf_try(key):
+            if key not in fitted:
+                fitted[key] = model.fit_cf(*key)
+            model.user_factors, model.item_factors = fitted[key]
+            results[key] = solo("cf")
+
         for factors, alpha in ALS_GRID:
-            model.params = replace(model.params, factors=factors, alpha=alpha)
-            if (factors, alpha) not in fitted:
-                fitted[(factors, alpha)] = als_fit(
-                    model.matrix, factors=factors, regularization=params.regularization, alpha=alpha,
-                    iterations=params.iterations, seed=params.seed, threads=params.threads,
-                )  # fmt: skip
-            model.user_factors, model.item_factors = fitted[(factors, alpha)]
-            results[(factors, alpha)] = solo("cf")
+            cf_try((factors, alpha, params.cf_half_life))
         best = max(results, key=lambda key: (results[key], -key[0]))
-        chosen["factors"], chosen["alpha"] = best
-        model.params = replace(model.params, factors=best[0], alpha=best[1])
+        # then the training weights' recency decay, at the best factors and alpha ("no decay" included)
+        for half_life in CF_HALF_LIVES:
+            cf_try((best[0], best[1], half_life))
+        best = max(results, key=lambda key: (results[key], -key[0], key[2] is None, key[2] or 0))
+        chosen["factors"], chosen["alpha"], chosen["cf_half_life"] = best
+        model.params = replace(model.params, factors=best[0], alpha=best[1], cf_half_life=best[2])
         model.user_factors, model.item_factors = fitted[best]  # kept, not fitted again
     if "ease" in model.neighbors:
         results, fitted = {}, {params.ease_regularization: model.neighbors["ease"]}
@@ -341,6 +400,14 @@ def blend_learn(
             model.events, n_items, reference_time=model.reference_time,
             half_life_days=chosen["popularity_half_life_days"],
         )  # fmt: skip
+    if "trending" in sources:
+        results, fitted = {}, {}
+        for half_life in TRENDING_HALF_LIVES:
+            model.fit_trending(half_life)
+            fitted[half_life] = model.trending
+            results[half_life] = solo("trending")
+        chosen["trending_half_life_days"] = max(results, key=lambda h: (results[h], h is None, h or 0))
+        model.trending = fitted[chosen["trending_half_life_days"]]
     learnt = tuple(name for name in LEARNT_SOURCES if name in sources)
     learnt = tuple(name for name in learnt if name not in ITEM_ITEM or name in model.neighbors)
     structure = {}

@@ -320,6 +320,10 @@ def explain(entry, context: UserContext, items, results, vectors, hook_reason) -
     if source in ("ease", "rp3beta") and evidence in items:
         verb = VERBS.get(context.history_kinds[context.history_items.index(evidence)], "liked")
         return source, f"Chosen by people who also {verb} {items[evidence]['title']}"
+    if source == "sequence" and evidence in items:
+        return source, f"Often next after {items[evidence]['title']}"
+    if source == "trending":
+        return source, "Trending now" if evidence == "now" else "Trending when you were last here"
     if source == "content":
         anchor = _closest_history_item(entry["id"], context, vectors)
         if anchor is not None and anchor in items:

@@ -5,7 +5,8 @@ items never to recommend again (completed, consumed, dismissed), and the active 
 source returns `Candidates` (item ids, raw scores) and, per item, the evidence its reason is
 written from (the history item that led there, the course...). Sources query PostgreSQL only
 through indexes: pgvector HNSW for CF and content, btree for the rest (the item-item sources —
-co-occurrence, EASE, RP3beta — share one query for the history's stored neighbours).
+co-occurrence, EASE, RP3beta, sequence — share one query for the history's stored neighbours;
+trending is one lookup of a stored chart).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db import connection, transaction
 
 from apps.recommendations.engine.blend import Candidates
 from apps.recommendations.engine.data import SignalRules
-from apps.recommendations.engine.fit import history_weights
+from apps.recommendations.engine.fit import history_weights, trending_bucket
 from apps.recommendations.engine.interest_sources import source_chat, source_interests
 from apps.recommendations.models import RecommenderModel
 
@@ -47,6 +48,8 @@ class UserContext:
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     #: the history items' stored neighbours, per item-item kind: [(item, neighbours, scores)] (one query)
     neighbor_rows: dict[str, list] | None = None
+    #: epoch seconds of the user's latest event of any kind (their "now" for the trending source)
+    latest_time: float | None = None
 
     @property
     def params(self) -> dict:
@@ -118,6 +121,7 @@ def user_context_load(*, organization_id: int, user_id: int) -> UserContext:
         else:
             context.touched.add(item_id)
     items, kinds, weights, times = [], [], [], []
+    context.latest_time = float(events[0][4]) if events else None
     for item_id, kind, weight, value, epoch in events:
         if kind == "complete":
             context.completed.add(item_id)
@@ -268,6 +272,12 @@ def source_rp3beta(context: UserContext, *, limit: int) -> SourceResult:
     return item_item_scores(context, "rp3beta", limit=limit)
 
 
+def source_sequence(context: UserContext, *, limit: int) -> SourceResult:
+    """What people take next after the items the user touched last (stored `sequence` neighbours,
+    summed with the history's recency weights); evidence: the history item it follows."""
+    return item_item_scores(context, "sequence", limit=limit)
+
+
 # --------------------------------------------------------------------------- content similarity
 
 CONTENT_SQL = """
@@ -356,6 +366,27 @@ def source_popular(context: UserContext, *, limit: int) -> SourceResult:
     return _result(rows, context.excluded, limit, evidence)
 
 
+TRENDING_SQL = "SELECT items, scores FROM recommendations_trendingchart WHERE model_id = %s AND bucket = %s"
+
+
+def source_trending(context: UserContext, *, limit: int) -> SourceResult:
+    """What was trending when the user was last active: the model's stored chart of the time bucket
+    of their latest event (one index lookup; for an active user, the latest chart, i.e. now).
+    Evidence: "now" when that is the model's latest chart, else "then"."""
+    grid = context.params.get("trending") if context.model else None
+    if not grid or context.latest_time is None:
+        return SourceResult(Candidates.empty())
+    bucket = trending_bucket(context.latest_time, start=grid["start"], width=grid["width"], buckets=grid["buckets"])
+    with connection.cursor() as cursor:
+        cursor.execute(TRENDING_SQL, [context.model.pk, bucket])
+        row = cursor.fetchone()
+    if row is None:
+        return SourceResult(Candidates.empty())
+    rows = list(zip(row[0], row[1], strict=True))
+    evidence = dict.fromkeys(row[0], "now" if bucket == grid["buckets"] - 1 else "then")
+    return _result(rows, context.excluded, limit, evidence)
+
+
 # --------------------------------------------------------------------------- course order
 
 COURSE_SQL = """
@@ -424,8 +455,10 @@ SOURCES = {
     "cooccurrence": source_cooccurrence,
     "ease": source_ease,
     "rp3beta": source_rp3beta,
+    "sequence": source_sequence,
     "content": source_content,
     "popular": source_popular,
+    "trending": source_trending,
     "course": source_course,
     "graph": source_graph,
     "interests": source_interests,  # issue 19 (engine/interest_sources.py)

@@ -6,6 +6,7 @@ from apps.recommendations.models.engine import (
     ItemNeighbors,
     RecommendationLog,
     RecommenderModel,
+    TrendingChart,
     UserFactor,
 )
 
@@ -14,5 +15,6 @@ __all__ = [
     "ItemNeighbors",
     "RecommendationLog",
     "RecommenderModel",
+    "TrendingChart",
     "UserFactor",
 ]

@@ -7,7 +7,9 @@
   one partial HNSW index per dimension count, created by `services.factor_indexes_ensure`), so
   collaborative filtering at request time is an index query.
 - `ItemNeighbors`: each item's neighbours of that run in each item-item source (`kind`: co-occurrence,
-  EASE, RP3beta; arrays: one row per item and kind), summed over a user's history at serving.
+  EASE, RP3beta, sequence; arrays: one row per item and kind), summed over a user's history at serving.
+- `TrendingChart`: what was trending at each moment of that run's data (one row per time bucket),
+  so the `trending` source is one index lookup of the bucket of the user's latest event.
 - `RecommendationLog`: what was shown to whom, where, from which source and why; click and
   dismiss feedback land on the row, so click-through is measurable per source.
 """
@@ -22,7 +24,7 @@ from pgvector.django import VectorField
 from apps.core.leases import LeasedWorkModel
 from apps.core.models import OrganizationOwnedModel
 
-__all__ = ["ItemFactor", "ItemNeighbors", "RecommendationLog", "RecommenderModel", "UserFactor"]
+__all__ = ["ItemFactor", "ItemNeighbors", "RecommendationLog", "RecommenderModel", "TrendingChart", "UserFactor"]
 
 
 class RecommenderModel(OrganizationOwnedModel, LeasedWorkModel):
@@ -97,6 +99,7 @@ class ItemNeighbors(models.Model):
         COOCCURRENCE = "cooccurrence", "Item co-occurrence"
         EASE = "ease", "EASE (item-item regression)"
         RP3BETA = "rp3beta", "RP3beta (random walk)"
+        SEQUENCE = "sequence", "What people take next"
 
     organization = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")
     model = models.ForeignKey(RecommenderModel, on_delete=models.CASCADE, related_name="item_neighbors")
@@ -113,6 +116,23 @@ class ItemNeighbors(models.Model):
         return f"{self.kind} neighbours of {self.item_id} @ model {self.model_id}"
 
 
+class TrendingChart(models.Model):
+    """The items trending at the end of one time bucket of a training run's data, best first
+    (engine.fit.trending_fit; the bucket grid is in the run's `params["trending"]`)."""
+
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey(RecommenderModel, on_delete=models.CASCADE, related_name="trending_charts")
+    bucket = models.PositiveIntegerField(help_text="Index of the time bucket (0: the one of the first event).")
+    items = ArrayField(models.BigIntegerField(), default=list)
+    scores = ArrayField(models.FloatField(), default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "bucket"], name="trendingchart_unique_bucket")]
+
+    def __str__(self):
+        return f"trending bucket {self.bucket} @ model {self.model_id}"
+
+
 class RecommendationLog(models.Model):
     """One recommended item as shown in one response (`request_id` groups a response)."""
 
@@ -121,8 +141,10 @@ class RecommendationLog(models.Model):
         COOCCURRENCE = "cooccurrence", "Item co-occurrence"
         EASE = "ease", "EASE (item-item regression)"
         RP3BETA = "rp3beta", "RP3beta (random walk)"
+        SEQUENCE = "sequence", "What people take next"
         CONTENT = "content", "Content similarity"
         POPULAR = "popular", "Popular and recent"
+        TRENDING = "trending", "Trending"
         COURSE = "course", "Next in course"
         PREREQUISITE = "prerequisite", "Prerequisite"
         GRAPH = "graph", "Knowledge graph"

@@ -5,7 +5,9 @@ dismissed, completed and consumed items are never recommended; every item has a 
 tags, category and exclude filters; MMR diversity; cold users get popular items; next lesson of a
 started course; prerequisites replace the items they block; difficulty fit; tenancy (another
 organization's items never appear); the per-user cache (hit, invalidated by a new interaction, by
-progress and by retraining); the re-ranking hook; training through a real Celery worker.
+progress and by retraining); the re-ranking hook; training through a real Celery worker; the
+temporal sources of issue 18 (sequence neighbours and trending charts stored by training, served
+with one lookup each and explained).
 """
 
 import numpy as np
@@ -20,8 +22,15 @@ from apps.recommendations.engine.cache import recommendation_cache_invalidate_or
 from apps.recommendations.engine.hooks import rerank_hook_register, rerank_hook_unregister
 from apps.recommendations.engine.ranker import Ranker, feature_names, solo_ranker
 from apps.recommendations.engine.ranking import RankRequest, difficulty_factor
-from apps.recommendations.engine.sources import source_cf, user_context_load
-from apps.recommendations.models import ItemFactor, ItemNeighbors, RecommenderModel, UserFactor
+from apps.recommendations.engine.sources import source_cf, source_trending, user_context_load
+from apps.recommendations.models import (
+    ItemFactor,
+    ItemNeighbors,
+    RecommendationLog,
+    RecommenderModel,
+    TrendingChart,
+    UserFactor,
+)
 from apps.recommendations.services import recommendations_serve, recommender_train
 from apps.recommendations.tests.rec_utils import COOKING, DATA, build_world
 
@@ -55,7 +64,7 @@ def test_training_stores_factors_neighbours_and_popularity(world):
     assert UserFactor.objects.filter(model=model).count() == 10  # every user with a positive event
     assert ItemFactor.objects.filter(model=model).count() == 11  # DATA[:5], COOKING[:5], the blockbuster
     kinds = set(ItemNeighbors.objects.filter(model=model, item=world["blockbuster"]).values_list("kind", flat=True))
-    assert kinds == {"cooccurrence", "ease", "rp3beta"}
+    assert kinds == {"cooccurrence", "ease", "rp3beta"}  # no `sequence`: nothing ever followed the blockbuster
     assert model.popular[0][0] == world["blockbuster"].pk
     # Ten users are too few to learn a blend from: the best source on validation alone, and the validation says why.
     best = max(model.validation["solo_ndcg_at_10"], key=model.validation["solo_ndcg_at_10"].get)
@@ -400,3 +409,55 @@ def test_graph_candidates_come_from_the_background_cache(world, django_capture_o
     first = result["results"][0]
     assert first["item"]["id"] == target.pk and first["source"] == "graph"
     assert first["reason"] == "Completed next by 3 people like you"
+
+
+def test_training_stores_sequence_neighbours_and_trending_charts(world):
+    """Issue 18: training stores what people take next (ItemNeighbors kind `sequence`) and the trending
+    chart of each time bucket with its grid in the model's params."""
+    organization, items = world["organization"], world["items"]
+    model = recommender_train(organization_id=organization.pk)
+    following = ItemNeighbors.objects.get(model=model, item=items[DATA[0]], kind="sequence")
+    assert following.neighbors[0] == items[DATA[1]].pk  # every data fan liked DATA[1] right after DATA[0]
+    grid = model.params["trending"]
+    assert grid["buckets"] == 1 and grid["width"] == 86400.0  # all events within a day
+    chart = TrendingChart.objects.get(model=model, bucket=0)
+    assert chart.organization_id == organization.pk
+    assert chart.items[0] == world["blockbuster"].pk and chart.scores == sorted(chart.scores, reverse=True)
+    assert "trending_half_life_days" in model.params and "cf_half_life" in model.params
+
+
+def test_trending_source_is_one_lookup_of_the_users_chart(world, django_assert_num_queries):
+    """Issue 18: the trending source reads the stored chart of the bucket of the user's latest event in
+    one query, without the items the user consumed."""
+    organization, cook = world["organization"], world["cooks"][0]
+    recommender_train(organization_id=organization.pk)
+    context = user_context_load(organization_id=organization.pk, user_id=cook.pk)
+    with django_assert_num_queries(1):
+        found = source_trending(context, limit=3)
+    assert world["blockbuster"].pk not in found.candidates.ids  # liked (consumed) by the cook
+    assert (
+        list(found.candidates.ids)
+        == [item for item in TrendingChart.objects.get(bucket=0).items if item not in context.excluded][:3]
+    )
+    assert set(found.evidence.values()) == {"now"}
+
+
+@pytest.mark.parametrize(("source", "reason"), [("sequence", "Often next after Intro to pandas dataframes"),
+                                                ("trending", "Trending now")])  # fmt: skip
+def test_temporal_sources_serve_with_their_reasons(world, source, reason):
+    """Issue 18: a ranker weighting one temporal source alone serves its items, logged under that
+    source with its reason."""
+    organization, items = world["organization"], world["items"]
+    model = recommender_train(organization_id=organization.pk)
+    sources = ("cf", "cooccurrence", "ease", "rp3beta", "sequence", "content", "popular", "trending")
+    model.params["ranker"] = solo_ranker(sources, source).as_dict()
+    model.save(update_fields=["params"])
+    recommendation_cache_invalidate_organization(organization_id=organization.pk)
+    newcomer = MembershipFactory(organization=organization, role=Role.MEMBER).user
+    world["like"](newcomer, items[DATA[0]])
+    result = serve(organization, newcomer, limit=3)
+    first = result["results"][0]
+    assert (first["source"], first["reason"]) == (source, reason)
+    expected = items[DATA[1]].pk if source == "sequence" else world["blockbuster"].pk
+    assert first["item"]["id"] == expected
+    assert RecommendationLog.objects.get(pk=first["log_id"]).source == source

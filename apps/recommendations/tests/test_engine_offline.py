@@ -1,5 +1,7 @@
 """The engine's pure parts (no database): hold-out split, metrics, blending, the learnt ranker, MMR,
-co-occurrence, EASE, RP3beta and popularity fitting, signal rules (issues 7 and 18)."""
+co-occurrence, EASE, RP3beta and popularity fitting, signal rules (issues 7 and 18); the temporal
+pieces of issue 18: per-user recency weights in ALS's training, the trending charts at a user's
+time, the sequential "what people take next" neighbours, and their choice on the validation split."""
 
 import json
 
@@ -14,7 +16,11 @@ from apps.recommendations.engine.fit import (
     ease_fit,
     history_weights,
     popularity_fit,
+    recency_weights,
     rp3beta_fit,
+    sequence_fit,
+    trending_bucket,
+    trending_fit,
 )
 from apps.recommendations.engine.metrics import ranking_metrics, temporal_holdout
 from apps.recommendations.engine.offline import EngineParams, OfflineModel, blend_learn
@@ -170,3 +176,90 @@ def test_offline_blend_beats_noise_on_clustered_tastes():
     for user in range(10):
         cluster = int(events.user_ids[user]) % 2
         assert all(cluster * 30 <= int(events.item_ids[i]) < cluster * 30 + 30 for i in model.recommend(user, k=5))
+
+
+DAY = 86400.0
+
+
+def _events(users, items, times, weights=None) -> Events:
+    n = len(users)
+    return Events(
+        users=np.asarray(users), items=np.asarray(items), times=np.asarray(times, dtype=float),
+        weights=np.ones(n, dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32),
+        consumed=np.zeros(n, bool), dismissed=np.zeros(n, bool),
+    )  # fmt: skip
+
+
+def test_recency_weights_halve_per_newer_event_of_the_same_user():
+    """Issue 18: each user's newest event weighs 1, halved per `half_life` newer events of that user
+    (the order of the rows does not matter); no half-life: all 1."""
+    users = np.array([0, 1, 0, 0, 1])
+    times = np.array([3.0, 5.0, 1.0, 2.0, 9.0])
+    assert recency_weights(users, times, half_life_events=1).tolist() == pytest.approx([1, 0.5, 0.25, 0.5, 1])
+    assert recency_weights(users, times, half_life_events=None).tolist() == [1.0] * 5
+
+
+def test_trending_charts_follow_time_and_only_count_the_past():
+    """Issue 18: the chart of a day counts only events up to its end, decayed by age: item 0 leads
+    while it is new, item 1 after its own burst; without decay, the cumulative count."""
+    events = _events(
+        [0, 1, 2, 3, 4, 5], [0, 0, 0, 1, 1, 1], [0, 0.1 * DAY, 0.2 * DAY, 20 * DAY, 20.1 * DAY, 20.2 * DAY]
+    )
+    start, width, charts = trending_fit(events, 3, half_life_days=1.0, top=2)
+    assert start == 0 and width == DAY and len(charts) == 21
+    assert charts[0][0].tolist() == [0] and charts[19][0].tolist() == [0]  # item 1 not seen yet: never future
+    assert charts[20][0].tolist() == [1, 0]
+    assert charts[0][1][0] == pytest.approx(sum(0.5 ** (1 - t) for t in (0, 0.1, 0.2)))
+    assert trending_bucket(19.5 * DAY, start=start, width=width, buckets=len(charts)) == 19
+    assert trending_bucket(400 * DAY, start=start, width=width, buckets=len(charts)) == 20  # later: the latest chart
+    _, _, cumulative = trending_fit(events, 3, half_life_days=None, top=3)
+    assert cumulative[20][1].tolist() == [3.0, 3.0]
+    _, wide, few = trending_fit(events, 3, half_life_days=None, top=3, max_buckets=4)
+    assert len(few) <= 4 and wide > DAY
+
+
+def test_sequence_neighbours_are_what_follows():
+    """Issue 18: b is a `sequence` neighbour of a when users take b within the next few positives after
+    a, the nearer the stronger; the reverse direction only when it also happens."""
+    users = [0, 0, 0, 1, 1, 1, 2, 2]
+    items = [0, 1, 2, 0, 1, 3, 0, 1]
+    times = [1, 2, 3, 1, 2, 3, 1, 2]
+    following = sequence_fit(_events(users, items, times), 4, window=2, neighbors=5, shrink=0.0).toarray()
+    assert following[0, 1] > following[0, 2] > 0  # next vs two steps later
+    assert following[1, 0] == 0 and following[2, 0] == 0  # nobody goes back
+    assert following[1, 2] > 0 and following[1, 3] > 0 and following[3].sum() == 0
+
+
+def test_offline_trending_source_uses_the_users_latest_time():
+    """Issue 18: offline, the trending source of a user is the chart of their latest event's bucket
+    (what was new then), minus what they already consumed."""
+    events = _events(
+        [0, 1, 2, 0, 3, 4, 5], [0, 0, 0, 2, 1, 1, 1],
+        [0, 0.1 * DAY, 0.2 * DAY, 0.3 * DAY, 30 * DAY, 30.1 * DAY, 30.2 * DAY],
+    )  # fmt: skip
+    events.consumed[:] = True
+    model = OfflineModel(events, n_users=6, n_items=3, params=EngineParams(trending_half_life_days=3.0)).fit(
+        cf=False, sources=("trending",)
+    )
+    assert model.candidates(0, ("trending",))["trending"].ids.tolist() == []  # 0 and 2: both consumed
+    assert model.candidates(1, ("trending",))["trending"].ids.tolist() == [2]  # on day 0: item 1 is the future
+    assert model.candidates(3, ("trending",))["trending"].ids.tolist() == [0, 2]
+
+
+def test_validation_chooses_the_temporal_settings():
+    """Issue 18: the validation split chooses ALS's recency half-life ("none" included) and the trending
+    half-life, and the sequence and trending sources join the learnt blend."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for user in range(80):
+        cluster = user % 2
+        for step, item in enumerate(rng.choice(np.arange(cluster * 30, cluster * 30 + 30), size=12, replace=False)):
+            rows.append((user, int(item), "like", 1.0, None, (user % 20) * DAY + step * 3600.0))
+    events = Events.from_rows(rows, SignalRules()).indexed(np.arange(60))
+    choice = blend_learn(events, n_users=80, n_items=60, params=EngineParams(factors=8, iterations=5))
+    validation = choice.validation
+    assert choice.params.cf_half_life in (None, 50.0, 150.0)
+    assert validation["cf_half_life"] == choice.params.cf_half_life
+    assert choice.params.trending_half_life_days == validation["trending_half_life_days"]
+    assert {"sequence", "trending"} <= set(validation["solo_ndcg_at_10"])
+    assert {"sequence", "trending"} <= set(choice.params.ranker["sources"])
