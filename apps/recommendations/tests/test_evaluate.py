@@ -20,7 +20,8 @@ def test_evaluate_reports_each_source_and_the_blend(organization):
     out = StringIO()
     call_command("evaluate_recommendations", "--org", organization.slug, "--json", stdout=out)
     report = json.loads(out.getvalue())
-    assert set(report["metrics"]) == {"cf", "cooccurrence", "ease", "rp3beta", "content", "popular", "blended"}
+    sources = {"cf", "cooccurrence", "ease", "rp3beta", "sequence", "content", "popular", "trending"}  # issue 18
+    assert set(report["metrics"]) == {*sources, "blended"}
     # 4 to 6 likes each: the last 20% (at least one) is 1 like, or 2 for the users with 6: 12 in all
     assert report["test_users"] == 10 and report["held_out"] == 12
     for metrics in report["metrics"].values():
@@ -28,15 +29,15 @@ def test_evaluate_reports_each_source_and_the_blend(organization):
         assert 0 <= metrics["ndcg"] <= 1 and metrics["users"] == 10
     # Taste clusters make the held-out like predictable from the others: the blend finds some.
     assert report["metrics"]["blended"]["recall"] > 0
-    assert set(report["learnt"]["ranker"]["sources"]) == {"cf", "cooccurrence", "ease", "rp3beta", "content", "popular"}
+    assert set(report["learnt"]["ranker"]["sources"]) == sources
     assert not RecommenderModel.objects.filter(organization=organization).exists()
 
     table, err = StringIO(), StringIO()
     call_command("evaluate_recommendations", "--org", organization.slug, stdout=table, stderr=err)
-    # Off a terminal, progress is plain lines on stderr (issue 16): 10 users scored by 6 sources and the blend.
+    # Off a terminal, progress is plain lines on stderr (issue 16): 10 users scored by 8 sources and the blend.
     progress = err.getvalue().splitlines()
-    assert progress[0] == "evaluate_recommendations: 0/70 users (0%) - learning the blend on a validation split"
-    assert progress[-1] == "evaluate_recommendations: 70/70 users (100%) - scoring the blend"
+    assert progress[0] == "evaluate_recommendations: 0/90 users (0%) - learning the blend on a validation split"
+    assert progress[-1] == "evaluate_recommendations: 90/90 users (100%) - scoring the blend"
     lines = table.getvalue().splitlines()
     assert lines[2].split() == ["source", "P@10", "R@10", "nDCG@10", "coverage"]
     assert [line.split()[0] for line in lines[3:]] == [
@@ -44,8 +45,10 @@ def test_evaluate_reports_each_source_and_the_blend(organization):
         "cooccurrence",
         "ease",
         "rp3beta",
+        "sequence",
         "content",
         "popular",
+        "trending",
         "blended",
     ]
 
