@@ -49,7 +49,9 @@ import numpy as np
 import scipy.sparse as sp
 from _setup import ROOT, django_setup
 
-DATABASE = os.environ.get("BENCH_DATABASE", "beacon_bench_rec")  # two regimes can run side by side
+# Two regimes can run side by side with another BENCH_DATABASE *and* another REDIS_URL database (e.g. 13):
+# both organizations are number 1 of their database, so in one Redis they would share cached lists.
+DATABASE = os.environ.get("BENCH_DATABASE", "beacon_bench_rec")
 sys.path.insert(0, str(ROOT))
 
 
