@@ -8,13 +8,16 @@ For one user, every candidate of any source is one row of features:
   over log(1 + 100), so heavy and light users may trust a source differently);
 - `recent`: the scaled score of the best item-item source computed from the user's last
   RECENT_EVENTS positive events only (what they just did, apart from the long-term taste);
-- item popularity is the `popular` source's features (decayed popularity, tuned half-life).
+- item popularity is the `popular` source's features (decayed popularity, tuned half-life), and the
+  popularity trend at the user's own time the `trending` source's (the chart of the bucket of their
+  latest event, tuned half-life; issue 18); `sequence` scores what people take next after the
+  items the user touched last.
 
 Label: the item is in the user's validation hold-out. The model is linear, w . features, trained
 with the listwise softmax cross-entropy (ListNet top-one: each user's held-out items against all of
 their candidates; for binary relevance it bounds nDCG and MRR, Bruch et al. 2019), minimised by
-scipy's L-BFGS with an L2 penalty; the penalty (`L2_GRID`) and the feature set (all, or without the history and
-`recent` terms) are chosen by two-fold cross-fitting on the validation users.
+scipy's L-BFGS with an L2 penalty; the penalty (`L2_GRID`) and the feature set (all, or without the
+history and `recent` terms) are chosen by two-fold cross-fitting on the validation users.
 
 Why this model: it is a dot product at serving (well under a millisecond for a few hundred
 candidates), its coefficients are a few numbers stored as JSON with the RecommenderModel (nothing
