@@ -442,6 +442,22 @@ def test_trending_source_is_one_lookup_of_the_users_chart(world, django_assert_n
     assert set(found.evidence.values()) == {"now"}
 
 
+def test_trending_source_of_a_returning_user_is_the_chart_of_their_last_visit(world):
+    """Issue 18: when newer charts exist than the bucket of the user's latest event, the user gets the
+    chart of their own time, explained as such (evidence "then")."""
+    organization, cook = world["organization"], world["cooks"][0]
+    model = recommender_train(organization_id=organization.pk)
+    model.params["trending"]["buckets"] = 2  # a newer day than anybody's latest event
+    model.save(update_fields=["params"])
+    TrendingChart.objects.create(organization=organization, model=model, bucket=1, items=[world["lessons"][0].pk],
+                                 scores=[9.0])  # fmt: skip
+    recommendation_cache_invalidate_organization(organization_id=organization.pk)
+    context = user_context_load(organization_id=organization.pk, user_id=cook.pk)
+    found = source_trending(context, limit=3)
+    assert world["lessons"][0].pk not in found.candidates.ids  # that chart is not the cook's day
+    assert len(found.candidates.ids) and set(found.evidence.values()) == {"then"}
+
+
 @pytest.mark.parametrize(("source", "reason"), [("sequence", "Often next after Intro to pandas dataframes"),
                                                 ("trending", "Trending now")])  # fmt: skip
 def test_temporal_sources_serve_with_their_reasons(world, source, reason):
