@@ -146,10 +146,22 @@ def factor_indexes_ensure(*, dims: int) -> None:
         (f"itemfactor_hnsw_{dims}", "recommendations_itemfactor", "vector_ip_ops"),
         (f"userfactor_hnsw_{dims}", "recommendations_userfactor", "vector_cosine_ops"),
     ]
-    for name, table, ops in specs:
-        hnsw_index_ensure(
-            name=name, table=table, column="factors", dimensions=dims, ops=ops, where=f"dims = {int(dims)}"
-        )
+    # Inside a transaction that already wrote factor rows (a caller's atomic block, a test), PostgreSQL
+    # refuses CREATE INDEX while their deferred foreign-key checks are pending: run those checks now,
+    # then restore Django's default (its foreign keys are DEFERRABLE INITIALLY DEFERRED).
+    nested = connection.in_atomic_block
+    if nested:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    try:
+        for name, table, ops in specs:
+            hnsw_index_ensure(
+                name=name, table=table, column="factors", dimensions=dims, ops=ops, where=f"dims = {int(dims)}"
+            )
+    finally:
+        if nested:
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 # --------------------------------------------------------------------------- training
@@ -343,7 +355,7 @@ def _store_neighbors(record: RecommenderModel, model: OfflineModel, events: Even
 def _store_trending(record: RecommenderModel, model: OfflineModel, events: Events) -> dict | None:
     """The run's trending charts, one row per time bucket; returns their grid (start epoch, bucket
     seconds, count) for `params["trending"]`, or None when the source was not fitted."""
-    if not getattr(model, "trending", None) or not model.trending[2]:
+    if not model.trending or not model.trending[2]:
         return None
     start, width, charts = model.trending
     TrendingChart.objects.bulk_create(

@@ -93,6 +93,8 @@ class OfflineModel:
         self.catalog = catalog if catalog is not None and catalog.structured else None
         self.children = self.catalog.children() if self.catalog is not None else {}
         self.neighbors: dict = {}
+        #: (start epoch, bucket seconds, per bucket (items, scores)) once the trending source is fitted
+        self.trending: tuple | None = None
         order = np.lexsort((events.times, events.users))
         self._order = order
         self._starts = np.searchsorted(events.users[order], np.arange(n_users + 1))
@@ -204,7 +206,7 @@ class OfflineModel:
                 out["content"] = self._top(self.item_vectors @ (profile / norm), excluded)
         if "popular" in sources:
             out["popular"] = self._top(self.popularity, excluded)
-        if "trending" in sources and getattr(self, "trending", None) and self.trending[2]:
+        if "trending" in sources and self.trending and self.trending[2]:
             out["trending"] = self._trending(user, excluded)
         if self.catalog is not None:
             if "course" in sources:
