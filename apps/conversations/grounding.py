@@ -69,6 +69,8 @@ HEADING_WEIGHT = 0.5  # share of its heading's better match a sentence inherits 
 # section rose 56% -> 59% on 150 PostgreSQL questions, but on the full benchmark grounding did not move
 # and the answerer refused fewer out-of-domain questions (chat refusals 80% -> 75%): kept at 0.04.
 RANK_BONUS = 0.04
+PASSAGE_SEARCH_WEIGHT = 2.0  # the hit's search score's share in choosing the passage the answer quotes
+SECOND_PASSAGE_MARGIN = 0.15  # a second passage is quoted (one statement) when this close to the best
 
 
 @dataclass
@@ -218,24 +220,20 @@ def _citation(ref: int, hit: SearchHit, support: float) -> dict:
     }
 
 
-def offline_answer(
-    *,
-    question: str,
-    hits: list[SearchHit],
-    question_vector: np.ndarray | None = None,
-    chunk_vectors: dict[int, np.ndarray] | None = None,
-    max_sentences: int = 3,
-    language: str = "en",
-) -> Answer | None:
-    """An extractive answer: the sentences of the top hits that answer the question, each cited, with
-    the code block or list a chosen sentence introduces (whole). None when no unit reaches
-    ANSWER_MIN_SUPPORT: nothing it would say is supported, and the turn becomes a refusal.
+@dataclass
+class Scored:
+    """The units of the hits read, each scored against the question (see `offline_answer`)."""
 
-    A unit's relevance = cosine similarity to the question (lifted towards its section heading's when
-    that matches better) + LEXICAL_WEIGHT x the IDF-weighted share of the question's content terms in
-    the unit or its heading + a small bonus for the better-ranked hits.
-    """
-    read = hits[:OFFLINE_HITS]
+    units: list[Unit]
+    scores: np.ndarray  # relevance per unit
+    vectors: np.ndarray  # the units' embeddings (what each was compared as)
+    semantic: np.ndarray  # cosine(unit, question)
+
+
+def score_units(question: str, read: list[SearchHit], question_vector: np.ndarray) -> Scored | None:
+    """Cut the hits into units and score each: cosine similarity to the question (lifted towards its
+    section heading's when that matches better) + LEXICAL_WEIGHT x the IDF-weighted share of the
+    question's content terms in the unit or its heading + a small bonus for the better-ranked hits."""
     units = [
         unit
         for ref, hit in enumerate(read, start=1)
@@ -243,12 +241,9 @@ def offline_answer(
     ]
     if not units:
         return None
-    embedder = get_embedder()
-    if question_vector is None:
-        question_vector = embedder.encode([question])[0]
     texts = [_scored_text(units, i) for i in range(len(units))]
     headings = sorted({unit.heading for unit in units if unit.heading})
-    encoded = embedder.encode(texts + headings)
+    encoded = get_embedder().encode(texts + headings)
     vectors, heading_similarity = (
         encoded[: len(texts)],
         dict(zip(headings, encoded[len(texts) :] @ question_vector, strict=True)),
@@ -263,15 +258,93 @@ def offline_answer(
     # A sentence under a heading that matches the question better than itself (a FAQ entry's question)
     # inherits part of that match; a heading that matches worse takes nothing away.
     lifted = semantic + HEADING_WEIGHT * np.maximum(context - semantic, 0)
-    scores = lifted + LEXICAL_WEIGHT * lexical + bonus
-    chosen = _choose(units, scores, bar=settings.ANSWER_MIN_SUPPORT, max_sentences=max_sentences)
+    return Scored(units, lifted + LEXICAL_WEIGHT * lexical + bonus, vectors, semantic)
+
+
+def passage_scores(scored: Scored, read: list[SearchHit]) -> np.ndarray:
+    """How well each hit read answers the question: the mean of its two best quotable units plus
+    PASSAGE_SEARCH_WEIGHT x its search score (the whole chunk's match, dense and lexical, which one
+    sentence does not see)."""
+    per_hit: list[list[float]] = [[] for _ in read]
+    for i, unit in enumerate(scored.units):
+        if unit.kind == "code" or _statement(unit) or unit.text.endswith(":"):
+            per_hit[unit.ref - 1].append(float(scored.scores[i]))
+    support = [np.mean(sorted(values)[-2:]) if values else -np.inf for values in per_hit]
+    return np.array(support, dtype=np.float32) + PASSAGE_SEARCH_WEIGHT * np.array([h.score for h in read], np.float32)
+
+
+def _continued(refs: set[int], read: list[SearchHit]) -> set[int]:
+    """`refs` and the hits read that continue them: the same document and heading path, at the next or
+    previous position (a section cut into several chunks)."""
+    refs, grown = set(refs), True
+    while grown:
+        grown = False
+        for ref, hit in enumerate(read, start=1):
+            if ref not in refs and any(
+                hit.document_id == read[other - 1].document_id
+                and hit.heading_path == read[other - 1].heading_path
+                and abs(hit.position - read[other - 1].position) == 1
+                for other in refs
+            ):
+                refs.add(ref)
+                grown = True
+    return refs
+
+
+def passages(scored: Scored, read: list[SearchHit]) -> list[set[int]]:
+    """The passages the answer may quote, best first, each a set of refs (a hit and the hits that
+    continue it): the best passage (`passage_scores`), and the next best when it is within
+    SECOND_PASSAGE_MARGIN of it (the answer is in one or the other)."""
+    scores = passage_scores(scored, read)
+    order = [int(i) for i in np.argsort(-scores, kind="stable") if np.isfinite(scores[i])]
+    if not order:
+        return []
+    groups = [_continued({order[0] + 1}, read)]
+    second = next((i for i in order[1:] if i + 1 not in groups[0]), None)
+    if second is not None and scores[second] >= scores[order[0]] - SECOND_PASSAGE_MARGIN:
+        groups.append(_continued({second + 1}, read) - groups[0])
+    return groups
+
+
+def offline_answer(
+    *,
+    question: str,
+    hits: list[SearchHit],
+    question_vector: np.ndarray | None = None,
+    chunk_vectors: dict[int, np.ndarray] | None = None,
+    max_sentences: int = 3,
+    language: str = "en",
+) -> Answer | None:
+    """An extractive answer: the sentences of the top hits that answer the question, each cited, with
+    the code block or list a chosen sentence introduces (whole). None when no unit reaches
+    ANSWER_MIN_SUPPORT: nothing it would say is supported, and the turn becomes a refusal.
+
+    A unit's relevance: `score_units`.
+    """
+    read = hits[:OFFLINE_HITS]
+    embedder = get_embedder()
+    if question_vector is None:
+        question_vector = embedder.encode([question])[0]
+    scored = score_units(question, read, question_vector)
+    if scored is None:
+        return None
+    units, scores, vectors, semantic = scored.units, scored.scores, scored.vectors, scored.semantic
+    # The answer comes from the best supported passage (with the chunks that continue it in its section),
+    # and one statement of the next best when that is nearly as good: quoting the best sentences of four
+    # hits mixed sections and cited passages that do not answer.
+    groups = passages(scored, read)
+    chosen: set[int] = set()
+    for n, group in enumerate(groups):
+        quotable = np.where([unit.ref in group for unit in units], scores, -np.inf).astype(np.float32)
+        budget = max_sentences - (len(groups) - 1) if n == 0 else 1
+        chosen |= _choose(units, quotable, bar=settings.ANSWER_MIN_SUPPORT, max_sentences=budget)
     if not chosen:
         logger.info("offline answer refused: best unit %.3f < %.3f", float(scores.max()), settings.ANSWER_MIN_SUPPORT)
         return None
     # What the answer says itself (a label of a quoted code block) is in the bot's language (`language`).
     source = languages.message(language, "source")
     labels = {ref: " > ".join(hit.heading_path) or hit.document_title or source for ref, hit in enumerate(read, 1)}
-    content = _render(units, chosen, scores, labels)
+    content = _render(units, chosen, scores, labels, groups)
     # Support, as for a model's answer: each quoted unit's similarity to its whole chunk (quoted verbatim,
     # so it is kept whatever the figure; the figure says how central the sentence is to its passage).
     support: dict[int, float] = {}
@@ -381,15 +454,19 @@ def _choose(units: list[Unit], scores: np.ndarray, *, bar: float, max_sentences:
     return chosen
 
 
-def _render(units: list[Unit], chosen: set[int], scores: np.ndarray, labels: dict[int, str]) -> str:
-    """The chosen units, the best hit's first, each hit's in document order: sentences of a paragraph
-    on one line, list items one a line, code blocks whole; every sentence and item cited. A code block
-    quoted without its introducing sentence gets a cited label line (its section or title)."""
+def _render(
+    units: list[Unit], chosen: set[int], scores: np.ndarray, labels: dict[int, str], groups: list[set[int]]
+) -> str:
+    """The chosen units, passage by passage (`groups`, best first; within one the best hit's first),
+    each hit's in document order: sentences of a paragraph on one line, list items one a line, code
+    blocks whole; every sentence and item cited. A code block quoted without its introducing sentence
+    gets a cited label line (its section or title)."""
     best_of_ref: dict[int, float] = {}
     for i in chosen:
         best_of_ref[units[i].ref] = max(best_of_ref.get(units[i].ref, -9.0), float(scores[i]))
     blocks: list[str] = []
-    for ref in sorted(best_of_ref, key=lambda r: -best_of_ref[r]):
+    group_of = {ref: n for n, group in enumerate(groups) for ref in group}
+    for ref in sorted(best_of_ref, key=lambda r: (group_of.get(r, len(groups)), -best_of_ref[r])):
         current: list[Unit] = []
         for i in sorted(i for i in chosen if units[i].ref == ref):
             unit = units[i]

@@ -21,6 +21,7 @@ Coverage:
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -208,6 +209,61 @@ def test_offline_answer_cites_the_passage_that_answers(pages):
     assert "switch between them with `beacon use <profile>` [2]." in answer.content
     assert 2 in [c["ref"] for c in answer.citations]
     assert_grounded(answer.content, pages)
+
+
+WORKER_PAGE = """The worker runs the tasks it receives from the broker. Start a worker with `beacon worker`.
+
+Workers send a heartbeat every two seconds. The dashboard shows each worker's heartbeat and its queue."""
+
+QUEUE_PAGE = """A queue holds the messages that wait for a worker.
+
+To purge all waiting tasks, run `beacon purge`. Purging removes every message of the configured queues."""
+
+
+def test_offline_answer_quotes_the_best_passage_first_and_cites_only_what_it_quotes():
+    """A sentence of another hit shares the question's words ("worker", "queue") but the passage that
+    answers is hit 2: the answer starts with it, and a passage is cited only where it is quoted."""
+    hits = [page_hit(1, WORKER_PAGE, "Workers"), page_hit(2, QUEUE_PAGE, "Queues")]
+
+    answer = grounding.offline_answer(question="How do I purge all waiting tasks from the queue?", hits=hits)
+
+    assert answer is not None
+    assert answer.content.startswith("To purge all waiting tasks, run `beacon purge` [2].")
+    quoted = {int(ref) for ref in re.findall(r"\[(\d+)\]", answer.content)}
+    assert {c["ref"] for c in answer.citations} == quoted
+    assert_grounded(answer.content, hits)
+
+
+def test_offline_answer_quotes_one_statement_of_a_second_passage_at_most():
+    """Two hits answer about as well: the best passage gives the answer, the other one statement."""
+    hits = [page_hit(1, QUEUE_PAGE, "Queues"), page_hit(2, QUEUE_PAGE.replace("`beacon purge`", "`beacon flush`"), "Q")]
+
+    answer = grounding.offline_answer(question="How do I purge all waiting tasks?", hits=hits)
+
+    assert answer is not None
+    assert answer.content.startswith("To purge all waiting tasks, run `beacon purge` [1].")
+    assert answer.content.count("[2]") == 1
+    assert_grounded(answer.content, hits)
+
+
+def test_offline_answer_continues_into_the_next_chunk_of_the_same_section():
+    """The chunk after the best one (same document and heading path, next position) is the same passage
+    continued: its sentences may be quoted too; a chunk of another section is not."""
+    first = page_hit(1, "A queue holds the messages that wait for a worker. Queues are declared by the app.", "Queues")
+    following = replace(
+        page_hit(2, "Purging a queue removes all waiting tasks from it. Purged messages cannot be restored.", "Queues"),
+        document_id=first.document_id,
+        position=first.position + 1,
+    )
+    elsewhere = replace(
+        page_hit(3, "The dashboard lists every worker with its last heartbeat.", "Monitoring"), score=0.4
+    )
+
+    question = "What happens to the waiting messages of a purged queue?"
+    hits = [first, following, elsewhere]
+    scored = grounding.score_units(question, hits, get_embedder().encode([question])[0])
+
+    assert grounding.passages(scored, hits)[0] == {1, 2}
 
 
 @pytest.mark.parametrize(
