@@ -42,7 +42,8 @@ Every figure is also printed as a ratio to naive of the same corpus in the same 
 Refusal: an out-of-domain set per corpus, from another product's documentation (pg: the question
 titles of Celery's FAQ and the "How do I ..." entries of Sphinx's FAQ, from the Sphinx sdist
 `--sphinx-sdist`, default /work/data/sphinx-9.0.0.tar.gz; celery: the Sphinx FAQ entries and
-up to 100 PostgreSQL section-title questions). These stay outside Beacon (not the general
+up to 100 PostgreSQL section-title questions, less any that is also a Celery section title asked
+in-domain, such as "Time Zones"). These stay outside Beacon (not the general
 question set Beacon ships for its own calibration). The bot keeps its defaults; when the build
 has a calibration service (apps.documents.calibration.bot_calibrate) it is run after ingestion.
 At the bot's effective cut-off the run reports the share of in-domain questions answered and of
@@ -883,7 +884,9 @@ def main():
     if want_celery:
         celery, skipped = celery_corpus(args.celery_docs, args.docs)
         celery.description += f"; {skipped} pages skipped (history, changelog, under {PROSE_MIN_WORDS} words of prose)"
-        pg_titles = [q.question for q in pg.questions] if pg else []
+        # A PostgreSQL title that is also one of Celery's asked section titles ("Time Zones") is not out of domain.
+        asked = {q.question.lower() for q in celery.questions}
+        pg_titles = [q.question for q in pg.questions if q.question.lower() not in asked] if pg else []
         stride = max(1, len(pg_titles) // 100)
         celery.ood = sphinx_faq + pg_titles[::stride][:100]
         celery.ood_description = "Sphinx FAQ entries" + (" + PostgreSQL section titles" if pg_titles else "")

@@ -16,9 +16,13 @@ bot two sets of questions through the same search:
   bot's in-domain questions (cosine of their embeddings above REFUSAL_OVERLAP_SIMILARITY) is left
   out, so a cooking bot is not calibrated against the cooking questions of the general set.
 
-The cut-off is the smallest score at which at most REFUSAL_TARGET_FALSE_ANSWER_RATE of the
-out-of-domain questions would still be answered, clipped to REFUSAL_MIN_CUTOFF..REFUSAL_MAX_CUTOFF;
-the run stores it with its figures (rates, counts, score distributions) on the bot.
+Two cut-offs come out of the scores: the smallest at which at most REFUSAL_TARGET_FALSE_ANSWER_RATE
+of the out-of-domain questions would still be answered, and the largest at which at most
+REFUSAL_TARGET_MISSED_ANSWER_RATE of the in-domain questions would be refused. The bot's cut-off is
+the higher of the two (the false-answer target always holds; when the in-domain questions leave
+room, the bot refuses more than the general set asks, since real neighbouring-product questions
+score higher than the general ones), clipped to REFUSAL_MIN_CUTOFF..REFUSAL_MAX_CUTOFF; the run
+stores it with its figures (rates, counts, score distributions, which target decided) on the bot.
 
 Runs are scheduled after the knowledge base changes (a document becomes ready or a ready one is
 deleted), debounced per bot: the change sets the bot's `calibration_requested_at` marker, the first
@@ -213,6 +217,17 @@ def cutoff_for(scores: list[float], target: float) -> float:
     return round(ranked[allowed] + 0.0001, 4)
 
 
+def cutoff_keeping(scores: list[float], missed: float) -> float:
+    """The largest cut-off (4 decimals, as scores are reported) at which at most `missed` of `scores`
+    are refused: the score of the (n - allowed)-th highest, allowed = floor(missed x n). 0.0 without
+    scores."""
+    if not scores:
+        return 0.0
+    allowed = math.floor(missed * len(scores) + 1e-9)
+    ranked = sorted(scores, reverse=True)
+    return round(ranked[max(len(ranked) - 1 - allowed, 0)], 4)
+
+
 def _distribution(scores: list[float]) -> dict:
     if not scores:
         return {}
@@ -274,7 +289,12 @@ def bot_calibrate(*, bot: Bot) -> float | None:
     )
     outside_scores = _scores(organization=organization, bot=bot, questions=outside, vectors=general_vectors[near])
 
-    unclipped = cutoff_for(outside_scores, target)
+    # The false-answer target on the general set, then as high as the in-domain questions allow: the
+    # general questions, even the nearest, score below real questions about a neighbouring product.
+    for_false_answers = cutoff_for(outside_scores, target)
+    for_missed_answers = cutoff_keeping(inside_scores, settings.REFUSAL_TARGET_MISSED_ANSWER_RATE)
+    unclipped = max(for_false_answers, for_missed_answers)
+    decided_by = "missed_answer_rate" if for_missed_answers > for_false_answers else "false_answer_rate"
     cutoff = round(min(max(unclipped, settings.REFUSAL_MIN_CUTOFF), settings.REFUSAL_MAX_CUTOFF), 4)
     clipped = "min" if cutoff > unclipped else "max" if cutoff < unclipped else None
     highest = sorted(zip(outside_scores, outside, strict=True), reverse=True)[:5]
@@ -285,6 +305,10 @@ def bot_calibrate(*, bot: Bot) -> float | None:
         "target_false_answer_rate": target,
         "false_answer_rate": answered_rate(outside_scores, cutoff),
         "in_domain_answered_rate": answered_rate(inside_scores, cutoff),
+        "target_missed_answer_rate": settings.REFUSAL_TARGET_MISSED_ANSWER_RATE,
+        "cutoff_for_false_answer_rate": for_false_answers,
+        "cutoff_for_missed_answer_rate": for_missed_answers,
+        "decided_by": decided_by,
         "unclipped_cutoff": unclipped,
         "clipped": clipped,
         "in_domain_questions": len(inside),

@@ -403,6 +403,9 @@ SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=150)
 # how many synthetic in-domain questions a run samples, the cosine above which a general question
 # counts as in-domain (dropped), and the quiet period after the last ingestion change before a run.
 REFUSAL_TARGET_FALSE_ANSWER_RATE = env.float("REFUSAL_TARGET_FALSE_ANSWER_RATE", default=0.10)
+# Share of the synthetic in-domain questions a calibrated bot may refuse: the cut-off rises to it when
+# that refuses more out-of-domain questions than REFUSAL_TARGET_FALSE_ANSWER_RATE asks.
+REFUSAL_TARGET_MISSED_ANSWER_RATE = env.float("REFUSAL_TARGET_MISSED_ANSWER_RATE", default=0.03)
 REFUSAL_DEFAULT_MIN_SCORE = env.float("REFUSAL_DEFAULT_MIN_SCORE", default=0.3)
 REFUSAL_MIN_CUTOFF = env.float("REFUSAL_MIN_CUTOFF", default=0.15)
 REFUSAL_MAX_CUTOFF = env.float("REFUSAL_MAX_CUTOFF", default=0.9)

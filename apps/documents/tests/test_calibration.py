@@ -7,9 +7,13 @@ Coverage:
 - synthetic in-domain questions: deterministic, several kinds, made only of words of the chunk (or
   its heading / document title) they came from, at most the sample size;
 - cutoff_for: the smallest 4-decimal cut-off answering at most the target share, ties included;
+  cutoff_keeping: the largest one refusing at most the missed-answer share;
 - bot_calibrate on a help-centre corpus: the stored cut-off is inside the clip range and consistent
-  with the stored figures, and recomputing the false-answer rate at that cut-off through
-  chunk_search over the shipped set (minus the excluded questions) gives at most the target;
+  with the stored figures (the higher of the false-answer and missed-answer cut-offs), and
+  recomputing the false-answer rate at that cut-off through chunk_search over the shipped set (minus
+  the excluded questions) gives at most the target, and the in-domain rate through chunk_search over
+  the synthetic questions matches the figures; a larger missed-answer budget raises the cut-off while
+  the false-answer target still holds;
   effective_min_score is the calibrated value; an owner's min_score wins; None restores it;
 - an empty bot is not calibrated (the default stays in force);
 - the overlap guard: a cooking bot's own questions drop the general set's cooking questions;
@@ -114,6 +118,34 @@ def test_cutoff_for(scores, target, expected):
     assert calibration.answered_rate(scores, cutoff) <= target
 
 
+@pytest.mark.parametrize(
+    ("scores", "missed", "expected"),
+    [
+        ([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], 0.1, 0.1),  # one of ten may be refused
+        ([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], 0.0, 0.0),
+        ([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], 0.35, 0.3),
+        ([0.5, 0.3, 0.3, 0.1], 0.25, 0.3),  # a tie at the boundary is answered together
+        ([0.4, 0.3], 1.0, 0.4),  # everything may be refused: the highest score
+        ([], 0.1, 0.0),
+    ],
+)
+def test_cutoff_keeping(scores, missed, expected):
+    """The largest cut-off with at most `missed` of the scores below it."""
+    cutoff = calibration.cutoff_keeping(scores, missed)
+    assert cutoff == expected
+    if scores:
+        assert 1 - calibration.answered_rate(scores, cutoff) <= missed
+        assert 1 - calibration.answered_rate(scores, cutoff + 0.0001) > missed or cutoff == max(scores)
+
+
+def _synthetic_answered(organization, bot, cutoff: float) -> float:
+    """The share of the bot's synthetic in-domain questions chunk_search answers at `cutoff`."""
+    questions = calibration.synthetic_questions(organization=organization, bot=bot, limit=200)
+    answered = [q for q in questions if chunk_search(organization=organization, bot=bot, query=q.text, k=1,
+                                                     min_score=cutoff)]  # fmt: skip
+    return len(answered) / len(questions)
+
+
 def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bot, settings):
     """Stored cut-off in range; recomputing the false-answer rate at it over the bot's out-of-domain set (the
     shipped questions nearest to its domain) gives <= target."""
@@ -147,11 +179,44 @@ def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bo
     # With the bot's own cut-off in force (no min_score given), the same questions are refused.
     assert not chunk_search(organization=organization, bot=help_bot, query="How do I renew my passport?")
     assert 0 < figures["in_domain_answered_rate"] <= 1
+    # The cut-off is the higher of the two targets' cut-offs (inside the clip range here).
+    assert figures["target_missed_answer_rate"] == settings.REFUSAL_TARGET_MISSED_ANSWER_RATE == 0.03
+    for_false, for_missed = figures["cutoff_for_false_answer_rate"], figures["cutoff_for_missed_answer_rate"]
+    assert cutoff == figures["unclipped_cutoff"] == max(for_false, for_missed)
+    assert figures["decided_by"] == ("missed_answer_rate" if for_missed > for_false else "false_answer_rate")
+    assert _synthetic_answered(organization, help_bot, cutoff) == pytest.approx(
+        figures["in_domain_answered_rate"], abs=1e-4
+    )
+    if figures["decided_by"] == "missed_answer_rate":
+        assert figures["in_domain_answered_rate"] >= 0.97
     scores = figures["scores"]
     assert scores["in_domain"]["p50"] > scores["out_of_domain"]["p50"]
     assert [row["score"] for row in figures["highest_out_of_domain"]] == sorted(
         (row["score"] for row in figures["highest_out_of_domain"]), reverse=True
     )
+
+
+def test_missed_answer_budget_raises_the_cutoff_within_the_false_answer_target(organization, help_bot, settings):
+    """Allowed to refuse half its own questions, the bot's cut-off rises to the median of their scores, above
+    the false-answer one: fewer general questions answered, at least half of the in-domain ones still are."""
+    settings.REFUSAL_TARGET_MISSED_ANSWER_RATE = 0.0
+    strict = calibration.bot_calibrate(bot=help_bot)
+    settings.REFUSAL_TARGET_MISSED_ANSWER_RATE = 0.5
+    cutoff = calibration.bot_calibrate(bot=help_bot)
+    help_bot.refresh_from_db()
+    figures = help_bot.calibration
+    assert figures["decided_by"] == "missed_answer_rate"
+    assert cutoff == figures["cutoff_for_missed_answer_rate"] > figures["cutoff_for_false_answer_rate"]
+    assert cutoff > strict
+    assert figures["false_answer_rate"] <= 0.1
+    assert 0.5 <= figures["in_domain_answered_rate"] < 1
+    assert _synthetic_answered(organization, help_bot, cutoff) >= 0.5
+    # The cut-off in force is the raised one: an in-domain question below it is refused by the search.
+    assert help_bot.effective_min_score == cutoff
+    questions = calibration.synthetic_questions(organization=organization, bot=help_bot, limit=200)
+    lowest = min(questions, key=lambda q: calibration.answerability(organization=organization, bot=help_bot,
+                                                                    question=q.text))  # fmt: skip
+    assert not chunk_search(organization=organization, bot=help_bot, query=lowest.text)
 
 
 def test_owner_override_wins_and_null_restores_the_calibrated_value(organization, help_bot):

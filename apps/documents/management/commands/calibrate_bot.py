@@ -50,6 +50,7 @@ class Command(BaseCommand):
             f"{', the owner override' if target.min_score is not None else ''}).\n"
             f"Out-of-domain answered: {figures['false_answer_rate']} (target {figures['target_false_answer_rate']}) "
             f"on {figures['out_of_domain_questions']} questions; in-domain answered: "
-            f"{figures['in_domain_answered_rate']} on {figures['in_domain_questions']} synthetic questions."
+            f"{figures['in_domain_answered_rate']} on {figures['in_domain_questions']} synthetic questions "
+            f"(target {figures.get('target_missed_answer_rate')} refused; decided by {figures.get('decided_by')})."
         )
         self.stdout.write(json.dumps(figures, indent=2))
