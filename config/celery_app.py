@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_init, worker_process_init
 
 # Production is base settings + real environment; compose sets DJANGO_SETTINGS_MODULE per service.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -50,6 +50,22 @@ def worker_lower_priority(**kwargs):
     from django.conf import settings
 
     raise_niceness(settings.WORKER_NICENESS)
+
+
+@worker_init.connect
+def worker_embedding_share(sender, **kwargs):
+    """A prefork worker's children share the CPUs for embedding (EMBEDDING_THREADS=0 -> CPUs / children, at
+    least 1): said here, in the parent before it forks them, so every child, also one replaced after
+    CELERY_MAX_MEMORY_PER_CHILD, inherits it. Solo and thread pools embed in one process: all CPUs."""
+    from celery import concurrency
+    from celery.concurrency.prefork import TaskPool
+
+    from apps.core.embeddings import embedding_processes_share
+
+    pool = concurrency.get_implementation(sender.pool_cls)
+    if isinstance(pool, type) and issubclass(pool, TaskPool):
+        count = sender.concurrency
+        embedding_processes_share(len(os.sched_getaffinity(0)) if str(count) == "auto" else int(count))
 
 
 def raise_niceness(target: int) -> None:

@@ -31,6 +31,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 _lock = threading.Lock()
 _embedder = None
+# How many processes of this program embed at once on the same CPUs (a prefork worker's children; set before they
+# fork by `embedding_processes_share`), so EMBEDDING_THREADS=0 gives each its share.
+_sharing_processes = 1
 
 PACKAGED_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -127,7 +130,7 @@ class OnnxEmbedder(LocalEmbedder):
         super().__init__(model, device="cpu", batch_size=batch_size)
         self.quantized = quantized
         self.cache_dir = Path(cache_dir)
-        self.threads = threads or len(os.sched_getaffinity(0))
+        self.threads = threads or embedding_threads_default()
 
     @cached_property
     def pooling(self) -> str:
@@ -188,6 +191,20 @@ class OnnxEmbedder(LocalEmbedder):
                 vectors[rows] = pooled
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1, norms)
+
+
+def embedding_processes_share(count: int) -> None:
+    """Say that `count` processes of this program embed at once on this machine's CPUs: a Celery prefork worker's
+    children, told before they fork (config/celery_app.py). ONNX Runtime starts one thread per CPU in each process
+    by default; two children with two threads each on two cores preempt each other's threads in the middle of
+    every matrix product (ONNX Runtime's thread pool waits for its slowest thread)."""
+    global _sharing_processes
+    _sharing_processes = max(1, int(count))
+
+
+def embedding_threads_default() -> int:
+    """EMBEDDING_THREADS=0: this process's share of the CPUs it may use (at least one)."""
+    return max(1, len(os.sched_getaffinity(0)) // _sharing_processes)
 
 
 def onnx_export(model, model_path: str, *, cache_dir: Path, quantized: bool) -> Path:

@@ -263,42 +263,69 @@ def _bounded_soup(data: bytes, limits: Limits):
 
 HTML_DROPPED = ["script", "style", "noscript", "nav", "footer", "header", "form", "svg", "template"]
 HEADINGS = {f"h{i}" for i in range(1, 7)}
+# Site chrome that pages mark without nav/header/footer tags: ARIA landmarks of navigation, banner, footer,
+# sidebar and search, and the class names documentation generators give their navigation bars (DocBook XSL
+# `navheader`/`navfooter`, gtk-doc `navigation`, Sphinx `sphinxsidebar`, `nav` of Bootstrap and of Valgrind's
+# manual, breadcrumbs). Measured on real pages in benchmarks/html_extraction.py (docs/sources.md).
+CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
+CHROME_CLASSES = {"nav", "navbar", "navheader", "navfooter", "navigation", "sphinxsidebar", "breadcrumb", "breadcrumbs"}
+# A table cell holding headings or blocks is page layout (a page built of tables), read like a div.
+LAYOUT_CELLS = {"td", "th"}
+
+
+def _html_chrome(soup) -> list:
+    """Elements of site chrome (CHROME_ROLES, CHROME_CLASSES) to drop, outermost first."""
+    return soup.find_all(
+        lambda tag: (
+            (tag.get("role") or "").strip().lower() in CHROME_ROLES
+            or not CHROME_CLASSES.isdisjoint(name.lower() for name in tag.get("class") or [])
+        )
+    )
+
+
+def _html_main(soup):
+    """The page's one main element (`<main>` or role="main"), where it marks its content, else None."""
+    mains = soup.find_all(lambda tag: tag.name == "main" or (tag.get("role") or "").strip().lower() == "main")
+    return mains[0] if len(mains) == 1 else None
 
 
 def _html_candidates(body):
     """The headings and the blocks `extract_html` reads, in document order.
 
-    One pass down and one pass up the tree (linear in its size, whatever its depth): a block inside
-    another block (li > p) is taken once, by the outer one; a div counts only when it holds text
-    directly (no heading, block or div below it). Headings always count.
+    One pass down, one up and one down the tree (linear in its size, whatever its depth): a block inside
+    another block (li > p) is taken once, by the outer one; a div, and a table cell that holds headings
+    or blocks (layout), counts only when it holds text directly (no heading, block or div below it).
+    Headings always count.
     """
     from bs4 import Tag
 
     blocks = set(HTML_BLOCKS)
     wanted = HEADINGS | blocks | {"div"}
     order: list = []
-    inside_block: dict[int, bool] = {}
-    # Whether `body` itself sits inside a block (find_parent looked above it): checked once.
-    start_inside = any(parent.name in blocks for parent in body.parents) if isinstance(body, Tag) else False
-    stack = [
-        (child, start_inside or body.name in blocks) for child in reversed(body.contents) if isinstance(child, Tag)
-    ]
+    stack = [child for child in reversed(body.contents) if isinstance(child, Tag)]
     while stack:
-        element, in_block = stack.pop()
+        element = stack.pop()
         order.append(element)
-        inside_block[id(element)] = in_block
-        below = in_block or element.name in blocks
-        stack.extend((child, below) for child in reversed(element.contents) if isinstance(child, Tag))
+        stack.extend(child for child in reversed(element.contents) if isinstance(child, Tag))
     holds_wanted: set[int] = set()
     for element in reversed(order):  # children before parents
         if element.name in wanted or id(element) in holds_wanted:
             holds_wanted.add(id(element.parent))
-    for element in order:
+
+    def container(element) -> bool:
+        return (element.name == "div" or element.name in LAYOUT_CELLS) and id(element) in holds_wanted
+
+    # Whether an element's descendants sit inside a block; `body` itself may (find_parent looked above it).
+    start_inside = any(parent.name in blocks for parent in body.parents) if isinstance(body, Tag) else False
+    below_block = {id(body): start_inside or (body.name in blocks and not container(body))}
+    for element in order:  # parents before children
+        in_block = below_block[id(element.parent)]
+        below_block[id(element)] = in_block or (element.name in blocks and not container(element))
         if element.name not in wanted:
             continue
         if element.name in HEADINGS:
             yield element
-        elif inside_block[id(element)] or (element.name == "div" and id(element) in holds_wanted):
+        elif in_block or container(element):
             continue
         else:
             yield element
@@ -309,7 +336,10 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
     for tag in soup(HTML_DROPPED):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    body = soup.body or soup
+    for tag in _html_chrome(soup):
+        if not tag.decomposed:  # inside chrome dropped already
+            tag.decompose()
+    body = _html_main(soup) or soup.body or soup
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
     for element in _html_candidates(body):

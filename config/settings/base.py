@@ -350,7 +350,7 @@ EMBEDDING_DEVICE = env("EMBEDDING_DEVICE", default="cpu")
 # into EMBEDDING_ONNX_DIR, default <BEACON_HOME>/onnx; same vectors, no reembed; docs/benchmarks.md).
 EMBEDDING_BACKEND = env("EMBEDDING_BACKEND", default="torch")
 EMBEDDING_ONNX_DIR = env("EMBEDDING_ONNX_DIR", default="")
-# ONNX Runtime threads per process; 0 = the CPUs this process may use.
+# ONNX Runtime threads per process; 0 = the CPUs this process may use / a prefork worker's children.
 EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="") or None
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None

@@ -1,6 +1,7 @@
 """The local model on ONNX Runtime (EMBEDDING_BACKEND=onnx|onnx-int8, issue 17 item 6): chosen by the setting,
-exported once from the offline weights into a cache and reused, vectors interchangeable with PyTorch's, and a
-missing onnxruntime refused at startup. The export (about 10 s) runs once per session, into a temporary folder."""
+exported once from the offline weights into a cache and reused, vectors interchangeable with PyTorch's, a
+missing onnxruntime refused at startup, and the CPUs shared among a prefork worker's children. The export (about
+10 s) runs once per session, into a temporary folder."""
 
 import os
 import subprocess
@@ -148,3 +149,37 @@ def test_the_export_is_fused_and_the_int8_graph_quantized(onnx_dir, tmp_path, mo
     monkeypatch.setattr(embeddings, "cpu_has_vnni", lambda: not vnni)
     there = embeddings.onnx_export(None, model_path, cache_dir=tmp_path, quantized=False)
     assert here.name == there.name == "model.onnx" and here.parent != there.parent
+
+
+def test_prefork_worker_children_share_the_cpus(onnx_dir):
+    """EMBEDDING_THREADS=0 in a prefork worker (issue 17 item 6): each child gets CPUs / children threads (at
+    least 1) instead of one per CPU each (two children on two cores preempted each other's threads); solo and
+    thread pools keep every CPU for their one embedding process. Real WorkControllers (built, not started), in a
+    process of their own: the share is process-wide, inherited by the forked children."""
+    code = (
+        "import os, sys, django; django.setup()\n"
+        "from config.celery_app import app\n"
+        "from apps.core import embeddings\n"
+        "from apps.core.embeddings import OnnxEmbedder\n"
+        "for pool, count in [('solo', 2), ('threads', 4), ('prefork', 2), ('prefork', 'auto')]:\n"
+        "    embeddings.embedding_processes_share(1)\n"
+        "    app.WorkController(pool_cls=pool, concurrency=count, hostname='probe@test', queues=['ingestion'])\n"
+        "    embedder = OnnxEmbedder('all-MiniLM-L6-v2', quantized=True, cache_dir=sys.argv[1])\n"
+        "    threads = embedder.session.get_session_options().intra_op_num_threads\n"
+        "    print(pool, count, embeddings._sharing_processes, embedder.threads, threads)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(onnx_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    cpus = len(os.sched_getaffinity(0))
+    half = max(1, cpus // 2)
+    assert result.stdout.split("\n")[-5:-1] == [
+        f"solo 2 1 {cpus} {cpus}",
+        f"threads 4 1 {cpus} {cpus}",
+        f"prefork 2 2 {half} {half}",
+        f"prefork auto {cpus} 1 1",
+    ]
+    # An explicit EMBEDDING_THREADS is kept whatever the pool.
+    assert OnnxEmbedder("all-MiniLM-L6-v2", quantized=True, cache_dir=onnx_dir, threads=3).threads == 3

@@ -4,7 +4,9 @@ Coverage:
 - every supported type built by `samples` (txt, md, rst, html, pdf, docx): the kind, the blocks (text and heading
   path, code), the title, and for PDF the page of each block, the page count and heading paths from bookmarks;
 - HTML drops script, style, nav, header, footer and form content; nested blocks (li > p) are taken once;
-  the title falls back to the first heading;
+  the title falls back to the first heading; site chrome in divs and tables (excerpts of real pages: DocBook's
+  navheader/navfooter, Node.js's role=navigation sidebar and role=main, gtk-doc's layout tables) is dropped and
+  layout table cells keep their headings as structure (issue 17, benchmarks/html_extraction.py);
 - Markdown: heading levels build the path (a sibling resets deeper levels); ``` and ~~~ code fences never
   create headings; DOCX tables become " | " rows;
 - refused files raise ExtractionError with a sentence for people: mislabelled (a PNG named .pdf, a plain zip
@@ -194,6 +196,99 @@ def test_html_nested_blocks_are_taken_once_and_title_falls_back_to_h1():
 
     assert extracted.title == "Help"
     assert extracted.blocks == [Block("Nested once.", ("Help",)), Block("Loose div text.", ("Help",))]
+
+
+# Excerpts of real documentation pages whose site chrome sits in divs and tables, not in nav/header/footer tags.
+DOCBOOK_PAGE = (  # PostgreSQL 15 HTML documentation (DocBook XSL), sql-createuser.html, shortened
+    b'<html><head><title>CREATE USER</title></head><body id="docContent" class="container-fluid col-10">'
+    b'<div class="navheader"><table width="100%" summary="Navigation header"><tr><th colspan="3" align="center">'
+    b'CREATE USER</th></tr><tr><td width="10%" align="left"><a accesskey="p" href="sql-createtype.html">Prev</a>'
+    b'</td><td width="10%" align="left"><a accesskey="u" href="sql-commands.html">Up</a></td><th width="60%" '
+    b'align="center">SQL Commands</th><td width="20%" align="right"> <a accesskey="n" '
+    b'href="sql-createusermapping.html">Next</a></td></tr></table><hr /></div>'
+    b'<div class="refentry" id="SQL-CREATEUSER"><div class="titlepage"></div><div class="refnamediv"><h2>'
+    b"CREATE USER</h2><p>CREATE USER &#8212; define a new database role</p></div>"
+    b'<div class="refsect1" id="id-1.9.3.95.6"><h2>Description</h2><p><code class="command">CREATE USER</code> '
+    b"is now an alias for CREATE ROLE.</p></div></div>"
+    b'<div class="navfooter"><hr /><table width="100%" summary="Navigation footer"><tr><td width="40%" '
+    b'align="left"><a accesskey="p" href="sql-createtype.html">Prev</a> </td><td width="20%" align="center">'
+    b'<a accesskey="u" href="sql-commands.html">Up</a></td><td width="40%" align="right"> <a accesskey="n" '
+    b'href="sql-createusermapping.html">Next</a></td></tr><tr><td width="40%" align="left" valign="top">'
+    b'CREATE TYPE </td><td width="20%" align="center"><a accesskey="h" href="index.html">Home</a></td>'
+    b'<td width="40%" align="right" valign="top"> CREATE USER MAPPING</td></tr></table></div></body></html>'
+)
+NODE_PAGE = (  # Node.js 20 API documentation, zlib.html, shortened
+    b'<html><head><title>Zlib | Node.js v20.20.2 Documentation</title></head><body class="alt apidoc" '
+    b'id="api-section-zlib"><div id="content" class="clearfix"><div role="navigation" id="column2" '
+    b'class="interior"><div id="intro" class="interior"><a href="/">Node.js</a></div><ul><li><a '
+    b'href="documentation.html">About this documentation</a></li><li><a href="synopsis.html">Usage and example'
+    b'</a></li></ul><div class="line"></div><ul><li><a href="assert.html">Assertion testing</a></li></ul></div>'
+    b'<div id="column1" data-id="zlib" class="interior"><header class="header"><div class="header-container">'
+    b'<h1>Node.js v20.20.2 documentation</h1></div></header><div id="gtoc"><ul><li>Other versions</li></ul>'
+    b'</div><hr><div id="toc"><h2>Table of contents</h2><ul><li><a href="#zlib">Zlib</a></li></ul></div>'
+    b'<div role="main" id="apicontent"><h2>Zlib<span><a class="mark" href="#zlib">#</a></span></h2>'
+    b"<p>The <code>node:zlib</code> module provides compression functionality implemented using Gzip, "
+    b"Deflate/Inflate, and Brotli.</p><h3>Threadpool usage and performance considerations</h3><p>All "
+    b"<code>zlib</code> APIs, except those that are explicitly synchronous, use the Node.js internal threadpool."
+    b"</p></div></div></div></body></html>"
+)
+GTKDOC_PAGE = (  # libxslt API documentation (gtk-doc in a page of layout tables), libxslt-extra.html, shortened
+    b'<html><head><title>Module extra from libxslt</title></head><body><table border="0" width="100%"><tr><td>'
+    b"<h1>The XSLT C library for GNOME</h1><h2>Module extra from libxslt</h2></td></tr></table>"
+    b'<table border="0" width="100%"><tr><td valign="top" width="200"><table><tr><td><center><b>API Menu</b>'
+    b'</center></td></tr><tr><td><ul><li><a href="../index.html">Main Menu</a></li><li><a href="../ChangeLog.html">'
+    b'ChangeLog</a></li></ul></td></tr></table></td><td valign="top"><table class="navigation" width="100%" '
+    b'summary="Navigation header"><tr valign="middle"><td><a accesskey="p" href="libxslt-extensions.html">'
+    b'<img src="left.png" alt="Prev" /></a></td><th align="left"><a href="libxslt-extensions.html">extensions</a>'
+    b"</th></tr></table><p>implement some extension outside the XSLT namespace but not EXSLT with is in a "
+    b"different library. </p><h2>Description</h2><h3>Macro: XSLT_LIBXSLT_NAMESPACE</h3><pre>#define "
+    b"XSLT_LIBXSLT_NAMESPACE</pre><p>This is the libxslt namespace for specific extensions.</p></td></tr></table>"
+    b"</body></html>"
+)
+
+
+def test_html_site_chrome_in_divs_and_tables_is_dropped():
+    """DocBook's navheader/navfooter tables, a role=navigation sidebar, the page outside role=main, and gtk-doc's
+    navigation table are chrome (issue 17: benchmarks/html_extraction.py measured 46% of such chrome kept before);
+    the content and its headings stay."""
+    docbook = extract("sql-createuser.html", DOCBOOK_PAGE)
+    assert docbook.blocks == [
+        Block("CREATE USER \u2014 define a new database role", ("CREATE USER",)),
+        Block("CREATE USER is now an alias for CREATE ROLE.", ("Description",)),
+    ]
+    node = extract("zlib.html", NODE_PAGE)
+    assert node.title == "Zlib | Node.js v20.20.2 Documentation"
+    assert [(block.heading_path, block.text[:24]) for block in node.blocks] == [
+        (("Zlib #",), "The node:zlib module pro"),
+        (("Zlib #", "Threadpool usage and performance considerations"), "All zlib APIs, except th"),
+    ]
+    # gtk-doc's navigation table goes; its unmarked menu cell (a layout table cell like any other) stays.
+    gtkdoc = extract("libxslt-extra.html", GTKDOC_PAGE)
+    assert "extensions" not in texts(gtkdoc) and "Prev" not in " ".join(texts(gtkdoc))
+    assert texts(gtkdoc)[:2] == ["API Menu", "Main Menu"]
+
+
+def test_html_layout_table_cells_keep_headings_and_code_as_structure():
+    """A table cell that holds headings and blocks is page layout: its paragraphs, code and headings are read as
+    in a div (before: one flat block of the whole cell, headings and code fences lost); a data cell stays a block."""
+    gtkdoc = extract("libxslt-extra.html", GTKDOC_PAGE)
+    assert gtkdoc.blocks[-3:] == [
+        Block(
+            "implement some extension outside the XSLT namespace but not EXSLT with is in a different library.",
+            ("The XSLT C library for GNOME", "Module extra from libxslt"),
+        ),
+        Block(
+            "```\n#define XSLT_LIBXSLT_NAMESPACE\n```",
+            ("The XSLT C library for GNOME", "Description", "Macro: XSLT_LIBXSLT_NAMESPACE"),
+            code=True,
+        ),
+        Block(
+            "This is the libxslt namespace for specific extensions.",
+            ("The XSLT C library for GNOME", "Description", "Macro: XSLT_LIBXSLT_NAMESPACE"),
+        ),
+    ]
+    data = extract("t.html", b"<table><tr><th>Setting</th><td>On <b>by default</b></td></tr></table>")
+    assert texts(data) == ["Setting", "On by default"]
 
 
 def test_markdown_heading_levels_pop_and_code_fences_make_no_headings():
