@@ -169,6 +169,8 @@ def test_prefork_worker_children_share_the_cpus(onnx_dir):
         "    print(pool, count, embeddings._sharing_processes, embedder.threads, threads)\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    # The probe loads Django and four ONNX Runtime sessions (seconds each on 2 cores): the timeout only stops a
+    # hung child from hanging the suite; nothing here measures time.
     result = subprocess.run(
         [sys.executable, "-c", code, str(onnx_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
