@@ -18,13 +18,19 @@ open at once instead of each waiting out the timeout, so a request making ten ca
 outage is slowed by one timeout, not ten. Each failure and each skipped call is counted, failures
 are logged at WARNING, rate-limited (apps.core.outages). Errors Redis answers itself
 (ResponseError) are bugs and still raise. `clear` is not covered (maintenance).
+
+Django's client builds a new `redis.Redis` for every call (its constructor fills a table of about
+170 response callbacks, about 0.1 ms); ours keeps one per connection pool, which redis-py makes
+safe to share between threads (connections come from the pool per command). A cached
+recommendation list made five such calls: 0.4 ms of a 5 ms request.
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
 
@@ -76,11 +82,51 @@ def _as_new_counter(key, delta=1, version=None):
     return delta
 
 
+def _log_unavailable(key, **kwargs):
+    return None
+
+
+# A sliding-log rate limit in one round trip (apps.core.throttling): the bucket is a sorted set of
+# its requests' times; times older than the window are dropped, and the request is added only when
+# fewer than the limit remain. Atomic, so concurrent requests cannot both take the last slot.
+# Answers (allowed, requests in the window, time of the oldest when refused).
+RATE_LOG_SCRIPT = """
+local now = tonumber(ARGV[1])
+local seconds = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - seconds)
+local count = redis.call('ZCARD', KEYS[1])
+if count >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, count, oldest[2]}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil(seconds * 1000))
+return {1, count + 1, ''}
+"""
+
+
+class SharedClientRedisCacheClient(RedisCacheClient):
+    """Django's Redis cache client, keeping one `redis.Redis` per connection pool (module docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            # A race between threads builds two clients of the same pool; either is fine to keep.
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
 class FailOpenRedisCache(RedisCache):
     """RedisCache whose calls never raise on a Redis outage (module docstring)."""
 
     def __init__(self, server, params):
         super().__init__(server, params)
+        self._class = SharedClientRedisCacheClient
         self.fail_open_target = "redis:" + ",".join(self._servers)
 
     get = _fail_open(_default)(RedisCache.get)
@@ -94,3 +140,17 @@ class FailOpenRedisCache(RedisCache):
     add = _fail_open(_false)(RedisCache.add)
     # decr is BaseCache's incr(key, -delta): covered here.
     incr = _fail_open(_as_new_counter)(RedisCache.incr)
+
+    @_fail_open(_log_unavailable)
+    def rate_log_add(self, key, *, now: float, seconds: float, limit: int):
+        """Add a request at `now` to the rate log `key` unless `limit` requests remain in the last
+        `seconds` (RATE_LOG_SCRIPT): (allowed, requests in the window, time of the oldest or None),
+        or None when Redis is unavailable (the caller allows: fail open)."""
+        client = self._cache.get_client(key, write=True)
+        script = self.__dict__.get("_rate_log_script")
+        if script is None:
+            script = self._rate_log_script = client.register_script(RATE_LOG_SCRIPT)
+        member = f"{now!r}:{secrets.token_hex(6)}"  # unique: two requests in one clock tick both count
+        allowed, count, oldest = script(keys=[self.make_and_validate_key(key)],
+                                        args=[repr(now), repr(float(seconds)), int(limit), member], client=client)  # fmt: skip
+        return bool(allowed), int(count), float(oldest) if oldest else None

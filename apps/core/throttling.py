@@ -9,6 +9,13 @@ exhausts another's: login attempts per client address (`IpThrottle.scoped("login
 account (`AccountThrottle.scoped("login_account")`), token refresh, verify, logout, registration,
 password reset and invitations each per address. A login flood from an office address then costs
 that office its logins for a minute, not its token refreshes.
+
+Counting: an atomic sliding log in Redis (`AtomicSlidingLog`), DRF's own rule -- at most `rate`
+requests in the last period, Retry-After when the oldest of them leaves it -- in one round trip.
+DRF's throttles keep the timestamps in a pickled list that each request reads and writes back
+whole: at the API key rate (3000/min) that is up to 27 KB each way, and concurrent requests all
+read the same list, so all but one go uncounted (a parallel login guesser got more than the limit).
+Here the log is a sorted set that one script trims, counts and appends to.
 """
 
 from __future__ import annotations
@@ -42,6 +49,35 @@ def request_by_api_key(request) -> bool:
     return getattr(request.auth, "is_api_key", False) is True
 
 
+class AtomicSlidingLog:
+    """Counts requests in the cache's atomic sliding log (module docstring) instead of DRF's pickled
+    timestamp list: the same rates, keys, refusals and Retry-After. With a cache other than Redis,
+    DRF's own counting."""
+
+    def allow_request(self, request, view):
+        rate_log_add = getattr(self.cache, "rate_log_add", None)
+        if rate_log_add is None:
+            return super().allow_request(request, view)
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        counted = rate_log_add(self.key, now=self.now, seconds=self.duration, limit=self.num_requests)
+        if counted is None or counted[0]:  # allowed, or Redis unavailable: fail open
+            return True
+        _allowed, count, oldest = counted
+        # DRF's wait(): the oldest request leaves the period, shared by the requests still needed.
+        remaining = self.duration - (self.now - oldest) if oldest is not None else self.duration
+        available = self.num_requests - count + 1
+        self._wait = remaining / available if available > 0 else None
+        return False
+
+    def wait(self):
+        return self._wait if hasattr(self, "_wait") else super().wait()
+
+
 class RateFromSettings:
     """The rate of `scope` from the current settings (DRF binds THROTTLE_RATES at import)."""
 
@@ -70,11 +106,11 @@ class ClientIpIdent:
         return client_ip(request)
 
 
-class AnonThrottle(RateFromSettings, ClientIpIdent, AnonRateThrottle):
+class AnonThrottle(AtomicSlidingLog, RateFromSettings, ClientIpIdent, AnonRateThrottle):
     scope = "anon"
 
 
-class UserThrottle(RateFromSettings, SimpleRateThrottle):
+class UserThrottle(AtomicSlidingLog, RateFromSettings, SimpleRateThrottle):
     scope = "user"
 
     def get_cache_key(self, request, view):
@@ -83,7 +119,7 @@ class UserThrottle(RateFromSettings, SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class ApiKeyThrottle(RateFromSettings, SimpleRateThrottle):
+class ApiKeyThrottle(AtomicSlidingLog, RateFromSettings, SimpleRateThrottle):
     scope = "api_key"
 
     def get_cache_key(self, request, view):
@@ -92,7 +128,7 @@ class ApiKeyThrottle(RateFromSettings, SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 
 
-class IpThrottle(RateFromSettings, ClientIpIdent, SimpleRateThrottle):
+class IpThrottle(AtomicSlidingLog, RateFromSettings, ClientIpIdent, SimpleRateThrottle):
     """Every request counted per client address in the bucket `scope`: `IpThrottle.scoped("logout")`."""
 
     scope = "anon"
@@ -110,7 +146,7 @@ def account_ident(value) -> str | None:
     return hashlib.sha256(value.strip().casefold().encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-class AccountThrottle(RateFromSettings, SimpleRateThrottle):
+class AccountThrottle(AtomicSlidingLog, RateFromSettings, SimpleRateThrottle):
     """Every request counted per account identifier (the body's `field`, e.g. the login e-mail),
     whether or not such an account exists: the count, the refusal and its Retry-After are the
     same for a known and an unknown address, so a lockout tells nothing about existence. Built
@@ -132,7 +168,7 @@ class AccountThrottle(RateFromSettings, SimpleRateThrottle):
         return None if ident is None else self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class PersonThrottle(RateFromSettings, SimpleRateThrottle):
+class PersonThrottle(AtomicSlidingLog, RateFromSettings, SimpleRateThrottle):
     """Every request counted per signed-in user in the bucket `scope` (password change: guesses of
     the current password with a stolen session or access token)."""
 
