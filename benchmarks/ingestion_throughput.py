@@ -13,7 +13,11 @@ document per child). The baseline is the plainest use of the library on the whol
 the CPUs) over exactly the stored chunk texts (heading path included), run right before and right after the
 pipeline (their mean), so both see the same machine load; the ratio is pipeline / bare.
 
-    python benchmarks/ingestion_throughput.py [--pages 40] [--backend onnx-int8] [--concurrency 2] [--threads 0]
+`--one-file` uploads the pages as one Markdown file instead (a single large upload: one child embeds it, alone on
+the machine, so EMBEDDING_THREADS=0 gives it every CPU).
+
+    python benchmarks/ingestion_throughput.py [--pages 40] [--one-file] [--backend onnx-int8] [--concurrency 2]
+        [--threads 0]
 """
 
 import argparse
@@ -32,6 +36,7 @@ def main():
     parser.add_argument("--backend", default="onnx-int8", help="EMBEDDING_BACKEND of the workers")
     parser.add_argument("--concurrency", type=int, default=2, help="worker children (1: one process)")
     parser.add_argument("--threads", type=int, default=0, help="EMBEDDING_THREADS of the workers (0: CPUs / children)")
+    parser.add_argument("--one-file", action="store_true", help="upload the pages as one document")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from apps.core import embedded
@@ -82,7 +87,9 @@ def main():
         outcomes = document_upload(
             organization=organization,
             bot=bot,
-            files=[IncomingFile(name=doc.name, data=doc.text.encode()) for doc in docs],
+            files=[IncomingFile(name="pages.md", data="\n\n".join(doc.text for doc in docs).encode())]
+            if args.one_file
+            else [IncomingFile(name=doc.name, data=doc.text.encode()) for doc in docs],
         )
         ids = [outcome.document.pk for outcome in outcomes]
         _wait(ids, Document)

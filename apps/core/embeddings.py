@@ -22,6 +22,7 @@ import os
 import shutil
 import threading
 import warnings
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -34,6 +35,12 @@ _embedder = None
 # How many processes of this program embed at once on the same CPUs (a prefork worker's children; set before they
 # fork by `embedding_processes_share`), so EMBEDDING_THREADS=0 gives each its share.
 _sharing_processes = 1
+# Of those, how many are embedding right now: a counter in memory shared by the forked children (None in a
+# process that shares its CPUs with no other), so that one embedding alone takes every CPU (`embedding_turn`).
+_embedding_now = None
+# ONNX Runtime batches of at most this many texts: the thread share is decided again before each (16 is as fast
+# per text as 64 with sorted lengths; docs/benchmarks.md).
+ONNX_RUN_BATCH = 16
 
 PACKAGED_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -130,7 +137,10 @@ class OnnxEmbedder(LocalEmbedder):
         super().__init__(model, device="cpu", batch_size=batch_size)
         self.quantized = quantized
         self.cache_dir = Path(cache_dir)
+        # EMBEDDING_THREADS=0: this process's share while every sharing process embeds, more while some are idle.
+        self.adaptive = not threads
         self.threads = threads or embedding_threads_default()
+        self._sessions = {}
 
     @cached_property
     def pooling(self) -> str:
@@ -151,29 +161,47 @@ class OnnxEmbedder(LocalEmbedder):
             )
         return mode
 
-    @cached_property
+    @property
     def session(self):
+        """The session of this process's CPU share (`threads`)."""
+        return self.session_for(self.threads)
+
+    def session_for(self, threads: int):
+        """An ONNX Runtime session running on `threads` threads, made on first use. Sessions of several threads do
+        not spin-wait between operators: when another child starts embedding, spinning threads would take the CPU
+        it needs (two children with two spinning threads each: 1.38x bare PyTorch against 1.57x without spinning,
+        docs/benchmarks.md)."""
+        session = self._sessions.get(threads)
+        if session is not None:
+            return session
         import onnxruntime
 
         self.pooling  # noqa: B018 - refuse an unsupported model before exporting it
         self.onnx_path = onnx_export(self.model, self.model_path, cache_dir=self.cache_dir, quantized=self.quantized)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        if threads > 1 and self.adaptive and _embedding_now is not None:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = self._sessions[threads] = onnxruntime.InferenceSession(
+            str(self.onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        return session
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        session, tokenizer = self.session, self.model.tokenizer
-        inputs = {item.name for item in session.get_inputs()}
+        tokenizer = self.model.tokenizer
+        inputs = {item.name for item in self.session.get_inputs()}
         # Longest first, as sentence-transformers does: batches of similar lengths pad little.
         order = np.argsort([-len(text) for text in texts], kind="stable")
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        with self._use:
-            for start in range(0, len(texts), self.batch_size):
-                rows = order[start : start + self.batch_size]
+        run_batch = min(self.batch_size, ONNX_RUN_BATCH)
+        with self._use, embedding_turn():
+            for start in range(0, len(texts), run_batch):
+                rows = order[start : start + run_batch]
+                session = self.session_for(embedding_threads_now() if self.adaptive else self.threads)
                 encoded = tokenizer(
                     [texts[row] for row in rows],
                     padding=True,
@@ -197,9 +225,45 @@ def embedding_processes_share(count: int) -> None:
     """Say that `count` processes of this program embed at once on this machine's CPUs: a Celery prefork worker's
     children, told before they fork (config/celery_app.py). ONNX Runtime starts one thread per CPU in each process
     by default; two children with two threads each on two cores preempt each other's threads in the middle of
-    every matrix product (ONNX Runtime's thread pool waits for its slowest thread)."""
-    global _sharing_processes
+    every matrix product (ONNX Runtime's thread pool waits for its slowest thread). With more than one, the
+    children also share a count of those embedding at the moment (`embedding_turn`), so that one document
+    embedding alone (a single upload, the last document of a crawl) uses every CPU instead of its share."""
+    global _sharing_processes, _embedding_now
     _sharing_processes = max(1, int(count))
+    if _sharing_processes > 1:
+        import multiprocessing
+
+        _embedding_now = multiprocessing.Value("i", 0)  # shared memory, inherited by the children forked after
+    else:
+        _embedding_now = None
+
+
+@contextmanager
+def embedding_turn():
+    """Count this process among those embedding while the block runs (when it shares its CPUs)."""
+    counter = _embedding_now
+    if counter is None:
+        yield
+        return
+    with counter.get_lock():
+        counter.value += 1
+    try:
+        yield
+    finally:
+        with counter.get_lock():
+            counter.value = max(0, counter.value - 1)
+
+
+def embedding_threads_now() -> int:
+    """EMBEDDING_THREADS=0, decided per batch: the CPUs shared among the processes embedding right now (this one
+    included), so a process embedding alone takes them all. Without a shared count: `embedding_threads_default`.
+    A child killed while embedding leaves the count one too high until the worker restarts: its siblings then
+    take their fixed share, as they would without this count."""
+    counter = _embedding_now
+    if counter is None:
+        return embedding_threads_default()
+    embedding = min(max(1, counter.value), _sharing_processes)
+    return max(1, len(os.sched_getaffinity(0)) // embedding)
 
 
 def embedding_threads_default() -> int:

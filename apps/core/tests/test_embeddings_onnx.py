@@ -185,3 +185,63 @@ def test_prefork_worker_children_share_the_cpus(onnx_dir):
     ]
     # An explicit EMBEDDING_THREADS is kept whatever the pool.
     assert OnnxEmbedder("all-MiniLM-L6-v2", quantized=True, cache_dir=onnx_dir, threads=3).threads == 3
+
+
+def test_a_child_embedding_alone_takes_every_cpu(onnx_dir, monkeypatch):
+    """EMBEDDING_THREADS=0 among prefork children: the share follows how many embed right now, decided per batch
+    of 16 -- alone, a child runs on every CPU (a single upload, the last document of a crawl); while a sibling
+    embeds, on its share. The count lives in shared memory that forked children update (a real fork here), and a
+    child's turn ends with its encode, also when it fails. Vectors do not depend on the thread count."""
+    monkeypatch.setattr(embeddings, "_sharing_processes", 1)
+    monkeypatch.setattr(embeddings, "_embedding_now", None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})  # 4 CPUs, whatever this machine has
+    embeddings.embedding_processes_share(2)
+    counter = embeddings._embedding_now
+    embedder = OnnxEmbedder("all-MiniLM-L6-v2", quantized=True, cache_dir=onnx_dir)
+    assert (embedder.adaptive, embedder.threads) == (True, 2)
+
+    alone = embedder.encode(TEXTS)
+    assert set(embedder._sessions) == {2, 4} and counter.value == 0  # `session` (2) read the inputs; runs on 4
+    options = embedder._sessions[4].get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+    # A sibling embedding: a forked child takes its turn and holds it until told to finish.
+    ready_read, ready_write = os.pipe()
+    done_read, done_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the sibling
+        try:
+            with embeddings.embedding_turn():
+                os.write(ready_write, b"1")
+                os.read(done_read, 1)
+        finally:
+            os._exit(0)
+    os.read(ready_read, 1)
+    try:
+        assert counter.value == 1
+        assert embeddings.embedding_threads_now() == 4  # not counting this process yet: would be alone
+        embedder._sessions.clear()
+        shared = embedder.encode(TEXTS)
+        assert set(embedder._sessions) == {2}  # ran on its share while the sibling embedded
+    finally:
+        os.write(done_write, b"1")
+        os.waitpid(pid, 0)
+    assert counter.value == 0
+    np.testing.assert_allclose(alone, shared, atol=1e-5)
+
+    def tokenizer_fails(*args, **kwargs):
+        assert counter.value == 1  # inside the turn
+        raise RuntimeError("tokenizer failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(embedder.model.tokenizer), "__call__", tokenizer_fails)
+        with pytest.raises(RuntimeError, match="tokenizer failed"):
+            embedder.encode(TEXTS)  # a failing encode ends its turn too
+    assert counter.value == 0
+
+    # An explicit EMBEDDING_THREADS is fixed: one session, whoever embeds.
+    fixed = OnnxEmbedder("all-MiniLM-L6-v2", quantized=True, cache_dir=onnx_dir, threads=3)
+    fixed.encode(TEXTS)
+    assert (fixed.adaptive, set(fixed._sessions)) == (False, {3})
+    embeddings.embedding_processes_share(1)
+    assert embeddings._embedding_now is None and embeddings.embedding_threads_now() == 4
