@@ -64,7 +64,8 @@ class AtomicSlidingLog:
         if self.key is None:
             return True
         self.now = self.timer()
-        counted = rate_log_add(self.key, now=self.now, seconds=self.duration, limit=self.num_requests)
+        # A key of its own: DRF's pickled lists (a string value) may still sit under the bare key after an upgrade.
+        counted = rate_log_add(f"{self.key}:log", now=self.now, seconds=self.duration, limit=self.num_requests)
         if counted is None or counted[0]:  # allowed, or Redis unavailable: fail open
             return True
         _allowed, count, oldest = counted
