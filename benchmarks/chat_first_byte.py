@@ -29,7 +29,7 @@ def main():
     args = parser.parse_args()
     django_setup()
     import numpy as np
-    from retrieval_quality import DOCS, load_pages, questions
+    from retrieval_quality import PG_DOCS, load_pg_pages, pg_questions
     from search_scale import _existing, _load
 
     from apps.conversations.services import conversation_create, turn_prepare
@@ -37,12 +37,12 @@ def main():
     from apps.documents.services.embeddings import embedding_index_ensure
     from apps.organizations.models import Plan
 
-    if not DOCS.is_dir():
+    if not PG_DOCS.is_dir():
         raise SystemExit("Install the data first: apt-get install postgresql-doc-15")
     rng = random.Random(11)
     embedder = get_embedder()
-    pages = load_pages(400)
-    titles = [q["question"] for q in questions(pages)]
+    pages = load_pg_pages(400)
+    titles = [q.question for q in pg_questions(pages)]
     rng.shuffle(titles)
     titles = titles[: args.queries]
 

@@ -35,7 +35,7 @@ def main():
     import numpy as np
     from django.conf import settings
     from django.db import connection, transaction
-    from retrieval_quality import DOCS, load_pages, questions
+    from retrieval_quality import PG_DOCS, load_pg_pages, pg_questions
 
     from apps.core.embeddings import get_embedder
     from apps.documents.lexeme_stats import lexeme_stats_rebuild
@@ -43,11 +43,11 @@ def main():
     from apps.documents.selectors import chunk_search
     from apps.documents.services.embeddings import embedding_index_ensure, embedding_index_name
 
-    if not DOCS.is_dir():
+    if not PG_DOCS.is_dir():
         raise SystemExit("Install the data first: apt-get install postgresql-doc-15")
     rng = random.Random(args.seed)
     np_rng = np.random.default_rng(args.seed)
-    pages = load_pages(400)
+    pages = load_pg_pages(400)
     paragraphs = [p for page in pages for s in page["sections"] for p in s["paragraphs"] if len(p) > 80]
     rng.shuffle(paragraphs)
     base = paragraphs[:2000]
@@ -75,7 +75,7 @@ def main():
     embedding_index_ensure(model=embedder.name, dimensions=embedder.dimensions)
     print(f"HNSW index ready in {time.perf_counter() - started:.0f} s")
 
-    titles = [q["question"] for q in questions(pages)]
+    titles = [q.question for q in pg_questions(pages)]
     rng.shuffle(titles)
     titles = titles[: args.queries]
     query_vectors = embedder.encode(titles)
