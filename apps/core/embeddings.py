@@ -38,8 +38,8 @@ _sharing_processes = 1
 # Of those, how many are embedding right now: a counter in memory shared by the forked children (None in a
 # process that shares its CPUs with no other), so that one embedding alone takes every CPU (`embedding_turn`).
 _embedding_now = None
-# ONNX Runtime batches of at most this many texts: the thread share is decided again before each (16 is as fast
-# per text as 64 with sorted lengths; docs/benchmarks.md).
+# Batches of at most this many texts in a process sharing its CPUs (ONNX Runtime or PyTorch): the thread share is
+# decided again before each (16 is as fast per text as 64 with sorted lengths; docs/benchmarks.md).
 ONNX_RUN_BATCH = 16
 
 PACKAGED_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -117,15 +117,37 @@ class LocalEmbedder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self.model
-        with self._use:
-            vectors = model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return vectors.astype(np.float32, copy=False)
+        if _embedding_now is None or self.device != "cpu":
+            with self._use:
+                vectors = model.encode(
+                    texts,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            return vectors.astype(np.float32, copy=False)
+        # A prefork child (embedding_processes_share): PyTorch's threads follow the children embedding now, as
+        # ONNX Runtime's do (OnnxEmbedder.encode), decided per batch of ONNX_RUN_BATCH texts, longest first.
+        import torch
+
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        run_batch = min(self.batch_size, ONNX_RUN_BATCH)
+        with self._use, embedding_turn():
+            for start in range(0, len(texts), run_batch):
+                rows = order[start : start + run_batch]
+                threads = embedding_threads_now()
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
+                vectors[rows] = model.encode(
+                    [texts[row] for row in rows],
+                    batch_size=run_batch,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+        return vectors
 
 
 class OnnxEmbedder(LocalEmbedder):

@@ -143,3 +143,52 @@ def test_local_model_is_safe_across_threads():
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_pytorch_threads_follow_the_children_embedding(monkeypatch):
+    """EMBEDDING_BACKEND=torch in a prefork child (issue 17 item 6): PyTorch's threads are the CPUs shared among the
+    children embedding now, set per batch of 16 -- every CPU alone, half while a sibling (a real forked process)
+    embeds -- instead of PyTorch's default of every core in every child. Vectors are those of one plain encode, in
+    the input order. A 20-file upload through a 2-child worker: 0.65x -> 0.99x bare PyTorch (docs/benchmarks.md)."""
+    import os
+
+    import torch
+
+    from apps.core import embeddings
+
+    texts = ["refunds take 14 days", "install with make run " * 40, "", "money back"] * 5  # 20: two batches
+    embedder = get_embedder()
+    plain = embedder.encode(texts)
+    original = torch.get_num_threads()
+    calls = []
+    real_set = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real_set(n)))
+    monkeypatch.setattr(embeddings, "_sharing_processes", 1)
+    monkeypatch.setattr(embeddings, "_embedding_now", None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    embeddings.embedding_processes_share(2)
+    try:
+        real_set(1)
+        alone = embedder.encode(texts)
+        assert calls == [4]  # set once, kept for the second batch
+        ready_read, ready_write = os.pipe()
+        done_read, done_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the sibling
+            try:
+                with embeddings.embedding_turn():
+                    os.write(ready_write, b"1")
+                    os.read(done_read, 1)
+            finally:
+                os._exit(0)
+        os.read(ready_read, 1)
+        try:
+            shared = embedder.encode(texts)
+        finally:
+            os.write(done_write, b"1")
+            os.waitpid(pid, 0)
+        assert calls == [4, 2] and embeddings._embedding_now.value == 0
+    finally:
+        real_set(original)
+    np.testing.assert_allclose(alone, plain, atol=1e-5)
+    np.testing.assert_allclose(shared, plain, atol=1e-5)
