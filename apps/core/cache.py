@@ -151,6 +151,6 @@ class FailOpenRedisCache(RedisCache):
         if script is None:
             script = self._rate_log_script = client.register_script(RATE_LOG_SCRIPT)
         member = f"{now!r}:{secrets.token_hex(6)}"  # unique: two requests in one clock tick both count
-        allowed, count, oldest = script(keys=[self.make_and_validate_key(key)],
-                                        args=[repr(now), repr(float(seconds)), int(limit), member], client=client)  # fmt: skip
+        args = [repr(now), repr(float(seconds)), int(limit), member]
+        allowed, count, oldest = script(keys=[self.make_and_validate_key(key)], args=args, client=client)
         return bool(allowed), int(count), float(oldest) if oldest else None

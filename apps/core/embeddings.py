@@ -38,6 +38,7 @@ _sharing_processes = 1
 # Of those, how many are embedding right now: a counter in memory shared by the forked children (None in a
 # process that shares its CPUs with no other), so that one embedding alone takes every CPU (`embedding_turn`).
 _embedding_now = None
+_embedding_lock = None
 # Batches of at most this many texts in a process sharing its CPUs (ONNX Runtime or PyTorch): the thread share is
 # decided again before each (16 is as fast per text as 64 with sorted lengths; docs/benchmarks.md).
 ONNX_RUN_BATCH = 16
@@ -216,6 +217,10 @@ class OnnxEmbedder(LocalEmbedder):
             return np.zeros((0, self.dimensions), dtype=np.float32)
         tokenizer = self.model.tokenizer
         inputs = {item.name for item in self.session.get_inputs()}
+        if self.adaptive and _embedding_now is not None:
+            # Both sessions at the first encode (a tiny warm-up one in a worker), not in the middle of a document:
+            # making the all-CPU session takes a second or two.
+            self.session_for(len(os.sched_getaffinity(0)))
         # Longest first, as sentence-transformers does: batches of similar lengths pad little.
         order = np.argsort([-len(text) for text in texts], kind="stable")
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
@@ -250,30 +255,46 @@ def embedding_processes_share(count: int) -> None:
     every matrix product (ONNX Runtime's thread pool waits for its slowest thread). With more than one, the
     children also share a count of those embedding at the moment (`embedding_turn`), so that one document
     embedding alone (a single upload, the last document of a crawl) uses every CPU instead of its share."""
-    global _sharing_processes, _embedding_now
+    global _sharing_processes, _embedding_now, _embedding_lock
     _sharing_processes = max(1, int(count))
     if _sharing_processes > 1:
         import multiprocessing
 
-        _embedding_now = multiprocessing.Value("i", 0)  # shared memory, inherited by the children forked after
+        # Shared memory, inherited by the children forked after this; read without the lock, written under it.
+        _embedding_now = multiprocessing.RawValue("i", 0)
+        _embedding_lock = multiprocessing.Lock()
     else:
-        _embedding_now = None
+        _embedding_now = _embedding_lock = None
+
+
+# How long a child waits for the shared count's lock (held for a few microseconds at a time). A child killed
+# (SIGKILL) inside that instant would leave it held for good: the others then stop counting and take their
+# fixed share, as before the count existed, instead of waiting forever.
+TURN_LOCK_SECONDS = 0.05
+
+
+def _turn_add(counter, delta: int) -> bool:
+    lock = _embedding_lock
+    if lock is None or not lock.acquire(timeout=TURN_LOCK_SECONDS):
+        return False
+    try:
+        counter.value = max(0, counter.value + delta)
+    finally:
+        lock.release()
+    return True
 
 
 @contextmanager
 def embedding_turn():
     """Count this process among those embedding while the block runs (when it shares its CPUs)."""
     counter = _embedding_now
-    if counter is None:
+    if counter is None or not _turn_add(counter, 1):
         yield
         return
-    with counter.get_lock():
-        counter.value += 1
     try:
         yield
     finally:
-        with counter.get_lock():
-            counter.value = max(0, counter.value - 1)
+        _turn_add(counter, -1)
 
 
 def embedding_threads_now() -> int:

@@ -165,6 +165,7 @@ def test_pytorch_threads_follow_the_children_embedding(monkeypatch):
     monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real_set(n)))
     monkeypatch.setattr(embeddings, "_sharing_processes", 1)
     monkeypatch.setattr(embeddings, "_embedding_now", None)
+    monkeypatch.setattr(embeddings, "_embedding_lock", None)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     embeddings.embedding_processes_share(2)
     try:

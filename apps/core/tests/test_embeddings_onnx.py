@@ -194,16 +194,24 @@ def test_a_child_embedding_alone_takes_every_cpu(onnx_dir, monkeypatch):
     child's turn ends with its encode, also when it fails. Vectors do not depend on the thread count."""
     monkeypatch.setattr(embeddings, "_sharing_processes", 1)
     monkeypatch.setattr(embeddings, "_embedding_now", None)
+    monkeypatch.setattr(embeddings, "_embedding_lock", None)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})  # 4 CPUs, whatever this machine has
     embeddings.embedding_processes_share(2)
     counter = embeddings._embedding_now
     embedder = OnnxEmbedder("all-MiniLM-L6-v2", quantized=True, cache_dir=onnx_dir)
     assert (embedder.adaptive, embedder.threads) == (True, 2)
 
-    alone = embedder.encode(TEXTS)
-    assert set(embedder._sessions) == {2, 4} and counter.value == 0  # `session` (2) read the inputs; runs on 4
+    embedder.encode(["warm up"])
+    assert set(embedder._sessions) == {2, 4} and counter.value == 0  # both made at the first encode
     options = embedder._sessions[4].get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    runs = []  # the thread count of each session run
+    for threads, session in embedder._sessions.items():
+        monkeypatch.setattr(session, "run", lambda *args, _run=session.run, _threads=threads: (
+            runs.append(_threads), _run(*args))[1])  # fmt: skip
+
+    alone = embedder.encode(TEXTS)
+    assert runs == [4] and counter.value == 0  # alone: every CPU
 
     # A sibling embedding: a forked child takes its turn and holds it until told to finish.
     ready_read, ready_write = os.pipe()
@@ -220,9 +228,9 @@ def test_a_child_embedding_alone_takes_every_cpu(onnx_dir, monkeypatch):
     try:
         assert counter.value == 1
         assert embeddings.embedding_threads_now() == 4  # not counting this process yet: would be alone
-        embedder._sessions.clear()
+        runs.clear()
         shared = embedder.encode(TEXTS)
-        assert set(embedder._sessions) == {2}  # ran on its share while the sibling embedded
+        assert runs == [2]  # its share while the sibling embedded
     finally:
         os.write(done_write, b"1")
         os.waitpid(pid, 0)
@@ -238,6 +246,14 @@ def test_a_child_embedding_alone_takes_every_cpu(onnx_dir, monkeypatch):
         with pytest.raises(RuntimeError, match="tokenizer failed"):
             embedder.encode(TEXTS)  # a failing encode ends its turn too
     assert counter.value == 0
+
+    # The count's lock held for good (a sibling killed while holding it): no wait, no count, the fixed share.
+    assert embeddings._embedding_lock.acquire(timeout=1)
+    try:
+        with embeddings.embedding_turn():
+            assert counter.value == 0
+    finally:
+        embeddings._embedding_lock.release()
 
     # An explicit EMBEDDING_THREADS is fixed: one session, whoever embeds.
     fixed = OnnxEmbedder("all-MiniLM-L6-v2", quantized=True, cache_dir=onnx_dir, threads=3)

@@ -12,10 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
+from django.core.cache import cache
 from django.db import close_old_connections
 from rest_framework.throttling import SimpleRateThrottle
-
-from django.core.cache import cache
 
 from apps.core.throttling import IpThrottle
 
