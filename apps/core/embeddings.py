@@ -132,18 +132,15 @@ class LocalEmbedder:
         # ONNX Runtime's do (OnnxEmbedder.encode), decided per batch of ONNX_RUN_BATCH texts, longest first.
         import torch
 
-        order = np.argsort([-len(text) for text in texts], kind="stable")
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        run_batch = min(self.batch_size, ONNX_RUN_BATCH)
         with self._use, embedding_turn():
-            for start in range(0, len(texts), run_batch):
-                rows = order[start : start + run_batch]
+            for rows in shared_batches(texts, self.batch_size):
                 threads = embedding_threads_now()
                 if torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)
                 vectors[rows] = model.encode(
                     [texts[row] for row in rows],
-                    batch_size=run_batch,
+                    batch_size=len(rows),
                     normalize_embeddings=True,
                     convert_to_numpy=True,
                     show_progress_bar=False,
@@ -221,13 +218,9 @@ class OnnxEmbedder(LocalEmbedder):
             # Both sessions at the first encode (a tiny warm-up one in a worker), not in the middle of a document:
             # making the all-CPU session takes a second or two.
             self.session_for(len(os.sched_getaffinity(0)))
-        # Longest first, as sentence-transformers does: batches of similar lengths pad little.
-        order = np.argsort([-len(text) for text in texts], kind="stable")
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        run_batch = min(self.batch_size, ONNX_RUN_BATCH)
         with self._use, embedding_turn():
-            for start in range(0, len(texts), run_batch):
-                rows = order[start : start + run_batch]
+            for rows in shared_batches(texts, self.batch_size):
                 session = self.session_for(embedding_threads_now() if self.adaptive else self.threads)
                 encoded = tokenizer(
                     [texts[row] for row in rows],
@@ -246,6 +239,14 @@ class OnnxEmbedder(LocalEmbedder):
                 vectors[rows] = pooled
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1, norms)
+
+
+def shared_batches(texts: list[str], batch_size: int) -> list[np.ndarray]:
+    """The rows of `texts` in batches of at most `batch_size` and ONNX_RUN_BATCH, longest first (as
+    sentence-transformers does: batches of similar lengths pad little)."""
+    order = np.argsort([-len(text) for text in texts], kind="stable")
+    size = min(batch_size, ONNX_RUN_BATCH)
+    return [order[start : start + size] for start in range(0, len(texts), size)]
 
 
 def embedding_processes_share(count: int) -> None:

@@ -155,6 +155,7 @@ def test_pytorch_threads_follow_the_children_embedding(monkeypatch):
     import torch
 
     from apps.core import embeddings
+    from apps.core.tests.embedding_sibling import sibling_embedding
 
     texts = ["refunds take 14 days", "install with make run " * 40, "", "money back"] * 5  # 20: two batches
     embedder = get_embedder()
@@ -172,22 +173,8 @@ def test_pytorch_threads_follow_the_children_embedding(monkeypatch):
         real_set(1)
         alone = embedder.encode(texts)
         assert calls == [4]  # set once, kept for the second batch
-        ready_read, ready_write = os.pipe()
-        done_read, done_write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the sibling
-            try:
-                with embeddings.embedding_turn():
-                    os.write(ready_write, b"1")
-                    os.read(done_read, 1)
-            finally:
-                os._exit(0)
-        os.read(ready_read, 1)
-        try:
+        with sibling_embedding():
             shared = embedder.encode(texts)
-        finally:
-            os.write(done_write, b"1")
-            os.waitpid(pid, 0)
         assert calls == [4, 2] and embeddings._embedding_now.value == 0
     finally:
         real_set(original)

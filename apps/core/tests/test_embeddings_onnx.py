@@ -15,6 +15,7 @@ from django.core.management import call_command
 
 from apps.core import embeddings
 from apps.core.embeddings import LocalEmbedder, OnnxEmbedder, embedder_check, get_embedder
+from apps.core.tests.embedding_sibling import sibling_embedding
 
 ROOT = Path(__file__).resolve().parents[3]
 TEXTS = [
@@ -213,27 +214,12 @@ def test_a_child_embedding_alone_takes_every_cpu(onnx_dir, monkeypatch):
     alone = embedder.encode(TEXTS)
     assert runs == [4] and counter.value == 0  # alone: every CPU
 
-    # A sibling embedding: a forked child takes its turn and holds it until told to finish.
-    ready_read, ready_write = os.pipe()
-    done_read, done_write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the sibling
-        try:
-            with embeddings.embedding_turn():
-                os.write(ready_write, b"1")
-                os.read(done_read, 1)
-        finally:
-            os._exit(0)
-    os.read(ready_read, 1)
-    try:
+    with sibling_embedding():  # a forked child holding its turn
         assert counter.value == 1
         assert embeddings.embedding_threads_now() == 4  # not counting this process yet: would be alone
         runs.clear()
         shared = embedder.encode(TEXTS)
         assert runs == [2]  # its share while the sibling embedded
-    finally:
-        os.write(done_write, b"1")
-        os.waitpid(pid, 0)
     assert counter.value == 0
     np.testing.assert_allclose(alone, shared, atol=1e-5)
 
