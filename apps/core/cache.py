@@ -151,7 +151,7 @@ class FailOpenRedisCache(RedisCache):
         if script is None:
             script = self._rate_log_script = client.register_script(RATE_LOG_SCRIPT)
         # Unique (two requests in one clock tick both count) and short: the score holds the time. A busy bucket holds
-        # `limit` of them, about 100 bytes each in Redis (300 KB for an API key at 3000/min).
+        # `limit` of them, about 90 bytes each in Redis (260 KB measured for an API key at 3000/min).
         member = secrets.token_hex(6)
         args = [repr(now), repr(float(seconds)), int(limit), member]
         allowed, count, oldest = script(keys=[self.make_and_validate_key(key)], args=args, client=client)
