@@ -18,6 +18,7 @@ from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.mail import send_mail_on_commit
 from apps.organizations.events import members_changed_send, plan_limit_reached_send
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
+from apps.organizations.selectors import api_key_get_by_prefix
 
 User = get_user_model()
 
@@ -332,7 +333,7 @@ def api_key_authenticate(*, key: str) -> ApiKey:
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "bk":
         raise AuthenticationFailed("Malformed API key: expected 'bk_<prefix>_<secret>'.")
-    api_key = ApiKey.objects.select_related("organization", "organization__plan").filter(prefix=parts[1]).first()
+    api_key = api_key_get_by_prefix(prefix=parts[1])
     if api_key is None or not secrets.compare_digest(api_key.key_hash, hash_secret(key)):
         raise AuthenticationFailed("Invalid API key.")
     if api_key.revoked_at is not None:

@@ -5,6 +5,9 @@ Coverage:
   in the message, the exception's status, code, message and extra;
 - api_key_create: stores the hash, sorted unique scopes, past expiry refused, the plan limit counts non-revoked
   keys; expired keys do not count;
+- api_key_get_by_prefix (the lookup behind api_key_authenticate): in one query, every field of the key, its
+  organization and plan equal to what the ORM reads (arrays, JSON, dates, nulls), relations attached; None for
+  an unknown prefix;
 - api_key_authenticate: a valid key (also with '_' inside its secret) returns the key and sets last_used_at,
   which is only rewritten after a minute; malformed, unknown-prefix, wrong-secret, revoked and expired keys
   raise AuthenticationFailed with their message;
@@ -21,7 +24,8 @@ from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
 from apps.core.exceptions import PlanLimitExceeded
-from apps.organizations.models import ApiKey, Invitation, hash_secret
+from apps.organizations.models import ApiKey, Invitation, Organization, Plan, hash_secret
+from apps.organizations.selectors import api_key_get_by_prefix
 from apps.organizations.services import (
     api_key_authenticate,
     api_key_create,
@@ -135,6 +139,29 @@ def test_api_key_create_expired_keys_do_not_count():
 
 
 # --------------------------------------------------------------------------- api_key_authenticate
+
+
+def test_api_key_lookup_reads_what_the_orm_reads(django_assert_num_queries):
+    """Every concrete field of the key, its organization and plan, as the ORM converts them, in one query; the
+    organization and plan attached (no query to reach them); an unknown prefix is None."""
+    organization = OrganizationFactory(plan=plan("pro"))
+    api_key, _key = api_key_for(
+        organization, scopes=("read", "members:sync"), expires_at=timezone.now() + timedelta(days=3)
+    )
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    expected = ApiKey.objects.select_related("organization", "organization__plan").get(pk=api_key.pk)
+
+    with django_assert_num_queries(1):
+        found = api_key_get_by_prefix(prefix=api_key.prefix)
+        found_plan = found.organization.plan
+    for model, got, want in [(ApiKey, found, expected), (Organization, found.organization, expected.organization),
+                             (Plan, found_plan, expected.organization.plan)]:  # fmt: skip
+        for field in model._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(want, field.attname), (model.__name__, field.name)
+            assert type(getattr(got, field.attname)) is type(getattr(want, field.attname)), (model.__name__, field.name)
+        assert got._state.adding is False and got._state.db == "default"
+    assert found.scopes == ["members:sync", "read"] and found.expires_at is not None
+    assert api_key_get_by_prefix(prefix="nosuchprefix") is None
 
 
 def test_authenticate_valid_key_sets_last_used_at():
