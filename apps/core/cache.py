@@ -97,7 +97,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - seconds)
 local count = redis.call('ZCARD', KEYS[1])
 if count >= tonumber(ARGV[3]) then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, count, oldest[2]}
+  return {0, count, oldest[2] or ''}
 end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.ceil(seconds * 1000))

@@ -110,3 +110,9 @@ def test_a_list_left_by_drfs_counting_is_no_obstacle(rate):
     rate("3/min")
     cache.set(IpThrottle.scoped("logout")().get_cache_key(request_from(), None), [1.0, 2.0], 60)
     assert [attempt()[0] for _ in range(4)] == [True, True, True, False]
+
+
+def test_a_rate_of_zero_refuses_everything(rate, clock):
+    """`0/min` (an operator closing an endpoint): every request refused, Retry-After the whole period."""
+    rate("0/min")
+    assert [attempt() for _ in range(2)] == [(False, 60.0), (False, 60.0)]
