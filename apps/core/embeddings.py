@@ -118,7 +118,7 @@ class LocalEmbedder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self.model
-        if _embedding_now is None or self.device != "cpu":
+        if _embedding_now is None or self.device != "cpu" or settings.EMBEDDING_THREADS:
             with self._use:
                 vectors = model.encode(
                     texts,
@@ -128,8 +128,8 @@ class LocalEmbedder:
                     show_progress_bar=False,
                 )
             return vectors.astype(np.float32, copy=False)
-        # A prefork child (embedding_processes_share): PyTorch's threads follow the children embedding now, as
-        # ONNX Runtime's do (OnnxEmbedder.encode), decided per batch of ONNX_RUN_BATCH texts, longest first.
+        # A prefork child (embedding_processes_share) with EMBEDDING_THREADS=0: PyTorch's threads follow the children
+        # embedding now, as ONNX Runtime's do (OnnxEmbedder.encode), per batch of ONNX_RUN_BATCH texts, longest first.
         import torch
 
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)

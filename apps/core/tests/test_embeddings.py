@@ -145,7 +145,7 @@ def test_local_model_is_safe_across_threads():
     assert errors == []
 
 
-def test_pytorch_threads_follow_the_children_embedding(monkeypatch):
+def test_pytorch_threads_follow_the_children_embedding(monkeypatch, settings):
     """EMBEDDING_BACKEND=torch in a prefork child (issue 17 item 6): PyTorch's threads are the CPUs shared among the
     children embedding now, set per batch of 16 -- every CPU alone, half while a sibling (a real forked process)
     embeds -- instead of PyTorch's default of every core in every child. Vectors are those of one plain encode, in
@@ -176,6 +176,9 @@ def test_pytorch_threads_follow_the_children_embedding(monkeypatch):
         with sibling_embedding():
             shared = embedder.encode(texts)
         assert calls == [4, 2] and embeddings._embedding_now.value == 0
+        settings.EMBEDDING_THREADS = 3  # a fixed number: PyTorch keeps its own threads
+        embedder.encode(texts)
+        assert calls == [4, 2]
     finally:
         real_set(original)
     np.testing.assert_allclose(alone, plain, atol=1e-5)
