@@ -234,6 +234,8 @@ def test_a_child_embedding_alone_takes_every_cpu(onnx_dir, monkeypatch):
     assert counter.value == 0
 
     # The count's lock held for good (a sibling killed while holding it): no wait, no count, the fixed share.
+    # Nobody else holds it here, so this takes it at once; the bound only turns a lock leaked by a broken turn
+    # into a failure instead of a hung suite (nothing waits on anything slow).
     assert embeddings._embedding_lock.acquire(timeout=1)
     try:
         with embeddings.embedding_turn():
