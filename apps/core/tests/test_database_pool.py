@@ -1,0 +1,135 @@
+"""The web server's database connections (config/asgi.py, DATABASE_POOL in config/settings/base.py).
+
+Under ASGI Django runs each request's synchronous code in a thread of its own, so a connection kept
+by CONN_MAX_AGE could never serve the next request: the web process either leaked one connection per
+request (CONN_MAX_AGE > 0) or opened a new one for every request (0, about 8 ms each). The ASGI
+application turns on psycopg's pool instead. What this proves, on the real server (uvicorn serving
+config.asgi in a process of its own, on the test database):
+- requests are served from a few pooled connections that outlive them, and later requests open no
+  new ones (a connection per request would leave none open between requests, or a new one each time);
+- a request that finds every pooled connection busy past DATABASE_POOL_TIMEOUT is a database outage
+  (the 503 path), not a 500.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import OperationalError, connection
+from django.db.backends.postgresql.base import DatabaseWrapper
+
+from apps.core.outages import outage_dependency
+from apps.organizations.services import api_key_create
+from apps.organizations.tests.factories import OrganizationFactory
+
+ROOT = Path(__file__).resolve().parents[3]
+# Bounds on waits that end at once when the code works (they only stop a broken run from hanging).
+START_LIMIT = 90  # the server process imports Django and the project: a few seconds
+REQUEST_LIMIT = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url() -> str:
+    """The test database (pytest-django's copy), in django-environ's unix-socket form."""
+    settings = connection.settings_dict
+    host = (settings["HOST"] or "").replace("/", "%2F")
+    return f"postgres://{settings['USER']}@:{settings['PORT']}/{host}/{settings['NAME']}"
+
+
+@pytest.fixture
+def asgi_process():
+    """config.asgi served by uvicorn in a process of its own, on the test database; its connections carry
+    an application name of their own (libpq's PGAPPNAME) so the test can find them in pg_stat_activity."""
+    port = _free_port()
+    app_name = f"beacon-pool-{secrets.token_hex(4)}"
+    env = {**os.environ, "DATABASE_URL": _database_url(), "PGAPPNAME": app_name,
+           "DJANGO_SETTINGS_MODULE": "config.settings.test"}  # fmt: skip
+    env.pop("DATABASE_POOL", None)  # config.asgi's default decides
+    env.pop("CONN_MAX_AGE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--lifespan", "off", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + START_LIMIT
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None, process.stdout.read().decode()[-3000:]
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        yield port, app_name
+    finally:
+        process.terminate()
+        process.wait(timeout=REQUEST_LIMIT)
+
+
+def _server_connections(app_name: str) -> set[tuple[int, object]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid, backend_start FROM pg_stat_activity WHERE application_name = %s", [app_name])
+        return set(cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_web_server_serves_requests_from_pooled_connections(asgi_process):
+    port, app_name = asgi_process
+    organization = OrganizationFactory()
+    _key, raw_key = api_key_create(organization=organization, name="pool", scopes=["read"])
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_LIMIT)
+    headers = {"Authorization": f"Api-Key {raw_key}", "Host": "localhost"}
+
+    def get_bots(times: int) -> None:
+        for _ in range(times):
+            client.request("GET", f"/api/v1/orgs/{organization.slug}/bots/", headers=headers)
+            response = client.getresponse()
+            body = response.read()
+            assert response.status == 200, body[:300]
+
+    get_bots(20)
+    first = _server_connections(app_name)
+    # Open between requests (a connection closed at the end of each request would leave none), and
+    # no more than the pool's minimum plus the one the first request may have opened itself.
+    assert 1 <= len(first) <= 3, first
+    get_bots(30)
+    assert _server_connections(app_name) == first, "later requests opened new connections"
+    client.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_finds_the_pool_exhausted_is_a_database_outage():
+    """psycopg_pool's PoolTimeout is an OperationalError of the driver, so Django raises its own
+    OperationalError and the outage middleware answers 503 (apps.core.outages)."""
+    alias = f"pool-{secrets.token_hex(4)}"
+    settings = {**connection.settings_dict, "CONN_MAX_AGE": 0,
+                "OPTIONS": {**connection.settings_dict["OPTIONS"],
+                            "pool": {"min_size": 1, "max_size": 1, "timeout": 0.2}}}  # fmt: skip
+    holder, waiter = DatabaseWrapper(settings, alias=alias), DatabaseWrapper(settings, alias=alias)
+    try:
+        holder.ensure_connection()  # the pool's only connection, held
+        with pytest.raises(OperationalError) as raised:
+            waiter.ensure_connection()
+        assert "couldn't get a connection" in str(raised.value)
+        assert outage_dependency(raised.value) == "database"
+        holder.close()  # back to the pool: the next request gets it
+        waiter.ensure_connection()
+        assert waiter.is_usable()
+    finally:
+        waiter.close()
+        holder.close()
+        holder.close_pool()
