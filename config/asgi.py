@@ -3,16 +3,16 @@ uvicorn workers, `uvicorn_worker.UvicornWorker`), so a long server-sent-events a
 coroutine and one thread of its own instead of one of a few gunicorn threads (docs/operations.md,
 "Web server").
 
-Django runs each synchronous view in a thread of its own request; a database connection kept open
-after the request (CONN_MAX_AGE) would belong to a thread that is gone, and closing it instead costs a
-new PostgreSQL connection per request (about 8 ms). Django's advice for ASGI is a connection pool, so
-this process turns on psycopg's (DATABASE_POOL, config/settings/base.py; an explicit DATABASE_POOL=false
-goes back to a connection per request).
+Django runs each request's synchronous code in a thread of the request's own. Django's handler starts
+and joins a new thread for every request; ours (apps.core.asgi) keeps them for the next request. The
+database connections are pooled (psycopg's pool, DATABASE_POOL, config/settings/base.py; an explicit
+DATABASE_POOL=false goes back to CONN_MAX_AGE): a request's connection returns to the pool when its
+response is closed, instead of a new PostgreSQL connection per request (about 8 ms).
 """
 
 import os
 
-from django.core.asgi import get_asgi_application
+from apps.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 os.environ.setdefault("DATABASE_POOL", "true")

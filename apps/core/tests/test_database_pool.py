@@ -86,7 +86,7 @@ def _server_connections(app_name: str) -> set[tuple[int, object]]:
         return set(cursor.fetchall())
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_web_server_serves_requests_from_pooled_connections(asgi_process):
     port, app_name = asgi_process
     organization = OrganizationFactory()
@@ -111,7 +111,7 @@ def test_the_web_server_serves_requests_from_pooled_connections(asgi_process):
     client.close()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_request_that_finds_the_pool_exhausted_is_a_database_outage():
     """psycopg_pool's PoolTimeout is an OperationalError of the driver, so Django raises its own
     OperationalError and the outage middleware answers 503 (apps.core.outages)."""

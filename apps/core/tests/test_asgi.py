@@ -1,0 +1,123 @@
+"""The web server's ASGI handler keeps request threads for the next request (apps/core/asgi.py).
+
+What it proves, through the handler itself with ASGI messages (asgiref's ApplicationCommunicator):
+- one request after another runs in the same thread (none started per request), never the loop's;
+- requests at the same time each run in a thread of their own, as with Django's own handler: a held
+  request does not hold up another one;
+- a request whose client went away while its view runs keeps its thread until the view returns (the
+  handler waits for it), and the thread is reused afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from django.test import override_settings
+
+from apps.core.asgi import RequestThreadsASGIHandler
+from apps.core.tests import asgi_urls
+
+# Bounds on waits that end at once when the code works (they only stop a broken run from hanging).
+LIMIT = 30
+
+
+def scope(path: str) -> dict:
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+        "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 40000), "server": ("testserver", 80),
+    }  # fmt: skip
+
+
+async def start(app, path: str) -> ApplicationCommunicator:
+    communicator = ApplicationCommunicator(app, scope(path))
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    return communicator
+
+
+async def answer(communicator: ApplicationCommunicator) -> dict:
+    head = await communicator.receive_output(timeout=LIMIT)
+    assert head["type"] == "http.response.start" and head["status"] == 200, head
+    body = b""
+    while True:
+        message = await communicator.receive_output(timeout=LIMIT)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await communicator.wait(timeout=LIMIT)
+    return json.loads(body)
+
+
+async def idle_threads(app, count: int) -> None:
+    """Executors return to the idle list from their own thread, just after the request: wait for it."""
+    for _ in range(LIMIT * 100):
+        if len(app._idle) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(app._idle)} idle request threads, expected {count}")
+
+
+@pytest.fixture
+def app():
+    asgi_urls.release.clear()
+    asgi_urls.held_started.clear()
+    with override_settings(ROOT_URLCONF="apps.core.tests.asgi_urls"):
+        handler = RequestThreadsASGIHandler()
+        yield handler
+        asgi_urls.release.set()  # a failed test must not leave a view held
+        for executor in handler._idle:
+            executor.shutdown(wait=True)
+
+
+def test_one_request_after_another_runs_in_the_same_thread(app):
+    async def run():
+        answers = []
+        for _ in range(5):
+            answers.append(await answer(await start(app, "/ident/")))
+            await idle_threads(app, 1)
+        return answers
+
+    answers = asyncio.run(run())
+    assert [found["served"] for found in answers] == [1, 2, 3, 4, 5], answers  # a new thread would count 1
+    assert answers[0]["thread"] != threading.get_ident()  # not the event loop's thread
+    assert len(app._idle) == 1
+
+
+def test_requests_at_the_same_time_run_in_threads_of_their_own(app):
+    async def run():
+        held = await start(app, "/held/")
+        assert await asyncio.to_thread(asgi_urls.held_started.wait, LIMIT)
+        # The held view occupies its thread: this request must get another one and be answered meanwhile.
+        other = await answer(await start(app, "/ident/"))
+        asgi_urls.release.set()
+        first = await answer(held)
+        return first, other
+
+    first, other = asyncio.run(run())
+    assert first["released"] and first["thread"] != other["thread"]
+
+
+def test_a_request_whose_client_went_away_keeps_its_thread_until_its_view_returns(app):
+    """Django lets the view finish (a thread cannot be stopped); the thread is lent again only after."""
+
+    async def run():
+        held = await start(app, "/held/")
+        assert await asyncio.to_thread(asgi_urls.held_started.wait, LIMIT)
+        await held.send_input({"type": "http.disconnect"})  # the client went away; the view still runs
+        during = (await answer(await start(app, "/ident/")))["thread"]  # another thread serves meanwhile
+        await idle_threads(app, 1)
+        assert not held.future.done()  # the handler waits for the held view
+        asgi_urls.release.set()
+        await held.wait(timeout=LIMIT)
+        await idle_threads(app, 2)  # the held view returned: its thread is idle again
+        after = set()
+        pair = [await start(app, "/ident/"), await start(app, "/ident/")]  # two at once take both
+        after |= {(await answer(communicator))["thread"] for communicator in pair}
+        return during, after
+
+    during, after = asyncio.run(run())
+    assert during in after and len(after) == 2, (during, after)
