@@ -371,6 +371,7 @@ def main():
 
     # ---------------------------------------------------------------- latency
     latency = measure_latency(organization, client, base, member_of, user_ids, test_users, model, args, cache)
+    latency.update(measure_http_latency(organization, raw_key, latency.pop("people")))
     if args.json:
         seconds = {"train": train_seconds, "train_per_100k_events": per_100k, "embed": embed_seconds,
                    "load_events": load_events, "sources_alone": solo_seconds}  # fmt: skip
@@ -515,6 +516,80 @@ def measure_latency(organization, client, base, member_of, user_ids, test_users,
     print(
         f"  engine call (no HTTP), miss / hit             {out['engine_miss_ms']:7.2f} / {out['engine_hit_ms']:.2f} ms"
     )
+    out["people"] = people
+    return out
+
+
+def measure_http_latency(organization, raw_key: str, people: list[int]) -> dict:
+    """The same requests over HTTP, as a client of `make run` sees them: the web server of the embedded
+    stack (devstack's command: gunicorn with one uvicorn worker, config.asgi, access log on) in a process
+    of its own on this benchmark's database, one keep-alive connection. Its floors: /health/live/ (HTTP,
+    ASGI and the middleware, no database) and the empty bots list (plus API key authentication, throttling
+    and the request's transaction)."""
+    import http.client
+    import socket
+    import subprocess
+
+    from apps.core.management.commands.devstack import web_command
+    from apps.recommendations.engine import cache as rec_cache
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = web_command(host="127.0.0.1", port=port)
+    command[command.index("--workers") + 1] = "1"
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    headers = {"Authorization": f"Api-Key {raw_key}", "Host": "localhost"}
+    try:
+        deadline = time.monotonic() + 120  # the worker loads Django and the embedding model first
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the web server did not start") from None
+                time.sleep(0.2)
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+        def get(path: str) -> tuple[float, dict]:
+            started = time.perf_counter()
+            client.request("GET", path, headers=headers)
+            response = client.getresponse()
+            body = response.read()
+            elapsed = time.perf_counter() - started
+            assert response.status == 200, (path, response.status, body[:300])
+            return elapsed, json.loads(body)
+
+        base = f"/api/v1/orgs/{organization.slug}"
+        for _ in range(20):  # the worker's first requests (imports, pools)
+            get(base + "/bots/")
+        health = [get("/health/live/")[0] for _ in people]
+        floor = [get(base + "/bots/")[0] for _ in people]
+        miss, hit = [], []
+        for person in people:
+            rec_cache.recommendation_cache_invalidate_user(organization_id=organization.pk, user_id=person)
+            elapsed, body = get(f"{base}/recommendations/?user={person}&limit=10")
+            assert not body["cached"]
+            miss.append(elapsed)
+            elapsed, body = get(f"{base}/recommendations/?user={person}&limit=10")
+            assert body["cached"]
+            hit.append(elapsed)
+        client.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    out = {name: statistics.median(values) * 1000
+           for name, values in (("http_health_ms", health), ("http_floor_ms", floor), ("http_miss_ms", miss),
+                                ("http_hit_ms", hit))}  # fmt: skip
+    print(f"  over HTTP (make run's web server, 1 worker; load average {os.getloadavg()[0]:.1f}):")
+    print(f"    floor without database (/health/live/)     {out['http_health_ms']:7.2f} ms")
+    print(f"    API floor (empty bots list)                 {out['http_floor_ms']:7.2f} ms")
+    print(f"    cache miss                                  {out['http_miss_ms']:7.2f} ms  "
+          f"(target < 50 ms: {'met' if out['http_miss_ms'] < 50 else 'NOT met'})")  # fmt: skip
+    print(f"    cache hit                                   {out['http_hit_ms']:7.2f} ms  "
+          f"x{out['http_hit_ms'] / out['http_floor_ms']:.2f} the API floor  "
+          f"(target < 5 ms: {'met' if out['http_hit_ms'] < 5 else 'NOT met'})")  # fmt: skip
     return out
 
 
