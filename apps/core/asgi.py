@@ -14,13 +14,20 @@ expects; threads are reused one request after another, as in any threaded WSGI s
 goes back to the idle list only once everything submitted to it has finished (a client that went away
 mid-request leaves the view running: its thread is not lent out before the view returns), and at most
 `IDLE_THREADS` wait there; the rest are shut down.
+
+It also runs the synchronous middleware chain, view included, in that thread with one switch from the
+event loop (as a WSGI server would), where Django's async chain switched three times: our middlewares and
+WhiteNoise are synchronous, so the async chain ran them in the thread, handed the inner call back to the
+loop, which handed the view to the thread again. Measured interleaved over HTTP (load 2.6): /health/live/
+1.47 -> 1.28 ms, a cached recommendations list 6.66 -> 6.51 ms. Async views would still work (Django runs
+them through async_to_sync from the thread); the project has none.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 #: idle request threads one process keeps (more concurrent requests start new ones, as Django does)
@@ -31,6 +38,16 @@ class RequestThreadsASGIHandler(ASGIHandler):
     def __init__(self):
         super().__init__()
         self._idle: list[ThreadPoolExecutor] = []
+
+    def load_middleware(self, is_async=False):
+        """The synchronous middleware chain (module docstring), whatever ASGIHandler asks for."""
+        super().load_middleware(is_async=False)
+
+    async def get_response_async(self, request):
+        """The whole synchronous chain, view included, in the request's thread: one switch from the event
+        loop instead of three (the async chain hands a sync-only middleware's inner call back to the loop,
+        which hands the view to the thread again)."""
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
     def _executor_take(self) -> ThreadPoolExecutor:
         try:
