@@ -249,3 +249,39 @@ def test_a_child_embedding_alone_takes_every_cpu(onnx_dir, monkeypatch):
     assert (fixed.adaptive, set(fixed._sessions)) == (False, {3})
     embeddings.embedding_processes_share(1)
     assert embeddings._embedding_now is None and embeddings.embedding_threads_now() == 4
+
+
+class _RecordingSession:
+    """An ONNX Runtime session that records the shape of every batch it runs."""
+
+    def __init__(self, session):
+        self.session, self.shapes = session, []
+
+    def get_inputs(self):
+        return self.session.get_inputs()
+
+    def run(self, outputs, feed):
+        self.shapes.append(feed["input_ids"].shape)
+        return self.session.run(outputs, feed)
+
+
+def test_batches_are_ordered_by_tokens_so_each_pads_little(onnx_dir, monkeypatch):
+    """Texts go to the model longest first by token count, each batch padded to its own longest: code (many
+    tokens per character) and prose (few) are never batched by their characters. The vectors are the ones
+    each text gets alone (float export)."""
+    monkeypatch.setattr(embeddings, "ONNX_RUN_BATCH", 2)
+    texts = [
+        "x=f(a[1],b[2]);y=g(c{3})",  # 25 characters, many tokens
+        "Refunds are processed quickly and simply",  # 40 characters, few tokens
+        "i+=1;j-=2;k*=3;",  # 15 characters, many tokens
+        "Customers appreciate it",  # 23 characters, few tokens
+    ]
+    embedder = OnnxEmbedder("all-MiniLM-L6-v2", quantized=False, cache_dir=onnx_dir, threads=1)
+    lengths = [len(ids) for ids in embedder.tokenize(texts)["input_ids"]]
+    by_tokens = sorted(lengths, reverse=True)
+    assert sorted(range(4), key=lambda row: -len(texts[row])) != sorted(range(4), key=lambda row: -lengths[row])
+    recording = embedder._sessions[1] = _RecordingSession(embedder.session_for(1))
+    vectors = embedder.encode(texts)
+    assert recording.shapes == [(2, by_tokens[0]), (2, by_tokens[2])]
+    alone = np.vstack([embedder.encode([text]) for text in texts])
+    assert np.allclose((vectors * alone).sum(axis=1), 1, atol=1e-5)
