@@ -23,12 +23,19 @@ Django's client builds a new `redis.Redis` for every call (its constructor fills
 170 response callbacks, about 0.1 ms); ours keeps one per connection pool, which redis-py makes
 safe to share between threads (connections come from the pool per command). A cached
 recommendation list made five such calls: 0.4 ms of a 5 ms request.
+
+The client, and so its connection pool, is shared by every instance of the backend in the process
+for the same servers and options. Django keeps cache objects per async context, and under ASGI each
+request runs in a context of its own: every request built a new backend, a new pool and a new TCP
+connection to Redis (one connect per request, counted in the web server) and dropped it after.
+redis-py's pools are thread-safe and start afresh in a forked child.
 """
 
 from __future__ import annotations
 
 import functools
 import secrets
+import threading
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
@@ -124,10 +131,25 @@ class SharedClientRedisCacheClient(RedisCacheClient):
 class FailOpenRedisCache(RedisCache):
     """RedisCache whose calls never raise on a Redis outage (module docstring)."""
 
+    #: the process's clients, by servers and options (module docstring)
+    _clients: dict[str, SharedClientRedisCacheClient] = {}
+    _clients_lock = threading.Lock()
+
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = SharedClientRedisCacheClient
         self.fail_open_target = "redis:" + ",".join(self._servers)
+
+    @functools.cached_property
+    def _cache(self) -> SharedClientRedisCacheClient:
+        key = repr((self._servers, sorted(self._options.items())))
+        client = self._clients.get(key)
+        if client is None:
+            with self._clients_lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = self._clients[key] = self._class(self._servers, **self._options)
+        return client
 
     get = _fail_open(_default)(RedisCache.get)
     get_many = _fail_open(_no_keys)(RedisCache.get_many)

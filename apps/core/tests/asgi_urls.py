@@ -1,4 +1,5 @@
-"""URLs of test_asgi.py: views that report the thread they run in, one of them held until released."""
+"""URLs of test_asgi.py: views that report the thread they run in (one held until released) and the cache
+client that served them."""
 
 import threading
 
@@ -32,4 +33,15 @@ def held(request):
     return JsonResponse({**_thread(), "released": released})
 
 
-urlpatterns = [path("ident/", ident), path("held/", held)]
+@transaction.non_atomic_requests
+def cache_use(request):
+    """One cache read, and what served it: the backend's client and how many connections its pool made."""
+    from django.core.cache import cache
+
+    cache.get("asgi-test")
+    client = cache._cache
+    pools = client._pools.values()
+    return JsonResponse({"client": id(client), "connections": sum(pool._created_connections for pool in pools)})
+
+
+urlpatterns = [path("ident/", ident), path("held/", held), path("cache/", cache_use)]

@@ -5,7 +5,9 @@ What it proves, through the handler itself with ASGI messages (asgiref's Applica
 - requests at the same time each run in a thread of their own, as with Django's own handler: a held
   request does not hold up another one;
 - a request whose client went away while its view runs keeps its thread until the view returns (the
-  handler waits for it), and the thread is reused afterwards.
+  handler waits for it), and the thread is reused afterwards;
+- requests share the process's Redis client and its connections (Django keeps cache objects per async
+  context, so each ASGI request used to build a client and open a connection of its own).
 """
 
 from __future__ import annotations
@@ -121,3 +123,16 @@ def test_a_request_whose_client_went_away_keeps_its_thread_until_its_view_return
 
     during, after = asyncio.run(run())
     assert during in after and len(after) == 2, (during, after)
+
+
+def test_requests_share_one_redis_client_and_its_connections(app):
+    async def run():
+        answers = []
+        for _ in range(5):
+            answers.append(await answer(await start(app, "/cache/")))
+            await idle_threads(app, 1)
+        return answers
+
+    answers = asyncio.run(run())
+    assert len({found["client"] for found in answers}) == 1, answers
+    assert answers[-1]["connections"] == answers[0]["connections"] >= 1, answers  # none opened after the first
