@@ -470,10 +470,8 @@ def recommendations_serve(
     to the reason only with `personal_reasons=True` (the API decides: the user themself, or an admin of
     an organization that enabled `personality_admin_access`; never an API key). Scores are the same
     for every caller."""
-    key = rec_cache.list_key(organization_id=organization.pk, user_id=user_id, params=request.cache_params())
-    ranked = rec_cache.list_get(key)
+    key, ranked = rec_cache.list_lookup(organization_id=organization.pk, user_id=user_id, params=request.cache_params())
     cached = ranked is not None
-    rec_cache.list_count(organization_id=organization.pk, hit=cached)
     if not cached:
         if verify_member:
             # Only on a miss: a list is cached only after this check passed, and leaving the organization

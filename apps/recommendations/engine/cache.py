@@ -4,7 +4,8 @@ Keys carry the organization, an organization version (bumped when a new model is
 version (bumped by the user's new interactions and progress), the user's graph epoch (bumped when
 fresh knowledge-graph candidates arrive from the background) and a hash of the request's filters.
 Invalidation is therefore one INCR, never a key scan; stale entries expire by TTL.
-A hit costs one MGET (the versions) and one GET.
+A request costs one round trip to Redis (`list_lookup`: one script reads the versions, the list and
+counts the hit or miss).
 
 The cache is an optimisation: when Redis errors (down, or busy with a long module command), reads
 are misses, writes are skipped and the list is computed; a failed invalidation is logged (the TTL
@@ -107,8 +108,56 @@ def list_key(*, organization_id: int, user_id: int, params: dict) -> str | None:
         logger.warning("recommendation cache unavailable", exc_info=True)
         return None
     org, user, graph = (versions.get(key, 0) for key in keys)
-    digest = hashlib.sha1(json.dumps([LIST_FORMAT, params], sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"rec:l:{organization_id}:{org}:{user_id}:{user}:{graph}:{digest}"
+    return f"rec:l:{organization_id}:{org}:{user_id}:{user}:{graph}:{_params_digest(params)}"
+
+
+def _params_digest(params: dict) -> str:
+    return hashlib.sha1(json.dumps([LIST_FORMAT, params], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+#: One round trip for a served list: the three versions, the list under the key they make, and the hit or
+#: miss counted (`list_lookup`). ARGV[1] is the full list key with @O@, @U@ and @G@ in place of the versions.
+LOOKUP_SCRIPT = """
+local key = ARGV[1]
+key = string.gsub(key, '@O@', redis.call('GET', KEYS[1]) or '0')
+key = string.gsub(key, '@U@', redis.call('GET', KEYS[2]) or '0')
+key = string.gsub(key, '@G@', redis.call('GET', KEYS[3]) or '0')
+local value = redis.call('GET', key)
+if value then redis.call('INCR', KEYS[4]) else redis.call('INCR', KEYS[5]) end
+redis.call('SET', KEYS[6], ARGV[2], 'NX')
+return {key, value}
+"""
+_lookup_script = None
+
+
+def list_lookup(*, organization_id: int, user_id: int, params: dict) -> tuple[str | None, object]:
+    """(the cache key of the user's list for these parameters, the cached list or None), counting the hit or
+    miss for `cache_stats`, in one round trip; (None, None) when Redis is unavailable (the list is then
+    computed and not cached). Same keys and values as `list_key`, `list_set` and Django's cache."""
+    from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
+
+    global _lookup_script
+    if outage_paused(cache.fail_open_target):
+        return None, None
+    template = cache.make_and_validate_key(f"rec:l:{organization_id}:@O@:{user_id}:@U@:@G@:{_params_digest(params)}")
+    versions = [
+        _org_key(organization_id), _user_key(organization_id, user_id), _graph_epoch_key(organization_id, user_id)
+    ]  # fmt: skip
+    counters = [_stats_key(organization_id, name) for name in ("hits", "misses", "since")]
+    keys = [cache.make_and_validate_key(key) for key in versions + counters]
+    client = _raw()
+    try:
+        if _lookup_script is None:
+            _lookup_script = client.register_script(LOOKUP_SCRIPT)
+        key, value = _lookup_script(keys=keys, args=[template, int(time.time())], client=client)
+    except redis_outage_errors() as exc:
+        outage_pause(cache.fail_open_target)
+        outage_note("cache", exc, what="recommendation cache lookup")
+        return None, None
+    key = key.decode() if isinstance(key, bytes) else key
+    # Back from Redis' full key to Django's (list_set makes it full again): the prefix is the template's.
+    prefix = template[: template.index("rec:l:")]
+    return key[len(prefix) :], None if value is None else cache._cache._serializer.loads(value)
 
 
 def graph_rows_get(*, organization_id: int, user_id: int) -> tuple[list, bool]:
@@ -139,16 +188,6 @@ def graph_refresh_claim(*, organization_id: int, user_id: int) -> bool:
         return False
 
 
-def list_get(key: str | None):
-    if key is None:
-        return None
-    try:
-        return cache.get(key)
-    except RedisError:
-        logger.warning("recommendation cache unavailable", exc_info=True)
-        return None
-
-
 def list_set(key: str | None, value) -> None:
     if key is None:
         return
@@ -160,8 +199,8 @@ def list_set(key: str | None, value) -> None:
 
 # --------------------------------------------------------------------------- management (issue 18)
 #
-# Hit and miss counters are one INCR per served list on the raw client (Django's incr costs an EXISTS
-# first), failing open like the rest of this module. Stats count the organization's list keys with a
+# Hit and miss counters are counted by `list_lookup`'s script on the raw client, failing open like the
+# rest of this module. Stats count the organization's list keys with a
 # SCAN bounded by REC_CACHE_STATS_MAX_SCAN keys examined (never KEYS: it blocks Redis at scale), and
 # estimate their memory from MEMORY USAGE of a small sample. Management calls (stats, clear) raise
 # the Redis outage errors instead of failing open: the API answers 503 rather than a made-up figure
@@ -177,22 +216,6 @@ def _stats_key(organization_id: int, what: str) -> str:
 
 def _raw():
     return cache._cache.get_client(write=True)
-
-
-def list_count(*, organization_id: int, hit: bool) -> None:
-    """Count one served list as a cache hit or miss (fail open: an outage loses the count)."""
-    from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
-
-    if outage_paused(cache.fail_open_target):
-        return
-    try:
-        pipe = _raw().pipeline(transaction=False)
-        pipe.incr(cache.make_and_validate_key(_stats_key(organization_id, "hits" if hit else "misses")))
-        pipe.set(cache.make_and_validate_key(_stats_key(organization_id, "since")), int(time.time()), nx=True)
-        pipe.execute()
-    except redis_outage_errors() as exc:
-        outage_pause(cache.fail_open_target)
-        outage_note("cache", exc, what="recommendation cache counters")
 
 
 def _bump_strict(key: str) -> None:

@@ -477,3 +477,51 @@ def test_temporal_sources_serve_with_their_reasons(world, source, reason):
     expected = items[DATA[1]].pk if source == "sequence" else world["blockbuster"].pk
     assert first["item"]["id"] == expected
     assert RecommendationLog.objects.get(pk=first["log_id"]).source == source
+
+
+def test_the_list_lookup_reads_what_list_key_and_list_set_name_in_one_round_trip():
+    """`list_lookup` (the serving path: one Redis script) finds the list under the key `list_key` makes from
+    the same versions, misses after any version moves (user, organization, graph epoch), and counts each
+    hit and miss; a Redis outage is (None, None) so the list is computed and not cached."""
+    from django.core.cache import cache
+
+    from apps.recommendations.engine import cache as rec_cache
+
+    organization_id, user_id, params = 9_000_001, 9_000_002, {"size": 10, "kinds": ["video"]}
+
+    def lookup():
+        return rec_cache.list_lookup(organization_id=organization_id, user_id=user_id, params=params)
+
+    def counted():
+        names = [rec_cache._stats_key(organization_id, name) for name in ("hits", "misses")]
+        found = cache.get_many(names)
+        return tuple(int(found.get(name, 0)) for name in names)
+
+    before = counted()
+    key, value = lookup()
+    assert key == rec_cache.list_key(organization_id=organization_id, user_id=user_id, params=params)
+    assert value is None
+    rec_cache.list_set(key, {"results": [{"item": 1}], "model_version": 3})
+    assert lookup() == (key, {"results": [{"item": 1}], "model_version": 3})
+    assert counted() == (before[0] + 1, before[1] + 1)
+    for bump in (
+        lambda: rec_cache.recommendation_cache_invalidate_user(organization_id=organization_id, user_id=user_id),
+        lambda: rec_cache.recommendation_cache_invalidate_organization(organization_id=organization_id),
+        lambda: rec_cache.graph_rows_set(organization_id=organization_id, user_id=user_id, rows=[], version=0),
+    ):
+        bump()
+        moved, value = lookup()
+        assert value is None and moved != key
+        assert moved == rec_cache.list_key(organization_id=organization_id, user_id=user_id, params=params)
+        key = moved
+
+
+def test_the_list_lookup_fails_open():
+    """Redis unreachable: no key and no list (the list is computed and not cached), no error."""
+    from django.test import override_settings
+
+    from apps.core.tests.test_failsoft import closed_port, short_timeout_cache
+    from apps.recommendations.engine import cache as rec_cache
+
+    with override_settings(CACHES=short_timeout_cache(f"redis://127.0.0.1:{closed_port()}/0")):
+        assert rec_cache.list_lookup(organization_id=1, user_id=2, params={}) == (None, None)
