@@ -63,6 +63,15 @@ async def idle_threads(app, count: int) -> None:
     raise AssertionError(f"{len(app._idle)} idle request threads, expected {count}")
 
 
+async def one_after_another(app, path: str, *, times: int) -> list[dict]:
+    """`times` requests to `path`, each after the previous one's thread is back in the idle list."""
+    answers = []
+    for _ in range(times):
+        answers.append(await answer(await start(app, path)))
+        await idle_threads(app, 1)
+    return answers
+
+
 @pytest.fixture
 def app():
     asgi_urls.release.clear()
@@ -76,14 +85,7 @@ def app():
 
 
 def test_one_request_after_another_runs_in_the_same_thread(app):
-    async def run():
-        answers = []
-        for _ in range(5):
-            answers.append(await answer(await start(app, "/ident/")))
-            await idle_threads(app, 1)
-        return answers
-
-    answers = asyncio.run(run())
+    answers = asyncio.run(one_after_another(app, "/ident/", times=5))
     assert [found["served"] for found in answers] == [1, 2, 3, 4, 5], answers  # a new thread would count 1
     assert answers[0]["thread"] != threading.get_ident()  # not the event loop's thread
     assert len(app._idle) == 1
@@ -126,13 +128,6 @@ def test_a_request_whose_client_went_away_keeps_its_thread_until_its_view_return
 
 
 def test_requests_share_one_redis_client_and_its_connections(app):
-    async def run():
-        answers = []
-        for _ in range(5):
-            answers.append(await answer(await start(app, "/cache/")))
-            await idle_threads(app, 1)
-        return answers
-
-    answers = asyncio.run(run())
+    answers = asyncio.run(one_after_another(app, "/cache/", times=5))
     assert len({found["client"] for found in answers}) == 1, answers
     assert answers[-1]["connections"] == answers[0]["connections"] >= 1, answers  # none opened after the first
