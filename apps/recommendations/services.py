@@ -442,11 +442,15 @@ def recommender_train_stale() -> list[int]:
 # --------------------------------------------------------------------------- serving
 
 
+# `asynchronous_commit` is SET LOCAL synchronous_commit TO OFF inside the statement (one round trip, not two):
+# the transaction's commit then does not wait for the WAL flush (recommendations_serve).
 LOG_SQL = """
+WITH asynchronous_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO recommendations_recommendationlog
     (organization_id, user_id, request_id, model_version, item_id, position, source, reason, score, created_at)
 SELECT %s, %s, %s, %s, t.item, t.position, t.source, t.reason, t.score, now()
-FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::float8[]) AS t(item, position, source, reason, score)
+FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::float8[]) AS t(item, position, source, reason, score),
+    asynchronous_commit
 RETURNING id, position
 """
 
@@ -491,7 +495,6 @@ def recommendations_serve(
     log_ids: dict[int, int] = {}
     if page:
         with nullcontext() if connection.in_atomic_block else transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
             cursor.execute(
                 LOG_SQL,
                 [organization.pk, user_id, request_id, ranked["model_version"],

@@ -60,6 +60,25 @@ def test_member_gets_own_recommendations(world):
     ]
 
 
+def test_the_log_insert_makes_the_transaction_commit_without_waiting_for_the_wal(world):
+    """The log rows are analytics: the statement that writes them also sets synchronous_commit off for the
+    transaction it runs in (the request's, under ATOMIC_REQUESTS), in one round trip."""
+    from django.db import connection, transaction
+
+    from apps.recommendations.engine.ranking import RankRequest
+    from apps.recommendations.services import recommendations_serve
+
+    organization, user = world["organization"], world["cooks"][0]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+        served = recommendations_serve(organization=organization, user_id=user.pk, request=RankRequest(size=3),
+                                       offset=0, limit=3)  # fmt: skip
+        assert served["results"] and all(entry["log_id"] for entry in served["results"])
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "off"  # LOCAL: for this transaction only (set_config's is_local)
+
+
 def test_pagination_continues_the_same_list(world):
     """offset/limit page through one ranked list (positions continue)."""
     organization, user = world["organization"], world["cooks"][0]
