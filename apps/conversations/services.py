@@ -29,6 +29,7 @@ from apps.conversations.models import Conversation, Message
 from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
+from apps.core.streaming import database_connection_release
 from apps.documents.selectors import chunk_search, chunk_vectors
 from apps.organizations.events import plan_limit_reached_send
 
@@ -273,6 +274,8 @@ def _turn_reply(turn: Turn, *, stream: bool) -> Generator[tuple[str, dict], None
             yield _token(word)
         return _store_answer(turn, answer, status=Message.Status.OK)
     answer = chat.Answer(content="", model=bot.llm_model)
+    if stream:
+        database_connection_release()  # not held while the model writes (seconds)
     try:
         if stream:
             for delta in chat.llm_stream(bot=bot, messages=turn.messages, answer=answer):

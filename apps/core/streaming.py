@@ -47,6 +47,18 @@ class EventStreamResponse(StreamingHttpResponse):
             yield part
 
 
+def database_connection_release() -> None:
+    """A stream about to wait (seconds, on a language model) gives its pooled database connection back; the
+    next query takes one again. Under ASGI a request holds its connection until the response is closed, so
+    with the web server's pool (DATABASE_POOL, at most DATABASE_POOL_MAX_SIZE per process) open streams
+    would otherwise hold every connection while they wait and other requests would time out (503). Only a
+    pooled connection outside a transaction: without a pool, closing would cost a new connection."""
+    from django.db import connection
+
+    if connection.connection is not None and not connection.in_atomic_block and connection.pool is not None:
+        connection.close()
+
+
 def sse_response(events) -> StreamingHttpResponse:
     """A server-sent-events response that no proxy buffers or caches (WSGI and ASGI alike)."""
     response = EventStreamResponse(events, content_type="text/event-stream")

@@ -42,6 +42,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_listening(process: subprocess.Popen, port: int, limit: float) -> None:
+    """Until the server `process` accepts connections on `port` (it fails the test if it exits or takes
+    longer than `limit` seconds)."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            assert process.poll() is None, process.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+
+
 def _database_url() -> str:
     """The test database (pytest-django's copy), in django-environ's unix-socket form."""
     settings = connection.settings_dict
@@ -65,15 +79,7 @@ def asgi_process():
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + START_LIMIT
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert process.poll() is None, process.stdout.read().decode()[-3000:]
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+        _wait_listening(process, port, START_LIMIT)
         yield port, app_name
     finally:
         process.terminate()
