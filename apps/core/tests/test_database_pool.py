@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,16 +64,15 @@ def _database_url() -> str:
     return f"postgres://{settings['USER']}@:{settings['PORT']}/{host}/{settings['NAME']}"
 
 
-@pytest.fixture
-def asgi_process():
-    """config.asgi served by uvicorn in a process of its own, on the test database; its connections carry
-    an application name of their own (libpq's PGAPPNAME) so the test can find them in pg_stat_activity."""
+@contextmanager
+def asgi_server_process(**environ: str):
+    """config.asgi served by uvicorn in a process of its own on the test database (config.asgi's own pool
+    default unless `environ` says otherwise): yields its port."""
     port = _free_port()
-    app_name = f"beacon-pool-{secrets.token_hex(4)}"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "PGAPPNAME": app_name,
-           "DJANGO_SETTINGS_MODULE": "config.settings.test"}  # fmt: skip
-    env.pop("DATABASE_POOL", None)  # config.asgi's default decides
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    env.pop("DATABASE_POOL", None)
     env.pop("CONN_MAX_AGE", None)
+    env.update(environ)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--lifespan", "off", "--log-level", "warning"],
@@ -80,10 +80,19 @@ def asgi_process():
     )  # fmt: skip
     try:
         _wait_listening(process, port, START_LIMIT)
-        yield port, app_name
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=REQUEST_LIMIT)
+
+
+@pytest.fixture
+def asgi_process():
+    """The server, its connections carrying an application name of their own (libpq's PGAPPNAME) so the test
+    can find them in pg_stat_activity."""
+    app_name = f"beacon-pool-{secrets.token_hex(4)}"
+    with asgi_server_process(PGAPPNAME=app_name) as port:
+        yield port, app_name
 
 
 def _server_connections(app_name: str) -> set[tuple[int, object]]:

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import secrets
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,8 +22,9 @@ import pytest
 
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Message
+from apps.conversations.tests.api.test_stream_asgi import _events
 from apps.conversations.tests.utils import chunk_event, ingest
-from apps.core.tests.test_database_pool import ROOT, START_LIMIT, _database_url, _free_port, _wait_listening
+from apps.core.tests.test_database_pool import asgi_server_process
 from apps.documents.tests import samples
 from apps.organizations.services import api_key_create
 from conftest import client_for, token_pair
@@ -75,33 +73,11 @@ def held_model():
 @pytest.fixture
 def pooled_server(held_model):
     """config.asgi on uvicorn, pooled with a single connection, its model the held local server."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings.test",
-           "DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "1", "DATABASE_POOL_TIMEOUT": str(POOL_TIMEOUT),
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{held_model}/v1", "OPENAI_API_KEY": "test-key",
-           "OPENAI_MAX_RETRIES": "0"}  # fmt: skip
-    env.pop("DATABASE_POOL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--lifespan", "off", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        _wait_listening(process, port, START_LIMIT)
+    with asgi_server_process(
+        DATABASE_POOL_MIN_SIZE="1", DATABASE_POOL_MAX_SIZE="1", DATABASE_POOL_TIMEOUT=str(POOL_TIMEOUT),
+        OPENAI_BASE_URL=f"http://127.0.0.1:{held_model}/v1", OPENAI_API_KEY="test-key", OPENAI_MAX_RETRIES="0",
+    ) as port:  # fmt: skip
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=HOLD_LIMIT)
-
-
-def _events(response):
-    name = None
-    while line := response.fp.readline():
-        line = line.decode().rstrip("\n")
-        if line.startswith("event: "):
-            name = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            yield name, json.loads(line.removeprefix("data: "))
 
 
 def test_a_stream_waiting_on_the_model_leaves_the_pool_to_other_requests(pooled_server, organization, member):
