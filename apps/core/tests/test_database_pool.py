@@ -19,6 +19,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from django.db import OperationalError, connection
 from django.db.backends.postgresql.base import DatabaseWrapper
 
 from apps.core.outages import outage_dependency
+from apps.core.tests.test_failsoft import closed_port
 from apps.organizations.services import api_key_create
 from apps.organizations.tests.factories import OrganizationFactory
 
@@ -37,23 +39,18 @@ START_LIMIT = 90  # the server process imports Django and the project: a few sec
 REQUEST_LIMIT = 30
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_listening(process: subprocess.Popen, port: int, limit: float) -> None:
-    """Until the server `process` accepts connections on `port` (it fails the test if it exits or takes
-    longer than `limit` seconds)."""
+def _wait_listening(process: subprocess.Popen, output, port: int, limit: float) -> None:
+    """Until the server `process` accepts connections on `port` (it fails the test, with the server's `output`,
+    if it exits or takes longer than `limit` seconds)."""
     deadline = time.monotonic() + limit
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
-            assert process.poll() is None, process.stdout.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "the server did not start"
+            if process.poll() is not None or time.monotonic() >= deadline:
+                output.seek(0)
+                raise AssertionError(f"the server did not start:\n{output.read().decode()[-3000:]}") from None
             time.sleep(0.1)
 
 
@@ -68,22 +65,24 @@ def _database_url() -> str:
 def asgi_server_process(**environ: str):
     """config.asgi served by uvicorn in a process of its own on the test database (config.asgi's own pool
     default unless `environ` says otherwise): yields its port."""
-    port = _free_port()
+    port = closed_port()
     env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     env.pop("DATABASE_POOL", None)
     env.pop("CONN_MAX_AGE", None)
     env.update(environ)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--lifespan", "off", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        _wait_listening(process, port, START_LIMIT)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=REQUEST_LIMIT)
+    # The server's output goes to a file: a pipe nobody reads while it runs would block it once full.
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+             "--lifespan", "off", "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            _wait_listening(process, output, port, START_LIMIT)
+            yield port
+        finally:
+            process.terminate()
+            process.wait(timeout=REQUEST_LIMIT)
 
 
 @pytest.fixture
