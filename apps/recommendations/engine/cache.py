@@ -98,10 +98,15 @@ def user_version(*, organization_id: int, user_id: int) -> int:
 LIST_FORMAT = 3
 
 
+def _version_keys(organization_id: int, user_id: int) -> list[str]:
+    """The versions a user's list key carries, in its order: organization, user, graph epoch."""
+    return [_org_key(organization_id), _user_key(organization_id, user_id), _graph_epoch_key(organization_id, user_id)]
+
+
 def list_key(*, organization_id: int, user_id: int, params: dict) -> str | None:
     """The cache key of one user's list for these request parameters (reads the versions); None
     when Redis is unavailable (the list is then computed and not cached)."""
-    keys = [_org_key(organization_id), _user_key(organization_id, user_id), _graph_epoch_key(organization_id, user_id)]
+    keys = _version_keys(organization_id, user_id)
     try:
         versions = cache.get_many(keys)
     except RedisError:
@@ -140,11 +145,8 @@ def list_lookup(*, organization_id: int, user_id: int, params: dict) -> tuple[st
     if outage_paused(cache.fail_open_target):
         return None, None
     template = cache.make_and_validate_key(f"rec:l:{organization_id}:@O@:{user_id}:@U@:@G@:{_params_digest(params)}")
-    versions = [
-        _org_key(organization_id), _user_key(organization_id, user_id), _graph_epoch_key(organization_id, user_id)
-    ]  # fmt: skip
     counters = [_stats_key(organization_id, name) for name in ("hits", "misses", "since")]
-    keys = [cache.make_and_validate_key(key) for key in versions + counters]
+    keys = [cache.make_and_validate_key(key) for key in _version_keys(organization_id, user_id) + counters]
     client = _raw()
     try:
         if _lookup_script is None:
