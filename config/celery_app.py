@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_init, worker_process_init
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init, worker_process_init
 
 # Production is base settings + real environment; compose sets DJANGO_SETTINGS_MODULE per service.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -37,6 +37,20 @@ def logging_from_django(**kwargs):
     task ids; config/log.py), applied by django.setup(), which Celery's Django fixup runs before it
     sets up logging. A receiver here keeps Celery from adding its own handler and format; `-l` and
     `--logfile` are then ignored (DJANGO_LOG_LEVEL sets the level)."""
+
+
+@task_prerun.connect
+@task_postrun.connect
+def database_connections_recycle(sender=None, **kwargs):
+    """Around each task, what Django does around each request: close the connections that are broken, past
+    CONN_MAX_AGE or left in a transaction, and check the kept one before its next use (CONN_HEALTH_CHECKS).
+    Celery's fixup would close them all (CELERY_DB_REUSE_MAX, settings). Eager tasks run inside their
+    caller's connection and transaction, which are left alone (as the fixup does)."""
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_process_init.connect

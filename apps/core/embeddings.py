@@ -39,15 +39,27 @@ _sharing_processes = 1
 # process that shares its CPUs with no other), so that one embedding alone takes every CPU (`embedding_turn`).
 _embedding_now = None
 _embedding_lock = None
-# Batches of at most this many texts in a process sharing its CPUs (ONNX Runtime or PyTorch): the thread share is
-# decided again before each (16 is as fast per text as 64 with sorted lengths; docs/benchmarks.md).
+# Batches of at most this many texts for PyTorch in a process sharing its CPUs: the thread share is decided again
+# before each (16 is as fast per text as 64 with sorted lengths; docs/benchmarks.md).
 ONNX_RUN_BATCH = 16
+# ONNX Runtime runs this many texts per thread at a time, longest first (the share is decided again before each
+# run). Small runs are faster per text, not slower: a run of 16 texts of ~200 tokens makes activations (16 x 256 x
+# 1536 floats in the feed-forward layer, 25 MB) far larger than a core's cache, and per-document runs of 16 padded
+# 11-15% where runs of 2 pad under 2%. int8, all-MiniLM-L6-v2, 628 chunks: one thread 10.3 s in runs of 16, 6.3 s
+# in runs of 2; two threads 4.6 s in runs of 16, 3.6 s in runs of 4 (docs/benchmarks.md).
+ONNX_ROWS_PER_THREAD = 2
 
 PACKAGED_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 BACKENDS = ("torch", "onnx", "onnx-int8")
 # Bumped when the export below changes, so a cache of an older export is not reused.
 # 2: eager attention, ONNX Runtime's transformer fusions, int8 reduce_range only without VNNI.
-ONNX_EXPORT_VERSION = 2
+# 3: skip + LayerNorm left unfused (SKIP_LAYER_NORM_UNFUSED).
+ONNX_EXPORT_VERSION = 3
+# ONNX Runtime's fused SkipLayerNormalization computes its mean and variance one element at a time (Welford's
+# update, a scalar division per element): 20% of the int8 encode on a CPU whose matrix products are fast (AMX or
+# VNNI). Left as Add + LayerNormalization, whose kernel is vectorised, the encode takes 0.91x the time: the export
+# does not fuse them and the sessions do not either.
+SKIP_LAYER_NORM_UNFUSED = ["SkipLayerNormFusion"]
 
 
 class EmbeddingError(Exception):
@@ -210,7 +222,10 @@ class OnnxEmbedder(LocalEmbedder):
         if threads > 1 and self.adaptive and _embedding_now is not None:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = self._sessions[threads] = onnxruntime.InferenceSession(
-            str(self.onnx_path), options, providers=["CPUExecutionProvider"]
+            str(self.onnx_path),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=SKIP_LAYER_NORM_UNFUSED,
         )
         return session
 
@@ -225,9 +240,14 @@ class OnnxEmbedder(LocalEmbedder):
             self.session_for(len(os.sched_getaffinity(0)))
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
         with self._use, embedding_turn():
-            tokens = self.tokenize(texts)  # once for all texts; each batch is padded to its own longest
-            for rows in shared_batches([len(ids) for ids in tokens["input_ids"]], self.batch_size):
-                session = self.session_for(embedding_threads_now() if self.adaptive else self.threads)
+            tokens = self.tokenize(texts)  # once for all texts; each run is padded to its own longest
+            order = tokens_order([len(ids) for ids in tokens["input_ids"]])
+            start = 0
+            while start < len(order):
+                threads = embedding_threads_now() if self.adaptive else self.threads
+                rows = order[start : start + min(self.batch_size, ONNX_ROWS_PER_THREAD * threads)]
+                start += len(rows)
+                session = self.session_for(threads)
                 encoded = tokenizer.pad(
                     {name: [values[row] for row in rows] for name, values in tokens.items()},
                     padding=True,
@@ -251,9 +271,14 @@ def shared_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
     sentence-transformers sorts by): characters per token vary with the text (code, prose, tables), and
     batches ordered by characters carried 22% padding on the PostgreSQL pages of
     benchmarks/ingestion_throughput.py against 2.3% by tokens; the int8 encode took 30% less time."""
-    order = np.argsort([-length for length in lengths], kind="stable")
+    order = tokens_order(lengths)
     size = min(batch_size, ONNX_RUN_BATCH)
     return [order[start : start + size] for start in range(0, len(lengths), size)]
+
+
+def tokens_order(lengths: list[int]) -> np.ndarray:
+    """Rows longest first by token count (stable), the order texts go to the model in."""
+    return np.argsort([-length for length in lengths], kind="stable")
 
 
 def embedding_processes_share(count: int) -> None:
@@ -362,7 +387,8 @@ def cpu_has_vnni() -> bool:
 def _onnx_export_float(model, target: Path) -> None:
     """Export the transformer with eager attention (the graph ONNX Runtime's BERT fusions recognise; PyTorch's
     default SDPA attention exports as a pattern they do not), then fuse it: attention (one `Attention` node per
-    layer), skip + LayerNorm, bias + GELU, embeddings + LayerNorm. Same vectors, fewer and faster kernels."""
+    layer), bias + GELU, embeddings + LayerNorm (skip + LayerNorm stays unfused: SKIP_LAYER_NORM_UNFUSED). Same
+    vectors, fewer and faster kernels."""
     import torch
 
     transformer = model[0].auto_model.eval()
@@ -407,12 +433,15 @@ def _onnx_export_float(model, target: Path) -> None:
 def _onnx_fuse(source: Path, target: Path, *, config) -> None:
     """ONNX Runtime's transformer fusions (`onnxruntime.transformers.optimizer`) for the model types it knows;
     other types are copied unfused. opt_level=0: only the portable fusions are saved, the session applies
-    the hardware-specific ones when it loads the file."""
+    the hardware-specific ones when it loads the file. Skip + LayerNorm stays unfused (SKIP_LAYER_NORM_UNFUSED)."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import MODEL_TYPES, optimize_model
 
     if config.model_type not in MODEL_TYPES:
         shutil.copyfile(source, target)
         return
+    options = FusionOptions(config.model_type)
+    options.enable_skip_layer_norm = False
     logging.disable(logging.WARNING)  # the optimizer notes each fusion it could not apply on root
     try:
         fused = optimize_model(
@@ -421,6 +450,7 @@ def _onnx_fuse(source: Path, target: Path, *, config) -> None:
             num_heads=config.num_attention_heads,
             hidden_size=config.hidden_size,
             opt_level=0,
+            optimization_options=options,
         )
     finally:
         logging.disable(logging.NOTSET)

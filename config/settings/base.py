@@ -291,6 +291,12 @@ CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers keep their database connection from task to task as the web keeps it from request to request
+# (CONN_MAX_AGE, CONN_HEALTH_CHECKS): Celery's Django fixup closes every connection before and after every
+# task unless CELERY_DB_REUSE_MAX says how many tasks may share one, so each task opened a new PostgreSQL
+# connection (a backend process, its catalog caches, pgvector's type lookup). The fixup's count is set out
+# of reach here; config/celery_app.py runs Django's own close_old_connections() around each task instead.
+CELERY_DB_REUSE_MAX = 2**31
 # Hard limits stay below the visibility timeout, so a long task is never redelivered mid-run.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 # A publish against a stalled broker gives up fast (this socket/connect timeout on publishing

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.documents.models import Document
 from apps.documents.tests.factories import DocumentFactory
+from apps.documents.tests.utils import EXTRACTIONS_LIST
 from config.celery_app import app
 from workers.tasks import maintenance
 
@@ -52,19 +53,20 @@ def test_work_recover_stuck_task_requeues_a_stuck_document(django_capture_on_com
     then = timezone.now() - timedelta(minutes=10)
     Document.objects.filter(pk=document.pk).update(heartbeat_at=then, updated_at=then)
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    before = set(client.lrange("ingestion", 0, -1))
+    extractions = EXTRACTIONS_LIST
+    before = set(client.lrange(extractions, 0, -1))
     try:
         with django_capture_on_commit_callbacks(execute=True):
             result = maintenance.work_recover_stuck()
         assert result["documents_requeued"] == [document.pk] and result["documents_failed"] == []
-        published = [raw for raw in client.lrange("ingestion", 0, -1) if raw not in before]
+        published = [raw for raw in client.lrange(extractions, 0, -1) if raw not in before]
         assert len(published) == 1
         document.refresh_from_db()
         assert document.interruptions == 1
         assert maintenance.work_recover_stuck()["documents_requeued"] == []
     finally:
-        for raw in set(client.lrange("ingestion", 0, -1)) - before:
-            client.lrem("ingestion", 0, raw)
+        for raw in set(client.lrange(extractions, 0, -1)) - before:
+            client.lrem(extractions, 0, raw)
 
 
 def test_worker_children_run_at_a_lower_cpu_priority():

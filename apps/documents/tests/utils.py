@@ -4,6 +4,7 @@ from django.db import connection
 
 from apps.documents.models import Document
 from apps.documents.services.pipeline import document_embed, document_extract_chunk, document_finalize
+from workers.tasks.chunking import EXTRACT_PRIORITY
 
 
 def embed(document, **kwargs) -> int:
@@ -28,3 +29,8 @@ def ingest(document) -> Document:
     """All three stages: the document ends ready and searchable."""
     extract_and_embed(document)
     return document_finalize(document=Document.objects.get(pk=document.pk))
+
+
+# The broker list the ingestion chains' first messages wait in: kombu's Redis transport keeps one list per
+# priority step ("<queue>\x06\x16<step>", the bare name for 0) and extraction is sent at EXTRACT_PRIORITY.
+EXTRACTIONS_LIST = f"ingestion\x06\x16{EXTRACT_PRIORITY}"
