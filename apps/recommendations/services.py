@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import numpy as np
@@ -489,12 +488,13 @@ def recommendations_serve(
     request_id = uuid.uuid4()
     positions = [offset + index + 1 for index in range(len(page))]
     # Logs are analytics: their transaction's commit need not wait for the WAL flush (a crash may lose
-    # the last few ms of logs, never corrupt anything); it saves an fsync per request. In a request
-    # (ATOMIC_REQUESTS) the setting applies to the request's transaction, without a savepoint. One
-    # INSERT ... SELECT FROM unnest for the page (the hit path's only write).
+    # the last few ms of logs, never corrupt anything); it saves an fsync per request. The setting applies
+    # to the transaction the INSERT runs in: the caller's, or in autocommit (the API view) the statement's
+    # own, without BEGIN and COMMIT round trips. One INSERT ... SELECT FROM unnest for the page (the hit
+    # path's only write).
     log_ids: dict[int, int] = {}
     if page:
-        with nullcontext() if connection.in_atomic_block else transaction.atomic(), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(
                 LOG_SQL,
                 [organization.pk, user_id, request_id, ranked["model_version"],

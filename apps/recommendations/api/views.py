@@ -11,7 +11,9 @@ to the user themself, or to an admin when the organization enabled `personality_
 to API keys. The ranking (scores, order) is the same for every caller.
 """
 
+from django.db import transaction
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -41,7 +43,12 @@ from apps.recommendations.engine.ranking import RankRequest
 TAGS = ["recommendations"]
 
 
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class RecommendationListApi(OrganizationAPIView):
+    """Outside ATOMIC_REQUESTS: the request reads (authentication, the cached or computed list) and writes one
+    statement, the impression log's INSERT, which is atomic on its own; a transaction around it cost a cache hit
+    two more database round trips (BEGIN and COMMIT) for nothing."""
+
     read_role = Role.MEMBER
 
     def target_user_id(self, *, user_id: int | None, external_id: str | None) -> int:

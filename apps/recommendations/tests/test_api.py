@@ -62,7 +62,7 @@ def test_member_gets_own_recommendations(world):
 
 def test_the_log_insert_makes_the_transaction_commit_without_waiting_for_the_wal(world):
     """The log rows are analytics: the statement that writes them also sets synchronous_commit off for the
-    transaction it runs in (the request's, under ATOMIC_REQUESTS), in one round trip."""
+    transaction it runs in (the caller's here; the API view's is the statement's own), in one round trip."""
     from django.db import connection, transaction
 
     from apps.recommendations.engine.ranking import RankRequest
@@ -77,6 +77,31 @@ def test_the_log_insert_makes_the_transaction_commit_without_waiting_for_the_wal
         assert served["results"] and all(entry["log_id"] for entry in served["results"])
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "off"  # LOCAL: for this transaction only (set_config's is_local)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_list_request_runs_in_autocommit(world):
+    """GET recommendations opts out of ATOMIC_REQUESTS: its one write, the log INSERT, is a statement of its own
+    (no BEGIN and COMMIT round trips around a cache hit), and the rows are committed when the answer leaves.
+    Transactional test: no test transaction around the request."""
+    from django.db import connection
+
+    organization, user = world["organization"], world["data_fans"][0]
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        if "recommendations_recommendationlog" in sql:
+            seen.append((connection.in_atomic_block, connection.get_autocommit()))
+        return execute(sql, params, many, context)
+
+    client = client_for(user)
+    with connection.execute_wrapper(record):
+        first = client.get(url(organization), {"limit": 3})
+        second = client.get(url(organization), {"limit": 3})
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.json()["cached"], second.json()["cached"]) == (False, True)
+    assert seen == [(False, True), (False, True)]
+    assert RecommendationLog.objects.filter(organization=organization, user=user).count() == 6
 
 
 def test_pagination_continues_the_same_list(world):
