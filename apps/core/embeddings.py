@@ -40,8 +40,9 @@ _sharing_processes = 1
 _embedding_now = None
 _embedding_lock = None
 # Batches of at most this many texts for PyTorch in a process sharing its CPUs: the thread share is decided again
-# before each (16 is as fast per text as 64 with sorted lengths; docs/benchmarks.md).
-ONNX_RUN_BATCH = 16
+# before each (16, 8 and 4 are as fast per text as each other and 12% faster than 64 with sorted lengths;
+# docs/benchmarks.md). ONNX Runtime's runs are smaller (ONNX_ROWS_PER_THREAD).
+TORCH_RUN_BATCH = 16
 # ONNX Runtime runs this many texts per thread at a time, longest first (the share is decided again before each
 # run). Small runs are faster per text, not slower: a run of 16 texts of ~200 tokens makes activations (16 x 256 x
 # 1536 floats in the feed-forward layer, 25 MB) far larger than a core's cache, and per-document runs of 16 padded
@@ -145,7 +146,8 @@ class LocalEmbedder:
                 )
             return vectors.astype(np.float32, copy=False)
         # A prefork child (embedding_processes_share) with EMBEDDING_THREADS=0: PyTorch's threads follow the children
-        # embedding now, as ONNX Runtime's do (OnnxEmbedder.encode), per batch of ONNX_RUN_BATCH texts, longest first.
+        # embedding now, as ONNX Runtime's do (OnnxEmbedder.encode), per batch of TORCH_RUN_BATCH texts, longest
+        # first.
         import torch
 
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
@@ -266,13 +268,13 @@ class OnnxEmbedder(LocalEmbedder):
 
 
 def shared_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
-    """The rows of texts of `lengths` tokens in batches of at most `batch_size` and ONNX_RUN_BATCH, longest
+    """The rows of texts of `lengths` tokens in batches of at most `batch_size` and TORCH_RUN_BATCH, longest
     first, so that a batch padded to its longest text pads little. Token counts, not characters (which
     sentence-transformers sorts by): characters per token vary with the text (code, prose, tables), and
     batches ordered by characters carried 22% padding on the PostgreSQL pages of
     benchmarks/ingestion_throughput.py against 2.3% by tokens; the int8 encode took 30% less time."""
     order = tokens_order(lengths)
-    size = min(batch_size, ONNX_RUN_BATCH)
+    size = min(batch_size, TORCH_RUN_BATCH)
     return [order[start : start + size] for start in range(0, len(lengths), size)]
 
 
