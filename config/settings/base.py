@@ -313,8 +313,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Slow, CPU-bound ingestion runs on its own queue so a big upload never delays housekeeping.
-CELERY_TASK_ROUTES = {"documents.*": {"queue": "ingestion"}}
+# Slow, CPU-bound ingestion runs on its own queue so a big upload never delays housekeeping. Its work is sent at
+# INGESTION_PRIORITY (kombu's Redis transport keeps a list per priority step, 0 taken first): in order among
+# itself, behind the two stages that carry a document already extracted on to `ready` (documents.embed and
+# documents.finalize declare priority 0), so a bulk upload's pages become ready one after another
+# (workers/tasks/chunking.py).
+INGESTION_PRIORITY = 6
+INGESTION_ROUTE = {"queue": "ingestion", "priority": INGESTION_PRIORITY}
+CELERY_TASK_ROUTES = {"documents.*": INGESTION_ROUTE}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "invitations-purge-expired": {
@@ -489,7 +495,7 @@ CRAWL_SWEEP_INTERVAL_SECONDS = env.int("CRAWL_SWEEP_INTERVAL_SECONDS", default=3
 # robots.txt Crawl-delay honoured (a longer one is cut to this).
 CRAWL_DELAY_SECONDS = env.float("CRAWL_DELAY_SECONDS", default=1.0)
 CRAWL_MAX_DELAY_SECONDS = env.float("CRAWL_MAX_DELAY_SECONDS", default=30.0)
-CELERY_TASK_ROUTES["sources.crawl"] = {"queue": "ingestion"}
+CELERY_TASK_ROUTES["sources.crawl"] = INGESTION_ROUTE
 CELERY_BEAT_SCHEDULE["sources-recrawl-due"] = {
     "task": "sources.recrawl_due",
     "schedule": timedelta(seconds=CRAWL_SWEEP_INTERVAL_SECONDS),
@@ -498,7 +504,7 @@ CELERY_BEAT_SCHEDULE["sources-recrawl-due"] = {
 
 # --------------------------------------------------------------------------- progress and catalog (issue 6)
 # Catalog embeddings run on the ingestion queue with the document pipeline (progress.content_embed).
-CELERY_TASK_ROUTES["progress.*"] = {"queue": "ingestion"}
+CELERY_TASK_ROUTES["progress.*"] = INGESTION_ROUTE
 # Item ids per progress.content_embed task (bulk upserts enqueue several tasks).
 CONTENT_EMBED_TASK_SIZE = env.int("CONTENT_EMBED_TASK_SIZE", default=256)
 # Sweep for items without a current vector (a publish lost during a broker outage, a provider failure).
@@ -594,7 +600,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["RecommenderTrainingStateEnum"] = (
     "apps.recommendations.selectors.TRAINING_STATES"
 )
 # CPU-bound training shares the background queue of ingestion and catalog embeddings.
-CELERY_TASK_ROUTES["recommendations.train"] = {"queue": "ingestion"}
+CELERY_TASK_ROUTES["recommendations.train"] = INGESTION_ROUTE
 # Retraining every organization with new events since its last model (beat).
 REC_TRAIN_INTERVAL_MINUTES = env.int("REC_TRAIN_INTERVAL_MINUTES", default=60)
 CELERY_BEAT_SCHEDULE["recommendations-train-stale"] = {
@@ -663,7 +669,10 @@ PERSONALITY_PROFILE_CACHE_SECONDS = env.int("PERSONALITY_PROFILE_CACHE_SECONDS",
 # Re-ranking: the largest factor a personality fit applies to an item's score (0 turns the fit off).
 PERSONALITY_RERANK_STRENGTH = env.float("PERSONALITY_RERANK_STRENGTH", default=0.3)
 # Embedding / model calls: the background queue the workers consume (with ingestion and training).
-CELERY_TASK_ROUTES["personality.*"] = {"queue": env("PERSONALITY_QUEUE", default="ingestion")}
+PERSONALITY_QUEUE = env("PERSONALITY_QUEUE", default="ingestion")
+CELERY_TASK_ROUTES["personality.*"] = (
+    INGESTION_ROUTE if PERSONALITY_QUEUE == "ingestion" else {"queue": PERSONALITY_QUEUE}
+)
 CELERY_BEAT_SCHEDULE["personality-recompute"] = {
     "task": "personality.recompute_stale",
     "schedule": timedelta(minutes=PERSONALITY_RECOMPUTE_INTERVAL_MINUTES),

@@ -9,11 +9,12 @@ memory, a hard deploy) the broker redelivers it. Each stage first claims the doc
 (`document_stage_claim`), which counts such redeliveries and fails the document past
 RECOVERY_MAX_ATTEMPTS, so a file that kills its worker every time cannot loop (docs/recovery.md).
 
-Depth first: extraction is sent at a lower priority (EXTRACT_PRIORITY) than the stages after it, so a worker
-child that finishes a task embeds or finalizes a document already extracted before it extracts the next one.
-A bulk upload or a crawl's pages then become ready one after another from the start, instead of every page
-being extracted before the first is embedded, and one child's extraction (waiting on its sandbox and the
-database) overlaps the other's embedding (docs/benchmarks.md).
+Depth first: the ingestion queue's work is sent at INGESTION_PRIORITY (settings), extraction included, and the
+two stages after it declare CONTINUATION_PRIORITY, which the broker serves first: a worker child that finishes a
+task embeds or finalizes a document already extracted before it extracts the next one (or trains, or embeds the
+catalog: those keep their order with extractions). A bulk upload or a crawl's pages then become ready one after
+another from the start, instead of every page being extracted before the first is embedded, and one child's
+extraction (waiting on its sandbox and the database) overlaps the other's embedding (docs/benchmarks.md).
 """
 
 from celery import chain, shared_task
@@ -23,9 +24,8 @@ from django.db import InterfaceError, OperationalError
 from workers.tasks.base import DocumentTask
 
 TRANSIENT = (OperationalError, InterfaceError)
-# The Redis transport keeps a list per priority step (0, 3, 6, 9) and takes from 0 first; tasks sent without a
-# priority, the embed and finalize stages among them, are 0.
-EXTRACT_PRIORITY = 6
+# The Redis transport keeps a list per priority step (0, 3, 6, 9) and takes from 0 first.
+CONTINUATION_PRIORITY = 0
 
 
 def document_pipeline(organization_id: int, document_id: int):
@@ -48,7 +48,6 @@ def document_pipeline_enqueue(organization_id: int, document_id: int):
     bind=True,
     base=DocumentTask,
     name="documents.extract_chunk",
-    priority=EXTRACT_PRIORITY,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT,

@@ -6,6 +6,7 @@ from django.db import InterfaceError, OperationalError
 
 from apps.core.embeddings import TransientEmbeddingError
 from workers.tasks.base import DocumentTask
+from workers.tasks.chunking import CONTINUATION_PRIORITY
 
 TRANSIENT = (OperationalError, InterfaceError, TransientEmbeddingError)
 
@@ -14,6 +15,7 @@ TRANSIENT = (OperationalError, InterfaceError, TransientEmbeddingError)
     bind=True,
     base=DocumentTask,
     name="documents.embed",
+    priority=CONTINUATION_PRIORITY,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT,
@@ -54,6 +56,7 @@ def document_embed_task(self, organization_id: int, document_id: int) -> int | N
     bind=True,
     base=DocumentTask,
     name="documents.finalize",
+    priority=CONTINUATION_PRIORITY,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError),

@@ -1,6 +1,7 @@
 """Ingestion runs depth first: a document's embed and finalize stages are taken from the broker before the
-next document's extraction (workers/tasks/chunking.py, EXTRACT_PRIORITY). Real Redis broker, a queue of the
-test's own, messages read back in the order a worker would take them."""
+next document's extraction, and the queue's other work keeps its order with extractions (INGESTION_PRIORITY
+in settings, CONTINUATION_PRIORITY in workers/tasks/chunking.py). Real Redis broker, a queue of the test's own,
+messages read back in the order a worker would take them."""
 
 import os
 
@@ -9,8 +10,9 @@ import redis
 from django.conf import settings
 
 from config.celery_app import app
-from workers.tasks.chunking import EXTRACT_PRIORITY, document_pipeline
+from workers.tasks.chunking import CONTINUATION_PRIORITY, document_pipeline
 from workers.tasks.embedding import document_embed_task, document_finalize_task
+from workers.tasks.recommendations import recommender_train_task
 
 QUEUE = f"test-pipeline-order-{os.getpid()}"
 
@@ -22,21 +24,26 @@ def queue():
     client.delete(QUEUE, *(f"{QUEUE}\x06\x16{step}" for step in (3, 6, 9)))
 
 
-def _taken(queue: str) -> list[tuple[str, list]]:
+def _taken(queue: str) -> list[tuple[str, str]]:
     """The messages of `queue` in the order a consumer gets them: (task name, its arguments)."""
     taken = []
     with app.connection_for_read() as connection:
         channel = connection.default_channel
         while (message := channel.basic_get(queue, no_ack=True)) is not None:
-            taken.append((message.headers["task"], message.headers["argsrepr"]))
+            headers = message.headers
+            taken.append(
+                (headers["task"], headers["argsrepr"] if headers["argsrepr"] != "()" else headers["kwargsrepr"])
+            )
     return taken
 
 
 def test_later_stages_are_taken_before_the_next_extraction(queue):
-    """Two documents' chains are sent first (their extractions wait), then the embed and finalize of a third
-    document that was already extracted: those two come out first, the extractions after, in their order."""
-    assert EXTRACT_PRIORITY > 0
+    """Two documents' chains are sent (their extractions wait) with a training between them, then the embed and
+    finalize of a third document that was already extracted: those two come out first, then the rest in the
+    order it was sent."""
+    assert CONTINUATION_PRIORITY < settings.INGESTION_PRIORITY
     document_pipeline(1, 11).apply_async(queue=queue)
+    recommender_train_task.apply_async(kwargs={"organization_id": 1}, queue=queue)
     document_pipeline(1, 12).apply_async(queue=queue)
     document_embed_task.si(1, 13).apply_async(queue=queue)
     document_finalize_task.si(1, 13).apply_async(queue=queue)
@@ -44,5 +51,6 @@ def test_later_stages_are_taken_before_the_next_extraction(queue):
         ("documents.embed", "(1, 13)"),
         ("documents.finalize", "(1, 13)"),
         ("documents.extract_chunk", "(1, 11)"),
+        ("recommendations.train", "{'organization_id': 1}"),
         ("documents.extract_chunk", "(1, 12)"),
     ]

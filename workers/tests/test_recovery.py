@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.documents.models import Document
 from apps.documents.tests.factories import DocumentFactory
-from apps.documents.tests.utils import EXTRACTIONS_LIST
+from apps.documents.tests.utils import INGESTION_LIST
 from config.celery_app import app
 from workers.tasks import maintenance
 
@@ -53,7 +53,7 @@ def test_work_recover_stuck_task_requeues_a_stuck_document(django_capture_on_com
     then = timezone.now() - timedelta(minutes=10)
     Document.objects.filter(pk=document.pk).update(heartbeat_at=then, updated_at=then)
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    extractions = EXTRACTIONS_LIST
+    extractions = INGESTION_LIST
     before = set(client.lrange(extractions, 0, -1))
     try:
         with django_capture_on_commit_callbacks(execute=True):

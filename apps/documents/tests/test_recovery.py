@@ -2,7 +2,7 @@
 
 The sweep (`documents_recover_stuck`) and the stage lease (`document_stage_claim`) against the real
 PostgreSQL and the real Redis broker: a re-enqueued document is proved by its message in the broker's
-"ingestion" queue, in its list for extractions (removed again at the end of each test). No worker runs here;
+"ingestion" queue, in its list for INGESTION_PRIORITY (removed again at the end of each test). No worker runs here;
 the SIGKILL drill with a real worker process is in test_recovery_worker.py.
 
 Coverage:
@@ -34,9 +34,9 @@ from apps.documents.models import Chunk, Document
 from apps.documents.services.recovery import document_stage_claim, documents_recover_stuck
 from apps.documents.services.upload import document_reprocess
 from apps.documents.tests.factories import DocumentFactory
-from apps.documents.tests.utils import EXTRACTIONS_LIST
+from apps.documents.tests.utils import INGESTION_LIST
 
-QUEUE = EXTRACTIONS_LIST
+QUEUE = INGESTION_LIST
 
 
 @pytest.fixture

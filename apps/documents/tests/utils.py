@@ -1,10 +1,10 @@
 """Helpers of the documents tests: run the ingestion pipeline synchronously, as the worker would."""
 
+from django.conf import settings
 from django.db import connection
 
 from apps.documents.models import Document
 from apps.documents.services.pipeline import document_embed, document_extract_chunk, document_finalize
-from workers.tasks.chunking import EXTRACT_PRIORITY
 
 
 def embed(document, **kwargs) -> int:
@@ -31,6 +31,6 @@ def ingest(document) -> Document:
     return document_finalize(document=Document.objects.get(pk=document.pk))
 
 
-# The broker list the ingestion chains' first messages wait in: kombu's Redis transport keeps one list per
-# priority step ("<queue>\x06\x16<step>", the bare name for 0) and extraction is sent at EXTRACT_PRIORITY.
-EXTRACTIONS_LIST = f"ingestion\x06\x16{EXTRACT_PRIORITY}"
+# The broker list the ingestion queue's work waits in, the chains' extractions among it: kombu's Redis transport keeps
+# one list per priority step ("<queue>\x06\x16<step>", the bare name for 0); that work is sent at INGESTION_PRIORITY.
+INGESTION_LIST = f"ingestion\x06\x16{settings.INGESTION_PRIORITY}"

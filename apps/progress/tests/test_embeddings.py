@@ -99,7 +99,7 @@ def test_task_options():
     assert content_embed_task.acks_late is True
     assert TransientEmbeddingError in content_embed_task.autoretry_for
     assert Exception not in content_embed_task.autoretry_for
-    assert settings.CELERY_TASK_ROUTES["progress.*"] == {"queue": "ingestion"}
+    assert settings.CELERY_TASK_ROUTES["progress.*"] == {"queue": "ingestion", "priority": settings.INGESTION_PRIORITY}
 
 
 def test_default_model_index_serves_cosine_search(organization):

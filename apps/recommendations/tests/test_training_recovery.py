@@ -20,12 +20,13 @@ import redis
 from django.conf import settings
 from django.db import connections
 
+from apps.documents.tests.utils import INGESTION_LIST
 from apps.recommendations.models import RecommenderModel
 from apps.recommendations.services import _lock_key, recommender_train, recommender_trainings_recover_stuck
 
 pytestmark = pytest.mark.django_db
 
-QUEUE = "ingestion"
+QUEUE = INGESTION_LIST  # the ingestion queue's list for its priority
 
 
 @pytest.fixture
