@@ -112,12 +112,14 @@ def list_key(*, organization_id: int, user_id: int, params: dict) -> str | None:
     except RedisError:
         logger.warning("recommendation cache unavailable", exc_info=True)
         return None
-    org, user, graph = (versions.get(key, 0) for key in keys)
-    return f"rec:l:{organization_id}:{org}:{user_id}:{user}:{graph}:{_params_digest(params)}"
+    return _list_key(organization_id, user_id, [versions.get(key, 0) for key in keys], params)
 
 
-def _params_digest(params: dict) -> str:
-    return hashlib.sha1(json.dumps([LIST_FORMAT, params], sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _list_key(organization_id: int, user_id: int, versions: list, params: dict) -> str:
+    """The list key from its versions (organization, user, graph epoch; `_version_keys`' order)."""
+    org, user, graph = versions
+    digest = hashlib.sha1(json.dumps([LIST_FORMAT, params], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"rec:l:{organization_id}:{org}:{user_id}:{user}:{graph}:{digest}"
 
 
 #: One round trip for a served list: the three versions, the list under the key they make, and the hit or
@@ -144,7 +146,7 @@ def list_lookup(*, organization_id: int, user_id: int, params: dict) -> tuple[st
     global _lookup_script
     if outage_paused(cache.fail_open_target):
         return None, None
-    template = cache.make_and_validate_key(f"rec:l:{organization_id}:@O@:{user_id}:@U@:@G@:{_params_digest(params)}")
+    template = cache.make_and_validate_key(_list_key(organization_id, user_id, ["@O@", "@U@", "@G@"], params))
     counters = [_stats_key(organization_id, name) for name in ("hits", "misses", "since")]
     keys = [cache.make_and_validate_key(key) for key in _version_keys(organization_id, user_id) + counters]
     client = _raw()
