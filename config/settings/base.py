@@ -118,6 +118,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # 11 ms cached API answer, docs/operations.md "Web server"). A pooled connection goes back to the pool at
 # the end of each request, whichever thread ran it. MAX_SIZE caps one process's connections; a request
 # that finds all of them busy waits up to TIMEOUT seconds, then gets a 503 (database unavailable).
+# The pool checks a connection on its way out only when it has been idle DATABASE_POOL_CHECK_AFTER seconds
+# (the ENGINE's pool, apps/core/postgresql/base.py), not with a round trip on every request as Django would.
+DATABASES["default"]["ENGINE"] = "apps.core.postgresql"
+DATABASE_POOL_CHECK_AFTER = env.float("DATABASE_POOL_CHECK_AFTER", default=1.0)
 if env.bool("DATABASE_POOL", default=False):
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections (Django refuses both)
     DATABASES["default"]["OPTIONS"] = {

@@ -8,7 +8,10 @@ config.asgi in a process of its own, on the test database):
 - requests are served from a few pooled connections that outlive them, and later requests open no
   new ones (a connection per request would leave none open between requests, or a new one each time);
 - a request that finds every pooled connection busy past DATABASE_POOL_TIMEOUT is a database outage
-  (the 503 path), not a 500.
+  (the 503 path), not a 500;
+- a connection is checked on its way out of the pool only once it has been idle DATABASE_POOL_CHECK_AFTER
+  seconds (apps/core/postgresql/base.py): before that it is handed out unchecked, after that a backend ended
+  while it waited is replaced before a request gets it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from django.db import OperationalError, connection
 from django.db.backends.postgresql.base import DatabaseWrapper
 
 from apps.core.outages import outage_dependency
+from apps.core.postgresql import base as postgresql_base
 from apps.core.tests.test_failsoft import closed_port
 from apps.organizations.services import api_key_create
 from apps.organizations.tests.factories import OrganizationFactory
@@ -147,3 +151,59 @@ def test_a_request_that_finds_the_pool_exhausted_is_a_database_outage():
         waiter.close()
         holder.close()
         holder.close_pool()
+
+
+def _backend_end(pid: int) -> None:
+    """End one PostgreSQL backend, as a restart, an idle timeout or a network drop would, and wait until it is
+    gone (milliseconds; the bound only stops a broken run)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        deadline = time.monotonic() + REQUEST_LIMIT
+        while True:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == 0:
+                return
+            assert time.monotonic() < deadline, f"backend {pid} did not end"
+            time.sleep(0.01)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_pooled_connection_is_checked_only_once_it_has_been_idle(monkeypatch, settings):
+    """The pool (apps.core.postgresql) hands out a connection returned less than DATABASE_POOL_CHECK_AFTER seconds
+    ago without a check (no round trip before the request's first statement): a backend ended within that time
+    reaches the request, whose statement fails as a database outage. Once the connection has been idle that
+    long it is checked on its way out: the ended backend is found and replaced, and the request never sees it."""
+    clock = [1000.0]
+    monkeypatch.setattr(postgresql_base, "monotonic", lambda: clock[0])
+    alias = f"pool-{secrets.token_hex(4)}"
+    options = {**connection.settings_dict["OPTIONS"], "pool": {"min_size": 1, "max_size": 1, "timeout": 10}}
+    pooled = {**connection.settings_dict, "CONN_MAX_AGE": 0, "OPTIONS": options}
+    database = postgresql_base.DatabaseWrapper(pooled, alias=alias)
+
+    def checkout_backend() -> int:
+        database.ensure_connection()
+        return database.connection.info.backend_pid
+
+    try:
+        first = checkout_backend()
+        database.close()  # back to the pool
+        _backend_end(first)
+        assert checkout_backend() == first  # within the time: not checked, handed out as it is
+        with pytest.raises(OperationalError) as raised, database.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        assert outage_dependency(raised.value) == "database"
+        database.close()  # a broken connection back: the pool drops it and opens another
+
+        second = checkout_backend()
+        assert second != first
+        database.close()
+        _backend_end(second)
+        clock[0] += settings.DATABASE_POOL_CHECK_AFTER  # idle that long: checked on the way out
+        third = checkout_backend()
+        assert third not in (first, second)
+        with database.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+    finally:
+        database.close()
+        database.close_pool()

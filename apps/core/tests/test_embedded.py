@@ -25,8 +25,10 @@ import neo4j
 import psycopg
 import pytest
 import redis
+from django.db.backends.postgresql import base as django_postgresql
 
 from apps.core import embedded
+from apps.core.postgresql import base as postgresql_base
 from config.env import redis_role_url
 
 
@@ -299,7 +301,9 @@ def test_suite_services_are_the_embedded_ones(settings):
     assert f"{base}/5" == settings.CELERY_RESULT_BACKEND
     assert settings.CACHES["default"]["LOCATION"] == settings.CACHE_REDIS_URL == f"{base}/6"
     assert f"bolt://127.0.0.1:{embedded.graph_running()['bolt_port']}" == settings.NEO4J_URI
-    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    # Django's PostgreSQL backend, its pool checking idle connections only (apps/core/postgresql/base.py)
+    assert settings.DATABASES["default"]["ENGINE"] == "apps.core.postgresql"
+    assert issubclass(postgresql_base.DatabaseWrapper, django_postgresql.DatabaseWrapper)
 
 
 @pytest.mark.parametrize(
