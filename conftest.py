@@ -48,8 +48,12 @@ def _media_root(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters and cached values of one test never leak into the next (real Redis:
-    FLUSHDB of the test cache's own database, never the broker's)."""
+    FLUSHDB of the test cache's own database, never the broker's), nor do the API key rows that
+    authentication keeps for API_KEY_CACHE_SECONDS (a test's rows are rolled back after it)."""
+    from apps.organizations.selectors import api_key_forget
+
     cache.clear()
+    api_key_forget()
     yield
 
 

@@ -8,4 +8,9 @@ class OrganizationsConfig(AppConfig):
 
     def ready(self):
         # Registers the OpenAPI description of `Authorization: Api-Key ...`.
-        from apps.organizations import authentication  # noqa: F401
+        from apps.organizations import (
+            authentication,  # noqa: F401
+            receivers,
+        )
+
+        receivers.connect()

@@ -18,7 +18,7 @@ from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.mail import send_mail_on_commit
 from apps.organizations.events import members_changed_send, plan_limit_reached_send
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
-from apps.organizations.selectors import api_key_get_by_prefix
+from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix
 
 User = get_user_model()
 
@@ -319,6 +319,7 @@ def api_key_create(
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke the key: refused at once by this process, within API_KEY_CACHE_SECONDS by every other one."""
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at", "updated_at"])
@@ -329,11 +330,14 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def api_key_authenticate(*, key: str) -> ApiKey:
-    """The active key for this secret, or AuthenticationFailed. Updates last_used_at (per minute)."""
+    """The active key for this secret, or AuthenticationFailed. Updates last_used_at (per minute).
+
+    The key's row may be one this process read less than API_KEY_CACHE_SECONDS ago (selectors); the secret, the
+    revocation and the expiry are checked on every call against it."""
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "bk":
         raise AuthenticationFailed("Malformed API key: expected 'bk_<prefix>_<secret>'.")
-    api_key = api_key_get_by_prefix(prefix=parts[1])
+    api_key = api_key_get_by_prefix(prefix=parts[1], max_age=settings.API_KEY_CACHE_SECONDS)
     if api_key is None or not secrets.compare_digest(api_key.key_hash, hash_secret(key)):
         raise AuthenticationFailed("Invalid API key.")
     if api_key.revoked_at is not None:
@@ -343,5 +347,6 @@ def api_key_authenticate(*, key: str) -> ApiKey:
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key_forget(prefix=api_key.prefix)  # the kept row has the old time: read the new one next
         api_key.last_used_at = now
     return api_key

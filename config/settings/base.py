@@ -133,6 +133,11 @@ if env.bool("DATABASE_POOL", default=False):
         },
     }
 
+# Seconds a web process may authenticate an API key from the key's row it read that long ago instead of
+# asking the database on every request (apps/organizations/selectors.py; a revocation or any change made in
+# another process applies within this time, in the same process at once; 0: read on every request).
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
+
 REDIS_URL = env("REDIS_URL")
 # One Redis database per role: REDIS_URL's database (n) is the broker's, n+1 holds Celery
 # results, n+2 the cache and throttles, so clearing the cache never touches queued tasks.

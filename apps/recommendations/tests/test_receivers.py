@@ -166,8 +166,12 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
             expected = [module.__name__] if any(s is signal for s, _receiver in module.RECEIVERS) else []
             assert [m for m in modules(signal) if m.startswith(f"apps.{app}.")] == expected
         assert any(any(s is signal for s, _r in module.RECEIVERS) for module in listening.values())
+    # The one model-signal receiver allowed: the API key rows authentication keeps are dropped on any save of a
+    # key, organization or plan (cache invalidation, which STYLE.md allows signals for; a bulk update() that
+    # bypasses it is read within API_KEY_CACHE_SECONDS, as a write by another process is).
     for signal in (post_save, post_delete):
-        assert [m for m in modules(signal) if m.startswith("apps.")] == []
+        found = [m for m in modules(signal) if m.startswith("apps.")]
+        assert set(found) <= {"apps.organizations.receivers"}, found
 
 
 def test_a_large_batch_counts_evidence_in_one_task(
