@@ -114,7 +114,7 @@ def other_organization(db):
 
 @pytest.fixture
 def celery_worker():
-    """A real Celery worker (in a thread) consuming every queue from the embedded Redis broker.
+    """A real Celery worker (in a thread) consuming every queue from the embedded Redis broker, emptied first.
 
     Request it before `db`/`transactional_db`: Celery's Django fixup closes the database
     connections of the thread that starts the worker. Tasks run in the worker's own thread and
@@ -122,9 +122,13 @@ def celery_worker():
     """
     from config.celery_app import app
 
-    with start_worker(
-        app, pool="solo", perform_ping_check=False, shutdown_timeout=20, queues=["celery", "ingestion"]
-    ) as worker:
+    queues = ["celery", "ingestion"]
+    # Tasks an earlier test enqueued without a worker (or a run stopped halfway left) are not this test's: the
+    # worker starts on empty queues (kombu's purge drops every priority list of a queue).
+    with app.connection_for_write() as connection:
+        for queue in queues:
+            connection.default_channel.queue_purge(queue)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20, queues=queues) as worker:
         yield worker
 
 
