@@ -142,6 +142,8 @@ class Corpus:
     ood_description: str = ""
     #: the out-of-domain questions by origin ({"Sphinx FAQ entries": [...], ...}), for the breakdown of refusals
     ood_groups: dict[str, list[str]] = field(default_factory=dict)
+    #: other products' FAQs ({product: questions}), asked apart from `ood` (other_faq_questions)
+    other_faqs: dict[str, list[str]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- PostgreSQL (HTML)
@@ -378,6 +380,40 @@ def sphinx_faq_questions(sdist: Path) -> list[str]:
     questions = [f"How do I {clean_title(line[4:])}" for line in lines if re.match(r"^\.\.\. \S.*\?$", line)]
     titles = [clean_title(title) for _, _, title, _ in rst_headings(lines)[1:]]
     return questions + [t for t in titles if len(t.split()) >= 2 and not t.endswith("...")]
+
+
+#: FAQs of other products that Debian ships as plain text (packages zlib1g-dev, xz-utils, sed, lsof, procps):
+#: real questions people asked about software that neither corpus is about, the shape of the out-of-domain half
+#: of issue 14's held-out check ("questions from an unrelated product's FAQ")
+OTHER_FAQS = {
+    "zlib": Path("/usr/share/doc/zlib1g-dev/FAQ.gz"),
+    "xz": Path("/usr/share/doc/xz-utils/faq.txt.gz"),
+    "sed": Path("/usr/share/doc/sed/sedfaq.txt.gz"),
+    "lsof": Path("/usr/share/doc/lsof/00FAQ.gz"),
+    "procps": Path("/usr/share/doc/procps/FAQ.gz"),
+}
+FAQ_LINE = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?\s+|Q:\s+)?([A-Z][^?]{8,160}\?)\s*$")
+
+
+def other_faq_questions() -> dict[str, list[str]]:
+    """{product: its FAQ's questions} for the OTHER_FAQS installed here: lines that are a whole question (numbered,
+    'Q:' or bare), 3 to 30 words, each once."""
+    import gzip
+
+    found = {}
+    for product, path in OTHER_FAQS.items():
+        if not path.is_file():
+            continue
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="latin-1") as source:
+            lines = source.read().splitlines()
+        questions = []
+        for line in lines:
+            match = FAQ_LINE.match(line.replace("\t", " "))
+            if match and 3 <= len(match.group(1).split()) <= 30:
+                questions.append(" ".join(match.group(1).split()))
+        found[product] = list(dict.fromkeys(questions))
+    return found
 
 
 # --------------------------------------------------------------------------- labelling
@@ -766,6 +802,14 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
             f"\nchat: {len(in_messages)} in-domain + {len(faq_messages)} FAQ + {len(ood_messages)} out-of-domain turns "
             f"(offline answerer) in {seconds:.0f} s"
         )
+        if corpus.other_faqs:
+            # Issue 14's held-out shape: the bot's real FAQ questions (above) against other products' FAQs.
+            asked = spread([q for questions_ in corpus.other_faqs.values() for q in questions_], chat)
+            other_messages = chat_turns(organization, bot, asked)
+            refusal["chat_refused_other_faqs"] = 1 - sum(answered(m, bot) for m in other_messages) / len(other_messages)
+            refusal["other_faqs_asked"] = len(other_messages)
+            wrongly = [q for q, m in zip(asked, other_messages, strict=True) if answered(m, bot)]
+            refusal["other_faqs_answered_examples"] = wrongly[:10]
 
     print(f"\nrefusal at the bot's cut-off {cutoff:.3f} ({calibration_note}):")
     in_share, out_share = pct(refusal["search_answered"]), pct(refusal["search_refused"])
@@ -778,6 +822,15 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
             print(f"          FAQ entries (real questions, answer known): {pct(refusal['chat_answered_faq'])} answered")
         for group, figures in refusal["chat_refused_by_group"].items():
             print(f"          {group}: {pct(figures['refused'])} of {figures['asked']} refused")
+        if "chat_refused_other_faqs" in refusal:
+            print(
+                f"  held-out shape (the bot's FAQ entries against {refusal['other_faqs_asked']} questions of other "
+                f"products' FAQs: {', '.join(corpus.other_faqs)}): "
+                + (f"{pct(refusal['chat_answered_faq'])} answered, " if "chat_answered_faq" in refusal else "")
+                + f"{pct(refusal['chat_refused_other_faqs'])} refused"
+            )
+            for question in refusal["other_faqs_answered_examples"]:
+                print(f"          answered: {question}")
     balanced, at_90 = refusal["best_over_cutoffs"]["balanced"], refusal["best_over_cutoffs"]["answered_90"]
     print(
         f"  for information, cut-offs on the top hit's score: most balanced {balanced['cutoff']:.3f} -> "
@@ -894,6 +947,8 @@ def main():
     embedder = get_embedder()
     print(f"embedding model: {embedder.name}, EMBEDDING_BACKEND={settings.EMBEDDING_BACKEND}")
     sphinx_faq = sphinx_faq_questions(args.sphinx_sdist)
+    other_faqs = other_faq_questions()
+    print("other products' FAQs: " + ", ".join(f"{name} {len(qs)}" for name, qs in other_faqs.items()))
     corpora = []
     pg = None
     if want_pg or (want_celery and PG_DOCS.is_dir()):
@@ -903,6 +958,7 @@ def main():
         pg.ood = celery_faq + sphinx_faq
         pg.ood_description = "Celery FAQ questions + Sphinx FAQ entries"
         pg.ood_groups = {"Celery FAQ questions": celery_faq, "Sphinx FAQ entries": sphinx_faq}
+        pg.other_faqs = other_faqs
         corpora.append(pg)
     if want_celery:
         celery, skipped = celery_corpus(args.celery_docs, args.docs)
@@ -914,6 +970,7 @@ def main():
         celery.ood = sphinx_faq + pg_titles[::stride][:100]
         celery.ood_description = "Sphinx FAQ entries" + (" + PostgreSQL section titles" if pg_titles else "")
         celery.ood_groups = {"Sphinx FAQ entries": sphinx_faq, "PostgreSQL section titles": pg_titles[::stride][:100]}
+        celery.other_faqs = other_faqs
         corpora.append(celery)
     figures = {
         corpus.name: run_corpus(corpus, embedder=embedder, keep=args.keep, chat=None if args.chat < 0 else args.chat)
