@@ -51,6 +51,12 @@ out-of-domain questions refused, both by search (chunk_search at the bot's cut-o
 hit) and by a chat turn (status not `unanswered`, content not the fallback), plus, for
 information, the best pair any cut-off on the top hit's score would give.
 
+Held-out shape (issue 14's check: a bot's real FAQ questions against an unrelated product's FAQ): with
+`--chat`, each bot is also asked questions of five FAQs Debian ships as text (OTHER_FAQS: packages
+zlib1g-dev, xz-utils, sed, lsof, procps; those not installed are left out), apart from the set above;
+the run prints their refused share next to the FAQ entries' answered share, the other products'
+questions that were answered, and the refused share of each group of the set above.
+
 FAQ entries: a section titled as a question ("Can I cancel the execution of a task?", Celery's
 faq.rst and a few pages of either corpus) is not a section-title question: its title stays in the
 uploaded text, as in any real FAQ page a customer uploads, and it is asked as written, a real
