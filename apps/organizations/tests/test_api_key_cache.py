@@ -9,7 +9,8 @@ Authentication reads the key's row again only after that time: what this proves,
   read at once, also when the row was read again between the write and its commit;
 - a change made elsewhere (an update() that fires no receiver, as another process's write) is read once the
   kept row is API_KEY_CACHE_SECONDS old (the process clock moved forward), and at once with 0;
-- unknown prefixes are not kept (each one is asked of the database; a flood of them fills nothing).
+- unknown prefixes are not kept (each one is asked of the database; a flood of them fills nothing), and the
+  kept rows are bounded (RECENT_LIMIT).
 """
 
 from datetime import timedelta
@@ -137,3 +138,15 @@ def test_unknown_prefixes_are_not_kept(django_assert_num_queries):
             with pytest.raises(AuthenticationFailed, match="Invalid API key"):
                 api_key_authenticate(key="bk_ffffffff_secret")
     assert not selectors._recent
+
+
+def test_the_kept_rows_are_bounded(monkeypatch):
+    """At RECENT_LIMIT rows the process starts over: a process serving many keys holds at most that many."""
+    monkeypatch.setattr(selectors, "RECENT_LIMIT", 2)
+    organization = OrganizationFactory()
+    keys = [api_key_for(organization, name=f"k{n}")[1] for n in range(3)]
+    for key in keys:
+        api_key_authenticate(key=key)  # records the use (the row is read again next time)
+        api_key_authenticate(key=key)  # kept
+        assert len(selectors._recent) <= 2
+    assert list(selectors._recent) == [keys[2].split("_")[1]]
