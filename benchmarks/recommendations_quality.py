@@ -575,21 +575,31 @@ def measure_http_latency(organization, raw_key: str, people: list[int]) -> dict:
             elapsed, body = get(f"{base}/recommendations/?user={person}&limit=10")
             assert body["cached"]
             hit.append(elapsed)
+        # Steady traffic: every list cached, each hit after another user's hit (the loop above asks each hit right
+        # after its own miss, whose log write runs once that response is sent, apps/core/responses.py).
+        steady = []
+        for person in people:
+            elapsed, body = get(f"{base}/recommendations/?user={person}&limit=10")
+            assert body["cached"]
+            steady.append(elapsed)
         client.close()
     finally:
         server.terminate()
         server.wait(timeout=60)
     out = {name: statistics.median(values) * 1000
            for name, values in (("http_health_ms", health), ("http_floor_ms", floor), ("http_miss_ms", miss),
-                                ("http_hit_ms", hit))}  # fmt: skip
+                                ("http_hit_ms", hit), ("http_steady_hit_ms", steady))}  # fmt: skip
     print(f"  over HTTP (make run's web server, 1 worker; load average {os.getloadavg()[0]:.1f}):")
     print(f"    floor without database (/health/live/)     {out['http_health_ms']:7.2f} ms")
     print(f"    API floor (empty bots list)                 {out['http_floor_ms']:7.2f} ms")
     print(f"    cache miss                                  {out['http_miss_ms']:7.2f} ms  "
           f"(target < 50 ms: {'met' if out['http_miss_ms'] < 50 else 'NOT met'})")  # fmt: skip
-    print(f"    cache hit                                   {out['http_hit_ms']:7.2f} ms  "
-          f"x{out['http_hit_ms'] / out['http_floor_ms']:.2f} the API floor  "
-          f"(target < 5 ms: {'met' if out['http_hit_ms'] < 5 else 'NOT met'})")  # fmt: skip
+    for label, name in (
+        ("cache hit, right after its own miss", "http_hit_ms"),
+        ("cache hit, steady (after another hit)", "http_steady_hit_ms"),
+    ):
+        print(f"    {label:<44s}{out[name]:7.2f} ms  x{out[name] / out['http_floor_ms']:.2f} the API floor  "
+              f"(target < 5 ms: {'met' if out[name] < 5 else 'NOT met'})")  # fmt: skip
     return out
 
 

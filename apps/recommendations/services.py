@@ -11,9 +11,13 @@ are deleted and the organization's cached lists are invalidated.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -446,12 +450,50 @@ def recommender_train_stale() -> list[int]:
 LOG_SQL = """
 WITH asynchronous_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO recommendations_recommendationlog
-    (organization_id, user_id, request_id, model_version, item_id, position, source, reason, score, created_at)
-SELECT %s, %s, %s, %s, t.item, t.position, t.source, t.reason, t.score, now()
-FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::float8[]) AS t(item, position, source, reason, score),
+    (id, organization_id, user_id, request_id, model_version, item_id, position, source, reason, score, created_at)
+SELECT t.id, %s, %s, %s, %s, t.item, t.position, t.source, t.reason, t.score, %s
+FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[], %s::text[], %s::float8[])
+        AS t(id, item, position, source, reason, score),
     asynchronous_commit
-RETURNING id, position
 """
+
+#: log ids one process takes from the table's sequence at a time (one round trip per this many shown items)
+LOG_ID_BLOCK = 1000
+
+
+class LogIds:
+    """Ids for RecommendationLog rows, taken from the table's own sequence in blocks, so a served list knows
+    its log ids before its rows are written (recommendations_serve writes them after the response).
+
+    The sequence hands every block out once, whichever process asks, so ids never collide with each other
+    or with rows inserted without an id; ids a process did not use before it exited are gaps, as rolled
+    back inserts leave. A forked child starts its own block (the parent's is keyed by its pid)."""
+
+    SQL = (
+        "SELECT nextval(pg_get_serial_sequence('recommendations_recommendationlog', 'id')) FROM generate_series(1, %s)"
+    )
+
+    def __init__(self, block: int = LOG_ID_BLOCK):
+        self.block = block
+        self._ids: list[int] = []
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> list[int]:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._ids, self._pid = [], os.getpid()
+            if len(self._ids) < count:
+                with connection.cursor() as cursor:
+                    cursor.execute(self.SQL, [max(self.block, count - len(self._ids))])
+                    # Kept in descending order: the next ids come off the end.
+                    self._ids = sorted((row[0] for row in cursor.fetchall()), reverse=True) + self._ids
+            taken = self._ids[-count:][::-1]
+            del self._ids[len(self._ids) - count :]
+            return taken
+
+
+log_ids = LogIds()
 
 
 def recommendations_serve(
@@ -463,10 +505,17 @@ def recommendations_serve(
     limit: int,
     verify_member: bool = True,
     personal_reasons: bool = False,
+    log_after: Callable[[Callable[[], None]], None] | None = None,
 ) -> dict:
     """The user's recommendations `offset:offset+limit`, from the per-user cache or computed; every
     shown item is logged (RecommendationLog) with the request id, position, source and reason.
     `user_id` must be a member of the organization (404 otherwise, checked unless the caller knows).
+
+    The log rows' ids are taken before they are written (`LogIds`), so the list carries them either way.
+    By default the rows are written before this returns. With `log_after` (the API view passes
+    `AfterResponse`'s list: `after.append`) the write is handed over to run later, once the response is
+    sent: a cached list then makes no PostgreSQL round trip on the client's time. A failed later write is
+    logged; its rows are lost (feedback on those ids gets 404), the response already sent is unchanged.
 
     The personality fit of an item (", which suits your preference for videos", issue 8) is personal:
     the ranked and cached lists keep it apart (`fit_reason`), the log never stores it, and it is joined
@@ -487,24 +536,26 @@ def recommendations_serve(
     page = ranked["results"][offset : offset + limit]
     request_id = uuid.uuid4()
     positions = [offset + index + 1 for index in range(len(page))]
-    # Logs are analytics: their transaction's commit need not wait for the WAL flush (a crash may lose
-    # the last few ms of logs, never corrupt anything); it saves an fsync per request. The setting applies
-    # to the transaction the INSERT runs in: the caller's, or in autocommit (the API view) the statement's
-    # own, without BEGIN and COMMIT round trips. One INSERT ... SELECT FROM unnest for the page (the hit
-    # path's only write).
-    log_ids: dict[int, int] = {}
+    ids = log_ids.take(len(page)) if page else []
     if page:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                LOG_SQL,
-                [organization.pk, user_id, request_id, ranked["model_version"],
-                 [entry["item"]["id"] for entry in page], positions, [entry["source"] for entry in page],
-                 [entry["reason"][:300] for entry in page], [entry["score"] for entry in page]],
-            )  # fmt: skip
-            log_ids = {position: log_id for log_id, position in cursor.fetchall()}
+        write = partial(
+            _log_write,
+            # Logs are analytics: their transaction's commit need not wait for the WAL flush (a crash may
+            # lose the last few ms of logs, never corrupt anything); it saves an fsync per request. The
+            # setting applies to the transaction the INSERT runs in: the caller's, or in autocommit (the
+            # API view) the statement's own, without BEGIN and COMMIT round trips. One INSERT ... SELECT
+            # FROM unnest for the page.
+            [organization.pk, user_id, request_id, ranked["model_version"], timezone.now(),
+             ids, [entry["item"]["id"] for entry in page], positions, [entry["source"] for entry in page],
+             [entry["reason"][:300] for entry in page], [entry["score"] for entry in page]],
+        )  # fmt: skip
+        if log_after is None:
+            write()
+        else:
+            log_after(partial(_log_write_later, write))
     results = [
-        {"log_id": log_ids[position], "position": position, **_public_entry(entry, personal_reasons)}
-        for position, entry in zip(positions, page, strict=True)
+        {"log_id": log_id, "position": position, **_public_entry(entry, personal_reasons)}
+        for log_id, position, entry in zip(ids, positions, page, strict=True)
     ]
     return {
         "request_id": str(request_id),
@@ -516,6 +567,21 @@ def recommendations_serve(
         "limit": limit,
         "results": results,
     }
+
+
+def _log_write(params: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(LOG_SQL, params)
+
+
+def _log_write_later(write: Callable[[], None]) -> None:
+    """`write` after the response: in autocommit, as the API's request is by then (no extra round trip); inside
+    a transaction (a caller's, a test's) in a savepoint of its own, so a failed write cannot break it."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            write()
+    else:
+        write()
 
 
 def _public_entry(entry: dict, personal_reasons: bool) -> dict:

@@ -1,17 +1,23 @@
-"""URLs of test_asgi.py: views that report the thread they run in (one held until released) and the cache
-client that served them."""
+"""URLs of test_asgi.py: views that report the thread they run in (one held until released), the cache
+client that served them, and a response whose work after it is sent waits until released."""
 
 import threading
 
 from django.db import transaction
 from django.http import JsonResponse
 from django.urls import path
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
+
+from apps.core.responses import AfterResponse
 
 #: set by a test: the held view waits for it (bounded, so a broken test cannot hang the suite)
 release = threading.Event()
 #: set when the held view has started
 held_started = threading.Event()
 HOLD_LIMIT = 30
+#: what the work after the `after/` response saw: its thread, and whether it was released
+after_done: dict = {}
 #: requests served by the current thread (thread identifiers are recycled; a count is not)
 _served = threading.local()
 
@@ -44,4 +50,17 @@ def cache_use(request):
     return JsonResponse({"client": id(client), "connections": sum(pool._created_connections for pool in pools)})
 
 
-urlpatterns = [path("ident/", ident), path("held/", held), path("cache/", cache_use)]
+@transaction.non_atomic_requests
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def after(request):
+    """A response whose work after it waits for `release` (bounded), then records where it ran."""
+
+    def work():
+        after_done.update(released=release.wait(timeout=HOLD_LIMIT), thread=threading.get_ident())
+
+    return AfterResponse({"thread": threading.get_ident()}, after=[work])
+
+
+urlpatterns = [path("ident/", ident), path("held/", held), path("cache/", cache_use), path("after/", after)]

@@ -7,7 +7,9 @@ What it proves, through the handler itself with ASGI messages (asgiref's Applica
 - a request whose client went away while its view runs keeps its thread until the view returns (the
   handler waits for it), and the thread is reused afterwards;
 - requests share the process's Redis client and its connections (Django keeps cache objects per async
-  context, so each ASGI request used to build a client and open a connection of its own).
+  context, so each ASGI request used to build a client and open a connection of its own);
+- an `AfterResponse`'s work runs once the whole body is sent, in the request's thread, and the handler
+  finishes the request only after it (apps/core/responses.py).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ async def one_after_another(app, path: str, *, times: int) -> list[dict]:
 @pytest.fixture
 def app():
     asgi_urls.release.clear()
+    asgi_urls.after_done.clear()
     asgi_urls.held_started.clear()
     with override_settings(ROOT_URLCONF="apps.core.tests.asgi_urls"):
         handler = RequestThreadsASGIHandler()
@@ -131,3 +134,20 @@ def test_requests_share_one_redis_client_and_its_connections(app):
     answers = asyncio.run(one_after_another(app, "/cache/", times=5))
     assert len({found["client"] for found in answers}) == 1, answers
     assert answers[-1]["connections"] == answers[0]["connections"] >= 1, answers  # none opened after the first
+
+
+def test_work_after_the_response_runs_once_the_body_is_sent_in_the_request_thread(app):
+    async def run():
+        communicator = await start(app, "/after/")
+        head = await communicator.receive_output(timeout=LIMIT)
+        assert head["status"] == 200
+        body = await communicator.receive_output(timeout=LIMIT)
+        # The client has the whole answer while the work after it is still waiting to be released.
+        assert body["type"] == "http.response.body" and not body.get("more_body")
+        assert not asgi_urls.after_done and not communicator.future.done()
+        asgi_urls.release.set()
+        await communicator.wait(timeout=LIMIT)
+        return json.loads(body["body"])
+
+    sent = asyncio.run(run())
+    assert asgi_urls.after_done == {"released": True, "thread": sent["thread"]}

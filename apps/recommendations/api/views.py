@@ -18,6 +18,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from apps.core.responses import AfterResponse
 from apps.organizations.models import ApiKey, Role
 from apps.organizations.permissions import role_at_least
 from apps.organizations.tenancy import OrganizationAPIView
@@ -94,13 +95,16 @@ class RecommendationListApi(OrganizationAPIView):
         personal_reasons = self.api_key is None and (
             is_self or (role_at_least(self.role, Role.ADMIN) and self.organization.personality_admin_access)
         )
+        after = []
         result = services.recommendations_serve(
             organization=self.organization, user_id=user_id, request=rank_request, offset=data["offset"],
             limit=data["limit"], verify_member=not is_self, personal_reasons=personal_reasons,
+            log_after=after.append,
         )  # fmt: skip
         # `result` is already plain JSON data (it is what the cache holds); RecommendationListSerializer
         # documents its shape. Rendering it through nested serializers would double a cache hit's cost.
-        return Response(result)
+        # The log rows are written once the response is sent (its ids are in it already).
+        return AfterResponse(result, after=after)
 
 
 class RecommendationFeedbackApi(OrganizationAPIView):

@@ -104,6 +104,54 @@ def test_the_list_request_runs_in_autocommit(world):
     assert RecommendationLog.objects.filter(organization=organization, user=user).count() == 6
 
 
+def test_the_api_writes_the_log_after_the_response_and_a_failed_write_keeps_the_answer(world, monkeypatch, caplog):
+    """The list's log ids are taken before its rows are written; the API writes them once the response is sent
+    (AfterResponse). A write that fails then is logged, the answer the client has is unchanged, no row of it is
+    half-written and the connection's transaction stays usable. The failure is made real: ids taken twice
+    collide with the rows the first request wrote (the table's primary key)."""
+    import logging
+
+    from apps.recommendations import services
+
+    organization, user = world["organization"], world["data_fans"][0]
+    client = client_for(user)
+    first = client.get(url(organization), {"limit": 3}).json()
+    taken = [entry["log_id"] for entry in first["results"]]
+    assert RecommendationLog.objects.filter(pk__in=taken).count() == 3
+    monkeypatch.setattr(services.log_ids, "take", lambda count: taken[:count])
+    with caplog.at_level(logging.ERROR, logger="apps.core.responses"):
+        again = client.get(url(organization), {"limit": 3})
+    assert again.status_code == 200 and again.json()["cached"] is True
+    assert [entry["log_id"] for entry in again.json()["results"]] == taken
+    assert "Work after the response failed" in caplog.text and "duplicate key" in caplog.text
+    assert not RecommendationLog.objects.filter(request_id=again.json()["request_id"]).exists()
+    assert RecommendationLog.objects.filter(organization=organization, user=user).count() == 3
+
+
+def test_log_ids_come_from_the_sequence_in_blocks_and_never_repeat(db):
+    """LogIds hands out ascending, distinct ids from the table's sequence, one round trip per block; a take
+    larger than the block is served whole; a forked process (another pid) starts a block of its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.recommendations.services import LogIds
+
+    ids = LogIds(block=5)
+    with CaptureQueriesContext(connection) as queries:
+        taken = [ids.take(3) for _ in range(4)]
+    assert len(queries) == 3  # 5 + 5 + 5 ids for 12
+    flat = [log_id for part in taken for log_id in part]
+    assert flat == sorted(flat) and len(set(flat)) == 12
+    big = ids.take(12)
+    assert len(big) == 12 and big == sorted(big) and min(big) > max(flat)
+    ids._pid = -1  # as in a child forked after the parent took its block
+    with CaptureQueriesContext(connection) as queries:
+        child = ids.take(1)
+    assert len(queries) == 1 and child[0] > max(big)
+    other = LogIds(block=5).take(5)  # another process's block
+    assert not set(other) & {*flat, *big, *child}
+
+
 def test_pagination_continues_the_same_list(world):
     """offset/limit page through one ranked list (positions continue)."""
     organization, user = world["organization"], world["cooks"][0]
