@@ -16,8 +16,9 @@ For one user, every candidate of any source is one row of features:
 Label: the item is in the user's validation hold-out. The model is linear, w . features, trained
 with the listwise softmax cross-entropy (ListNet top-one: each user's held-out items against all of
 their candidates; for binary relevance it bounds nDCG and MRR, Bruch et al. 2019), minimised by
-scipy's L-BFGS with an L2 penalty; the penalty (`L2_GRID`) and the feature set (all, or without the
-history and `recent` terms) are chosen by two-fold cross-fitting on the validation users.
+scipy's L-BFGS with an L2 penalty; the penalty (`L2_GRID`) and the feature set (all; without the
+history and `recent` terms; without the sources that alone find under `WEAK_SOURCE_SHARE` of the best
+one's nDCG) are chosen by two-fold cross-fitting on the validation users.
 
 Why this model: it is a dot product at serving (well under a millisecond for a few hundred
 candidates), its coefficients are a few numbers stored as JSON with the RecommenderModel (nothing
@@ -47,6 +48,9 @@ MIN_USERS = 50
 #: flattens it and spreads the weight over correlated features: the small values matter (issue 18:
 #: 0.01 won at 1,000 users x 10,000 items, validation nDCG@10 0.0640 against 0.0623 with 0.1-10)
 L2_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+#: a source whose validation nDCG alone is under this share of the best source's is also tried left out of
+#: the blend (the feature sets of the cross-fitting)
+WEAK_SOURCE_SHARE = 0.1
 
 
 def feature_names(sources: tuple[str, ...]) -> tuple[str, ...]:
@@ -203,6 +207,9 @@ def _fit(rows: ValidationRows, mask: np.ndarray, *, columns: np.ndarray, l2: flo
     log softmax(X w), plus l2 |w|^2, with w >= 0. L-BFGS-B (scipy). None when no user has a held-out candidate."""
     from scipy.optimize import minimize
 
+    # Candidates that only sources left out of `columns` brought have no feature: they rank last whatever the
+    # weights, so they are left out of the fit too (in the softmax they would only pull the weights up).
+    mask = mask & (rows.matrix[:, columns] != 0).any(axis=1)
     keep = mask & np.isin(rows.owner, np.unique(rows.owner[mask & rows.relevance]))
     if not keep.any():
         return None
@@ -266,6 +273,13 @@ def ranker_learn(
         "all": np.arange(width),
         "scores and ranks": np.array([i for i in range(width - 1) if i % 3 != 2]),
     }
+    # A source that finds next to nothing alone (content embeddings of titles that say little, say) still adds
+    # three features the fit can only overfit on: the cross-fitting also tries the blend without them.
+    best_solo = max(solo.values(), default=0.0)
+    weak = [name for name in sources if solo[name] < WEAK_SOURCE_SHARE * best_solo]
+    if weak and len(weak) < len(sources):
+        dropped = {3 * sources.index(name) + offset for name in weak for offset in range(3)}
+        feature_sets[f"without {', '.join(weak)}"] = np.array([i for i in range(width) if i not in dropped])
     fold = np.random.default_rng(seed).permutation(n_users) % 2
     crossed: dict[tuple[str, float], float] = {}
     for label, columns in feature_sets.items():
@@ -298,5 +312,6 @@ def ranker_learn(
         "solo_ndcg_at_10": {name: round(value, 4) for name, value in solo.items()},
         "blend": chosen,
         "importance": ranker.importance(),
+        "cross_fitted": {f"{label}, l2 {l2:g}": round(value, 4) for (label, l2), value in crossed.items()},
     }
     return ranker, validation

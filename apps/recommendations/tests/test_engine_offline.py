@@ -110,6 +110,40 @@ def test_ranker_needs_enough_users_and_falls_back_to_the_best_source():
     assert ranker.as_dict() == solo_ranker(("good", "noise"), "good").as_dict()
 
 
+def test_a_source_that_finds_next_to_nothing_is_also_tried_left_out():
+    """A source whose validation nDCG alone is under WEAK_SOURCE_SHARE of the best one's is cross-fitted out as
+    well as in. Left out, it is as if it had never been asked: the candidates only it brought leave the fit
+    too (they have no feature left; in the softmax they would still move the weights)."""
+    from apps.recommendations.engine.ranker import ValidationRows, _fit
+
+    rng = np.random.default_rng(3)
+    per_user, truth = [], []
+    for _ in range(200):
+        good, second, noise = (rng.choice(1000, size=20, replace=False) for _ in range(3))
+        per_user.append({
+            "good": Candidates(good, np.linspace(1, 0.1, 20)),
+            "second": Candidates(second, np.linspace(1, 0.1, 20)),
+            "noise": Candidates(noise, np.linspace(1, 0.1, 20)),
+        })  # fmt: skip
+        truth.append({int(good[0]), int(second[0])})
+    history, recent = [10] * 200, [None] * 200
+    _ranker, figures = ranker_learn(
+        per_user, truth, history_lengths=history, recent=recent, sources=("good", "second", "noise"),
+        recent_source=None,
+    )  # fmt: skip
+    assert figures["solo_ndcg_at_10"]["noise"] < 0.1 * figures["solo_ndcg_at_10"]["good"]
+    assert {"all, l2 0.01", "without noise, l2 0.01"} <= set(figures["cross_fitted"])
+
+    rows = ValidationRows.build(per_user, truth, history, recent, ("good", "second", "noise"))
+    kept = np.array([0, 1, 2, 3, 4, 5, 9])  # good's and second's three features, and `recent`
+    left_out = _fit(rows, np.ones(len(rows.owner), dtype=bool), columns=kept, l2=0.01)
+    never_asked = [{name: found for name, found in candidates.items() if name != "noise"} for candidates in per_user]
+    rows_without = ValidationRows.build(never_asked, truth, history, recent, ("good", "second"))
+    alone = _fit(rows_without, np.ones(len(rows_without.owner), dtype=bool), columns=np.arange(7), l2=0.01)
+    assert left_out[[6, 7, 8]].tolist() == [0.0, 0.0, 0.0]
+    assert left_out[kept] == pytest.approx(alone, rel=1e-4, abs=1e-6)
+
+
 def test_blend_add_puts_fixed_sources_on_top_of_the_ranker():
     """Course/graph candidates with fixed weights are added to the ranker's scores, contributions kept."""
     ranker = solo_ranker(("a",), "a")
