@@ -5,7 +5,7 @@ chunk_search, conversation_create + turn_prepare + turn_answer with the offline 
 same script measures today's build and any later change to parsing, scoring, calibration or the
 answerer. Nothing of Beacon's logic is re-implemented here.
 
-Corpora (`--corpus pg|celery|all`):
+Corpora (`--corpus pg|celery|python|all`):
 - pg: PostgreSQL 15's documentation as Debian ships it (`apt-get install postgresql-doc-15`, HTML
   under /usr/share/doc/postgresql-doc-15/html). Each page (a sect1) becomes a Markdown document;
   its sect2 titles are the questions and are removed from the uploaded text (sect3 titles too,
@@ -20,6 +20,11 @@ Corpora (`--corpus pg|celery|all`):
   with two or more words, unique in the corpus and over a section of 20+ words is a question;
   its title line (with under/overline) is removed from the uploaded text. `--docs N` keeps the
   first N prose pages (default: all).
+- python: Python 3.11's documentation, the Sphinx sources Debian ships (`apt-get install python3-doc`:
+  /usr/share/doc/python3-doc/html/_sources/**/*.rst.txt, `--python-docs`), read as celery's are, reference
+  pages included (What's New skipped): some 475 pages and their FAQ (faq/*.rst: some 180 questions people ask about
+  Python, with their answers), the size and shape of issue 14's held-out check (663 documents, 224 FAQ
+  questions). Out-of-domain: Celery's and Sphinx's FAQs. Not part of `all` (it takes longest).
 
 Labelling is the same for every pipeline and independent of Beacon's parser: a returned chunk
 is located to the section (of the same document) whose raw source text holds the largest share
@@ -103,6 +108,7 @@ from _setup import django_setup, fresh_bot
 
 PG_DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
 CELERY_DOCS = Path("/work/data/celery-5.7.0/docs")
+PYTHON_DOCS = Path("/usr/share/doc/python3-doc/html/_sources")
 SPHINX_SDIST = Path("/work/data/sphinx-9.0.0.tar.gz")
 NUMBERING = re.compile(r"^[A-Z]?[\d.]+\s+")
 WORD = re.compile(r"[a-z0-9]+")
@@ -302,15 +308,39 @@ def prose_words(lines: list[str], headings) -> int:
 
 def celery_corpus(root: Path, limit: int | None) -> tuple[Corpus, int]:
     """The Celery docs corpus, and how many .rst pages were skipped (history, changelog, no prose)."""
+    corpus, skipped = rst_corpus(root, "*.rst", skip=("history/", "changelog"), limit=limit)
+    corpus.name, corpus.description = (
+        "celery",
+        f"{len(corpus.docs)} prose pages of Celery 5.7.0's Sphinx sources (reStructuredText)",
+    )
+    return corpus, skipped
+
+
+def python_corpus(root: Path, limit: int | None) -> tuple[Corpus, int]:
+    """Python's documentation as Debian ships its Sphinx sources (`_sources/**/*.rst.txt` of python3-doc), and
+    how many pages were skipped (the What's New changelogs, no prose)."""
+    # Every page with headings: Python's reference pages are written by hand inside directives (`.. function::`),
+    # not pulled from code by autodoc as Celery's are, so they are not left out as prose-less.
+    corpus, skipped = rst_corpus(root, "*.rst.txt", skip=("whatsnew/",), limit=limit, min_prose=0)
+    corpus.name = "python"
+    corpus.description = f"{len(corpus.docs)} pages of Python 3.11's documentation sources (reStructuredText)"
+    return corpus, skipped
+
+
+def rst_corpus(
+    root: Path, pattern: str, *, skip: tuple[str, ...], limit: int | None, min_prose: int = PROSE_MIN_WORDS
+) -> tuple[Corpus, int]:
+    """A corpus of a folder of Sphinx sources: every `pattern` file under `root` whose path contains none of
+    `skip`, with headings and at least `min_prose` words of prose; each uploaded as `.rst`."""
     parsed, skipped = [], 0
-    for path in sorted(root.rglob("*.rst")):
+    for path in sorted(root.rglob(pattern)):
         relative = path.relative_to(root).as_posix()
-        if relative.startswith("history/") or "changelog" in relative:
+        if any(part in relative for part in skip):
             skipped += 1
             continue
         lines = path.read_text(encoding="utf-8").splitlines()
         headings = rst_headings(lines)
-        if not headings or prose_words(lines, headings) < PROSE_MIN_WORDS:
+        if not headings or prose_words(lines, headings) < min_prose:
             skipped += 1
             continue
         parsed.append((relative, lines, headings))
@@ -319,7 +349,7 @@ def celery_corpus(root: Path, limit: int | None) -> tuple[Corpus, int]:
     titles = Counter(clean_title(h[2]).lower() for _, _, headings in parsed for h in headings)
     docs, questions = [], []
     for relative, lines, headings in parsed:
-        name = relative.removesuffix(".rst").replace("/", "__") + ".rst"
+        name = relative.removesuffix(".txt").removesuffix(".rst").replace("/", "__") + ".rst"
         levels: list[tuple[str, bool]] = []
         stack: list[tuple[int, str]] = []
         spans = []  # (section id, path, title, heading start, heading end, body end)
@@ -362,8 +392,7 @@ def celery_corpus(root: Path, limit: int | None) -> tuple[Corpus, int]:
             Question(title, name, section_id, "faq" if section_id in faq else "title")
             for section_id, title in asked.items()
         ]
-    description = f"{len(docs)} prose pages of Celery 5.7.0's Sphinx sources (reStructuredText)"
-    return Corpus("celery", description, docs, questions), skipped
+    return Corpus("rst", f"{len(docs)} prose pages", docs, questions), skipped
 
 
 def _kept(lines: list[str], removed: set[int], start: int, end: int) -> str:
@@ -917,10 +946,11 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", choices=["pg", "celery", "all"], default="all")
+    parser.add_argument("--corpus", choices=["pg", "celery", "python", "all"], default="all", help="all: pg and celery")
     parser.add_argument("--pages", type=int, default=120, help="PostgreSQL pages (default 120)")
     parser.add_argument("--docs", type=int, default=None, help="Celery prose pages (default: all)")
     parser.add_argument("--celery-docs", type=Path, default=CELERY_DOCS)
+    parser.add_argument("--python-docs", type=Path, default=PYTHON_DOCS)
     parser.add_argument("--sphinx-sdist", type=Path, default=SPHINX_SDIST)
     parser.add_argument(
         "--chat",
@@ -978,6 +1008,19 @@ def main():
         celery.ood_groups = {"Sphinx FAQ entries": sphinx_faq, "PostgreSQL section titles": pg_titles[::stride][:100]}
         celery.other_faqs = other_faqs
         corpora.append(celery)
+    if args.corpus == "python":
+        if not (args.python_docs / "faq").is_dir():
+            raise SystemExit(
+                f"Python's documentation sources are missing at {args.python_docs}: apt-get install python3-doc"
+            )
+        python, skipped = python_corpus(args.python_docs, args.docs)
+        python.description += f"; {skipped} pages skipped (What's New, no heading)"
+        celery_faq = celery_faq_questions(args.celery_docs)
+        python.ood = celery_faq + sphinx_faq
+        python.ood_description = "Celery FAQ questions + Sphinx FAQ entries"
+        python.ood_groups = {"Celery FAQ questions": celery_faq, "Sphinx FAQ entries": sphinx_faq}
+        python.other_faqs = other_faqs
+        corpora.append(python)
     figures = {
         corpus.name: run_corpus(corpus, embedder=embedder, keep=args.keep, chat=None if args.chat < 0 else args.chat)
         for corpus in corpora
