@@ -18,7 +18,8 @@ with the listwise softmax cross-entropy (ListNet top-one: each user's held-out i
 their candidates; for binary relevance it bounds nDCG and MRR, Bruch et al. 2019), minimised by
 scipy's L-BFGS with an L2 penalty; the penalty (`L2_GRID`) and the feature set (all; without the
 history and `recent` terms; without the sources that alone find under `WEAK_SOURCE_SHARE` of the best
-one's nDCG) are chosen by two-fold cross-fitting on the validation users.
+one's nDCG, kept only when better by more than one standard error) are chosen by two-fold cross-fitting on
+the validation users.
 
 Why this model: it is a dot product at serving (well under a millisecond for a few hundred
 candidates), its coefficients are a few numbers stored as JSON with the RecommenderModel (nothing
@@ -188,6 +189,12 @@ class ValidationRows:
 
     def ndcg(self, scores: np.ndarray, users: np.ndarray | None = None, *, k: int = 10) -> float:
         """Mean nDCG@k over `users` (default: all) of the candidates ordered by `scores`."""
+        per_user = self.ndcg_per_user(scores, k=k)
+        chosen = np.arange(len(self.ideal)) if users is None else users
+        return float(per_user[chosen].mean()) if len(chosen) else 0.0
+
+    def ndcg_per_user(self, scores: np.ndarray, *, k: int = 10) -> np.ndarray:
+        """Each validation user's nDCG@k of the candidates ordered by `scores`."""
         n_users = len(self.ideal)
         discounts = 1.0 / np.log2(np.arange(2, k + 2))
         order = np.lexsort((-scores, self.owner))
@@ -196,9 +203,7 @@ class ValidationRows:
         shown = (rank < k) & np.isfinite(scores[order])  # -inf: not a candidate of this ranking
         gains = np.where(self.relevance[order] & shown, discounts[np.minimum(rank, k - 1)], 0.0)
         dcg = np.bincount(self.owner[order], weights=gains, minlength=n_users)
-        per_user = np.divide(dcg, self.ideal, out=np.zeros(n_users), where=self.ideal > 0)
-        chosen = np.arange(n_users) if users is None else users
-        return float(per_user[chosen].mean()) if len(chosen) else 0.0
+        return np.divide(dcg, self.ideal, out=np.zeros(n_users), where=self.ideal > 0)
 
 
 def _fit(rows: ValidationRows, mask: np.ndarray, *, columns: np.ndarray, l2: float) -> np.ndarray | None:
@@ -235,6 +240,25 @@ def _fit(rows: ValidationRows, mask: np.ndarray, *, columns: np.ndarray, l2: flo
     coef = np.zeros(rows.matrix.shape[1])
     coef[columns] = result.x
     return coef
+
+
+def _setting_choose(crossed: dict, per_user: dict) -> tuple[str, float] | None:
+    """The cross-fitted setting to keep: the best one with every source; one that leaves weak sources out only when
+    it beats that by more than one standard error of the users' paired differences (a source is not dropped on
+    noise: with a dozen settings tried, the best of them wins by a little by chance alone)."""
+    full = [key for key in crossed if not key[0].startswith("without ")]
+    setting = max(full, key=crossed.get) if full else None
+    reduced = [key for key in crossed if key[0].startswith("without ")]
+    if not reduced:
+        return setting
+    alternative = max(reduced, key=crossed.get)
+    if setting is None:
+        return alternative
+    gain = per_user[alternative] - per_user[setting]
+    gain = gain[~np.isnan(gain)]
+    if len(gain) > 1 and gain.mean() > gain.std(ddof=1) / np.sqrt(len(gain)):
+        return alternative
+    return setting
 
 
 def ranker_learn(
@@ -274,7 +298,8 @@ def ranker_learn(
         "scores and ranks": np.array([i for i in range(width - 1) if i % 3 != 2]),
     }
     # A source that finds next to nothing alone (content embeddings of titles that say little, say) still adds
-    # three features the fit can only overfit on: the cross-fitting also tries the blend without them.
+    # three features the fit can only overfit on: the cross-fitting also tries the blend without them (kept only
+    # when clearly better: _setting_choose).
     best_solo = max(solo.values(), default=0.0)
     weak = [name for name in sources if solo[name] < WEAK_SOURCE_SHARE * best_solo]
     if weak and len(weak) < len(sources):
@@ -282,20 +307,20 @@ def ranker_learn(
         feature_sets[f"without {', '.join(weak)}"] = np.array([i for i in range(width) if i not in dropped])
     fold = np.random.default_rng(seed).permutation(n_users) % 2
     crossed: dict[tuple[str, float], float] = {}
+    per_user: dict[tuple[str, float], np.ndarray] = {}  # each user's nDCG on the fold they were held out of
     for label, columns in feature_sets.items():
         for l2 in L2_GRID:
-            total, counted = 0.0, 0
+            found = np.full(n_users, np.nan)
             for part in (0, 1):
                 coef = _fit(rows, fold[rows.owner] != part, columns=columns, l2=l2)
                 if coef is None:
                     continue
                 held = np.flatnonzero(fold == part)
-                total += rows.ndcg(rows.matrix @ coef, held, k=k) * len(held)
-                counted += len(held)
-            if counted:
-                crossed[(label, l2)] = total / counted
+                found[held] = rows.ndcg_per_user(rows.matrix @ coef, k=k)[held]
+            if not np.isnan(found).all():
+                crossed[(label, l2)], per_user[(label, l2)] = float(np.nanmean(found)), found
     champion = max(solo, key=solo.get) if solo else None
-    setting = max(crossed, key=crossed.get) if crossed else None
+    setting = _setting_choose(crossed, per_user)
     learnt = crossed[setting] if setting else 0.0
     coef = _fit(rows, np.ones(len(rows.owner), dtype=bool), columns=feature_sets[setting[0]], l2=setting[1]) if (
         setting) else None  # fmt: skip

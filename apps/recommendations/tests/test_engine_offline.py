@@ -144,6 +144,26 @@ def test_a_source_that_finds_next_to_nothing_is_also_tried_left_out():
     assert left_out[kept] == pytest.approx(alone, rel=1e-4, abs=1e-6)
 
 
+def test_leaving_a_weak_source_out_is_kept_only_when_better_beyond_noise():
+    """The best setting with every source stays unless one without the weak sources beats it by more than one
+    standard error of the users' paired differences; a larger mean won by a few users' luck does not count."""
+    from apps.recommendations.engine.ranker import _setting_choose
+
+    rng = np.random.default_rng(5)
+    base = rng.random(50) * 0.5
+    steady = base + 0.01  # every user a little better
+    lucky = base.copy()
+    lucky[0] += 1.0  # one user found everything, the others a little worse: the mean higher than `steady`'s
+    lucky[1:] -= 0.005
+    assert lucky.mean() > steady.mean() > base.mean()
+    for alternative, expected in ((steady, ("without content", 0.01)), (lucky, ("all", 0.01))):
+        crossed = {("all", 0.01): base.mean(), ("all", 0.1): base.mean() - 0.02,
+                   ("without content", 0.01): alternative.mean()}  # fmt: skip
+        per_user = {("all", 0.01): base, ("all", 0.1): base - 0.02, ("without content", 0.01): alternative}
+        assert _setting_choose(crossed, per_user) == expected
+    assert _setting_choose({("all", 0.1): 0.2}, {("all", 0.1): base}) == ("all", 0.1)
+
+
 def test_blend_add_puts_fixed_sources_on_top_of_the_ranker():
     """Course/graph candidates with fixed weights are added to the ranker's scores, contributions kept."""
     ranker = solo_ranker(("a",), "a")
