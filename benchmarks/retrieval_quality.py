@@ -944,6 +944,16 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
     }
 
 
+def with_celery_and_sphinx_faqs(corpus: Corpus, celery_docs: Path, sphinx_faq: list[str], other_faqs: dict) -> Corpus:
+    """The corpus with Celery's and Sphinx's FAQs as its out-of-domain set, and the other products' FAQs."""
+    celery_faq = celery_faq_questions(celery_docs)
+    corpus.ood = celery_faq + sphinx_faq
+    corpus.ood_description = "Celery FAQ questions + Sphinx FAQ entries"
+    corpus.ood_groups = {"Celery FAQ questions": celery_faq, "Sphinx FAQ entries": sphinx_faq}
+    corpus.other_faqs = other_faqs
+    return corpus
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", choices=["pg", "celery", "python", "all"], default="all", help="all: pg and celery")
@@ -990,12 +1000,7 @@ def main():
     if want_pg or (want_celery and PG_DOCS.is_dir()):
         pg = pg_corpus(args.pages)
     if want_pg:
-        celery_faq = celery_faq_questions(args.celery_docs)
-        pg.ood = celery_faq + sphinx_faq
-        pg.ood_description = "Celery FAQ questions + Sphinx FAQ entries"
-        pg.ood_groups = {"Celery FAQ questions": celery_faq, "Sphinx FAQ entries": sphinx_faq}
-        pg.other_faqs = other_faqs
-        corpora.append(pg)
+        corpora.append(with_celery_and_sphinx_faqs(pg, args.celery_docs, sphinx_faq, other_faqs))
     if want_celery:
         celery, skipped = celery_corpus(args.celery_docs, args.docs)
         celery.description += f"; {skipped} pages skipped (history, changelog, under {PROSE_MIN_WORDS} words of prose)"
@@ -1015,12 +1020,7 @@ def main():
             )
         python, skipped = python_corpus(args.python_docs, args.docs)
         python.description += f"; {skipped} pages skipped (What's New, no heading)"
-        celery_faq = celery_faq_questions(args.celery_docs)
-        python.ood = celery_faq + sphinx_faq
-        python.ood_description = "Celery FAQ questions + Sphinx FAQ entries"
-        python.ood_groups = {"Celery FAQ questions": celery_faq, "Sphinx FAQ entries": sphinx_faq}
-        python.other_faqs = other_faqs
-        corpora.append(python)
+        corpora.append(with_celery_and_sphinx_faqs(python, args.celery_docs, sphinx_faq, other_faqs))
     figures = {
         corpus.name: run_corpus(corpus, embedder=embedder, keep=args.keep, chat=None if args.chat < 0 else args.chat)
         for corpus in corpora
