@@ -60,7 +60,9 @@ Held-out shape (issue 14's check: a bot's real FAQ questions against an unrelate
 `--chat`, each bot is also asked questions of five FAQs Debian ships as text (OTHER_FAQS: packages
 zlib1g-dev, xz-utils, sed, lsof, procps; those not installed are left out), apart from the set above;
 the run prints their refused share next to the FAQ entries' answered share, the other products'
-questions that were answered, and the refused share of each group of the set above.
+questions that were answered, and the refused share of each group of the set above. `--json` also lists every
+out-of-domain question that was answered (`answered_out_of_domain`: the answer and what it cited), to read
+whether the documents answer it after all.
 
 FAQ entries: a section titled as a question ("Can I cancel the execution of a task?", Celery's
 faq.rst and a few pages of either corpus) is not a section-title question: its title stays in the
@@ -845,6 +847,15 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
             refusal["other_faqs_asked"] = len(other_messages)
             wrongly = [q for q, m in zip(asked, other_messages, strict=True) if answered(m, bot)]
             refusal["other_faqs_answered_examples"] = wrongly[:10]
+            ood_asked, ood_messages = [*ood_asked, *asked], [*ood_messages, *other_messages]
+        # Every out-of-domain question the bot answered, with what it said and cited, for reading by a person
+        # (is the answer in the documents after all?): in --json only.
+        refusal["answered_out_of_domain"] = [
+            {"question": q, "answer": m.content[:400], "cited": [
+                {"title": c.get("title"), "heading_path": c.get("heading_path"), "score": c.get("score")}
+                for c in m.citations[:3]]}
+            for q, m in zip(ood_asked, ood_messages, strict=True) if answered(m, bot)
+        ]  # fmt: skip
 
     print(f"\nrefusal at the bot's cut-off {cutoff:.3f} ({calibration_note}):")
     in_share, out_share = pct(refusal["search_answered"]), pct(refusal["search_refused"])
