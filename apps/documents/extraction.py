@@ -25,6 +25,8 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
+from apps.documents.extraction_faq import QUESTION_LEVEL, answer_text, is_question, split_q_and_a, text_blocks
+
 ALLOWED_EXTENSIONS = {
     "txt": "txt", "text": "txt", "md": "md", "markdown": "md", "rst": "rst", "rest": "rst", "html": "html",
     "htm": "html", "pdf": "pdf", "docx": "docx",
@@ -198,13 +200,15 @@ def text_paragraphs(text: str) -> list[str]:
 
 
 def extract_txt(data: bytes) -> Extracted:
-    """Paragraphs; a text file that is reStructuredText by its content is read as reST."""
+    """Paragraphs, questions set apart made headings (apps.documents.extraction_faq); a text file that is
+    reStructuredText by its content is read as reST."""
     from apps.documents.extraction_rst import looks_like_rst
 
     text = decode_text(data)
     if looks_like_rst(text):
         return _rst(text)
-    return Extracted(kind="txt", blocks=[Block(p) for p in text_paragraphs(text)])
+    paragraphs = [paragraph for paragraph in re.split(r"\n\s*\n", text) if paragraph.strip()]
+    return Extracted(kind="txt", blocks=[Block(text, path) for text, path in text_blocks(paragraphs)])
 
 
 def extract_rst(data: bytes) -> Extracted:
@@ -226,6 +230,9 @@ def extract_md(data: bytes) -> Extracted:
 
 
 HTML_BLOCKS = ["p", "li", "pre", "blockquote", "td", "th", "dd", "dt", "figcaption", "caption"]
+# Elements read only when they hold a question (an accordion's title), and the markup that sets one apart.
+HTML_QUESTIONS = {"summary", "button"}
+HTML_EMPHASIS = {"b", "strong", "em", "i"}
 
 
 class _TooBig(Exception):
@@ -295,12 +302,12 @@ def _html_candidates(body):
     One pass down, one up and one down the tree (linear in its size, whatever its depth): a block inside
     another block (li > p) is taken once, by the outer one; a div, and a table cell that holds headings
     or blocks (layout), counts only when it holds text directly (no heading, block or div below it).
-    Headings always count.
+    Headings, `<summary>` and `<button>` (questions, apps.documents.extraction_faq) always count.
     """
     from bs4 import Tag
 
     blocks = set(HTML_BLOCKS)
-    wanted = HEADINGS | blocks | {"div"}
+    wanted = HEADINGS | blocks | {"div"} | HTML_QUESTIONS
     order: list = []
     stack = [child for child in reversed(body.contents) if isinstance(child, Tag)]
     while stack:
@@ -323,12 +330,43 @@ def _html_candidates(body):
         below_block[id(element)] = in_block or (element.name in blocks and not container(element))
         if element.name not in wanted:
             continue
-        if element.name in HEADINGS:
+        if element.name in HEADINGS or element.name in HTML_QUESTIONS:
             yield element
         elif in_block or container(element):
             continue
         else:
             yield element
+
+
+def _html_question(element) -> tuple[str, str] | None:
+    """(question, the answer's text in the same element) when the element is a question set apart (an
+    accordion's `<summary>`, a question `<dt>` or `<button>`, a block wholly in bold or emphasis or led by
+    `Q:`; apps.documents.extraction_faq), else None."""
+    from apps.documents.extraction_faq import QUESTION_MAX_CHARS, is_question, split_q_and_a
+
+    text = " ".join(element.get_text(" ", strip=True).split())
+    if element.name == "summary":  # a disclosure's title heads its content, question or not
+        return (text, "") if text and len(text) <= QUESTION_MAX_CHARS else None
+    if element.name in ("button", "dt"):
+        return (text, "") if is_question(text) else None
+    question, answer = split_q_and_a(text)
+    if question is not None:
+        return question, answer
+    if not is_question(text):
+        return None
+    for string in element.find_all(string=True):
+        if not string.strip():
+            continue
+        emphasised = False
+        for parent in string.parents:
+            if parent is element:
+                break
+            if parent.name in HTML_EMPHASIS:
+                emphasised = True
+                break
+        if not emphasised:
+            return None
+    return text, ""
 
 
 def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
@@ -342,13 +380,26 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
     body = _html_main(soup) or soup.body or soup
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
+    scope = None  # the element a question heading lasts for (its <details> or <dl>); None: the next heading
     for element in _html_candidates(body):
+        if scope is not None and not any(parent is scope for parent in element.parents):
+            path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL]
+            scope = None
         if element.name in HEADINGS:
             level = int(element.name[1])
             heading = element.get_text(" ", strip=True)
             if heading:
                 path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
                 title = title or heading
+            continue
+        question = _html_question(element) if element.name != "pre" else None
+        if question is not None:
+            path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL] + [(QUESTION_LEVEL, question[0])]
+            scope = element.parent if element.name in ("summary", "dt") else None
+            if question[1]:
+                blocks.append(Block(question[1], tuple(h for _, h in path)))
+            continue
+        if element.name in HTML_QUESTIONS:  # a summary too long, a button that is not a question: UI text
             continue
         if element.name == "pre":  # code: its lines and indentation kept, as a fenced block
             code = code_text(element.get_text(""), _html_language(element))
@@ -609,7 +660,15 @@ def extract_docx(data: bytes, limits: Limits | None = None) -> Extracted:
         if level is not None:
             path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
             continue
-        blocks.append(Block(text, tuple(h for _, h in path)))
+        question, text = split_q_and_a(text)
+        runs = [run for run in paragraph.runs if run.text.strip()]
+        if question is None and runs and all(run.bold for run in runs) and is_question(text):
+            question, text = text, ""  # a bold question heads its answer (apps.documents.extraction_faq)
+        if question is not None:
+            path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL] + [(QUESTION_LEVEL, question)]
+        text = answer_text(text)
+        if text:
+            blocks.append(Block(text, tuple(h for _, h in path)))
     for table in document.tables:
         for row in table.rows:
             cells = [cell.text.strip() for cell in row.cells if cell.text.strip()]

@@ -3,7 +3,9 @@
 The parser's token stream gives headings (ATX and setext) as the heading path, paragraphs (in
 lists and block quotes too), table rows as " | " lines, fenced and indented code as code blocks
 (their lines and indentation kept), and HTML blocks as their text. Links read as their text,
-inline code as its text, images and inline HTML are dropped.
+inline code as its text, images and inline HTML are dropped. A question set apart — a paragraph that is
+one bold or emphasised question, a `Q:` paragraph, an HTML `<summary>` — heads what follows it
+(apps.documents.extraction_faq).
 
 markdown-it-py is linear on hostile input in practice (it caps nesting at 20 levels); the one step
 added here, stripping tags from HTML blocks, is a forward scan with `str.find`.
@@ -12,9 +14,11 @@ added here, stripping tags from HTML blocks, is a forward scan with `str.find`.
 from __future__ import annotations
 
 import html
+import re
 from functools import lru_cache
 
 from apps.documents.extraction import Block, code_text, text_paragraphs
+from apps.documents.extraction_faq import QUESTION_LEVEL, answer_text, is_question, split_q_and_a
 
 
 @lru_cache(maxsize=1)
@@ -41,6 +45,28 @@ def _inline(token) -> str:
             parts.append(" ")
         # link, emphasis and strikethrough markers add nothing; images and inline HTML are dropped
     return "".join(parts)
+
+
+EMPHASIS = {"strong_open": "strong_close", "em_open": "em_close"}
+SUMMARY = re.compile(r"<summary\b[^>]*>(.*?)</summary\s*>", re.IGNORECASE | re.DOTALL)
+DETAILS_END = re.compile(r"</details\s*>", re.IGNORECASE)
+
+
+def _emphasised_only(token) -> bool:
+    """Whether an inline token is one bold or emphasised span ("**How do I ...?**"), spaces aside."""
+    children = [
+        child
+        for child in token.children or ()
+        if child.type not in ("softbreak", "hardbreak") and not (child.type == "text" and not child.content.strip())
+    ]
+    if len(children) < 3 or children[0].type not in EMPHASIS or children[-1].type != EMPHASIS[children[0].type]:
+        return False
+    depth = 0
+    for child in children[:-1]:
+        depth += child.type.endswith("_open") - child.type.endswith("_close")
+        if depth == 0:  # the first span closed before the end: more than one span
+            return False
+    return True
 
 
 DROPPED_HTML = ("<!--", "<script", "<style", "<?", "<!")
@@ -90,6 +116,13 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
             row.append(" ".join(_inline(token).split()))
         elif kind == "inline":
             paragraph = " ".join(_inline(token).split())
+            question, paragraph = split_q_and_a(paragraph)
+            if question is None and _emphasised_only(token) and is_question(paragraph):
+                question, paragraph = paragraph, ""
+            if question is not None:  # a question set apart heads what follows it
+                path = [(level, h) for level, h in path if level < QUESTION_LEVEL] + [(QUESTION_LEVEL, question)]
+                here = tuple(h for _, h in path)
+            paragraph = answer_text(paragraph)
             if paragraph:
                 blocks.append(Block(paragraph, here))
         elif kind == "tr_open":
@@ -105,5 +138,26 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
             if code:
                 blocks.append(Block(code, here, code=True))
         elif kind == "html_block":
-            blocks += [Block(" ".join(p.split()), here) for p in text_paragraphs(html_text(token.content))]
+            content = token.content
+            if DETAILS_END.search(content) and path and path[-1][0] == QUESTION_LEVEL:
+                path = path[:-1]  # the question of a <details> ends with it
+                here = tuple(h for _, h in path)
+            summary = SUMMARY.search(content)
+            if summary:
+                blocks += _html_blocks(content[: summary.start()], here)
+                question = " ".join(html_text(summary.group(1)).split())
+                if question:
+                    path = [(level, h) for level, h in path if level < QUESTION_LEVEL] + [(QUESTION_LEVEL, question)]
+                    here = tuple(h for _, h in path)
+                content = content[summary.end() :]
+                if DETAILS_END.search(content):  # the whole <details> in one HTML block
+                    blocks += _html_blocks(content, here)
+                    path = path[:-1]
+                    here = tuple(h for _, h in path)
+                    continue
+            blocks += _html_blocks(content, here)
     return title, blocks
+
+
+def _html_blocks(content: str, here: tuple[str, ...]) -> list[Block]:
+    return [Block(" ".join(p.split()), here) for p in text_paragraphs(html_text(content))]

@@ -29,6 +29,7 @@ from docutils.parsers.rst import Directive, Parser, directives, roles, states
 from docutils.utils import unescape
 
 from apps.documents.extraction import Block, code_text, text_paragraphs
+from apps.documents.extraction_faq import answer_text, is_question, split_q_and_a
 
 logger = logging.getLogger(__name__)
 
@@ -319,17 +320,37 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
+def _emphasised_only(node: nodes.Element) -> bool:
+    """A paragraph that is one bold or emphasised span ("**How do I ...?**"), spaces aside."""
+    children = [child for child in node.children if not (isinstance(child, nodes.Text) and not child.strip())]
+    return len(children) == 1 and isinstance(children[0], (nodes.strong, nodes.emphasis))
+
+
 class _Walker:
     def __init__(self):
         self.blocks: list[Block] = []
         self.path: list[str] = []
         self.title = ""
         self.headings: list[Block] = []
+        #: a question set apart (apps.documents.extraction_faq) heading what follows it in its section
+        self.question: str | None = None
+
+    def here(self) -> tuple[str, ...]:
+        return (*self.path, self.question) if self.question else tuple(self.path)
 
     def add(self, text: str) -> None:
         text = _clean(text)
         if text:
-            self.blocks.append(Block(text, tuple(self.path)))
+            self.blocks.append(Block(text, self.here()))
+
+    def paragraph(self, node: nodes.Element) -> None:
+        text = _clean(inline_text(node))
+        question, text = split_q_and_a(text)
+        if question is None and _emphasised_only(node) and is_question(text):
+            question, text = text, ""
+        if question is not None:
+            self.question = question
+        self.add(answer_text(text))
 
     def walk(self, node: nodes.Node) -> None:
         for child in node.children:
@@ -345,21 +366,23 @@ class _Walker:
                 self.path.append(heading)
                 self.title = self.title or heading
                 self.headings.append(Block(heading, tuple(self.path)))
+            outer, self.question = self.question, None
             for child in node.children:
                 if not isinstance(child, nodes.title):
                     self.visit(child)
             if heading:
                 self.path.pop()
+            self.question = outer
         elif isinstance(node, (nodes.literal_block, nodes.doctest_block)):
             language = node.get("language", "") or ("pycon" if isinstance(node, nodes.doctest_block) else "")
             text = code_text(node.astext(), language)
             if text:
-                self.blocks.append(Block(text, tuple(self.path), code=True))
+                self.blocks.append(Block(text, self.here(), code=True))
         elif isinstance(node, nodes.line_block):
             lines = [_clean(inline_text(line)) for line in node.findall(nodes.line)]
             text = "\n".join(line for line in lines if line)
             if text:
-                self.blocks.append(Block(text, tuple(self.path)))
+                self.blocks.append(Block(text, self.here()))
         elif isinstance(node, (nodes.definition_list_item, nodes.field, nodes.option_list_item)):
             self._labelled(node)
         elif isinstance(node, nodes.table):
@@ -368,7 +391,9 @@ class _Walker:
                 self.add(" | ".join(cell for cell in cells if cell))
         elif isinstance(node, nodes.Text):
             self.add(str(node))
-        elif isinstance(node, nodes.TextElement):  # paragraph, title of a topic or admonition, rubric, caption
+        elif isinstance(node, nodes.paragraph):
+            self.paragraph(node)
+        elif isinstance(node, nodes.TextElement):  # title of a topic or admonition, rubric, caption
             self.add(inline_text(node))
         else:  # lists, block quotes, admonitions, topics, containers, footnotes: their children
             self.walk(node)
@@ -380,6 +405,12 @@ class _Walker:
         label = " ".join(label for label in labels if label)
         body = [child for child in node.children if not isinstance(child, label_types)]
         children = [grandchild for child in body for grandchild in child.children]
+        if isinstance(node, nodes.definition_list_item) and is_question(label):  # a question heads its definition
+            outer, self.question = self.question, label
+            for child in children:
+                self.visit(child)
+            self.question = outer
+            return
         if children and isinstance(children[0], nodes.paragraph) and label:
             self.add(f"{label}: {inline_text(children[0])}")
             children = children[1:]
