@@ -140,7 +140,7 @@ def text_blocks(paragraphs: list[str]) -> list[tuple[str, tuple[str, ...]]]:
     # when they continue the numbering: a list inside an answer ("1. Stop the daemon.") is neither.
     numbered_depths = set(depths) if len(depths) >= 2 else set()
     result: list[tuple[str, tuple[str, ...]]] = []
-    path: list[tuple[int, str]] = []
+    path: list[tuple[int, str, bool]] = []  # (depth, heading, whether it is a question)
     last: dict[int, tuple[int, ...]] = {}  # the number of the last numbered heading of each depth
     for paragraph, lines, found in zip(paragraphs, split, questions, strict=True):
         if not lines:
@@ -165,9 +165,14 @@ def text_blocks(paragraphs: list[str]) -> list[tuple[str, tuple[str, ...]]]:
             depth = len(number) if number else QUESTION_LEVEL
             if number:
                 last = {d: n for d, n in last.items() if d < depth} | {depth: number}
-            path = [(level, h) for level, h in path if level < depth] + [(depth, heading)]
+            # A question heads its own answer only: "1.2.1 Are there mirror sites?" is not under "1.2 Where do I
+            # get lsof?" in its path (the parent's question would compete with the parent's answer). A numbered
+            # heading that is not a question ("4.1.1 Stale Segment ID APAR") stays under the question it details.
+            question = found is not None
+            path = [(level, h, asks) for level, h, asks in path if level < depth and not (asks and question)]
+            path.append((depth, heading, question))
             continue
         text = answer_text(re.sub(r"[ \t]+", " ", paragraph).strip())
         if text:
-            result.append((text, tuple(h for _, h in path)))
+            result.append((text, tuple(h for _, h, _ in path)))
     return result

@@ -168,17 +168,18 @@ LSOF_1 = (
 )
 
 
-def test_lsof_numbered_questions_nest_by_their_numbers():
-    """lsof: "1.2.1 Are there mirror sites?" sits under "1.2 Where do I get lsof?"; 1.2.2 replaces 1.2.1."""
+def test_lsof_numbered_sub_questions_head_their_own_answers():
+    """lsof: "1.2.1 Are there mirror sites?" heads its answer alone, not under "1.2 Where do I get lsof?" (whose
+    question would otherwise compete with 1.2's own answer); 1.2.2 replaces 1.2.1."""
     where = "Where do I get lsof?"
     assert pairs("00FAQ", LSOF_1) == [
         (("Lsof -- what is it?",), "Lsof is a UNIX-specific tool. Its name stands for LiSt\n Open Files, and it does "
          "just that."),
         ((where,), "Lsof is available via anonymous ftp from lsof.itap.purdue.edu.\n Look in the pub/tools/unix/lsof "
          "sub-directory."),
-        ((where, "Are there mirror sites?"), "On March 21, 2013 these sites appeared to have the lastest\n lsof "
+        (("Are there mirror sites?",), "On March 21, 2013 these sites appeared to have the lastest\n lsof "
          "revision:"),
-        ((where, "Are lsof executables available?"), "Some lsof executables are available in the subdirectory"),
+        (("Are lsof executables available?",), "Some lsof executables are available in the subdirectory"),
     ]  # fmt: skip
 
 
@@ -197,7 +198,8 @@ LSOF_4 = (
 
 def test_lsof_numbered_statements_are_headings_but_a_list_in_an_answer_is_not():
     """lsof: "4.1.1 Stale Segment ID APAR" and "4.2 Gcc ..." continue the numbering (headings); "3. The SID is
-    reallocated ..." inside 4.1.1's answer does not, so it stays the answer's text; 4.11.1 nests under 4.11."""
+    reallocated ..." inside 4.1.1's answer does not, so it stays the answer's text; "4.1.1 Stale Segment ID APAR"
+    stays under 4.1's question, which it details; the question 4.11.1 heads its answer alone."""
     stale = ("What is the Stale Segment ID bug and why is -X needed?", "Stale Segment ID APAR")
     oslevel = "Why doesn't /usr/bin/oslevel report the correct AIX version?"
     assert pairs("00FAQ", LSOF_4) == [
@@ -207,7 +209,7 @@ def test_lsof_numbered_statements_are_headings_but_a_list_in_an_answer_is_not():
         (stale, "3. The SID is reallocated for use as a persistent segment."),
         (("Gcc Work-around for AIX 4.1x",), "When gcc is used to compile lsof for AIX 4.1x, it doesn't"),
         ((oslevel,), 'The oslevel man page says, "The oslevel command reports'),
-        ((oslevel, f"{oslevel[:-1]} on AIX 5.1?"), "The subset list for oslevel on AIX 5.1 seems to include at"),
+        ((f"{oslevel[:-1]} on AIX 5.1?",), "The subset list for oslevel on AIX 5.1 seems to include at"),
     ]
 
 
