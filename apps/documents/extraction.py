@@ -348,11 +348,11 @@ def _html_question(element) -> tuple[str, str] | None:
     if element.name == "summary":  # a disclosure's title heads its content, question or not
         return (text, "") if text and len(text) <= QUESTION_MAX_CHARS else None
     if element.name in ("button", "dt"):
-        return (text, "") if is_question(text) else None
+        return (text, "") if is_question(text, lead_in=True) else None
     question, answer = split_q_and_a(text)
     if question is not None:
         return question, answer
-    if not is_question(text):
+    if not is_question(text, lead_in=True):  # markup sets it apart: a statement may lead in
         return None
     for string in element.find_all(string=True):
         if not string.strip():
@@ -662,7 +662,7 @@ def extract_docx(data: bytes, limits: Limits | None = None) -> Extracted:
             continue
         question, text = split_q_and_a(text)
         runs = [run for run in paragraph.runs if run.text.strip()]
-        if question is None and runs and all(run.bold for run in runs) and is_question(text):
+        if question is None and runs and all(run.bold for run in runs) and is_question(text, lead_in=True):
             question, text = text, ""  # a bold question heads its answer (apps.documents.extraction_faq)
         if question is not None:
             path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL] + [(QUESTION_LEVEL, question)]
@@ -686,6 +686,7 @@ EXTRACTORS = {
 def extract(filename: str, data: bytes, limits: Limits | None = None) -> Extracted:
     kind = detect_kind(filename, data)
     extracted = EXTRACTORS[kind](data, limits) if kind in ("html", "pdf", "docx") else EXTRACTORS[kind](data)
+    extracted.blocks = without_contents(extracted.blocks)
     for block in extracted.blocks:
         block.text = _storable(block.text)
         block.heading_path = tuple(_storable(heading) for heading in block.heading_path)
@@ -693,6 +694,48 @@ def extract(filename: str, data: bytes, limits: Limits | None = None) -> Extract
     if not any(block.text.strip() for block in extracted.blocks):
         raise ExtractionError("The file contains no text to learn from.")
     return extracted
+
+
+CONTENTS_NUMBER = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3})*\.?|[A-Z]\.)\s+")
+CONTENTS_SPLIT = re.compile(r"(?<=\?)\s+|\s+(?=\d{1,3}(?:\.\d{1,3})*\.?\s+[A-Z\"'(])")
+CONTENTS_MIN_CHARS = 12  # shorter headings ("Usage") are too common in prose to tell a contents entry
+CONTENTS_SHARE = 0.6
+SECTION_NUMBER = re.compile(r"\d{1,3}(?:\.\d{1,3})*\.?")
+
+
+def _heading_key(text: str) -> str:
+    return " ".join(CONTENTS_NUMBER.sub("", " ".join(text.split())).split()).lower()
+
+
+def without_contents(blocks: list[Block]) -> list[Block]:
+    """The blocks without a table of contents and bare section numbers.
+
+    A block that is an entry of the document's contents — its text is another section's heading
+    ("1.1. How do you pronounce "Valgrind"?" above the FAQ), or mostly a run of them (a contents paragraph of a
+    text FAQ, a contents row of a DocBook page) — holds no answer but matches the questions it lists better than
+    their answers do: it would be retrieved and cited instead of them. So is a bare section number (a DocBook
+    number cell, "1.2."). Headings of CONTENTS_MIN_CHARS characters at least count; a block's own heading path
+    does not. Linear: each block is cut at section numbers and question marks and each piece looked up.
+    """
+    keys = (_heading_key(heading) for block in blocks for heading in block.heading_path)
+    headings = {key for key in keys if len(key) >= CONTENTS_MIN_CHARS}
+    kept = []
+    for block in blocks:
+        if block.code:
+            kept.append(block)
+            continue
+        if SECTION_NUMBER.fullmatch(block.text.strip()):
+            continue
+        if headings:
+            own = {_heading_key(heading) for heading in block.heading_path}
+            pieces = [_heading_key(piece) for piece in CONTENTS_SPLIT.split(" ".join(block.text.split()))]
+            pieces = [piece for piece in pieces if piece]
+            found = [piece for piece in pieces if piece in headings and piece not in own]
+            listed = found and (len(found) >= 2 or len(pieces) == 1)
+            if listed and sum(map(len, found)) >= CONTENTS_SHARE * sum(map(len, pieces)):
+                continue
+        kept.append(block)
+    return kept
 
 
 def _storable(text: str) -> str:

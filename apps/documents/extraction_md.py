@@ -117,7 +117,7 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
         elif kind == "inline":
             paragraph = " ".join(_inline(token).split())
             question, paragraph = split_q_and_a(paragraph)
-            if question is None and _emphasised_only(token) and is_question(paragraph):
+            if question is None and _emphasised_only(token) and is_question(paragraph, lead_in=True):
                 question, paragraph = paragraph, ""
             if question is not None:  # a question set apart heads what follows it
                 path = [(level, h) for level, h in path if level < QUESTION_LEVEL] + [(QUESTION_LEVEL, question)]

@@ -346,7 +346,7 @@ class _Walker:
     def paragraph(self, node: nodes.Element) -> None:
         text = _clean(inline_text(node))
         question, text = split_q_and_a(text)
-        if question is None and _emphasised_only(node) and is_question(text):
+        if question is None and _emphasised_only(node) and is_question(text, lead_in=True):
             question, text = text, ""
         if question is not None:
             self.question = question

@@ -275,11 +275,10 @@ VALGRIND = """<html><head><title>Valgrind Frequently Asked Questions</title></he
 
 def test_docbook_question_row_heads_its_answer_paragraphs():
     """Valgrind's DocBook FAQ: the bold question cell heads the answer's paragraphs, under the page's h1; the
-    question's number cell ("1.1.", bold too but no question) stays text, as before."""
+    question's number cell ("1.1.", bold too but no question) is a bare section number and is dropped."""
     title = "Valgrind Frequently Asked Questions"
     question = (title, 'How do you pronounce "Valgrind"?')
     assert pairs("faq.html", VALGRIND) == [
-        ((title,), "1.1."),
         (question, 'The "Val" as in the word "value". The "grind" is pronounced\n with a short \'i\' -- ie. "grinned" '
          '(rhymes with "tinned") rather than\n "grined" (rhymes with "find").'),
         (question, "Don't feel bad: almost\n everyone gets it wrong at first."),
@@ -369,3 +368,42 @@ def test_question_of_split_q_and_a_and_answer_text():
     assert answer_text("Answer: yes") == "yes"
     assert answer_text("A:") == "A:"
     assert answer_text("Also fine.") == "Also fine."
+
+
+VALGRIND_CONTENTS = VALGRIND.replace(
+    '<br><table width="100%"',
+    '<div class="qandaset"><dl><dt>1.  <a href="faq.html#faq.background">Background</a> </dt>'
+    '<dd>1.1. <a href="faq.html#faq.pronounce">How do you pronounce "Valgrind"?</a> </dd></dl></div>'
+    '<table><tr class="toc"><td>1.1. <a href="#faq.pronounce">How do you pronounce "Valgrind"?</a><br>'
+    '1.2. <a href="#faq.whence">Where does the name "Valgrind" come from?</a><br></td></tr></table>'
+    '<p><b>Where does the name "Valgrind" come from?</b></p><p>From Nordic mythology.</p>'
+    '<br><table width="100%"',
+)
+
+
+def test_a_table_of_contents_listing_the_questions_is_not_kept():
+    """The question index above a FAQ (one entry per block, or a row of them) holds no answer but matches its
+    questions better than their answers do: it is dropped. Its non-question entry ("1. Background", not a heading
+    of the page) and the answers stay."""
+    kept = pairs("faq.html", VALGRIND_CONTENTS)
+    texts = [text for _, text in kept]
+    assert "1. Background" in texts
+    assert not any("How do you pronounce" in text for text in texts)
+    assert (("Valgrind Frequently Asked Questions", 'Where does the name "Valgrind" come from?'),
+            "From Nordic mythology.") in kept  # fmt: skip
+    assert kept[-1][0] == ("Valgrind Frequently Asked Questions", 'How do you pronounce "Valgrind"?')
+
+
+def test_prose_naming_a_heading_and_a_contents_paragraph_of_a_text_faq():
+    """A paragraph that mentions another section's heading among other words stays; a text FAQ's contents
+    paragraph, a run of its own question lines, goes."""
+    source = (
+        "CONTENTS\n\n1.1. Where can I get lsof?\n1.2. How do I report an lsof bug?\n\n"
+        "1.1. Where can I get lsof?\n\n   From the ftp site; see also How do I report an lsof bug? below for help.\n\n"
+        "1.2. How do I report an lsof bug?\n\n   Send mail to the author with the output of lsof -v.\n"
+    )
+    assert pairs("00FAQ", source) == [
+        ((), "CONTENTS"),
+        (("Where can I get lsof?",), "From the ftp site; see also How do I report an lsof bug? below for help."),
+        (("How do I report an lsof bug?",), "Send mail to the author with the output of lsof -v."),
+    ]
