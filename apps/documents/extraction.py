@@ -296,8 +296,9 @@ def _html_main(soup):
     return mains[0] if len(mains) == 1 else None
 
 
-def _html_candidates(body):
-    """The headings and the blocks `extract_html` reads, in document order.
+def _html_candidates(body) -> tuple[list, dict[int, tuple[int, int]]]:
+    """The headings and the blocks `extract_html` reads, in document order, and every element's span: (its
+    position in document order, its last descendant's), so that "inside that element" is two comparisons.
 
     One pass down, one up and one down the tree (linear in its size, whatever its depth): a block inside
     another block (li > p) is taken once, by the outer one; a div, and a table cell that holds headings
@@ -315,9 +316,14 @@ def _html_candidates(body):
         order.append(element)
         stack.extend(child for child in reversed(element.contents) if isinstance(child, Tag))
     holds_wanted: set[int] = set()
+    last = {id(element): position for position, element in enumerate(order)}
     for element in reversed(order):  # children before parents
         if element.name in wanted or id(element) in holds_wanted:
             holds_wanted.add(id(element.parent))
+        parent = id(element.parent)
+        if parent in last and last[parent] < last[id(element)]:
+            last[parent] = last[id(element)]
+    spans = {id(element): (position, last[id(element)]) for position, element in enumerate(order)}
 
     def container(element) -> bool:
         return (element.name == "div" or element.name in LAYOUT_CELLS) and id(element) in holds_wanted
@@ -325,17 +331,15 @@ def _html_candidates(body):
     # Whether an element's descendants sit inside a block; `body` itself may (find_parent looked above it).
     start_inside = any(parent.name in blocks for parent in body.parents) if isinstance(body, Tag) else False
     below_block = {id(body): start_inside or (body.name in blocks and not container(body))}
+    candidates = []
     for element in order:  # parents before children
         in_block = below_block[id(element.parent)]
         below_block[id(element)] = in_block or (element.name in blocks and not container(element))
         if element.name not in wanted:
             continue
-        if element.name in HEADINGS or element.name in HTML_QUESTIONS:
-            yield element
-        elif in_block or container(element):
-            continue
-        else:
-            yield element
+        if element.name in HEADINGS or element.name in HTML_QUESTIONS or not (in_block or container(element)):
+            candidates.append(element)
+    return candidates, spans
 
 
 def _html_question(element) -> tuple[str, str] | None:
@@ -380,9 +384,10 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
     body = _html_main(soup) or soup.body or soup
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
-    scope = None  # the element a question heading lasts for (its <details> or <dl>); None: the next heading
-    for element in _html_candidates(body):
-        if scope is not None and not any(parent is scope for parent in element.parents):
+    candidates, spans = _html_candidates(body)
+    scope = None  # the span of the element a question heading lasts for (its <details> or <dl>); None: the next heading
+    for element in candidates:
+        if scope is not None and not scope[0] <= spans[id(element)][0] <= scope[1]:
             path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL]
             scope = None
         if element.name in HEADINGS:
@@ -395,7 +400,7 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
         question = _html_question(element) if element.name != "pre" else None
         if question is not None:
             path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL] + [(QUESTION_LEVEL, question[0])]
-            scope = element.parent if element.name in ("summary", "dt") else None
+            scope = spans.get(id(element.parent)) if element.name in ("summary", "dt") else None
             if question[1]:
                 blocks.append(Block(question[1], tuple(h for _, h in path)))
             continue

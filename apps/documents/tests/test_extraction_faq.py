@@ -407,3 +407,19 @@ def test_prose_naming_a_heading_and_a_contents_paragraph_of_a_text_faq():
         (("Where can I get lsof?",), "From the ftp site; see also How do I report an lsof bug? below for help."),
         (("How do I report an lsof bug?",), "Send mail to the author with the output of lsof -v."),
     ]
+
+
+def test_an_accordion_question_lasts_exactly_as_long_as_its_details_however_deep():
+    """The scope test is by document position (linear for any depth, docs/knowledge-base.md): the answer nested
+    deep inside the <details> carries its question, the paragraph after it, however shallow or deep, does not."""
+    depth = 50
+    page = (
+        "<html><body><main><h1>Help</h1>" + "<div>" * depth + "<details><summary>Can I pay by invoice?</summary>"
+        + "<section>" * depth + "<p>Yes, on the annual plan.</p>" + "</section>" * depth + "</details>"
+        + "<p>Still deep, after it.</p>" + "</div>" * depth + "<p>Back at the top.</p></main></body></html>"
+    )  # fmt: skip
+    assert pairs("help.html", page) == [
+        (("Help", "Can I pay by invoice?"), "Yes, on the annual plan."),
+        (("Help",), "Still deep, after it."),
+        (("Help",), "Back at the top."),
+    ]
