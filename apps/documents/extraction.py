@@ -385,7 +385,9 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
     candidates, spans = _html_candidates(body)
-    scope = None  # the span of the element a question heading lasts for (its <details> or <dl>); None: the next heading
+    # The span of the element a question heading lasts for (a summary's <details>, a term's <dl>, the element
+    # that holds an accordion's button and its panel); None: until the next question or heading.
+    scope = None
     for element in candidates:
         if scope is not None and not scope[0] <= spans[id(element)][0] <= scope[1]:
             path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL]
@@ -400,7 +402,7 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
         question = _html_question(element) if element.name != "pre" else None
         if question is not None:
             path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL] + [(QUESTION_LEVEL, question[0])]
-            scope = spans.get(id(element.parent)) if element.name in ("summary", "dt") else None
+            scope = spans.get(id(element.parent)) if element.name in ("summary", "dt", "button") else None
             if question[1]:
                 blocks.append(Block(question[1], tuple(h for _, h in path)))
             continue

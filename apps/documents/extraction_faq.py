@@ -19,7 +19,8 @@ its markup sets apart is read as the heading of what follows it:
 - DOCX: a paragraph whose runs are all bold and that is a question.
 
 A question heading sits below the document's real headings and lasts until the next question, the next real
-heading, or the end of the element that holds it (`<details>`, `<dl>`, a reST section or definition).
+heading, or the end of the element that holds it (`<details>`, `<dl>`, a `<button>`'s parent, a reST section or
+definition).
 """
 
 from __future__ import annotations

@@ -423,3 +423,36 @@ def test_an_accordion_question_lasts_exactly_as_long_as_its_details_however_deep
         (("Help",), "Still deep, after it."),
         (("Help",), "Back at the top."),
     ]
+
+
+HELP_PAGE = """<html><head><title>Help</title></head><body><main><h1>Help centre</h1>
+<details><summary>Is there a free trial?</summary><p>Fourteen days, no card needed.</p></details>
+<p>Written by the support team.</p>
+<dl><dt>Can I export my data?</dt><dd>Yes, from the Export page, as CSV.</dd>
+<dt>Do you support SSO?</dt><dd>SAML and OIDC on the Business plan.</dd></dl>
+<dl><dt>Workspace</dt><dd>Where a team keeps its boards.</dd></dl>
+<div class="item"><button class="accordion">Where are you based?</button><div class="panel"><p>Lisbon.</p></div></div>
+<p>Other offices open next year.</p>
+<button>Close</button>
+<p><strong>Important notice</strong></p>
+<p>See the log. Why does it fail?</p>
+</main></body></html>"""
+
+
+def test_html_accordions_definition_terms_and_buttons():
+    """A <summary> heads its <details> only, a question <dt> its <dd> (a glossary term stays text, as before), an
+    accordion's question <button> the panel beside it within their item; a "Close" button is dropped; a bold
+    statement and a paragraph asking after a statement stay text."""
+    top = ("Help centre",)
+    assert pairs("help.html", HELP_PAGE) == [
+        ((*top, "Is there a free trial?"), "Fourteen days, no card needed."),
+        (top, "Written by the support team."),
+        ((*top, "Can I export my data?"), "Yes, from the Export page, as CSV."),
+        ((*top, "Do you support SSO?"), "SAML and OIDC on the Business plan."),
+        (top, "Workspace"),
+        (top, "Where a team keeps its boards."),
+        ((*top, "Where are you based?"), "Lisbon."),
+        (top, "Other offices open next year."),
+        (top, "Important notice"),
+        (top, "See the log. Why does it fail?"),
+    ]
