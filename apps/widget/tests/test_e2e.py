@@ -278,6 +278,45 @@ def test_code_in_an_answer_is_shown_as_a_code_block(site, browser):
     page.close()
 
 
+def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answered(site, browser, monkeypatch):
+    """The frame restores the visitor's conversation when it opens (GET conversation/). A visitor who asks before
+    that answer arrives keeps their question: it waits for the restore, then starts its conversation, and the
+    restore's late answer does not clear the panel (it did: the question and its answer vanished, which a CI run
+    under load caught as a timed-out answer). The restore is slowed on the server so the race happens every time."""
+    from apps.widget import api as widget_api
+
+    events = []
+    restore, create = widget_api.WidgetConversationCurrentApi.get, widget_api.WidgetConversationCreateApi.post
+
+    def slow_restore(self, request, public_id):
+        time.sleep(2)  # the restore answers after the visitor has asked (below, within a second of opening)
+        response = restore(self, request, public_id)
+        events.append("restored")
+        return response
+
+    def noted_create(self, request, public_id):
+        events.append("created")
+        return create(self, request, public_id)
+
+    monkeypatch.setattr(widget_api.WidgetConversationCurrentApi, "get", slow_restore)
+    monkeypatch.setattr(widget_api.WidgetConversationCreateApi, "post", noted_create)
+    page = browser.new_page()
+    page.goto(site["allowed"].origin + "/")
+    page.get_by_role("button", name="Open chat: Beacon Help").click()
+    frame = page.frame_locator("iframe[title='Beacon Help']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    frame.locator("#question").fill("How long do refunds take?")
+    frame.locator("#question").press("Enter")
+    assert events == []  # asked while the restore was still on its way
+    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+    answer.locator(".feedback").wait_for(timeout=30000)
+    assert events == ["restored", "created"]
+    assert frame.locator(".message.user").all_inner_texts() == ["How long do refunds take?"]
+    assert answer.locator(".text").inner_text().strip()
+    assert Conversation.objects.filter(bot=site["bot"]).count() == 1
+    page.close()
+
+
 def test_js_api_language_and_signed_identity(site, browser):
     """data-language and a signed identity on the tag; Beacon("open") / Beacon("close") from the page.
     The conversation is linked to the organization member the host site vouched for."""

@@ -36,6 +36,11 @@
   var visitor = null;
   var busy = false;
   var pendingRetry = null;
+  // The visitor's conversation being restored (beacon:init). A question asked meanwhile waits for it, and a
+  // restore that answers after the visitor started another conversation does not replace it: otherwise a fast
+  // first question vanished from the panel when the restore's (empty) answer arrived after it.
+  var loading = null;
+  var started = 0; // conversations started in this frame (newConversation), for a restore to know it is stale
 
   var log = document.getElementById("log");
   var form = document.getElementById("composer");
@@ -344,15 +349,17 @@
   }
 
   function loadConversation() {
+    var startedBefore = started;
     return call("GET", API + "/conversation/").then(function (response) {
       if (!response.ok) return failed(response);
       return response.json().then(function (data) {
-        render(data.conversation);
+        if (started === startedBefore) render(data.conversation);
       });
     });
   }
 
   function newConversation() {
+    started += 1;
     return call("POST", API + "/conversations/", {}).then(function (response) {
       if (!response.ok) {
         failed(response);
@@ -396,7 +403,9 @@
     busy = true;
     status.textContent = "";
     send.disabled = true;
-    var ready = conversationId ? Promise.resolve(conversationId) : newConversation();
+    var ready = (loading || Promise.resolve())["catch"](function () {}).then(function () {
+      return conversationId || newConversation();
+    });
     ready
       .then(function (id) {
         if (!id) return;
@@ -479,7 +488,10 @@
         pendingRetry = null;
         retry();
       } else if (changed) {
-        loadConversation();
+        var restore = (loading = loadConversation());
+        restore["catch"](function () {}).then(function () {
+          if (loading === restore) loading = null;
+        });
       }
     } else if (message.type === "beacon:focus") {
       input.focus();
