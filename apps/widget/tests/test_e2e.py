@@ -108,6 +108,22 @@ def site(celery_worker, live_server, settings, monkeypatch):
     other.close()
 
 
+def open_chat(page, site):
+    """The widget opened on the allowed host page: its frame, once the question box is enabled."""
+    page.goto(site["allowed"].origin + "/")
+    page.get_by_role("button", name="Open chat: Beacon Help").click()
+    frame = page.frame_locator("iframe[title='Beacon Help']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    return frame
+
+
+def ask(frame, question: str):
+    """Type the question, send it with Enter: the locator of the last assistant message (once not streaming)."""
+    frame.locator("#question").fill(question)
+    frame.locator("#question").press("Enter")
+    return frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+
+
 def test_visitor_path_on_an_allowed_site(site, browser, tmp_path):
     """Keyboard only: open -> greeting -> ask -> streamed answer with its source -> thumbs up ->
     reload -> the conversation is still there -> Escape closes and focus returns to the launcher."""
@@ -225,13 +241,8 @@ def test_markup_in_documents_answers_and_questions_never_runs(site, browser):
     page = browser.new_page()
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(site["allowed"].origin + "/")
-    page.get_by_role("button", name="Open chat: Beacon Help").click()
-    frame = page.frame_locator("iframe[title='Beacon Help']")
-    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
-    frame.locator("#question").fill('How long is the warranty? <img src=y onerror="alert(1)">')
-    frame.locator("#question").press("Enter")
-    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+    frame = open_chat(page, site)
+    answer = ask(frame, 'How long is the warranty? <img src=y onerror="alert(1)">')
     try:
         answer.locator(".text").wait_for(timeout=30000)
     except PlaywrightTimeout as exc:  # say what the visitor saw instead (a CI run once timed out here)
@@ -264,13 +275,8 @@ def test_code_in_an_answer_is_shown_as_a_code_block(site, browser):
         b"$ python -m pip install beacon-cli\n$ beacon --version\n",
     )
     page = browser.new_page()
-    page.goto(site["allowed"].origin + "/")
-    page.get_by_role("button", name="Open chat: Beacon Help").click()
-    frame = page.frame_locator("iframe[title='Beacon Help']")
-    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
-    frame.locator("#question").fill("How do I install the Beacon command line tool?")
-    frame.locator("#question").press("Enter")
-    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+    frame = open_chat(page, site)
+    answer = ask(frame, "How do I install the Beacon command line tool?")
     answer.locator(".feedback").wait_for(timeout=30000)
     assert answer.locator("pre code").inner_text() == "$ python -m pip install beacon-cli\n$ beacon --version"
     assert "using the following command[1]:" in answer.locator(".text p").first.inner_text().replace(" [", "[")
@@ -301,14 +307,9 @@ def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answer
     monkeypatch.setattr(widget_api.WidgetConversationCurrentApi, "get", slow_restore)
     monkeypatch.setattr(widget_api.WidgetConversationCreateApi, "post", noted_create)
     page = browser.new_page()
-    page.goto(site["allowed"].origin + "/")
-    page.get_by_role("button", name="Open chat: Beacon Help").click()
-    frame = page.frame_locator("iframe[title='Beacon Help']")
-    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
-    frame.locator("#question").fill("How long do refunds take?")
-    frame.locator("#question").press("Enter")
+    frame = open_chat(page, site)
+    answer = ask(frame, "How long do refunds take?")
     assert events == []  # asked while the restore was still on its way
-    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
     answer.locator(".feedback").wait_for(timeout=30000)
     assert events == ["restored", "created"]
     assert frame.locator(".message.user").all_inner_texts() == ["How long do refunds take?"]
