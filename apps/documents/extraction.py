@@ -25,7 +25,15 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
-from apps.documents.extraction_faq import QUESTION_LEVEL, answer_text, is_question, split_q_and_a, text_blocks
+from apps.documents.extraction_faq import (
+    QUESTION_MAX_CHARS,
+    is_question,
+    paragraph_question,
+    question_pop,
+    question_push,
+    split_q_and_a,
+    text_blocks,
+)
 
 ALLOWED_EXTENSIONS = {
     "txt": "txt", "text": "txt", "md": "md", "markdown": "md", "rst": "rst", "rest": "rst", "html": "html",
@@ -346,8 +354,6 @@ def _html_question(element) -> tuple[str, str] | None:
     """(question, the answer's text in the same element) when the element is a question set apart (an
     accordion's `<summary>`, a question `<dt>` or `<button>`, a block wholly in bold or emphasis or led by
     `Q:`; apps.documents.extraction_faq), else None."""
-    from apps.documents.extraction_faq import QUESTION_MAX_CHARS, is_question, split_q_and_a
-
     text = " ".join(element.get_text(" ", strip=True).split())
     if element.name == "summary":  # a disclosure's title heads its content, question or not
         return (text, "") if text and len(text) <= QUESTION_MAX_CHARS else None
@@ -390,7 +396,7 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
     scope = None
     for element in candidates:
         if scope is not None and not scope[0] <= spans[id(element)][0] <= scope[1]:
-            path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL]
+            path = question_pop(path)
             scope = None
         if element.name in HEADINGS:
             level = int(element.name[1])
@@ -401,7 +407,7 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
             continue
         question = _html_question(element) if element.name != "pre" else None
         if question is not None:
-            path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL] + [(QUESTION_LEVEL, question[0])]
+            path = question_push(path, question[0])
             scope = spans.get(id(element.parent)) if element.name in ("summary", "dt", "button") else None
             if question[1]:
                 blocks.append(Block(question[1], tuple(h for _, h in path)))
@@ -667,13 +673,11 @@ def extract_docx(data: bytes, limits: Limits | None = None) -> Extracted:
         if level is not None:
             path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
             continue
-        question, text = split_q_and_a(text)
         runs = [run for run in paragraph.runs if run.text.strip()]
-        if question is None and runs and all(run.bold for run in runs) and is_question(text, lead_in=True):
-            question, text = text, ""  # a bold question heads its answer (apps.documents.extraction_faq)
+        # a bold question heads its answer (apps.documents.extraction_faq)
+        question, text = paragraph_question(text, emphasised=bool(runs) and all(run.bold for run in runs))
         if question is not None:
-            path = [(lvl, h) for lvl, h in path if lvl < QUESTION_LEVEL] + [(QUESTION_LEVEL, question)]
-        text = answer_text(text)
+            path = question_push(path, question)
         if text:
             blocks.append(Block(text, tuple(h for _, h in path)))
     for table in document.tables:
@@ -734,10 +738,12 @@ def without_contents(blocks: list[Block]) -> list[Block]:
         if SECTION_NUMBER.fullmatch(block.text.strip()):
             continue
         if headings:
-            own = {_heading_key(heading) for heading in block.heading_path}
             pieces = [_heading_key(piece) for piece in CONTENTS_SPLIT.split(" ".join(block.text.split()))]
             pieces = [piece for piece in pieces if piece]
-            found = [piece for piece in pieces if piece in headings and piece not in own]
+            found = [piece for piece in pieces if piece in headings]
+            if found:  # a block's own headings do not count
+                own = {_heading_key(heading) for heading in block.heading_path}
+                found = [piece for piece in found if piece not in own]
             listed = found and (len(found) >= 2 or len(pieces) == 1)
             if listed and sum(map(len, found)) >= CONTENTS_SHARE * sum(map(len, pieces)):
                 continue

@@ -90,6 +90,26 @@ def split_q_and_a(text: str) -> tuple[str | None, str]:
     return question, text[answer.end() :].strip()
 
 
+def paragraph_question(text: str, *, emphasised: bool) -> tuple[str | None, str]:
+    """(question, the rest as answer text) of a paragraph: a `Q:` paragraph is split; a wholly bold or
+    emphasised question (`emphasised`: the caller's markup says so) is taken whole, a statement may lead in;
+    else (None, the text without an `A:` prefix)."""
+    question, text = split_q_and_a(text)
+    if question is None and emphasised and is_question(text, lead_in=True):
+        return text, ""
+    return question, answer_text(text)
+
+
+def question_push(path: list[tuple[int, str]], question: str) -> list[tuple[int, str]]:
+    """A (level, heading) path with `question` as its question heading (replacing any question before it)."""
+    return [*question_pop(path), (QUESTION_LEVEL, question)]
+
+
+def question_pop(path: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """A (level, heading) path without its question heading, if it has one."""
+    return [(level, heading) for level, heading in path if level < QUESTION_LEVEL]
+
+
 # --------------------------------------------------------------------------- plain text
 
 

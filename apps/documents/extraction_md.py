@@ -18,7 +18,7 @@ import re
 from functools import lru_cache
 
 from apps.documents.extraction import Block, code_text, text_paragraphs
-from apps.documents.extraction_faq import QUESTION_LEVEL, answer_text, is_question, split_q_and_a
+from apps.documents.extraction_faq import paragraph_question, question_pop, question_push
 
 
 @lru_cache(maxsize=1)
@@ -116,13 +116,10 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
             row.append(" ".join(_inline(token).split()))
         elif kind == "inline":
             paragraph = " ".join(_inline(token).split())
-            question, paragraph = split_q_and_a(paragraph)
-            if question is None and _emphasised_only(token) and is_question(paragraph, lead_in=True):
-                question, paragraph = paragraph, ""
+            question, paragraph = paragraph_question(paragraph, emphasised=_emphasised_only(token))
             if question is not None:  # a question set apart heads what follows it
-                path = [(level, h) for level, h in path if level < QUESTION_LEVEL] + [(QUESTION_LEVEL, question)]
+                path = question_push(path, question)
                 here = tuple(h for _, h in path)
-            paragraph = answer_text(paragraph)
             if paragraph:
                 blocks.append(Block(paragraph, here))
         elif kind == "tr_open":
@@ -139,20 +136,20 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
                 blocks.append(Block(code, here, code=True))
         elif kind == "html_block":
             content = token.content
-            if DETAILS_END.search(content) and path and path[-1][0] == QUESTION_LEVEL:
-                path = path[:-1]  # the question of a <details> ends with it
+            if DETAILS_END.search(content):
+                path = question_pop(path)  # the question of a <details> ends with it
                 here = tuple(h for _, h in path)
             summary = SUMMARY.search(content)
             if summary:
                 blocks += _html_blocks(content[: summary.start()], here)
                 question = " ".join(html_text(summary.group(1)).split())
                 if question:
-                    path = [(level, h) for level, h in path if level < QUESTION_LEVEL] + [(QUESTION_LEVEL, question)]
+                    path = question_push(path, question)
                     here = tuple(h for _, h in path)
                 content = content[summary.end() :]
                 if DETAILS_END.search(content):  # the whole <details> in one HTML block
                     blocks += _html_blocks(content, here)
-                    path = path[:-1]
+                    path = question_pop(path)
                     here = tuple(h for _, h in path)
                     continue
             blocks += _html_blocks(content, here)

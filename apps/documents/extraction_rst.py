@@ -29,7 +29,7 @@ from docutils.parsers.rst import Directive, Parser, directives, roles, states
 from docutils.utils import unescape
 
 from apps.documents.extraction import Block, code_text, text_paragraphs
-from apps.documents.extraction_faq import answer_text, is_question, split_q_and_a
+from apps.documents.extraction_faq import is_question, paragraph_question
 
 logger = logging.getLogger(__name__)
 
@@ -344,13 +344,10 @@ class _Walker:
             self.blocks.append(Block(text, self.here()))
 
     def paragraph(self, node: nodes.Element) -> None:
-        text = _clean(inline_text(node))
-        question, text = split_q_and_a(text)
-        if question is None and _emphasised_only(node) and is_question(text, lead_in=True):
-            question, text = text, ""
+        question, text = paragraph_question(_clean(inline_text(node)), emphasised=_emphasised_only(node))
         if question is not None:
             self.question = question
-        self.add(answer_text(text))
+        self.add(text)
 
     def walk(self, node: nodes.Node) -> None:
         for child in node.children:

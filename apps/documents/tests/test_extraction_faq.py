@@ -456,3 +456,10 @@ def test_html_accordions_definition_terms_and_buttons():
         (top, "Important notice"),
         (top, "See the log. Why does it fail?"),
     ]
+
+
+def test_an_empty_markdown_summary_leaves_the_real_heading_in_place():
+    """A <details> whose <summary> has no text, whole in one HTML block: nothing was pushed, so its end pops
+    nothing (the section's heading stays for what follows)."""
+    source = "# Setup\n\n<details><summary></summary>Hidden note.</details>\n\nAfter the details.\n"
+    assert pairs("setup.md", source) == [(("Setup",), "Hidden note."), (("Setup",), "After the details.")]
