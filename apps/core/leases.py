@@ -47,10 +47,12 @@ def lease_is_fresh(heartbeat_at: datetime | None, now: datetime | None = None) -
 
 
 def task_lease_token(request) -> str:
-    """The token of one delivery of a task: the workflow (chain root), the task and its retry
-    number. A redelivered message has the same token; a retry (`self.retry`) or a new chain does not."""
+    """The token of one delivery of a task: the workflow (chain root), the task, its retry number and
+    its replacement depth. A redelivered message has the same token; a retry (`self.retry`), a
+    continuation (`self.replace`, which keeps the task id) or a new chain does not."""
     root = request.root_id or request.id or ""
-    return f"{root}/{request.id or ''}/{request.retries or 0}"[:200]
+    nesting = getattr(request, "replaced_task_nesting", 0) or 0
+    return f"{root}/{request.id or ''}/{request.retries or 0}/{nesting}"[:200]
 
 
 def token_run(token: str) -> str:

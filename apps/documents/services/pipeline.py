@@ -16,6 +16,7 @@ same stages in this process.
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -177,13 +178,16 @@ def _building_chunks_embedded(*, document: Document, model: str) -> int:
     return ChunkEmbedding.objects.filter(chunk__document=document, chunk__searchable=False, model=model).count()
 
 
-def document_embed(*, document: Document, batch_size: int | None = None, token: str | None = None) -> int:
+def document_embed(
+    *, document: Document, batch_size: int | None = None, token: str | None = None, deadline: float | None = None
+) -> int:
     """Embed the building generation's chunks that have no vector for the current model yet.
 
     Batches are committed as they go (chunks_done climbs, the heartbeat is renewed), so a killed
     worker loses one batch at most. With the `token` of the lease holder, embedding stops when the
-    lease has passed to another run (the sweep or a reprocess took over). Returns how many chunks
-    were embedded now.
+    lease has passed to another run (the sweep or a reprocess took over). With a `deadline`
+    (`time.monotonic()`), it stops after the batch that passes it: the task continues the rest in
+    a continuation (`document_embed_unfinished`). Returns how many chunks were embedded now.
     """
     embedder = get_embedder()
     embedding_index_ensure(model=embedder.name, dimensions=embedder.dimensions)
@@ -209,7 +213,19 @@ def document_embed(*, document: Document, batch_size: int | None = None, token: 
         if not renewed:
             logger.info("document %s: embedding stopped, the lease passed to another run", document.pk)
             break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
     return done_now
+
+
+def document_embed_unfinished(*, document: Document, token: str) -> bool:
+    """Whether the lease holder `token` still has chunks of the building generation to embed (a
+    `document_embed` stopped by its deadline). False once the lease passed to another run: that run
+    embeds the rest."""
+    if not Document.objects.filter(pk=document.pk, lease_owner=token, status=Document.Status.PROCESSING).exists():
+        return False
+    model = get_embedder().name
+    return Chunk.objects.filter(document=document, searchable=False).exclude(embeddings__model=model).exists()
 
 
 @transaction.atomic

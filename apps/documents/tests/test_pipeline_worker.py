@@ -91,3 +91,48 @@ def test_bad_files_end_failed_with_a_readable_error(setup, name, data, message):
     assert document.status == "failed"
     assert message in document.error
     assert not Chunk.objects.filter(document=document).exists()
+
+
+def test_a_long_embedding_continues_in_next_tasks_and_ends_ready(setup, settings):
+    """Past its time budget, documents.embed hands the rest to a continuation of itself instead of
+    running into the soft time limit: with a budget of 0 every task embeds one batch, the chain's
+    finalize follows the last continuation, each chunk is embedded once, and taking the lease over
+    is not counted as an interruption."""
+    from celery.signals import task_prerun
+
+    from apps.documents.models import ChunkEmbedding
+
+    settings.EMBEDDING_TASK_BUDGET_SECONDS = 0
+    settings.EMBEDDING_BATCH_SIZE = 1  # batches of 4 chunks (document_embed takes 4 x the setting)
+    settings.CHUNK_MAX_TOKENS = 48
+    settings.CHUNK_OVERLAP_TOKENS = 0
+    organization, bot, client = setup
+    runs: list[str] = []
+
+    def count(sender=None, **_):
+        runs.append(sender.name)
+
+    task_prerun.connect(count, weak=False)
+    try:
+        text = "\n\n".join(
+            f"Section {n}. Refunds for order type {n} are processed within {n + 2} days by the billing team, "
+            f"who check the receipt, the payment method and the delivery record of order type {n} first."
+            for n in range(12)
+        )
+        response = upload(client, organization, bot, "long.txt", text.encode())
+        assert response.status_code == 201, response.content
+        document = wait_for(response.json()["results"][0]["document"]["id"])
+    finally:
+        task_prerun.disconnect(count)
+    assert document.status == "ready", document.error
+    chunks = Chunk.objects.filter(document=document, searchable=True)
+    assert document.chunk_count == chunks.count() >= 9
+    assert document.chunks_done == document.chunk_count
+    embeddings = ChunkEmbedding.objects.filter(chunk__document=document)
+    assert embeddings.count() == document.chunk_count  # each chunk once
+    assert set(embeddings.values_list("chunk_id", flat=True)) == set(chunks.values_list("id", flat=True))
+    batches = -(-document.chunk_count // 4)
+    assert runs.count("documents.embed") == batches
+    assert runs.count("documents.finalize") == 1
+    assert runs[-1] == "documents.finalize"
+    assert document.interruptions == 0
