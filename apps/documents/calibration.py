@@ -8,9 +8,10 @@ bot two sets of questions through the same search:
 - in-domain: synthetic questions made from the bot's own searchable chunks (a deterministic,
   evenly spread sample of at most REFUSAL_CALIBRATION_SAMPLE chunks): a heading turned into a
   question ("What is <heading>?", "How do I <heading>?", the bare heading), a document title, or
-  a chunk's first sentence made into a question ("Refunds are processed within 14 days" ->
-  "Are refunds processed within 14 days?") or shortened. Each is made only of the text of the chunk
-  it came from, so the bot holds its answer;
+  a chunk's first sentence of at most 16 words made into a question ("Refunds are processed within
+  14 days" -> "Are refunds processed within 14 days?"). Headings and titles that several documents
+  share ("Introduction", "Examples") name no topic and give none. Each is made only of the text of
+  the chunk it came from, so the bot holds its answer;
 - out-of-domain: the general questions shipped with Beacon (data/general_questions.txt), about
   everything but the bot's documents. A general question nearly identical in meaning to one of the
   bot's in-domain questions (cosine of their embeddings above REFUSAL_OVERLAP_SIMILARITY) is left
@@ -43,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.bots import services as bot_services
@@ -128,13 +129,20 @@ def _heading_question(heading: str, index: int) -> str | None:
     return templates[index % len(templates)].format(h=heading)
 
 
+#: A first sentence longer than this makes no question: cut short, it would end mid-phrase ("... most of
+#: what you?"), a question nobody asks that only lowers the in-domain scores.
+SENTENCE_MAX_WORDS = 16
+
+
 def _sentence_question(text: str) -> str | None:
     first = re.split(r"(?<=[.!?])\s+|\n\s*\n", text.strip(), maxsplit=1)[0]
     first = _clean(first).rstrip(".!")
     if not _wordy(first, minimum=4):
         return None
     words = first.split()
-    match = SENTENCE.match(" ".join(words[:20]))
+    if len(words) > SENTENCE_MAX_WORDS:
+        return None
+    match = SENTENCE.match(" ".join(words))
     if match:
         subject = match["subject"]
         head, *tail = subject.split()
@@ -142,15 +150,47 @@ def _sentence_question(text: str) -> str | None:
         if ARTICLE.match(subject) or (head[1:].islower() and (not tail or not tail[0][:1].isupper())):
             subject = subject[0].lower() + subject[1:]
         return f"{match['verb'].capitalize()} {subject} {match['rest']}?"
-    return " ".join(words[:12]) + "?"
+    return " ".join(words) + "?"
 
 
-def _question(kind: str, *, index: int, heading_path: list[str], text: str, title: str) -> str | None:
+def _question(
+    kind: str, *, index: int, heading_path: list[str], text: str, title: str, generic: frozenset[str]
+) -> str | None:
     if kind == "heading":
-        return _heading_question(heading_path[-1], index) if heading_path else None
+        usable = heading_path and heading_path[-1].strip().lower() not in generic
+        return _heading_question(heading_path[-1], index) if usable else None
     if kind == "sentence":
         return _sentence_question(text)
-    return _heading_question(title, index) if title else None
+    return _heading_question(title, index) if title and title.strip().lower() not in generic else None
+
+
+#: A heading or title that this many of the bot's documents share names no topic of its own.
+GENERIC_HEADING_DOCUMENTS = 3
+
+
+def generic_headings(*, organization, bot) -> frozenset[str]:
+    """Headings and titles (lower case) that GENERIC_HEADING_DOCUMENTS or more of the bot's documents
+    share as a section heading or a title: "Introduction", "Examples", "Notes", "API Reference". Asked
+    alone ("Tell me about Introduction"), they name no topic a visitor would ask about, and every
+    document holds an answer of sorts: such questions only add noise to the in-domain scores. Found
+    from the corpus itself, in any language; one grouped query (index on the bot's chunks)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT name FROM (
+                SELECT lower(btrim(c.heading_path[cardinality(c.heading_path)])) AS name, c.document_id
+                FROM documents_chunk c
+                WHERE c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable
+                      AND cardinality(c.heading_path) > 0
+                UNION
+                SELECT lower(btrim(d.title)), d.id FROM documents_document d
+                WHERE d.organization_id = %(org)s AND d.bot_id = %(bot)s AND d.title <> ''
+            ) named
+            GROUP BY name HAVING count(DISTINCT document_id) >= %(documents)s
+            """,
+            {"org": organization.pk, "bot": bot.pk, "documents": GENERIC_HEADING_DOCUMENTS},
+        )
+        return frozenset(name for (name,) in cursor.fetchall())
 
 
 def synthetic_questions(*, organization, bot, limit: int) -> list[SyntheticQuestion]:
@@ -172,6 +212,7 @@ def synthetic_questions(*, organization, bot, limit: int) -> list[SyntheticQuest
         .order_by("id")
         .values_list("id", "document_id", "heading_path", "text", "document__title")
     )
+    generic = generic_headings(organization=organization, bot=bot)
     questions: list[SyntheticQuestion] = []
     seen: set[str] = set()
     titled: set[int] = set()
@@ -181,7 +222,7 @@ def synthetic_questions(*, organization, bot, limit: int) -> list[SyntheticQuest
         for kind in order[start:] + order[:start]:
             if kind == "title" and document_id in titled:
                 continue
-            question = _question(kind, index=index, heading_path=heading_path, text=text, title=title)
+            question = _question(kind, index=index, heading_path=heading_path, text=text, title=title, generic=generic)
             if question and question.lower() not in seen:
                 seen.add(question.lower())
                 if kind == "title":

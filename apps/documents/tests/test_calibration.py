@@ -100,6 +100,35 @@ def test_heading_and_sentence_templates():
         "Are archived cards kept for a year?"
     )
     assert calibration._sentence_question("x = {'a': 1}; y = f(x) + 2") is None
+    # A first sentence too long to be a question is not cut short into one ending mid-phrase.
+    long_sentence = (
+        "If you have understood the preceding sections on tasks and queues you already know most of what you "
+        "need. More."
+    )
+    assert calibration._sentence_question(long_sentence) is None
+    assert calibration._sentence_question("Refunds are processed within 14 days by the billing team.") == (
+        "Are refunds processed within 14 days by the billing team?"
+    )
+
+
+def test_headings_many_documents_share_make_no_question(organization):
+    """A heading three documents share ("Examples") names no topic: it is generic and makes no
+    synthetic question; a heading of one document does."""
+    bot = BotFactory(organization=organization, min_score=None)
+    topics = {"webhooks": "Webhook deliveries are signed", "exports": "Exports are CSV files",
+              "invoices": "Invoices are issued monthly"}  # fmt: skip
+    load(organization, bot, {
+        f"{topic}.md": f"# {topic.title()}\n\n{sentence} for every workspace owner.\n\n"
+                       f"## Examples\n\nAn example of {topic} in a small workspace with two owners.\n\n"
+                       f"## Limits of {topic}\n\nAt most ten {topic} a minute reach one workspace.\n"
+        for topic, sentence in topics.items()
+    })  # fmt: skip
+    assert "examples" in calibration.generic_headings(organization=organization, bot=bot)
+    assert "limits of webhooks" not in calibration.generic_headings(organization=organization, bot=bot)
+    questions = calibration.synthetic_questions(organization=organization, bot=bot, limit=200)
+    assert questions
+    assert not [q for q in questions if "examples" in q.text.lower()]
+    assert [q for q in questions if q.kind == "heading"], questions  # the documents' own headings still ask
 
 
 @pytest.mark.parametrize(
