@@ -178,6 +178,11 @@ def _building_chunks_embedded(*, document: Document, model: str) -> int:
     return ChunkEmbedding.objects.filter(chunk__document=document, chunk__searchable=False, model=model).count()
 
 
+def _building_chunks_unembedded(*, document: Document, model: str):
+    """The chunks of the generation being built that have no vector for `model` yet."""
+    return Chunk.objects.filter(document=document, searchable=False).exclude(embeddings__model=model)
+
+
 def document_embed(
     *, document: Document, batch_size: int | None = None, token: str | None = None, deadline: float | None = None
 ) -> int:
@@ -195,8 +200,7 @@ def document_embed(
     done_now = 0
     while True:
         batch = list(
-            Chunk.objects.filter(document=document, searchable=False)
-            .exclude(embeddings__model=embedder.name)
+            _building_chunks_unembedded(document=document, model=embedder.name)
             .order_by("position")
             .only("id", "text", "heading_path")[:batch_size]
         )
@@ -224,8 +228,7 @@ def document_embed_unfinished(*, document: Document, token: str) -> bool:
     embeds the rest."""
     if not Document.objects.filter(pk=document.pk, lease_owner=token, status=Document.Status.PROCESSING).exists():
         return False
-    model = get_embedder().name
-    return Chunk.objects.filter(document=document, searchable=False).exclude(embeddings__model=model).exists()
+    return _building_chunks_unembedded(document=document, model=get_embedder().name).exists()
 
 
 @transaction.atomic
