@@ -285,17 +285,22 @@ def test_code_in_an_answer_is_shown_as_a_code_block(site, browser):
 
 
 def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answered(site, browser, monkeypatch):
-    """The frame restores the visitor's conversation when it opens (GET conversation/). A visitor who asks before
-    that answer arrives keeps their question: it waits for the restore, then starts its conversation, and the
-    restore's late answer does not clear the panel (it did: the question and its answer vanished, which a CI run
-    under load caught as a timed-out answer). The restore is slowed on the server so the race happens every time."""
+    """The frame restores the visitor's conversation when it opens (GET conversation/; the log is aria-busy
+    meanwhile). A visitor who asks before that answer arrives keeps their question: it waits for the restore, then
+    starts its conversation, and the restore's late answer does not clear the panel (it did: the question and its
+    answer vanished, which a CI run under load caught as a timed-out answer). The test holds the restore on the
+    server until the visitor has asked, so the race happens every time, and lets it go then."""
     from apps.widget import api as widget_api
 
     events = []
+    arrived, release = threading.Event(), threading.Event()
     restore, create = widget_api.WidgetConversationCurrentApi.get, widget_api.WidgetConversationCreateApi.post
 
-    def slow_restore(self, request, public_id):
-        time.sleep(2)  # the restore answers after the visitor has asked (below, within a second of opening)
+    def held_restore(self, request, public_id):
+        arrived.set()
+        # Let go by the test once the visitor has asked; the bound only keeps a failed test from leaving a
+        # server thread behind.
+        release.wait(timeout=60)
         response = restore(self, request, public_id)
         events.append("restored")
         return response
@@ -304,16 +309,33 @@ def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answer
         events.append("created")
         return create(self, request, public_id)
 
-    monkeypatch.setattr(widget_api.WidgetConversationCurrentApi, "get", slow_restore)
+    monkeypatch.setattr(widget_api.WidgetConversationCurrentApi, "get", held_restore)
     monkeypatch.setattr(widget_api.WidgetConversationCreateApi, "post", noted_create)
     page = browser.new_page()
-    frame = open_chat(page, site)
-    answer = ask(frame, "How long do refunds take?")
-    assert events == []  # asked while the restore was still on its way
-    answer.locator(".feedback").wait_for(timeout=30000)
+    requests = []
+    page.on("requestfinished", lambda r: requests.append(f"{r.method} {r.url} {r.response().status}"))
+    page.on("requestfailed", lambda r: requests.append(f"{r.method} {r.url} failed: {r.failure}"))
+    try:
+        frame = open_chat(page, site)
+        assert arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
+        frame.locator("#log[aria-busy='true']").wait_for(timeout=15000)
+        answer = ask(frame, "How long do refunds take?")
+        frame.locator("#send[disabled]").wait_for(timeout=15000)  # the question is waiting for the restore
+        assert events == []
+        release.set()
+        try:
+            answer.locator(".feedback").wait_for(timeout=30000)
+        except PlaywrightTimeout as exc:  # say what the visitor saw and what the frame asked for
+            seen = frame.locator("#log, #status").all_inner_texts()
+            raise AssertionError(
+                f"no answer within 30 s; server events {events}; the panel showed {seen!r}; requests {requests}"
+            ) from exc
+    finally:
+        release.set()
     assert events == ["restored", "created"]
     assert frame.locator(".message.user").all_inner_texts() == ["How long do refunds take?"]
     assert answer.locator(".text").inner_text().strip()
+    assert frame.locator("#log").get_attribute("aria-busy") is None
     assert Conversation.objects.filter(bot=site["bot"]).count() == 1
     page.close()
 

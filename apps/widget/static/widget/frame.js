@@ -488,9 +488,13 @@
         pendingRetry = null;
         retry();
       } else if (changed) {
+        // The log is busy (aria-busy) while the visitor's conversation is restored.
+        log.setAttribute("aria-busy", "true");
         var restore = (loading = loadConversation());
         restore["catch"](function () {}).then(function () {
-          if (loading === restore) loading = null;
+          if (loading !== restore) return;
+          loading = null;
+          log.removeAttribute("aria-busy");
         });
       }
     } else if (message.type === "beacon:focus") {
