@@ -3,6 +3,7 @@ Content-Security-Policy) and Beacon's own preview page. The visitor API the pane
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -68,7 +69,12 @@ def frame_page(request, public_id: str):
     response = render(
         request,
         "widget/frame.html",
-        {"bot": bot, "config": config, "lang": _language(request.GET.get("lang"))},
+        {
+            "bot": bot,
+            "config": config,
+            "lang": _language(request.GET.get("lang")),
+            "restore_wait_ms": round(settings.WIDGET_RESTORE_WAIT_SECONDS * 1000),
+        },
     )
     response["Content-Security-Policy"] = frame_csp(bot)
     response["Referrer-Policy"] = "no-referrer"

@@ -430,6 +430,9 @@ WIDGET_RATE_ORGANIZATION = env("WIDGET_RATE_ORGANIZATION", default="600/60")
 WIDGET_VISITOR_MAX_AGE_DAYS = env.int("WIDGET_VISITOR_MAX_AGE_DAYS", default=30)
 # Visitor tokens issued per IP (protects the token endpoint itself), "count/seconds".
 WIDGET_RATE_TOKEN_IP = env("WIDGET_RATE_TOKEN_IP", default="30/60")
+# How long a question asked while the visitor's conversation is being restored waits for it (the chat
+# frame); past it the question starts a new conversation and the late restore is ignored.
+WIDGET_RESTORE_WAIT_SECONDS = env.float("WIDGET_RESTORE_WAIT_SECONDS", default=8.0)
 
 # --------------------------------------------------------------------------- knowledge base
 # Chunk size and overlap in tokens of the embedding model's own tokenizer (capped by its input limit).

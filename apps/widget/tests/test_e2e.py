@@ -284,7 +284,9 @@ def test_code_in_an_answer_is_shown_as_a_code_block(site, browser):
     page.close()
 
 
-def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answered(site, browser, monkeypatch):
+def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answered(
+    site, browser, monkeypatch, settings
+):
     """The frame restores the visitor's conversation when it opens (GET conversation/; the log is aria-busy
     meanwhile). A visitor who asks before that answer arrives keeps their question: it waits for the restore, then
     starts its conversation, and the restore's late answer does not clear the panel (it did: the question and its
@@ -292,6 +294,9 @@ def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answer
     server until the visitor has asked, so the race happens every time, and lets it go then."""
     from apps.widget import api as widget_api
 
+    settings.WIDGET_RESTORE_WAIT_SECONDS = (
+        60  # the question waits for this restore (the next test: one that does not answer)
+    )
     events = []
     arrived, release = threading.Event(), threading.Event()
     restore, create = widget_api.WidgetConversationCurrentApi.get, widget_api.WidgetConversationCreateApi.post
@@ -336,6 +341,54 @@ def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answer
     assert frame.locator(".message.user").all_inner_texts() == ["How long do refunds take?"]
     assert answer.locator(".text").inner_text().strip()
     assert frame.locator("#log").get_attribute("aria-busy") is None
+    assert Conversation.objects.filter(bot=site["bot"]).count() == 1
+    page.close()
+
+
+def test_a_restore_that_does_not_answer_does_not_keep_the_visitor_from_asking(site, browser, monkeypatch, settings):
+    """A question waits for the restore at most WIDGET_RESTORE_WAIT_SECONDS: past it the question starts a new
+    conversation and is answered while the restore is still on its way, and the restore's late answer is ignored
+    (the panel keeps the question and its answer, and the next question goes to the same conversation)."""
+    from apps.widget import api as widget_api
+
+    settings.WIDGET_RESTORE_WAIT_SECONDS = 0.5
+    events = []
+    arrived, release = threading.Event(), threading.Event()
+    restore, create = widget_api.WidgetConversationCurrentApi.get, widget_api.WidgetConversationCreateApi.post
+
+    def held_restore(self, request, public_id):
+        arrived.set()
+        release.wait(timeout=60)  # let go by the test after the first answer (the bound: a failed test only)
+        response = restore(self, request, public_id)
+        events.append("restored")
+        return response
+
+    def noted_create(self, request, public_id):
+        events.append("created")
+        return create(self, request, public_id)
+
+    monkeypatch.setattr(widget_api.WidgetConversationCurrentApi, "get", held_restore)
+    monkeypatch.setattr(widget_api.WidgetConversationCreateApi, "post", noted_create)
+    page = browser.new_page()
+    try:
+        frame = open_chat(page, site)
+        assert arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
+        first = ask(frame, "How long do refunds take?")
+        first.locator(".feedback").wait_for(timeout=30000)
+        assert events == ["created"]  # answered while the restore is still held
+        assert frame.locator("#log").get_attribute("aria-busy") is None
+        with page.expect_request_finished(lambda r: r.url.endswith("/conversation/")):
+            release.set()
+        assert events == ["created", "restored"]
+        second = ask(frame, "How long is the warranty?")
+        frame.locator(".message.assistant:not(.greeting) .feedback").nth(1).wait_for(timeout=30000)
+    finally:
+        release.set()
+    assert frame.locator(".message.user").all_inner_texts() == [
+        "How long do refunds take?",
+        "How long is the warranty?",
+    ]
+    assert second.locator(".text").inner_text().strip()
     assert Conversation.objects.filter(bot=site["bot"]).count() == 1
     page.close()
 

@@ -41,6 +41,9 @@
   // first question vanished from the panel when the restore's (empty) answer arrived after it.
   var loading = null;
   var started = 0; // conversations started in this frame (newConversation), for a restore to know it is stale
+  // How long a question waits for that restore (WIDGET_RESTORE_WAIT_SECONDS): one that never answers (a stalled
+  // connection, a slow server) must not keep the visitor from asking.
+  var restoreWait = parseInt(body.getAttribute("data-restore-wait"), 10) || 8000;
 
   var log = document.getElementById("log");
   var form = document.getElementById("composer");
@@ -358,6 +361,26 @@
     });
   }
 
+  // Settles when the restore under way has (or when there is none), or after restoreWait: the restore is then
+  // given up (the log is no longer busy) and its late answer ignored, as the question starts a conversation.
+  function restored() {
+    var pending = loading;
+    if (!pending) return Promise.resolve();
+    return new Promise(function (resolve) {
+      var timer = setTimeout(function () {
+        if (loading === pending) {
+          loading = null;
+          log.removeAttribute("aria-busy");
+        }
+        resolve();
+      }, restoreWait);
+      pending["catch"](function () {}).then(function () {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   function newConversation() {
     started += 1;
     return call("POST", API + "/conversations/", {}).then(function (response) {
@@ -403,7 +426,7 @@
     busy = true;
     status.textContent = "";
     send.disabled = true;
-    var ready = (loading || Promise.resolve())["catch"](function () {}).then(function () {
+    var ready = restored().then(function () {
       return conversationId || newConversation();
     });
     ready
