@@ -284,60 +284,66 @@ def test_code_in_an_answer_is_shown_as_a_code_block(site, browser):
     page.close()
 
 
-def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answered(
-    site, browser, monkeypatch, settings
-):
+class HeldRestore:
+    """The widget's restore (GET conversation/) held on the server until the test lets it go, and the order in
+    which restores and new conversations reached the server (`events`)."""
+
+    def __init__(self, monkeypatch):
+        from apps.widget import api as widget_api
+
+        self.events = []
+        self.arrived, self.release = threading.Event(), threading.Event()
+        restore, create = widget_api.WidgetConversationCurrentApi.get, widget_api.WidgetConversationCreateApi.post
+
+        def held_restore(view, request, public_id):
+            self.arrived.set()
+            # Let go by the test; the bound only keeps a failed test from leaving a server thread behind.
+            self.release.wait(timeout=60)
+            response = restore(view, request, public_id)
+            self.events.append("restored")
+            return response
+
+        def noted_create(view, request, public_id):
+            self.events.append("created")
+            return create(view, request, public_id)
+
+        monkeypatch.setattr(widget_api.WidgetConversationCurrentApi, "get", held_restore)
+        monkeypatch.setattr(widget_api.WidgetConversationCreateApi, "post", noted_create)
+
+
+@pytest.fixture
+def held(monkeypatch):
+    held = HeldRestore(monkeypatch)
+    yield held
+    held.release.set()
+
+
+def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answered(site, browser, held, settings):
     """The frame restores the visitor's conversation when it opens (GET conversation/; the log is aria-busy
     meanwhile). A visitor who asks before that answer arrives keeps their question: it waits for the restore, then
     starts its conversation, and the restore's late answer does not clear the panel (it did: the question and its
     answer vanished, which a CI run under load caught as a timed-out answer). The test holds the restore on the
     server until the visitor has asked, so the race happens every time, and lets it go then."""
-    from apps.widget import api as widget_api
-
-    settings.WIDGET_RESTORE_WAIT_SECONDS = (
-        60  # the question waits for this restore (the next test: one that does not answer)
-    )
-    events = []
-    arrived, release = threading.Event(), threading.Event()
-    restore, create = widget_api.WidgetConversationCurrentApi.get, widget_api.WidgetConversationCreateApi.post
-
-    def held_restore(self, request, public_id):
-        arrived.set()
-        # Let go by the test once the visitor has asked; the bound only keeps a failed test from leaving a
-        # server thread behind.
-        release.wait(timeout=60)
-        response = restore(self, request, public_id)
-        events.append("restored")
-        return response
-
-    def noted_create(self, request, public_id):
-        events.append("created")
-        return create(self, request, public_id)
-
-    monkeypatch.setattr(widget_api.WidgetConversationCurrentApi, "get", held_restore)
-    monkeypatch.setattr(widget_api.WidgetConversationCreateApi, "post", noted_create)
+    settings.WIDGET_RESTORE_WAIT_SECONDS = 60  # the question waits for this restore (next test: one never answering)
     page = browser.new_page()
     requests = []
     page.on("requestfinished", lambda r: requests.append(f"{r.method} {r.url} {r.response().status}"))
     page.on("requestfailed", lambda r: requests.append(f"{r.method} {r.url} failed: {r.failure}"))
+    frame = open_chat(page, site)
+    assert held.arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
+    frame.locator("#log[aria-busy='true']").wait_for(timeout=15000)
+    answer = ask(frame, "How long do refunds take?")
+    frame.locator("#send[disabled]").wait_for(timeout=15000)  # the question is waiting for the restore
+    assert held.events == []
+    held.release.set()
     try:
-        frame = open_chat(page, site)
-        assert arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
-        frame.locator("#log[aria-busy='true']").wait_for(timeout=15000)
-        answer = ask(frame, "How long do refunds take?")
-        frame.locator("#send[disabled]").wait_for(timeout=15000)  # the question is waiting for the restore
-        assert events == []
-        release.set()
-        try:
-            answer.locator(".feedback").wait_for(timeout=30000)
-        except PlaywrightTimeout as exc:  # say what the visitor saw and what the frame asked for
-            seen = frame.locator("#log, #status").all_inner_texts()
-            raise AssertionError(
-                f"no answer within 30 s; server events {events}; the panel showed {seen!r}; requests {requests}"
-            ) from exc
-    finally:
-        release.set()
-    assert events == ["restored", "created"]
+        answer.locator(".feedback").wait_for(timeout=30000)
+    except PlaywrightTimeout as exc:  # say what the visitor saw and what the frame asked for
+        seen = frame.locator("#log, #status").all_inner_texts()
+        raise AssertionError(
+            f"no answer within 30 s; server events {held.events}; the panel showed {seen!r}; requests {requests}"
+        ) from exc
+    assert held.events == ["restored", "created"]
     assert frame.locator(".message.user").all_inner_texts() == ["How long do refunds take?"]
     assert answer.locator(".text").inner_text().strip()
     assert frame.locator("#log").get_attribute("aria-busy") is None
@@ -345,45 +351,23 @@ def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answer
     page.close()
 
 
-def test_a_restore_that_does_not_answer_does_not_keep_the_visitor_from_asking(site, browser, monkeypatch, settings):
+def test_a_restore_that_does_not_answer_does_not_keep_the_visitor_from_asking(site, browser, held, settings):
     """A question waits for the restore at most WIDGET_RESTORE_WAIT_SECONDS: past it the question starts a new
     conversation and is answered while the restore is still on its way, and the restore's late answer is ignored
     (the panel keeps the question and its answer, and the next question goes to the same conversation)."""
-    from apps.widget import api as widget_api
-
     settings.WIDGET_RESTORE_WAIT_SECONDS = 0.5
-    events = []
-    arrived, release = threading.Event(), threading.Event()
-    restore, create = widget_api.WidgetConversationCurrentApi.get, widget_api.WidgetConversationCreateApi.post
-
-    def held_restore(self, request, public_id):
-        arrived.set()
-        release.wait(timeout=60)  # let go by the test after the first answer (the bound: a failed test only)
-        response = restore(self, request, public_id)
-        events.append("restored")
-        return response
-
-    def noted_create(self, request, public_id):
-        events.append("created")
-        return create(self, request, public_id)
-
-    monkeypatch.setattr(widget_api.WidgetConversationCurrentApi, "get", held_restore)
-    monkeypatch.setattr(widget_api.WidgetConversationCreateApi, "post", noted_create)
     page = browser.new_page()
-    try:
-        frame = open_chat(page, site)
-        assert arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
-        first = ask(frame, "How long do refunds take?")
-        first.locator(".feedback").wait_for(timeout=30000)
-        assert events == ["created"]  # answered while the restore is still held
-        assert frame.locator("#log").get_attribute("aria-busy") is None
-        with page.expect_request_finished(lambda r: r.url.endswith("/conversation/")):
-            release.set()
-        assert events == ["created", "restored"]
-        second = ask(frame, "How long is the warranty?")
-        frame.locator(".message.assistant:not(.greeting) .feedback").nth(1).wait_for(timeout=30000)
-    finally:
-        release.set()
+    frame = open_chat(page, site)
+    assert held.arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
+    first = ask(frame, "How long do refunds take?")
+    first.locator(".feedback").wait_for(timeout=30000)
+    assert held.events == ["created"]  # answered while the restore is still held
+    assert frame.locator("#log").get_attribute("aria-busy") is None
+    with page.expect_request_finished(lambda r: r.url.endswith("/conversation/")):
+        held.release.set()
+    assert held.events == ["created", "restored"]
+    second = ask(frame, "How long is the warranty?")
+    frame.locator(".message.assistant:not(.greeting) .feedback").nth(1).wait_for(timeout=30000)
     assert frame.locator(".message.user").all_inner_texts() == [
         "How long do refunds take?",
         "How long is the warranty?",
