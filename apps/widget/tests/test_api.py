@@ -117,6 +117,15 @@ def test_frame_page_is_framed_only_by_allowed_origins(bot):
     assert "<script>" not in html  # only the external frame.js
 
 
+def test_frame_page_carries_the_restore_wait(bot, settings):
+    """The frame reads how long a question waits for the conversation being restored from its page."""
+    settings.WIDGET_RESTORE_WAIT_SECONDS = 2.5
+    html = APIClient().get(f"/widget/{bot.public_id}/frame/").content.decode()
+    assert 'data-restore-wait="2500"' in html
+    settings.WIDGET_RESTORE_WAIT_SECONDS = 0
+    assert 'data-restore-wait="0"' in APIClient().get(f"/widget/{bot.public_id}/frame/").content.decode()
+
+
 def test_frame_page_escapes_bot_texts(offline):
     """A bot name or greeting with markup is shown as text, never run."""
     bot = BotFactory(name="<script>alert(1)</script>", greeting='<img src=x onerror="alert(2)">')

@@ -43,7 +43,8 @@
   var started = 0; // conversations started in this frame (newConversation), for a restore to know it is stale
   // How long a question waits for that restore (WIDGET_RESTORE_WAIT_SECONDS): one that never answers (a stalled
   // connection, a slow server) must not keep the visitor from asking.
-  var restoreWait = parseInt(body.getAttribute("data-restore-wait"), 10) || 8000;
+  var restoreWait = parseInt(body.getAttribute("data-restore-wait"), 10);
+  if (isNaN(restoreWait)) restoreWait = 8000;
 
   var log = document.getElementById("log");
   var form = document.getElementById("composer");
