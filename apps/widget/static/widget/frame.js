@@ -362,17 +362,22 @@
     });
   }
 
+  // The restore `restore` is over (answered, failed or given up): the log is no longer busy, unless a later
+  // restore is under way.
+  function restoreEnded(restore) {
+    if (loading !== restore) return;
+    loading = null;
+    log.removeAttribute("aria-busy");
+  }
+
   // Settles when the restore under way has (or when there is none), or after restoreWait: the restore is then
-  // given up (the log is no longer busy) and its late answer ignored, as the question starts a conversation.
+  // given up and its late answer ignored, as the question starts a conversation.
   function restored() {
     var pending = loading;
     if (!pending) return Promise.resolve();
     return new Promise(function (resolve) {
       var timer = setTimeout(function () {
-        if (loading === pending) {
-          loading = null;
-          log.removeAttribute("aria-busy");
-        }
+        restoreEnded(pending);
         resolve();
       }, restoreWait);
       pending["catch"](function () {}).then(function () {
@@ -516,9 +521,7 @@
         log.setAttribute("aria-busy", "true");
         var restore = (loading = loadConversation());
         restore["catch"](function () {}).then(function () {
-          if (loading !== restore) return;
-          loading = null;
-          log.removeAttribute("aria-busy");
+          restoreEnded(restore);
         });
       }
     } else if (message.type === "beacon:focus") {
