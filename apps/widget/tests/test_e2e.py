@@ -124,6 +124,16 @@ def ask(frame, question: str):
     return frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
 
 
+def wait_answered(frame, answer, part: str = ".feedback", detail=lambda: "") -> None:
+    """Wait for `part` of the assistant message `answer` (the module's 30 s bound for an answer: question
+    embedded, search, offline answer); on a timeout say what the visitor saw instead, and `detail()`."""
+    try:
+        answer.locator(part).wait_for(timeout=30000)
+    except PlaywrightTimeout as exc:
+        seen = frame.locator("#log, #status").all_inner_texts()
+        raise AssertionError(f"no finished answer within 30 s; the panel showed {seen!r}{detail()}") from exc
+
+
 def test_visitor_path_on_an_allowed_site(site, browser, tmp_path):
     """Keyboard only: open -> greeting -> ask -> streamed answer with its source -> thumbs up ->
     reload -> the conversation is still there -> Escape closes and focus returns to the launcher."""
@@ -243,11 +253,7 @@ def test_markup_in_documents_answers_and_questions_never_runs(site, browser):
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     frame = open_chat(page, site)
     answer = ask(frame, 'How long is the warranty? <img src=y onerror="alert(1)">')
-    try:
-        answer.locator(".text").wait_for(timeout=30000)
-    except PlaywrightTimeout as exc:  # say what the visitor saw instead (a CI run once timed out here)
-        seen = frame.locator("#log, #status").all_inner_texts()
-        raise AssertionError(f"no finished answer within 30 s; the panel showed {seen!r}") from exc
+    wait_answered(frame, answer, ".text")  # a CI run once timed out here
     frame.locator(".feedback").last.wait_for(timeout=30000)
     text = answer.locator(".text").inner_text()
     assert "two years" in text and "<img src=x" in text and "<script>" in text
@@ -331,18 +337,13 @@ def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answer
     page.on("requestfailed", lambda r: requests.append(f"{r.method} {r.url} failed: {r.failure}"))
     frame = open_chat(page, site)
     assert held.arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
-    frame.locator("#log[aria-busy='true']").wait_for(timeout=15000)
+    # The frame marks the log busy before it sends the restore, and disables Send as it handles the Enter key.
+    assert frame.locator("#log").get_attribute("aria-busy") == "true"
     answer = ask(frame, "How long do refunds take?")
-    frame.locator("#send[disabled]").wait_for(timeout=15000)  # the question is waiting for the restore
+    assert frame.locator("#send").is_disabled()  # the question is waiting for the restore
     assert held.events == []
     held.release.set()
-    try:
-        answer.locator(".feedback").wait_for(timeout=30000)
-    except PlaywrightTimeout as exc:  # say what the visitor saw and what the frame asked for
-        seen = frame.locator("#log, #status").all_inner_texts()
-        raise AssertionError(
-            f"no answer within 30 s; server events {held.events}; the panel showed {seen!r}; requests {requests}"
-        ) from exc
+    wait_answered(frame, answer, detail=lambda: f"; server events {held.events}; requests {requests}")
     assert held.events == ["restored", "created"]
     assert frame.locator(".message.user").all_inner_texts() == ["How long do refunds take?"]
     assert answer.locator(".text").inner_text().strip()
@@ -359,15 +360,17 @@ def test_a_restore_that_does_not_answer_does_not_keep_the_visitor_from_asking(si
     page = browser.new_page()
     frame = open_chat(page, site)
     assert held.arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
-    first = ask(frame, "How long do refunds take?")
-    first.locator(".feedback").wait_for(timeout=30000)
+    wait_answered(frame, ask(frame, "How long do refunds take?"), detail=lambda: f"; server events {held.events}")
     assert held.events == ["created"]  # answered while the restore is still held
     assert frame.locator("#log").get_attribute("aria-busy") is None
     with page.expect_request_finished(lambda r: r.url.endswith("/conversation/")):
         held.release.set()
     assert held.events == ["created", "restored"]
-    second = ask(frame, "How long is the warranty?")
-    frame.locator(".message.assistant:not(.greeting) .feedback").nth(1).wait_for(timeout=30000)
+    ask(frame, "How long is the warranty?")
+    second = frame.locator(".message.assistant:not(.greeting)").nth(
+        1
+    )  # not `.last`: the first answer until this one ends
+    wait_answered(frame, second)
     assert frame.locator(".message.user").all_inner_texts() == [
         "How long do refunds take?",
         "How long is the warranty?",
