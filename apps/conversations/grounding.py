@@ -251,7 +251,7 @@ def score_units(question: str, read: list[SearchHit], question_vector: np.ndarra
     semantic = vectors @ question_vector
     context = np.array([heading_similarity.get(unit.heading, 0.0) for unit in units], dtype=np.float32)
     lexical = _lexical(
-        content_terms(question),
+        content_terms(languages.question_subject(question)),
         [content_terms(text) | content_terms(unit.heading) for text, unit in zip(texts, units, strict=True)],
     )
     bonus = np.array([RANK_BONUS * (1 - (u.ref - 1) / len(read)) for u in units], dtype=np.float32)

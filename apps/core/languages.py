@@ -10,6 +10,10 @@ each, detection of a text's language, and the few sentences Beacon itself says, 
   and langdetect (slow, and random unless seeded); documents and questions are long enough for langid.
 - `search_config(code)`: the configuration for a language; `simple` (lower-casing, no stemming, no stop
   words) for a detected language without a stemmer of its own (Polish, Japanese...).
+- `question_subject(question)`: the question without the words that only ask for an answer ("Can you tell
+  me about decorators?" -> "decorators?"), for the lexical side of search and the offline answerer: those
+  words ("tell", "explain") are not what the question is about, and as search terms the documents rarely
+  hold they halved a conversational question's lexical score. English phrasings; other languages as asked.
 - `message(code, key)`: Beacon's own sentences (the default fallback and greeting, the model-error note,
   the offline answerer's source label, the model's answer-language instruction) in en, fr, de, es, it,
   nl, pt; English for the rest. A table in code rather than gettext catalogues: seven short strings,
@@ -19,6 +23,7 @@ each, detection of a text's language, and the few sentences Beacon itself says, 
 from __future__ import annotations
 
 import functools
+import re
 
 from django.conf import settings
 
@@ -187,6 +192,37 @@ def message(language: str, key: str) -> str:
 def is_default_message(text: str, key: str) -> bool:
     """True when `text` is Beacon's default sentence `key` in some language (not the owner's own)."""
     return text.strip() in {value for value in MESSAGES[key].values()}
+
+
+#: Words at the start or end of a question that ask for an answer rather than name its subject: a greeting,
+#: "please", "can you", "tell me (more) about", "explain", "describe", "show me", "give me an overview of",
+#: "I'd like to know about", "what do you know about". English: the phrasings visitors type most.
+_REQUEST_LEAD = re.compile(
+    r"""^\s*(?:(?:hi|hello|hey)\b[\s,!.]*)?(?:please\b[\s,]*)?
+    (?:(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
+    (?:tell\s+me(?:\s+(?:more|something|a\s+bit|a\s+little))?(?:\s+(?:about|on|of))?
+      |(?:explain|describe|summari[sz]e)(?:\s+to\s+me)?
+      |show\s+me
+      |teach\s+me(?:\s+about)?
+      |help\s+me\s+(?:understand|with)
+      |give\s+me\s+(?:an?\s+|some\s+)?(?:overview|summary|introduction|explanation|rundown|details|information|info)
+       \s+(?:of|on|about)
+      |i(?:\s+would|'d|\s+want|\s+need)(?:\s+like)?\s+to\s+(?:know|learn|understand)
+       (?:\s+(?:more|something))?(?:\s+(?:about|on))?
+      |what\s+(?:do|can)\s+you\s+(?:tell\s+me|know|say)\s+about
+      |do\s+you\s+know(?:\s+anything)?\s+about
+    )\b[\s,:]*""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_REQUEST_TAIL = re.compile(r"[\s,]+(?:please|thanks|thank\s+you)\s*(\??)[\s.!]*$", re.IGNORECASE)
+
+
+def question_subject(question: str) -> str:
+    """`question` without the words that only ask for an answer (`_REQUEST_LEAD`, a trailing "please"):
+    "Could you please tell me about the Event Loop?" -> "the Event Loop?". The question itself when that
+    leaves nothing ("Explain.")."""
+    subject = _REQUEST_TAIL.sub(r"\1", _REQUEST_LEAD.sub("", question, count=1))
+    return subject if re.search(r"\w", subject) else question
 
 
 def reply_language(*, language: str, question: str) -> str:

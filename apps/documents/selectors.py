@@ -17,7 +17,9 @@ Each candidate gets a fused relevance score in 0..1 that people can reason about
       idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))
       lexical(d) = sum_t idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avgdl))
                    / sum_t idf(t) * (k1 + 1)
-  with k1 = 1.2, b = 0.75. A term no chunk holds has the largest idf and adds nothing to the
+  with k1 = 1.2, b = 0.75. The terms are those of the question's subject (`languages.question_subject`:
+  without "can you tell me about", "explain", "please"), so a conversational question scores as the
+  same question asked plainly. A term no chunk holds has the largest idf and adds nothing to the
   numerator, so a question about things the documents never mention scores low; it is the
   IDF-weighted coverage of the question's terms that refusal calibration uses;
 - `w` is the bot's `dense_weight`; the bot's cut-off (`effective_min_score`: the owner's `min_score`,
@@ -41,7 +43,7 @@ from django.db.models import Count, Max, QuerySet, Sum
 from rest_framework.exceptions import NotFound
 
 from apps.core.embeddings import get_embedder
-from apps.core.languages import AUTO, search_config
+from apps.core.languages import AUTO, question_subject, search_config
 from apps.core.reranker import RerankerError, get_reranker
 from apps.documents.models import Chunk, ChunkEmbedding, Document, chunk_embed_text
 
@@ -290,7 +292,8 @@ def chunk_search(
     sql = SEARCH_SQL.format(dims=int(embedder.dimensions))
     params = {
         "cfg": bot_search_config(bot),
-        "q": query,
+        # The lexical side reads the question's subject: "tell me about", "explain" are not search terms.
+        "q": question_subject(query),
         "model": embedder.name,
         "org": organization.pk,
         "bot": bot.pk,

@@ -9,6 +9,8 @@ Coverage:
 - an `auto` bot detects each document's language (fr, de, en) and indexes it with its configuration; the
   BM25 statistics are kept per configuration and stay exact (recount); a French and a German question
   each find their document through the words half, with the question parsed in each configuration;
+- `question_subject` drops the words that only ask for an answer ("can you tell me about", "explain",
+  "please"), and nothing else: a "tell" inside the question, a word that starts like one, a bare request;
 - a text too short to tell gets SEARCH_TEXT_CONFIG's language; a language without a stemmer gets `simple`;
 - the bot stats API counts ready documents per language;
 - `EMBEDDING_MODEL` as a local model directory (standing in for a multilingual sentence-transformers
@@ -24,7 +26,7 @@ from django.core.management import call_command
 
 from apps.bots.tests.factories import BotFactory
 from apps.core.embeddings import get_embedder
-from apps.core.languages import document_language, text_language
+from apps.core.languages import document_language, question_subject, text_language
 from apps.documents.lexeme_stats import lexeme_stats_recount, lexeme_stats_stored
 from apps.documents.models import Chunk, ChunkEmbedding, Document
 from apps.documents.selectors import chunk_search
@@ -134,6 +136,31 @@ def test_auto_bot_detects_each_language_and_keeps_statistics_per_configuration(o
     assert horse.document_id == french.pk and horse.lexical > 0
     houses = words_only(bot, "Sind die Häuser am Samstag geöffnet?")
     assert houses.document_id == german.pk and houses.lexical > 0
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("Tell me about Properties", "Properties"),
+        ("Could you please tell me more about the Event Loop?", "the Event Loop?"),
+        ("Hi, can you explain generators to me?", "generators to me?"),
+        ("Explain how decorators work", "how decorators work"),
+        ("I'd like to learn about asyncio, please", "asyncio"),
+        ("I would like to know more about logging", "logging"),
+        ("What do you know about pickling?", "pickling?"),
+        ("Do you know anything about zlib?", "zlib?"),
+        ("Give me an overview of the GIL", "the GIL"),
+        ("Show me an example of a dataclass", "an example of a dataclass"),
+        ("What is a tuple? Thanks!", "What is a tuple?"),
+        # Nothing to drop: a "tell" that is the subject, a word that only starts like a request, a bare request.
+        ("How do I tell if a file exists?", "How do I tell if a file exists?"),
+        ("Tellurium compounds", "Tellurium compounds"),
+        ("explanation of the planner", "explanation of the planner"),
+        ("Explain.", "Explain."),
+    ],
+)
+def test_question_subject(question, subject):
+    assert question_subject(question) == subject
 
 
 def test_detection_fallbacks(settings):

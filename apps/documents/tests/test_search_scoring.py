@@ -7,6 +7,7 @@ Coverage:
 - `manage.py rebuild_lexeme_stats --check` finds drifted counts, and a rebuild repairs them;
 - lexical is the normalised BM25 of docs/search.md, computed here from the stored statistics and the
   chunk's tsvector; rare terms weigh more than common ones; terms the documents never use keep it low;
+  a conversational question ("can you tell me about ...") scores lexically as the plain one;
 - RERANKER=http against a real local server: the fused candidates are reordered by it, `rerank_score`
   set, the cut-off still applies to the fused score; the server down: the fused order, a warning logged,
   `reranked` False, and the search API answers 200.
@@ -196,6 +197,24 @@ def test_rare_terms_weigh_more_and_unknown_terms_keep_lexical_low(organization, 
 
     assert hits[ZEBRA].lexical > 2 * hits[SHIPPING].lexical > 0
     assert max(hit.lexical for hit in absent) < 0.1
+
+
+@pytest.mark.django_db
+def test_a_conversational_question_scores_as_the_plain_one(organization, bot):
+    """"Can you tell me about the zebra mascot?" is asked about the zebra mascot: the same lexical score as
+    "the zebra mascot?" (the request words are not search terms), where "tell" would count as a term the
+    documents lack; the semantic side still reads the question as asked."""
+    for title, text in (("Shipping", SHIPPING), ("Returns", RETURNS), ("Zebra", ZEBRA)):
+        text_document(organization, bot, title, text)
+
+    plain = chunk_search(organization=organization, bot=bot, query="the zebra mascot?", k=1)[0]
+    asked = chunk_search(organization=organization, bot=bot, query="Can you tell me about the zebra mascot?", k=1)[0]
+    told = chunk_search(organization=organization, bot=bot, query="tell zebra mascot", k=1)[0]
+
+    assert asked.text == plain.text == ZEBRA
+    assert asked.lexical == plain.lexical == pytest.approx(expected_lexical(bot, plain.chunk_id, "zebra mascot"))
+    assert told.lexical < 0.8 * plain.lexical  # "tell" as a term: the documents lack it
+    assert asked.semantic != plain.semantic
 
 
 def tuesday_first(query, document):
