@@ -201,8 +201,8 @@ def test_rare_terms_weigh_more_and_unknown_terms_keep_lexical_low(organization, 
 
 @pytest.mark.django_db
 def test_a_conversational_question_scores_as_the_plain_one(organization, bot):
-    """"Can you tell me about the zebra mascot?" is asked about the zebra mascot: the same lexical score as
-    "the zebra mascot?" (the request words are not search terms), where "tell" would count as a term the
+    """Asked "Can you tell me about the zebra mascot?", the search reads "the zebra mascot?": the same
+    lexical score (the request words are not search terms), where "tell" would count as a term the
     documents lack; the semantic side still reads the question as asked."""
     for title, text in (("Shipping", SHIPPING), ("Returns", RETURNS), ("Zebra", ZEBRA)):
         text_document(organization, bot, title, text)
