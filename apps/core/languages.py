@@ -220,8 +220,12 @@ _REQUEST_TAIL = re.compile(r"[\s,]+(?:please|thanks|thank\s+you)\s*(\??)[\s.!]*$
 def question_subject(question: str) -> str:
     """`question` without the words that only ask for an answer (`_REQUEST_LEAD`, a trailing "please"):
     "Could you please tell me about the Event Loop?" -> "the Event Loop?". The question itself when that
-    leaves nothing ("Explain.")."""
-    subject = _REQUEST_TAIL.sub(r"\1", _REQUEST_LEAD.sub("", question, count=1))
+    leaves nothing ("Explain."); a request word written in capitals is a command and stays ("EXPLAIN ANALYZE
+    output": PostgreSQL's EXPLAIN)."""
+    lead = _REQUEST_LEAD.match(question)
+    # Written in capitals, a request word is a command the documents are about: "EXPLAIN ANALYZE", "SHOW".
+    command = lead is not None and re.search(r"\b[A-Z]{3,}\b", lead.group(0)) is not None
+    subject = _REQUEST_TAIL.sub(r"\1", question[lead.end() :] if lead and not command else question)
     return subject if re.search(r"\w", subject) else question
 
 

@@ -10,7 +10,8 @@ Coverage:
   BM25 statistics are kept per configuration and stay exact (recount); a French and a German question
   each find their document through the words half, with the question parsed in each configuration;
 - `question_subject` drops the words that only ask for an answer ("can you tell me about", "explain",
-  "please"), and nothing else: a "tell" inside the question, a word that starts like one, a bare request;
+  "please"), and nothing else: a "tell" inside the question, a word that starts like one, a bare request,
+  a request word in capitals (a command: "EXPLAIN ANALYZE");
 - a text too short to tell gets SEARCH_TEXT_CONFIG's language; a language without a stemmer gets `simple`;
 - the bot stats API counts ready documents per language;
 - `EMBEDDING_MODEL` as a local model directory (standing in for a multilingual sentence-transformers
@@ -157,6 +158,8 @@ def test_auto_bot_detects_each_language_and_keeps_statistics_per_configuration(o
         ("Tellurium compounds", "Tellurium compounds"),
         ("explanation of the planner", "explanation of the planner"),
         ("Explain.", "Explain."),
+        ("EXPLAIN ANALYZE output", "EXPLAIN ANALYZE output"),
+        ("SHOW search_path, please", "SHOW search_path"),
     ],
 )
 def test_question_subject(question, subject):
