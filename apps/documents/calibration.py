@@ -134,10 +134,31 @@ def _heading_question(heading: str, index: int) -> str | None:
 SENTENCE_MAX_WORDS = 16
 
 
+#: A first sentence that leans on its context ("But these are not.", "See Section 13.4 for details.",
+#: "Combines both of the above options.", "To build it, proceed as follows:") says nothing a visitor would
+#: ask about on its own: it starts mid-thought (not with a capital, or with a linking word), points
+#: elsewhere, or introduces what follows it (a colon).
+LINKING_START = re.compile(
+    r"^(?:and|but|or|so|then|also|however|otherwise|thus|hence|therefore|likewise|similarly|alternatively|"
+    r"instead|again|still|yet|now|note|if)\b",
+    re.IGNORECASE,
+)
+POINTING = re.compile(r"\b(?:above|below|following|follows|preceding|previous|shown|here|see)\b", re.IGNORECASE)
+
+
+def _leans_on_context(raw: str, clean: str) -> bool:
+    """`raw` is the sentence as written, `clean` without its markup."""
+    return (
+        raw.rstrip().endswith(":")
+        or not clean[:1].isupper()
+        or bool(LINKING_START.match(clean) or POINTING.search(clean))
+    )
+
+
 def _sentence_question(text: str) -> str | None:
-    first = re.split(r"(?<=[.!?])\s+|\n\s*\n", text.strip(), maxsplit=1)[0]
-    first = _clean(first).rstrip(".!")
-    if not _wordy(first, minimum=4):
+    raw = re.split(r"(?<=[.!?])\s+|\n\s*\n", text.strip(), maxsplit=1)[0]
+    first = _clean(raw).rstrip(".!")
+    if not _wordy(first, minimum=4) or _leans_on_context(raw, first):
         return None
     words = first.split()
     if len(words) > SENTENCE_MAX_WORDS:

@@ -92,7 +92,8 @@ def test_synthetic_questions_are_deterministic_and_honest(organization, help_bot
 
 
 def test_heading_and_sentence_templates():
-    """Task headings become "How do I ...?"; a linking-verb sentence is inverted; code is no question."""
+    """Task headings become "How do I ...?"; a linking-verb sentence is inverted; code and sentences that lean
+    on their context are no question."""
     assert calibration._heading_question("Configure the webhook secret", 0) == "How do I configure the webhook secret?"
     assert calibration._heading_question("Due dates and reminders", 0) == "What is Due dates and reminders?"
     assert calibration._heading_question("Due dates and reminders", 1) == "Due dates and reminders"
@@ -109,6 +110,20 @@ def test_heading_and_sentence_templates():
     assert calibration._sentence_question("Refunds are processed within 14 days by the billing team.") == (
         "Are refunds processed within 14 days by the billing team?"
     )
+    # A first sentence that leans on its context makes no question: it starts mid-thought, points elsewhere
+    # or introduces what follows (real first sentences of PostgreSQL's and Python's documentation).
+    for leaning in (
+        "But these are not.",
+        "and then insert the NOT key word where desired.",
+        "(note that this will pop up a GUI dialog window for confirmation)",
+        "See Section 34.1.1.3 for details.",
+        "Combines both of the above options.",
+        "Here is a list of the significant variables that can be set in this manner.",
+        "The arg parameter depends on the previous event.",
+        "If you are using csh or tcsh, then use this command:",
+        "To build the application, proceed as follows:",
+    ):
+        assert calibration._sentence_question(leaning) is None, leaning
 
 
 def test_headings_many_documents_share_make_no_question(organization):
@@ -209,7 +224,7 @@ def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bo
     assert not chunk_search(organization=organization, bot=help_bot, query="How do I renew my passport?")
     assert 0 < figures["in_domain_answered_rate"] <= 1
     # The cut-off is the higher of the two targets' cut-offs (inside the clip range here).
-    assert figures["target_missed_answer_rate"] == settings.REFUSAL_TARGET_MISSED_ANSWER_RATE == 0.01
+    assert figures["target_missed_answer_rate"] == settings.REFUSAL_TARGET_MISSED_ANSWER_RATE == 0.02
     for_false, for_missed = figures["cutoff_for_false_answer_rate"], figures["cutoff_for_missed_answer_rate"]
     assert cutoff == figures["unclipped_cutoff"] == max(for_false, for_missed)
     assert figures["decided_by"] == ("missed_answer_rate" if for_missed > for_false else "false_answer_rate")
@@ -217,7 +232,7 @@ def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bo
         figures["in_domain_answered_rate"], abs=1e-4
     )
     if figures["decided_by"] == "missed_answer_rate":
-        assert figures["in_domain_answered_rate"] >= 0.99
+        assert figures["in_domain_answered_rate"] >= 0.98
     scores = figures["scores"]
     assert scores["in_domain"]["p50"] > scores["out_of_domain"]["p50"]
     assert [row["score"] for row in figures["highest_out_of_domain"]] == sorted(
