@@ -9,7 +9,8 @@ bot two sets of questions through the same search:
   evenly spread sample of at most REFUSAL_CALIBRATION_SAMPLE chunks): a heading turned into a
   question ("What is <heading>?", "How do I <heading>?", the bare heading), a document title, or
   a chunk's first sentence of at most 16 words made into a question ("Refunds are processed within
-  14 days" -> "Are refunds processed within 14 days?"). Headings and titles that several documents
+  14 days" -> "Are refunds processed within 14 days?"), unless it leans on its context ("But these
+  are not.", "See Section 13.4.", "... as follows:"). Headings and titles that several documents
   share ("Introduction", "Examples") name no topic and give none. Each is made only of the text of
   the chunk it came from, so the bot holds its answer;
 - out-of-domain: the general questions shipped with Beacon (data/general_questions.txt), about
