@@ -449,10 +449,10 @@ SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=150)
 # counts as in-domain (dropped), and the quiet period after the last ingestion change before a run.
 REFUSAL_TARGET_FALSE_ANSWER_RATE = env.float("REFUSAL_TARGET_FALSE_ANSWER_RATE", default=0.10)
 # Share of the synthetic in-domain questions a calibrated bot may refuse: the cut-off rises to it when
-# that refuses more out-of-domain questions than REFUSAL_TARGET_FALSE_ANSWER_RATE asks. 2% of 400: the
-# synthetic questions reuse the documents' words, so their bottom 2% sits where about a tenth of real,
+# that refuses more out-of-domain questions than REFUSAL_TARGET_FALSE_ANSWER_RATE asks. 1% of 400: the
+# synthetic questions reuse the documents' words, so their bottom 1% sits where about a tenth of real,
 # paraphrased questions are (docs/refusal.md, "How the cut-off is computed").
-REFUSAL_TARGET_MISSED_ANSWER_RATE = env.float("REFUSAL_TARGET_MISSED_ANSWER_RATE", default=0.02)
+REFUSAL_TARGET_MISSED_ANSWER_RATE = env.float("REFUSAL_TARGET_MISSED_ANSWER_RATE", default=0.01)
 REFUSAL_DEFAULT_MIN_SCORE = env.float("REFUSAL_DEFAULT_MIN_SCORE", default=0.3)
 REFUSAL_MIN_CUTOFF = env.float("REFUSAL_MIN_CUTOFF", default=0.15)
 REFUSAL_MAX_CUTOFF = env.float("REFUSAL_MAX_CUTOFF", default=0.9)

@@ -224,7 +224,7 @@ def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bo
     assert not chunk_search(organization=organization, bot=help_bot, query="How do I renew my passport?")
     assert 0 < figures["in_domain_answered_rate"] <= 1
     # The cut-off is the higher of the two targets' cut-offs (inside the clip range here).
-    assert figures["target_missed_answer_rate"] == settings.REFUSAL_TARGET_MISSED_ANSWER_RATE == 0.02
+    assert figures["target_missed_answer_rate"] == settings.REFUSAL_TARGET_MISSED_ANSWER_RATE == 0.01
     for_false, for_missed = figures["cutoff_for_false_answer_rate"], figures["cutoff_for_missed_answer_rate"]
     assert cutoff == figures["unclipped_cutoff"] == max(for_false, for_missed)
     assert figures["decided_by"] == ("missed_answer_rate" if for_missed > for_false else "false_answer_rate")
@@ -232,7 +232,7 @@ def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bo
         figures["in_domain_answered_rate"], abs=1e-4
     )
     if figures["decided_by"] == "missed_answer_rate":
-        assert figures["in_domain_answered_rate"] >= 0.98
+        assert figures["in_domain_answered_rate"] >= 0.99
     scores = figures["scores"]
     assert scores["in_domain"]["p50"] > scores["out_of_domain"]["p50"]
     assert [row["score"] for row in figures["highest_out_of_domain"]] == sorted(
