@@ -194,11 +194,12 @@ def is_default_message(text: str, key: str) -> bool:
     return text.strip() in {value for value in MESSAGES[key].values()}
 
 
-#: Words at the start or end of a question that ask for an answer rather than name its subject: a greeting,
-#: "please", "can you", "tell me (more) about", "explain", "describe", "show me", "give me an overview of",
-#: "I'd like to know about", "what do you know about". English: the phrasings visitors type most.
+#: Words at the start or end of a question that ask for an answer rather than name its subject: a
+#: greeting ("Hi," with its punctuation: "Hello world" is a subject), "please", "can you", "tell me
+#: (more) about", "explain", "describe", "show me", "give me an overview of", "I'd like to know about",
+#: "what do you know about". English: the phrasings visitors type most.
 _REQUEST_LEAD = re.compile(
-    r"""^\s*(?:(?:hi|hello|hey)\b[\s,!.]*)?(?:please\b[\s,]*)?
+    r"""^\s*(?:(?:hi|hello|hey)(?:\s+there)?\s*[,!.]+\s*)?(?:please\b[\s,]*)?
     (?:(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
     (?:tell\s+me(?:\s+(?:more|something|a\s+bit|a\s+little))?(?:\s+(?:about|on|of))?
       |(?:explain|describe|summari[sz]e)(?:\s+to\s+me)?
@@ -211,7 +212,7 @@ _REQUEST_LEAD = re.compile(
        (?:\s+(?:more|something))?(?:\s+(?:about|on))?
       |what\s+(?:do|can)\s+you\s+(?:tell\s+me|know|say)\s+about
       |do\s+you\s+know(?:\s+anything)?\s+about
-    )\b[\s,:]*""",
+    )?\b[\s,:]*""",
     re.IGNORECASE | re.VERBOSE,
 )
 _REQUEST_TAIL = re.compile(r"[\s,]+(?:please|thanks|thank\s+you)\s*(\??)[\s.!]*$", re.IGNORECASE)

@@ -8,7 +8,7 @@ Coverage:
   (indentation kept), a sentence ending with ":" brings its whole list, every prose sentence and item
   carries a marker and is quoted verbatim, no fragments (no dangling ":", balanced fences, no
   markup); a question the hits do not answer gives None; a sentence whose code fell outside the
-  chunk is never quoted;
+  chunk is never quoted; the request words of a question ("can you tell me") are not content terms;
 - turn, offline: retrieval finds passages but none answers -> the fallback, status unanswered (JSON
   and streamed); streamed tokens add up to exactly the stored content;
 - turn, model: an answer with no supported claim becomes the fallback, status unanswered, the
@@ -209,6 +209,18 @@ def test_offline_answer_cites_the_passage_that_answers(pages):
     assert "switch between them with `beacon use <profile>` [2]." in answer.content
     assert 2 in [c["ref"] for c in answer.citations]
     assert_grounded(answer.content, pages)
+
+
+def test_offline_answerer_reads_the_question_subject(pages):
+    """Asked "Can you tell me how I switch between profiles?", the answerer weighs the units as for "how I
+    switch between profiles?": the request words are not content terms ("tell" would be one the pages lack)."""
+    vector = get_embedder().encode(["how I switch between profiles?"])[0]
+
+    asked = grounding.score_units("Can you tell me how I switch between profiles?", pages, vector)
+    plain = grounding.score_units("how I switch between profiles?", pages, vector)
+
+    assert asked.scores.tolist() == plain.scores.tolist()
+    assert grounding.content_terms("Can you tell me how I switch between profiles?") == {"tell", "switch", "profile"}
 
 
 WORKER_PAGE = """The worker runs the tasks it receives from the broker. Start a worker with `beacon worker`.

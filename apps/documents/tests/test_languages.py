@@ -153,9 +153,13 @@ def test_auto_bot_detects_each_language_and_keeps_statistics_per_configuration(o
         ("Give me an overview of the GIL", "the GIL"),
         ("Show me an example of a dataclass", "an example of a dataclass"),
         ("What is a tuple? Thanks!", "What is a tuple?"),
+        ("Hi, how do I reset my password?", "how do I reset my password?"),
+        ("Please reset my password", "reset my password"),
+        ("Would you recommend asyncio over threads?", "recommend asyncio over threads?"),
         # Nothing to drop: a "tell" that is the subject, a word that only starts like a request, a bare request.
         ("How do I tell if a file exists?", "How do I tell if a file exists?"),
         ("Tellurium compounds", "Tellurium compounds"),
+        ("Hello world program in C", "Hello world program in C"),
         ("explanation of the planner", "explanation of the planner"),
         ("Explain.", "Explain."),
         ("EXPLAIN ANALYZE output", "EXPLAIN ANALYZE output"),
