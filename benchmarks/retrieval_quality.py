@@ -72,6 +72,11 @@ question is in the text); what they test is the answer. Their figures are printe
 in the section-title figures (which therefore hold 41 fewer Celery questions than before 5 December
 2026).
 
+Phrasings: the section-title questions are also asked as a chat visitor phrases them ("Tell me about
+<title>", "Can you explain <title>?", "Hi, I'd like to know more about <title>, please"): Recall@5, MRR@10
+and the share answered at the bot's cut-off, beside the bare titles', so a build whose search or cut-off
+depends on the words around the subject shows it.
+
 Grounding: of the in-domain questions the chat answered, the share whose citations include a
 chunk located in the asked section (any citation, and the first one cited in the answer), for
 the section titles and for the FAQ entries. A section title's answer may also be written
@@ -688,6 +693,31 @@ def grounding_figures(messages, questions: list[Question], bot, documents: dict,
     }
 
 
+#: The section-title questions asked as visitors of a chat phrase them: how much retrieval and the bot's
+#: cut-off depend on the words around the subject.
+PHRASINGS = {
+    "Tell me about <title>": "Tell me about {q}",
+    "Can you explain <title>?": "Can you explain {q}?",
+    "Hi, I'd like to know more about <title>, please": "Hi, I'd like to know more about {q}, please",
+}
+
+
+def phrasing_figures(organization, bot, *, embedder, questions: list[Question], documents, locator, cutoff) -> dict:
+    """{phrasing: Recall@k, MRR@10 and the share answered at `cutoff`} of the section-title questions so asked."""
+    from apps.documents.selectors import chunk_search
+
+    figures = {}
+    for label, template in PHRASINGS.items():
+        asked = [template.format(q=q.question) for q in questions]
+        ranked, answered_ = [], 0
+        for q, text, vector in zip(questions, asked, embedder.encode(asked), strict=True):
+            hits = chunk_search(organization=organization, bot=bot, query=text, k=10, min_score=0.0, vector=vector)
+            ranked.append([locator.hit(documents[h.document_id], h.text, q.section) for h in hits])
+            answered_ += bool(hits) and hits[0].score >= cutoff
+        figures[label] = {**metrics(ranked), "answered": answered_ / max(len(questions), 1)}
+    return figures
+
+
 def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dict:
     import numpy as np
     from django.conf import settings
@@ -802,6 +832,9 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
         "search_refused": 1 - sum(ood_search) / max(len(ood_search), 1),
         "best_over_cutoffs": best_cutoffs(top_scores, ood_top),
     }
+    phrasings = phrasing_figures(
+        organization, bot, embedder=embedder, questions=questions, documents=documents, locator=locator, cutoff=cutoff
+    )
     grounding = faq_grounding = None
     if chat is not None:
         started = time.perf_counter()
@@ -884,6 +917,13 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
     )
     if at_90:
         print(f"  with >= 90% answered at most {pct(at_90['refused'])} refused (cut-off {at_90['cutoff']:.3f})")
+    print("section titles as a chat visitor phrases them (search; answered at the bot's cut-off):")
+    plain = {**results["beacon"], "answered": refusal["search_answered"]}
+    for label, figures in {"<title>": plain, **phrasings}.items():
+        print(
+            f"  {label:50} Recall@5 {figures['recall@5']:.3f}  MRR@10 {figures['mrr@10']:.3f}  "
+            f"answered {pct(figures['answered'])}"
+        )
     for label, figures in (("section titles", grounding), ("FAQ entries", faq_grounding)):
         if figures:
             print(
@@ -949,6 +989,7 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
         "faq_results": faq_results,
         "faq_ratios_to_naive": faq_ratios,
         "refusal": refusal,
+        "phrasings": phrasings,
         "grounding": grounding,
         "faq_grounding": faq_grounding,
         "targets": {label: met for label, _, met in targets},
