@@ -169,7 +169,7 @@ def test_visitor_path_on_an_allowed_site(site, browser, tmp_path):
     page.keyboard.press("Enter")
 
     answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
-    answer.locator(".sources").wait_for(timeout=30000)
+    wait_answered(frame, answer, ".sources")
     assert "Refunds are processed within 14 days" in answer.locator(".text").inner_text()
     sources = answer.locator(".sources li").all_inner_texts()
     assert any("Beacon Guide" in s and "p. 2" in s for s in sources), sources
@@ -253,8 +253,7 @@ def test_markup_in_documents_answers_and_questions_never_runs(site, browser):
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     frame = open_chat(page, site)
     answer = ask(frame, 'How long is the warranty? <img src=y onerror="alert(1)">')
-    wait_answered(frame, answer, ".text")  # a CI run once timed out here
-    frame.locator(".feedback").last.wait_for(timeout=30000)
+    wait_answered(frame, answer)  # a CI run once timed out here
     text = answer.locator(".text").inner_text()
     assert "two years" in text and "<img src=x" in text and "<script>" in text
     assert answer.locator("strong").first.inner_text() == "two years"
@@ -283,7 +282,7 @@ def test_code_in_an_answer_is_shown_as_a_code_block(site, browser):
     page = browser.new_page()
     frame = open_chat(page, site)
     answer = ask(frame, "How do I install the Beacon command line tool?")
-    answer.locator(".feedback").wait_for(timeout=30000)
+    wait_answered(frame, answer)
     assert answer.locator("pre code").inner_text() == "$ python -m pip install beacon-cli\n$ beacon --version"
     assert "using the following command[1]:" in answer.locator(".text p").first.inner_text().replace(" [", "[")
     assert "```" not in answer.locator(".text").inner_text()
@@ -409,7 +408,7 @@ def test_js_api_language_and_signed_identity(site, browser):
         assert frame.get_by_role("button", name="Nouvelle conversation").is_visible()
         frame.locator("#question").fill("How long do refunds take?")
         frame.locator("#question").press("Enter")
-        frame.locator(".feedback").last.wait_for(timeout=30000)
+        wait_answered(frame, frame.locator(".message.assistant:not(.greeting):not(.streaming)").last)
         conversation = Conversation.objects.get(bot=bot, channel="widget")
         assert conversation.user == member
 
