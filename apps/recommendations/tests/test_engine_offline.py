@@ -317,3 +317,40 @@ def test_validation_chooses_the_temporal_settings():
     assert choice.params.trending_half_life_days == validation["trending_half_life_days"]
     assert {"sequence", "trending"} <= set(validation["solo_ndcg_at_10"])
     assert {"sequence", "trending"} <= set(choice.params.ranker["sources"])
+
+
+def _taste_events(seed: int, *, n_users: int = 150, n_items: int = 400, topics: int = 8, per_user: int = 30) -> Events:
+    """Users with a taste over a few topics take popular items of those topics, one an hour."""
+    rng = np.random.default_rng(seed)
+    item_topic = rng.integers(topics, size=n_items)
+    popularity = rng.lognormal(0, 1.0, size=n_items)
+    users, items, times = [], [], []
+    for user in range(n_users):
+        taste = rng.dirichlet(np.full(topics, 0.3))
+        p = taste[item_topic] * popularity
+        users += [user] * per_user
+        items += rng.choice(n_items, size=per_user, replace=False, p=p / p.sum()).tolist()
+        times += (user * 1e5 + np.arange(per_user) * 3600.0).tolist()
+    events = _events(users, items, times)
+    events.consumed[:] = True  # taken: never recommended again
+    return events
+
+
+def test_ease_lambda_is_chosen_at_the_chosen_history_weights():
+    """EASE's lambda is the best one for the history weights the model serves with: chosen again once the
+    history half-life is known (here the whole history, where the default half-life of 10 events favoured a
+    stronger lambda: 200 instead of 50 before the second pass)."""
+    events = _taste_events(4)
+    params = EngineParams(factors=8, iterations=5)
+    choice = blend_learn(events, n_users=150, n_items=400, params=params, sources=("ease",), tune_cf=False)
+    assert choice.params.history_half_life != params.history_half_life  # the second pass had work to do
+    split = temporal_holdout(events.users, events.items, events.times, events.positive)
+    model = OfflineModel(events.subset(split.train), n_users=150, n_items=400, params=choice.params)
+    model.fit(cf=False, sources=("ease",))
+    figures = {}
+    for regularization in (50.0, 200.0, 800.0):
+        model.fit_ease(regularization)
+        recommended = {user: model.recommend(user, weights={"ease": 1.0}, sources=("ease",)) for user in split.test}
+        figures[regularization] = ranking_metrics(recommended, split.test, n_items=400)["ndcg"]
+    assert choice.params.ease_regularization == max(figures, key=lambda key: (figures[key], key))
+    assert choice.validation["ease_regularization"] == choice.params.ease_regularization
