@@ -13,7 +13,8 @@ each, detection of a text's language, and the few sentences Beacon itself says, 
 - `question_subject(question)`: the question without the words that only ask for an answer ("Can you tell
   me about decorators?" -> "decorators?"), for the lexical side of search and the offline answerer: those
   words ("tell", "explain") are not what the question is about, and as search terms the documents rarely
-  hold they halved a conversational question's lexical score. English phrasings; other languages as asked.
+  hold they halved a conversational question's lexical score. In the languages Beacon speaks (en, fr, de, es,
+  it, nl, pt); other languages as asked.
 - `message(code, key)`: Beacon's own sentences (the default fallback and greeting, the model-error note,
   the offline answerer's source label, the model's answer-language instruction) in en, fr, de, es, it,
   nl, pt; English for the rest. A table in code rather than gettext catalogues: seven short strings,
@@ -194,39 +195,127 @@ def is_default_message(text: str, key: str) -> bool:
     return text.strip() in {value for value in MESSAGES[key].values()}
 
 
-#: Words at the start or end of a question that ask for an answer rather than name its subject: a
-#: greeting ("Hi," with its punctuation: "Hello world" is a subject), "please", "can you", "tell me
-#: (more) about", "explain", "describe", "show me", "give me an overview of", "I'd like to know about",
-#: "what do you know about". English: the phrasings visitors type most.
-_REQUEST_LEAD = re.compile(
-    r"""^\s*(?:(?:hi|hello|hey)(?:\s+there)?\s*[,!.]+\s*)?(?:please\b[\s,]*)?
-    (?:(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
-    (?:tell\s+me(?:\s+(?:more|something|a\s+bit|a\s+little))?(?:\s+(?:about|on|of))?
-      |(?:explain|describe|summari[sz]e)(?:\s+to\s+me)?
-      |show\s+me
-      |teach\s+me(?:\s+about)?
-      |help\s+me\s+(?:understand|with)
-      |give\s+me\s+(?:an?\s+|some\s+)?(?:overview|summary|introduction|explanation|rundown|details|information|info)
-       \s+(?:of|on|about)
-      |i(?:\s+would|'d|\s+want|\s+need)(?:\s+like)?\s+to\s+(?:know|learn|understand)
-       (?:\s+(?:more|something))?(?:\s+(?:about|on))?
-      |what\s+(?:do|can)\s+you\s+(?:tell\s+me|know|say)\s+about
-      |do\s+you\s+know(?:\s+anything)?\s+about
-    )?\b[\s,:]*""",
+#: A greeting with its punctuation ("Hi," / "Bonjour !" / "Hola,": "Hello world" is a subject), in the
+#: languages Beacon speaks (MESSAGE_LANGUAGES), and a leading "please".
+_GREETING = re.compile(
+    r"""^\s*[¿¡]?\s*(?:(?:hi|hello|hey|bonjour|bonsoir|salut|coucou|hallo|moin|servus|guten\s+(?:tag|morgen|abend)
+       |hola|buen[oa]s(?:\s+(?:d[ií]as|tardes|noches))?|ciao|salve|buongiorno|buonasera|hoi|goedemorgen
+       |goedemiddag|goedenavond|goedendag|ol[aá]|oi|bom\s+dia|boa\s+(?:tarde|noite))(?:\s+(?:there|à\s+tous))?
+       \s*[,!.]+\s*)?[¿¡]?\s*
+    (?:(?:please|s'il\s+(?:vous|te)\s+pla[iî]t|svp|bitte|por\s+favor|per\s+(?:favore|piacere)|alstublieft
+       |alsjeblieft|aub)\b[\s,]*)?""",
     re.IGNORECASE | re.VERBOSE,
 )
-_REQUEST_TAIL = re.compile(r"[\s,]+(?:please|thanks|thank\s+you)\s*(\??)[\s.!]*$", re.IGNORECASE)
+#: Per language, the words at the start of a question that ask for an answer rather than name its subject,
+#: and (German and Dutch put the verb last: "Kannst du mir X erklären?") the verb they leave at its end.
+_FR_OF = r"(?:\s+(?:de|du|des|d'|sur|à\s+propos\s+d(?:e|u|es|')|au\s+sujet\s+d(?:e|u|es|')))?"
+_ES_OF = r"(?:\s+(?:sobre|de|del|acerca\s+del?))?"
+_IT_OF = r"(?:\s+(?:su|sul|sulla|sui|sugli|sulle|sull'|di|del|della|dei|degli|delle|dello|dell'|riguardo\s+a))?"
+_PT_OF = r"(?:\s+(?:sobre|de|do|da|dos|das|acerca\s+d[eoa]s?))?"
+_REQUEST_LEADS = {
+    "en": r"""(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?)?
+        (?:tell\s+me(?:\s+(?:more|something|a\s+bit|a\s+little))?(?:\s+(?:about|on|of))?
+          |(?:explain|describe|summari[sz]e)(?:\s+to\s+me)?
+          |show\s+me
+          |teach\s+me(?:\s+about)?
+          |help\s+me\s+(?:understand|with)
+          |give\s+me\s+(?:an?\s+|some\s+)?(?:overview|summary|introduction|explanation|rundown|details|information
+           |info)\s+(?:of|on|about)
+          |i(?:\s+would|'d|\s+want|\s+need)(?:\s+like)?\s+to\s+(?:know|learn|understand)
+           (?:\s+(?:more|something))?(?:\s+(?:about|on))?
+          |what\s+(?:do|can)\s+you\s+(?:tell\s+me|know|say)\s+about
+          |do\s+you\s+know(?:\s+anything)?\s+about)?""",
+    "fr": rf"""(?:(?:est-ce\s+que\s+)?(?:tu\s+peux|vous\s+pouvez|tu\s+pourrais|vous\s+pourriez|(?:peux|pourrais)-tu
+           |(?:pouvez|pourriez)-vous)\s+(?:s'il\s+(?:vous|te)\s+pla[iî]t\s+)?
+           (?:m'(?:expliquer|décrire|présenter|parler|dire|en\s+dire\s+plus|en\s+parler)(?:\s+un\s+peu)?{_FR_OF}
+             |(?:expliquer|décrire|présenter))?
+          |(?:parle|parlez|dis|dites|raconte|racontez)-moi(?:\s+(?:un\s+peu|plus|davantage|tout))?{_FR_OF}
+          |(?:explique|expliquez|décris|décrivez)(?:-moi)?|(?:présente|présentez|montre|montrez)-moi
+          |(?:je\s+voudrais|j'aimerais|je\s+veux|je\s+souhaite|je\s+souhaiterais)\s+(?:en\s+)?
+           (?:savoir|comprendre|apprendre)(?:\s+(?:plus|davantage))?{_FR_OF}
+          |(?:que\s+sais-tu|que\s+savez-vous|qu'est-ce\s+que\s+(?:tu\s+sais|vous\s+savez))(?:\s+(?:sur|de|du|des|d'))?
+        )?""",
+    "de": r"""(?:(?:kannst\s+du|können\s+sie|könntest\s+du|könnten\s+sie)\s+(?:mir\s+)?(?:bitte\s+)?
+           (?:(?:etwas|mehr|was)\s+)?(?:(?:über|zu|von)\s+)?)?
+        (?:(?:erzähl|erzähle|erzählen\s+sie)\s+(?:mir\s+)?(?:bitte\s+)?(?:(?:etwas|mehr|was)\s+)?(?:über|von|zu)
+          |(?:erklär|erkläre|erklären\s+sie|beschreib|beschreibe|beschreiben\s+sie|zeig|zeige|zeigen\s+sie)
+           (?:\s+mir)?
+          |ich\s+(?:möchte|würde|will)\s+(?:gerne?\s+)?(?:(?:etwas|mehr)\s+)?(?:über|zu)
+          |was\s+(?:weißt|weisst)\s+du\s+(?:über|zu|von)|was\s+wissen\s+sie\s+(?:über|zu|von))?""",
+    "es": rf"""(?:(?:me\s+)?(?:puedes|podrías|puede|podría)(?:\s+usted)?\s+(?:por\s+favor\s+)?
+           (?:(?:explicarme|describirme|mostrarme|decirme|hablarme|contarme|explicar|describir|hablar|contar)
+              (?:\s+(?:algo|más|un\s+poco))?{_ES_OF})?
+          |(?:háblame|hábleme|cuéntame|cuénteme|dime|dígame)(?:\s+(?:algo|más|un\s+poco))?{_ES_OF}
+          |(?:explícame|explíqueme|descríbeme|descríbame|muéstrame|muéstreme|explica|explique|describe|describa)
+          |(?:me\s+gustaría|quiero|quisiera|necesito)\s+(?:saber|conocer|entender|aprender)(?:\s+(?:algo|más))?{_ES_OF}
+          |qué\s+sabes{_ES_OF})?""",
+    "it": rf"""(?:(?:mi\s+)?(?:puoi|potresti|può|potrebbe)\s+(?:per\s+favore\s+)?
+           (?:(?:parlarmi|dirmi|raccontarmi|spiegarmi|descrivermi|mostrarmi|illustrarmi|spiegare|descrivere|parlare)
+              (?:\s+(?:qualcosa|di\s+più|un\s+po'))?{_IT_OF})?
+          |(?:parlami|mi\s+parli|dimmi|mi\s+dica|raccontami|spiegami|mi\s+spieghi|descrivimi|mostrami|illustrami)
+           (?:\s+(?:qualcosa|di\s+più|un\s+po'))?{_IT_OF}
+          |(?:vorrei|voglio)\s+(?:sapere|capire|conoscere|imparare)(?:\s+(?:qualcosa|di\s+più))?{_IT_OF}
+          |cosa\s+sai{_IT_OF})?""",
+    "nl": r"""(?:(?:kun|kan|kunt|zou)\s+(?:je|jij|u)\s+(?:(?:me|mij)\s+)?(?:(?:alsjeblieft|alstublieft)\s+)?
+           (?:(?:iets|meer|wat)\s+)?(?:vertellen\s+)?(?:over\s+)?)?
+        (?:vertel\s+(?:(?:me|mij)\s+)?(?:(?:iets|meer|wat)\s+)?over
+          |leg\s+(?:(?:me|mij)\s+)?uit|beschrijf|laat\s+(?:me|mij)\s+zien
+          |ik\s+(?:wil|zou)\s+(?:graag\s+)?(?:(?:iets|meer|wat)\s+)?(?:willen\s+)?(?:(?:weten|leren)\s+)?over
+          |wat\s+weet\s+(?:je|u)\s+over)?""",
+    "pt": rf"""(?:(?:você\s+)?(?:pode|podes|poderia|poderias)\s+(?:por\s+favor\s+)?(?:me\s+)?
+           (?:(?:explicar|descrever|mostrar|falar|contar|dizer)(?:\s+(?:algo|mais|um\s+pouco))?{_PT_OF})?
+          |(?:fale|fala|conte|conta|diga|diz)-me(?:\s+(?:algo|mais|um\s+pouco))?{_PT_OF}
+          |(?:fale|conte)\s+(?:(?:algo|mais|um\s+pouco)\s+)?(?:sobre|acerca\s+d[eoa]s?)
+          |me\s+(?:fale|conte|diga|explique|descreva|mostre)(?:\s+(?:algo|mais|um\s+pouco))?{_PT_OF}
+          |(?:explique|explica|descreva|descreve|mostre|mostra)-me|explique|descreva
+          |(?:gostaria\s+de|quero|queria)\s+(?:saber|entender|conhecer|aprender)(?:\s+(?:algo|mais))?{_PT_OF}
+          |o\s+que\s+(?:você\s+)?sabe{_PT_OF})?""",
+}
+_REQUEST_LEAD = {
+    code: re.compile(pattern + r"(?:(?<=')|\b)[\s,:]*", re.IGNORECASE | re.VERBOSE)
+    for code, pattern in _REQUEST_LEADS.items()
+}
+_VERB_LAST = {
+    "de": re.compile(
+        r"\s+(?:zu\s+)?(?:erklären|erzählen|sagen|beschreiben|zeigen|wissen|erfahren|lernen|verstehen)"
+        r"(?:\s+(?:kannst|könntest|können|könnten|würdest|würden)(?:\s+(?:du|sie))?)?\s*(\??)[\s.!]*$",
+        re.IGNORECASE,
+    ),
+    "nl": re.compile(
+        r"\s+(?:uitleggen|vertellen|beschrijven|weten|leren|laten\s+zien)(?:\s+willen)?\s*(\??)[\s.!]*$", re.IGNORECASE
+    ),
+}
+#: "please" and "thanks" at the end, in the same languages.
+_REQUEST_TAIL = re.compile(
+    r"""[\s,]+(?:please|thanks|thank\s+you|s'il\s+(?:vous|te)\s+pla[iî]t|svp|merci(?:\s+d'avance)?|bitte
+       |danke(?:\s+schön)?|por\s+favor|gracias|per\s+(?:favore|piacere)|grazie|alstublieft|alsjeblieft|aub
+       |bedankt|dank\s+je(?:\s+wel)?|obrigad[oa])\s*(\??)[\s.!]*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
 
 
 def question_subject(question: str) -> str:
-    """`question` without the words that only ask for an answer (`_REQUEST_LEAD`, a trailing "please"):
-    "Could you please tell me about the Event Loop?" -> "the Event Loop?". The question itself when that
-    leaves nothing ("Explain."); a request word written in capitals is a command and stays ("EXPLAIN ANALYZE
-    output": PostgreSQL's EXPLAIN)."""
-    lead = _REQUEST_LEAD.match(question)
+    """`question` without the words that only ask for an answer (a greeting, "please", "can you tell me about",
+    "explain", and the same in the other languages Beacon speaks: `_REQUEST_LEADS`): "Could you please tell me
+    about the Event Loop?" -> "the Event Loop?", "Kannst du mir bitte Generatoren erklären?" -> "Generatoren?".
+    The question itself when that leaves nothing ("Explain."); a request word written in capitals is a command
+    and stays ("EXPLAIN ANALYZE output": PostgreSQL's EXPLAIN)."""
+    greeting = _GREETING.match(question)
+    start = greeting.end() if greeting else 0
+    # The language whose request words explain the longest start of the question.
+    code, lead = max(
+        ((code, pattern.match(question, start)) for code, pattern in _REQUEST_LEAD.items()),
+        key=lambda found: found[1].end(),
+    )
+    end = lead.end() if lead.group(0).strip() else start
     # Written in capitals, a request word is a command the documents are about: "EXPLAIN ANALYZE", "SHOW".
-    command = lead is not None and re.search(r"\b[A-Z]{3,}\b", lead.group(0)) is not None
-    subject = _REQUEST_TAIL.sub(r"\1", question[lead.end() :] if lead and not command else question)
+    if re.search(r"\b[A-Z]{3,}\b", question[:end]) is not None:
+        subject = question
+    else:
+        subject = question[end:]
+        if code in _VERB_LAST and lead.group(0).strip():
+            subject = _VERB_LAST[code].sub(r"\1", subject)
+    subject = _REQUEST_TAIL.sub(r"\1", subject)
     return subject if re.search(r"\w", subject) else question
 
 

@@ -10,8 +10,9 @@ Coverage:
   BM25 statistics are kept per configuration and stay exact (recount); a French and a German question
   each find their document through the words half, with the question parsed in each configuration;
 - `question_subject` drops the words that only ask for an answer ("can you tell me about", "explain",
-  "please"), and nothing else: a "tell" inside the question, a word that starts like one, a bare request,
-  a request word in capitals (a command: "EXPLAIN ANALYZE");
+  "please", and the same in fr, de, es, it, nl, pt), and nothing else: a "tell" inside the question, a word
+  that starts like one, a bare request, a request word in capitals (a command: "EXPLAIN ANALYZE"); a French
+  or German request scores as its subject alone in the search;
 - a text too short to tell gets SEARCH_TEXT_CONFIG's language; a language without a stemmer gets `simple`;
 - the bot stats API counts ready documents per language;
 - `EMBEDDING_MODEL` as a local model directory (standing in for a multilingual sentence-transformers
@@ -164,10 +165,46 @@ def test_auto_bot_detects_each_language_and_keeps_statistics_per_configuration(o
         ("Explain.", "Explain."),
         ("EXPLAIN ANALYZE output", "EXPLAIN ANALYZE output"),
         ("SHOW search_path, please", "SHOW search_path"),
+        # The other languages Beacon speaks; German and Dutch leave the verb at the end.
+        ("Bonjour, pouvez-vous m'expliquer le fonctionnement des retours ?", "le fonctionnement des retours ?"),
+        ("Parlez-moi d'Ansible, s'il vous plaît", "Ansible"),
+        ("J'aimerais en savoir plus sur les retours", "les retours"),
+        ("Kannst du mir bitte Generatoren erklären?", "Generatoren?"),
+        ("Hallo, ich möchte mehr über den Versand erfahren.", "den Versand"),
+        ("¿Puedes explicarme cómo funcionan las devoluciones?", "cómo funcionan las devoluciones?"),
+        ("Hola, háblame del envío, por favor", "envío"),
+        ("Ciao, puoi spiegarmi il reso?", "il reso?"),
+        ("Cosa sai dell'azienda?", "azienda?"),
+        ("Kun je de retourregeling uitleggen?", "de retourregeling?"),
+        ("Vertel me iets over Amsterdam, alsjeblieft", "Amsterdam"),
+        ("Olá, pode me explicar a garantia?", "a garantia?"),
+        ("Gostaria de saber mais sobre devoluções", "devoluções"),
+        # ...and what only looks like a request there: a subject word, an infinitive without "can you".
+        ("Über uns", "Über uns"),
+        ("Conta de usuário bloqueada", "Conta de usuário bloqueada"),
+        ("Contar caracteres en Python", "Contar caracteres en Python"),
+        ("Expliquer une requête SQL", "Expliquer une requête SQL"),
     ],
 )
 def test_question_subject(question, subject):
     assert question_subject(question) == subject
+
+
+def test_a_french_or_german_request_scores_as_its_subject(organization):
+    """The words half reads a French or German request's subject: "Pouvez-vous m'expliquer le remboursement,
+    s'il vous plaît ?" scores exactly as "le remboursement ?", where "expliquer" would be a term the documents
+    lack; the same for "Kannst du mir bitte die Versandkosten erklären?"."""
+    bot = BotFactory(organization=organization, language="auto")
+    document(bot, "Aide", FRENCH), document(bot, "Hilfe", GERMAN)
+
+    for asked, plain, verb in (
+        ("Pouvez-vous m'expliquer le remboursement, s'il vous plaît ?", "le remboursement ?", "expliquer"),
+        ("Kannst du mir bitte die Versandkosten erklären?", "die Versandkosten?", "erklären"),
+    ):
+        request, subject = words_only(bot, asked), words_only(bot, plain)
+        assert request.chunk_id == subject.chunk_id and subject.lexical > 0
+        assert request.lexical == pytest.approx(subject.lexical)
+        assert words_only(bot, f"{verb} {plain}").lexical < 0.8 * subject.lexical
 
 
 def test_detection_fallbacks(settings):
