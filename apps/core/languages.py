@@ -236,11 +236,12 @@ _REQUEST_LEADS = {
           |(?:que\s+sais-tu|que\s+savez-vous|qu'est-ce\s+que\s+(?:tu\s+sais|vous\s+savez))(?:\s+(?:sur|de|du|des|d'))?
         )?""",
     "de": r"""(?:(?:kannst\s+du|können\s+sie|könntest\s+du|könnten\s+sie)\s+(?:mir\s+)?(?:bitte\s+)?
-           (?:(?:etwas|mehr|was)\s+)?(?:(?:über|zu|von)\s+)?)?
+           (?:(?:erklären|erzählen|sagen|zeigen|beschreiben)\s*,\s*|(?:(?:etwas|mehr|was)\s+)?(?:(?:über|zu|von)\s+)?))?
         (?:(?:erzähl|erzähle|erzählen\s+sie)\s+(?:mir\s+)?(?:bitte\s+)?(?:(?:etwas|mehr|was)\s+)?(?:über|von|zu)
           |(?:erklär|erkläre|erklären\s+sie|beschreib|beschreibe|beschreiben\s+sie|zeig|zeige|zeigen\s+sie)
            (?:\s+mir)?
           |ich\s+(?:möchte|würde|will)\s+(?:gerne?\s+)?(?:(?:etwas|mehr)\s+)?(?:über|zu)
+          |ich\s+(?:möchte|würde|will)\s+(?:gerne?\s+)?(?:wissen|erfahren|verstehen)\s*,\s*
           |was\s+(?:weißt|weisst)\s+du\s+(?:über|zu|von)|was\s+wissen\s+sie\s+(?:über|zu|von))?""",
     "es": rf"""(?:(?:me\s+)?(?:puedes|podrías|puede|podría)(?:\s+usted)?\s+(?:por\s+favor\s+)?
            (?:(?:explicarme|describirme|mostrarme|decirme|hablarme|contarme|explicar|describir|hablar|contar)

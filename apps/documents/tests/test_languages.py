@@ -171,6 +171,8 @@ def test_auto_bot_detects_each_language_and_keeps_statistics_per_configuration(o
         ("J'aimerais en savoir plus sur les retours", "les retours"),
         ("Kannst du mir bitte Generatoren erklären?", "Generatoren?"),
         ("Hallo, ich möchte mehr über den Versand erfahren.", "den Versand"),
+        ("Kannst du mir bitte erklären, wie man Dateien kopiert?", "wie man Dateien kopiert?"),
+        ("Ich würde gerne wissen, wann die Rechnung kommt", "wann die Rechnung kommt"),
         ("¿Puedes explicarme cómo funcionan las devoluciones?", "cómo funcionan las devoluciones?"),
         ("Hola, háblame del envío, por favor", "envío"),
         ("Ciao, puoi spiegarmi il reso?", "il reso?"),
