@@ -303,18 +303,17 @@ def question_subject(question: str) -> str:
     and stays ("EXPLAIN ANALYZE output": PostgreSQL's EXPLAIN)."""
     greeting = _GREETING.match(question)
     start = greeting.end() if greeting else 0
-    # The language whose request words explain the longest start of the question.
-    code, lead = max(
-        ((code, pattern.match(question, start)) for code, pattern in _REQUEST_LEAD.items()),
-        key=lambda found: found[1].end(),
-    )
-    end = lead.end() if lead.group(0).strip() else start
+    # The language whose request words explain the longest start of the question (none: a question that
+    # starts with no request word, or with no word at all: "(a) or (b)?", "«...»").
+    leads = [(code, found) for code, pattern in _REQUEST_LEAD.items() if (found := pattern.match(question, start))]
+    code, end = max(((code, found.end()) for code, found in leads if found.group(0).strip()), key=lambda c: c[1],
+                    default=("", start))  # fmt: skip
     # Written in capitals, a request word is a command the documents are about: "EXPLAIN ANALYZE", "SHOW".
     if re.search(r"\b[A-Z]{3,}\b", question[:end]) is not None:
         subject = question
     else:
         subject = question[end:]
-        if code in _VERB_LAST and lead.group(0).strip():
+        if code in _VERB_LAST:
             subject = _VERB_LAST[code].sub(r"\1", subject)
     subject = _REQUEST_TAIL.sub(r"\1", subject)
     return subject if re.search(r"\w", subject) else question

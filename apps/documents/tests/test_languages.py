@@ -186,6 +186,13 @@ def test_auto_bot_detects_each_language_and_keeps_statistics_per_configuration(o
         ("Conta de usuário bloqueada", "Conta de usuário bloqueada"),
         ("Contar caracteres en Python", "Contar caracteres en Python"),
         ("Expliquer une requête SQL", "Expliquer une requête SQL"),
+        # No word at the start, or no word at all: the question as asked.
+        ("(a) or (b)?", "(a) or (b)?"),
+        ("[ -f file ] in a shell", "[ -f file ] in a shell"),
+        ("«Bonjour» en anglais ?", "«Bonjour» en anglais ?"),
+        ("Hi, [.1 manual", "[.1 manual"),
+        ("?", "?"),
+        ("", ""),
     ],
 )
 def test_question_subject(question, subject):
