@@ -295,6 +295,16 @@ _REQUEST_TAIL = re.compile(
 )
 
 
+#: The tails above are looked for in the question's last characters only: a pattern that starts with a run of
+#: separators is tried at every position of such a run, quadratic in its length (a search of 5,000 commas took
+#: two seconds); the longest tail ("s'il vous plaît" with its punctuation) fits many times over.
+_TAIL_WINDOW = 120
+
+
+def _tail_strip(pattern: re.Pattern, text: str) -> str:
+    return text[:-_TAIL_WINDOW] + pattern.sub(r"\1", text[-_TAIL_WINDOW:])
+
+
 def question_subject(question: str) -> str:
     """`question` without the words that only ask for an answer (a greeting, "please", "can you tell me about",
     "explain", and the same in the other languages Beacon speaks: `_REQUEST_LEADS`): "Could you please tell me
@@ -314,8 +324,8 @@ def question_subject(question: str) -> str:
     else:
         subject = question[end:]
         if code in _VERB_LAST:
-            subject = _VERB_LAST[code].sub(r"\1", subject)
-    subject = _REQUEST_TAIL.sub(r"\1", subject)
+            subject = _tail_strip(_VERB_LAST[code], subject)
+    subject = _tail_strip(_REQUEST_TAIL, subject)
     return subject if re.search(r"\w", subject) else question
 
 

@@ -199,6 +199,16 @@ def test_question_subject(question, subject):
     assert question_subject(question) == subject
 
 
+def test_question_subject_of_a_long_run_of_separators():
+    """A long run of commas and spaces before the tail is read like any question (the tail is looked for in the
+    question's last characters: tried at every position of the run, it cost seconds per 5,000 characters)."""
+    run = ", " * 20_000
+    assert question_subject(run + "what is a tuple? thanks") == run + "what is a tuple?"
+    short = ", " * 3
+    for lead, tail in (("Kannst du mir bitte ", "Generatoren erklären?"), ("Hi, tell me about ", "zlib, please")):
+        assert question_subject(lead + run + tail) == question_subject(lead + short + tail).replace(short, run)
+
+
 def test_a_french_or_german_request_scores_as_its_subject(organization):
     """The words half reads a French or German request's subject: "Pouvez-vous m'expliquer le remboursement,
     s'il vous plaît ?" scores exactly as "le remboursement ?", where "expliquer" would be a term the documents
