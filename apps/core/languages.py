@@ -301,8 +301,12 @@ _REQUEST_TAIL = re.compile(
 _TAIL_WINDOW = 120
 
 
-def _tail_strip(pattern: re.Pattern, text: str) -> str:
-    return text[:-_TAIL_WINDOW] + pattern.sub(r"\1", text[-_TAIL_WINDOW:])
+def _tail_cut(pattern: re.Pattern, probe: str, text: str) -> tuple[str, str]:
+    """(`probe`, `text`) without the tail `pattern` finds at the end of `probe` (`text` with straight quotes)."""
+    found = pattern.search(probe, max(len(probe) - _TAIL_WINDOW, 0))
+    if found is None:
+        return probe, text
+    return probe[: found.start()] + found.group(1), text[: found.start()] + found.group(1)
 
 
 def question_subject(question: str) -> str:
@@ -311,21 +315,23 @@ def question_subject(question: str) -> str:
     about the Event Loop?" -> "the Event Loop?", "Kannst du mir bitte Generatoren erklären?" -> "Generatoren?".
     The question itself when that leaves nothing ("Explain."); a request word written in capitals is a command
     and stays ("EXPLAIN ANALYZE output": PostgreSQL's EXPLAIN)."""
-    greeting = _GREETING.match(question)
+    # Matched with straight apostrophes (a phone types U+2019 in "J'aimerais"), cut in the question as asked.
+    probe = question.replace("\u2019", "'")
+    greeting = _GREETING.match(probe)
     start = greeting.end() if greeting else 0
     # The language whose request words explain the longest start of the question (none: a question that
     # starts with no request word, or with no word at all: "(a) or (b)?", "«...»").
-    leads = [(code, found) for code, pattern in _REQUEST_LEAD.items() if (found := pattern.match(question, start))]
+    leads = [(code, found) for code, pattern in _REQUEST_LEAD.items() if (found := pattern.match(probe, start))]
     code, end = max(((code, found.end()) for code, found in leads if found.group(0).strip()), key=lambda c: c[1],
                     default=("", start))  # fmt: skip
     # Written in capitals, a request word is a command the documents are about: "EXPLAIN ANALYZE", "SHOW".
-    if re.search(r"\b[A-Z]{3,}\b", question[:end]) is not None:
-        subject = question
+    if re.search(r"\b[A-Z]{3,}\b", probe[:end]) is not None:
+        probe, subject = probe, question
     else:
-        subject = question[end:]
+        probe, subject = probe[end:], question[end:]
         if code in _VERB_LAST:
-            subject = _tail_strip(_VERB_LAST[code], subject)
-    subject = _tail_strip(_REQUEST_TAIL, subject)
+            probe, subject = _tail_cut(_VERB_LAST[code], probe, subject)
+    probe, subject = _tail_cut(_REQUEST_TAIL, probe, subject)
     return subject if re.search(r"\w", subject) else question
 
 

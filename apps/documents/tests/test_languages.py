@@ -181,6 +181,8 @@ def test_auto_bot_detects_each_language_and_keeps_statistics_per_configuration(o
         ("Vertel me iets over Amsterdam, alsjeblieft", "Amsterdam"),
         ("Olá, pode me explicar a garantia?", "a garantia?"),
         ("Gostaria de saber mais sobre devoluções", "devoluções"),
+        # typographic apostrophes (U+2019), as phones and word processors type them
+        ("J\u2019aimerais en savoir plus sur l\u2019entrepôt, s\u2019il vous plaît", "l\u2019entrepôt"),
         # ...and what only looks like a request there: a subject word, an infinitive without "can you".
         ("Über uns", "Über uns"),
         ("Conta de usuário bloqueada", "Conta de usuário bloqueada"),
