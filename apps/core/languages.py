@@ -201,7 +201,7 @@ _GREETING = re.compile(
     r"""^\s*[¿¡]?\s*(?:(?:hi|hello|hey|bonjour|bonsoir|salut|coucou|hallo|moin|servus|guten\s+(?:tag|morgen|abend)
        |hola|buen[oa]s(?:\s+(?:d[ií]as|tardes|noches))?|ciao|salve|buongiorno|buonasera|hoi|goedemorgen
        |goedemiddag|goedenavond|goedendag|ol[aá]|oi|bom\s+dia|boa\s+(?:tarde|noite))(?:\s+(?:there|à\s+tous))?
-       \s*[,!.]+\s*)?[¿¡]?\s*
+       \s*[,!.]+(?!\w)\s*)?[¿¡]?\s*
     (?:(?:please|s'il\s+(?:vous|te)\s+pla[iî]t|svp|bitte|por\s+favor|per\s+(?:favore|piacere)|alstublieft
        |alsjeblieft|aub)\b[\s,]*)?""",
     re.IGNORECASE | re.VERBOSE,
@@ -273,7 +273,8 @@ _REQUEST_LEADS = {
           |o\s+que\s+(?:você\s+)?sabe{_PT_OF})?""",
 }
 _REQUEST_LEAD = {
-    code: re.compile(pattern + r"(?:(?<=')|\b)[\s,:]*", re.IGNORECASE | re.VERBOSE)
+    # Not when the word goes on with a hyphen or a dot: "describe-instances", "explain.analyze" are names.
+    code: re.compile(pattern + r"(?:(?<=')|\b)(?![-.]\w)[\s,:]*", re.IGNORECASE | re.VERBOSE)
     for code, pattern in _REQUEST_LEADS.items()
 }
 _VERB_LAST = {

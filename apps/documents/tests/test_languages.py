@@ -188,6 +188,10 @@ def test_auto_bot_detects_each_language_and_keeps_statistics_per_configuration(o
         ("Conta de usuário bloqueada", "Conta de usuário bloqueada"),
         ("Contar caracteres en Python", "Contar caracteres en Python"),
         ("Expliquer une requête SQL", "Expliquer une requête SQL"),
+        # A request word that goes on with a hyphen or a dot is a name: a command, a method.
+        ("describe-instances returns nothing", "describe-instances returns nothing"),
+        ("explain.analyze option", "explain.analyze option"),
+        ("Hello.world example", "Hello.world example"),
         # No word at the start, or no word at all: the question as asked.
         ("(a) or (b)?", "(a) or (b)?"),
         ("[ -f file ] in a shell", "[ -f file ] in a shell"),
