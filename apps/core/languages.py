@@ -195,17 +195,15 @@ def is_default_message(text: str, key: str) -> bool:
     return text.strip() in {value for value in MESSAGES[key].values()}
 
 
-#: "Please" in the languages Beacon speaks (MESSAGE_LANGUAGES), at the start or the end of a question.
-_PLEASE = r"""please|s'il\s+(?:vous|te)\s+pla[iî]t|svp|bitte|por\s+favor|per\s+(?:favore|piacere)|alstublieft
-       |alsjeblieft|aub"""
 #: A greeting with its punctuation ("Hi," / "Bonjour !" / "Hola,": "Hello world" is a subject), in the
-#: same languages, and a leading "please".
+#: languages Beacon speaks (MESSAGE_LANGUAGES), and a leading "please".
 _GREETING = re.compile(
-    rf"""^\s*[¿¡]?\s*(?:(?:hi|hello|hey|bonjour|bonsoir|salut|coucou|hallo|moin|servus|guten\s+(?:tag|morgen|abend)
+    r"""^\s*[¿¡]?\s*(?:(?:hi|hello|hey|bonjour|bonsoir|salut|coucou|hallo|moin|servus|guten\s+(?:tag|morgen|abend)
        |hola|buen[oa]s(?:\s+(?:d[ií]as|tardes|noches))?|ciao|salve|buongiorno|buonasera|hoi|goedemorgen
        |goedemiddag|goedenavond|goedendag|ol[aá]|oi|bom\s+dia|boa\s+(?:tarde|noite))(?:\s+(?:there|à\s+tous))?
        \s*[,!.]+(?!\w)\s*)?[¿¡]?\s*
-    (?:(?:{_PLEASE})\b[\s,]*)?""",
+    (?:(?:please|s'il\s+(?:vous|te)\s+pla[iî]t|svp|bitte|por\s+favor|per\s+(?:favore|piacere)|alstublieft
+       |alsjeblieft|aub)\b[\s,]*)?""",
     re.IGNORECASE | re.VERBOSE,
 )
 #: Per language, the words at the start of a question that ask for an answer rather than name its subject,
@@ -291,7 +289,8 @@ _VERB_LAST = {
 }
 #: "please" and "thanks" at the end, in the same languages.
 _REQUEST_TAIL = re.compile(
-    rf"""[\s,]+(?:{_PLEASE}|thanks|thank\s+you|merci(?:\s+d'avance)?|danke(?:\s+schön)?|gracias|grazie
+    r"""[\s,]+(?:please|thanks|thank\s+you|s'il\s+(?:vous|te)\s+pla[iî]t|svp|merci(?:\s+d'avance)?|bitte
+       |danke(?:\s+schön)?|por\s+favor|gracias|per\s+(?:favore|piacere)|grazie|alstublieft|alsjeblieft|aub
        |bedankt|dank\s+je(?:\s+wel)?|obrigad[oa])\s*(\??)[\s.!]*$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -328,12 +327,12 @@ def question_subject(question: str) -> str:
                     default=("", start))  # fmt: skip
     # Written in capitals, a request word is a command the documents are about: "EXPLAIN ANALYZE", "SHOW".
     if re.search(r"\b[A-Z]{3,}\b", probe[:end]) is not None:
-        subject = question
+        probe, subject = probe, question
     else:
         probe, subject = probe[end:], question[end:]
         if code in _VERB_LAST:
             probe, subject = _tail_cut(_VERB_LAST[code], probe, subject)
-    _, subject = _tail_cut(_REQUEST_TAIL, probe, subject)
+    probe, subject = _tail_cut(_REQUEST_TAIL, probe, subject)
     return subject if re.search(r"\w", subject) else question
 
 
