@@ -314,6 +314,27 @@ class HeldRestore:
 
         monkeypatch.setattr(widget_api.WidgetConversationCurrentApi, "get", held_restore)
         monkeypatch.setattr(widget_api.WidgetConversationCreateApi, "post", noted_create)
+        self.requests = []
+
+    def watch(self, page) -> None:
+        """Note the page's requests as they start, end or fail, for `report`."""
+        page.on("request", lambda r: self.requests.append(f"sent {r.method} {r.url}"))
+        page.on("requestfinished", lambda r: self.requests.append(f"{r.method} {r.url} {r.response().status}"))
+        page.on("requestfailed", lambda r: self.requests.append(f"{r.method} {r.url} failed: {r.failure}"))
+
+    def report(self, frame) -> str:
+        """What a timed-out answer leaves to go on: the server's events, the page's requests, how long the frame
+        was told to wait for the restore, and any database session waiting for a lock."""
+        from django.db import connection
+
+        wait = frame.locator("body").get_attribute("data-restore-wait")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, wait_event_type, wait_event, state, left(query, 200) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+            )
+            locks = cursor.fetchall()
+        return f"; server events {self.events}; requests {self.requests}; restore wait {wait} ms; lock waits {locks}"
 
 
 @pytest.fixture
@@ -331,9 +352,7 @@ def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answer
     server until the visitor has asked, so the race happens every time, and lets it go then."""
     settings.WIDGET_RESTORE_WAIT_SECONDS = 60  # the question waits for this restore (next test: one never answering)
     page = browser.new_page()
-    requests = []
-    page.on("requestfinished", lambda r: requests.append(f"{r.method} {r.url} {r.response().status}"))
-    page.on("requestfailed", lambda r: requests.append(f"{r.method} {r.url} failed: {r.failure}"))
+    held.watch(page)
     frame = open_chat(page, site)
     assert held.arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
     # The frame marks the log busy before it sends the restore, and disables Send as it handles the Enter key.
@@ -342,7 +361,7 @@ def test_a_question_asked_while_the_conversation_is_restored_stays_and_is_answer
     assert frame.locator("#send").is_disabled()  # the question is waiting for the restore
     assert held.events == []
     held.release.set()
-    wait_answered(frame, answer, detail=lambda: f"; server events {held.events}; requests {requests}")
+    wait_answered(frame, answer, detail=lambda: held.report(frame))
     assert held.events == ["restored", "created"]
     assert frame.locator(".message.user").all_inner_texts() == ["How long do refunds take?"]
     assert answer.locator(".text").inner_text().strip()
@@ -357,9 +376,10 @@ def test_a_restore_that_does_not_answer_does_not_keep_the_visitor_from_asking(si
     (the panel keeps the question and its answer, and the next question goes to the same conversation)."""
     settings.WIDGET_RESTORE_WAIT_SECONDS = 0.5
     page = browser.new_page()
+    held.watch(page)
     frame = open_chat(page, site)
     assert held.arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
-    wait_answered(frame, ask(frame, "How long do refunds take?"), detail=lambda: f"; server events {held.events}")
+    wait_answered(frame, ask(frame, "How long do refunds take?"), detail=lambda: held.report(frame))
     assert held.events == ["created"]  # answered while the restore is still held
     assert frame.locator("#log").get_attribute("aria-busy") is None
     with page.expect_request_finished(lambda r: r.url.endswith("/conversation/")):
