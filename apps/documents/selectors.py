@@ -19,9 +19,10 @@ Each candidate gets a fused relevance score in 0..1 that people can reason about
                    / sum_t idf(t) * (k1 + 1)
   with k1 = 1.2, b = 0.75. The terms are those of the question's subject (`languages.question_subject`:
   without "can you tell me about", "explain", "please"), so a conversational question scores as the
-  same question asked plainly. A term no chunk holds has the largest idf and adds nothing to the
-  numerator, so a question about things the documents never mention scores low; it is the
-  IDF-weighted coverage of the question's terms that refusal calibration uses;
+  same question asked plainly, and without the question words that English's stop list drops and the
+  configuration's keeps ("comment", "warum": `languages.without_question_words`). A term no chunk holds
+  has the largest idf and adds nothing to the numerator, so a question about things the documents never
+  mention scores low; it is the IDF-weighted coverage of the question's terms that refusal calibration uses;
 - `w` is the bot's `dense_weight`; the bot's cut-off (`effective_min_score`: the owner's `min_score`,
   else the calibrated one, docs/refusal.md) applies to `score`.
 With RERANKER on (apps/core/reranker.py), the best RERANKER_CANDIDATES fused hits above the cut-off
@@ -33,6 +34,7 @@ A question's answerability is the fused `score` of its top hit (`chunk_search(..
 from __future__ import annotations
 
 import html
+import json
 import logging
 from dataclasses import dataclass
 
@@ -43,7 +45,7 @@ from django.db.models import Count, Max, QuerySet, Sum
 from rest_framework.exceptions import NotFound
 
 from apps.core.embeddings import get_embedder
-from apps.core.languages import AUTO, question_subject, search_config
+from apps.core.languages import AUTO, QUESTION_WORDS, question_subject, search_config, without_question_words
 from apps.core.reranker import RerankerError, get_reranker
 from apps.documents.models import Chunk, ChunkEmbedding, Document, chunk_embed_text
 
@@ -144,7 +146,10 @@ WITH configs AS (
     WHERE NOT EXISTS (SELECT 1 FROM documents_bottextstats s WHERE s.bot_id = %(bot)s AND s.chunk_count > 0)
 ),
 terms AS (
-    SELECT g.cfg, ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(g.cfg::regconfig, %(q)s)))) AS terms
+    -- The question as parsed by each configuration: without that language's question words where English's stop
+    -- list would have dropped them (%(q_by_cfg)s: languages.without_question_words), else as asked.
+    SELECT g.cfg, ARRAY(SELECT DISTINCT unnest(tsvector_to_array(
+               to_tsvector(g.cfg::regconfig, coalesce(%(q_by_cfg)s::jsonb ->> g.cfg, %(q)s))))) AS terms
     FROM configs g
 ),
 stats AS (
@@ -290,10 +295,12 @@ def chunk_search(
     vector = embedder.encode([query])[0] if vector is None else vector
     n = max(candidates, k * 4)
     sql = SEARCH_SQL.format(dims=int(embedder.dimensions))
+    # The lexical side reads the question's subject: "tell me about", "explain" are not search terms.
+    subject = question_subject(query)
     params = {
         "cfg": bot_search_config(bot),
-        # The lexical side reads the question's subject: "tell me about", "explain" are not search terms.
-        "q": question_subject(query),
+        "q": subject,
+        "q_by_cfg": json.dumps({config: without_question_words(subject, config) for config in QUESTION_WORDS}),
         "model": embedder.name,
         "org": organization.pk,
         "bot": bot.pk,

@@ -28,7 +28,7 @@ from django.core.management import call_command
 
 from apps.bots.tests.factories import BotFactory
 from apps.core.embeddings import get_embedder
-from apps.core.languages import document_language, question_subject, text_language
+from apps.core.languages import document_language, question_subject, text_language, without_question_words
 from apps.documents.lexeme_stats import lexeme_stats_recount, lexeme_stats_stored
 from apps.documents.models import Chunk, ChunkEmbedding, Document
 from apps.documents.selectors import chunk_search
@@ -230,6 +230,42 @@ def test_a_french_or_german_request_scores_as_its_subject(organization):
         assert request.chunk_id == subject.chunk_id and subject.lexical > 0
         assert request.lexical == pytest.approx(subject.lexical)
         assert words_only(bot, f"{verb} {plain}").lexical < 0.8 * subject.lexical
+
+
+@pytest.mark.parametrize(
+    ("text", "config", "expected"),
+    [
+        ("Comment configurer la réplication ?", "french", "configurer la réplication ?"),
+        ("Pourquoi et QUAND le colis part-il ?", "french", "et le colis part-il ?"),
+        ("Où sont les commentaires ?", "french", "sont les commentaires ?"),  # "commentaires" is a word
+        ("Warum und wann kommt die Rechnung?", "german", "und kommt die Rechnung?"),
+        ("¿Cómo separar por comas?", "spanish", "¿ separar por comas?"),
+        ("Perché e quando?", "italian", "Perché e ?"),  # "perché" is in italian.stop already
+        ("Waarom en wanneer?", "dutch", "en ?"),
+        ("Onde fica a loja?", "portuguese", "fica a loja?"),
+        # English's stop list holds its question words; "comment" is an English word.
+        ("How do I comment code?", "english", "How do I comment code?"),
+        ("Comment ça marche ?", "simple", "Comment ça marche ?"),
+    ],
+)
+def test_without_question_words(text, config, expected):
+    """The words are left out (the spacing does not matter: the text is parsed into search terms)."""
+    assert without_question_words(text, config).split() == expected.split()
+
+
+def test_a_french_question_word_is_not_a_search_term(organization):
+    """French: "Comment ... ?" scores in the words half as the question without "comment" (how), which
+    french.stop does not hold while english.stop holds "how"; before, "comment" was a term no passage held and
+    took a third of the score. In an English bot "comment" stays a term: there it is a word."""
+    bot = BotFactory(organization=organization, language="fr")
+    document(bot, "Aide", FRENCH)
+
+    asked, plain = words_only(bot, "Comment obtenir le remboursement ?"), words_only(bot, "obtenir le remboursement ?")
+    assert asked.chunk_id == plain.chunk_id and plain.lexical > 0
+    assert asked.lexical == pytest.approx(plain.lexical)
+    english = BotFactory(organization=organization, language="en")
+    document(english, "Help", "Comments\n\nYou can comment on any order from its page.")
+    assert words_only(english, "comment order").lexical > words_only(english, "how order").lexical
 
 
 def test_detection_fallbacks(settings):
