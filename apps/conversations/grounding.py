@@ -43,14 +43,18 @@ HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
 UNDERLINE = re.compile(r"^\s*([=\-~^\"'`#*+:.])\1{2,}\s*$")
 DIRECTIVE = re.compile(r"^\s*\.\.(?:\s|$)")  # reST directives, comments and targets (`.. note::`, `.. _x:`)
 ROLE = re.compile(r"(?::[\w.+-]+)+:`([^`]*)`")  # reST roles such as :class:`~celery.app.Celery`
-STATEMENT_START = re.compile(r"^(?:\*\*|[\"'`(\[*_])?[A-Z0-9]")
+# What may open a sentence before its first letter: bold, a quote or bracket, Spanish's "¿" and "¡", French
+# guillemets (and the space after them); the letter is then a capital of any script ("À", "Über"), or a digit.
+STATEMENT_OPENER = re.compile(r"^(?:\*\*|[\"'`(\[*_¿¡\u201c\u2018\u201e]|«\s?)?")
 REFERENCE = re.compile(r"`([^`<]+?)(?:\s*<[^>]*>)?`_{1,2}")  # reST links: `Why won't my Task run?`_
 LABEL = re.compile(r"^\*\*[^*\n]{1,30}(?::\*\*|\*\*:)\s*")  # a leading bold label: **Answer:** ..., **Note:** ...
 PROMPTS = ("$ ", ">>> ")  # a paragraph of console or interpreter lines is code even without a fence
 STATEMENT_END = re.compile(r"[.!?:…][\"'`)\]*_]?$")
 END_PUNCTUATION = re.compile(r"[.!?:…]+$")
 WORD = re.compile(r"[^\W\d_]{2,}")
-TERM = re.compile(r"[a-z0-9][a-z0-9_+-]*[a-z0-9+]|[a-z]", re.IGNORECASE)
+# A term: letters of any script and digits, with "_", "+" and "-" inside ("snake_case", "c++", "e-mail"); an
+# accented letter is part of its word ("réplication", not "r" and "plication").
+TERM = re.compile(r"[^\W_][\w+-]*(?:[^\W_]|\+)|[^\W\d_]")
 CONTINUATION = re.compile(r"^(?:It|This|These|That|Those|Then|Also|However|Otherwise|For example)\b")
 STOP_WORDS = frozenset(
     """a about above after again all also am an and any are as at be because been before being below between both
@@ -173,7 +177,13 @@ def _statement(unit: Unit) -> bool:
         return False
     if unit.kind == "item":
         return _words(text) >= 4 and bool(STATEMENT_END.search(text))  # not a table-of-contents line
-    return _words(text) >= 4 and bool(STATEMENT_START.match(text)) and bool(STATEMENT_END.search(text))
+    return _words(text) >= 4 and _statement_start(text) and bool(STATEMENT_END.search(text))
+
+
+def _statement_start(text: str) -> bool:
+    """`text` starts as a sentence does: a capital letter ("The", "À", "Über") or a digit, after an opener."""
+    first = text[STATEMENT_OPENER.match(text).end() :][:1]
+    return first.isupper() or "0" <= first <= "9"
 
 
 def _stem(term: str) -> str:
@@ -339,7 +349,11 @@ def offline_answer(
         budget = max_sentences - (len(groups) - 1) if n == 0 else 1
         chosen |= _choose(units, quotable, bar=settings.ANSWER_MIN_SUPPORT, max_sentences=budget)
     if not chosen:
-        logger.info("offline answer refused: best unit %.3f < %.3f", float(scores.max()), settings.ANSWER_MIN_SUPPORT)
+        logger.info(
+            "offline answer refused: no quotable unit reaches %.3f (best unit, quotable or not: %.3f)",
+            settings.ANSWER_MIN_SUPPORT,
+            float(scores.max()),
+        )
         return None
     # What the answer says itself (a label of a quoted code block) is in the bot's language (`language`).
     source = languages.message(language, "source")

@@ -223,6 +223,34 @@ def test_offline_answerer_reads_the_question_subject(pages):
     assert grounding.content_terms("Can you tell me how I switch between profiles?") == {"tell", "switch", "profile"}
 
 
+FRENCH_PAGE = """Les commandes passées avant midi sont expédiées le jour même depuis notre entrepôt de Lyon.
+
+À la réception du retour, le remboursement est versé sur votre carte bancaire dans les cinq jours ouvrés.
+
+Écrivez au service client pour changer l'adresse de livraison d'une commande déjà expédiée."""
+
+
+@pytest.mark.parametrize(
+    ("question", "quoted"),
+    [
+        ("Quand le remboursement est-il versé ?", "À la réception du retour, le remboursement est versé"),
+        ("Comment changer l'adresse de livraison ?", "Écrivez au service client pour changer l'adresse"),
+    ],
+)
+def test_offline_answer_quotes_a_sentence_that_starts_with_an_accented_capital(question, quoted):
+    """A French sentence starting with "À" or "É" is a sentence (only A-Z counted before: the answerer quoted
+    the page's first sentence for the refund question and refused the address one), and its accented words
+    are terms ("réplication", not "r" and "plication")."""
+    hits = [page_hit(1, FRENCH_PAGE, "Aide")]
+
+    answer = grounding.offline_answer(question=question, hits=hits, language="fr")
+
+    assert answer is not None
+    assert answer.content.startswith(quoted)
+    assert_grounded(answer.content, hits)
+    assert grounding.content_terms("Über die Réplication, ¿cómo?") == {"über", "die", "réplication", "cómo"}
+
+
 WORKER_PAGE = """The worker runs the tasks it receives from the broker. Start a worker with `beacon worker`.
 
 Workers send a heartbeat every two seconds. The dashboard shows each worker's heartbeat and its queue."""
