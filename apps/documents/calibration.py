@@ -16,10 +16,10 @@ bot two sets of questions through the same search:
   the chunk it came from, so the bot holds its answer;
 - out-of-domain: the general questions shipped with Beacon (data/general_questions.txt), about
   everything but the bot's documents, and those of the languages of its documents that Beacon ships a
-  set for (general_questions.fr.txt, .de.txt: a French bot's visitors ask in French). A general question
-  nearly identical in meaning to one of the bot's in-domain questions (cosine of their embeddings above
-  REFUSAL_OVERLAP_SIMILARITY) is left out, so a cooking bot is not calibrated against the cooking
-  questions of the general set.
+  set for (general_questions.<code>.txt: fr, de, es, it, nl, pt; a French bot's visitors ask in
+  French). A general question nearly identical in meaning to one of the bot's in-domain questions
+  (cosine of their embeddings above REFUSAL_OVERLAP_SIMILARITY) is left out, so a cooking bot is not
+  calibrated against the cooking questions of the general set.
 
 Two cut-offs come out of the scores: the smallest at which at most REFUSAL_TARGET_FALSE_ANSWER_RATE
 of the out-of-domain questions would still be answered, and the largest at which at most
@@ -91,7 +91,8 @@ def bot_languages(bot: Bot) -> list[str]:
 
 def out_of_domain_questions(bot: Bot) -> tuple[list[str], list[str]]:
     """(the general questions a calibration asks, the languages they come from): English's, and those of every
-    language of the bot's documents that Beacon ships a set for (data/general_questions.<code>.txt: fr, de).
+    language of the bot's documents that Beacon ships a set for (data/general_questions.<code>.txt: fr, de, es,
+    it, nl, pt: the languages Beacon speaks).
     A French shop's visitors ask in French: against English questions alone, which its French passages barely
     match, the cut-off came out lower than French questions about other things need."""
     chosen = ["en", *(code for code in bot_languages(bot) if code and code != "en" and general_questions(code))]

@@ -74,9 +74,9 @@ def test_general_questions_are_many_distinct_and_off_the_benchmarks():
     assert not [q for q in questions if re.search(r"postgres|celery|sphinx", q, re.IGNORECASE)]
 
 
-@pytest.mark.parametrize("language", ["fr", "de"])
+@pytest.mark.parametrize("language", ["fr", "de", "es", "it", "nl", "pt"])
 def test_general_questions_of_other_languages(language):
-    """A set for French and for German bots: 100+ distinct questions in the language (as Beacon detects it),
+    """A set for each other language Beacon speaks: 100+ distinct questions in the language (as Beacon detects it),
     none about the benchmark corpora; a language without a set has none."""
     from apps.core.languages import MESSAGE_LANGUAGES, text_language
 
