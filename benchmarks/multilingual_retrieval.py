@@ -112,16 +112,17 @@ def page(language: str, path: Path) -> Page | None:
     return Page(language, path.name.removesuffix(".gz"), text[:MAX_CHARS], description.strip())
 
 
-def corpus(language: str, pages: int) -> list[Page]:
+def corpus(language: str, pages: int, taken: list[Page] = ()) -> list[Page]:
     """`pages` pages spread over the alphabet: every k-th page by name, the next one when a page is unusable
-    (too short, no name line) or asks what an earlier one asks (rendering is the slow part: only what is used)."""
+    (too short, no name line) or asks what an earlier one asks (rendering is the slow part: only what is used).
+    With `taken`, other pages than those (half a step further on, none of theirs, none asking what they ask)."""
     paths = sorted((MAN / language / "man1").glob("*.1.gz"))
     step = max(1, len(paths) // pages)
-    chosen, seen = [], set()
-    for start in range(0, len(paths), step):
+    names, seen, chosen = {doc.name for doc in taken}, {doc.question.lower() for doc in taken}, []
+    for start in range(step // 2 if taken else 0, len(paths), step):
         for path in paths[start : start + step]:
             candidate = page(language, path)
-            if candidate is not None and candidate.question.lower() not in seen:
+            if candidate is not None and candidate.name not in names and candidate.question.lower() not in seen:
                 seen.add(candidate.question.lower())
                 chosen.append(candidate)
                 break
@@ -131,21 +132,9 @@ def corpus(language: str, pages: int) -> list[Page]:
 
 
 def others(language: str, count: int, taken: list[Page]) -> list[Page]:
-    """`count` pages the bots do not hold (every k-th page by name, half a step after `corpus`'s), for their
-    descriptions: questions about other commands, which a bot should refuse (held out from its calibration)."""
-    paths = sorted((MAN / language / "man1").glob("*.1.gz"))
-    step = max(1, len(paths) // count)
-    names, seen, chosen = {doc.name for doc in taken}, {doc.question.lower() for doc in taken}, []
-    for start in range(step // 2, len(paths), step):
-        for path in paths[start : start + step]:
-            candidate = page(language, path)
-            if candidate is not None and candidate.name not in names and candidate.question.lower() not in seen:
-                seen.add(candidate.question.lower())
-                chosen.append(candidate)
-                break
-        if len(chosen) == count:
-            break
-    return chosen
+    """`count` pages the bots do not hold, for their descriptions: questions about other commands, which a bot
+    should refuse (held out from its calibration)."""
+    return corpus(language, count, taken)
 
 
 class english_calibration:
