@@ -513,8 +513,9 @@ def _pdf_check_pages(reader, limits: Limits) -> None:
 
 
 def _pdf_paragraphs(text: str) -> list[str]:
-    # pypdf gives lines; blank lines separate paragraphs, and hyphenated line ends are joined.
-    text = re.sub(r"-\n(?=[a-z])", "", text)
+    # pypdf gives lines; blank lines separate paragraphs, and a line ending with a hyphen before a lower-case
+    # letter of any script is one hyphenated word ("refund-\nable", "Ver-\nöffentlichung", "cré-\nées").
+    text = re.sub(r"-\n(\w)", lambda m: m.group(1) if m.group(1).islower() else m.group(0), text)
     paragraphs = []
     for paragraph in re.split(r"\n\s*\n", text):
         # A run of spaces holding a line break becomes one space (what r"\s*\n\s*" did, but linear:

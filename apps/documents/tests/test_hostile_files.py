@@ -170,6 +170,17 @@ def test_pdf_paragraph_with_a_long_run_of_spaces_is_joined_in_linear_time():
     ]
 
 
+def test_pdf_hyphenated_line_ends_are_joined_in_any_script():
+    """A word hyphenated across PDF lines is joined when it goes on in lower case, accented letters included
+    ("Ver-" + "öffentlichung": only a-z counted before); a capital, a digit or a hyphenated name stays."""
+    from apps.documents.extraction import _pdf_paragraphs
+
+    text = "Die Ver-\nöffentlichung und die refund-\nable Gebühr.\n\nLes commandes cré-\nées hier."
+    assert _pdf_paragraphs(text) == ["Die Veröffentlichung und die refundable Gebühr.", "Les commandes créées hier."]
+    (kept,) = _pdf_paragraphs("Baden-\nWürttemberg, ISO-\n8601.")
+    assert "BadenWürttemberg" not in kept and "ISO8601" not in kept
+
+
 # --------------------------------------------------------------------------- the child process
 
 
