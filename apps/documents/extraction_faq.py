@@ -36,8 +36,9 @@ QUESTION_LEVEL = 10
 NUMBER = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,3}){0,5})\.?[ \t]+(?=\S)")
 Q_PREFIX = re.compile(r"^\s*Q(?:uestion)?\s?\d{0,3}\s*[:.)][ \t]+(?=\S)", re.IGNORECASE)
 A_PREFIX = re.compile(r"^\s*A(?:nswer)?\s?\d{0,3}\s*:[ \t]*", re.IGNORECASE)
-#: a sentence's end inside a text: "." or "!" (and a closing quote or bracket) before a capital letter
-SENTENCE_END = re.compile(r"[.!][\"')\]]?\s+(?=[\"'(]?[A-Z])")
+#: a sentence's end inside a text: "." or "!" (and a closing quote or bracket) before a letter, after an opening
+#: quote, bracket, "¿", "¡" or "«" (`is_question` takes it when the letter is a capital, of any script: "É", "Ü")
+SENTENCE_END = re.compile(r"[.!][\"')\]]?\s+[\"'(¿¡«]?\s?(?=[^\W\d_])")
 ABBREVIATIONS = {"etc", "vs", "mr", "mrs", "ms", "dr", "st", "no", "cf", "approx", "fig", "vol", "inc", "ltd", "jr"}
 
 
@@ -54,6 +55,8 @@ def is_question(text: str, *, lead_in: bool = False) -> bool:
     if lead_in:
         return True
     for match in SENTENCE_END.finditer(text[:-1]):
+        if not text[match.end()].isupper():
+            continue
         before = text[: match.start()].split()[-1:]
         word = before[0].lower().strip("\"'()[]") if before else ""
         if word and "." not in word and word not in ABBREVIATIONS:

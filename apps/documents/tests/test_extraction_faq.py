@@ -351,6 +351,11 @@ def test_is_question():
     assert not is_question("Why?")
     assert not is_question("Nothing. They are just two letters.")
     assert not is_question("Why " + "so " * 60 + "long?")
+    # In any script and with "¿": a statement before the question ("É" or "¿" counted as no sentence start before).
+    assert not is_question("Voir le journal. Étrange, pourquoi échoue-t-il ?")
+    assert not is_question("Consulte el registro. ¿Por qué falla?")
+    assert is_question("¿Por qué falla la importación?")
+    assert is_question("Pourquoi l'import échoue-t-il avec la v2. en cours ?")  # "v2." is no sentence end
 
 
 def test_question_of_split_q_and_a_and_answer_text():
