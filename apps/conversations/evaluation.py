@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from apps.conversations import chat, grounding
 from apps.conversations.models import EvaluationRun, QAPair
+from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
 from apps.documents.selectors import chunk_search, chunk_vectors
@@ -103,7 +104,11 @@ def _answer(*, bot, question: str, hits, question_vector, vectors) -> tuple[list
     language model fails."""
     if not chat.llm_enabled():
         answer = grounding.offline_answer(
-            question=question, hits=hits, question_vector=question_vector, chunk_vectors=vectors
+            question=question,
+            hits=hits,
+            question_vector=question_vector,
+            chunk_vectors=vectors,
+            language=languages.reply_language(language=bot.language, question=question),
         )
         return (None, "") if answer is None else (answer.citations, "")
     try:

@@ -240,10 +240,14 @@ class Scored:
     semantic: np.ndarray  # cosine(unit, question)
 
 
-def score_units(question: str, read: list[SearchHit], question_vector: np.ndarray) -> Scored | None:
+def score_units(
+    question: str, read: list[SearchHit], question_vector: np.ndarray, language: str = "en"
+) -> Scored | None:
     """Cut the hits into units and score each: cosine similarity to the question (lifted towards its
     section heading's when that matches better) + LEXICAL_WEIGHT x the IDF-weighted share of the
-    question's content terms in the unit or its heading + a small bonus for the better-ranked hits."""
+    question's content terms in the unit or its heading + a small bonus for the better-ranked hits. The
+    content terms are those of the question's subject without the question words of `language` ("comment",
+    "warum": `languages.without_question_words`), as the search reads it."""
     units = [
         unit
         for ref, hit in enumerate(read, start=1)
@@ -260,8 +264,9 @@ def score_units(question: str, read: list[SearchHit], question_vector: np.ndarra
     )
     semantic = vectors @ question_vector
     context = np.array([heading_similarity.get(unit.heading, 0.0) for unit in units], dtype=np.float32)
+    subject = languages.without_question_words(languages.question_subject(question), languages.search_config(language))
     lexical = _lexical(
-        content_terms(languages.question_subject(question)),
+        content_terms(subject),
         [content_terms(text) | content_terms(unit.heading) for text, unit in zip(texts, units, strict=True)],
     )
     bonus = np.array([RANK_BONUS * (1 - (u.ref - 1) / len(read)) for u in units], dtype=np.float32)
@@ -335,7 +340,7 @@ def offline_answer(
     embedder = get_embedder()
     if question_vector is None:
         question_vector = embedder.encode([question])[0]
-    scored = score_units(question, read, question_vector)
+    scored = score_units(question, read, question_vector, language)
     if scored is None:
         return None
     units, scores, vectors, semantic = scored.units, scored.scores, scored.vectors, scored.semantic

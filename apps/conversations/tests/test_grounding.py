@@ -251,6 +251,21 @@ def test_offline_answer_quotes_a_sentence_that_starts_with_an_accented_capital(q
     assert grounding.content_terms("Über die Réplication, ¿cómo?") == {"über", "die", "réplication", "cómo"}
 
 
+def test_offline_answerer_leaves_out_the_question_words_of_the_language():
+    """ "Comment changer l'adresse de livraison ?" is weighed as "changer l'adresse de livraison ?" in French
+    ("comment", how, is no content term: French's stop list keeps it while English's drops "how"); in English
+    "comment" stays a term."""
+    hits = [page_hit(1, FRENCH_PAGE, "Aide")]
+    vector = get_embedder().encode(["changer l'adresse de livraison ?"])[0]
+
+    asked = grounding.score_units("Comment changer l'adresse de livraison ?", hits, vector, language="fr")
+    plain = grounding.score_units("changer l'adresse de livraison ?", hits, vector, language="fr")
+    english = grounding.score_units("Comment changer l'adresse de livraison ?", hits, vector, language="en")
+
+    assert asked.scores.tolist() == plain.scores.tolist()
+    assert max(english.scores) < max(asked.scores)
+
+
 WORKER_PAGE = """The worker runs the tasks it receives from the broker. Start a worker with `beacon worker`.
 
 Workers send a heartbeat every two seconds. The dashboard shows each worker's heartbeat and its queue."""
