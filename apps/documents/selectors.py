@@ -147,7 +147,7 @@ WITH configs AS (
 ),
 terms AS (
     -- The question as parsed by each configuration: without that language's question words where English's stop
-    -- list would have dropped them (%(q_by_cfg)s: languages.without_question_words), else as asked.
+    -- list would have dropped them (the q_by_cfg parameter: languages.without_question_words), else as asked.
     SELECT g.cfg, ARRAY(SELECT DISTINCT unnest(tsvector_to_array(
                to_tsvector(g.cfg::regconfig, coalesce(%(q_by_cfg)s::jsonb ->> g.cfg, %(q)s))))) AS terms
     FROM configs g
