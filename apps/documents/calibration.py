@@ -168,9 +168,9 @@ def _heading_question(heading: str, index: int, language: str = "en") -> str | N
         return None
     if heading.endswith("?"):
         return heading
-    templates = HEADING_TEMPLATES.get(language)
-    if templates is None:
-        language, templates = "en", HEADING_TEMPLATES["en"]
+    if language not in HEADING_TEMPLATES:
+        language = "en"
+    templates = HEADING_TEMPLATES[language]
     if language == "en" and words[0].lower() in TASK_VERBS:
         return f"How do I {words[0].lower()} {' '.join(words[1:])}?".replace(" ?", "?")
     return templates[index % len(templates)].format(h=heading)
