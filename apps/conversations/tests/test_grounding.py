@@ -266,6 +266,38 @@ def test_offline_answerer_leaves_out_the_question_words_of_the_language():
     assert max(english.scores) < max(asked.scores)
 
 
+TEMPORARY_PAGE = """Des répertoires temporaires sont créés par la commande à chaque exécution.
+
+Les fichiers listés par ls sont triés par nom."""
+
+RMDIR_PAGE = """La commande rmdir supprime un répertoire vide.
+
+Ses options sont décrites dans la page de manuel."""
+
+
+def test_term_sets_read_a_language_with_its_stemmer_and_stop_words():
+    """English's reading keeps its own; another language's terms are its text-search configuration's lexemes:
+    French's stop words ("sont", "du") are no terms and "répertoires", "répertoire" are one."""
+    listed, singular = grounding.term_sets(["Les répertoires sont listés", "Liste du répertoire"], "fr")
+    assert listed & singular == {"répertoir", "list"}
+    assert not {"sont", "du"} & (listed | singular)
+    assert grounding.term_sets(["Die Dateien werden gelöscht"], "de") == [{"datei", "geloscht"}]
+    assert grounding.term_sets(["How do I use snake_case names?"], "en") == [{"snake_case", "name"}]
+
+
+@pytest.mark.parametrize("question", ["Supprimer des répertoires", "Comment supprimer des répertoires ?"])
+def test_offline_answerer_reads_a_french_question_in_french(question):
+    """Read with English's stop words and suffixes, "des" was a term and "supprimer" did not match "supprime":
+    the answerer quoted the sentence about temporary directories. In French it quotes the one that answers."""
+    hits = [page_hit(1, TEMPORARY_PAGE, "Exécution"), page_hit(2, RMDIR_PAGE, "Suppression")]
+
+    answer = grounding.offline_answer(question=question, hits=hits, language="fr")
+
+    assert answer is not None
+    assert answer.content.startswith("La commande rmdir supprime un répertoire vide [2].")
+    assert_grounded(answer.content, hits)
+
+
 WORKER_PAGE = """The worker runs the tasks it receives from the broker. Start a worker with `beacon worker`.
 
 Workers send a heartbeat every two seconds. The dashboard shows each worker's heartbeat and its queue."""

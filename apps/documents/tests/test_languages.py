@@ -28,7 +28,13 @@ from django.core.management import call_command
 
 from apps.bots.tests.factories import BotFactory
 from apps.core.embeddings import get_embedder
-from apps.core.languages import document_language, question_subject, text_language, without_question_words
+from apps.core.languages import (
+    document_language,
+    lexemes,
+    question_subject,
+    text_language,
+    without_question_words,
+)
 from apps.documents.lexeme_stats import lexeme_stats_recount, lexeme_stats_stored
 from apps.documents.models import Chunk, ChunkEmbedding, Document
 from apps.documents.selectors import chunk_search
@@ -251,6 +257,16 @@ def test_a_french_or_german_request_scores_as_its_subject(organization):
 def test_without_question_words(text, config, expected):
     """The words are left out (the spacing does not matter: the text is parsed into search terms)."""
     assert without_question_words(text, config).split() == expected.split()
+
+
+def test_lexemes_are_the_configurations_reading():
+    """Each text's lexemes as the search parses it with the configuration (stemmed, stop words out), in order;
+    a configuration Beacon does not know is refused before it reaches SQL."""
+    assert lexemes(["Les fichiers sont triés", "", "Dateien"], "french") == [{"le", "fichi", "tri"}, set(), {"dateien"}]
+    assert lexemes(["Die Dateien werden gelöscht"], "german") == [{"datei", "geloscht"}]
+    assert lexemes([], "french") == []
+    with pytest.raises(ValueError, match="klingon"):
+        lexemes(["Qapla'"], "klingon")
 
 
 def test_a_french_question_word_is_not_a_search_term(organization):
