@@ -9,7 +9,8 @@ pair itself):
   expected answer: the cosine similarity of the answer's and the chunk's embeddings is at least
   CITATION_MIN_SIMILARITY (the rule a citation must pass), or the chunk contains at least
   EVALUATION_TERM_OVERLAP of the answer's content terms (lower-cased words of 3+ letters outside a
-  short stop list; answers with fewer than 3 such terms use the similarity rule only).
+  short stop list; in a language other than English, the lexemes of its text-search configuration; answers
+  with fewer than 3 such terms use the similarity rule only).
   Recall@1 / Recall@k: share of pairs with a relevant chunk at rank 1 / within k. MRR: mean of
   1/rank of the first relevant chunk (0 when none within k).
 - refusal: the bot's own search (its top_k and cut-off) finds nothing, so the turn would give the
@@ -55,8 +56,15 @@ _STOP_WORDS = (
 STOP = frozenset(_STOP_WORDS.split())
 
 
-def _terms(text: str) -> set[str]:
-    return {word for word in WORD.findall(text.lower()) if word not in STOP}
+def _terms(texts: list[str], language: str = "en") -> list[set[str]]:
+    """The content terms of each text. English: lower-cased words of 3+ letters outside STOP. Another language:
+    its text-search configuration's lexemes of 3+ letters (its stemmer and stop list, `languages.lexemes`): read
+    as English, French answers shared "les", "des", "pour" with every chunk, and an accented word was cut
+    ("réponse" -> "ponse")."""
+    config = languages.search_config(language)
+    if config == "english":
+        return [{word for word in WORD.findall(text.lower()) if word not in STOP} for text in texts]
+    return [{term for term in terms if len(term) > 2} for terms in languages.lexemes(texts, config)]
 
 
 def evaluation_run_create(*, organization, bot, k: int | None = None, created_by=None) -> EvaluationRun:
@@ -89,13 +97,13 @@ def evaluation_parameters(bot, k: int | None) -> dict:
     }
 
 
-def _relevant(answer_vector: np.ndarray, answer_terms: set[str], hit, chunk_vectors: dict) -> bool:
-    vector = chunk_vectors.get(hit.chunk_id)
+def _relevant(answer_vector: np.ndarray, answer_terms: set[str], chunk_terms: set[str], vector) -> bool:
+    """A chunk (its content terms, its embedding or None) supports the expected answer."""
     if vector is not None and float(answer_vector @ vector) >= settings.CITATION_MIN_SIMILARITY:
         return True
     if len(answer_terms) < 3:
         return False
-    return len(answer_terms & _terms(hit.text)) / len(answer_terms) >= settings.EVALUATION_TERM_OVERLAP
+    return len(answer_terms & chunk_terms) / len(answer_terms) >= settings.EVALUATION_TERM_OVERLAP
 
 
 def _answer(*, bot, question: str, hits, question_vector, vectors) -> tuple[list[dict] | None, str]:
@@ -126,8 +134,14 @@ def evaluate_pair(*, bot, pair: QAPair, k: int, question_vector, answer_vector) 
                           vector=question_vector)  # fmt: skip
     served = chunk_search(organization=organization, bot=bot, query=pair.question, vector=question_vector)
     vectors = chunk_vectors(chunk_ids={hit.chunk_id for hit in ranked} | {hit.chunk_id for hit in served})
-    terms = _terms(pair.answer)
-    relevant = [_relevant(answer_vector, terms, hit, vectors) for hit in ranked]
+    texts = {hit.chunk_id: hit.text for hit in [*ranked, *served]}
+    language = languages.reply_language(language=bot.language, question=pair.question)
+    terms, *chunk_terms = _terms([pair.answer, *texts.values()], language)
+    supports = {
+        chunk_id: _relevant(answer_vector, terms, found, vectors.get(chunk_id))
+        for chunk_id, found in zip(texts, chunk_terms, strict=True)
+    }
+    relevant = [supports[hit.chunk_id] for hit in ranked]
     first = next((rank for rank, yes in enumerate(relevant, start=1) if yes), None)
     result = {
         "qa_id": pair.pk,
@@ -148,7 +162,7 @@ def evaluate_pair(*, bot, pair: QAPair, k: int, question_vector, answer_vector) 
         elif error:
             result.update(grounded=False, error=error[:300])
         else:
-            supporting = {hit.chunk_id for hit in served if _relevant(answer_vector, terms, hit, vectors)}
+            supporting = {hit.chunk_id for hit in served if supports[hit.chunk_id]}
             result["cited"] = [c["chunk_id"] for c in citations]
             result["grounded"] = any(c["chunk_id"] in supporting for c in citations)
     return result

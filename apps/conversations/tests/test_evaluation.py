@@ -87,13 +87,30 @@ def test_relevance_by_similarity_or_by_terms():
     relevant; few shared terms and a dissimilar vector do not; a two-term answer needs the vector."""
     answer_vector = np.asarray([1.0, 0.0], dtype=np.float32)
     near, far = np.asarray([0.9, 0.436], dtype=np.float32), np.asarray([0.0, 1.0], dtype=np.float32)
-    terms = evaluation._terms("Refunds are processed within 14 days by the support team.")
+    terms, shared, few = evaluation._terms([
+        "Refunds are processed within 14 days by the support team.",
+        "The support team processed refunds within days.",
+        "Refunds: ask the team.",
+    ])  # fmt: skip
     assert terms == {"refunds", "processed", "within", "days", "support", "team"}
 
-    assert evaluation._relevant(answer_vector, terms, hit("unrelated"), {1: near})
-    assert evaluation._relevant(answer_vector, terms, hit("The support team processed refunds within days."), {1: far})
-    assert not evaluation._relevant(answer_vector, terms, hit("Refunds: ask the team."), {1: far})
-    assert not evaluation._relevant(answer_vector, {"refunds", "days"}, hit("refunds days"), {1: far})
+    assert evaluation._relevant(answer_vector, terms, set(), near)
+    assert evaluation._relevant(answer_vector, terms, shared, far)
+    assert not evaluation._relevant(answer_vector, terms, few, far)
+    assert evaluation._relevant(answer_vector, terms, terms, None)  # no embedding: the terms decide
+    assert not evaluation._relevant(answer_vector, {"refunds", "days"}, {"refunds", "days"}, far)
+
+
+def test_terms_of_another_language_are_its_own():
+    """A French answer's terms are French lexemes: its stop words ("pour", "des") are none, "réponse" is one
+    word, and "remboursements" is "remboursement"; read as English, "des" and "pour" were terms every chunk
+    shares and "réponse" was "ponse"."""
+    answer, chunk = evaluation._terms(
+        ["Les remboursements des commandes sont versés pour la réponse.", "Le remboursement suit la réponse."], "fr"
+    )
+    assert not {"des", "pour", "sont"} & answer
+    assert {"rembours", "répons"} <= answer & chunk
+    assert {"des", "pour", "ponse"} <= evaluation._terms(["des commandes pour la réponse"], "en")[0]
 
 
 def test_metrics_and_delta():
