@@ -184,33 +184,71 @@ SENTENCE_MAX_WORDS = 16
 #: A first sentence that leans on its context ("But these are not.", "See Section 13.4 for details.",
 #: "Combines both of the above options.", "To build it, proceed as follows:") says nothing a visitor would
 #: ask about on its own: it starts mid-thought (not with a capital, or with a linking word), points
-#: elsewhere, or introduces what follows it (a colon).
-LINKING_START = re.compile(
-    r"^(?:and|but|or|so|then|also|however|otherwise|thus|hence|therefore|likewise|similarly|alternatively|"
-    r"instead|again|still|yet|now|note|if)\b",
-    re.IGNORECASE,
-)
-POINTING = re.compile(r"\b(?:above|below|following|follows|preceding|previous|shown|here|see)\b", re.IGNORECASE)
+#: elsewhere, or introduces what follows it (a colon). The words per language of the chunk ("Mais", "voir
+#: ci-dessous"; "Aber", "siehe unten"); a language not listed: English's.
+CONTEXT_WORDS = {
+    "en": (
+        "and but or so then also however otherwise thus hence therefore likewise similarly alternatively instead "
+        "again still yet now note if",
+        "above below following follows preceding previous shown here see",
+    ),
+    "fr": (
+        "et mais ou donc puis alors aussi cependant toutefois sinon ainsi ensuite néanmoins pourtant remarque note si",
+        "ci-dessus ci-dessous suivant suivante suivants suivantes précédent précédente précédents précédentes voir "
+        "voici",
+    ),
+    "de": (
+        "und aber oder also dann auch jedoch sonst daher deshalb trotzdem außerdem hinweis wenn falls",
+        "oben unten folgende folgenden folgender folgendes vorherige vorherigen siehe hier nachfolgend",
+    ),
+    "es": (
+        "y pero entonces también además así nota si",
+        "arriba abajo siguiente siguientes anterior anteriores véase ver aquí",
+    ),
+    "it": (
+        "e ma oppure quindi poi anche tuttavia altrimenti inoltre nota se",
+        "sopra sotto seguente seguenti precedente precedenti vedere vedi qui",
+    ),
+    "nl": (
+        "en maar of dus dan ook echter anders daarom bovendien opmerking let als",
+        "hierboven hieronder volgende vorige zie hier",
+    ),
+    "pt": (
+        "e mas ou então também porém contudo nota se",
+        "acima abaixo seguinte seguintes anterior anteriores veja ver aqui",
+    ),
+}
 
 
-def _leans_on_context(raw: str, clean: str) -> bool:
+def _words_pattern(words: str) -> re.Pattern:
+    alternatives = "|".join(re.escape(word) for word in sorted(words.split(), key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
+
+
+#: (linking start, pointing word) patterns per language
+CONTEXT = {
+    language: (re.compile(rf"^{_words_pattern(start).pattern}", re.IGNORECASE), _words_pattern(pointing))
+    for language, (start, pointing) in CONTEXT_WORDS.items()
+}
+
+
+def _leans_on_context(raw: str, clean: str, language: str = "en") -> bool:
     """`raw` is the sentence as written, `clean` without its markup."""
-    return (
-        raw.rstrip().endswith(":")
-        or not clean[:1].isupper()
-        or bool(LINKING_START.match(clean) or POINTING.search(clean))
-    )
+    linking, pointing = CONTEXT.get(language, CONTEXT["en"])
+    return raw.rstrip().endswith(":") or not clean[:1].isupper() or bool(linking.match(clean) or pointing.search(clean))
 
 
-def _sentence_question(text: str) -> str | None:
+def _sentence_question(text: str, language: str = "en") -> str | None:
+    """The chunk's first sentence as a question; in English inverted on a linking verb ("X is Y" -> "Is X Y?"),
+    in another language with a question mark (French, Spanish, Italian and Portuguese ask so as well)."""
     raw = re.split(r"(?<=[.!?])\s+|\n\s*\n", text.strip(), maxsplit=1)[0]
     first = _clean(raw).rstrip(".!")
-    if not _wordy(first, minimum=4) or _leans_on_context(raw, first):
+    if not _wordy(first, minimum=4) or _leans_on_context(raw, first, language):
         return None
     words = first.split()
     if len(words) > SENTENCE_MAX_WORDS:
         return None
-    match = SENTENCE.match(" ".join(words))
+    match = SENTENCE.match(" ".join(words)) if language == "en" else None
     if match:
         subject = match["subject"]
         head, *tail = subject.split()
@@ -235,7 +273,7 @@ def _question(
         usable = heading_path and heading_path[-1].strip().lower() not in generic
         return _heading_question(heading_path[-1], index, language) if usable else None
     if kind == "sentence":
-        return _sentence_question(text)
+        return _sentence_question(text, language)
     return _heading_question(title, index, language) if title and title.strip().lower() not in generic else None
 
 

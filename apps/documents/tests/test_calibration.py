@@ -142,6 +142,31 @@ def test_heading_and_sentence_templates():
         assert calibration._sentence_question(leaning) is None, leaning
 
 
+@pytest.mark.parametrize(
+    ("language", "leaning", "standing"),
+    [
+        ("fr", "Mais ces fichiers ne sont pas copiés.", "Les fichiers temporaires sont supprimés au démarrage."),
+        ("fr", "Voir la section 3 pour les détails.", "La commande rmdir supprime un répertoire vide."),
+        ("fr", "Les options suivantes sont reconnues par la commande.", "Le remboursement est versé sous cinq jours."),
+        ("de", "Aber diese Dateien werden nicht kopiert.", "Temporäre Dateien werden beim Start gelöscht."),
+        ("de", "Die Optionen sind unten beschrieben.", "Der Befehl rmdir entfernt ein leeres Verzeichnis."),
+        ("es", "Pero estos archivos no se copian.", "Los archivos temporales se borran al iniciar."),
+        ("it", "Vedi la sezione 3 per i dettagli.", "Il comando rmdir rimuove una directory vuota."),
+        ("nl", "Maar deze bestanden worden niet gekopieerd.", "Tijdelijke bestanden worden bij het starten gewist."),
+        ("pt", "Veja a seção 3 para os detalhes.", "O comando rmdir remove um diretório vazio."),
+    ],
+)
+def test_first_sentences_of_other_languages(language, leaning, standing):
+    """In the chunk's language, a first sentence that leans on its context ("Mais ...", "voir ...", "unten") makes
+    no question, and one that stands on its own is asked as written: the English inversion is for English ("Der
+    Kunde will ..." is no "X will Y" to turn into "Will der Kunde ...?")."""
+    assert calibration._sentence_question(leaning, language) is None
+    assert calibration._sentence_question(standing, language) == standing.rstrip(".") + "?"
+    assert calibration._sentence_question("Der Kunde will eine neue Rechnung haben.", "de") == (
+        "Der Kunde will eine neue Rechnung haben?"
+    )
+
+
 def test_headings_many_documents_share_make_no_question(organization):
     """A heading three documents share ("Examples") names no topic: it is generic and makes no
     synthetic question; a heading of one document does."""
