@@ -28,9 +28,10 @@ median score of the top hit (what a bot's refusal cut-off is compared with) of e
 
 The offline answerer: for the fr and de bots, the plain description and the first phrasing, the share of questions
 the extractive answerer answers (hybrid, no cut-off) and the share whose first citation is the question's page,
-against the answerer reading its terms with English's stop words and suffixes in every language (`english_terms`,
-what it did before 7 December 2026) and, besides, only ASCII terms and A-Z sentence starts (`ascii_answerer`,
-what it did before 6 December 2026). `--no-calibration` leaves the calibration rows out (the longest part).
+against the answerer reading its terms with English's stop words and suffixes in every language
+(`english_terms`, what it did until the evening of 6 December 2026) and, besides, only ASCII terms and A-Z
+sentence starts (`ascii_answerer`, what it did before 6 December 2026). `--no-calibration` leaves the
+calibration rows out (the longest part).
 
 Refusal calibration: the fr and de bots calibrated (`calibration.bot_calibrate`) with the general questions of
 their language besides English's and heading questions in their language, against English's only (what it did
@@ -247,9 +248,9 @@ ASCII_START = re.compile(r"^(?:\*\*|[\"'`(\[*_])?[A-Z0-9]")
 
 
 def english_terms():
-    """The offline answerer's terms as it read them before 7 December 2026 (the baseline of the answer rows' middle
-    column): English's stop words and suffixes in every language ("les", "der" content terms; "répertoires" apart
-    from "répertoire"), the rest as now."""
+    """The offline answerer's terms as it read them until the evening of 6 December 2026 (the baseline of the
+    answer rows' middle column): English's stop words and suffixes in every language ("les", "der" content
+    terms; "répertoires" apart from "répertoire"), the rest as now."""
     from apps.conversations import grounding
 
     return mock.patch.object(
