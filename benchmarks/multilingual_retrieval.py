@@ -267,9 +267,7 @@ def english_terms():
     terms; "répertoires" apart from "répertoire"), the rest as now."""
     from apps.conversations import grounding
 
-    return mock.patch.object(
-        grounding, "term_sets", lambda texts, language="en": [grounding.content_terms(text) for text in texts]
-    )
+    return mock.patch.object(grounding, "term_sets", lambda texts, config: [grounding.content_terms(t) for t in texts])
 
 
 def ascii_answerer():
@@ -282,7 +280,7 @@ def ascii_answerer():
         grounding,
         TERM=ASCII_TERM,
         _statement_start=lambda text: bool(ASCII_START.match(text)),
-        term_sets=lambda texts, language="en": [grounding.content_terms(text) for text in texts],
+        term_sets=lambda texts, config: [grounding.content_terms(text) for text in texts],
     )
 
 

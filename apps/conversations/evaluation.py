@@ -9,8 +9,8 @@ pair itself):
   expected answer: the cosine similarity of the answer's and the chunk's embeddings is at least
   CITATION_MIN_SIMILARITY (the rule a citation must pass), or the chunk contains at least
   EVALUATION_TERM_OVERLAP of the answer's content terms (lower-cased words of 3+ letters outside a
-  short stop list; in a language other than English, the lexemes of its text-search configuration; answers
-  with fewer than 3 such terms use the similarity rule only).
+  short stop list; a chunk in another language than English is read, with the answer, in its own
+  text-search configuration's lexemes; answers with fewer than 3 such terms use the similarity rule only).
   Recall@1 / Recall@k: share of pairs with a relevant chunk at rank 1 / within k. MRR: mean of
   1/rank of the first relevant chunk (0 when none within k).
 - refusal: the bot's own search (its top_k and cut-off) finds nothing, so the turn would give the
@@ -56,12 +56,11 @@ _STOP_WORDS = (
 STOP = frozenset(_STOP_WORDS.split())
 
 
-def _terms(texts: list[str], language: str = "en") -> list[set[str]]:
-    """The content terms of each text. English: lower-cased words of 3+ letters outside STOP. Another language:
-    its text-search configuration's lexemes of 3+ letters (its stemmer and stop list, `languages.lexemes`): read
-    as English, French answers shared "les", "des", "pour" with every chunk, and an accented word was cut
-    ("réponse" -> "ponse")."""
-    config = languages.search_config(language)
+def _terms(texts: list[str], config: str = "english") -> list[set[str]]:
+    """The content terms of each text as text-search configuration `config` reads it. `english`: lower-cased
+    words of 3+ letters outside STOP. Another: its lexemes of 3+ letters (the language's stemmer and stop list,
+    `languages.lexemes`): read the English way, French answers shared "des", "pour", "dans" with every chunk, and
+    an accented word was cut ("réponse" -> "ponse")."""
     if config == "english":
         return [{word for word in WORD.findall(text.lower()) if word not in STOP} for text in texts]
     return [{term for term in terms if len(term) > 2} for terms in languages.lexemes(texts, config)]
@@ -106,7 +105,21 @@ def _relevant(answer_vector: np.ndarray, answer_terms: set[str], chunk_terms: se
     return len(answer_terms & chunk_terms) / len(answer_terms) >= settings.EVALUATION_TERM_OVERLAP
 
 
-def _answer(*, bot, question: str, hits, question_vector, vectors) -> tuple[list[dict] | None, str]:
+def _supports(answer: str, answer_vector, hits, vectors: dict, reply_config: str) -> dict[int, bool]:
+    """{chunk id: the chunk supports the expected answer} for `hits`: the answer and each chunk read in the chunk's
+    own text-search configuration (the reply language's for a hit that does not say), one query per one."""
+    by_config: dict[str, dict[int, str]] = {}
+    for hit in hits:
+        by_config.setdefault(hit.search_config or reply_config, {})[hit.chunk_id] = hit.text
+    supports = {}
+    for config, texts in sorted(by_config.items()):
+        terms, *chunk_terms = _terms([answer, *texts.values()], config)
+        for chunk_id, found in zip(texts, chunk_terms, strict=True):
+            supports[chunk_id] = _relevant(answer_vector, terms, found, vectors.get(chunk_id))
+    return supports
+
+
+def _answer(*, bot, question: str, hits, question_vector, vectors, language: str) -> tuple[list[dict] | None, str]:
     """The citations of what a turn would answer from `hits` (no history), checked as a turn checks
     them; None when the turn would refuse (nothing the answerer can support); ([], error) when the
     language model fails."""
@@ -116,7 +129,7 @@ def _answer(*, bot, question: str, hits, question_vector, vectors) -> tuple[list
             hits=hits,
             question_vector=question_vector,
             chunk_vectors=vectors,
-            language=languages.reply_language(language=bot.language, question=question),
+            language=language,
         )
         return (None, "") if answer is None else (answer.citations, "")
     try:
@@ -134,13 +147,8 @@ def evaluate_pair(*, bot, pair: QAPair, k: int, question_vector, answer_vector) 
                           vector=question_vector)  # fmt: skip
     served = chunk_search(organization=organization, bot=bot, query=pair.question, vector=question_vector)
     vectors = chunk_vectors(chunk_ids={hit.chunk_id for hit in ranked} | {hit.chunk_id for hit in served})
-    texts = {hit.chunk_id: hit.text for hit in [*ranked, *served]}
     language = languages.reply_language(language=bot.language, question=pair.question)
-    terms, *chunk_terms = _terms([pair.answer, *texts.values()], language)
-    supports = {
-        chunk_id: _relevant(answer_vector, terms, found, vectors.get(chunk_id))
-        for chunk_id, found in zip(texts, chunk_terms, strict=True)
-    }
+    supports = _supports(pair.answer, answer_vector, [*ranked, *served], vectors, languages.search_config(language))
     relevant = [supports[hit.chunk_id] for hit in ranked]
     first = next((rank for rank, yes in enumerate(relevant, start=1) if yes), None)
     result = {
@@ -155,7 +163,12 @@ def evaluate_pair(*, bot, pair: QAPair, k: int, question_vector, answer_vector) 
     }
     if served:
         citations, error = _answer(
-            bot=bot, question=pair.question, hits=served, question_vector=question_vector, vectors=vectors
+            bot=bot,
+            question=pair.question,
+            hits=served,
+            question_vector=question_vector,
+            vectors=vectors,
+            language=language,
         )
         if citations is None:
             result["refused"] = True

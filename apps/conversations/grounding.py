@@ -197,16 +197,37 @@ def content_terms(text: str) -> set[str]:
     return {_stem(t) for t in (m.lower() for m in TERM.findall(text)) if t not in STOP_WORDS and len(t) > 1}
 
 
-def term_sets(texts: list[str], language: str = "en") -> list[set[str]]:
-    """The content terms of each text, in the language the answer is given in. English: `content_terms`, read
-    here (identifiers such as "snake_case" and "c++" stay whole, which PostgreSQL's parser splits; the grounding
-    figures were measured with it). Any other language: the lexemes of its text-search configuration, its own
-    stemmer and stop list (`languages.lexemes`), as the search reads it: English's stop words and suffixes left
-    "les", "de", "und", "der" as content terms and "répertoires" apart from "répertoire"."""
-    config = languages.search_config(language)
+def term_sets(texts: list[str], config: str) -> list[set[str]]:
+    """The content terms of each text as text-search configuration `config` reads it. `english`: `content_terms`,
+    read here (identifiers such as "snake_case" and "c++" stay whole, which PostgreSQL's parser splits; the
+    grounding figures were measured with it). Any other: its lexemes, the language's own stemmer and stop list
+    (`languages.lexemes`), as the search reads it: English's stop words and suffixes left "de", "des", "und",
+    "der" as content terms and "répertoires" apart from "répertoire"."""
     if config == "english":
         return [content_terms(text) for text in texts]
     return [{term for term in terms if len(term) > 1} for terms in languages.lexemes(texts, config)]
+
+
+def _lexical_in_configs(subject: str, units: list[Unit], texts: list[str], configs: list[str]) -> np.ndarray:
+    """`_lexical` of each unit, the question and the unit read with the unit's configuration (`configs`, the
+    search_config of the chunk it comes from), as the search compares them: one group per configuration (a bot
+    in one language has one), the question without that configuration's question words."""
+    lexical = np.zeros(len(units), dtype=np.float32)
+    for config in sorted(set(configs)):
+        members = [i for i, unit_config in enumerate(configs) if unit_config == config]
+        headings = sorted({units[i].heading for i in members if units[i].heading})
+        read = term_sets(
+            [languages.without_question_words(subject, config), *(texts[i] for i in members), *headings], config
+        )
+        heading_terms = dict(zip(headings, read[1 + len(members) :], strict=True))
+        lexical[members] = _lexical(
+            read[0],
+            [
+                terms | heading_terms.get(units[i].heading, set())
+                for terms, i in zip(read[1 : 1 + len(members)], members, strict=True)
+            ],
+        )
+    return lexical
 
 
 def _lexical(question_terms: set[str], unit_terms: list[set[str]]) -> np.ndarray:
@@ -258,8 +279,9 @@ def score_units(
     """Cut the hits into units and score each: cosine similarity to the question (lifted towards its
     section heading's when that matches better) + LEXICAL_WEIGHT x the IDF-weighted share of the
     question's content terms in the unit or its heading + a small bonus for the better-ranked hits. The
-    content terms are those of the question's subject without the question words of `language` ("comment",
-    "warum": `languages.without_question_words`), as the search reads it, in that language (`term_sets`)."""
+    content terms are those of the question's subject without the question words ("comment", "warum":
+    `languages.without_question_words`), read as the search reads them: in each chunk's text-search configuration
+    (`term_sets`), or the reply `language`'s for a hit that does not say."""
     units = [
         unit
         for ref, hit in enumerate(read, start=1)
@@ -276,14 +298,9 @@ def score_units(
     )
     semantic = vectors @ question_vector
     context = np.array([heading_similarity.get(unit.heading, 0.0) for unit in units], dtype=np.float32)
-    subject = languages.without_question_words(languages.question_subject(question), languages.search_config(language))
-    read_terms = term_sets([subject, *texts, *headings], language)
-    unit_terms = read_terms[1 : 1 + len(texts)]
-    heading_terms = dict(zip(headings, read_terms[1 + len(texts) :], strict=True))
-    lexical = _lexical(
-        read_terms[0],
-        [terms | heading_terms.get(unit.heading, set()) for terms, unit in zip(unit_terms, units, strict=True)],
-    )
+    reply_config = languages.search_config(language)
+    configs = [read[unit.ref - 1].search_config or reply_config for unit in units]
+    lexical = _lexical_in_configs(languages.question_subject(question), units, texts, configs)
     bonus = np.array([RANK_BONUS * (1 - (u.ref - 1) / len(read)) for u in units], dtype=np.float32)
     # A sentence under a heading that matches the question better than itself (a FAQ entry's question)
     # inherits part of that match; a heading that matches worse takes nothing away.

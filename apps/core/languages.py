@@ -17,8 +17,8 @@ each, detection of a text's language, and the few sentences Beacon itself says, 
   it, nl, pt); other languages as asked. `without_question_words(text, config)`: the same for the question
   words ("comment", "warum") that English's stop list drops and the other configurations' keep.
 - `lexemes(texts, config)`: each text's lexemes as the text-search configuration reads it (its Snowball
-  stemmer and stop list, in PostgreSQL: one query for all the texts), for the offline answerer's terms in a
-  language other than English.
+  stemmer and stop list, in PostgreSQL: one query for all the texts), for the terms the offline answerer and the
+  evaluation runs compare in a language other than English.
 - `message(code, key)`: Beacon's own sentences (the default fallback and greeting, the model-error note,
   the offline answerer's source label, the model's answer-language instruction) in en, fr, de, es, it,
   nl, pt; English for the rest. A table in code rather than gettext catalogues: seven short strings,

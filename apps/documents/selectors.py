@@ -125,6 +125,8 @@ class SearchHit:
     rerank_score: float | None = None
     # False when a configured reranker failed (outage): the hits keep the fused order.
     reranked: bool = False
+    # The chunk's text-search configuration (`Chunk.search_config`): how its words were read.
+    search_config: str = ""
 
 
 MARK_START, MARK_END = "\x02", "\x03"
@@ -247,7 +249,7 @@ top AS (
 )
 -- Snippets (ts_headline is slow) only for the k rows returned.
 SELECT c.id, c.document_id, d.title, d.url, c.heading_path, c.page, c.position, c.text,
-       t.semantic, t.lexical, t.score,
+       t.semantic, t.lexical, t.score, c.search_config,
        ts_headline(c.search_config::regconfig, c.text, p.any_term,
                    'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxFragments=2, MaxWords=35, MinWords=12,
                     FragmentDelimiter=" … "') AS snippet
@@ -336,9 +338,10 @@ def chunk_search(
             score=round(float(score), 4),
             semantic=round(float(semantic or 0.0), 4),
             lexical=round(float(lexical), 4) if lexical is not None else None,
+            search_config=config,
         )
         for (chunk_id, document_id, title, url, heading_path, page, position, text, semantic, lexical, score,
-             snippet) in rows
+             config, snippet) in rows
     ]  # fmt: skip
     if reranker is None or not hits:
         return hits

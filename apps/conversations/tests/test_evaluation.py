@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -102,15 +103,31 @@ def test_relevance_by_similarity_or_by_terms():
 
 
 def test_terms_of_another_language_are_its_own():
-    """A French answer's terms are French lexemes: its stop words ("pour", "des") are none, "réponse" is one
-    word, and "remboursements" is "remboursement"; read as English, "des" and "pour" were terms every chunk
-    shares and "réponse" was "ponse"."""
+    """Read with `french`, a French answer's terms are French lexemes: its stop words ("pour", "des") are none,
+    "réponse" is one word, and "remboursements" is "remboursement"; read as English, "des" and "pour" were terms
+    every chunk shares and "réponse" was "ponse"."""
     answer, chunk = evaluation._terms(
-        ["Les remboursements des commandes sont versés pour la réponse.", "Le remboursement suit la réponse."], "fr"
+        ["Les remboursements des commandes sont versés pour la réponse.", "Le remboursement suit la réponse."], "french"
     )
     assert not {"des", "pour", "sont"} & answer
     assert {"rembours", "répons"} <= answer & chunk
-    assert {"des", "pour", "ponse"} <= evaluation._terms(["des commandes pour la réponse"], "en")[0]
+    assert {"des", "pour", "ponse"} <= evaluation._terms(["des commandes pour la réponse"], "english")[0]
+
+
+def test_each_chunk_is_read_in_its_own_configuration():
+    """A French answer against a French chunk and an English one (an automatic bot): each chunk and the answer
+    are read in the chunk's configuration, so the French chunk matches on stems and the English one is read the
+    English way (a hit without a configuration: the reply language's)."""
+    far = np.asarray([0.0, 1.0], dtype=np.float32)
+    answer_vector = np.asarray([1.0, 0.0], dtype=np.float32)
+    french = replace(hit("Le remboursement suit la réponse du service client.", 1), search_config="french")
+    english = replace(hit("Refunds follow the customer service reply.", 2), search_config="english")
+    unknown = hit("Le remboursement suit la réponse du service client.", 3)
+    answer = "Les remboursements suivent les réponses du service client."
+
+    supports = evaluation._supports(answer, answer_vector, [french, english, unknown], {}, "french")
+    assert supports == {1: True, 2: False, 3: True}
+    assert evaluation._supports(answer, answer_vector, [unknown], {3: far}, "english") == {3: False}
 
 
 def test_metrics_and_delta():

@@ -278,11 +278,11 @@ Ses options sont décrites dans la page de manuel."""
 def test_term_sets_read_a_language_with_its_stemmer_and_stop_words():
     """English's reading keeps its own; another language's terms are its text-search configuration's lexemes:
     French's stop words ("sont", "du") are no terms and "répertoires", "répertoire" are one."""
-    listed, singular = grounding.term_sets(["Les répertoires sont listés", "Liste du répertoire"], "fr")
+    listed, singular = grounding.term_sets(["Les répertoires sont listés", "Liste du répertoire"], "french")
     assert listed & singular == {"répertoir", "list"}
     assert not {"sont", "du"} & (listed | singular)
-    assert grounding.term_sets(["Die Dateien werden gelöscht"], "de") == [{"datei", "geloscht"}]
-    assert grounding.term_sets(["How do I use snake_case names?"], "en") == [{"snake_case", "name"}]
+    assert grounding.term_sets(["Die Dateien werden gelöscht"], "german") == [{"datei", "geloscht"}]
+    assert grounding.term_sets(["How do I use snake_case names?"], "english") == [{"snake_case", "name"}]
 
 
 @pytest.mark.parametrize("question", ["Supprimer des répertoires", "Comment supprimer des répertoires ?"])
@@ -305,6 +305,21 @@ Workers send a heartbeat every two seconds. The dashboard shows each worker's he
 QUEUE_PAGE = """A queue holds the messages that wait for a worker.
 
 To purge all waiting tasks, run `beacon purge`. Purging removes every message of the configured queues."""
+
+
+def test_a_passage_is_read_in_its_own_configuration():
+    """An automatic bot answering in French from English passages: they are read the English way, as the search
+    indexed them, whatever the reply language; a passage that does not say is read in the reply language's."""
+    hits = [replace(page_hit(1, WORKER_PAGE, "Workers"), search_config="english"),
+            replace(page_hit(2, QUEUE_PAGE, "Queues"), search_config="english")]  # fmt: skip
+    question = "How do I purge all waiting tasks?"
+    vector = get_embedder().encode([question])[0]
+
+    in_french = grounding.score_units(question, hits, vector, language="fr")
+    in_english = grounding.score_units(question, hits, vector, language="en")
+    assert in_french.scores.tolist() == in_english.scores.tolist()
+    unsaid = [replace(hit, search_config="") for hit in hits]
+    assert grounding.score_units(question, unsaid, vector, language="fr").scores.tolist() != in_english.scores.tolist()
 
 
 def test_offline_answer_quotes_the_best_passage_first_and_cites_only_what_it_quotes():
