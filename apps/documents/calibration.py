@@ -42,6 +42,7 @@ import functools
 import logging
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -137,6 +138,8 @@ MARKUP = (
 
 
 def _clean(text: str) -> str:
+    # Composed accents ("é" one character, not "e" + U+0301), as the word lists and templates are written.
+    text = unicodedata.normalize("NFC", text)
     for pattern, replacement in MARKUP:
         text = pattern.sub(replacement, text)
     return re.sub(r"\s+", " ", text).strip(" \t\n:;,-*#=`")

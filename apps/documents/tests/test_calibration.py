@@ -23,6 +23,7 @@ Coverage:
 """
 
 import re
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -158,13 +159,22 @@ def test_heading_and_sentence_templates():
 )
 def test_first_sentences_of_other_languages(language, leaning, standing):
     """In the chunk's language, a first sentence that leans on its context ("Mais ...", "voir ...", "unten") makes
-    no question, and one that stands on its own is asked as written: the English inversion is for English ("Der
-    Kunde will ..." is no "X will Y" to turn into "Will der Kunde ...?")."""
+    no question, and one that stands on its own is asked as written."""
     assert calibration._sentence_question(leaning, language) is None
     assert calibration._sentence_question(standing, language) == standing.rstrip(".") + "?"
+
+
+def test_the_linking_verb_inversion_is_for_english():
+    """ "Der Kunde will ..." is no "X will Y" to turn into "Will der Kunde ...?"; in English the sentence is
+    inverted; a sentence whose accents are decomposed (e + U+0301) leans on its context all the same."""
     assert calibration._sentence_question("Der Kunde will eine neue Rechnung haben.", "de") == (
         "Der Kunde will eine neue Rechnung haben?"
     )
+    assert calibration._sentence_question("The customer will get a new invoice.", "en") == (
+        "Will the customer get a new invoice?"
+    )
+    decomposed = unicodedata.normalize("NFD", "Néanmoins le serveur garde les fichiers.")
+    assert calibration._sentence_question(decomposed, "fr") is None
 
 
 def test_headings_many_documents_share_make_no_question(organization):
