@@ -321,6 +321,9 @@ class HeldRestore:
         page.on("request", lambda r: self.requests.append(f"sent {r.method} {r.url}"))
         page.on("requestfinished", lambda r: self.requests.append(f"{r.method} {r.url} {r.response().status}"))
         page.on("requestfailed", lambda r: self.requests.append(f"{r.method} {r.url} failed: {r.failure}"))
+        # A script error in the frame (ask() throwing before its request) would leave no request to see.
+        page.on("pageerror", lambda error: self.requests.append(f"page error: {error}"))
+        page.on("console", lambda m: self.requests.append(f"console {m.type}: {m.text}") if m.type != "log" else None)
 
     def report(self, frame) -> str:
         """What a timed-out answer leaves to go on: the server's events, the page's requests, how long the frame
@@ -328,13 +331,23 @@ class HeldRestore:
         from django.db import connection
 
         wait = frame.locator("body").get_attribute("data-restore-wait")
+        # The question still in the box and the send button enabled: ask() never ran or returned at once; the button
+        # disabled: ask() is waiting (for the restore, or a request that never started); aria-busy: the restore.
+        state = {
+            "question": frame.locator("#question").input_value(),
+            "send disabled": frame.locator("#send").is_disabled(),
+            "log aria-busy": frame.locator("#log").get_attribute("aria-busy"),
+        }
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pid, wait_event_type, wait_event, state, left(query, 200) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
             )
             locks = cursor.fetchall()
-        return f"; server events {self.events}; requests {self.requests}; restore wait {wait} ms; lock waits {locks}"
+        return (
+            f"; server events {self.events}; requests {self.requests}; restore wait {wait} ms; frame {state}; "
+            f"lock waits {locks}"
+        )
 
 
 @pytest.fixture
