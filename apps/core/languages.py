@@ -200,18 +200,15 @@ def is_default_message(text: str, key: str) -> bool:
     return text.strip() in {value for value in MESSAGES[key].values()}
 
 
-#: "please" in the languages Beacon speaks (MESSAGE_LANGUAGES), at a question's start or end.
-_PLEASE = (
-    r"please|s'il\s+(?:vous|te)\s+pla[iî]t|svp|bitte|por\s+favor|per\s+(?:favore|piacere)|alstublieft|alsjeblieft|aub"
-)
 #: A greeting with its punctuation ("Hi," / "Bonjour !" / "Hola,": "Hello world" is a subject), in the
 #: languages Beacon speaks (MESSAGE_LANGUAGES), and a leading "please".
 _GREETING = re.compile(
-    rf"""^\s*[¿¡]?\s*(?:(?:hi|hello|hey|bonjour|bonsoir|salut|coucou|hallo|moin|servus|guten\s+(?:tag|morgen|abend)
+    r"""^\s*[¿¡]?\s*(?:(?:hi|hello|hey|bonjour|bonsoir|salut|coucou|hallo|moin|servus|guten\s+(?:tag|morgen|abend)
        |hola|buen[oa]s(?:\s+(?:d[ií]as|tardes|noches))?|ciao|salve|buongiorno|buonasera|hoi|goedemorgen
        |goedemiddag|goedenavond|goedendag|ol[aá]|oi|bom\s+dia|boa\s+(?:tarde|noite))(?:\s+(?:there|à\s+tous))?
        \s*[,!.]+(?!\w)\s*)?[¿¡]?\s*
-    (?:(?:{_PLEASE})\b[\s,]*)?""",
+    (?:(?:please|s'il\s+(?:vous|te)\s+pla[iî]t|svp|bitte|por\s+favor|per\s+(?:favore|piacere)|alstublieft
+       |alsjeblieft|aub)\b[\s,]*)?""",
     re.IGNORECASE | re.VERBOSE,
 )
 #: Per language, the words at the start of a question that ask for an answer rather than name its subject,
@@ -297,8 +294,9 @@ _VERB_LAST = {
 }
 #: "please" and "thanks" at the end, in the same languages.
 _REQUEST_TAIL = re.compile(
-    rf"""[\s,]+(?:{_PLEASE}|thanks|thank\s+you|merci(?:\s+d'avance)?|danke(?:\s+schön)?|gracias|grazie|bedankt
-       |dank\s+je(?:\s+wel)?|obrigad[oa])\s*(\??)[\s.!]*$""",
+    r"""[\s,]+(?:please|thanks|thank\s+you|s'il\s+(?:vous|te)\s+pla[iî]t|svp|merci(?:\s+d'avance)?|bitte
+       |danke(?:\s+schön)?|por\s+favor|gracias|per\s+(?:favore|piacere)|grazie|alstublieft|alsjeblieft|aub
+       |bedankt|dank\s+je(?:\s+wel)?|obrigad[oa])\s*(\??)[\s.!]*$""",
     re.IGNORECASE | re.VERBOSE,
 )
 
