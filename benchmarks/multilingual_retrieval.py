@@ -261,13 +261,20 @@ ASCII_TERM = re.compile(r"[a-z0-9][a-z0-9_+-]*[a-z0-9+]|[a-z]", re.IGNORECASE)
 ASCII_START = re.compile(r"^(?:\*\*|[\"'`(\[*_])?[A-Z0-9]")
 
 
+def _english_term_sets(texts: list[str], config: str) -> list[set[str]]:
+    """`grounding.term_sets` as it read every configuration until the evening of 6 December 2026: the English way."""
+    from apps.conversations import grounding
+
+    return [grounding.content_terms(text) for text in texts]
+
+
 def english_terms():
     """The offline answerer's terms as it read them until the evening of 6 December 2026 (the baseline of the
     answer rows' middle column): English's stop words and suffixes in every language ("les", "der" content
     terms; "répertoires" apart from "répertoire"), the rest as now."""
     from apps.conversations import grounding
 
-    return mock.patch.object(grounding, "term_sets", lambda texts, config: [grounding.content_terms(t) for t in texts])
+    return mock.patch.object(grounding, "term_sets", _english_term_sets)
 
 
 def ascii_answerer():
@@ -280,7 +287,7 @@ def ascii_answerer():
         grounding,
         TERM=ASCII_TERM,
         _statement_start=lambda text: bool(ASCII_START.match(text)),
-        term_sets=lambda texts, config: [grounding.content_terms(text) for text in texts],
+        term_sets=_english_term_sets,
     )
 
 
