@@ -223,14 +223,15 @@ CONTEXT_WORDS = {
 }
 
 
-def _words_pattern(words: str) -> re.Pattern:
+def _words_pattern(words: str, *, anchor: str = "") -> re.Pattern:
+    """Any of `words` (space-separated) as a whole word, after `anchor` ("^": at the start only)."""
     alternatives = "|".join(re.escape(word) for word in sorted(words.split(), key=len, reverse=True))
-    return re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
+    return re.compile(rf"{anchor}\b(?:{alternatives})\b", re.IGNORECASE)
 
 
 #: (linking start, pointing word) patterns per language
 CONTEXT = {
-    language: (re.compile(rf"^{_words_pattern(start).pattern}", re.IGNORECASE), _words_pattern(pointing))
+    language: (_words_pattern(start, anchor="^"), _words_pattern(pointing))
     for language, (start, pointing) in CONTEXT_WORDS.items()
 }
 
