@@ -255,7 +255,7 @@ def test_session_bad_input(bot):
     assert "user_id" in response.json()["error"]["message"]
 
 
-def test_per_ip_limits_behind_a_proxy(bot, settings):
+def test_per_ip_limits_behind_a_proxy(bot, settings, rate_clock):
     """Behind BEACON_TRUSTED_PROXIES=1, visitors are counted by the address the proxy saw, not the
     proxy's own; a forged X-Forwarded-For prefix changes nothing."""
     settings.WIDGET_RATE_TOKEN_IP = "1/60"
@@ -269,7 +269,7 @@ def test_per_ip_limits_behind_a_proxy(bot, settings):
     assert forged.status_code == 429
 
 
-def test_session_rate_limited_per_ip(bot, settings):
+def test_session_rate_limited_per_ip(bot, settings, rate_clock):
     """The token endpoint itself is rate limited per IP (429 + Retry-After)."""
     settings.WIDGET_RATE_TOKEN_IP = "2/60"
     assert session(bot).status_code == 200
@@ -529,7 +529,7 @@ def test_message_bad_input_loses_nothing(bot):
     assert Message.objects.filter(conversation_id=conversation_id).count() == 0
 
 
-def test_rate_limits_answer_429(bot, settings):
+def test_rate_limits_answer_429(bot, settings, rate_clock):
     """Past the per-visitor limit: 429 with Retry-After and the scope; nothing stored for it."""
     settings.WIDGET_RATE_VISITOR = "2/60"
     client = visitor(bot)

@@ -120,7 +120,7 @@ def test_member_of_another_organization_is_not_linked(bot):
         widget.identity_verify(bot=bot, user_id="crm-7", signature=widget.identity_signature(bot=bot, user_id="crm-7"))
 
 
-def test_rate_limits_in_redis(bot, settings):
+def test_rate_limits_in_redis(bot, settings, rate_clock):
     """Per visitor: the (limit+1)th request in a window is a 429 with retry_after; other visitors are not."""
     settings.WIDGET_RATE_VISITOR = "3/60"
     settings.WIDGET_RATE_IP = "100/60"
@@ -137,7 +137,7 @@ def test_rate_limits_in_redis(bot, settings):
     widget.widget_rate_limits(visitor=other, ip="10.0.0.1", organization_id=bot.organization_id)
 
 
-def test_ip_and_organization_limits(bot, settings):
+def test_ip_and_organization_limits(bot, settings, rate_clock):
     """Many visitors from one IP, or across one organization, hit their own limits."""
     settings.WIDGET_RATE_VISITOR = "100/60"
     settings.WIDGET_RATE_IP = "2/60"
