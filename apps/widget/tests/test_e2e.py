@@ -131,7 +131,16 @@ def wait_answered(frame, answer, part: str = ".feedback", detail=lambda: "") -> 
         answer.locator(part).wait_for(timeout=30000)
     except PlaywrightTimeout as exc:
         seen = frame.locator("#log, #status").all_inner_texts()
-        raise AssertionError(f"no finished answer within 30 s; the panel showed {seen!r}{detail()}") from exc
+        # The question still in the box and Send enabled: the keys never reached the frame, or ask() returned at once;
+        # Send disabled: ask() is waiting (for the restore, or a request that never started); aria-busy: the restore.
+        state = {
+            "question": frame.locator("#question").input_value(),
+            "send disabled": frame.locator("#send").is_disabled(),
+            "log aria-busy": frame.locator("#log").get_attribute("aria-busy"),
+        }
+        raise AssertionError(
+            f"no finished answer within 30 s; the panel showed {seen!r}; frame {state}{detail()}"
+        ) from exc
 
 
 def test_visitor_path_on_an_allowed_site(site, browser, tmp_path):
@@ -326,28 +335,19 @@ class HeldRestore:
         page.on("console", lambda m: self.requests.append(f"console {m.type}: {m.text}") if m.type != "log" else None)
 
     def report(self, frame) -> str:
-        """What a timed-out answer leaves to go on: the server's events, the page's requests, how long the frame
-        was told to wait for the restore, and any database session waiting for a lock."""
+        """What a timed-out answer leaves to go on (besides the frame's state, which wait_answered gives): the
+        server's events, the page's requests, how long the frame was told to wait for the restore, and any database
+        session waiting for a lock."""
         from django.db import connection
 
         wait = frame.locator("body").get_attribute("data-restore-wait")
-        # The question still in the box and the send button enabled: ask() never ran or returned at once; the button
-        # disabled: ask() is waiting (for the restore, or a request that never started); aria-busy: the restore.
-        state = {
-            "question": frame.locator("#question").input_value(),
-            "send disabled": frame.locator("#send").is_disabled(),
-            "log aria-busy": frame.locator("#log").get_attribute("aria-busy"),
-        }
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pid, wait_event_type, wait_event, state, left(query, 200) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
             )
             locks = cursor.fetchall()
-        return (
-            f"; server events {self.events}; requests {self.requests}; restore wait {wait} ms; frame {state}; "
-            f"lock waits {locks}"
-        )
+        return f"; server events {self.events}; requests {self.requests}; restore wait {wait} ms; lock waits {locks}"
 
 
 @pytest.fixture
