@@ -646,6 +646,40 @@ def chat_turns(organization, bot, questions: list[str]) -> list:
     return messages
 
 
+def strict_grounding_arm(organization, bot, arms: dict) -> dict:
+    """The same chat turns again with the bot's strict grounding on (docs/refusal.md#strict-grounding), against
+    the turns just asked with it off: the share handled right (answered for answerable sets, refused for the
+    others) per set."""
+    bot.strict_grounding = True
+    bot.save(update_fields=["strict_grounding"])
+    figures = {}
+
+    def right(messages, answerable: bool) -> float:
+        share = sum(answered(m, bot) for m in messages) / len(messages)
+        return share if answerable else 1 - share
+
+    try:
+        for name, (questions, lenient, answerable) in arms.items():
+            if not questions:
+                continue
+            strict = chat_turns(organization, bot, questions)
+
+            figures[name] = {
+                "asked": len(questions),
+                "answerable": answerable,
+                "off": right(lenient, answerable),
+                "on": right(strict, answerable),
+            }
+    finally:
+        bot.strict_grounding = False
+        bot.save(update_fields=["strict_grounding"])
+    print("\nstrict grounding (the same chat turns; share answered, or refused for the out-of-domain sets):")
+    for name, f in figures.items():
+        kind = "answered" if f["answerable"] else "refused"
+        print(f"  {name:28} {f['asked']:4} asked   off {pct(f['off'])} {kind:8} on {pct(f['on'])} {kind}")
+    return figures
+
+
 def answered(message, bot) -> bool:
     from apps.conversations.models import Message
 
@@ -718,7 +752,7 @@ def phrasing_figures(organization, bot, *, embedder, questions: list[Question], 
     return figures
 
 
-def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dict:
+def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None, strict: bool = False) -> dict:
     import numpy as np
     from django.conf import settings
 
@@ -843,6 +877,12 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
         faq_messages = chat_turns(organization, bot, [q.question for q in faq_questions])
         ood_asked = spread(corpus.ood, chat)
         ood_messages = chat_turns(organization, bot, ood_asked)
+        # The turns by set, for the strict-grounding arm: (questions, messages, answerable).
+        arms = {
+            "section titles": ([q.question for q in chat_questions], in_messages, True),
+            "FAQ entries": ([q.question for q in faq_questions], faq_messages, True),
+            "out-of-domain set": (ood_asked, ood_messages, False),
+        }
         seconds = time.perf_counter() - started
         refusal["chat_answered"] = sum(answered(m, bot) for m in in_messages) / max(len(in_messages), 1)
         refusal["chat_refused"] = 1 - sum(answered(m, bot) for m in ood_messages) / max(len(ood_messages), 1)
@@ -880,7 +920,10 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None) -> dic
             refusal["other_faqs_asked"] = len(other_messages)
             wrongly = [q for q, m in zip(asked, other_messages, strict=True) if answered(m, bot)]
             refusal["other_faqs_answered_examples"] = wrongly[:10]
+            arms["other products' FAQs"] = (asked, other_messages, False)
             ood_asked, ood_messages = [*ood_asked, *asked], [*ood_messages, *other_messages]
+        if strict:
+            refusal["strict_grounding"] = strict_grounding_arm(organization, bot, arms)
         # Every out-of-domain question the bot answered, with what it said and cited, for reading by a person
         # (is the answer in the documents after all?): in --json only.
         refusal["answered_out_of_domain"] = [
@@ -1021,6 +1064,11 @@ def main():
         help="chat turns: at most N in-domain and N out-of-domain questions, evenly spread (0 = all; -1 = none)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark bots' documents")
+    parser.add_argument(
+        "--strict-grounding",
+        action="store_true",
+        help="ask the chat turns again with the bot's strict grounding on, and compare (docs/refusal.md)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument(
         "--backend", choices=["torch", "onnx", "onnx-int8"], help="EMBEDDING_BACKEND of the local model (default: env)"
@@ -1074,7 +1122,13 @@ def main():
         python.description += f"; {skipped} pages skipped (What's New, no heading)"
         corpora.append(with_celery_and_sphinx_faqs(python, args.celery_docs, sphinx_faq, other_faqs))
     figures = {
-        corpus.name: run_corpus(corpus, embedder=embedder, keep=args.keep, chat=None if args.chat < 0 else args.chat)
+        corpus.name: run_corpus(
+            corpus,
+            embedder=embedder,
+            keep=args.keep,
+            chat=None if args.chat < 0 else args.chat,
+            strict=args.strict_grounding,
+        )
         for corpus in corpora
     }
     if args.json:

@@ -57,6 +57,9 @@ class Bot(OrganizationOwnedModel):
         null=True, blank=True, default=None, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
     dense_weight = models.FloatField(default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    # Strict grounding (docs/refusal.md#strict-grounding): answer only when the passages read hold every term of
+    # the question that the bot's documents hold somewhere; off, the cut-off alone decides.
+    strict_grounding = models.BooleanField(default=False)
     # Calibrated refusal (apps/documents/calibration.py, docs/refusal.md): the cut-off measured on the
     # bot's own corpus, when, and the figures behind it; `calibration_requested_at` is the debounce
     # marker of a pending run (null when none is pending).

@@ -12,8 +12,8 @@ from apps.organizations.services import plan_limit_check
 
 EDITABLE = (
     "name", "description", "system_prompt", "llm_model", "temperature", "max_answer_tokens", "top_k", "min_score",
-    "dense_weight", "language", "fallback_message", "greeting", "suggested_questions", "widget_theme",
-    "allowed_origins",
+    "dense_weight", "strict_grounding", "language", "fallback_message", "greeting", "suggested_questions",
+    "widget_theme", "allowed_origins",
 )  # fmt: skip
 
 

@@ -13,9 +13,9 @@ pair itself):
   text-search configuration's lexemes; answers with fewer than 3 such terms use the similarity rule only).
   Recall@1 / Recall@k: share of pairs with a relevant chunk at rank 1 / within k. MRR: mean of
   1/rank of the first relevant chunk (0 when none within k).
-- refusal: the bot's own search (its top_k and cut-off) finds nothing, so the turn would give the
-  fallback message. Refusal rate: share of pairs refused (lower is better on this set: every
-  question has an answer).
+- refusal: the bot's own search (its top_k and cut-off) finds nothing, or a bot with strict grounding finds
+  passages without every term of the question its documents hold, so the turn would give the fallback
+  message. Refusal rate: share of pairs refused (lower is better on this set: every question has an answer).
 - grounded answer: for each pair not refused, the answerer (the language model when one is
   configured, else the offline answerer) answers from the bot's hits, its citations are checked as
   in a turn, and the answer is grounded when one of its remaining citations is a relevant chunk.
@@ -89,6 +89,7 @@ def evaluation_parameters(bot, k: int | None) -> dict:
         "top_k": bot.top_k,
         "min_score": bot.effective_min_score,
         "dense_weight": bot.dense_weight,
+        "strict_grounding": bot.strict_grounding,
         "embedding_model": get_embedder().name,
         "support_min_similarity": settings.CITATION_MIN_SIMILARITY,
         "term_overlap": settings.EVALUATION_TERM_OVERLAP,
@@ -146,6 +147,8 @@ def evaluate_pair(*, bot, pair: QAPair, k: int, question_vector, answer_vector) 
     ranked = chunk_search(organization=organization, bot=bot, query=pair.question, k=k, min_score=0.0,
                           vector=question_vector)  # fmt: skip
     served = chunk_search(organization=organization, bot=bot, query=pair.question, vector=question_vector)
+    if grounding.strict_terms_missing(bot=bot, question=pair.question, hits=served):
+        served = []  # the turn refuses (strict grounding)
     vectors = chunk_vectors(chunk_ids={hit.chunk_id for hit in ranked} | {hit.chunk_id for hit in served})
     language = languages.reply_language(language=bot.language, question=pair.question)
     supports = _supports(pair.answer, answer_vector, [*ranked, *served], vectors, languages.search_config(language))

@@ -17,11 +17,11 @@ from typing import NamedTuple
 import numpy as np
 from django.conf import settings
 
-from apps.conversations.chat import OFFLINE_MODEL, Answer
+from apps.conversations.chat import OFFLINE_MODEL, Answer, llm_enabled
 from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.documents.chunking import split_sentences
-from apps.documents.selectors import SearchHit
+from apps.documents.selectors import SearchHit, chunk_terms_missing
 
 logger = logging.getLogger(__name__)
 
@@ -636,3 +636,13 @@ def check_citations(*, content: str, hits: list[SearchHit], chunk_vectors: dict[
         index += len(line_sentences)
     citations = [_citation(ref, hits[ref - 1], support[ref]) for ref in sorted(support)]
     return Checked("\n".join(rebuilt_lines), citations, supported)
+
+
+def strict_terms_missing(*, bot, question: str, hits: list[SearchHit]) -> list[str]:
+    """A bot with strict grounding (docs/refusal.md#strict-grounding) refuses when this is not empty: the terms of
+    the question its documents hold and the passages the answer would be written from do not (the offline
+    answerer reads the first OFFLINE_HITS hits, a language model all of them). Always empty for other bots."""
+    if not (hits and bot.strict_grounding):
+        return []
+    read = hits if llm_enabled() else hits[:OFFLINE_HITS]
+    return chunk_terms_missing(bot=bot, question=question, hits=read)

@@ -110,6 +110,8 @@ class Turn:
     qa_match: qa.QAMatch | None = None  # one of the bot's own Q&A pairs answers this question
     # The language the bot answers in: its own, or the question's when it is `auto` (apps/core/languages.py).
     language: str = "en"
+    # Why nothing relevant was found when passages were (strict grounding), for owners (`Message.error`).
+    note: str = ""
 
 
 def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
@@ -162,10 +164,14 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
             language=language,
         )  # fmt: skip
     hits = chunk_search(organization=conversation.organization, bot=bot, query=content, vector=vector)
+    note = ""
+    missing = grounding.strict_terms_missing(bot=bot, question=content, hits=hits)
+    if missing:
+        hits, note = [], STRICT_NOTE + ", ".join(missing)
     messages = chat.build_messages(bot=bot, question=content, hits=hits, history=history) if hits else None
     return Turn(
         conversation=conversation, question=question, hits=hits, messages=messages, started=started, vector=vector,
-        language=language,
+        language=language, note=note,
     )  # fmt: skip
 
 
@@ -233,6 +239,7 @@ def _store_model_answer(turn: Turn, answer: chat.Answer) -> Message:
 
 
 UNSUPPORTED_NOTE = "Withheld: no sentence of the model's answer is supported by the sources. The model wrote:\n"
+STRICT_NOTE = "Strict grounding: the passages found do not hold these terms of the question, which the documents do: "
 NO_QUOTE_NOTE = "No sentence of the retrieved passages answers the question well enough (ANSWER_MIN_SUPPORT)."
 
 
@@ -264,7 +271,7 @@ def _turn_reply(turn: Turn, *, stream: bool) -> Generator[tuple[str, dict], None
         return _store_qa_answer(turn)
     if turn.messages is None:
         yield _token(_fallback_text(turn))
-        return _refuse(turn)
+        return _refuse(turn, note=turn.note)
     if not chat.llm_enabled():
         answer = _offline(turn)
         if answer is None:

@@ -348,6 +348,45 @@ def chunk_search(
     return _reranked(reranker, query, hits, k)
 
 
+# Strict grounding: the question's terms (lexemes, in the order of their first position) that the bot's documents
+# hold somewhere (df > 0) and none of the given chunks holds.
+MISSING_TERMS_SQL = """
+WITH asked AS (
+    SELECT lexeme, min(position) AS first
+    FROM unnest(to_tsvector(%(cfg)s::regconfig, %(q)s)) AS t(lexeme, positions, weights), unnest(positions) AS position
+    GROUP BY lexeme
+)
+SELECT a.lexeme
+FROM asked a
+JOIN documents_lexemestat s ON s.bot_id = %(bot)s AND s.config = %(cfg)s AND s.lexeme = a.lexeme AND s.df > 0
+WHERE NOT EXISTS (
+    SELECT 1 FROM documents_chunk c
+    WHERE c.id = ANY(%(ids)s) AND a.lexeme = ANY(tsvector_to_array(c.search_vector))
+)
+ORDER BY a.first, a.lexeme
+"""
+
+
+def chunk_terms_missing(*, bot, question: str, hits: list[SearchHit]) -> list[str]:
+    """Strict grounding (docs/refusal.md#strict-grounding): the terms of `question` (of its subject, as the search
+    reads it) that the bot's documents hold somewhere and none of `hits` holds, as PostgreSQL reads them (lexemes:
+    "greater than 4 GB" -> ["greater", "4", "gb"] when the passages found say nothing of them). Empty when `hits`
+    hold every such term, or there are no hits. The question is read in the best hit's configuration; a term no
+    document holds is left to the score (the documents may say it in other words)."""
+    if not hits:
+        return []
+    config = hits[0].search_config or bot_search_config(bot)
+    params = {
+        "cfg": config,
+        "q": without_question_words(question_subject(question), config),
+        "bot": bot.pk,
+        "ids": [hit.chunk_id for hit in hits],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(MISSING_TERMS_SQL, params)
+        return [lexeme for (lexeme,) in cursor.fetchall()]
+
+
 def _reranked(reranker, query: str, hits: list[SearchHit], k: int) -> list[SearchHit]:
     """The fused candidates reordered by the reranker, best k. On a reranker failure: the fused order
     with a logged warning (`reranked` stays False), never an error for the person searching.

@@ -37,6 +37,12 @@ class BotInputSerializer(serializers.Serializer):
         help_text="The owner's refusal cut-off on the fused score; null = use the calibrated one (docs/refusal.md).",
     )  # fmt: skip
     dense_weight = serializers.FloatField(required=False, min_value=0, max_value=1)
+    strict_grounding = serializers.BooleanField(
+        required=False,
+        help_text="Answer only when the passages read hold every term of the question that the bot's documents hold "
+        "somewhere; else the fallback (docs/refusal.md#strict-grounding). Refuses more questions about other "
+        "products, and some paraphrased ones. Default false.",
+    )
     language = serializers.ChoiceField(
         choices=BOT_LANGUAGE_CHOICES, required=False,
         help_text="The language of the bot's documents and answers (ISO 639-1; the full-text search configuration "
@@ -104,7 +110,7 @@ class BotOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "description", "public_id", "system_prompt", "llm_model", "temperature",
             "max_answer_tokens", "top_k", "min_score", "effective_min_score", "calibration", "dense_weight",
-            "language", "fallback_message", "greeting",
+            "strict_grounding", "language", "fallback_message", "greeting",
             "suggested_questions", "widget_theme", "allowed_origins", "document_count", "widget_snippet",
             "widget_preview_url", "created_at", "updated_at",
         ]  # fmt: skip

@@ -88,6 +88,7 @@ def bot_body(bot: Bot, *, document_count: int = 0) -> dict:
             "figures": bot.calibration,
         },
         "dense_weight": bot.dense_weight,
+        "strict_grounding": bot.strict_grounding,
         "language": bot.language,
         "fallback_message": bot.fallback_message,
         "greeting": bot.greeting,
@@ -366,6 +367,25 @@ def test_patch_with_an_invalid_value_changes_nothing(admin_user, organization):
     assert list(response.json()["error"]["details"]) == ["temperature"]
     bot.refresh_from_db()
     assert (bot.name, bot.temperature) == ("Same", 0.2)
+
+
+def test_strict_grounding_is_a_setting(admin_user, organization):
+    """Off by default; PATCH turns it on (and returns it); a value that is not a boolean is a 400 naming the field."""
+    client = client_for(admin_user)
+    created = client.post(list_url(organization), {"name": "Strict"}, format="json")
+    assert created.status_code == 201 and created.json()["strict_grounding"] is False
+    bot = Bot.objects.get(pk=created.json()["id"])
+
+    response = client.patch(detail_url(bot), {"strict_grounding": True}, format="json")
+
+    assert response.status_code == 200 and response.json()["strict_grounding"] is True
+    bot.refresh_from_db()
+    assert bot.strict_grounding is True
+    refused = client.patch(detail_url(bot), {"strict_grounding": "sometimes", "name": "Other"}, format="json")
+    assert refused.status_code == 400
+    assert list(refused.json()["error"]["details"]) == ["strict_grounding"]
+    bot.refresh_from_db()
+    assert (bot.strict_grounding, bot.name) == (True, "Strict")
 
 
 def test_language_sets_the_default_sentences(admin_user, organization, settings):

@@ -1,0 +1,110 @@
+"""Strict grounding (docs/refusal.md#strict-grounding): a bot with it on answers only when the passages it reads
+hold every term of the question that its documents hold somewhere. Real PostgreSQL (the terms are its lexemes,
+the documents' frequencies its `LexemeStat` rows), the real offline embedder and answerer."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.bots.tests.factories import BotFactory
+from apps.conversations import evaluation, qa, services
+from apps.conversations.models import EvaluationRun, Message
+from apps.conversations.tests.utils import ingest
+from apps.documents.models import Chunk
+from apps.documents.selectors import chunk_search, chunk_terms_missing
+from apps.organizations.tests.factories import OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+ZLIB = b"zlib\n\nThe zlib module compresses data with the deflate algorithm. Call zlib.compress to compress bytes.\n"
+UPLOADS = b"Uploads\n\nThe upload form accepts files of up to 4 GB.\n"
+PAST_4_GB = "Can zlib compress more than 4 GB of data?"
+
+
+@pytest.fixture
+def two_documents(offline):
+    """A bot (reading one passage: top_k 1) whose documents say how zlib compresses, and elsewhere that uploads
+    stop at 4 GB."""
+    bot = BotFactory(organization=OrganizationFactory(), min_score=0.05, top_k=1)
+    ingest(bot, "zlib.txt", ZLIB)
+    ingest(bot, "uploads.txt", UPLOADS)
+    return bot
+
+
+def _hit_of(bot, question, name):
+    hits = chunk_search(organization=bot.organization, bot=bot, query=question, k=2, min_score=0.0)
+    return [hit for hit in hits if hit.document_title.lower().startswith(name)]
+
+
+def test_the_terms_the_documents_hold_and_the_passages_do_not(two_documents):
+    bot = two_documents
+    zlib_hit, uploads_hit = _hit_of(bot, PAST_4_GB, "zlib"), _hit_of(bot, PAST_4_GB, "uploads")
+    assert len(zlib_hit) == 1 and len(uploads_hit) == 1
+
+    # "more" and "of" are stop words; "zlib", "compress" and "data" are in the zlib passage.
+    assert chunk_terms_missing(bot=bot, question=PAST_4_GB, hits=zlib_hit) == ["4", "gb"]
+    assert chunk_terms_missing(bot=bot, question=PAST_4_GB, hits=zlib_hit + uploads_hit) == []
+    # A term no document holds is left to the score; so are the words that only ask ("Can you tell me").
+    assert chunk_terms_missing(bot=bot, question="Can you tell me how zlib compresses petabytes?", hits=zlib_hit) == []
+    assert chunk_terms_missing(bot=bot, question=PAST_4_GB, hits=[]) == []
+
+
+def test_the_terms_are_the_bots_own(two_documents):
+    """Another bot's documents do not make a term known: its own frequencies are read."""
+    other = BotFactory(organization=two_documents.organization, min_score=0.05)
+    ingest(other, "zlib.txt", ZLIB)
+    hit = _hit_of(other, PAST_4_GB, "zlib")
+
+    assert chunk_terms_missing(bot=other, question=PAST_4_GB, hits=hit) == []
+
+
+def test_a_strict_bot_refuses_when_the_passages_lack_a_term_its_documents_hold(two_documents):
+    bot = two_documents
+    assert [hit.document_title.lower() for hit in chunk_search(organization=bot.organization, bot=bot,
+                                                                 query=PAST_4_GB)] == ["zlib"]  # fmt: skip
+    answered = services.turn_answer(services.turn_prepare(conversation=_conversation(bot), content=PAST_4_GB))
+    assert answered.status == Message.Status.OK  # off: the cut-off alone decides, and the zlib passage passes it
+
+    bot.strict_grounding = True
+    bot.save()
+    refused = services.turn_answer(services.turn_prepare(conversation=_conversation(bot), content=PAST_4_GB))
+
+    assert (refused.status, refused.content, refused.citations) == (
+        Message.Status.UNANSWERED,
+        bot.fallback_message,
+        [],
+    )
+    assert refused.error == services.STRICT_NOTE + "4, gb"  # for owners: which terms were missing
+    # A question whose terms the passage holds is answered, from it.
+    covered = services.turn_answer(
+        services.turn_prepare(conversation=_conversation(bot), content="How does zlib compress data?")
+    )
+    assert covered.status == Message.Status.OK
+    assert [c["chunk_id"] for c in covered.citations] == list(
+        Chunk.objects.filter(document__bot=bot, document__title__iexact="zlib").values_list("id", flat=True)
+    )
+
+
+def test_an_evaluation_counts_what_a_strict_bot_refuses(two_documents):
+    """The evaluation decides as a turn does (and notes the setting): the pair is answered with strict grounding
+    off, refused with it on."""
+    bot = two_documents
+    qa.qa_pair_create(organization=bot.organization, bot=bot, question=PAST_4_GB, answer="zlib compresses any size.")
+
+    def run():
+        parameters = evaluation.evaluation_parameters(bot, None)
+        created = EvaluationRun.objects.create(organization=bot.organization, bot=bot, parameters=parameters)
+        return evaluation.evaluation_run_execute(run=created)
+
+    lenient = run()
+    bot.strict_grounding = True
+    bot.save()
+    strict = run()
+
+    assert (lenient.parameters["strict_grounding"], lenient.metrics["refusal_rate"]) == (False, 0.0)
+    assert (strict.parameters["strict_grounding"], strict.metrics["refusal_rate"]) == (True, 1.0)
+    assert strict.results[0]["refused"] is True
+
+
+def _conversation(bot):
+    return services.conversation_create(organization=bot.organization, bot=bot)
