@@ -62,7 +62,8 @@ zlib1g-dev, xz-utils, sed, lsof, procps; those not installed are left out), apar
 the run prints their refused share next to the FAQ entries' answered share, the other products'
 questions that were answered, and the refused share of each group of the set above. `--json` also lists every
 out-of-domain question that was answered (`answered_out_of_domain`: the answer and what it cited), to read
-whether the documents answer it after all.
+whether the documents answer it after all. `--strict-grounding` asks the same chat turns again with the bot's
+strict grounding on (docs/refusal.md#strict-grounding) and prints each set's share, off and on.
 
 FAQ entries: a section titled as a question ("Can I cancel the execution of a task?", Celery's
 faq.rst and a few pages of either corpus) is not a section-title question: its title stays in the
