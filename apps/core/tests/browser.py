@@ -27,9 +27,10 @@ ARGS = [
     # to the host page while the frame held the focus: a probe of 430 opens under load (open the chat, fill, Enter)
     # lost the text and the Enter 5 times; the host page got the Enter while the frame's document had focus with the
     # question box active, and a real click into the box first did not help (1 in 150). That was every widget e2e
-    # timeout in CI ("no finished answer"; the held restore sending nothing). Without it: none in 150.
+    # timeout in CI ("no finished answer"; the held restore sending nothing). Without it: none in 150. This switch
+    # alone does it (the browser then lists no iframe target); a --disable-features here would replace Playwright's
+    # own list of disabled features, which keeps Chromium from dialling out.
     "--disable-site-isolation-trials",
-    "--disable-features=IsolateOrigins,site-per-process",
 ]
 
 

@@ -133,11 +133,14 @@ def wait_answered(frame, answer, part: str = ".feedback", detail=lambda: "") -> 
         seen = frame.locator("#log, #status").all_inner_texts()
         # The question still in the box and Send enabled: the keys never reached the frame, or ask() returned at once;
         # Send disabled: ask() is waiting (for the restore, or a request that never started); aria-busy: the restore.
-        state = {
-            "question": frame.locator("#question").input_value(),
-            "send disabled": frame.locator("#send").is_disabled(),
-            "log aria-busy": frame.locator("#log").get_attribute("aria-busy"),
-        }
+        try:  # short bounds: a frame that is gone must not hide the timeout above behind another one
+            state = {
+                "question": frame.locator("#question").input_value(timeout=1000),
+                "send disabled": frame.locator("#send").is_disabled(timeout=1000),
+                "log aria-busy": frame.locator("#log").get_attribute("aria-busy", timeout=1000),
+            }
+        except PlaywrightTimeout:
+            state = "not readable"
         raise AssertionError(
             f"no finished answer within 30 s; the panel showed {seen!r}; frame {state}{detail()}"
         ) from exc
