@@ -1075,6 +1075,8 @@ def main():
         "--backend", choices=["torch", "onnx", "onnx-int8"], help="EMBEDDING_BACKEND of the local model (default: env)"
     )
     args = parser.parse_args()
+    if args.strict_grounding and args.chat < 0:
+        parser.error("--strict-grounding asks the chat turns again: it needs --chat 0 or more")
     if args.backend:
         os.environ["EMBEDDING_BACKEND"] = args.backend
     want_pg, want_celery = args.corpus in ("pg", "all"), args.corpus in ("celery", "all")

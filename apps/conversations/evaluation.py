@@ -147,7 +147,7 @@ def evaluate_pair(*, bot, pair: QAPair, k: int, question_vector, answer_vector) 
     ranked = chunk_search(organization=organization, bot=bot, query=pair.question, k=k, min_score=0.0,
                           vector=question_vector)  # fmt: skip
     served = chunk_search(organization=organization, bot=bot, query=pair.question, vector=question_vector)
-    if grounding.strict_terms_missing(bot=bot, question=pair.question, hits=served):
+    if grounding.strict_refusal(bot=bot, question=pair.question, hits=served):
         served = []  # the turn refuses (strict grounding)
     vectors = chunk_vectors(chunk_ids={hit.chunk_id for hit in ranked} | {hit.chunk_id for hit in served})
     language = languages.reply_language(language=bot.language, question=pair.question)

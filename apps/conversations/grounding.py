@@ -638,11 +638,16 @@ def check_citations(*, content: str, hits: list[SearchHit], chunk_vectors: dict[
     return Checked("\n".join(rebuilt_lines), citations, supported)
 
 
-def strict_terms_missing(*, bot, question: str, hits: list[SearchHit]) -> list[str]:
-    """A bot with strict grounding (docs/refusal.md#strict-grounding) refuses when this is not empty: the terms of
-    the question its documents hold and the passages the answer would be written from do not (the offline
-    answerer reads the first OFFLINE_HITS hits, a language model all of them). Always empty for other bots."""
+STRICT_NOTE = "Strict grounding: the passages found do not hold these terms of the question, which the documents do: "
+
+
+def strict_refusal(*, bot, question: str, hits: list[SearchHit]) -> str:
+    """Why a bot with strict grounding (docs/refusal.md#strict-grounding) refuses `question` (STRICT_NOTE and the
+    terms its documents hold and the passages the answer would be written from do not: the offline answerer reads
+    the first OFFLINE_HITS hits, a language model all of them); "" when it does not, and always for other bots.
+    Turns and evaluation runs both decide with this."""
     if not (hits and bot.strict_grounding):
-        return []
+        return ""
     read = hits if llm_enabled() else hits[:OFFLINE_HITS]
-    return chunk_terms_missing(bot=bot, question=question, hits=read)
+    missing = chunk_terms_missing(bot=bot, question=question, hits=read)
+    return STRICT_NOTE + ", ".join(missing) if missing else ""

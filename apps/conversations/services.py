@@ -164,10 +164,9 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
             language=language,
         )  # fmt: skip
     hits = chunk_search(organization=conversation.organization, bot=bot, query=content, vector=vector)
-    note = ""
-    missing = grounding.strict_terms_missing(bot=bot, question=content, hits=hits)
-    if missing:
-        hits, note = [], STRICT_NOTE + ", ".join(missing)
+    note = grounding.strict_refusal(bot=bot, question=content, hits=hits)
+    if note:
+        hits = []
     messages = chat.build_messages(bot=bot, question=content, hits=hits, history=history) if hits else None
     return Turn(
         conversation=conversation, question=question, hits=hits, messages=messages, started=started, vector=vector,
@@ -208,7 +207,8 @@ def _store_answer(turn: Turn, answer: chat.Answer, *, status: str, error: str = 
 
 def _refuse(turn: Turn, *, model: str = "", usage: chat.Answer | None = None, note: str = "") -> Message:
     """The bot's fallback message, status `unanswered`; `note` (kept in `error`, shown to owners in the
-    admin, never to the person asking) says why when an answer was written and then withheld."""
+    admin, never to the person asking) says why when an answer was written and then withheld, or when passages
+    were found and strict grounding set them aside."""
     gaps.question_vector_remember(turn.question.content, turn.vector)  # a content gap, for the gaps view
     fallback = chat.Answer(content=_fallback_text(turn), model=model)
     if usage is not None:  # the tokens were spent all the same
@@ -239,7 +239,6 @@ def _store_model_answer(turn: Turn, answer: chat.Answer) -> Message:
 
 
 UNSUPPORTED_NOTE = "Withheld: no sentence of the model's answer is supported by the sources. The model wrote:\n"
-STRICT_NOTE = "Strict grounding: the passages found do not hold these terms of the question, which the documents do: "
 NO_QUOTE_NOTE = "No sentence of the retrieved passages answers the question well enough (ANSWER_MIN_SUPPORT)."
 
 

@@ -349,7 +349,7 @@ def chunk_search(
 
 
 # Strict grounding: the question's terms (lexemes, in the order of their first position) that the bot's documents
-# hold somewhere (df > 0) and none of the given chunks holds.
+# hold somewhere (df > 0) and none of the given chunks of that configuration holds.
 MISSING_TERMS_SQL = """
 WITH asked AS (
     SELECT lexeme, min(position) AS first
@@ -361,7 +361,8 @@ FROM asked a
 JOIN documents_lexemestat s ON s.bot_id = %(bot)s AND s.config = %(cfg)s AND s.lexeme = a.lexeme AND s.df > 0
 WHERE NOT EXISTS (
     SELECT 1 FROM documents_chunk c
-    WHERE c.id = ANY(%(ids)s) AND a.lexeme = ANY(tsvector_to_array(c.search_vector))
+    WHERE c.id = ANY(%(ids)s) AND c.bot_id = %(bot)s AND c.search_config = %(cfg)s
+      AND a.lexeme = ANY(tsvector_to_array(c.search_vector))
 )
 ORDER BY a.first, a.lexeme
 """
@@ -371,8 +372,9 @@ def chunk_terms_missing(*, bot, question: str, hits: list[SearchHit]) -> list[st
     """Strict grounding (docs/refusal.md#strict-grounding): the terms of `question` (of its subject, as the search
     reads it) that the bot's documents hold somewhere and none of `hits` holds, as PostgreSQL reads them (lexemes:
     "greater than 4 GB" -> ["greater", "4", "gb"] when the passages found say nothing of them). Empty when `hits`
-    hold every such term, or there are no hits. The question is read in the best hit's configuration; a term no
-    document holds is left to the score (the documents may say it in other words)."""
+    hold every such term, or there are no hits. The question is read in the best hit's configuration, against the
+    hits of that configuration (a passage in another language holds other lexemes); a term no document holds is
+    left to the score (the documents may say it in other words)."""
     if not hits:
         return []
     config = hits[0].search_config or bot_search_config(bot)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from apps.bots.tests.factories import BotFactory
-from apps.conversations import evaluation, qa, services
+from apps.conversations import evaluation, grounding, qa, services
 from apps.conversations.models import EvaluationRun, Message
 from apps.conversations.tests.utils import ingest
 from apps.documents.models import Chunk
@@ -17,7 +17,7 @@ from apps.organizations.tests.factories import OrganizationFactory
 pytestmark = pytest.mark.django_db
 
 ZLIB = b"zlib\n\nThe zlib module compresses data with the deflate algorithm. Call zlib.compress to compress bytes.\n"
-UPLOADS = b"Uploads\n\nThe upload form accepts files of up to 4 GB.\n"
+UPLOADS = b"Uploads\n\nThe upload form accepts files of up to 4 GB, and tells you when a file is larger.\n"
 PAST_4_GB = "Can zlib compress more than 4 GB of data?"
 
 
@@ -44,7 +44,9 @@ def test_the_terms_the_documents_hold_and_the_passages_do_not(two_documents):
     # "more" and "of" are stop words; "zlib", "compress" and "data" are in the zlib passage.
     assert chunk_terms_missing(bot=bot, question=PAST_4_GB, hits=zlib_hit) == ["4", "gb"]
     assert chunk_terms_missing(bot=bot, question=PAST_4_GB, hits=zlib_hit + uploads_hit) == []
-    # A term no document holds is left to the score; so are the words that only ask ("Can you tell me").
+    # A term no document holds is left to the score ("petabytes"); so are the words that only ask: "tell" is a term
+    # of the documents (the uploads page), missing from the zlib passage, but "Can you tell me" only asks.
+    assert chunk_terms_missing(bot=bot, question="Does zlib tell the size?", hits=zlib_hit) == ["tell"]
     assert chunk_terms_missing(bot=bot, question="Can you tell me how zlib compresses petabytes?", hits=zlib_hit) == []
     assert chunk_terms_missing(bot=bot, question=PAST_4_GB, hits=[]) == []
 
@@ -54,6 +56,7 @@ def test_the_terms_are_the_bots_own(two_documents):
     other = BotFactory(organization=two_documents.organization, min_score=0.05)
     ingest(other, "zlib.txt", ZLIB)
     hit = _hit_of(other, PAST_4_GB, "zlib")
+    assert len(hit) == 1
 
     assert chunk_terms_missing(bot=other, question=PAST_4_GB, hits=hit) == []
 
@@ -74,7 +77,7 @@ def test_a_strict_bot_refuses_when_the_passages_lack_a_term_its_documents_hold(t
         bot.fallback_message,
         [],
     )
-    assert refused.error == services.STRICT_NOTE + "4, gb"  # for owners: which terms were missing
+    assert refused.error == grounding.STRICT_NOTE + "4, gb"  # for owners: which terms were missing
     # A question whose terms the passage holds is answered, from it.
     covered = services.turn_answer(
         services.turn_prepare(conversation=_conversation(bot), content="How does zlib compress data?")
@@ -83,6 +86,23 @@ def test_a_strict_bot_refuses_when_the_passages_lack_a_term_its_documents_hold(t
     assert [c["chunk_id"] for c in covered.citations] == list(
         Chunk.objects.filter(document__bot=bot, document__title__iexact="zlib").values_list("id", flat=True)
     )
+
+
+def test_the_passages_read_are_those_the_answer_is_written_from(two_documents, monkeypatch):
+    """The offline answerer reads the first OFFLINE_HITS hits, a language model all of them: a term only a later hit
+    holds refuses offline and not with a model."""
+    bot = two_documents
+    bot.strict_grounding = True
+    hits = _hit_of(bot, PAST_4_GB, "zlib") + _hit_of(bot, PAST_4_GB, "uploads")
+    assert len(hits) == 2
+    monkeypatch.setattr(grounding, "OFFLINE_HITS", 1)
+
+    assert grounding.strict_refusal(bot=bot, question=PAST_4_GB, hits=hits) == grounding.STRICT_NOTE + "4, gb"
+    monkeypatch.setattr(grounding, "llm_enabled", lambda: True)
+    assert grounding.strict_refusal(bot=bot, question=PAST_4_GB, hits=hits) == ""
+    bot.strict_grounding = False
+    monkeypatch.setattr(grounding, "llm_enabled", lambda: False)
+    assert grounding.strict_refusal(bot=bot, question=PAST_4_GB, hits=hits) == ""  # off: never
 
 
 def test_an_evaluation_counts_what_a_strict_bot_refuses(two_documents):
