@@ -61,6 +61,32 @@ def test_the_terms_are_the_bots_own(two_documents):
     assert chunk_terms_missing(bot=other, question=PAST_4_GB, hits=hit) == []
 
 
+def test_only_the_passages_in_the_questions_language_count(db):
+    """An `auto` bot with French and English documents: a French question's terms are looked for in the French
+    passages read; an English passage with the same letters ("Lyon") does not hold the French term."""
+    from apps.documents.tests.test_languages import FRENCH, document
+
+    delivery, refunds_text = FRENCH.split("Retours")[0], "Retours" + FRENCH.split("Retours")[1].split("La ferme")[0]
+    bot = BotFactory(organization=OrganizationFactory(), language="auto")
+    documents = [
+        document(bot, "Livraison", delivery),
+        document(bot, "Retours", refunds_text),
+        document(bot, "Offices", "Offices\n\nOur office in Lyon is open from Monday to Friday. The support team "
+                 "answers emails the next day.\n"),
+    ]  # fmt: skip
+    assert [d.search_config for d in documents] == ["french", "french", "english"]
+    question = "Le remboursement arrive-t-il de Lyon ?"
+    found = chunk_search(organization=bot.organization, bot=bot, query=question, k=10, min_score=0.0)
+    refunds = [hit for hit in found if hit.document_id == documents[1].pk]
+    office = [hit for hit in found if hit.document_id == documents[2].pk]
+    assert len(refunds) == 1 and len(office) == 1 and "lyon" not in refunds[0].text.lower()
+
+    # "lyon" is a French term of the documents (the delivery page), not in the refunds passage; the English
+    # passage's "lyon" is not a French one.
+    assert chunk_terms_missing(bot=bot, question=question, hits=refunds) == ["lyon"]
+    assert chunk_terms_missing(bot=bot, question=question, hits=refunds + office) == ["lyon"]
+
+
 def test_a_strict_bot_refuses_when_the_passages_lack_a_term_its_documents_hold(two_documents):
     bot = two_documents
     assert [hit.document_title.lower() for hit in chunk_search(organization=bot.organization, bot=bot,
