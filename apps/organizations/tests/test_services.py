@@ -8,6 +8,9 @@ Coverage:
 - api_key_get_by_prefix (the lookup behind api_key_authenticate): in one query, every field of the key, its
   organization and plan equal to what the ORM reads (arrays, JSON, dates, nulls), relations attached; None for
   an unknown prefix;
+- organization_access_get (every org-scoped request of a member): the same, for the membership, its
+  organization and plan by slug and user, the caller's own user instance attached; a non-member, an unknown slug
+  and another organization's slug are the same 404;
 - api_key_authenticate: a valid key (also with '_' inside its secret) returns the key and sets last_used_at,
   which is only rewritten after a minute; malformed, unknown-prefix, wrong-secret, revoked and expired keys
   raise AuthenticationFailed with their message;
@@ -21,18 +24,18 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, NotFound
 
 from apps.core.exceptions import PlanLimitExceeded
-from apps.organizations.models import ApiKey, Invitation, Organization, Plan, hash_secret
-from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix
+from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
+from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix, organization_access_get
 from apps.organizations.services import (
     api_key_authenticate,
     api_key_create,
     invitations_purge_expired,
     plan_limit_check,
 )
-from apps.organizations.tests.factories import OrganizationFactory, api_key_for, plan
+from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for, plan
 
 pytestmark = pytest.mark.django_db
 
@@ -162,6 +165,33 @@ def test_api_key_lookup_reads_what_the_orm_reads(django_assert_num_queries):
         assert got._state.adding is False and got._state.db == "default"
     assert found.scopes == ["members:sync", "read"] and found.expires_at is not None
     assert api_key_get_by_prefix(prefix="nosuchprefix") is None
+
+
+def test_membership_lookup_reads_what_the_orm_reads(django_assert_num_queries):
+    """The membership, its organization and plan, every concrete field as the ORM converts it, in one query; the
+    organization, plan and the caller's own user attached (no query to reach them); anyone else gets 404."""
+    organization = OrganizationFactory(plan=plan("pro"))
+    membership = MembershipFactory(organization=organization, role=Role.ADMIN, external_id="crm-7")
+    user = membership.user
+    expected = Membership.objects.select_related("organization", "organization__plan").get(pk=membership.pk)
+
+    with django_assert_num_queries(1):
+        found_organization, found = organization_access_get(slug=organization.slug, user=user, api_key=None)
+        found_plan, found_user = found.organization.plan, found.user
+    assert found_organization is found.organization and found_user is user
+    for model, got, want in [(Membership, found, expected), (Organization, found_organization, expected.organization),
+                             (Plan, found_plan, expected.organization.plan)]:  # fmt: skip
+        for field in model._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(want, field.attname), (model.__name__, field.name)
+            assert type(getattr(got, field.attname)) is type(getattr(want, field.attname)), (model.__name__, field.name)
+        assert got._state.adding is False and got._state.db == "default"
+    assert found.role == Role.ADMIN and found.external_id == "crm-7"
+
+    other = OrganizationFactory()
+    outsider = MembershipFactory(organization=other).user
+    for slug, caller in ((organization.slug, outsider), (other.slug, user), ("no-such-org", user)):
+        with pytest.raises(NotFound, match="Organization not found"):
+            organization_access_get(slug=slug, user=caller, api_key=None)
 
 
 def test_authenticate_valid_key_sets_last_used_at():
