@@ -459,6 +459,25 @@ def other_faq_questions() -> dict[str, list[str]]:
     return found
 
 
+def products_named(bot, products) -> dict[str, int]:
+    """{product: the most chunks of the bot holding a lexeme of its name} for the products its documents name at
+    all: those are not unrelated to the corpus (the Python documentation documents zlib and xz in its zlib and lzma
+    modules), so their FAQs are reported apart from the unrelated products' ones."""
+    from django.db import connection
+
+    named = {}
+    with connection.cursor() as cursor:
+        for product in products:
+            cursor.execute(
+                "SELECT coalesce(max(s.df), 0) FROM documents_lexemestat s WHERE s.bot_id = %s AND s.lexeme IN "
+                "(SELECT unnest(tsvector_to_array(to_tsvector(s.config::regconfig, %s))))",
+                [bot.pk, product],
+            )
+            if df := cursor.fetchone()[0]:
+                named[product] = df
+    return named
+
+
 # --------------------------------------------------------------------------- labelling
 
 
@@ -921,6 +940,19 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None, strict
             refusal["other_faqs_asked"] = len(other_messages)
             wrongly = [q for q, m in zip(asked, other_messages, strict=True) if answered(m, bot)]
             refusal["other_faqs_answered_examples"] = wrongly[:10]
+            # By product, and the products the corpus never names apart: "an unrelated product's FAQ".
+            named = products_named(bot, corpus.other_faqs)
+            refusal["other_faqs_named_in_corpus"] = named
+            product_of = {q: product for product, questions_ in corpus.other_faqs.items() for q in questions_}
+            by_product = {}
+            for q, m in zip(asked, other_messages, strict=True):
+                by_product.setdefault(product_of[q], []).append(not answered(m, bot))
+            refusal["other_faqs_by_product"] = {p: {"asked": len(r), "refused": sum(r) / len(r)}
+                                                for p, r in by_product.items()}  # fmt: skip
+            unrelated = [r for p, rs in by_product.items() if p not in named for r in rs]
+            if unrelated:
+                refusal["chat_refused_unrelated_faqs"] = sum(unrelated) / len(unrelated)
+                refusal["unrelated_faqs_asked"] = len(unrelated)
             arms["other products' FAQs"] = (asked, other_messages, False)
             ood_asked, ood_messages = [*ood_asked, *asked], [*ood_messages, *other_messages]
         if strict:
@@ -952,6 +984,20 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None, strict
                 + (f"{pct(refusal['chat_answered_faq'])} answered, " if "chat_answered_faq" in refusal else "")
                 + f"{pct(refusal['chat_refused_other_faqs'])} refused"
             )
+            print(
+                "          by product: "
+                + ", ".join(
+                    f"{p} {pct(f['refused'])} of {f['asked']}"
+                    + (f" (named in {refusal['other_faqs_named_in_corpus'][p]} chunks)"
+                       if p in refusal["other_faqs_named_in_corpus"] else "")
+                    for p, f in refusal["other_faqs_by_product"].items()
+                )
+            )  # fmt: skip
+            if "chat_refused_unrelated_faqs" in refusal:
+                print(
+                    f"          products the corpus never names ({refusal['unrelated_faqs_asked']} questions): "
+                    f"{pct(refusal['chat_refused_unrelated_faqs'])} refused"
+                )
             for question in refusal["other_faqs_answered_examples"]:
                 print(f"          answered: {question}")
     balanced, at_90 = refusal["best_over_cutoffs"]["balanced"], refusal["best_over_cutoffs"]["answered_90"]
