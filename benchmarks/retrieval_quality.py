@@ -934,7 +934,8 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None, strict
         )
         if corpus.other_faqs:
             # Issue 14's held-out shape: the bot's real FAQ questions (above) against other products' FAQs.
-            asked = spread([q for questions_ in corpus.other_faqs.values() for q in questions_], chat)
+            pairs = spread([(p, q) for p, questions_ in corpus.other_faqs.items() for q in questions_], chat)
+            asked = [q for _, q in pairs]
             other_messages = chat_turns(organization, bot, asked)
             refusal["chat_refused_other_faqs"] = 1 - sum(answered(m, bot) for m in other_messages) / len(other_messages)
             refusal["other_faqs_asked"] = len(other_messages)
@@ -943,10 +944,9 @@ def run_corpus(corpus: Corpus, *, embedder, keep: bool, chat: int | None, strict
             # By product, and the products the corpus never names apart: "an unrelated product's FAQ".
             named = products_named(bot, corpus.other_faqs)
             refusal["other_faqs_named_in_corpus"] = named
-            product_of = {q: product for product, questions_ in corpus.other_faqs.items() for q in questions_}
             by_product = {}
-            for q, m in zip(asked, other_messages, strict=True):
-                by_product.setdefault(product_of[q], []).append(not answered(m, bot))
+            for (product, _), m in zip(pairs, other_messages, strict=True):
+                by_product.setdefault(product, []).append(not answered(m, bot))
             refusal["other_faqs_by_product"] = {p: {"asked": len(r), "refused": sum(r) / len(r)}
                                                 for p, r in by_product.items()}  # fmt: skip
             unrelated = [r for p, rs in by_product.items() if p not in named for r in rs]
