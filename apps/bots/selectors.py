@@ -2,6 +2,8 @@ from django.db.models import Aggregate, QuerySet
 from rest_framework.exceptions import NotFound
 
 from apps.bots.models import Bot
+from apps.core.lookups import ComposedLookup
+from apps.organizations.models import Organization, Plan
 
 #: Per-bot counts of rows that apps above bots own, by annotation name: {name: (label, expression)}.
 #: Registered by those apps in their AppConfig.ready() (documents: "document_count"), so bots never
@@ -27,18 +29,32 @@ def bot_list(*, organization) -> QuerySet[Bot]:
     return Bot.objects.filter(organization=organization).annotate(**bot_counts()).order_by("name", "id")
 
 
+#: Every bot-scoped request starts with one of these (composed once per process, apps/core/lookups.py; the ORM
+#: compiled them on every call): the organization's bot by id; a widget's bot with its organization and plan.
+_BOT_LOOKUP = ComposedLookup(((Bot, "b"),), (), (("b", "id"), ("b", "organization")))
+_PUBLIC_BOT_LOOKUP = ComposedLookup(((Bot, "b"), (Organization, "o"), (Plan, "p")),
+                                    (("b", "organization"), ("o", "plan")), (("b", "public_id"),))  # fmt: skip
+
+
 def bot_get(*, organization, bot_id: int, with_counts: bool = False) -> Bot:
-    """The organization's bot, or 404 (ids of other organizations included)."""
-    queryset = bot_list(organization=organization) if with_counts else Bot.objects.filter(organization=organization)
-    bot = queryset.filter(pk=bot_id).first()
+    """The organization's bot, or 404 (ids of other organizations included). The bot's `organization` is the
+    instance given."""
+    if with_counts:
+        bot = bot_list(organization=organization).filter(pk=bot_id).first()
+    else:
+        found = _BOT_LOOKUP.get([bot_id, organization.pk])
+        bot = found[0] if found else None
+        if bot is not None:
+            Bot._meta.get_field("organization").set_cached_value(bot, organization)
     if bot is None:
         raise NotFound("Bot not found.")
     return bot
 
 
 def bot_get_public(*, public_id: str) -> Bot:
-    """The bot behind a widget's public id (the widget's only handle on it), or 404."""
-    bot = Bot.objects.select_related("organization__plan").filter(public_id=public_id).first()
-    if bot is None:
+    """The bot behind a widget's public id (the widget's only handle on it), its organization and plan attached,
+    or 404."""
+    found = _PUBLIC_BOT_LOOKUP.get([public_id])
+    if found is None:
         raise NotFound("No widget with this id.")
-    return bot
+    return found[0]

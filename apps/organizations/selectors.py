@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import time
 
-from django.db import connection
 from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 
+from apps.core.lookups import ComposedLookup
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan
 
 ORG_NOT_FOUND = "Organization not found."
@@ -62,79 +61,21 @@ _generation = 0
 _clock = time.monotonic
 
 
+#: The lookups every request with an API key, and every org-scoped request of a member, starts with (composed once
+#: per process, apps/core/lookups.py): a key with its organization and plan by prefix; a membership with its
+#: organization and plan by the organization's slug and the user.
+_API_KEY_LOOKUP = ComposedLookup(((ApiKey, "k"), (Organization, "o"), (Plan, "p")),
+                                 (("k", "organization"), ("o", "plan")), (("k", "prefix"),))  # fmt: skip
+_MEMBERSHIP_LOOKUP = ComposedLookup(((Membership, "m"), (Organization, "o"), (Plan, "p")),
+                                    (("m", "organization"), ("o", "plan")), (("o", "slug"), ("m", "user")))  # fmt: skip
+
+
 def _api_key_row(prefix: str) -> tuple | None:
-    return _row(_API_KEY_LOOKUP, [prefix])
+    return _API_KEY_LOOKUP.row([prefix])
 
 
 def _api_key_build(row: tuple) -> ApiKey:
-    api_key, organization, plan = _objects(_API_KEY_LOOKUP, row)
-    Organization._meta.get_field("plan").set_cached_value(organization, plan)
-    ApiKey._meta.get_field("organization").set_cached_value(api_key, organization)
-    return api_key
-
-
-#: The statements the request path runs on every call, composed once per process (`_composed`): an API key
-#: with its organization and plan by prefix, a membership with its organization and plan by slug and user.
-#: Each is (the models with their aliases; the foreign key that joins each next one; the WHERE columns).
-_API_KEY_LOOKUP = (((ApiKey, "k"), (Organization, "o"), (Plan, "p")), (("k", "organization"), ("o", "plan")),
-                   (("k", "prefix"),))  # fmt: skip
-_MEMBERSHIP_LOOKUP = (((Membership, "m"), (Organization, "o"), (Plan, "p")), (("m", "organization"), ("o", "plan")),
-                      (("o", "slug"), ("m", "user")))  # fmt: skip
-_composed: dict[tuple, tuple] = {}
-
-
-def _compose(lookup: tuple) -> tuple:
-    """(SQL, [(model, attnames, [(column, converters)])]) of a `_*_LOOKUP`: every concrete field of each model,
-    each next model joined by the foreign key named (on the alias named), the WHERE columns compared with %s."""
-    quote = connection.ops.quote_name
-    tables, joins, where = lookup
-    models = dict((alias, model) for model, alias in tables)
-    parts, selected = [], []
-    for model, alias in tables:
-        fields = model._meta.concrete_fields
-        columns = []
-        for field in fields:
-            column = field.get_col(alias)
-            columns.append((column, connection.ops.get_db_converters(column) + field.get_db_converters(connection)))
-            selected.append(f"{alias}.{quote(field.column)}")
-        parts.append((model, [field.attname for field in fields], columns))
-    (first, first_alias), rest = tables[0], tables[1:]
-    sql = f"SELECT {', '.join(selected)} FROM {quote(first._meta.db_table)} {first_alias}"
-    for (model, alias), (from_alias, fk) in zip(rest, joins, strict=True):
-        field = models[from_alias]._meta.get_field(fk)
-        sql += f" INNER JOIN {quote(model._meta.db_table)} {alias} ON {alias}.{quote(field.target_field.column)} = "
-        sql += f"{from_alias}.{quote(field.column)}"
-    sql += " WHERE " + " AND ".join(f"{a}.{quote(models[a]._meta.get_field(f).column)} = %s" for a, f in where)
-    return sql, parts
-
-
-def _composition(lookup: tuple) -> tuple:
-    composed = _composed.get(lookup)
-    if composed is None:
-        composed = _composed[lookup] = _compose(lookup)
-    return composed
-
-
-def _row(lookup: tuple, params: list) -> tuple | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_composition(lookup)[0], params)
-        return cursor.fetchone()
-
-
-def _objects(lookup: tuple, row: tuple) -> list:
-    """The models' instances of a row of `lookup`, each column converted as the ORM converts it."""
-    objects, start = [], 0
-    for model, attnames, columns in _composition(lookup)[1]:
-        values = []
-        for value, (column, converters) in zip(row[start : start + len(columns)], columns, strict=True):
-            if isinstance(value, list | dict):  # an array or JSON value: each caller gets its own
-                value = copy.deepcopy(value)
-            for converter in converters:
-                value = converter(value, column, connection)
-            values.append(value)
-        objects.append(model.from_db(connection.alias, attnames, values))
-        start += len(columns)
-    return objects
+    return _API_KEY_LOOKUP.objects(row)[0]
 
 
 def organization_access_get(*, slug: str, user, api_key: ApiKey | None) -> tuple[Organization, Membership | None]:
@@ -144,20 +85,18 @@ def organization_access_get(*, slug: str, user, api_key: ApiKey | None) -> tuple
     `access_stream_by_id`), so nobody can probe which organizations exist.
 
     Every org-scoped request of a member starts here, so, as for API keys, the membership, its organization
-    and plan come from one statement composed once per process (`_MEMBERSHIP_LOOKUP`): the ORM compiled the
-    same select on every call (1.65 -> 0.39 ms a lookup, interleaved A/B, docs/security.md). The
-    membership's `user` is the caller's own instance.
+    and plan come from one statement composed once per process (`_MEMBERSHIP_LOOKUP`, apps/core/lookups.py):
+    the ORM compiled the same select on every call (1.65 -> 0.39 ms a lookup, interleaved A/B,
+    docs/security.md). The membership's `user` is the caller's own instance.
     """
     if api_key is not None:
         if api_key.organization.slug != slug:
             raise NotFound(ORG_NOT_FOUND)
         return api_key.organization, None
-    row = _row(_MEMBERSHIP_LOOKUP, [slug, user.pk])
-    if row is None:
+    found = _MEMBERSHIP_LOOKUP.get([slug, user.pk])
+    if found is None:
         raise NotFound(ORG_NOT_FOUND)
-    membership, organization, plan = _objects(_MEMBERSHIP_LOOKUP, row)
-    Organization._meta.get_field("plan").set_cached_value(organization, plan)
-    Membership._meta.get_field("organization").set_cached_value(membership, organization)
+    membership, organization, _plan = found
     if isinstance(user, Membership._meta.get_field("user").related_model):
         Membership._meta.get_field("user").set_cached_value(membership, user)
     return organization, membership
