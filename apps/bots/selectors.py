@@ -42,12 +42,11 @@ def bot_get(*, organization, bot_id: int, with_counts: bool = False) -> Bot:
     if with_counts:
         bot = bot_list(organization=organization).filter(pk=bot_id).first()
     else:
-        found = _BOT_LOOKUP.get([bot_id, organization.pk])
+        found = _BOT_LOOKUP.get([int(bot_id), organization.pk])
         bot = found[0] if found else None
-        if bot is not None:
-            Bot._meta.get_field("organization").set_cached_value(bot, organization)
     if bot is None:
         raise NotFound("Bot not found.")
+    Bot._meta.get_field("organization").set_cached_value(bot, organization)
     return bot
 
 

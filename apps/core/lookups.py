@@ -6,7 +6,7 @@ a member's organization took 1.65 ms through the ORM and 0.39 ms as a statement 
 (docs/security.md). A `ComposedLookup` builds its statement once from the models' fields, runs it as written, and
 builds the instances the way the ORM does: each column goes through its field's own database converters, and each
 joined instance is attached as `select_related` attaches it. The code that uses one tests it field by field
-against the ORM.
+against the ORM. It reads the default database (the project has one; no router is consulted).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class ComposedLookup:
     ((alias, field name), ...) equals its parameter."""
 
     def __init__(self, tables: tuple, joins: tuple, where: tuple):
+        assert where and len(joins) == len(tables) - 1, "one join per model after the first, at least one condition"
         self.tables, self.joins, self.where = tables, joins, where
         self._composed = None
 
@@ -44,16 +45,19 @@ class ComposedLookup:
             sql = f"SELECT {', '.join(selected)} FROM {quote(first._meta.db_table)} {first_alias}"
             for (model, alias), (from_alias, name) in zip(rest, self.joins, strict=True):
                 field = models[from_alias]._meta.get_field(name)
+                assert field.related_model is model, f"{from_alias}.{name} does not point to {model.__name__}"
                 sql += f" INNER JOIN {quote(model._meta.db_table)} {alias}"
                 sql += f" ON {alias}.{quote(field.target_field.column)} = {from_alias}.{quote(field.column)}"
             sql += " WHERE " + " AND ".join(
                 f"{alias}.{quote(models[alias]._meta.get_field(name).column)} = %s" for alias, name in self.where
             )
+            sql += " LIMIT 1"
             self._composed = (sql, parts)
         return self._composed
 
     def row(self, params: list) -> tuple | None:
-        """The first row for `params` (one per `where` column), as the database returns it, or None."""
+        """The row for `params` (one per `where` column; at most one is read), as the database returns it, or
+        None."""
         with connection.cursor() as cursor:
             cursor.execute(self._composition()[0], params)
             return cursor.fetchone()

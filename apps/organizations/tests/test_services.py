@@ -6,7 +6,7 @@ Coverage:
 - api_key_create: stores the hash, sorted unique scopes, past expiry refused, the plan limit counts non-revoked
   keys; expired keys do not count;
 - api_key_get_by_prefix (the lookup behind api_key_authenticate): in one query, every field of the key, its
-  organization and plan equal to what the ORM reads (arrays, JSON, dates, nulls), relations attached; None for
+  organization and plan equal to what the ORM reads (arrays, dates, nulls), relations attached; None for
   an unknown prefix;
 - organization_access_get (every org-scoped request of a member): the same, for the membership, its
   organization and plan by slug and user, the caller's own user instance attached; a non-member, an unknown slug
