@@ -13,6 +13,15 @@ from apps.organizations.models import ApiKey, Invitation, Membership, Organizati
 ORG_NOT_FOUND = "Organization not found."
 
 
+#: The lookups every request with an API key, and every org-scoped request of a member, starts with (composed once
+#: per process, apps/core/lookups.py): a key with its organization and plan by prefix; a membership with its
+#: organization and plan by the organization's slug and the user.
+_API_KEY_LOOKUP = ComposedLookup(((ApiKey, "k"), (Organization, "o"), (Plan, "p")),
+                                 (("k", "organization"), ("o", "plan")), (("k", "prefix"),))  # fmt: skip
+_MEMBERSHIP_LOOKUP = ComposedLookup(((Membership, "m"), (Organization, "o"), (Plan, "p")),
+                                    (("m", "organization"), ("o", "plan")), (("o", "slug"), ("m", "user")))  # fmt: skip
+
+
 def api_key_get_by_prefix(*, prefix: str, max_age: float = 0.0) -> ApiKey | None:
     """The API key with this prefix, its organization and plan attached (as select_related would), or None.
 
@@ -34,14 +43,14 @@ def api_key_get_by_prefix(*, prefix: str, max_age: float = 0.0) -> ApiKey | None
             row = recent[1]
     if row is None:
         generation, read_at = _generation, _clock()
-        row = _api_key_row(prefix)
+        row = _API_KEY_LOOKUP.row([prefix])
         if row is None:
             return None
         if max_age > 0 and generation == _generation:  # nothing was forgotten while the row was read
             if len(_recent) >= RECENT_LIMIT:
                 _recent.clear()
             _recent[prefix] = (read_at, row)
-    return _api_key_build(row)
+    return _API_KEY_LOOKUP.objects(row)[0]
 
 
 def api_key_forget(*, prefix: str | None = None) -> None:
@@ -59,23 +68,6 @@ _recent: dict[str, tuple[float, tuple]] = {}
 RECENT_LIMIT = 10_000
 _generation = 0
 _clock = time.monotonic
-
-
-#: The lookups every request with an API key, and every org-scoped request of a member, starts with (composed once
-#: per process, apps/core/lookups.py): a key with its organization and plan by prefix; a membership with its
-#: organization and plan by the organization's slug and the user.
-_API_KEY_LOOKUP = ComposedLookup(((ApiKey, "k"), (Organization, "o"), (Plan, "p")),
-                                 (("k", "organization"), ("o", "plan")), (("k", "prefix"),))  # fmt: skip
-_MEMBERSHIP_LOOKUP = ComposedLookup(((Membership, "m"), (Organization, "o"), (Plan, "p")),
-                                    (("m", "organization"), ("o", "plan")), (("o", "slug"), ("m", "user")))  # fmt: skip
-
-
-def _api_key_row(prefix: str) -> tuple | None:
-    return _API_KEY_LOOKUP.row([prefix])
-
-
-def _api_key_build(row: tuple) -> ApiKey:
-    return _API_KEY_LOOKUP.objects(row)[0]
 
 
 def organization_access_get(*, slug: str, user, api_key: ApiKey | None) -> tuple[Organization, Membership | None]:

@@ -10,17 +10,10 @@ from rest_framework.exceptions import NotFound
 from apps.bots.models import Bot
 from apps.bots.selectors import bot_get, bot_get_public
 from apps.bots.tests.factories import BotFactory
-from apps.organizations.models import Organization, Plan
+from apps.core.tests.orm import assert_reads_as_the_orm
 from apps.organizations.tests.factories import OrganizationFactory, plan
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_same(got, want, model):
-    for field in model._meta.concrete_fields:
-        assert getattr(got, field.attname) == getattr(want, field.attname), (model.__name__, field.name)
-        assert type(getattr(got, field.attname)) is type(getattr(want, field.attname)), (model.__name__, field.name)
-    assert got._state.adding is False and got._state.db == "default"
 
 
 def a_bot():
@@ -41,7 +34,7 @@ def test_bot_get_reads_what_the_orm_reads(django_assert_num_queries):
     with django_assert_num_queries(1):
         found = bot_get(organization=organization, bot_id=bot.pk)
         assert found.organization is organization
-    assert_same(found, expected, Bot)
+    assert_reads_as_the_orm(found, expected)
     assert found.widget_theme["nested"]["a"] == [1, 2] and found.min_score is None
 
     with django_assert_num_queries(1):
@@ -56,9 +49,9 @@ def test_bot_get_public_reads_what_the_orm_reads(django_assert_num_queries):
     with django_assert_num_queries(1):
         found = bot_get_public(public_id=bot.public_id)
         found_organization, found_plan = found.organization, found.organization.plan
-    for model, got, want in [(Bot, found, expected), (Organization, found_organization, expected.organization),
-                             (Plan, found_plan, expected.organization.plan)]:  # fmt: skip
-        assert_same(got, want, model)
+    for got, want in [(found, expected), (found_organization, expected.organization),
+                      (found_plan, expected.organization.plan)]:  # fmt: skip
+        assert_reads_as_the_orm(got, want)
 
 
 def test_another_organizations_bot_and_unknown_ids_are_404():

@@ -27,7 +27,8 @@ from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed, NotFound
 
 from apps.core.exceptions import PlanLimitExceeded
-from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
+from apps.core.tests.orm import assert_reads_as_the_orm
+from apps.organizations.models import ApiKey, Invitation, Membership, Role, hash_secret
 from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix, organization_access_get
 from apps.organizations.services import (
     api_key_authenticate,
@@ -157,12 +158,9 @@ def test_api_key_lookup_reads_what_the_orm_reads(django_assert_num_queries):
     with django_assert_num_queries(1):
         found = api_key_get_by_prefix(prefix=api_key.prefix)
         found_plan = found.organization.plan
-    for model, got, want in [(ApiKey, found, expected), (Organization, found.organization, expected.organization),
-                             (Plan, found_plan, expected.organization.plan)]:  # fmt: skip
-        for field in model._meta.concrete_fields:
-            assert getattr(got, field.attname) == getattr(want, field.attname), (model.__name__, field.name)
-            assert type(getattr(got, field.attname)) is type(getattr(want, field.attname)), (model.__name__, field.name)
-        assert got._state.adding is False and got._state.db == "default"
+    for got, want in [(found, expected), (found.organization, expected.organization),
+                      (found_plan, expected.organization.plan)]:  # fmt: skip
+        assert_reads_as_the_orm(got, want)
     assert found.scopes == ["members:sync", "read"] and found.expires_at is not None
     assert api_key_get_by_prefix(prefix="nosuchprefix") is None
 
@@ -179,12 +177,9 @@ def test_membership_lookup_reads_what_the_orm_reads(django_assert_num_queries):
         found_organization, found = organization_access_get(slug=organization.slug, user=user, api_key=None)
         found_plan, found_user = found.organization.plan, found.user
     assert found_organization is found.organization and found_user is user
-    for model, got, want in [(Membership, found, expected), (Organization, found_organization, expected.organization),
-                             (Plan, found_plan, expected.organization.plan)]:  # fmt: skip
-        for field in model._meta.concrete_fields:
-            assert getattr(got, field.attname) == getattr(want, field.attname), (model.__name__, field.name)
-            assert type(getattr(got, field.attname)) is type(getattr(want, field.attname)), (model.__name__, field.name)
-        assert got._state.adding is False and got._state.db == "default"
+    for got, want in [(found, expected), (found_organization, expected.organization),
+                      (found_plan, expected.organization.plan)]:  # fmt: skip
+        assert_reads_as_the_orm(got, want)
     assert found.role == Role.ADMIN and found.external_id == "crm-7"
 
     other = OrganizationFactory()
