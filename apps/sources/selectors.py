@@ -11,8 +11,12 @@ def source_list(*, organization, bot):
     counts = {
         f"pages_{state}": Count("pages", filter=current & Q(pages__state=state)) for state in CrawlPage.State.values
     }
-    return CrawlSource.objects.filter(organization=organization, bot=bot).annotate(
-        pages_total=Count("pages", filter=current), **counts
+    # The model's ordering, said again: Django leaves Meta.ordering out of a query with GROUP BY (the counts), and the
+    # list's pages would come in no stated order.
+    return (
+        CrawlSource.objects.filter(organization=organization, bot=bot)
+        .annotate(pages_total=Count("pages", filter=current), **counts)
+        .order_by("-created_at", "-id")
     )
 
 

@@ -110,6 +110,16 @@ def test_detail_pages_and_delete(client, base, bot):
     assert list(Document.objects.values_list("pk", flat=True)) == [other.pk]  # only the source's documents
 
 
+def test_the_list_is_newest_first_page_after_page(client, base, bot):
+    """The counts make the list a GROUP BY query, which Django runs without the model's ordering: said explicitly."""
+    sources = [CrawlSourceFactory(bot=bot) for _ in range(5)]
+    first = client.get(base, {"page_size": 2}).json()
+    second = client.get(first["next"]).json()
+    third = client.get(second["next"]).json()
+    listed = [row["id"] for page in (first, second, third) for row in page["results"]]
+    assert listed == [source.pk for source in reversed(sources)]
+
+
 def test_another_organizations_member_gets_404(base, bot):
     source = CrawlSourceFactory(bot=bot)
     stranger = client_for(MembershipFactory(role=Role.OWNER).user)
