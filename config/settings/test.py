@@ -13,6 +13,24 @@ os.environ.setdefault("LOG_FORMAT", "text")
 # Metrics on, so the whole suite runs through django-prometheus' middleware like production with it.
 os.environ.setdefault("METRICS_ENABLED", "true")
 use_embedded_services(redis_db=4)
+# In a pytest-xdist worker (`make test` runs two, one lane of tests each: apps/core/tests/lanes.py):
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker:
+    # the workers share the CPUs, so each one's PyTorch, OpenMP and OpenBLAS threads take its share: threads for
+    # every CPU in each worker spin against each other (embedding-heavy tests ran ten times slower beside the fuzz
+    # lane);
+    _share = max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+if _worker.startswith("gw") and int(_worker[2:]) and os.environ.get("BEACON_TEST_WORKER") != _worker:
+    # and every worker after the first has Redis databases of its own, so no worker's FLUSHDB or queue purge reaches
+    # another's (its test database gets pytest-django's `_gw<n>` suffix). Applied once: the worker inherited the
+    # controller's REDIS_URL, and the processes it starts (a real Celery worker, a web server) inherit its own,
+    # already moved. The graph is shared (FalkorDB's Bolt endpoint does not keep a named graph apart: writes and
+    # reads through `database=` missed each other), so the tests that write it all run in the `main` lane.
+    from config.env import redis_role_url
+
+    os.environ["REDIS_URL"] = redis_role_url(os.environ["REDIS_URL"], 3 * int(_worker[2:]))
+    os.environ["BEACON_TEST_WORKER"] = _worker
 
 from config.settings.base import *  # noqa: E402,F403
 from config.settings.base import BASE_DIR, CACHES, REST_FRAMEWORK  # noqa: E402

@@ -31,6 +31,9 @@ from apps.core import embedded
 from apps.core.postgresql import base as postgresql_base
 from config.env import redis_role_url
 
+# Servers of its own, in a temporary home: `make test` runs it beside the main lane (docs/testing.md, Lanes).
+pytestmark = pytest.mark.beside
+
 
 def servers_in(home: Path) -> set[int]:
     """Pids of the redis-server processes working in `home` (redis chdirs into its --dir)."""
@@ -295,11 +298,14 @@ def test_postgres_lifecycle_with_stale_pid(beacon_home):
 
 def test_suite_services_are_the_embedded_ones(settings):
     """Unset URLs in test settings point at the embedded servers of .beacon/ (real, not mocks), with
-    broker, results and cache on the tests' own Redis databases (4, 5, 6; development uses 0-2)."""
+    broker, results and cache on the tests' own Redis databases (4, 5, 6; development uses 0-2; the second of
+    `make test`'s workers 7, 8, 9: docs/testing.md, Lanes)."""
     base = f"redis://127.0.0.1:{embedded.redis_running()['port']}"
-    assert settings.REDIS_URL == settings.CELERY_BROKER_URL == f"{base}/4"
-    assert f"{base}/5" == settings.CELERY_RESULT_BACKEND
-    assert settings.CACHES["default"]["LOCATION"] == settings.CACHE_REDIS_URL == f"{base}/6"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    broker = 4 + 3 * int(worker.removeprefix("gw"))
+    assert settings.REDIS_URL == settings.CELERY_BROKER_URL == f"{base}/{broker}"
+    assert f"{base}/{broker + 1}" == settings.CELERY_RESULT_BACKEND
+    assert settings.CACHES["default"]["LOCATION"] == settings.CACHE_REDIS_URL == f"{base}/{broker + 2}"
     assert f"bolt://127.0.0.1:{embedded.graph_running()['bolt_port']}" == settings.NEO4J_URI
     # Django's PostgreSQL backend, its pool checking idle connections only (apps/core/postgresql/base.py)
     assert settings.DATABASES["default"]["ENGINE"] == "apps.core.postgresql"

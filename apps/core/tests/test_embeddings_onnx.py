@@ -17,6 +17,9 @@ from apps.core import embeddings
 from apps.core.embeddings import LocalEmbedder, OnnxEmbedder, embedder_check, get_embedder
 from apps.core.tests.embedding_sibling import sibling_embedding
 
+# In process, or in processes of its own: `make test` runs it beside the main lane (docs/testing.md, Lanes).
+pytestmark = pytest.mark.beside
+
 ROOT = Path(__file__).resolve().parents[3]
 TEXTS = [
     "Refunds take 14 days after the return arrives.",

@@ -299,6 +299,7 @@ def test_a_lost_publish_never_fails_the_committed_request(organization, admin_us
 # --------------------------------------------------------------------------- the drill
 
 
+@pytest.mark.alone  # SIGSTOP on the Redis every test uses: no other test may run meanwhile
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_redis_stopped_for_3_seconds_during_api_calls(organization, admin_user, member, settings):
     """SIGSTOP on the real Redis for 3 s while calling the API: 200/201 or a 503 envelope, never 500;

@@ -39,7 +39,7 @@ from apps.documents.services.upload import IncomingFile, document_delete, docume
 from apps.documents.tests.calibration_corpus import COOKING, HELP_CENTRE
 from apps.documents.tests.utils import ingest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.beside]
 
 
 @pytest.fixture(autouse=True)

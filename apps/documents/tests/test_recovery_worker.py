@@ -31,7 +31,7 @@ from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory
 from conftest import client_for
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.beside]
 
 ROOT = Path(settings.BASE_DIR)
 
