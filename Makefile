@@ -31,8 +31,8 @@ SEED ?= $(or $(BEACON_DEMO_SEED),1)
 run: $(STAMP)
 	BEACON_DEMO_SEED=$(SEED) $(DEV) $(BIN)/python manage.py devstack
 
-# LANES pytest-xdist workers, one lane of tests each (apps/core/tests/lanes.py): 2 for the whole suite, none (0) for
-# a narrowed run (ARGS set), unless LANES says otherwise. At most 4 (each worker takes three Redis databases).
+# LANES pytest-xdist workers, one lane of tests each (apps/core/tests/lanes.py): 2 for the whole suite, none (0) when
+# ARGS is set (a narrowed run), unless LANES says otherwise. At most 4 (each worker takes three Redis databases).
 LANES ?= $(if $(ARGS),0,2)
 test: $(STAMP)
 	$(TEST) $(BIN)/python -m pytest -n $(LANES) $(ARGS)

@@ -5,24 +5,13 @@ from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from apps.core.tests import lanes
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
 from apps.users.api.serializers import token_pair
 from apps.users.tests.factories import UserFactory
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """In a pytest-xdist worker, tag each test with its lane (apps/core/tests/lanes.py)."""
-    if hasattr(config, "workerinput"):
-        lanes.lane_tag(items)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    """`make test` runs lanes, not single tests, in its workers (apps/core/tests/lanes.py)."""
-    return lanes.make_scheduler(config, log)
+# `make test`'s lanes in pytest-xdist workers (docs/testing.md, Lanes).
+pytest_plugins = ["apps.core.tests.lanes"]
 
 
 def pytest_sessionstart(session):

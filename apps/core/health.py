@@ -112,10 +112,15 @@ def health_details_allowed(request) -> bool:
 def _jwt_user(request):
     """The user of a valid JWT access token in the Authorization header, else None."""
     from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.settings import api_settings
     from rest_framework_simplejwt.authentication import JWTAuthentication
 
+    # The API's own JWT authentication (apps.users.authentication's, from the settings: core imports no app).
+    jwt = next((cls for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES if issubclass(cls, JWTAuthentication)), None)
+    if jwt is None:
+        return None
     try:
-        found = JWTAuthentication().authenticate(request)
+        found = jwt().authenticate(request)
     except AuthenticationFailed:
         return None
     return found[0] if found else None

@@ -20,7 +20,7 @@ def user_get_for_token(user_id) -> User | None:
     `User.objects.get(id=...)` compiled it on every call."""
     try:
         user_id = User._meta.pk.to_python(user_id)
-    except ValidationError:
+    except (ValidationError, OverflowError):  # OverflowError: an infinite float
         return None
     if not isinstance(user_id, int) or not -(2**63) <= user_id < 2**63:
         return None

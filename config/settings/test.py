@@ -27,9 +27,23 @@ if _worker.startswith("gw") and int(_worker[2:]) and os.environ.get("BEACON_TEST
     # controller's REDIS_URL, and the processes it starts (a real Celery worker, a web server) inherit its own,
     # already moved. The graph is shared (FalkorDB's Bolt endpoint does not keep a named graph apart: writes and
     # reads through `database=` missed each other), so the tests that write it all run in the `main` lane.
+    from urllib.parse import urlsplit
+
+    from django.core.exceptions import ImproperlyConfigured
+
     from config.env import redis_role_url
 
-    os.environ["REDIS_URL"] = redis_role_url(os.environ["REDIS_URL"], 3 * int(_worker[2:]))
+    # REDIS_URL's database and the two above it (results, cache: base.py); a role URL set explicitly is moved too.
+    _roles = {"REDIS_URL": 2, "CACHE_REDIS_URL": 0, "CELERY_BROKER_URL": 0, "CELERY_RESULT_BACKEND": 0}
+    for _name, _above in _roles.items():
+        if os.environ.get(_name):
+            _moved = redis_role_url(os.environ[_name], 3 * int(_worker[2:]))
+            if _moved == os.environ[_name] or int(urlsplit(_moved).path.strip("/") or 0) + _above > 15:
+                raise ImproperlyConfigured(
+                    f"pytest-xdist worker {_worker} needs Redis databases of its own: {_name} {os.environ[_name]!r} "
+                    "cannot move three databases per worker within Redis's 16 (at most four workers, on redis:// URLs)."
+                )
+            os.environ[_name] = _moved
     os.environ["BEACON_TEST_WORKER"] = _worker
 
 from config.settings.base import *  # noqa: E402,F403

@@ -14,30 +14,22 @@ from apps.core.tests.lanes import MAIN, lane_of
 
 ROOT = Path(__file__).resolve().parents[3]
 
-CONFTEST = """
-import pytest
-from apps.core.tests import lanes
+# Toy suites in processes of their own, and settings read in subprocesses: `make test` runs it beside the main lane.
+pytestmark = pytest.mark.beside
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    if hasattr(config, "workerinput"):
-        lanes.lane_tag(items)
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    return lanes.make_scheduler(config, log)
-"""
-
-# Each test appends what it saw to events.jsonl. The `main` lane is the longest (its tests pause), so without the
-# barrier the `alone` test would start in the `beside` worker, freed early, while `main` still runs.
-SUITE = """
+# Each test of a toy suite appends what it saw to events.jsonl.
+RECORD = """
 import json, os, time
 import pytest
 
 def record(name, phase):
     with open("events.jsonl", "a") as events:
         events.write(json.dumps({"test": name, "phase": phase, "worker": os.environ["PYTEST_XDIST_WORKER"]}) + "\\n")
+"""
 
+# The `main` lane is the longest (its tests pause), so without the barrier the `alone` test would start in the
+# `beside` worker, freed early, while `main` still runs.
+SUITE = """
 @pytest.mark.parametrize("n", ["1", "2", "a@b", "4"])
 def test_main(n):
     record(f"main {n}", "start")
@@ -62,6 +54,33 @@ def test_alone():
 """
 
 
+def run_suite(tmp_path, suite: str, *args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """`suite` run by pytest-xdist with the lanes plugin (and no other): the result and the events recorded."""
+    (tmp_path / "test_suite.py").write_text(textwrap.dedent(RECORD) + textwrap.dedent(suite))
+    markers = "".join(f"    {name}: {name}\n" for name in ("fuzz", "beside", "alone"))
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\naddopts = --strict-markers\nmarkers =\n{markers}")
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env.update(PYTHONPATH=str(ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    plugins = ["-p", "xdist.plugin", "-p", "apps.core.tests.lanes", "-p", "no:cacheprovider"]
+    # The timeout only keeps a hung scheduler from hanging the suite: nothing here measures time.
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *plugins, "-v", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    events_file = tmp_path / "events.jsonl"
+    events = [json.loads(line) for line in events_file.read_text().splitlines()] if events_file.exists() else []
+    return result, events
+
+
+def alone_started_after_every_other_ended(events: list[dict]) -> bool:
+    start = next(i for i, e in enumerate(events) if e["test"].startswith("alone") and e["phase"] == "start")
+    return all(i < start for i, e in enumerate(events) if e["phase"] == "end" and not e["test"].startswith("alone"))
+
+
 @pytest.mark.parametrize(
     ("nodeid", "lane"),
     [
@@ -77,20 +96,7 @@ def test_lane_of_a_node_id(nodeid, lane):
 
 
 def test_lanes_run_in_their_own_workers_and_alone_runs_after_every_other(tmp_path):
-    (tmp_path / "conftest.py").write_text(textwrap.dedent(CONFTEST))
-    (tmp_path / "test_suite.py").write_text(textwrap.dedent(SUITE))
-    markers = "".join(f"    {name}: {name}\n" for name in ("fuzz", "beside", "alone"))
-    (tmp_path / "pytest.ini").write_text(f"[pytest]\naddopts = --strict-markers\nmarkers =\n{markers}")
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:django", "-p", "no:cacheprovider", "-v"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result, events = run_suite(tmp_path, SUITE, "-n", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "8 passed" in result.stdout
     # Tagged node ids: the lane after the closing bracket; `main` ids unchanged.
@@ -98,35 +104,115 @@ def test_lanes_run_in_their_own_workers_and_alone_runs_after_every_other(tmp_pat
     assert "test_suite.py::test_beside@beside" in result.stdout
     assert "test_suite.py::test_alone@alone" in result.stdout
     assert "test_suite.py::test_main[a@b] " in result.stdout
-
-    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     workers = {lane: {e["worker"] for e in events if e["test"].startswith(lane)} for lane in ("main", "beside")}
     assert len(workers["main"]) == len(workers["beside"]) == 1
     assert workers["main"] != workers["beside"]
     # `main` ran in collection order, one test at a time.
     main = [(e["test"], e["phase"]) for e in events if e["test"].startswith("main")]
     assert main == [(f"main {n}", phase) for n in ["1", "2", "a@b", "4"] for phase in ("start", "end")]
-    # `alone` started after every other test had ended.
-    alone_start = next(i for i, e in enumerate(events) if (e["test"], e["phase"]) == ("alone", "start"))
-    ended = [i for i, e in enumerate(events) if e["phase"] == "end" and e["test"] != "alone"]
-    assert len(ended) == 7
-    assert max(ended) < alone_start
+    assert len([e for e in events if e["phase"] == "end"]) == 8
+    assert alone_started_after_every_other_ended(events)
 
 
-def _settings_in_a_worker(**environ: str) -> dict:
-    """config.settings.test as a process started with `environ` sees it: its Redis URLs, graph and threads. What
+TINY = """
+def test_main():
+    record("main", "start")
+    record("main", "end")
+
+@pytest.mark.beside
+@pytest.mark.parametrize("n", [1, 2])
+def test_beside(n):
+    record(f"beside {n}", "start")
+    record(f"beside {n}", "end")
+
+@pytest.mark.alone
+def test_alone():
+    record("alone", "start")
+    record("alone", "end")
+"""
+
+
+@pytest.mark.parametrize("workers", ["1", "2", "3"])
+def test_lanes_of_one_test_and_any_number_of_workers_run_through(tmp_path, workers):
+    """A worker holds the last test it was sent until it gets another or is told to shut down: a lane of one test,
+    one worker for every lane, or more workers than lanes must still run every test, `alone` last."""
+    result, events = run_suite(tmp_path, TINY, "-n", workers)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout
+    assert alone_started_after_every_other_ended(events)
+
+
+def test_a_failure_with_x_stops_the_other_lane(tmp_path):
+    """`-x`: the other worker is told to shut down and has at most a test or two queued, not its whole lane."""
+    suite = """
+    @pytest.mark.parametrize("n", range(10))
+    def test_main(n):
+        record(f"main {n}", "start")
+        time.sleep(0.3)
+        record(f"main {n}", "end")
+
+    @pytest.mark.beside
+    def test_beside_fails():
+        record("beside", "start")
+        assert False
+    """
+    result, events = run_suite(tmp_path, suite, "-n", "2", "-x")
+    assert result.returncode == 2, result.stdout + result.stderr  # interrupted, as pytest-xdist reports `-x`
+    assert "stopping after 1 failures" in result.stdout and "1 failed" in result.stdout
+    assert len([e for e in events if e["test"].startswith("main") and e["phase"] == "end"]) < 10
+
+
+def test_a_crashed_worker_is_reported_and_the_rest_still_runs(tmp_path):
+    """A worker that dies in a test: that test is reported as crashed, the tests it had not run go to a new worker
+    (pytest-xdist restarts it), `alone` still runs last, and the run ends."""
+    suite = """
+    @pytest.mark.parametrize("n", range(4))
+    def test_main(n):
+        record(f"main {n}", "start")
+        if n == 1:
+            os._exit(1)
+        record(f"main {n}", "end")
+
+    @pytest.mark.beside
+    def test_beside():
+        record("beside", "start")
+        record("beside", "end")
+
+    @pytest.mark.alone
+    @pytest.mark.parametrize("n", range(2))
+    def test_alone(n):
+        record(f"alone {n}", "start")
+        if n == 0:
+            os._exit(1)
+        record(f"alone {n}", "end")
+    """
+    result, events = run_suite(tmp_path, suite, "-n", "2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 failed" in result.stdout and "5 passed" in result.stdout
+    ended = {e["test"] for e in events if e["phase"] == "end"}
+    assert ended == {"main 0", "main 2", "main 3", "beside", "alone 1"}
+    assert alone_started_after_every_other_ended(events)
+
+
+def _settings_process(**environ: str) -> subprocess.CompletedProcess:
+    """config.settings.test loaded by a process started with `environ`, printing its Redis URLs and threads. What
     this process's own worker set is left out first."""
     code = (
         "import json, os, django; django.setup(); from django.conf import settings; "
         "print(json.dumps({'redis': settings.REDIS_URL, 'broker': settings.CELERY_BROKER_URL, "
-        "'cache': settings.CACHES['default']['LOCATION'], 'graph': settings.NEO4J_DATABASE, "
+        "'cache': settings.CACHES['default']['LOCATION'], "
         "'threads': os.environ.get('OMP_NUM_THREADS'), 'marker': os.environ.get('BEACON_TEST_WORKER')}))"
     )
-    moved = ("REDIS_URL", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "BEACON_TEST_WORKER", "OMP_NUM_THREADS")
+    moved = ("REDIS_URL", "CACHE_REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "BEACON_TEST_WORKER")
+    moved += ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "OMP_NUM_THREADS")
     env = {key: value for key, value in os.environ.items() if key not in moved}
     env.update(DJANGO_SETTINGS_MODULE="config.settings.test", **environ)
     command = [sys.executable, "-c", code]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _settings_in_a_worker(**environ: str) -> dict:
+    result = _settings_process(**environ)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -144,11 +230,27 @@ def test_each_worker_has_its_own_redis_databases_and_cpu_share():
     # The second: three databases further.
     assert (second["redis"], second["broker"], second["cache"]) == (f"{base}/7", f"{base}/7", f"{base}/9")
     assert second["marker"] == "gw1"
-    # One graph for all (the tests that write it are in one lane).
-    assert serial["graph"] is first["graph"] is second["graph"] is None
     # Threads: as many as the CPUs without workers; each worker its share of them.
     share = str(max(1, len(os.sched_getaffinity(0)) // 2))
     assert (serial["threads"], first["threads"], second["threads"]) == (None, share, share)
     # A process that worker starts (a real Celery worker, a web server) inherits its moved URL: not moved again.
     child = _settings_in_a_worker(PYTEST_XDIST_WORKER="gw1", BEACON_TEST_WORKER="gw1", REDIS_URL=f"{base}/7")
     assert (child["redis"], child["cache"]) == (f"{base}/7", f"{base}/9")
+    # A role URL set explicitly moves with it.
+    cache = _settings_in_a_worker(PYTEST_XDIST_WORKER="gw1", REDIS_URL=controller, CACHE_REDIS_URL=f"{base}/12")
+    assert (cache["redis"], cache["cache"]) == (f"{base}/7", f"{base}/15")
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"PYTEST_XDIST_WORKER": "gw4"},  # databases 16-18: Redis has 16
+        {"PYTEST_XDIST_WORKER": "gw1", "CACHE_REDIS_URL": "unix:///tmp/redis.sock?db=6"},  # no database to move
+    ],
+    ids=["too many workers", "a unix socket"],
+)
+def test_a_worker_that_cannot_have_databases_of_its_own_is_refused(environ):
+    base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
+    result = _settings_process(REDIS_URL=f"{base}/4", **environ)
+    assert result.returncode != 0
+    assert "needs Redis databases of its own" in result.stderr

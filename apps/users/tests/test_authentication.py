@@ -30,7 +30,7 @@ def test_the_token_user_reads_what_the_orm_reads_in_one_query():
     assert user_get_for_token(str(user.pk)).pk == user.pk
 
 
-@pytest.mark.parametrize("claim", [None, "abc", "", 10**30, -1, 0, [1], {"id": 1}])
+@pytest.mark.parametrize("claim", [None, "abc", "", 10**30, -1, 0, [1], {"id": 1}, float("inf"), float("nan")])
 def test_an_id_that_names_no_user_is_none_never_an_error(claim):
     UserFactory()
     assert user_get_for_token(claim) is None
