@@ -38,10 +38,13 @@ if _worker.startswith("gw") and int(_worker[2:]) and os.environ.get("BEACON_TEST
     for _name, _above in _roles.items():
         if os.environ.get(_name):
             _moved = redis_role_url(os.environ[_name], 3 * int(_worker[2:]))
-            if _moved == os.environ[_name] or int(urlsplit(_moved).path.strip("/") or 0) + _above > 15:
+            _parts = urlsplit(_moved)
+            _db_in_query = any(part.startswith("db=") for part in _parts.query.split("&"))  # redis-py reads it first
+            if _moved == os.environ[_name] or _db_in_query or int(_parts.path.strip("/") or 0) + _above > 15:
                 raise ImproperlyConfigured(
                     f"pytest-xdist worker {_worker} needs Redis databases of its own: {_name} {os.environ[_name]!r} "
-                    "cannot move three databases per worker within Redis's 16 (at most four workers, on redis:// URLs)."
+                    "cannot move three databases per worker within Redis's 16 (at most four workers, on redis:// "
+                    "URLs with the database in the path)."
                 )
             os.environ[_name] = _moved
     os.environ["BEACON_TEST_WORKER"] = _worker

@@ -102,6 +102,8 @@ def make_scheduler(config: pytest.Config, log):
                 self._reschedule(node)
 
         def _reschedule(self, node) -> None:
+            if self.collection is None or node not in self.registered_collections:
+                return  # before the first schedule(), or a new worker still collecting: schedule() comes back to it
             while not node.shutting_down and self._pending_of(self.assigned_work[node]) < AHEAD:
                 lane = self._lane_for(node)
                 if lane is None:

@@ -241,13 +241,50 @@ def test_each_worker_has_its_own_redis_databases_and_cpu_share():
     assert (cache["redis"], cache["cache"]) == (f"{base}/7", f"{base}/15")
 
 
+def test_a_new_worker_still_collecting_gets_no_tests_until_it_has_collected(tmp_path):
+    """Two crashes in a row in `main`: the second comes while the first one's new worker is still collecting (its
+    workers after the first two collect slowly here). It must be given nothing before its collection arrives (it
+    was: a KeyError, then a hang with the crash unreported), and the run must end with every test accounted for."""
+    suite = """
+    if os.environ["PYTEST_XDIST_WORKER"] not in ("gw0", "gw1"):
+        time.sleep(3)  # a new worker collecting slowly, as one loading Django and the whole suite does
+
+    @pytest.mark.parametrize("n", range(4))
+    def test_main(n):
+        record(f"main {n}", "start")
+        if n < 2:
+            os._exit(1)
+        record(f"main {n}", "end")
+
+    @pytest.mark.beside
+    @pytest.mark.parametrize("n", range(3))
+    def test_beside(n):
+        record(f"beside {n}", "start")
+        time.sleep(1)
+        record(f"beside {n}", "end")
+
+    @pytest.mark.alone
+    def test_alone():
+        record("alone", "start")
+        record("alone", "end")
+    """
+    result, events = run_suite(tmp_path, suite, "-n", "2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 failed" in result.stdout and "6 passed" in result.stdout
+    assert {e["test"] for e in events if e["phase"] == "end"} == {
+        "main 2", "main 3", "beside 0", "beside 1", "beside 2", "alone"
+    }  # fmt: skip
+    assert alone_started_after_every_other_ended(events)
+
+
 @pytest.mark.parametrize(
     "environ",
     [
         {"PYTEST_XDIST_WORKER": "gw4"},  # databases 16-18: Redis has 16
         {"PYTEST_XDIST_WORKER": "gw1", "CACHE_REDIS_URL": "unix:///tmp/redis.sock?db=6"},  # no database to move
+        {"PYTEST_XDIST_WORKER": "gw1", "CACHE_REDIS_URL": "redis://127.0.0.1:1?db=6"},  # redis-py reads ?db= first
     ],
-    ids=["too many workers", "a unix socket"],
+    ids=["too many workers", "a unix socket", "the database in the query"],
 )
 def test_a_worker_that_cannot_have_databases_of_its_own_is_refused(environ):
     base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
