@@ -33,7 +33,7 @@ SUITE = """
 @pytest.mark.parametrize("n", ["1", "2", "a@b", "4"])
 def test_main(n):
     record(f"main {n}", "start")
-    time.sleep(0.3)
+    time.sleep(0.3)  # stands for a long lane: no test waits on it, a broken barrier would show in the order
     record(f"main {n}", "end")
 
 @pytest.mark.fuzz
@@ -148,7 +148,7 @@ def test_a_failure_with_x_stops_the_other_lane(tmp_path):
     @pytest.mark.parametrize("n", range(10))
     def test_main(n):
         record(f"main {n}", "start")
-        time.sleep(0.3)
+        time.sleep(0.3)  # a lane still running when the other fails: without the stop all ten would end
         record(f"main {n}", "end")
 
     @pytest.mark.beside
@@ -208,6 +208,7 @@ def _settings_process(**environ: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key not in moved}
     env.update(DJANGO_SETTINGS_MODULE="config.settings.test", **environ)
     command = [sys.executable, "-c", code]
+    # Loading the settings takes about a second; the timeout only keeps a hung process from hanging the suite.
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -244,7 +245,8 @@ def test_each_worker_has_its_own_redis_databases_and_cpu_share():
 def test_a_new_worker_still_collecting_gets_no_tests_until_it_has_collected(tmp_path):
     """Two crashes in a row in `main`: the second comes while the first one's new worker is still collecting (its
     workers after the first two collect slowly here). It must be given nothing before its collection arrives (it
-    was: a KeyError, then a hang with the crash unreported), and the run must end with every test accounted for."""
+    was: a KeyError, then a hang with the crash unreported), and the run must end with every test accounted for.
+    The pauses only make that order of events likely; the assertions hold in any order."""
     suite = """
     if os.environ["PYTEST_XDIST_WORKER"] not in ("gw0", "gw1"):
         time.sleep(3)  # a new worker collecting slowly, as one loading Django and the whole suite does
@@ -260,7 +262,7 @@ def test_a_new_worker_still_collecting_gets_no_tests_until_it_has_collected(tmp_
     @pytest.mark.parametrize("n", range(3))
     def test_beside(n):
         record(f"beside {n}", "start")
-        time.sleep(1)
+        time.sleep(1)  # keeps the first workers busy until the first new worker is collecting: the case under test
         record(f"beside {n}", "end")
 
     @pytest.mark.alone
