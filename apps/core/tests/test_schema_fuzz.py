@@ -12,6 +12,7 @@ from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import CheckContext
 from schemathesis.config import PositiveDataAcceptanceConfig
 from schemathesis.specs.openapi.checks import ignored_auth
 
@@ -44,11 +45,21 @@ def ignored_auth_once_per_operation(ctx, response, case):
 
 # Every check runs. `positive_data_acceptance` (schema-valid input is accepted) runs through
 # `positive_data_acceptance_or_stated_rule`, which lets through only the refusals the schema cannot
-# state and the API documents (state, clock, credentials, cross-field rules): see fuzz_rules.py.
+# state and the API documents (state, clock, credentials, cross-field rules): see fuzz_rules.py. That
+# check is registered (`@schemathesis.check`, for `make fuzz`), so it is one of the default checks
+# already and is not added again (it ran twice per case when it was).
 # `ignored_auth` runs through `ignored_auth_once_per_operation` (above): every operation's
 # authentication is still proved enforced, once per run, as schemathesis's own runner does.
 EXCLUDED = [schemathesis.checks.positive_data_acceptance, schemathesis.checks.ignored_auth]
-ADDITIONAL = [positive_data_acceptance_or_stated_rule, ignored_auth_once_per_operation]
+ADDITIONAL = [ignored_auth_once_per_operation]
+
+
+def checks_run(api):
+    """The checks `case.call_and_validate` runs on each response with EXCLUDED and ADDITIONAL, in order."""
+    context = CheckContext(
+        override=None, auth=None, headers=None, config=api.config.checks, transport_kwargs=None, response_checks=None
+    )
+    return [check for check in [*context.internals.checks, *ADDITIONAL] if check not in EXCLUDED]
 
 
 @pytest.fixture
@@ -90,3 +101,14 @@ def test_api_conforms_to_its_schema(case, fuzz_owner):
         case.path_parameters["org_slug"] = organization.slug
     headers = {"Authorization": f"Bearer {token_pair(owner)['access']}"}
     case.call_and_validate(headers=headers, excluded_checks=EXCLUDED, additional_checks=ADDITIONAL)
+
+
+def test_each_check_runs_once_with_the_stated_rules(api_schema):
+    """The stated-rule form of `positive_data_acceptance` and the once-per-operation `ignored_auth` run, each once
+    per response, and the built-in forms they replace do not run."""
+    checks = checks_run(api_schema)
+    for check in (positive_data_acceptance_or_stated_rule, ignored_auth_once_per_operation):
+        assert checks.count(check) == 1, check.__name__
+    assert schemathesis.checks.positive_data_acceptance not in checks
+    assert schemathesis.checks.ignored_auth not in checks
+    assert len(checks) == len(set(checks))
