@@ -45,6 +45,49 @@ def pytest_xdist_make_scheduler(config, log):
     return make_scheduler(config, log) if config.getvalue("dist") == "load" else None
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """In the controller of a run in lanes, time the lanes (LaneTimes)."""
+    workers = config.getoption("numprocesses", None)
+    if workers and config.getoption("dist", None) == "load" and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(LaneTimes(), "lane-times")
+
+
+class LaneTimes:
+    """Each lane's tests, their time (setup, call and teardown) and its span, from the run's first test start to the
+    lane's first test start and last test end: printed at the end of a run in lanes, to show whether they are even."""
+
+    def __init__(self) -> None:
+        self.lanes: dict[str, dict] = {}
+
+    def pytest_runtest_logreport(self, report) -> None:
+        # The controller gets every worker's reports (pytest-xdist passes them on through this hook).
+        lane = self.lanes.setdefault(
+            lane_of(report.nodeid), {"tests": set(), "seconds": 0.0, "start": None, "stop": 0.0}
+        )
+        lane["tests"].add(report.nodeid)
+        lane["seconds"] += report.duration
+        lane["start"] = report.start if lane["start"] is None else min(lane["start"], report.start)
+        lane["stop"] = max(lane["stop"], report.stop)
+
+    def lines(self) -> list[str]:
+        if not self.lanes:
+            return []
+        first = min(lane["start"] for lane in self.lanes.values())
+        return [
+            f"{name}: {len(lane['tests'])} test{'s' * (len(lane['tests']) != 1)}, {lane['seconds']:.0f} s of tests, "
+            f"from {lane['start'] - first:.0f} s to {lane['stop'] - first:.0f} s"
+            for name in LANES
+            if (lane := self.lanes.get(name))
+        ]
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if lines := self.lines():
+            terminalreporter.write_sep("-", "lanes")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
 def lane_tag(items: list[pytest.Item]) -> None:
     """In a worker, after collection: append `@<lane>` to the node id of each test outside `main`."""
     for item in items:

@@ -3,6 +3,7 @@ Redis databases and CPU share (config/settings/test.py)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -112,6 +113,11 @@ def test_lanes_run_in_their_own_workers_and_alone_runs_after_every_other(tmp_pat
     assert main == [(f"main {n}", phase) for n in ["1", "2", "a@b", "4"] for phase in ("start", "end")]
     assert len([e for e in events if e["phase"] == "end"]) == 8
     assert alone_started_after_every_other_ended(events)
+    # The run ends with each lane's tests and times.
+    summary = result.stdout.split(" lanes ")[-1]
+    assert re.search(r"^main: 4 tests, \d+ s of tests, from \d+ s to \d+ s$", summary, re.M), summary
+    assert re.search(r"^beside: 3 tests, ", summary, re.M), summary
+    assert re.search(r"^alone: 1 test, ", summary, re.M), summary
 
 
 TINY = """
