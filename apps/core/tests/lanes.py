@@ -53,6 +53,10 @@ def pytest_configure(config):
         config.pluginmanager.register(LaneTimes(), "lane-times")
 
 
+#: what schemathesis sets on its subtests' reports under pytest 8 (pytest 9's own subtests are `SubtestReport`s)
+SCHEMATHESIS_SUBTEST = "_schemathesis_subtest"
+
+
 class LaneTimes:
     """Each lane's tests, their time (setup, call and teardown) and its span, from the run's first test start to the
     lane's first test start and last test end: printed at the end of a run in lanes, to show whether they are even."""
@@ -61,7 +65,11 @@ class LaneTimes:
         self.lanes: dict[str, dict] = {}
 
     def pytest_runtest_logreport(self, report) -> None:
-        # The controller gets every worker's reports (pytest-xdist passes them on through this hook).
+        # The controller gets every worker's reports (pytest-xdist passes them on through this hook). A subtest's
+        # report (the schema fuzz test's, one per API operation: "<test id>@beside[GET /path]") is part of its test,
+        # whose own report has the time: it is not counted again.
+        if getattr(report, SCHEMATHESIS_SUBTEST, False) or type(report).__name__ == "SubtestReport":
+            return
         lane = self.lanes.setdefault(
             lane_of(report.nodeid), {"tests": set(), "seconds": 0.0, "start": None, "stop": 0.0}
         )

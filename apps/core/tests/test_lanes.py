@@ -8,15 +8,16 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from apps.core.tests.lanes import MAIN, lane_of
+from apps.core.tests.lanes import MAIN, LaneTimes, lane_of
 
 ROOT = Path(__file__).resolve().parents[3]
 
-# Toy suites in processes of their own, and settings read in subprocesses: `make test` runs it beside the main lane.
-pytestmark = pytest.mark.beside
+# Toy suites in processes of their own, and settings read in subprocesses: nothing here reaches the other worker, but
+# the module stays in the `main` lane, which ended about 45 s before `beside` when it ran there (docs/testing.md).
 
 # Each test of a toy suite appends what it saw to events.jsonl.
 RECORD = """
@@ -94,6 +95,27 @@ def alone_started_after_every_other_ended(events: list[dict]) -> bool:
 )
 def test_lane_of_a_node_id(nodeid, lane):
     assert lane_of(nodeid) == lane
+
+
+def test_lane_times_count_each_test_once_with_its_phases_and_leave_subtests_to_their_test():
+    def report(nodeid, start, stop, **extra):
+        return SimpleNamespace(nodeid=nodeid, start=start, stop=stop, duration=stop - start, **extra)
+
+    times = LaneTimes()
+    for each in (
+        report("a.py::test_main[1]", 100.0, 101.0),  # setup
+        report("a.py::test_main[1]", 101.0, 103.0),  # call
+        report("a.py::test_fuzz@beside", 100.0, 160.0),
+        # the fuzz test's report per API operation, within its own time
+        report("a.py::test_fuzz@beside[GET /api/v1/x/]", 100.0, 130.0, _schemathesis_subtest=True),
+        report("a.py::test_alone@alone", 160.0, 165.0),
+    ):
+        times.pytest_runtest_logreport(each)
+    assert times.lines() == [
+        "main: 1 test, 3 s of tests, from 0 s to 3 s",
+        "beside: 1 test, 60 s of tests, from 0 s to 60 s",
+        "alone: 1 test, 5 s of tests, from 60 s to 65 s",
+    ]
 
 
 def test_lanes_run_in_their_own_workers_and_alone_runs_after_every_other(tmp_path):
