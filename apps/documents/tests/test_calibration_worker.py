@@ -19,7 +19,7 @@ from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory
 from conftest import client_for
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.beside]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def wait_until(check, what: str, timeout: float = 240):
