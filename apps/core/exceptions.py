@@ -18,7 +18,7 @@ from django.core.exceptions import (
 )
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, IntegrityError, connections
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -104,6 +104,46 @@ def request_error(exc) -> ApplicationError | None:
     return None
 
 
+#: PostgreSQL's codes for the rules another request's write can make this one break: unique key, reference, exclusion
+RACE_SQLSTATES = {"23505", "23503", "23P01"}
+
+
+def integrity_error(exc: IntegrityError) -> ApplicationError:
+    """A write PostgreSQL refused by a rule of the data although the request's own checks passed: the net under
+    what the services do not foresee, so that it is never a 500. The transaction is rolled back (nothing of the
+    request is kept), the rule is named in `details`, and a warning with the traceback goes to the log, since a
+    refusal no check foresaw may be a check missing.
+
+    - A unique key, a reference or an exclusion (RACE_SQLSTATES): another request changed the same data between the
+      check and the write (two organizations given one slug at the same moment): 409 `conflict`, send it again. The
+      services turn the races they expect into answers of their own (two uploads of one file: a `duplicate`).
+    - Another rule (a value a column refuses: NOT NULL, CHECK): 400 `invalid`."""
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    rule = getattr(diag, "constraint_name", None) or getattr(diag, "column_name", None) or ""
+    race = getattr(cause, "sqlstate", None) in RACE_SQLSTATES
+    logger.warning(
+        "Write refused by a data rule (%s): answered %s",
+        rule or type(cause).__name__,
+        409 if race else 400,
+        exc_info=exc,
+    )
+    named = f" ({rule})" if rule else ""
+    if race:
+        return ApplicationError(
+            "Another request changed the same data at the same time, and this one now breaks a rule of the data"
+            f"{named}. Nothing of it was saved; send it again.",
+            code="conflict",
+            status_code=status.HTTP_409_CONFLICT,
+            extra={"constraint": rule} if rule else {},
+        )
+    return ApplicationError(
+        f"The request's data breaks a rule of the database{named}; nothing of it was saved.",
+        code="invalid",
+        extra={"constraint": rule} if rule else {},
+    )
+
+
 def error_messages_flatten(detail, prefix: str = "") -> list[str]:
     """A nested DRF ValidationError detail as readable lines: "field: message" (nested:
     "tags[2]: ...", "parent.name: ..."); the envelope's message and bulk rows' `errors` use it."""
@@ -182,6 +222,8 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif (django_error := request_error(exc)) is not None:
         exc = django_error
+    elif isinstance(exc, IntegrityError):
+        exc = integrity_error(exc)
 
     response = drf_exception_handler(exc, context)
     if response is None:

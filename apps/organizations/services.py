@@ -61,9 +61,9 @@ def plan_limit_check(*, organization: Organization, limit: str, used: int | floa
 # --------------------------------------------------------------------------- organizations
 
 
-def _unique_slug(name: str) -> str:
+def _unique_slug(name: str, *, suffixed: bool = False) -> str:
     base = slugify(name)[:50] or "org"
-    slug = base
+    slug = f"{base}-{secrets.token_hex(3)}" if suffixed else base
     while Organization.objects.filter(slug=slug).exists():
         slug = f"{base}-{secrets.token_hex(3)}"
     return slug
@@ -71,12 +71,25 @@ def _unique_slug(name: str) -> str:
 
 @transaction.atomic
 def organization_create(*, user, name: str, slug: str | None = None, plan: Plan | None = None) -> Organization:
-    """Create an organization; its creator becomes its owner."""
+    """Create an organization; its creator becomes its owner.
+
+    Two creations at the same moment can both find a slug free: the one that commits second is told its slug is
+    taken when it chose it, or gets another one when the slug was made from the name."""
+    taken = {"slug": [f"The slug '{slug}' is taken."]}
     if slug and Organization.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": [f"The slug '{slug}' is taken."]})
+        raise ValidationError(taken)
     organization = Organization(name=name, slug=slug or _unique_slug(name), plan=plan or plan_default())
     organization.full_clean()
-    organization.save()
+    try:
+        with transaction.atomic():
+            organization.save()
+    except IntegrityError as exc:
+        if "slug" not in (getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""):
+            raise
+        if slug:
+            raise ValidationError(taken) from exc
+        organization.slug = _unique_slug(name, suffixed=True)
+        organization.save()
     Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
     members_changed_send(organization_id=organization.pk, user_ids=[user.pk])
     return organization

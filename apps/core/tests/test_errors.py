@@ -177,3 +177,48 @@ def test_oversized_body_is_a_json_413(settings, organization, owner):
         "message": "The request body is larger than the 1000 bytes limit (DATA_UPLOAD_MAX_MEMORY_SIZE).",
         "details": {"limit_bytes": 1000},
     }
+
+
+def test_a_write_refused_by_a_data_rule_is_a_409_that_keeps_nothing(db, monkeypatch, caplog):
+    """The net under the races the services do not foresee: a write PostgreSQL refuses (here a unique key, as when
+    two requests create the same thing at the same moment) answers 409 `conflict` naming the rule, not a 500; what
+    the request wrote before is rolled back, and the log keeps the traceback."""
+    from apps.organizations.tests.factories import plan
+    from apps.users import services
+
+    free = plan("free")
+
+    def collide(**kwargs):
+        User.objects.create_user(email="first@example.com", password="x-very-long-password")
+        Organization.objects.create(name="One", slug="same-slug", plan=free)
+        Organization.objects.create(name="Two", slug="same-slug", plan=free)  # the key another request took first
+
+    monkeypatch.setattr(services, "user_register", collide)
+    response = APIClient().post(
+        "/api/v1/auth/register/", {"email": "first@example.com", "password": "x-very-long-password"}, format="json"
+    )
+    error = assert_envelope(response, 409, "conflict")
+    assert error["details"] == {"constraint": "organizations_organization_slug_key"}
+    assert "organizations_organization_slug_key" in error["message"]
+    assert "same-slug" not in error["message"]  # the key's values are not repeated back
+    assert not User.objects.filter(email="first@example.com").exists()
+    assert not Organization.objects.exists()
+    assert any("answered 409" in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+def test_a_value_the_database_refuses_is_a_400_that_keeps_nothing(db, monkeypatch):
+    """A rule of one value (here NOT NULL) that no check before the write caught: 400 `invalid` naming the column."""
+    from apps.users import services
+
+    def incomplete(**kwargs):
+        User.objects.create_user(email="first@example.com", password="x-very-long-password")
+        Organization.objects.create(name="No plan", slug="no-plan")  # plan is required
+
+    monkeypatch.setattr(services, "user_register", incomplete)
+    response = APIClient().post(
+        "/api/v1/auth/register/", {"email": "first@example.com", "password": "x-very-long-password"}, format="json"
+    )
+    error = assert_envelope(response, 400, "invalid")
+    assert error["details"] == {"constraint": "plan_id"}
+    assert not User.objects.filter(email="first@example.com").exists()
+    assert not Organization.objects.exists()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from apps.core.exceptions import ApplicationError
@@ -198,10 +198,23 @@ def _files_delete(names) -> None:
         storage.delete(name)
 
 
+def _documents_lock(organization) -> None:
+    """Until the transaction ends, the writes that add documents to `organization` run one at a time (a transaction
+    advisory lock, as boards and personality use per member), each seeing what the one before it committed. Two
+    uploads of the same file at once then make one document and one `duplicate`, not a refused insert, and two
+    uploads cannot together pass a plan limit (documents per bot, storage per organization) that each checks
+    against what is stored. Held for the rows alone: the files are stored before, outside the transaction. An
+    advisory lock, not the organization's row: a row lock would also hold up every insert that references the
+    organization (its foreign-key check), events and chunks included."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"documents:{organization.pk}"])
+
+
 def _documents_store(
     organization, bot, files: list[IncomingFile], stored: dict[str, str], *, created_by, enqueue: bool
 ) -> list[UploadOutcome]:
     """The rows of an upload, in the caller's transaction; files already in storage (`stored`)."""
+    _documents_lock(organization)
     seen: dict[str, Document] = {}
     plan: list[tuple[IncomingFile, Document | None, Document | None]] = []
     for incoming in files:
@@ -294,6 +307,7 @@ def document_create_from_text(*, organization, bot, title: str, text: str, url: 
     assert bot.organization_id == organization.pk
     data = text.encode()
     digest = hashlib.sha256(data).hexdigest()
+    _documents_lock(organization)
     existing = Document.objects.filter(bot=bot, sha256=digest).first()
     if existing is not None:
         return existing, "duplicate"

@@ -297,6 +297,95 @@ def test_upload_racing_a_deletion_stores_the_file_it_then_needs(organization, bo
     )
 
 
+def _in_another_connection(result: dict, call) -> threading.Thread:
+    """`call()` in a thread of its own (its own database connection); its return value or exception in `result`."""
+
+    def run():
+        try:
+            result["value"] = call()
+        except Exception as exc:  # noqa: BLE001 - the test asserts on it
+            result["error"] = exc
+        finally:
+            connection.close()
+
+    return threading.Thread(target=run)
+
+
+def _wait_until_a_lock_is_awaited() -> None:
+    for _ in range(600):  # a bound against a hang only: the other connection normally waits at once
+        if _lock_waiters():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the other connection never waited for a lock")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_same_file_uploaded_twice_at_once_makes_one_document_and_a_duplicate(organization, bot):
+    """Two uploads of one file at the same moment: one document and one `duplicate`, not a refused insert (a 500 in
+    the API before). This connection runs an upload's transaction and holds it open after inserting the document;
+    the second upload, in another connection, looked before the first committed and found nothing."""
+    from apps.documents.services.upload import _documents_store, _file_store
+
+    incoming = IncomingFile("refunds.txt", V1.encode())
+    result = {}
+    second = _in_another_connection(result, lambda: upload(organization, bot, ("copy of refunds.txt", V1.encode())))
+    with transaction.atomic():
+        stored = {incoming.sha256: _file_store(organization=organization, bot=bot, incoming=incoming)}
+        [first] = _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
+        second.start()
+        _wait_until_a_lock_is_awaited()
+    second.join(timeout=60)
+
+    assert "error" not in result, result.get("error")
+    [duplicate] = result["value"]
+    assert (first.outcome, duplicate.outcome, duplicate.document.pk) == ("created", "duplicate", first.document.pk)
+    assert list(Document.objects.values_list("pk", flat=True)) == [first.document.pk]
+    assert stored_files() == [Document.objects.get().file.path]  # the second upload wrote no file of its own
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_same_text_added_twice_at_once_makes_one_document_and_a_duplicate(organization, bot):
+    result = {}
+    second = _in_another_connection(
+        result, lambda: document_create_from_text(organization=organization, bot=bot, title="B", text=V1)
+    )
+    with transaction.atomic():
+        first, outcome = document_create_from_text(organization=organization, bot=bot, title="A", text=V1)
+        second.start()
+        _wait_until_a_lock_is_awaited()
+    second.join(timeout=60)
+
+    assert "error" not in result, result.get("error")
+    again, second_outcome = result["value"]
+    assert (outcome, second_outcome, again.pk) == ("created", "duplicate", first.pk)
+    assert Document.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_uploads_at_once_cannot_pass_the_documents_limit_together(organization, bot):
+    """Each upload checks the plan's documents per bot against what is stored: at one below the limit, two at once
+    both found room before; now the second sees the first and is refused."""
+    from apps.documents.services.upload import _documents_store, _file_store
+
+    organization.plan = tiny_plan(max_documents_per_bot=2, max_storage_mb=100)
+    organization.save()
+    upload(organization, bot, ("one.txt", V1.encode()))
+    incoming = IncomingFile("two.txt", V2.encode())
+    result = {}
+    third = b"Gift cards never expire and can be used in every shop."
+    second = _in_another_connection(result, lambda: upload(organization, bot, ("three.txt", third)))
+    with transaction.atomic():
+        stored = {incoming.sha256: _file_store(organization=organization, bot=bot, incoming=incoming)}
+        _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
+        second.start()
+        _wait_until_a_lock_is_awaited()
+    second.join(timeout=60)
+
+    assert isinstance(result.get("error"), PlanLimitExceeded), result
+    assert Document.objects.count() == 2
+    assert len(stored_files()) == 2  # the refused upload's file is gone
+
+
 # --------------------------------------------------------------------------- versions
 
 

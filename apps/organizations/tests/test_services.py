@@ -15,28 +15,35 @@ Coverage:
   which is only rewritten after a minute; malformed, unknown-prefix, wrong-secret, revoked and expired keys
   raise AuthenticationFailed with their message;
 - invitations_purge_expired: deletes invitations whose expiry is older than the cutoff (also accepted ones),
-  keeps recent and pending ones, honours `older_than_days`, returns the count; revoked long ago are deleted too.
+  keeps recent and pending ones, honours `older_than_days`, returns the count; revoked long ago are deleted too;
+- organization_create at the same moment as another creation of the same slug (the other's transaction held open
+  until this one waits on the slug's key): a slug chosen is "taken" (400), a slug made from the name gets another.
 """
 
 import secrets
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed, NotFound
 
 from apps.core.exceptions import PlanLimitExceeded
 from apps.core.tests.orm import assert_reads_as_the_orm
-from apps.organizations.models import ApiKey, Invitation, Membership, Role, hash_secret
+from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Role, hash_secret
 from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix, organization_access_get
 from apps.organizations.services import (
     api_key_authenticate,
     api_key_create,
     invitations_purge_expired,
+    organization_create,
     plan_limit_check,
 )
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for, plan
+from apps.users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -331,3 +338,65 @@ def test_purge_deletes_invitations_revoked_before_the_cutoff():
     make_invitation(organization, days_ago=32, expires_in_days=-25, revoked_at=timezone.now() - timedelta(days=31))
 
     assert invitations_purge_expired(older_than_days=30) == 1
+
+
+# --------------------------------------------------------------------------- organization_create at the same moment
+
+
+def _create_beside_an_open_creation(first: dict, second: dict) -> dict:
+    """`organization_create(**first)` in this connection, its transaction held open until `organization_create(
+    **second)`, in another connection, has looked (and found the slug free) and waits on the slug's key; then the
+    first commits. The second's result or exception."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = organization_create(**second)
+        except Exception as exc:  # noqa: BLE001 - the test asserts on it
+            result["error"] = exc
+        finally:
+            connection.close()
+
+    plan("free")  # the default plan (a transactional test before this one may have flushed the seeded plans)
+    other = threading.Thread(target=run)
+    with transaction.atomic():
+        organization_create(**first)
+        other.start()
+        for _ in range(600):  # a bound against a hang only: the other creation waits at once
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE NOT l.granted AND a.datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the other creation never waited on the slug's key")
+    other.join(timeout=60)
+    return result
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_slug_chosen_at_the_same_moment_as_another_is_taken():
+    """Both requests found "acme" free; the second to commit is told it is taken (a 500 before), and has no
+    organization."""
+    first, second = UserFactory(), UserFactory()
+    result = _create_beside_an_open_creation(
+        {"user": first, "name": "Acme", "slug": "acme"}, {"user": second, "name": "Acme Two", "slug": "acme"}
+    )
+    assert isinstance(result.get("error"), ValidationError), result
+    assert result["error"].message_dict == {"slug": ["The slug 'acme' is taken."]}
+    assert list(Organization.objects.values_list("slug", flat=True)) == ["acme"]
+    assert not Membership.objects.filter(user=second).exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_slug_made_from_the_name_at_the_same_moment_as_another_gets_another():
+    first, second = UserFactory(), UserFactory()
+    result = _create_beside_an_open_creation({"user": first, "name": "Acme"}, {"user": second, "name": "Acme"})
+    assert "error" not in result, result.get("error")
+    organization = result["value"]
+    assert organization.slug.startswith("acme-") and len(organization.slug) == len("acme-") + 6
+    assert sorted(Organization.objects.values_list("slug", flat=True)) == ["acme", organization.slug]
+    assert Membership.objects.get(user=second).organization == organization
