@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.exceptions import TokenError
@@ -33,11 +33,20 @@ def password_validate(password: str, user, *, field: str = "password") -> None:
 
 @transaction.atomic
 def user_register(*, email: str, password: str, **profile) -> User:
+    """A new account. Two registrations of one e-mail at the same moment both find it free: the second to commit is
+    told it exists, as it would be a moment later."""
     email = User.objects.normalize_email(email).lower()
+    exists = ValidationError({"email": ["An account with this e-mail already exists."]})
     if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": ["An account with this e-mail already exists."]})
+        raise exists
     password_validate(password, User(email=email, **profile))
-    return User.objects.create_user(email=email, password=password, **profile)
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password, **profile)
+    except IntegrityError as exc:
+        if "email" in (getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""):
+            raise exists from exc
+        raise
 
 
 def user_update(*, user: User, data: dict) -> tuple[User, bool]:

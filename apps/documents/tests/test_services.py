@@ -42,6 +42,7 @@ from apps.bots.models import Bot
 from apps.bots.tests.factories import BotFactory
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
+from apps.core.tests.concurrency import in_another_connection, lock_waiters, wait_until_a_lock_is_awaited
 from apps.documents.extraction import ExtractionError
 from apps.documents.models import Chunk, ChunkEmbedding, Document
 from apps.documents.selectors import chunk_search
@@ -248,15 +249,6 @@ def test_refusal_inside_the_transaction_deletes_the_written_files(organization, 
     assert stored_files() == []
 
 
-def _lock_waiters() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE NOT l.granted AND a.datname = current_database()"
-        )
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_upload_racing_a_deletion_stores_the_file_it_then_needs(organization, bot):
     """issue 15: bytes the bot already has are not written again; when their document is deleted
@@ -281,7 +273,7 @@ def test_upload_racing_a_deletion_stores_the_file_it_then_needs(organization, bo
         list(Document.objects.select_for_update().filter(pk=x1.document.pk))
         uploader.start()
         for _ in range(600):  # a bound against a hang only; the upload normally waits at once
-            if _lock_waiters():
+            if lock_waiters():
                 break
             time.sleep(0.05)
         document_delete(document=Document.objects.get(pk=y.document.pk))
@@ -297,28 +289,6 @@ def test_upload_racing_a_deletion_stores_the_file_it_then_needs(organization, bo
     )
 
 
-def _in_another_connection(result: dict, call) -> threading.Thread:
-    """`call()` in a thread of its own (its own database connection); its return value or exception in `result`."""
-
-    def run():
-        try:
-            result["value"] = call()
-        except Exception as exc:  # noqa: BLE001 - the test asserts on it
-            result["error"] = exc
-        finally:
-            connection.close()
-
-    return threading.Thread(target=run)
-
-
-def _wait_until_a_lock_is_awaited() -> None:
-    for _ in range(600):  # a bound against a hang only: the other connection normally waits at once
-        if _lock_waiters():
-            return
-        time.sleep(0.05)
-    raise AssertionError("the other connection never waited for a lock")
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_same_file_uploaded_twice_at_once_makes_one_document_and_a_duplicate(organization, bot):
     """Two uploads of one file at the same moment: one document and one `duplicate`, not a refused insert (a 500 in
@@ -328,12 +298,12 @@ def test_the_same_file_uploaded_twice_at_once_makes_one_document_and_a_duplicate
 
     incoming = IncomingFile("refunds.txt", V1.encode())
     result = {}
-    second = _in_another_connection(result, lambda: upload(organization, bot, ("copy of refunds.txt", V1.encode())))
+    second = in_another_connection(result, lambda: upload(organization, bot, ("copy of refunds.txt", V1.encode())))
     with transaction.atomic():
         stored = {incoming.sha256: _file_store(organization=organization, bot=bot, incoming=incoming)}
         [first] = _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
         second.start()
-        _wait_until_a_lock_is_awaited()
+        wait_until_a_lock_is_awaited()
     second.join(timeout=60)
 
     assert "error" not in result, result.get("error")
@@ -346,13 +316,13 @@ def test_the_same_file_uploaded_twice_at_once_makes_one_document_and_a_duplicate
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_same_text_added_twice_at_once_makes_one_document_and_a_duplicate(organization, bot):
     result = {}
-    second = _in_another_connection(
+    second = in_another_connection(
         result, lambda: document_create_from_text(organization=organization, bot=bot, title="B", text=V1)
     )
     with transaction.atomic():
         first, outcome = document_create_from_text(organization=organization, bot=bot, title="A", text=V1)
         second.start()
-        _wait_until_a_lock_is_awaited()
+        wait_until_a_lock_is_awaited()
     second.join(timeout=60)
 
     assert "error" not in result, result.get("error")
@@ -373,12 +343,12 @@ def test_two_uploads_at_once_cannot_pass_the_documents_limit_together(organizati
     incoming = IncomingFile("two.txt", V2.encode())
     result = {}
     third = b"Gift cards never expire and can be used in every shop."
-    second = _in_another_connection(result, lambda: upload(organization, bot, ("three.txt", third)))
+    second = in_another_connection(result, lambda: upload(organization, bot, ("three.txt", third)))
     with transaction.atomic():
         stored = {incoming.sha256: _file_store(organization=organization, bot=bot, incoming=incoming)}
         _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
         second.start()
-        _wait_until_a_lock_is_awaited()
+        wait_until_a_lock_is_awaited()
     second.join(timeout=60)
 
     assert isinstance(result.get("error"), PlanLimitExceeded), result

@@ -21,17 +21,16 @@ Coverage:
 """
 
 import secrets
-import threading
-import time
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed, NotFound
 
 from apps.core.exceptions import PlanLimitExceeded
+from apps.core.tests.concurrency import in_another_connection, wait_until_a_lock_is_awaited
 from apps.core.tests.orm import assert_reads_as_the_orm
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Role, hash_secret
 from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix, organization_access_get
@@ -348,31 +347,12 @@ def _create_beside_an_open_creation(first: dict, second: dict) -> dict:
     **second)`, in another connection, has looked (and found the slug free) and waits on the slug's key; then the
     first commits. The second's result or exception."""
     result = {}
-
-    def run():
-        try:
-            result["value"] = organization_create(**second)
-        except Exception as exc:  # noqa: BLE001 - the test asserts on it
-            result["error"] = exc
-        finally:
-            connection.close()
-
+    other = in_another_connection(result, lambda: organization_create(**second))
     plan("free")  # the default plan (a transactional test before this one may have flushed the seeded plans)
-    other = threading.Thread(target=run)
     with transaction.atomic():
         organization_create(**first)
         other.start()
-        for _ in range(600):  # a bound against a hang only: the other creation waits at once
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                    "WHERE NOT l.granted AND a.datname = current_database()"
-                )
-                if cursor.fetchone()[0]:
-                    break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the other creation never waited on the slug's key")
+        wait_until_a_lock_is_awaited()
     other.join(timeout=60)
     return result
 

@@ -1,0 +1,45 @@
+"""Two requests at the same moment, made deterministic for tests on the real database: one transaction is held open
+in the test's connection while a call in another thread (another connection) waits on one of its locks; then the
+test commits or rolls back and looks at what the other call did."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from django.db import connection
+
+
+def lock_waiters() -> int:
+    """Connections of this database waiting for a lock (row, advisory or a transaction's key) right now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE NOT l.granted AND a.datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+def in_another_connection(result: dict, call: Callable[[], object]) -> threading.Thread:
+    """A thread (not started) that runs `call()` in a database connection of its own and puts its return value in
+    `result["value"]`, or the exception it raised in `result["error"]`."""
+
+    def run():
+        try:
+            result["value"] = call()
+        except Exception as exc:  # noqa: BLE001 - the test asserts on it
+            result["error"] = exc
+        finally:
+            connection.close()
+
+    return threading.Thread(target=run)
+
+
+def wait_until_a_lock_is_awaited() -> None:
+    """Return once another connection waits for a lock; AssertionError if none does within 30 s."""
+    for _ in range(600):  # a bound against a hang only: the other connection normally waits at once
+        if lock_waiters():
+            return
+        time.sleep(0.05)
+    raise AssertionError("no other connection waited for a lock")
