@@ -57,6 +57,7 @@ from apps.bots.models import Bot
 from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.core.tasks import enqueue_now
+from apps.documents.extraction import VERSION_LABELS
 from apps.documents.models import BotTextStats, Chunk
 from apps.documents.selectors import chunk_search
 
@@ -185,39 +186,45 @@ SENTENCE_MAX_WORDS = 16
 
 
 #: A first sentence that leans on its context ("But these are not.", "See Section 13.4 for details.",
-#: "Combines both of the above options.", "To build it, proceed as follows:") says nothing a visitor would
-#: ask about on its own: it starts mid-thought (not with a capital, or with a linking word), points
-#: elsewhere, or introduces what follows it (a colon). The words per language of the chunk ("Mais", "voir
-#: ci-dessous"; "Aber", "siehe unten"); a language not listed: English's.
+#: "Combines both of the above options.", "To build it, proceed as follows:", "This function had been documented
+#: as safe.", "That's a tough one.") says nothing a visitor would ask about on its own: it starts mid-thought (not
+#: with a capital, with a linking word, or with a pronoun or demonstrative that stands for what came before),
+#: points elsewhere, or introduces what follows it (a colon). The words per language of the chunk ("Mais", "Cette",
+#: "voir ci-dessous"; "Aber", "Dieser", "siehe unten"); a language not listed: English's. (Words that are also
+#: articles, German "das" and Dutch "het", and the pronouns that also open sentences standing on their own, "It is
+#: possible to...", "Es gibt...", "Il est...", are left out.)
 CONTEXT_WORDS = {
     "en": (
         "and but or so then also however otherwise thus hence therefore likewise similarly alternatively instead "
-        "again still yet now note if",
+        "again still yet now note if this that these those its they their such",
         "above below following follows preceding previous shown here see",
     ),
     "fr": (
-        "et mais ou donc puis alors aussi cependant toutefois sinon ainsi ensuite néanmoins pourtant remarque note si",
+        "et mais ou donc puis alors aussi cependant toutefois sinon ainsi ensuite néanmoins pourtant remarque note si "
+        "ce cet cette ces cela ceci ils elle elles",
         "ci-dessus ci-dessous suivant suivante suivants suivantes précédent précédente précédents précédentes voir "
         "voici",
     ),
     "de": (
-        "und aber oder also dann auch jedoch sonst daher deshalb trotzdem außerdem hinweis wenn falls",
+        "und aber oder also dann auch jedoch sonst daher deshalb trotzdem außerdem hinweis wenn falls "
+        "dies diese dieser dieses diesen diesem solche solcher solches",
         "oben unten folgende folgenden folgender folgendes vorherige vorherigen siehe hier nachfolgend",
     ),
     "es": (
-        "y pero entonces también además así nota si",
+        "y pero entonces también además así nota si este esta estos estas esto eso ese esa esos esas ello",
         "arriba abajo siguiente siguientes anterior anteriores véase ver aquí",
     ),
     "it": (
-        "e ma oppure quindi poi anche tuttavia altrimenti inoltre nota se",
+        "e ma oppure quindi poi anche tuttavia altrimenti inoltre nota se questo questa questi queste ciò esso essa",
         "sopra sotto seguente seguenti precedente precedenti vedere vedi qui",
     ),
     "nl": (
-        "en maar of dus dan ook echter anders daarom bovendien opmerking let als",
+        "en maar of dus dan ook echter anders daarom bovendien opmerking let als dit deze dat die zij",
         "hierboven hieronder volgende vorige zie hier",
     ),
     "pt": (
-        "e mas ou então também porém contudo nota se",
+        "e mas ou então também porém contudo nota se este esta estes estas isto isso esse essa esses essas ele ela "
+        "eles elas",
         "acima abaixo seguinte seguintes anterior anteriores veja ver aqui",
     ),
 }
@@ -236,10 +243,19 @@ CONTEXT = {
 }
 
 
+#: The notes Beacon's reStructuredText reading writes for Sphinx's version directives ("New in version 3.6: %G, %u
+#: and %V were added."): about a change of the software, not a topic a visitor asks about.
+VERSION_NOTE = re.compile(rf"^(?:{'|'.join(re.escape(label) for label in VERSION_LABELS.values())}) \S+?[:.]")
+
+
 def _leans_on_context(raw: str, clean: str, language: str = "en") -> bool:
     """`raw` is the sentence as written, `clean` without its markup."""
     linking, pointing = CONTEXT.get(language, CONTEXT["en"])
-    return raw.rstrip().endswith(":") or not clean[:1].isupper() or bool(linking.match(clean) or pointing.search(clean))
+    return (
+        raw.rstrip().endswith(":")
+        or not clean[:1].isupper()
+        or bool(linking.match(clean) or pointing.search(clean) or VERSION_NOTE.match(clean))
+    )
 
 
 def _sentence_question(text: str, language: str = "en") -> str | None:

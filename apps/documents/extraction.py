@@ -39,6 +39,14 @@ ALLOWED_EXTENSIONS = {
     "txt": "txt", "text": "txt", "md": "md", "markdown": "md", "rst": "rst", "rest": "rst", "html": "html",
     "htm": "html", "pdf": "pdf", "docx": "docx",
 }  # fmt: skip
+#: Sphinx's version directives and the words the note extraction_rst writes for each starts with ("New in version
+#: 3.6: ..."); the calibration knows such a note by them
+VERSION_LABELS = {
+    "versionadded": "New in version",
+    "versionchanged": "Changed in version",
+    "versionremoved": "Removed in version",
+    "deprecated": "Deprecated since version",
+}
 MIME_TYPES = {
     "txt": "text/plain",
     "md": "text/markdown",

@@ -28,7 +28,7 @@ from docutils.core import publish_doctree
 from docutils.parsers.rst import Directive, Parser, directives, roles, states
 from docutils.utils import unescape
 
-from apps.documents.extraction import Block, code_text, text_paragraphs
+from apps.documents.extraction import VERSION_LABELS, Block, code_text, text_paragraphs
 from apps.documents.extraction_faq import is_question, paragraph_question
 
 logger = logging.getLogger(__name__)
@@ -128,12 +128,7 @@ class _Version(_Content):
 
     required_arguments = 1
     optional_arguments = 1
-    LABELS = {
-        "versionadded": "New in version",
-        "versionchanged": "Changed in version",
-        "versionremoved": "Removed in version",
-        "deprecated": "Deprecated since version",
-    }
+    LABELS = VERSION_LABELS
 
     def run(self):
         label = self.LABELS.get(self.name.lower(), "Version")

@@ -139,8 +139,17 @@ def test_heading_and_sentence_templates():
         "The arg parameter depends on the previous event.",
         "If you are using csh or tcsh, then use this command:",
         "To build the application, proceed as follows:",
+        # a demonstrative or pronoun standing for what came before, a version note (Python's documentation)
+        "That's a tough one, in general.",
+        "This function had been documented as safe in the past.",
+        "These are stored in the table.",
+        "Their values are copied.",
+        "New in version 3.6: %G, %u and %V were added.",
+        "Deprecated since version 3.12.",
     ):
         assert calibration._sentence_question(leaning) is None, leaning
+    # a sentence that opens with "It" may stand alone ("It is possible to ...") and is asked
+    assert calibration._sentence_question("It is possible to rename a column.") == "Is it possible to rename a column?"
 
 
 @pytest.mark.parametrize(
@@ -155,6 +164,12 @@ def test_heading_and_sentence_templates():
         ("it", "Vedi la sezione 3 per i dettagli.", "Il comando rmdir rimuove una directory vuota."),
         ("nl", "Maar deze bestanden worden niet gekopieerd.", "Tijdelijke bestanden worden bij het starten gewist."),
         ("pt", "Veja a seção 3 para os detalhes.", "O comando rmdir remove um diretório vazio."),
+        ("fr", "Cette fonction renvoie une copie.", "Il est possible de renommer une colonne."),
+        ("de", "Dieser Befehl entfernt die Datei.", "Es gibt drei Arten von Indizes."),
+        ("es", "Esta función devuelve una copia.", "La función devuelve una copia."),
+        ("it", "Questa funzione restituisce una copia.", "Il comando restituisce una copia."),
+        ("nl", "Deze functie geeft een kopie terug.", "Het commando geeft een kopie terug."),
+        ("pt", "Esta função devolve uma cópia.", "A função devolve uma cópia."),
     ],
 )
 def test_first_sentences_of_other_languages(language, leaning, standing):
