@@ -32,7 +32,7 @@ from django.utils import timezone
 from apps.core.exceptions import ApplicationError
 from apps.organizations.events import members_changed_send
 from apps.organizations.models import Invitation, Membership, Role
-from apps.organizations.services import invitation_create
+from apps.organizations.services import invitation_create, plan_limit_lock
 from apps.users.events import user_profile_changed_send
 
 User = get_user_model()
@@ -87,6 +87,9 @@ def members_sync(*, organization, rows: list[MemberSyncRow], actor: Membership |
     "invited" row that has none pending). `actor`: the calling admin's membership, named as the
     inviter; None for API keys (the invitation then comes from the organization, no person)."""
     with transaction.atomic():
+        # Syncs of one organization (and invitations) take turns for its seats: two at once cannot both find the
+        # room only one has.
+        plan_limit_lock(organization=organization, limit="max_members")
         try:
             _sync(organization=organization, rows=rows, actor=actor)
         except IntegrityError as exc:  # a concurrent sync created the same account or external_id

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
@@ -56,6 +56,17 @@ def plan_limit_check(*, organization: Organization, limit: str, used: int | floa
         "Upgrade the plan or remove some first.",
         extra={"limit": limit, "allowed": allowed, "used": used},
     )
+
+
+def plan_limit_lock(*, organization: Organization, limit: str) -> None:
+    """Until the transaction ends, the creations `limit` counts in this organization take turns (a transaction
+    advisory lock), so that two at once cannot both find room that only one of them has: call it before counting
+    for `plan_limit_check`, inside the transaction that creates. (An advisory lock, not the organization's row: a
+    row lock would also hold up every insert that references the organization.)"""
+    if not connection.in_atomic_block:
+        raise RuntimeError("plan_limit_lock() holds its lock for a transaction: call it inside one")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"plan:{organization.pk}:{limit}"])
 
 
 # --------------------------------------------------------------------------- organizations
@@ -187,6 +198,7 @@ def invitation_create(
         organization=organization, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
     )
     open_invitations.update(revoked_at=timezone.now())
+    plan_limit_lock(organization=organization, limit="max_members")
     plan_limit_check(organization=organization, limit="max_members", used=_member_count(organization))
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
@@ -274,6 +286,7 @@ def invitation_accept(
     if invitation.organization.memberships.filter(user=user).exists():
         raise ApplicationError("You are already a member of this organization.", code="already_member")
     # The invitation itself counted as a pending member; accepting it does not add one.
+    plan_limit_lock(organization=invitation.organization, limit="max_members")
     plan_limit_check(
         organization=invitation.organization,
         limit="max_members",
@@ -306,6 +319,7 @@ def api_key_create(
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": ["The expiry must be in the future."]})
     now = timezone.now()
+    plan_limit_lock(organization=organization, limit="max_api_keys")
     active = (
         ApiKey.objects.filter(organization=organization, revoked_at__isnull=True)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))

@@ -17,7 +17,9 @@ Coverage:
 - invitations_purge_expired: deletes invitations whose expiry is older than the cutoff (also accepted ones),
   keeps recent and pending ones, honours `older_than_days`, returns the count; revoked long ago are deleted too;
 - organization_create at the same moment as another creation of the same slug (the other's transaction held open
-  until this one waits on the slug's key): a slug chosen is "taken" (400), a slug made from the name gets another.
+  until this one waits on the slug's key): a slug chosen is "taken" (400), a slug made from the name gets another;
+- plan limits at the same moment: a second API key or invitation created while the first one's transaction is
+  still open waits for it (plan_limit_lock) and is refused when the first took the last place.
 """
 
 import secrets
@@ -37,6 +39,7 @@ from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix, 
 from apps.organizations.services import (
     api_key_authenticate,
     api_key_create,
+    invitation_create,
     invitations_purge_expired,
     organization_create,
     plan_limit_check,
@@ -380,3 +383,53 @@ def test_a_slug_made_from_the_name_at_the_same_moment_as_another_gets_another():
     assert organization.slug.startswith("acme-") and len(organization.slug) == len("acme-") + 6
     assert sorted(Organization.objects.values_list("slug", flat=True)) == ["acme", organization.slug]
     assert Membership.objects.get(user=second).organization == organization
+
+
+# --------------------------------------------------------------------------- plan limits at the same moment
+
+
+def _second_beside_an_open_first(first, second) -> dict:
+    """`first()` in this connection, its transaction held open until `second()`, in another connection, waits for
+    it; then the first commits. The second's result or exception."""
+    result = {}
+    other = in_another_connection(result, second)
+    with transaction.atomic():
+        first()
+        other.start()
+        wait_until_a_lock_is_awaited()
+    other.join(timeout=60)
+    return result
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_api_keys_at_once_cannot_pass_the_limit_together():
+    """Free plan: 2 keys. With one key, two creations at once both found room for one more before (4 keys were
+    seen in a drill with three); now the second waits for the first and is refused."""
+    organization = OrganizationFactory(plan=plan("free"))
+    api_key_create(organization=organization, name="one", scopes=["read"])
+    result = _second_beside_an_open_first(
+        lambda: api_key_create(organization=organization, name="two", scopes=["read"]),
+        lambda: api_key_create(organization=organization, name="three", scopes=["read"]),
+    )
+    assert isinstance(result.get("error"), PlanLimitExceeded), result
+    assert result["error"].extra == {"limit": "max_api_keys", "allowed": 2, "used": 2}
+    assert ApiKey.objects.filter(organization=organization).count() == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_invitations_at_once_cannot_pass_the_members_limit_together():
+    """Free plan: 5 members, pending invitations included. At 4, two invitations at once: one is refused."""
+    organization = OrganizationFactory(plan=plan("free"))
+    owner = MembershipFactory(organization=organization, role=Role.OWNER)
+    for _ in range(3):
+        MembershipFactory(organization=organization, role=Role.MEMBER)
+
+    def invite(email):
+        return lambda: invitation_create(organization=organization, email=email, role=Role.MEMBER, actor=owner)
+
+    result = _second_beside_an_open_first(invite("first@example.com"), invite("second@example.com"))
+    assert isinstance(result.get("error"), PlanLimitExceeded), result
+    assert result["error"].extra == {"limit": "max_members", "allowed": 5, "used": 5}
+    assert list(Invitation.objects.filter(organization=organization).values_list("email", flat=True)) == [
+        "first@example.com"
+    ]
