@@ -78,9 +78,15 @@ class Command(BaseCommand):
             refuse_published_key(secret_key=settings.SECRET_KEY, host=host)
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
+        base = f"http://{host}:{port}"
+        if not os.environ.get("BEACON_PUBLIC_URL"):
+            # The links Beacon writes (widget snippet, e-mails) point at this server, also when --host or --port
+            # differ from BEACON_HOST/BEACON_PORT (which local.py's default follows): in this process (the demo's
+            # seed) and in the ones it starts.
+            public_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            os.environ["BEACON_PUBLIC_URL"] = settings.BEACON_PUBLIC_URL = f"http://{public_host}:{port}"
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo", stdout=self.stdout)
-        base = f"http://{host}:{port}"
         first_run_urls = first_run(base_url=base) if seed else []
         python = sys.executable
         env = {
