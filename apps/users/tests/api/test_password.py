@@ -96,6 +96,31 @@ def test_password_change_returns_a_fresh_pair_and_revokes_older_refresh_tokens(u
     assert not can_log_in(user.email, PASSWORD)
 
 
+def bearer_status(access: str) -> tuple[int, str | None]:
+    """GET /users/me/ with `access`: (status, error code)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    response = client.get("/api/v1/users/me/")
+    return response.status_code, response.json().get("error", {}).get("code")
+
+
+def test_password_change_ends_the_access_tokens_of_every_other_session_at_once(user):
+    """Another session's access token (and this request's own) is refused from the change on, not when it expires
+    (15 minutes later): 401 `password_changed`; the pair returned works."""
+    other_session = token_pair(user)["access"]
+    this_session = token_pair(user)["access"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {this_session}")
+    assert bearer_status(other_session) == (200, None)
+
+    response = client.post(PASSWORD_CHANGE_URL, {"old_password": PASSWORD, "new_password": NEW_PASSWORD})
+
+    assert response.status_code == 200, response.data
+    assert bearer_status(other_session) == (401, "password_changed")
+    assert bearer_status(this_session) == (401, "password_changed")
+    assert bearer_status(response.json()["access"]) == (200, None)
+
+
 def test_password_change_wrong_old_password_is_400_and_changes_nothing(user):
     """A wrong current password -> 400 naming `old_password`; the password and tokens are untouched."""
     refresh = token_pair(user)["refresh"]
@@ -217,8 +242,10 @@ def test_password_reset_malformed_email_is_400(api_client, mailoutbox):
 def test_password_reset_confirm_sets_the_password_and_revokes_tokens(
     user, mailoutbox, django_capture_on_commit_callbacks
 ):
-    """Confirm with the mailed uid/token -> 204; new password logs in, old does not; refresh tokens revoked."""
-    refresh = token_pair(user)["refresh"]
+    """Confirm with the mailed uid/token -> 204; new password logs in, old does not; refresh and access tokens
+    revoked."""
+    pair = token_pair(user)
+    refresh, access = pair["refresh"], pair["access"]
     request_reset(user.email, django_capture_on_commit_callbacks)
     link = mailed_link(mailoutbox[0])
 
@@ -229,6 +256,7 @@ def test_password_reset_confirm_sets_the_password_and_revokes_tokens(
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
     assert refresh_status(refresh) == 401
+    assert bearer_status(access) == (401, "password_changed")
     assert not OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True).exists()
     assert can_log_in(user.email, NEW_PASSWORD)
     assert not can_log_in(user.email, PASSWORD)
