@@ -268,14 +268,34 @@ class ProgressOutputSerializer(serializers.ModelSerializer):
 
 
 class ProgressFilterSerializer(QuerySerializer):
+    schema_exclusive = [("user", "user_external_id")]
+
     user = serializers.IntegerField(required=False, min_value=1, help_text="User id (members: only their own).")
+    user_external_id = serializers.CharField(
+        required=False, max_length=255, help_text="Or the member's external_id (not both with `user`; unknown: 404)."
+    )
     status = serializers.ChoiceField(choices=Progress.Status.choices, required=False)
     item = serializers.IntegerField(required=False, min_value=1)
     parent = serializers.IntegerField(required=False, min_value=1, help_text="Progress of this item's children.")
 
+    def validate(self, attrs):
+        if "user" in attrs and "user_external_id" in attrs:
+            raise serializers.ValidationError({"user": ["Give user or user_external_id, not both."]})
+        return attrs
+
 
 class ProgressSummaryParamsSerializer(QuerySerializer):
+    schema_exclusive = [("user", "user_external_id")]
+
     user = serializers.IntegerField(required=False, min_value=1, help_text="User id (default: the caller).")
+    user_external_id = serializers.CharField(
+        required=False, max_length=255, help_text="Or the member's external_id (not both with `user`; unknown: 404)."
+    )
+
+    def validate(self, attrs):
+        if "user" in attrs and "user_external_id" in attrs:
+            raise serializers.ValidationError({"user": ["Give user or user_external_id, not both."]})
+        return attrs
 
 
 class ProgressSummarySerializer(serializers.Serializer):

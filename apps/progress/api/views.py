@@ -154,6 +154,20 @@ class PersonalApi(OrganizationAPIView):
             organization=self.organization, user_id=user_id, user_external_id=user_external_id
         )
 
+    def user_filter(self, values: dict, *, what: str) -> None:
+        """A list's `user` filter, also given as `user_external_id` (issue 18: other backends name people by their
+        own ids; unknown: 404), in `values` as `user`; members may only filter by themselves."""
+        if "user_external_id" in values:
+            external_id = values.pop("user_external_id")
+            if self.membership is not None and external_id == self.membership.external_id:
+                values["user"] = self.request.user.pk
+            elif not self.sees_all_members:
+                raise PermissionDenied(f"Members can only see their own {what}.")
+            else:
+                values["user"] = member_get(organization=self.organization, external_id=external_id).user_id
+        if values.get("user") is not None and not self.sees_all_members and values["user"] != self.request.user.pk:
+            raise PermissionDenied(f"Members can only see their own {what}.")
+
     def item_of(self, data: dict):
         ids = [data["item"]] if "item" in data else []
         exts = [data["item_external_id"]] if "item_external_id" in data else []
@@ -173,12 +187,9 @@ class ProgressListApi(PersonalApi):
     def get(self, request, org_slug):
         filters = s.ProgressFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        user_id = filters.validated_data.get("user")
-        if user_id is not None and not self.sees_all_members and user_id != request.user.pk:
-            raise PermissionDenied("Members can only see their own progress.")
-        queryset = selectors.progress_list(
-            organization=self.organization, own_user=self.own_user, filters=filters.validated_data
-        )
+        values = dict(filters.validated_data)
+        self.user_filter(values, what="progress")
+        queryset = selectors.progress_list(organization=self.organization, own_user=self.own_user, filters=values)
         return paginate(self, request, queryset, s.ProgressOutputSerializer)
 
 
@@ -258,7 +269,9 @@ class ProgressSummaryApi(PersonalApi):
     def get(self, request, org_slug):
         params = s.ProgressSummaryParamsSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
-        user = self.target_user(user_id=params.validated_data.get("user"))
+        values = dict(params.validated_data)
+        self.user_filter(values, what="progress")  # an external id read as the user (unknown: 404)
+        user = self.target_user(user_id=values.get("user"))
         summary = selectors.progress_summary(organization=self.organization, user=user)
         return Response(s.ProgressSummarySerializer(summary).data)
 
@@ -275,16 +288,7 @@ class InteractionListCreateApi(PersonalApi):
         filters = s.InteractionFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         values = dict(filters.validated_data)
-        if "user_external_id" in values:  # issue 18: other backends name people by their own ids
-            external_id = values.pop("user_external_id")
-            if self.membership is not None and external_id == self.membership.external_id:
-                values["user"] = request.user.pk
-            elif not self.sees_all_members:
-                raise PermissionDenied("Members can only see their own interactions.")
-            else:
-                values["user"] = member_get(organization=self.organization, external_id=external_id).user_id
-        if values.get("user") is not None and not self.sees_all_members and values["user"] != request.user.pk:
-            raise PermissionDenied("Members can only see their own interactions.")
+        self.user_filter(values, what="interactions")
         if "item_external_id" in values:
             item = selectors.content_get(organization=self.organization, external_id=values.pop("item_external_id"))
             values["item"] = item.pk

@@ -440,6 +440,38 @@ def test_summary(organization, member, admin_user):
     assert client.get(url(organization, "progress/summary/"), {"user": admin_user.pk}).status_code == 403
 
 
+def test_list_and_summary_by_external_id(organization, admin_user, member, other_organization):
+    """Issue 18: `user_external_id` wherever `user` is accepted on progress, the list and the summary alike (the list
+    ignored it and returned everyone's rows, the summary refused API keys with it); both forms 400; unknown ids and
+    another organization's 404; members may name only themselves."""
+    Membership.objects.filter(organization=organization, user=member).update(external_id="crm-7")
+    other = MembershipFactory(organization=organization, external_id="crm-8").user
+    MembershipFactory(organization=other_organization, external_id="crm-x")
+    item = ContentItemFactory(organization=organization)
+    mine = ProgressFactory(item=item, user=member, status="completed", percent=100, completed_at=timezone.now())
+    theirs = ProgressFactory(item=item, user=other)
+    key = api_key_client(organization, scopes=("read",))
+    for client in (client_for(admin_user), key):
+        for external_id, rows, completed in (("crm-7", [mine], 1), ("crm-8", [theirs], 0)):
+            listed = client.get(url(organization, "progress/"), {"user_external_id": external_id})
+            assert [row["id"] for row in listed.json()["results"]] == [p.pk for p in rows], listed.content
+            summary = client.get(url(organization, "progress/summary/"), {"user_external_id": external_id})
+            assert summary.status_code == 200, summary.content
+            assert (summary.json()["user"], summary.json()["completed"]) == (rows[0].user_id, completed)
+        for path in ("progress/", "progress/summary/"):
+            both = client.get(url(organization, path), {"user": member.pk, "user_external_id": "crm-7"})
+            assert both.status_code == 400, path
+            assert both.json()["error"]["message"] == "Invalid input. user: Give user or user_external_id, not both."
+            for unknown in ("nobody", "crm-x"):
+                response = client.get(url(organization, path), {"user_external_id": unknown})
+                assert response.status_code == 404, (path, unknown)
+                assert response.json()["error"]["message"] == "User not found."
+    own = client_for(member)
+    assert own.get(url(organization, "progress/summary/"), {"user_external_id": "crm-7"}).json()["user"] == member.pk
+    assert own.get(url(organization, "progress/"), {"user_external_id": "crm-8"}).status_code == 403
+    assert own.get(url(organization, "progress/summary/"), {"user_external_id": "crm-8"}).status_code == 403
+
+
 def test_summary_of_an_idle_user(organization, member):
     """No activity: zeros and null; a streak that ended two days ago is 0."""
     InteractionFactory(
