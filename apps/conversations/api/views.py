@@ -70,6 +70,11 @@ class ConversationFilterSerializer(QuerySerializer):
     negative_feedback = serializers.BooleanField(required=False, allow_null=True, default=None)
     unanswered = serializers.BooleanField(required=False, allow_null=True, default=None)
 
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+        return attrs
+
 
 class ConversationListCreateApi(ChatApi):
     class InputSerializer(serializers.Serializer):

@@ -99,6 +99,13 @@ STATED_RULES = [
         "cross-field: date_from <= date_to",
     ),
     (
+        "GET /api/v1/orgs/{org_slug}/bots/{bot_id}/conversations/",
+        400,
+        "invalid",
+        r"date_to: Must not be before date_from",
+        "cross-field: date_from <= date_to",
+    ),
+    (
         "GET /api/v1/orgs/{org_slug}/recommendations/",
         400,
         "invalid",

@@ -319,6 +319,16 @@ def test_list_bad_filter_is_400(admin_user, bot, query):
     assert list(response.json()["error"]["details"]) == [query.split("=")[0]]
 
 
+@pytest.mark.parametrize("path", ["", "export/"])
+def test_an_inverted_date_range_is_400(admin_user, bot, path):
+    """date_to before date_from: a 400 naming date_to on the list and the export (the export answered an empty
+    200), as on the interactions and analytics."""
+    response = client_for(admin_user).get(f"{base_url(bot)}{path}?date_from=2020-01-01&date_to=2019-01-01")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Invalid input. date_to: Must not be before date_from."
+
+
 def test_list_query_count_does_not_grow(admin_user, bot, member):
     """Listing 1 or 6 conversations (with users) costs the same number of queries."""
     client = client_for(admin_user)
