@@ -157,7 +157,8 @@ def member_interests_sync(*, organization, rows: list[dict]) -> dict:
     """Bulk replace-all of `synced` interests by external id, all or nothing.
 
     `rows`: [{"index", "external_id", "interests"}] (validated shape). A bad interest, a repeated or an
-    unknown external id rejects the whole batch, naming every failing row ("rows[3].external_id: ..."):
+    unknown external id rejects the whole batch, naming every failing row as the request's field does
+    ("members[3].external_id: ...", "members[1].interests[0].weight: ..."):
     a ValidationError for malformed interests, else an ApplicationError `duplicate_row` or
     `invalid_reference` (state the schema cannot express); nothing is written. Returns {"members", "interests"}.
     """
@@ -171,30 +172,30 @@ def member_interests_sync(*, organization, rows: list[dict]) -> dict:
         ext = row["external_id"]
         if ext in seen:
             duplicates.append(
-                f"rows[{row['index']}].external_id: {ext!r} appears more than once (first at row {seen[ext]})."
+                f"members[{row['index']}].external_id: {ext!r} appears more than once (first at row {seen[ext]})."
             )
             continue
         seen[ext] = row["index"]
         try:
             cleaned[ext] = interest_inputs_clean(row["interests"])
         except ValidationError as exc:
-            errors.extend(f"rows[{row['index']}].{message}" for message in exc.message_dict["interests"])
+            errors.extend(f"members[{row['index']}].interests{message}" for message in exc.message_dict["interests"])
     if errors:  # malformed rows: a 400 `invalid`
-        raise ValidationError({"rows": sorted(errors, key=_row_order)})
+        raise ValidationError({"members": sorted(errors, key=_row_order)})
     if duplicates:  # state the schema cannot express (unique by a key inside the rows)
-        raise ApplicationError(" ".join(duplicates), code="duplicate_row", extra={"rows": duplicates})
+        raise ApplicationError(" ".join(duplicates), code="duplicate_row", extra={"members": duplicates})
     members = dict(
         Membership.objects.filter(organization=organization, external_id__in=list(seen)).values_list(
             "external_id", "user_id"
         )
     )
     unknown = [
-        f"rows[{index}].external_id: no member of this organization has external_id {ext!r}."
+        f"members[{index}].external_id: no member of this organization has external_id {ext!r}."
         for ext, index in seen.items()
         if ext not in members
     ]
     if unknown:
-        raise ApplicationError(" ".join(unknown), code="invalid_reference", extra={"rows": unknown})
+        raise ApplicationError(" ".join(unknown), code="invalid_reference", extra={"members": unknown})
     with transaction.atomic():
         _replace(
             organization_id=organization.pk,
@@ -205,7 +206,8 @@ def member_interests_sync(*, organization, rows: list[dict]) -> dict:
 
 
 def _row_order(message: str) -> int:
-    return int(message[5 : message.index("]")])
+    """The row index of a "members[3]..." message."""
+    return int(message[len("members[") : message.index("]")])
 
 
 def member_interest_evidence_add(

@@ -217,9 +217,10 @@ class InterestSyncApi(OrganizationAPIView):
         responses=OutputSerializer,
         tags=TAGS,
         description="Replace the synced interests of each listed member (matched on the membership's external_id), "
-        "all or nothing: one bad row rejects the batch with a 400 listing every bad row as `rows[i].field: message`, "
-        "and nothing is written: code `invalid` for malformed rows, `invalid_reference` for an external_id no "
-        "member of this organization has, `duplicate_row` for an external_id listed twice.",
+        "all or nothing: one bad row rejects the batch with a 400 listing every bad row as "
+        "`members[i].field: message`, and nothing is written: code `invalid` for malformed rows, "
+        "`invalid_reference` for an external_id no member of this organization has, `duplicate_row` for an "
+        "external_id listed twice.",
     )
     def post(self, request, org_slug):
         envelope = self.EnvelopeSerializer(data=request.data)
@@ -229,10 +230,10 @@ class InterestSyncApi(OrganizationAPIView):
             InterestSyncRowSerializer, envelope.validated_data["members"]
         ):
             if row_errors:
-                errors.extend(f"rows[{index}].{line}" for line in row_errors)
+                errors.extend(f"members[{index}].{line}" for line in row_errors)
             else:
                 rows.append({"index": index, **data})
         if errors:
-            raise ValidationError({"rows": errors})
+            raise ValidationError({"members": errors})
         result = services.member_interests_sync(organization=self.organization, rows=rows)
         return Response(self.OutputSerializer(result).data)

@@ -193,14 +193,17 @@ def test_sync_is_all_or_nothing_with_every_bad_row(organization):
             rows=[good, {"index": 1, "external_id": "b", "interests": [{"value": "z", "weight": -1}, ""]}],
         )
     assert caught.value.message_dict == {
-        "rows": ["rows[1].[0].weight: a number from 0 to 1.", "rows[1].[1].value: this field may not be blank."]
+        "members": [
+            "members[1].interests[0].weight: a number from 0 to 1.",
+            "members[1].interests[1].value: this field may not be blank.",
+        ]
     }
     with pytest.raises(ApplicationError) as caught:
         services.member_interests_sync(
             organization=organization, rows=[good, {"index": 1, "external_id": "a", "interests": []}]
         )
     assert caught.value.get_codes() == "duplicate_row"
-    assert caught.value.extra == {"rows": ["rows[1].external_id: 'a' appears more than once (first at row 0)."]}
+    assert caught.value.extra == {"members": ["members[1].external_id: 'a' appears more than once (first at row 0)."]}
     with pytest.raises(ApplicationError) as caught:
         services.member_interests_sync(
             organization=organization,
@@ -212,9 +215,9 @@ def test_sync_is_all_or_nothing_with_every_bad_row(organization):
         )
     assert caught.value.get_codes() == "invalid_reference"
     assert caught.value.extra == {
-        "rows": [
-            "rows[1].external_id: no member of this organization has external_id 'nobody'.",
-            "rows[2].external_id: no member of this organization has external_id 'c'.",
+        "members": [
+            "members[1].external_id: no member of this organization has external_id 'nobody'.",
+            "members[2].external_id: no member of this organization has external_id 'c'.",
         ]
     }
     assert not MemberInterest.objects.exists()

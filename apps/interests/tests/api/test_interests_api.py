@@ -129,7 +129,7 @@ def test_sync_all_or_nothing(organization, admin_user):
     response = client.post(sync_url(organization), bad, format="json")
     assert response.status_code == 400
     text = str(response.json())
-    assert "rows[1].external_id" in text
+    assert "members[1].external_id" in text
     assert not MemberInterest.objects.exists()
     good = {"members": [{"external_id": "a", "interests": ["x"]}, {"external_id": "b", "interests": ["y", "z"]}]}
     response = client.post(sync_url(organization), good, format="json")
@@ -146,7 +146,7 @@ def test_sync_unknown_external_id_is_a_row_error(organization, admin_user):
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_reference"
-    assert error["message"] == "rows[0].external_id: no member of this organization has external_id 'ghost'."
+    assert error["message"] == "members[0].external_id: no member of this organization has external_id 'ghost'."
 
 
 def test_sync_needs_admin(organization, member):
