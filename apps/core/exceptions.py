@@ -122,7 +122,9 @@ def integrity_error(exc: IntegrityError) -> ApplicationError:
     diag = getattr(cause, "diag", None)
     rule = getattr(diag, "constraint_name", None) or getattr(diag, "column_name", None) or ""
     race = getattr(cause, "sqlstate", None) in RACE_SQLSTATES
-    logger.warning(
+    # A race is expected now and then (a warning); another rule broken means a check is missing (an error).
+    logger.log(
+        logging.WARNING if race else logging.ERROR,
         "Write refused by a data rule (%s): answered %s",
         rule or type(cause).__name__,
         409 if race else 400,

@@ -29,10 +29,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
+from django.db import IntegrityError
 from django.http import HttpResponse, JsonResponse
 from django.urls import is_valid_path
 
-from apps.core.exceptions import error_body, error_response, request_error, service_unavailable, validation_error_body
+from apps.core.exceptions import (
+    error_body,
+    error_response,
+    integrity_error,
+    request_error,
+    service_unavailable,
+    validation_error_body,
+)
 from apps.core.logcontext import HEADER as REQUEST_ID_HEADER
 from apps.core.logcontext import request_id_accept, request_id_set
 from apps.core.outages import outage_dependency, outage_note
@@ -135,6 +143,10 @@ class ApiErrorEnvelopeMiddleware:
     def process_exception(self, request, exception):
         if not is_api_path(request.path):
             return None
+        if isinstance(exception, IntegrityError):
+            # Raised at COMMIT, after the view (ATOMIC_REQUESTS): a deferred rule, as Django makes every foreign key
+            # (a row the request references deleted meanwhile). The same answer as during the view.
+            return error_response(integrity_error(exception))
         error = request_error(exception)
         return error_response(error) if error is not None else None
 

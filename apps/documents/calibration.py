@@ -245,7 +245,7 @@ CONTEXT = {
 
 #: The notes Beacon's reStructuredText reading writes for Sphinx's version directives ("New in version 3.6: %G, %u
 #: and %V were added."): about a change of the software, not a topic a visitor asks about.
-VERSION_NOTE = re.compile(rf"^(?:{'|'.join(re.escape(label) for label in VERSION_LABELS.values())}) \S+?[:.]")
+VERSION_NOTE = re.compile(rf"^(?:{'|'.join(re.escape(label) for label in VERSION_LABELS.values())}) \S+?(?:[:.]|$)")
 
 
 def _leans_on_context(raw: str, clean: str, language: str = "en") -> bool:

@@ -61,8 +61,9 @@ def plan_limit_check(*, organization: Organization, limit: str, used: int | floa
 def plan_limit_lock(*, organization: Organization, limit: str) -> None:
     """Until the transaction ends, the creations `limit` counts in this organization take turns (a transaction
     advisory lock), so that two at once cannot both find room that only one of them has: call it before counting
-    for `plan_limit_check`, inside the transaction that creates. (An advisory lock, not the organization's row: a
-    row lock would also hold up every insert that references the organization.)"""
+    for `plan_limit_check`, inside the transaction that creates, and before any row lock of that transaction (one
+    order everywhere, so that two transactions never wait on each other). An advisory lock, not the organization's
+    row: a row lock would also hold up every insert that references the organization."""
     if not connection.in_atomic_block:
         raise RuntimeError("plan_limit_lock() holds its lock for a transaction: call it inside one")
     with connection.cursor() as cursor:
@@ -192,13 +193,14 @@ def invitation_create(
     email = User.objects.normalize_email(email).lower()
     if role == Role.OWNER and (actor is None or not actor.has_role(Role.OWNER)):
         raise ApplicationError("Only an owner can invite an owner.", status_code=403, code="permission_denied")
+    # The seats' turn first, then the invitation rows: the order of member sync (which invites) and of acceptance.
+    plan_limit_lock(organization=organization, limit="max_members")
     if organization.memberships.filter(user__email__iexact=email).exists():
         raise ApplicationError(f"{email} is already a member of this organization.", code="already_member")
     open_invitations = Invitation.objects.select_for_update().filter(
         organization=organization, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
     )
     open_invitations.update(revoked_at=timezone.now())
-    plan_limit_lock(organization=organization, limit="max_members")
     plan_limit_check(organization=organization, limit="max_members", used=_member_count(organization))
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
@@ -258,6 +260,8 @@ def invitation_accept(
     A signed-in user must hold the invited e-mail. Anonymous callers give the password of the
     existing account with that e-mail, or a new password to register it.
     """
+    # The seats' turn first, then the invitation's row (the order invitation_create and member sync take them in).
+    plan_limit_lock(organization=invitation_get_by_token(token=token).organization, limit="max_members")
     invitation = invitation_get_by_token(token=token, lock=True)
     if invitation.status != Invitation.Status.PENDING:
         code, message = _CLOSED_MESSAGES[invitation.status]
@@ -286,7 +290,6 @@ def invitation_accept(
     if invitation.organization.memberships.filter(user=user).exists():
         raise ApplicationError("You are already a member of this organization.", code="already_member")
     # The invitation itself counted as a pending member; accepting it does not add one.
-    plan_limit_lock(organization=invitation.organization, limit="max_members")
     plan_limit_check(
         organization=invitation.organization,
         limit="max_members",

@@ -29,9 +29,12 @@ class JWTAuthentication(authentication.JWTAuthentication):
             raise AuthenticationFailed(_("User not found"), code="user_not_found")
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
-        if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(
-            api_settings.REVOKE_TOKEN_CLAIM
-        ) != get_md5_hash_password(user.password):
+        # A token issued before the revoke claim was turned on has none: it is accepted until it expires (an access
+        # token within JWT_ACCESS_MINUTES; the refresh tokens behind such tokens are blacklisted by a password change,
+        # so none is minted after one). simplejwt's own check refused them all, logging everyone out on deploy, and
+        # its refresh endpoint does not add the claim, so refreshing did not help.
+        claim = validated_token.get(api_settings.REVOKE_TOKEN_CLAIM)
+        if api_settings.CHECK_REVOKE_TOKEN and claim is not None and claim != get_md5_hash_password(user.password):
             raise AuthenticationFailed(_("The user's password has been changed."), code="password_changed")
         return user
 

@@ -28,7 +28,7 @@ EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.c
 # Links Beacon writes (the widget snippet, invitation and campaign e-mails) point at the server `make run` starts:
 # BEACON_HOST and BEACON_PORT (a wildcard bind address reads as this machine).
 _host = os.environ.get("BEACON_HOST", "127.0.0.1")
-_host = "127.0.0.1" if _host in ("0.0.0.0", "::", "") else _host
+_host = "127.0.0.1" if _host in ("0.0.0.0", "::", "") else f"[{_host}]" if ":" in _host else _host
 _port = os.environ.get("BEACON_PORT", "8000")
 BEACON_PUBLIC_URL = env("BEACON_PUBLIC_URL", default=f"http://{_host}:{_port}").rstrip("/")
 REST_FRAMEWORK = {

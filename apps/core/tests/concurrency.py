@@ -11,22 +11,27 @@ from collections.abc import Callable
 from django.db import connection
 
 
-def lock_waiters() -> int:
-    """Connections of this database waiting for a lock (row, advisory or a transaction's key) right now."""
+def lock_waiters(pid: int | None = None) -> int:
+    """Connections of this database waiting for a lock (row, advisory or a transaction's key) right now; with `pid`,
+    whether that backend is one of them."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE NOT l.granted AND a.datname = current_database()"
+            "WHERE NOT l.granted AND a.datname = current_database() AND (%s::int IS NULL OR l.pid = %s::int)",
+            [pid, pid],
         )
         return cursor.fetchone()[0]
 
 
 def in_another_connection(result: dict, call: Callable[[], object]) -> threading.Thread:
-    """A thread (not started) that runs `call()` in a database connection of its own and puts its return value in
-    `result["value"]`, or the exception it raised in `result["error"]`."""
+    """A thread (not started) that runs `call()` in a database connection of its own and puts its backend's pid in
+    `result["pid"]`, then its return value in `result["value"]` or the exception it raised in `result["error"]`."""
 
     def run():
         try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                result["pid"] = cursor.fetchone()[0]
             result["value"] = call()
         except Exception as exc:  # noqa: BLE001 - the test asserts on it
             result["error"] = exc
@@ -36,10 +41,13 @@ def in_another_connection(result: dict, call: Callable[[], object]) -> threading
     return threading.Thread(target=run)
 
 
-def wait_until_a_lock_is_awaited() -> None:
-    """Return once another connection waits for a lock; AssertionError if none does within 30 s."""
+def wait_until_a_lock_is_awaited(result: dict) -> None:
+    """Return once the connection of `in_another_connection(result, ...)` waits for a lock (not any other backend:
+    a real worker of another test may be waiting too); AssertionError if it does not within 30 s."""
     for _ in range(600):  # a bound against a hang only: the other connection normally waits at once
-        if lock_waiters():
+        if "error" in result or "value" in result:
+            raise AssertionError(f"the other connection finished without waiting for a lock: {result}")
+        if result.get("pid") is not None and lock_waiters(result["pid"]):
             return
         time.sleep(0.05)
-    raise AssertionError("no other connection waited for a lock")
+    raise AssertionError("the other connection never waited for a lock")

@@ -70,6 +70,8 @@ class LaneTimes:
         # whose own report has the time: it is not counted again.
         if getattr(report, SCHEMATHESIS_SUBTEST, False) or type(report).__name__ == "SubtestReport":
             return
+        if not getattr(report, "start", 0):  # the report xdist makes for a crashed worker's test has no times
+            return
         lane = self.lanes.setdefault(
             lane_of(report.nodeid), {"tests": set(), "seconds": 0.0, "start": None, "stop": 0.0}
         )

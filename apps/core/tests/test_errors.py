@@ -222,3 +222,25 @@ def test_a_value_the_database_refuses_is_a_400_that_keeps_nothing(db, monkeypatc
     assert error["details"] == {"constraint": "plan_id"}
     assert not User.objects.filter(email="first@example.com").exists()
     assert not Organization.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reference_broken_at_commit_is_a_409_that_keeps_nothing(monkeypatch):
+    """Django makes foreign keys deferred: a row the request references that is gone (deleted by another request
+    meanwhile) is refused at COMMIT, after the view returned, where the API's exception handler no longer runs.
+    The middleware answers as the handler does: 409 `conflict` naming the rule, the request's writes rolled back."""
+    from apps.organizations.models import Membership, Role
+    from apps.users import services
+
+    def dangling(**kwargs):
+        user = User.objects.create_user(email="first@example.com", password="x-very-long-password")
+        Membership.objects.create(organization_id=2**31 - 1, user=user, role=Role.MEMBER)  # no such organization
+        return user
+
+    monkeypatch.setattr(services, "user_register", dangling)
+    response = APIClient().post(
+        "/api/v1/auth/register/", {"email": "first@example.com", "password": "x-very-long-password"}, format="json"
+    )
+    error = assert_envelope(response, 409, "conflict")
+    assert error["details"]["constraint"].startswith("organizations_member_organization_id_")
+    assert not User.objects.filter(email="first@example.com").exists()

@@ -44,6 +44,7 @@ def _local_public_url(tmp_path, **env) -> str:
         ({"BEACON_PORT": "8300"}, "http://127.0.0.1:8300"),
         ({"BEACON_HOST": "0.0.0.0", "BEACON_PORT": "8300"}, "http://127.0.0.1:8300"),
         ({"BEACON_HOST": "beacon.local"}, "http://beacon.local:8000"),
+        ({"BEACON_HOST": "::1"}, "http://[::1]:8000"),
         ({"BEACON_PORT": "8300", "BEACON_PUBLIC_URL": "https://beacon.example.com/"}, "https://beacon.example.com"),
     ],
 )

@@ -206,6 +206,8 @@ def _documents_lock(organization) -> None:
     against what is stored. Held for the rows alone: the files are stored before, outside the transaction. An
     advisory lock, not the organization's row: a row lock would also hold up every insert that references the
     organization (its foreign-key check), events and chunks included."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("_documents_lock() holds its lock for a transaction: call it inside one")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"documents:{organization.pk}"])
 

@@ -146,6 +146,7 @@ def test_heading_and_sentence_templates():
         "Their values are copied.",
         "New in version 3.6: %G, %u and %V were added.",
         "Deprecated since version 3.12.",
+        "Changed in version 2: the default changed from 1 to 2 seconds.",
     ):
         assert calibration._sentence_question(leaning) is None, leaning
     # a sentence that opens with "It" may stand alone ("It is possible to ...") and is asked

@@ -303,7 +303,7 @@ def test_the_same_file_uploaded_twice_at_once_makes_one_document_and_a_duplicate
         stored = {incoming.sha256: _file_store(organization=organization, bot=bot, incoming=incoming)}
         [first] = _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
         second.start()
-        wait_until_a_lock_is_awaited()
+        wait_until_a_lock_is_awaited(result)
     second.join(timeout=60)
 
     assert "error" not in result, result.get("error")
@@ -322,7 +322,7 @@ def test_the_same_text_added_twice_at_once_makes_one_document_and_a_duplicate(or
     with transaction.atomic():
         first, outcome = document_create_from_text(organization=organization, bot=bot, title="A", text=V1)
         second.start()
-        wait_until_a_lock_is_awaited()
+        wait_until_a_lock_is_awaited(result)
     second.join(timeout=60)
 
     assert "error" not in result, result.get("error")
@@ -348,7 +348,7 @@ def test_two_uploads_at_once_cannot_pass_the_documents_limit_together(organizati
         stored = {incoming.sha256: _file_store(organization=organization, bot=bot, incoming=incoming)}
         _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
         second.start()
-        wait_until_a_lock_is_awaited()
+        wait_until_a_lock_is_awaited(result)
     second.join(timeout=60)
 
     assert isinstance(result.get("error"), PlanLimitExceeded), result

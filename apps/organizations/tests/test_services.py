@@ -355,7 +355,7 @@ def _create_beside_an_open_creation(first: dict, second: dict) -> dict:
     with transaction.atomic():
         organization_create(**first)
         other.start()
-        wait_until_a_lock_is_awaited()
+        wait_until_a_lock_is_awaited(result)
     other.join(timeout=60)
     return result
 
@@ -396,7 +396,7 @@ def _second_beside_an_open_first(first, second) -> dict:
     with transaction.atomic():
         first()
         other.start()
-        wait_until_a_lock_is_awaited()
+        wait_until_a_lock_is_awaited(result)
     other.join(timeout=60)
     return result
 

@@ -6,9 +6,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.core.tests.orm import assert_reads_as_the_orm
+from apps.users.authentication import JWTAuthentication
 from apps.users.selectors import user_get_for_token
 from apps.users.tests.factories import UserFactory
 
@@ -80,3 +83,20 @@ def test_the_openapi_scheme_is_simplejwts_bearer_jwt():
         "bearerFormat": "JWT",
     }
     assert {"jwtAuth": []} in schema["paths"][ME_URL]["get"]["security"]
+
+
+def test_a_token_issued_before_the_revoke_claim_is_accepted_and_a_changed_password_ends_the_others(db):
+    """Tokens carry a hash of the password hash (CHECK_REVOKE_TOKEN). One issued before the setting was on has no
+    such claim and is accepted until it expires (refusing it logged everyone out on deploy); one whose claim no
+    longer matches the password is 401 `password_changed`."""
+    user = UserFactory()
+    current = AccessToken.for_user(user)
+    legacy = AccessToken.for_user(user)
+    del legacy[api_settings.REVOKE_TOKEN_CLAIM]
+    assert JWTAuthentication().get_user(JWTAuthentication().get_validated_token(str(current))) == user
+    assert JWTAuthentication().get_user(JWTAuthentication().get_validated_token(str(legacy))) == user
+    user.set_password("a-brand-new-long-password")
+    user.save()
+    with pytest.raises(AuthenticationFailed) as refused:
+        JWTAuthentication().get_user(JWTAuthentication().get_validated_token(str(current)))
+    assert refused.value.detail["code"] == "password_changed"

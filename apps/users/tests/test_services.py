@@ -310,7 +310,7 @@ def test_an_email_registered_at_the_same_moment_as_another_exists():
     with transaction.atomic():
         services.user_register(email="same@example.com", password="a-long-password-number-1")
         second.start()
-        wait_until_a_lock_is_awaited()
+        wait_until_a_lock_is_awaited(result)
     second.join(timeout=60)
 
     assert isinstance(result.get("error"), ValidationError), result

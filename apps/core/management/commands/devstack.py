@@ -83,7 +83,7 @@ class Command(BaseCommand):
             # The links Beacon writes (widget snippet, e-mails) point at this server, also when --host or --port
             # differ from BEACON_HOST/BEACON_PORT (which local.py's default follows): in this process (the demo's
             # seed) and in the ones it starts.
-            public_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            public_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
             os.environ["BEACON_PUBLIC_URL"] = settings.BEACON_PUBLIC_URL = f"http://{public_host}:{port}"
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo", stdout=self.stdout)
