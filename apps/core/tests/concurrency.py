@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 def lock_waiters(pid: int | None = None) -> int:
@@ -51,3 +51,17 @@ def wait_until_a_lock_is_awaited(result: dict) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the other connection never waited for a lock")
+
+
+def second_while_first_is_open(first: Callable[[], object], second: Callable[[], object]) -> dict:
+    """`first()` in this connection, its transaction held open until `second()`, in another connection, waits on a
+    lock; then the first commits. `result["first"]` is what the first returned; `result["value"]` or
+    `result["error"]` what the second did."""
+    result: dict = {}
+    other = in_another_connection(result, second)
+    with transaction.atomic():
+        result["first"] = first()
+        other.start()
+        wait_until_a_lock_is_awaited(result)
+    other.join(timeout=60)  # a hang guard only: the second goes on as soon as the first commits
+    return result

@@ -42,7 +42,7 @@ from apps.bots.models import Bot
 from apps.bots.tests.factories import BotFactory
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
-from apps.core.tests.concurrency import in_another_connection, lock_waiters, wait_until_a_lock_is_awaited
+from apps.core.tests.concurrency import lock_waiters, second_while_first_is_open
 from apps.documents.extraction import ExtractionError
 from apps.documents.models import Chunk, ChunkEmbedding, Document
 from apps.documents.selectors import chunk_search
@@ -297,16 +297,17 @@ def test_the_same_file_uploaded_twice_at_once_makes_one_document_and_a_duplicate
     from apps.documents.services.upload import _documents_store, _file_store
 
     incoming = IncomingFile("refunds.txt", V1.encode())
-    result = {}
-    second = in_another_connection(result, lambda: upload(organization, bot, ("copy of refunds.txt", V1.encode())))
-    with transaction.atomic():
+
+    def first_upload():
         stored = {incoming.sha256: _file_store(organization=organization, bot=bot, incoming=incoming)}
-        [first] = _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
-        second.start()
-        wait_until_a_lock_is_awaited(result)
-    second.join(timeout=60)
+        return _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
+
+    result = second_while_first_is_open(
+        first_upload, lambda: upload(organization, bot, ("copy of refunds.txt", V1.encode()))
+    )
 
     assert "error" not in result, result.get("error")
+    [first] = result["first"]
     [duplicate] = result["value"]
     assert (first.outcome, duplicate.outcome, duplicate.document.pk) == ("created", "duplicate", first.document.pk)
     assert list(Document.objects.values_list("pk", flat=True)) == [first.document.pk]
@@ -315,17 +316,13 @@ def test_the_same_file_uploaded_twice_at_once_makes_one_document_and_a_duplicate
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_same_text_added_twice_at_once_makes_one_document_and_a_duplicate(organization, bot):
-    result = {}
-    second = in_another_connection(
-        result, lambda: document_create_from_text(organization=organization, bot=bot, title="B", text=V1)
+    result = second_while_first_is_open(
+        lambda: document_create_from_text(organization=organization, bot=bot, title="A", text=V1),
+        lambda: document_create_from_text(organization=organization, bot=bot, title="B", text=V1),
     )
-    with transaction.atomic():
-        first, outcome = document_create_from_text(organization=organization, bot=bot, title="A", text=V1)
-        second.start()
-        wait_until_a_lock_is_awaited(result)
-    second.join(timeout=60)
 
     assert "error" not in result, result.get("error")
+    first, outcome = result["first"]
     again, second_outcome = result["value"]
     assert (outcome, second_outcome, again.pk) == ("created", "duplicate", first.pk)
     assert Document.objects.count() == 1
@@ -341,15 +338,13 @@ def test_two_uploads_at_once_cannot_pass_the_documents_limit_together(organizati
     organization.save()
     upload(organization, bot, ("one.txt", V1.encode()))
     incoming = IncomingFile("two.txt", V2.encode())
-    result = {}
     third = b"Gift cards never expire and can be used in every shop."
-    second = in_another_connection(result, lambda: upload(organization, bot, ("three.txt", third)))
-    with transaction.atomic():
+
+    def second_upload():
         stored = {incoming.sha256: _file_store(organization=organization, bot=bot, incoming=incoming)}
-        _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
-        second.start()
-        wait_until_a_lock_is_awaited(result)
-    second.join(timeout=60)
+        return _documents_store(organization, bot, [incoming], stored, created_by=None, enqueue=False)
+
+    result = second_while_first_is_open(second_upload, lambda: upload(organization, bot, ("three.txt", third)))
 
     assert isinstance(result.get("error"), PlanLimitExceeded), result
     assert Document.objects.count() == 2

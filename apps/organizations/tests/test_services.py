@@ -27,12 +27,11 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed, NotFound
 
 from apps.core.exceptions import PlanLimitExceeded
-from apps.core.tests.concurrency import in_another_connection, wait_until_a_lock_is_awaited
+from apps.core.tests.concurrency import second_while_first_is_open
 from apps.core.tests.orm import assert_reads_as_the_orm
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Role, hash_secret
 from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix, organization_access_get
@@ -346,18 +345,10 @@ def test_purge_deletes_invitations_revoked_before_the_cutoff():
 
 
 def _create_beside_an_open_creation(first: dict, second: dict) -> dict:
-    """`organization_create(**first)` in this connection, its transaction held open until `organization_create(
-    **second)`, in another connection, has looked (and found the slug free) and waits on the slug's key; then the
-    first commits. The second's result or exception."""
-    result = {}
-    other = in_another_connection(result, lambda: organization_create(**second))
+    """`organization_create(**first)` held open until `organization_create(**second)` has looked (and found the slug
+    free) and waits on the slug's key (`second_while_first_is_open`)."""
     plan("free")  # the default plan (a transactional test before this one may have flushed the seeded plans)
-    with transaction.atomic():
-        organization_create(**first)
-        other.start()
-        wait_until_a_lock_is_awaited(result)
-    other.join(timeout=60)
-    return result
+    return second_while_first_is_open(lambda: organization_create(**first), lambda: organization_create(**second))
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -388,26 +379,13 @@ def test_a_slug_made_from_the_name_at_the_same_moment_as_another_gets_another():
 # --------------------------------------------------------------------------- plan limits at the same moment
 
 
-def _second_beside_an_open_first(first, second) -> dict:
-    """`first()` in this connection, its transaction held open until `second()`, in another connection, waits for
-    it; then the first commits. The second's result or exception."""
-    result = {}
-    other = in_another_connection(result, second)
-    with transaction.atomic():
-        first()
-        other.start()
-        wait_until_a_lock_is_awaited(result)
-    other.join(timeout=60)
-    return result
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_api_keys_at_once_cannot_pass_the_limit_together():
     """Free plan: 2 keys. With one key, two creations at once both found room for one more before (4 keys were
     seen in a drill with three); now the second waits for the first and is refused."""
     organization = OrganizationFactory(plan=plan("free"))
     api_key_create(organization=organization, name="one", scopes=["read"])
-    result = _second_beside_an_open_first(
+    result = second_while_first_is_open(
         lambda: api_key_create(organization=organization, name="two", scopes=["read"]),
         lambda: api_key_create(organization=organization, name="three", scopes=["read"]),
     )
@@ -427,7 +405,7 @@ def test_two_invitations_at_once_cannot_pass_the_members_limit_together():
     def invite(email):
         return lambda: invitation_create(organization=organization, email=email, role=Role.MEMBER, actor=owner)
 
-    result = _second_beside_an_open_first(invite("first@example.com"), invite("second@example.com"))
+    result = second_while_first_is_open(invite("first@example.com"), invite("second@example.com"))
     assert isinstance(result.get("error"), PlanLimitExceeded), result
     assert result["error"].extra == {"limit": "max_members", "allowed": 5, "used": 5}
     assert list(Invitation.objects.filter(organization=organization).values_list("email", flat=True)) == [

@@ -24,7 +24,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.exceptions import ApplicationError
-from apps.core.tests.concurrency import in_another_connection, wait_until_a_lock_is_awaited
+from apps.core.tests.concurrency import second_while_first_is_open
 from apps.users import services
 from apps.users.api.serializers import token_pair
 from apps.users.tests.factories import PASSWORD, UserFactory
@@ -303,15 +303,10 @@ def test_name_helpers_fall_back_to_the_email():
 def test_an_email_registered_at_the_same_moment_as_another_exists():
     """Two registrations of one e-mail at once both find it free: the second to commit is told the account exists
     (a 500 before), as it would be a moment later."""
-    result = {}
-    second = in_another_connection(
-        result, lambda: services.user_register(email="Same@Example.com", password="another-long-password-2")
+    result = second_while_first_is_open(
+        lambda: services.user_register(email="same@example.com", password="a-long-password-number-1"),
+        lambda: services.user_register(email="Same@Example.com", password="another-long-password-2"),
     )
-    with transaction.atomic():
-        services.user_register(email="same@example.com", password="a-long-password-number-1")
-        second.start()
-        wait_until_a_lock_is_awaited(result)
-    second.join(timeout=60)
 
     assert isinstance(result.get("error"), ValidationError), result
     assert result["error"].message_dict == {"email": ["An account with this e-mail already exists."]}
