@@ -3,36 +3,16 @@ starts: local settings follow BEACON_HOST and BEACON_PORT, and `devstack --host/
 itself and the processes it starts, unless BEACON_PUBLIC_URL is given."""
 
 import os
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
+
+from apps.core.tests.test_secret_key import _local_settings
 
 
 def _local_public_url(tmp_path, **env) -> str:
     """BEACON_PUBLIC_URL of config.settings.local in a fresh interpreter (service URLs set: nothing is started)."""
-    child_env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"BEACON_HOST", "BEACON_PORT", "BEACON_PUBLIC_URL", "DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
-    }
-    child_env.update(
-        DATABASE_URL="postgres://nobody@127.0.0.1:1/none",
-        REDIS_URL="redis://127.0.0.1:1/0",
-        NEO4J_URI="",
-        BEACON_HOME=str(tmp_path),
-        **env,
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", "from config.settings import local; print(local.BEACON_PUBLIC_URL)"],
-        cwd=settings.BASE_DIR,
-        env=child_env,
-        capture_output=True,
-        text=True,
-        timeout=60,  # a hang guard only: importing the settings takes about a second and starts no server
-    )
+    result = _local_settings({"BEACON_HOME": str(tmp_path), **env}, "BEACON_PUBLIC_URL")
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

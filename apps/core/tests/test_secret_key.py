@@ -91,18 +91,19 @@ def test_a_private_key_may_serve_anywhere():
     refuse_published_key(secret_key="x" * 50, host="0.0.0.0")
 
 
-def _local_settings(env: dict) -> subprocess.CompletedProcess:
-    """Import config.settings.local in a fresh interpreter (service URLs set, so nothing is started)."""
+def _local_settings(env: dict, setting: str = "SECRET_KEY") -> subprocess.CompletedProcess:
+    """Import config.settings.local in a fresh interpreter (service URLs set, so nothing is started) and print
+    `setting`."""
     child_env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DJANGO_SECRET_KEY", "BEACON_HOST", "DJANGO_SETTINGS_MODULE"}
+        if key not in {"DJANGO_SECRET_KEY", "BEACON_HOST", "BEACON_PORT", "BEACON_PUBLIC_URL", "DJANGO_SETTINGS_MODULE"}
     }
     child_env.update(
         DATABASE_URL="postgres://nobody@127.0.0.1:1/none", REDIS_URL="redis://127.0.0.1:1/0", NEO4J_URI="", **env
     )
     return subprocess.run(
-        [sys.executable, "-c", "from config.settings import local; print(local.SECRET_KEY)"],
+        [sys.executable, "-c", f"from config.settings import local; print(local.{setting})"],
         cwd=settings.BASE_DIR,
         env=child_env,
         capture_output=True,
