@@ -224,7 +224,7 @@ def test_a_value_the_database_refuses_is_a_400_that_keeps_nothing(db, monkeypatc
     assert not Organization.objects.exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_reference_broken_at_commit_is_a_409_that_keeps_nothing(monkeypatch):
     """Django makes foreign keys deferred: a row the request references that is gone (deleted by another request
     meanwhile) is refused at COMMIT, after the view returned, where the API's exception handler no longer runs.
