@@ -411,3 +411,38 @@ def test_two_invitations_at_once_cannot_pass_the_members_limit_together():
     assert list(Invitation.objects.filter(organization=organization).values_list("email", flat=True)) == [
         "first@example.com"
     ]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_invitations_wait_for_the_seats_before_they_lock_an_invitation():
+    """One lock order everywhere: the seats' turn (plan_limit_lock), then invitation rows. Member sync, which invites,
+    takes them in that order; an invitation (re-inviting an address) or an acceptance that locked its invitation row
+    first and then waited for the seats could deadlock with it. While this connection holds the seats, each of them
+    waits without having locked the invitation: this connection can still lock it at once (NOWAIT)."""
+    from django.db import transaction
+
+    from apps.core.tests.concurrency import in_another_connection, wait_until_a_lock_is_awaited
+    from apps.organizations.services import invitation_accept, plan_limit_lock
+
+    organization = OrganizationFactory(plan=plan("free"))
+    owner = MembershipFactory(organization=organization, role=Role.OWNER)
+    invited, _ = invitation_create(organization=organization, email="x@example.com", role=Role.MEMBER, actor=owner)
+    accepted, token = invitation_create(organization=organization, email="y@example.com", role=Role.MEMBER, actor=owner)
+    calls = {
+        "re-invite": (
+            invited,
+            lambda: invitation_create(organization=organization, email="x@example.com", role=Role.MEMBER, actor=owner),
+        ),
+        "accept": (accepted, lambda: invitation_accept(token=token, password="a-long-password-for-y")),
+    }
+    for name, (invitation, call) in calls.items():
+        result = {}
+        other = in_another_connection(result, call)
+        with transaction.atomic():
+            plan_limit_lock(organization=organization, limit="max_members")
+            other.start()
+            wait_until_a_lock_is_awaited(result)
+            # raises (could not obtain lock) if the other call had locked the invitation before waiting
+            list(Invitation.objects.select_for_update(nowait=True).filter(pk=invitation.pk))
+        other.join(timeout=60)
+        assert "error" not in result, (name, result.get("error"))
