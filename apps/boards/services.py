@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.boards import compose, render
@@ -24,6 +24,7 @@ from apps.boards.images import image_data_uri
 from apps.boards.models import Goal, VisionBoard
 from apps.boards.selectors import board_latest_get, board_list, goal_list
 from apps.core.exceptions import ApplicationError
+from apps.core.locks import transaction_lock
 from apps.core.tasks import enqueue_on_commit
 from apps.progress.models import ContentItem
 from apps.progress.services.catalog import content_refs_resolve
@@ -33,8 +34,7 @@ SHARE_SALT = "boards.share"
 
 
 def _member_lock(organization_id: int, user_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"boards:{organization_id}:{user_id}"])
+    transaction_lock(f"boards:{organization_id}:{user_id}")
 
 
 # --------------------------------------------------------------------------- goals

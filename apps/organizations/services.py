@@ -8,13 +8,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.exceptions import AuthenticationFailed
 
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
+from apps.core.locks import transaction_lock
 from apps.core.mail import send_mail_on_commit
 from apps.organizations.events import members_changed_send, plan_limit_reached_send
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
@@ -64,10 +65,7 @@ def plan_limit_lock(*, organization: Organization, limit: str) -> None:
     for `plan_limit_check`, inside the transaction that creates, and before any row lock of that transaction (one
     order everywhere, so that two transactions never wait on each other). An advisory lock, not the organization's
     row: a row lock would also hold up every insert that references the organization."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("plan_limit_lock() holds its lock for a transaction: call it inside one")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"plan:{organization.pk}:{limit}"])
+    transaction_lock(f"plan:{organization.pk}:{limit}")
 
 
 # --------------------------------------------------------------------------- organizations

@@ -17,6 +17,7 @@ from django.db import connection, models, transaction
 from django.db.models.functions import Length
 from django.utils import timezone
 
+from apps.core.locks import transaction_lock
 from apps.core.outages import outage_note, redis_outage_errors
 from apps.core.tasks import enqueue_on_commit
 from apps.personality.behaviour import (
@@ -86,12 +87,10 @@ def _questionnaire_estimate(response: AssessmentResponse | None) -> Estimate | N
     return estimate
 
 
-def _user_lock(cursor, organization_id: int, user_id: int) -> None:
+def _user_lock(organization_id: int, user_id: int) -> None:
     """Transaction-level lock on one user's personality data: a deletion and a profile write of the
     same user never interleave (a recompute that read its inputs before a deletion writes nothing)."""
-    cursor.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"personality:{organization_id}:{user_id}"]
-    )
+    transaction_lock(f"personality:{organization_id}:{user_id}")
 
 
 def profile_inputs_load(*, organization_id: int, user_id: int) -> dict:
@@ -189,8 +188,7 @@ def profile_recompute(*, organization_id: int, user_id: int) -> tuple[Personalit
         fields[trait] = combined["scores"][trait]
         fields[f"{trait}_confidence"] = combined["confidence"][trait]
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            _user_lock(cursor, organization_id, user_id)
+        _user_lock(organization_id, user_id)
         if deletion_since(organization_id=organization_id, user_id=user_id) != inputs["since"]:
             # Deleted while we computed: what we read may predate the deletion; the next trigger rebuilds.
             return None, False
@@ -313,8 +311,7 @@ def profile_delete(*, organization, user_id: int) -> dict:
     recommendation lists in Redis. The graph holds none. The moment is kept (PersonalityDeletion): a
     profile is rebuilt only from evidence newer than it."""
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            _user_lock(cursor, organization.pk, user_id)
+        _user_lock(organization.pk, user_id)
         PersonalityDeletion.objects.update_or_create(
             organization=organization, user_id=user_id, defaults={"deleted_at": timezone.now()}
         )

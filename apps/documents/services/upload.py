@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 
 from apps.core.exceptions import ApplicationError
+from apps.core.locks import transaction_lock
 from apps.documents.calibration import calibration_schedule
 from apps.documents.extraction import MIME_TYPES, extension_kind
 from apps.documents.lexeme_stats import lexeme_stats_documents_remove
@@ -206,10 +207,7 @@ def _documents_lock(organization) -> None:
     against what is stored. Held for the rows alone: the files are stored before, outside the transaction. An
     advisory lock, not the organization's row: a row lock would also hold up every insert that references the
     organization (its foreign-key check), events and chunks included."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("_documents_lock() holds its lock for a transaction: call it inside one")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"documents:{organization.pk}"])
+    transaction_lock(f"documents:{organization.pk}")
 
 
 def _documents_store(
