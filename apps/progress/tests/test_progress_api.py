@@ -443,10 +443,10 @@ def test_summary(organization, member, admin_user):
 def test_list_and_summary_by_external_id(organization, admin_user, member, other_organization):
     """Issue 18: `user_external_id` wherever `user` is accepted on progress, the list and the summary alike (the list
     ignored it and returned everyone's rows, the summary refused API keys with it); both forms 400; unknown ids and
-    another organization's 404; members may name only themselves."""
+    another organization's 404 (the summary by id too); members may name only themselves."""
     Membership.objects.filter(organization=organization, user=member).update(external_id="crm-7")
     other = MembershipFactory(organization=organization, external_id="crm-8").user
-    MembershipFactory(organization=other_organization, external_id="crm-x")
+    outsider = MembershipFactory(organization=other_organization, external_id="crm-x").user
     item = ContentItemFactory(organization=organization)
     mine = ProgressFactory(item=item, user=member, status="completed", percent=100, completed_at=timezone.now())
     theirs = ProgressFactory(item=item, user=other)
@@ -466,6 +466,12 @@ def test_list_and_summary_by_external_id(organization, admin_user, member, other
                 response = client.get(url(organization, path), {"user_external_id": unknown})
                 assert response.status_code == 404, (path, unknown)
                 assert response.json()["error"]["message"] == "User not found."
+        # The summary by id: the same 404 (it was 400 `not_a_member`); a list's filter by id matches no rows.
+        for unknown in (outsider.pk, 10**9):
+            response = client.get(url(organization, "progress/summary/"), {"user": unknown})
+            assert response.status_code == 404, unknown
+            assert response.json()["error"]["message"] == "User not found."
+            assert client.get(url(organization, "progress/"), {"user": unknown}).json()["results"] == []
     own = client_for(member)
     assert own.get(url(organization, "progress/summary/"), {"user_external_id": "crm-7"}).json()["user"] == member.pk
     assert own.get(url(organization, "progress/"), {"user_external_id": "crm-8"}).status_code == 403
