@@ -26,7 +26,9 @@ from django.utils import timezone
 __all__ = ["InterestCategory", "InterestSource", "InterestValue", "MemberInterest", "interest_name_normalise"]
 
 NAME_MAX_LENGTH = 64
-_SPACES = re.compile(r"\s+")
+# Whitespace, and the invisible characters that are never part of a name (zero-width space, word joiner, byte order
+# mark): a name of nothing but those is blank. Zero-width (non-)joiners stay: they shape emoji and several scripts.
+_SPACES = re.compile(r"[\s\u200b\u2060\ufeff]+")
 
 
 def interest_name_normalise(name: str) -> str:

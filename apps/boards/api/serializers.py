@@ -1,10 +1,13 @@
 """Serializers of the boards API: goals in and out, boards out (docs/boards.md)."""
 
+from datetime import date
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.boards.models import Goal, VisionBoard
+from apps.core.fields import DATE_1970_TO_9998, PatternDateField
 
 
 class GoalInputSerializer(serializers.Serializer):
@@ -14,9 +17,17 @@ class GoalInputSerializer(serializers.Serializer):
         help_text="Catalog item ids that lead to the goal (this organization's: others are a 400 "
         "`invalid_reference`).",
     )  # fmt: skip
-    target_date = serializers.DateField(
-        required=False, allow_null=True, help_text="When the member wants to get there."
+    target_date = PatternDateField(
+        required=False,
+        allow_null=True,
+        schema_pattern=DATE_1970_TO_9998,
+        help_text="When the member wants to get there (YYYY-MM-DD, 1970-01-01 to 9998-12-31, as every API date).",
     )
+
+    def validate_target_date(self, value):
+        if value is not None and not date(1970, 1, 1) <= value <= date(9998, 12, 31):
+            raise serializers.ValidationError("A day from 1970-01-01 to 9998-12-31.")
+        return value
 
 
 class GoalItemSerializer(serializers.Serializer):

@@ -104,6 +104,7 @@ def test_member_creates_reads_changes_and_deletes_own_goals(organization, s):
         ({"text": ""}, "text"),
         ({"text": "x" * 501}, "text"),
         ({"text": "Ok", "target_date": "someday"}, "target_date"),
+        ({"text": "Ok", "target_date": "1900-01-01"}, "target_date"),  # the API's dates run from 1970 (a typo)
         ({"text": "Ok", "target_items": ["abc"]}, "target_items"),
         ({"text": "Ok", "target_items": "1"}, "target_items"),
     ],

@@ -23,7 +23,7 @@ from django.utils import timezone
 from apps.core.exceptions import ApplicationError
 from apps.interests import selectors, services
 from apps.interests.events import member_interests_changed
-from apps.interests.models import InterestCategory, InterestValue, MemberInterest
+from apps.interests.models import InterestCategory, InterestValue, MemberInterest, interest_name_normalise
 from apps.organizations.models import Membership
 from apps.organizations.tests.factories import MembershipFactory
 
@@ -87,6 +87,7 @@ def test_an_unchanged_weight_keeps_its_row(organization, member):
     ("bad", "message"),
     [
         ([{"value": ""}], "[0].value: this field may not be blank."),
+        (["\u200b \ufeff"], "[0].value: this field may not be blank."),  # invisible characters only
         (["ok", {"value": "x", "weight": 2}], "[1].weight: a number from 0 to 1."),
         ([{"value": "x", "weight": True}], "[0].weight: a number from 0 to 1."),
         ([42], "[0]: expected a name or an object with value, category and weight."),
@@ -101,6 +102,18 @@ def test_bad_interests_are_refused(organization, member, bad, message):
         services.member_interests_set(organization=organization, user_id=member.pk, source="stated", interests=bad)
     assert caught.value.message_dict == {"interests": [message]}
     assert not MemberInterest.objects.exists()
+
+
+def test_invisible_characters_are_not_part_of_a_name(organization, member):
+    """A zero-width space or byte order mark counts as a space (one stored name, not look-alike twins); zero-width
+    joiners stay (they shape emoji and scripts)."""
+    services.member_interests_set(
+        organization=organization, user_id=member.pk, source="stated", interests=["\ufeffmachine\u200blearning\u200b"]
+    )
+    assert [view.value for view in selectors.member_interest_list(organization=organization, user_id=member.pk)] == [
+        "machine learning"
+    ]
+    assert interest_name_normalise("\U0001f469\u200d\U0001f4bb") == "\U0001f469\u200d\U0001f4bb"
 
 
 def test_only_stated_or_synced_are_set(organization, member):
