@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.response import Response
 
 from apps.bots.tenancy import BotScopedApi
@@ -97,7 +97,22 @@ class DocumentListUploadApi(BotScopedApi):
                 detail="Upload files as multipart/form-data in the 'files' field; "
                 "use .../documents/text/ for raw text.",
             )
-        data = self.UploadSerializer(data={"files": request.FILES.getlist("files")})
+        files = request.FILES.getlist("files")
+        if not files:
+            # Say what arrived: a part without a file name is not a file to Django's parser (it is dropped), and a
+            # file under another field name is easy to send by mistake.
+            others = sorted(name for name in request.FILES if name != "files")
+            hint = f" Files arrived in {', '.join(repr(name) for name in others[:5])}." if others else ""
+            raise ValidationError(
+                {
+                    "files": [
+                        "No file received: send each file as a multipart part named 'files' with a file name "
+                        '(Content-Disposition: form-data; name="files"; filename="guide.pdf"); a part without a '
+                        "file name is not read as a file." + hint
+                    ]
+                }
+            )
+        data = self.UploadSerializer(data={"files": files})
         data.is_valid(raise_exception=True)
         incoming = [IncomingFile(name=upload.name, data=upload.read()) for upload in data.validated_data["files"]]
         outcomes = document_upload(

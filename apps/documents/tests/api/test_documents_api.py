@@ -256,6 +256,26 @@ def test_upload_without_files_is_400(organization, bot, owner):
     assert not Document.objects.exists()
 
 
+def test_an_upload_whose_file_has_no_name_says_so(organization, bot, owner):
+    """A `files` part with an empty file name (which Django's parser drops), or a file under another field name:
+    400 saying what a file part needs, and where files did arrive; nothing stored."""
+    client = client_for(owner)
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename=""\r\n'
+        b"Content-Type: text/plain\r\n\r\nHello\r\n--b--\r\n"
+    )
+    response = client.post(documents_url(organization, bot), body, content_type="multipart/form-data; boundary=b")
+    assert response.status_code == 400, response.content
+    [message] = response.json()["error"]["details"]["files"]
+    assert message.startswith("No file received: send each file as a multipart part named 'files' with a file name")
+    assert "arrived" not in message
+    misnamed = {"file": SimpleUploadedFile("guide.txt", samples.txt())}
+    response = client.post(documents_url(organization, bot), misnamed, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["files"][0].endswith(" Files arrived in 'file'.")
+    assert not Document.objects.exists()
+
+
 def test_unsupported_type_is_415(organization, bot, owner):
     """An .exe among the files: 415 unsupported_type, nothing stored."""
     response = post_files(
