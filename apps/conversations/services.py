@@ -29,6 +29,7 @@ from apps.conversations.models import Conversation, Message
 from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
+from apps.core.locks import transaction_lock
 from apps.core.streaming import database_connection_release
 from apps.documents.selectors import chunk_search, chunk_vectors
 from apps.organizations.events import plan_limit_reached_send
@@ -43,16 +44,36 @@ def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def _month_used(organization, start: datetime) -> int:
+    return Message.objects.filter(organization=organization, role=Message.Role.USER, created_at__gte=start).count()
+
+
 def usage_check(*, organization) -> None:
     """429 (naming when it resets) once the plan's monthly messages are used up."""
     limit = organization.plan.max_monthly_messages
     if limit is None:
         return
     now = timezone.now()
+    used = _month_used(organization, month_start(now))
+    if used >= limit:
+        _limit_exceeded(organization, limit=limit, used=used, now=now)
+
+
+def usage_take(*, organization) -> int | None:
+    """In the transaction that stores a question: None when the plan leaves room for it, else the month's count.
+    Turns of one organization with a monthly limit take turns here until their transaction ends (an advisory
+    lock), so two questions at the same moment cannot both take the last message; turns without a limit do not
+    wait. The caller refuses (usage_check) after its transaction, so the limit-reached event's writes last."""
+    limit = organization.plan.max_monthly_messages
+    if limit is None:
+        return None
+    transaction_lock(f"monthly_messages:{organization.pk}")
+    used = _month_used(organization, month_start(timezone.now()))
+    return used if used >= limit else None
+
+
+def _limit_exceeded(organization, *, limit: int, used: int, now: datetime):
     start = month_start(now)
-    used = Message.objects.filter(organization=organization, role=Message.Role.USER, created_at__gte=start).count()
-    if used < limit:
-        return
     days = calendar.monthrange(now.year, now.month)[1]
     reset = start + timedelta(days=days)
     plan_limit_reached_send(organization_id=organization.pk, limit="max_monthly_messages", allowed=limit, used=used)
@@ -114,6 +135,27 @@ class Turn:
     note: str = ""
 
 
+def _question_store(conversation: Conversation, content: str) -> Message:
+    """The person's message, the conversation's last activity and title, and the event (in the caller's transaction)."""
+    question = Message.objects.create(
+        organization_id=conversation.organization_id,
+        conversation=conversation,
+        role=Message.Role.USER,
+        content=content,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_message_at=question.created_at, title=conversation.title or content[:200]
+    )
+    events.user_message_posted.send(
+        sender="conversations",
+        organization_id=conversation.organization_id,
+        conversation_id=conversation.pk,
+        message_id=question.pk,
+        user_id=conversation.user_id,
+    )
+    return question
+
+
 def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
     """Everything before the model: limit check, the user's message stored, retrieval, prompt.
 
@@ -121,29 +163,17 @@ def turn_prepare(*, conversation: Conversation, content: str) -> Turn:
     """
     started = time.perf_counter()
     bot = conversation.bot
-    usage_check(organization=conversation.organization)
     history = list(
         conversation.messages.exclude(status=Message.Status.ERROR)
         .order_by("-created_at", "-id")
         .values_list("role", "content")[:20]
     )[::-1]
     with transaction.atomic():
-        question = Message.objects.create(
-            organization_id=conversation.organization_id,
-            conversation=conversation,
-            role=Message.Role.USER,
-            content=content,
-        )
-        Conversation.objects.filter(pk=conversation.pk).update(
-            last_message_at=question.created_at, title=conversation.title or content[:200]
-        )
-        events.user_message_posted.send(
-            sender="conversations",
-            organization_id=conversation.organization_id,
-            conversation_id=conversation.pk,
-            message_id=question.pk,
-            user_id=conversation.user_id,
-        )
+        used_up = usage_take(organization=conversation.organization)
+        question = _question_store(conversation, content) if used_up is None else None
+    if question is None:  # refused after the transaction, so the limit-reached event's writes last
+        organization = conversation.organization
+        _limit_exceeded(organization, limit=organization.plan.max_monthly_messages, used=used_up, now=timezone.now())
     embedder = get_embedder()
     vector = embedder.encode([content])[0]
     language = languages.reply_language(language=bot.language, question=content)

@@ -47,6 +47,7 @@ from apps.conversations.tests.utils import (
 )
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
+from apps.core.tests.concurrency import second_while_first_is_open
 from apps.documents.chunking import split_sentences
 from apps.documents.models import Chunk
 from apps.documents.selectors import SearchHit, chunk_search
@@ -529,6 +530,30 @@ def test_message_limit_ignores_last_month_and_other_organizations(guide_bot, off
     assert turn.question.pk
     with pytest.raises(ApplicationError):
         services.turn_prepare(conversation=conversation, content=REFUND_QUESTION)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_questions_at_the_same_moment_cannot_both_take_the_last_message():
+    """One message of the month left: a question stored in a transaction still open makes another question, asked
+    at the same moment in another connection, wait for it (it would have counted one used and gone on: a plan
+    over its limit), then be refused with 429 and not stored."""
+    two_a_month = Plan.objects.create(code="one-left", name="One left", max_monthly_messages=2)
+    organization = OrganizationFactory(plan=two_a_month)
+    bot = BotFactory(organization=organization)
+    conversation = new_conversation(bot)
+    Message.objects.create(organization=organization, conversation=conversation, role="user", content="earlier")
+
+    def first():
+        assert services.usage_take(organization=organization) is None
+        return services._question_store(conversation, "the last one")
+
+    result = second_while_first_is_open(
+        first, lambda: services.turn_prepare(conversation=new_conversation(bot), content="one too many")
+    )
+    error = result.get("error")
+    assert isinstance(error, ApplicationError), result
+    assert (error.status_code, error.get_codes(), error.extra["used"]) == (429, "message_limit_exceeded", 2)
+    assert sorted(Message.objects.filter(role="user").values_list("content", flat=True)) == ["earlier", "the last one"]
 
 
 def test_sample_guide_is_what_the_tests_expect(guide_bot):
