@@ -25,7 +25,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from apps.core.exceptions import ApplicationError
 from apps.core.tasks import enqueue_on_commit
 from apps.organizations.models import Membership
-from apps.organizations.services import plan_limit_check
+from apps.organizations.services import plan_limit_check, plan_limit_lock
 from apps.outreach import selectors
 from apps.outreach.compose import Draft, compose
 from apps.outreach.models import Campaign, CampaignMessage, OutreachOptOut
@@ -271,7 +271,10 @@ def campaign_preview(*, campaign: Campaign, user_id: int) -> tuple[Draft | None,
 @transaction.atomic
 def campaign_generate_start(*, campaign: Campaign) -> Campaign:
     """Check the campaign and the plan, drop its unsent messages, mark it generating and enqueue the
-    generation. The plan's max_monthly_outreach_messages counts this month's messages plus the segment."""
+    generation. The plan's max_monthly_outreach_messages counts this month's messages and the places other campaigns
+    being generated hold, plus the segment; generations started at the same moment take turns to count (the plan
+    lock, before the campaign's row: one order everywhere)."""
+    plan_limit_lock(organization=campaign.organization, limit="max_monthly_outreach_messages")
     campaign = Campaign.objects.select_for_update().select_related("organization__plan").get(pk=campaign.pk)
     _editable(campaign)
     campaign.filters = campaign_filters_clean(organization=campaign.organization, filters=campaign.filters)
@@ -282,7 +285,7 @@ def campaign_generate_start(*, campaign: Campaign) -> Campaign:
     plan_limit_check(
         organization=campaign.organization,
         limit="max_monthly_outreach_messages",
-        used=selectors.messages_sent_this_month(organization=campaign.organization),
+        used=selectors.messages_counted_this_month(organization=campaign.organization),
         adding=total,
     )
     campaign.status = Campaign.Status.GENERATING

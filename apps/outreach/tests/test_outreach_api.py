@@ -273,6 +273,29 @@ def test_plan_limit_refuses_generation_with_plan_limit_reached(world):
     assert campaign.status == "draft"
 
 
+def test_a_campaign_being_generated_holds_its_places_in_the_plan(world):
+    """A campaign still being generated (no message written yet) holds its segment's places: a second campaign
+    generated meanwhile is refused when both would pass the plan's monthly limit (it counted only the messages
+    already written, so both went through); the places are the written messages once it is done."""
+    first = CampaignFactory(organization=world.organization)
+    size = selectors.segment_members(campaign=first).count()
+    plan = world.organization.plan
+    plan.max_monthly_outreach_messages = size + 1
+    plan.save()
+    services.campaign_generate_start(campaign=first)  # its task is not run yet (enqueued on commit)
+    assert selectors.messages_counted_this_month(organization=world.organization) == size
+    second = CampaignFactory(organization=world.organization)
+    response = client_for(world.admin).post(campaign_url(second, "generate"))
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["details"]["used"] == size
+    services.campaign_generate(organization_id=world.organization.pk, campaign_id=first.pk)
+    written = CampaignMessage.objects.filter(campaign=first).count()
+    assert selectors.messages_counted_this_month(organization=world.organization) == written > 0
+    assert client_for(world.admin).post(campaign_url(second, "generate")).status_code == 403
+    second.refresh_from_db()
+    assert second.status == "draft"
+
+
 def test_empty_segment_and_busy_campaigns_are_refused(world):
     client = client_for(world.admin)
     empty = CampaignFactory(organization=world.organization, filters={"interests": ["knitting"]})
