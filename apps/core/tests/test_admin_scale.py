@@ -1,0 +1,165 @@
+"""The admin at a real customer's size (apps/core/admin.py): the estimated count of large changelists and the
+counted delete confirmation.
+
+Coverage: `EstimatedCountPaginator` counts a table above its threshold from pg_class.reltuples and a filtered
+list from the planner's estimate, without running COUNT(*); below the threshold, never analyzed, or an empty
+result it counts exactly. `counted_deleted_objects` counts a bot's cascade once per model (a chunk goes with its
+bot and with its document: counted once), in as many queries for 30 chunks as for 3, and names at most
+PROTECTED_EXAMPLES protected rows, counting the rest; the bot's delete page and "Delete selected" show it.
+"""
+
+import pytest
+from django.contrib import admin
+from django.db import connection
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from apps.bots.models import Bot
+from apps.bots.tests.factories import BotFactory
+from apps.conversations.models import Conversation, Message
+from apps.core import admin as core_admin
+from apps.core.admin import EstimatedCountPaginator, counted_deleted_objects
+from apps.documents.models import Chunk, Document
+from apps.documents.tests.factories import DocumentFactory
+from apps.organizations.models import Organization
+from apps.progress.models import ContentItem
+from apps.progress.tests.factories import ContentItemFactory
+from apps.users.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def counts_run(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].upper().startswith("SELECT COUNT(")]
+
+
+def analyze(model):
+    with connection.cursor() as cursor:
+        cursor.execute(f'ANALYZE "{model._meta.db_table}"')
+
+
+@pytest.fixture
+def items(organization):
+    return [ContentItemFactory(organization=organization, kind="lesson" if n % 2 else "course") for n in range(30)]
+
+
+def test_a_large_table_is_counted_from_its_statistics(items, monkeypatch):
+    """Above the threshold: reltuples, and no COUNT(*)."""
+    monkeypatch.setattr(EstimatedCountPaginator, "EXACT_BELOW", 10)
+    analyze(ContentItem)
+
+    with CaptureQueriesContext(connection) as queries:
+        count = EstimatedCountPaginator(ContentItem.objects.all(), 10).count
+
+    assert count == 30  # ANALYZE read every row of this small table: the estimate is exact here
+    assert counts_run(queries.captured_queries) == []
+    assert any("reltuples" in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_filtered_large_list_is_counted_from_the_plan(items, monkeypatch):
+    """A filter above the threshold: the planner's estimate (EXPLAIN), no COUNT(*)."""
+    monkeypatch.setattr(EstimatedCountPaginator, "EXACT_BELOW", 10)
+    analyze(ContentItem)
+
+    with CaptureQueriesContext(connection) as queries:
+        count = EstimatedCountPaginator(ContentItem.objects.filter(kind="lesson"), 10).count
+
+    assert 10 <= count <= 30
+    assert counts_run(queries.captured_queries) == []
+    assert any(q["sql"].startswith("EXPLAIN") for q in queries.captured_queries)
+
+
+def test_small_results_and_unanalyzed_tables_are_counted_exactly(items, monkeypatch):
+    """Below the threshold, an empty result, or a table without statistics: COUNT(*), exact."""
+    analyze(ContentItem)
+    assert EstimatedCountPaginator(ContentItem.objects.filter(kind="lesson"), 10).count == 15  # default threshold
+    monkeypatch.setattr(EstimatedCountPaginator, "EXACT_BELOW", 10)
+    assert EstimatedCountPaginator(ContentItem.objects.filter(pk__in=[]), 10).count == 0
+    with connection.cursor() as cursor:  # a table never analyzed: reltuples is -1
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'progress_interaction'::regclass")
+        assert cursor.fetchone()[0] < 0
+    from apps.progress.models import Interaction
+
+    with CaptureQueriesContext(connection) as queries:
+        assert EstimatedCountPaginator(Interaction.objects.all(), 10).count == 0
+    assert len(counts_run(queries.captured_queries)) == 1
+
+
+def bot_with(organization, documents: int, chunks_each: int, conversations: int) -> Bot:
+    bot = BotFactory(organization=organization)
+    for _ in range(documents):
+        document = DocumentFactory(bot=bot)
+        Chunk.objects.bulk_create(
+            Chunk(organization=organization, bot=bot, document=document, position=n, text="x", content_hash="x")
+            for n in range(chunks_each)
+        )
+    for _ in range(conversations):
+        conversation = Conversation.objects.create(organization=organization, bot=bot)
+        Message.objects.create(organization=organization, conversation=conversation, role="user", content="hi")
+    return bot
+
+
+def superuser_request():
+    request = RequestFactory().get("/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    return request
+
+
+def test_a_cascade_is_counted_once_per_model_in_constant_queries(organization):
+    """Chunks are reached through the bot and through their documents: counted once. Ten times the rows, the
+    same queries."""
+    small = bot_with(organization, documents=1, chunks_each=3, conversations=1)
+    large = bot_with(organization, documents=3, chunks_each=10, conversations=5)
+    request = superuser_request()
+
+    with CaptureQueriesContext(connection) as small_queries:
+        counted_deleted_objects([small], request, admin.site)
+    with CaptureQueriesContext(connection) as large_queries:
+        deleted, model_count, perms_needed, protected = counted_deleted_objects([large], request, admin.site)
+
+    assert len(large_queries.captured_queries) == len(small_queries.captured_queries)
+    assert model_count == {"bots": 1, "documents": 3, "chunks": 30, "conversations": 5, "messages": 5}
+    assert protected == []
+    assert perms_needed == {"chunk"}  # as Django's: ChunkAdmin deletes nothing (ServiceDeleteAdmin drops it)
+    assert f"/admin/bots/bot/{large.pk}/change/" in deleted[0]
+    assert deleted[1] == "With them: 3 documents, 30 chunks, 5 conversations, 5 messages."
+
+
+def test_protected_rows_are_named_up_to_a_limit_and_counted(organization, monkeypatch):
+    """A course with lessons (PROTECT): the first PROTECTED_EXAMPLES lessons named, the others counted."""
+    monkeypatch.setattr(core_admin, "PROTECTED_EXAMPLES", 2)
+    course = ContentItemFactory(organization=organization, kind="course")
+    lessons = [ContentItemFactory(organization=organization, parent=course, title=f"Lesson {n}") for n in range(5)]
+
+    _deleted, _counts, _perms, protected = counted_deleted_objects([course], superuser_request(), admin.site)
+
+    assert len(protected) == 3
+    assert f"/admin/progress/contentitem/{lessons[0].pk}/change/" in protected[0] and "Lesson 0" in protected[0]
+    assert protected[2] == "… and 3 more content items"
+
+
+def test_bot_delete_page_and_bulk_confirmation_show_the_counts(staff_client, organization):
+    bot = bot_with(organization, documents=2, chunks_each=4, conversations=1)
+
+    page = staff_client.get(reverse("admin:bots_bot_delete", args=[bot.pk])).content.decode()
+    bulk = staff_client.post(
+        reverse("admin:bots_bot_changelist"), {"action": "delete_selected", "_selected_action": [bot.pk]}
+    ).content.decode()
+
+    for text in (page, bulk):
+        assert "With them: 2 documents, 8 chunks, 1 conversations, 1 messages." in text
+        assert "Chunk: " not in text  # no chunk listed one by one
+    assert Document.objects.filter(bot=bot).count() == 2
+
+
+def test_an_organization_with_rows_cannot_be_deleted_and_is_not_loaded(staff_client, organization):
+    """PROTECT from the organization's rows: refused, with a few of them named."""
+    ContentItemFactory.create_batch(3, organization=organization)
+
+    page = staff_client.get(reverse("admin:organizations_organization_delete", args=[organization.pk]))
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Cannot delete organization" in text and "Content item: " in text
+    assert Organization.objects.filter(pk=organization.pk).exists()
