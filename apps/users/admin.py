@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
+from apps.core.admin import CountedDeleteAdmin
 from apps.users.models import User
 
 
@@ -18,7 +19,9 @@ class BeaconUserChangeForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(CountedDeleteAdmin, DjangoUserAdmin):
+    """The delete page counts a member's events, progress and conversations instead of listing them."""
+
     form = BeaconUserChangeForm
     add_form = BeaconUserCreationForm
     ordering = ["email"]
