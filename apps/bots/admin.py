@@ -52,6 +52,7 @@ class BotAdmin(ServiceDeleteAdmin):
     ]  # fmt: skip
     exclude = ["identity_secret"]  # shown once by the API; rotate it there
     autocomplete_fields = ["organization"]
+    raw_id_fields = ["created_by"]  # a select of every user account (20,000 options at a real customer's size)
 
     @admin.display(description="cut-off")
     def cut_off(self, obj):
