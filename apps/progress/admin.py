@@ -2,10 +2,13 @@
 embeddings, cycle checks); progress and interactions are read-only here (they are history)."""
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
 
-from apps.core.admin import ServiceDeleteAdmin
+from apps.core.admin import LargeTableAdmin, ServiceDeleteAdmin
 from apps.progress import services
 from apps.progress.models import ContentEmbedding, ContentItem, ContentPrerequisite, Interaction, Progress
 from apps.progress.services.catalog import EDITABLE
@@ -97,22 +100,58 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def member_or_item_search(queryset, term: str, *, also: Q | None = None):
+    """Rows of a member (e-mail, any case) or of an item (external id or exact title), or `also`: the ids are
+    looked up first (the e-mail through its case-insensitive unique index), so the big table is filtered on
+    its own indexed columns. A substring search over joined tables scanned every row: 4.9 s on 2,000,000
+    interactions. `queryset` must have `user` and `item` foreign keys."""
+    term = term.strip()
+    if not term:
+        return queryset
+    users = get_user_model().objects.annotate(email_lower=Lower("email")).filter(email_lower=term.lower())
+    items = ContentItem.objects.filter(Q(external_id=term) | Q(title=term))
+    found = Q(user_id__in=list(users.values_list("pk", flat=True)[:100]))
+    found |= Q(item_id__in=list(items.values_list("pk", flat=True)[:1000]))
+    return queryset.filter(found | also if also is not None else found)
+
+
+class MemberOrItemSearch:
+    """The search box of a large table of (member, item) rows: exact values only (member_or_item_search)."""
+
+    search_fields = ["=user__email"]  # shows the box; get_search_results does the search
+    search_help_text = "An e-mail address, or an item's external id or exact title."
+
+    def get_search_results(self, request, queryset, search_term):
+        return member_or_item_search(queryset, search_term), False
+
+
 @admin.register(Progress)
-class ProgressAdmin(ReadOnlyAdmin):
+class ProgressAdmin(MemberOrItemSearch, ReadOnlyAdmin, LargeTableAdmin):
     list_display = ["user", "item", "organization", "status", "percent", "score", "time_spent_seconds",
                     "last_activity_at"]  # fmt: skip
     list_filter = ["status", "organization"]
-    search_fields = ["user__email", "item__title", "item__external_id"]
     list_select_related = ["user", "item", "organization"]
     raw_id_fields = ["user", "item"]
 
 
 @admin.register(Interaction)
-class InteractionAdmin(ReadOnlyAdmin):
+class InteractionAdmin(ReadOnlyAdmin, LargeTableAdmin):
+    """Millions of events, with indexes that lead with the organization (Interaction's docstring). Newest
+    recorded first by the primary key (the model's occurred_at order sorted all 2,000,000 rows on every
+    page: 1.8 s); occurred_at sorts once an organization is chosen (its index serves it), no other column
+    sorts (each sorted the whole table: 2.5 s)."""
+
     list_display = ["occurred_at", "user", "kind", "item", "weight", "value", "organization"]
     list_filter = ["kind", "organization"]
-    search_fields = ["user__email", "item__title", "idempotency_key"]
     list_select_related = ["user", "item", "organization"]
     raw_id_fields = ["user", "item"]
+    ordering = ["-id"]
     date_hierarchy = None
-    show_full_result_count = False  # a count(*) over millions of events on every page is slow
+    search_fields = ["=idempotency_key"]
+    search_help_text = "An e-mail address, an item's external id or exact title, or an idempotency key."
+
+    def get_sortable_by(self, request):
+        return ["occurred_at"] if request.GET.get("organization__id__exact") else []
+
+    def get_search_results(self, request, queryset, search_term):
+        return member_or_item_search(queryset, search_term, also=Q(idempotency_key=search_term.strip())), False

@@ -4,8 +4,13 @@ models are written by training, logs by serving and feedback."""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+import uuid
 
+from django.contrib import admin, messages
+from django.db.models import Q
+
+from apps.core.admin import LargeTableAdmin
+from apps.progress.admin import member_or_item_search
 from apps.recommendations.models import RecommendationLog, RecommenderModel
 
 
@@ -40,15 +45,34 @@ class RecommenderModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(RecommendationLog)
-class RecommendationLogAdmin(admin.ModelAdmin):
+class RecommendationLogAdmin(LargeTableAdmin):
+    """One row per recommended item shown: millions. Newest first by the primary key (created_at order sorted
+    every row on each page); created_at sorts once an organization is chosen (an index serves it). No date
+    hierarchy: it read the years of every row on each page (MIN/MAX and DISTINCT date_trunc); the created_at
+    filter gives the same ranges."""
+
     list_display = ["created_at", "organization", "user", "item", "position", "source", "reason", "clicked_at",
                     "dismissed_at"]  # fmt: skip
-    list_filter = ["source", ("clicked_at", admin.EmptyFieldListFilter), ("dismissed_at", admin.EmptyFieldListFilter)]
-    search_fields = ["user__email", "item__title", "request_id"]
+    list_filter = [
+        "source", "organization", "created_at", ("clicked_at", admin.EmptyFieldListFilter),
+        ("dismissed_at", admin.EmptyFieldListFilter),
+    ]  # fmt: skip
+    search_fields = ["=request_id"]
+    search_help_text = "An e-mail address, an item's external id or exact title, or a request id."
     list_select_related = ["organization", "user", "item"]
     raw_id_fields = ["organization", "user", "item"]
     readonly_fields = [field.name for field in RecommendationLog._meta.fields]
-    date_hierarchy = "created_at"
+    ordering = ["-id"]
+
+    def get_sortable_by(self, request):
+        return ["created_at"] if request.GET.get("organization__id__exact") else []
+
+    def get_search_results(self, request, queryset, search_term):
+        try:
+            also = Q(request_id=uuid.UUID(search_term.strip()))
+        except ValueError:
+            also = None
+        return member_or_item_search(queryset, search_term, also=also), False
 
     def has_add_permission(self, request):
         return False
