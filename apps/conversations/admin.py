@@ -54,7 +54,9 @@ class MessageInline(admin.TabularInline):
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ["__str__", "bot", "organization", "channel", "user", "created_at", "last_message_at"]
     list_filter = ["channel", "organization", "bot", "created_at"]
-    search_fields = ["title", "user__email", "visitor_id", "messages__content"]
+    # Not messages__content: a substring search through every message of every conversation (the message
+    # list searches them, and links to their conversations).
+    search_fields = ["title", "=user__email", "=visitor_id"]
     list_select_related = ["bot", "organization", "user"]
     readonly_fields = ["organization", "bot", "user", "visitor_id", "channel", "title", "created_at", "last_message_at"]
     inlines = [MessageInline]
