@@ -2,10 +2,12 @@
 counted delete confirmation.
 
 Coverage: `EstimatedCountPaginator` counts a table above its threshold from pg_class.reltuples and a filtered
-list from the planner's estimate, without running COUNT(*); below the threshold, never analyzed, or an empty
-result it counts exactly. `counted_deleted_objects` counts a bot's cascade once per model (a chunk goes with its
-bot and with its document: counted once), in as many queries for 30 chunks as for 3, and names at most
-PROTECTED_EXAMPLES protected rows, counting the rest; the bot's delete page and "Delete selected" show it.
+list from the planner's estimate, without running COUNT(*); below the threshold, or an empty result, it counts
+exactly. `counted_deleted_objects` counts a bot's cascade once per model (a chunk goes with its bot and with its
+document: counted once), in as many queries for 30 chunks as for 3, and names at most PROTECTED_EXAMPLES
+protected rows, counting the rest; the bot's delete page and "Delete selected" show it. "Delete selected" over
+`bulk_delete_limit` objects deletes nothing and says so; a "select all" is counted in SQL and names at most
+LISTED_OBJECTS objects.
 """
 
 import pytest
@@ -70,20 +72,14 @@ def test_a_filtered_large_list_is_counted_from_the_plan(items, monkeypatch):
     assert any(q["sql"].startswith("EXPLAIN") for q in queries.captured_queries)
 
 
-def test_small_results_and_unanalyzed_tables_are_counted_exactly(items, monkeypatch):
-    """Below the threshold, an empty result, or a table without statistics: COUNT(*), exact."""
+def test_small_and_empty_results_are_counted_exactly(items, monkeypatch):
+    """Below the threshold, or a result Django knows to be empty: COUNT(*), exact."""
     analyze(ContentItem)
-    assert EstimatedCountPaginator(ContentItem.objects.filter(kind="lesson"), 10).count == 15  # default threshold
+    with CaptureQueriesContext(connection) as queries:
+        assert EstimatedCountPaginator(ContentItem.objects.filter(kind="lesson"), 10).count == 15
+    assert len(counts_run(queries.captured_queries)) == 1
     monkeypatch.setattr(EstimatedCountPaginator, "EXACT_BELOW", 10)
     assert EstimatedCountPaginator(ContentItem.objects.filter(pk__in=[]), 10).count == 0
-    with connection.cursor() as cursor:  # a table never analyzed: reltuples is -1
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'progress_interaction'::regclass")
-        assert cursor.fetchone()[0] < 0
-    from apps.progress.models import Interaction
-
-    with CaptureQueriesContext(connection) as queries:
-        assert EstimatedCountPaginator(Interaction.objects.all(), 10).count == 0
-    assert len(counts_run(queries.captured_queries)) == 1
 
 
 def bot_with(organization, documents: int, chunks_each: int, conversations: int) -> Bot:
@@ -163,3 +159,36 @@ def test_an_organization_with_rows_cannot_be_deleted_and_is_not_loaded(staff_cli
     text = page.content.decode()
     assert "Cannot delete organization" in text and "Content item: " in text
     assert Organization.objects.filter(pk=organization.pk).exists()
+
+
+def test_delete_selected_over_the_limit_deletes_nothing(staff_client, organization, monkeypatch):
+    """ "Select all" beyond bulk_delete_limit: a message, nothing deleted (the service would run per object in the
+    request); within it, the confirmation page."""
+    from apps.progress.admin import ContentItemAdmin
+
+    monkeypatch.setattr(ContentItemAdmin, "bulk_delete_limit", 3)
+    items = ContentItemFactory.create_batch(4, organization=organization)
+    url = reverse("admin:progress_contentitem_changelist")
+
+    refused = staff_client.post(
+        url, {"action": "delete_selected", "select_across": "1", "_selected_action": [items[0].pk], "post": "yes"},
+        follow=True,
+    )  # fmt: skip
+    confirm = staff_client.post(url, {"action": "delete_selected", "_selected_action": [i.pk for i in items[:3]]})
+
+    assert "Nothing was deleted: 4 content items selected" in refused.content.decode()
+    assert ContentItem.objects.filter(organization=organization).count() == 4
+    assert "Are you sure you want to delete the selected content items?" in confirm.content.decode()
+
+
+def test_select_all_is_counted_in_sql_and_named_up_to_a_limit(organization, monkeypatch):
+    """A queryset (the "select all" of a changelist): counted, its first LISTED_OBJECTS named, the rest counted."""
+    monkeypatch.setattr(core_admin, "LISTED_OBJECTS", 2)
+    ContentItemFactory.create_batch(5, organization=organization)
+    queryset = ContentItem.objects.filter(organization=organization)
+
+    deleted, model_count, _perms, protected = counted_deleted_objects(queryset, superuser_request(), admin.site)
+
+    assert model_count == {"content items": 5}
+    assert len(deleted) == 3 and deleted[2] == "… and 3 more content items"
+    assert protected == []
