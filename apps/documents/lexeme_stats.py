@@ -93,6 +93,14 @@ def lexeme_stats_documents_remove(*, document_ids: list[int], bot_id: int) -> No
 
 
 @transaction.atomic
+def lexeme_stats_clear(*, bot_id: int) -> None:
+    """Drop a bot's statistics whole (every one of its chunks is being deleted: the bot is), under its lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, {"bot": bot_id})
+        cursor.execute("DELETE FROM documents_bottextstats WHERE bot_id = %s", [bot_id])
+        cursor.execute("DELETE FROM documents_lexemestat WHERE bot_id = %s", [bot_id])
+
+
 def lexeme_stats_rebuild(*, bot_id: int) -> tuple[int, int]:
     """Recount a bot's statistics from its searchable chunks. Returns (chunks, lexemes)."""
     with connection.cursor() as cursor:

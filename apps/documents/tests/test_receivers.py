@@ -18,7 +18,7 @@ from apps.bots.services import bot_delete
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.tests.utils import ingest
 from apps.documents import receivers
-from apps.documents.models import Chunk, ChunkEmbedding, Document
+from apps.documents.models import BotTextStats, Chunk, ChunkEmbedding, Document, LexemeStat
 from apps.documents.tests import samples
 
 pytestmark = pytest.mark.django_db
@@ -47,9 +47,35 @@ def test_an_event_for_another_organizations_bot_deletes_nothing(organization, ot
     bot = BotFactory(organization=organization)
     document = ingest(bot, "guide.md", samples.md())
 
+    chunks = Chunk.objects.filter(document=document).count()
+
     bot_events.bot_deleting_send(organization_id=other_organization.pk, bot_id=bot.pk)
 
     assert Document.objects.filter(pk=document.pk).exists()
+    assert Chunk.objects.filter(document=document).count() == chunks > 0
+    assert ChunkEmbedding.objects.filter(chunk__document=document).exists()
+
+
+def test_a_bot_delete_takes_as_many_queries_with_six_documents_as_with_two(organization):
+    """The bot's documents go together, not one by one (each through the term statistics and a recalibration:
+    89 s and 15,516 queries for 1,000 documents and 100,000 chunks); the statistics go whole."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for documents in (2, 6):
+        bot = BotFactory(organization=organization)
+        for number in range(documents):
+            ingest(bot, f"guide-{number}.md", samples.md() + f"\n\nPage {number}.".encode())
+        assert LexemeStat.objects.filter(bot=bot).exists()
+        with CaptureQueriesContext(connection) as queries:
+            bot_delete(bot=bot)
+        counts.append(len(queries))
+        assert not Document.objects.filter(bot_id=bot.pk).exists()
+        assert not Chunk.objects.filter(bot_id=bot.pk).exists()
+        assert not LexemeStat.objects.filter(bot_id=bot.pk).exists()
+        assert not BotTextStats.objects.filter(bot_id=bot.pk).exists()
+    assert counts[0] == counts[1], counts
 
 
 def test_a_rolled_back_bot_delete_keeps_documents_and_files(organization, django_capture_on_commit_callbacks):
