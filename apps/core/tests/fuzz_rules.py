@@ -99,6 +99,13 @@ STATED_RULES = [
         "cross-field: date_from <= date_to",
     ),
     (
+        "GET /api/v1/orgs/{org_slug}/interactions/",
+        400,
+        "invalid",
+        r"cursor: (Not a cursor of this list|Give page or cursor, not both)",
+        "state: a cursor is what a page of this list gave (opaque), and walks without page numbers",
+    ),
+    (
         "GET /api/v1/orgs/{org_slug}/bots/{bot_id}/conversations/",
         400,
         "invalid",

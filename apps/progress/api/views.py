@@ -19,7 +19,7 @@ from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from apps.core.pagination import paginate, paginated_schema
+from apps.core.pagination import CursorParamsSerializer, paginate, paginate_keyset, paginated_schema
 from apps.core.serializers import validate_rows
 from apps.organizations.models import Role
 from apps.organizations.selectors import member_get
@@ -283,10 +283,11 @@ class ProgressSummaryApi(PersonalApi):
 class InteractionListCreateApi(PersonalApi):
     @extend_schema(
         operation_id="interactions_list",
-        parameters=[s.InteractionFilterSerializer],
-        responses=paginated_schema(s.InteractionOutputSerializer),
+        parameters=[s.InteractionFilterSerializer, CursorParamsSerializer],
+        responses=paginated_schema(s.InteractionOutputSerializer, keyset=True),
         tags=["interactions"],
-        description="Events, newest first. Members see their own.",
+        description="Events, newest first. Members see their own. Millions of events are read page after page by "
+        "`cursor` (each page's `next_cursor`): no count, no offset, the same cost at any depth.",
     )
     def get(self, request, org_slug):
         filters = s.InteractionFilterSerializer(data=request.query_params.dict())
@@ -307,7 +308,7 @@ class InteractionListCreateApi(PersonalApi):
                 else datetime.max.replace(tzinfo=UTC)
             )
         queryset = selectors.interaction_list(organization=self.organization, own_user=self.own_user, filters=values)
-        return paginate(self, request, queryset, s.InteractionOutputSerializer)
+        return paginate_keyset(self, request, queryset, s.InteractionOutputSerializer, time_field="occurred_at")
 
     @extend_schema(
         operation_id="interactions_create",

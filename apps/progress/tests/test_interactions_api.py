@@ -374,6 +374,54 @@ def test_list_scoping_and_filters(organization, admin_user, member, item, other_
     assert iso(mine_view.occurred_at) == "2026-05-10T12:00:00Z"
 
 
+def test_list_walks_by_cursor_through_ties_without_count_or_offset(organization, admin_user, member, item):
+    """Millions of events are read by cursor: each page's next_cursor gives the rows after it, newest first by
+    (occurred_at, id), events at the same instant included once; no COUNT and no OFFSET on a cursor page; the
+    filters still apply; page and cursor together, or a cursor this list did not give, are 400."""
+    other = MembershipFactory(organization=organization).user
+    moment = datetime(2026, 5, 10, 12, tzinfo=UTC)
+    events = [
+        InteractionFactory(item=item, user=user, kind="view", occurred_at=moment - timedelta(minutes=minutes))
+        for minutes, user in [(0, member), (0, other), (0, member), (5, member), (9, other), (9, member), (20, member)]
+    ]
+    expected = [e.pk for e in sorted(events, key=lambda e: (e.occurred_at, e.pk), reverse=True)]
+    admin = client_for(admin_user)
+    first = admin.get(list_url(organization), {"page_size": 3}).json()
+    assert (first["count"], [row["id"] for row in first["results"]]) == (7, expected[:3])
+    seen, cursor = [row["id"] for row in first["results"]], first["next_cursor"]
+    while cursor:
+        with CaptureQueriesContext(connection) as queries:
+            page = admin.get(list_url(organization), {"page_size": 3, "cursor": cursor})
+        assert page.status_code == 200, page.content
+        body = page.json()
+        assert body["count"] is None and body["previous"] is None
+        assert not any("COUNT(" in q["sql"] or "OFFSET" in q["sql"] for q in queries.captured_queries)
+        seen += [row["id"] for row in body["results"]]
+        cursor = body["next_cursor"]
+        assert (body["next"] is None) == (cursor is None)
+    assert seen == expected
+    mine = client_for(member).get(list_url(organization), {"page_size": 2}).json()
+    theirs = [e.pk for e in events if e.user_id == other.pk]
+    rest = client_for(member).get(list_url(organization), {"page_size": 50, "cursor": mine["next_cursor"]}).json()
+    assert [row["id"] for row in mine["results"] + rest["results"]] == [pk for pk in expected if pk not in theirs]
+    by_user = admin.get(list_url(organization), {"user": other.pk, "cursor": first["next_cursor"]}).json()
+    assert {row["user"] for row in by_user["results"]} == {other.pk}
+    both = admin.get(list_url(organization), {"page": 2, "cursor": first["next_cursor"]})
+    assert both.status_code == 400
+    assert both.json()["error"]["message"] == "Invalid input. cursor: Give page or cursor, not both."
+    for bad in (
+        "nonsense",
+        "W10",
+        "WyIyMDI2LTA1LTEwIiwgMV0",
+        "WyIyMDI2LTA1LTEwVDEyOjAwOjAwKzAwOjAwIiw5OTk5OTk5OTk5OTk5OTk5OTk5XQ",
+    ):
+        response = admin.get(list_url(organization), {"cursor": bad})
+        assert response.status_code == 400, bad
+        assert "Not a cursor of this list" in response.json()["error"]["message"]
+    last = admin.get(list_url(organization), {"page_size": 7}).json()
+    assert last["next_cursor"] is None
+
+
 def test_list_by_external_ids(organization, admin_user, member, item, other_organization):
     """Issue 18: history addressable by the membership's and the catalog's external ids; both forms of one
     filter 400; unknown ids (and another organization's) 404; members may name only themselves."""
