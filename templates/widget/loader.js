@@ -210,8 +210,10 @@
     }
   });
 
+  // Escape on the launcher closes the chat (inside the chat, the frame asks for it). Escape anywhere else on the host
+  // page is the page's own business (closing its menu, clearing its search box): it must not move focus away.
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && state.open) setOpen(false);
+    if (event.key === "Escape" && state.open && ui && document.activeElement === ui.host) setOpen(false);
   });
 
   function start() {

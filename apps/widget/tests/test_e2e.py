@@ -458,3 +458,203 @@ def test_js_api_language_and_signed_identity(site, browser):
         page.close()
     finally:
         account.close()
+
+
+# --------------------------------------------------------------------------- failures the visitor must see (drill)
+
+
+def panel_state(frame) -> dict:
+    """What the visitor sees of a question that did not get its answer."""
+    return {
+        "questions": frame.locator(".message.user").all_inner_texts(),
+        "answers being written": frame.locator(".message.streaming").count(),
+        "status": frame.locator("#status").inner_text(),
+        "question box": frame.locator("#question").input_value(),
+        "retry shown": frame.locator("#retry").is_visible(),
+    }
+
+
+def user_messages(bot) -> list[str]:
+    return list(
+        Message.objects.filter(conversation__bot=bot, role=Message.Role.USER)
+        .order_by("id")
+        .values_list("content", flat=True)
+    )
+
+
+def test_a_question_lost_to_the_network_comes_back_with_a_retry(site, browser):
+    """The network drops the question (the request never reaches Beacon): no endless 'thinking' bubble, the question
+    is not shown as sent but is back in the box, the error says so, and Retry sends it once it can be sent. Escape in
+    a field of the host page is the page's own: the chat stays open and the focus stays there."""
+    page = browser.new_page()
+    frame = open_chat(page, site)
+    page.route("**/messages/", lambda route: route.abort("internetdisconnected"))
+    frame.locator("#question").fill("How long do refunds take?")
+    frame.locator("#question").press("Enter")
+    frame.locator("#retry").wait_for(timeout=15000)
+    assert panel_state(frame) == {
+        "questions": [],
+        "answers being written": 0,
+        "status": "Something went wrong. Please try again.",
+        "question box": "How long do refunds take?",
+        "retry shown": True,
+    }
+    assert frame.locator("#retry").inner_text() == "Try again"
+    assert user_messages(site["bot"]) == []
+
+    page.unroute("**/messages/")
+    frame.locator("#retry").click()
+    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+    wait_answered(frame, answer)
+    assert "14 days" in answer.locator(".text").inner_text()
+    assert panel_state(frame) == {
+        "questions": ["How long do refunds take?"],
+        "answers being written": 0,
+        "status": "",
+        "question box": "",
+        "retry shown": False,
+    }
+    assert user_messages(site["bot"]) == ["How long do refunds take?"]
+
+    page.evaluate(
+        "() => { const field = document.createElement('input'); field.id = 'search'; document.body.prepend(field); }"
+    )
+    page.locator("#search").focus()
+    page.keyboard.press("Escape")
+    assert page.evaluate("() => document.activeElement.id") == "search"
+    assert page.get_by_role("button", name="Close chat: Beacon Help").get_attribute("aria-expanded") == "true"
+    page.close()
+
+
+def test_an_answer_cut_off_mid_stream_says_so_and_is_asked_again(site, browser):
+    """The connection ends after the first words of the answer, before its `done` event: the half-written answer does
+    not stay on screen as if it were still coming; the visitor is told, and Retry asks again (the question had
+    reached the conversation, so it stays in the log)."""
+    page = browser.new_page()
+    frame = open_chat(page, site)
+
+    def cut_off(route):
+        response = route.fetch()
+        body = response.text()
+        assert "event: done" in body, body
+        route.fulfill(response=response, body=body[: body.index("event: done")])
+
+    page.route("**/messages/", cut_off)
+    frame.locator("#question").fill("How long do refunds take?")
+    frame.locator("#question").press("Enter")
+    frame.locator("#retry").wait_for(timeout=30000)
+    assert panel_state(frame) == {
+        "questions": ["How long do refunds take?"],
+        "answers being written": 0,
+        "status": "The answer was cut off. Please try again.",
+        "question box": "How long do refunds take?",
+        "retry shown": True,
+    }
+    assert frame.locator(".message.assistant:not(.greeting)").count() == 0
+
+    page.unroute("**/messages/")
+    frame.locator("#retry").click()
+    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+    wait_answered(frame, answer)
+    assert "14 days" in answer.locator(".text").inner_text()
+    assert frame.locator("#status").inner_text() == "" and not frame.locator("#retry").is_visible()
+    page.close()
+
+
+def test_a_rate_limited_question_says_so_and_keeps_the_question(site, browser, settings, rate_clock):
+    """Over the visitor's rate limit the question is refused before it is stored (429, sent as an `error` event
+    since the question asked for a stream): the panel says how long to wait rather than 'something went wrong',
+    and the question is back in the box, not shown as sent."""
+    settings.WIDGET_RATE_VISITOR = "2/60"  # the new conversation and the first question
+    page = browser.new_page()
+    frame = open_chat(page, site)
+    wait_answered(frame, ask(frame, "How long do refunds take?"))
+    frame.locator("#question").fill("How long is the warranty?")
+    frame.locator("#question").press("Enter")
+    frame.locator("#retry").wait_for(timeout=15000)
+    state = panel_state(frame)
+    assert state["questions"] == ["How long do refunds take?"]
+    assert state["question box"] == "How long is the warranty?"
+    assert state["answers being written"] == 0
+    assert state["status"] == "Too many messages; please wait 30 s."  # rate_clock: the middle of the window
+    assert user_messages(site["bot"]) == ["How long do refunds take?"]
+    page.close()
+
+
+def test_a_failed_restore_is_retried_and_never_replaced_by_a_new_conversation(site, browser):
+    """The visitor's conversation cannot be restored (the network drops it): the panel says so with a retry rather
+    than passing an empty log off as the conversation; a question asked meanwhile waits (back in the box) instead of
+    starting a conversation that would hide the earlier one; once the network is back, Retry restores the
+    conversation and the question joins it."""
+    context = browser.new_context()
+    page = context.new_page()
+    frame = open_chat(page, site)
+    wait_answered(frame, ask(frame, "How long do refunds take?"))
+
+    page.route("**/conversation/", lambda route: route.abort("internetdisconnected"))
+    page.reload()
+    page.get_by_role("button", name="Open chat: Beacon Help").click()
+    frame = page.frame_locator("iframe[title='Beacon Help']")
+    frame.locator("#retry").wait_for(timeout=15000)
+    assert frame.locator("#status").inner_text() == "Something went wrong. Please try again."
+    assert frame.locator("#log").get_attribute("aria-busy") is None
+    frame.locator("#question").fill("How long is the warranty?")
+    frame.locator("#question").press("Enter")
+    frame.locator("#send:not([disabled])").wait_for(timeout=15000)
+    assert panel_state(frame) == {
+        "questions": [],
+        "answers being written": 0,
+        "status": "Something went wrong. Please try again.",
+        "question box": "How long is the warranty?",
+        "retry shown": True,
+    }
+    assert Conversation.objects.filter(bot=site["bot"]).count() == 1
+
+    page.unroute("**/conversation/")
+    frame.locator("#retry").click()
+    second = frame.locator(".message.assistant:not(.greeting)").nth(1)
+    wait_answered(frame, second)
+    assert frame.locator(".message.user").all_inner_texts() == [
+        "How long do refunds take?",
+        "How long is the warranty?",
+    ]
+    assert Conversation.objects.filter(bot=site["bot"]).count() == 1
+    assert user_messages(site["bot"]) == ["How long do refunds take?", "How long is the warranty?"]
+    context.close()
+
+
+def test_a_question_sent_with_an_expired_token_gets_a_new_one_and_its_answer(site, browser, monkeypatch):
+    """A visitor token expires while the panel is open (WIDGET_TOKEN_TTL_SECONDS): the question's 401 arrives as an
+    `error` event (the question asked for a stream), and the panel still recognises `visitor_token_expired`, has the
+    loader fetch a new token and sends the question again, without the visitor seeing an error. Right-to-left text
+    reads right to left."""
+    from apps.widget import services as widget
+
+    expire_next = threading.Event()
+    verify = widget.visitor_token_verify
+
+    def verify_or_expire(**kwargs):
+        if expire_next.is_set():
+            expire_next.clear()
+            raise widget.WidgetTokenInvalid(
+                "The visitor token has expired; get a new one.", code="visitor_token_expired"
+            )
+        return verify(**kwargs)
+
+    monkeypatch.setattr(widget, "visitor_token_verify", verify_or_expire)
+    page = browser.new_page()
+    sessions = []
+    page.on("request", lambda r: sessions.append(r.url) if r.url.endswith("/session/") and r.method == "POST" else None)
+    frame = open_chat(page, site)
+    wait_answered(frame, ask(frame, "How long do refunds take?"))
+    assert len(sessions) == 1
+
+    expire_next.set()  # the next call is the second question's
+    ask(frame, "متى تنتهي الضمانة؟ How long is the warranty?")
+    second = frame.locator(".message.assistant:not(.greeting)").nth(1)
+    wait_answered(frame, second)
+    assert not expire_next.is_set() and len(sessions) == 2
+    assert frame.locator("#status").inner_text() == ""
+    assert user_messages(site["bot"]) == ["How long do refunds take?", "متى تنتهي الضمانة؟ How long is the warranty?"]
+    assert frame.locator(".message.user").last.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    page.close()

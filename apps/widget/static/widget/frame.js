@@ -8,23 +8,28 @@
     en: { new: "New conversation", close: "Close chat", log: "Conversation", ask: "Your question",
       placeholder: "Ask a question…", send: "Send", sources: "Sources", page: "p.", helpful: "Helpful",
       unhelpful: "Not helpful", thinking: "Thinking", error: "Something went wrong. Please try again.",
-      limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant" },
+      limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant", retry: "Try again",
+      interrupted: "The answer was cut off. Please try again." },
     fr: { new: "Nouvelle conversation", close: "Fermer", log: "Conversation", ask: "Votre question",
       placeholder: "Posez une question…", send: "Envoyer", sources: "Sources", page: "p.", helpful: "Utile",
       unhelpful: "Pas utile", thinking: "Réflexion", error: "Une erreur s'est produite. Réessayez.",
-      limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant" },
+      limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant", retry: "Réessayer",
+      interrupted: "La réponse a été interrompue. Réessayez." },
     de: { new: "Neues Gespräch", close: "Schließen", log: "Gespräch", ask: "Ihre Frage",
       placeholder: "Stellen Sie eine Frage…", send: "Senden", sources: "Quellen", page: "S.", helpful: "Hilfreich",
       unhelpful: "Nicht hilfreich", thinking: "Denke nach", error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
-      limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent" },
+      limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent", retry: "Erneut versuchen",
+      interrupted: "Die Antwort wurde unterbrochen. Bitte erneut versuchen." },
     es: { new: "Nueva conversación", close: "Cerrar", log: "Conversación", ask: "Tu pregunta",
       placeholder: "Haz una pregunta…", send: "Enviar", sources: "Fuentes", page: "p.", helpful: "Útil",
       unhelpful: "No útil", thinking: "Pensando", error: "Algo salió mal. Inténtalo de nuevo.",
-      limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente" },
+      limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente", retry: "Reintentar",
+      interrupted: "La respuesta se interrumpió. Inténtalo de nuevo." },
     nl: { new: "Nieuw gesprek", close: "Sluiten", log: "Gesprek", ask: "Je vraag",
       placeholder: "Stel een vraag…", send: "Verzenden", sources: "Bronnen", page: "p.", helpful: "Nuttig",
       unhelpful: "Niet nuttig", thinking: "Aan het denken", error: "Er ging iets mis. Probeer het opnieuw.",
-      limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent" },
+      limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent", retry: "Opnieuw proberen",
+      interrupted: "Het antwoord werd onderbroken. Probeer het opnieuw." },
   };
 
   var body = document.body;
@@ -41,6 +46,9 @@
   // first question vanished from the panel when the restore's (empty) answer arrived after it.
   var loading = null;
   var started = 0; // conversations started in this frame (newConversation), for a restore to know it is stale
+  // The last restore failed (network, server): a question then waits for a new one rather than starting a
+  // conversation of its own, which would hide the visitor's earlier conversation for good.
+  var restoreFailed = false;
   // How long a question waits for that restore (WIDGET_RESTORE_WAIT_SECONDS): one that never answers (a stalled
   // connection, a slow server) must not keep the visitor from asking.
   var restoreWait = parseInt(body.getAttribute("data-restore-wait"), 10);
@@ -51,6 +59,8 @@
   var input = document.getElementById("question");
   var send = document.getElementById("send");
   var status = document.getElementById("status");
+  var retryButton = document.getElementById("retry");
+  var retryAction = null;
   var suggestions = document.getElementById("suggestions");
 
   var color = body.getAttribute("data-color");
@@ -196,6 +206,7 @@
   function addUser(content) {
     var el = document.createElement("div");
     el.className = "message user";
+    el.dir = "auto"; // a right-to-left question reads right to left
     el.setAttribute("aria-label", t.you);
     el.textContent = content;
     log.appendChild(el);
@@ -209,6 +220,7 @@
     el.setAttribute("aria-busy", "true");
     var text = document.createElement("div");
     text.className = "text typing";
+    text.dir = "auto";
     text.setAttribute("aria-label", t.thinking);
     el.appendChild(text);
     log.appendChild(el);
@@ -222,6 +234,7 @@
     el.textContent = "";
     var text = document.createElement("div");
     text.className = "text";
+    text.dir = "auto";
     text.appendChild(markdown(message.content || ""));
     el.appendChild(text);
     var citations = message.citations || [];
@@ -236,7 +249,10 @@
       citations.forEach(function (c) {
         var item = document.createElement("li");
         var label = "[" + c.ref + "] " + (c.title || "") + (c.page ? ", " + t.page + " " + c.page : "");
-        if (c.heading_path && c.heading_path.length) label += " — " + c.heading_path.join(" › ");
+        var path = (c.heading_path || []).filter(function (h, i) {
+          return !(i === 0 && h === c.title); // a document's first heading is often its title: not twice
+        });
+        if (path.length) label += " — " + path.join(" › ");
         if (c.url && SAFE_URL.test(c.url)) item.appendChild(link(c.url, label));
         else item.textContent = label;
         list.appendChild(item);
@@ -320,46 +336,105 @@
       body: payload === undefined ? undefined : JSON.stringify(payload),
     }).then(function (response) {
       if (response.status === 401) {
-        return response
-          .clone()
-          .json()
-          .then(function (e) {
-            if (e && e.error && e.error.code === "visitor_token_expired") {
-              return new Promise(function (resolve) {
-                pendingRetry = function () {
-                  resolve(call(method, url, payload, accept));
-                };
-                toParent({ type: "beacon:token-expired" });
-              });
-            }
-            return response;
-          });
+        return errorOf(response.clone()).then(function (error) {
+          if (error.code === "visitor_token_expired") {
+            return new Promise(function (resolve) {
+              pendingRetry = function () {
+                resolve(call(method, url, payload, accept));
+              };
+              toParent({ type: "beacon:token-expired" });
+            });
+          }
+          return response;
+        });
       }
       return response;
     });
   }
 
-  function failed(response) {
-    return response.json().then(
-      function (e) {
-        var error = (e && e.error) || {};
-        var retry = error.details && error.details.retry_after;
-        status.textContent = response.status === 429 && retry ? t.limited.replace("{s}", retry) : error.message || t.error;
+  // The `error` of a refused request: a JSON body, or one `event: error` when the request asked for a stream (a
+  // question is sent with Accept: text/event-stream, so its 401, 404 and 429 arrive as a server-sent event).
+  function errorOf(response) {
+    return response.text().then(
+      function (text) {
+        var event = /^event: error\r?\ndata: (.*)$/m.exec(text);
+        try {
+          return (JSON.parse(event ? event[1] : text) || {}).error || {};
+        } catch (e) {
+          return {};
+        }
       },
       function () {
-        status.textContent = t.error;
+        return {};
       }
     );
+  }
+
+  // What to tell the visitor about a refused request.
+  function problem(response) {
+    return errorOf(response).then(function (error) {
+      var retry = error.details && error.details.retry_after;
+      // The plan's monthly limit also says 429 with a Retry-After, but days away: its own sentence says when.
+      if (response.status === 429 && retry && error.code !== "message_limit_exceeded") {
+        return t.limited.replace("{s}", retry);
+      }
+      return error.message || t.error;
+    });
+  }
+
+  function showError(message, retry) {
+    status.textContent = message;
+    retryAction = retry || null;
+    retryButton.hidden = !retry;
+  }
+
+  function clearError() {
+    showError("", null);
+  }
+
+  function failed(response) {
+    return problem(response).then(function (message) {
+      showError(message);
+    });
   }
 
   function loadConversation() {
     var startedBefore = started;
     return call("GET", API + "/conversation/").then(function (response) {
-      if (!response.ok) return failed(response);
+      if (!response.ok) {
+        return problem(response).then(function (message) {
+          var error = new Error(message);
+          error.refused = true; // the server's own sentence (a network error's message is the browser's)
+          throw error;
+        });
+      }
       return response.json().then(function (data) {
         if (started === startedBefore) render(data.conversation);
       });
     });
+  }
+
+  // Restores the visitor's conversation (on beacon:init, and again after a failed one). A failure says so, with a
+  // retry: the panel must not pass an empty log off as the visitor's conversation.
+  function restore() {
+    restoreFailed = false;
+    log.setAttribute("aria-busy", "true"); // the log is busy while the visitor's conversation is restored
+    var pending = (loading = loadConversation());
+    pending.then(
+      function () {
+        if (retryAction === restore) clearError();
+        restoreEnded(pending);
+      },
+      function (error) {
+        if (loading === pending) {
+          restoreFailed = true;
+          // A question waiting for this restore says so itself (its own retry asks again).
+          if (!busy) showError(error && error.refused ? error.message : t.error, restore);
+        }
+        restoreEnded(pending);
+      }
+    );
+    return pending;
   }
 
   // The restore `restore` is over (answered, failed or given up): the log is no longer busy, unless a later
@@ -391,10 +466,12 @@
     started += 1;
     return call("POST", API + "/conversations/", {}).then(function (response) {
       if (!response.ok) {
-        failed(response);
-        return null;
+        return failed(response).then(function () {
+          return null;
+        });
       }
       return response.json().then(function (conversation) {
+        restoreFailed = false; // the visitor chose a new conversation: the earlier one is no longer awaited
         render(conversation);
         return conversation.id;
       });
@@ -430,26 +507,43 @@
     question = question.trim();
     if (!question || busy || !token) return;
     busy = true;
-    status.textContent = "";
+    clearError();
     send.disabled = true;
-    var ready = restored().then(function () {
-      return conversationId || newConversation();
-    });
-    ready
+    if (restoreFailed && !loading) restore(); // the earlier conversation first: it may be there by now
+    var user = null;
+    var bubble = null;
+    var stored = false; // the server has the question (its answer started to stream)
+    var ended = false; // the answer's `done` (or `error`) event arrived
+    // The question goes back in the box and Retry (or Enter) sends it again; nothing the visitor wrote is lost.
+    function offerRetry(message) {
+      if (bubble) bubble.remove();
+      if (!stored && user) user.remove(); // never reached the conversation: not shown as if it had
+      if (!input.value.trim()) input.value = question;
+      showError(message, function () {
+        ask(input.value);
+      });
+    }
+    restored()
+      .then(function () {
+        if (restoreFailed && !conversationId) throw new Error("restore failed");
+        return conversationId || newConversation();
+      })
       .then(function (id) {
-        if (!id) return;
+        if (!id) return offerRetry(status.textContent || t.error);
         hideIntro(true);
-        addUser(question);
+        user = addUser(question);
         input.value = "";
-        var bubble = addAssistant();
+        bubble = addAssistant();
         var text = bubble.querySelector(".text");
         var streamed = "";
         return call("POST", API + "/conversations/" + id + "/messages/", { content: question, stream: true },
           "text/event-stream").then(function (response) {
           if (!response.ok) {
-            bubble.remove();
-            return failed(response);
+            // Refused before the question was stored (a rate or plan limit, a conversation deleted meanwhile).
+            if (response.status === 404) conversationId = null; // the retry starts a new conversation
+            return problem(response).then(offerRetry);
           }
+          stored = true;
           return readEvents(response, function (event, data) {
             if (event === "token") {
               if (!streamed) text.classList.remove("typing");
@@ -457,16 +551,21 @@
               text.textContent = streamed;
               scroll();
             } else if (event === "done") {
+              ended = true;
               finishAssistant(bubble, data);
+              bubble = null;
             } else if (event === "error") {
-              bubble.remove();
-              status.textContent = (data.error && data.error.message) || t.error;
+              ended = true;
+              offerRetry((data.error && data.error.message) || t.error);
             }
+          }).then(function () {
+            if (!ended) throw new Error("the stream ended before its answer");
           });
         });
       })
       ["catch"](function () {
-        status.textContent = t.error;
+        // No answer: the network, a restore that failed, or a stream cut off (the question stored, the answer not).
+        offerRetry(stored ? t.interrupted : (restoreFailed && status.textContent) || t.error);
       })
       .then(function () {
         busy = false;
@@ -495,6 +594,11 @@
   document.getElementById("new-conversation").addEventListener("click", function () {
     if (!busy) newConversation();
   });
+  retryButton.addEventListener("click", function () {
+    var action = retryAction;
+    clearError();
+    if (action) action();
+  });
   document.getElementById("close").addEventListener("click", function () {
     toParent({ type: "beacon:close" });
   });
@@ -517,12 +621,7 @@
         pendingRetry = null;
         retry();
       } else if (changed) {
-        // The log is busy (aria-busy) while the visitor's conversation is restored.
-        log.setAttribute("aria-busy", "true");
-        var restore = (loading = loadConversation());
-        restore["catch"](function () {}).then(function () {
-          restoreEnded(restore);
-        });
+        restore();
       }
     } else if (message.type === "beacon:focus") {
       input.focus();
