@@ -48,8 +48,18 @@ def own_origin(request) -> str:
     return f"{request.scheme}://{request.get_host()}".lower()
 
 
+DEFAULT_PORTS = {"https": ":443", "http": ":80"}
+
+
 def normalise_origin(origin: str | None) -> str:
-    return (origin or "").strip().lower().rstrip("/")
+    """An origin as a browser sends it: lower case, no trailing slash, no default port (a site listed as
+    https://shop.example.com:443 is the page whose Origin is https://shop.example.com)."""
+    origin = (origin or "").strip().lower().rstrip("/")
+    scheme = origin.split("://", 1)[0]
+    port = DEFAULT_PORTS.get(scheme)
+    if port and origin.endswith(port) and origin.count(":") == 2:
+        origin = origin[: -len(port)]
+    return origin
 
 
 def origin_allowed(*, bot: Bot, origin: str | None, own_origin: str | None = None) -> bool:

@@ -38,6 +38,23 @@ def test_origins(bot):
     assert denied.value.status_code == 403
 
 
+def test_a_site_listed_with_its_default_port_is_the_browsers_origin(bot):
+    """Browsers never send a scheme's default port in Origin: a site listed with it (the bot API accepts
+    https://shop.example.com:443) must still get its widget, and its frame-ancestors entry."""
+    from apps.widget.pages import frame_csp
+
+    bot.allowed_origins = ["https://shop.example.com:443", "http://blog.example.com:80", "http://app.example.com:8080"]
+    assert widget.origin_allowed(bot=bot, origin="https://shop.example.com")
+    assert widget.origin_allowed(bot=bot, origin="http://blog.example.com")
+    assert widget.origin_allowed(bot=bot, origin="http://app.example.com:8080")
+    assert not widget.origin_allowed(bot=bot, origin="http://app.example.com")
+    assert not widget.origin_allowed(bot=bot, origin="https://blog.example.com")  # http's port is not https's
+    assert not widget.origin_allowed(bot=bot, origin="http://shop.example.com")
+    assert frame_csp(bot).endswith(
+        "frame-ancestors 'self' http://app.example.com:8080 http://blog.example.com https://shop.example.com"
+    )
+
+
 def test_empty_allow_list_admits_only_the_preview(bot):
     """No allowed origins: only Beacon's own preview page may embed the widget."""
     bot.allowed_origins = []
