@@ -70,6 +70,7 @@
       body: JSON.stringify(body),
     }).then(function (response) {
       if (!response.ok) {
+        // (A site not on the bot's allowed origins never gets here: its preflight is refused, below.)
         return response.json().then(
           function (e) {
             throw new Error((e && e.error && e.error.message) || "HTTP " + response.status);
@@ -80,6 +81,11 @@
         );
       }
       return response.json();
+    }, function () {
+      throw new Error(
+        "no answer from " + BASE + ": Beacon is unreachable, or " + window.location.origin +
+          " is not on this bot's allowed origins"
+      );
     });
   }
 
@@ -88,6 +94,19 @@
     help: "M12 2a10 10 0 100 20 10 10 0 000-20zm1 15h-2v-2h2v2zm1.1-6.3l-.9.9c-.7.7-1.2 1.3-1.2 2.4h-2v-.5c0-1.1.5-2.1 1.2-2.8l1.2-1.3a2 2 0 10-3.4-1.4H7a4 4 0 118 0c0 .9-.4 1.7-.9 2.7z",
     sparkle: "M12 2l2.2 6.8L21 11l-6.8 2.2L12 20l-2.2-6.8L3 11l6.8-2.2z",
   };
+
+  // White, or dark on a light colour where white would not show: white's contrast under 3:1 (WCAG's minimum for
+  // large text and icons; relative luminance), as in the chat panel.
+  function onColor(hex) {
+    function luminance(value) {
+      return [1, 3, 5].reduce(function (sum, at, i) {
+        var c = parseInt(value.slice(at, at + 2), 16) / 255;
+        c = c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+        return sum + c * [0.2126, 0.7152, 0.0722][i];
+      }, 0);
+    }
+    return 1.05 / (luminance(hex) + 0.05) < 3 ? "#111827" : "#fff";
+  }
 
   function build(config) {
     var host = document.createElement("div");
@@ -101,7 +120,7 @@
       "cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;display:flex;align-items:center;" +
       "justify-content:center;padding:0}" +
       ".launcher:focus-visible{outline:3px solid #111;outline-offset:3px}" +
-      ".launcher svg{width:28px;height:28px;fill:#fff}" +
+      ".launcher svg{width:28px;height:28px;fill:currentColor}" +
       ".panel{position:fixed;bottom:88px;" + side + ":20px;width:380px;height:600px;max-height:calc(100vh - 108px);" +
       "border-radius:14px;overflow:hidden;box-shadow:0 10px 40px rgba(0,0,0,.3);z-index:2147483001;background:#fff;" +
       "display:none}" +
@@ -122,7 +141,9 @@
     var launcher = document.createElement("button");
     launcher.type = "button";
     launcher.className = "launcher";
-    launcher.style.background = /^#[0-9a-fA-F]{6}$/.test(config.color) ? config.color : "#2563eb";
+    var color = /^#[0-9a-fA-F]{6}$/.test(config.color) ? config.color : "#2563eb";
+    launcher.style.background = color;
+    launcher.style.color = onColor(color);
     launcher.setAttribute("aria-label", "Open chat: " + config.title);
     launcher.setAttribute("aria-expanded", "false");
     launcher.setAttribute("aria-controls", "beacon-panel");

@@ -658,3 +658,61 @@ def test_a_question_sent_with_an_expired_token_gets_a_new_one_and_its_answer(sit
     assert user_messages(site["bot"]) == ["How long do refunds take?", "متى تنتهي الضمانة؟ How long is the warranty?"]
     assert frame.locator(".message.user").last.evaluate("el => getComputedStyle(el).direction") == "rtl"
     page.close()
+
+
+@pytest.fixture
+def light_site(live_server, settings, monkeypatch):
+    """Beacon with a bot in a light brand colour, no greeting and no documents (every answer is the fallback), on an
+    allowed host page."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.BEACON_PUBLIC_URL = live_server.url
+    settings.OPENAI_API_KEY = None
+    settings.OPENAI_BASE_URL = None
+    bot = BotFactory(name="Sunny", greeting="", widget_theme={"color": "#fde047"})
+    host = HostPages(host_html(live_server.url, bot.public_id, "Sunny shop"))
+    bot.allowed_origins = [host.origin]
+    bot.save()
+    yield {"bot": bot, "host": host}
+    host.close()
+
+
+def test_the_panel_reads_in_a_light_colour_and_its_question_box_fits_its_question(light_site, browser):
+    """A light brand colour gets dark text and icons (white on yellow does not read); no greeting, no empty bubble;
+    the question box grows with its lines and says so when a paste reaches the 4,000-character limit (the browser
+    cuts the rest off silently); a thumb the network drops says so instead of failing unseen."""
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(light_site["host"].origin + "/")
+    launcher = page.get_by_role("button", name="Open chat: Sunny")
+    dark = "rgb(17, 24, 39)"
+    assert launcher.evaluate("el => getComputedStyle(el.querySelector('svg')).fill", timeout=15000) == dark
+    launcher.click()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    question = frame.locator("#question:not([disabled])")
+    question.wait_for(timeout=15000)
+    assert frame.locator("h1").evaluate("el => getComputedStyle(el).color") == dark
+    assert frame.locator("#send svg").evaluate("el => getComputedStyle(el).fill") == dark
+    assert not frame.locator("#greeting").is_visible()
+
+    one_line = question.bounding_box()["height"]
+    question.fill("first line\nsecond line\nthird line")
+    assert question.bounding_box()["height"] > one_line * 1.8
+    question.fill("x" * 5000)
+    assert len(question.input_value()) == 4000
+    assert frame.locator("#status").inner_text() == "Questions are limited to 4000 characters."
+    question.fill("Is the shop open on Sundays?")
+    assert frame.locator("#status").inner_text() == ""
+    question.press("Enter")
+    answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
+    wait_answered(frame, answer)
+    assert frame.locator(".message.user").evaluate("el => getComputedStyle(el).color") == dark
+    assert question.bounding_box()["height"] == one_line
+
+    page.route("**/feedback/", lambda route: route.abort("internetdisconnected"))
+    answer.get_by_role("button", name="Helpful", exact=True).click()
+    frame.locator("#status:not(:empty)").wait_for(timeout=10000)
+    assert frame.locator("#status").inner_text() == "Something went wrong. Please try again."
+    assert answer.get_by_role("button", name="Helpful", exact=True).get_attribute("aria-pressed") == "false"
+    assert errors == []
+    page.close()

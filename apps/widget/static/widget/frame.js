@@ -8,27 +8,27 @@
     en: { new: "New conversation", close: "Close chat", log: "Conversation", ask: "Your question",
       placeholder: "Ask a question…", send: "Send", sources: "Sources", page: "p.", helpful: "Helpful",
       unhelpful: "Not helpful", thinking: "Thinking", error: "Something went wrong. Please try again.",
-      limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant", retry: "Try again",
+      limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant", retry: "Try again", tooLong: "Questions are limited to {n} characters.",
       interrupted: "The answer was cut off. Please try again." },
     fr: { new: "Nouvelle conversation", close: "Fermer", log: "Conversation", ask: "Votre question",
       placeholder: "Posez une question…", send: "Envoyer", sources: "Sources", page: "p.", helpful: "Utile",
       unhelpful: "Pas utile", thinking: "Réflexion", error: "Une erreur s'est produite. Réessayez.",
-      limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant", retry: "Réessayer",
+      limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant", retry: "Réessayer", tooLong: "Les questions sont limitées à {n} caractères.",
       interrupted: "La réponse a été interrompue. Réessayez." },
     de: { new: "Neues Gespräch", close: "Schließen", log: "Gespräch", ask: "Ihre Frage",
       placeholder: "Stellen Sie eine Frage…", send: "Senden", sources: "Quellen", page: "S.", helpful: "Hilfreich",
       unhelpful: "Nicht hilfreich", thinking: "Denke nach", error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
-      limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent", retry: "Erneut versuchen",
+      limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent", retry: "Erneut versuchen", tooLong: "Fragen sind auf {n} Zeichen begrenzt.",
       interrupted: "Die Antwort wurde unterbrochen. Bitte erneut versuchen." },
     es: { new: "Nueva conversación", close: "Cerrar", log: "Conversación", ask: "Tu pregunta",
       placeholder: "Haz una pregunta…", send: "Enviar", sources: "Fuentes", page: "p.", helpful: "Útil",
       unhelpful: "No útil", thinking: "Pensando", error: "Algo salió mal. Inténtalo de nuevo.",
-      limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente", retry: "Reintentar",
+      limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente", retry: "Reintentar", tooLong: "Las preguntas tienen un máximo de {n} caracteres.",
       interrupted: "La respuesta se interrumpió. Inténtalo de nuevo." },
     nl: { new: "Nieuw gesprek", close: "Sluiten", log: "Gesprek", ask: "Je vraag",
       placeholder: "Stel een vraag…", send: "Verzenden", sources: "Bronnen", page: "p.", helpful: "Nuttig",
       unhelpful: "Niet nuttig", thinking: "Aan het denken", error: "Er ging iets mis. Probeer het opnieuw.",
-      limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent", retry: "Opnieuw proberen",
+      limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent", retry: "Opnieuw proberen", tooLong: "Vragen zijn beperkt tot {n} tekens.",
       interrupted: "Het antwoord werd onderbroken. Probeer het opnieuw." },
   };
 
@@ -63,8 +63,25 @@
   var retryAction = null;
   var suggestions = document.getElementById("suggestions");
 
+  // The bot's colour, with dark text on it when white would not read (a yellow or light blue brand colour): white's
+  // contrast with it under 3:1, WCAG's minimum for large text and icons (relative luminance).
+  function luminance(hex) {
+    return [1, 3, 5].reduce(function (sum, at, i) {
+      var c = parseInt(hex.slice(at, at + 2), 16) / 255;
+      c = c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+      return sum + c * [0.2126, 0.7152, 0.0722][i];
+    }, 0);
+  }
+  var DARK = "#111827";
   var color = body.getAttribute("data-color");
-  if (/^#[0-9a-fA-F]{6}$/.test(color)) document.documentElement.style.setProperty("--accent", color);
+  if (/^#[0-9a-fA-F]{6}$/.test(color)) {
+    var rootStyle = document.documentElement.style;
+    rootStyle.setProperty("--accent", color);
+    if (1.05 / (luminance(color) + 0.05) < 3) {
+      rootStyle.setProperty("--on-accent", DARK);
+      rootStyle.setProperty("--accent-ink", DARK);
+    }
+  }
 
   function translate(lang) {
     t = STRINGS[(lang || "en").split("-")[0].toLowerCase()] || STRINGS.en;
@@ -290,12 +307,16 @@
       button.setAttribute("aria-pressed", current === spec[0] ? "true" : "false");
       button.setAttribute("data-value", String(spec[0]));
       button.addEventListener("click", function () {
-        call("POST", API + "/messages/" + messageId + "/feedback/", { value: spec[0] }).then(function (r) {
-          if (!r.ok) return failed(r);
-          Array.prototype.forEach.call(box.querySelectorAll("button"), function (b) {
-            b.setAttribute("aria-pressed", b === button ? "true" : "false");
+        call("POST", API + "/messages/" + messageId + "/feedback/", { value: spec[0] })
+          .then(function (r) {
+            if (!r.ok) return failed(r);
+            Array.prototype.forEach.call(box.querySelectorAll("button"), function (b) {
+              b.setAttribute("aria-pressed", b === button ? "true" : "false");
+            });
+          })
+          ["catch"](function () {
+            showError(t.error); // the network: the thumb stays as it was, and the visitor can click again
           });
-        });
       });
       box.appendChild(button);
     });
@@ -518,7 +539,10 @@
     function offerRetry(message) {
       if (bubble) bubble.remove();
       if (!stored && user) user.remove(); // never reached the conversation: not shown as if it had
-      if (!input.value.trim()) input.value = question;
+      if (!input.value.trim()) {
+        input.value = question;
+        fit();
+      }
       showError(message, function () {
         ask(input.value);
       });
@@ -533,6 +557,7 @@
         hideIntro(true);
         user = addUser(question);
         input.value = "";
+        fit();
         bubble = addAssistant();
         var text = bubble.querySelector(".text");
         var streamed = "";
@@ -575,6 +600,23 @@
   }
 
   /* ------------------------------------------------------------------ wiring */
+
+  // The question box grows with its lines (up to the stylesheet's max-height), and says so when a question reaches
+  // its maxlength: the browser cuts a longer paste off without a word.
+  function fit() {
+    input.style.height = "";
+    if (!input.value) return;
+    input.style.height = "auto";
+    input.style.height = input.scrollHeight + input.offsetHeight - input.clientHeight + "px";
+  }
+  var full = false;
+  input.addEventListener("input", function () {
+    fit();
+    var wasFull = full;
+    full = input.value.length >= input.maxLength;
+    if (full) showError(t.tooLong.replace("{n}", input.maxLength));
+    else if (wasFull && !retryAction) clearError();
+  });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
