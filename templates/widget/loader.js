@@ -26,6 +26,7 @@
     wantOpen: data.open === "true",
   };
   var ui = null;
+  var starting = false;
 
   function identity(userId, userHash, userExpires) {
     var pair = { user_id: String(userId), user_hash: String(userHash || "") };
@@ -155,7 +156,7 @@
     svg.appendChild(path);
     launcher.appendChild(svg);
     launcher.addEventListener("click", function () {
-      setOpen(!state.open);
+      setOpen(!state.open, true);
     });
     root.appendChild(style);
     root.appendChild(panel);
@@ -172,21 +173,32 @@
     post({ type: "beacon:init", token: state.token, visitor: state.visitor, lang: state.lang });
   }
 
-  function setOpen(open) {
+  // Focus goes into the chat only when the visitor opened it (the launcher, or Beacon("open") from their click): a
+  // chat opened by the page (data-open, a call at load) must not take the focus, or the keyboard, from the page. On
+  // close it goes back to the launcher only from inside the chat or the launcher, never from elsewhere on the page.
+  function setOpen(open, focus) {
     if (!ui) {
       state.wantOpen = open;
+      state.wantFocus = open && focus;
       return;
     }
+    var inside = document.activeElement === ui.host;
     state.open = open;
+    state.focusOnReady = open && focus;
     ui.panel.classList.toggle("open", open);
     ui.launcher.setAttribute("aria-expanded", open ? "true" : "false");
     ui.launcher.setAttribute("aria-label", (open ? "Close chat: " : "Open chat: ") + state.config.title);
-    if (open) {
+    if (open && focus) {
       ui.frame.focus();
       post({ type: "beacon:focus" });
-    } else {
+    } else if (!open && inside) {
       ui.launcher.focus();
     }
+  }
+
+  // A call from the visitor's own click or key (transient user activation), not from the page's script on its own.
+  function byVisitor() {
+    return !starting && (!navigator.userActivation || navigator.userActivation.isActive);
   }
 
   function refresh() {
@@ -200,9 +212,9 @@
 
   function command(args) {
     var name = args[0];
-    if (name === "open") setOpen(true);
-    else if (name === "close") setOpen(false);
-    else if (name === "toggle") setOpen(!state.open);
+    if (name === "open") setOpen(true, byVisitor());
+    else if (name === "close") setOpen(false, byVisitor());
+    else if (name === "toggle") setOpen(!state.open, byVisitor());
     else if (name === "new-conversation") post({ type: "beacon:new-conversation" });
     else if (name === "language" && typeof args[1] === "string") {
       state.lang = args[1];
@@ -223,9 +235,9 @@
     if (message.type === "beacon:ready") {
       state.frameReady = true;
       sendInit();
-      if (state.open) post({ type: "beacon:focus" });
+      if (state.open && state.focusOnReady) post({ type: "beacon:focus" });
     } else if (message.type === "beacon:close") {
-      setOpen(false);
+      setOpen(false, true);
     } else if (message.type === "beacon:token-expired") {
       refresh()["catch"](warn);
     }
@@ -234,7 +246,7 @@
   // Escape on the launcher closes the chat (inside the chat, the frame asks for it). Escape anywhere else on the host
   // page is the page's own business (closing its menu, clearing its search box): it must not move focus away.
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && state.open && ui && document.activeElement === ui.host) setOpen(false);
+    if (event.key === "Escape" && state.open && ui && document.activeElement === ui.host) setOpen(false, true);
   });
 
   function start() {
@@ -244,8 +256,10 @@
       state.config = result.config;
       store(result.token);
       ui = build(result.config);
-      if (state.wantOpen) setOpen(true);
+      if (state.wantOpen) setOpen(true, state.wantFocus);
+      starting = true; // the calls queued before the script loaded are the page's, at load
       earlier.forEach(command);
+      starting = false;
     }, warn);
   }
 

@@ -672,7 +672,7 @@ def light_site(live_server, settings, monkeypatch):
     host = HostPages(host_html(live_server.url, bot.public_id, "Sunny shop"))
     bot.allowed_origins = [host.origin]
     bot.save()
-    yield {"bot": bot, "host": host}
+    yield {"bot": bot, "host": host, "beacon": live_server.url}
     host.close()
 
 
@@ -716,3 +716,44 @@ def test_the_panel_reads_in_a_light_colour_and_its_question_box_fits_its_questio
     assert answer.get_by_role("button", name="Helpful", exact=True).get_attribute("aria-pressed") == "false"
     assert errors == []
     page.close()
+
+
+def test_a_chat_the_page_opens_does_not_take_the_focus_from_it(light_site, browser):
+    """data-open="true" opens the chat at load without moving the focus from the page (here its autofocused search
+    field, where the visitor may already be typing); Beacon("open") from the visitor's click on a page button moves it
+    into the chat, and closing the chat with Escape there brings it back to the launcher."""
+    bot = light_site["bot"]
+    html = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Search</title></head><body>'
+        '<input id="search" aria-label="Search" autofocus><button id="help" type="button">Help</button>'
+        "<script>window.Beacon = window.Beacon || function () { (Beacon.q = Beacon.q || []).push(arguments); };"
+        'document.getElementById("help").addEventListener("click", function () { Beacon("open"); });</script>'
+        f'<script src="{light_site["beacon"]}/widget/{bot.public_id}.js" data-open="true" async></script></body></html>'
+    )
+    page_host = HostPages(html)
+    bot.allowed_origins = [*bot.allowed_origins, page_host.origin]
+    bot.save()
+    try:
+        page = browser.new_page()
+        page.goto(page_host.origin + "/")
+        frame = page.frame_locator("iframe[title='Sunny']")
+        frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+        page.locator("#search").press_sequentially("opening hours")
+        assert page.locator("#search").input_value() == "opening hours"
+        assert page.evaluate("() => document.activeElement.id") == "search"
+        assert frame.locator("#question").input_value() == ""
+
+        page.keyboard.press("Escape")  # the page's own Escape (its search field): the chat stays open
+        assert page.get_by_role("button", name="Close chat: Sunny").get_attribute("aria-expanded") == "true"
+        page.evaluate('() => window.Beacon("close")')
+        assert page.evaluate("() => document.activeElement.id") == "search"
+
+        page.locator("#help").click()
+        frame.locator("#question:focus").wait_for(timeout=15000)
+        page.keyboard.press("Escape")
+        launcher = page.get_by_role("button", name="Open chat: Sunny")
+        launcher.wait_for()
+        assert page.evaluate("() => document.activeElement.getAttribute('data-beacon-widget')") == bot.public_id
+        page.close()
+    finally:
+        page_host.close()
