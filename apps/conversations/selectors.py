@@ -1,6 +1,7 @@
 """Conversation reads, scoped to the organization and bot; members see only their own."""
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 from rest_framework.exceptions import NotFound
 
 from apps.conversations.models import Conversation, Message
@@ -66,7 +67,9 @@ def widget_conversation_list(*, bot, visitor_id: str, user_id: int | None = None
     return (
         Conversation.objects.filter(organization_id=bot.organization_id, bot=bot, channel=Conversation.Channel.WIDGET)
         .filter(mine)
-        .order_by("-created_at", "-id")
+        # The latest one is the one last used (a message, else its creation): a conversation another tab or device
+        # went on with after this one started a new one is the visitor's latest, not the empty new one.
+        .order_by(Coalesce("last_message_at", "created_at").desc(), "-id")
     )
 
 

@@ -438,6 +438,25 @@ def test_conversation_round_trip(bot):
     assert current["messages"][1]["citations"] == answer["citations"]
 
 
+def test_the_latest_conversation_is_the_one_last_used(bot):
+    """Two tabs of one visitor: the second starts a new conversation, the first goes on asking in the earlier one. A
+    page loaded next restores the one last used (the earlier, with the newest question), not the empty new one; a new
+    conversation that nothing has been asked in since is still the latest."""
+    client = visitor(bot)
+    base = f"/widget/{bot.public_id}"
+    earlier = client.post(f"{base}/conversations/", {}, format="json").json()["id"]
+    first = client.post(f"{base}/conversations/{earlier}/messages/", {"content": "Hello?", "stream": False})
+    assert first.status_code == 201
+    newer = client.post(f"{base}/conversations/", {}, format="json").json()["id"]  # the second tab
+    assert client.get(f"{base}/conversation/").json()["conversation"]["id"] == newer
+
+    asked = client.post(f"{base}/conversations/{earlier}/messages/", {"content": "Anyone?", "stream": False})
+    assert asked.status_code == 201  # the first tab, still in the earlier conversation
+    current = client.get(f"{base}/conversation/").json()["conversation"]
+    assert current["id"] == earlier
+    assert [m["content"] for m in current["messages"] if m["role"] == "user"] == ["Hello?", "Anyone?"]
+
+
 def test_streamed_answer(bot):
     """stream=true: token events, then done with the message id, checked content and public sources."""
     client = visitor(bot)
