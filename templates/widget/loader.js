@@ -27,6 +27,7 @@
   };
   var ui = null;
   var starting = false;
+  var startAttempts = 0;
 
   function identity(userId, userHash, userExpires) {
     var pair = { user_id: String(userId), user_hash: String(userHash || "") };
@@ -72,12 +73,17 @@
     }).then(function (response) {
       if (!response.ok) {
         // (A site not on the bot's allowed origins never gets here: its preflight is refused, below.)
+        var refused = function (message) {
+          var error = new Error(message);
+          error.retryAfter = response.status === 429 ? parseInt(response.headers.get("Retry-After"), 10) || 0 : 0;
+          throw error;
+        };
         return response.json().then(
           function (e) {
-            throw new Error((e && e.error && e.error.message) || "HTTP " + response.status);
+            refused((e && e.error && e.error.message) || "HTTP " + response.status);
           },
           function () {
-            throw new Error("HTTP " + response.status);
+            refused("HTTP " + response.status);
           }
         );
       }
@@ -239,7 +245,10 @@
     } else if (message.type === "beacon:close") {
       setOpen(false, true);
     } else if (message.type === "beacon:token-expired") {
-      refresh()["catch"](warn);
+      refresh()["catch"](function (error) {
+        warn(error);
+        post({ type: "beacon:session-failed" }); // the question waiting for the token says so, with a retry
+      });
     }
   });
 
@@ -260,7 +269,12 @@
       starting = true; // the calls queued before the script loaded are the page's, at load
       earlier.forEach(command);
       starting = false;
-    }, warn);
+    }, function (error) {
+      warn(error);
+      // Tokens are rate-limited per address (many visitors behind one office or mobile network): try again when
+      // Beacon says, a few times, rather than leave the page without its chat for good.
+      if (error.retryAfter && startAttempts++ < 3) setTimeout(start, Math.min(error.retryAfter, 120) * 1000);
+    });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -12,6 +12,7 @@ happens without it.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -757,3 +758,76 @@ def test_a_chat_the_page_opens_does_not_take_the_focus_from_it(light_site, brows
         page.close()
     finally:
         page_host.close()
+
+
+def test_a_token_the_loader_cannot_renew_ends_the_wait_with_a_retry(site, browser, monkeypatch):
+    """A question's token expires and the loader cannot get a new one (the network drops the session request): the
+    question does not wait for ever with Send disabled; it comes back in the box with the error and Retry, which
+    sends it once the network is back."""
+    from apps.widget import services as widget
+
+    expire_next = threading.Event()
+    verify = widget.visitor_token_verify
+
+    def verify_or_expire(**kwargs):
+        if expire_next.is_set():
+            expire_next.clear()
+            raise widget.WidgetTokenInvalid(
+                "The visitor token has expired; get a new one.", code="visitor_token_expired"
+            )
+        return verify(**kwargs)
+
+    monkeypatch.setattr(widget, "visitor_token_verify", verify_or_expire)
+    page = browser.new_page()
+    frame = open_chat(page, site)
+    wait_answered(frame, ask(frame, "How long do refunds take?"))
+
+    page.route("**/session/", lambda route: route.abort("internetdisconnected"))
+    expire_next.set()
+    frame.locator("#question").fill("How long is the warranty?")
+    with page.expect_request_finished(lambda r: r.url.endswith("/messages/")):
+        frame.locator("#question").press("Enter")
+    frame.locator("#retry").wait_for(timeout=15000)
+    assert panel_state(frame) == {
+        "questions": ["How long do refunds take?"],
+        "answers being written": 0,
+        "status": "Something went wrong. Please try again.",
+        "question box": "How long is the warranty?",
+        "retry shown": True,
+    }
+    assert not frame.locator("#send").is_disabled()
+
+    page.unroute("**/session/")
+    frame.locator("#retry").click()
+    wait_answered(frame, frame.locator(".message.assistant:not(.greeting)").nth(1))
+    assert user_messages(site["bot"]) == ["How long do refunds take?", "How long is the warranty?"]
+    page.close()
+
+
+def test_a_rate_limited_token_is_asked_again_when_beacon_says(light_site, browser):
+    """Visitor tokens are rate-limited per address (WIDGET_RATE_TOKEN_IP; an office behind one address reaches it):
+    the loader asks again after the 429's Retry-After instead of leaving the page without its chat."""
+    page = browser.new_page()
+    sessions = []
+
+    def first_refused(route):
+        sessions.append(route.request.method)
+        if len(sessions) > 1:
+            return route.continue_()
+        route.fulfill(
+            status=429,
+            headers={
+                "Content-Type": "application/json",
+                "Retry-After": "1",
+                "Access-Control-Allow-Origin": light_site["host"].origin,
+                "Access-Control-Expose-Headers": "Retry-After",
+            },
+            body=json.dumps({"error": {"code": "throttled", "message": "Too many messages; try again in 1 s."}}),
+        )
+
+    page.route("**/session/", first_refused)
+    with page.expect_console_message(lambda m: "Too many messages" in m.text, timeout=15000):
+        page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").wait_for(timeout=15000)
+    assert sessions == ["POST", "POST"]
+    page.close()

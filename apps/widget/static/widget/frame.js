@@ -40,7 +40,9 @@
   var conversationId = null;
   var visitor = null;
   var busy = false;
-  var pendingRetry = null;
+  // Calls waiting for a new visitor token (theirs expired): sent again on the next beacon:init, failed on
+  // beacon:session-failed (the loader could not get one: the network, a rate limit, the site no longer allowed).
+  var pendingRetries = [];
   // The visitor's conversation being restored (beacon:init). A question asked meanwhile waits for it, and a
   // restore that answers after the visitor started another conversation does not replace it: otherwise a fast
   // first question vanished from the panel when the restore's (empty) answer arrived after it.
@@ -359,10 +361,13 @@
       if (response.status === 401) {
         return errorOf(response.clone()).then(function (error) {
           if (error.code === "visitor_token_expired") {
-            return new Promise(function (resolve) {
-              pendingRetry = function () {
-                resolve(call(method, url, payload, accept));
-              };
+            return new Promise(function (resolve, reject) {
+              pendingRetries.push({
+                retry: function () {
+                  resolve(call(method, url, payload, accept));
+                },
+                fail: reject,
+              });
               toParent({ type: "beacon:token-expired" });
             });
           }
@@ -658,13 +663,17 @@
       if (message.lang) translate(message.lang);
       input.disabled = false;
       send.disabled = busy;
-      if (pendingRetry) {
-        var retry = pendingRetry;
-        pendingRetry = null;
-        retry();
+      if (pendingRetries.length) {
+        pendingRetries.splice(0).forEach(function (pending) {
+          pending.retry();
+        });
       } else if (changed) {
         restore();
       }
+    } else if (message.type === "beacon:session-failed") {
+      pendingRetries.splice(0).forEach(function (pending) {
+        pending.fail(new Error("no new visitor token"));
+      });
     } else if (message.type === "beacon:focus") {
       input.focus();
     } else if (message.type === "beacon:language") {
