@@ -679,8 +679,9 @@ def light_site(live_server, settings, monkeypatch):
 
 def test_the_panel_reads_in_a_light_colour_and_its_question_box_fits_its_question(light_site, browser):
     """A light brand colour gets dark text and icons (white on yellow does not read); no greeting, no empty bubble;
-    the question box grows with its lines and says so when a paste reaches the 4,000-character limit (the browser
-    cuts the rest off silently); a thumb the network drops says so instead of failing unseen."""
+    screen readers hear who said what; the question box grows with its lines and says so when a paste reaches the
+    4,000-character limit (the browser cuts the rest off silently); a thumb the network drops says so instead of
+    failing unseen."""
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -708,6 +709,10 @@ def test_the_panel_reads_in_a_light_colour_and_its_question_box_fits_its_questio
     answer = frame.locator(".message.assistant:not(.greeting):not(.streaming)").last
     wait_answered(frame, answer)
     assert frame.locator(".message.user").evaluate("el => getComputedStyle(el).color") == dark
+    # Who said what, for a screen reader (visually hidden): not an aria-label on a plain div, which hid the question.
+    spoken = frame.locator("#log").aria_snapshot()
+    assert "You: Is the shop open on Sundays? Assistant:" in spoken, spoken
+    assert frame.locator(".message.user").inner_text() == "Is the shop open on Sundays?"
     assert question.bounding_box()["height"] == one_line
 
     page.route("**/feedback/", lambda route: route.abort("internetdisconnected"))

@@ -98,6 +98,9 @@
     Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (el) {
       el.setAttribute("placeholder", t[el.getAttribute("data-i18n-placeholder")]);
     });
+    Array.prototype.forEach.call(document.querySelectorAll(".message"), function (el) {
+      el.setAttribute("data-speaker", (el.classList.contains("user") ? t.you : t.bot) + ": ");
+    });
   }
   translate(body.getAttribute("data-lang"));
 
@@ -226,7 +229,9 @@
     var el = document.createElement("div");
     el.className = "message user";
     el.dir = "auto"; // a right-to-left question reads right to left
-    el.setAttribute("aria-label", t.you);
+    // Who said it, for screen readers (the stylesheet writes it, visually hidden, before the text): an aria-label on
+    // a plain div is not allowed (ARIA 1.2) and, where honoured, replaced the question by "You".
+    el.setAttribute("data-speaker", t.you + ": ");
     el.textContent = content;
     log.appendChild(el);
     scroll();
@@ -237,10 +242,14 @@
     var el = document.createElement("div");
     el.className = "message assistant streaming";
     el.setAttribute("aria-busy", "true");
+    el.setAttribute("data-speaker", t.bot + ": ");
     var text = document.createElement("div");
     text.className = "text typing";
     text.dir = "auto";
-    text.setAttribute("aria-label", t.thinking);
+    var thinking = document.createElement("span");
+    thinking.className = "visually-hidden";
+    thinking.textContent = t.thinking; // replaced by the answer's first words
+    text.appendChild(thinking);
     el.appendChild(text);
     log.appendChild(el);
     scroll();
