@@ -120,8 +120,7 @@
     host.setAttribute("data-beacon-widget", BOT);
     var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
     var side = config.position === "left" ? "left" : "right";
-    var style = document.createElement("style");
-    style.textContent =
+    var css =
       ":host{all:initial}" +
       ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;" +
       "cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;display:flex;align-items:center;" +
@@ -164,7 +163,18 @@
     launcher.addEventListener("click", function () {
       setOpen(!state.open, true);
     });
-    root.appendChild(style);
+    // A constructed style sheet where the browser has them: a host page whose Content-Security-Policy has no
+    // 'unsafe-inline' style-src refuses a <style> element, which left the chat panel always open in the page's flow
+    // and the launcher an unstyled button; adopted style sheets are not inline styles.
+    if ("adoptedStyleSheets" in root && window.CSSStyleSheet && "replaceSync" in window.CSSStyleSheet.prototype) {
+      var sheet = new window.CSSStyleSheet();
+      sheet.replaceSync(css);
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      var style = document.createElement("style");
+      style.textContent = css;
+      root.appendChild(style);
+    }
     root.appendChild(panel);
     root.appendChild(launcher);
     document.body.appendChild(host);

@@ -37,7 +37,7 @@ pytestmark = browser_marks(pytest.mark.worker)
 class HostPages:
     """A tiny web server for a host site's pages (on its own port, so its own origin)."""
 
-    def __init__(self, html: str):
+    def __init__(self, html: str, headers: dict[str, str] | None = None):
         body = html.encode()
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,6 +45,8 @@ class HostPages:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -836,3 +838,37 @@ def test_a_rate_limited_token_is_asked_again_when_beacon_says(light_site, browse
     page.get_by_role("button", name="Open chat: Sunny").wait_for(timeout=15000)
     assert sessions == ["POST", "POST"]
     page.close()
+
+
+def test_the_widget_works_on_a_page_whose_csp_refuses_inline_styles(light_site, browser):
+    """A host page with a strict Content-Security-Policy (style-src 'self', no 'unsafe-inline'; the widget's own
+    origin allowed for its script, requests and frame, as an owner adds it): the loader's styles still apply (they
+    are not an inline <style>), so the launcher is the round button in the corner and the panel stays hidden until
+    opened. Before, the browser refused the styles: the chat panel sat open in the page's flow and the launcher was
+    an unstyled 16-pixel button."""
+    bot, beacon = light_site["bot"], light_site["beacon"]
+    csp = f"default-src 'self'; script-src 'self' {beacon}; connect-src {beacon}; frame-src {beacon}; style-src 'self'"
+    html = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Strict shop</title></head><body><h1>Strict shop</h1>'
+        f'<script src="{beacon}/widget/{bot.public_id}.js" async></script></body></html>'
+    )
+    strict = HostPages(html, {"Content-Security-Policy": csp})
+    bot.allowed_origins = [*bot.allowed_origins, strict.origin]
+    bot.save()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        violations = []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto(strict.origin + "/")
+        launcher = page.get_by_role("button", name="Open chat: Sunny")
+        launcher.wait_for(timeout=15000)
+        assert launcher.bounding_box() == {"x": 1204, "y": 724, "width": 56, "height": 56}
+        assert not page.locator("iframe[title='Sunny']").is_visible()
+        launcher.click()
+        page.frame_locator("iframe[title='Sunny']").locator("#question:not([disabled])").wait_for(timeout=15000)
+        box = page.locator("iframe[title='Sunny']").bounding_box()
+        assert (box["width"], box["height"]) == (380, 600)
+        assert violations == []
+        page.close()
+    finally:
+        strict.close()
