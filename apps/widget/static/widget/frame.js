@@ -8,27 +8,32 @@
     en: { new: "New conversation", close: "Close chat", log: "Conversation", ask: "Your question",
       placeholder: "Ask a question…", send: "Send", sources: "Sources", page: "p.", helpful: "Helpful",
       unhelpful: "Not helpful", thinking: "Thinking", error: "Something went wrong. Please try again.",
-      limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant", retry: "Try again", tooLong: "Questions are limited to {n} characters.",
+      limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant",
+      retry: "Try again", tooLong: "Questions are limited to {n} characters.",
       interrupted: "The answer was cut off. Please try again." },
     fr: { new: "Nouvelle conversation", close: "Fermer", log: "Conversation", ask: "Votre question",
       placeholder: "Posez une question…", send: "Envoyer", sources: "Sources", page: "p.", helpful: "Utile",
       unhelpful: "Pas utile", thinking: "Réflexion", error: "Une erreur s'est produite. Réessayez.",
-      limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant", retry: "Réessayer", tooLong: "Les questions sont limitées à {n} caractères.",
+      limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant",
+      retry: "Réessayer", tooLong: "Les questions sont limitées à {n} caractères.",
       interrupted: "La réponse a été interrompue. Réessayez." },
     de: { new: "Neues Gespräch", close: "Schließen", log: "Gespräch", ask: "Ihre Frage",
       placeholder: "Stellen Sie eine Frage…", send: "Senden", sources: "Quellen", page: "S.", helpful: "Hilfreich",
       unhelpful: "Nicht hilfreich", thinking: "Denke nach", error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
-      limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent", retry: "Erneut versuchen", tooLong: "Fragen sind auf {n} Zeichen begrenzt.",
+      limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent",
+      retry: "Erneut versuchen", tooLong: "Fragen sind auf {n} Zeichen begrenzt.",
       interrupted: "Die Antwort wurde unterbrochen. Bitte erneut versuchen." },
     es: { new: "Nueva conversación", close: "Cerrar", log: "Conversación", ask: "Tu pregunta",
       placeholder: "Haz una pregunta…", send: "Enviar", sources: "Fuentes", page: "p.", helpful: "Útil",
       unhelpful: "No útil", thinking: "Pensando", error: "Algo salió mal. Inténtalo de nuevo.",
-      limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente", retry: "Reintentar", tooLong: "Las preguntas tienen un máximo de {n} caracteres.",
+      limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente",
+      retry: "Reintentar", tooLong: "Las preguntas tienen un máximo de {n} caracteres.",
       interrupted: "La respuesta se interrumpió. Inténtalo de nuevo." },
     nl: { new: "Nieuw gesprek", close: "Sluiten", log: "Gesprek", ask: "Je vraag",
       placeholder: "Stel een vraag…", send: "Verzenden", sources: "Bronnen", page: "p.", helpful: "Nuttig",
       unhelpful: "Niet nuttig", thinking: "Aan het denken", error: "Er ging iets mis. Probeer het opnieuw.",
-      limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent", retry: "Opnieuw proberen", tooLong: "Vragen zijn beperkt tot {n} tekens.",
+      limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent",
+      retry: "Opnieuw proberen", tooLong: "Vragen zijn beperkt tot {n} tekens.",
       interrupted: "Het antwoord werd onderbroken. Probeer het opnieuw." },
   };
 
@@ -558,7 +563,7 @@
         fit();
       }
       showError(message, function () {
-        ask(input.value);
+        ask(input.value.trim() ? input.value : question); // the box as the visitor left it, or this question
       });
     }
     restored()
