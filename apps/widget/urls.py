@@ -10,6 +10,7 @@ app_name = "widget"
 PUBLIC_ID = r"(?P<public_id>bot_[A-Za-z0-9_-]{8,40})"
 
 urlpatterns = [
+    re_path(r"^sign-in/$", pages.PreviewSignInView.as_view(), name="sign-in"),
     re_path(rf"^{PUBLIC_ID}\.js$", pages.loader_js, name="loader"),
     re_path(rf"^{PUBLIC_ID}/frame/$", pages.frame_page, name="frame"),
     re_path(rf"^{PUBLIC_ID}/preview/$", pages.preview_page, name="preview"),

@@ -138,7 +138,7 @@ def test_preview_page_access(bot):
     """Preview: sign-in required; members of the bot's organization see it with the snippet; others 404."""
     url = f"/widget/{bot.public_id}/preview/"
     anonymous = APIClient().get(url)
-    assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/widget/sign-in/?next=")
 
     member = MembershipFactory(organization=bot.organization, role=Role.MEMBER).user
     client = APIClient()
@@ -153,6 +153,56 @@ def test_preview_page_access(bot):
     client = APIClient()
     client.force_login(outsider)
     assert client.get(url).status_code == 404
+
+
+def test_an_organization_member_signs_in_to_the_preview(bot, settings):
+    """The bot API gives owners and members `widget_preview_url`; the preview's sign-in takes any active account (the
+    admin's login, where it used to send them, refuses everyone who is not staff) and comes back to the preview. A
+    wrong password is refused with the same sentence as an unknown account, and the login throttles apply."""
+    from django.test import Client
+
+    member = MembershipFactory(organization=bot.organization, role=Role.OWNER).user
+    member.set_password("a-long-preview-passphrase")
+    member.save()
+    assert not member.is_staff
+    url = f"/widget/{bot.public_id}/preview/"
+    client = Client(enforce_csrf_checks=True)
+    sign_in = client.get(url, follow=True)
+    assert sign_in.redirect_chain == [(f"/widget/sign-in/?next={url}", 302)]
+    assert sign_in.status_code == 200 and sign_in["X-Frame-Options"] == "DENY"
+    csrf = sign_in.context["csrf_token"]
+
+    def attempt(email, password):
+        body = {"username": email, "password": password, "next": url, "csrfmiddlewaretoken": str(csrf)}
+        return client.post(f"/widget/sign-in/?next={url}", body)
+
+    for email, password in ((member.email, "wrong"), ("ghost@example.com", "wrong")):
+        refused = attempt(email, password)
+        assert (
+            refused.status_code == 200
+            and "Please enter a correct e-mail address and password" in refused.content.decode()
+        )
+    assert "_auth_user_id" not in client.session
+
+    signed_in = attempt(member.email, "a-long-preview-passphrase")
+    assert signed_in.status_code == 302 and signed_in["Location"] == url
+    assert client.get(url).status_code == 200
+    assert client.get("/admin/").status_code == 302  # still no admin for a member who is not staff
+    elsewhere = Client().post(
+        "/widget/sign-in/",
+        {"username": member.email, "password": "a-long-preview-passphrase", "next": "https://evil.example.com/"},
+    )
+    assert elsewhere.status_code == 302 and elsewhere["Location"] == "/widget/sign-in/"  # never off the site
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login_account": "1/min"},
+    }
+    client = Client()
+    client.post("/widget/sign-in/", {"username": member.email, "password": "wrong"})
+    throttled = client.post("/widget/sign-in/", {"username": member.email, "password": "a-long-preview-passphrase"})
+    assert "Too many login attempts." in throttled.content.decode()
+    assert "_auth_user_id" not in client.session
 
 
 # --------------------------------------------------------------------------- sessions and origins
