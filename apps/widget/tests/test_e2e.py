@@ -872,3 +872,26 @@ def test_the_widget_works_on_a_page_whose_csp_refuses_inline_styles(light_site, 
         page.close()
     finally:
         strict.close()
+
+
+def test_the_plans_monthly_limit_says_when_it_resets(light_site, browser):
+    """The plan's monthly message limit is a 429 too, but its Retry-After is days away: the panel shows the limit's own
+    sentence (when the count resets), not 'please wait 2,000,000 s', and keeps the question in the box."""
+    from apps.organizations.models import Plan
+
+    organization = light_site["bot"].organization
+    organization.plan = Plan.objects.create(code="none-left", name="None left", max_monthly_messages=0)
+    organization.save()
+    page = browser.new_page()
+    page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").click()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    frame.locator("#question").fill("Is the shop open on Sundays?")
+    frame.locator("#question").press("Enter")
+    frame.locator("#retry").wait_for(timeout=15000)
+    state = panel_state(frame)
+    assert state["status"].startswith("This organization has used the 0 messages of its None left plan for this month")
+    assert "resets on" in state["status"] and "please wait" not in state["status"]
+    assert state["question box"] == "Is the shop open on Sundays?" and state["questions"] == []
+    page.close()
