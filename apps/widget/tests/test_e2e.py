@@ -6,6 +6,11 @@ replies. One test walks a visitor's whole path on an allowed site (keyboard only
 ask, streamed answer with its source, thumbs up, reload finds the conversation, Escape closes); one
 shows a non-allowed site gets no widget; one checks the phone-sized layout.
 
+The widget drill (7 December 2026) added what a visitor sees when things fail: a question the network drops, an
+answer cut off mid-stream, a rate limit, the plan's monthly limit, a failed restore, an expired token (renewed, or not
+renewable): never a question lost or a bubble "thinking" for ever. And the host page's side: a light brand colour, a
+chat the page opens (no focus taken), a page whose CSP refuses inline styles.
+
 Chromium comes from Debian (`apt-get install chromium`); see apps/core/tests/browser.py for what
 happens without it.
 """
