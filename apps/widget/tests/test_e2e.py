@@ -900,3 +900,47 @@ def test_the_plans_monthly_limit_says_when_it_resets(light_site, browser):
     assert "resets on" in state["status"] and "please wait" not in state["status"]
     assert state["question box"] == "Is the shop open on Sundays?" and state["questions"] == []
     page.close()
+
+
+def test_links_in_an_answer_are_whole_and_only_http_or_mailto(light_site, browser):
+    """An answer's links, from a Q&A pair (answered as written, no model): an address with parentheses
+    (Wikipedia's) is linked whole, without a stray ")" after it; javascript:, data:, vbscript: and protocol-relative
+    addresses are shown as their label only, images as a link (nothing is loaded), and every link opens in a new tab
+    without the opener."""
+    from apps.conversations import qa
+
+    bot = light_site["bot"]
+    answer = (
+        "Read [Mercury](https://en.wikipedia.org/wiki/Mercury_(planet)) or "
+        "https://en.wikipedia.org/wiki/Venus_(planet). "
+        "Not [js](javascript:alert(1)), [data](data:text/html,x), [vb](vbscript:x) or [here](//evil.example.com/x). "
+        "![pixel](https://evil.example.com/pixel.png) [mail](mailto:help@example.com)"
+    )
+    qa.qa_pair_create(organization=bot.organization, bot=bot, question="Where can I read about planets?", answer=answer)
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").click()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    reply = ask(frame, "Where can I read about planets?")
+    wait_answered(frame, reply)
+    links = reply.locator(".text a").evaluate_all(
+        "links => links.map(a => [a.getAttribute('href'), a.textContent, a.target, a.rel])"
+    )
+    assert links == [
+        ["https://en.wikipedia.org/wiki/Mercury_(planet)", "Mercury", "_blank", "noopener noreferrer nofollow"],
+        [
+            "https://en.wikipedia.org/wiki/Venus_(planet)",
+            "https://en.wikipedia.org/wiki/Venus_(planet)",
+            "_blank",
+            "noopener noreferrer nofollow",
+        ],
+        ["https://evil.example.com/pixel.png", "pixel", "_blank", "noopener noreferrer nofollow"],
+        ["mailto:help@example.com", "mail", "_blank", "noopener noreferrer nofollow"],
+    ]
+    text = reply.locator(".text").inner_text()
+    assert "Read Mercury or https://en.wikipedia.org/wiki/Venus_(planet). Not js, data, vb or here." in text, text
+    assert frame.locator(".message img").count() == 0 and dialogs == []
+    page.close()

@@ -116,7 +116,9 @@
   /* ------------------------------------------------------------------ safe markdown subset */
 
   var SAFE_URL = /^(https?:\/\/|mailto:)/i;
-  var INLINE = /(\*\*([^*]+)\*\*)|(\*([^*\s][^*]*)\*)|(`([^`]+)`)|(\[([^\]]+)\]\(([^)\s]+)\))|(\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\])|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/;
+  // A link's address may hold balanced parentheses, one level deep (https://en.wikipedia.org/wiki/Mercury_(planet)):
+  // they used to end the address there, linking to another page and leaving a stray ")" in the text.
+  var INLINE = /(\*\*([^*]+)\*\*)|(\*([^*\s][^*]*)\*)|(`([^`]+)`)|(\[([^\]]+)\]\(((?:[^()\s]|\([^()\s]*\))+)\))|(\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\])|(https?:\/\/(?:[^\s<>()]|\([^\s<>()]*\))*(?:[^\s<>().,;:!?'"]|\([^\s<>()]*\)))/;
 
   function inline(parent, text) {
     while (text) {
