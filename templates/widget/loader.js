@@ -27,6 +27,19 @@
   };
   var ui = null;
   var starting = false;
+  // The launcher's label in the chat's language (the frame has its own strings): [open, close].
+  var LABELS = {
+    en: ["Open chat: ", "Close chat: "],
+    fr: ["Ouvrir le chat : ", "Fermer le chat : "],
+    de: ["Chat öffnen: ", "Chat schließen: "],
+    es: ["Abrir el chat: ", "Cerrar el chat: "],
+    nl: ["Chat openen: ", "Chat sluiten: "],
+  };
+
+  function label(open) {
+    var words = LABELS[String(state.lang || "en").split("-")[0].toLowerCase()] || LABELS.en;
+    return words[open ? 1 : 0] + state.config.title;
+  }
   var startAttempts = 0;
 
   function identity(userId, userHash, userExpires) {
@@ -150,7 +163,7 @@
     var color = /^#[0-9a-fA-F]{6}$/.test(config.color) ? config.color : "#2563eb";
     launcher.style.background = color;
     launcher.style.color = onColor(color);
-    launcher.setAttribute("aria-label", "Open chat: " + config.title);
+    launcher.setAttribute("aria-label", label(false));
     launcher.setAttribute("aria-expanded", "false");
     launcher.setAttribute("aria-controls", "beacon-panel");
     var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -203,7 +216,7 @@
     state.focusOnReady = open && focus;
     ui.panel.classList.toggle("open", open);
     ui.launcher.setAttribute("aria-expanded", open ? "true" : "false");
-    ui.launcher.setAttribute("aria-label", (open ? "Close chat: " : "Open chat: ") + state.config.title);
+    ui.launcher.setAttribute("aria-label", label(open));
     if (open && focus) {
       ui.frame.focus();
       post({ type: "beacon:focus" });
@@ -235,6 +248,7 @@
     else if (name === "language" && typeof args[1] === "string") {
       state.lang = args[1];
       post({ type: "beacon:language", lang: state.lang });
+      if (ui) ui.launcher.setAttribute("aria-label", label(state.open));
     } else if (name === "identify" && args[1] && args[1].userId) {
       state.identity = identity(args[1].userId, args[1].userHash, args[1].userExpires);
       if (ui) refresh()["catch"](warn);

@@ -457,12 +457,16 @@ def test_js_api_language_and_signed_identity(site, browser):
         assert conversation.user == member
 
         page.evaluate('() => window.Beacon("close")')
-        launcher = page.get_by_role("button", name="Open chat: Beacon Help")
+        launcher = page.get_by_role("button", name="Ouvrir le chat : Beacon Help")  # the launcher speaks French too
         launcher.wait_for()
         assert launcher.get_attribute("aria-expanded") == "false"
         assert not page.locator("iframe[title='Beacon Help']").is_visible()
+        page.evaluate('() => window.Beacon("language", "de")')
+        launcher = page.locator("button.launcher")  # (its name changes with the language and the state)
+        assert launcher.get_attribute("aria-label") == "Chat öffnen: Beacon Help"
         page.evaluate('() => window.Beacon("open")')
         page.locator("iframe[title='Beacon Help']").wait_for(state="visible")
+        assert launcher.get_attribute("aria-label") == "Chat schließen: Beacon Help"
         page.close()
     finally:
         account.close()
