@@ -512,7 +512,11 @@ def test_a_question_lost_to_the_network_comes_back_with_a_retry(site, browser):
         "retry shown": True,
     }
     assert frame.locator("#retry").inner_text() == "Try again"
+    assert frame.get_by_role("button", name="How long do refunds take?").is_visible()  # nothing asked yet: suggestions
     assert user_messages(site["bot"]) == []
+    # Escape while an input method composes (Japanese, Chinese...) cancels the composition, not the chat.
+    frame.locator("#question").dispatch_event("keydown", {"key": "Escape", "isComposing": True, "bubbles": True})
+    assert page.get_by_role("button", name="Close chat: Beacon Help").get_attribute("aria-expanded") == "true"
 
     page.unroute("**/messages/")
     frame.locator("#retry").click()

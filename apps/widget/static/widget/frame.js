@@ -560,6 +560,7 @@
     function offerRetry(message) {
       if (bubble) bubble.remove();
       if (!stored && user) user.remove(); // never reached the conversation: not shown as if it had
+      if (!log.querySelector(".message:not(.greeting)")) hideIntro(false); // still nothing asked: the suggestions
       if (!input.value.trim()) {
         input.value = question;
         fit();
@@ -666,7 +667,8 @@
     toParent({ type: "beacon:close" });
   });
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") toParent({ type: "beacon:close" });
+    // (Not while an input method is composing: there Escape cancels the composition, not the chat.)
+    if (event.key === "Escape" && !event.isComposing) toParent({ type: "beacon:close" });
   });
 
   window.addEventListener("message", function (event) {
