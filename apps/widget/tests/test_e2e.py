@@ -952,3 +952,30 @@ def test_links_in_an_answer_are_whole_and_only_http_or_mailto(light_site, browse
     assert "Read Mercury or https://en.wikipedia.org/wiki/Venus_(planet). Not js, data, vb or here." in text, text
     assert frame.locator(".message img").count() == 0 and dialogs == []
     page.close()
+
+
+def test_a_question_whose_answer_never_arrived_is_offered_again(light_site, browser):
+    """The visitor left or reloaded the page while the answer was being written and it was never stored (the
+    question is: it is stored first). The restored conversation ends with the question: the panel says it got no
+    answer and Retry asks it again, instead of showing it as if it had been answered."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").click()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    wait_answered(frame, ask(frame, "Is the shop open on Sundays?"))
+    Message.objects.filter(conversation__bot=light_site["bot"], role=Message.Role.ASSISTANT).delete()
+
+    page.reload()
+    page.get_by_role("button", name="Open chat: Sunny").click()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator("#retry").wait_for(timeout=15000)
+    assert frame.locator("#status").inner_text() == "Your last question got no answer."
+    assert frame.locator(".message.user").all_inner_texts() == ["Is the shop open on Sundays?"]
+    frame.locator("#retry").click()
+    wait_answered(frame, frame.locator(".message.assistant:not(.greeting):not(.streaming)").last)
+    assert frame.locator("#status").inner_text() == "" and not frame.locator("#retry").is_visible()
+    assert user_messages(light_site["bot"]) == ["Is the shop open on Sundays?", "Is the shop open on Sundays?"]
+    assert Message.objects.filter(conversation__bot=light_site["bot"], role=Message.Role.ASSISTANT).count() == 1
+    context.close()

@@ -10,31 +10,36 @@
       unhelpful: "Not helpful", thinking: "Thinking", error: "Something went wrong. Please try again.",
       limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant",
       retry: "Try again", tooLong: "Questions are limited to {n} characters.",
-      interrupted: "The answer was cut off. Please try again." },
+      interrupted: "The answer was cut off. Please try again.",
+      unanswered: "Your last question got no answer." },
     fr: { new: "Nouvelle conversation", close: "Fermer", log: "Conversation", ask: "Votre question",
       placeholder: "Posez une question…", send: "Envoyer", sources: "Sources", page: "p.", helpful: "Utile",
       unhelpful: "Pas utile", thinking: "Réflexion", error: "Une erreur s'est produite. Réessayez.",
       limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant",
       retry: "Réessayer", tooLong: "Les questions sont limitées à {n} caractères.",
-      interrupted: "La réponse a été interrompue. Réessayez." },
+      interrupted: "La réponse a été interrompue. Réessayez.",
+      unanswered: "Votre dernière question est restée sans réponse." },
     de: { new: "Neues Gespräch", close: "Schließen", log: "Gespräch", ask: "Ihre Frage",
       placeholder: "Stellen Sie eine Frage…", send: "Senden", sources: "Quellen", page: "S.", helpful: "Hilfreich",
       unhelpful: "Nicht hilfreich", thinking: "Denke nach", error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
       limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent",
       retry: "Erneut versuchen", tooLong: "Fragen sind auf {n} Zeichen begrenzt.",
-      interrupted: "Die Antwort wurde unterbrochen. Bitte erneut versuchen." },
+      interrupted: "Die Antwort wurde unterbrochen. Bitte erneut versuchen.",
+      unanswered: "Ihre letzte Frage blieb unbeantwortet." },
     es: { new: "Nueva conversación", close: "Cerrar", log: "Conversación", ask: "Tu pregunta",
       placeholder: "Haz una pregunta…", send: "Enviar", sources: "Fuentes", page: "p.", helpful: "Útil",
       unhelpful: "No útil", thinking: "Pensando", error: "Algo salió mal. Inténtalo de nuevo.",
       limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente",
       retry: "Reintentar", tooLong: "Las preguntas tienen un máximo de {n} caracteres.",
-      interrupted: "La respuesta se interrumpió. Inténtalo de nuevo." },
+      interrupted: "La respuesta se interrumpió. Inténtalo de nuevo.",
+      unanswered: "Tu última pregunta no recibió respuesta." },
     nl: { new: "Nieuw gesprek", close: "Sluiten", log: "Gesprek", ask: "Je vraag",
       placeholder: "Stel een vraag…", send: "Verzenden", sources: "Bronnen", page: "p.", helpful: "Nuttig",
       unhelpful: "Niet nuttig", thinking: "Aan het denken", error: "Er ging iets mis. Probeer het opnieuw.",
       limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent",
       retry: "Opnieuw proberen", tooLong: "Vragen zijn beperkt tot {n} tekens.",
-      interrupted: "Het antwoord werd onderbroken. Probeer het opnieuw." },
+      interrupted: "Het antwoord werd onderbroken. Probeer het opnieuw.",
+      unanswered: "Je laatste vraag kreeg geen antwoord." },
   };
 
   var body = document.body;
@@ -451,7 +456,17 @@
         });
       }
       return response.json().then(function (data) {
-        if (started === startedBefore) render(data.conversation);
+        if (started !== startedBefore) return;
+        render(data.conversation);
+        var messages = data.conversation ? data.conversation.messages : [];
+        var last = messages[messages.length - 1];
+        if (last && last.role === "user" && !busy) {
+          // The visitor left or reloaded the page while the answer was being written, and it was never stored: say
+          // so, with a retry, rather than show the question as if it had been answered.
+          showError(t.unanswered, function () {
+            ask(last.content);
+          });
+        }
       });
     });
   }
