@@ -718,6 +718,13 @@ def test_the_panel_reads_in_a_light_colour_and_its_question_box_fits_its_questio
     question.fill("x" * 5000)
     assert len(question.input_value()) == 4000
     assert frame.locator("#status").inner_text() == "Questions are limited to 4000 characters."
+    # Another paste at the limit does not rewrite the note: the live region would announce it again each time.
+    frame.locator("#status").evaluate(
+        "el => { window.statusWrites = 0; new MutationObserver(() => window.statusWrites++)"
+        ".observe(el, {childList: true, characterData: true, subtree: true}); }"
+    )
+    question.fill("y" * 4100)  # a second long paste: another input event at the limit
+    assert frame.locator("#status").evaluate("() => new Promise(r => setTimeout(() => r(window.statusWrites), 0))") == 0
     question.fill("Is the shop open on Sundays?")
     assert frame.locator("#status").inner_text() == ""
     question.press("Enter")

@@ -430,7 +430,8 @@
   }
 
   function showError(message, retry) {
-    status.textContent = message;
+    // The same sentence is not written again: a live region re-announces it (on every key, for the length note).
+    if (status.textContent !== message) status.textContent = message;
     retryAction = retry || null;
     retryButton.hidden = !retry;
   }
