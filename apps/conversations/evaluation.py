@@ -90,6 +90,7 @@ def evaluation_parameters(bot, k: int | None) -> dict:
         "min_score": bot.effective_min_score,
         "dense_weight": bot.dense_weight,
         "strict_grounding": bot.strict_grounding,
+        "missing_terms_allowed": grounding.missing_terms_allowed(bot),
         "embedding_model": get_embedder().name,
         "support_min_similarity": settings.CITATION_MIN_SIMILARITY,
         "term_overlap": settings.EVALUATION_TERM_OVERLAP,

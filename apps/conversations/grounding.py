@@ -639,15 +639,30 @@ def check_citations(*, content: str, hits: list[SearchHit], chunk_vectors: dict[
 
 
 STRICT_NOTE = "Strict grounding: the passages found do not hold these terms of the question, which the documents do: "
+TERMS_NOTE = "Term check: the passages found do not hold these terms of the question, which the documents do: "
+
+
+def missing_terms_allowed(bot) -> int | None:
+    """How many of a question's terms its documents hold may be missing from the passages read: none with strict
+    grounding, GROUNDING_MISSING_TERMS_ALLOWED otherwise (None: no check)."""
+    if bot.strict_grounding:
+        return 0
+    allowed = settings.GROUNDING_MISSING_TERMS_ALLOWED
+    return None if allowed < 0 else allowed
 
 
 def strict_refusal(*, bot, question: str, hits: list[SearchHit]) -> str:
-    """Why a bot with strict grounding (docs/refusal.md#strict-grounding) refuses `question` (STRICT_NOTE and the
-    terms its documents hold and the passages the answer would be written from do not: the offline answerer reads
-    the first OFFLINE_HITS hits, a language model all of them); "" when it does not, and always for other bots.
-    Turns and evaluation runs both decide with this."""
-    if not (hits and bot.strict_grounding):
+    """Why `question` is refused although passages were found (docs/refusal.md#the-term-check): more of its terms
+    that the bot's documents hold somewhere are missing from the passages the answer would be written from (the
+    offline answerer reads the first OFFLINE_HITS hits, a language model all of them) than `missing_terms_allowed`
+    lets through: a question about something else that found passages on the same subject. The note (STRICT_NOTE
+    or TERMS_NOTE and the missing terms) is for owners; "" when the question passes. Turns and evaluation runs both
+    decide with this."""
+    allowed = missing_terms_allowed(bot)
+    if not hits or allowed is None:
         return ""
     read = hits if llm_enabled() else hits[:OFFLINE_HITS]
     missing = chunk_terms_missing(bot=bot, question=question, hits=read)
-    return STRICT_NOTE + ", ".join(missing) if missing else ""
+    if len(missing) <= allowed:
+        return ""
+    return (STRICT_NOTE if bot.strict_grounding else TERMS_NOTE) + ", ".join(missing)

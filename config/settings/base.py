@@ -466,6 +466,10 @@ REFUSAL_NEAR_QUESTIONS = env.int("REFUSAL_NEAR_QUESTIONS", default=50)
 REFUSAL_CALIBRATION_DEBOUNCE_SECONDS = env.int("REFUSAL_CALIBRATION_DEBOUNCE_SECONDS", default=60)
 # Recalibrate automatically after ingestion changes (off in the test settings).
 REFUSAL_CALIBRATION_AUTO = env.bool("REFUSAL_CALIBRATION_AUTO", default=True)
+# The term check (docs/refusal.md#the-term-check): how many of a question's terms that the bot's documents hold
+# may be missing from every passage its answer is written from before the question is refused; more is a question
+# about something else that found passages on the same subject. A bot with strict grounding allows none; -1: off.
+GROUNDING_MISSING_TERMS_ALLOWED = env.int("GROUNDING_MISSING_TERMS_ALLOWED", default=1)
 # Reranking of the fused candidates (apps/core/reranker.py, docs/search.md): "none", "local" (a
 # sentence-transformers cross-encoder directory in RERANKER_MODEL) or "http" (POST RERANKER_URL/rerank,
 # Cohere/Jina/TEI shape). RERANKER_CANDIDATES: how many of the best fused candidates are reranked.

@@ -65,7 +65,8 @@ def test_run_on_the_guide(kb_bot):
     }  # fmt: skip
     assert run.parameters == {
         "k": 5, "top_k": kb_bot.top_k, "min_score": 0.3, "dense_weight": kb_bot.dense_weight,
-        "strict_grounding": False, "embedding_model": "local:all-MiniLM-L6-v2", "support_min_similarity": 0.35,
+        "strict_grounding": False, "missing_terms_allowed": 1, "embedding_model": "local:all-MiniLM-L6-v2",
+        "support_min_similarity": 0.35,
         "term_overlap": 0.6, "answerer": "offline-extractive",
     }  # fmt: skip
     refund, start, mongolia = run.results

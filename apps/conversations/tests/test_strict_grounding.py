@@ -1,6 +1,8 @@
-"""Strict grounding (docs/refusal.md#strict-grounding): a bot with it on answers only when the passages it reads
-hold every term of the question that its documents hold somewhere. Real PostgreSQL (the terms are its lexemes,
-the documents' frequencies its `LexemeStat` rows), the real offline embedder and answerer."""
+"""The term check (docs/refusal.md#the-term-check) and strict grounding (#strict-grounding): a question is refused
+when more of its terms that the bot's documents hold somewhere are missing from the passages it reads than
+GROUNDING_MISSING_TERMS_ALLOWED lets through (one by default; -1: no check); a bot with strict grounding lets none
+through. Real PostgreSQL (the terms are its lexemes, the documents' frequencies its `LexemeStat` rows), the real
+offline embedder and answerer."""
 
 from __future__ import annotations
 
@@ -87,34 +89,42 @@ def test_only_the_passages_in_the_questions_language_count(db):
     assert chunk_terms_missing(bot=bot, question=question, hits=refunds + office) == ["lyon"]
 
 
-def test_a_strict_bot_refuses_when_the_passages_lack_a_term_its_documents_hold(two_documents):
+ONE_MISSING = "Does zlib tell the size?"  # "tell" is a term of the documents (the uploads page), not of zlib's
+
+
+def _turn(bot, question):
+    return services.turn_answer(services.turn_prepare(conversation=_conversation(bot), content=question))
+
+
+def test_two_missing_terms_are_refused_one_is_let_through_and_a_strict_bot_lets_none(two_documents, settings):
     bot = two_documents
     assert [hit.document_title.lower() for hit in chunk_search(organization=bot.organization, bot=bot,
                                                                  query=PAST_4_GB)] == ["zlib"]  # fmt: skip
-    answered = services.turn_answer(services.turn_prepare(conversation=_conversation(bot), content=PAST_4_GB))
-    assert answered.status == Message.Status.OK  # off: the cut-off alone decides, and the zlib passage passes it
-
-    bot.strict_grounding = True
-    bot.save()
-    refused = services.turn_answer(services.turn_prepare(conversation=_conversation(bot), content=PAST_4_GB))
-
+    assert _turn(bot, ONE_MISSING).status == Message.Status.OK  # one missing term: let through by default
+    refused = _turn(bot, PAST_4_GB)  # "4" and "gb": the zlib passage answers another question
     assert (refused.status, refused.content, refused.citations) == (
         Message.Status.UNANSWERED,
         bot.fallback_message,
         [],
     )
-    assert refused.error == grounding.STRICT_NOTE + "4, gb"  # for owners: which terms were missing
+    assert refused.error == grounding.TERMS_NOTE + "4, gb"  # for owners: which terms were missing
+    settings.GROUNDING_MISSING_TERMS_ALLOWED = -1
+    assert _turn(bot, PAST_4_GB).status == Message.Status.OK  # no check: the cut-off alone decides
+
+    bot.strict_grounding = True
+    bot.save()
+    strict = _turn(bot, ONE_MISSING)
+    assert (strict.status, strict.error) == (Message.Status.UNANSWERED, grounding.STRICT_NOTE + "tell")
+    assert _turn(bot, PAST_4_GB).error == grounding.STRICT_NOTE + "4, gb"
     # A question whose terms the passage holds is answered, from it.
-    covered = services.turn_answer(
-        services.turn_prepare(conversation=_conversation(bot), content="How does zlib compress data?")
-    )
+    covered = _turn(bot, "How does zlib compress data?")
     assert covered.status == Message.Status.OK
     assert [c["chunk_id"] for c in covered.citations] == list(
         Chunk.objects.filter(document__bot=bot, document__title__iexact="zlib").values_list("id", flat=True)
     )
 
 
-def test_the_passages_read_are_those_the_answer_is_written_from(two_documents, monkeypatch):
+def test_the_passages_read_are_those_the_answer_is_written_from(two_documents, monkeypatch, settings):
     """The offline answerer reads the first OFFLINE_HITS hits, a language model all of them: a term only a later hit
     holds refuses offline and not with a model."""
     bot = two_documents
@@ -128,12 +138,14 @@ def test_the_passages_read_are_those_the_answer_is_written_from(two_documents, m
     assert grounding.strict_refusal(bot=bot, question=PAST_4_GB, hits=hits) == ""
     bot.strict_grounding = False
     monkeypatch.setattr(grounding, "llm_enabled", lambda: False)
-    assert grounding.strict_refusal(bot=bot, question=PAST_4_GB, hits=hits) == ""  # off: never
+    assert grounding.strict_refusal(bot=bot, question=PAST_4_GB, hits=hits) == grounding.TERMS_NOTE + "4, gb"
+    settings.GROUNDING_MISSING_TERMS_ALLOWED = -1
+    assert grounding.strict_refusal(bot=bot, question=PAST_4_GB, hits=hits) == ""  # no check: never
 
 
-def test_an_evaluation_counts_what_a_strict_bot_refuses(two_documents):
-    """The evaluation decides as a turn does (and notes the setting): the pair is answered with strict grounding
-    off, refused with it on."""
+def test_an_evaluation_counts_what_the_term_check_refuses(two_documents, settings):
+    """The evaluation decides as a turn does (and notes the setting): the pair is answered with no check, refused
+    by the default check and by strict grounding."""
     bot = two_documents
     qa.qa_pair_create(organization=bot.organization, bot=bot, question=PAST_4_GB, answer="zlib compresses any size.")
 
@@ -142,14 +154,18 @@ def test_an_evaluation_counts_what_a_strict_bot_refuses(two_documents):
         created = EvaluationRun.objects.create(organization=bot.organization, bot=bot, parameters=parameters)
         return evaluation.evaluation_run_execute(run=created)
 
-    lenient = run()
+    settings.GROUNDING_MISSING_TERMS_ALLOWED = -1
+    unchecked = run()
+    settings.GROUNDING_MISSING_TERMS_ALLOWED = 1
+    checked = run()
     bot.strict_grounding = True
     bot.save()
     strict = run()
 
-    assert (lenient.parameters["strict_grounding"], lenient.metrics["refusal_rate"]) == (False, 0.0)
-    assert (strict.parameters["strict_grounding"], strict.metrics["refusal_rate"]) == (True, 1.0)
-    assert strict.results[0]["refused"] is True
+    assert (unchecked.parameters["missing_terms_allowed"], unchecked.metrics["refusal_rate"]) == (None, 0.0)
+    assert (checked.parameters["missing_terms_allowed"], checked.metrics["refusal_rate"]) == (1, 1.0)
+    assert (strict.parameters["strict_grounding"], strict.parameters["missing_terms_allowed"]) == (True, 0)
+    assert strict.metrics["refusal_rate"] == 1.0 and strict.results[0]["refused"] is True
 
 
 def _conversation(bot):
