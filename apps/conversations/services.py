@@ -15,7 +15,7 @@ import calendar
 import logging
 import re
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -293,39 +293,63 @@ def _turn_reply(turn: Turn, *, stream: bool) -> Generator[tuple[str, dict], None
     (a model error -> the polite error, status error). `stream` only changes how the model's output
     arrives: as it is written (`chat.llm_stream`) or in one piece (`chat.llm_answer`). Offline, the
     answer is checked before the first piece is yielded.
+
+    A person who leaves mid-answer (the stream is closed: GeneratorExit at a yield) does not lose the answer: nothing
+    more is sent, but it is written to its end, checked and stored with its token usage, so it is there when they
+    come back (the widget restores the conversation) and the month's usage counts it. (Closing a generator raises
+    GeneratorExit where it waits, so it is caught here, at the one yield, not in a helper: `yield from` re-raises it.)
     """
+    pieces, finish = _reply(turn, stream=stream)
+    listening = True
+    for text in pieces:
+        if listening:
+            try:
+                yield _token(text)
+            except GeneratorExit:
+                listening = False
+    message = finish()
+    if not listening:
+        logger.info("conversation %s: the person left mid-answer; the answer was stored", turn.conversation.pk)
+    return message
+
+
+def _reply(turn: Turn, *, stream: bool) -> tuple[Iterable[str], Callable[[], Message]]:
+    """What a turn sends (pieces of text, produced as they are iterated) and how it is then stored (`finish`)."""
     bot = turn.conversation.bot
     if turn.qa_match is not None:
-        yield _token(turn.qa_match.pair.answer)
-        return _store_qa_answer(turn)
+        return [turn.qa_match.pair.answer], lambda: _store_qa_answer(turn)
     if turn.messages is None:
-        yield _token(_fallback_text(turn))
-        return _refuse(turn, note=turn.note)
+        return [_fallback_text(turn)], lambda: _refuse(turn, note=turn.note)
     if not chat.llm_enabled():
-        answer = _offline(turn)
-        if answer is None:
-            yield _token(_fallback_text(turn))
-            return _refuse(turn, model=chat.OFFLINE_MODEL, note=NO_QUOTE_NOTE)
-        for word in _words(answer.content):
-            yield _token(word)
-        return _store_answer(turn, answer, status=Message.Status.OK)
-    answer = chat.Answer(content="", model=bot.llm_model)
-    if stream:
-        database_connection_release()  # not held while the model writes (seconds)
-    try:
+        offline = _offline(turn)
+        if offline is None:
+            return [_fallback_text(turn)], lambda: _refuse(turn, model=chat.OFFLINE_MODEL, note=NO_QUOTE_NOTE)
+        return _words(offline.content), lambda: _store_answer(turn, offline, status=Message.Status.OK)
+    state = {"answer": chat.Answer(content="", model=bot.llm_model), "error": None}
+
+    def written() -> Iterator[str]:
+        answer = state["answer"]
         if stream:
-            for delta in chat.llm_stream(bot=bot, messages=turn.messages, answer=answer):
-                yield _token(delta)
-        else:
-            answer = chat.llm_answer(bot=bot, messages=turn.messages)
-    except chat.LLMError as exc:
-        logger.warning("language model failed for conversation %s: %s", turn.conversation.pk, exc)
-        # What was written before the failure stays, followed by the polite error.
-        error_text = ("\n\n" if answer.content else "") + _llm_error_text(turn)
-        yield _token(error_text)
-        answer.content += error_text
-        return _store_answer(turn, answer, status=Message.Status.ERROR, error=str(exc))
-    return _store_model_answer(turn, answer)
+            database_connection_release()  # not held while the model writes (seconds)
+        try:
+            if stream:
+                yield from chat.llm_stream(bot=bot, messages=turn.messages, answer=answer)
+            else:
+                state["answer"] = chat.llm_answer(bot=bot, messages=turn.messages)
+        except chat.LLMError as exc:
+            logger.warning("language model failed for conversation %s: %s", turn.conversation.pk, exc)
+            # What was written before the failure stays, followed by the polite error.
+            error_text = ("\n\n" if answer.content else "") + _llm_error_text(turn)
+            answer.content += error_text
+            state["error"] = exc
+            yield error_text
+
+    def finish() -> Message:
+        if state["error"] is not None:
+            return _store_answer(turn, state["answer"], status=Message.Status.ERROR, error=str(state["error"]))
+        return _store_model_answer(turn, state["answer"])
+
+    return written(), finish
 
 
 def turn_answer(turn: Turn) -> Message:

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 from django.conf import settings
 from django.contrib.auth import get_user, get_user_model
 from django.db import transaction
@@ -260,16 +262,19 @@ class WidgetMessageCreateApi(VisitorApi):
 
     @staticmethod
     def _events(turn):
-        for event, payload in conversation_services.turn_stream(turn):
-            if event == "done":
-                payload = {
-                    "message_id": payload["message_id"],
-                    "question_id": payload["question_id"],
-                    "status": payload["status"],
-                    "content": payload["content"],
-                    "citations": citations_public(payload["citations"]),
-                }
-            yield sse(event, payload)
+        # Closing this stream (the visitor left) closes the turn's at once: its answer is finished and stored
+        # (conversations.services._turn_reply), not whenever the garbage collector gets to it.
+        with closing(conversation_services.turn_stream(turn)) as events:
+            for event, payload in events:
+                if event == "done":
+                    payload = {
+                        "message_id": payload["message_id"],
+                        "question_id": payload["question_id"],
+                        "status": payload["status"],
+                        "content": payload["content"],
+                        "citations": citations_public(payload["citations"]),
+                    }
+                yield sse(event, payload)
 
 
 class WidgetFeedbackApi(VisitorApi):

@@ -8,6 +8,7 @@ Answers come as one JSON response, or as server-sent events with `stream=true` o
 import csv
 import io
 import json
+from contextlib import closing
 
 from django.db import transaction
 from django.http import HttpResponse
@@ -166,7 +167,7 @@ class MessageCreateApi(ChatApi):
         turn = services.turn_prepare(conversation=conversation, content=data.validated_data["content"].strip())
         wants_stream = data.validated_data["stream"] or "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
         if wants_stream:
-            return sse_response(sse(event, payload) for event, payload in services.turn_stream(turn))
+            return sse_response(_events(turn))
         answer = services.turn_answer(turn)
         body = TurnSerializer({"question": turn.question, "answer": answer}).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -289,3 +290,12 @@ class ConversationOneExportApi(ChatApi):
         conversation = self.conversation(conversation_id)
         messages = selectors.messages_for_export(conversations=Conversation.objects.filter(pk=conversation.pk))
         return export_response(messages, params.validated_data["export_format"], f"conversation-{conversation.pk}")
+
+
+def _events(turn):
+    """The turn's server-sent events. Closing this stream (the person left) closes the turn's at once, in the
+    closing thread, so its answer is finished and stored there (services._turn_reply), not whenever the garbage
+    collector gets to it."""
+    with closing(services.turn_stream(turn)) as events:
+        for event, payload in events:
+            yield sse(event, payload)

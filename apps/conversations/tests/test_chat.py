@@ -351,6 +351,38 @@ def test_streamed_llm_answer_tokens_then_done_with_checked_content_and_usage(gui
     assert body["messages"] == turn.messages
 
 
+def test_a_person_who_leaves_mid_answer_finds_it_stored_with_its_usage(guide_bot, llm):
+    """The stream is closed after the first token (the person left: what the web server does on a disconnect): no
+    more is sent, but the model's answer is read to its end, checked and stored with its usage (it was lost, the
+    month's tokens uncounted)."""
+    deltas = ["Refunds take ", "14 days [1].", " The moon is made", " of cheese [1]."]
+    llm(stream(deltas, usage=(150, 12)))
+    turn = services.turn_prepare(conversation=new_conversation(guide_bot), content=REFUND_QUESTION)
+    events = services.turn_stream(turn)
+
+    assert next(events) == ("token", {"text": "Refunds take "})
+    events.close()
+
+    message = Message.objects.get(conversation=turn.conversation, role="assistant")
+    assert (message.status, message.content) == ("ok", "Refunds take 14 days [1]. The moon is made of cheese.")
+    assert (message.prompt_tokens, message.completion_tokens) == (150, 12)
+    assert [c["ref"] for c in message.citations] == [1]
+
+
+def test_an_offline_answer_is_stored_when_the_person_leaves_mid_way(guide_bot, offline):
+    """Offline too: the checked answer is stored whole although only its first word was sent."""
+    turn = services.turn_prepare(conversation=new_conversation(guide_bot), content=REFUND_QUESTION)
+    whole = list(services.turn_stream(services.turn_prepare(conversation=new_conversation(guide_bot),
+                                                            content=REFUND_QUESTION)))[-1][1]["content"]  # fmt: skip
+    events = services.turn_stream(turn)
+    first = next(events)
+    events.close()
+
+    assert first[0] == "token" and whole.startswith(first[1]["text"]) and len(whole) > len(first[1]["text"])
+    message = Message.objects.get(conversation=turn.conversation, role="assistant")
+    assert (message.status, message.content) == ("ok", whole)
+
+
 def test_streamed_llm_failure_mid_way_gives_tokens_then_the_polite_error(guide_bot, llm):
     """The connection drops after two deltas: those tokens, then the polite error; the message has status error."""
     llm(stream(["Refunds take ", "14 days"], fail=httpx2.ReadError))

@@ -63,4 +63,36 @@ def after(request):
     return AfterResponse({"thread": threading.get_ident()}, after=[work])
 
 
-urlpatterns = [path("ident/", ident), path("held/", held), path("cache/", cache_use), path("after/", after)]
+#: what the streamed view's events saw: the view's thread, and the thread that closed them with what they had sent
+stream_seen: dict = {}
+
+
+@transaction.non_atomic_requests
+def stream(request):
+    """Server-sent events paced by 10 ms waits that end by themselves after HOLD_LIMIT seconds; closing them records
+    in which thread and after how many parts (a chat turn finishes and stores its answer there when the person
+    left: conversations.services._turn_reply)."""
+    from apps.core.streaming import sse, sse_response
+
+    stream_seen["view"] = threading.get_ident()
+    parts = HOLD_LIMIT * 100
+
+    def events():
+        sent = 0
+        try:
+            for _ in range(parts):
+                yield sse("token", {"text": "part"})
+                sent += 1
+                release.wait(timeout=0.01)  # a pace, never set by the stream test: the client leaves meanwhile
+            yield sse("done", {})
+        except GeneratorExit:
+            stream_seen.update(closed=threading.get_ident(), sent=sent, parts=parts)
+            raise
+
+    return sse_response(events())
+
+
+urlpatterns = [
+    path("ident/", ident), path("held/", held), path("cache/", cache_use), path("after/", after),
+    path("stream/", stream),
+]  # fmt: skip

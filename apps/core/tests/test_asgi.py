@@ -79,6 +79,7 @@ def app():
     asgi_urls.release.clear()
     asgi_urls.after_done.clear()
     asgi_urls.held_started.clear()
+    asgi_urls.stream_seen.clear()
     with override_settings(ROOT_URLCONF="apps.core.tests.asgi_urls"):
         handler = RequestThreadsASGIHandler()
         yield handler
@@ -151,3 +152,25 @@ def test_work_after_the_response_runs_once_the_body_is_sent_in_the_request_threa
 
     sent = asyncio.run(run())
     assert asgi_urls.after_done == {"released": True, "thread": sent["thread"]}
+
+
+def test_a_stream_whose_client_went_away_is_closed_in_the_request_thread(app):
+    """A client that leaves mid-stream: the handler closes the response's events (GeneratorExit where they wait) in
+    the request's thread, never in the event loop's, and before they end by themselves. A chat turn relies on it to
+    finish and store its answer (conversations.services._turn_reply: blocking work, a model's remaining output,
+    that must not run on the loop)."""
+
+    async def run():
+        communicator = await start(app, "/stream/")
+        head = await communicator.receive_output(timeout=LIMIT)
+        assert head["status"] == 200
+        first = await communicator.receive_output(timeout=LIMIT)
+        assert b"part" in first["body"] and first.get("more_body")
+        await communicator.send_input({"type": "http.disconnect"})
+        await communicator.wait(timeout=LIMIT)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(run())
+    seen = asgi_urls.stream_seen
+    assert seen["closed"] == seen["view"] != loop_thread, seen
+    assert seen["sent"] < seen["parts"], seen
