@@ -6,13 +6,12 @@ documents, and the bot still saves."""
 import pytest
 from django.contrib import admin
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
-from django.db import connection
 from django.test import RequestFactory
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.bots.models import Bot
 from apps.bots.tests.factories import BotFactory
+from apps.core.tests.admin_pages import change_page
 from apps.documents.admin import INLINE_DOCUMENTS
 from apps.documents.tests.factories import DocumentFactory
 from apps.users.tests.factories import UserFactory
@@ -27,13 +26,6 @@ def test_created_by_is_a_raw_id_field():
     form = admin.site._registry[Bot].get_form(request, None, change=True)
 
     assert isinstance(form.base_fields["created_by"].widget, ForeignKeyRawIdWidget)
-
-
-def change_page(client, bot):
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(reverse("admin:bots_bot_change", args=[bot.pk]))
-    assert response.status_code == 200
-    return response.content.decode(), len(queries.captured_queries)
 
 
 def test_the_documents_inline_is_bounded_in_rows_and_queries(staff_client, organization):

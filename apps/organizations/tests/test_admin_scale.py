@@ -4,21 +4,13 @@ saved). The members panel counts them by role and links to the membership list a
 queries do not grow with the members, and the organization still saves."""
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from apps.core.tests.admin_pages import change_page
 from apps.organizations.models import Role
 from apps.organizations.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def change_page(client, organization):
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(reverse("admin:organizations_organization_change", args=[organization.pk]))
-    assert response.status_code == 200
-    return response.content.decode(), len(queries.captured_queries)
 
 
 def test_the_change_page_counts_members_in_constant_queries(staff_client, organization):

@@ -4,10 +4,9 @@ queries), beside the current run's pages by state linked to the read-only page l
 them all."""
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from apps.core.tests.admin_pages import change_page
 from apps.documents.tests.factories import DocumentFactory
 from apps.sources.admin import INLINE_PAGES
 from apps.sources.models import CrawlPage
@@ -21,13 +20,6 @@ def pages(source, number: int, start: int = 0):
         document = DocumentFactory(bot=source.bot)
         url = f"{source.url}page-{n}"
         CrawlPageFactory(source=source, url=url, document=document, run=source.run, state="ingested")
-
-
-def change_page(client, source):
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(reverse("admin:sources_crawlsource_change", args=[source.pk]))
-    assert response.status_code == 200
-    return response.content.decode(), len(queries.captured_queries)
 
 
 def test_the_change_page_is_bounded_in_rows_and_queries(staff_client, monkeypatch):
