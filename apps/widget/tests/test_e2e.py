@@ -639,11 +639,8 @@ def test_a_failed_restore_is_retried_and_never_replaced_by_a_new_conversation(si
     context.close()
 
 
-def test_a_question_sent_with_an_expired_token_gets_a_new_one_and_its_answer(site, browser, monkeypatch):
-    """A visitor token expires while the panel is open (WIDGET_TOKEN_TTL_SECONDS): the question's 401 arrives as an
-    `error` event (the question asked for a stream), and the panel still recognises `visitor_token_expired`, has the
-    loader fetch a new token and sends the question again, without the visitor seeing an error. Right-to-left text
-    reads right to left."""
+def token_expiry(monkeypatch) -> threading.Event:
+    """An event that, once set, makes the next visitor token presented be refused as expired (then cleared)."""
     from apps.widget import services as widget
 
     expire_next = threading.Event()
@@ -652,12 +649,20 @@ def test_a_question_sent_with_an_expired_token_gets_a_new_one_and_its_answer(sit
     def verify_or_expire(**kwargs):
         if expire_next.is_set():
             expire_next.clear()
-            raise widget.WidgetTokenInvalid(
-                "The visitor token has expired; get a new one.", code="visitor_token_expired"
-            )
+            message = "The visitor token has expired; get a new one."
+            raise widget.WidgetTokenInvalid(message, code="visitor_token_expired")
         return verify(**kwargs)
 
     monkeypatch.setattr(widget, "visitor_token_verify", verify_or_expire)
+    return expire_next
+
+
+def test_a_question_sent_with_an_expired_token_gets_a_new_one_and_its_answer(site, browser, monkeypatch):
+    """A visitor token expires while the panel is open (WIDGET_TOKEN_TTL_SECONDS): the question's 401 arrives as an
+    `error` event (the question asked for a stream), and the panel still recognises `visitor_token_expired`, has the
+    loader fetch a new token and sends the question again, without the visitor seeing an error. Right-to-left text
+    reads right to left."""
+    expire_next = token_expiry(monkeypatch)
     page = browser.new_page()
     sessions = []
     page.on("request", lambda r: sessions.append(r.url) if r.url.endswith("/session/") and r.method == "POST" else None)
@@ -791,20 +796,7 @@ def test_a_token_the_loader_cannot_renew_ends_the_wait_with_a_retry(site, browse
     """A question's token expires and the loader cannot get a new one (the network drops the session request): the
     question does not wait for ever with Send disabled; it comes back in the box with the error and Retry, which
     sends it once the network is back."""
-    from apps.widget import services as widget
-
-    expire_next = threading.Event()
-    verify = widget.visitor_token_verify
-
-    def verify_or_expire(**kwargs):
-        if expire_next.is_set():
-            expire_next.clear()
-            raise widget.WidgetTokenInvalid(
-                "The visitor token has expired; get a new one.", code="visitor_token_expired"
-            )
-        return verify(**kwargs)
-
-    monkeypatch.setattr(widget, "visitor_token_verify", verify_or_expire)
+    expire_next = token_expiry(monkeypatch)
     page = browser.new_page()
     frame = open_chat(page, site)
     wait_answered(frame, ask(frame, "How long do refunds take?"))
