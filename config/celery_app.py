@@ -82,6 +82,31 @@ def worker_embedding_share(sender, **kwargs):
         embedding_processes_share(len(os.sched_getaffinity(0)) if str(count) == "auto" else int(count))
 
 
+#: set in a worker's parent when it consumes the ingestion queue (worker_init), read by its children after the fork
+_warm_embedder = False
+
+
+@worker_init.connect
+def worker_embedder_warm_mark(sender, **kwargs):
+    """A worker that consumes the ingestion queue, where documents are embedded, has its children load the local
+    embedding model as they start (worker_embedder_warm), so the first upload after a start does not wait for it.
+    Other workers (the light queue: graph drain, e-mails) never load it."""
+    global _warm_embedder
+    from django.conf import settings
+
+    _warm_embedder = settings.INGESTION_ROUTE["queue"] in sender.app.amqp.queues.consume_from
+
+
+@worker_process_init.connect
+def worker_embedder_warm(**kwargs):
+    """In each child of an ingestion worker (also one replaced after CELERY_MAX_MEMORY_PER_CHILD): the local model
+    loaded now, with one tiny encode (a remote provider: nothing). Before the child takes its first task."""
+    if _warm_embedder:
+        from apps.core.embeddings import embedder_warm_up
+
+        embedder_warm_up()
+
+
 def raise_niceness(target: int) -> None:
     """Make this process's nice value at least `target` (never lower it: that needs privileges)."""
     current = os.nice(0)

@@ -183,3 +183,32 @@ def test_pytorch_threads_follow_the_children_embedding(monkeypatch, settings):
         real_set(original)
     np.testing.assert_allclose(alone, plain, atol=1e-5)
     np.testing.assert_allclose(shared, plain, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- warm-up in ingestion workers
+
+
+def _worker_consuming(*queues):
+    """What worker_init hands its receivers, as far as the warm-up reads it: the queues the worker consumes."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(app=SimpleNamespace(amqp=SimpleNamespace(queues=SimpleNamespace(consume_from=queues))))
+
+
+def test_an_ingestion_workers_children_load_the_model_as_they_start(monkeypatch):
+    """The children of a worker that consumes the ingestion queue warm the embedder up when they start (the first
+    upload after a start waited for the model's load); a light-queue worker's children never load it."""
+    from importlib import import_module
+
+    from apps.core import embeddings
+
+    celery_app = import_module("config.celery_app")  # the module: `config.celery_app` is also the app's name
+    warmed = []
+    monkeypatch.setattr(embeddings, "embedder_warm_up", lambda: warmed.append(True))
+    monkeypatch.setattr(celery_app, "_warm_embedder", False)
+    celery_app.worker_embedder_warm_mark(_worker_consuming("celery"))
+    celery_app.worker_embedder_warm()
+    assert warmed == []
+    celery_app.worker_embedder_warm_mark(_worker_consuming("ingestion", "celery"))
+    celery_app.worker_embedder_warm()
+    assert warmed == [True]
