@@ -101,6 +101,7 @@ def lexeme_stats_clear(*, bot_id: int) -> None:
         cursor.execute("DELETE FROM documents_lexemestat WHERE bot_id = %s", [bot_id])
 
 
+@transaction.atomic
 def lexeme_stats_rebuild(*, bot_id: int) -> tuple[int, int]:
     """Recount a bot's statistics from its searchable chunks. Returns (chunks, lexemes)."""
     with connection.cursor() as cursor:

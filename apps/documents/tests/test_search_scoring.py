@@ -147,6 +147,30 @@ def test_rebuild_command_finds_and_repairs_drift(organization, bot):
     call_command("rebuild_lexeme_stats", "--check", "--bot", str(bot.pk))
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_rebuild_outside_any_transaction_opens_its_own(organization, bot):
+    """The command runs in autocommit: the rebuild must hold the bot's lock and its deletes and recount in one
+    transaction of its own (without it, the deletes committed and the recount refused to run outside a
+    transaction, leaving the bot with no statistics)."""
+    from apps.documents import lexeme_stats
+    from apps.documents.lexeme_stats import lexeme_stats_rebuild
+
+    text_document(organization, bot, "Shipping", SHIPPING)
+    opened = []
+    real_apply = lexeme_stats.lexeme_stats_apply
+
+    def apply(**kwargs):
+        opened.append(connection.in_atomic_block)
+        return real_apply(**kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lexeme_stats, "lexeme_stats_apply", apply)
+        assert not connection.in_atomic_block
+        lexeme_stats_rebuild(bot_id=bot.pk)
+    assert opened == [True]
+    assert assert_exact(bot)[0] == 1
+
+
 def expected_lexical(bot, chunk_id: int, query: str) -> float:
     """docs/search.md's formula, from the stored statistics and the chunk's tsvector."""
     chunks, length, df = lexeme_stats_stored(bot_id=bot.pk)["english"]
