@@ -1,4 +1,6 @@
+import logging
 import os
+import threading
 
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_init, worker_process_init
@@ -100,11 +102,24 @@ def worker_embedder_warm_mark(sender, **kwargs):
 @worker_process_init.connect
 def worker_embedder_warm(**kwargs):
     """In each child of an ingestion worker (also one replaced after CELERY_MAX_MEMORY_PER_CHILD): the local model
-    loaded now, with one tiny encode (a remote provider: nothing). Before the child takes its first task."""
-    if _warm_embedder:
-        from apps.core.embeddings import embedder_warm_up
+    loaded now, with one tiny encode (a remote provider: nothing), in a thread of its own. Not in the signal
+    itself: billiard runs it before the child reports itself up, and kills a child not up within
+    `worker_proc_alive_timeout` (4 s), about what a load takes on 2 cores. A task arriving meanwhile waits for the
+    same load (get_embedder's lock); a failed load is logged and left to the first task, as before."""
+    if not _warm_embedder:
+        return None
+    thread = threading.Thread(target=_embedder_warm_up_logged, name="embedder-warm-up", daemon=True)
+    thread.start()
+    return thread
 
+
+def _embedder_warm_up_logged() -> None:
+    from apps.core.embeddings import embedder_warm_up
+
+    try:
         embedder_warm_up()
+    except Exception:
+        logging.getLogger(__name__).exception("embedding model warm-up failed: the first document will load it")
 
 
 def raise_niceness(target: int) -> None:

@@ -307,9 +307,15 @@ def _turn_reply(turn: Turn, *, stream: bool) -> Generator[tuple[str, dict], None
                 yield _token(text)
             except GeneratorExit:
                 listening = False
-    message = finish()
-    if not listening:
-        logger.info("conversation %s: the person left mid-answer; the answer was stored", turn.conversation.pk)
+    if listening:
+        return finish()
+    # Here inside close(): an exception would be swallowed by the web server's response.close(), so it is logged.
+    try:
+        message = finish()
+    except Exception:
+        logger.exception("conversation %s: the person left mid-answer; storing the answer failed", turn.conversation.pk)
+        return None
+    logger.info("conversation %s: the person left mid-answer; the answer was stored", turn.conversation.pk)
     return message
 
 

@@ -1,7 +1,7 @@
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q
 from rest_framework import pagination, serializers
@@ -96,7 +96,8 @@ def _cursor_decode(cursor: str) -> tuple[datetime, int]:
         moment = datetime.fromisoformat(moment)
         if moment.tzinfo is None or not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk < 2**63:
             raise ValueError(cursor)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        moment = moment.astimezone(UTC)  # PostgreSQL refuses offsets past 15:59 that Python reads (up to 23:59)
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ValidationError({"cursor": ["Not a cursor of this list: pass a page's next_cursor as it is."]}) from None
     return moment, pk
 

@@ -79,12 +79,13 @@ def opted_out(*, organization_id: int, user_ids: list[int]) -> set[int]:
 def messages_counted_this_month(*, organization) -> int:
     """What the plan's max_monthly_outreach_messages counts: campaign messages created this calendar month, and the
     places still held by campaigns being generated (the segment size they were admitted with, less the members
-    written or skipped so far), so two campaigns generated one after the other cannot both fit in one place."""
+    written or skipped so far; started this month: a generation lost last month holds nothing now), so two campaigns
+    generated one after the other cannot both fit in one place."""
     start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     created = CampaignMessage.objects.filter(organization=organization, created_at__gte=start).count()
-    held = Campaign.objects.filter(organization=organization, status=Campaign.Status.GENERATING).values_list(
-        "members_total", "generated_count", "skipped_count"
-    )
+    held = Campaign.objects.filter(
+        organization=organization, status=Campaign.Status.GENERATING, generation_started_at__gte=start
+    ).values_list("members_total", "generated_count", "skipped_count")
     return created + sum(max(0, total - generated - skipped) for total, generated, skipped in held)
 
 

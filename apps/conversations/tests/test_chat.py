@@ -369,6 +369,26 @@ def test_a_person_who_leaves_mid_answer_finds_it_stored_with_its_usage(guide_bot
     assert [c["ref"] for c in message.citations] == [1]
 
 
+def test_an_answer_that_cannot_be_stored_after_the_person_left_is_logged(guide_bot, llm, monkeypatch, caplog):
+    """Storing happens inside close(), whose exceptions the web server's response.close() swallows: a failure there
+    is logged with its traceback (it vanished without a trace)."""
+    from django.db import DatabaseError
+
+    llm(stream(["Refunds take ", "14 days [1]."], usage=(150, 12)))
+    turn = services.turn_prepare(conversation=new_conversation(guide_bot), content=REFUND_QUESTION)
+
+    def fail(turn, answer):
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr(services, "_store_model_answer", fail)
+    events = services.turn_stream(turn)
+    next(events)
+    events.close()  # does not raise
+
+    assert "the person left mid-answer; storing the answer failed" in caplog.text
+    assert "the database went away" in caplog.text
+
+
 def test_an_offline_answer_is_stored_when_the_person_leaves_mid_way(guide_bot, offline):
     """Offline too: the checked answer is stored whole although only its first word was sent."""
     turn = services.turn_prepare(conversation=new_conversation(guide_bot), content=REFUND_QUESTION)

@@ -195,20 +195,31 @@ def _worker_consuming(*queues):
     return SimpleNamespace(app=SimpleNamespace(amqp=SimpleNamespace(queues=SimpleNamespace(consume_from=queues))))
 
 
-def test_an_ingestion_workers_children_load_the_model_as_they_start(monkeypatch):
+def test_an_ingestion_workers_children_load_the_model_as_they_start(monkeypatch, caplog):
     """The children of a worker that consumes the ingestion queue warm the embedder up when they start (the first
-    upload after a start waited for the model's load); a light-queue worker's children never load it."""
+    upload after a start waited for the model's load), in a thread of their own (billiard kills a child that takes
+    over 4 s to report itself up), a failure logged, not raised; a light-queue worker's children never load it."""
+    import threading
     from importlib import import_module
 
     from apps.core import embeddings
 
     celery_app = import_module("config.celery_app")  # the module: `config.celery_app` is also the app's name
     warmed = []
-    monkeypatch.setattr(embeddings, "embedder_warm_up", lambda: warmed.append(True))
+
+    def warm_up():
+        warmed.append(threading.current_thread())
+        if len(warmed) == 2:
+            raise OSError("the model's files are missing")
+
+    monkeypatch.setattr(embeddings, "embedder_warm_up", warm_up)
     monkeypatch.setattr(celery_app, "_warm_embedder", False)
     celery_app.worker_embedder_warm_mark(_worker_consuming("celery"))
-    celery_app.worker_embedder_warm()
-    assert warmed == []
+    assert celery_app.worker_embedder_warm() is None and warmed == []
     celery_app.worker_embedder_warm_mark(_worker_consuming("ingestion", "celery"))
-    celery_app.worker_embedder_warm()
-    assert warmed == [True]
+    for _ in range(2):
+        thread = celery_app.worker_embedder_warm()
+        thread.join(timeout=60)  # a hang guard: the fake warm-up returns at once
+        assert not thread.is_alive()
+    assert len(warmed) == 2 and threading.current_thread() not in warmed
+    assert "embedding model warm-up failed" in caplog.text and "the model's files are missing" in caplog.text

@@ -20,6 +20,8 @@ Coverage:
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -418,6 +420,15 @@ def test_list_walks_by_cursor_through_ties_without_count_or_offset(organization,
         response = admin.get(list_url(organization), {"cursor": bad})
         assert response.status_code == 400, bad
         assert "Not a cursor of this list" in response.json()["error"]["message"]
+    # An offset Python reads and PostgreSQL does not (past 15:59) is read in UTC (it was a 500); a year 1 that UTC
+    # moves out of range is a 400.
+    for moment, pk, expected in [
+        ("2026-05-10T12:00:00+23:59", events[0].pk, 200),
+        ("0001-01-01T00:00:00+14:00", 1, 400),
+    ]:
+        raw = json.dumps([moment, pk]).encode()
+        response = admin.get(list_url(organization), {"cursor": base64.urlsafe_b64encode(raw).decode()})
+        assert response.status_code == expected, response.content
     last = admin.get(list_url(organization), {"page_size": 7}).json()
     assert last["next_cursor"] is None
 
