@@ -1,6 +1,4 @@
-import logging
 import os
-import threading
 
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_init, worker_process_init
@@ -82,44 +80,6 @@ def worker_embedding_share(sender, **kwargs):
     if isinstance(pool, type) and issubclass(pool, TaskPool):
         count = sender.concurrency
         embedding_processes_share(len(os.sched_getaffinity(0)) if str(count) == "auto" else int(count))
-
-
-#: set in a worker's parent when it consumes the ingestion queue (worker_init), read by its children after the fork
-_warm_embedder = False
-
-
-@worker_init.connect
-def worker_embedder_warm_mark(sender, **kwargs):
-    """A worker that consumes the ingestion queue, where documents are embedded, has its children load the local
-    embedding model as they start (worker_embedder_warm), so the first upload after a start does not wait for it.
-    Other workers (the light queue: graph drain, e-mails) never load it."""
-    global _warm_embedder
-    from django.conf import settings
-
-    _warm_embedder = settings.INGESTION_ROUTE["queue"] in sender.app.amqp.queues.consume_from
-
-
-@worker_process_init.connect
-def worker_embedder_warm(**kwargs):
-    """In each child of an ingestion worker (also one replaced after CELERY_MAX_MEMORY_PER_CHILD): the local model
-    loaded now, with one tiny encode (a remote provider: nothing), in a thread of its own. Not in the signal
-    itself: billiard runs it before the child reports itself up, and kills a child not up within
-    `worker_proc_alive_timeout` (4 s), about what a load takes on 2 cores. A task arriving meanwhile waits for the
-    same load (get_embedder's lock); a failed load is logged and left to the first task, as before."""
-    if not _warm_embedder:
-        return None
-    thread = threading.Thread(target=_embedder_warm_up_logged, name="embedder-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
-def _embedder_warm_up_logged() -> None:
-    from apps.core.embeddings import embedder_warm_up
-
-    try:
-        embedder_warm_up()
-    except Exception:
-        logging.getLogger(__name__).exception("embedding model warm-up failed: the first document will load it")
 
 
 def raise_niceness(target: int) -> None:
