@@ -44,31 +44,17 @@ def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _month_used(organization, start: datetime) -> int:
-    return Message.objects.filter(organization=organization, role=Message.Role.USER, created_at__gte=start).count()
-
-
-def usage_check(*, organization) -> None:
-    """429 (naming when it resets) once the plan's monthly messages are used up."""
-    limit = organization.plan.max_monthly_messages
-    if limit is None:
-        return
-    now = timezone.now()
-    used = _month_used(organization, month_start(now))
-    if used >= limit:
-        _limit_exceeded(organization, limit=limit, used=used, now=now)
-
-
 def usage_take(*, organization) -> int | None:
     """In the transaction that stores a question: None when the plan leaves room for it, else the month's count.
     Turns of one organization with a monthly limit take turns here until their transaction ends (an advisory
     lock), so two questions at the same moment cannot both take the last message; turns without a limit do not
-    wait. The caller refuses (usage_check) after its transaction, so the limit-reached event's writes last."""
+    wait. The caller refuses (_limit_exceeded) after its transaction, so the limit-reached event's writes last."""
     limit = organization.plan.max_monthly_messages
     if limit is None:
         return None
     transaction_lock(f"monthly_messages:{organization.pk}")
-    used = _month_used(organization, month_start(timezone.now()))
+    start = month_start(timezone.now())
+    used = Message.objects.filter(organization=organization, role=Message.Role.USER, created_at__gte=start).count()
     return used if used >= limit else None
 
 

@@ -146,14 +146,17 @@ def test_a_plan_refusal_is_recorded_by_a_task_published_at_once():
 
 
 def test_the_monthly_message_limit_sends_plan_limit_reached(settings):
-    from apps.conversations.services import usage_check
+    from apps.bots.tests.factories import BotFactory
+    from apps.conversations import services
     from apps.core.exceptions import ApplicationError
     from apps.core.tests.events import events_sent
+    from apps.organizations.models import Plan
 
-    organization = OrganizationFactory()
-    organization.plan.max_monthly_messages = 0
+    organization = OrganizationFactory(plan=Plan.objects.create(code="none-left", name="None", max_monthly_messages=0))
+    bot = BotFactory(organization=organization)
+    conversation = services.conversation_create(organization=organization, bot=bot)
     with events_sent(organization_events.plan_limit_reached) as sent, pytest.raises(ApplicationError):
-        usage_check(organization=organization)
+        services.turn_prepare(conversation=conversation, content="Anything left this month?")
     assert [s.kwargs for s in sent] == [
         {"organization_id": organization.pk, "limit": "max_monthly_messages", "allowed": 0, "used": 0}
     ]
