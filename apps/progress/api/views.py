@@ -274,8 +274,9 @@ class ProgressSummaryApi(PersonalApi):
         if values.get("user") is not None and self.sees_all_members:
             # One person's figures: someone outside the organization is 404 by id as by external id, as on
             # recommendations/ (a write's body says 400 `not_a_member`; a list's filter matches no rows).
-            member_get(organization=self.organization, user_id=values["user"])
-        user = self.target_user(user_id=values.get("user"))
+            user = member_get(organization=self.organization, user_id=values["user"]).user
+        else:
+            user = self.target_user(user_id=values.get("user"))
         summary = selectors.progress_summary(organization=self.organization, user=user)
         return Response(s.ProgressSummarySerializer(summary).data)
 
