@@ -78,10 +78,15 @@ class CursorParamsSerializer(serializers.Serializer):
 
 def paginate(view, request, queryset, serializer_class, context: dict | None = None):
     """A paginated Response of `queryset` rendered with `serializer_class`."""
+    return _numbered_page(view, request, queryset, serializer_class, context)[0]
+
+
+def _numbered_page(view, request, queryset, serializer_class, context: dict | None):
+    """The page-numbered Response, with the page's rows and whether another page follows."""
     paginator = PageNumberPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     data = serializer_class(page, many=True, context=context or {}).data
-    return paginator.get_paginated_response(data)
+    return paginator.get_paginated_response(data), page, bool(page) and paginator.page.has_next()
 
 
 def _cursor_encode(moment: datetime, pk: int) -> str:
@@ -113,10 +118,8 @@ def paginate_keyset(view, request, queryset, serializer_class, *, time_field: st
     cursor = request.query_params.get("cursor")
     paginator = PageNumberPagination()
     if cursor is None:
-        page = paginator.paginate_queryset(queryset, request, view=view)
-        response = paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)
-        last = page[-1] if page and paginator.page.has_next() else None
-        response.data["next_cursor"] = _cursor_encode(getattr(last, time_field), last.pk) if last else None
+        response, page, more = _numbered_page(view, request, queryset, serializer_class, context)
+        response.data["next_cursor"] = _cursor_encode(getattr(page[-1], time_field), page[-1].pk) if more else None
         return response
     if request.query_params.get(paginator.page_query_param) is not None:
         raise ValidationError({"cursor": ["Give page or cursor, not both."]})
