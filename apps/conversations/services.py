@@ -354,14 +354,58 @@ def turn_answer(turn: Turn) -> Message:
             return finished.value
 
 
-def turn_stream(turn: Turn) -> Iterator[tuple[str, dict]]:
+def turn_stream(turn: Turn) -> TurnEvents:
     """Server-sent events of a prepared turn: ("token", {"text"}) ..., then ("done", {...}).
 
     The `done` event carries the finished message, and its `content` replaces the streamed text:
     with a model, tokens go out as they are written and are checked only once complete, so `done`
     may differ (unsupported markers removed, or the bot's fallback with status `unanswered` when
     nothing was supported). Offline, the answer is checked before the first token.
+
+    Closing the events (the person left) never loses the answer, whenever it happens (`TurnEvents`).
     """
+    return TurnEvents(turn)
+
+
+class TurnEvents:
+    """A turn's events, whose `close()` finishes the turn wherever the reader left: mid-answer, the answer is
+    written to its end and stored (`_turn_reply`); before the first event was asked for (the client left while the
+    question was being prepared: the web server closes the response unread), the whole answer is made and stored
+    without sending anything. A generator closed before its first step runs none of its body, which lost those
+    questions' answers."""
+
+    def __init__(self, turn: Turn):
+        self.turn = turn
+        self._events = _turn_events(turn)
+        self._started = False
+
+    def __iter__(self) -> TurnEvents:
+        return self
+
+    def __next__(self) -> tuple[str, dict]:
+        self._started = True
+        return next(self._events)
+
+    def close(self) -> None:
+        if self._started:
+            self._events.close()
+            return
+        self._started = True
+        # Inside the web server's close(), which swallows exceptions: a failure is logged.
+        try:
+            for _ in self._events:
+                pass
+        except Exception:
+            logger.exception("conversation %s: the person left before the answer; it failed", self.conversation_id)
+            return
+        logger.info("conversation %s: the person left before the answer; it was stored", self.conversation_id)
+
+    @property
+    def conversation_id(self) -> int:
+        return self.turn.conversation.pk
+
+
+def _turn_events(turn: Turn) -> Iterator[tuple[str, dict]]:
     message = yield from _turn_reply(turn, stream=True)
     yield (
         "done",

@@ -25,10 +25,14 @@ them through async_to_sync from the thread); the project has none.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+
+logger = logging.getLogger(__name__)
 
 #: idle request threads one process keeps (more concurrent requests start new ones, as Django does)
 IDLE_THREADS = 32
@@ -46,8 +50,23 @@ class RequestThreadsASGIHandler(ASGIHandler):
     async def get_response_async(self, request):
         """The whole synchronous chain, view included, in the request's thread: one switch from the event
         loop instead of three (the async chain hands a sync-only middleware's inner call back to the loop,
-        which hands the view to the thread again)."""
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        which hands the view to the thread again).
+
+        A client that leaves while the view runs: Django cancels the request and drops the response the view
+        goes on to return without closing it, so whatever its close() would finish never happened (a chat turn
+        whose client left while its question was prepared stayed unanswered: conversations.services.TurnEvents).
+        Here the view's response is awaited and closed in the request's thread before the cancellation goes on;
+        the thread was busy with that view anyway, and is lent to no other request before it returns."""
+        view = asyncio.ensure_future(sync_to_async(self.get_response, thread_sensitive=True)(request))
+        try:
+            return await asyncio.shield(view)
+        except asyncio.CancelledError:
+            try:
+                response = await view
+                await sync_to_async(response.close, thread_sensitive=True)()
+            except Exception:
+                logger.exception("closing the response of a request whose client left failed")
+            raise
 
     def _executor_take(self) -> ThreadPoolExecutor:
         try:

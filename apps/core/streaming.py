@@ -59,9 +59,38 @@ def database_connection_release() -> None:
         connection.close()
 
 
-def sse_response(events) -> StreamingHttpResponse:
-    """A server-sent-events response that no proxy buffers or caches (WSGI and ASGI alike)."""
-    response = EventStreamResponse(events, content_type="text/event-stream")
+class EventStream:
+    """(event, payload) pairs as server-sent events; `shape(event, payload)` may rewrite a payload on the way.
+
+    The response's `close()` reaches the source's even before the first event was asked for (Django's
+    StreamingHttpResponse registers the `close` of the iterator it is given). A generator written in the view for
+    this closes nothing then: closing a generator that never started runs none of its body, its `with` included, so
+    a source whose close does work (a chat turn stores its answer: conversations.services.TurnEvents) never heard
+    that its reader had left."""
+
+    def __init__(self, events, shape=None):
+        self._events = iter(events)
+        self._shape = shape
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        event, payload = next(self._events)
+        if self._shape is not None:
+            payload = self._shape(event, payload)
+        return sse(event, payload)
+
+    def close(self) -> None:
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+
+def sse_response(events, shape=None) -> StreamingHttpResponse:
+    """A server-sent-events response of (event, payload) pairs (`EventStream`) that no proxy buffers or caches
+    (WSGI and ASGI alike); closing it closes `events`, read or not."""
+    response = EventStreamResponse(EventStream(events, shape), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

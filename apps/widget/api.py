@@ -18,8 +18,6 @@
 
 from __future__ import annotations
 
-from contextlib import closing
-
 from django.conf import settings
 from django.contrib.auth import get_user, get_user_model
 from django.db import transaction
@@ -36,7 +34,7 @@ from apps.conversations import selectors as conversation_selectors
 from apps.conversations import services as conversation_services
 from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA
 from apps.conversations.models import Conversation
-from apps.core.streaming import EventStreamRenderer, sse, sse_response
+from apps.core.streaming import EventStreamRenderer, sse_response
 from apps.widget import services as widget
 from apps.widget.authentication import VisitorTokenAuthentication
 from apps.widget.selectors import citations_public, preview_viewer_allowed, widget_config
@@ -255,26 +253,23 @@ class WidgetMessageCreateApi(VisitorApi):
             conversation=conversation, content=data.validated_data["content"].strip()
         )
         if data.validated_data["stream"] or "text/event-stream" in request.META.get("HTTP_ACCEPT", ""):
-            return sse_response(self._events(turn))
+            return sse_response(conversation_services.turn_stream(turn), shape=self._public)
         answer = conversation_services.turn_answer(turn)
         body = {"question": turn.question, "answer": answer}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @staticmethod
-    def _events(turn):
-        # Closing this stream (the visitor left) closes the turn's at once: its answer is finished and stored
-        # (conversations.services._turn_reply), not whenever the garbage collector gets to it.
-        with closing(conversation_services.turn_stream(turn)) as events:
-            for event, payload in events:
-                if event == "done":
-                    payload = {
-                        "message_id": payload["message_id"],
-                        "question_id": payload["question_id"],
-                        "status": payload["status"],
-                        "content": payload["content"],
-                        "citations": citations_public(payload["citations"]),
-                    }
-                yield sse(event, payload)
+    def _public(event: str, payload: dict) -> dict:
+        """What a visitor sees of the turn's events: `done` without usage, model or the owners' citation fields."""
+        if event != "done":
+            return payload
+        return {
+            "message_id": payload["message_id"],
+            "question_id": payload["question_id"],
+            "status": payload["status"],
+            "content": payload["content"],
+            "citations": citations_public(payload["citations"]),
+        }
 
 
 class WidgetFeedbackApi(VisitorApi):

@@ -8,7 +8,6 @@ Answers come as one JSON response, or as server-sent events with `stream=true` o
 import csv
 import io
 import json
-from contextlib import closing
 
 from django.db import transaction
 from django.http import HttpResponse
@@ -24,7 +23,7 @@ from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA
 from apps.conversations.models import Conversation, Message
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
-from apps.core.streaming import EventStreamRenderer, sse, sse_response
+from apps.core.streaming import EventStreamRenderer, sse_response
 from apps.organizations.models import Role
 
 
@@ -167,7 +166,7 @@ class MessageCreateApi(ChatApi):
         turn = services.turn_prepare(conversation=conversation, content=data.validated_data["content"].strip())
         wants_stream = data.validated_data["stream"] or "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
         if wants_stream:
-            return sse_response(_events(turn))
+            return sse_response(services.turn_stream(turn))
         answer = services.turn_answer(turn)
         body = TurnSerializer({"question": turn.question, "answer": answer}).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -290,12 +289,3 @@ class ConversationOneExportApi(ChatApi):
         conversation = self.conversation(conversation_id)
         messages = selectors.messages_for_export(conversations=Conversation.objects.filter(pk=conversation.pk))
         return export_response(messages, params.validated_data["export_format"], f"conversation-{conversation.pk}")
-
-
-def _events(turn):
-    """The turn's server-sent events. Closing this stream (the person left) closes the turn's at once, in the
-    closing thread, so its answer is finished and stored there (services._turn_reply), not whenever the garbage
-    collector gets to it."""
-    with closing(services.turn_stream(turn)) as events:
-        for event, payload in events:
-            yield sse(event, payload)

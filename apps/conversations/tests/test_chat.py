@@ -389,6 +389,36 @@ def test_an_answer_that_cannot_be_stored_after_the_person_left_is_logged(guide_b
     assert "the database went away" in caplog.text
 
 
+def test_a_turn_closed_before_its_first_event_is_answered_and_stored(guide_bot, llm, caplog):
+    """The person left before the first event was asked for: closing the events asks the model, checks its answer
+    and stores it with its usage, sending nothing; a failure there is logged (the web server's close swallows it)."""
+    llm(stream(["Refunds take ", "14 days [1]."], usage=(150, 12)))
+    turn = services.turn_prepare(conversation=new_conversation(guide_bot), content=REFUND_QUESTION)
+    events = services.turn_stream(turn)
+    events.close()
+
+    message = Message.objects.get(conversation=turn.conversation, role="assistant")
+    assert (message.status, message.content) == ("ok", "Refunds take 14 days [1].")
+    assert (message.prompt_tokens, message.completion_tokens) == (150, 12)
+    assert list(events) == []  # closed: nothing more to read
+    events.close()  # twice is harmless
+    assert Message.objects.filter(conversation=turn.conversation, role="assistant").count() == 1
+
+
+def test_a_turn_closed_before_its_first_event_that_cannot_be_stored_is_logged(guide_bot, offline, monkeypatch, caplog):
+    from django.db import DatabaseError
+
+    turn = services.turn_prepare(conversation=new_conversation(guide_bot), content=REFUND_QUESTION)
+
+    def fail(turn, answer, status):
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr(services, "_store_answer", fail)
+    services.turn_stream(turn).close()  # does not raise
+
+    assert "the person left before the answer; it failed" in caplog.text and "the database went away" in caplog.text
+
+
 def test_an_offline_answer_is_stored_when_the_person_leaves_mid_way(guide_bot, offline):
     """Offline too: the checked answer is stored whole although only its first word was sent."""
     turn = services.turn_prepare(conversation=new_conversation(guide_bot), content=REFUND_QUESTION)

@@ -21,6 +21,19 @@ SYSTEM_PROMPT = "You are Beacon's support assistant. Be brief and friendly."
 Reply = Callable[[httpx2.Request], httpx2.Response]
 
 
+def close_unread(response) -> None:
+    """What a web server does with a response whose client left before reading it: close it. As Django's test client
+    closes a streamed response, with the test's database connection kept (request_finished would close it)."""
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+
+
 def ingest(bot, name: str, data: bytes):
     """Upload `data` as a document of `bot` and run the whole pipeline now: the document ends ready."""
     document = document_upload(organization=bot.organization, bot=bot, files=[IncomingFile(name, data)], enqueue=False)[

@@ -72,7 +72,7 @@ def stream(request):
     """Server-sent events paced by 10 ms waits that end by themselves after HOLD_LIMIT seconds; closing them records
     in which thread and after how many parts (a chat turn finishes and stores its answer there when the person
     left: conversations.services._turn_reply)."""
-    from apps.core.streaming import sse, sse_response
+    from apps.core.streaming import sse_response
 
     stream_seen["view"] = threading.get_ident()
     parts = HOLD_LIMIT * 100
@@ -81,10 +81,10 @@ def stream(request):
         sent = 0
         try:
             for _ in range(parts):
-                yield sse("token", {"text": "part"})
+                yield "token", {"text": "part"}
                 sent += 1
                 release.wait(timeout=0.01)  # a pace, never set by the stream test: the client leaves meanwhile
-            yield sse("done", {})
+            yield "done", {}
         except GeneratorExit:
             stream_seen.update(closed=threading.get_ident(), sent=sent, parts=parts)
             raise
@@ -92,7 +92,41 @@ def stream(request):
     return sse_response(events())
 
 
+#: what the held stream's events saw: the view's thread, the thread that closed them and whether any was read
+held_stream_seen: dict = {}
+
+
+class _Events:
+    """Events that record their close (a chat turn answers its question there: conversations.services.TurnEvents)."""
+
+    def __init__(self):
+        self.read = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.read += 1
+        if self.read > 1:
+            raise StopIteration
+        return "token", {"text": "part"}
+
+    def close(self):
+        held_stream_seen.update(closed=threading.get_ident(), read=self.read)
+
+
+@transaction.non_atomic_requests
+def held_stream(request):
+    """A stream whose view is held until released (bounded), as a chat turn is while its question is prepared."""
+    from apps.core.streaming import sse_response
+
+    held_stream_seen["view"] = threading.get_ident()
+    held_started.set()
+    held_stream_seen["released"] = release.wait(timeout=HOLD_LIMIT)
+    return sse_response(_Events())
+
+
 urlpatterns = [
     path("ident/", ident), path("held/", held), path("cache/", cache_use), path("after/", after),
-    path("stream/", stream),
+    path("stream/", stream), path("held-stream/", held_stream),
 ]  # fmt: skip

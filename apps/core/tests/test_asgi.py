@@ -65,6 +65,16 @@ async def idle_threads(app, count: int) -> None:
     raise AssertionError(f"{len(app._idle)} idle request threads, expected {count}")
 
 
+async def request_cancelled() -> None:
+    """Wait until Django has cancelled a request's processing (it does when the client leaves before the response)."""
+    for _ in range(LIMIT * 100):
+        if any(task.get_coro().__qualname__.endswith("handle.<locals>.process_request") and task.cancelling()
+               for task in asyncio.all_tasks()):  # fmt: skip
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the request was not cancelled")
+
+
 async def one_after_another(app, path: str, *, times: int) -> list[dict]:
     """`times` requests to `path`, each after the previous one's thread is back in the idle list."""
     answers = []
@@ -80,6 +90,7 @@ def app():
     asgi_urls.after_done.clear()
     asgi_urls.held_started.clear()
     asgi_urls.stream_seen.clear()
+    asgi_urls.held_stream_seen.clear()
     with override_settings(ROOT_URLCONF="apps.core.tests.asgi_urls"):
         handler = RequestThreadsASGIHandler()
         yield handler
@@ -174,3 +185,23 @@ def test_a_stream_whose_client_went_away_is_closed_in_the_request_thread(app):
     seen = asgi_urls.stream_seen
     assert seen["closed"] == seen["view"] != loop_thread, seen
     assert seen["sent"] < seen["parts"], seen
+
+
+def test_a_response_whose_client_left_while_its_view_ran_is_closed_in_the_request_thread(app):
+    """Django cancels a request whose client leaves while its view runs and drops the response the view then returns,
+    unclosed. The handler closes it, in the request's thread, before the request ends: a chat turn's events answer
+    their question there (conversations.services.TurnEvents; the question stayed unanswered)."""
+
+    async def run():
+        communicator = await start(app, "/held-stream/")
+        assert await asyncio.to_thread(asgi_urls.held_started.wait, LIMIT)
+        await communicator.send_input({"type": "http.disconnect"})
+        await request_cancelled()  # Django has seen the disconnect while the view is still held
+        asgi_urls.release.set()
+        await communicator.wait(timeout=LIMIT)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(run())
+    seen = asgi_urls.held_stream_seen
+    assert seen["released"] and seen["closed"] == seen["view"] != loop_thread, seen
+    assert seen["read"] == 0, seen  # nothing was sent: the client had gone

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, Message
-from apps.conversations.tests.utils import ingest
+from apps.conversations.tests.utils import close_unread, ingest
 from apps.documents.tests import samples
 from apps.organizations.models import Plan, Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
@@ -526,6 +526,24 @@ def test_streamed_answer(bot):
     assert set(done) == {"message_id", "question_id", "status", "content", "citations"}
     assert done["status"] == "ok" and done["citations"][0]["title"] == "Beacon Guide"
     assert Message.objects.get(pk=done["message_id"]).conversation_id == conversation_id
+
+
+def test_a_stream_closed_before_it_was_read_still_answers_the_question(bot):
+    """A visitor who leaves before the stream's first part was asked for finds the answer when they come back (the
+    widget restores the conversation): closing the response unread answers and stores it."""
+    client = visitor(bot)
+    base = f"/widget/{bot.public_id}"
+    conversation_id = client.post(f"{base}/conversations/", {}, format="json").json()["id"]
+    response = client.post(
+        f"{base}/conversations/{conversation_id}/messages/", {"content": "How long do refunds take?", "stream": True}
+    )
+    assert response.status_code == 200
+
+    close_unread(response)
+
+    restored = client.get(f"{base}/conversation/").json()["conversation"]
+    assert [(m["role"], m["status"]) for m in restored["messages"]] == [("user", "ok"), ("assistant", "ok")]
+    assert "14 days" in restored["messages"][1]["content"]
 
 
 def test_unanswerable_question_gets_the_fallback(bot):

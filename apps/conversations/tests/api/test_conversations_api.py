@@ -33,7 +33,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, Message
-from apps.conversations.tests.utils import LLM_MODEL, completion, ingest, stream
+from apps.conversations.tests.utils import LLM_MODEL, close_unread, completion, ingest, stream
 from apps.documents.tests import samples
 from apps.organizations.models import Plan, Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
@@ -204,6 +204,23 @@ def test_send_message_streams_server_sent_events(member, kb_bot, how):
     assert name == "done" and answer.conversation == conversation
     assert (done["content"], done["status"], done["citations"]) == (answer.content, "ok", answer.citations)
     assert done["question_id"] == conversation.messages.get(role="user", content=REFUND_QUESTION).pk
+
+
+def test_a_stream_closed_before_it_was_read_still_answers_the_question(member, kb_bot):
+    """The client left before the stream's first part was asked for (while its question was prepared): the web
+    server closes the response unread, and the question is answered and stored all the same (it stayed unanswered:
+    closing a generator that never started runs none of it)."""
+    conversation = make_conversation(kb_bot, user=member)
+    url = conversation_url(conversation, "messages/")
+    response = client_for(member).post(url, {"content": REFUND_QUESTION, "stream": True}, format="json")
+    assert response.status_code == 200
+    assert not conversation.messages.filter(role="assistant").exists()  # nothing is answered before it is read
+
+    close_unread(response)
+
+    question, answer = conversation.messages.order_by("id")
+    assert (question.content, answer.role, answer.status) == (REFUND_QUESTION, "assistant", "ok")
+    assert "14 days" in answer.content and answer.citations[0]["title"] == "Beacon Guide"
 
 
 def test_streamed_events_are_what_the_schema_documents(member, kb_bot):
