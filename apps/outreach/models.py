@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from apps.core.leases import LeasedWorkModel
 from apps.core.models import OrganizationOwnedModel
 
 
@@ -18,9 +19,11 @@ class CampaignTone(models.TextChoices):
     ENTHUSIASTIC = "enthusiastic", "Enthusiastic"
 
 
-class Campaign(OrganizationOwnedModel):
+class Campaign(LeasedWorkModel, OrganizationOwnedModel):
     """A segment (`filters`, docs/outreach.md "Segments"), a goal, a tone and a sender. Counts are written by
-    the generation and send tasks after each batch, so a client polls the campaign for progress."""
+    the generation and send tasks after each batch, so a client polls the campaign for progress. While
+    `generating` or `sending` the task holds the row's lease (heartbeat after each batch; docs/recovery.md), so a
+    campaign whose worker or task was lost is taken up again by the recovery sweep instead of staying there."""
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"

@@ -10,19 +10,21 @@ ranking on a miss). Counts on the campaign are written after each batch.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from email.utils import formataddr
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status as http
 from rest_framework.exceptions import NotFound, ValidationError
 
 from apps.core.exceptions import ApplicationError
+from apps.core.leases import attempts_exhausted, interrupted_message, lease_cutoff
 from apps.core.tasks import enqueue_on_commit
 from apps.organizations.models import Membership
 from apps.organizations.services import plan_limit_check, plan_limit_lock
@@ -294,23 +296,153 @@ def campaign_generate_start(*, campaign: Campaign) -> Campaign:
     campaign.sent_count = campaign.opted_out_count = 0
     campaign.last_error = ""
     campaign.generation_started_at, campaign.generated_at = timezone.now(), None
+    _lease_reset(campaign, interruptions=0)
     campaign.save()
     enqueue_on_commit(campaign_generate_task, campaign.organization_id, campaign.pk)
     return campaign
 
 
-def campaign_generate(*, organization_id: int, campaign_id: int) -> Campaign | None:
+# --------------------------------------------------------------------------- leases (docs/recovery.md)
+
+
+def _lease_reset(campaign: Campaign, *, interruptions: int) -> None:
+    """Queued, not yet taken by a task: no heartbeat, no owner (the sweep publishes such a campaign again after
+    RECOVERY_PENDING_GRACE_SECONDS without counting it: it may only be waiting its turn)."""
+    campaign.heartbeat_at, campaign.lease_owner, campaign.interruptions = None, "", interruptions
+
+
+def _lease_take(*, organization_id: int, campaign_id: int, status: str, token: str) -> Campaign | None:
+    """A task's claim on its campaign: None when it is no longer `status` (deleted, done, given up). Its own token
+    still on the row means this same delivery ran before and its worker died (a redelivery): one interruption,
+    past RECOVERY_MAX_ATTEMPTS the campaign fails. Another token takes the lease over: an earlier run still alive
+    stops at its next batch (`_lease_renew`)."""
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .filter(organization_id=organization_id, pk=campaign_id, status=status)
+            .first()
+        )
+        if campaign is None:
+            return None
+        if token and campaign.lease_owner == token:
+            campaign.interruptions += 1
+            if attempts_exhausted(campaign.interruptions):
+                _campaign_give_up(campaign)
+                return None
+        campaign.lease_owner, campaign.heartbeat_at = token, timezone.now()
+        campaign.save(update_fields=["lease_owner", "heartbeat_at", "interruptions", "updated_at"])
+    return campaign
+
+
+def _lease_renew(campaign: Campaign) -> bool:
+    """The heartbeat after a batch, in the batch's transaction: False when the lease passed to another run (the
+    sweep or a newer delivery took the campaign over) or the campaign left its state; the run then stops."""
+    return (
+        Campaign.objects.filter(pk=campaign.pk, status=campaign.status, lease_owner=campaign.lease_owner).update(
+            heartbeat_at=timezone.now()
+        )
+        == 1
+    )
+
+
+def _mine(campaign: Campaign):
+    return Campaign.objects.filter(pk=campaign.pk, status=campaign.status, lease_owner=campaign.lease_owner)
+
+
+INTERRUPTED_SEND_ERROR = (
+    "The send was interrupted before its outcome was recorded: the message may or may not have been delivered, "
+    "and is not sent again."
+)
+
+
+def _campaign_give_up(campaign: Campaign) -> None:
+    """Past the attempt limit. A generation ends `failed` with the readable reason (the owner can generate it again);
+    a send ends as every send does, `sent`, with the messages it could not send failed with the reason (a `failed`
+    campaign could be generated again over members already mailed)."""
+    sending = campaign.status == Campaign.Status.SENDING
+    campaign.last_error = interrupted_message(
+        what="Sending the campaign" if sending else "Generating the campaign's messages",
+        interruptions=campaign.interruptions,
+        last_seen=campaign.heartbeat_at,
+        action="the messages not sent were marked failed" if sending else "generate it again",
+    )
+    if sending:
+        _sends_unconfirmed_fail(campaign)
+        unsent = CampaignMessage.objects.filter(campaign=campaign, status=CampaignMessage.Status.READY).update(
+            status=CampaignMessage.Status.FAILED, error=campaign.last_error
+        )
+        campaign.failed_count += unsent
+        campaign.status, campaign.sent_at = Campaign.Status.SENT, timezone.now()
+    else:
+        campaign.status = Campaign.Status.FAILED
+    campaign.lease_owner = ""
+    campaign.save(update_fields=["status", "sent_at", "failed_count", "last_error", "lease_owner", "interruptions",
+                                 "updated_at"])  # fmt: skip
+    logger.warning("outreach campaign %s: given up: %s", campaign.pk, campaign.last_error)
+
+
+def _sends_unconfirmed_fail(campaign: Campaign) -> int:
+    """Messages a lost send run had claimed (`sending`) without recording what the mail server said: at most once,
+    so they are failed with the reason, never sent again."""
+    failed = CampaignMessage.objects.filter(campaign=campaign, status=CampaignMessage.Status.SENDING).update(
+        status=CampaignMessage.Status.FAILED, error=INTERRUPTED_SEND_ERROR
+    )
+    if failed:
+        Campaign.objects.filter(pk=campaign.pk).update(failed_count=F("failed_count") + failed)
+        campaign.failed_count += failed
+    return failed
+
+
+def campaigns_recover_stuck(*, limit: int = 500) -> dict[str, list[int]]:
+    """Beat (maintenance.work_recover_stuck): campaigns left `generating` or `sending` by a lost worker or task.
+
+    - Taken by a task whose heartbeat is older than RECOVERY_LEASE_SECONDS: one interruption; below the limit the
+      lease is freed and the task enqueued again after commit (a send first fails the messages its lost run had
+      claimed without a recorded outcome: mail goes out at most once); past it, the campaign fails with the reason.
+    - Never taken (no heartbeat) for longer than RECOVERY_PENDING_GRACE_SECONDS: the publish may have been lost or
+      the task is still waiting behind a long queue; published again without counting (a duplicate finds the lease
+      taken over and its predecessor stops, or finds the campaign done and returns).
+
+    Rows are locked with SKIP LOCKED and a recovered one gets a fresh `updated_at`, so two sweeps never take one
+    campaign twice."""
+    now = timezone.now()
+    expired = lease_cutoff(now)
+    waiting_since = now - timedelta(seconds=settings.RECOVERY_PENDING_GRACE_SECONDS)
+    running = Q(status__in=[Campaign.Status.GENERATING, Campaign.Status.SENDING])
+    stuck = running & (Q(heartbeat_at__lt=expired) | Q(heartbeat_at__isnull=True, updated_at__lt=waiting_since))
+    report: dict[str, list[int]] = {"requeued": [], "failed": []}
+    with transaction.atomic():
+        for campaign in Campaign.objects.select_for_update(skip_locked=True).filter(stuck).order_by("id")[:limit]:
+            if campaign.heartbeat_at is not None:
+                campaign.interruptions += 1
+                if attempts_exhausted(campaign.interruptions):
+                    _campaign_give_up(campaign)
+                    report["failed"].append(campaign.pk)
+                    continue
+                if campaign.status == Campaign.Status.SENDING:
+                    _sends_unconfirmed_fail(campaign)
+            last_seen = campaign.heartbeat_at or campaign.updated_at
+            logger.warning("outreach campaign %s: %s, last seen %s, queued again (interruption %s)",
+                           campaign.pk, campaign.status, last_seen, campaign.interruptions)  # fmt: skip
+            _lease_reset(campaign, interruptions=campaign.interruptions)
+            campaign.save(update_fields=["heartbeat_at", "lease_owner", "interruptions", "updated_at"])
+            task = campaign_generate_task if campaign.status == Campaign.Status.GENERATING else campaign_send_task
+            enqueue_on_commit(task, campaign.organization_id, campaign.pk)
+            report["requeued"].append(campaign.pk)
+    return report
+
+
+def campaign_generate(*, organization_id: int, campaign_id: int, token: str = "") -> Campaign | None:
     """Write every member's message (the task's body). Idempotent: messages are upserted on (campaign, user)
     and the counts restart, so a redelivered task redoes the work without duplicates. A campaign that is
-    not `generating` (deleted, or done) is left alone."""
-    campaign = (
-        Campaign.objects.filter(organization_id=organization_id, pk=campaign_id, status=Campaign.Status.GENERATING)
-        .select_related("organization")
-        .first()
+    not `generating` (deleted, or done) is left alone; a run whose lease passed to another stops (`_lease_take`)."""
+    campaign = _lease_take(
+        organization_id=organization_id, campaign_id=campaign_id, status=Campaign.Status.GENERATING, token=token
     )
     if campaign is None:
         return None
-    Campaign.objects.filter(pk=campaign.pk).update(generated_count=0, skipped_count=0, fallback_count=0, failed_count=0)
+    _mine(campaign).update(generated_count=0, skipped_count=0, fallback_count=0, failed_count=0)
     use_llm = _use_llm()
     index = _catalog_index(campaign.organization) if use_llm else {}
     try:
@@ -326,20 +458,20 @@ def campaign_generate(*, organization_id: int, campaign_id: int) -> Campaign | N
             last_id = rows[-1][0]
             emails = {user_id: email for _, user_id, email in rows}
             drafts = _drafts(campaign=campaign, user_ids=list(emails), index=index, use_llm=use_llm)
-            _store(campaign, emails, drafts)
+            if not _store(campaign, emails, drafts):
+                logger.info("outreach campaign %s: the generation passed to another run; this one stops", campaign.pk)
+                return None
     except Exception as exc:
-        Campaign.objects.filter(pk=campaign.pk).update(
-            status=Campaign.Status.FAILED, last_error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
+        _mine(campaign).update(status=Campaign.Status.FAILED, last_error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
-    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.GENERATING).update(
-        status=Campaign.Status.READY, generated_at=timezone.now()
-    )
+    _mine(campaign).update(status=Campaign.Status.READY, generated_at=timezone.now(), lease_owner="")
     campaign.refresh_from_db()
     return campaign
 
 
-def _store(campaign: Campaign, emails: dict[int, str], drafts: dict[int, Draft | None]) -> None:
+def _store(campaign: Campaign, emails: dict[int, str], drafts: dict[int, Draft | None]) -> bool:
+    """One batch's messages and counts, with the lease's heartbeat in the same transaction: nothing is written, and
+    False returned, when the lease passed to another run (which restarted the counts)."""
     messages = [
         CampaignMessage(
             organization_id=campaign.organization_id,
@@ -359,6 +491,8 @@ def _store(campaign: Campaign, emails: dict[int, str], drafts: dict[int, Draft |
         if draft is not None
     ]
     with transaction.atomic():
+        if not _lease_renew(campaign):
+            return False
         CampaignMessage.objects.bulk_create(
             messages,
             update_conflicts=True,
@@ -371,6 +505,7 @@ def _store(campaign: Campaign, emails: dict[int, str], drafts: dict[int, Draft |
             skipped_count=F("skipped_count") + sum(1 for draft in drafts.values() if draft is None),
             fallback_count=F("fallback_count") + sum(1 for m in messages if m.composer_note),
         )
+    return True
 
 
 # --------------------------------------------------------------------------- review
@@ -405,15 +540,19 @@ def campaign_send_start(*, campaign: Campaign) -> Campaign:
     if not CampaignMessage.objects.filter(campaign=campaign, status=CampaignMessage.Status.READY).exists():
         raise ApplicationError("The campaign has no message to send.", code="campaign_empty")
     campaign.status = Campaign.Status.SENDING
-    campaign.save(update_fields=["status", "updated_at"])
+    _lease_reset(campaign, interruptions=0)
+    campaign.save(update_fields=["status", "heartbeat_at", "lease_owner", "interruptions", "updated_at"])
     enqueue_on_commit(campaign_send_task, campaign.organization_id, campaign.pk)
     return campaign
 
 
 def _claim(campaign: Campaign) -> list[CampaignMessage]:
     """Mark the next batch of ready messages `sending` (committed before any mail goes out), so a message is
-    handed to the mail server at most once even if the task runs twice."""
+    handed to the mail server at most once even if the task runs twice; with the lease's heartbeat (nothing is
+    claimed once the lease passed to another run)."""
     with transaction.atomic():
+        if not _lease_renew(campaign):
+            return []
         ids = list(
             CampaignMessage.objects.select_for_update(skip_locked=True)
             .filter(campaign=campaign, status=CampaignMessage.Status.READY)
@@ -441,14 +580,13 @@ def _email(campaign: Campaign, message: CampaignMessage) -> EmailMultiAlternativ
     return email
 
 
-def campaign_send(*, organization_id: int, campaign_id: int) -> Campaign | None:
+def campaign_send(*, organization_id: int, campaign_id: int, token: str = "") -> Campaign | None:
     """Send the ready messages in batches over one connection per batch; members who opted out since
     generation are skipped (`opted_out`). Not idempotent by nature (mail cannot be unsent): claimed rows
-    are never claimed again, so a second run sends only what is still ready."""
-    campaign = (
-        Campaign.objects.filter(organization_id=organization_id, pk=campaign_id, status=Campaign.Status.SENDING)
-        .select_related("organization")
-        .first()
+    are never claimed again, so a second run sends only what is still ready. A run whose lease passed to
+    another (the recovery sweep's) claims nothing more and stops."""
+    campaign = _lease_take(
+        organization_id=organization_id, campaign_id=campaign_id, status=Campaign.Status.SENDING, token=token
     )
     if campaign is None:
         return None
@@ -479,7 +617,7 @@ def campaign_send(*, organization_id: int, campaign_id: int) -> Campaign | None:
                 opted_out_count=F("opted_out_count") + len(batch) - len(sendable),
                 last_error=error or F("last_error"),
             )
-    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENT, sent_at=timezone.now())
+    _mine(campaign).update(status=Campaign.Status.SENT, sent_at=timezone.now(), lease_owner="")
     campaign.refresh_from_db()
     return campaign
 

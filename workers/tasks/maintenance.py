@@ -31,13 +31,17 @@ def work_recover_stuck() -> dict:
     (docs/recovery.md). Idempotent and safe to run twice at once (SKIP LOCKED row locks). Acked
     early on purpose: a lost tick is done by the next one."""
     from apps.documents.services.recovery import documents_recover_stuck
+    from apps.outreach.services import campaigns_recover_stuck
     from apps.recommendations.services import recommender_trainings_recover_stuck
 
     documents = documents_recover_stuck()
     trainings = recommender_trainings_recover_stuck()
+    campaigns = campaigns_recover_stuck()
     return {
         "documents_requeued": documents.requeued,
         "documents_failed": documents.failed,
         "trainings_requeued": trainings["requeued"],
         "trainings_failed": trainings["failed"],
+        "campaigns_requeued": campaigns["requeued"],
+        "campaigns_failed": campaigns["failed"],
     }
