@@ -1,4 +1,6 @@
+import logging
 import os
+import threading
 
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_init, worker_process_init
@@ -80,6 +82,69 @@ def worker_embedding_share(sender, **kwargs):
     if isinstance(pool, type) and issubclass(pool, TaskPool):
         count = sender.concurrency
         embedding_processes_share(len(os.sched_getaffinity(0)) if str(count) == "auto" else int(count))
+
+
+#: set in a prefork worker's parent when it consumes the ingestion queue (worker_init), read by its children
+_warm_embedder = False
+#: clear while a child's warm-up runs: its tasks wait for it (task_prerun)
+_embedder_ready = threading.Event()
+_embedder_ready.set()
+#: how long a task waits for its child's warm-up at most (a load takes seconds; it never should take this long)
+EMBEDDER_WARM_UP_WAIT = 600
+
+
+@worker_init.connect
+def worker_embedder_warm_mark(sender, **kwargs):
+    """A prefork worker that consumes the ingestion queue, where documents are embedded, has its children load the
+    local embedding model as they start (worker_embedder_warm), so the first upload after a start does not wait for
+    it (4.5 s of a 5 s first upload through `make run`, docs/operations.md). Other workers (the light queue: graph
+    drain, e-mails) never load it, nor do solo and thread pools, which run in the calling process."""
+    global _warm_embedder
+    from celery import concurrency
+    from celery.concurrency.prefork import TaskPool
+    from django.conf import settings
+
+    pool = concurrency.get_implementation(sender.pool_cls)
+    prefork = isinstance(pool, type) and issubclass(pool, TaskPool)
+    _warm_embedder = prefork and settings.INGESTION_ROUTE["queue"] in sender.app.amqp.queues.consume_from
+
+
+@worker_process_init.connect
+def worker_embedder_warm(**kwargs):
+    """In each child of an ingestion worker (also one replaced after CELERY_MAX_MEMORY_PER_CHILD): the local model
+    loaded with one tiny encode (a remote provider: nothing), in a thread, and the child's tasks wait until it is
+    done (`task_waits_for_warm_up`).
+
+    Not in the signal itself: billiard runs it before the child reports itself up and kills a child not up within
+    `worker_proc_alive_timeout` (4 s), about what a load takes on 2 cores. And no task runs beside it: importing
+    sentence-transformers in one thread while a task imports in another fails on that package's circular imports
+    ("partially initialized module"), which the fresh-clone CI met when the tasks did not wait. A task that arrives
+    during the warm-up waits for the load it would have done itself; a failed load is logged and left to the first
+    task, as before."""
+    if not _warm_embedder:
+        return None
+    _embedder_ready.clear()
+    thread = threading.Thread(target=_embedder_warm_up_logged, name="embedder-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _embedder_warm_up_logged() -> None:
+    try:
+        from apps.core.embeddings import embedder_warm_up
+
+        embedder_warm_up()
+    except Exception:
+        logging.getLogger(__name__).exception("embedding model warm-up failed: the first document will load it")
+    finally:
+        _embedder_ready.set()
+
+
+@task_prerun.connect
+def task_waits_for_warm_up(**kwargs):
+    """A task of a warming child starts once the warm-up is over (at once everywhere else)."""
+    if not _embedder_ready.wait(timeout=EMBEDDER_WARM_UP_WAIT):
+        logging.getLogger(__name__).warning("the embedding model's warm-up is still running; the task goes ahead")
 
 
 def raise_niceness(target: int) -> None:

@@ -183,3 +183,60 @@ def test_pytorch_threads_follow_the_children_embedding(monkeypatch, settings):
         real_set(original)
     np.testing.assert_allclose(alone, plain, atol=1e-5)
     np.testing.assert_allclose(shared, plain, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- warm-up in ingestion workers
+
+
+def _worker(pool: str, *queues: str):
+    """What worker_init hands its receivers, as far as the warm-up reads it: the pool and the queues consumed."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        pool_cls=pool, app=SimpleNamespace(amqp=SimpleNamespace(queues=SimpleNamespace(consume_from=queues)))
+    )
+
+
+def test_an_ingestion_workers_children_load_the_model_as_they_start_and_tasks_wait_for_it(monkeypatch, caplog):
+    """The children of a prefork worker that consumes the ingestion queue warm the embedder up when they start (the
+    first upload after a start waited for the model's load), in a thread of their own (billiard kills a child that
+    takes over 4 s to report itself up); a task arriving meanwhile waits until the warm-up is over (imports in two
+    threads at once fail); a failure is logged, not raised, and releases the tasks. A light-queue worker's children
+    and solo pools never load it."""
+    import threading
+    from importlib import import_module
+
+    from apps.core import embeddings
+
+    celery_app = import_module("config.celery_app")  # the module: `config.celery_app` is also the app's name
+    release, events = threading.Event(), []
+
+    def warm_up():
+        assert release.wait(timeout=60)  # a hang guard: the test releases it
+        events.append("loaded")
+        if events.count("loaded") == 2:
+            raise OSError("the model's files are missing")
+
+    monkeypatch.setattr(embeddings, "embedder_warm_up", warm_up)
+    monkeypatch.setattr(celery_app, "_warm_embedder", False)
+    for worker in (_worker("prefork", "celery"), _worker("solo", "ingestion", "celery")):
+        celery_app.worker_embedder_warm_mark(worker)
+        assert celery_app.worker_embedder_warm() is None
+    celery_app.task_waits_for_warm_up()  # nothing to wait for: returns at once
+
+    celery_app.worker_embedder_warm_mark(_worker("prefork", "ingestion", "celery"))
+    for _ in range(2):
+        before = len(events)
+        warm = celery_app.worker_embedder_warm()
+        task = threading.Thread(target=lambda: (celery_app.task_waits_for_warm_up(), events.append("task")))
+        task.start()
+        task.join(timeout=0.2)
+        assert task.is_alive() and events[before:] == []  # the task waits for the warm-up
+        release.set()
+        for thread in (warm, task):
+            thread.join(timeout=60)  # hang guards: both end once released
+            assert not thread.is_alive()
+        release.clear()
+    assert events == ["loaded", "task", "loaded", "task"]
+    assert "embedding model warm-up failed" in caplog.text and "the model's files are missing" in caplog.text
+    monkeypatch.setattr(celery_app, "_warm_embedder", False)
