@@ -89,8 +89,6 @@ _warm_embedder = False
 #: clear while a child's warm-up runs: its tasks wait for it (task_prerun)
 _embedder_ready = threading.Event()
 _embedder_ready.set()
-#: how long a task waits for its child's warm-up at most (a load takes seconds; it never should take this long)
-EMBEDDER_WARM_UP_WAIT = 600
 
 
 @worker_init.connect
@@ -142,9 +140,9 @@ def _embedder_warm_up_logged() -> None:
 
 @task_prerun.connect
 def task_waits_for_warm_up(**kwargs):
-    """A task of a warming child starts once the warm-up is over (at once everywhere else)."""
-    if not _embedder_ready.wait(timeout=EMBEDDER_WARM_UP_WAIT):
-        logging.getLogger(__name__).warning("the embedding model's warm-up is still running; the task goes ahead")
+    """A task of a warming child starts once the warm-up is over, loaded or failed (at once everywhere else). No
+    bound: a task going ahead would wait for the same load on get_embedder's lock anyway."""
+    _embedder_ready.wait()
 
 
 def raise_niceness(target: int) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -52,20 +53,26 @@ class RequestThreadsASGIHandler(ASGIHandler):
         loop instead of three (the async chain hands a sync-only middleware's inner call back to the loop,
         which hands the view to the thread again).
 
-        A client that leaves while the view runs: Django cancels the request and drops the response the view
-        goes on to return without closing it, so whatever its close() would finish never happened (a chat turn
-        whose client left while its question was prepared stayed unanswered: conversations.services.TurnEvents).
-        Here the view's response is awaited and closed in the request's thread before the cancellation goes on;
-        the thread was busy with that view anyway, and is lent to no other request before it returns."""
-        view = asyncio.ensure_future(sync_to_async(self.get_response, thread_sensitive=True)(request))
+        A client that leaves while the view runs: Django cancels the request and drops, unclosed, the response the
+        view goes on to return, so whatever its close() finishes never happened (a chat turn whose client left
+        while its question was prepared stayed unanswered: conversations.services.TurnEvents). Here that response is
+        closed in the request's thread as soon as the view returns (`_Handover`); the thread was busy with the view
+        anyway, and is lent to no other request before it is done. In this task's own context: the context
+        variables the view sets (the request id of the log lines) stay visible while the response streams."""
+        handover = _Handover()
         try:
-            return await asyncio.shield(view)
+            return await sync_to_async(handover.respond, thread_sensitive=True)(self.get_response, request)
         except asyncio.CancelledError:
-            try:
-                response = await view
-                await sync_to_async(response.close, thread_sensitive=True)()
-            except Exception:
-                logger.exception("closing the response of a request whose client left failed")
+            response = handover.abandon()
+            if response is not None:  # the view returned just as the client left: closed here, however cancelled
+                closing = asyncio.ensure_future(sync_to_async(response.close, thread_sensitive=True)())
+                while not closing.done():
+                    try:
+                        await asyncio.shield(closing)
+                    except asyncio.CancelledError:
+                        continue
+                    except Exception:
+                        logger.exception("closing the response of a request whose client left failed")
             raise
 
     def _executor_take(self) -> ThreadPoolExecutor:
@@ -95,6 +102,35 @@ class RequestThreadsASGIHandler(ASGIHandler):
                 await self.handle(scope, receive, send)
         finally:
             self._executor_return(executor)
+
+
+class _Handover:
+    """The view's response passed from the request's thread to the event loop, or closed in the thread when the
+    loop has stopped waiting for it (the client left): whichever side comes second under the lock knows it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._response = None
+
+    def respond(self, get_response, request):
+        response = get_response(request)
+        with self._lock:
+            if not self._abandoned:
+                self._response = response
+                return response
+        try:
+            response.close()
+        except Exception:
+            logger.exception("closing the response of a request whose client left failed")
+        return response
+
+    def abandon(self):
+        """The loop stops waiting: None when the thread will close the response itself, else the response it had
+        already handed over (the view returned just as the client left), for the caller to close."""
+        with self._lock:
+            self._abandoned = True
+            return self._response
 
 
 def _nothing() -> None:

@@ -24,7 +24,7 @@ from rest_framework import status as http
 from rest_framework.exceptions import NotFound, ValidationError
 
 from apps.core.exceptions import ApplicationError
-from apps.core.leases import attempts_exhausted, interrupted_message, lease_cutoff
+from apps.core.leases import attempts_exhausted, interrupted_message, lease_cutoff, lease_is_fresh
 from apps.core.tasks import enqueue_on_commit
 from apps.organizations.models import Membership
 from apps.organizations.services import plan_limit_check, plan_limit_lock
@@ -312,10 +312,10 @@ def _lease_reset(campaign: Campaign, *, interruptions: int) -> None:
 
 
 def _lease_take(*, organization_id: int, campaign_id: int, status: str, token: str) -> Campaign | None:
-    """A task's claim on its campaign: None when it is no longer `status` (deleted, done, given up). Its own token
-    still on the row means this same delivery ran before and its worker died (a redelivery): one interruption,
-    past RECOVERY_MAX_ATTEMPTS the campaign fails. Another token takes the lease over: an earlier run still alive
-    stops at its next batch (`_lease_renew`)."""
+    """A task's claim on its campaign: None when it is no longer `status` (deleted, done, given up) or another run
+    holds a fresh lease. Its own token still on the row means this same delivery ran before and its worker died (a
+    redelivery): one interruption, past RECOVERY_MAX_ATTEMPTS the campaign fails. A free lease (queued, or freed by
+    the sweep) or a stale one is taken: a run that was only slow stops at its next batch (`_lease_renew`)."""
     with transaction.atomic():
         campaign = (
             Campaign.objects.select_for_update(of=("self",))
@@ -330,6 +330,11 @@ def _lease_take(*, organization_id: int, campaign_id: int, status: str, token: s
             if attempts_exhausted(campaign.interruptions):
                 _campaign_give_up(campaign)
                 return None
+        elif campaign.lease_owner and lease_is_fresh(campaign.heartbeat_at):
+            # Another run holds it and is alive (a duplicate the sweep published for a campaign that only waited
+            # behind a long queue): it goes on, this one returns; restarting would throw its work away.
+            logger.info("outreach campaign %s: %s by a live run; this duplicate returns", campaign.pk, status)
+            return None
         campaign.lease_owner, campaign.heartbeat_at = token, timezone.now()
         campaign.save(update_fields=["lease_owner", "heartbeat_at", "interruptions", "updated_at"])
     return campaign
@@ -580,6 +585,32 @@ def _email(campaign: Campaign, message: CampaignMessage) -> EmailMultiAlternativ
     return email
 
 
+def _outcome_record(campaign: Campaign, *, batch: list[CampaignMessage], opted_out: set[int], error: str,
+                    sent_at) -> None:  # fmt: skip
+    """What became of a claimed batch, and the campaign's counts from the rows actually changed. A row the recovery
+    sweep marked interrupted meanwhile (this run's heartbeat had gone stale, yet it was still sending) gets its real
+    outcome here, and leaves the failed count it was put in: each message is counted once."""
+    claimed = Q(status=CampaignMessage.Status.SENDING) | Q(
+        status=CampaignMessage.Status.FAILED, error=INTERRUPTED_SEND_ERROR
+    )
+    with transaction.atomic():
+        rows = CampaignMessage.objects.select_for_update().filter(claimed, pk__in=[m.pk for m in batch])
+        interrupted = {pk for pk, state in rows.values_list("pk", "status") if state == CampaignMessage.Status.FAILED}
+        mine = CampaignMessage.objects.filter(claimed, pk__in=[m.pk for m in batch])
+        opted = mine.filter(pk__in=opted_out).update(status=CampaignMessage.Status.OPTED_OUT, error="")
+        others = mine.exclude(pk__in=opted_out)
+        if error:
+            done = others.update(status=CampaignMessage.Status.FAILED, error=error)
+        else:
+            done = others.update(status=CampaignMessage.Status.SENT, sent_at=sent_at, error="")
+        Campaign.objects.filter(pk=campaign.pk).update(
+            sent_count=F("sent_count") + (0 if error else done),
+            failed_count=F("failed_count") + (done if error else 0) - len(interrupted),
+            opted_out_count=F("opted_out_count") + opted,
+            last_error=error or F("last_error"),
+        )
+
+
 def campaign_send(*, organization_id: int, campaign_id: int, token: str = "") -> Campaign | None:
     """Send the ready messages in batches over one connection per batch; members who opted out since
     generation are skipped (`opted_out`). Not idempotent by nature (mail cannot be unsent): claimed rows
@@ -600,23 +631,8 @@ def campaign_send(*, organization_id: int, campaign_id: int, token: str = "") ->
         except OSError as exc:  # SMTPException too: the server refused the batch; recorded, the rest go on
             error = f"{type(exc).__name__}: {exc}"[:2000]
             logger.warning("outreach campaign %s: a batch failed: %s", campaign.pk, error)
-        with transaction.atomic():
-            CampaignMessage.objects.filter(pk__in=[m.pk for m in batch if m.user_id in out]).update(
-                status=CampaignMessage.Status.OPTED_OUT
-            )
-            sent_ids = [m.pk for m in sendable]
-            if error:
-                CampaignMessage.objects.filter(pk__in=sent_ids).update(
-                    status=CampaignMessage.Status.FAILED, error=error
-                )
-            else:
-                CampaignMessage.objects.filter(pk__in=sent_ids).update(status=CampaignMessage.Status.SENT, sent_at=now)
-            Campaign.objects.filter(pk=campaign.pk).update(
-                sent_count=F("sent_count") + (0 if error else len(sendable)),
-                failed_count=F("failed_count") + (len(sendable) if error else 0),
-                opted_out_count=F("opted_out_count") + len(batch) - len(sendable),
-                last_error=error or F("last_error"),
-            )
+        opted_out = {m.pk for m in batch if m.user_id in out}
+        _outcome_record(campaign, batch=batch, opted_out=opted_out, error=error, sent_at=now)
     _mine(campaign).update(status=Campaign.Status.SENT, sent_at=timezone.now(), lease_owner="")
     campaign.refresh_from_db()
     return campaign

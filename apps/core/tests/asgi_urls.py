@@ -1,6 +1,7 @@
 """URLs of test_asgi.py: views that report the thread they run in (one held until released), the cache
 client that served them, and a response whose work after it is sent waits until released."""
 
+import contextvars
 import threading
 
 from django.db import transaction
@@ -63,8 +64,11 @@ def after(request):
     return AfterResponse({"thread": threading.get_ident()}, after=[work])
 
 
-#: what the streamed view's events saw: the view's thread, and the thread that closed them with what they had sent
+#: what the streamed view's events saw: the view's thread, the context variable the view set, and the thread that
+#: closed them with what they had sent
 stream_seen: dict = {}
+#: set by the streamed view, read by its events (as the request id of RequestIdMiddleware is by the log lines)
+view_context = contextvars.ContextVar("view_context")
 
 
 @transaction.non_atomic_requests
@@ -75,10 +79,12 @@ def stream(request):
     from apps.core.streaming import sse_response
 
     stream_seen["view"] = threading.get_ident()
+    view_context.set(f"request {threading.get_ident()}")
     parts = HOLD_LIMIT * 100
 
     def events():
         sent = 0
+        stream_seen["context"] = view_context.get(None)
         try:
             for _ in range(parts):
                 yield "token", {"text": "part"}

@@ -66,10 +66,12 @@ async def idle_threads(app, count: int) -> None:
 
 
 async def request_cancelled() -> None:
-    """Wait until Django has cancelled a request's processing (it does when the client leaves before the response)."""
+    """Wait until Django has cancelled a request's processing (it does when the client leaves before the response):
+    no task is processing a request any more, or the one left is being cancelled. Call it while a view runs."""
     for _ in range(LIMIT * 100):
-        if any(task.get_coro().__qualname__.endswith("handle.<locals>.process_request") and task.cancelling()
-               for task in asyncio.all_tasks()):  # fmt: skip
+        processing = [task for task in asyncio.all_tasks()
+                      if task.get_coro().__qualname__.endswith("handle.<locals>.process_request")]  # fmt: skip
+        if all(task.cancelling() for task in processing):
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the request was not cancelled")
@@ -184,6 +186,7 @@ def test_a_stream_whose_client_went_away_is_closed_in_the_request_thread(app):
     loop_thread = asyncio.run(run())
     seen = asgi_urls.stream_seen
     assert seen["closed"] == seen["view"] != loop_thread, seen
+    assert seen["context"] == f"request {seen['view']}", seen  # what the view set, the stream sees
     assert seen["sent"] < seen["parts"], seen
 
 
@@ -199,6 +202,7 @@ def test_a_response_whose_client_left_while_its_view_ran_is_closed_in_the_reques
         await request_cancelled()  # Django has seen the disconnect while the view is still held
         asgi_urls.release.set()
         await communicator.wait(timeout=LIMIT)
+        await idle_threads(app, 1)  # the view, and the close after it, are over
         return threading.get_ident()
 
     loop_thread = asyncio.run(run())

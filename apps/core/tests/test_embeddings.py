@@ -228,7 +228,9 @@ def test_an_ingestion_workers_children_load_the_model_as_they_start_and_tasks_wa
     for _ in range(2):
         before = len(events)
         warm = celery_app.worker_embedder_warm()
-        task = threading.Thread(target=lambda: (celery_app.task_waits_for_warm_up(), events.append("task")))
+        task = threading.Thread(
+            target=lambda: (celery_app.task_waits_for_warm_up(), events.append("task")), daemon=True
+        )
         task.start()
         task.join(timeout=0.2)
         assert task.is_alive() and events[before:] == []  # the task waits for the warm-up

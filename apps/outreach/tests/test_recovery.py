@@ -178,8 +178,8 @@ def test_a_run_whose_campaign_was_taken_over_stops_and_writes_nothing_more(world
 
     def taken_over_during_the_first_batch(**kwargs):
         calls.append(kwargs["user_ids"])
-        if len(calls) == 1:
-            Campaign.objects.filter(pk=campaign.pk).update(lease_owner="newer-run")
+        if len(calls) == 1:  # what the sweep does to a run it took for lost: the lease freed
+            Campaign.objects.filter(pk=campaign.pk).update(lease_owner="", heartbeat_at=None)
         return drafts(**kwargs)
 
     monkeypatch.setattr(services, "_drafts", taken_over_during_the_first_batch)
@@ -188,11 +188,59 @@ def test_a_run_whose_campaign_was_taken_over_stops_and_writes_nothing_more(world
 
     assert len(calls) == 1 and not CampaignMessage.objects.filter(campaign=campaign).exists()
     campaign.refresh_from_db()
-    assert (campaign.status, campaign.lease_owner, campaign.generated_count) == ("generating", "newer-run", 0)
+    assert (campaign.status, campaign.lease_owner, campaign.generated_count) == ("generating", "", 0)
 
     done = services.campaign_generate(organization_id=world.organization.pk, campaign_id=campaign.pk,
                                       token="newer-run")  # fmt: skip
-    assert done.status == "ready" and done.lease_owner == "" and done.generated_count + done.skipped_count == 4
+    assert (done.status, done.lease_owner, done.interruptions) == ("ready", "", 0)
+    assert done.generated_count + done.skipped_count == 4
+
+
+def test_a_duplicate_leaves_a_campaign_a_live_run_holds(world, offline):
+    """The sweep publishes a campaign no task took within the grace period again; if the first task then starts
+    after all, the duplicate finds its lease fresh and returns, leaving its work alone."""
+    campaign = _running(world, "generating", heartbeat_age=30, owner="first-run")
+
+    assert services.campaign_generate(organization_id=world.organization.pk, campaign_id=campaign.pk,
+                                      token="duplicate") is None  # fmt: skip
+    campaign.refresh_from_db()
+    assert (campaign.lease_owner, campaign.interruptions, campaign.status) == ("first-run", 0, "generating")
+    assert not CampaignMessage.objects.filter(campaign=campaign).exists()
+
+
+def test_a_send_the_sweep_took_for_lost_while_it_was_sending_counts_each_message_once(world, monkeypatch):
+    """A send whose heartbeat went stale while the mail server held its batch (slow, not dead): the sweep marks that
+    batch interrupted; the run then records what the mail server said, and each message is counted once."""
+    campaign = CampaignFactory(organization=world.organization, status="sending")
+    ann = CampaignMessageFactory(campaign=campaign, user=world.ann, status="ready")
+    bob = CampaignMessageFactory(campaign=campaign, user=world.bob, status="ready")
+    connect = services.get_connection
+
+    def slow_mail_server():
+        connection = connect()
+        send = connection.send_messages
+
+        def send_while_swept(messages):
+            stale = timezone.now() - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS + 60)
+            Campaign.objects.filter(pk=campaign.pk).update(heartbeat_at=stale)
+            assert services.campaigns_recover_stuck()["requeued"] == [campaign.pk]
+            assert CampaignMessage.objects.get(pk=ann.pk).error == services.INTERRUPTED_SEND_ERROR
+            return send(messages)
+
+        connection.send_messages = send_while_swept
+        return connection
+
+    monkeypatch.setattr(services, "get_connection", slow_mail_server)
+    services.campaign_send(organization_id=world.organization.pk, campaign_id=campaign.pk, token="slow-run")
+
+    rows = dict(CampaignMessage.objects.filter(campaign=campaign).values_list("pk", "status"))
+    assert rows == {ann.pk: "sent", bob.pk: "sent"}
+    assert set(CampaignMessage.objects.filter(campaign=campaign).values_list("error", flat=True)) == {""}
+    campaign.refresh_from_db()
+    assert (campaign.sent_count, campaign.failed_count) == (2, 0)
+    # The lease passed to the sweep: the slow run stopped after its batch and left the campaign to the run queued.
+    assert (campaign.status, campaign.lease_owner) == ("sending", "")
+    assert len(mail.outbox) == 2
 
 
 def test_a_redelivered_generation_counts_an_interruption_and_fails_past_the_limit(world, offline, settings):
