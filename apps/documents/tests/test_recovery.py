@@ -19,17 +19,14 @@ Coverage:
   documents are never claimed; reprocess starts a fresh count.
 """
 
-import ast
-import json
 import threading
 from datetime import timedelta
 
 import pytest
-import redis
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.tests.broker import Published
 from apps.documents.models import Chunk, Document
 from apps.documents.services.recovery import document_stage_claim, documents_recover_stuck
 from apps.documents.services.upload import document_reprocess
@@ -41,22 +38,10 @@ QUEUE = INGESTION_LIST
 
 @pytest.fixture
 def broker():
-    """The embedded Redis broker; pipeline messages the test published are removed afterwards."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    published: list[bytes] = []
-
-    def queued(document_id: int) -> list[bytes]:
-        found = []
-        for raw in client.lrange(QUEUE, 0, -1):
-            headers = json.loads(raw)["headers"]
-            if headers["task"] == "documents.extract_chunk" and ast.literal_eval(headers["argsrepr"])[1] == document_id:
-                found.append(raw)
-        published.extend(found)
-        return found
-
-    yield queued
-    for raw in published:
-        client.lrem(QUEUE, 0, raw)
+    """The pipeline messages published for a document (removed again afterwards)."""
+    published = Published(QUEUE)
+    yield lambda document_id: published.find("documents.extract_chunk", lambda message: message.args[1] == document_id)
+    published.clear()
 
 
 def _age(document: Document, *, seconds: float, heartbeat: bool = True) -> None:

@@ -16,16 +16,14 @@ Coverage:
 
 from __future__ import annotations
 
-import ast
-import json
 from datetime import timedelta
 
 import pytest
-import redis
 from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
+from apps.core.tests.broker import Published
 from apps.outreach import services
 from apps.outreach.models import Campaign, CampaignMessage
 from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
@@ -38,23 +36,10 @@ QUEUE = "celery"  # the default queue's list at the default priority
 
 @pytest.fixture
 def broker():
-    """The embedded Redis broker: `published(task, campaign_id)` lists the messages the test published (removed
-    afterwards)."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    seen: list[bytes] = []
-
-    def published(task: str, campaign_id: int) -> list[bytes]:
-        found = []
-        for raw in client.lrange(QUEUE, 0, -1):
-            headers = json.loads(raw)["headers"]
-            if headers["task"] == task and ast.literal_eval(headers["argsrepr"])[1] == campaign_id:
-                found.append(raw)
-        seen.extend(found)
-        return found
-
-    yield published
-    for raw in seen:
-        client.lrem(QUEUE, 0, raw)
+    """`published(task, campaign_id)`: the messages of `task` published for the campaign (removed afterwards)."""
+    published = Published(QUEUE)
+    yield lambda task, campaign_id: published.find(task, lambda message: message.args[1] == campaign_id)
+    published.clear()
 
 
 def _running(world, status: str, *, heartbeat_age: float | None, owner: str = "lost-run") -> Campaign:

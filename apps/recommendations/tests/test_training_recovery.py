@@ -12,14 +12,10 @@ Coverage:
   version, and gives up (no new version) past the limit; a new delivery starts a fresh count.
 """
 
-import ast
-import json
-
 import pytest
-import redis
-from django.conf import settings
 from django.db import connections
 
+from apps.core.tests.broker import Published
 from apps.documents.tests.utils import INGESTION_LIST
 from apps.recommendations.models import RecommenderModel
 from apps.recommendations.services import _lock_key, recommender_train, recommender_trainings_recover_stuck
@@ -31,24 +27,17 @@ QUEUE = INGESTION_LIST  # the ingestion queue's list for its priority
 
 @pytest.fixture
 def queued_trainings():
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    seen: list[bytes] = []
+    """The keyword arguments of the trainings published for an organization (removed again afterwards)."""
+    published = Published(QUEUE)
 
     def queued(organization_id: int) -> list[dict]:
-        found = []
-        for raw in client.lrange(QUEUE, 0, -1):
-            headers = json.loads(raw)["headers"]
-            if headers["task"] != "recommendations.train":
-                continue
-            kwargs = ast.literal_eval(headers["kwargsrepr"])
-            if kwargs.get("organization_id") == organization_id:
-                seen.append(raw)
-                found.append(kwargs)
-        return found
+        found = published.find(
+            "recommendations.train", lambda message: message.kwargs.get("organization_id") == organization_id
+        )
+        return [message.kwargs for message in found]
 
     yield queued
-    for raw in seen:
-        client.lrem(QUEUE, 0, raw)
+    published.clear()
 
 
 def _training_row(organization, **fields) -> RecommenderModel:
