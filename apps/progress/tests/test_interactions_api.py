@@ -511,3 +511,21 @@ def test_nul_in_a_list_filter_is_400(organization, member):
     response = client_for(member).get(url(organization, "content/"), {"tags": "a,\x00"})
     assert response.status_code == 400
     assert "tags" in response.json()["error"]["message"]
+
+
+def test_list_count_reads_the_interactions_alone(organization, admin_user, member, item):
+    """Customer-size drill (a million events): the list's COUNT(*) reads progress_interaction only. The page's
+    `item_external_id` is a lookup per row of the page (a subquery), not a join that the COUNT kept (it doubled the
+    COUNT at a million events)."""
+    other = ContentItemFactory(organization=organization, external_id=None)
+    newest = InteractionFactory(item=item, user=member, occurred_at=timezone.now())
+    older = InteractionFactory(item=other, user=member, occurred_at=timezone.now() - timedelta(hours=1))
+    with CaptureQueriesContext(connection) as queries:
+        response = client_for(admin_user).get(list_url(organization), {"kind": "view,like,start,complete"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["count"] == 2
+    assert body["results"] == [interaction_body(newest), interaction_body(older)]
+    assert [row["item_external_id"] for row in body["results"]] == ["sku-1", None]
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    assert len(counts) == 1 and "JOIN" not in counts[0] and "progress_contentitem" not in counts[0], counts
