@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -56,9 +57,18 @@ def content_get(*, organization, item_id: int | None = None, external_id: str | 
 
 
 def progress_list(*, organization, own_user=None, filters: dict | None = None) -> QuerySet[Progress]:
+    """Progress rows, latest activity first, read in the order of the `progress_org_last_activity` index.
+
+    The page's users and items come by prefetch (two queries by primary key), not by a join: PostgreSQL joins
+    before it applies LIMIT/OFFSET, so a joined deep page looked up the user and item of every row it skipped (the
+    last page of 200,000 rows: 920 ms joined, 150 ms without the join; the first page 5 ms instead of a 238 ms sort
+    of the whole organization, docs/progress.md)."""
     queryset = (
         Progress.objects.filter(organization=organization)
-        .select_related("user", "item")
+        .prefetch_related(
+            Prefetch("user", queryset=get_user_model().objects.only("id", "email")),
+            Prefetch("item", queryset=ContentItem.objects.only("id", "external_id", "title")),
+        )
         .order_by("-last_activity_at", "-id")
     )
     if own_user is not None:
