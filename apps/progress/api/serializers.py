@@ -355,9 +355,7 @@ class InteractionOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_item_external_id(self, interaction) -> str | None:
-        # Lists annotate it (selectors.interaction_list); a just-recorded event has its item loaded.
-        if hasattr(interaction, "item_external_id"):
-            return interaction.item_external_id
+        # Lists prefetch the page's items (selectors.interaction_list); a just-recorded event has its item loaded.
         return interaction.item.external_id
 
 
