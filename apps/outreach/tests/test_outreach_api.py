@@ -437,3 +437,13 @@ def test_the_senders_name_stays_on_one_line(world):
     assert campaign.sender_name == "Ada Bcc: eve@evil.test"
     campaign = services.campaign_update(campaign=campaign, sender_name="  Ada \r\n Lovelace ")
     assert campaign.sender_name == "Ada Lovelace"
+
+
+def test_outreach_tasks_run_on_the_background_queue():
+    """Generation and sending are long: they never hold the single child of the `celery` queue, which the
+    5-second graph drain and the recovery sweep need."""
+    from config.celery_app import app
+
+    for name in ("outreach.generate", "outreach.send"):
+        route = app.amqp.router.route({}, name)
+        assert route["queue"].name == "ingestion", name
