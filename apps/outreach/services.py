@@ -176,7 +176,9 @@ def _catalog_index(organization) -> dict[int, str]:
 def member_candidates(*, campaign: Campaign, user_id: int, member: dict) -> list[dict]:
     """The items a message may mention: for `resume_course` the member's unfinished items first, then their
     recommendations (the service the REST API serves, with its reasons) up to OUTREACH_CANDIDATES. Reasons
-    never carry the personality fit (personal_reasons=False): the copy is reviewed by admins."""
+    never carry the personality fit (personal_reasons=False): the copy is reviewed by admins. A generation ranks
+    thousands of members: it enqueues no knowledge-graph refresh per member (graph_refresh=False); stale graph
+    rows still serve, and the member's next request through the API refreshes them."""
     from apps.recommendations.engine.ranking import RankRequest
     from apps.recommendations.services import recommendations_serve
 
@@ -187,8 +189,9 @@ def member_candidates(*, campaign: Campaign, user_id: int, member: dict) -> list
     taken = {item["id"] for item in member["in_progress"]}
     if len(candidates) < size:
         served = recommendations_serve(
-            organization=campaign.organization, user_id=user_id, request=RankRequest(size=size + len(taken)),
-            offset=0, limit=size + len(taken), verify_member=False, personal_reasons=False,
+            organization=campaign.organization, user_id=user_id,
+            request=RankRequest(size=size + len(taken), graph_refresh=False), offset=0, limit=size + len(taken),
+            verify_member=False, personal_reasons=False,
         )  # fmt: skip
         interests = set(member["interests"])
         for entry in served["results"]:

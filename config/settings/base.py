@@ -751,7 +751,10 @@ OUTREACH_SEND_BATCH_SIZE = env.int("OUTREACH_SEND_BATCH_SIZE", default=100)
 OUTREACH_CANDIDATES = env.int("OUTREACH_CANDIDATES", default=4)
 # Model that writes the copy when an LLM is configured (structured output); else the template composer.
 OUTREACH_LLM_MODEL = env("OUTREACH_LLM_MODEL", default="gpt-4o-mini")
-CELERY_TASK_ROUTES["outreach.*"] = {"queue": "celery"}
+# Generation ranks every member of the segment (minutes for thousands) and a send holds an SMTP connection per
+# batch: both are long, so they run on the background queue with training, never on `celery`, whose single child
+# must stay free for the 5-second graph drain and the recovery sweep (a 10,000-member generation held it 13 minutes).
+CELERY_TASK_ROUTES["outreach.*"] = INGESTION_ROUTE
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "CampaignStatusEnum": "apps.outreach.models.Campaign.Status",

@@ -437,3 +437,33 @@ def test_the_senders_name_stays_on_one_line(world):
     assert campaign.sender_name == "Ada Bcc: eve@evil.test"
     campaign = services.campaign_update(campaign=campaign, sender_name="  Ada \r\n Lovelace ")
     assert campaign.sender_name == "Ada Lovelace"
+
+
+def test_outreach_tasks_run_on_the_background_queue():
+    """Generation and sending are long: they never hold the single child of the `celery` queue, which the
+    5-second graph drain and the recovery sweep need."""
+    from config.celery_app import app
+
+    for name in ("outreach.generate", "outreach.send"):
+        route = app.amqp.router.route({}, name)
+        assert route["queue"].name == "ingestion", name
+
+
+def test_generation_enqueues_no_graph_refresh_per_member(world, offline, django_capture_on_commit_callbacks):
+    """A generation ranks every member of the segment: it must not publish one `recommendations.graph_refresh`
+    per member (a 10,000-member campaign queued 8,400 of them on `celery`, ahead of the graph drain). The same
+    member served through the API does enqueue theirs."""
+    from apps.recommendations.engine.ranking import RankRequest
+    from apps.recommendations.services import recommendations_serve
+
+    campaign = CampaignFactory(organization=world.organization, goal="new_items")
+    client_for(world.admin).post(campaign_url(campaign, "generate"))
+    with django_capture_on_commit_callbacks() as callbacks:
+        campaign = services.campaign_generate(organization_id=world.organization.pk, campaign_id=campaign.pk)
+    assert campaign.status == "ready" and campaign.generated_count == 4
+    assert callbacks == []
+    with django_capture_on_commit_callbacks() as callbacks:
+        recommendations_serve(
+            organization=world.organization, user_id=world.ann.pk, request=RankRequest(size=4), offset=0, limit=4
+        )
+    assert len(callbacks) == 1  # the interactive path still refreshes the member's graph rows

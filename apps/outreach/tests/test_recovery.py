@@ -24,6 +24,7 @@ from django.core import mail
 from django.utils import timezone
 
 from apps.core.tests.broker import Published
+from apps.documents.tests.utils import INGESTION_LIST
 from apps.outreach import services
 from apps.outreach.models import Campaign, CampaignMessage
 from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
@@ -31,7 +32,7 @@ from workers.tasks.maintenance import work_recover_stuck
 
 pytestmark = pytest.mark.django_db
 
-QUEUE = "celery"  # the default queue's list at the default priority
+QUEUE = INGESTION_LIST  # the background queue's list at INGESTION_PRIORITY
 
 
 @pytest.fixture

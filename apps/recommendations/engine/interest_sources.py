@@ -7,8 +7,9 @@
   apps.recommendations.learner from each question): the catalog items a question matched by embedding,
   then items tagged with the topic. Reason: "Because you asked about X".
 
-Both read one indexed query of apps.interests plus one catalog query (GIN on tags); they work for members
-without any history (cold start), which is where interests matter most.
+Both read one indexed query of apps.interests plus one catalog query (a BitmapOr of the GIN indexes on tags and
+on `content_categories_lower(categories)`, progress migration 0002: never a scan of the whole catalog); they work
+for members without any history (cold start), which is where interests matter most.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ CROSS JOIN LATERAL (
     WHERE u.name = ANY(c.tags) OR u.name = ANY(lower(c.categories::text)::text[])
 ) w
 WHERE c.organization_id = %(org)s AND c.active
-  AND (c.tags && %(names)s::varchar[] OR lower(c.categories::text)::text[] && %(names)s::text[])
+  AND (c.tags && %(names)s::varchar[] OR content_categories_lower(c.categories) && %(names)s::text[])
 GROUP BY c.id
 ORDER BY score DESC, c.id
 LIMIT %(n)s

@@ -44,6 +44,10 @@ class RankRequest:
     exclude: list[int] = field(default_factory=list)
     diversity: float = 0.0
     size: int = 100
+    #: enqueue the user's knowledge-graph refresh when their cached graph rows are missing or stale (source_graph).
+    #: Bulk callers (an outreach generation ranks thousands of members at once) pass False: one Bolt task per member
+    #: would flood the `celery` queue ahead of the graph drain. It does not change the list: not a cache parameter.
+    graph_refresh: bool = True
 
     def cache_params(self) -> dict:
         return {
@@ -199,6 +203,7 @@ def recommendations_rank(*, organization_id: int, user_id: int, request: RankReq
     """The ranked list (up to request.size) as plain data, ready to cache and render."""
     context = user_context_load(organization_id=organization_id, user_id=user_id)
     context.excluded |= set(request.exclude)
+    context.graph_refresh = request.graph_refresh
     ranker = ranker_of(context)
     weights = source_weights(context, ranker)
     limit = settings.REC_CANDIDATES_PER_SOURCE

@@ -50,6 +50,8 @@ class UserContext:
     neighbor_rows: dict[str, list] | None = None
     #: epoch seconds of the user's latest event of any kind (their "now" for the trending source)
     latest_time: float | None = None
+    #: whether source_graph may enqueue a refresh of stale graph rows (RankRequest.graph_refresh)
+    graph_refresh: bool = True
 
     @property
     def params(self) -> dict:
@@ -421,14 +423,16 @@ def source_course(context: UserContext, *, limit: int) -> SourceResult:
 def source_graph(context: UserContext, *, limit: int) -> SourceResult:
     """Paths in the knowledge graph (apps.graph.queries), read from the per-user
     cache that `recommendations.graph_refresh` fills in the background (never Bolt in the request).
-    Missing or stale: a refresh is enqueued; the stale rows still serve meanwhile."""
+    Missing or stale: a refresh is enqueued (unless the caller ranks in bulk: `context.graph_refresh`);
+    the stale rows still serve meanwhile."""
     from apps.core.graph import graph_enabled
     from apps.recommendations.engine import cache as rec_cache
 
     if not graph_enabled():
         return SourceResult(Candidates.empty())
     rows, fresh = rec_cache.graph_rows_get(organization_id=context.organization_id, user_id=context.user_id)
-    if not fresh and rec_cache.graph_refresh_claim(organization_id=context.organization_id, user_id=context.user_id):
+    claim = rec_cache.graph_refresh_claim
+    if not fresh and context.graph_refresh and claim(organization_id=context.organization_id, user_id=context.user_id):
         from apps.core.tasks import enqueue_on_commit
         from workers.tasks.recommendations import graph_candidates_refresh_task
 

@@ -42,7 +42,7 @@ def web_command(*, host: str, port: int, reload: bool = False) -> list[str]:
 
 
 def worker_commands(*, concurrency: int, loglevel: str = "info") -> dict[str, list[str]]:
-    """Two workers: `worker` for the `ingestion` queue (documents, embeddings, training, personality;
+    """Two workers: `worker` for the `ingestion` queue (documents, embeddings, training, personality, outreach;
     `concurrency` children) and `worker-light` for the `celery` queue (graph drain, sweeps,
     housekeeping; one child). With one worker on both queues, two long ingestion tasks held both
     children and every 5-second graph drain expired unrun: after a 1,000,000-event import the
