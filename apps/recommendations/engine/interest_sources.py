@@ -8,7 +8,7 @@
   then items tagged with the topic. Reason: "Because you asked about X".
 
 Both read one indexed query of apps.interests plus one catalog query (a BitmapOr of the GIN indexes on tags and
-on `content_categories_lower(categories)`, progress migration 0002: never a scan of the whole catalog); they work
+on `content_categories_lower(categories)`, progress migration 0003: never a scan of the whole catalog); they work
 for members without any history (cold start), which is where interests matter most.
 """
 

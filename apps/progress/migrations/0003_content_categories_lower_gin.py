@@ -15,7 +15,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$ SELECT lower($1::text)::text[]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("progress", "0001_initial")]
+    dependencies = [("progress", "0002_progress_list_order_index")]
 
     operations = [
         migrations.RunSQL(sql=FUNCTION, reverse_sql="DROP FUNCTION IF EXISTS content_categories_lower(varchar[])"),
