@@ -73,13 +73,9 @@ def worker_embedding_share(sender, **kwargs):
     """A prefork worker's children share the CPUs for embedding (EMBEDDING_THREADS=0 -> CPUs / children, at
     least 1): said here, in the parent before it forks them, so every child, also one replaced after
     CELERY_MAX_MEMORY_PER_CHILD, inherits it. Solo and thread pools embed in one process: all CPUs."""
-    from celery import concurrency
-    from celery.concurrency.prefork import TaskPool
-
     from apps.core.embeddings import embedding_processes_share
 
-    pool = concurrency.get_implementation(sender.pool_cls)
-    if isinstance(pool, type) and issubclass(pool, TaskPool):
+    if _prefork(sender):
         count = sender.concurrency
         embedding_processes_share(len(os.sched_getaffinity(0)) if str(count) == "auto" else int(count))
 
@@ -98,13 +94,9 @@ def worker_embedder_warm_mark(sender, **kwargs):
     it (4.5 s of a 5 s first upload through `make run`, docs/operations.md). Other workers (the light queue: graph
     drain, e-mails) never load it, nor do solo and thread pools, which run in the calling process."""
     global _warm_embedder
-    from celery import concurrency
-    from celery.concurrency.prefork import TaskPool
     from django.conf import settings
 
-    pool = concurrency.get_implementation(sender.pool_cls)
-    prefork = isinstance(pool, type) and issubclass(pool, TaskPool)
-    _warm_embedder = prefork and settings.INGESTION_ROUTE["queue"] in sender.app.amqp.queues.consume_from
+    _warm_embedder = _prefork(sender) and settings.INGESTION_ROUTE["queue"] in sender.app.amqp.queues.consume_from
 
 
 @worker_process_init.connect
@@ -143,6 +135,16 @@ def task_waits_for_warm_up(**kwargs):
     """A task of a warming child starts once the warm-up is over, loaded or failed (at once everywhere else). No
     bound: a task going ahead would wait for the same load on get_embedder's lock anyway."""
     _embedder_ready.wait()
+
+
+def _prefork(worker) -> bool:
+    """Whether a starting worker (worker_init's sender) runs a prefork pool, whose children are processes of their
+    own; solo and thread pools run tasks in the worker's process."""
+    from celery import concurrency
+    from celery.concurrency.prefork import TaskPool
+
+    pool = concurrency.get_implementation(worker.pool_cls)
+    return isinstance(pool, type) and issubclass(pool, TaskPool)
 
 
 def raise_niceness(target: int) -> None:

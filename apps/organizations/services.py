@@ -210,7 +210,6 @@ def _invitation_mail(*, invitation: Invitation, token: str, actor: Membership | 
     )
 
 
-@transaction.atomic
 def invitation_create(
     *, organization: Organization, email: str, role: str, actor: Membership | None
 ) -> tuple[Invitation, str]:

@@ -343,19 +343,15 @@ def _lease_take(*, organization_id: int, campaign_id: int, status: str, token: s
     return campaign
 
 
+def _mine(campaign: Campaign):
+    """The campaign's row while this run holds its lease in the state it took it in (no row once it has not)."""
+    return Campaign.objects.filter(pk=campaign.pk, status=campaign.status, lease_owner=campaign.lease_owner)
+
+
 def _lease_renew(campaign: Campaign) -> bool:
     """The heartbeat after a batch, in the batch's transaction: False when the lease passed to another run (the
     sweep or a newer delivery took the campaign over) or the campaign left its state; the run then stops."""
-    return (
-        Campaign.objects.filter(pk=campaign.pk, status=campaign.status, lease_owner=campaign.lease_owner).update(
-            heartbeat_at=timezone.now()
-        )
-        == 1
-    )
-
-
-def _mine(campaign: Campaign):
-    return Campaign.objects.filter(pk=campaign.pk, status=campaign.status, lease_owner=campaign.lease_owner)
+    return _mine(campaign).update(heartbeat_at=timezone.now()) == 1
 
 
 INTERRUPTED_SEND_ERROR = (
@@ -597,9 +593,13 @@ def _outcome_record(campaign: Campaign, *, batch: list[CampaignMessage], opted_o
         status=CampaignMessage.Status.FAILED, error=INTERRUPTED_SEND_ERROR
     )
     with transaction.atomic():
-        rows = CampaignMessage.objects.select_for_update().filter(claimed, pk__in=[m.pk for m in batch])
-        interrupted = {pk for pk, state in rows.values_list("pk", "status") if state == CampaignMessage.Status.FAILED}
-        mine = CampaignMessage.objects.filter(claimed, pk__in=[m.pk for m in batch])
+        locked = dict(
+            CampaignMessage.objects.select_for_update()
+            .filter(claimed, pk__in=[m.pk for m in batch])
+            .values_list("pk", "status")
+        )
+        interrupted = sum(1 for state in locked.values() if state == CampaignMessage.Status.FAILED)
+        mine = CampaignMessage.objects.filter(pk__in=locked)
         opted = mine.filter(pk__in=opted_out).update(status=CampaignMessage.Status.OPTED_OUT, error="")
         others = mine.exclude(pk__in=opted_out)
         if error:
@@ -608,7 +608,7 @@ def _outcome_record(campaign: Campaign, *, batch: list[CampaignMessage], opted_o
             done = others.update(status=CampaignMessage.Status.SENT, sent_at=sent_at, error="")
         Campaign.objects.filter(pk=campaign.pk).update(
             sent_count=F("sent_count") + (0 if error else done),
-            failed_count=F("failed_count") + (done if error else 0) - len(interrupted),
+            failed_count=F("failed_count") + (done if error else 0) - interrupted,
             opted_out_count=F("opted_out_count") + opted,
             last_error=error or F("last_error"),
         )

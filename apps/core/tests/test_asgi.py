@@ -56,25 +56,31 @@ async def answer(communicator: ApplicationCommunicator) -> dict:
     return json.loads(body)
 
 
-async def idle_threads(app, count: int) -> None:
-    """Executors return to the idle list from their own thread, just after the request: wait for it."""
+async def until(condition, failure) -> None:
+    """Poll `condition` (a state of the handler or the event loop, set by the code under test) every 10 ms until it
+    holds; LIMIT bounds a broken run only, whose message `failure()` says."""
     for _ in range(LIMIT * 100):
-        if len(app._idle) >= count:
+        if condition():
             return
         await asyncio.sleep(0.01)
-    raise AssertionError(f"{len(app._idle)} idle request threads, expected {count}")
+    raise AssertionError(failure())
+
+
+async def idle_threads(app, count: int) -> None:
+    """Executors return to the idle list from their own thread, just after the request: wait for it."""
+    await until(lambda: len(app._idle) >= count, lambda: f"{len(app._idle)} idle request threads, expected {count}")
 
 
 async def request_cancelled() -> None:
     """Wait until Django has cancelled a request's processing (it does when the client leaves before the response):
     no task is processing a request any more, or the one left is being cancelled. Call it while a view runs."""
-    for _ in range(LIMIT * 100):
+
+    def cancelled() -> bool:
         processing = [task for task in asyncio.all_tasks()
                       if task.get_coro().__qualname__.endswith("handle.<locals>.process_request")]  # fmt: skip
-        if all(task.cancelling() for task in processing):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the request was not cancelled")
+        return all(task.cancelling() for task in processing)
+
+    await until(cancelled, lambda: "the request was not cancelled")
 
 
 async def one_after_another(app, path: str, *, times: int) -> list[dict]:

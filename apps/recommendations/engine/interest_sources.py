@@ -27,7 +27,7 @@ SELECT c.id, sum(w.weight) AS score, (array_agg(w.name ORDER BY w.weight DESC, w
 FROM progress_contentitem c
 CROSS JOIN LATERAL (
     SELECT u.name, u.weight FROM unnest(%(names)s::text[], %(weights)s::float8[]) AS u(name, weight)
-    WHERE u.name = ANY(c.tags) OR u.name = ANY(lower(c.categories::text)::text[])
+    WHERE u.name = ANY(c.tags) OR u.name = ANY(content_categories_lower(c.categories))
 ) w
 WHERE c.organization_id = %(org)s AND c.active
   AND (c.tags && %(names)s::varchar[] OR content_categories_lower(c.categories) && %(names)s::text[])
