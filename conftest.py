@@ -146,3 +146,14 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def mail_sent():
+    """The e-mails this test's requests handed to the `mail.send` task, read from the real broker like Django's
+    `mail.outbox` (apps/core/tests/mail.py); removed from the broker afterwards."""
+    from apps.core.tests.mail import MailSent
+
+    sent = MailSent()
+    yield sent
+    sent.clear()

@@ -189,18 +189,18 @@ def test_user_password_change_sets_the_password_and_revokes_tokens(user):
     assert live_refresh_tokens(user) == 0
 
 
-def test_password_reset_request_sends_one_mail_on_commit(user, mailoutbox, django_capture_on_commit_callbacks):
+def test_password_reset_request_sends_one_mail_on_commit(user, mail_sent, django_capture_on_commit_callbacks):
     """One e-mail to the stored address, only once the transaction commits."""
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         services.password_reset_request(email=user.email.upper())
-        assert mailoutbox == []
+        assert mail_sent == []
 
     assert len(callbacks) == 1
-    assert [mail.to for mail in mailoutbox] == [[user.email]]
-    assert f"/accounts/reset/{uid_of(user)}/" in mailoutbox[0].body
+    assert [mail.to for mail in mail_sent] == [[user.email]]
+    assert f"/accounts/reset/{uid_of(user)}/" in mail_sent[0].body
 
 
-def test_password_reset_request_unknown_or_inactive_queues_nothing(mailoutbox, django_capture_on_commit_callbacks):
+def test_password_reset_request_unknown_or_inactive_queues_nothing(mail_sent, django_capture_on_commit_callbacks):
     """No account, or an inactive one -> no on-commit callback and no e-mail."""
     inactive = UserFactory(is_active=False)
 
@@ -209,7 +209,7 @@ def test_password_reset_request_unknown_or_inactive_queues_nothing(mailoutbox, d
         services.password_reset_request(email=inactive.email)
 
     assert callbacks == []
-    assert mailoutbox == []
+    assert mail_sent == []
 
 
 def test_password_reset_confirm_sets_the_password_and_revokes_tokens(user):

@@ -57,15 +57,15 @@ def counts() -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def invite(django_capture_on_commit_callbacks, mailoutbox):
+def invite(django_capture_on_commit_callbacks, mail_sent):
     """POST an invitation as `actor` with the on-commit e-mail executed; returns (response, token or None)."""
 
     def _invite(actor, organization, email, role=None):
-        sent = len(mailoutbox)
+        sent = len(mail_sent)
         payload = {"email": email} if role is None else {"email": email, "role": role}
         with django_capture_on_commit_callbacks(execute=True):
             response = client_for(actor).post(org_url(organization, "invitations/"), payload)
-        new_mail = mailoutbox[sent:]
+        new_mail = mail_sent[sent:]
         return response, (token_from_mail(new_mail[0]) if new_mail else None)
 
     return _invite
@@ -100,7 +100,7 @@ def accept_body(organization, user, role, *, account_created, plan=PRO_PLAN) -> 
 
 
 def test_admin_creates_invitation_and_the_email_carries_the_token(
-    organization, admin_user, django_capture_on_commit_callbacks, mailoutbox
+    organization, admin_user, django_capture_on_commit_callbacks, mail_sent
 ):
     """Admin invites: 201 with the invitation, only the token's hash stored, one e-mail sent after commit."""
     before = timezone.now()
@@ -124,8 +124,8 @@ def test_admin_creates_invitation_and_the_email_carries_the_token(
     assert invitation.invited_by == admin_user
     assert before + timedelta(days=7) <= invitation.expires_at <= timezone.now() + timedelta(days=7)
     assert len(callbacks) == 1
-    assert len(mailoutbox) == 1
-    message = mailoutbox[0]
+    assert len(mail_sent) == 1
+    message = mail_sent[0]
     assert message.to == ["new.person@example.com"]
     assert message.subject == f"You are invited to {organization.name} on Beacon"
     token = token_from_mail(message)
@@ -135,7 +135,7 @@ def test_admin_creates_invitation_and_the_email_carries_the_token(
     assert f"join {organization.name} on Beacon as admin" in message.body
 
 
-def test_member_cannot_invite(organization, member, invite, mailoutbox):
+def test_member_cannot_invite(organization, member, invite, mail_sent):
     """A member gets 403; nothing is stored or sent."""
     before = counts()
 
@@ -143,11 +143,11 @@ def test_member_cannot_invite(organization, member, invite, mailoutbox):
 
     assert response.status_code == 403
     assert response.json() == error("permission_denied", "This action needs the admin role in this organization.")
-    assert token is None and mailoutbox == []
+    assert token is None and mail_sent == []
     assert counts() == before
 
 
-def test_admin_cannot_invite_an_owner(organization, admin_user, invite, mailoutbox):
+def test_admin_cannot_invite_an_owner(organization, admin_user, invite, mail_sent):
     """Only an owner invites an owner: admin -> 403, nothing stored or sent."""
     before = counts()
 
@@ -155,7 +155,7 @@ def test_admin_cannot_invite_an_owner(organization, admin_user, invite, mailoutb
 
     assert response.status_code == 403
     assert response.json() == error("permission_denied", "Only an owner can invite an owner.")
-    assert mailoutbox == []
+    assert mail_sent == []
     assert counts() == before
 
 
@@ -168,7 +168,7 @@ def test_owner_invites_an_owner(organization, owner, invite):
     assert Invitation.objects.get(token_hash=hash_secret(token)).role == Role.OWNER
 
 
-def test_inviting_an_existing_member_is_400(organization, admin_user, member, invite, mailoutbox):
+def test_inviting_an_existing_member_is_400(organization, admin_user, member, invite, mail_sent):
     """An e-mail that already belongs to a member (any letter case) -> 400 "already_member"."""
     before = counts()
 
@@ -176,7 +176,7 @@ def test_inviting_an_existing_member_is_400(organization, admin_user, member, in
 
     assert response.status_code == 400
     assert response.json() == error("already_member", f"{member.email} is already a member of this organization.")
-    assert mailoutbox == []
+    assert mail_sent == []
     assert counts() == before
 
 
@@ -196,7 +196,7 @@ def test_reinviting_revokes_the_previous_open_invitation(organization, admin_use
     assert response.json() == error("invitation_revoked", "This invitation was revoked.")
 
 
-def test_plan_member_limit(invite, mailoutbox):
+def test_plan_member_limit(invite, mail_sent):
     """A free-plan organization with 5 members cannot invite a 6th: 403 naming the limit, nothing written."""
     organization = OrganizationFactory(plan=plan("free"))
     admin = MembershipFactory(organization=organization, role=Role.ADMIN).user
@@ -212,7 +212,7 @@ def test_plan_member_limit(invite, mailoutbox):
         "Upgrade the plan or remove some first.",
         {"limit": "max_members", "allowed": 5, "used": 5},
     )
-    assert mailoutbox == []
+    assert mail_sent == []
     assert counts() == before
 
 

@@ -126,7 +126,7 @@ def post_sync(client, organization, payload, capture):
 
 
 def test_other_peoples_accounts_are_invited_not_linked(
-    organization, admin_user, other_organization, mailoutbox, django_capture_on_commit_callbacks
+    organization, admin_user, other_organization, mail_sent, django_capture_on_commit_callbacks
 ):
     """A person with their own password and the owner of another organization (even one without a password)
     get an invitation each, never a membership; the same payload again sends nothing more."""
@@ -157,8 +157,8 @@ def test_other_peoples_accounts_are_invited_not_linked(
     ]  # fmt: skip
     assert not Membership.objects.filter(organization=organization, user__in=[carol, other_owner]).exists()
     assert set(synced(organization)) == {"crm-5"}
-    assert sorted(m.to[0] for m in mailoutbox) == sorted(["carol@example.com", other_owner.email.lower()])
-    assert all(f"join {organization.name} on Beacon as member" in m.body for m in mailoutbox)
+    assert sorted(m.to[0] for m in mail_sent) == sorted(["carol@example.com", other_owner.email.lower()])
+    assert all(f"join {organization.name} on Beacon as member" in m.body for m in mail_sent)
     # nothing of theirs reaches this organization's graph, and their profiles are untouched
     assert set(GraphOutbox.objects.filter(organization=organization).values_list("object_key", flat=True)) == {
         str(synced(organization)["crm-5"].user_id)
@@ -170,12 +170,12 @@ def test_other_peoples_accounts_are_invited_not_linked(
     assert (again["created"], again["unchanged"], again["invited"]) == (0, 1, 2)
     assert [row["notes"] for row in again["results"][:2]] == [[STILL_INVITED_NOTE]] * 2
     assert [row["invitation"] for row in again["results"][:2]] == [row["invitation"] for row in body["results"][:2]]
-    assert len(mailoutbox) == 2
+    assert len(mail_sent) == 2
     assert Invitation.objects.filter(organization=organization).count() == 2
     assert not Membership.objects.filter(organization=organization, user__in=[carol, other_owner]).exists()
 
 
-def test_api_key_invitations_name_no_inviter(organization, mailoutbox, django_capture_on_commit_callbacks):
+def test_api_key_invitations_name_no_inviter(organization, mail_sent, django_capture_on_commit_callbacks):
     """With a write key (no membership), the organization itself invites: no invited_by, no person in the mail."""
     UserFactory(email="carol@example.com")
     body = post_sync(
@@ -187,12 +187,12 @@ def test_api_key_invitations_name_no_inviter(organization, mailoutbox, django_ca
     assert body["results"][0]["status"] == "invited"
     invitation = Invitation.objects.get(organization=organization)
     assert invitation.invited_by is None
-    assert len(mailoutbox) == 1
-    assert f"You are invited to join {organization.name} on Beacon as member." in mailoutbox[0].body
+    assert len(mail_sent) == 1
+    assert f"You are invited to join {organization.name} on Beacon as member." in mail_sent[0].body
 
 
 def test_after_accepting_the_external_id_is_attached_profile_kept(
-    organization, admin_user, mailoutbox, django_capture_on_commit_callbacks
+    organization, admin_user, mail_sent, django_capture_on_commit_callbacks
 ):
     """The invited person accepts; the same row then links the external_id to their membership ("updated")
     without rewriting their profile (a note says so). A member without external_id is linked; an admin keeps
@@ -209,7 +209,7 @@ def test_after_accepting_the_external_id_is_attached_profile_kept(
     admin_membership.refresh_from_db()
     assert (admin_membership.external_id, admin_membership.role) == ("crm-admin", Role.ADMIN)
 
-    accepted = client_for(person).post("/api/v1/invitations/accept/", {"token": token_from_mail(mailoutbox[0])})
+    accepted = client_for(person).post("/api/v1/invitations/accept/", {"token": token_from_mail(mail_sent[0])})
     assert accepted.status_code == 201, accepted.content
     body = post_sync(client, organization, payload, django_capture_on_commit_callbacks)
     assert [row["status"] for row in body["results"]] == ["updated", "unchanged"]
@@ -221,10 +221,10 @@ def test_after_accepting_the_external_id_is_attached_profile_kept(
     assert (membership.user, membership.role, body["results"][0]["membership"]) == (person, Role.MEMBER, membership.pk)
     person.refresh_from_db()
     assert (person.full_name, person.has_usable_password()) == ("Carol", True)
-    assert len(mailoutbox) == 1
+    assert len(mail_sent) == 1
 
 
-def test_accounts_this_sync_manages_are_linked_directly(organization, admin_user, mailoutbox):
+def test_accounts_this_sync_manages_are_linked_directly(organization, admin_user, mail_sent):
     """An account an earlier sync created (no password, no other organization) that left the organization is
     linked again without an invitation, and its profile follows the row."""
     client = client_for(admin_user)
@@ -237,10 +237,10 @@ def test_accounts_this_sync_manages_are_linked_directly(organization, admin_user
     assert synced(organization)["crm-1b"].user == ada
     ada.refresh_from_db()
     assert ada.full_name == "Ada L"
-    assert not Invitation.objects.exists() and mailoutbox == []
+    assert not Invitation.objects.exists() and mail_sent == []
 
 
-def test_invitations_take_plan_seats(admin_user, mailoutbox, django_capture_on_commit_callbacks):
+def test_invitations_take_plan_seats(admin_user, mail_sent, django_capture_on_commit_callbacks):
     """Free plan (5 seats): the admin, 3 new members and 1 invitation fill it; the next new row is rejected.
     Sent again, the pending invitation needs no new seat and stays "invited"."""
     organization = OrganizationFactory(plan=plan("free"))
@@ -253,7 +253,7 @@ def test_invitations_take_plan_seats(admin_user, mailoutbox, django_capture_on_c
     assert [row["status"] for row in body["results"]] == ["created"] * 3 + ["invited", "rejected"]
     again = post_sync(client, organization, people, django_capture_on_commit_callbacks)
     assert [row["status"] for row in again["results"]] == ["unchanged"] * 3 + ["invited", "rejected"]
-    assert len(mailoutbox) == 1
+    assert len(mail_sent) == 1
 
 
 def test_bad_rows_are_rejected_good_rows_kept(organization, admin_user):
@@ -354,7 +354,7 @@ def test_access(organization, member, other_organization):
 
 
 def test_invited_rows_cost_the_same_queries_for_2_or_12(
-    organization, admin_user, mailoutbox, django_capture_on_commit_callbacks
+    organization, admin_user, mail_sent, django_capture_on_commit_callbacks
 ):
     """Customer-size drill: 2,000 "invited" rows into an organization of 20,000 members took 23.8 s, a handful of
     queries per row (two COUNTs of the members and invitations each). Now their invitations are made together:
@@ -387,5 +387,5 @@ def test_invited_rows_cost_the_same_queries_for_2_or_12(
     ]
     expired.refresh_from_db()
     assert expired.revoked_at is not None
-    assert sorted(m.to[0] for m in mailoutbox) == sorted(user.email for user in people)
+    assert sorted(m.to[0] for m in mail_sent) == sorted(user.email for user in people)
     assert not Membership.objects.filter(organization=organization, user__in=people).exists()

@@ -186,17 +186,17 @@ def test_password_change_with_api_key_is_403(api_client, organization):
 # --------------------------------------------------------------------------- reset request
 
 
-def test_password_reset_mails_one_link_on_commit(user, mailoutbox, django_capture_on_commit_callbacks):
+def test_password_reset_mails_one_link_on_commit(user, mail_sent, django_capture_on_commit_callbacks):
     """Reset request (e-mail in another case) -> 202, no body, one e-mail after commit with the reset link."""
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = APIClient().post(PASSWORD_RESET_URL, {"email": user.email.upper()})
-        assert mailoutbox == []  # nothing leaves before the transaction commits
+        assert mail_sent == []  # nothing leaves before the transaction commits
 
     assert response.status_code == 202
     assert response.content == b""
     assert len(callbacks) == 1
-    assert len(mailoutbox) == 1
-    mail = mailoutbox[0]
+    assert len(mail_sent) == 1
+    mail = mail_sent[0]
     assert mail.to == [user.email]
     assert mail.subject == "Reset your Beacon password"
     link = mailed_link(mail)
@@ -207,25 +207,25 @@ def test_password_reset_mails_one_link_on_commit(user, mailoutbox, django_captur
     assert "for 24 hours" in mail.body
 
 
-def test_password_reset_unknown_email_is_202_without_mail(db, mailoutbox, django_capture_on_commit_callbacks):
+def test_password_reset_unknown_email_is_202_without_mail(db, mail_sent, django_capture_on_commit_callbacks):
     """An address with no account -> the same 202, and no e-mail."""
     status, body = request_reset("nobody@example.com", django_capture_on_commit_callbacks)
 
     assert (status, body) == (202, "")
-    assert mailoutbox == []
+    assert mail_sent == []
 
 
-def test_password_reset_inactive_account_is_202_without_mail(mailoutbox, django_capture_on_commit_callbacks):
+def test_password_reset_inactive_account_is_202_without_mail(mail_sent, django_capture_on_commit_callbacks):
     """A deactivated account -> 202 and no e-mail."""
     inactive = UserFactory(is_active=False)
 
     status, body = request_reset(inactive.email, django_capture_on_commit_callbacks)
 
     assert (status, body) == (202, "")
-    assert mailoutbox == []
+    assert mail_sent == []
 
 
-def test_password_reset_malformed_email_is_400(api_client, mailoutbox):
+def test_password_reset_malformed_email_is_400(api_client, mail_sent):
     """Not an e-mail address -> 400 naming `email`."""
     response = api_client.post(PASSWORD_RESET_URL, {"email": "not-an-address"})
 
@@ -233,21 +233,21 @@ def test_password_reset_malformed_email_is_400(api_client, mailoutbox):
     assert response.json() == error(
         "invalid", "Invalid input. email: Enter a valid email address.", {"email": ["Enter a valid email address."]}
     )
-    assert mailoutbox == []
+    assert mail_sent == []
 
 
 # --------------------------------------------------------------------------- reset confirm
 
 
 def test_password_reset_confirm_sets_the_password_and_revokes_tokens(
-    user, mailoutbox, django_capture_on_commit_callbacks
+    user, mail_sent, django_capture_on_commit_callbacks
 ):
     """Confirm with the mailed uid/token -> 204; new password logs in, old does not; refresh and access tokens
     revoked."""
     pair = token_pair(user)
     refresh, access = pair["refresh"], pair["access"]
     request_reset(user.email, django_capture_on_commit_callbacks)
-    link = mailed_link(mailoutbox[0])
+    link = mailed_link(mail_sent[0])
 
     response = APIClient().post(PASSWORD_RESET_CONFIRM_URL, {**link, "new_password": NEW_PASSWORD})
 
@@ -262,10 +262,10 @@ def test_password_reset_confirm_sets_the_password_and_revokes_tokens(
     assert not can_log_in(user.email, PASSWORD)
 
 
-def test_password_reset_token_works_once(user, mailoutbox, django_capture_on_commit_callbacks):
+def test_password_reset_token_works_once(user, mail_sent, django_capture_on_commit_callbacks):
     """Reusing the same uid/token after a successful reset -> 400 "reset_token_invalid"; password unchanged."""
     request_reset(user.email, django_capture_on_commit_callbacks)
-    link = mailed_link(mailoutbox[0])
+    link = mailed_link(mail_sent[0])
     assert APIClient().post(PASSWORD_RESET_CONFIRM_URL, {**link, "new_password": NEW_PASSWORD}).status_code == 204
 
     response = APIClient().post(PASSWORD_RESET_CONFIRM_URL, {**link, "new_password": "another-" + NEW_PASSWORD})
@@ -381,10 +381,10 @@ def test_weak_new_password_error_names_the_new_password_field(user, endpoint):
 # --------------------------------------------------------------------------- the e-mailed HTML link
 
 
-def test_html_reset_link_redirects_to_a_working_set_password_form(user, mailoutbox, django_capture_on_commit_callbacks):
+def test_html_reset_link_redirects_to_a_working_set_password_form(user, mail_sent, django_capture_on_commit_callbacks):
     """GET the mailed link -> 302 to the set-password form (200); posting it sets the password -> reset/done/."""
     request_reset(user.email, django_capture_on_commit_callbacks)
-    link = mailed_link(mailoutbox[0])
+    link = mailed_link(mail_sent[0])
     client = Client()  # a browser: form-encoded posts, session cookie kept
 
     response = client.get(f"/accounts/reset/{link['uid']}/{link['token']}/")
@@ -417,11 +417,11 @@ def test_html_reset_link_with_garbage_renders_the_invalid_link_page(db, path):
     assert "invalid" in response.content.decode().lower()
 
 
-def test_html_reset_form_revokes_refresh_tokens(user, mailoutbox, django_capture_on_commit_callbacks):
+def test_html_reset_form_revokes_refresh_tokens(user, mail_sent, django_capture_on_commit_callbacks):
     """Resetting through the e-mailed HTML form revokes outstanding refresh tokens, like the API confirm does."""
     refresh = token_pair(user)["refresh"]
     request_reset(user.email, django_capture_on_commit_callbacks)
-    link = mailed_link(mailoutbox[0])
+    link = mailed_link(mail_sent[0])
     client = Client()  # a browser: form-encoded posts, session cookie kept
     form_url = client.get(f"/accounts/reset/{link['uid']}/{link['token']}/")["Location"]
 
