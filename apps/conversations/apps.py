@@ -5,3 +5,8 @@ class ConversationsConfig(AppConfig):
     name = "apps.conversations"
     label = "conversations"
     verbose_name = "Conversations"
+
+    def ready(self):
+        from apps.conversations import receivers
+
+        receivers.receivers_connect()  # the other apps' domain events (STYLE.md §9)

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.conversations import chat, events, gaps, grounding, qa
-from apps.conversations.models import Conversation, Message
+from apps.conversations.models import Conversation, Message, QAPair
 from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.core.exceptions import ApplicationError
@@ -89,6 +89,33 @@ def conversation_create(*, organization, bot, user=None, visitor_id: str = "", c
 
 def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
+
+
+def bot_conversations_delete(*, organization_id: int, bot_id: int) -> int:
+    """Delete every conversation of a bot with its messages; called when the bot is being deleted, in its
+    transaction (the `bot_deleting` event). Returns the conversations deleted.
+
+    Set-based, not the ORM's cascade: the cascade loads every conversation and message to delete them a batch of
+    ids at a time (a bot of 50,000 conversations and 100,000 messages: 4.0 s and 1,517 queries in the request).
+    A Q&A pair corrected from one of these messages loses the link (SET_NULL, as the cascade would); the bot's
+    own pairs and evaluation runs go with the bot by the cascade."""
+    conversations, messages, pairs = Conversation._meta.db_table, Message._meta.db_table, QAPair._meta.db_table
+    bot_messages = (
+        f"SELECT m.id FROM {messages} m JOIN {conversations} c ON c.id = m.conversation_id "
+        "WHERE c.bot_id = %(bot)s AND c.organization_id = %(org)s"
+    )
+    params = {"bot": bot_id, "org": organization_id}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {pairs} SET source_message_id = NULL WHERE source_message_id IN ({bot_messages})", params
+        )
+        cursor.execute(
+            f"DELETE FROM {messages} m USING {conversations} c "
+            "WHERE m.conversation_id = c.id AND c.bot_id = %(bot)s AND c.organization_id = %(org)s",
+            params,
+        )
+        cursor.execute(f"DELETE FROM {conversations} WHERE bot_id = %(bot)s AND organization_id = %(org)s", params)
+        return cursor.rowcount
 
 
 def message_feedback(*, message: Message, value: int, comment: str = "") -> Message:
