@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
@@ -55,8 +56,43 @@ def webhook_update(*, endpoint: WebhookEndpoint, **fields) -> WebhookEndpoint:
     return endpoint
 
 
+@transaction.atomic
 def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
-    endpoint.delete()  # deliveries and attempts by cascade
+    """Delete an endpoint with its deliveries and their attempts, set-based: the ORM's cascade loads every
+    delivery and deletes 100 a statement (an endpoint of 100,000 deliveries: thousands of queries)."""
+    deliveries, attempts = WebhookDelivery._meta.db_table, WebhookAttempt._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {attempts} WHERE delivery_id IN (SELECT id FROM {deliveries} WHERE endpoint_id = %s)",
+            [endpoint.pk],
+        )
+        cursor.execute(f"DELETE FROM {deliveries} WHERE endpoint_id = %s", [endpoint.pk])
+    endpoint.delete()
+
+
+#: deliveries deleted per transaction by the retention purge (short transactions, no long lock on the table)
+PURGE_BATCH = 5000
+
+
+def webhook_deliveries_purge(*, older_than_days: int | None = None) -> int:
+    """Delete the finished deliveries (succeeded or failed) created more than WEBHOOK_DELIVERY_RETENTION_DAYS ago,
+    with their attempts, PURGE_BATCH at a time, each batch in its own transaction. Pending ones stay whatever
+    their age (a retry is still due). Returns how many went. Idempotent (beat: `webhook-deliveries-purge`)."""
+    days = settings.WEBHOOK_DELIVERY_RETENTION_DAYS if older_than_days is None else older_than_days
+    old = WebhookDelivery.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).exclude(
+        status=WebhookDelivery.Status.PENDING
+    )
+    deliveries, attempts = WebhookDelivery._meta.db_table, WebhookAttempt._meta.db_table
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(old.order_by("id").values_list("id", flat=True)[:PURGE_BATCH])
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {attempts} WHERE delivery_id = ANY(%s)", [ids])
+                cursor.execute(f"DELETE FROM {deliveries} WHERE id = ANY(%s)", [ids])
+        total += len(ids)
+        if len(ids) < PURGE_BATCH:
+            return total
 
 
 def _deliver_enqueue(delivery_ids: list[int]) -> None:

@@ -717,6 +717,13 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 # Retry n waits WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1): 30 s, 1 min, 2 min, 4 min, 8 min by default.
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+# Finished deliveries (succeeded or failed) older than this many days are deleted with their attempts, daily.
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["webhook-deliveries-purge"] = {
+    "task": "webhooks.deliveries_purge",
+    "schedule": timedelta(hours=24),
+    "options": {"expires": 3600},
+}
 # --------------------------------------------------------------------------- vision boards (issue 19, docs/boards.md)
 # Recommended next items, strongest interests and recently completed items a board shows.
 BOARDS_NEXT_ITEMS = env.int("BOARDS_NEXT_ITEMS", default=6)

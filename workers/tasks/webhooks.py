@@ -23,3 +23,12 @@ def webhook_event_record_task(organization_id: int, event: str, data: dict) -> N
     from apps.webhooks.services import webhook_event_record
 
     webhook_event_record(organization_id=organization_id, event=event, data=data)
+
+
+@shared_task(name="webhooks.deliveries_purge", ignore_result=True)
+def webhook_deliveries_purge_task() -> int:
+    """Beat, daily: finished deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS go with their attempts.
+    Idempotent: a rerun finds nothing."""
+    from apps.webhooks.services import webhook_deliveries_purge
+
+    return webhook_deliveries_purge()
