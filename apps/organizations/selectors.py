@@ -98,15 +98,21 @@ def organization_list(*, user) -> QuerySet[Organization]:
     return Organization.objects.filter(memberships__user=user).select_related("plan").order_by("name", "id")
 
 
-def membership_list(*, organization: Organization, filters: dict | None = None) -> QuerySet[Membership]:
+def membership_list(*, organization: Organization, filters: dict | None = None, own_user=None) -> QuerySet[Membership]:
+    """The organization's memberships, oldest first; with `own_user` (a plain member asking: the rule of
+    per-person data, permissions.sees_all_members) only that person's own, so the members of a learning
+    organization cannot list each other's names and e-mail addresses."""
     from apps.organizations.filters import MembershipFilter
 
     queryset = Membership.objects.filter(organization=organization).select_related("user").order_by("created_at", "id")
+    if own_user is not None:
+        queryset = queryset.filter(user=own_user)
     return MembershipFilter(filters or {}, queryset).qs
 
 
-def membership_get(*, organization: Organization, membership_id: int) -> Membership:
-    membership = membership_list(organization=organization).filter(pk=membership_id).first()
+def membership_get(*, organization: Organization, membership_id: int, own_user=None) -> Membership:
+    """One membership; 404 for another organization's, and for anyone else's when `own_user` is given."""
+    membership = membership_list(organization=organization, own_user=own_user).filter(pk=membership_id).first()
     if membership is None:
         raise NotFound("Member not found.")
     return membership

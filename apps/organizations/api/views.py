@@ -181,12 +181,15 @@ class MemberListApi(OrganizationAPIView):
         # A plain dict, so an empty value is validated rather than read as "omitted" (DRF form rules).
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        queryset = selectors.membership_list(organization=self.organization, filters=filters.validated_data)
+        queryset = selectors.membership_list(
+            organization=self.organization, filters=filters.validated_data, own_user=self.own_user
+        )
         return paginate(self, request, queryset, MembershipOutputSerializer)
 
 
 class MemberDetailApi(OrganizationAPIView):
-    """Read a member; change their role (admin); remove them (admin, or yourself to leave)."""
+    """Read a member (admins anyone, members themselves); change their role (admin); remove them (admin, or
+    yourself to leave). Another member's id is 404 to a plain member, as in the list."""
 
     api_key_allowed = False
     method_roles = {"DELETE": Role.MEMBER}
@@ -197,7 +200,9 @@ class MemberDetailApi(OrganizationAPIView):
 
     @extend_schema(operation_id="members_retrieve", responses=MembershipOutputSerializer, tags=["members"])
     def get(self, request, org_slug, membership_id):
-        membership = selectors.membership_get(organization=self.organization, membership_id=membership_id)
+        membership = selectors.membership_get(
+            organization=self.organization, membership_id=membership_id, own_user=self.own_user
+        )
         return Response(MembershipOutputSerializer(membership).data)
 
     @extend_schema(
@@ -214,7 +219,9 @@ class MemberDetailApi(OrganizationAPIView):
 
     @extend_schema(operation_id="members_destroy", responses={204: None}, tags=["members"])
     def delete(self, request, org_slug, membership_id):
-        membership = selectors.membership_get(organization=self.organization, membership_id=membership_id)
+        membership = selectors.membership_get(
+            organization=self.organization, membership_id=membership_id, own_user=self.own_user
+        )
         services.membership_remove(membership=membership, actor=self.membership)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -1,15 +1,18 @@
 """Members API: /api/v1/orgs/{slug}/members/ and /members/{id}/.
 
 Coverage:
-- list: whole paginated body, ?role= and ?search= (e-mail or name) filters, invalid ?role= -> 400, other
-  organizations' members absent, non-member 404, query count does not grow with the members;
-- detail: member reads a membership, unknown id 404, another organization's membership id under this URL 404;
+- list: an admin gets the whole paginated body, a plain member only their own membership (the rule of per-person
+  data: the learners of an organization do not list each other's names and e-mails), an API key everyone;
+  ?role= and ?search= (e-mail or name) filters, invalid ?role= -> 400, other organizations' members absent,
+  non-member 404, query count does not grow with the members;
+- detail: an admin reads any membership, a member their own and 404 for anyone else's; unknown id 404, another
+  organization's membership id under this URL 404;
 - role change: member 403; admin promotes member -> admin (200, persisted); admin cannot grant owner (403)
   nor demote an owner (403); owner grants owner; last owner cannot be demoted (400 "last_owner"); with two
   owners one can be demoted; invalid role value 400; another organization's membership 404;
-- removal: member leaves (204); member cannot remove someone else (403); admin removes a member (204) but not
-  an owner (403); owner removes an admin; the last owner cannot leave (400 "last_owner"); with two owners one
-  can leave; API keys cannot change or remove members (403).
+- removal: member leaves (204); a member removing someone else gets 404 (not theirs to see); admin removes a
+  member (204) but not an owner (403); owner removes an admin; the last owner cannot leave (400 "last_owner");
+  with two owners one can leave; API keys cannot change or remove members (403).
 """
 
 import pytest
@@ -37,8 +40,8 @@ def detail_url(membership) -> str:
 
 
 def test_list_members(organization, owner, admin_user, member, other_organization):
-    """A member lists every membership of the organization (oldest first), none of another organization."""
-    response = client_for(member).get(org_url(organization, "members/"))
+    """An admin lists every membership of the organization (oldest first), none of another organization."""
+    response = client_for(admin_user).get(org_url(organization, "members/"))
 
     assert response.status_code == 200
     memberships = [membership_of(u, organization) for u in (owner, admin_user, member)]
@@ -50,9 +53,31 @@ def test_list_members(organization, owner, admin_user, member, other_organizatio
     }
 
 
+def test_a_plain_member_lists_only_their_own_membership(organization, owner, admin_user, member):
+    """Members see per-person data of their own only (permissions.sees_all_members): no one else's name or
+    e-mail; a search for someone else finds nothing."""
+    client = client_for(member)
+
+    response = client.get(org_url(organization, "members/"))
+    search = client.get(org_url(organization, "members/"), {"search": owner.email})
+
+    assert response.status_code == search.status_code == 200
+    assert response.json()["results"] == [membership_body(membership_of(member, organization))]
+    assert search.json() == {"count": 0, "next": None, "previous": None, "results": []}
+
+
+def test_an_api_key_lists_every_member(organization, owner, admin_user, member, api_client):
+    _key, secret = api_key_for(organization, scopes=("read",))
+    api_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    response = api_client.get(org_url(organization, "members/"))
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 3
+
+
 def test_list_filter_by_role(organization, owner, admin_user, member):
     """?role=admin keeps only admins."""
-    response = client_for(member).get(org_url(organization, "members/"), {"role": "admin"})
+    response = client_for(owner).get(org_url(organization, "members/"), {"role": "admin"})
 
     assert response.status_code == 200
     assert response.json()["results"] == [membership_body(membership_of(admin_user, organization))]
@@ -62,7 +87,7 @@ def test_list_search_by_email_and_name(organization, owner, member):
     """?search= matches the e-mail or the full name, case-insensitively."""
     ada = MembershipFactory(organization=organization, user=UserFactory(email="ada@qxlovelace.org", full_name="Ada L"))
     grace = MembershipFactory(organization=organization, user=UserFactory(full_name="Grace Qxhopper"))
-    client = client_for(member)
+    client = client_for(owner)
 
     by_email = client.get(org_url(organization, "members/"), {"search": "QXLOVELACE"})
     by_name = client.get(org_url(organization, "members/"), {"search": "qxHOPPER"})
@@ -89,9 +114,9 @@ def test_list_non_member_is_404(organization, other_organization, member):
     assert response.json() == error("not_found", "Organization not found.")
 
 
-def test_list_query_count_does_not_grow(organization, member, django_assert_max_num_queries):
+def test_list_query_count_does_not_grow(organization, admin_user, django_assert_max_num_queries):
     """Listing 8 members takes no more queries than listing 1 (users are joined, not fetched per row)."""
-    client = client_for(member)
+    client = client_for(admin_user)
     with CaptureQueriesContext(connection) as baseline:
         assert client.get(org_url(organization, "members/")).status_code == 200
     baseline_count = len(baseline.captured_queries)  # read now: a later request resets the query log
@@ -108,13 +133,17 @@ def test_list_query_count_does_not_grow(organization, member, django_assert_max_
 
 
 def test_detail(organization, owner, member):
-    """A member reads one membership."""
-    membership = membership_of(owner, organization)
+    """An owner reads anyone's membership; a member their own, and another's is 404."""
+    membership, own = membership_of(owner, organization), membership_of(member, organization)
 
-    response = client_for(member).get(detail_url(membership))
+    response = client_for(owner).get(detail_url(own))
+    mine = client_for(member).get(detail_url(own))
+    theirs = client_for(member).get(detail_url(membership))
 
-    assert response.status_code == 200
-    assert response.json() == membership_body(membership)
+    assert response.status_code == mine.status_code == 200
+    assert response.json() == mine.json() == membership_body(own)
+    assert theirs.status_code == 404
+    assert theirs.json() == error("not_found", "Member not found.")
 
 
 def test_detail_unknown_id_is_404(organization, member):
@@ -264,13 +293,13 @@ def test_member_leaves(organization, owner, member):
 
 
 def test_member_cannot_remove_someone_else(organization, owner, member):
-    """A member removing another member -> 403, row kept."""
+    """A member removing another member -> 404 (another member is not theirs to see), row kept."""
     other = MembershipFactory(organization=organization)
 
     response = client_for(member).delete(detail_url(other))
 
-    assert response.status_code == 403
-    assert response.json() == error("permission_denied", "Only admins can remove other members.")
+    assert response.status_code == 404
+    assert response.json() == error("not_found", "Member not found.")
     assert Membership.objects.filter(pk=other.pk).exists()
 
 
