@@ -8,6 +8,7 @@ from apps.bots.tests.factories import BotFactory
 from apps.conversations import events
 from apps.conversations.services import conversation_create, turn_answer, turn_prepare
 from apps.core.tests.events import events_sent, only
+from apps.core.tests.orm import query_counts
 from apps.organizations.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -92,9 +93,6 @@ def test_a_deleted_bots_conversations_go_in_a_fixed_number_of_statements(chat_or
     cascade loaded them and deleted 100 rows a statement: 4.0 s and 1,517 queries for 50,000); the same queries
     for 2 as for 250 conversations; the other bot's and the other organization's stay; a Q&A pair of the other
     bot corrected from a deleted message keeps its answer and loses the link; the deleted bot's own pairs go."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     from apps.bots.services import bot_delete
     from apps.conversations.models import Conversation, Message, QAPair
 
@@ -107,11 +105,7 @@ def test_a_deleted_bots_conversations_go_in_a_fixed_number_of_statements(chat_or
     )
     own = QAPair.objects.create(organization=chat_org, bot=large, question="Why?", answer="Because.")
 
-    counts = []
-    for bot in (small, large):
-        with CaptureQueriesContext(connection) as queries:
-            bot_delete(bot=bot)
-        counts.append(len(queries))
+    counts = query_counts(lambda bot: bot_delete(bot=bot), small, large)
 
     assert counts[0] == counts[1], counts
     assert set(Conversation.objects.values_list("bot_id", flat=True)) == {kept.pk, foreign.pk}

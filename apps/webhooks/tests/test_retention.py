@@ -10,10 +10,9 @@ age and recent ones whatever their status; the beat task runs it; a second run f
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.core.tests.orm import query_counts
 from apps.webhooks import services
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from apps.webhooks.services import webhook_delete, webhook_deliveries_purge
@@ -43,11 +42,7 @@ def test_an_endpoint_goes_with_its_deliveries_in_a_fixed_number_of_queries(organ
     deliveries(large, 250)
     kept_ids = deliveries(kept, 3)
 
-    counts = []
-    for endpoint in (small, large):
-        with CaptureQueriesContext(connection) as queries:
-            webhook_delete(endpoint=endpoint)
-        counts.append(len(queries))
+    counts = query_counts(lambda endpoint: webhook_delete(endpoint=endpoint), small, large)
 
     assert counts[0] == counts[1], counts
     assert list(WebhookEndpoint.objects.values_list("pk", flat=True)) == [kept.pk]
