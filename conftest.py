@@ -123,9 +123,10 @@ def celery_worker():
     connections of the thread that starts the worker. Tasks run in the worker's own thread and
     connection, so tests that cross it need committed data (django_db(transaction=True)).
     """
+    from apps.core.metrics import queue_names
     from config.celery_app import app
 
-    queues = ["celery", "ingestion"]
+    queues = queue_names()  # the default queue and every routed one
     # Tasks an earlier test enqueued without a worker (or a run stopped halfway left) are not this test's: the
     # worker starts on empty queues (kombu's purge drops every priority list of a queue).
     with app.connection_for_write() as connection:

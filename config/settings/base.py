@@ -333,6 +333,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 INGESTION_PRIORITY = 6
 INGESTION_ROUTE = {"queue": "ingestion", "priority": INGESTION_PRIORITY}
 CELERY_TASK_ROUTES = {"documents.*": INGESTION_ROUTE}
+# Long jobs that need no embedding model (recommendation training, campaign generation and sending: minutes each at
+# a customer's size) run on a queue of their own, one child in `make run` and compose: on `ingestion` a training
+# and a campaign held both its children and every upload waited for them.
+BULK_ROUTE = {"queue": "bulk"}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "invitations-purge-expired": {
@@ -625,8 +629,8 @@ REC_CACHE_STATS_MAX_SCAN = env.int("REC_CACHE_STATS_MAX_SCAN", default=200_000)
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["RecommenderTrainingStateEnum"] = (
     "apps.recommendations.selectors.TRAINING_STATES"
 )
-# CPU-bound training shares the background queue of ingestion and catalog embeddings.
-CELERY_TASK_ROUTES["recommendations.train"] = INGESTION_ROUTE
+# CPU-bound training runs on the `bulk` queue (BULK_ROUTE, below INGESTION_ROUTE).
+CELERY_TASK_ROUTES["recommendations.train"] = BULK_ROUTE
 # Retraining every organization with new events since its last model (beat).
 REC_TRAIN_INTERVAL_MINUTES = env.int("REC_TRAIN_INTERVAL_MINUTES", default=60)
 CELERY_BEAT_SCHEDULE["recommendations-train-stale"] = {
@@ -759,9 +763,10 @@ OUTREACH_CANDIDATES = env.int("OUTREACH_CANDIDATES", default=4)
 # Model that writes the copy when an LLM is configured (structured output); else the template composer.
 OUTREACH_LLM_MODEL = env("OUTREACH_LLM_MODEL", default="gpt-4o-mini")
 # Generation ranks every member of the segment (minutes for thousands) and a send holds an SMTP connection per
-# batch: both are long, so they run on the background queue with training, never on `celery`, whose single child
-# must stay free for the 5-second graph drain and the recovery sweep (a 10,000-member generation held it 13 minutes).
-CELERY_TASK_ROUTES["outreach.*"] = INGESTION_ROUTE
+# batch: both are long, so they run on the `bulk` queue with training, never on `celery`, whose single child must
+# stay free for the 5-second graph drain and the recovery sweep (a 10,000-member generation held it 13 minutes),
+# nor on `ingestion`, whose children uploads wait for.
+CELERY_TASK_ROUTES["outreach.*"] = BULK_ROUTE
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "CampaignStatusEnum": "apps.outreach.models.Campaign.Status",

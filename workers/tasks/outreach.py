@@ -1,4 +1,4 @@
-"""Celery tasks of outreach (queue `ingestion`: long jobs; thin: ids in, one service call; docs/outreach.md)."""
+"""Celery tasks of outreach (queue `bulk`: long jobs; thin: ids in, one service call; docs/outreach.md)."""
 
 from celery import shared_task
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
+#: the `bulk` queue's list (training, campaigns: BULK_ROUTE sends no priority, so the bare queue name)
+BULK_LIST = "bulk"
+
 
 @dataclass(frozen=True)
 class Message:

@@ -439,14 +439,14 @@ def test_the_senders_name_stays_on_one_line(world):
     assert campaign.sender_name == "Ada Lovelace"
 
 
-def test_outreach_tasks_run_on_the_background_queue():
+def test_outreach_tasks_run_on_the_bulk_queue():
     """Generation and sending are long: they never hold the single child of the `celery` queue, which the
-    5-second graph drain and the recovery sweep need."""
+    5-second graph drain and the recovery sweep need, nor the `ingestion` children uploads wait for."""
     from config.celery_app import app
 
     for name in ("outreach.generate", "outreach.send"):
         route = app.amqp.router.route({}, name)
-        assert route["queue"].name == "ingestion", name
+        assert route["queue"].name == "bulk", name
 
 
 def test_generation_enqueues_no_graph_refresh_per_member(world, offline, django_capture_on_commit_callbacks):

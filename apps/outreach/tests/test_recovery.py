@@ -23,8 +23,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
-from apps.core.tests.broker import Published
-from apps.documents.tests.utils import INGESTION_LIST
+from apps.core.tests.broker import BULK_LIST, Published
 from apps.outreach import services
 from apps.outreach.models import Campaign, CampaignMessage
 from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
@@ -32,7 +31,7 @@ from workers.tasks.maintenance import work_recover_stuck
 
 pytestmark = pytest.mark.django_db
 
-QUEUE = INGESTION_LIST  # the background queue's list at INGESTION_PRIORITY
+QUEUE = BULK_LIST  # training and campaigns run on the `bulk` queue
 
 
 @pytest.fixture

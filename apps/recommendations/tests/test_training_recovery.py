@@ -2,7 +2,7 @@
 
 A run holds its organization's PostgreSQL advisory lock for its whole length, so a `training` row
 whose lock is free lost its worker. Real PostgreSQL and the real Redis broker (a queued training is
-proved by its message in the "ingestion" queue, removed at the end).
+proved by its message in the "bulk" queue, removed at the end).
 
 Coverage:
 - the sweep closes a dead run `failed` with a readable error, counts the interruption and queues a
@@ -15,14 +15,13 @@ Coverage:
 import pytest
 from django.db import connections
 
-from apps.core.tests.broker import Published
-from apps.documents.tests.utils import INGESTION_LIST
+from apps.core.tests.broker import BULK_LIST, Published
 from apps.recommendations.models import RecommenderModel
 from apps.recommendations.services import _lock_key, recommender_train, recommender_trainings_recover_stuck
 
 pytestmark = pytest.mark.django_db
 
-QUEUE = INGESTION_LIST  # the ingestion queue's list for its priority
+QUEUE = BULK_LIST  # training and campaigns run on the `bulk` queue
 
 
 @pytest.fixture

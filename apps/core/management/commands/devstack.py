@@ -42,15 +42,18 @@ def web_command(*, host: str, port: int, reload: bool = False) -> list[str]:
 
 
 def worker_commands(*, concurrency: int, loglevel: str = "info") -> dict[str, list[str]]:
-    """Two workers: `worker` for the `ingestion` queue (documents, embeddings, training, personality, outreach;
-    `concurrency` children) and `worker-light` for the `celery` queue (graph drain, sweeps,
-    housekeeping; one child). With one worker on both queues, two long ingestion tasks held both
-    children and every 5-second graph drain expired unrun: after a 1,000,000-event import the
-    outbox stopped moving while personality recomputes ran (benchmarks/realistic_import.py)."""
+    """Three workers: `worker` for the `ingestion` queue (documents, embeddings, personality; `concurrency`
+    children), `worker-light` for the `celery` queue (graph drain, sweeps, housekeeping, e-mail; one child) and
+    `worker-bulk` for the `bulk` queue (recommendation training, campaign generation and sending; one child).
+    With one worker on both queues, two long ingestion tasks held both children and every 5-second graph drain
+    expired unrun: after a 1,000,000-event import the outbox stopped moving while personality recomputes ran
+    (benchmarks/realistic_import.py). With training and campaigns on `ingestion`, a training and a campaign held
+    both of its children and uploads waited for them."""
     celery = [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "-l", loglevel]
     return {
         "worker": [*celery, f"--concurrency={concurrency}", "-n", "dev@%h", "-Q", "ingestion"],
         "worker-light": [*celery, "--concurrency=1", "-n", "light@%h", "-Q", "celery"],
+        "worker-bulk": [*celery, "--concurrency=1", "-n", "bulk@%h", "-Q", "bulk"],
     }
 
 
