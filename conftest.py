@@ -65,6 +65,24 @@ def api_client():
     return APIClient()
 
 
+@pytest.fixture
+def redis_round_trips(monkeypatch):
+    """Counts the Redis round trips of this process (cache, throttles and broker alike): one per packed write,
+    which is one per command, pipeline or script call. The fixture's value answers the count so far."""
+    from redis.connection import AbstractConnection
+
+    count = 0
+    send = AbstractConnection.send_packed_command
+
+    def counted(self, *args, **kwargs):
+        nonlocal count
+        count += 1
+        return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return lambda: count
+
+
 def client_for(user) -> APIClient:
     """An APIClient sending `user`'s JWT access token."""
     client = APIClient()
