@@ -22,7 +22,7 @@ from apps.progress import events as progress_events
 
 logger = logging.getLogger(__name__)
 
-#: a change of up to this many users has their evidence counted on commit, one Redis INCR each; a
+#: a change of up to this many users has their evidence counted on commit (one Redis round trip); a
 #: larger one (a batch) leaves the counting to one task, so a bulk request pays one publish
 EVIDENCE_INLINE_USERS = 20
 
@@ -39,11 +39,10 @@ def _personality_evidence_on_commit(organization_id: int, events_per_user: dict[
         return
 
     def note():
-        from apps.personality.services import personality_evidence_note
+        from apps.personality.services import personality_evidence_note_many
 
         try:
-            for user_id, events in counts:
-                personality_evidence_note(organization_id=organization_id, user_id=user_id, events=events)
+            personality_evidence_note_many(organization_id=organization_id, counts=counts)
         except (RedisError, OperationalError):
             logger.warning(
                 "personality evidence of %s user(s) of organization %s not noted; the beat sweep catches up",

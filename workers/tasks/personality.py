@@ -43,12 +43,9 @@ def profile_recompute_stale_task() -> int:
 @shared_task(name="personality.evidence_note", ignore_result=True)
 def personality_evidence_note_task(organization_id: int, counts: list[list[int]]) -> int:
     """Count new evidence of many users at once ([[user_id, events], ...], from a bulk write's domain
-    event), off the request: one Redis counter per user, and a debounced recompute for those who
-    reached the threshold. Returns how many recomputes were enqueued. Not retried: a lost note is
-    caught by the beat sweep (recompute_stale)."""
-    from apps.personality.services import personality_evidence_note
+    event), off the request: one Redis counter per user (a round trip per 1,000 users), and a debounced
+    recompute for those who reached the threshold. Returns how many recomputes were enqueued. Not retried:
+    a lost note is caught by the beat sweep (recompute_stale)."""
+    from apps.personality.services import personality_evidence_note_many
 
-    return sum(
-        personality_evidence_note(organization_id=organization_id, user_id=user_id, events=events)
-        for user_id, events in counts
-    )
+    return len(personality_evidence_note_many(organization_id=organization_id, counts=counts))

@@ -113,6 +113,29 @@ def test_debounce_enqueues_once_per_window(organization, member, settings, queue
     assert len(queued) == 2
 
 
+def test_many_users_are_noted_in_a_round_trip_per_thousand(
+    organization, settings, queued, redis_round_trips, django_capture_on_commit_callbacks
+):
+    """A bulk write's evidence (personality.evidence_note): 2,500 users take three Redis round trips, not one or
+    two each; the users reaching the threshold get their one delayed recompute, the others keep counting, and a
+    user already due in the window gets none."""
+    settings.PERSONALITY_RECOMPUTE_MIN_EVENTS = 3
+    settings.PERSONALITY_RECOMPUTE_DEBOUNCE_SECONDS = 120
+    org = organization.pk
+    personality_evidence_note(organization_id=org, user_id=1, events=1)  # the script is loaded
+    cache.set(f"personality:debounce:{org}:3", 1, timeout=120)  # user 3's recompute is already due
+    counts = [(1, 2), (2, 3), (3, 5), *((user, 1) for user in range(10, 2507))]
+    before = redis_round_trips()
+    with django_capture_on_commit_callbacks(execute=True):
+        due = personality_services.personality_evidence_note_many(organization_id=org, counts=counts)
+    assert redis_round_trips() - before == 3  # one script call per 1,000 users (the publishes are recorded)
+    assert due == [1, 2]
+    assert queued == [((org, 1), {"countdown": 120}), ((org, 2), {"countdown": 120})]
+    assert cache.get(f"personality:new:{org}:1") is None and cache.get(f"personality:new:{org}:3") == 5
+    assert cache.get(f"personality:new:{org}:10") == 1
+    assert cache._cache.get_client().ttl(cache.make_and_validate_key(f"personality:new:{org}:10")) > 0
+
+
 def test_new_events_trigger_the_debounce_through_signals(
     organization, member, settings, queued, django_capture_on_commit_callbacks
 ):
