@@ -18,7 +18,7 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from apps.core.locks import transaction_lock
-from apps.core.outages import outage_note, redis_outage_errors
+from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
 from apps.core.tasks import enqueue_on_commit
 from apps.personality.behaviour import (
     behaviour_estimate,
@@ -362,6 +362,9 @@ def personality_evidence_note_many(*, organization_id: int, counts) -> list[int]
     window = settings.PERSONALITY_RECOMPUTE_DEBOUNCE_SECONDS
     args = [settings.PERSONALITY_RECOMPUTE_MIN_EVENTS, 7 * 24 * 3600, window]
     due: list[int] = []
+    if outage_paused(cache.fail_open_target):  # as the cache itself: no wait on a server that just failed
+        outage_note("cache", None, what="personality evidence")
+        return due
     try:
         client = cache._cache.get_client(write=True)
         if _evidence_script is None:
@@ -375,6 +378,7 @@ def personality_evidence_note_many(*, organization_id: int, counts) -> list[int]
             positions = _evidence_script(keys=keys, args=[*args, *(events for _, events in chunk)], client=client)
             due.extend(chunk[int(position) - 1][0] for position in positions)
     except redis_outage_errors() as exc:
+        outage_pause(cache.fail_open_target)
         outage_note("cache", exc, what="personality evidence")
     for user_id in due:
         enqueue_on_commit(profile_recompute_task, organization_id, user_id, countdown=window)

@@ -136,6 +136,22 @@ def test_many_users_are_noted_in_a_round_trip_per_thousand(
     assert cache._cache.get_client().ttl(cache.make_and_validate_key(f"personality:new:{org}:10")) > 0
 
 
+def test_noting_evidence_fails_open(organization, queued, django_capture_on_commit_callbacks):
+    """Redis unreachable: nothing is enqueued, the outage is noted once, the caller sees no error (the beat sweep
+    recompute_stale finds these users later)."""
+    from django.test import override_settings
+
+    from apps.core.outages import outage_counts, outage_pauses_clear
+    from apps.core.tests.test_failsoft import closed_port, short_timeout_cache
+
+    before = outage_counts().get("cache", 0)
+    with override_settings(CACHES=short_timeout_cache(f"redis://127.0.0.1:{closed_port()}/0")):
+        due = personality_services.personality_evidence_note_many(organization_id=organization.pk, counts=[(1, 9)])
+        outage_pauses_clear()
+    assert due == [] and queued == []
+    assert outage_counts().get("cache", 0) == before + 1
+
+
 def test_new_events_trigger_the_debounce_through_signals(
     organization, member, settings, queued, django_capture_on_commit_callbacks
 ):
