@@ -169,8 +169,8 @@ def browser():
 
 @pytest.fixture
 def mail_sent():
-    """The e-mails this test's requests handed to the `mail.send` task, read from the real broker like Django's
-    `mail.outbox` (apps/core/tests/mail.py); removed from the broker afterwards."""
+    """The e-mails this test's requests asked for, as Django's `mail.outbox` once the `mail.*` tasks they published
+    to the real broker are carried out (apps/core/tests/mail.py); the broker's are removed afterwards."""
     from apps.core.tests.mail import MailSent
 
     sent = MailSent()

@@ -4,8 +4,8 @@ What it does, as a new customer would on `make run`:
 
 1. Starts Beacon on the embedded stack in a home of its own (`.beacon/bench-realistic`, or `--home`):
    PostgreSQL, the broker/cache Redis and the FalkorDB graph server, then the web server
-   (gunicorn, the command `make run` uses), the two Celery workers of `make run` (ingestion with concurrency 2, and a
-   one-child worker for the light `celery` queue: drain, sweeps) and Celery beat
+   (gunicorn, the command `make run` uses), the Celery workers of `make run` (ingestion with concurrency 2, a
+   one-child worker for the light `celery` queue: drain, sweeps, and one for `bulk`: training, campaigns) and beat
    as child processes. The database `beacon_bench_realistic` and the graph are emptied at each run.
 2. Signs up through the API (register, organization, API key, bot, one document processed by the
    worker) — the plan is raised to `enterprise` as an operator would, and the request throttles are

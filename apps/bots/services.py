@@ -59,7 +59,7 @@ def _default_sentences_follow_language(bot: Bot, *, given: dict) -> list[str]:
 @transaction.atomic
 def bot_delete(*, bot: Bot) -> None:
     """Delete a bot with what other apps keep of it: the `bot_deleting` event lets them remove their
-    rows first (documents: chunks, vectors and, after commit, files); conversations go by cascade."""
+    rows first, set-based (documents: chunks, vectors and, after commit, files; conversations and messages)."""
     bot_deleting_send(organization_id=bot.organization_id, bot_id=bot.pk)
     bot.delete()
 

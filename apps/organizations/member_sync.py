@@ -258,7 +258,7 @@ def _invite(*, organization, rows: list[MemberSyncRow], actor: Membership | None
             row.notes.clear()
             row.reject(str(exc.detail))
         return
-    for row, (invitation, _token) in zip(rows, made, strict=True):
+    for row, invitation in zip(rows, made, strict=True):
         row.invitation = invitation
 
 

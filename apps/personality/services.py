@@ -334,14 +334,16 @@ def personality_evidence_note(*, organization_id: int, user_id: int, events: int
 
 #: KEYS: each user's pending counter and debounce key, in pairs. ARGV: the threshold, the counter's lifetime, the
 #: debounce window, then each user's new events. A counter reaching the threshold while no recompute is due in
-#: the window sets the debounce key, is reset, and its user's position (from 1) is returned.
+#: the window sets the debounce key, is reset, and its user's position (from 1) is returned. A window of 0 (or
+#: less) debounces nothing: every counter reaching the threshold is due (`SET ... EX 0` is an error).
 EVIDENCE_SCRIPT = """
 local due = {}
 for i = 1, #KEYS / 2 do
   local pending, debounce, events = KEYS[2 * i - 1], KEYS[2 * i], tonumber(ARGV[3 + i])
   local count = redis.call('INCRBY', pending, events)
   if count == events then redis.call('EXPIRE', pending, ARGV[2]) end
-  if count >= tonumber(ARGV[1]) and redis.call('SET', debounce, 1, 'NX', 'EX', ARGV[3]) then
+  if count >= tonumber(ARGV[1])
+     and (tonumber(ARGV[3]) <= 0 or redis.call('SET', debounce, 1, 'NX', 'EX', ARGV[3])) then
     redis.call('DEL', pending)
     due[#due + 1] = i
   end
@@ -380,8 +382,9 @@ def personality_evidence_note_many(*, organization_id: int, counts) -> list[int]
     except redis_outage_errors() as exc:
         outage_pause(cache.fail_open_target)
         outage_note("cache", exc, what="personality evidence")
-    for user_id in due:
-        enqueue_on_commit(profile_recompute_task, organization_id, user_id, countdown=window)
+    finally:  # the users already found due get their recompute even if a later chunk failed
+        for user_id in due:
+            enqueue_on_commit(profile_recompute_task, organization_id, user_id, countdown=max(window, 0))
     return due
 
 

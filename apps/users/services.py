@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -15,7 +17,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.exceptions import ApplicationError
-from apps.core.mail import send_mail_on_commit
+from apps.core.mail import Mail, mail_enqueue_on_commit, mails_deliver
 from apps.users.events import user_profile_changed_send
 
 User = get_user_model()
@@ -91,13 +93,25 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
 
 
 def password_reset_request(*, email: str) -> None:
-    """E-mail a reset link if an active account exists. Says nothing either way (no enumeration)."""
+    """E-mail a reset link if an active account exists. Says nothing either way (no enumeration): the request only
+    publishes `mail.password_reset` with the address, whether an account has it or not, so its response time does not
+    tell either; the worker looks the account up, mints the token and sends (apps/core/mail.py)."""
+    from workers.tasks.users import password_reset_mail_task
+
+    mail_enqueue_on_commit(
+        password_reset_mail_task, email, fallback=functools.partial(password_reset_mail_send, email=email)
+    )
+
+
+def password_reset_mail_send(*, email: str) -> bool | None:
+    """Mail a reset link to the active account with this address: True when it went out, False when there is no
+    such account (nothing to send), None when the mail server could not take it now (worth trying again)."""
     user = User.objects.filter(email__iexact=email, is_active=True).first()
     if user is None:
-        return
+        return False
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
-    send_mail_on_commit(
+    mail = Mail.render(
         to=user.email,
         subject="Reset your Beacon password",
         template="emails/password_reset.txt",
@@ -109,6 +123,7 @@ def password_reset_request(*, email: str) -> None:
             "valid_hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
         },
     )
+    return None if mails_deliver([mail]) else True
 
 
 @transaction.atomic

@@ -72,26 +72,34 @@ def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
 
 #: deliveries deleted per transaction by the retention purge (short transactions, no long lock on the table)
 PURGE_BATCH = 5000
+#: one purge run stops after this long; the next day's run goes on (a first run over a long backlog must not hold
+#: the light worker's single child, which the 5-second graph drain needs)
+PURGE_SECONDS = 60
 
 
 def webhook_deliveries_purge(*, older_than_days: int | None = None) -> int:
     """Delete the finished deliveries (succeeded or failed) created more than WEBHOOK_DELIVERY_RETENTION_DAYS ago,
-    with their attempts, PURGE_BATCH at a time, each batch in its own transaction. Pending ones stay whatever
-    their age (a retry is still due). Returns how many went. Idempotent (beat: `webhook-deliveries-purge`)."""
+    with their attempts, PURGE_BATCH at a time, each batch in its own transaction, for at most PURGE_SECONDS.
+    Pending ones stay whatever their age (a retry or a replay is due): the delete checks the status again, so a
+    delivery replayed between the batch's read and its delete stays. Returns how many went. Idempotent (beat:
+    `webhook-deliveries-purge`)."""
     days = settings.WEBHOOK_DELIVERY_RETENTION_DAYS if older_than_days is None else older_than_days
-    old = WebhookDelivery.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).exclude(
-        status=WebhookDelivery.Status.PENDING
-    )
+    cutoff = timezone.now() - timedelta(days=days)
+    old = WebhookDelivery.objects.filter(created_at__lt=cutoff).exclude(status=WebhookDelivery.Status.PENDING)
     deliveries, attempts = WebhookDelivery._meta.db_table, WebhookAttempt._meta.db_table
-    total = 0
+    total, deadline = 0, time.monotonic() + PURGE_SECONDS
     while True:
         with transaction.atomic():
             ids = list(old.order_by("id").values_list("id", flat=True)[:PURGE_BATCH])
             with connection.cursor() as cursor:
-                cursor.execute(f"DELETE FROM {attempts} WHERE delivery_id = ANY(%s)", [ids])
-                cursor.execute(f"DELETE FROM {deliveries} WHERE id = ANY(%s)", [ids])
-        total += len(ids)
-        if len(ids) < PURGE_BATCH:
+                cursor.execute(
+                    f"DELETE FROM {deliveries} WHERE id = ANY(%s) AND status <> %s AND created_at < %s RETURNING id",
+                    [ids, WebhookDelivery.Status.PENDING, cutoff],
+                )
+                deleted = [row[0] for row in cursor.fetchall()]
+                cursor.execute(f"DELETE FROM {attempts} WHERE delivery_id = ANY(%s)", [deleted])
+        total += len(deleted)
+        if len(ids) < PURGE_BATCH or time.monotonic() > deadline:
             return total
 
 

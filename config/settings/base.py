@@ -206,6 +206,9 @@ STORAGES = {
 }
 
 vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+# One SMTP connection's time limit (Django's default is none: a silent mail server held a worker until the task's
+# time limit). E-mail is made and delivered by the `mail.*` tasks (apps/core/mail.py).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Beacon <noreply@localhost>")
 
 # --------------------------------------------------------------------------- API
@@ -337,6 +340,9 @@ CELERY_TASK_ROUTES = {"documents.*": INGESTION_ROUTE}
 # a customer's size) run on a queue of their own, one child in `make run` and compose: on `ingestion` a training
 # and a campaign held both its children and every upload waited for them.
 BULK_ROUTE = {"queue": "bulk"}
+# E-mail (invitations, password resets: SMTP conversations) on `ingestion` at the priority served first: not on
+# `celery`, whose single child the 5-second graph drain needs, nor on `bulk`, behind trainings of minutes.
+CELERY_TASK_ROUTES["mail.*"] = {"queue": "ingestion", "priority": 0}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "invitations-purge-expired": {

@@ -1,27 +1,32 @@
-"""Celery task: delivering the e-mails services rendered (apps/core/mail.py). On the default `celery` queue."""
+"""What the e-mail tasks share (apps/core/mail.py): their retries. The tasks live with their app's work:
+`mail.invitations` in workers/tasks/organizations.py, `mail.password_reset` in workers/tasks/users.py. Both are routed
+to the `ingestion` queue at the priority served first (CELERY_TASK_ROUTES["mail.*"]): the `celery` queue's single
+child must stay free for the 5-second graph drain (a 2,000-person invitation is 40 SMTP batches), and `bulk` holds
+trainings of minutes. Their arguments are ids or an address, never the message: the worker mints the secret it
+carries."""
 
-from celery import shared_task
+import random
 
-#: a mail server that cannot be reached is tried again after 30 s, 60 s, ... up to 10 minutes apart, 8 times
-#: (about half an hour in all); what is still unsent then is logged as lost.
+#: a mail server that cannot be reached is tried again after about 30 s, 60 s, ... at most 10 minutes apart,
+#: 8 times (about 45 minutes in all); what is still unsent then is logged as lost.
 MAIL_RETRIES = 8
+#: invitations per task (and per connection to the mail server)
+INVITATIONS_PER_TASK = 50
 
 
-@shared_task(name="mail.send", bind=True, ignore_result=True, max_retries=MAIL_RETRIES)
-def mail_send(self, messages: list[dict]) -> int:
-    """Send these rendered messages ([{to, subject, body}]) over one connection; returns how many went out.
+def _retry_countdown(retries: int) -> float:
+    """Exponential backoff with jitter, so tasks that failed together do not come back together."""
+    return min(600, 30 * 2**retries) * random.uniform(0.8, 1.2)
 
-    Acknowledged on receipt (not `acks_late`): a worker lost in the middle of a batch loses its rest rather than
-    sending the first ones twice; an invitation can be sent again by inviting again, a reset by asking again.
-    A message the server refuses is logged and dropped; the ones a lost connection left unsent are retried."""
-    from apps.core.mail import logger, mails_deliver
 
-    not_sent = mails_deliver(messages)
-    if not_sent:
-        if self.request.retries >= MAIL_RETRIES:
-            logger.error("mail server unreachable: %d message(s) lost after %d tries", len(not_sent), MAIL_RETRIES + 1)
-            return len(messages) - len(not_sent)
-        countdown = min(600, 30 * 2**self.request.retries)
-        shown = f"[{len(not_sent)} message(s): {not_sent[0]['subject']!r}]"
-        raise self.retry(args=[not_sent], countdown=countdown, argsrepr=shown)
-    return len(messages)
+def retry_or_give_up(task, *, left: bool, what: str, **retry) -> bool:
+    """For a task whose mail is not all sent (`left`): raise its retry with backoff and jitter, or, past
+    MAIL_RETRIES, log that `what` is lost and return False. True when nothing is left."""
+    from apps.core.mail import logger
+
+    if not left:
+        return True
+    if task.request.retries >= MAIL_RETRIES:
+        logger.error("mail server unreachable: %s not mailed after %d tries", what, MAIL_RETRIES + 1)
+        return False
+    raise task.retry(countdown=_retry_countdown(task.request.retries), **retry)

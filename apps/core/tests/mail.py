@@ -1,10 +1,11 @@
-"""Test helpers for e-mail (apps/core/mail.py): what the request handed to the `mail.send` task, and a real SMTP server.
+"""Test helpers for e-mail (apps/core/mail.py): the mail a test's requests asked for, and a real SMTP server.
 
-`MailSent` (the `mail_sent` fixture of the root conftest) is a live view, in publication order, of the messages
-published to the real Redis broker's `celery` list for `mail.send`, as the e-mails the worker will send
-(`django.core.mail.EmailMessage`: `.to`, `.subject`, `.body`); it behaves like Django's `mail.outbox` (len, index,
-iteration, `== []`), and the messages it saw are removed from the broker afterwards. No worker runs in the tests
-that use it; `apps/core/tests/test_mail.py` delivers through a real worker and a real SMTP server (`SmtpServer`).
+`MailSent` (the `mail_sent` fixture of the root conftest) behaves like Django's `mail.outbox` (len, index,
+iteration, `== []`) and is that outbox, after the `mail.*` tasks the test's requests published to the real Redis
+broker have been carried out: each time it is looked at, it takes those messages off the broker and runs the
+service each task calls (what the worker does: mint the token, render, deliver to the locmem backend). Mail a
+request delivered itself (the broker down) is in the outbox too. No worker runs in the tests that use it;
+`apps/core/tests/test_mail.py` delivers through a real worker and a real SMTP server (`SmtpServer`).
 """
 
 from __future__ import annotations
@@ -17,58 +18,73 @@ from dataclasses import dataclass, field
 import redis
 from aiosmtpd.controller import Controller
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core import mail
 
 from apps.core.tests.test_failsoft import closed_port
 
 # aiosmtpd logs every SMTP command at INFO
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
-#: the default queue's list in kombu's Redis transport (priority step 0)
-BROKER_LIST = "celery"
-TASK = "mail.send"
+#: the `ingestion` queue's list at the priority e-mail is sent with (0: the bare queue name)
+BROKER_LIST = "ingestion"
+
+
+def _invitations(organization_id: int, invitation_ids: list[int]) -> None:
+    from apps.organizations.services import invitations_mail_send
+
+    invitations_mail_send(organization_id=organization_id, invitation_ids=invitation_ids)
+
+
+def _password_reset(email: str) -> None:
+    from apps.users.services import password_reset_mail_send
+
+    password_reset_mail_send(email=email)
+
+
+#: each task's service, as its worker calls it
+SERVICES = {"mail.invitations": _invitations, "mail.password_reset": _password_reset}
 
 
 class MailSent:
     def __init__(self):
         self.client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        self.published: list[dict] = []  # {"task", "args"} of every task carried out, oldest first
         self.clear()  # an earlier test's leftovers are not this test's
 
     def _raw(self) -> list[bytes]:
-        return [raw for raw in self.client.lrange(BROKER_LIST, 0, -1) if json.loads(raw)["headers"]["task"] == TASK]
+        return [raw for raw in self.client.lrange(BROKER_LIST, 0, -1) if json.loads(raw)["headers"]["task"] in SERVICES]
 
-    def tasks(self) -> list[dict]:
-        """Each published `mail.send` task: {"messages": [...], "argsrepr": ...}, oldest first (kombu LPUSHes)."""
-        found = []
+    def deliver(self) -> list:
+        """Carry out the mail tasks published since the last look (oldest first: kombu LPUSHes); the outbox."""
         for raw in reversed(self._raw()):
+            self.client.lrem(BROKER_LIST, 0, raw)
             message = json.loads(raw)
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            found.append({"messages": args[0], "argsrepr": message["headers"]["argsrepr"]})
-        return found
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            EmailMessage(mail["subject"], mail["body"], settings.DEFAULT_FROM_EMAIL, [mail["to"]])
-            for task in self.tasks()
-            for mail in task["messages"]
-        ]
+            self.published.append({"task": message["headers"]["task"], "args": args})
+            SERVICES[message["headers"]["task"]](*args)
+        return mail.outbox
 
     def clear(self) -> None:
         for raw in self._raw():
             self.client.lrem(BROKER_LIST, 0, raw)
+        mail.outbox = []
+        self.published = []
 
     def __len__(self) -> int:
-        return len(self.messages())
+        return len(self.deliver())
 
     def __getitem__(self, index):
-        return self.messages()[index]
+        return self.deliver()[index]
 
     def __iter__(self):
-        return iter(self.messages())
+        return iter(list(self.deliver()))
 
     def __eq__(self, other) -> bool:
-        """Only `== []` means something (EmailMessage has no equality of its own)."""
-        return not self.messages() if isinstance(other, list) and not other else NotImplemented
+        """Only `== []` means something (EmailMessage has no equality of its own): compare anything else by its
+        fields (`[m.to for m in mail_sent]`)."""
+        if isinstance(other, list) and not other:
+            return not self.deliver()
+        raise TypeError("compare mail_sent with [] only; compare the messages' fields otherwise")
 
     __hash__ = None
 

@@ -3,7 +3,8 @@ embedding model (training, campaigns) are on `bulk`, never on the `ingestion` qu
 
 Coverage: the queues of `CELERY_TASK_ROUTES` and the default one are each consumed by one of devstack's worker
 commands and by one service of docker-compose.yml; `recommendations.train`, `outreach.generate` and `outreach.send`
-route to `bulk`, documents and catalog embeddings to `ingestion`, the graph drain and e-mail to the default queue.
+route to `bulk`, documents, catalog embeddings and e-mail (at the priority served first) to `ingestion`, the graph
+drain to the default queue.
 """
 
 from pathlib import Path
@@ -41,4 +42,6 @@ def test_long_jobs_without_the_model_run_on_bulk():
 
     assert queue("recommendations.train") == queue("outreach.generate") == queue("outreach.send") == "bulk"
     assert queue("documents.extract_chunk") == queue("progress.content_embed") == "ingestion"
-    assert queue("graph.sync_drain") == queue("mail.send") == "celery"
+    assert queue("mail.invitations") == queue("mail.password_reset") == "ingestion"
+    assert app.amqp.router.route({}, "mail.invitations")["priority"] == 0  # served first
+    assert queue("graph.sync_drain") == queue("webhooks.deliveries_purge") == "celery"

@@ -74,7 +74,7 @@ def world(db):
     owner_a = MembershipFactory(organization=org_a, role=Role.OWNER)
     owner_b = MembershipFactory(organization=org_b, role=Role.OWNER)
     member_b = MembershipFactory(organization=org_b, role=Role.MEMBER)
-    invitation_b, _ = invitation_create(organization=org_b, email="guest@example.com", role=Role.MEMBER, actor=owner_b)
+    invitation_b = invitation_create(organization=org_b, email="guest@example.com", role=Role.MEMBER, actor=owner_b)
     key_b, _ = api_key_for(org_b)
     Membership.objects.filter(pk=member_b.pk).update(external_id="crm-b")
     _, key_a = api_key_for(org_a)

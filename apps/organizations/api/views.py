@@ -347,7 +347,7 @@ class InvitationListCreateApi(OrganizationAPIView):
     def post(self, request, org_slug):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        invitation, _token = services.invitation_create(
+        invitation = services.invitation_create(
             organization=self.organization, actor=self.membership, **data.validated_data
         )
         return Response(InvitationOutputSerializer(invitation).data, status=status.HTTP_201_CREATED)

@@ -39,6 +39,7 @@ from apps.organizations.services import (
     api_key_authenticate,
     api_key_create,
     invitation_create,
+    invitation_token_issue,
     invitations_purge_expired,
     organization_create,
     plan_limit_check,
@@ -426,8 +427,9 @@ def test_invitations_wait_for_the_seats_before_they_lock_an_invitation():
 
     organization = OrganizationFactory(plan=plan("free"))
     owner = MembershipFactory(organization=organization, role=Role.OWNER)
-    invited, _ = invitation_create(organization=organization, email="x@example.com", role=Role.MEMBER, actor=owner)
-    accepted, token = invitation_create(organization=organization, email="y@example.com", role=Role.MEMBER, actor=owner)
+    invited = invitation_create(organization=organization, email="x@example.com", role=Role.MEMBER, actor=owner)
+    accepted = invitation_create(organization=organization, email="y@example.com", role=Role.MEMBER, actor=owner)
+    token = invitation_token_issue(invitation=accepted)
     calls = {
         "re-invite": (
             invited,
@@ -457,12 +459,12 @@ def test_invitations_in_one_call_follow_the_rules_of_one():
     organization = OrganizationFactory(plan=plan("free"))  # 5 members
     owner = MembershipFactory(organization=organization, role=Role.OWNER)
     member = MembershipFactory(organization=organization).user
-    old, _token = invitation_create(organization=organization, email="a@example.com", role=Role.MEMBER, actor=owner)
+    old = invitation_create(organization=organization, email="a@example.com", role=Role.MEMBER, actor=owner)
     made = invitations_create(
         organization=organization, emails=["A@example.com", "b@example.com"], role=Role.MEMBER, actor=owner
     )
-    assert [invitation.email for invitation, _token in made] == ["a@example.com", "b@example.com"]
-    assert all(invitation.pk and invitation.invited_by_id == owner.user_id for invitation, _token in made)
+    assert [invitation.email for invitation in made] == ["a@example.com", "b@example.com"]
+    assert all(invitation.pk and invitation.invited_by_id == owner.user_id for invitation in made)
     assert Invitation.objects.get(pk=old.pk).revoked_at is not None
     assert Invitation.objects.filter(organization=organization, revoked_at__isnull=True).count() == 2
     before = set(Invitation.objects.values_list("pk", "revoked_at"))

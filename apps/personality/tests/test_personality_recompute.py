@@ -136,6 +136,20 @@ def test_many_users_are_noted_in_a_round_trip_per_thousand(
     assert cache._cache.get_client().ttl(cache.make_and_validate_key(f"personality:new:{org}:10")) > 0
 
 
+def test_a_debounce_window_of_zero_lets_every_threshold_through(
+    organization, settings, queued, django_capture_on_commit_callbacks
+):
+    """PERSONALITY_RECOMPUTE_DEBOUNCE_SECONDS=0: no debounce (as cache.add with timeout 0 was), never an error."""
+    settings.PERSONALITY_RECOMPUTE_MIN_EVENTS = 2
+    settings.PERSONALITY_RECOMPUTE_DEBOUNCE_SECONDS = 0
+    org = organization.pk
+    note = personality_services.personality_evidence_note_many
+    with django_capture_on_commit_callbacks(execute=True):
+        assert note(organization_id=org, counts=[(1, 2), (2, 1)]) == [1]
+        assert note(organization_id=org, counts=[(1, 2), (2, 1)]) == [1, 2]
+    assert queued == [((org, 1), {"countdown": 0}), ((org, 1), {"countdown": 0}), ((org, 2), {"countdown": 0})]
+
+
 def test_noting_evidence_fails_open(organization, queued, django_capture_on_commit_callbacks):
     """Redis unreachable: nothing is enqueued, the outage is noted once, the caller sees no error (the beat sweep
     recompute_stale finds these users later)."""

@@ -4,7 +4,8 @@ keeps finished deliveries for WEBHOOK_DELIVERY_RETENTION_DAYS (apps/webhooks/ser
 Coverage: deleting an endpoint removes its deliveries and their attempts in the same number of queries for 2 as
 for 250 deliveries, and leaves the other endpoint's; the purge deletes finished (succeeded, failed) deliveries
 older than the retention with their attempts, in batches until none is left, and keeps pending ones whatever their
-age and recent ones whatever their status; the beat task runs it; a second run finds nothing.
+age and recent ones whatever their status; a run stops at its time budget and the next goes on; the beat task
+runs it; a second run finds nothing.
 """
 
 from datetime import timedelta
@@ -76,3 +77,13 @@ def test_the_beat_task_purges(organization, settings):
     assert webhook_deliveries_purge_task.apply().get() == 3
     assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == kept
     assert settings.CELERY_BEAT_SCHEDULE["webhook-deliveries-purge"]["task"] == webhook_deliveries_purge_task.name
+
+
+def test_a_purge_run_stops_at_its_time_budget_and_the_next_goes_on(organization, settings, monkeypatch):
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 30
+    monkeypatch.setattr(services, "PURGE_BATCH", 2)
+    monkeypatch.setattr(services, "PURGE_SECONDS", -1)  # spent after the first batch
+    endpoint = WebhookEndpointFactory(organization=organization)
+    deliveries(endpoint, 5, days_old=31)
+    assert [webhook_deliveries_purge() for _ in range(4)] == [2, 2, 1, 0]
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()

@@ -1,0 +1,21 @@
+"""Celery tasks of organizations (thin: ids in, one service call)."""
+
+from celery import shared_task
+
+from workers.tasks.mail import MAIL_RETRIES, retry_or_give_up
+
+#: invitations per task (and per connection to the mail server)
+INVITATIONS_PER_TASK = 50
+
+
+@shared_task(name="mail.invitations", bind=True, ignore_result=True, max_retries=MAIL_RETRIES)
+def invitations_mail_task(self, organization_id: int, invitation_ids: list[int]) -> int:
+    """Mail these invitations (each gets a fresh token, stored hashed, in its message); the ones the mail server
+    could not take are retried with new tokens; revoked, accepted or expired ones are skipped. Acknowledged on
+    receipt: a worker lost mid-batch loses its rest rather than mailing the first ones twice (invite again).
+    Returns how many went out."""
+    from apps.organizations.services import invitations_mail_send
+
+    sent, unsent = invitations_mail_send(organization_id=organization_id, invitation_ids=invitation_ids)
+    retry_or_give_up(self, left=bool(unsent), what=f"{len(unsent)} invitation(s)", args=[organization_id, unsent])
+    return sent
