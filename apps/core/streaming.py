@@ -25,15 +25,16 @@ def sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-class EventStreamResponse(StreamingHttpResponse):
-    """A streaming response that streams under ASGI too.
+class StreamingResponse(StreamingHttpResponse):
+    """A streaming response of a synchronous iterator that streams under ASGI too.
 
-    The events come from a synchronous generator (a chat turn reads the database and waits on the
-    model). Under WSGI Django iterates it as it is. Under ASGI Django's own fallback for a synchronous
-    iterator is `sync_to_async(list)`: the whole answer is collected before the first byte leaves, so
-    a stream would arrive in one piece at the end. Here each part is pulled on its own, in the
-    request's thread (`thread_sensitive`: the generator's database connection stays in one thread),
-    and sent as soon as it exists, while the event loop serves the other requests and streams.
+    The parts come from a synchronous generator (a chat turn reads the database and waits on the
+    model; an export reads its rows in batches). Under WSGI Django iterates it as it is. Under ASGI
+    Django's own fallback for a synchronous iterator is `sync_to_async(list)`: the whole answer is
+    collected before the first byte leaves, so a stream would arrive in one piece at the end. Here each
+    part is pulled on its own, in the request's thread (`thread_sensitive`: the generator's database
+    connection stays in one thread), and sent as soon as it exists, while the event loop serves the
+    other requests and streams.
     """
 
     async def __aiter__(self):
@@ -45,6 +46,10 @@ class EventStreamResponse(StreamingHttpResponse):
         step = sync_to_async(next, thread_sensitive=True)
         while (part := await step(parts, None)) is not None:
             yield part
+
+
+class EventStreamResponse(StreamingResponse):
+    """The response of server-sent events (sse_response)."""
 
 
 def database_connection_release() -> None:

@@ -138,7 +138,8 @@ BM25_B = 0.75
 BM25_HEADING_TF = 1.0
 BM25_NORM = BM25_K1 + 1
 
-SEARCH_SQL = """
+#: The question's terms and the candidate queries built from them, per text-search configuration (`params`).
+TERMS_SQL = """
 WITH configs AS (
     -- The text-search configurations of the bot's searchable chunks (one per language; the bot's own when
     -- it has none yet): the question is parsed with each, and each chunk is scored with its own's terms.
@@ -161,7 +162,8 @@ stats AS (
 ),
 idf AS (
     -- BM25 idf among the bot's chunks of the configuration; a term no chunk holds gets the largest idf (df = 0).
-    SELECT t.cfg, u.term, ln(1 + (greatest(st.n - coalesce(l.df, 0), 0) + 0.5) / (coalesce(l.df, 0) + 0.5)) AS idf
+    SELECT t.cfg, u.term, coalesce(l.df, 0) AS df,
+           ln(1 + (greatest(st.n - coalesce(l.df, 0), 0) + 0.5) / (coalesce(l.df, 0) + 0.5)) AS idf
     FROM terms t JOIN stats st ON st.cfg = t.cfg CROSS JOIN LATERAL unnest(t.terms) u(term)
     LEFT JOIN documents_lexemestat l ON l.bot_id = %(bot)s AND l.config = t.cfg AND l.lexeme = u.term
 ),
@@ -169,25 +171,70 @@ words AS (
     -- Each term as canonical tsquery text (plainto_tsquery never fails on odd characters), rarest first,
     -- so the candidate queries below keep the terms that discriminate.
     SELECT i.cfg, row_number() OVER (PARTITION BY i.cfg ORDER BY i.idf DESC, i.term) AS ord,
-           plainto_tsquery('simple', i.term)::text AS q
+           plainto_tsquery('simple', i.term)::text AS q, i.df
     FROM idf i
+),
+-- The lexical candidates are ranked one by one (ts_rank_cd reads each matching chunk), so they cost the number
+-- of chunks the candidate query matches. Pairs of the 8 rarest terms keep that small while the terms are rare;
+-- on a big bot a question of several common words ("change", "settings", "key", "team") made 21 pairs that
+-- matched 66,000 of 150,000 chunks (5.5 s). Each group of terms gets the number of chunks it should match
+-- (df(a) * df(b) / N, as if the terms were independent), and the groups are kept cheapest first while their
+-- total stays under the budget (SEARCH_LEXICAL_BUDGET; the cheapest group always); when even the cheapest pair
+-- is over it, triples of the rarest terms take the pairs' place. A small bot keeps every pair.
+pairs AS (
+    SELECT a.cfg, '(' || a.q || ' & ' || b.q || ')' AS q, a.df::float * b.df / greatest(st.n, 1) AS est
+    FROM words a JOIN words b ON b.cfg = a.cfg AND a.ord < b.ord AND b.ord <= 8 JOIN stats st ON st.cfg = a.cfg
+    WHERE a.q <> '' AND b.q <> ''
+),
+triples AS (
+    SELECT a.cfg, '(' || a.q || ' & ' || b.q || ' & ' || c.q || ')' AS q,
+           a.df::float * b.df / greatest(st.n, 1) * c.df / greatest(st.n, 1) AS est
+    FROM words a JOIN words b ON b.cfg = a.cfg AND a.ord < b.ord
+    JOIN words c ON c.cfg = a.cfg AND b.ord < c.ord AND c.ord <= 8 JOIN stats st ON st.cfg = a.cfg
+    WHERE a.q <> '' AND b.q <> '' AND c.q <> ''
+),
+pairs_fit AS (SELECT DISTINCT cfg FROM pairs WHERE est <= %(budget)s),
+groups AS (
+    SELECT p.cfg, p.q, p.est FROM pairs p
+    WHERE p.cfg IN (SELECT cfg FROM pairs_fit) OR p.cfg NOT IN (SELECT cfg FROM triples)
+    UNION ALL
+    SELECT t.cfg, t.q, t.est FROM triples t WHERE t.cfg NOT IN (SELECT cfg FROM pairs_fit)
+),
+groups_kept AS (
+    SELECT g.cfg, g.q
+    FROM (SELECT cfg, q, coalesce(sum(est) OVER (PARTITION BY cfg ORDER BY est, q
+                                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+          FROM groups) g
+    WHERE g.before < %(budget)s
+),
+-- The fallback's terms, rarest first, while their chunks (df) stay under the budget (the rarest always).
+any_kept AS (
+    SELECT w.cfg, w.q
+    FROM (SELECT cfg, q, coalesce(sum(df) OVER (PARTITION BY cfg ORDER BY ord
+                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+          FROM words WHERE q <> '' AND ord <= 12) w
+    WHERE w.before < %(budget)s
 ),
 params AS (
     SELECT t.cfg, t.terms,
            (SELECT sum(i.idf) FROM idf i WHERE i.cfg = t.cfg) AS idf_total,
-           -- any term: the fallback, since a natural-language question rarely has all its words in one passage
+           -- any term (the snippets mark them all)
            (SELECT string_agg('(' || w.q || ')', ' | ') FROM words w
             WHERE w.cfg = t.cfg AND w.q <> '' AND w.ord <= 12)::tsquery AS any_term,
-           -- at least two terms (or the only one): selective, so the GIN scan stays cheap on big bots
+           -- the fallback, since a natural-language question rarely has all its words in one passage
+           (SELECT string_agg('(' || w.q || ')', ' | ') FROM any_kept w WHERE w.cfg = t.cfg)::tsquery AS any_candidates,
+           -- groups of two (or three) terms, or the only one: selective, so the GIN scan stays cheap on big bots
            COALESCE(
-               (SELECT string_agg('(' || a.q || ' & ' || b.q || ')', ' | ')
-                FROM words a JOIN words b ON b.cfg = a.cfg AND a.ord < b.ord AND a.ord <= 8 AND b.ord <= 8
-                WHERE a.cfg = t.cfg AND a.q <> '' AND b.q <> ''),
-               (SELECT string_agg('(' || w.q || ')', ' | ') FROM words w
-                WHERE w.cfg = t.cfg AND w.q <> '' AND w.ord <= 12)
-           )::tsquery AS two_terms
+               (SELECT string_agg(g.q, ' | ') FROM groups_kept g WHERE g.cfg = t.cfg),
+               (SELECT string_agg('(' || w.q || ')', ' | ') FROM any_kept w WHERE w.cfg = t.cfg)
+           )::tsquery AS term_groups
     FROM terms t
-),
+)
+"""
+
+SEARCH_SQL = (
+    TERMS_SQL
+    + """,
 dense AS (
     SELECT e.chunk_id
     FROM documents_chunkembedding e
@@ -200,16 +247,16 @@ lexical AS (
     -- Per configuration: its chunks against the question parsed with it (one GIN scan per language).
     SELECT c.id AS chunk_id
     FROM params p JOIN documents_chunk c ON c.search_config = p.cfg
-    WHERE c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.two_terms
-    ORDER BY ts_rank_cd(c.search_vector, p.two_terms) DESC
+    WHERE c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.term_groups
+    ORDER BY ts_rank_cd(c.search_vector, p.term_groups) DESC
     LIMIT %(n)s
 ),
 lexical_any AS (
     SELECT c.id AS chunk_id
     FROM params p JOIN documents_chunk c ON c.search_config = p.cfg
     WHERE (SELECT count(*) FROM lexical) < %(k)s
-      AND c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.any_term
-    ORDER BY ts_rank_cd(c.search_vector, p.any_term) DESC
+      AND c.organization_id = %(org)s AND c.bot_id = %(bot)s AND c.searchable AND c.search_vector @@ p.any_candidates
+    ORDER BY ts_rank_cd(c.search_vector, p.any_candidates) DESC
     LIMIT %(n)s
 ),
 candidates AS (
@@ -259,6 +306,7 @@ JOIN documents_document d ON d.id = c.document_id
 LEFT JOIN params p ON p.cfg = c.search_config
 ORDER BY t.score DESC, c.id
 """
+)
 
 
 def bot_search_config(bot) -> str:
@@ -271,6 +319,30 @@ def _snippet(raw: str | None, text: str) -> str:
     """HTML-escaped snippet with <mark> around matched terms (safe to render as HTML)."""
     raw = raw if raw and MARK_START in raw else text[:240] + ("…" if len(text) > 240 else "")
     return html.escape(raw).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
+
+
+def _terms_params(*, bot, query: str) -> dict:
+    """The parameters of TERMS_SQL. The lexical side reads the question's subject: "tell me about", "explain" are
+    not search terms."""
+    subject = question_subject(query)
+    return {
+        "cfg": bot_search_config(bot),
+        "q": subject,
+        "q_by_cfg": json.dumps({config: without_question_words(subject, config) for config in QUESTION_WORDS}),
+        "bot": bot.pk,
+        "budget": settings.SEARCH_LEXICAL_BUDGET,
+    }
+
+
+def chunk_search_term_queries(*, bot, query: str) -> dict[str, tuple[str, str]]:
+    """The lexical candidate queries chunk_search runs for `query`, per text-search configuration:
+    {config: (term groups, fallback of single terms)} as tsquery text. For checks (tests, explaining a search)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            TERMS_SQL + "SELECT cfg, term_groups::text, any_candidates::text FROM params",
+            _terms_params(bot=bot, query=query),
+        )
+        return {cfg: (groups or "", any_candidates or "") for cfg, groups, any_candidates in cursor.fetchall()}
 
 
 def chunk_search(
@@ -297,12 +369,8 @@ def chunk_search(
     vector = embedder.encode([query])[0] if vector is None else vector
     n = max(candidates, k * 4)
     sql = SEARCH_SQL.format(dims=int(embedder.dimensions))
-    # The lexical side reads the question's subject: "tell me about", "explain" are not search terms.
-    subject = question_subject(query)
     params = {
-        "cfg": bot_search_config(bot),
-        "q": subject,
-        "q_by_cfg": json.dumps({config: without_question_words(subject, config) for config in QUESTION_WORDS}),
+        **_terms_params(bot=bot, query=query),
         "model": embedder.name,
         "org": organization.pk,
         "bot": bot.pk,

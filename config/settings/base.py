@@ -456,6 +456,9 @@ CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
 SEARCH_TEXT_CONFIG = env("SEARCH_TEXT_CONFIG", default="english")
 # HNSW candidate list size at query time (pgvector's hnsw.ef_search): higher = better recall, slower.
 SEARCH_HNSW_EF_SEARCH = env.int("SEARCH_HNSW_EF_SEARCH", default=150)
+# About how many chunks the lexical candidate query of a search may match (each is ranked): groups of the
+# question's rarer terms are kept while their estimated matches stay under it (apps/documents/selectors.py).
+SEARCH_LEXICAL_BUDGET = env.int("SEARCH_LEXICAL_BUDGET", default=10000)
 # Calibrated refusal (docs/refusal.md): the share of out-of-domain questions a calibrated bot may
 # still answer, the cut-off of a bot never calibrated, the range a calibrated cut-off is clipped to,
 # how many synthetic in-domain questions a run samples, the cosine above which a general question

@@ -10,7 +10,6 @@ import io
 import json
 
 from django.db import transaction
-from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -23,7 +22,7 @@ from apps.conversations.api.streaming import EVENT_STREAM_SCHEMA
 from apps.conversations.models import Conversation, Message
 from apps.core.pagination import paginate, paginated_schema
 from apps.core.serializers import QuerySerializer
-from apps.core.streaming import EventStreamRenderer, sse_response
+from apps.core.streaming import EventStreamRenderer, StreamingResponse, sse_response
 from apps.organizations.models import Role
 
 
@@ -198,36 +197,50 @@ EXPORT_FIELDS = [
 ]  # fmt: skip
 
 
-def _export_rows(messages):
-    for message in messages:
-        conversation = message.conversation
-        yield {
-            "conversation_id": conversation.pk,
-            "channel": conversation.channel,
-            "user": conversation.user.email if conversation.user else "",
-            "visitor_id": conversation.visitor_id,
-            "message_id": message.pk,
-            "role": message.role,
-            "status": message.status,
-            "content": message.content,
-            "citations": message.citations,
-            "model": message.model,
-            "prompt_tokens": message.prompt_tokens,
-            "completion_tokens": message.completion_tokens,
-            "latency_ms": message.latency_ms,
-            "feedback": message.feedback,
-            "feedback_comment": message.feedback_comment,
-            "created_at": message.created_at.isoformat(),
-        }
+#: Messages read per round trip (a server-side cursor) and written per part of the streamed export.
+EXPORT_BATCH = 1000
+
+_EXPORT_COLUMNS = {
+    "conversation_id": "conversation_id",
+    "channel": "conversation__channel",
+    "user": "conversation__user__email",
+    "visitor_id": "conversation__visitor_id",
+    "message_id": "id",
+    **{field: field for field in EXPORT_FIELDS[5:]},
+}
 
 
-def export_response(messages, export_format: str, filename: str) -> HttpResponse:
-    rows = list(_export_rows(messages))
-    if export_format == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
-        writer.writeheader()
-        for row in rows:
+def _export_batches(messages):
+    """The export's rows in lists of EXPORT_BATCH, read as they are sent: an export of a whole bot (100,000
+    messages) was built in memory before its first byte (18 s, 71 MB of JSON in the web process)."""
+    batch = []
+    for values in messages.values_list(*_EXPORT_COLUMNS.values()).iterator(chunk_size=EXPORT_BATCH):
+        row = dict(zip(_EXPORT_COLUMNS, values, strict=True))
+        row["user"] = row["user"] or ""
+        row["created_at"] = row["created_at"].isoformat()
+        batch.append(row)
+        if len(batch) == EXPORT_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _export_json(messages):
+    yield '{"messages": ['
+    separator = ""
+    for batch in _export_batches(messages):
+        yield separator + ", ".join(json.dumps(row, default=str) for row in batch)
+        separator = ", "
+    yield "]}"
+
+
+def _export_csv(messages):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for batch in _export_batches(messages):
+        for row in batch:
             # Cells starting with = + - @ tab or CR are neutralised so spreadsheets never run them as formulas.
             writer.writerow(
                 {
@@ -235,9 +248,19 @@ def export_response(messages, export_format: str, filename: str) -> HttpResponse
                     for k, v in {**row, "citations": json.dumps(row["citations"])}.items()
                 }
             )
-        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
+
+
+def export_response(messages, export_format: str, filename: str) -> StreamingResponse:
+    """The messages as JSON or CSV, streamed: read and written a batch at a time (the rows are read after the view
+    returned, outside its transaction: a server-side cursor WITH HOLD)."""
+    if export_format == "csv":
+        response = StreamingResponse(_export_csv(messages), content_type="text/csv; charset=utf-8")
     else:
-        response = HttpResponse(json.dumps({"messages": rows}, default=str), content_type="application/json")
+        response = StreamingResponse(_export_json(messages), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}.{export_format}"'
     return response
 
