@@ -280,21 +280,26 @@ def test_api_key_batch_needs_users(organization, member, item):
     assert body["results"][0]["reason"] == "user or user_external_id is required."
 
 
+def view_events(n: int, prefix: str, *, users: int | None = None) -> list[dict]:
+    """`n` view events of item sku-1 by members u0, u1, ... (cycling through `users` of them when given)."""
+    return [
+        {
+            "idempotency_key": f"{prefix}{i}",
+            "kind": "view",
+            "item_external_id": "sku-1",
+            "user_external_id": f"u{i % users if users else i}",
+        }
+        for i in range(n)
+    ]
+
+
 def test_batch_query_count_is_constant(organization, admin_user, item):
     """10 or 500 events: the same number of queries (users, items and rows in bulk)."""
     users = [MembershipFactory(organization=organization, external_id=f"u{i}").user for i in range(5)]
     client = client_for(admin_user)
 
     def queries(n: int, prefix: str) -> int:
-        events = [
-            {
-                "idempotency_key": f"{prefix}{i}",
-                "kind": "view",
-                "item_external_id": "sku-1",
-                "user_external_id": f"u{i % 5}",
-            }
-            for i in range(n)
-        ]
+        events = view_events(n, prefix, users=5)
         with CaptureQueriesContext(connection) as context:
             assert client.post(batch_url(organization), {"events": events}, format="json").json()["created"] == n
         return len(context.captured_queries)
@@ -317,15 +322,7 @@ def test_batch_redis_round_trips_do_not_grow_with_its_users(
         return [cache.get(f"rec:v:u:{organization.pk}:{user.pk}") for user in users]
 
     def round_trips(n: int, prefix: str) -> int:
-        events = [
-            {
-                "idempotency_key": f"{prefix}{i}",
-                "kind": "view",
-                "item_external_id": "sku-1",
-                "user_external_id": f"u{i}",
-            }
-            for i in range(n)
-        ]
+        events = view_events(n, prefix)
         before = redis_round_trips()
         with django_capture_on_commit_callbacks(execute=True):
             assert client.post(batch_url(organization), {"events": events}, format="json").json()["created"] == n
