@@ -118,10 +118,9 @@ class MemberInterestsApi(OrganizationAPIView):
     write_role = Role.MEMBER  # members write their own (checked below); others need to see all members
 
     def _membership(self, membership_id):
-        membership = membership_get(organization=self.organization, membership_id=membership_id)
+        # Another member's id is 404 to a plain member, as in the member list (no oracle of who is a member).
+        membership = membership_get(organization=self.organization, membership_id=membership_id, own_user=self.own_user)
         own = self.api_key is None and membership.user_id == self.request.user.pk
-        if not own and not self.sees_all_members:
-            raise PermissionDenied("Members can read and change only their own interests.")
         return membership, own
 
     @extend_schema(operation_id="member_interests", responses=InterestsOutputSerializer, tags=TAGS)

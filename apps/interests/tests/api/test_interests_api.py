@@ -67,12 +67,13 @@ def test_admin_put_writes_synced_and_keeps_stated(organization, member, admin_us
 
 
 def test_members_only_see_and_change_their_own(organization, member, admin_user):
-    """403 on someone else's interests; their own through members/{id} is stated."""
+    """404 on someone else's interests (another member is not theirs to see, as in the member list); their own
+    through members/{id} is stated."""
     client = client_for(member)
     other = Membership.objects.get(organization=organization, user=admin_user)
     own = Membership.objects.get(organization=organization, user=member)
-    assert client.get(member_url(organization, other)).status_code == 403
-    assert client.put(member_url(organization, other), {"interests": []}, format="json").status_code == 403
+    assert client.get(member_url(organization, other)).status_code == 404
+    assert client.put(member_url(organization, other), {"interests": []}, format="json").status_code == 404
     response = client.put(member_url(organization, own), {"interests": ["mine"]}, format="json")
     assert response.status_code == 200
     assert summary(response.json()) == [("general", "mine", 1.0, ["stated"])]
