@@ -41,10 +41,17 @@ def web_command(*, host: str, port: int, reload: bool = False) -> list[str]:
     return command
 
 
+def bulk_concurrency() -> int:
+    """Children of the `bulk` worker (CELERY_BULK_CONCURRENCY, default 1): trainings and campaigns of several
+    organizations run one after another with one; more run side by side, each taking a core while it runs."""
+    return max(1, int(os.environ.get("CELERY_BULK_CONCURRENCY", "1")))
+
+
 def worker_commands(*, concurrency: int, loglevel: str = "info") -> dict[str, list[str]]:
     """Three workers: `worker` for the `ingestion` queue (documents, embeddings, personality; `concurrency`
     children), `worker-light` for the `celery` queue (graph drain, sweeps, housekeeping, e-mail; one child) and
-    `worker-bulk` for the `bulk` queue (recommendation training, campaign generation and sending; one child).
+    `worker-bulk` for the `bulk` queue (recommendation training, campaign generation and sending;
+    `CELERY_BULK_CONCURRENCY` children, one by default).
     With one worker on both queues, two long ingestion tasks held both children and every 5-second graph drain
     expired unrun: after a 1,000,000-event import the outbox stopped moving while personality recomputes ran
     (benchmarks/realistic_import.py). With training and campaigns on `ingestion`, a training and a campaign held
@@ -53,7 +60,7 @@ def worker_commands(*, concurrency: int, loglevel: str = "info") -> dict[str, li
     return {
         "worker": [*celery, f"--concurrency={concurrency}", "-n", "dev@%h", "-Q", "ingestion"],
         "worker-light": [*celery, "--concurrency=1", "-n", "light@%h", "-Q", "celery"],
-        "worker-bulk": [*celery, "--concurrency=1", "-n", "bulk@%h", "-Q", "bulk"],
+        "worker-bulk": [*celery, f"--concurrency={bulk_concurrency()}", "-n", "bulk@%h", "-Q", "bulk"],
     }
 
 
