@@ -15,8 +15,8 @@ from workers.tasks import maintenance
 def test_invitations_purge_expired_task(db):
     """Invitations expired past the cutoff are deleted; fresh ones stay; a rerun deletes nothing."""
     owner = MembershipFactory(role=Role.OWNER)
-    old, _ = invitation_create(organization=owner.organization, email="old@example.com", role="member", actor=owner)
-    fresh, _ = invitation_create(organization=owner.organization, email="new@example.com", role="member", actor=owner)
+    old = invitation_create(organization=owner.organization, email="old@example.com", role="member", actor=owner)
+    fresh = invitation_create(organization=owner.organization, email="new@example.com", role="member", actor=owner)
     Invitation.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(days=40))
     assert maintenance.invitations_purge_expired(30) == 1
     assert list(Invitation.objects.values_list("pk", flat=True)) == [fresh.pk]
