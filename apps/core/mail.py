@@ -1,14 +1,15 @@
 """E-mail shared by the apps (invitations, password resets): made and delivered by a worker, never in the request.
 
-A service that sends mail publishes a task with ids or an address on commit (`mail_enqueue_on_commit`); the task
-(workers/tasks/mail.py: `mail.invitations`, `mail.password_reset`, served first on the `ingestion` queue) calls
-the app's service, which mints the secret the message carries (an invitation token, a reset token), renders it and
-delivers it with `mails_deliver`. So the request never waits for the mail server (a sync inviting 2,000 people
-does not hold its response for 2,000 SMTP conversations), a password reset does the same work in the request
-whether the address has an account or not (its response time tells nothing), and no secret travels through the
-broker or lies in Redis. When the broker cannot take the task (an outage, apps.core.tasks), the service runs in the
-request instead, as before, rather than losing the mail. A mail failure never undoes the change that asked for
-it: it is logged; what the server could not take now is retried by the task.
+A service that sends mail publishes a task with ids or an address (`mail.invitations` on commit,
+`mail.password_reset` at once; workers/tasks/mail.py, on the `ingestion` queue with the continuations); the task
+calls the app's service, which makes the secret the message carries (an invitation token derived from the row and
+the SECRET_KEY, a reset token), renders it and delivers it with `mails_deliver`. So the request never waits for the
+mail server (a sync inviting 2,000 people does not hold its response for 2,000 SMTP conversations), a password
+reset does the same work in the request whether the address has an account or not (its response time tells
+nothing), and no secret travels through the broker or lies in Redis. When the broker cannot take the task, an
+invitation waits for the hourly recovery sweep (`invitations_mail_recover`: pending and not yet mailed) and a
+reset answers 503 (nothing was written; the person asks again). A mail failure never undoes the change that asked
+for it: it is logged; what the server could not take now is retried by the task.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
 from django.template.loader import render_to_string
 
 logger = logging.getLogger(__name__)
@@ -36,22 +36,11 @@ class Mail:
         return cls(to=to, subject=subject, body=render_to_string(template, context))
 
 
-def mail_enqueue_on_commit(task, *args, fallback: Callable[[], object]) -> None:
-    """Publish `task(*args)` once the transaction commits; when the broker cannot take it, run `fallback` (the
-    task's service, one attempt) in the request instead of losing the mail."""
-    from apps.core.tasks import enqueue_now
-
-    def publish():
-        if not enqueue_now(task, *args):
-            fallback()
-
-    transaction.on_commit(publish, robust=True)
-
-
-def mails_deliver(mails: list[Mail]) -> list[int]:
+def mails_deliver(mails: list[Mail], *, still_wanted: Callable[[int], bool] | None = None) -> list[int]:
     """Send `mails` over one connection. Returns the positions of those not sent because the mail server could not
-    be reached, dropped the connection or answered "try again later" (4xx): worth trying again. A message the
-    server refuses for good (5xx: a bad recipient, a message it rejects) is logged and dropped."""
+    be reached, dropped the connection, refused the sender or answered "try again later" (4xx): worth trying
+    again. A message the server refuses for good (5xx for its recipient or its content) is logged and dropped.
+    `still_wanted(position)`, when given, is asked right before each message goes (False: skipped)."""
     if not mails:
         return []
     connection = get_connection()
@@ -62,6 +51,8 @@ def mails_deliver(mails: list[Mail]) -> list[int]:
         return list(range(len(mails)))
     try:
         for index, mail in enumerate(mails):
+            if still_wanted is not None and not still_wanted(index):
+                continue
             message = EmailMessage(
                 mail.subject, mail.body, settings.DEFAULT_FROM_EMAIL, [mail.to], connection=connection
             )
@@ -84,9 +75,13 @@ def mails_deliver(mails: list[Mail]) -> list[int]:
 
 
 def _refused_for_good(exc: OSError) -> bool:
-    """The server answered with a permanent (5xx) refusal; a 4xx answer or a network error is worth retrying."""
+    """The server answered with a permanent (5xx) refusal of this message; a 4xx answer, a network error or a
+    refusal of the sender or of the session (authentication, relaying: every message would meet it) is worth
+    retrying with the rest of the batch."""
     import smtplib
 
+    if isinstance(exc, (smtplib.SMTPSenderRefused, smtplib.SMTPAuthenticationError, smtplib.SMTPHeloError)):
+        return False
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _message in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):

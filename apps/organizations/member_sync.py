@@ -43,7 +43,7 @@ PROFILE_FIELDS = ("full_name", "interests")
 SYNCED_USER_FIELDS = ["email", *PROFILE_FIELDS]
 
 INVITED_NOTE = (
-    "An invitation was sent to this address; the person joins when they accept it. The external_id cannot be "
+    "An invitation is being e-mailed to this address; the person joins when they accept it. The external_id cannot be "
     "attached before then: send this row again after they accept."
 )
 STILL_INVITED_NOTE = (

@@ -101,7 +101,8 @@ class Invitation(TimeStampedModel):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(max_length=254)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
-    # Only the token's SHA-256 is stored; the token itself travels in the e-mail.
+    # Only the token's SHA-256 is stored; the token itself travels in the e-mail (derived from the row and the
+    # SECRET_KEY when the e-mail is made: services.invitation_token).
     token_hash = models.CharField(max_length=64, unique=True)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -112,6 +113,9 @@ class Invitation(TimeStampedModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # When its e-mail was handed to the mail server (or refused for good by it): a pending invitation still
+    # without it an hour after its creation is published again (`invitations_mail_recover`).
+    mailed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -13,12 +13,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.text import slugify
 from rest_framework.exceptions import AuthenticationFailed
 
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.locks import transaction_lock
-from apps.core.mail import Mail, mail_enqueue_on_commit, mails_deliver
+from apps.core.mail import Mail, mails_deliver
+from apps.core.tasks import enqueue_now
 from apps.organizations.events import members_changed_send, plan_limit_reached_send
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
 from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix
@@ -182,8 +184,8 @@ def _member_count(organization: Organization) -> int:
 
 
 def _invitation_new(*, organization: Organization, email: str, role: str, actor: Membership | None) -> Invitation:
-    """An unsaved invitation of `email` (normalised). Its token is minted when it is mailed (`invitation_token_issue`,
-    in the worker): until then the stored hash is of a token nobody holds."""
+    """An unsaved invitation of `email` (normalised). Its `token_hash` is a placeholder until the row has its id and
+    creation time, from which its token is derived (`invitation_token`)."""
     return Invitation(
         organization=organization,
         email=email,
@@ -194,62 +196,95 @@ def _invitation_new(*, organization: Organization, email: str, role: str, actor:
     )
 
 
-def invitation_token_issue(*, invitation: Invitation) -> str | None:
-    """A new token for a pending invitation (shown once: the e-mail carries it; stored hashed), replacing any earlier
-    one; None when the invitation is no longer pending (revoked, accepted, expired)."""
-    token = secrets.token_urlsafe(32)
-    updated = Invitation.objects.filter(
-        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).update(token_hash=hash_secret(token), updated_at=timezone.now())
-    return token if updated else None
+def invitation_token(*, invitation: Invitation) -> str:
+    """The invitation's token: an HMAC (SECRET_KEY) of its id, address and creation time, so the worker that mails
+    it makes the same token the request stored the hash of, however many times it is mailed (a duplicated or
+    retried task, a sweep), and no token is ever stored, published or returned. A new SECRET_KEY (without it in
+    SECRET_KEY_FALLBACKS) voids the open invitations, as it voids password reset links."""
+    created = int(invitation.created_at.timestamp() * 1_000_000)
+    return salted_hmac(
+        "beacon.organizations.invitation", f"{invitation.pk}:{invitation.email}:{created}", algorithm="sha256"
+    ).hexdigest()
+
+
+def _invitation_pending(invitation_id: int) -> bool:
+    return Invitation.objects.filter(
+        pk=invitation_id, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).exists()
 
 
 def invitations_mail_send(*, organization_id: int, invitation_ids: list[int]) -> tuple[int, list[int]]:
-    """Mail these invitations of the organization, each with a fresh token, over one connection (the
-    `mail.invitations` task, or the request when the broker is down). Returns (how many went out, the ids the mail
-    server could not take now: worth trying again, with new tokens). Invitations no longer pending are skipped."""
+    """Mail these invitations of the organization over one connection (the `mail.invitations` task). Each is read
+    again right before its message goes, so one revoked, accepted or expired meanwhile is not mailed. Marks the
+    ones handed to the mail server (or refused by it for good) `mailed_at`. Returns (how many went out, the ids the
+    mail server could not take now: worth trying again)."""
     invitations = list(
-        Invitation.objects.filter(organization_id=organization_id, pk__in=invitation_ids)
+        Invitation.objects.filter(organization_id=organization_id, pk__in=invitation_ids, mailed_at__isnull=True)
         .select_related("organization", "invited_by")
         .order_by("pk")
     )
-    mailed: list[Invitation] = []
-    mails: list[Mail] = []
-    for invitation in invitations:
-        token = invitation_token_issue(invitation=invitation)
-        if token is None:
-            continue
-        organization = invitation.organization
-        mailed.append(invitation)
-        mails.append(
-            Mail.render(
-                to=invitation.email,
-                subject=f"You are invited to {organization.name} on Beacon",
-                template="emails/invitation.txt",
-                context={
-                    "organization": organization,
-                    "invitation": invitation,
-                    "inviter": invitation.invited_by,
-                    "token": token,
-                    "accept_url": _public_url("/api/v1/invitations/accept/"),
-                },
-            )
+    mails = [
+        Mail.render(
+            to=invitation.email,
+            subject=f"You are invited to {invitation.organization.name} on Beacon",
+            template="emails/invitation.txt",
+            context={
+                "organization": invitation.organization,
+                "invitation": invitation,
+                "inviter": invitation.invited_by,
+                "token": invitation_token(invitation=invitation),
+                "accept_url": _public_url("/api/v1/invitations/accept/"),
+            },
         )
-    unsent = [mailed[index].pk for index in mails_deliver(mails)]
-    return len(mails) - len(unsent), unsent
+        for invitation in invitations
+    ]
+    skipped: list[int] = []
+
+    def still_wanted(index: int) -> bool:
+        if _invitation_pending(invitations[index].pk):
+            return True
+        skipped.append(index)
+        return False
+
+    unsent = mails_deliver(mails, still_wanted=still_wanted)
+    done = [invitation.pk for index, invitation in enumerate(invitations) if index not in unsent]
+    Invitation.objects.filter(pk__in=done).update(mailed_at=timezone.now())
+    return len(mails) - len(unsent) - len(skipped), [invitations[index].pk for index in unsent]
 
 
-def _invitations_mail_on_commit(*, organization_id: int, invitation_ids: list[int]) -> None:
+def invitations_mail_publish(*, organization_id: int, invitation_ids: list[int]) -> bool:
+    """Publish `mail.invitations` for these invitations, INVITATIONS_PER_TASK to a task; False when the broker did
+    not take them all (the recovery sweep publishes them again later)."""
     from workers.tasks.organizations import INVITATIONS_PER_TASK, invitations_mail_task
 
+    published = True
     for start in range(0, len(invitation_ids), INVITATIONS_PER_TASK):
         batch = invitation_ids[start : start + INVITATIONS_PER_TASK]
-        mail_enqueue_on_commit(
-            invitations_mail_task,
-            organization_id,
-            batch,
-            fallback=functools.partial(invitations_mail_send, organization_id=organization_id, invitation_ids=batch),
+        published = enqueue_now(invitations_mail_task, organization_id, batch) and published
+    return published
+
+
+def invitations_mail_recover(*, older_than: timedelta = timedelta(hours=1)) -> int:
+    """Beat (`maintenance.invitations_mail_recover`): publish again the pending invitations still not mailed an hour
+    after their creation (their publish was lost, or the mail server stayed down past the task's retries). Returns
+    how many were published. A duplicate is harmless: the token is the same (`invitation_token`)."""
+    waiting = (
+        Invitation.objects.filter(
+            mailed_at__isnull=True,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            created_at__lt=timezone.now() - older_than,
         )
+        .order_by("organization_id", "pk")
+        .values_list("organization_id", "pk")
+    )
+    by_organization: dict[int, list[int]] = {}
+    for organization_id, invitation_id in waiting:
+        by_organization.setdefault(organization_id, []).append(invitation_id)
+    for organization_id, ids in by_organization.items():
+        invitations_mail_publish(organization_id=organization_id, invitation_ids=ids)
+    return sum(len(ids) for ids in by_organization.values())
 
 
 def invitation_create(*, organization: Organization, email: str, role: str, actor: Membership | None) -> Invitation:
@@ -269,8 +304,8 @@ def invitations_create(
     The rules of one invitation, checked for the whole batch in a constant number of queries: none may already be
     a member (409-style ApplicationError naming them), open invitations of these addresses are replaced, and the
     plan's member limit must hold them all (nothing is created otherwise). One e-mail each, made and delivered by
-    a worker after commit (`mail.invitations`, apps/core/mail.py: the token is minted there, never in the
-    request or the broker). A sync of 2,000 such rows in an organization of 20,000 members took 23.8 s one
+    a worker after commit (`mail.invitations`, apps/core/mail.py: the token is derived there, never stored,
+    published or returned). A sync of 2,000 such rows in an organization of 20,000 members took 23.8 s one
     invitation at a time (two COUNTs of the organization's members and invitations per row)."""
     emails = [User.objects.normalize_email(email).lower() for email in emails]
     if len(set(emails)) != len(emails):
@@ -297,7 +332,13 @@ def invitations_create(
     plan_limit_check(organization=organization, limit="max_members", used=used, adding=len(emails))
     made = [_invitation_new(organization=organization, email=email, role=role, actor=actor) for email in emails]
     Invitation.objects.bulk_create(made, batch_size=1000)
-    _invitations_mail_on_commit(organization_id=organization.pk, invitation_ids=[invitation.pk for invitation in made])
+    for invitation in made:  # the hash of the token derived from the saved row
+        invitation.token_hash = hash_secret(invitation_token(invitation=invitation))
+    Invitation.objects.bulk_update(made, ["token_hash"], batch_size=1000)
+    ids = [invitation.pk for invitation in made]
+    transaction.on_commit(
+        functools.partial(invitations_mail_publish, organization_id=organization.pk, invitation_ids=ids), robust=True
+    )
     return made
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -16,8 +14,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apps.core.exceptions import ApplicationError
-from apps.core.mail import Mail, mail_enqueue_on_commit, mails_deliver
+from apps.core.exceptions import ApplicationError, service_unavailable
+from apps.core.mail import Mail, mails_deliver
 from apps.users.events import user_profile_changed_send
 
 User = get_user_model()
@@ -95,17 +93,19 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
 def password_reset_request(*, email: str) -> None:
     """E-mail a reset link if an active account exists. Says nothing either way (no enumeration): the request only
     publishes `mail.password_reset` with the address, whether an account has it or not, so its response time does not
-    tell either; the worker looks the account up, mints the token and sends (apps/core/mail.py)."""
+    tell either; the worker looks the account up, makes the token and sends (apps/core/mail.py). The broker down:
+    503 (ServiceUnavailable), for any address alike; nothing was written, the person asks again."""
+    from apps.core.tasks import enqueue_now
     from workers.tasks.users import password_reset_mail_task
 
-    mail_enqueue_on_commit(
-        password_reset_mail_task, email, fallback=functools.partial(password_reset_mail_send, email=email)
-    )
+    if not enqueue_now(password_reset_mail_task, email):
+        raise service_unavailable("broker")
 
 
 def password_reset_mail_send(*, email: str) -> bool | None:
-    """Mail a reset link to the active account with this address: True when it went out, False when there is no
-    such account (nothing to send), None when the mail server could not take it now (worth trying again)."""
+    """Mail a reset link to the active account with this address: True when the mail server took it (or refused it
+    for good: logged), False when there is no such account (nothing to send), None when the mail server could not
+    take it now (worth trying again)."""
     user = User.objects.filter(email__iexact=email, is_active=True).first()
     if user is None:
         return False

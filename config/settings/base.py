@@ -340,11 +340,17 @@ CELERY_TASK_ROUTES = {"documents.*": INGESTION_ROUTE}
 # a customer's size) run on a queue of their own, one child in `make run` and compose: on `ingestion` a training
 # and a campaign held both its children and every upload waited for them.
 BULK_ROUTE = {"queue": "bulk"}
-# E-mail (invitations, password resets: SMTP conversations) on `ingestion` at the priority served first: not on
-# `celery`, whose single child the 5-second graph drain needs, nor on `bulk`, behind trainings of minutes.
+# E-mail (invitations, password resets: SMTP conversations) on `ingestion` at the continuations' priority (taken
+# before waiting extractions): not on `celery`, whose single child the 5-second graph drain needs, nor on `bulk`,
+# behind trainings of minutes.
 CELERY_TASK_ROUTES["mail.*"] = {"queue": "ingestion", "priority": 0}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
+    "invitations-mail-recover": {
+        "task": "maintenance.invitations_mail_recover",
+        "schedule": timedelta(minutes=30),
+        "options": {"expires": 30 * 60},
+    },
     "invitations-purge-expired": {
         "task": "maintenance.invitations_purge_expired",
         "schedule": timedelta(hours=6),

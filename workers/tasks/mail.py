@@ -1,17 +1,15 @@
 """What the e-mail tasks share (apps/core/mail.py): their retries. The tasks live with their app's work:
 `mail.invitations` in workers/tasks/organizations.py, `mail.password_reset` in workers/tasks/users.py. Both are routed
-to the `ingestion` queue at the priority served first (CELERY_TASK_ROUTES["mail.*"]): the `celery` queue's single
-child must stay free for the 5-second graph drain (a 2,000-person invitation is 40 SMTP batches), and `bulk` holds
-trainings of minutes. Their arguments are ids or an address, never the message: the worker mints the secret it
-carries."""
+to the `ingestion` queue at the priority of the continuations (CELERY_TASK_ROUTES["mail.*"]: taken before waiting
+extractions, in order with the embed and finalize stages): the `celery` queue's single child must stay free for the
+5-second graph drain (a 2,000-person invitation is 40 SMTP batches), and `bulk` holds trainings of minutes. Their
+arguments are ids or an address, never the message: the worker makes the secret it carries."""
 
 import random
 
 #: a mail server that cannot be reached is tried again after about 30 s, 60 s, ... at most 10 minutes apart,
 #: 8 times (about 45 minutes in all); what is still unsent then is logged as lost.
 MAIL_RETRIES = 8
-#: invitations per task (and per connection to the mail server)
-INVITATIONS_PER_TASK = 50
 
 
 def _retry_countdown(retries: int) -> float:

@@ -11,6 +11,15 @@ def invitations_purge_expired(older_than_days: int = 30) -> int:
     return purge(older_than_days=older_than_days)
 
 
+@shared_task(name="maintenance.invitations_mail_recover", ignore_result=True)
+def invitations_mail_recover() -> int:
+    """Publish again the pending invitations not yet mailed an hour after their creation (a lost publish, a mail
+    server down past the task's retries). Idempotent: a duplicate mails the same token."""
+    from apps.organizations.services import invitations_mail_recover as recover
+
+    return recover()
+
+
 @shared_task(name="maintenance.jwt_flush_expired", ignore_result=True)
 def jwt_flush_expired() -> None:
     """Drop expired outstanding/blacklisted refresh tokens. Idempotent."""

@@ -10,10 +10,10 @@ INVITATIONS_PER_TASK = 50
 
 @shared_task(name="mail.invitations", bind=True, ignore_result=True, max_retries=MAIL_RETRIES)
 def invitations_mail_task(self, organization_id: int, invitation_ids: list[int]) -> int:
-    """Mail these invitations (each gets a fresh token, stored hashed, in its message); the ones the mail server
-    could not take are retried with new tokens; revoked, accepted or expired ones are skipped. Acknowledged on
-    receipt: a worker lost mid-batch loses its rest rather than mailing the first ones twice (invite again).
-    Returns how many went out."""
+    """Mail these invitations (the token each message carries is derived from its row: the same at every retry);
+    the ones the mail server could not take are retried; revoked, accepted or expired ones are skipped. Acked as
+    it starts (not `acks_late`): a worker lost mid-batch leaves its rest to the hourly recovery sweep rather than
+    mailing the first ones twice. Returns how many went out."""
     from apps.organizations.services import invitations_mail_send
 
     sent, unsent = invitations_mail_send(organization_id=organization_id, invitation_ids=invitation_ids)

@@ -2,10 +2,10 @@
 
 `MailSent` (the `mail_sent` fixture of the root conftest) behaves like Django's `mail.outbox` (len, index,
 iteration, `== []`) and is that outbox, after the `mail.*` tasks the test's requests published to the real Redis
-broker have been carried out: each time it is looked at, it takes those messages off the broker and runs the
-service each task calls (what the worker does: mint the token, render, deliver to the locmem backend). Mail a
-request delivered itself (the broker down) is in the outbox too. No worker runs in the tests that use it;
-`apps/core/tests/test_mail.py` delivers through a real worker and a real SMTP server (`SmtpServer`).
+broker have been carried out: each time it is looked at, it takes those messages off the broker and applies each
+task in the test's process (what the worker does: make the token, render, deliver to the locmem backend). No
+worker runs in the tests that use it; `apps/core/tests/test_mail.py` delivers through a real worker and a real SMTP
+server (`SmtpServer`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core import mail
 
 from apps.core.tests.test_failsoft import closed_port
+from config.celery_app import app
 
 # aiosmtpd logs every SMTP command at INFO
 logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -29,20 +30,8 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 BROKER_LIST = "ingestion"
 
 
-def _invitations(organization_id: int, invitation_ids: list[int]) -> None:
-    from apps.organizations.services import invitations_mail_send
-
-    invitations_mail_send(organization_id=organization_id, invitation_ids=invitation_ids)
-
-
-def _password_reset(email: str) -> None:
-    from apps.users.services import password_reset_mail_send
-
-    password_reset_mail_send(email=email)
-
-
-#: each task's service, as its worker calls it
-SERVICES = {"mail.invitations": _invitations, "mail.password_reset": _password_reset}
+#: the e-mail tasks' name prefix (their messages are carried out by `MailSent`)
+TASKS = "mail."
 
 
 class MailSent:
@@ -52,16 +41,21 @@ class MailSent:
         self.clear()  # an earlier test's leftovers are not this test's
 
     def _raw(self) -> list[bytes]:
-        return [raw for raw in self.client.lrange(BROKER_LIST, 0, -1) if json.loads(raw)["headers"]["task"] in SERVICES]
+        return [
+            raw
+            for raw in self.client.lrange(BROKER_LIST, 0, -1)
+            if json.loads(raw)["headers"]["task"].startswith(TASKS)
+        ]
 
     def deliver(self) -> list:
         """Carry out the mail tasks published since the last look (oldest first: kombu LPUSHes); the outbox."""
         for raw in reversed(self._raw()):
             self.client.lrem(BROKER_LIST, 0, raw)
             message = json.loads(raw)
-            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            self.published.append({"task": message["headers"]["task"], "args": args})
-            SERVICES[message["headers"]["task"]](*args)
+            args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            name = message["headers"]["task"]
+            self.published.append({"task": name, "args": args})
+            app.tasks[name].apply(args=args, kwargs=kwargs).get()  # KeyError: a mail task no worker knows
         return mail.outbox
 
     def clear(self) -> None:
@@ -98,11 +92,12 @@ class Received:
 
 @dataclass
 class _Handler:
-    """aiosmtpd handler: keeps what it accepts; refuses the recipients in `refuse` (550) and answers "try again
-    later" (421) to the first `busy` messages."""
+    """aiosmtpd handler: keeps what it accepts; refuses the recipients in `refuse` (550), every sender when
+    `refuse_sender` (550 at MAIL FROM), and answers "try again later" (421) to the first `busy` messages."""
 
     refuse: set[str] = field(default_factory=set)
     busy: int = 0
+    refuse_sender: bool = False
     received: list[Received] = field(default_factory=list)
     connections: int = 0
 
@@ -110,6 +105,13 @@ class _Handler:
         self.connections += 1
         session.host_name = hostname
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.refuse_sender:
+            return "550 5.7.1 Sender not allowed to relay"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -129,8 +131,8 @@ class _Handler:
 class SmtpServer:
     """A real SMTP server on 127.0.0.1 (aiosmtpd in a thread) for the test's `EMAIL_HOST`/`EMAIL_PORT`."""
 
-    def __init__(self, refuse: set[str] | None = None, busy: int = 0):
-        self.handler = _Handler(refuse=set(refuse or ()), busy=busy)
+    def __init__(self, refuse: set[str] | None = None, busy: int = 0, refuse_sender: bool = False):
+        self.handler = _Handler(refuse=set(refuse or ()), busy=busy, refuse_sender=refuse_sender)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=closed_port())
 
     @property

@@ -11,7 +11,7 @@ from apps.organizations.models import Membership, Role
 from apps.organizations.services import (
     invitation_accept,
     invitation_create,
-    invitation_token_issue,
+    invitation_token,
     membership_remove,
     membership_role_change,
     organization_create,
@@ -37,7 +37,7 @@ def test_single_membership_writes_send_members_changed(organization, owner, memb
     assert only(sent, events.members_changed) == [{"organization_id": organization.pk, "user_ids": [member.pk]}] * 2
 
     invitation = invitation_create(organization=organization, email="new@example.com", role="member", actor=actor)
-    token = invitation_token_issue(invitation=invitation)  # what the invitation's e-mail carries
+    token = invitation_token(invitation=invitation)  # what the invitation's e-mail carries
     with events_sent(events.members_changed) as sent:
         _membership, user, _created = invitation_accept(token=token, password="a long enough passphrase 42")
     assert only(sent, events.members_changed) == [{"organization_id": organization.pk, "user_ids": [user.pk]}]

@@ -39,7 +39,7 @@ from apps.organizations.services import (
     api_key_authenticate,
     api_key_create,
     invitation_create,
-    invitation_token_issue,
+    invitation_token,
     invitations_purge_expired,
     organization_create,
     plan_limit_check,
@@ -429,7 +429,7 @@ def test_invitations_wait_for_the_seats_before_they_lock_an_invitation():
     owner = MembershipFactory(organization=organization, role=Role.OWNER)
     invited = invitation_create(organization=organization, email="x@example.com", role=Role.MEMBER, actor=owner)
     accepted = invitation_create(organization=organization, email="y@example.com", role=Role.MEMBER, actor=owner)
-    token = invitation_token_issue(invitation=accepted)
+    token = invitation_token(invitation=accepted)
     calls = {
         "re-invite": (
             invited,

@@ -48,8 +48,8 @@ def bulk_concurrency() -> int:
 
 
 def worker_commands(*, concurrency: int, loglevel: str = "info") -> dict[str, list[str]]:
-    """Three workers: `worker` for the `ingestion` queue (documents, embeddings, personality; `concurrency`
-    children), `worker-light` for the `celery` queue (graph drain, sweeps, housekeeping, e-mail; one child) and
+    """Three workers: `worker` for the `ingestion` queue (documents, embeddings, personality, e-mail;
+    `concurrency` children), `worker-light` for the `celery` queue (graph drain, sweeps, housekeeping; one child) and
     `worker-bulk` for the `bulk` queue (recommendation training, campaign generation and sending;
     `CELERY_BULK_CONCURRENCY` children, one by default).
     With one worker on both queues, two long ingestion tasks held both children and every 5-second graph drain
