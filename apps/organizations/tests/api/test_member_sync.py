@@ -109,7 +109,7 @@ def test_managed_accounts_are_updated(organization, admin_user):
 
 
 INVITED_NOTE = (
-    "An invitation was sent to this address; the person joins when they accept it. The external_id cannot be "
+    "An invitation is being e-mailed to this address; the person joins when they accept it. The external_id cannot be "
     "attached before then: send this row again after they accept."
 )
 STILL_INVITED_NOTE = (
