@@ -93,6 +93,28 @@ def _log_unavailable(key, **kwargs):
     return None
 
 
+def cache_client():
+    """The default cache's raw redis-py client (writes), for what Django's cache API cannot say (scripts, SCAN).
+    It bypasses the fail-open wrappers: the caller handles `redis_outage_errors()` its own way."""
+    from django.core.cache import cache
+
+    return cache._cache.get_client(write=True)
+
+
+_scripts: dict[str, object] = {}
+
+
+def cache_script_run(source: str, *, keys: list[str], args: list):
+    """Run the Lua script `source` on the default cache's Redis with `cache_client()`, in one round trip: registered
+    once per process (redis-py's Script: EVALSHA, the source again after a Redis restart). `keys` are Redis keys
+    (`cache.make_and_validate_key`). Raises what the client raises."""
+    client = cache_client()
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = client.register_script(source)
+    return script(keys=keys, args=args, client=client)
+
+
 # A sliding-log rate limit in one round trip (apps.core.throttling): the bucket is a sorted set of
 # its requests' times; times older than the window are dropped, and the request is added only when
 # fewer than the limit remain. Atomic, so concurrent requests cannot both take the last slot.

@@ -17,6 +17,7 @@ from django.db import connection, models, transaction
 from django.db.models.functions import Length
 from django.utils import timezone
 
+from apps.core.cache import cache_client, cache_script_run
 from apps.core.locks import transaction_lock
 from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
 from apps.core.tasks import enqueue_on_commit
@@ -233,7 +234,7 @@ def _recommendation_lists_delete(organization_id: int, user_id: int) -> int:
     make them unreachable: keys are rec:l:<org>:<org version>:<user>:<more versions...>:<digest>.
     The raw client bypasses the fail-open cache: an outage is noted here, and the lists (already
     made stale by the version bump) expire by REC_CACHE_TTL_SECONDS."""
-    client = cache._cache.get_client(write=True)
+    client = cache_client()
     pattern = cache.make_key(f"rec:l:{organization_id}:*")
     doomed = []
     try:
@@ -351,7 +352,6 @@ end
 return due
 """
 EVIDENCE_USERS_PER_ROUND_TRIP = 1000
-_evidence_script = None
 
 
 def personality_evidence_note_many(*, organization_id: int, counts) -> list[int]:
@@ -359,7 +359,6 @@ def personality_evidence_note_many(*, organization_id: int, counts) -> list[int]
     EVIDENCE_USERS_PER_ROUND_TRIP users (a 5,000-event batch of a large organization names about 4,400: one by
     one that was about 9,000 round trips in the worker). Returns the users whose recompute was enqueued. Fails
     open (an outage is noted and nothing enqueued: the beat sweep recompute_stale finds them)."""
-    global _evidence_script
     counts = [(int(user_id), int(events)) for user_id, events in counts if events > 0]
     window = settings.PERSONALITY_RECOMPUTE_DEBOUNCE_SECONDS
     args = [settings.PERSONALITY_RECOMPUTE_MIN_EVENTS, 7 * 24 * 3600, window]
@@ -368,16 +367,13 @@ def personality_evidence_note_many(*, organization_id: int, counts) -> list[int]
         outage_note("cache", None, what="personality evidence")
         return due
     try:
-        client = cache._cache.get_client(write=True)
-        if _evidence_script is None:
-            _evidence_script = client.register_script(EVIDENCE_SCRIPT)
         for start in range(0, len(counts), EVIDENCE_USERS_PER_ROUND_TRIP):
             chunk = counts[start : start + EVIDENCE_USERS_PER_ROUND_TRIP]
             keys = []
             for user_id, _events in chunk:
                 keys.append(cache.make_and_validate_key(_pending_key(organization_id, user_id)))
                 keys.append(cache.make_and_validate_key(_debounce_key(organization_id, user_id)))
-            positions = _evidence_script(keys=keys, args=[*args, *(events for _, events in chunk)], client=client)
+            positions = cache_script_run(EVIDENCE_SCRIPT, keys=keys, args=[*args, *(events for _, events in chunk)])
             due.extend(chunk[int(position) - 1][0] for position in positions)
     except redis_outage_errors() as exc:
         outage_pause(cache.fail_open_target)

@@ -29,6 +29,7 @@ from django.core.cache import cache
 from django.db import transaction
 from redis.exceptions import RedisError
 
+from apps.core.cache import cache_client, cache_script_run
 from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
 
 logger = logging.getLogger(__name__)
@@ -65,20 +66,15 @@ for _, key in ipairs(KEYS) do
 end
 return #KEYS
 """
-_bump_script = None
 
 
 def _versions_bump_strict(keys: list[str]) -> None:
     """Bump version keys (BUMP_SCRIPT), one round trip per BUMP_KEYS_PER_ROUND_TRIP keys; raises on an outage.
     A script rather than a pipeline: the same single round trip, a third of the client's time (no command
     built per key)."""
-    global _bump_script
-    client = _raw()
-    if _bump_script is None:
-        _bump_script = client.register_script(BUMP_SCRIPT)
     for start in range(0, len(keys), BUMP_KEYS_PER_ROUND_TRIP):
         chunk = [cache.make_and_validate_key(key) for key in keys[start : start + BUMP_KEYS_PER_ROUND_TRIP]]
-        _bump_script(keys=chunk, args=[time.time_ns() // 1000], client=client)
+        cache_script_run(BUMP_SCRIPT, keys=chunk, args=[time.time_ns() // 1000])
 
 
 def _versions_bump(keys: list[str]) -> None:
@@ -174,24 +170,19 @@ if value then redis.call('INCR', KEYS[4]) else redis.call('INCR', KEYS[5]) end
 redis.call('SET', KEYS[6], ARGV[2], 'NX')
 return {key, value}
 """
-_lookup_script = None
 
 
 def list_lookup(*, organization_id: int, user_id: int, params: dict) -> tuple[str | None, object]:
     """(the cache key of the user's list for these parameters, the cached list or None), counting the hit or
     miss for `cache_stats`, in one round trip; (None, None) when Redis is unavailable (the list is then
     computed and not cached). Same keys and values as `list_key`, `list_set` and Django's cache."""
-    global _lookup_script
     if outage_paused(cache.fail_open_target):
         return None, None
     template = cache.make_and_validate_key(_list_key(organization_id, user_id, ["@O@", "@U@", "@G@"], params))
     counters = [_stats_key(organization_id, name) for name in ("hits", "misses", "since")]
     keys = [cache.make_and_validate_key(key) for key in _version_keys(organization_id, user_id) + counters]
-    client = _raw()
     try:
-        if _lookup_script is None:
-            _lookup_script = client.register_script(LOOKUP_SCRIPT)
-        key, value = _lookup_script(keys=keys, args=[template, int(time.time())], client=client)
+        key, value = cache_script_run(LOOKUP_SCRIPT, keys=keys, args=[template, int(time.time())])
     except redis_outage_errors() as exc:
         outage_pause(cache.fail_open_target)
         outage_note("cache", exc, what="recommendation cache lookup")
@@ -256,10 +247,6 @@ def _stats_key(organization_id: int, what: str) -> str:
     return f"rec:s:{organization_id}:{what}"
 
 
-def _raw():
-    return cache._cache.get_client(write=True)
-
-
 def _bump_strict(key: str) -> None:
     """`_bump` without failing open, in one round trip."""
     _versions_bump_strict([key])
@@ -276,7 +263,7 @@ def cache_clear(*, organization_id: int, user_id: int | None = None) -> None:
 
 def cache_stats(*, organization_id: int) -> dict:
     """The organization's cached lists and counters (module section above). Raises on an outage."""
-    client = _raw()
+    client = cache_client()
     prefix = cache.make_and_validate_key(f"rec:l:{organization_id}:")
     current = str(cache.get(_org_key(organization_id), 0))
     keys = current_keys = examined = 0
@@ -337,7 +324,7 @@ def _train_queued_key(organization_id: int) -> str:
 def training_queued_get(*, organization_id: int) -> dict | None:
     """The organization's "training queued" mark: {"at": epoch seconds, "after_version": the latest
     version when it was queued}; a run with a higher version has started since. Raises on an outage."""
-    value = _raw().get(cache.make_and_validate_key(_train_queued_key(organization_id)))
+    value = cache_client().get(cache.make_and_validate_key(_train_queued_key(organization_id)))
     return json.loads(value) if value else None
 
 
@@ -348,7 +335,7 @@ def training_queued_claim(*, organization_id: int, after_version: int) -> bool:
     organization's advisory lock makes the second run wait its turn or return at once."""
     raw = cache.make_and_validate_key(_train_queued_key(organization_id))
     value = json.dumps({"at": time.time(), "after_version": after_version})
-    client = _raw()
+    client = cache_client()
     if client.set(raw, value, nx=True, ex=TRAIN_QUEUED_TTL_SECONDS):
         return True
     existing = training_queued_get(organization_id=organization_id)
@@ -359,4 +346,4 @@ def training_queued_claim(*, organization_id: int, after_version: int) -> bool:
 
 
 def training_queued_release(*, organization_id: int) -> None:
-    _raw().delete(cache.make_and_validate_key(_train_queued_key(organization_id)))
+    cache_client().delete(cache.make_and_validate_key(_train_queued_key(organization_id)))
