@@ -217,12 +217,25 @@ def test_an_ingestion_workers_children_load_the_model_as_they_start_and_tasks_wa
         if events.count("loaded") == 2:
             raise OSError("the model's files are missing")
 
+    entered = threading.Event()
+
+    class Readiness(threading.Event):
+        """The warm-up's readiness, noting when a task starts waiting on it."""
+
+        def wait(self, timeout=None):
+            entered.set()
+            return super().wait(timeout)
+
+    ready = Readiness()
+    ready.set()
+    monkeypatch.setattr(celery_app, "_embedder_ready", ready)
     monkeypatch.setattr(embeddings, "embedder_warm_up", warm_up)
     monkeypatch.setattr(celery_app, "_warm_embedder", False)
     for worker in (_worker("prefork", "celery"), _worker("solo", "ingestion", "celery")):
         celery_app.worker_embedder_warm_mark(worker)
         assert celery_app.worker_embedder_warm() is None
     celery_app.task_waits_for_warm_up()  # nothing to wait for: returns at once
+    entered.clear()
 
     celery_app.worker_embedder_warm_mark(_worker("prefork", "ingestion", "celery"))
     for _ in range(2):
@@ -232,8 +245,11 @@ def test_an_ingestion_workers_children_load_the_model_as_they_start_and_tasks_wa
             target=lambda: (celery_app.task_waits_for_warm_up(), events.append("task")), daemon=True
         )
         task.start()
-        task.join(timeout=0.2)
-        assert task.is_alive() and events[before:] == []  # the task waits for the warm-up
+        # The task waits for the warm-up: it is inside the readiness wait, which is not over until the release.
+        assert entered.wait(timeout=60)  # a hang guard: the thread enters the wait at once
+        assert not celery_app._embedder_ready.is_set()
+        assert task.is_alive() and events[before:] == []
+        entered.clear()
         release.set()
         for thread in (warm, task):
             thread.join(timeout=60)  # hang guards: both end once released
