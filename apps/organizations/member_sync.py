@@ -33,7 +33,7 @@ from django.utils import timezone
 from apps.core.exceptions import ApplicationError
 from apps.organizations.events import members_changed_send
 from apps.organizations.models import Invitation, Membership, Role
-from apps.organizations.services import invitations_create, plan_limit_lock
+from apps.organizations.services import invitations_create, plan_limit_lock, seats_used
 from apps.users.events import user_profile_changed_send
 
 User = get_user_model()
@@ -70,16 +70,6 @@ class MemberSyncRow:
     def reject(self, message: str) -> None:
         self.status = "rejected"
         self.errors.append(message)
-
-
-def _pending_invitations(organization):
-    return Invitation.objects.filter(
-        organization=organization, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    )
-
-
-def _member_count(organization) -> int:
-    return Membership.objects.filter(organization=organization).count() + _pending_invitations(organization).count()
 
 
 def members_sync(*, organization, rows: list[MemberSyncRow], actor: Membership | None = None) -> list[MemberSyncRow]:
@@ -141,14 +131,15 @@ def _sync(*, organization, rows: list[MemberSyncRow], actor: Membership | None) 
 
     pending_by_email = {
         invitation.email_lower: invitation
-        for invitation in _pending_invitations(organization)
+        for invitation in Invitation.objects.pending()
+        .filter(organization=organization)
         .annotate(email_lower=Lower("email"))
         .filter(email_lower__in=list(by_email))
     }
 
     new_users, new_members, changed_users, changed_members, to_invite = [], [], {}, {}, []
     allowed = organization.plan.max_members
-    used = _member_count(organization)
+    used = seats_used(organization)
     for row in live:
         ext, email = row.data["external_id"], row.data["email"]
         membership = member_by_ext.get(ext)

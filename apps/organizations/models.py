@@ -91,6 +91,12 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class InvitationQuerySet(models.QuerySet):
+    def pending(self):
+        """Open (neither accepted nor revoked) and not expired: `Invitation.status` PENDING, in SQL."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
 class Invitation(TimeStampedModel):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -116,6 +122,8 @@ class Invitation(TimeStampedModel):
     # When its e-mail was handed to the mail server (or refused for good by it): a pending invitation still
     # without it an hour after its creation is published again (`invitations_mail_recover`).
     mailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = InvitationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

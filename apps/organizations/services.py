@@ -176,11 +176,9 @@ def _public_url(path: str) -> str:
     return f"{settings.BEACON_PUBLIC_URL}{path}"
 
 
-def _member_count(organization: Organization) -> int:
-    pending = Invitation.objects.filter(
-        organization=organization, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).count()
-    return organization.memberships.count() + pending
+def seats_used(organization: Organization) -> int:
+    """What the plan's member limit counts: members and pending invitations."""
+    return organization.memberships.count() + Invitation.objects.pending().filter(organization=organization).count()
 
 
 def _invitation_new(*, organization: Organization, email: str, role: str, actor: Membership | None) -> Invitation:
@@ -205,12 +203,6 @@ def invitation_token(*, invitation: Invitation) -> str:
     return salted_hmac(
         "beacon.organizations.invitation", f"{invitation.pk}:{invitation.email}:{created}", algorithm="sha256"
     ).hexdigest()
-
-
-def _invitation_pending(invitation_id: int) -> bool:
-    return Invitation.objects.filter(
-        pk=invitation_id, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).exists()
 
 
 def invitations_mail_send(*, organization_id: int, invitation_ids: list[int]) -> tuple[int, list[int]]:
@@ -241,7 +233,7 @@ def invitations_mail_send(*, organization_id: int, invitation_ids: list[int]) ->
     skipped: list[int] = []
 
     def still_wanted(index: int) -> bool:
-        if _invitation_pending(invitations[index].pk):
+        if Invitation.objects.pending().filter(pk=invitations[index].pk).exists():
             return True
         skipped.append(index)
         return False
@@ -269,13 +261,8 @@ def invitations_mail_recover(*, older_than: timedelta = timedelta(hours=1)) -> i
     after their creation (their publish was lost, or the mail server stayed down past the task's retries). Returns
     how many were published. A duplicate is harmless: the token is the same (`invitation_token`)."""
     waiting = (
-        Invitation.objects.filter(
-            mailed_at__isnull=True,
-            accepted_at__isnull=True,
-            revoked_at__isnull=True,
-            expires_at__gt=timezone.now(),
-            created_at__lt=timezone.now() - older_than,
-        )
+        Invitation.objects.pending()
+        .filter(mailed_at__isnull=True, created_at__lt=timezone.now() - older_than)
         .order_by("organization_id", "pk")
         .values_list("organization_id", "pk")
     )
@@ -328,7 +315,7 @@ def invitations_create(
     Invitation.objects.annotate(email_lower=Lower("email")).filter(
         organization=organization, email_lower__in=emails, accepted_at__isnull=True, revoked_at__isnull=True
     ).update(revoked_at=timezone.now())
-    used = _member_count(organization)
+    used = seats_used(organization)
     plan_limit_check(organization=organization, limit="max_members", used=used, adding=len(emails))
     made = [_invitation_new(organization=organization, email=email, role=role, actor=actor) for email in emails]
     Invitation.objects.bulk_create(made, batch_size=1000)
@@ -409,7 +396,7 @@ def invitation_accept(
     plan_limit_check(
         organization=invitation.organization,
         limit="max_members",
-        used=_member_count(invitation.organization) - 1,
+        used=seats_used(invitation.organization) - 1,
     )
     membership = Membership.objects.create(organization=invitation.organization, user=user, role=invitation.role)
     members_changed_send(organization_id=membership.organization_id, user_ids=[user.pk])
