@@ -400,7 +400,7 @@ def analytics_bot_usage(*, organization, period: AnalyticsRange, grouping: str, 
         FROM {BOT} b
         LEFT JOIN ms_bot ms ON ms.bot_id = b.id
         LEFT JOIN cv_bot cv ON cv.bot_id = b.id
-        WHERE b.organization_id = %(org)s AND {one_bot.format(column="b.id")}
+        WHERE b.organization_id = %(org)s AND b.deleted_at IS NULL AND {one_bot.format(column="b.id")}
         UNION ALL
         SELECT 'totals', NULL, NULL, NULL, {BOT_COLUMNS}
         FROM (SELECT 1) one

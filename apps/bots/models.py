@@ -19,6 +19,15 @@ def new_identity_secret() -> str:
     return f"bis_{secrets.token_urlsafe(32)}"
 
 
+class BotManager(models.Manager):
+    """The bots that exist for everyone: a bot being deleted (`deleted_at` set) is purged in the background
+    (docs/bots.md#deleting-a-bot) and is gone for the API, the widget, the admin and every other app from the
+    moment its owner deletes it. `Bot.all_objects` (the purge, the recovery sweep) sees it."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 # Beacon's default sentences in English; a bot in another language gets them in its own (bots.services).
 DEFAULT_FALLBACK = message("en", "fallback")
 
@@ -70,9 +79,20 @@ class Bot(OrganizationOwnedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Deletion (docs/bots.md#deleting-a-bot): when the owner deleted the bot (hidden from then on, its rows purged
+    # by a worker), and when its purge task was last published (the recovery sweep publishes again a purge
+    # quiet for longer than RECOVERY_LEASE_SECONDS).
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    purge_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = BotManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["name", "id"]
+        # The default manager hides deleted bots; related lookups (a document's bot) and the ORM's cascades
+        # use the base manager, which sees them.
+        base_manager_name = "all_objects"
 
     def __str__(self):
         return self.name

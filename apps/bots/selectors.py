@@ -30,10 +30,12 @@ def bot_list(*, organization) -> QuerySet[Bot]:
 
 
 #: Every bot-scoped request starts with one of these (composed once per process, apps/core/lookups.py; the ORM
-#: compiled them on every call): the organization's bot by id; a widget's bot with its organization and plan.
-_BOT_LOOKUP = ComposedLookup(((Bot, "b"),), (), (("b", "id"), ("b", "organization")))
+#: compiled them on every call): the organization's bot by id; a widget's bot with its organization and plan. A bot
+#: being deleted is not found (as `Bot.objects` hides it).
+_BOT_LOOKUP = ComposedLookup(((Bot, "b"),), (), (("b", "id"), ("b", "organization")), null=(("b", "deleted_at"),))
 _PUBLIC_BOT_LOOKUP = ComposedLookup(((Bot, "b"), (Organization, "o"), (Plan, "p")),
-                                    (("b", "organization"), ("o", "plan")), (("b", "public_id"),))  # fmt: skip
+                                    (("b", "organization"), ("o", "plan")), (("b", "public_id"),),
+                                    null=(("b", "deleted_at"),))  # fmt: skip
 
 
 def bot_get(*, organization, bot_id: int, with_counts: bool = False) -> Bot:

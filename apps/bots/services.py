@@ -1,13 +1,17 @@
-"""Bot writes: create (plan limit), update (allow-list), delete, identity-secret rotation."""
+"""Bot writes: create (plan limit), update (allow-list), delete (and the background purge), identity-secret
+rotation."""
 
+import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.bots.events import bot_deleting_send
+from apps.bots.events import bot_deleting_send, bot_purging_send
 from apps.bots.models import Bot, new_identity_secret
 from apps.core.languages import AUTO, is_default_message, message
+from apps.core.tasks import enqueue_on_commit
 from apps.organizations.services import plan_limit_check
 
 EDITABLE = (
@@ -56,12 +60,71 @@ def _default_sentences_follow_language(bot: Bot, *, given: dict) -> list[str]:
     return changed
 
 
-@transaction.atomic
 def bot_delete(*, bot: Bot) -> None:
-    """Delete a bot with what other apps keep of it: the `bot_deleting` event lets them remove their
-    rows first, set-based (documents: chunks, vectors and, after commit, files; conversations and messages)."""
-    bot_deleting_send(organization_id=bot.organization_id, bot_id=bot.pk)
-    bot.delete()
+    """Delete a bot for its owner (docs/bots.md#deleting-a-bot): from this commit on it is gone for the API, the
+    widget, the admin and the plan's bot limit (`Bot.objects` hides it), and a worker purges its rows in batches
+    (`bot_purge`, published after commit; the recovery sweep publishes it again if that is lost). The request's
+    cost no longer grows with the bot: deleting a bot of 147,499 chunks took 3.76 s in the request (10.8 s on a
+    loaded machine), holding every row locked for as long."""
+    now = timezone.now()
+    with transaction.atomic():
+        if Bot.objects.filter(pk=bot.pk).update(deleted_at=now, purge_published_at=now, updated_at=now):
+            _purge_enqueue(bot.pk)
+    bot.deleted_at = bot.purge_published_at = now
+
+
+def _purge_enqueue(bot_id: int) -> None:
+    from workers.tasks.bots import bot_purge_task
+
+    enqueue_on_commit(bot_purge_task, bot_id)
+
+
+def bot_purge(*, bot_id: int, budget_seconds: float | None = None) -> bool:
+    """Purge a deleted bot: the apps that own rows of it delete them a batch per transaction (`bot_purging`) until
+    none is left, then one transaction deletes what came in or was locked meanwhile (`bot_deleting`) and the bot row.
+    With `budget_seconds`, stops after the batch that spends it and returns False: the caller publishes the rest
+    (`bot_purge_continue`). True when the bot is gone; a bot not deleted is never touched. Safe to run twice at once
+    (batches skip locked rows; the last transaction locks the bot)."""
+    organization_id = (
+        Bot.all_objects.filter(pk=bot_id, deleted_at__isnull=False).values_list("organization_id", flat=True).first()
+    )
+    if organization_id is None:
+        return True
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    while bot_purging_send(organization_id=organization_id, bot_id=bot_id):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+    with transaction.atomic():
+        bot = Bot.all_objects.select_for_update().filter(pk=bot_id, deleted_at__isnull=False).first()
+        if bot is not None:
+            bot_deleting_send(organization_id=bot.organization_id, bot_id=bot.pk)
+            bot.delete()
+    return True
+
+
+def bot_purge_continue(*, bot_id: int) -> None:
+    """Publish the rest of a purge that spent its budget, noting the publish (the recovery sweep's lease)."""
+    with transaction.atomic():
+        if Bot.all_objects.filter(pk=bot_id, deleted_at__isnull=False).update(purge_published_at=timezone.now()):
+            _purge_enqueue(bot_id)
+
+
+def bots_purge_recover(*, now=None) -> int:
+    """Publish again the purges quiet for longer than RECOVERY_LEASE_SECONDS (a publish lost with the broker down at
+    the owner's delete, a worker lost mid-purge): a running purge publishes its continuation at least every
+    BOT_PURGE_BUDGET_SECONDS. Returns how many (beat, through `maintenance.work_recover_stuck`)."""
+    now = now or timezone.now()
+    stale = Bot.all_objects.filter(
+        deleted_at__isnull=False, purge_published_at__lt=now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
+    )
+    count = 0
+    for bot_id in stale.order_by("purge_published_at").values_list("pk", flat=True)[:100]:
+        with transaction.atomic():
+            # Again with the condition: a sweep running at the same time, or a continuation just published, wins.
+            if stale.filter(pk=bot_id).update(purge_published_at=now):
+                _purge_enqueue(bot_id)
+                count += 1
+    return count
 
 
 def bot_identity_secret_rotate(*, bot: Bot) -> Bot:

@@ -19,11 +19,11 @@ from django.db import connection
 class ComposedLookup:
     """SELECT every concrete field of `tables` ((model, alias), ...), each model after the first joined by a
     foreign key of an earlier one (`joins`: (alias, field name) for each), WHERE each `where` column
-    ((alias, field name), ...) equals its parameter."""
+    ((alias, field name), ...) equals its parameter and each `null` column is NULL (a bot not being deleted)."""
 
-    def __init__(self, tables: tuple, joins: tuple, where: tuple):
+    def __init__(self, tables: tuple, joins: tuple, where: tuple, null: tuple = ()):
         assert where and len(joins) == len(tables) - 1, "one join per model after the first, at least one condition"
-        self.tables, self.joins, self.where = tables, joins, where
+        self.tables, self.joins, self.where, self.null = tables, joins, where, null
         self._composed = None
 
     def _composition(self) -> tuple:
@@ -48,9 +48,13 @@ class ComposedLookup:
                 assert field.related_model is model, f"{from_alias}.{name} does not point to {model.__name__}"
                 sql += f" INNER JOIN {quote(model._meta.db_table)} {alias}"
                 sql += f" ON {alias}.{quote(field.target_field.column)} = {from_alias}.{quote(field.column)}"
-            sql += " WHERE " + " AND ".join(
-                f"{alias}.{quote(models[alias]._meta.get_field(name).column)} = %s" for alias, name in self.where
-            )
+
+            def qualified(alias, name):
+                return f"{alias}.{quote(models[alias]._meta.get_field(name).column)}"
+
+            conditions = [f"{qualified(alias, name)} = %s" for alias, name in self.where]
+            conditions += [f"{qualified(alias, name)} IS NULL" for alias, name in self.null]
+            sql += " WHERE " + " AND ".join(conditions)
             sql += " LIMIT 1"
             self._composed = (sql, parts)
         return self._composed

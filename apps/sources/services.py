@@ -151,7 +151,9 @@ def pages_retire(*, source: CrawlSource, pages) -> int:
 def sources_recrawl_due(*, now=None) -> int:
     """Start the scheduled re-crawls that are due (beat, `sources.recrawl_due`); the count started."""
     now = now or timezone.now()
-    due = CrawlSource.objects.filter(next_crawl_at__lte=now).exclude(status__in=CrawlSource.ACTIVE)
+    due = CrawlSource.objects.filter(next_crawl_at__lte=now, bot__deleted_at__isnull=True).exclude(
+        status__in=CrawlSource.ACTIVE
+    )  # a deleted bot's sources wait for its purge
     started = 0
     for source in due.order_by("next_crawl_at")[:100]:
         try:
@@ -168,7 +170,9 @@ def sources_stalled_resume(*, now=None) -> int:
     `RECOVERY_LEASE_SECONDS` has no task. The task continues the run's queue."""
     now = now or timezone.now()
     stalled = CrawlSource.objects.filter(
-        status__in=CrawlSource.ACTIVE, updated_at__lt=now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
+        status__in=CrawlSource.ACTIVE,
+        updated_at__lt=now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS),
+        bot__deleted_at__isnull=True,
     )
     count = 0
     for source in stalled.order_by("updated_at")[:100]:

@@ -520,6 +520,14 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 # Python's recursion limit of 1,000 frames, which ~1,000 levels used to blow (issue 13).
 JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=64)
 
+# Deleting a bot (docs/bots.md#deleting-a-bot): the request hides it, a `bulk` worker purges its rows, each
+# transaction at most this many chunks (with their vectors; 20,000: about 0.4 s) or conversations (with their
+# messages), publishing the rest as a new task after BOT_PURGE_BUDGET_SECONDS.
+BOT_PURGE_BATCH_CHUNKS = env.int("BOT_PURGE_BATCH_CHUNKS", default=20_000)
+BOT_PURGE_BATCH_CONVERSATIONS = env.int("BOT_PURGE_BATCH_CONVERSATIONS", default=5_000)
+BOT_PURGE_BUDGET_SECONDS = env.float("BOT_PURGE_BUDGET_SECONDS", default=60.0)
+CELERY_TASK_ROUTES["bots.purge"] = BULK_ROUTE
+
 # --------------------------------------------------------------------------- website sources (issue 17)
 # Outbound fetches (apps/core/fetch.py) never reach private, loopback, link-local, multicast or
 # reserved addresses unless a CIDR here allows it (comma-separated, e.g. "10.0.0.0/8"; empty by default).

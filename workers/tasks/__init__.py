@@ -2,6 +2,7 @@
 
 from workers.tasks import (
     boards,
+    bots,
     calibration,
     chunking,
     embedding,
@@ -21,6 +22,7 @@ from workers.tasks import (
 
 __all__ = [
     "boards",
+    "bots",
     "calibration",
     "chunking",
     "embedding",

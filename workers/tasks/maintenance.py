@@ -39,6 +39,7 @@ def work_recover_stuck() -> dict:
     """Beat: re-enqueue long jobs whose worker or task was lost, or fail them past the attempt limit
     (docs/recovery.md). Idempotent and safe to run twice at once (SKIP LOCKED row locks). Acked
     early on purpose: a lost tick is done by the next one."""
+    from apps.bots.services import bots_purge_recover
     from apps.documents.services.recovery import documents_recover_stuck
     from apps.outreach.services import campaigns_recover_stuck
     from apps.recommendations.services import recommender_trainings_recover_stuck
@@ -46,6 +47,7 @@ def work_recover_stuck() -> dict:
     documents = documents_recover_stuck()
     trainings = recommender_trainings_recover_stuck()
     campaigns = campaigns_recover_stuck()
+    bot_purges = bots_purge_recover()
     return {
         "documents_requeued": documents.requeued,
         "documents_failed": documents.failed,
@@ -53,4 +55,5 @@ def work_recover_stuck() -> dict:
         "trainings_failed": trainings["failed"],
         "campaigns_requeued": campaigns["requeued"],
         "campaigns_failed": campaigns["failed"],
+        "bot_purges_requeued": bot_purges,
     }

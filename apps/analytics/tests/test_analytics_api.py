@@ -476,6 +476,17 @@ def test_bot_usage_of_one_bot(world):
     assert body["series"] == [{"period": "2026-03-01"} | BETA]
 
 
+def test_bot_usage_leaves_out_a_deleted_bot(world):
+    """A deleted bot (its purge still to come) is not listed, and asking for it is a 404 like an unknown bot."""
+    from apps.bots.services import bot_delete
+
+    bot_delete(bot=world["gamma"])
+
+    body = ok(get(world, "bots", RANGE | {"grouping": "week"}))
+    assert [row["name"] for row in body["bots"]] == ["Alpha", "Beta"]
+    assert get(world, "bots", RANGE | {"bot": str(world["gamma"].pk)}).status_code == 404
+
+
 # --------------------------------------------------------------------------- access
 
 ENDPOINTS = ["active-users", "completion", "funnel", "top-items", "bots", "recommendations"]

@@ -23,6 +23,7 @@ Coverage:
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -435,10 +436,17 @@ def test_unknown_language_is_a_400_listing_the_codes(admin_user, organization):
 # --------------------------------------------------------------------------- delete
 
 
-def test_delete_removes_the_bot_with_its_documents_and_conversations(
+def test_delete_hides_the_bot_at_once_and_publishes_its_purge(
     admin_user, organization, django_capture_on_commit_callbacks
 ):
-    """DELETE: 204; documents (chunks, vectors, stored file) and conversations (messages) go too; others stay."""
+    """DELETE: 204 and the bot is gone for the API (detail 404, not listed) and the widget (its public id 404); its
+    rows wait for the purge, published on the `bulk` queue with the bot's id (docs/bots.md#deleting-a-bot); the
+    purge removes documents (chunks, vectors, stored file) and conversations (messages); another bot's stay."""
+    import redis
+    from django.conf import settings
+
+    from apps.bots.services import bot_purge
+
     bot = BotFactory(organization=organization)
     other = BotFactory(organization=organization)
     document = ingest(bot, "guide.md", samples.md())
@@ -448,12 +456,27 @@ def test_delete_removes_the_bot_with_its_documents_and_conversations(
     conversation = Conversation.objects.create(organization=organization, bot=bot)
     Message.objects.create(organization=organization, conversation=conversation, role="user", content="Hi")
     Conversation.objects.create(organization=organization, bot=other)
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("bulk")  # an earlier test's leftovers are not this one's
+    client = client_for(admin_user)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client_for(admin_user).delete(detail_url(bot))
+        response = client.delete(detail_url(bot))
 
     assert response.status_code == 204
-    assert list(Bot.objects.values_list("pk", flat=True)) == [other.pk]
+    assert client.get(detail_url(bot)).status_code == 404
+    assert [row["id"] for row in client.get(list_url(organization)).json()["results"]] == [other.pk]
+    assert APIClient().get(f"/widget/{bot.public_id}.js").status_code == 404
+    assert client.delete(detail_url(bot)).status_code == 404
+    assert Document.objects.filter(pk=document.pk).exists() and os.path.exists(path)  # until the purge
+    published = [json.loads(raw)["headers"] for raw in broker.lrange("bulk", 0, -1)]
+    broker.delete("bulk")
+    assert [(headers["task"], headers["argsrepr"]) for headers in published] == [("bots.purge", f"({bot.pk},)")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bot_purge(bot_id=bot.pk) is True  # what the task does (a real worker: test_deletion.py)
+
+    assert list(Bot.all_objects.values_list("pk", flat=True)) == [other.pk]
     assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not Chunk.objects.filter(document_id=document.pk).exists()
     assert not ChunkEmbedding.objects.filter(chunk__bot_id=bot.pk).exists()
@@ -462,6 +485,21 @@ def test_delete_removes_the_bot_with_its_documents_and_conversations(
     assert not Message.objects.filter(conversation_id=conversation.pk).exists()
     assert not os.path.exists(path)
     assert os.path.exists(kept.file.path)
+
+
+def test_a_deleted_bot_frees_its_place_in_the_plan_at_once(admin_user, organization):
+    """Plan "free" allows one bot: after deleting it a new one can be created before the purge has run."""
+    organization.plan = plan("free")
+    organization.save()
+    client = client_for(admin_user)
+    first = client.post(list_url(organization), {"name": "First"}, format="json").json()
+    assert client.delete(f"{list_url(organization)}{first['id']}/").status_code == 204
+
+    response = client.post(list_url(organization), {"name": "Second"}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert list(Bot.objects.values_list("name", flat=True)) == ["Second"]
+    assert Bot.all_objects.filter(name="First", deleted_at__isnull=False).exists()
 
 
 # --------------------------------------------------------------------------- identity secret
@@ -528,7 +566,7 @@ def test_other_organizations_bot_is_404_under_our_slug(admin_user, organization,
     assert responses[0].json() == error("not_found", "Bot not found.")
     assert client.get(list_url(organization)).json()["results"] == []
     foreign.refresh_from_db()
-    assert (foreign.name, foreign.identity_secret) == ("Foreign", secret)
+    assert (foreign.name, foreign.identity_secret, foreign.deleted_at) == ("Foreign", secret, None)
 
 
 def test_slug_of_an_organization_we_are_not_in_is_404(admin_user, other_organization):

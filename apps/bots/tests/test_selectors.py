@@ -63,3 +63,18 @@ def test_another_organizations_bot_and_unknown_ids_are_404():
             bot_get(organization=organization, bot_id=bot_id)
     with pytest.raises(NotFound, match="No widget with this id"):
         bot_get_public(public_id="bot_nosuchwidget")
+
+
+def test_a_deleted_bot_is_not_found(organization):
+    """From the owner's delete on (its purge still to come), neither lookup finds the bot."""
+    from apps.bots.services import bot_delete
+
+    bot = BotFactory(organization=organization)
+    assert bot_get(organization=organization, bot_id=bot.pk).pk == bot_get_public(public_id=bot.public_id).pk == bot.pk
+    bot_delete(bot=bot)
+
+    for lookup in (lambda: bot_get(organization=organization, bot_id=bot.pk),
+                   lambda: bot_get(organization=organization, bot_id=bot.pk, with_counts=True),
+                   lambda: bot_get_public(public_id=bot.public_id)):  # fmt: skip
+        with pytest.raises(NotFound):
+            lookup()

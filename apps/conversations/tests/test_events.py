@@ -89,11 +89,11 @@ def _bot_with_conversations(organization, count: int):
 
 
 def test_a_deleted_bots_conversations_go_in_a_fixed_number_of_statements(chat_org, other_organization):
-    """bot_deleting: the conversations app deletes the bot's conversations and messages set-based (the ORM's
-    cascade loaded them and deleted 100 rows a statement: 4.0 s and 1,517 queries for 50,000); the same queries
-    for 2 as for 250 conversations; the other bot's and the other organization's stay; a Q&A pair of the other
+    """A deleted bot's purge: the conversations app deletes the bot's conversations and messages set-based (the
+    ORM's cascade loaded them and deleted 100 rows a statement: 4.0 s and 1,517 queries for 50,000); the same
+    queries for 2 as for 250 conversations; the other bot's and the other organization's stay; a Q&A pair of the other
     bot corrected from a deleted message keeps its answer and loses the link; the deleted bot's own pairs go."""
-    from apps.bots.services import bot_delete
+    from apps.bots.tests.deletion import bot_delete_and_purge
     from apps.conversations.models import Conversation, Message, QAPair
 
     small, large = _bot_with_conversations(chat_org, 2), _bot_with_conversations(chat_org, 250)
@@ -105,7 +105,7 @@ def test_a_deleted_bots_conversations_go_in_a_fixed_number_of_statements(chat_or
     )
     own = QAPair.objects.create(organization=chat_org, bot=large, question="Why?", answer="Because.")
 
-    counts = query_counts(lambda bot: bot_delete(bot=bot), small, large)
+    counts = query_counts(bot_delete_and_purge, small, large)
 
     assert counts[0] == counts[1], counts
     assert set(Conversation.objects.values_list("bot_id", flat=True)) == {kept.pk, foreign.pk}

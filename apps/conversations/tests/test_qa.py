@@ -225,7 +225,7 @@ def test_update_re_embeds_a_new_question(kb_bot):
 
 def test_deleting_the_bot_removes_its_pairs_and_runs(kb_bot):
     """Pairs (a corrected one too) and evaluation runs go with their bot."""
-    from apps.bots.services import bot_delete
+    from apps.bots.tests.deletion import bot_delete_and_purge
     from apps.conversations.models import EvaluationRun
 
     _turn, bad = ask(kb_bot, "Can I get my money back?")
@@ -233,7 +233,7 @@ def test_deleting_the_bot_removes_its_pairs_and_runs(kb_bot):
     add_pair(kb_bot)
     EvaluationRun.objects.create(organization=kb_bot.organization, bot=kb_bot)
 
-    bot_delete(bot=kb_bot)
+    bot_delete_and_purge(kb_bot)
 
     assert not QAPair.objects.exists() and not EvaluationRun.objects.exists()
 

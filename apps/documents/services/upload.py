@@ -351,8 +351,8 @@ def document_delete(*, document: Document) -> None:
 
 @transaction.atomic
 def bot_documents_delete(*, organization_id: int, bot_id: int) -> int:
-    """Delete every document of a bot (chunks and vectors, files after commit); called when the bot is being deleted,
-    in its transaction. Returns the count.
+    """Delete every document of a bot (chunks and vectors, files after commit); called when the bot row is about to
+    go, in its transaction (`bot_deleting`: what `bot_documents_purge_batch` left, usually nothing). Returns the count.
 
     Not `document_delete` one by one: that took each document's chunks out of the term statistics and scheduled a
     recalibration, work for a bot that stays (a bot of 1,000 documents and 100,000 chunks took 89 s and 15,516
@@ -365,10 +365,45 @@ def bot_documents_delete(*, organization_id: int, bot_id: int) -> int:
         .order_by("id")
         .only("id", "file")
     )
-    if not documents:  # none, or the bot is not of this organization
-        return 0
-    ids = [document.pk for document in documents]
     lexeme_stats_clear(bot_id=bot_id)
+    _documents_delete(documents)
+    return len(documents)
+
+
+#: documents per batch of a deleted bot's purge, however few chunks they hold (the ORM's delete of the rows reads
+#: their crawl pages and newer versions by id)
+PURGE_DOCUMENTS = 1_000
+
+
+def bot_documents_purge_batch(*, organization_id: int, bot_id: int) -> int:
+    """Delete one batch of a deleted bot's documents, in a transaction of its own (`bot_purging`): in id order, at
+    most PURGE_DOCUMENTS documents holding at most BOT_PURGE_BATCH_CHUNKS chunks together (at least one document,
+    whatever its size); documents locked by a pipeline stage are skipped (`bot_documents_delete` waits for them at
+    the end). The term statistics are left to the end (they serve no search of a deleted bot). Returns the
+    documents deleted."""
+    with transaction.atomic():
+        candidates = (
+            Document.objects.select_for_update(skip_locked=True)
+            .filter(organization_id=organization_id, bot_id=bot_id)
+            .order_by("id")
+            .only("id", "file", "chunk_count")[:PURGE_DOCUMENTS]
+        )
+        documents, chunks = [], 0
+        for document in candidates:
+            if documents and chunks + document.chunk_count > settings.BOT_PURGE_BATCH_CHUNKS:
+                break
+            documents.append(document)
+            chunks += document.chunk_count
+        _documents_delete(documents)
+    return len(documents)
+
+
+def _documents_delete(documents: list[Document]) -> None:
+    """Delete these documents (locked by the caller) with their chunks and vectors, set-based, and their files once
+    the transaction commits."""
+    if not documents:
+        return
+    ids = [document.pk for document in documents]
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM documents_chunkembedding e USING documents_chunk c "
@@ -382,7 +417,6 @@ def bot_documents_delete(*, organization_id: int, bot_id: int) -> int:
             storage, name = document.file.storage, document.file.name
             # Robust: once the rows are gone, a storage error is logged, never raised into the caller.
             transaction.on_commit(lambda storage=storage, name=name: storage.delete(name), robust=True)
-    return len(documents)
 
 
 @transaction.atomic

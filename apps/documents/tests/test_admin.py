@@ -13,6 +13,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from apps.bots.models import Bot
+from apps.bots.services import bot_purge
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.tests.utils import ingest
 from apps.documents.models import BotTextStats, Chunk, ChunkEmbedding, Document
@@ -69,7 +70,8 @@ def test_single_delete_of_a_document_removes_its_file(staff_client, organization
 def test_bulk_delete_of_bots_removes_their_documents_files(
     staff_client, organization, django_capture_on_commit_callbacks
 ):
-    """Deleting a bot in the admin runs `bot_delete`: its documents' files are removed too."""
+    """Deleting a bot in the admin runs `bot_delete`: the bot is gone at once, and its purge removes its documents'
+    files too."""
     bot, other = BotFactory(organization=organization), BotFactory(organization=organization)
     document, kept = ingest(bot, "guide.md", samples.md()), ingest(other, "guide.md", samples.md())
     path = document.file.path
@@ -79,6 +81,8 @@ def test_bulk_delete_of_bots_removes_their_documents_files(
 
     assert "Successfully deleted 1 bot." in response.content.decode()
     assert list(Bot.objects.values_list("pk", flat=True)) == [other.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bot_purge(bot_id=bot.pk) is True  # the worker's part
     assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not os.path.exists(path)
     assert os.path.exists(kept.file.path)

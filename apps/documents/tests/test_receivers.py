@@ -1,9 +1,10 @@
 """Receivers of documents (apps/documents/receivers.py, STYLE.md §9), issue 12.
 
-Coverage: `bot_deleting` (sent by `bot_delete`) deletes the bot's documents through the documents
-service: chunks and vectors with them and, after commit, the stored files; the documents of another
-bot stay; an event naming a bot of another organization deletes nothing; a rolled-back bot delete keeps
-documents and files; documents has exactly one receiver of the event.
+Coverage: a deleted bot's purge (`bot_purge`) deletes its documents through the documents service, a batch per
+transaction on `bot_purging` (at most BOT_PURGE_BATCH_CHUNKS chunks, at least one document) and the rest with the
+term statistics on `bot_deleting`: chunks and vectors with them and, after commit, the stored files; the documents
+of another bot stay; an event naming a bot of another organization deletes nothing; a rolled-back bot delete keeps
+documents and files; documents has exactly one receiver of each event.
 """
 
 import os
@@ -14,7 +15,7 @@ from django.db import transaction
 
 from apps.bots import events as bot_events
 from apps.bots.models import Bot
-from apps.bots.services import bot_delete
+from apps.bots.services import bot_delete, bot_purge
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.tests.utils import ingest
 from apps.documents import receivers
@@ -24,15 +25,17 @@ from apps.documents.tests import samples
 pytestmark = pytest.mark.django_db
 
 
-def test_bot_delete_removes_its_documents_chunks_vectors_and_files(organization, django_capture_on_commit_callbacks):
+def test_bot_purge_removes_its_documents_chunks_vectors_and_files(organization, django_capture_on_commit_callbacks):
     """Documents, chunks, vectors and files of the deleted bot are gone; another bot's are kept."""
     bot, other = BotFactory(organization=organization), BotFactory(organization=organization)
     document, kept = ingest(bot, "guide.md", samples.md()), ingest(other, "guide.md", samples.md())
     path = document.file.path
     assert os.path.exists(path) and ChunkEmbedding.objects.filter(chunk__document=document).exists()
 
+    bot_delete(bot=bot)
+    assert os.path.exists(path) and Document.objects.filter(pk=document.pk).exists()  # until the purge
     with django_capture_on_commit_callbacks(execute=True):
-        bot_delete(bot=bot)
+        bot_purge(bot_id=bot.pk)
 
     assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not Chunk.objects.filter(document_id=document.pk).exists()
@@ -49,6 +52,7 @@ def test_an_event_for_another_organizations_bot_deletes_nothing(organization, ot
 
     chunks = Chunk.objects.filter(document=document).count()
 
+    assert bot_events.bot_purging_send(organization_id=other_organization.pk, bot_id=bot.pk) == 0
     bot_events.bot_deleting_send(organization_id=other_organization.pk, bot_id=bot.pk)
 
     assert Document.objects.filter(pk=document.pk).exists()
@@ -56,7 +60,7 @@ def test_an_event_for_another_organizations_bot_deletes_nothing(organization, ot
     assert ChunkEmbedding.objects.filter(chunk__document=document).exists()
 
 
-def test_a_bot_delete_takes_as_many_queries_with_six_documents_as_with_two(organization):
+def test_a_bot_purge_takes_as_many_queries_with_six_documents_as_with_two(organization):
     """The bot's documents go together, not one by one (each through the term statistics and a recalibration:
     89 s and 15,516 queries for 1,000 documents and 100,000 chunks); the statistics go whole."""
     from django.db import connection
@@ -68,8 +72,9 @@ def test_a_bot_delete_takes_as_many_queries_with_six_documents_as_with_two(organ
         for number in range(documents):
             ingest(bot, f"guide-{number}.md", samples.md() + f"\n\nPage {number}.".encode())
         assert LexemeStat.objects.filter(bot=bot).exists()
+        bot_delete(bot=bot)
         with CaptureQueriesContext(connection) as queries:
-            bot_delete(bot=bot)
+            bot_purge(bot_id=bot.pk)
         counts.append(len(queries))
         assert not Document.objects.filter(bot_id=bot.pk).exists()
         assert not Chunk.objects.filter(bot_id=bot.pk).exists()
@@ -91,16 +96,39 @@ def test_a_rolled_back_bot_delete_keeps_documents_and_files(organization, django
         bot_delete(bot=bot)
         raise RuntimeError("abort")
 
-    assert callbacks == []
+    assert callbacks == []  # no purge published
     assert Bot.objects.filter(pk=document.bot_id).exists()
     assert Document.objects.filter(pk=document.pk).exists()
     assert os.path.exists(document.file.path)
 
 
-def test_documents_has_one_receiver_of_bot_deleting():
+def test_the_purge_deletes_a_batch_of_documents_per_transaction(organization, settings):
+    """Documents in id order holding at most BOT_PURGE_BATCH_CHUNKS chunks together; one larger than the batch goes
+    alone; other bots' documents stay."""
+    bot, other = BotFactory(organization=organization), BotFactory(organization=organization)
+    small = [ingest(bot, f"guide-{n}.md", samples.md() + f"\n\nPage {n}.".encode()) for n in range(3)]
+    large = ingest(bot, "large.md", b"\n\n".join(samples.md() + f"\n\nPart {n}.".encode() for n in range(4)))
+    kept = ingest(other, "guide.md", samples.md())
+    per_document = small[0].chunk_count
+    assert per_document > 0 and large.chunk_count > 2 * per_document
+    settings.BOT_PURGE_BATCH_CHUNKS = 2 * per_document
+    bot_delete(bot=bot)
+
+    rounds = []
+    while deleted := receivers.on_bot_purging("bots", organization_id=organization.pk, bot_id=bot.pk):
+        rounds.append((deleted, sorted(Document.objects.filter(bot_id=bot.pk).values_list("pk", flat=True))))
+    assert rounds == [(2, [small[2].pk, large.pk]), (1, [large.pk]), (1, [])]
+    assert not Chunk.objects.filter(bot_id=bot.pk).exists()
+    assert not ChunkEmbedding.objects.filter(chunk__bot_id=bot.pk).exists()
+    assert LexemeStat.objects.filter(bot_id=bot.pk).exists()  # the term statistics go with the bot row
+    assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert ChunkEmbedding.objects.filter(chunk__document=kept).exists()
+
+
+def test_documents_has_one_receiver_of_each_bot_event():
     """Connected once, in DocumentsConfig.ready()."""
-    assert bot_events.bot_deleting.has_listeners()
-    functions = [
-        ref() if isinstance(ref, weakref.ref) else ref for _key, ref, *_rest in bot_events.bot_deleting.receivers
-    ]
-    assert functions.count(receivers.on_bot_deleting) == 1
+    for signal, receiver in ((bot_events.bot_purging, receivers.on_bot_purging),
+                             (bot_events.bot_deleting, receivers.on_bot_deleting)):  # fmt: skip
+        assert signal.has_listeners()
+        functions = [ref() if isinstance(ref, weakref.ref) else ref for _key, ref, *_rest in signal.receivers]
+        assert functions.count(receiver) == 1

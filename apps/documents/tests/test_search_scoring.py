@@ -21,7 +21,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 
-from apps.bots.services import bot_delete
+from apps.bots.tests.deletion import bot_delete_and_purge
 from apps.bots.tests.factories import BotFactory
 from apps.core.tests.rerank_server import RerankServer
 from apps.documents.lexeme_stats import lexeme_stats_recount, lexeme_stats_stored
@@ -90,7 +90,7 @@ def test_bot_deletion_drops_its_statistics(organization, bot):
     text_document(organization, bot, "Shipping", SHIPPING)
     assert LexemeStat.objects.filter(bot=bot).exists()
 
-    bot_delete(bot=bot)
+    bot_delete_and_purge(bot)
 
     assert not LexemeStat.objects.filter(bot_id=bot.pk).exists()
     assert not BotTextStats.objects.filter(bot_id=bot.pk).exists()

@@ -1,0 +1,143 @@
+"""Deleting a bot (docs/bots.md#deleting-a-bot): the owner's request hides the bot and publishes its purge; a real
+worker purges its rows a batch per transaction; a purge that spends its budget publishes its rest; the recovery
+sweep publishes again a purge whose task was lost. The API's side (204, 404 at once, tenancy, the plan's limit) is
+in test_bots_api.py; each app's batch in its receivers' tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+from apps.bots.models import Bot
+from apps.bots.services import bot_delete
+from apps.bots.tests.factories import BotFactory
+from apps.conversations.models import Conversation, Message, QAPair
+from apps.conversations.tests.utils import ingest
+from apps.documents.models import Chunk, ChunkEmbedding, Document, LexemeStat
+from apps.documents.tests import samples
+from apps.sources.models import CrawlPage, CrawlSource
+from apps.sources.tests.factories import CrawlPageFactory, CrawlSourceFactory
+from conftest import client_for
+from workers.tasks.bots import bot_purge_task
+from workers.tasks.maintenance import work_recover_stuck
+
+
+def _broker():
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+
+def _published_purges(broker) -> list[str]:
+    """The bots.purge tasks waiting on the `bulk` queue (their arguments), taken off it."""
+    found = [json.loads(raw)["headers"] for raw in broker.lrange("bulk", 0, -1)]
+    broker.delete("bulk")
+    return [headers["argsrepr"] for headers in found if headers["task"] == "bots.purge"]
+
+
+def _bot_with_rows(organization, conversations: int = 2) -> tuple[Bot, Document]:
+    bot = BotFactory(organization=organization)
+    document = ingest(bot, "guide.md", samples.md())
+    for _ in range(conversations):
+        conversation = Conversation.objects.create(organization=organization, bot=bot)
+        Message.objects.create(organization=organization, conversation=conversation, role="user", content="Hi")
+    QAPair.objects.create(organization=organization, bot=bot, question="Why?", answer="Because.")
+    CrawlPageFactory(source=CrawlSourceFactory(bot=bot))
+    return bot, document
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_real_worker_purges_a_deleted_bot(celery_worker, organization, admin_user):
+    """Through the API and a real worker: every row of the bot goes (documents, chunks, vectors, the stored file,
+    term statistics, conversations, messages, Q&A pairs, website sources and pages) and the bot row last; another
+    bot's stay."""
+    bot, document = _bot_with_rows(organization)
+    other, kept = _bot_with_rows(organization)
+    path = document.file.path
+
+    response = client_for(admin_user).delete(f"/api/v1/orgs/{organization.slug}/bots/{bot.pk}/")
+
+    assert response.status_code == 204
+    # The purge runs in the worker's thread; this waits for the bot row, which goes last.
+    deadline = time.monotonic() + 60
+    while Bot.all_objects.filter(pk=bot.pk).exists():
+        assert time.monotonic() < deadline, "the worker did not purge the bot"
+        time.sleep(0.1)
+    for model in (Document, Chunk, LexemeStat, Conversation, QAPair, CrawlSource):
+        assert set(model.objects.values_list("bot_id", flat=True)) == {other.pk}, model
+    assert set(CrawlPage.objects.values_list("source__bot_id", flat=True)) == {other.pk}
+    assert not ChunkEmbedding.objects.filter(chunk__bot_id=bot.pk).exists()
+    assert set(Message.objects.values_list("conversation__bot_id", flat=True)) == {other.pk}
+    assert not os.path.exists(path)
+    assert os.path.exists(kept.file.path)
+    assert list(Bot.objects.values_list("pk", flat=True)) == [other.pk]
+
+
+@pytest.mark.django_db
+def test_a_purge_that_spends_its_budget_publishes_its_rest(organization, settings, django_capture_on_commit_callbacks):
+    """One batch, then the budget is spent: the task answers False, publishes itself again and notes when (the
+    recovery sweep's lease); the next runs finish."""
+    settings.BOT_PURGE_BATCH_CONVERSATIONS = 2
+    settings.BOT_PURGE_BUDGET_SECONDS = 0
+    bot, _document = _bot_with_rows(organization, conversations=5)
+    bot_delete(bot=bot)
+    Bot.all_objects.filter(pk=bot.pk).update(purge_published_at=timezone.now() - timedelta(minutes=5))
+    broker = _broker()
+    broker.delete("bulk")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bot_purge_task.apply(args=[bot.pk]).get() is False
+
+    # One round: the documents' batch (its one document) and the conversations' (2 of 5).
+    assert Conversation.objects.filter(bot_id=bot.pk).count() == 3
+    assert not Document.objects.filter(bot_id=bot.pk).exists()
+    assert _published_purges(broker) == [f"({bot.pk},)"]
+    assert Bot.all_objects.get(pk=bot.pk).purge_published_at > timezone.now() - timedelta(minutes=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        results = [bot_purge_task.apply(args=[bot.pk]).get() for _ in range(3)]
+    assert results == [False, False, True]  # 2 more conversations, the last one, then nothing left: the bot row
+    assert not Bot.all_objects.filter(pk=bot.pk).exists()
+    assert not Conversation.objects.filter(bot_id=bot.pk).exists()
+    assert _published_purges(broker) == [f"({bot.pk},)"] * 2
+
+
+@pytest.mark.django_db
+def test_the_recovery_sweep_publishes_again_a_lost_purge(organization, django_capture_on_commit_callbacks):
+    """A deleted bot whose purge was published longer ago than RECOVERY_LEASE_SECONDS (a publish lost with the broker
+    down, a worker lost) is published again, once; a recent one and a bot not deleted are left alone."""
+    lost, recent, live = (BotFactory(organization=organization) for _ in range(3))
+    for bot in (lost, recent):
+        bot_delete(bot=bot)
+    long_ago = timezone.now() - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS + 60)
+    Bot.all_objects.filter(pk=lost.pk).update(purge_published_at=long_ago)
+    broker = _broker()
+    broker.delete("bulk")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = work_recover_stuck.apply().get()
+        second = work_recover_stuck.apply().get()
+
+    assert (first["bot_purges_requeued"], second["bot_purges_requeued"]) == (1, 0)
+    assert _published_purges(broker) == [f"({lost.pk},)"]
+    assert Bot.all_objects.get(pk=lost.pk).purge_published_at > long_ago
+    assert Bot.objects.filter(pk=live.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_deleted_bots_sources_are_not_crawled_again(organization):
+    """The scheduled re-crawls skip a deleted bot's sources (they go with its purge); a live bot's due one starts."""
+    from apps.sources.services import sources_recrawl_due
+
+    deleted, live = BotFactory(organization=organization), BotFactory(organization=organization)
+    sources = {bot.pk: CrawlSourceFactory(bot=bot, next_crawl_at=timezone.now()) for bot in (deleted, live)}
+    bot_delete(bot=deleted)
+
+    assert sources_recrawl_due() == 1
+    statuses = {bot_id: CrawlSource.objects.get(pk=source.pk).status for bot_id, source in sources.items()}
+    assert statuses[deleted.pk] == sources[deleted.pk].status != statuses[live.pk]
