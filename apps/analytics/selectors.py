@@ -378,7 +378,11 @@ def analytics_bot_usage(*, organization, period: AnalyticsRange, grouping: str, 
         raise NotFound("Bot not found.")
     params = period.params(organization, grouping=grouping, bot=bot_id)
     in_range = "{t}.organization_id = %(org)s AND {t}.created_at >= %(start)s AND {t}.created_at < %(end)s"
-    one_bot = "(%(bot)s::bigint IS NULL OR {column} = %(bot)s::bigint)"
+    # A deleted bot (its purge under way) counts nowhere: not listed, not in the totals or the series.
+    one_bot = (
+        "(%(bot)s::bigint IS NULL OR {column} = %(bot)s::bigint) AND {column} NOT IN "
+        f"(SELECT id FROM {BOT} WHERE organization_id = %(org)s AND deleted_at IS NOT NULL)"
+    )
     messages = f"""
         SELECT c.bot_id, date_trunc(%(grouping)s, m.created_at AT TIME ZONE %(tz)s) AS period, m.role, m.status,
                m.feedback
@@ -400,7 +404,7 @@ def analytics_bot_usage(*, organization, period: AnalyticsRange, grouping: str, 
         FROM {BOT} b
         LEFT JOIN ms_bot ms ON ms.bot_id = b.id
         LEFT JOIN cv_bot cv ON cv.bot_id = b.id
-        WHERE b.organization_id = %(org)s AND b.deleted_at IS NULL AND {one_bot.format(column="b.id")}
+        WHERE b.organization_id = %(org)s AND {one_bot.format(column="b.id")}
         UNION ALL
         SELECT 'totals', NULL, NULL, NULL, {BOT_COLUMNS}
         FROM (SELECT 1) one

@@ -1,11 +1,12 @@
 """Bot writes: create (plan limit), update (allow-list), delete (and the background purge), identity-secret
 rotation."""
 
+import logging
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.bots.events import bot_deleting_send, bot_purging_send
@@ -13,6 +14,13 @@ from apps.bots.models import Bot, new_identity_secret
 from apps.core.languages import AUTO, is_default_message, message
 from apps.core.tasks import enqueue_on_commit
 from apps.organizations.services import plan_limit_check
+
+logger = logging.getLogger(__name__)
+
+#: what `bot_purge` says: the bot is gone; its budget is spent (publish the rest now); a row it must delete last is in
+#: use (publish again after PURGE_BUSY_COUNTDOWN seconds)
+PURGE_DONE, PURGE_MORE, PURGE_BUSY = "done", "more", "busy"
+PURGE_BUSY_COUNTDOWN = 10
 
 EDITABLE = (
     "name", "description", "system_prompt", "llm_model", "temperature", "max_answer_tokens", "top_k", "min_score",
@@ -73,40 +81,46 @@ def bot_delete(*, bot: Bot) -> None:
     bot.deleted_at = bot.purge_published_at = now
 
 
-def _purge_enqueue(bot_id: int) -> None:
+def _purge_enqueue(bot_id: int, countdown: float = 0) -> None:
     from workers.tasks.bots import bot_purge_task
 
-    enqueue_on_commit(bot_purge_task, bot_id)
+    enqueue_on_commit(bot_purge_task, bot_id, **({"countdown": countdown} if countdown else {}))
 
 
-def bot_purge(*, bot_id: int, budget_seconds: float | None = None) -> bool:
-    """Purge a deleted bot: the apps that own rows of it delete them a batch per transaction (`bot_purging`) until
-    none is left, then one transaction deletes what came in or was locked meanwhile (`bot_deleting`) and the bot row.
-    With `budget_seconds`, stops after the batch that spends it and returns False: the caller publishes the rest
-    (`bot_purge_continue`). True when the bot is gone; a bot not deleted is never touched. Safe to run twice at once
-    (batches skip locked rows; the last transaction locks the bot)."""
+def bot_purge(*, bot_id: int, budget_seconds: float | None = None) -> str:
+    """Purge a deleted bot: the apps that own rows of it delete them a batch per transaction (`bot_purging`, skipping
+    rows in use) until none is left, then one transaction deletes what came in or was skipped meanwhile
+    (`bot_deleting`) and the bot row. PURGE_DONE when the bot is gone (a bot not deleted is never touched);
+    PURGE_MORE when `budget_seconds` was spent after a batch; PURGE_BUSY when the last transaction found a row in use
+    (its receivers lock with NOWAIT: a pipeline stage holding a document, whose insert waits on the bot row at commit,
+    would otherwise deadlock with it) or lost a race with a writer: rolled back whole, nothing half-deleted. The
+    caller publishes the rest either way (`bot_purge_continue`). Two purges at once: one may end PURGE_BUSY."""
     organization_id = (
         Bot.all_objects.filter(pk=bot_id, deleted_at__isnull=False).values_list("organization_id", flat=True).first()
     )
     if organization_id is None:
-        return True
+        return PURGE_DONE
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     while bot_purging_send(organization_id=organization_id, bot_id=bot_id):
         if deadline is not None and time.monotonic() >= deadline:
-            return False
-    with transaction.atomic():
-        bot = Bot.all_objects.select_for_update().filter(pk=bot_id, deleted_at__isnull=False).first()
-        if bot is not None:
-            bot_deleting_send(organization_id=bot.organization_id, bot_id=bot.pk)
-            bot.delete()
-    return True
+            return PURGE_MORE
+    try:
+        with transaction.atomic():
+            bot = Bot.all_objects.select_for_update(nowait=True).filter(pk=bot_id, deleted_at__isnull=False).first()
+            if bot is not None:
+                bot_deleting_send(organization_id=bot.organization_id, bot_id=bot.pk)
+                bot.delete()
+    except (OperationalError, IntegrityError) as exc:  # a lock not available, a row written meanwhile
+        logger.warning("bot_purge_busy", extra={"bot_id": bot_id, "reason": str(exc).splitlines()[0][:200]})
+        return PURGE_BUSY
+    return PURGE_DONE
 
 
-def bot_purge_continue(*, bot_id: int) -> None:
-    """Publish the rest of a purge that spent its budget, noting the publish (the recovery sweep's lease)."""
+def bot_purge_continue(*, bot_id: int, countdown: float = 0) -> None:
+    """Publish the rest of a purge (after `countdown` seconds), noting the publish (the recovery sweep's lease)."""
     with transaction.atomic():
         if Bot.all_objects.filter(pk=bot_id, deleted_at__isnull=False).update(purge_published_at=timezone.now()):
-            _purge_enqueue(bot_id)
+            _purge_enqueue(bot_id, countdown=countdown)
 
 
 def bots_purge_recover(*, now=None) -> int:

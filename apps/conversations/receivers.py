@@ -17,7 +17,7 @@ def on_bot_purging(sender, *, organization_id: int, bot_id: int, **kwargs) -> in
 
 
 def on_bot_deleting(sender, *, organization_id: int, bot_id: int, **kwargs) -> None:
-    """The bot's remaining conversations and messages go with it, in the deleting transaction, in three statements."""
+    """The bot's remaining conversations and messages go with it, in the deleting transaction, in four statements."""
     bot_conversations_delete(organization_id=organization_id, bot_id=bot_id)
 
 

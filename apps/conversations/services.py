@@ -103,9 +103,9 @@ def bot_conversations_delete(*, organization_id: int, bot_id: int, limit: int | 
     own pairs and evaluation runs go with the bot by the cascade."""
     conversations, messages, pairs = Conversation._meta.db_table, Message._meta.db_table, QAPair._meta.db_table
     params = {"bot": bot_id, "org": organization_id, "limit": limit}
-    chosen = f"SELECT id FROM {conversations} WHERE bot_id = %(bot)s AND organization_id = %(org)s"
-    if limit is not None:
-        chosen += " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    chosen = f"SELECT id FROM {conversations} WHERE bot_id = %(bot)s AND organization_id = %(org)s ORDER BY id"
+    # A batch skips conversations in use; the bot's last transaction fails at once on one (the purge comes back).
+    chosen += " LIMIT %(limit)s FOR UPDATE SKIP LOCKED" if limit is not None else " FOR UPDATE NOWAIT"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(chosen, params)
         params["ids"] = [row[0] for row in cursor.fetchall()]

@@ -112,6 +112,14 @@ def crawl_cancel(*, source: CrawlSource) -> CrawlSource:
     return source
 
 
+def bot_crawls_cancel(*, organization_id: int, bot_id: int) -> int:
+    """Ask every queued or running crawl of a bot to stop (the bot was deleted): a running one stops after its
+    current page, a queued one before its first. Returns how many were asked."""
+    return CrawlSource.objects.filter(
+        organization_id=organization_id, bot_id=bot_id, status__in=CrawlSource.ACTIVE, cancel_requested=False
+    ).update(cancel_requested=True)
+
+
 @transaction.atomic
 def source_delete(*, source: CrawlSource) -> None:
     """Delete the source, its page rows and the documents its pages became."""

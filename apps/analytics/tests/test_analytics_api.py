@@ -477,14 +477,20 @@ def test_bot_usage_of_one_bot(world):
 
 
 def test_bot_usage_leaves_out_a_deleted_bot(world):
-    """A deleted bot (its purge still to come) is not listed, and asking for it is a 404 like an unknown bot."""
+    """A deleted bot (its purge still to come) is not listed, counts in neither the totals nor the series, and
+    asking for it is a 404 like an unknown bot."""
     from apps.bots.services import bot_delete
 
-    bot_delete(bot=world["gamma"])
+    bot_delete(bot=world["alpha"])
 
-    body = ok(get(world, "bots", RANGE | {"grouping": "week"}))
-    assert [row["name"] for row in body["bots"]] == ["Alpha", "Beta"]
-    assert get(world, "bots", RANGE | {"bot": str(world["gamma"].pk)}).status_code == 404
+    body = ok(get(world, "bots", RANGE | {"grouping": "month"}))
+    assert body["bots"] == [
+        {"id": world["beta"].pk, "name": "Beta"} | BETA,
+        {"id": world["gamma"].pk, "name": "Gamma"} | ZERO,
+    ]
+    assert body["totals"] == BETA
+    assert body["series"] == [{"period": "2026-03-01"} | BETA]
+    assert get(world, "bots", RANGE | {"bot": str(world["alpha"].pk)}).status_code == 404
 
 
 # --------------------------------------------------------------------------- access

@@ -445,7 +445,7 @@ def test_delete_hides_the_bot_at_once_and_publishes_its_purge(
     import redis
     from django.conf import settings
 
-    from apps.bots.services import bot_purge
+    from apps.bots.services import PURGE_DONE, bot_purge
 
     bot = BotFactory(organization=organization)
     other = BotFactory(organization=organization)
@@ -474,7 +474,7 @@ def test_delete_hides_the_bot_at_once_and_publishes_its_purge(
     assert [(headers["task"], headers["argsrepr"]) for headers in published] == [("bots.purge", f"({bot.pk},)")]
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert bot_purge(bot_id=bot.pk) is True  # what the task does (a real worker: test_deletion.py)
+        assert bot_purge(bot_id=bot.pk) == PURGE_DONE  # what the task does (a real worker: test_deletion.py)
 
     assert list(Bot.all_objects.values_list("pk", flat=True)) == [other.pk]
     assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]

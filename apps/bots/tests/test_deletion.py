@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from datetime import timedelta
 
 import pytest
 import redis
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from apps.bots.models import Bot
-from apps.bots.services import bot_delete
+from apps.bots.services import PURGE_BUSY, PURGE_DONE, PURGE_MORE, bot_delete, bot_purge
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, Message, QAPair
 from apps.conversations.tests.utils import ingest
+from apps.core.tests.concurrency import in_another_connection
 from apps.documents.models import Chunk, ChunkEmbedding, Document, LexemeStat
 from apps.documents.tests import samples
 from apps.sources.models import CrawlPage, CrawlSource
@@ -81,8 +84,8 @@ def test_a_real_worker_purges_a_deleted_bot(celery_worker, organization, admin_u
 
 @pytest.mark.django_db
 def test_a_purge_that_spends_its_budget_publishes_its_rest(organization, settings, django_capture_on_commit_callbacks):
-    """One batch, then the budget is spent: the task answers False, publishes itself again and notes when (the
-    recovery sweep's lease); the next runs finish."""
+    """One batch, then the budget is spent: the task answers PURGE_MORE, publishes itself again at once and notes
+    when (the recovery sweep's lease); the next runs finish."""
     settings.BOT_PURGE_BATCH_CONVERSATIONS = 2
     settings.BOT_PURGE_BUDGET_SECONDS = 0
     bot, _document = _bot_with_rows(organization, conversations=5)
@@ -92,7 +95,7 @@ def test_a_purge_that_spends_its_budget_publishes_its_rest(organization, setting
     broker.delete("bulk")
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert bot_purge_task.apply(args=[bot.pk]).get() is False
+        assert bot_purge_task.apply(args=[bot.pk]).get() == PURGE_MORE
 
     # One round: the documents' batch (its one document) and the conversations' (2 of 5).
     assert Conversation.objects.filter(bot_id=bot.pk).count() == 3
@@ -101,7 +104,7 @@ def test_a_purge_that_spends_its_budget_publishes_its_rest(organization, setting
     assert Bot.all_objects.get(pk=bot.pk).purge_published_at > timezone.now() - timedelta(minutes=1)
     with django_capture_on_commit_callbacks(execute=True):
         results = [bot_purge_task.apply(args=[bot.pk]).get() for _ in range(3)]
-    assert results == [False, False, True]  # 2 more conversations, the last one, then nothing left: the bot row
+    assert results == [PURGE_MORE, PURGE_MORE, PURGE_DONE]  # 2 more conversations, the last one, then the bot row
     assert not Bot.all_objects.filter(pk=bot.pk).exists()
     assert not Conversation.objects.filter(bot_id=bot.pk).exists()
     assert _published_purges(broker) == [f"({bot.pk},)"] * 2
@@ -141,3 +144,84 @@ def test_a_deleted_bots_sources_are_not_crawled_again(organization):
     assert sources_recrawl_due() == 1
     statuses = {bot_id: CrawlSource.objects.get(pk=source.pk).status for bot_id, source in sources.items()}
     assert statuses[deleted.pk] == sources[deleted.pk].status != statuses[live.pk]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_document_in_use_is_skipped_then_the_last_step_comes_back_later(organization):
+    """While another connection holds one document (a pipeline stage): the batches delete the rest around it, and the
+    last transaction fails on it at once (NOWAIT: waiting could deadlock with that stage's insert checking the bot
+    row) and rolls back whole: PURGE_BUSY, the task published again after PURGE_BUSY_COUNTDOWN seconds. Once the
+    document is free the purge finishes."""
+    bot = BotFactory(organization=organization)
+    held, free = (ingest(bot, f"guide-{n}.md", samples.md() + f"\n\nPage {n}.".encode()) for n in range(2))
+    Conversation.objects.create(organization=organization, bot=bot)
+    pair = QAPair.objects.create(organization=organization, bot=bot, question="Why?", answer="Because.")
+    bot_delete(bot=bot)
+    broker = _broker()
+    broker.delete("bulk")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            Document.objects.select_for_update().get(pk=held.pk)
+            locked.set()
+            release.wait(60)  # set by the test below; the bound only ends a hung test
+
+    result: dict = {}
+    holder = in_another_connection(result, hold)
+    holder.start()
+    try:
+        assert locked.wait(30), result
+        assert bot_purge_task.apply(args=[bot.pk]).get() == PURGE_BUSY
+    finally:
+        release.set()
+        holder.join()
+    assert "error" not in result, result
+
+    assert list(Document.objects.filter(bot_id=bot.pk).values_list("pk", flat=True)) == [held.pk]
+    assert not Document.objects.filter(pk=free.pk).exists() and not Conversation.objects.filter(bot_id=bot.pk).exists()
+    assert Chunk.objects.filter(document_id=held.pk).exists() and QAPair.objects.filter(pk=pair.pk).exists()
+    assert Bot.all_objects.filter(pk=bot.pk).exists()
+    [published] = [json.loads(raw)["headers"] for raw in broker.lrange("bulk", 0, -1)]
+    broker.delete("bulk")
+    assert (published["task"], published["argsrepr"]) == ("bots.purge", f"({bot.pk},)") and published["eta"]
+
+    assert bot_purge(bot_id=bot.pk) == PURGE_DONE
+    assert not Bot.all_objects.filter(pk=bot.pk).exists() and not Document.objects.filter(bot_id=bot.pk).exists()
+    assert not QAPair.objects.filter(pk=pair.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_rolled_back_delete_keeps_the_bot_and_publishes_nothing(organization, django_capture_on_commit_callbacks):
+    bot = BotFactory(organization=organization)
+
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        bot_delete(bot=bot)
+        raise RuntimeError("abort")
+
+    assert callbacks == []
+    assert Bot.objects.get(pk=bot.pk).deleted_at is None
+
+
+@pytest.mark.django_db
+def test_the_first_purge_round_stops_the_bots_running_crawls(organization):
+    """A running or queued crawl of the deleted bot is asked to stop (it would keep adding documents); another bot's
+    crawl runs on."""
+    from apps.bots.events import bot_purging_send
+    from apps.sources.crawl import crawl_run
+
+    deleted, live = BotFactory(organization=organization), BotFactory(organization=organization)
+    running = {bot.pk: CrawlSourceFactory(bot=bot, status=CrawlSource.Status.RUNNING, run=1) for bot in (deleted, live)}
+    bot_delete(bot=deleted)
+
+    assert bot_purging_send(organization_id=organization.pk, bot_id=deleted.pk) == 0  # nothing else to delete
+
+    asked = dict(
+        CrawlSource.objects.filter(pk__in=[s.pk for s in running.values()]).values_list("bot_id", "cancel_requested")
+    )
+    assert asked == {deleted.pk: True, live.pk: False}
+    assert crawl_run(organization_id=organization.pk, source_id=running[deleted.pk].pk, run=1) == "cancelled"

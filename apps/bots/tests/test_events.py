@@ -8,7 +8,7 @@ import pytest
 
 from apps.bots import events
 from apps.bots.models import Bot
-from apps.bots.services import bot_delete, bot_purge
+from apps.bots.services import PURGE_DONE, bot_delete, bot_purge
 from apps.bots.tests.factories import BotFactory
 from apps.core.tests.events import events_sent, only
 
@@ -43,7 +43,7 @@ def test_bot_purge_sends_bot_purging_until_nothing_is_left_then_bot_deleting_bef
     events.bot_deleting.connect(deleting, weak=False, dispatch_uid="tests.bot_row_seen")
     try:
         with events_sent(events.bot_purging, events.bot_deleting) as sent:
-            assert bot_purge(bot_id=bot_id) is True
+            assert bot_purge(bot_id=bot_id) == PURGE_DONE
     finally:
         events.bot_purging.disconnect(dispatch_uid="tests.purging")
         events.bot_deleting.disconnect(dispatch_uid="tests.bot_row_seen")
@@ -60,7 +60,7 @@ def test_bot_purge_sends_bot_purging_until_nothing_is_left_then_bot_deleting_bef
 def test_bot_purge_never_touches_a_bot_not_deleted(organization):
     bot = BotFactory(organization=organization)
     with events_sent(events.bot_purging, events.bot_deleting) as sent:
-        assert bot_purge(bot_id=bot.pk) is True
+        assert bot_purge(bot_id=bot.pk) == PURGE_DONE
     assert sent == []
     assert Bot.objects.filter(pk=bot.pk).exists()
 
@@ -83,5 +83,5 @@ def test_a_failing_receiver_rolls_the_last_step_back_and_the_bot_stays_deleted(o
 
     assert Bot.all_objects.filter(pk=bot.pk, deleted_at__isnull=False).exists()
     assert not Bot.objects.filter(pk=bot.pk).exists()
-    assert bot_purge(bot_id=bot.pk) is True
+    assert bot_purge(bot_id=bot.pk) == PURGE_DONE
     assert not Bot.all_objects.filter(pk=bot.pk).exists()

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.db.models import Sum
+from django.db.models.functions import Greatest
 
 from apps.core.exceptions import ApplicationError
 from apps.core.locks import transaction_lock
@@ -80,7 +81,9 @@ def _check_limits(*, organization, bot, new_sizes: list[int], new_documents: int
         count = Document.objects.filter(bot=bot).count()
         plan_limit_check(organization=organization, limit="max_documents_per_bot", used=count, adding=new_documents)
     if new_sizes:
-        used = Document.objects.filter(organization=organization).aggregate(total=Sum("size"))["total"] or 0
+        # A deleted bot's documents (their purge under way) no longer count.
+        stored = Document.objects.filter(organization=organization, bot__deleted_at__isnull=True)
+        used = stored.aggregate(total=Sum("size"))["total"] or 0
         plan_limit_check(
             organization=organization,
             limit="max_storage_mb",
@@ -357,10 +360,11 @@ def bot_documents_delete(*, organization_id: int, bot_id: int) -> int:
     Not `document_delete` one by one: that took each document's chunks out of the term statistics and scheduled a
     recalibration, work for a bot that stays (a bot of 1,000 documents and 100,000 chunks took 89 s and 15,516
     queries). The bot's statistics go whole, the vectors and chunks in one statement each, then the documents."""
-    # All rows locked first (in id order), so a concurrent finalize cannot hold one of them while
-    # waiting for the statistics this deletion holds.
+    # All rows locked first (in id order), so a concurrent finalize cannot hold one of them while waiting for the
+    # statistics this deletion holds; NOWAIT: one held by a pipeline stage fails the bot's last transaction at once
+    # (the purge comes back later), where waiting could deadlock with that stage's insert checking the bot row.
     documents = list(
-        Document.objects.select_for_update()
+        Document.objects.select_for_update(nowait=True)
         .filter(organization_id=organization_id, bot_id=bot_id)
         .order_by("id")
         .only("id", "file")
@@ -386,14 +390,15 @@ def bot_documents_purge_batch(*, organization_id: int, bot_id: int) -> int:
             Document.objects.select_for_update(skip_locked=True)
             .filter(organization_id=organization_id, bot_id=bot_id)
             .order_by("id")
-            .only("id", "file", "chunk_count")[:PURGE_DOCUMENTS]
+            .annotate(purge_size=Greatest("chunk_count", "chunks_total"))  # chunk_count is set when it turns ready
+            .only("id", "file")[:PURGE_DOCUMENTS]
         )
         documents, chunks = [], 0
         for document in candidates:
-            if documents and chunks + document.chunk_count > settings.BOT_PURGE_BATCH_CHUNKS:
+            if documents and chunks + document.purge_size > settings.BOT_PURGE_BATCH_CHUNKS:
                 break
             documents.append(document)
-            chunks += document.chunk_count
+            chunks += document.purge_size
         _documents_delete(documents)
     return len(documents)
 

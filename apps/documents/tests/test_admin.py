@@ -13,7 +13,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from apps.bots.models import Bot
-from apps.bots.services import bot_purge
+from apps.bots.services import PURGE_DONE, bot_purge
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.tests.utils import ingest
 from apps.documents.models import BotTextStats, Chunk, ChunkEmbedding, Document
@@ -82,7 +82,7 @@ def test_bulk_delete_of_bots_removes_their_documents_files(
     assert "Successfully deleted 1 bot." in response.content.decode()
     assert list(Bot.objects.values_list("pk", flat=True)) == [other.pk]
     with django_capture_on_commit_callbacks(execute=True):
-        assert bot_purge(bot_id=bot.pk) is True  # the worker's part
+        assert bot_purge(bot_id=bot.pk) == PURGE_DONE  # the worker's part
     assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not os.path.exists(path)
     assert os.path.exists(kept.file.path)

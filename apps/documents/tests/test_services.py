@@ -474,6 +474,21 @@ def test_storage_limit_names_the_limit(bot, organization):
     assert Document.objects.count() == 1
 
 
+def test_a_deleted_bots_documents_free_their_storage_at_once(bot, organization):
+    """1 MB of storage, 0.6 MB used by a bot then deleted (its purge not run yet): another 0.6 MB fits."""
+    from apps.bots.services import bot_delete
+    from apps.bots.tests.factories import BotFactory
+
+    organization.plan = tiny_plan(max_documents_per_bot=10)
+    organization.save()
+    upload(organization, bot, ("a.txt", b"a" * (6 * MB // 10)))
+    bot_delete(bot=bot)
+
+    upload(organization, BotFactory(organization=organization), ("b.txt", b"b" * (6 * MB // 10)))
+
+    assert Document.objects.count() == 2  # the deleted bot's until its purge
+
+
 def test_text_documents_respect_the_plan_limits(bot, organization):
     """document_create_from_text counts against documents per bot too."""
     organization.plan = tiny_plan(max_storage_mb=100)
