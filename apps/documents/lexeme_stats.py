@@ -63,10 +63,13 @@ def lexeme_stats_apply(*, bot_id: int, where: str, params: dict, sign: str = "1"
         cursor.execute(_LEXEMES_SQL.format(sign=sign, where=where), values)
         gone = [(config, lexeme) for config, lexeme, df in cursor.fetchall() if df <= 0]
         if gone:
+            # A join on the unique index's columns: the planner probes it once per lexeme gone. As `(config, lexeme) IN
+            # (SELECT * FROM unnest(...))` it read the bot's rows once per lexeme: removing a website source of 473
+            # pages (all 50,000 lexemes of its bot gone) took 51 s in this statement.
             cursor.execute(
-                "DELETE FROM documents_lexemestat WHERE bot_id = %s AND (config, lexeme) IN "
-                "(SELECT * FROM unnest(%s::text[], %s::text[])) AND df <= 0",
-                [bot_id, [config for config, _ in gone], [lexeme for _, lexeme in gone]],
+                "DELETE FROM documents_lexemestat s USING unnest(%s::text[], %s::text[]) AS g(config, lexeme) "
+                "WHERE s.bot_id = %s AND s.config = g.config AND s.lexeme = g.lexeme AND s.df <= 0",
+                [[config for config, _ in gone], [lexeme for _, lexeme in gone], bot_id],
             )
         # A configuration none of the bot's searchable chunks has any more.
         cursor.execute("DELETE FROM documents_bottextstats WHERE bot_id = %s AND chunk_count <= 0", [bot_id])

@@ -334,22 +334,40 @@ def document_create_from_text(*, organization, bot, title: str, text: str, url: 
 
 @transaction.atomic
 def document_delete(*, document: Document) -> None:
-    """Delete a document, its chunks and embeddings (cascade) and, after commit, its file. A ready
+    """Delete a document, its chunks and embeddings and, after commit, its file (`documents_delete`). A ready
     document leaves the knowledge base: the bot's refusal cut-off is recalibrated (debounced).
 
     Its searchable chunks leave the bot's term statistics in the same transaction (row lock on the
     document first, then the statistics: the order finalize uses)."""
-    locked = Document.objects.select_for_update().filter(pk=document.pk).values_list("bot_id", flat=True).first()
-    if locked is not None:
-        lexeme_stats_documents_remove(document_ids=[document.pk], bot_id=locked)
-    file = document.file
-    name = file.name if file else None
-    if document.status == Document.Status.READY:
-        calibration_schedule(organization_id=document.organization_id, bot_id=document.bot_id)
-    document.delete()
-    if name:
-        # Robust: once the rows are gone, a storage error is logged, never raised into the caller.
-        transaction.on_commit(lambda: file.storage.delete(name), robust=True)
+    documents_delete(documents=[document])
+
+
+@transaction.atomic
+def documents_delete(*, documents) -> int:
+    """Delete these documents together (a website source's pages, a version's predecessor, one document): rows
+    locked in id order, then their searchable chunks out of their bot's term statistics in one pass, one
+    recalibration scheduled per bot that loses a ready document, vectors and chunks in one statement each, files
+    after commit. Returns how many were deleted (one already gone is skipped).
+
+    Not `document_delete` one by one: each took its chunks out of the statistics alone and scheduled its own
+    recalibration, 14 queries and 177 ms a document (a website source of 473 pages, 13,409 chunks: 83.8 s in the
+    request)."""
+    ids = sorted({document.pk for document in documents})
+    locked = list(
+        Document.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("id")
+        .only("id", "file", "bot_id", "organization_id", "status")
+    )
+    bots: dict[int, list[Document]] = {}
+    for document in locked:
+        bots.setdefault(document.bot_id, []).append(document)
+    for bot_id, of_bot in bots.items():
+        lexeme_stats_documents_remove(document_ids=[document.pk for document in of_bot], bot_id=bot_id)
+        if any(document.status == Document.Status.READY for document in of_bot):
+            calibration_schedule(organization_id=of_bot[0].organization_id, bot_id=bot_id)
+    _documents_delete(locked)
+    return len(locked)
 
 
 @transaction.atomic
