@@ -49,3 +49,28 @@ def test_a_sources_documents_go_together(organization):
     assert set(ChunkEmbedding.objects.values_list("chunk__document_id", flat=True)) == remaining
     stored = lexeme_stats_stored(bot_id=bot.pk)
     assert stored == lexeme_stats_recount(bot_id=bot.pk) and stored["english"][0] == Chunk.objects.count()
+
+
+def test_retiring_pages_deletes_their_documents_together(organization):
+    """Pages gone from the site (`pages_retire`, the crawl's worker): the same queries for 2 pages as for 6; a
+    document another live page shares stays, an uploaded one stays; the rows stay, retired; statistics exact."""
+    from apps.sources.services import pages_retire
+
+    bot = BotFactory(organization=organization)
+    small, large = _source_with_pages(bot, 2), _source_with_pages(bot, 6)
+    shared = large.pages.order_by("id").first()
+    live = CrawlPageFactory(source=large, url=f"{large.url}copy", run=1, state=CrawlPage.State.INGESTED,
+                            document=shared.document)  # fmt: skip
+    uploaded = ingest(bot, "upload.md", samples.md() + b"\n\nUploaded.")
+    CrawlPageFactory(source=large, url=f"{large.url}upload", run=1, state=CrawlPage.State.INGESTED, document=uploaded)
+
+    def retire(source):
+        pages_retire(source=source, pages=source.pages.exclude(pk=live.pk).select_related("document"))
+
+    counts = query_counts(retire, small, large)
+
+    assert counts[0] == counts[1], counts
+    assert set(Document.objects.values_list("pk", flat=True)) == {shared.document_id, uploaded.pk}
+    retired = CrawlPage.objects.filter(state=CrawlPage.State.RETIRED)
+    assert retired.count() == 2 + 7 and not retired.exclude(document=None).exists()
+    assert lexeme_stats_stored(bot_id=bot.pk) == lexeme_stats_recount(bot_id=bot.pk)
