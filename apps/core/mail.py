@@ -1,7 +1,7 @@
 """E-mail shared by the apps (invitations, password resets): made and delivered by a worker, never in the request.
 
 A service that sends mail publishes a task with ids or an address (`mail.invitations` on commit,
-`mail.password_reset` at once; workers/tasks/mail.py, on the `ingestion` queue with the continuations); the task
+`mail.password_reset` at once; workers/tasks/mail.py, on the `mail` queue and its own worker); the task
 calls the app's service, which makes the secret the message carries (an invitation token derived from the row and
 the SECRET_KEY, a reset token), renders it and delivers it with `mails_deliver`. So the request never waits for the
 mail server (a sync inviting 2,000 people does not hold its response for 2,000 SMTP conversations), a password

@@ -340,10 +340,12 @@ CELERY_TASK_ROUTES = {"documents.*": INGESTION_ROUTE}
 # a customer's size) run on a queue of their own, one child in `make run` and compose: on `ingestion` a training
 # and a campaign held both its children and every upload waited for them.
 BULK_ROUTE = {"queue": "bulk"}
-# E-mail (invitations, password resets: SMTP conversations) on `ingestion` at the continuations' priority (taken
-# before waiting extractions): not on `celery`, whose single child the 5-second graph drain needs, nor on `bulk`,
-# behind trainings of minutes.
-CELERY_TASK_ROUTES["mail.*"] = {"queue": "ingestion", "priority": 0}
+# E-mail (invitations, password resets: SMTP conversations, waiting on the network) on a queue of its own, with a
+# worker of a few threads (CELERY_MAIL_CONCURRENCY): on `ingestion` a reset waited for an embedding task of up to
+# EMBEDDING_TASK_BUDGET_SECONDS to free a child; on `celery` a slow mail server would hold the 5-second graph drain's
+# single child; on `bulk`, trainings of minutes.
+MAIL_ROUTE = {"queue": "mail"}
+CELERY_TASK_ROUTES["mail.*"] = MAIL_ROUTE
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "invitations-mail-recover": {

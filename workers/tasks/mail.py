@@ -1,7 +1,7 @@
 """What the e-mail tasks share (apps/core/mail.py): their retries. The tasks live with their app's work:
 `mail.invitations` in workers/tasks/organizations.py, `mail.password_reset` in workers/tasks/users.py. Both are routed
-to the `ingestion` queue at the priority of the continuations (CELERY_TASK_ROUTES["mail.*"]: taken before waiting
-extractions, in order with the embed and finalize stages): the `celery` queue's single child must stay free for the
+to the `mail` queue (CELERY_TASK_ROUTES["mail.*"]), whose worker runs CELERY_MAIL_CONCURRENCY threads: on `ingestion`
+a reset waited for an embedding task to free a child, the `celery` queue's single child must stay free for the
 5-second graph drain (a 2,000-person invitation is 40 SMTP batches), and `bulk` holds trainings of minutes. Their
 arguments are ids or an address, never the message: the worker makes the secret it carries."""
 

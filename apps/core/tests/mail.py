@@ -26,8 +26,8 @@ from config.celery_app import app
 # aiosmtpd logs every SMTP command at INFO
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
-#: the `ingestion` queue's list at the priority e-mail is sent with (0: the bare queue name)
-BROKER_LIST = "ingestion"
+#: the `mail` queue's list in the broker
+BROKER_LIST = "mail"
 
 
 #: the e-mail tasks' name prefix (their messages are carried out by `MailSent`)

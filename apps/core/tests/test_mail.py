@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.mail import Mail, mails_deliver
-from apps.core.tests.mail import SmtpServer
+from apps.core.tests.mail import BROKER_LIST, SmtpServer
 from apps.core.tests.test_failsoft import broker_at, closed_port
 from apps.organizations.models import Invitation
 from apps.organizations.services import (
@@ -90,7 +90,7 @@ def test_a_request_publishes_ids_only_and_never_talks_to_the_mail_server(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         made = invite(organization, owner, "ann@example.com")
-    raw = mail_sent.client.lrange("ingestion", 0, -1)
+    raw = mail_sent.client.lrange(BROKER_LIST, 0, -1)
     assert smtp.handler.connections == 0
     bodies = [json.loads(message) for message in raw]
     assert [body["headers"]["task"] for body in bodies] == ["mail.invitations"]

@@ -2,9 +2,9 @@
 embedding model (training, campaigns) are on `bulk`, never on the `ingestion` queue uploads wait for.
 
 Coverage: the queues of `CELERY_TASK_ROUTES` and the default one are each consumed by one of devstack's worker
-commands and by one service of docker-compose.yml; `recommendations.train`, `outreach.generate` and `outreach.send`
-route to `bulk`, documents, catalog embeddings and e-mail (at the priority served first) to `ingestion`, the graph
-drain to the default queue.
+commands and by one service of docker-compose.yml; `recommendations.train`, `outreach.generate`, `outreach.send` and
+`bots.purge` route to `bulk`, documents and catalog embeddings to `ingestion`, e-mail to `mail` (its own worker), the
+graph drain to the default queue.
 """
 
 from pathlib import Path
@@ -27,7 +27,7 @@ def consumed(command: list[str]) -> set[str]:
 
 def test_every_queue_has_a_worker_in_make_run_and_in_compose():
     queues = set(queue_names())
-    assert {"celery", "ingestion", "bulk"} <= queues
+    assert {"celery", "ingestion", "bulk", "mail"} <= queues
     devstack = set().union(*(consumed(command) for command in worker_commands(concurrency=2).values()))
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     compose = set().union(*(consumed([str(part) for part in s.get("command") or []]) for s in services.values()))
@@ -42,6 +42,6 @@ def test_long_jobs_without_the_model_run_on_bulk():
 
     assert queue("recommendations.train") == queue("outreach.generate") == queue("outreach.send") == "bulk"
     assert queue("documents.extract_chunk") == queue("progress.content_embed") == "ingestion"
-    assert queue("mail.invitations") == queue("mail.password_reset") == "ingestion"
-    assert app.amqp.router.route({}, "mail.invitations")["priority"] == 0  # served first
+    assert queue("bots.purge") == "bulk"
+    assert queue("mail.invitations") == queue("mail.password_reset") == "mail"
     assert queue("graph.sync_drain") == queue("webhooks.deliveries_purge") == "celery"

@@ -47,11 +47,18 @@ def bulk_concurrency() -> int:
     return max(1, int(os.environ.get("CELERY_BULK_CONCURRENCY", "1")))
 
 
+def mail_concurrency() -> int:
+    """Threads of the `mail` worker (CELERY_MAIL_CONCURRENCY, default 4): each task waits on a mail server."""
+    return max(1, int(os.environ.get("CELERY_MAIL_CONCURRENCY", "4")))
+
+
 def worker_commands(*, concurrency: int, loglevel: str = "info") -> dict[str, list[str]]:
-    """Three workers: `worker` for the `ingestion` queue (documents, embeddings, personality, e-mail;
-    `concurrency` children), `worker-light` for the `celery` queue (graph drain, sweeps, housekeeping; one child) and
-    `worker-bulk` for the `bulk` queue (recommendation training, campaign generation and sending;
-    `CELERY_BULK_CONCURRENCY` children, one by default).
+    """Four workers: `worker` for the `ingestion` queue (documents, embeddings, personality; `concurrency`
+    children), `worker-light` for the `celery` queue (graph drain, sweeps, housekeeping; one child),
+    `worker-bulk` for the `bulk` queue (recommendation training, campaign generation and sending, bot purges;
+    `CELERY_BULK_CONCURRENCY` children, one by default) and `worker-mail` for the `mail` queue (invitations,
+    password resets; `CELERY_MAIL_CONCURRENCY` threads: the tasks wait on the network, and a reset no longer waits
+    for an embedding task to free an ingestion child).
     With one worker on both queues, two long ingestion tasks held both children and every 5-second graph drain
     expired unrun: after a 1,000,000-event import the outbox stopped moving while personality recomputes ran
     (benchmarks/realistic_import.py). With training and campaigns on `ingestion`, a training and a campaign held
@@ -61,6 +68,15 @@ def worker_commands(*, concurrency: int, loglevel: str = "info") -> dict[str, li
         "worker": [*celery, f"--concurrency={concurrency}", "-n", "dev@%h", "-Q", "ingestion"],
         "worker-light": [*celery, "--concurrency=1", "-n", "light@%h", "-Q", "celery"],
         "worker-bulk": [*celery, f"--concurrency={bulk_concurrency()}", "-n", "bulk@%h", "-Q", "bulk"],
+        "worker-mail": [
+            *celery,
+            "--pool=threads",
+            f"--concurrency={mail_concurrency()}",
+            "-n",
+            "mail@%h",
+            "-Q",
+            "mail",
+        ],
     }
 
 
