@@ -91,8 +91,8 @@ _embedder_ready.set()
 def worker_embedder_warm_mark(sender, **kwargs):
     """A prefork worker that consumes the ingestion queue, where documents are embedded, has its children load the
     local embedding model as they start (worker_embedder_warm), so the first upload after a start does not wait for
-    it (4.5 s of a 5 s first upload through `make run`, docs/operations.md). Other workers (the light queue: graph
-    drain, e-mails) never load it, nor do solo and thread pools, which run in the calling process."""
+    it (4.5 s of a 5 s first upload through `make run`, docs/operations.md). Other workers (the light queue's graph
+    drain, the bulk and mail queues) never load it, nor do solo and thread pools, which run in the calling process."""
     global _warm_embedder
     from django.conf import settings
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
@@ -136,8 +137,15 @@ def _documents_of(pages):
 def _documents_of_ids(ids):
     from apps.documents.models import Document
 
-    # An uploaded document with the same bytes as a page stands for the upload: it stays.
-    return Document.objects.filter(pk__in=ids, source=Document.Source.URL).order_by("id").only("id")
+    # An uploaded document with the same bytes as a page stands for the upload: it stays. A page's new version still
+    # in the pipeline takes the version it replaces with it (no page points to that one: it would stay searchable).
+    pages = Document.objects.filter(pk__in=ids, source=Document.Source.URL)
+    replaced = pages.exclude(replaces=None).values("replaces_id")
+    return (
+        Document.objects.filter(Q(pk__in=pages.values("pk")) | Q(pk__in=replaced, source=Document.Source.URL))
+        .order_by("id")
+        .only("id")
+    )
 
 
 #: pages retired per transaction

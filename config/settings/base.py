@@ -206,8 +206,9 @@ STORAGES = {
 }
 
 vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
-# One SMTP connection's time limit (Django's default is none: a silent mail server held a worker until the task's
-# time limit). E-mail is made and delivered by the `mail.*` tasks (apps/core/mail.py).
+# One SMTP socket operation's time limit (Django's default is none: a silent mail server held a worker forever; the
+# mail worker's thread pool applies no task time limit). E-mail is made and delivered by the `mail.*` tasks
+# (apps/core/mail.py).
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Beacon <noreply@localhost>")
 

@@ -13,7 +13,6 @@ from config.celery_app import app
 from workers.tasks.chunking import CONTINUATION_PRIORITY, document_pipeline
 from workers.tasks.embedding import document_embed_task, document_finalize_task
 from workers.tasks.progress import content_embed_task
-from workers.tasks.users import password_reset_mail_task
 
 QUEUE = f"test-pipeline-order-{os.getpid()}"
 
@@ -40,19 +39,17 @@ def _taken(queue: str) -> list[tuple[str, str]]:
 
 def test_later_stages_are_taken_before_the_next_extraction(queue):
     """Two documents' chains are sent (their extractions wait) with a catalog embedding between them, then the
-    embed and finalize of a third document that was already extracted and a password reset's e-mail: those three
-    come out first (the e-mail is served first too), then the rest in the order it was sent."""
+    embed and finalize of a third document that was already extracted: those two come out first, then the rest in
+    the order it was sent (e-mail has a queue of its own, `mail`)."""
     assert CONTINUATION_PRIORITY < settings.INGESTION_PRIORITY
     document_pipeline(1, 11).apply_async(queue=queue)
     content_embed_task.apply_async(args=[1, [7]], queue=queue)
     document_pipeline(1, 12).apply_async(queue=queue)
     document_embed_task.si(1, 13).apply_async(queue=queue)
     document_finalize_task.si(1, 13).apply_async(queue=queue)
-    password_reset_mail_task.apply_async(args=["ann@example.com"], queue=queue)
     assert _taken(queue) == [
         ("documents.embed", "(1, 13)"),
         ("documents.finalize", "(1, 13)"),
-        ("mail.password_reset", "['ann@example.com']"),
         ("documents.extract_chunk", "(1, 11)"),
         ("progress.content_embed", "[1, [7]]"),
         ("documents.extract_chunk", "(1, 12)"),

@@ -233,8 +233,15 @@ def document_embed_unfinished(*, document: Document, token: str) -> bool:
 
 @transaction.atomic
 def document_finalize(*, document: Document) -> Document | None:
-    """Swap generations in one transaction: the bot never has neither the old nor the new chunks."""
-    document = Document.objects.select_for_update().filter(pk=document.pk).first()
+    """Swap generations in one transaction: the bot never has neither the old nor the new chunks.
+
+    The document and the version it replaces are locked in one statement in id order (the predecessor first), the
+    order `documents_delete` takes them in: locking this one first and then its predecessor deadlocked with a
+    delete of the predecessor (which updates this row's `replaces`)."""
+    replaces_id = Document.objects.filter(pk=document.pk).values_list("replaces_id", flat=True).first()
+    ids = [document.pk] if replaces_id is None else [replaces_id, document.pk]
+    locked = {row.pk: row for row in Document.objects.select_for_update().filter(pk__in=ids).order_by("id")}
+    document = locked.get(document.pk)
     if document is None or document.status == Document.Status.FAILED:
         return None
     building = Chunk.objects.filter(document=document, searchable=False)
@@ -242,9 +249,7 @@ def document_finalize(*, document: Document) -> Document | None:
     if count == 0 and document.status == Document.Status.READY:
         return document  # already finalized (redelivered task)
     embedder = get_embedder()
-    if document.replaces_id is not None:
-        # Lock order: documents before the bot's statistics, as document_delete does.
-        list(Document.objects.select_for_update().filter(pk=document.replaces_id).values_list("pk"))
+    # `replaces` only ever turns null after creation (its document deleted), so the lock above covers it.
     # The bot's term statistics follow what is searchable, in this transaction (lexeme_stats.py).
     lexeme_stats_document_swap(document_id=document.pk, bot_id=document.bot_id)
     Chunk.objects.filter(document=document, searchable=True).delete()

@@ -74,3 +74,43 @@ def test_retiring_pages_deletes_their_documents_together(organization):
     retired = CrawlPage.objects.filter(state=CrawlPage.State.RETIRED)
     assert retired.count() == 2 + 7 and not retired.exclude(document=None).exists()
     assert lexeme_stats_stored(bot_id=bot.pk) == lexeme_stats_recount(bot_id=bot.pk)
+
+
+def test_a_pages_new_version_in_the_pipeline_takes_the_version_it_replaces(organization):
+    """A re-crawled page points to its new version while the old one stays searchable until the new one is ready:
+    deleting the source then deletes both (no page points to the old one; it would stay in the bot for good)."""
+    bot = BotFactory(organization=organization)
+    source = _source_with_pages(bot, 1)
+    page = source.pages.get()
+    old = page.document
+    new = Document.objects.create(
+        organization=organization, bot=bot, title=old.title, source=Document.Source.URL, url=old.url,
+        sha256="f" * 64, replaces=old, status=Document.Status.PROCESSING,
+    )  # fmt: skip
+    CrawlPage.objects.filter(pk=page.pk).update(document=new)
+    kept = ingest(bot, "kept.md", samples.md() + b"\n\nKept.")
+
+    source_delete(source=source)
+
+    assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert lexeme_stats_stored(bot_id=bot.pk) == lexeme_stats_recount(bot_id=bot.pk)
+
+
+def test_retiring_in_several_transactions_keeps_a_document_shared_across_them(organization, monkeypatch):
+    """RETIRE_BATCH pages a transaction: a document shared by pages of two batches goes with the second (the first
+    still sees the other page), every page ends retired."""
+    from apps.sources import services
+    from apps.sources.services import pages_retire
+
+    monkeypatch.setattr(services, "RETIRE_BATCH", 2)
+    bot = BotFactory(organization=organization)
+    source = _source_with_pages(bot, 3)
+    first = source.pages.order_by("id").first()
+    CrawlPageFactory(source=source, url=f"{source.url}copy", run=1, state=CrawlPage.State.INGESTED,
+                     document=first.document)  # fmt: skip
+    pages = list(source.pages.order_by("-id"))  # the copy first: its batch leaves the shared document
+
+    assert pages_retire(source=source, pages=pages) == 4
+
+    assert not Document.objects.filter(bot=bot).exists()
+    assert set(CrawlPage.objects.values_list("state", "document_id")) == {(CrawlPage.State.RETIRED, None)}
