@@ -225,3 +225,45 @@ def test_the_first_purge_round_stops_the_bots_running_crawls(organization):
     )
     assert asked == {deleted.pk: True, live.pk: False}
     assert crawl_run(organization_id=organization.pk, source_id=running[deleted.pk].pk, run=1) == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_batch_leaves_a_document_whose_newer_version_is_in_use(organization):
+    """A pipeline stage holds a new version: the batch does not take the version it replaces (deleting it updates the
+    held row's `replaces`: waiting there while the stage waits for the old one would deadlock); the rest goes."""
+    from apps.documents.receivers import on_bot_purging
+    from apps.documents.services.upload import IncomingFile, document_upload
+
+    bot = BotFactory(organization=organization)
+    old = ingest(bot, "guide.md", samples.md())
+    changed = samples.md().replace(b"Refunds are", b"Parcels and refunds are")
+    [result_new] = document_upload(organization=organization, bot=bot, files=[IncomingFile("guide.md", changed)],
+                                   enqueue=False)  # fmt: skip
+    new = result_new.document
+    other = ingest(bot, "other.md", samples.md() + b"\n\nOther.")
+    assert new.replaces_id == old.pk
+    bot_delete(bot=bot)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            Document.objects.select_for_update().get(pk=new.pk)
+            locked.set()
+            release.wait(60)  # set by the test below; the bound only ends a hung test
+
+    result: dict = {}
+    holder = in_another_connection(result, hold)
+    holder.start()
+    try:
+        assert locked.wait(30), result
+        deleted = on_bot_purging("bots", organization_id=organization.pk, bot_id=bot.pk)
+    finally:
+        release.set()
+        holder.join()
+    assert "error" not in result, result
+
+    assert deleted == 1
+    assert set(Document.objects.filter(bot_id=bot.pk).values_list("pk", flat=True)) == {old.pk, new.pk}
+    assert not Document.objects.filter(pk=other.pk).exists()
+    assert bot_purge(bot_id=bot.pk) == PURGE_DONE
+    assert not Document.objects.filter(bot_id=bot.pk).exists()
