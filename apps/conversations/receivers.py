@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from apps.bots import events as bot_events
-from apps.conversations.services import bot_conversations_delete
+from apps.conversations.services import bot_conversations_delete, member_conversations_delete
+from apps.organizations import events as organization_events
 
 
 def on_bot_purging(sender, *, organization_id: int, bot_id: int, **kwargs) -> int:
@@ -21,6 +22,12 @@ def on_bot_deleting(sender, *, organization_id: int, bot_id: int, **kwargs) -> N
     bot_conversations_delete(organization_id=organization_id, bot_id=bot_id)
 
 
+def on_member_erasing(sender, *, organization_id: int, user_id: int, **kwargs) -> None:
+    """A member's erasure: their conversations in the organization and their messages."""
+    member_conversations_delete(organization_id=organization_id, user_id=user_id)
+
+
 def receivers_connect() -> None:
+    organization_events.member_erasing.connect(on_member_erasing, dispatch_uid="conversations.on_member_erasing")
     bot_events.bot_purging.connect(on_bot_purging, dispatch_uid="conversations.on_bot_purging")
     bot_events.bot_deleting.connect(on_bot_deleting, dispatch_uid="conversations.on_bot_deleting")

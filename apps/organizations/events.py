@@ -22,6 +22,16 @@ def members_changed_send(*, organization_id: int, user_ids: Iterable[int]) -> No
         members_changed.send(sender="organizations", organization_id=organization_id, user_ids=user_ids)
 
 
+#: A member's personal data in the organization is being erased (`member_erase`, docs/api.md#erasing-a-member), inside
+#: its transaction, before the membership goes (and `members_changed` with it): each app deletes what it keeps of
+#: that person in that organization, nothing of theirs elsewhere. Arguments: organization_id, user_id.
+member_erasing = Signal()
+
+
+def member_erasing_send(*, organization_id: int, user_id: int) -> None:
+    member_erasing.send(sender="organizations", organization_id=organization_id, user_id=user_id)
+
+
 #: A plan limit refused something (a bot, a member, an API key, documents or storage, the
 #: monthly messages). Sent just before the refusal is raised, so the caller's transaction usually
 #: rolls back: receivers must not rely on it committing. Arguments: organization_id, limit (the

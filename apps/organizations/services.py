@@ -21,7 +21,7 @@ from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.locks import transaction_lock
 from apps.core.mail import Mail, mails_deliver
 from apps.core.tasks import enqueue_now
-from apps.organizations.events import members_changed_send, plan_limit_reached_send
+from apps.organizations.events import member_erasing_send, members_changed_send, plan_limit_reached_send
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
 from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix
 
@@ -156,15 +156,37 @@ def membership_role_change(*, membership: Membership, role: str, actor: Membersh
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor: Membership) -> None:
     """Remove a member. Anyone may leave; admins remove members and admins; owners anyone."""
-    assert membership.organization_id == actor.organization_id
-    leaving = membership.pk == actor.pk
-    if not leaving:
-        if not actor.has_role(Role.ADMIN):
+    _removal_check(membership=membership, actor=actor)
+    membership.delete()
+    members_changed_send(organization_id=membership.organization_id, user_ids=[membership.user_id])
+
+
+def _removal_check(*, membership: Membership, actor: Membership | None) -> None:
+    """Who may remove whom: anyone themselves; admins members and admins; owners anyone; an API key (`actor` None)
+    as an admin; never the last owner."""
+    assert actor is None or membership.organization_id == actor.organization_id
+    if actor is None or membership.pk != actor.pk:
+        if actor is not None and not actor.has_role(Role.ADMIN):
             raise ApplicationError("Only admins can remove other members.", status_code=403, code="permission_denied")
-        if membership.role == Role.OWNER and not actor.has_role(Role.OWNER):
+        if membership.role == Role.OWNER and (actor is None or not actor.has_role(Role.OWNER)):
             raise ApplicationError("Only an owner can remove an owner.", status_code=403, code="permission_denied")
     if membership.role == Role.OWNER and len(_owners_locked(membership.organization)) <= 1:
         raise ApplicationError("The last owner cannot be removed; make someone else owner first.", code="last_owner")
+
+
+@transaction.atomic
+def member_erase(*, membership: Membership, actor: Membership | None) -> None:
+    """Remove a member and erase what the organization keeps of them (docs/api.md#erasing-a-member): their progress and
+    interactions, conversations and messages, recommendation logs and factors, personality data, campaign messages (the
+    `member_erasing` event, one receiver per app), the invitations that named them, then the membership, whose
+    `members_changed` takes their interests, goals and boards and removes them from the graph. The same rules as
+    removing (`actor` None: an API key). Their account and what they have in other organizations stay."""
+    _removal_check(membership=membership, actor=actor)
+    member_erasing_send(organization_id=membership.organization_id, user_id=membership.user_id)
+    # The invitations that named them (their address, who accepted).
+    Invitation.objects.filter(organization_id=membership.organization_id).filter(
+        Q(accepted_by_id=membership.user_id) | Q(email__iexact=membership.user.email)
+    ).delete()
     membership.delete()
     members_changed_send(organization_id=membership.organization_id, user_ids=[membership.user_id])
 

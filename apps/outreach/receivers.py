@@ -24,5 +24,12 @@ def on_members_changed(sender, *, organization_id, user_ids, **kwargs) -> None:
         ).delete()
 
 
+def on_member_erasing(sender, *, organization_id: int, user_id: int, **kwargs) -> None:
+    """A member's erasure: every campaign message to them, sent ones too (their opt-out stays: it is honoured if
+    they come back)."""
+    CampaignMessage.objects.filter(organization_id=organization_id, user_id=user_id).delete()
+
+
 def receivers_connect() -> None:
     organization_events.members_changed.connect(on_members_changed, dispatch_uid="outreach.on_members_changed")
+    organization_events.member_erasing.connect(on_member_erasing, dispatch_uid="outreach.on_member_erasing")

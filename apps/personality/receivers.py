@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from apps.conversations import events as conversation_events
 from apps.core.tasks import enqueue_on_commit
+from apps.organizations import events as organization_events
 from apps.progress import events as progress_events
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,17 @@ def on_user_message_posted(sender, *, organization_id: int, user_id: int | None,
         _personality_evidence_on_commit(organization_id, {user_id: 1})
 
 
+def on_member_erasing(sender, *, organization_id: int, user_id: int, **kwargs) -> None:
+    """A member's erasure: their personality data in the organization (profiles, answers, the personality text in
+    their recommendation logs, caches), as `DELETE personality/users/{id}/` does."""
+    from apps.organizations.models import Organization
+    from apps.personality.services import profile_delete
+
+    profile_delete(organization=Organization.objects.get(pk=organization_id), user_id=user_id)
+
+
 RECEIVERS = (
+    (organization_events.member_erasing, on_member_erasing),
     (progress_events.interactions_recorded, on_interactions_recorded),
     (progress_events.progress_changed, on_progress_changed),
     (conversation_events.user_message_posted, on_user_message_posted),

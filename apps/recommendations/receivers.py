@@ -39,6 +39,14 @@ def on_member_interests_changed(sender, *, organization_id: int, user_ids, **kwa
     recommendation_cache_invalidate_users(organization_id=organization_id, user_ids=user_ids)
 
 
+def on_member_erasing(sender, *, organization_id: int, user_id: int, **kwargs) -> None:
+    """A member's erasure: what recommendations logged of them and learnt for them in the organization."""
+    from apps.recommendations.models import RecommendationLog, UserFactor
+
+    RecommendationLog.objects.filter(organization_id=organization_id, user_id=user_id).delete()
+    UserFactor.objects.filter(organization_id=organization_id, user_id=user_id).delete()
+
+
 def on_question_embedded(sender, *, organization_id: int, message_id: int, user_id, vector, model, **kwargs) -> None:
     """The learner loop (issue 18 item 6): a member's question becomes interest evidence in a task."""
     if user_id is not None:
@@ -51,6 +59,7 @@ RECEIVERS = (
     (progress_events.interactions_recorded, on_interactions_recorded),
     (progress_events.progress_changed, on_progress_changed),
     (organization_events.members_changed, on_members_changed),
+    (organization_events.member_erasing, on_member_erasing),
     (interest_events.member_interests_changed, on_member_interests_changed),
     (conversation_events.question_embedded, on_question_embedded),
 )

@@ -15,6 +15,9 @@ urlpatterns = [
     path("orgs/<slug:org_slug>/members/", views.MemberListApi.as_view(), name="member-list"),
     path("orgs/<slug:org_slug>/members/<int:membership_id>/", views.MemberDetailApi.as_view(), name="member-detail"),
     path("orgs/<slug:org_slug>/members/sync/", views.MemberSyncApi.as_view(), name="member-sync"),
+    path(
+        "orgs/<slug:org_slug>/members/<int:membership_id>/erase/", views.MemberEraseApi.as_view(), name="member-erase"
+    ),
     path("orgs/<slug:org_slug>/invitations/", views.InvitationListCreateApi.as_view(), name="invitation-list"),
     path(
         "orgs/<slug:org_slug>/invitations/<int:invitation_id>/",

@@ -226,6 +226,33 @@ class MemberDetailApi(OrganizationAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class MemberEraseApi(OrganizationAPIView):
+    """Erase a member: remove them and everything the organization keeps of them (admins, API keys with the
+    `members:sync` scope, or a member themselves; another member's id is 404 to a plain member)."""
+
+    method_roles = {"POST": Role.MEMBER}
+    api_key_scopes = {"POST": ApiKey.Scope.MEMBERS_SYNC}
+
+    @extend_schema(
+        operation_id="members_erase",
+        request=None,
+        responses={204: None},
+        tags=["members"],
+        description="Remove the member and erase what this organization keeps of them: progress and interactions, "
+        "conversations and their messages, recommendation logs and learnt factors, personality data, campaign "
+        "messages, interests, goals and vision boards, and their place in the knowledge graph. Their account and "
+        "their data in other organizations stay; their outreach opt-out stays (it is honoured if they come back). "
+        "Who may: as for removing a member (admins, owners for owners, anyone themselves, never the last owner), "
+        "and API keys with the `members:sync` scope (not for owners).",
+    )
+    def post(self, request, org_slug, membership_id):
+        membership = selectors.membership_get(
+            organization=self.organization, membership_id=membership_id, own_user=self.own_user
+        )
+        services.member_erase(membership=membership, actor=self.membership)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 # --------------------------------------------------------------------------- member sync
 
 

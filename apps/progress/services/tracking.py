@@ -258,3 +258,13 @@ def _rollup(*, organization, user, item: ContentItem, at: datetime) -> None:
             progress.last_activity_at = at
             _save(progress)
         parent_id = parent.parent_id
+
+
+def member_activity_delete(*, organization_id: int, user_id: int) -> tuple[int, int]:
+    """Delete a person's progress and interactions in an organization (their erasure: the `member_erasing` event),
+    in the caller's transaction, a statement each (nothing references those rows). No `progress_changed`: the
+    membership's `members_changed` that follows removes them from the graph and makes their caches stale. Returns
+    (progress rows, interactions)."""
+    progress, _ = Progress.objects.filter(organization_id=organization_id, user_id=user_id).delete()
+    interactions, _ = Interaction.objects.filter(organization_id=organization_id, user_id=user_id).delete()
+    return progress, interactions

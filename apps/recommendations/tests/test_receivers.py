@@ -132,9 +132,9 @@ def test_a_users_chat_message_counts_as_evidence(organization, member, django_ca
 
 def test_one_receiver_per_event_and_no_model_signal_receivers():
     """Each domain event has exactly one receiver in each app that listens to it (graph, recommendations,
-    personality), and together they listen to every event recommendations listened to before issue 15;
-    none of them has a receiver on post_save/post_delete (bulk writes would bypass them: two paths for
-    one fact)."""
+    personality; member_erasing: their deletions), and together they listen to every event recommendations
+    listened to before issue 15; none of them has a receiver on post_save/post_delete (bulk writes would bypass
+    them: two paths for one fact)."""
     events = [
         progress_events.interactions_recorded,
         progress_events.progress_changed,
@@ -144,6 +144,7 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
         conversation_events.user_message_posted,
         interest_events.member_interests_changed,
         conversation_events.question_embedded,
+        organization_events.member_erasing,
     ]
     listening = {
         "graph": graph_receivers,
@@ -153,8 +154,8 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
     }
     # Issue 19: the flat profile interests reach the graph through apps.interests (member_interests_changed).
     assert [signal for signal, _receiver in graph_receivers.RECEIVERS] == [*events[:4], events[6]]
-    assert [signal for signal, _receiver in receivers.RECEIVERS] == [events[0], events[1], events[3], *events[6:]]
-    assert [signal for signal, _receiver in personality_receivers.RECEIVERS] == [events[0], events[1], events[5]]
+    assert [signal for signal, _receiver in receivers.RECEIVERS] == [*events[0:2], events[3], events[8], *events[6:8]]
+    assert [signal for signal, _receiver in personality_receivers.RECEIVERS] == [events[8], *events[0:2], events[5]]
     assert [signal for signal, _receiver in interest_receivers.RECEIVERS] == [events[4], events[3]]
 
     def modules(signal):
