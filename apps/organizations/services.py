@@ -20,7 +20,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.locks import transaction_lock
 from apps.core.mail import Mail, mails_deliver
-from apps.core.tasks import enqueue_now
+from apps.core.tasks import enqueue_now, enqueue_on_commit
 from apps.organizations.events import member_erasing_send, members_changed_send, plan_limit_reached_send
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
 from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix
@@ -181,14 +181,49 @@ def member_erase(*, membership: Membership, actor: Membership | None) -> None:
     `member_erasing` event, one receiver per app), the invitations that named them, then the membership, whose
     `members_changed` takes their interests, goals and boards and removes them from the graph. The same rules as
     removing (`actor` None: an API key). Their account and what they have in other organizations stay."""
+    # Locked first: the role the rules read cannot change meanwhile, nor can a concurrent erasure run twice.
+    membership = Membership.objects.select_for_update().select_related("user").filter(pk=membership.pk).first()
+    if membership is None:
+        return
     _removal_check(membership=membership, actor=actor)
-    member_erasing_send(organization_id=membership.organization_id, user_id=membership.user_id)
+    organization_id, user = membership.organization_id, membership.user
+    member_erasing_send(organization_id=organization_id, user_id=user.pk)
     # The invitations that named them (their address, who accepted).
-    Invitation.objects.filter(organization_id=membership.organization_id).filter(
-        Q(accepted_by_id=membership.user_id) | Q(email__iexact=membership.user.email)
+    Invitation.objects.filter(organization_id=organization_id).filter(
+        Q(accepted_by_id=user.pk) | Q(email__iexact=user.email)
     ).delete()
     membership.delete()
-    members_changed_send(organization_id=membership.organization_id, user_ids=[membership.user_id])
+    members_changed_send(organization_id=organization_id, user_ids=[user.pk])
+    _managed_account_anonymise(user)
+    # A write of theirs already under way (an interaction batch that read the membership before this commit, a
+    # training that loaded their events) may land after it: the same erasure runs again a while later.
+    from workers.tasks.organizations import member_erase_settle_task
+
+    enqueue_on_commit(
+        member_erase_settle_task, organization_id, user.pk, countdown=settings.MEMBER_ERASE_SETTLE_SECONDS
+    )
+
+
+def member_erase_settle(*, organization_id: int, user_id: int) -> bool:
+    """The erasure's second pass (`member_erase` publishes it): while the person is still not a member, what a write
+    already under way at the erasure left of them is deleted the same way (the deletes are idempotent), and the graph
+    is told again. False when they are a member again (joined since: their new data is theirs)."""
+    with transaction.atomic():
+        if Membership.objects.filter(organization_id=organization_id, user_id=user_id).exists():
+            return False
+        member_erasing_send(organization_id=organization_id, user_id=user_id)
+        members_changed_send(organization_id=organization_id, user_ids=[user_id])
+    return True
+
+
+def _managed_account_anonymise(user) -> None:
+    """An account a member sync created (no usable password) that belongs to no organization any more holds only
+    what that organization wrote: its e-mail, name and interests are erased and it can no longer sign in."""
+    if user.has_usable_password() or Membership.objects.filter(user=user).exists():
+        return
+    user.email = f"erased-{user.pk}-{secrets.token_hex(4)}@erased.invalid"
+    user.full_name, user.interests, user.is_active = "", [], False
+    user.save(update_fields=["email", "full_name", "interests", "is_active"])
 
 
 # --------------------------------------------------------------------------- invitations

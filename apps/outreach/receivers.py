@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from apps.organizations import events as organization_events
 from apps.organizations.models import Membership
-from apps.outreach.models import CampaignMessage
+from apps.outreach.models import Campaign, CampaignMessage
 
 
 def on_members_changed(sender, *, organization_id, user_ids, **kwargs) -> None:
@@ -27,7 +27,9 @@ def on_members_changed(sender, *, organization_id, user_ids, **kwargs) -> None:
 def on_member_erasing(sender, *, organization_id: int, user_id: int, **kwargs) -> None:
     """A member's erasure: every campaign message to them, sent ones too (their opt-out stays: it is honoured if
     they come back)."""
-    CampaignMessage.objects.filter(organization_id=organization_id, user_id=user_id).delete()
+    # Through the organization's campaigns: (campaign, user) is the messages' unique index.
+    campaigns = Campaign.objects.filter(organization_id=organization_id).values("id")
+    CampaignMessage.objects.filter(campaign_id__in=campaigns, user_id=user_id).delete()
 
 
 def receivers_connect() -> None:

@@ -309,11 +309,30 @@ def _train(organization_id: int, *, token: str = "", interruptions: int = 0) -> 
         raise
 
 
+def _erased_users(organization_id: int, user_ids: list[int]) -> set[int]:
+    """Of these users, those who are no longer members and have no interaction left in the organization."""
+    from apps.organizations.models import Membership
+    from apps.progress.models import Interaction
+
+    gone = set(user_ids) - set(
+        Membership.objects.filter(organization_id=organization_id, user_id__in=user_ids).values_list(
+            "user_id", flat=True
+        )
+    )
+    if not gone:
+        return set()
+    active = Interaction.objects.filter(organization_id=organization_id, user_id__in=gone)
+    return gone - set(active.values_list("user_id", flat=True).distinct())
+
+
 def _store_factors(record: RecommenderModel, model: OfflineModel, events: Events, dims: int) -> None:
     org = record.organization_id
     users = model.user_factors
-    # Users with no positive event have all-zero rows in ALS: nothing to serve from, not stored.
+    # Users with no positive event have all-zero rows in ALS: nothing to serve from, not stored. Nor are people erased
+    # while this run trained on their events (docs/api.md#erasing-a-member): no longer members, no event left.
     keep_users = np.flatnonzero(np.abs(users).sum(axis=1) > 0)
+    erased = _erased_users(org, [int(events.user_ids[u]) for u in keep_users])
+    keep_users = [u for u in keep_users if int(events.user_ids[u]) not in erased]
     UserFactor.objects.bulk_create(
         [
             UserFactor(organization_id=org, model=record, user_id=int(events.user_ids[u]), dims=dims, factors=users[u])

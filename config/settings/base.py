@@ -531,6 +531,10 @@ BOT_PURGE_BATCH_CONVERSATIONS = env.int("BOT_PURGE_BATCH_CONVERSATIONS", default
 BOT_PURGE_BUDGET_SECONDS = env.float("BOT_PURGE_BUDGET_SECONDS", default=60.0)
 CELERY_TASK_ROUTES["bots.purge"] = BULK_ROUTE
 
+# Erasing a member (docs/api.md#erasing-a-member): the erasure runs again this long after it, for what writes already
+# under way at the time (an interaction batch, a training) left of the person.
+MEMBER_ERASE_SETTLE_SECONDS = env.int("MEMBER_ERASE_SETTLE_SECONDS", default=600)
+
 # --------------------------------------------------------------------------- website sources (issue 17)
 # Outbound fetches (apps/core/fetch.py) never reach private, loopback, link-local, multicast or
 # reserved addresses unless a CIDR here allows it (comma-separated, e.g. "10.0.0.0/8"; empty by default).

@@ -19,3 +19,12 @@ def invitations_mail_task(self, organization_id: int, invitation_ids: list[int])
     sent, unsent = invitations_mail_send(organization_id=organization_id, invitation_ids=invitation_ids)
     retry_or_give_up(self, left=bool(unsent), what=f"{len(unsent)} invitation(s)", args=[organization_id, unsent])
     return sent
+
+
+@shared_task(name="members.erase_settle", ignore_result=True)
+def member_erase_settle_task(organization_id: int, user_id: int) -> bool:
+    """An erasure's second pass, MEMBER_ERASE_SETTLE_SECONDS after it (docs/api.md#erasing-a-member): what a write
+    already under way at the erasure left of the person goes too, while they are still not a member."""
+    from apps.organizations.services import member_erase_settle
+
+    return member_erase_settle(organization_id=organization_id, user_id=user_id)

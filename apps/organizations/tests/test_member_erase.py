@@ -17,7 +17,7 @@ from apps.graph.models import GraphOutbox
 from apps.interests.models import MemberInterest
 from apps.interests.services import member_interests_set
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
-from apps.organizations.tests.factories import MembershipFactory, api_key_for
+from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
 from apps.outreach.models import CampaignMessage, OutreachOptOut
 from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
 from apps.personality.models import AssessmentResponse
@@ -53,6 +53,9 @@ def _personal_data(organization, user) -> None:
     OutreachOptOut.objects.create(organization=organization, user=user, source=OutreachOptOut.Source.API)
     Invitation.objects.create(organization=organization, email=user.email.upper(), role=Role.MEMBER,
                               token_hash=f"{organization.pk}-{user.pk}", expires_at=timezone.now())  # fmt: skip
+    Invitation.objects.create(organization=organization, email=f"old-{user.pk}@example.com", role=Role.MEMBER,
+                              token_hash=f"{organization.pk}-{user.pk}-old", expires_at=timezone.now(),
+                              accepted_by=user, accepted_at=timezone.now())  # fmt: skip
     member_interests_set(organization=organization, user_id=user.pk, interests=["python"], source="stated")
     GoalFactory(organization=organization, user=user)
 
@@ -65,6 +68,7 @@ def _counts(organization, user) -> dict:
     counts = {model.__name__: model.objects.filter(organization=organization, user=user).count() for model in MODELS}
     counts["Message"] = Message.objects.filter(conversation__organization=organization, conversation__user=user).count()
     counts["Invitation"] = Invitation.objects.filter(organization=organization, email__iexact=user.email).count()
+    counts["Accepted"] = Invitation.objects.filter(organization=organization, accepted_by=user).count()
     return counts
 
 
@@ -84,7 +88,7 @@ def test_an_admin_erases_a_member_and_nothing_else(organization, admin_user, oth
     assert set(_counts(organization, user).values()) == {0}
     assert set(_counts(other_organization, user).values()) == {1}  # their data elsewhere stays
     assert set(_counts(organization, colleague).values()) == {1}
-    assert User.objects.filter(pk=user.pk).exists()
+    assert User.objects.filter(pk=user.pk, email=user.email, is_active=True).exists()  # an account of their own
     assert OutreachOptOut.objects.filter(organization=organization, user=user).exists()
     # The graph is told: their node goes (not a member, no activity left) when the outbox is drained.
     assert GraphOutbox.objects.filter(organization=organization, kind="user", object_key=str(user.pk)).exists()
@@ -112,8 +116,19 @@ def test_who_may_erase(organization, admin_user, owner, other_organization):
     keyed.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
     assert keyed.post(erase_url(other)).status_code == 204
     assert keyed.post(erase_url(owner_membership)).status_code == 403
-    # Anyone themselves.
+    # Anyone themselves, with their data.
+    _personal_data(organization, member.user)
     assert client_for(member.user).post(erase_url(member)).status_code == 204
+    assert set(_counts(organization, member.user).values()) == {0}
+    # An admin of this organization naming a membership of another: 404.
+    foreign = MembershipFactory(organization=other_organization, role=Role.MEMBER)
+    assert (
+        client_for(admin_user).post(f"/api/v1/orgs/{organization.slug}/members/{foreign.pk}/erase/").status_code == 404
+    )
+    assert Membership.objects.filter(pk=foreign.pk).exists()
+    # An owner erases another owner.
+    second_owner = MembershipFactory(organization=organization, role=Role.OWNER)
+    assert client_for(owner).post(erase_url(second_owner)).status_code == 204
     assert set(Membership.objects.filter(organization=organization).values_list("pk", flat=True)) == {
         admin.pk, owner_membership.pk,
     }  # fmt: skip
@@ -127,3 +142,70 @@ def test_a_refused_erasure_changes_nothing(organization, admin_user, owner):
     assert client_for(admin_user).post(erase_url(owner_membership)).status_code == 403
 
     assert set(_counts(organization, owner).values()) == {1}
+
+
+def test_a_write_under_way_at_the_erasure_is_erased_by_the_second_pass(organization, admin_user, settings,
+                                                                      django_capture_on_commit_callbacks):  # fmt: skip
+    """The erasure publishes its second pass (MEMBER_ERASE_SETTLE_SECONDS later); an interaction that landed after it
+    goes then, while the person is not a member; once they are a member again, their new data stays."""
+    import json
+
+    import redis
+
+    from apps.organizations.services import member_erase_settle
+
+    member = MembershipFactory(organization=organization, role=Role.MEMBER)
+    user = member.user
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(admin_user).post(erase_url(member)).status_code == 204
+    headers = [json.loads(raw)["headers"] for raw in broker.lrange("celery", 0, -1)]
+    [published] = [h for h in headers if h["task"] == "members.erase_settle"]  # beside the graph drain's kick
+    broker.delete("celery")
+    assert (published["task"], published["argsrepr"]) == ("members.erase_settle", f"({organization.pk}, {user.pk})")
+    assert published["eta"]
+    late = InteractionFactory(organization=organization, item=ContentItemFactory(organization=organization), user=user)
+
+    assert member_erase_settle(organization_id=organization.pk, user_id=user.pk) is True
+    assert not Interaction.objects.filter(pk=late.pk).exists()
+
+    MembershipFactory(organization=organization, user=user, role=Role.MEMBER)  # back, and active again
+    again = InteractionFactory(organization=organization, item=ContentItemFactory(organization=organization), user=user)
+    assert member_erase_settle(organization_id=organization.pk, user_id=user.pk) is False
+    assert Interaction.objects.filter(pk=again.pk).exists()
+
+
+def test_an_account_a_sync_created_is_anonymised_when_it_belongs_nowhere_any_more(organization, admin_user):
+    """No usable password and no other membership: the e-mail, name and interests the sync wrote are erased and the
+    account cannot sign in; a managed account still member elsewhere keeps them."""
+    alone, elsewhere = (MembershipFactory(organization=organization, role=Role.MEMBER) for _ in range(2))
+    MembershipFactory(organization=OrganizationFactory(), user=elsewhere.user, role=Role.MEMBER)
+    for membership in (alone, elsewhere):
+        membership.user.set_unusable_password()
+        membership.user.full_name, membership.user.interests = "Ann Example", ["python"]
+        membership.user.save()
+
+    for membership in (alone, elsewhere):
+        assert client_for(admin_user).post(erase_url(membership)).status_code == 204
+
+    erased, kept = User.objects.get(pk=alone.user_id), User.objects.get(pk=elsewhere.user_id)
+    assert erased.email.endswith("@erased.invalid") and erased.email != alone.user.email
+    assert (erased.full_name, erased.interests, erased.is_active) == ("", [], False)
+    assert (kept.email, kept.full_name, kept.is_active) == (elsewhere.user.email, "Ann Example", True)
+
+
+def test_a_training_under_way_stores_no_factors_of_an_erased_member(organization, admin_user):
+    """What training keeps at its end (`_erased_users`): a member, and a former member with history, keep their
+    factors; someone erased while it trained (not a member, no event left) does not."""
+    from apps.recommendations.services import _erased_users
+
+    member, leaver, erased = (MembershipFactory(organization=organization, role=Role.MEMBER) for _ in range(3))
+    for membership in (member, leaver, erased):
+        InteractionFactory(organization=organization, item=ContentItemFactory(organization=organization),
+                           user=membership.user)  # fmt: skip
+    leaver.delete()
+    assert client_for(admin_user).post(erase_url(erased)).status_code == 204
+
+    ids = [member.user_id, leaver.user_id, erased.user_id]
+    assert _erased_users(organization.pk, ids) == {erased.user_id}
