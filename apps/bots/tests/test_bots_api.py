@@ -23,7 +23,6 @@ Coverage:
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -442,10 +441,8 @@ def test_delete_hides_the_bot_at_once_and_publishes_its_purge(
     """DELETE: 204 and the bot is gone for the API (detail 404, not listed) and the widget (its public id 404); its
     rows wait for the purge, published on the `bulk` queue with the bot's id (docs/bots.md#deleting-a-bot); the
     purge removes documents (chunks, vectors, stored file) and conversations (messages); another bot's stay."""
-    import redis
-    from django.conf import settings
-
     from apps.bots.services import PURGE_DONE, bot_purge
+    from apps.core.tests.broker import BULK_LIST, Published
 
     bot = BotFactory(organization=organization)
     other = BotFactory(organization=organization)
@@ -456,8 +453,7 @@ def test_delete_hides_the_bot_at_once_and_publishes_its_purge(
     conversation = Conversation.objects.create(organization=organization, bot=bot)
     Message.objects.create(organization=organization, conversation=conversation, role="user", content="Hi")
     Conversation.objects.create(organization=organization, bot=other)
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete("bulk")  # an earlier test's leftovers are not this one's
+    published = Published(BULK_LIST)
     client = client_for(admin_user)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -469,9 +465,9 @@ def test_delete_hides_the_bot_at_once_and_publishes_its_purge(
     assert APIClient().get(f"/widget/{bot.public_id}.js").status_code == 404
     assert client.delete(detail_url(bot)).status_code == 404
     assert Document.objects.filter(pk=document.pk).exists() and os.path.exists(path)  # until the purge
-    published = [json.loads(raw)["headers"] for raw in broker.lrange("bulk", 0, -1)]
-    broker.delete("bulk")
-    assert [(headers["task"], headers["argsrepr"]) for headers in published] == [("bots.purge", f"({bot.pk},)")]
+    purges = published.find("bots.purge", lambda message: message.args == (bot.pk,))
+    published.clear()
+    assert len(purges) == 1
 
     with django_capture_on_commit_callbacks(execute=True):
         assert bot_purge(bot_id=bot.pk) == PURGE_DONE  # what the task does (a real worker: test_deletion.py)

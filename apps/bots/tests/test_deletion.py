@@ -5,14 +5,12 @@ in test_bots_api.py; each app's batch in its receivers' tests."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +20,7 @@ from apps.bots.services import PURGE_BUSY, PURGE_DONE, PURGE_MORE, bot_delete, b
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, Message, QAPair
 from apps.conversations.tests.utils import ingest
+from apps.core.tests.broker import BULK_LIST, Published
 from apps.core.tests.concurrency import in_another_connection
 from apps.documents.models import Chunk, ChunkEmbedding, Document, LexemeStat
 from apps.documents.tests import samples
@@ -32,15 +31,10 @@ from workers.tasks.bots import bot_purge_task
 from workers.tasks.maintenance import work_recover_stuck
 
 
-def _broker():
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL)
-
-
-def _published_purges(broker) -> list[str]:
-    """The bots.purge tasks waiting on the `bulk` queue (their arguments), taken off it."""
-    found = [json.loads(raw)["headers"] for raw in broker.lrange("bulk", 0, -1)]
-    broker.delete("bulk")
-    return [headers["argsrepr"] for headers in found if headers["task"] == "bots.purge"]
+def _purges(published: Published, *bots) -> list[int]:
+    """The bot ids of the bots.purge tasks published for these bots (each removed from the broker at `clear()`)."""
+    ids = {bot.pk for bot in bots}
+    return [message.args[0] for message in published.find("bots.purge", lambda m: m.args[0] in ids)]
 
 
 def _bot_with_rows(organization, conversations: int = 2) -> tuple[Bot, Document]:
@@ -91,8 +85,7 @@ def test_a_purge_that_spends_its_budget_publishes_its_rest(organization, setting
     bot, _document = _bot_with_rows(organization, conversations=5)
     bot_delete(bot=bot)
     Bot.all_objects.filter(pk=bot.pk).update(purge_published_at=timezone.now() - timedelta(minutes=5))
-    broker = _broker()
-    broker.delete("bulk")
+    published = Published(BULK_LIST)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert bot_purge_task.apply(args=[bot.pk]).get() == PURGE_MORE
@@ -100,14 +93,16 @@ def test_a_purge_that_spends_its_budget_publishes_its_rest(organization, setting
     # One round: the documents' batch (its one document) and the conversations' (2 of 5).
     assert Conversation.objects.filter(bot_id=bot.pk).count() == 3
     assert not Document.objects.filter(bot_id=bot.pk).exists()
-    assert _published_purges(broker) == [f"({bot.pk},)"]
+    assert _purges(published, bot) == [bot.pk]
+    published.clear()
     assert Bot.all_objects.get(pk=bot.pk).purge_published_at > timezone.now() - timedelta(minutes=1)
     with django_capture_on_commit_callbacks(execute=True):
         results = [bot_purge_task.apply(args=[bot.pk]).get() for _ in range(3)]
     assert results == [PURGE_MORE, PURGE_MORE, PURGE_DONE]  # 2 more conversations, the last one, then the bot row
     assert not Bot.all_objects.filter(pk=bot.pk).exists()
     assert not Conversation.objects.filter(bot_id=bot.pk).exists()
-    assert _published_purges(broker) == [f"({bot.pk},)"] * 2
+    assert _purges(published, bot) == [bot.pk] * 2
+    published.clear()
 
 
 @pytest.mark.django_db
@@ -119,15 +114,15 @@ def test_the_recovery_sweep_publishes_again_a_lost_purge(organization, django_ca
         bot_delete(bot=bot)
     long_ago = timezone.now() - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS + 60)
     Bot.all_objects.filter(pk=lost.pk).update(purge_published_at=long_ago)
-    broker = _broker()
-    broker.delete("bulk")
+    published = Published(BULK_LIST)
 
     with django_capture_on_commit_callbacks(execute=True):
         first = work_recover_stuck.apply().get()
         second = work_recover_stuck.apply().get()
 
     assert (first["bot_purges_requeued"], second["bot_purges_requeued"]) == (1, 0)
-    assert _published_purges(broker) == [f"({lost.pk},)"]
+    assert _purges(published, lost, recent, live) == [lost.pk]
+    published.clear()
     assert Bot.all_objects.get(pk=lost.pk).purge_published_at > long_ago
     assert Bot.objects.filter(pk=live.pk).exists()
 
@@ -157,8 +152,7 @@ def test_a_document_in_use_is_skipped_then_the_last_step_comes_back_later(organi
     Conversation.objects.create(organization=organization, bot=bot)
     pair = QAPair.objects.create(organization=organization, bot=bot, question="Why?", answer="Because.")
     bot_delete(bot=bot)
-    broker = _broker()
-    broker.delete("bulk")
+    published = Published(BULK_LIST)
     locked, release = threading.Event(), threading.Event()
 
     def hold():
@@ -182,9 +176,10 @@ def test_a_document_in_use_is_skipped_then_the_last_step_comes_back_later(organi
     assert not Document.objects.filter(pk=free.pk).exists() and not Conversation.objects.filter(bot_id=bot.pk).exists()
     assert Chunk.objects.filter(document_id=held.pk).exists() and QAPair.objects.filter(pk=pair.pk).exists()
     assert Bot.all_objects.filter(pk=bot.pk).exists()
-    [published] = [json.loads(raw)["headers"] for raw in broker.lrange("bulk", 0, -1)]
-    broker.delete("bulk")
-    assert (published["task"], published["argsrepr"]) == ("bots.purge", f"({bot.pk},)") and published["eta"]
+    # The delete's own publish (it committed) and the busy purge's, after PURGE_BUSY_COUNTDOWN seconds.
+    purges = published.find("bots.purge", lambda m: m.args == (bot.pk,))
+    published.clear()
+    assert len(purges) == 2 and [bool(m.eta) for m in purges].count(True) == 1
 
     assert bot_purge(bot_id=bot.pk) == PURGE_DONE
     assert not Bot.all_objects.filter(pk=bot.pk).exists() and not Document.objects.filter(bot_id=bot.pk).exists()
@@ -242,6 +237,7 @@ def test_a_batch_leaves_a_document_whose_newer_version_is_in_use(organization):
     new = result_new.document
     other = ingest(bot, "other.md", samples.md() + b"\n\nOther.")
     assert new.replaces_id == old.pk
+    published = Published(BULK_LIST)
     bot_delete(bot=bot)
     locked, release = threading.Event(), threading.Event()
 
@@ -267,3 +263,5 @@ def test_a_batch_leaves_a_document_whose_newer_version_is_in_use(organization):
     assert not Document.objects.filter(pk=other.pk).exists()
     assert bot_purge(bot_id=bot.pk) == PURGE_DONE
     assert not Document.objects.filter(bot_id=bot.pk).exists()
+    assert _purges(published, bot) == [bot.pk]  # the delete's (it committed), for no worker here
+    published.clear()

@@ -24,6 +24,7 @@ class Message:
     task: str
     args: tuple
     kwargs: dict
+    eta: str | None = None  # set when published with a countdown
 
 
 class Published:
@@ -39,7 +40,9 @@ class Published:
             headers = json.loads(raw)["headers"]
             if headers["task"] != task:
                 continue
-            message = Message(task, ast.literal_eval(headers["argsrepr"]), ast.literal_eval(headers["kwargsrepr"]))
+            message = Message(
+                task, ast.literal_eval(headers["argsrepr"]), ast.literal_eval(headers["kwargsrepr"]), headers.get("eta")
+            )
             if match(message):
                 self._seen.append(raw)
                 found.append(message)

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.db.models.functions import Greatest
 
+from apps.bots.models import Bot
 from apps.core.exceptions import ApplicationError
 from apps.core.locks import transaction_lock
 from apps.documents.calibration import calibration_schedule
@@ -392,6 +393,8 @@ def bot_documents_delete(*, organization_id: int, bot_id: int) -> int:
         .order_by("id")
         .only("id", "file")
     )
+    if not Bot.all_objects.filter(pk=bot_id, organization_id=organization_id).exists():
+        return 0  # not a bot of this organization: its statistics are not this event's
     lexeme_stats_clear(bot_id=bot_id)
     _documents_delete(documents)
     return len(documents)

@@ -56,6 +56,7 @@ def test_an_event_for_another_organizations_bot_deletes_nothing(organization, ot
     assert Document.objects.filter(pk=document.pk).exists()
     assert Chunk.objects.filter(document=document).count() == chunks > 0
     assert ChunkEmbedding.objects.filter(chunk__document=document).exists()
+    assert LexemeStat.objects.filter(bot=bot).exists()  # the live bot's statistics too
 
 
 def test_a_bot_purge_takes_as_many_queries_with_six_documents_as_with_two(organization):

@@ -148,23 +148,17 @@ def test_a_write_under_way_at_the_erasure_is_erased_by_the_second_pass(organizat
                                                                       django_capture_on_commit_callbacks):  # fmt: skip
     """The erasure publishes its second pass (MEMBER_ERASE_SETTLE_SECONDS later); an interaction that landed after it
     goes then, while the person is not a member; once they are a member again, their new data stays."""
-    import json
-
-    import redis
-
+    from apps.core.tests.broker import Published
     from apps.organizations.services import member_erase_settle
 
     member = MembershipFactory(organization=organization, role=Role.MEMBER)
     user = member.user
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete("celery")
+    published = Published("celery")
     with django_capture_on_commit_callbacks(execute=True):
         assert client_for(admin_user).post(erase_url(member)).status_code == 204
-    headers = [json.loads(raw)["headers"] for raw in broker.lrange("celery", 0, -1)]
-    [published] = [h for h in headers if h["task"] == "members.erase_settle"]  # beside the graph drain's kick
-    broker.delete("celery")
-    assert (published["task"], published["argsrepr"]) == ("members.erase_settle", f"({organization.pk}, {user.pk})")
-    assert published["eta"]
+    [settle] = published.find("members.erase_settle", lambda message: message.args == (organization.pk, user.pk))
+    published.clear()
+    assert settle.eta
     late = InteractionFactory(organization=organization, item=ContentItemFactory(organization=organization), user=user)
 
     assert member_erase_settle(organization_id=organization.pk, user_id=user.pk) is True
