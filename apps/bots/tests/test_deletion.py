@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -35,6 +36,29 @@ def _purges(published: Published, *bots) -> list[int]:
     """The bot ids of the bots.purge tasks published for these bots (each removed from the broker at `clear()`)."""
     ids = {bot.pk for bot in bots}
     return [message.args[0] for message in published.find("bots.purge", lambda m: m.args[0] in ids)]
+
+
+@contextmanager
+def document_held(document_id: int):
+    """Another connection holds the document's row (as a pipeline stage does) while the block runs."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            Document.objects.select_for_update().get(pk=document_id)
+            locked.set()
+            release.wait(60)  # set when the block ends; the bound only ends a hung test
+
+    result: dict = {}
+    holder = in_another_connection(result, hold)
+    holder.start()
+    try:
+        assert locked.wait(30), result  # a hang guard for something that happens at once
+        yield
+    finally:
+        release.set()
+        holder.join()
+    assert "error" not in result, result
 
 
 def _bot_with_rows(organization, conversations: int = 2) -> tuple[Bot, Document]:
@@ -153,24 +177,8 @@ def test_a_document_in_use_is_skipped_then_the_last_step_comes_back_later(organi
     pair = QAPair.objects.create(organization=organization, bot=bot, question="Why?", answer="Because.")
     bot_delete(bot=bot)
     published = Published(BULK_LIST)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold():
-        with transaction.atomic():
-            Document.objects.select_for_update().get(pk=held.pk)
-            locked.set()
-            release.wait(60)  # set by the test below; the bound only ends a hung test
-
-    result: dict = {}
-    holder = in_another_connection(result, hold)
-    holder.start()
-    try:
-        assert locked.wait(30), result
+    with document_held(held.pk):
         assert bot_purge_task.apply(args=[bot.pk]).get() == PURGE_BUSY
-    finally:
-        release.set()
-        holder.join()
-    assert "error" not in result, result
 
     assert list(Document.objects.filter(bot_id=bot.pk).values_list("pk", flat=True)) == [held.pk]
     assert not Document.objects.filter(pk=free.pk).exists() and not Conversation.objects.filter(bot_id=bot.pk).exists()
@@ -239,24 +247,8 @@ def test_a_batch_leaves_a_document_whose_newer_version_is_in_use(organization):
     assert new.replaces_id == old.pk
     published = Published(BULK_LIST)
     bot_delete(bot=bot)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold():
-        with transaction.atomic():
-            Document.objects.select_for_update().get(pk=new.pk)
-            locked.set()
-            release.wait(60)  # set by the test below; the bound only ends a hung test
-
-    result: dict = {}
-    holder = in_another_connection(result, hold)
-    holder.start()
-    try:
-        assert locked.wait(30), result
+    with document_held(new.pk):
         deleted = on_bot_purging("bots", organization_id=organization.pk, bot_id=bot.pk)
-    finally:
-        release.set()
-        holder.join()
-    assert "error" not in result, result
 
     assert deleted == 1
     assert set(Document.objects.filter(bot_id=bot.pk).values_list("pk", flat=True)) == {old.pk, new.pk}
