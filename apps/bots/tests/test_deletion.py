@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -23,6 +22,7 @@ from apps.conversations.models import Conversation, Message, QAPair
 from apps.conversations.tests.utils import ingest
 from apps.core.tests.broker import BULK_LIST, Published
 from apps.core.tests.concurrency import in_another_connection
+from apps.core.tests.waiting import until
 from apps.documents.models import Chunk, ChunkEmbedding, Document, LexemeStat
 from apps.documents.tests import samples
 from apps.sources.models import CrawlPage, CrawlSource
@@ -86,10 +86,7 @@ def test_a_real_worker_purges_a_deleted_bot(celery_worker, organization, admin_u
 
     assert response.status_code == 204
     # The purge runs in the worker's thread; this waits for the bot row, which goes last.
-    deadline = time.monotonic() + 60
-    while Bot.all_objects.filter(pk=bot.pk).exists():
-        assert time.monotonic() < deadline, "the worker did not purge the bot"
-        time.sleep(0.1)
+    until(lambda: not Bot.all_objects.filter(pk=bot.pk).exists(), "the worker's purge of the bot")
     for model in (Document, Chunk, LexemeStat, Conversation, QAPair, CrawlSource):
         assert set(model.objects.values_list("bot_id", flat=True)) == {other.pk}, model
     assert set(CrawlPage.objects.values_list("source__bot_id", flat=True)) == {other.pk}

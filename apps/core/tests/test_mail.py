@@ -15,7 +15,6 @@ until they go out, and give up after MAIL_RETRIES retries, logged; the SMTP conn
 import json
 import logging
 import re
-import time
 from datetime import timedelta
 
 import pytest
@@ -26,6 +25,7 @@ from django.utils import timezone
 from apps.core.mail import Mail, mails_deliver
 from apps.core.tests.mail import BROKER_LIST, SmtpServer
 from apps.core.tests.test_failsoft import broker_at, closed_port
+from apps.core.tests.waiting import until
 from apps.organizations.models import Invitation
 from apps.organizations.services import (
     invitation_get_by_token,
@@ -70,10 +70,7 @@ def smtp(settings):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_invitations_reach_the_mail_server_through_a_real_worker(celery_worker, smtp, organization, owner, api_client):
     invite(organization, owner, "ann@example.com", "bob@example.com")
-    deadline = time.monotonic() + 30
-    while len(smtp.received) < 2:
-        assert time.monotonic() < deadline, f"the worker delivered {len(smtp.received)} of 2 messages"
-        time.sleep(0.1)
+    until(lambda: len(smtp.received) >= 2, "the worker's delivery of 2 messages", timeout=30)
     assert sorted(message.recipients[0] for message in smtp.received) == ["ann@example.com", "bob@example.com"]
     assert all(f"Subject: You are invited to {organization.name} on Beacon" in m.content for m in smtp.received)
     assert smtp.handler.connections == 1  # one task, one connection, two messages

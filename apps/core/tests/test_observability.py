@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +28,7 @@ from django.utils.module_loading import import_string
 
 from apps.core.logcontext import LogContextFilter, request_id_set, task_set
 from apps.core.tests.test_health import closed_port
+from apps.core.tests.waiting import until
 from config.log import logging_config
 from conftest import client_for
 
@@ -157,14 +157,6 @@ def test_text_format_and_unknown_format():
         logging_config(level="INFO", fmt="xml")
 
 
-def wait_for(predicate, what: str, seconds: float = 60):
-    """Poll until `predicate()` is true (the worker runs the task in its own time)."""
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} did not happen"
-        time.sleep(0.2)
-
-
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_request_id_reaches_the_task_the_request_enqueued(celery_worker, json_lines, organization, member):
@@ -185,14 +177,14 @@ def test_request_id_reaches_the_task_the_request_enqueued(celery_worker, json_li
     def task_lines():
         return [line for line in json_lines.lines() if line.get("task_name", "").startswith("personality.")]
 
-    wait_for(lambda: any("succeeded" in line["message"] for line in task_lines()), "the recompute task")
+    until(lambda: any("succeeded" in line["message"] for line in task_lines()), "the recompute task")
     lines = task_lines()
     assert {line["request_id"] for line in lines} == {"req-personality-1"}
     assert all(line["task_id"] for line in lines)
     # Another request, without an id: its task gets the new id the answer returned, not the old one.
     second = client.post(f"{base}/assessments/", {"instrument": "mini_ipip", "answers": answers}, format="json")
     made = second["X-Request-ID"]
-    wait_for(lambda: any(line["request_id"] == made for line in task_lines()), "the second recompute task")
+    until(lambda: any(line["request_id"] == made for line in task_lines()), "the second recompute task")
     assert {line["request_id"] for line in task_lines()} == {"req-personality-1", made}
 
 
@@ -252,7 +244,7 @@ def test_metrics_name_requests_tasks_queues_and_the_outbox(celery_worker, db):
     Client().get("/health/live")
     assert ping.delay().get(timeout=20) == "pong"
     # The worker counts a task after its result is stored: wait for the count, not for a time.
-    wait_for(
+    until(
         lambda: samples(metrics(HTTP_X_HEALTH_TOKEN=HEALTH_TOKEN)).get(
             'beacon_celery_tasks_total{state="SUCCESS",task="maintenance.ping"}', 0
         ) >= 1,

@@ -6,13 +6,12 @@ The worker runs in a thread on the embedded Redis broker with the real embedding
 is shortened to one second for the test.
 """
 
-import time
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.bots.models import Bot
 from apps.bots.tests.factories import BotFactory
+from apps.core.tests.waiting import until
 from apps.documents.models import Document
 from apps.documents.tests.calibration_corpus import HELP_CENTRE
 from apps.organizations.models import Role
@@ -22,14 +21,9 @@ from conftest import client_for
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-def wait_until(check, what: str, timeout: float = 240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"{what} not done after {timeout}s")
+def wait_until(check, what: str):
+    """Ingestion and calibration of real documents on a real worker: minutes on a loaded machine."""
+    return until(check, what, timeout=240, interval=0.5)
 
 
 @pytest.fixture

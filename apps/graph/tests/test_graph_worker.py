@@ -8,12 +8,12 @@ skipped by the drain (SKIP LOCKED) and applied once the writer commits, with the
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.db import connections, transaction
 
 from apps.core.graph import graph_reset
+from apps.core.tests.waiting import until
 from apps.graph import sync as graph_sync
 from apps.graph.models import GraphOutbox
 from apps.graph.tests.graph_utils import GraphOrgs, node_ids, rels_of
@@ -33,16 +33,6 @@ def graph_orgs(transactional_db, settings):
     orgs.cleanup()
 
 
-def wait_until(predicate, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"condition not met within {timeout}s")
-
-
 @pytest.mark.worker
 def test_commit_kicks_a_drain_that_a_real_worker_applies(celery_worker, graph_orgs):
     """organization_create and a content change commit -> on-commit kick -> the worker drains both."""
@@ -50,7 +40,7 @@ def test_commit_kicks_a_drain_that_a_real_worker_applies(celery_worker, graph_or
     with transaction.atomic():
         item = ContentItemFactory(organization=organization, tags=["kicked"])
         graph_sync.graph_outbox_content(organization_id=organization.pk, item_ids=[item.pk])
-    wait_until(lambda: not GraphOutbox.objects.filter(organization=organization).exists())
+    until(lambda: not GraphOutbox.objects.filter(organization=organization).exists(), "the drain", interval=0.2)
     assert node_ids(organization.pk, "User") == {owner.pk}
     assert node_ids(organization.pk, "Content") == {item.pk}
     assert [(row["a"], row["b"]) for row in rels_of(organization.pk, "TAGGED")] == [(item.pk, "kicked")]
