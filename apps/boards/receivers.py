@@ -33,5 +33,14 @@ def on_members_changed(sender, *, organization_id, user_ids, **kwargs) -> None:
             member_data_delete(organization=organization, user_id=user_id)
 
 
+def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+    from apps.boards.services import organization_boards_purge_batch
+
+    return organization_boards_purge_batch(organization_id=organization_id)
+
+
 def receivers_connect() -> None:
     organization_events.members_changed.connect(on_members_changed, dispatch_uid="boards.on_members_changed")
+    organization_events.organization_purging.connect(
+        on_organization_purging, dispatch_uid="boards.on_organization_purging"
+    )

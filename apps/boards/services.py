@@ -25,6 +25,7 @@ from apps.boards.models import Goal, VisionBoard
 from apps.boards.selectors import board_latest_get, board_list, goal_list
 from apps.core.exceptions import ApplicationError
 from apps.core.locks import transaction_lock
+from apps.core.purge import delete_batch
 from apps.core.tasks import enqueue_on_commit
 from apps.progress.models import ContentItem
 from apps.progress.services.catalog import content_refs_resolve
@@ -230,3 +231,20 @@ def share_token_read(token: str) -> tuple[int, str] | None:
         return None
     board_id, _, key = value.partition(".")
     return (int(board_id), key) if board_id.isdigit() and key else None
+
+
+def organization_boards_purge_batch(*, organization_id: int) -> int:
+    """A batch of a deleted organization's boards (their PNG files after commit), then of its goals
+    (`organization_purging`). Returns how many rows went (0: none left)."""
+    limit = settings.ORGANIZATION_PURGE_BATCH_ROWS
+    with transaction.atomic():
+        boards = list(
+            VisionBoard.objects.filter(organization_id=organization_id)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", "png")[:limit]
+        )
+        if boards:
+            VisionBoard.objects.filter(pk__in=[pk for pk, _png in boards]).delete()
+            _files_delete_on_commit([png for _pk, png in boards if png])
+            return len(boards)
+    return delete_batch(Goal.objects.filter(organization_id=organization_id), limit=limit)

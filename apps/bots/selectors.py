@@ -35,7 +35,7 @@ def bot_list(*, organization) -> QuerySet[Bot]:
 _BOT_LOOKUP = ComposedLookup(((Bot, "b"),), (), (("b", "id"), ("b", "organization")), null=(("b", "deleted_at"),))
 _PUBLIC_BOT_LOOKUP = ComposedLookup(((Bot, "b"), (Organization, "o"), (Plan, "p")),
                                     (("b", "organization"), ("o", "plan")), (("b", "public_id"),),
-                                    null=(("b", "deleted_at"),))  # fmt: skip
+                                    null=(("b", "deleted_at"), ("o", "deleted_at")))  # fmt: skip
 
 
 def bot_get(*, organization, bot_id: int, with_counts: bool = False) -> Bot:

@@ -12,15 +12,12 @@ from django.utils import timezone
 from apps.bots.events import bot_deleting_send, bot_purging_send
 from apps.bots.models import Bot, new_identity_secret
 from apps.core.languages import AUTO, is_default_message, message
+from apps.core.purge import PURGE_BUSY, PURGE_DONE, PURGE_MORE
 from apps.core.tasks import enqueue_on_commit
 from apps.organizations.services import plan_limit_check
 
 logger = logging.getLogger(__name__)
 
-#: what `bot_purge` says: the bot is gone; its budget is spent (publish the rest now); a row it must delete last is in
-#: use (publish again after PURGE_BUSY_COUNTDOWN seconds)
-PURGE_DONE, PURGE_MORE, PURGE_BUSY = "done", "more", "busy"
-PURGE_BUSY_COUNTDOWN = 10
 
 EDITABLE = (
     "name", "description", "system_prompt", "llm_model", "temperature", "max_answer_tokens", "top_k", "min_score",
@@ -187,3 +184,26 @@ def bot_calibration_request_clear(*, bot_id: int, requested_at=None) -> bool:
     if requested_at is not None:
         rows = rows.filter(calibration_requested_at=requested_at)
     return bool(rows.update(calibration_requested_at=None))
+
+
+# --------------------------------------------------------------------------- a deleted organization's bots
+
+
+def organization_bots_hide(*, organization_id: int) -> int:
+    """The organization is being deleted (`organization_deleted`, in its transaction): every bot of it is deleted for
+    everyone at once (its routes, its widget); their purges are driven by the organization's (no purge is published
+    of its own, so the bots' recovery sweep leaves them to it). Returns how many."""
+    now = timezone.now()
+    return Bot.objects.filter(organization_id=organization_id).update(deleted_at=now, updated_at=now)
+
+
+def organization_bots_purge_round(*, organization_id: int) -> int:
+    """One round of each deleted bot's purge of the organization (`organization_purging`): a batch of its rows, or
+    its last transaction when none is left. Returns how many bots moved (0: none left, or every one is busy)."""
+    moved = 0
+    for bot_id in Bot.all_objects.filter(organization_id=organization_id, deleted_at__isnull=False).values_list(
+        "pk", flat=True
+    ):
+        if bot_purge(bot_id=bot_id, budget_seconds=0) != PURGE_BUSY:
+            moved += 1
+    return moved

@@ -38,12 +38,17 @@ def on_member_interests_changed(sender, *, organization_id: int, user_ids, **kwa
     sync.graph_outbox_users(organization_id=organization_id, user_ids=user_ids)
 
 
+def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+    return sync.organization_graph_purge_batch(organization_id=organization_id)
+
+
 RECEIVERS = (
     (progress_events.interactions_recorded, on_interactions_recorded),
     (progress_events.progress_changed, on_progress_changed),
     (progress_events.content_changed, on_content_changed),
     (organization_events.members_changed, on_members_changed),
     (interest_events.member_interests_changed, on_member_interests_changed),
+    (organization_events.organization_purging, on_organization_purging),
 )
 
 

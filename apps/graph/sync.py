@@ -45,6 +45,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.graph import graph_enabled
+from apps.core.purge import delete_batch
 from apps.graph import projection
 from apps.graph.models import GraphOutbox
 from workers.tasks.graph_sync import graph_sync_drain as graph_sync_drain_task
@@ -516,3 +517,16 @@ def graph_outbox_retry(*, organization_id: int | None = None, ids: Iterable[int]
         if requeued:
             transaction.on_commit(graph_sync_kick)
     return requeued
+
+
+def organization_graph_purge_batch(*, organization_id: int) -> int:
+    """A batch of a deleted organization's outbox rows, then (none left) its nodes and their edges, under the drain's
+    lock so that no drain running at the same time writes them back (`organization_purging`). Returns how many rows
+    or nodes went (0: none left). Raises on a graph outage (the purge is published again by the recovery sweep)."""
+    deleted = delete_batch(
+        GraphOutbox.objects.filter(organization_id=organization_id), limit=settings.ORGANIZATION_PURGE_BATCH_ROWS
+    )
+    if deleted or not graph_enabled():
+        return deleted
+    with _drain_lock(wait=True), projection.graph_session():
+        return projection.organization_subgraph_delete(organization_id)

@@ -48,9 +48,14 @@ def on_members_changed(sender, *, organization_id: int, user_ids, **kwargs) -> N
             services.legacy_interests_mirror(user_ids=fresh, organization_id=organization_id)
 
 
+def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+    return services.organization_interests_purge_batch(organization_id=organization_id)
+
+
 RECEIVERS = (
     (user_events.user_profile_changed, on_user_profile_changed),
     (organization_events.members_changed, on_members_changed),
+    (organization_events.organization_purging, on_organization_purging),
 )
 
 

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from apps.core.exceptions import ApplicationError
+from apps.core.purge import delete_in_order
 from apps.interests.events import member_interests_changed_send
 from apps.interests.models import (
     DECAYING_SOURCES,
@@ -409,3 +410,15 @@ def member_inferred_interests_replace(*, organization_id: int, rows: Iterable[tu
         )
         member_interests_changed_send(organization_id=organization_id, user_ids=users)
     return len(keys)
+
+
+def organization_interests_purge_batch(*, organization_id: int) -> int:
+    """A batch of a deleted organization's interests (`organization_purging`): members' interests, then the values
+    and categories. Returns how many rows went (0: none left)."""
+    return delete_in_order(
+        [
+            model.objects.filter(organization_id=organization_id)
+            for model in (MemberInterest, InterestValue, InterestCategory)
+        ],
+        limit=settings.ORGANIZATION_PURGE_BATCH_ROWS,
+    )

@@ -43,3 +43,26 @@ def plan_limit_reached_send(*, organization_id: int, limit: str, allowed: int | 
     plan_limit_reached.send(
         sender="organizations", organization_id=organization_id, limit=limit, allowed=allowed, used=used
     )
+
+
+#: An owner deleted the organization (`organization_delete`, docs/api.md#deleting-an-organization), inside its
+#: transaction: from its commit on nothing of it may act any more. Each app stops what would go on acting for it
+#: (bots are marked deleted, campaigns stop sending); its rows stay for the purge. Arguments: organization_id.
+organization_deleted = Signal()
+
+#: A deleted organization's rows are being purged by a worker (`organization_purge`), outside any transaction: each
+#: receiver deletes at most one batch of each kind of row its app owns of the organization (and their side effects:
+#: files, graph nodes, cached lists) in transactions of its own, skipping rows locked by others, and returns how many
+#: it deleted. The purge sends it again until every receiver returns 0, then deletes the organization row with its
+#: memberships, invitations and API keys. Arguments: organization_id.
+organization_purging = Signal()
+
+
+def organization_deleted_send(*, organization_id: int) -> None:
+    organization_deleted.send(sender="organizations", organization_id=organization_id)
+
+
+def organization_purging_send(*, organization_id: int) -> int:
+    """The rows the receivers deleted in this round (0: nothing left to them)."""
+    responses = organization_purging.send(sender="organizations", organization_id=organization_id)
+    return sum(deleted or 0 for _receiver, deleted in responses)

@@ -46,6 +46,15 @@ class Plan(models.Model):
         return self.name
 
 
+class OrganizationManager(models.Manager):
+    """The organizations that exist for everyone: one being deleted (`deleted_at` set) is purged in the background
+    (docs/api.md#deleting-an-organization) and is gone for the API, the widget, the admin and every other app from
+    the moment its owner deletes it. `Organization.all_objects` (the purge, the recovery sweep) sees it."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Organization(TimeStampedModel):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
@@ -54,9 +63,20 @@ class Organization(TimeStampedModel):
     personality_admin_access = models.BooleanField(
         default=False, help_text="Organization admins may see members' personality profiles."
     )
+    # Deletion (docs/api.md#deleting-an-organization): when an owner deleted it (hidden from then on, its slug freed,
+    # its rows purged by a worker), and when its purge task was last published (the recovery sweep publishes again a
+    # purge quiet for longer than RECOVERY_LEASE_SECONDS).
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    purge_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = OrganizationManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["name"]
+        # The default manager hides deleted organizations; related lookups (a bot's organization) and the ORM's
+        # cascades use the base manager, which sees them.
+        base_manager_name = "all_objects"
 
     def __str__(self):
         return self.name

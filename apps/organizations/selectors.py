@@ -15,11 +15,14 @@ ORG_NOT_FOUND = "Organization not found."
 
 #: The lookups every request with an API key, and every org-scoped request of a member, starts with (composed once
 #: per process, apps/core/lookups.py): a key with its organization and plan by prefix; a membership with its
-#: organization and plan by the organization's slug and the user.
+#: organization and plan by the organization's slug and the user. An organization being deleted is not found (as
+#: `Organization.objects` hides it).
 _API_KEY_LOOKUP = ComposedLookup(((ApiKey, "k"), (Organization, "o"), (Plan, "p")),
-                                 (("k", "organization"), ("o", "plan")), (("k", "prefix"),))  # fmt: skip
+                                 (("k", "organization"), ("o", "plan")), (("k", "prefix"),),
+                                 null=(("o", "deleted_at"),))  # fmt: skip
 _MEMBERSHIP_LOOKUP = ComposedLookup(((Membership, "m"), (Organization, "o"), (Plan, "p")),
-                                    (("m", "organization"), ("o", "plan")), (("o", "slug"), ("m", "user")))  # fmt: skip
+                                    (("m", "organization"), ("o", "plan")), (("o", "slug"), ("m", "user")),
+                                    null=(("o", "deleted_at"),))  # fmt: skip
 
 
 def api_key_get_by_prefix(*, prefix: str, max_age: float = 0.0) -> ApiKey | None:

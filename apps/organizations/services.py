@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import CharField, ProtectedError, Q, RestrictedError, Value
+from django.db.models.functions import Cast, Concat, Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.text import slugify
@@ -20,12 +23,20 @@ from rest_framework.exceptions import AuthenticationFailed
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.locks import transaction_lock
 from apps.core.mail import Mail, mails_deliver
+from apps.core.purge import PURGE_BUSY, PURGE_DONE, PURGE_MORE
 from apps.core.tasks import enqueue_now, enqueue_on_commit
-from apps.organizations.events import member_erasing_send, members_changed_send, plan_limit_reached_send
+from apps.organizations.events import (
+    member_erasing_send,
+    members_changed_send,
+    organization_deleted_send,
+    organization_purging_send,
+    plan_limit_reached_send,
+)
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
 from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- plans
 
@@ -128,6 +139,129 @@ def organization_update(*, organization: Organization, data: dict, actor: Member
 # --------------------------------------------------------------------------- memberships
 
 
+# --------------------------------------------------------------------------- deleting an organization
+# docs/api.md#deleting-an-organization: hidden at once, purged by a worker (the same shape as a bot's deletion).
+
+
+def organization_delete(*, organization: Organization, actor: Membership | None, confirm: str) -> None:
+    """Delete an organization for its owner: from this commit on it is gone for everyone (`Organization.objects` and
+    the request lookups hide it; its slug is free again), its API keys and invitations are void, every app stops
+    acting for it (`organization_deleted`: bots hidden, campaigns stopped), and a worker purges its rows in batches
+    (`organization_purge`, published after commit; the recovery sweep publishes it again if that is lost).
+    `confirm` must repeat the slug: nothing of it can be brought back."""
+    if actor is None or not actor.has_role(Role.OWNER):
+        raise ApplicationError(
+            "Only an owner, signed in, can delete an organization.", status_code=403, code="permission_denied"
+        )
+    if confirm != organization.slug:
+        raise ValidationError(
+            {
+                "confirm": [
+                    f"Repeat the organization's slug ('{organization.slug}') to confirm: its bots, documents, "
+                    "conversations, catalog, members' progress and every other record of it are deleted for good."
+                ]
+            }
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        freed = f"deleted-{organization.pk}-{secrets.token_hex(4)}"
+        if not Organization.objects.filter(pk=organization.pk).update(
+            deleted_at=now, purge_published_at=now, updated_at=now, slug=freed
+        ):
+            return  # deleted meanwhile
+        ApiKey.objects.filter(organization_id=organization.pk).delete()
+        Invitation.objects.filter(organization_id=organization.pk).delete()
+        organization_deleted_send(organization_id=organization.pk)
+        api_key_forget()
+        transaction.on_commit(api_key_forget)
+        _organization_purge_enqueue(organization.pk)
+    organization.deleted_at = organization.purge_published_at = now
+    organization.slug = freed
+
+
+def _organization_purge_enqueue(organization_id: int, countdown: float = 0) -> None:
+    from workers.tasks.organizations import organization_purge_task
+
+    enqueue_on_commit(organization_purge_task, organization_id, **({"countdown": countdown} if countdown else {}))
+
+
+def organization_purge(*, organization_id: int, budget_seconds: float | None = None) -> str:
+    """Purge a deleted organization: each app deletes a batch of each kind of its rows per transaction
+    (`organization_purging`: the bots through their own purge, interactions, progress, the catalog, recommendation
+    models and logs, personality data, boards and their files, campaigns, webhooks, the graph and cached lists), and
+    the memberships go a batch at a time, until none is left; then one transaction deletes the organization row (with
+    what cascades from it). PURGE_DONE when it is gone (an organization not deleted is never touched); PURGE_MORE
+    when `budget_seconds` was spent after a round; PURGE_BUSY when the last transaction found the row in use or a row
+    of it still there (written meanwhile, or skipped as in use): rolled back whole, nothing half-deleted. The caller
+    publishes the rest either way (`organization_purge_continue`)."""
+    if not Organization.all_objects.filter(pk=organization_id, deleted_at__isnull=False).exists():
+        return PURGE_DONE
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    while organization_purging_send(organization_id=organization_id) + _memberships_delete_batch(organization_id):
+        if deadline is not None and time.monotonic() >= deadline:
+            return PURGE_MORE
+    try:
+        with transaction.atomic():
+            organization = (
+                Organization.all_objects.select_for_update(nowait=True)
+                .filter(pk=organization_id, deleted_at__isnull=False)
+                .first()
+            )
+            if organization is not None:
+                organization.delete()  # a row left in a PROTECTing table: ProtectedError, or IntegrityError at commit
+    except (OperationalError, IntegrityError, ProtectedError, RestrictedError) as exc:
+        logger.warning(
+            "organization_purge_busy",
+            extra={"organization_id": organization_id, "reason": str(exc).splitlines()[0][:200]},
+        )
+        return PURGE_BUSY
+    return PURGE_DONE
+
+
+def _memberships_delete_batch(organization_id: int) -> int:
+    """Delete a batch of the deleted organization's memberships; the accounts a member sync made for them that now
+    belong to no organization are anonymised (as when a member is erased)."""
+    with transaction.atomic():
+        rows = list(
+            Membership.objects.filter(organization_id=organization_id)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", "user_id")[: settings.ORGANIZATION_PURGE_BATCH_ROWS]
+        )
+        if not rows:
+            return 0
+        Membership.objects.filter(pk__in=[pk for pk, _user_id in rows]).delete()
+        _managed_accounts_anonymise([user_id for _pk, user_id in rows])
+    return len(rows)
+
+
+def organization_purge_continue(*, organization_id: int, countdown: float = 0) -> None:
+    """Publish the rest of a purge (after `countdown` seconds), noting the publish (the recovery sweep's lease)."""
+    with transaction.atomic():
+        if Organization.all_objects.filter(pk=organization_id, deleted_at__isnull=False).update(
+            purge_published_at=timezone.now()
+        ):
+            _organization_purge_enqueue(organization_id, countdown=countdown)
+
+
+def organizations_purge_recover(*, now=None) -> int:
+    """Publish again the purges quiet for longer than RECOVERY_LEASE_SECONDS (a publish lost with the broker down at
+    the owner's delete, a worker lost mid-purge, a receiver that failed: a graph outage): a running purge publishes
+    its continuation at least every ORGANIZATION_PURGE_BUDGET_SECONDS. Returns how many (beat, through
+    `maintenance.work_recover_stuck`)."""
+    now = now or timezone.now()
+    stale = Organization.all_objects.filter(
+        deleted_at__isnull=False, purge_published_at__lt=now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
+    )
+    count = 0
+    for organization_id in stale.order_by("purge_published_at").values_list("pk", flat=True)[:100]:
+        with transaction.atomic():
+            # Again with the condition: a sweep running at the same time, or a continuation just published, wins.
+            if stale.filter(pk=organization_id).update(purge_published_at=now):
+                _organization_purge_enqueue(organization_id)
+                count += 1
+    return count
+
+
 def _owners_locked(organization: Organization) -> list[Membership]:
     """The owners, row-locked so that two concurrent demotions cannot leave none."""
     return list(Membership.objects.select_for_update().filter(organization=organization, role=Role.OWNER))
@@ -194,7 +328,7 @@ def member_erase(*, membership: Membership, actor: Membership | None) -> None:
     ).delete()
     membership.delete()
     members_changed_send(organization_id=organization_id, user_ids=[user.pk])
-    _managed_account_anonymise(user)
+    _managed_accounts_anonymise([user.pk])
     # A write of theirs already under way (an interaction batch that read the membership before this commit, a
     # training that loaded their events) may land after it: the same erasure runs again a while later.
     from workers.tasks.organizations import member_erase_settle_task
@@ -216,14 +350,20 @@ def member_erase_settle(*, organization_id: int, user_id: int) -> bool:
     return True
 
 
-def _managed_account_anonymise(user) -> None:
-    """An account a member sync created (no usable password) that belongs to no organization any more holds only
-    what that organization wrote: its e-mail, name and interests are erased and it can no longer sign in."""
-    if user.has_usable_password() or Membership.objects.filter(user=user).exists():
-        return
-    user.email = f"erased-{user.pk}-{secrets.token_hex(4)}@erased.invalid"
-    user.full_name, user.interests, user.is_active = "", [], False
-    user.save(update_fields=["email", "full_name", "interests", "is_active"])
+def _managed_accounts_anonymise(user_ids: list[int]) -> int:
+    """The accounts a member sync created (no usable password) among `user_ids` that belong to no organization any
+    more hold only what an organization wrote: their e-mail, name and interests are erased and they can no longer sign
+    in. One statement; returns how many."""
+    return (
+        User.objects.filter(pk__in=user_ids, password__startswith=UNUSABLE_PASSWORD_PREFIX)
+        .exclude(pk__in=Membership.objects.filter(user_id__in=user_ids).values("user_id"))
+        .update(
+            email=Concat(Value("erased-"), Cast("id", CharField()), Value("@erased.invalid")),
+            full_name="",
+            interests=[],
+            is_active=False,
+        )
+    )
 
 
 # --------------------------------------------------------------------------- invitations

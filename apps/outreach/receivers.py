@@ -32,6 +32,27 @@ def on_member_erasing(sender, *, organization_id: int, user_id: int, **kwargs) -
     CampaignMessage.objects.filter(campaign_id__in=campaigns, user_id=user_id).delete()
 
 
+def on_organization_deleted(sender, *, organization_id: int, **kwargs) -> None:
+    from apps.outreach.services import organization_campaigns_stop
+
+    organization_campaigns_stop(organization_id=organization_id)
+
+
+def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+    from apps.outreach.services import organization_outreach_purge_batch
+
+    return organization_outreach_purge_batch(organization_id=organization_id)
+
+
+RECEIVERS = (
+    (organization_events.members_changed, on_members_changed),
+    (organization_events.member_erasing, on_member_erasing),
+    (organization_events.organization_deleted, on_organization_deleted),
+    (organization_events.organization_purging, on_organization_purging),
+)
+
+
 def receivers_connect() -> None:
-    organization_events.members_changed.connect(on_members_changed, dispatch_uid="outreach.on_members_changed")
-    organization_events.member_erasing.connect(on_member_erasing, dispatch_uid="outreach.on_member_erasing")
+    """Called once from OutreachConfig.ready() (dispatch_uid: connecting twice is a no-op)."""
+    for signal, receiver in RECEIVERS:
+        signal.connect(receiver, dispatch_uid=f"outreach.{receiver.__name__}")

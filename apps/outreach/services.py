@@ -25,6 +25,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from apps.core.exceptions import ApplicationError
 from apps.core.leases import attempts_exhausted, interrupted_message, lease_cutoff, lease_is_fresh
+from apps.core.purge import delete_in_order
 from apps.core.tasks import enqueue_on_commit
 from apps.organizations.models import Membership
 from apps.organizations.services import plan_limit_check, plan_limit_lock
@@ -708,3 +709,27 @@ def click_record(*, token: str) -> str:
         idempotency_key=f"outreach-click-{message.pk}-{item.pk}",
     )  # fmt: skip
     return item.url or public_url("/") or "/"
+
+
+ORGANIZATION_DELETED_ERROR = "The organization was deleted."
+
+
+def organization_campaigns_stop(*, organization_id: int) -> int:
+    """The organization is being deleted (`organization_deleted`, in its transaction): campaigns generating or sending
+    fail at once, so their runs stop at their next batch (their lease no longer holds) and nothing more is mailed.
+    Returns how many."""
+    return Campaign.objects.filter(
+        organization_id=organization_id, status__in=[Campaign.Status.GENERATING, Campaign.Status.SENDING]
+    ).update(status=Campaign.Status.FAILED, last_error=ORGANIZATION_DELETED_ERROR, updated_at=timezone.now())
+
+
+def organization_outreach_purge_batch(*, organization_id: int) -> int:
+    """A batch of a deleted organization's outreach data (`organization_purging`): messages, then campaigns and
+    opt-outs. Returns how many rows went (0: none left)."""
+    return delete_in_order(
+        [
+            model.objects.filter(organization_id=organization_id)
+            for model in (CampaignMessage, Campaign, OutreachOptOut)
+        ],
+        limit=settings.ORGANIZATION_PURGE_BATCH_ROWS,
+    )

@@ -78,8 +78,15 @@ def on_member_erasing(sender, *, organization_id: int, user_id: int, **kwargs) -
     profile_delete(organization=Organization.objects.get(pk=organization_id), user_id=user_id)
 
 
+def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+    from apps.personality.services import organization_personality_purge_batch
+
+    return organization_personality_purge_batch(organization_id=organization_id)
+
+
 RECEIVERS = (
     (organization_events.member_erasing, on_member_erasing),
+    (organization_events.organization_purging, on_organization_purging),
     (progress_events.interactions_recorded, on_interactions_recorded),
     (progress_events.progress_changed, on_progress_changed),
     (conversation_events.user_message_posted, on_user_message_posted),

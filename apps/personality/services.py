@@ -20,6 +20,7 @@ from django.utils import timezone
 from apps.core.cache import cache_client, cache_script_run
 from apps.core.locks import transaction_lock
 from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
+from apps.core.purge import delete_in_order
 from apps.core.tasks import enqueue_on_commit
 from apps.personality.behaviour import (
     behaviour_estimate,
@@ -430,3 +431,21 @@ def profile_recompute_stale() -> list[tuple[int, int]]:
     for organization_id, user_id in pairs:
         enqueue_on_commit(profile_recompute_task, organization_id, user_id)
     return pairs
+
+
+def organization_personality_purge_batch(*, organization_id: int) -> int:
+    """A batch of a deleted organization's personality data (`organization_purging`): profiles (their cached
+    summaries in Redis first), then assessment responses and deletion records. Returns how many rows went."""
+    limit = settings.ORGANIZATION_PURGE_BATCH_ROWS
+    profiles = PersonalityProfile.objects.filter(organization_id=organization_id)
+    user_ids = list(profiles.values_list("user_id", flat=True)[:limit])
+    if user_ids:
+        cache.delete_many([profile_cache_key(organization_id, user_id) for user_id in user_ids])
+    return delete_in_order(
+        [
+            profiles.filter(user_id__in=user_ids),
+            AssessmentResponse.objects.filter(organization_id=organization_id),
+            PersonalityDeletion.objects.filter(organization_id=organization_id),
+        ],
+        limit=limit,
+    )

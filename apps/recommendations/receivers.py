@@ -55,6 +55,12 @@ def on_question_embedded(sender, *, organization_id: int, message_id: int, user_
         )
 
 
+def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+    from apps.recommendations.services import organization_recommendations_purge_batch
+
+    return organization_recommendations_purge_batch(organization_id=organization_id)
+
+
 RECEIVERS = (
     (progress_events.interactions_recorded, on_interactions_recorded),
     (progress_events.progress_changed, on_progress_changed),
@@ -62,6 +68,7 @@ RECEIVERS = (
     (organization_events.member_erasing, on_member_erasing),
     (interest_events.member_interests_changed, on_member_interests_changed),
     (conversation_events.question_embedded, on_question_embedded),
+    (organization_events.organization_purging, on_organization_purging),
 )
 
 

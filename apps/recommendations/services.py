@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.core.leases import attempts_exhausted, interrupted_message
+from apps.core.purge import delete_in_order
 from apps.core.tasks import enqueue_now, enqueue_on_commit
 from apps.core.vector_index import hnsw_index_ensure
 from apps.recommendations.engine import cache as rec_cache
@@ -643,3 +644,18 @@ def recommendation_feedback(*, organization, log: RecommendationLog, action: str
     else:
         raise ApplicationError(f"Unknown feedback action {action!r}.", code="invalid")
     return log
+
+
+def organization_recommendations_purge_batch(*, organization_id: int) -> int:
+    """A batch of a deleted organization's recommendation data (`organization_purging`): the log, then the models
+    (factors, neighbours and charts before the model rows); once none is left, its cached lists, counters and
+    version keys in Redis. Returns how many rows or keys went (0: none left)."""
+    scoped = {"organization_id": organization_id}
+    deleted = delete_in_order(
+        [
+            model.objects.filter(**scoped)
+            for model in (RecommendationLog, UserFactor, ItemFactor, ItemNeighbors, TrendingChart, RecommenderModel)
+        ],
+        limit=settings.ORGANIZATION_PURGE_BATCH_ROWS,
+    )
+    return deleted or rec_cache.organization_forget(organization_id=organization_id)

@@ -14,7 +14,7 @@ from apps.documents import events as document_events
 from apps.organizations import events as organization_events
 from apps.sources import events as source_events
 from apps.webhooks.models import WebhookEvent
-from apps.webhooks.services import webhook_event_record, webhook_subscribed
+from apps.webhooks.services import organization_webhooks_purge_batch, webhook_event_record, webhook_subscribed
 
 
 def on_document_finished(sender, *, organization_id, bot_id, document_id, status, **kwargs) -> None:
@@ -48,7 +48,14 @@ def on_plan_limit_reached(sender, *, organization_id, limit, allowed, used, **kw
         enqueue_now(webhook_event_record_task, organization_id, str(event), data)
 
 
+def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+    return organization_webhooks_purge_batch(organization_id=organization_id)
+
+
 def receivers_connect() -> None:
+    organization_events.organization_purging.connect(
+        on_organization_purging, dispatch_uid="webhooks.on_organization_purging"
+    )
     document_events.document_finished.connect(on_document_finished, dispatch_uid="webhooks.on_document_finished")
     source_events.crawl_finished.connect(on_crawl_finished, dispatch_uid="webhooks.on_crawl_finished")
     conversation_events.message_feedback_given.connect(

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
+from apps.core.purge import delete_in_order
 from apps.core.tasks import enqueue_on_commit
 from apps.webhooks.addresses import WebhookUrlError, connection_for, webhook_url_resolve
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -215,3 +216,12 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
     delivery.save(update_fields=["status", "updated_at"])
     _deliver_enqueue([delivery.pk])
     return delivery
+
+
+def organization_webhooks_purge_batch(*, organization_id: int) -> int:
+    """A batch of a deleted organization's webhook deliveries (with their attempts), then its endpoints
+    (`organization_purging`). Returns how many rows went (0: none left)."""
+    return delete_in_order(
+        [model.objects.filter(organization_id=organization_id) for model in (WebhookDelivery, WebhookEndpoint)],
+        limit=settings.ORGANIZATION_PURGE_BATCH_ROWS,
+    )

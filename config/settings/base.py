@@ -535,6 +535,13 @@ CELERY_TASK_ROUTES["bots.purge"] = BULK_ROUTE
 # under way at the time (an interaction batch, a training) left of the person.
 MEMBER_ERASE_SETTLE_SECONDS = env.int("MEMBER_ERASE_SETTLE_SECONDS", default=600)
 
+# Deleting an organization (docs/api.md#deleting-an-organization): the request hides it, a `bulk` worker purges its
+# rows, each transaction at most this many rows of one table (with what cascades from them: a batch of catalog items
+# takes their interactions along), publishing the rest as a new task after ORGANIZATION_PURGE_BUDGET_SECONDS.
+ORGANIZATION_PURGE_BATCH_ROWS = env.int("ORGANIZATION_PURGE_BATCH_ROWS", default=20_000)
+ORGANIZATION_PURGE_BUDGET_SECONDS = env.float("ORGANIZATION_PURGE_BUDGET_SECONDS", default=60.0)
+CELERY_TASK_ROUTES["organizations.purge"] = BULK_ROUTE
+
 # --------------------------------------------------------------------------- website sources (issue 17)
 # Outbound fetches (apps/core/fetch.py) never reach private, loopback, link-local, multicast or
 # reserved addresses unless a CIDR here allows it (comma-separated, e.g. "10.0.0.0/8"; empty by default).

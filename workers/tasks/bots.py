@@ -10,7 +10,8 @@ def bot_purge_task(bot_id: int) -> str:
     published as a new task, at once, or after PURGE_BUSY_COUNTDOWN seconds when a row it must delete last is in use
     (docs/bots.md#deleting-a-bot). Idempotent: a redelivered or duplicated task finds less or nothing. Returns what
     `bot_purge` said."""
-    from apps.bots.services import PURGE_BUSY, PURGE_BUSY_COUNTDOWN, PURGE_MORE, bot_purge, bot_purge_continue
+    from apps.bots.services import bot_purge, bot_purge_continue
+    from apps.core.purge import PURGE_BUSY, PURGE_BUSY_COUNTDOWN, PURGE_MORE
 
     outcome = bot_purge(bot_id=bot_id, budget_seconds=settings.BOT_PURGE_BUDGET_SECONDS)
     if outcome in (PURGE_MORE, PURGE_BUSY):

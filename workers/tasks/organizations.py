@@ -1,6 +1,7 @@
 """Celery tasks of organizations (thin: ids in, one service call)."""
 
 from celery import shared_task
+from django.conf import settings
 
 from workers.tasks.mail import MAIL_RETRIES, retry_or_give_up
 
@@ -28,3 +29,22 @@ def member_erase_settle_task(organization_id: int, user_id: int) -> bool:
     from apps.organizations.services import member_erase_settle
 
     return member_erase_settle(organization_id=organization_id, user_id=user_id)
+
+
+@shared_task(name="organizations.purge", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def organization_purge_task(organization_id: int) -> str:
+    """Purge a deleted organization's rows, a batch per transaction, for at most ORGANIZATION_PURGE_BUDGET_SECONDS;
+    the rest is published as a new task, at once, or after PURGE_BUSY_COUNTDOWN seconds when a row it must delete
+    last is in use (docs/api.md#deleting-an-organization). Idempotent: a redelivered or duplicated task finds less or
+    nothing. Returns what `organization_purge` said."""
+    from apps.core.purge import PURGE_BUSY, PURGE_BUSY_COUNTDOWN, PURGE_MORE
+    from apps.organizations.services import organization_purge, organization_purge_continue
+
+    outcome = organization_purge(
+        organization_id=organization_id, budget_seconds=settings.ORGANIZATION_PURGE_BUDGET_SECONDS
+    )
+    if outcome in (PURGE_MORE, PURGE_BUSY):
+        organization_purge_continue(
+            organization_id=organization_id, countdown=PURGE_BUSY_COUNTDOWN if outcome == PURGE_BUSY else 0
+        )
+    return outcome

@@ -441,7 +441,8 @@ def test_delete_hides_the_bot_at_once_and_publishes_its_purge(
     """DELETE: 204 and the bot is gone for the API (detail 404, not listed) and the widget (its public id 404); its
     rows wait for the purge, published on the `bulk` queue with the bot's id (docs/bots.md#deleting-a-bot); the
     purge removes documents (chunks, vectors, stored file) and conversations (messages); another bot's stay."""
-    from apps.bots.services import PURGE_DONE, bot_purge
+    from apps.bots.services import bot_purge
+    from apps.core.purge import PURGE_DONE
     from apps.core.tests.broker import BULK_LIST, Published
 
     bot = BotFactory(organization=organization)

@@ -16,17 +16,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.bots.models import Bot
-from apps.bots.services import PURGE_BUSY, PURGE_DONE, PURGE_MORE, bot_delete, bot_purge
+from apps.bots.services import bot_delete, bot_purge
+from apps.bots.tests.deletion import bot_with_rows
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, Message, QAPair
 from apps.conversations.tests.utils import ingest
+from apps.core.purge import PURGE_BUSY, PURGE_DONE, PURGE_MORE
 from apps.core.tests.broker import BULK_LIST, Published
 from apps.core.tests.concurrency import in_another_connection
 from apps.core.tests.waiting import until
 from apps.documents.models import Chunk, ChunkEmbedding, Document, LexemeStat
 from apps.documents.tests import samples
 from apps.sources.models import CrawlPage, CrawlSource
-from apps.sources.tests.factories import CrawlPageFactory, CrawlSourceFactory
+from apps.sources.tests.factories import CrawlSourceFactory
 from conftest import client_for
 from workers.tasks.bots import bot_purge_task
 from workers.tasks.maintenance import work_recover_stuck
@@ -61,25 +63,14 @@ def document_held(document_id: int):
     assert "error" not in result, result
 
 
-def _bot_with_rows(organization, conversations: int = 2) -> tuple[Bot, Document]:
-    bot = BotFactory(organization=organization)
-    document = ingest(bot, "guide.md", samples.md())
-    for _ in range(conversations):
-        conversation = Conversation.objects.create(organization=organization, bot=bot)
-        Message.objects.create(organization=organization, conversation=conversation, role="user", content="Hi")
-    QAPair.objects.create(organization=organization, bot=bot, question="Why?", answer="Because.")
-    CrawlPageFactory(source=CrawlSourceFactory(bot=bot))
-    return bot, document
-
-
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_purges_a_deleted_bot(celery_worker, organization, admin_user):
     """Through the API and a real worker: every row of the bot goes (documents, chunks, vectors, the stored file,
     term statistics, conversations, messages, Q&A pairs, website sources and pages) and the bot row last; another
     bot's stay."""
-    bot, document = _bot_with_rows(organization)
-    other, kept = _bot_with_rows(organization)
+    bot, document = bot_with_rows(organization)
+    other, kept = bot_with_rows(organization)
     path = document.file.path
 
     response = client_for(admin_user).delete(f"/api/v1/orgs/{organization.slug}/bots/{bot.pk}/")
@@ -103,7 +94,7 @@ def test_a_purge_that_spends_its_budget_publishes_its_rest(organization, setting
     when (the recovery sweep's lease); the next runs finish."""
     settings.BOT_PURGE_BATCH_CONVERSATIONS = 2
     settings.BOT_PURGE_BUDGET_SECONDS = 0
-    bot, _document = _bot_with_rows(organization, conversations=5)
+    bot, _document = bot_with_rows(organization, conversations=5)
     bot_delete(bot=bot)
     Bot.all_objects.filter(pk=bot.pk).update(purge_published_at=timezone.now() - timedelta(minutes=5))
     published = Published(BULK_LIST)

@@ -8,8 +8,9 @@ import pytest
 
 from apps.bots import events
 from apps.bots.models import Bot
-from apps.bots.services import PURGE_DONE, bot_delete, bot_purge
+from apps.bots.services import bot_delete, bot_purge
 from apps.bots.tests.factories import BotFactory
+from apps.core.purge import PURGE_DONE
 from apps.core.tests.events import events_sent, only
 
 pytestmark = pytest.mark.django_db

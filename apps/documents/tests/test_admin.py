@@ -13,9 +13,10 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from apps.bots.models import Bot
-from apps.bots.services import PURGE_DONE, bot_purge
+from apps.bots.services import bot_purge
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.tests.utils import ingest
+from apps.core.purge import PURGE_DONE
 from apps.documents.models import BotTextStats, Chunk, ChunkEmbedding, Document
 from apps.documents.tests import samples
 

@@ -3,7 +3,7 @@ render."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -135,6 +135,14 @@ class OrganizationListCreateApi(APIView):
 
 
 class OrganizationDetailApi(OrganizationAPIView):
+    method_roles = {"DELETE": Role.OWNER}
+
+    class DeleteInputSerializer(serializers.Serializer):
+        confirm = serializers.CharField(
+            help_text="The organization's slug, repeated: nothing of a deleted organization can be brought back "
+            "(also accepted as the `confirm` query parameter)."
+        )
+
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         personality_admin_access = serializers.BooleanField(
@@ -154,6 +162,22 @@ class OrganizationDetailApi(OrganizationAPIView):
         data.is_valid(raise_exception=True)
         services.organization_update(organization=self.organization, data=data.validated_data, actor=self.membership)
         return Response(self._render())
+
+    @extend_schema(
+        operation_id="orgs_destroy", request=DeleteInputSerializer, responses={204: None}, tags=["organizations"],
+        parameters=[OpenApiParameter("confirm", str, description="The organization's slug (instead of the body).")],
+        description="Delete the organization (owners, signed in; not API keys): from the response on it is gone for "
+        "everyone and its slug is free; a worker deletes its data in the background "
+        "(docs/api.md#deleting-an-organization).",
+    )  # fmt: skip
+    def delete(self, request, org_slug):
+        body = request.data if isinstance(request.data, dict) else {}
+        data = self.DeleteInputSerializer(data={"confirm": body.get("confirm", request.query_params.get("confirm"))})
+        data.is_valid(raise_exception=True)
+        services.organization_delete(
+            organization=self.organization, actor=self.membership, confirm=data.validated_data["confirm"]
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _render(self):
         return OrganizationWithRoleSerializer(

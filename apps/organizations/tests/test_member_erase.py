@@ -6,25 +6,20 @@ invitations that named them go too. Who may: admins, owners for owners, anyone t
 never the last owner; another organization's member and a plain member naming someone else get 404."""
 
 import pytest
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.boards.models import Goal
-from apps.boards.tests.factories import GoalFactory
-from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, Message
 from apps.graph.models import GraphOutbox
 from apps.interests.models import MemberInterest
-from apps.interests.services import member_interests_set
 from apps.organizations.models import ApiKey, Invitation, Membership, Role
 from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory, api_key_for
+from apps.organizations.tests.rows import member_rows
 from apps.outreach.models import CampaignMessage, OutreachOptOut
-from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
 from apps.personality.models import AssessmentResponse
-from apps.personality.tests.test_personality_api import answer
 from apps.progress.models import Interaction, Progress
-from apps.progress.tests.factories import ContentItemFactory, InteractionFactory, ProgressFactory
-from apps.recommendations.models import RecommendationLog, RecommenderModel, UserFactor
+from apps.progress.tests.factories import ContentItemFactory, InteractionFactory
+from apps.recommendations.models import RecommendationLog, UserFactor
 from apps.users.models import User
 from conftest import client_for
 
@@ -33,31 +28,6 @@ pytestmark = pytest.mark.django_db
 
 def erase_url(membership) -> str:
     return f"/api/v1/orgs/{membership.organization.slug}/members/{membership.pk}/erase/"
-
-
-def _personal_data(organization, user) -> None:
-    """One row of each kind the organization keeps of `user`."""
-    item = ContentItemFactory(organization=organization)
-    ProgressFactory(organization=organization, item=item, user=user)
-    InteractionFactory(organization=organization, item=item, user=user)
-    conversation = Conversation.objects.create(organization=organization, bot=BotFactory(organization=organization),
-                                               user=user)  # fmt: skip
-    Message.objects.create(organization=organization, conversation=conversation, role="user", content="Hi")
-    RecommendationLog.objects.create(organization=organization, user=user, item=item, request_id="0" * 32,
-                                     position=1, source="popular", reason="Popular", score=1.0)  # fmt: skip
-    model = RecommenderModel.objects.get_or_create(organization=organization, version=1)[0]
-    UserFactor.objects.create(organization=organization, model=model, user=user, dims=2, factors=[0.1, 0.2])
-    assert answer(client_for(user), organization).status_code == 201
-    CampaignMessageFactory(campaign=CampaignFactory(organization=organization), user=user,
-                           status=CampaignMessage.Status.SENT)  # fmt: skip
-    OutreachOptOut.objects.create(organization=organization, user=user, source=OutreachOptOut.Source.API)
-    Invitation.objects.create(organization=organization, email=user.email.upper(), role=Role.MEMBER,
-                              token_hash=f"{organization.pk}-{user.pk}", expires_at=timezone.now())  # fmt: skip
-    Invitation.objects.create(organization=organization, email=f"old-{user.pk}@example.com", role=Role.MEMBER,
-                              token_hash=f"{organization.pk}-{user.pk}-old", expires_at=timezone.now(),
-                              accepted_by=user, accepted_at=timezone.now())  # fmt: skip
-    member_interests_set(organization=organization, user_id=user.pk, interests=["python"], source="stated")
-    GoalFactory(organization=organization, user=user)
 
 
 MODELS = (Progress, Interaction, Conversation, RecommendationLog, UserFactor, AssessmentResponse, CampaignMessage,
@@ -78,7 +48,7 @@ def test_an_admin_erases_a_member_and_nothing_else(organization, admin_user, oth
     MembershipFactory(organization=other_organization, user=user, role=Role.MEMBER)
     colleague = MembershipFactory(organization=organization, role=Role.MEMBER).user
     for org, person in ((organization, user), (other_organization, user), (organization, colleague)):
-        _personal_data(org, person)
+        member_rows(org, person)
     assert set(_counts(organization, user).values()) == {1}
 
     response = client_for(admin_user).post(erase_url(member))
@@ -117,7 +87,7 @@ def test_who_may_erase(organization, admin_user, owner, other_organization):
     assert keyed.post(erase_url(other)).status_code == 204
     assert keyed.post(erase_url(owner_membership)).status_code == 403
     # Anyone themselves, with their data.
-    _personal_data(organization, member.user)
+    member_rows(organization, member.user)
     assert client_for(member.user).post(erase_url(member)).status_code == 204
     assert set(_counts(organization, member.user).values()) == {0}
     # An admin of this organization naming a membership of another: 404.
@@ -137,7 +107,7 @@ def test_who_may_erase(organization, admin_user, owner, other_organization):
 def test_a_refused_erasure_changes_nothing(organization, admin_user, owner):
     """The rules are checked before anything is deleted: the owner's data stays whole."""
     owner_membership = Membership.objects.get(organization=organization, user=owner)
-    _personal_data(organization, owner)
+    member_rows(organization, owner)
 
     assert client_for(admin_user).post(erase_url(owner_membership)).status_code == 403
 

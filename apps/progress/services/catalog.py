@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from apps.core.exceptions import ApplicationError
+from apps.core.purge import delete_batch, delete_in_order
 from apps.progress.events import content_changed_send
-from apps.progress.models import ContentItem, ContentPrerequisite
+from apps.progress.models import ContentEmbedding, ContentItem, ContentPrerequisite, Interaction, Progress
 from apps.progress.services.embeddings import enqueue_embedding
 
 #: fields a client sets directly (parent and prerequisites are resolved separately)
@@ -263,3 +265,20 @@ def content_delete(*, item: ContentItem) -> None:
         )
     content_changed_send(organization_id=item.organization_id, item_ids=[item.pk])
     item.delete()
+
+
+def organization_progress_purge_batch(*, organization_id: int) -> int:
+    """A batch of a deleted organization's progress data (`organization_purging`): interactions, progress,
+    prerequisites and embeddings first, then the catalog items (their parent links cut first: a course may go in
+    another batch than its lessons). Returns how many rows went (0: none left)."""
+    limit = settings.ORGANIZATION_PURGE_BATCH_ROWS
+    scoped = {"organization_id": organization_id}
+    deleted = delete_in_order(
+        [model.objects.filter(**scoped) for model in (Interaction, Progress, ContentPrerequisite, ContentEmbedding)],
+        limit=limit,
+    )
+    if deleted:
+        return deleted
+    items = ContentItem.objects.filter(**scoped)
+    items.filter(parent__isnull=False).update(parent=None)
+    return delete_batch(items, limit=limit)

@@ -347,3 +347,24 @@ def training_queued_claim(*, organization_id: int, after_version: int) -> bool:
 
 def training_queued_release(*, organization_id: int) -> None:
     cache_client().delete(cache.make_and_validate_key(_train_queued_key(organization_id)))
+
+
+def organization_forget(*, organization_id: int) -> int:
+    """Delete every key the engine keeps for the organization (its lists, version keys, graph rows, counters, training
+    mark): the organization is being deleted, nothing of it may stay behind. SCANs the keyspace once per kind.
+    Returns how many keys went. Raises on an outage."""
+    client = cache_client()
+    deleted = client.delete(
+        *[cache.make_and_validate_key(key) for key in (_org_key(organization_id), _train_queued_key(organization_id))]
+    )
+    for kind in ("l", "v:u", "v:g", "g", "s"):
+        pattern = cache.make_and_validate_key(f"rec:{kind}:{organization_id}:") + "*"
+        batch: list = []
+        for raw in client.scan_iter(match=pattern, count=SCAN_BATCH):
+            batch.append(raw)
+            if len(batch) >= SCAN_BATCH:
+                deleted += client.delete(*batch)
+                batch = []
+        if batch:
+            deleted += client.delete(*batch)
+    return deleted

@@ -1,0 +1,41 @@
+"""Deleting a tenant's rows in batches (an organization's purge, docs/api.md#deleting-an-organization).
+
+A purge deletes a great many rows (millions of interactions for a large organization) while the rest of the platform
+keeps working: each batch is a short transaction of its own, so no statement runs for minutes and no lock is held for
+long, and rows another transaction holds are skipped (the purge comes back for them).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+
+def delete_batch(queryset, *, limit: int) -> int:
+    """Delete at most `limit` rows of `queryset`, in a transaction of its own, skipping rows other transactions hold
+    locked; the ORM's cascades and signals apply as for any delete (a related model with no cascade of its own is
+    deleted by one statement). Returns how many rows of the queryset's model went (0: none left, or all in use)."""
+    model = queryset.model
+    with transaction.atomic():
+        locked = queryset.order_by().select_for_update(skip_locked=True, of=("self",))
+        ids = list(locked.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return 0
+        _total, per_model = model._base_manager.filter(pk__in=ids).delete()
+    return per_model.get(model._meta.label, 0)
+
+
+def delete_in_order(querysets, *, limit: int) -> int:
+    """Delete a batch (`delete_batch`) of the first of `querysets` that has rows left: the rows that reference others
+    go first, so a batch of the referenced ones cascades into little. Returns how many went (0: all empty, or every
+    row left is in use)."""
+    for queryset in querysets:
+        deleted = delete_batch(queryset, limit=limit)
+        if deleted:
+            return deleted
+    return 0
+
+
+#: what a purge (a deleted bot's, a deleted organization's) says: the row is gone; its budget is spent (publish the
+#: rest now); a row it must delete last is in use (publish again after PURGE_BUSY_COUNTDOWN seconds)
+PURGE_DONE, PURGE_MORE, PURGE_BUSY = "done", "more", "busy"
+PURGE_BUSY_COUNTDOWN = 10
