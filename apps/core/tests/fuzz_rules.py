@@ -83,6 +83,13 @@ STATED_RULES = [
     ),
     ("POST /api/v1/auth/password/reset/confirm/", 400, "reset_token_invalid", r"", "credentials: the reset link"),
     ("POST /api/v1/orgs/", 400, "invalid", r"slug: The slug .* is taken", "state: slugs are unique"),
+    (
+        "DELETE /api/v1/orgs/{org_slug}/",
+        400,
+        "invalid",
+        r"confirm: Repeat the organization's slug",
+        "a deletion is confirmed by repeating the slug: any other string is refused (docs/api.md)",
+    ),
     ("POST /api/v1/orgs/{org_slug}/api-keys/", 400, "invalid", r"The expiry must be in the future", "clock"),
     (
         "GET /api/v1/orgs/{org_slug}/analytics/",

@@ -139,6 +139,8 @@ class OrganizationDetailApi(OrganizationAPIView):
 
     class DeleteInputSerializer(serializers.Serializer):
         confirm = serializers.CharField(
+            required=False,
+            allow_blank=True,
             help_text="The organization's slug, repeated: nothing of a deleted organization can be brought back "
             "(also accepted as the `confirm` query parameter)."
         )
@@ -172,10 +174,11 @@ class OrganizationDetailApi(OrganizationAPIView):
     )  # fmt: skip
     def delete(self, request, org_slug):
         body = request.data if isinstance(request.data, dict) else {}
-        data = self.DeleteInputSerializer(data={"confirm": body.get("confirm", request.query_params.get("confirm"))})
+        confirm = body.get("confirm", request.query_params.get("confirm", ""))
+        data = self.DeleteInputSerializer(data={"confirm": confirm})
         data.is_valid(raise_exception=True)
         services.organization_delete(
-            organization=self.organization, actor=self.membership, confirm=data.validated_data["confirm"]
+            organization=self.organization, actor=self.membership, confirm=data.validated_data.get("confirm", "")
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
