@@ -30,6 +30,7 @@ from apps.core.leases import attempts_exhausted, interrupted_message
 from apps.core.purge import delete_in_order
 from apps.core.tasks import enqueue_now, enqueue_on_commit
 from apps.core.vector_index import hnsw_index_ensure
+from apps.organizations.models import Organization
 from apps.recommendations.engine import cache as rec_cache
 from apps.recommendations.engine.blend import LEARNT_SOURCES
 from apps.recommendations.engine.data import Catalog, Events
@@ -187,8 +188,10 @@ def recommender_train(*, organization_id: int, token: str = "", interruptions: i
     (`apps.core.leases.task_lease_token`): finding it on such a row means this delivery was
     redelivered after its worker died, one more interruption; `interruptions` is the count a
     recovery sweep carries over. Past RECOVERY_MAX_ATTEMPTS the run gives up (returns None) and the
-    next scheduled training starts a fresh count.
+    next scheduled training starts a fresh count. An organization being deleted is not trained (None).
     """
+    if not Organization.objects.filter(pk=organization_id).exists():
+        return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(organization_id)])
         if not cursor.fetchone()[0]:
@@ -404,7 +407,7 @@ LEFT JOIN LATERAL (
     SELECT (m.params ->> 'last_interaction_id')::bigint AS last_id FROM recommendations_recommendermodel m
     WHERE m.organization_id = o.id AND m.status = 'ready' ORDER BY m.version DESC LIMIT 1
 ) m ON true
-WHERE EXISTS (
+WHERE o.deleted_at IS NULL AND EXISTS (
     SELECT 1 FROM progress_interaction i WHERE i.organization_id = o.id AND i.id > COALESCE(m.last_id, 0)
 )
 ORDER BY o.id

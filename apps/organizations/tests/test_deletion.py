@@ -304,3 +304,22 @@ def test_a_real_worker_purges_a_deleted_organization(celery_worker, owner, organ
     until(lambda: not Organization.all_objects.filter(pk=organization.pk).exists(), "the worker's purge")
     assert set(_counts(organization.pk).values()) == {0}
     assert ContentItem.objects.filter(pk=kept.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_deleted_organization_is_not_trained(owner, organization, other_organization):
+    """The stale-model sweep leaves out an organization being deleted, and a training published before the delete
+    returns without a model (it would only write rows for the purge to delete)."""
+    from apps.recommendations.models import RecommenderModel
+    from apps.recommendations.services import recommender_train, recommender_train_stale
+
+    for org in (organization, other_organization):
+        InteractionFactory(organization=org, item=ContentItemFactory(organization=org))
+    assert set(recommender_train_stale()) >= {organization.pk, other_organization.pk}
+
+    organization_delete(organization=organization, actor=owner.memberships.get(), confirm=organization.slug)
+
+    stale = recommender_train_stale()
+    assert organization.pk not in stale and other_organization.pk in stale
+    assert recommender_train(organization_id=organization.pk) is None
+    assert not RecommenderModel.objects.filter(organization_id=organization.pk).exists()
