@@ -142,7 +142,7 @@ class OrganizationDetailApi(OrganizationAPIView):
             required=False,
             allow_blank=True,
             help_text="The organization's slug, repeated: nothing of a deleted organization can be brought back "
-            "(also accepted as the `confirm` query parameter)."
+            "(also accepted as the `confirm` query parameter).",
         )
 
     class InputSerializer(serializers.Serializer):
