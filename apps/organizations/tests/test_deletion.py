@@ -184,8 +184,11 @@ def test_the_purge_deletes_every_row_of_the_organization_and_nothing_else(owner,
     assert _nodes(organization.pk) > 0
     bot_id = rows["bot"].pk
 
+    published = Published(BULK_LIST)
     try:
         organization_delete(organization=organization, actor=owner.memberships.get(), confirm=organization.slug)
+        assert _purges(published, organization) == [organization.pk]  # published on commit; taken off the broker
+        published.clear()
         assert organization_purge(organization_id=organization.pk) == PURGE_DONE
 
         assert set(_counts(organization.pk).values()) == {0}, _counts(organization.pk)
@@ -242,7 +245,10 @@ def test_a_row_in_use_makes_the_purge_end_busy_and_roll_back_whole(owner, organi
     from apps.bots.tests.deletion import bot_with_rows
 
     bot, document = bot_with_rows(organization)
+    published = Published(BULK_LIST)
     organization_delete(organization=organization, actor=owner.memberships.get(), confirm=organization.slug)
+    assert _purges(published, organization) == [organization.pk]  # published on commit; taken off the broker
+    published.clear()
 
     with document_held(document.pk):
         assert organization_purge(organization_id=organization.pk) == PURGE_BUSY
