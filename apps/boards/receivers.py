@@ -28,15 +28,16 @@ def on_members_changed(sender, *, organization_id, user_ids, **kwargs) -> None:
         VisionBoard.objects.filter(organization_id=organization_id, user_id__in=gone).values_list("user_id", flat=True)
     )
     if with_data:
-        organization = Organization.objects.get(pk=organization_id)
+        organization = Organization.all_objects.get(pk=organization_id)
         for user_id in sorted(with_data):
             member_data_delete(organization=organization, user_id=user_id)
 
 
-def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+def on_organization_purging(sender, *, organization_id: int, last: bool, **kwargs) -> int:
+    """Every row of the app's own goes in the first stage (nothing of another app references them)."""
     from apps.boards.services import organization_boards_purge_batch
 
-    return organization_boards_purge_batch(organization_id=organization_id)
+    return 0 if last else organization_boards_purge_batch(organization_id=organization_id)
 
 
 def receivers_connect() -> None:

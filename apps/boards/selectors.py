@@ -56,7 +56,11 @@ def board_shared_get(*, board_id: int, share_key: str) -> VisionBoard | None:
     still its member's latest board (a newer version ends the old links). None otherwise."""
     if not share_key:
         return None
-    board = VisionBoard.objects.filter(pk=board_id, share_key=share_key).select_related("organization", "user").first()
+    board = (
+        VisionBoard.objects.filter(pk=board_id, share_key=share_key, organization__deleted_at__isnull=True)
+        .select_related("organization", "user")
+        .first()
+    )
     if board is None:
         return None
     latest = board_latest_get(organization=board.organization, user_id=board.user_id)

@@ -11,8 +11,8 @@ def on_organization_deleted(sender, *, organization_id: int, **kwargs) -> None:
     organization_bots_hide(organization_id=organization_id)
 
 
-def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
-    return organization_bots_purge_round(organization_id=organization_id)
+def on_organization_purging(sender, *, organization_id: int, last: bool, **kwargs) -> int:
+    return 0 if last else organization_bots_purge_round(organization_id=organization_id)
 
 
 RECEIVERS = (

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
+from rest_framework.exceptions import NotFound
 
 from apps.bots.events import bot_deleting_send, bot_purging_send
 from apps.bots.models import Bot, new_identity_secret
@@ -28,8 +29,10 @@ EDITABLE = (
 
 @transaction.atomic
 def bot_create(*, organization, data: dict, created_by=None) -> Bot:
-    # Lock the organization row so two concurrent creations cannot both pass the plan limit.
-    type(organization).objects.select_for_update().filter(pk=organization.pk).first()
+    # Lock the organization row so two concurrent creations cannot both pass the plan limit; one deleted since the
+    # request read it (`Organization.objects` hides it) gets no bot.
+    if type(organization).objects.select_for_update().filter(pk=organization.pk).first() is None:
+        raise NotFound("Organization not found.")
     used = Bot.objects.filter(organization=organization).count()
     plan_limit_check(organization=organization, limit="max_bots", used=used)
     bot = Bot(organization=organization, created_by=created_by, **{k: v for k, v in data.items() if k in EDITABLE})
@@ -198,8 +201,10 @@ def organization_bots_hide(*, organization_id: int) -> int:
 
 
 def organization_bots_purge_round(*, organization_id: int) -> int:
-    """One round of each deleted bot's purge of the organization (`organization_purging`): a batch of its rows, or
-    its last transaction when none is left. Returns how many bots moved (0: none left, or every one is busy)."""
+    """One round of each bot's purge of the organization (`organization_purging`): a batch of its rows, or its last
+    transaction when none is left. A bot made after the delete (a request already past its lookups, an API key another
+    process read before it) is hidden first. Returns how many bots moved (0: none left, or every one is busy)."""
+    organization_bots_hide(organization_id=organization_id)
     moved = 0
     for bot_id in Bot.all_objects.filter(organization_id=organization_id, deleted_at__isnull=False).values_list(
         "pk", flat=True

@@ -200,3 +200,26 @@ class FailOpenRedisCache(RedisCache):
         args = [repr(now), repr(float(seconds)), int(limit), member]
         allowed, count, oldest = script(keys=[self.make_and_validate_key(key)], args=args, client=client)
         return bool(allowed), int(count), float(oldest) if oldest else None
+
+
+#: keys per SCAN step and per DEL of `cache_keys_delete`
+SCAN_DELETE_BATCH = 1000
+
+
+def cache_keys_delete(prefixes: list[str]) -> int:
+    """Delete every cache key that starts with one of `prefixes` (the cache's own key prefix and version added), one
+    SCAN of the keyspace per prefix: for a tenant's keys when it is deleted, not for a request path. Returns how many
+    went. Raises on an outage."""
+    from django.core.cache import cache
+
+    client, deleted = cache_client(), 0
+    for prefix in prefixes:
+        batch: list = []
+        for raw in client.scan_iter(match=cache.make_and_validate_key(prefix) + "*", count=SCAN_DELETE_BATCH):
+            batch.append(raw)
+            if len(batch) >= SCAN_DELETE_BATCH:
+                deleted += client.delete(*batch)
+                batch = []
+        if batch:
+            deleted += client.delete(*batch)
+    return deleted

@@ -38,8 +38,8 @@ def on_member_interests_changed(sender, *, organization_id: int, user_ids, **kwa
     sync.graph_outbox_users(organization_id=organization_id, user_ids=user_ids)
 
 
-def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
-    return sync.organization_graph_purge_batch(organization_id=organization_id)
+def on_organization_purging(sender, *, organization_id: int, last: bool, **kwargs) -> int:
+    return sync.organization_graph_purge_batch(organization_id=organization_id, last=last)
 
 
 RECEIVERS = (

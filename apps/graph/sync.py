@@ -519,14 +519,15 @@ def graph_outbox_retry(*, organization_id: int | None = None, ids: Iterable[int]
     return requeued
 
 
-def organization_graph_purge_batch(*, organization_id: int) -> int:
-    """A batch of a deleted organization's outbox rows, then (none left) its nodes and their edges, under the drain's
+def organization_graph_purge_batch(*, organization_id: int, last: bool) -> int:
+    """A batch of a deleted organization's outbox rows; in the last stage its nodes and their edges, under the drain's
     lock so that no drain running at the same time writes them back (`organization_purging`). Returns how many rows
     or nodes went (0: none left). Raises on a graph outage (the purge is published again by the recovery sweep)."""
-    deleted = delete_batch(
-        GraphOutbox.objects.filter(organization_id=organization_id), limit=settings.ORGANIZATION_PURGE_BATCH_ROWS
-    )
-    if deleted or not graph_enabled():
-        return deleted
+    if not last:
+        return delete_batch(
+            GraphOutbox.objects.filter(organization_id=organization_id), limit=settings.ORGANIZATION_PURGE_BATCH_ROWS
+        )
+    if not graph_enabled():
+        return 0
     with _drain_lock(wait=True), projection.graph_session():
         return projection.organization_subgraph_delete(organization_id)

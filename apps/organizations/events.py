@@ -51,10 +51,11 @@ def plan_limit_reached_send(*, organization_id: int, limit: str, allowed: int | 
 organization_deleted = Signal()
 
 #: A deleted organization's rows are being purged by a worker (`organization_purge`), outside any transaction: each
-#: receiver deletes at most one batch of each kind of row its app owns of the organization (and their side effects:
-#: files, graph nodes, cached lists) in transactions of its own, skipping rows locked by others, and returns how many
-#: it deleted. The purge sends it again until every receiver returns 0, then deletes the organization row with its
-#: memberships, invitations and API keys. Arguments: organization_id.
+#: receiver deletes at most one batch of the rows its app owns of the organization (and their side effects: files) in a
+#: transaction of its own, skipping rows locked by others, and returns how many it deleted. The purge sends it again
+#: until every receiver returns 0, first with `last=False` (every app's own rows), then with `last=True` (the rows
+#: other apps' rows reference, such as the catalog, and what is kept outside the database: graph nodes, Redis keys),
+#: then deletes the organization row with its memberships, invitations and API keys. Arguments: organization_id, last.
 organization_purging = Signal()
 
 
@@ -62,7 +63,7 @@ def organization_deleted_send(*, organization_id: int) -> None:
     organization_deleted.send(sender="organizations", organization_id=organization_id)
 
 
-def organization_purging_send(*, organization_id: int) -> int:
+def organization_purging_send(*, organization_id: int, last: bool) -> int:
     """The rows the receivers deleted in this round (0: nothing left to them)."""
-    responses = organization_purging.send(sender="organizations", organization_id=organization_id)
+    responses = organization_purging.send(sender="organizations", organization_id=organization_id, last=last)
     return sum(deleted or 0 for _receiver, deleted in responses)

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import CharField, ProtectedError, Q, RestrictedError, Value
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import CharField, Func, ProtectedError, Q, RestrictedError, Value
 from django.db.models.functions import Cast, Concat, Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -163,15 +163,19 @@ def organization_delete(*, organization: Organization, actor: Membership | None,
             }
         )
     now = timezone.now()
+    freed = f"deleted-{organization.pk}-{secrets.token_hex(4)}"
     with transaction.atomic():
-        freed = f"deleted-{organization.pk}-{secrets.token_hex(4)}"
-        if not Organization.objects.filter(pk=organization.pk).update(
-            deleted_at=now, purge_published_at=now, updated_at=now, slug=freed
-        ):
-            return  # deleted meanwhile
+        # The rows that point to the organization first, its own row last: a request holding one of them only needs a
+        # key-share lock on the organization row at its commit, which the update below (a new slug: a unique key)
+        # would refuse it — taken first, the two would wait for each other.
         ApiKey.objects.filter(organization_id=organization.pk).delete()
         Invitation.objects.filter(organization_id=organization.pk).delete()
         organization_deleted_send(organization_id=organization.pk)
+        if not Organization.objects.filter(pk=organization.pk).update(
+            deleted_at=now, purge_published_at=now, updated_at=now, slug=freed
+        ):
+            transaction.set_rollback(True)  # deleted meanwhile by another request
+            return
         api_key_forget()
         transaction.on_commit(api_key_forget)
         _organization_purge_enqueue(organization.pk)
@@ -197,9 +201,19 @@ def organization_purge(*, organization_id: int, budget_seconds: float | None = N
     if not Organization.all_objects.filter(pk=organization_id, deleted_at__isnull=False).exists():
         return PURGE_DONE
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-    while organization_purging_send(organization_id=organization_id) + _memberships_delete_batch(organization_id):
-        if deadline is not None and time.monotonic() >= deadline:
-            return PURGE_MORE
+    try:
+        for last in (False, True):
+            while organization_purging_send(organization_id=organization_id, last=last) + (
+                0 if last else _memberships_delete_batch(organization_id)
+            ):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return PURGE_MORE
+    except (DatabaseError, ProtectedError, RestrictedError) as exc:  # a deadlock, a row written meanwhile
+        logger.warning(
+            "organization_purge_busy",
+            extra={"organization_id": organization_id, "reason": str(exc).splitlines()[0][:200]},
+        )
+        return PURGE_BUSY
     try:
         with transaction.atomic():
             organization = (
@@ -209,7 +223,7 @@ def organization_purge(*, organization_id: int, budget_seconds: float | None = N
             )
             if organization is not None:
                 organization.delete()  # a row left in a PROTECTing table: ProtectedError, or IntegrityError at commit
-    except (OperationalError, IntegrityError, ProtectedError, RestrictedError) as exc:
+    except (DatabaseError, ProtectedError, RestrictedError) as exc:
         logger.warning(
             "organization_purge_busy",
             extra={"organization_id": organization_id, "reason": str(exc).splitlines()[0][:200]},
@@ -343,6 +357,8 @@ def member_erase_settle(*, organization_id: int, user_id: int) -> bool:
     already under way at the erasure left of them is deleted the same way (the deletes are idempotent), and the graph
     is told again. False when they are a member again (joined since: their new data is theirs)."""
     with transaction.atomic():
+        if not Organization.objects.filter(pk=organization_id).exists():
+            return False  # deleted since: its purge takes everything
         if Membership.objects.filter(organization_id=organization_id, user_id=user_id).exists():
             return False
         member_erasing_send(organization_id=organization_id, user_id=user_id)
@@ -358,7 +374,15 @@ def _managed_accounts_anonymise(user_ids: list[int]) -> int:
         User.objects.filter(pk__in=user_ids, password__startswith=UNUSABLE_PASSWORD_PREFIX)
         .exclude(pk__in=Membership.objects.filter(user_id__in=user_ids).values("user_id"))
         .update(
-            email=Concat(Value("erased-"), Cast("id", CharField()), Value("@erased.invalid")),
+            # A random part: an address anyone could register before the erasure would make it fail on the unique key.
+            email=Concat(
+                Value("erased-"),
+                Cast("id", CharField()),
+                Value("-"),
+                Cast(Func(function="gen_random_uuid"), output_field=CharField()),
+                Value("@erased.invalid"),
+                output_field=CharField(),
+            ),
             full_name="",
             interests=[],
             is_active=False,

@@ -38,10 +38,11 @@ def on_organization_deleted(sender, *, organization_id: int, **kwargs) -> None:
     organization_campaigns_stop(organization_id=organization_id)
 
 
-def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+def on_organization_purging(sender, *, organization_id: int, last: bool, **kwargs) -> int:
+    """Every row of the app's own goes in the first stage (nothing of another app references them)."""
     from apps.outreach.services import organization_outreach_purge_batch
 
-    return organization_outreach_purge_batch(organization_id=organization_id)
+    return 0 if last else organization_outreach_purge_batch(organization_id=organization_id)
 
 
 RECEIVERS = (

@@ -665,10 +665,13 @@ def _token(token: str, salt: str) -> dict:
 
 
 def unsubscribe_target(*, token: str) -> Membership | None:
-    """The membership an unsubscribe token names (404 for a forged token; None when they left)."""
+    """The membership an unsubscribe token names (404 for a forged token; None when they left, or when the
+    organization was deleted)."""
     data = _token(token, UNSUBSCRIBE_SALT)
     return (
-        Membership.objects.filter(organization_id=data.get("o"), user_id=data.get("u"))
+        Membership.objects.filter(
+            organization_id=data.get("o"), user_id=data.get("u"), organization__deleted_at__isnull=True
+        )
         .select_related("organization")
         .first()
     )
@@ -692,7 +695,9 @@ def click_record(*, token: str) -> str:
 
     data = _token(token, CLICK_SALT)
     message = (
-        CampaignMessage.objects.filter(campaign_id=data.get("c"), user_id=data.get("u"))
+        CampaignMessage.objects.filter(
+            campaign_id=data.get("c"), user_id=data.get("u"), organization__deleted_at__isnull=True
+        )
         .select_related("organization", "user")
         .first()
     )

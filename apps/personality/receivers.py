@@ -75,13 +75,13 @@ def on_member_erasing(sender, *, organization_id: int, user_id: int, **kwargs) -
     from apps.organizations.models import Organization
     from apps.personality.services import profile_delete
 
-    profile_delete(organization=Organization.objects.get(pk=organization_id), user_id=user_id)
+    profile_delete(organization=Organization.all_objects.get(pk=organization_id), user_id=user_id)
 
 
-def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+def on_organization_purging(sender, *, organization_id: int, last: bool, **kwargs) -> int:
     from apps.personality.services import organization_personality_purge_batch
 
-    return organization_personality_purge_batch(organization_id=organization_id)
+    return organization_personality_purge_batch(organization_id=organization_id, last=last)
 
 
 RECEIVERS = (

@@ -17,7 +17,7 @@ from django.db import connection, models, transaction
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from apps.core.cache import cache_client, cache_script_run
+from apps.core.cache import cache_client, cache_keys_delete, cache_script_run
 from apps.core.locks import transaction_lock
 from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
 from apps.core.purge import delete_in_order
@@ -433,19 +433,18 @@ def profile_recompute_stale() -> list[tuple[int, int]]:
     return pairs
 
 
-def organization_personality_purge_batch(*, organization_id: int) -> int:
-    """A batch of a deleted organization's personality data (`organization_purging`): profiles (their cached
-    summaries in Redis first), then assessment responses and deletion records. Returns how many rows went."""
-    limit = settings.ORGANIZATION_PURGE_BATCH_ROWS
-    profiles = PersonalityProfile.objects.filter(organization_id=organization_id)
-    user_ids = list(profiles.values_list("user_id", flat=True)[:limit])
-    if user_ids:
-        cache.delete_many([profile_cache_key(organization_id, user_id) for user_id in user_ids])
+def organization_personality_purge_batch(*, organization_id: int, last: bool) -> int:
+    """A batch of a deleted organization's personality data (`organization_purging`): profiles, assessment responses
+    and deletion records; in the last stage, every key of it in Redis (cached profiles, the text estimates made from
+    members' messages, pending evidence). Returns how many rows or keys went (0: none left)."""
+    if last:
+        return cache_keys_delete(
+            [f"personality:{kind}:{organization_id}:" for kind in ("p", "text", "new", "debounce")]
+        )
     return delete_in_order(
         [
-            profiles.filter(user_id__in=user_ids),
-            AssessmentResponse.objects.filter(organization_id=organization_id),
-            PersonalityDeletion.objects.filter(organization_id=organization_id),
+            model.objects.filter(organization_id=organization_id)
+            for model in (PersonalityProfile, AssessmentResponse, PersonalityDeletion)
         ],
-        limit=limit,
+        limit=settings.ORGANIZATION_PURGE_BATCH_ROWS,
     )

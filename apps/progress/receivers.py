@@ -13,8 +13,8 @@ def on_member_erasing(sender, *, organization_id: int, user_id: int, **kwargs) -
     member_activity_delete(organization_id=organization_id, user_id=user_id)
 
 
-def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
-    return organization_progress_purge_batch(organization_id=organization_id)
+def on_organization_purging(sender, *, organization_id: int, last: bool, **kwargs) -> int:
+    return organization_progress_purge_batch(organization_id=organization_id, last=last)
 
 
 def receivers_connect() -> None:

@@ -55,10 +55,10 @@ def on_question_embedded(sender, *, organization_id: int, message_id: int, user_
         )
 
 
-def on_organization_purging(sender, *, organization_id: int, **kwargs) -> int:
+def on_organization_purging(sender, *, organization_id: int, last: bool, **kwargs) -> int:
     from apps.recommendations.services import organization_recommendations_purge_batch
 
-    return organization_recommendations_purge_batch(organization_id=organization_id)
+    return organization_recommendations_purge_batch(organization_id=organization_id, last=last)
 
 
 RECEIVERS = (

@@ -649,10 +649,12 @@ def recommendation_feedback(*, organization, log: RecommendationLog, action: str
     return log
 
 
-def organization_recommendations_purge_batch(*, organization_id: int) -> int:
+def organization_recommendations_purge_batch(*, organization_id: int, last: bool) -> int:
     """A batch of a deleted organization's recommendation data (`organization_purging`): the log, then the models
-    (factors, neighbours and charts before the model rows); once none is left, its cached lists, counters and
-    version keys in Redis. Returns how many rows or keys went (0: none left)."""
+    (factors, neighbours and charts before the model rows); in the last stage, its cached lists, counters and version
+    keys in Redis. Returns how many rows or keys went (0: none left)."""
+    if last:
+        return rec_cache.organization_forget(organization_id=organization_id)
     scoped = {"organization_id": organization_id}
     deleted = delete_in_order(
         [
@@ -661,4 +663,4 @@ def organization_recommendations_purge_batch(*, organization_id: int) -> int:
         ],
         limit=settings.ORGANIZATION_PURGE_BATCH_ROWS,
     )
-    return deleted or rec_cache.organization_forget(organization_id=organization_id)
+    return deleted

@@ -267,18 +267,24 @@ def content_delete(*, item: ContentItem) -> None:
     item.delete()
 
 
-def organization_progress_purge_batch(*, organization_id: int) -> int:
+def organization_progress_purge_batch(*, organization_id: int, last: bool) -> int:
     """A batch of a deleted organization's progress data (`organization_purging`): interactions, progress,
-    prerequisites and embeddings first, then the catalog items (their parent links cut first: a course may go in
-    another batch than its lessons). Returns how many rows went (0: none left)."""
+    prerequisites and embeddings in the first stage; the catalog items in the last, when no other app's row
+    references them any more (recommendation logs and factors, goals), by one DELETE of the batch's ids (the ORM's
+    cascade would read each referencing table by item, which has no index on it) after the links from other items to
+    them are cut (a course may go in another batch than its lessons). Returns how many rows went (0: none left)."""
     limit = settings.ORGANIZATION_PURGE_BATCH_ROWS
     scoped = {"organization_id": organization_id}
-    deleted = delete_in_order(
-        [model.objects.filter(**scoped) for model in (Interaction, Progress, ContentPrerequisite, ContentEmbedding)],
-        limit=limit,
-    )
-    if deleted:
-        return deleted
-    items = ContentItem.objects.filter(**scoped)
-    items.filter(parent__isnull=False).update(parent=None)
-    return delete_batch(items, limit=limit)
+    if not last:
+        return delete_in_order(
+            [
+                model.objects.filter(**scoped)
+                for model in (Interaction, Progress, ContentPrerequisite, ContentEmbedding)
+            ],
+            limit=limit,
+        )
+
+    def links_cut(ids: list[int]) -> None:
+        ContentItem.objects.filter(parent_id__in=ids).update(parent=None)
+
+    return delete_batch(ContentItem.objects.filter(**scoped), limit=limit, raw=True, before=links_cut)

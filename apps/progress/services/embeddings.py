@@ -86,14 +86,15 @@ def content_embed(*, organization_id: int, item_ids: list[int], force: bool = Fa
 
 def content_embed_missing(*, organization=None, enqueue: bool = True) -> int:
     """Items whose vector for the current model is missing or stale: enqueue them (or embed them
-    now with `enqueue=False`). Returns how many items that concerns."""
+    now with `enqueue=False`). Returns how many items that concerns. An organization being deleted is left out
+    (its purge deletes the vectors before the items: they would look missing)."""
     from django.db.models import Exists, OuterRef
 
     embedder = get_embedder()
     current = ContentEmbedding.objects.filter(
         item=OuterRef("pk"), model=embedder.name, content_hash=OuterRef("content_hash")
     )
-    queryset = ContentItem.objects.filter(~Exists(current))
+    queryset = ContentItem.objects.filter(~Exists(current), organization__deleted_at__isnull=True)
     if organization is not None:
         queryset = queryset.filter(organization=organization)
     by_org: dict[int, list[int]] = {}

@@ -29,7 +29,7 @@ from django.core.cache import cache
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from apps.core.cache import cache_client, cache_script_run
+from apps.core.cache import cache_client, cache_keys_delete, cache_script_run
 from apps.core.outages import outage_note, outage_pause, outage_paused, redis_outage_errors
 
 logger = logging.getLogger(__name__)
@@ -351,20 +351,10 @@ def training_queued_release(*, organization_id: int) -> None:
 
 def organization_forget(*, organization_id: int) -> int:
     """Delete every key the engine keeps for the organization (its lists, version keys, graph rows, counters, training
-    mark): the organization is being deleted, nothing of it may stay behind. SCANs the keyspace once per kind.
+    mark): the organization is being deleted, nothing of it may stay behind. One SCAN of the keyspace per kind of key.
     Returns how many keys went. Raises on an outage."""
-    client = cache_client()
-    deleted = client.delete(
-        *[cache.make_and_validate_key(key) for key in (_org_key(organization_id), _train_queued_key(organization_id))]
+    singles = [cache.make_and_validate_key(_org_key(organization_id))]
+    singles.append(cache.make_and_validate_key(_train_queued_key(organization_id)))
+    return cache_client().delete(*singles) + cache_keys_delete(
+        [f"rec:{kind}:{organization_id}:" for kind in ("l", "v:u", "v:g", "g", "s")]
     )
-    for kind in ("l", "v:u", "v:g", "g", "s"):
-        pattern = cache.make_and_validate_key(f"rec:{kind}:{organization_id}:") + "*"
-        batch: list = []
-        for raw in client.scan_iter(match=pattern, count=SCAN_BATCH):
-            batch.append(raw)
-            if len(batch) >= SCAN_BATCH:
-                deleted += client.delete(*batch)
-                batch = []
-        if batch:
-            deleted += client.delete(*batch)
-    return deleted

@@ -132,7 +132,7 @@ def test_a_users_chat_message_counts_as_evidence(organization, member, django_ca
 
 def test_one_receiver_per_event_and_no_model_signal_receivers():
     """Each domain event has exactly one receiver in each app that listens to it (graph, recommendations,
-    personality; member_erasing: their deletions), and together they listen to every event recommendations
+    personality; member_erasing and organization_purging: their deletions), and together they listen to every event recommendations
     listened to before issue 15; none of them has a receiver on post_save/post_delete (bulk writes would bypass
     them: two paths for one fact)."""
     events = [
@@ -145,6 +145,7 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
         interest_events.member_interests_changed,
         conversation_events.question_embedded,
         organization_events.member_erasing,
+        organization_events.organization_purging,
     ]
     listening = {
         "graph": graph_receivers,
@@ -153,10 +154,22 @@ def test_one_receiver_per_event_and_no_model_signal_receivers():
         "interests": interest_receivers,
     }
     # Issue 19: the flat profile interests reach the graph through apps.interests (member_interests_changed).
-    assert [signal for signal, _receiver in graph_receivers.RECEIVERS] == [*events[:4], events[6]]
-    assert [signal for signal, _receiver in receivers.RECEIVERS] == [*events[0:2], events[3], events[8], *events[6:8]]
-    assert [signal for signal, _receiver in personality_receivers.RECEIVERS] == [events[8], *events[0:2], events[5]]
-    assert [signal for signal, _receiver in interest_receivers.RECEIVERS] == [events[4], events[3]]
+    # organization_purging (a deleted organization's purge): each app deletes its own rows.
+    assert [signal for signal, _receiver in graph_receivers.RECEIVERS] == [*events[:4], events[6], events[9]]
+    assert [signal for signal, _receiver in receivers.RECEIVERS] == [
+        *events[0:2],
+        events[3],
+        events[8],
+        *events[6:8],
+        events[9],
+    ]
+    assert [signal for signal, _receiver in personality_receivers.RECEIVERS] == [
+        events[8],
+        events[9],
+        *events[0:2],
+        events[5],
+    ]
+    assert [signal for signal, _receiver in interest_receivers.RECEIVERS] == [events[4], events[3], events[9]]
 
     def modules(signal):
         functions = [ref() if isinstance(ref, weakref.ref) else ref for _key, ref, *_rest in signal.receivers]
