@@ -132,9 +132,9 @@ def test_a_users_chat_message_counts_as_evidence(organization, member, django_ca
 
 def test_one_receiver_per_event_and_no_model_signal_receivers():
     """Each domain event has exactly one receiver in each app that listens to it (graph, recommendations,
-    personality; member_erasing and organization_purging: their deletions), and together they listen to every event recommendations
-    listened to before issue 15; none of them has a receiver on post_save/post_delete (bulk writes would bypass
-    them: two paths for one fact)."""
+    personality; member_erasing and organization_purging: their deletions), and together they listen to every event
+    recommendations listened to before issue 15; none of them has a receiver on post_save/post_delete (bulk writes would
+    bypass them: two paths for one fact)."""
     events = [
         progress_events.interactions_recorded,
         progress_events.progress_changed,
