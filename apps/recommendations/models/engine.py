@@ -180,6 +180,9 @@ class RecommendationLog(models.Model):
                 include=["source", "position", "clicked_at", "dismissed_at"],
                 name="reclog_org_created_ctr",
             ),
+            # The foreign-key check of each catalog item deleted (a deleted organization's purge deletes its whole
+            # catalog): without it every item read the whole log (docs/api.md#deleting-an-organization).
+            models.Index(fields=["item"], name="reclog_item"),
         ]
 
     def __str__(self):
