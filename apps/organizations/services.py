@@ -369,9 +369,14 @@ def member_erase_settle(*, organization_id: int, user_id: int) -> bool:
 def _managed_accounts_anonymise(user_ids: list[int]) -> int:
     """The accounts a member sync created (no usable password) among `user_ids` that belong to no organization any
     more hold only what an organization wrote: their e-mail, name and interests are erased and they can no longer sign
-    in. One statement; returns how many."""
+    in. Returns how many. The accounts are locked first (in id order): two organizations removing the same person at
+    once would each still see the other's membership, and neither would anonymise them."""
+    managed = User.objects.filter(pk__in=user_ids, password__startswith=UNUSABLE_PASSWORD_PREFIX)
+    locked = list(managed.order_by("pk").select_for_update().values_list("pk", flat=True))
+    if not locked:
+        return 0
     return (
-        User.objects.filter(pk__in=user_ids, password__startswith=UNUSABLE_PASSWORD_PREFIX)
+        User.objects.filter(pk__in=locked)
         .exclude(pk__in=Membership.objects.filter(user_id__in=user_ids).values("user_id"))
         .update(
             # A random part: an address anyone could register before the erasure would make it fail on the unique key.

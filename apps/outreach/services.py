@@ -470,8 +470,7 @@ def campaign_generate(*, organization_id: int, campaign_id: int, token: str = ""
         _mine(campaign).update(status=Campaign.Status.FAILED, last_error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     _mine(campaign).update(status=Campaign.Status.READY, generated_at=timezone.now(), lease_owner="")
-    campaign.refresh_from_db()
-    return campaign
+    return Campaign.objects.filter(pk=campaign.pk).first()  # None: purged meanwhile with its deleted organization
 
 
 def _store(campaign: Campaign, emails: dict[int, str], drafts: dict[int, Draft | None]) -> bool:
@@ -638,8 +637,7 @@ def campaign_send(*, organization_id: int, campaign_id: int, token: str = "") ->
         opted_out = {m.pk for m in batch if m.user_id in out}
         _outcome_record(campaign, batch=batch, opted_out=opted_out, error=error, sent_at=now)
     _mine(campaign).update(status=Campaign.Status.SENT, sent_at=timezone.now(), lease_owner="")
-    campaign.refresh_from_db()
-    return campaign
+    return Campaign.objects.filter(pk=campaign.pk).first()  # None: purged meanwhile with its deleted organization
 
 
 # --------------------------------------------------------------------------- opt-out, clicks, unsubscribe
