@@ -7,8 +7,7 @@ not turn the request into an error: the publish is tried with short timeouts
 (BROKER_PUBLISH_TIMEOUT, CELERY_TASK_PUBLISH_RETRY_POLICY); a failure is counted and logged at
 WARNING (apps.core.outages), and for FAIL_OPEN_PAUSE_SECONDS after it publishes are not even
 tried. Every task published this way has a periodic sweep or an outbox that does the work later
-(docs/operations.md lists them), except an erasure's second pass (`members.erase_settle`), which is
-lost then. Any other error is logged by Django (`on_commit(robust=True)`), never raised into the
+(docs/operations.md lists them). Any other error is logged by Django (`on_commit(robust=True)`), never raised into the
 committed request.
 """
 

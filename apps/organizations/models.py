@@ -107,6 +107,24 @@ class Membership(TimeStampedModel):
         return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
 
 
+class MemberErasure(models.Model):
+    """An erasure whose second pass is still due (docs/api.md#erasing-a-member): written in the erasure's transaction,
+    deleted by the pass. The pass is published with a countdown; this row is what the recovery sweep finds when that
+    publish was lost (the broker down at the erasure) or its worker died."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user_id = models.BigIntegerField()  # not a key: an erased person's account may be deleted meanwhile
+    settle_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user_id"], name="member_erasure_unique_user"),
+        ]
+
+    def __str__(self):
+        return f"erasure of user {self.user_id} @ {self.organization_id}, second pass {self.settle_at:%Y-%m-%d %H:%M}"
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -32,7 +32,16 @@ from apps.organizations.events import (
     organization_purging_send,
     plan_limit_reached_send,
 )
-from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role, hash_secret
+from apps.organizations.models import (
+    ApiKey,
+    Invitation,
+    MemberErasure,
+    Membership,
+    Organization,
+    Plan,
+    Role,
+    hash_secret,
+)
 from apps.organizations.selectors import api_key_forget, api_key_get_by_prefix
 
 User = get_user_model()
@@ -344,9 +353,15 @@ def member_erase(*, membership: Membership, actor: Membership | None) -> None:
     members_changed_send(organization_id=organization_id, user_ids=[user.pk])
     _managed_accounts_anonymise([user.pk])
     # A write of theirs already under way (an interaction batch that read the membership before this commit, a
-    # training that loaded their events) may land after it: the same erasure runs again a while later.
+    # training that loaded their events) may land after it: the same erasure runs again a while later, published
+    # with a countdown and noted in the database, so that a publish lost with the broker down is run by the sweep.
     from workers.tasks.organizations import member_erase_settle_task
 
+    MemberErasure.objects.update_or_create(
+        organization_id=organization_id,
+        user_id=user.pk,
+        defaults={"settle_at": timezone.now() + timedelta(seconds=settings.MEMBER_ERASE_SETTLE_SECONDS)},
+    )
     enqueue_on_commit(
         member_erase_settle_task, organization_id, user.pk, countdown=settings.MEMBER_ERASE_SETTLE_SECONDS
     )
@@ -355,15 +370,33 @@ def member_erase(*, membership: Membership, actor: Membership | None) -> None:
 def member_erase_settle(*, organization_id: int, user_id: int) -> bool:
     """The erasure's second pass (`member_erase` publishes it): while the person is still not a member, what a write
     already under way at the erasure left of them is deleted the same way (the deletes are idempotent), and the graph
-    is told again. False when they are a member again (joined since: their new data is theirs)."""
+    is told again. False when they are a member again (joined since: their new data is theirs), or when the organization
+    was deleted since (its purge takes everything). Either way the pass is no longer due (`MemberErasure`), unless a
+    later erasure of the same person made it due later."""
     with transaction.atomic():
-        if not Organization.objects.filter(pk=organization_id).exists():
-            return False  # deleted since: its purge takes everything
-        if Membership.objects.filter(organization_id=organization_id, user_id=user_id).exists():
-            return False
-        member_erasing_send(organization_id=organization_id, user_id=user_id)
-        members_changed_send(organization_id=organization_id, user_ids=[user_id])
-    return True
+        done = Organization.objects.filter(pk=organization_id).exists() and not (
+            Membership.objects.filter(organization_id=organization_id, user_id=user_id).exists()
+        )
+        if done:
+            member_erasing_send(organization_id=organization_id, user_id=user_id)
+            members_changed_send(organization_id=organization_id, user_ids=[user_id])
+        MemberErasure.objects.filter(
+            organization_id=organization_id, user_id=user_id, settle_at__lte=timezone.now()
+        ).delete()
+    return done
+
+
+def member_erasures_recover(*, now=None) -> int:
+    """Run the second passes still due RECOVERY_PENDING_GRACE_SECONDS after their time (a publish lost with the broker
+    down at the erasure, a worker lost): at most 100 per call, each in its own transaction. Returns how many (beat,
+    through `maintenance.work_recover_stuck`)."""
+    now = now or timezone.now()
+    due = MemberErasure.objects.filter(settle_at__lt=now - timedelta(seconds=settings.RECOVERY_PENDING_GRACE_SECONDS))
+    count = 0
+    for organization_id, user_id in due.order_by("settle_at").values_list("organization_id", "user_id")[:100]:
+        member_erase_settle(organization_id=organization_id, user_id=user_id)
+        count += 1
+    return count
 
 
 def _managed_accounts_anonymise(user_ids: list[int]) -> int:

@@ -41,7 +41,7 @@ def work_recover_stuck() -> dict:
     early on purpose: a lost tick is done by the next one."""
     from apps.bots.services import bots_purge_recover
     from apps.documents.services.recovery import documents_recover_stuck
-    from apps.organizations.services import organizations_purge_recover
+    from apps.organizations.services import member_erasures_recover, organizations_purge_recover
     from apps.outreach.services import campaigns_recover_stuck
     from apps.recommendations.services import recommender_trainings_recover_stuck
 
@@ -50,6 +50,7 @@ def work_recover_stuck() -> dict:
     campaigns = campaigns_recover_stuck()
     bot_purges = bots_purge_recover()
     organization_purges = organizations_purge_recover()
+    erasures = member_erasures_recover()
     return {
         "documents_requeued": documents.requeued,
         "documents_failed": documents.failed,
@@ -59,4 +60,5 @@ def work_recover_stuck() -> dict:
         "campaigns_failed": campaigns["failed"],
         "bot_purges_requeued": bot_purges,
         "organization_purges_requeued": organization_purges,
+        "member_erasures_settled": erasures,
     }

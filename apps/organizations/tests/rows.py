@@ -12,7 +12,7 @@ from apps.bots.tests.deletion import bot_with_rows
 from apps.bots.tests.factories import BotFactory
 from apps.conversations.models import Conversation, EvaluationRun, Message
 from apps.interests.services import member_interests_set
-from apps.organizations.models import Invitation, Role
+from apps.organizations.models import Invitation, MemberErasure, Role
 from apps.organizations.tests.factories import MembershipFactory, api_key_for
 from apps.outreach.models import CampaignMessage, OutreachOptOut
 from apps.outreach.tests.factories import CampaignFactory, CampaignMessageFactory
@@ -63,7 +63,8 @@ def organization_rows(organization) -> dict:
     its documents (a stored file), chunks, vectors, term statistics, conversations, Q&A pairs, an evaluation run and a
     website source; the catalog with a course, a prerequisite and an embedding; recommendation models, learnt factors,
     neighbours and a trending chart; personality profiles and a deletion record; a vision board (a stored PNG) and a
-    goal's items; a webhook endpoint with a delivery and an attempt; an API key. Returns what the checks need: the
+    goal's items; a webhook endpoint with a delivery and an attempt; an API key; an erasure's pending second pass.
+    Returns what the checks need: the
     member, the stored files' paths, the ids of rows that have no organization column of their own."""
     member = MembershipFactory(organization=organization, role=Role.MEMBER).user
     member_rows(organization, member)
@@ -88,6 +89,7 @@ def organization_rows(organization) -> dict:
     delivery = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=organization))
     attempt = WebhookAttempt.objects.create(delivery=delivery, number=1, started_at=timezone.now())
     api_key_for(organization)
+    MemberErasure.objects.create(organization=organization, user_id=member.pk + 10**9, settle_at=timezone.now())
     return {
         "member": member,
         "bot": bot,

@@ -140,6 +140,34 @@ def test_a_write_under_way_at_the_erasure_is_erased_by_the_second_pass(organizat
     assert Interaction.objects.filter(pk=again.pk).exists()
 
 
+def test_a_second_pass_whose_publish_was_lost_is_run_by_the_sweep(organization, admin_user, settings):
+    """The erasure notes its second pass in the database (`MemberErasure`); with its task lost (the broker down at the
+    erasure), the recovery sweep runs it once it is RECOVERY_PENDING_GRACE_SECONDS late: the interaction that landed
+    after the erasure goes, the note too; a pass not yet late is left to its task."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.organizations.models import MemberErasure
+    from workers.tasks.maintenance import work_recover_stuck
+
+    lost, recent = (MembershipFactory(organization=organization, role=Role.MEMBER) for _ in range(2))
+    for member in (lost, recent):
+        assert client_for(admin_user).post(erase_url(member)).status_code == 204  # on_commit never runs: not published
+    notes = MemberErasure.objects.filter(organization=organization)
+    assert set(notes.values_list("user_id", flat=True)) == {lost.user_id, recent.user_id}
+    late = InteractionFactory(organization=organization, item=ContentItemFactory(organization=organization),
+                              user=lost.user)  # fmt: skip
+    overdue = timezone.now() - timedelta(seconds=settings.RECOVERY_PENDING_GRACE_SECONDS + 60)
+    notes.filter(user_id=lost.user_id).update(settle_at=overdue)
+
+    first, second = work_recover_stuck.apply().get(), work_recover_stuck.apply().get()
+
+    assert (first["member_erasures_settled"], second["member_erasures_settled"]) == (1, 0)
+    assert not Interaction.objects.filter(pk=late.pk).exists()
+    assert list(notes.values_list("user_id", flat=True)) == [recent.user_id]
+
+
 def test_an_account_a_sync_created_is_anonymised_when_it_belongs_nowhere_any_more(organization, admin_user):
     """No usable password and no other membership: the e-mail, name and interests the sync wrote are erased and the
     account cannot sign in; a managed account still member elsewhere keeps them."""
