@@ -25,7 +25,7 @@ from apps.boards.models import Goal, VisionBoard
 from apps.boards.selectors import board_latest_get, board_list, goal_list
 from apps.core.exceptions import ApplicationError
 from apps.core.locks import transaction_lock
-from apps.core.purge import delete_batch
+from apps.core.purge import delete_in_order
 from apps.core.tasks import enqueue_on_commit
 from apps.progress.models import ContentItem
 from apps.progress.services.catalog import content_refs_resolve
@@ -247,4 +247,6 @@ def organization_boards_purge_batch(*, organization_id: int) -> int:
             VisionBoard.objects.filter(pk__in=[pk for pk, _png in boards]).delete()
             _files_delete_on_commit([png for _pk, png in boards if png])
             return len(boards)
-    return delete_batch(Goal.objects.filter(organization_id=organization_id), limit=limit)
+    # The goals' links to its items first, whoever's goal holds one (the admin's raw id field accepts any item).
+    links = Goal.target_items.through.objects.filter(contentitem__organization_id=organization_id)
+    return delete_in_order([links, Goal.objects.filter(organization_id=organization_id)], limit=limit)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import CharField, Func, ProtectedError, Q, RestrictedError, Value
 from django.db.models.functions import Cast, Concat, Lower
 from django.utils import timezone
@@ -199,31 +199,25 @@ def _organization_purge_enqueue(organization_id: int, countdown: float = 0) -> N
 
 
 def organization_purge(*, organization_id: int, budget_seconds: float | None = None) -> str:
-    """Purge a deleted organization: each app deletes a batch of each kind of its rows per transaction
-    (`organization_purging`: the bots through their own purge, interactions, progress, the catalog, recommendation
-    models and logs, personality data, boards and their files, campaigns, webhooks, the graph and cached lists), and
-    the memberships go a batch at a time, until none is left; then one transaction deletes the organization row (with
-    what cascades from it). PURGE_DONE when it is gone (an organization not deleted is never touched); PURGE_MORE
-    when `budget_seconds` was spent after a round; PURGE_BUSY when the last transaction found the row in use or a row
-    of it still there (written meanwhile, or skipped as in use): rolled back whole, nothing half-deleted. The caller
-    publishes the rest either way (`organization_purge_continue`)."""
+    """Purge a deleted organization in rounds of `organization_purging`, each app deleting a batch of its rows per
+    transaction: first every app's own rows (the bots through their own purge, interactions, progress, recommendation
+    models and logs, personality data, boards and their files, campaigns, webhooks, graph outbox rows; the
+    organization's invitations, keys and a batch of memberships beside them), then (`last`) the catalog and what is
+    kept outside the database (graph nodes, Redis keys); then one transaction deletes the organization row (with what
+    cascades from it), and one more `last` round after it takes what runs in flight wrote meanwhile. PURGE_DONE when it
+    is gone (an organization not deleted is never touched); PURGE_MORE when `budget_seconds` was spent after a round;
+    PURGE_BUSY when a round or the last transaction met a row in use, a deadlock or a row written meanwhile: rolled
+    back whole, nothing half-deleted. The caller publishes the rest either way (`organization_purge_continue`)."""
     if not Organization.all_objects.filter(pk=organization_id, deleted_at__isnull=False).exists():
         return PURGE_DONE
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     try:
         for last in (False, True):
             while organization_purging_send(organization_id=organization_id, last=last) + (
-                0 if last else _memberships_delete_batch(organization_id)
+                0 if last else _organization_rows_delete_batch(organization_id)
             ):
                 if deadline is not None and time.monotonic() >= deadline:
                     return PURGE_MORE
-    except (DatabaseError, ProtectedError, RestrictedError) as exc:  # a deadlock, a row written meanwhile
-        logger.warning(
-            "organization_purge_busy",
-            extra={"organization_id": organization_id, "reason": str(exc).splitlines()[0][:200]},
-        )
-        return PURGE_BUSY
-    try:
         with transaction.atomic():
             organization = (
                 Organization.all_objects.select_for_update(nowait=True)
@@ -231,19 +225,41 @@ def organization_purge(*, organization_id: int, budget_seconds: float | None = N
                 .first()
             )
             if organization is not None:
+                # What came in after the rounds (a member sync through an API key read before the delete, a row
+                # skipped as locked): its managed accounts are anonymised like the others.
+                late = list(
+                    Membership.objects.filter(organization_id=organization_id).values_list("user_id", flat=True)
+                )
+                Membership.objects.filter(organization_id=organization_id).delete()
+                _managed_accounts_anonymise(late)
                 organization.delete()  # a row left in a PROTECTing table: ProtectedError, or IntegrityError at commit
-    except (DatabaseError, ProtectedError, RestrictedError) as exc:
+    except (OperationalError, IntegrityError, ProtectedError, RestrictedError) as exc:
+        # A lock not available, a deadlock, a row written meanwhile: rolled back whole, tried again.
         logger.warning(
             "organization_purge_busy",
             extra={"organization_id": organization_id, "reason": str(exc).splitlines()[0][:200]},
+            exc_info=True,
         )
         return PURGE_BUSY
+    # Once more after the row is gone: graph nodes a drain in flight projected, Redis keys a run in flight wrote.
+    try:
+        organization_purging_send(organization_id=organization_id, last=True)
+    except Exception:
+        logger.exception("organization_purge_leftovers", extra={"organization_id": organization_id})
     return PURGE_DONE
 
 
+def _organization_rows_delete_batch(organization_id: int) -> int:
+    """The deleted organization's own rows, a round's share: invitations and API keys written since the delete (a
+    request already past its lookups; they may not be accepted, mailed or used), then a batch of memberships — the
+    accounts a member sync made for them that now belong to no organization are anonymised (as on an erasure)."""
+    with transaction.atomic():
+        late = Invitation.objects.filter(organization_id=organization_id).delete()[0]
+        late += ApiKey.objects.filter(organization_id=organization_id).delete()[0]
+    return late + _memberships_delete_batch(organization_id)
+
+
 def _memberships_delete_batch(organization_id: int) -> int:
-    """Delete a batch of the deleted organization's memberships; the accounts a member sync made for them that now
-    belong to no organization are anonymised (as when a member is erased)."""
     with transaction.atomic():
         rows = list(
             Membership.objects.filter(organization_id=organization_id)
@@ -405,7 +421,7 @@ def _managed_accounts_anonymise(user_ids: list[int]) -> int:
     in. Returns how many. The accounts are locked first (in id order): two organizations removing the same person at
     once would each still see the other's membership, and neither would anonymise them."""
     managed = User.objects.filter(pk__in=user_ids, password__startswith=UNUSABLE_PASSWORD_PREFIX)
-    locked = list(managed.order_by("pk").select_for_update().values_list("pk", flat=True))
+    locked = list(managed.order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
     if not locked:
         return 0
     return (
@@ -470,7 +486,12 @@ def invitations_mail_send(*, organization_id: int, invitation_ids: list[int]) ->
     ones handed to the mail server (or refused by it for good) `mailed_at`. Returns (how many went out, the ids the
     mail server could not take now: worth trying again)."""
     invitations = list(
-        Invitation.objects.filter(organization_id=organization_id, pk__in=invitation_ids, mailed_at__isnull=True)
+        Invitation.objects.filter(
+            organization_id=organization_id,
+            pk__in=invitation_ids,
+            mailed_at__isnull=True,
+            organization__deleted_at__isnull=True,
+        )
         .select_related("organization", "invited_by")
         .order_by("pk")
     )
@@ -600,7 +621,7 @@ def invitation_get_by_token(*, token: str, lock: bool = False) -> Invitation:
     queryset = Invitation.objects.select_related("organization", "organization__plan")
     if lock:
         queryset = queryset.select_for_update(of=("self",))
-    invitation = queryset.filter(token_hash=hash_secret(token)).first()
+    invitation = queryset.filter(token_hash=hash_secret(token), organization__deleted_at__isnull=True).first()
     if invitation is None:
         raise ApplicationError("This invitation token is not valid.", code="invitation_invalid", status_code=404)
     return invitation

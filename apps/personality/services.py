@@ -404,6 +404,7 @@ WITH last AS (
     GROUP BY m.organization_id, c.user_id
 )
 SELECT fresh.organization_id, fresh.user_id FROM fresh
+JOIN organizations_organization o ON o.id = fresh.organization_id AND o.deleted_at IS NULL
 LEFT JOIN last ON last.organization_id = fresh.organization_id AND last.user_id = fresh.user_id
 LEFT JOIN recommendations_personalitydeletion d
     ON d.organization_id = fresh.organization_id AND d.user_id = fresh.user_id

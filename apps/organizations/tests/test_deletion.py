@@ -381,3 +381,68 @@ def test_what_comes_after_the_delete_finds_nothing_to_act_on(owner, organization
     page = APIClient().get(unsubscribe.removeprefix(settings.BEACON_PUBLIC_URL))  # "no longer a member", no name
     assert page.status_code == 200 and organization.name not in page.content.decode()
     assert board_shared_get(board_id=board.pk, share_key=board.share_key) is None
+
+
+@pytest.mark.django_db
+def test_what_arrives_during_the_purge_goes_with_it(owner, organization, monkeypatch):
+    """A membership that arrives after the first stage (a member sync through an API key another process read before
+    the delete) goes with the organization row, its managed account anonymised like the others; an invitation made
+    after the delete cannot be previewed, accepted or mailed, and goes with the rounds."""
+    from apps.core.exceptions import ApplicationError
+    from apps.organizations import services
+    from apps.organizations.models import Invitation
+    from apps.organizations.services import invitation_get_by_token, invitation_token
+    from apps.users.tests.factories import UserFactory
+
+    organization_delete(organization=organization, actor=owner.memberships.get(), confirm=organization.slug)
+    expires = timezone.now() + timedelta(days=1)
+    invitation = Invitation.objects.create(organization=organization, email="late@example.com", token_hash="late",
+                                           expires_at=expires)  # fmt: skip
+    token = invitation_token(invitation=invitation)
+    Invitation.objects.filter(pk=invitation.pk).update(token_hash=services.hash_secret(token))
+    with pytest.raises(ApplicationError) as refused:
+        invitation_get_by_token(token=token)
+    assert refused.value.get_codes() == "invitation_invalid"
+    response = APIClient().post("/api/v1/invitations/accept/", {"token": token, "password": "x" * 16}, format="json")
+    assert response.status_code == 404 and not User.objects.filter(email="late@example.com").exists()
+    assert services.invitations_mail_send(organization_id=organization.pk, invitation_ids=[invitation.pk])[0] == 0
+
+    late = UserFactory()
+    late.set_unusable_password()
+    late.save()
+    original, arrived = services.organization_purging_send, []
+
+    def purging(*, organization_id, last):
+        if last and not arrived:
+            arrived.append(Membership.objects.create(organization_id=organization_id, user=late, role=Role.MEMBER))
+        return original(organization_id=organization_id, last=last)
+
+    monkeypatch.setattr(services, "organization_purging_send", purging)
+    assert organization_purge(organization_id=organization.pk) == PURGE_DONE
+
+    assert arrived and not Membership.objects.filter(pk=arrived[0].pk).exists()
+    anonymised = User.objects.get(pk=late.pk)
+    assert anonymised.email.endswith("@erased.invalid") and not anonymised.is_active
+    assert not Invitation.objects.filter(pk=invitation.pk).exists()
+
+
+@pytest.mark.django_db
+def test_links_from_another_organization_to_its_items_do_not_stop_the_purge(owner, organization, other_organization):
+    """The admin's raw id fields accept another organization's item as a goal's target or a prerequisite: those links
+    go with the purge (the catalog's DELETE would fail on them at every commit); the other organization's goal and
+    items stay."""
+    from apps.boards.tests.factories import GoalFactory
+    from apps.progress.models import ContentPrerequisite
+
+    item = ContentItemFactory(organization=organization)
+    theirs = ContentItemFactory(organization=other_organization)
+    goal = GoalFactory(organization=other_organization)
+    goal.target_items.add(item, theirs)
+    ContentPrerequisite.objects.create(organization=other_organization, item=theirs, prerequisite=item)
+
+    organization_delete(organization=organization, actor=owner.memberships.get(), confirm=organization.slug)
+    assert organization_purge(organization_id=organization.pk) == PURGE_DONE
+
+    assert list(Goal.objects.get(pk=goal.pk).target_items.all()) == [theirs]
+    assert not ContentPrerequisite.objects.filter(item=theirs).exists()
+    assert ContentItem.objects.filter(pk=theirs.pk).exists()

@@ -278,8 +278,10 @@ def organization_progress_purge_batch(*, organization_id: int, last: bool) -> in
     if not last:
         return delete_in_order(
             [
-                model.objects.filter(**scoped)
-                for model in (Interaction, Progress, ContentPrerequisite, ContentEmbedding)
+                *(model.objects.filter(**scoped) for model in (Interaction, Progress, ContentPrerequisite)),
+                # A prerequisite of another organization naming one of its items (the admin's raw id field).
+                ContentPrerequisite.objects.filter(prerequisite__organization_id=organization_id),
+                ContentEmbedding.objects.filter(**scoped),
             ],
             limit=limit,
         )
