@@ -5,7 +5,6 @@ import logging
 import time
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
@@ -13,7 +12,7 @@ from rest_framework.exceptions import NotFound
 from apps.bots.events import bot_deleting_send, bot_purging_send
 from apps.bots.models import Bot, new_identity_secret
 from apps.core.languages import AUTO, is_default_message, message
-from apps.core.purge import PURGE_BUSY, PURGE_DONE, PURGE_MORE
+from apps.core.purge import PURGE_BUSY, PURGE_DONE, PURGE_MORE, purge_continue, purges_recover
 from apps.core.tasks import enqueue_on_commit
 from apps.organizations.services import plan_limit_check
 
@@ -118,27 +117,13 @@ def bot_purge(*, bot_id: int, budget_seconds: float | None = None) -> str:
 
 def bot_purge_continue(*, bot_id: int, countdown: float = 0) -> None:
     """Publish the rest of a purge (after `countdown` seconds), noting the publish (the recovery sweep's lease)."""
-    with transaction.atomic():
-        if Bot.all_objects.filter(pk=bot_id, deleted_at__isnull=False).update(purge_published_at=timezone.now()):
-            _purge_enqueue(bot_id, countdown=countdown)
+    purge_continue(Bot, bot_id, enqueue=_purge_enqueue, countdown=countdown)
 
 
 def bots_purge_recover(*, now=None) -> int:
-    """Publish again the purges quiet for longer than RECOVERY_LEASE_SECONDS (a publish lost with the broker down at
-    the owner's delete, a worker lost mid-purge): a running purge publishes its continuation at least every
-    BOT_PURGE_BUDGET_SECONDS. Returns how many (beat, through `maintenance.work_recover_stuck`)."""
-    now = now or timezone.now()
-    stale = Bot.all_objects.filter(
-        deleted_at__isnull=False, purge_published_at__lt=now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
-    )
-    count = 0
-    for bot_id in stale.order_by("purge_published_at").values_list("pk", flat=True)[:100]:
-        with transaction.atomic():
-            # Again with the condition: a sweep running at the same time, or a continuation just published, wins.
-            if stale.filter(pk=bot_id).update(purge_published_at=now):
-                _purge_enqueue(bot_id)
-                count += 1
-    return count
+    """Publish again the bots' purges quiet for longer than RECOVERY_LEASE_SECONDS (`core.purge.purges_recover`; a
+    running purge publishes its continuation every BOT_PURGE_BUDGET_SECONDS). Returns how many."""
+    return purges_recover(Bot, enqueue=_purge_enqueue, now=now)
 
 
 def bot_identity_secret_rotate(*, bot: Bot) -> Bot:

@@ -7,7 +7,11 @@ long, and rows another transaction holds are skipped (the purge comes back for t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 
 def delete_batch(queryset, *, limit: int, raw: bool = False, before=None) -> int:
@@ -47,3 +51,32 @@ def delete_in_order(querysets, *, limit: int) -> int:
 #: rest now); a row it must delete last is in use (publish again after PURGE_BUSY_COUNTDOWN seconds)
 PURGE_DONE, PURGE_MORE, PURGE_BUSY = "done", "more", "busy"
 PURGE_BUSY_COUNTDOWN = 10
+
+
+# A deleted row purged in the background (a bot, an organization: `deleted_at` set, `purge_published_at` the time its
+# purge task was last published, the recovery sweep's lease). `enqueue(pk, countdown=...)` publishes its task on commit.
+
+
+def purge_continue(model, pk: int, *, enqueue, countdown: float = 0) -> None:
+    """Publish the rest of a purge (after `countdown` seconds), noting the publish."""
+    with transaction.atomic():
+        if model._base_manager.filter(pk=pk, deleted_at__isnull=False).update(purge_published_at=timezone.now()):
+            enqueue(pk, countdown=countdown)
+
+
+def purges_recover(model, *, enqueue, now=None) -> int:
+    """Publish again the purges quiet for longer than RECOVERY_LEASE_SECONDS (a publish lost with the broker down at
+    the delete, a worker lost mid-purge, a round that failed): a running purge publishes its continuation at least
+    once per budget. At most 100 per call. Returns how many (beat, through `maintenance.work_recover_stuck`)."""
+    now = now or timezone.now()
+    stale = model._base_manager.filter(
+        deleted_at__isnull=False, purge_published_at__lt=now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
+    )
+    count = 0
+    for pk in stale.order_by("purge_published_at").values_list("pk", flat=True)[:100]:
+        with transaction.atomic():
+            # Again with the condition: a sweep running at the same time, or a continuation just published, wins.
+            if stale.filter(pk=pk).update(purge_published_at=now):
+                enqueue(pk)
+                count += 1
+    return count

@@ -23,7 +23,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from apps.core.exceptions import ApplicationError, PlanLimitExceeded
 from apps.core.locks import transaction_lock
 from apps.core.mail import Mail, mails_deliver
-from apps.core.purge import PURGE_BUSY, PURGE_DONE, PURGE_MORE
+from apps.core.purge import PURGE_BUSY, PURGE_DONE, PURGE_MORE, purge_continue, purges_recover
 from apps.core.tasks import enqueue_now, enqueue_on_commit
 from apps.organizations.events import (
     member_erasing_send,
@@ -275,30 +275,14 @@ def _memberships_delete_batch(organization_id: int) -> int:
 
 def organization_purge_continue(*, organization_id: int, countdown: float = 0) -> None:
     """Publish the rest of a purge (after `countdown` seconds), noting the publish (the recovery sweep's lease)."""
-    with transaction.atomic():
-        if Organization.all_objects.filter(pk=organization_id, deleted_at__isnull=False).update(
-            purge_published_at=timezone.now()
-        ):
-            _organization_purge_enqueue(organization_id, countdown=countdown)
+    purge_continue(Organization, organization_id, enqueue=_organization_purge_enqueue, countdown=countdown)
 
 
 def organizations_purge_recover(*, now=None) -> int:
-    """Publish again the purges quiet for longer than RECOVERY_LEASE_SECONDS (a publish lost with the broker down at
-    the owner's delete, a worker lost mid-purge, a receiver that failed: a graph outage): a running purge publishes
-    its continuation at least every ORGANIZATION_PURGE_BUDGET_SECONDS. Returns how many (beat, through
-    `maintenance.work_recover_stuck`)."""
-    now = now or timezone.now()
-    stale = Organization.all_objects.filter(
-        deleted_at__isnull=False, purge_published_at__lt=now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
-    )
-    count = 0
-    for organization_id in stale.order_by("purge_published_at").values_list("pk", flat=True)[:100]:
-        with transaction.atomic():
-            # Again with the condition: a sweep running at the same time, or a continuation just published, wins.
-            if stale.filter(pk=organization_id).update(purge_published_at=now):
-                _organization_purge_enqueue(organization_id)
-                count += 1
-    return count
+    """Publish again the organizations' purges quiet for longer than RECOVERY_LEASE_SECONDS (`core.purge.
+    purges_recover`; a running purge publishes its continuation every ORGANIZATION_PURGE_BUDGET_SECONDS, a round that
+    failed for another reason than a busy row, such as a graph outage, is taken up this way). Returns how many."""
+    return purges_recover(Organization, enqueue=_organization_purge_enqueue, now=now)
 
 
 def _owners_locked(organization: Organization) -> list[Membership]:
