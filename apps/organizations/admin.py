@@ -1,9 +1,9 @@
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
 
-from apps.core.admin import CountedDeleteAdmin, ServiceDeleteAdmin
+from apps.core.admin import ServiceDeleteAdmin
 from apps.organizations import services
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role
 
@@ -18,11 +18,13 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(CountedDeleteAdmin):
+class OrganizationAdmin(ServiceDeleteAdmin):
     """No membership inline: an organization of 20,000 members drew 20,000 inline forms (three queries each:
     163 s, and a form too large to save, past DATA_UPLOAD_MAX_NUMBER_FIELDS). The members panel counts them
     by role and links to the membership list filtered on the organization, where they are paged, searched,
-    added and removed (through the service). The delete page counts what would go (CountedDeleteAdmin)."""
+    added and removed (through the service). Deleting (one or "Delete selected") goes through the service as the
+    owner's API delete does: hidden at once, purged by a worker (docs/api.md#deleting-an-organization); the
+    confirmation page says so instead of listing what goes (every table of the organization)."""
 
     list_display = ["name", "slug", "plan", "member_count", "created_at"]
     list_filter = ["plan", "created_at"]
@@ -36,6 +38,14 @@ class OrganizationAdmin(CountedDeleteAdmin):
     @admin.display(description="members", ordering="_members")
     def member_count(self, obj):
         return obj._members
+
+    def delete_model(self, request, obj):
+        services.organization_mark_deleted(organization=obj)
+
+    def get_deleted_objects(self, objs, request):
+        names = [str(obj) for obj in (objs[: self.bulk_delete_limit] if isinstance(objs, QuerySet) else objs)]
+        what = [f"{name}: hidden at once, then every record of it deleted in the background" for name in names]
+        return what, {self.opts.verbose_name_plural: len(names)}, set(), []
 
     @admin.display(description="members")
     def members(self, obj):

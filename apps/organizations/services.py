@@ -171,6 +171,12 @@ def organization_delete(*, organization: Organization, actor: Membership | None,
                 ]
             }
         )
+    organization_mark_deleted(organization=organization)
+
+
+def organization_mark_deleted(*, organization: Organization) -> None:
+    """`organization_delete` without its checks (the staff's delete in the admin, whose confirmation page is the
+    confirmation): hidden for everyone from this commit on, the purge published."""
     now = timezone.now()
     freed = f"deleted-{organization.pk}-{secrets.token_hex(4)}"
     with transaction.atomic():

@@ -149,16 +149,23 @@ def test_bot_delete_page_and_bulk_confirmation_show_the_counts(staff_client, org
     assert Document.objects.filter(bot=bot).count() == 2
 
 
-def test_an_organization_with_rows_cannot_be_deleted_and_is_not_loaded(staff_client, organization):
-    """PROTECT from the organization's rows: refused, with a few of them named."""
+def test_an_organization_is_deleted_through_the_service_without_loading_its_rows(staff_client, organization):
+    """The delete page says what happens instead of listing every record (nothing of the organization is loaded or
+    counted: its tables are the whole catalog and every event); confirming hides it at once and leaves its rows to the
+    purge (docs/api.md#deleting-an-organization), like the owner's API delete."""
     ContentItemFactory.create_batch(3, organization=organization)
+    url = reverse("admin:organizations_organization_delete", args=[organization.pk])
 
-    page = staff_client.get(reverse("admin:organizations_organization_delete", args=[organization.pk]))
+    page = staff_client.get(url).content.decode()
+    done = staff_client.post(url, {"post": "yes"}, follow=True)
 
-    assert page.status_code == 200
-    text = page.content.decode()
-    assert "Cannot delete organization" in text and "Content item: " in text
-    assert Organization.objects.filter(pk=organization.pk).exists()
+    assert "hidden at once, then every record of it deleted in the background" in page
+    assert "Content item: " not in page and "Cannot delete" not in page
+    assert done.status_code == 200
+    assert not Organization.objects.filter(pk=organization.pk).exists()
+    hidden = Organization.all_objects.get(pk=organization.pk)
+    assert hidden.deleted_at is not None
+    assert ContentItem.objects.filter(organization=organization).count() == 3  # the purge's work
 
 
 def test_delete_selected_over_the_limit_deletes_nothing(staff_client, organization, monkeypatch):
