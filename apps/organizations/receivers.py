@@ -1,6 +1,8 @@
 """Receivers of the organizations app, connected in `OrganizationsConfig.ready()` (STYLE.md §9).
 
-Cache invalidation only: the API key rows that authentication reads again for API_KEY_CACHE_SECONDS
+`user_deleting`: a person who deletes their account is erased by each organization of theirs.
+
+Cache invalidation: the API key rows that authentication reads again for API_KEY_CACHE_SECONDS
 (selectors.api_key_get_by_prefix) are dropped when a key, an organization or a plan is saved or deleted
 in this process, on the spot and again when the transaction commits (a request that read the row between
 the write and its commit would otherwise keep the old row). These are `post_save` receivers on purpose:
@@ -15,6 +17,7 @@ from django.db.models.signals import post_delete, post_save
 
 from apps.organizations.models import ApiKey, Organization, Plan
 from apps.organizations.selectors import api_key_forget
+from apps.users import events as user_events
 
 
 def on_credentials_changed(sender, **kwargs) -> None:
@@ -22,7 +25,15 @@ def on_credentials_changed(sender, **kwargs) -> None:
     transaction.on_commit(api_key_forget, using=kwargs.get("using"))
 
 
+def on_user_deleting(sender, *, user_id: int, **kwargs) -> None:
+    """A person deletes their account: every organization of theirs erases them (services.account_memberships_erase)."""
+    from apps.organizations.services import account_memberships_erase
+
+    account_memberships_erase(user_id=user_id)
+
+
 def connect() -> None:
+    user_events.user_deleting.connect(on_user_deleting, dispatch_uid="organizations.on_user_deleting")
     for model in (ApiKey, Organization, Plan):
         name = model.__name__
         post_save.connect(on_credentials_changed, sender=model, dispatch_uid=f"api-key-forget-save-{name}")

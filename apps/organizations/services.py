@@ -373,6 +373,29 @@ def member_erase(*, membership: Membership, actor: Membership | None) -> None:
     )
 
 
+def account_memberships_erase(*, user_id: int) -> int:
+    """A person deletes their account (`user_deleting`): each organization they belong to erases them, as they could
+    themselves (`member_erase`); being the last owner of one is refused, naming it. Returns how many."""
+    memberships = list(
+        Membership.objects.filter(user_id=user_id, organization__deleted_at__isnull=True)
+        .select_related("organization")
+        .order_by("organization_id")
+    )
+    for membership in memberships:
+        try:
+            member_erase(membership=membership, actor=membership)
+        except ApplicationError as exc:
+            if exc.get_codes() != "last_owner":
+                raise
+            organization = membership.organization
+            raise ApplicationError(
+                f"You are the last owner of {organization.name} ({organization.slug}): make someone else owner there, "
+                "or delete the organization, first.",
+                code="last_owner",
+            ) from exc
+    return len(memberships)
+
+
 def member_erase_settle(*, organization_id: int, user_id: int) -> bool:
     """The erasure's second pass (`member_erase` publishes it): while the person is still not a member, what a write
     already under way at the erasure left of them is deleted the same way (the deletes are idempotent), and the graph

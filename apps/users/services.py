@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -16,7 +18,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.exceptions import ApplicationError, service_unavailable
 from apps.core.mail import Mail, mails_deliver
-from apps.users.events import user_profile_changed_send
+from apps.users.events import user_deleting_send, user_profile_changed_send
 
 User = get_user_model()
 
@@ -69,6 +71,24 @@ def user_tokens_revoke(*, user: User) -> int:
         [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
     )
     return len(outstanding)
+
+
+@transaction.atomic
+def user_delete(*, user: User, password: str) -> None:
+    """Delete one's own account (docs/api.md#deleting-your-account): every organization erases them (`user_deleting`:
+    their progress, interactions, conversations, personality data... and their memberships; the last owner of an
+    organization is refused, nothing changes), then the account keeps nothing of them — an e-mail of no one, no name,
+    no interests, no password — and can never sign in again; every token it holds is refused. The row stays: what the
+    organizations keep as their own record (who created a bot, a document) points to it."""
+    if not user.check_password(password):
+        raise ValidationError({"password": ["The password is not correct."]})
+    User.objects.select_for_update().filter(pk=user.pk).first()  # one deletion at a time
+    user_deleting_send(user_id=user.pk)
+    user.email = f"deleted-{user.pk}-{uuid.uuid4().hex}@erased.invalid"
+    user.full_name, user.interests, user.is_active = "", [], False
+    user.set_unusable_password()
+    user.save(update_fields=["email", "full_name", "interests", "is_active", "password"])
+    user_tokens_revoke(user=user)
 
 
 def user_logout(*, refresh: str) -> None:

@@ -84,6 +84,13 @@ STATED_RULES = [
     ("POST /api/v1/auth/password/reset/confirm/", 400, "reset_token_invalid", r"", "credentials: the reset link"),
     ("POST /api/v1/orgs/", 400, "invalid", r"slug: The slug .* is taken", "state: slugs are unique"),
     (
+        "DELETE /api/v1/users/me/",
+        400,
+        "invalid",
+        r"password: The password is not correct",
+        "credentials: deleting one's account is confirmed by its password (docs/api.md)",
+    ),
+    (
         "DELETE /api/v1/orgs/{org_slug}/",
         400,
         "invalid",

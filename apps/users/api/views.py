@@ -183,3 +183,24 @@ class MeApi(APIView):
         data.is_valid(raise_exception=True)
         user, _changed = services.user_update(user=request.user, data=data.validated_data)
         return Response(UserOutputSerializer(user).data)
+
+    class DeleteInputSerializer(serializers.Serializer):
+        password = serializers.CharField(
+            max_length=128, required=False, allow_blank=True, help_text="The account's password, to confirm."
+        )
+
+    def get_throttles(self):
+        if self.request.method == "DELETE":  # guesses of the password, shared with the password change
+            return [UserThrottle(), *(throttle() for throttle in throttles.PASSWORD_CHANGE)]
+        return super().get_throttles()
+
+    @extend_schema(
+        operation_id="users_me_destroy", request=DeleteInputSerializer, responses={204: None}, tags=["users"],
+        description="Delete your account for good: every organization you belong to erases you (you must not be the "
+        "last owner of one), and the account keeps nothing of you (docs/api.md#deleting-your-account).",
+    )  # fmt: skip
+    def delete(self, request):
+        data = self.DeleteInputSerializer(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        services.user_delete(user=request.user, password=data.validated_data.get("password", ""))
+        return Response(status=status.HTTP_204_NO_CONTENT)

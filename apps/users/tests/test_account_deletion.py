@@ -1,0 +1,76 @@
+"""Deleting one's own account (`DELETE /api/v1/users/me/`, docs/api.md#deleting-your-account): the password confirms;
+every organization of theirs erases them (as `members/{id}/erase/`); the account keeps nothing of them and can no
+longer sign in, its tokens refused; the last owner of an organization is refused and nothing changes."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.organizations.models import Membership, Role
+from apps.organizations.tests.factories import MembershipFactory, OrganizationFactory
+from apps.organizations.tests.rows import member_rows
+from apps.progress.models import Interaction, Progress
+from apps.users.api.serializers import token_pair
+from apps.users.models import User
+from apps.users.tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/users/me/"
+
+
+def _client(user) -> tuple[APIClient, dict]:
+    tokens = token_pair(user)
+    return APIClient(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}"), tokens
+
+
+def test_a_person_deletes_their_account_and_every_organization_erases_them(organization, other_organization):
+    person = UserFactory()
+    colleague = MembershipFactory(organization=organization, role=Role.MEMBER).user
+    for org in (organization, other_organization):
+        MembershipFactory(organization=org, user=person, role=Role.ADMIN)
+        member_rows(org, person)
+    member_rows(organization, colleague)
+    client, tokens = _client(person)
+
+    response = client.delete(ME, {"password": PASSWORD}, format="json")
+
+    assert response.status_code == 204, response.content
+    assert not Membership.objects.filter(user=person).exists()
+    for model in (Interaction, Progress):
+        assert not model.objects.filter(user=person).exists()
+        assert model.objects.filter(user=colleague).exists()  # nobody else's data
+    account = User.objects.get(pk=person.pk)
+    assert account.email.startswith(f"deleted-{person.pk}-") and account.email.endswith("@erased.invalid")
+    assert (account.full_name, account.interests, account.is_active) == ("", [], False)
+    assert not account.has_usable_password()
+    # Signed out everywhere, and no way back in.
+    assert client.get(ME).status_code == 401
+    assert (
+        APIClient().post("/api/v1/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json").status_code
+        == 401
+    )
+    login = {"email": person.email, "password": PASSWORD}
+    assert APIClient().post("/api/v1/auth/token/", login, format="json").status_code == 401
+
+
+def test_the_password_confirms_and_the_last_owner_is_refused(organization, owner):
+    """A wrong or missing password: 400 naming `password`; the last owner of an organization: 400 `last_owner` naming
+    it. Nothing changes either way; once someone else is owner, the deletion goes through."""
+    elsewhere = OrganizationFactory()
+    MembershipFactory(organization=elsewhere, user=owner, role=Role.MEMBER)
+    client, _tokens = _client(owner)
+
+    for body in ({"password": "wrong"}, {}):
+        response = client.delete(ME, body, format="json")
+        assert response.status_code == 400 and "password" in response.json()["error"]["details"], response.content
+    refused = client.delete(ME, {"password": PASSWORD}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "last_owner", refused.content
+    assert organization.slug in refused.json()["error"]["message"]
+    assert Membership.objects.filter(user=owner).count() == 2
+    assert User.objects.get(pk=owner.pk).is_active
+
+    MembershipFactory(organization=organization, role=Role.OWNER)
+    assert client.delete(ME, {"password": PASSWORD}, format="json").status_code == 204
+    assert not Membership.objects.filter(user=owner).exists()
