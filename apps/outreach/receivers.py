@@ -1,7 +1,7 @@
 """Every receiver of outreach, connected in `OutreachConfig.ready()` (STYLE.md §9).
 
 A member who leaves the organization is never mailed by it: their unsent messages are deleted (sent ones
-stay as the record of what went out; deleting the account deletes those too, by cascade).
+stay as the record of what went out; erasing the member deletes those too).
 """
 
 from __future__ import annotations

@@ -82,12 +82,15 @@ def user_delete(*, user: User, password: str) -> None:
     organizations keep as their own record (who created a bot, a document) points to it."""
     if not user.check_password(password):
         raise ValidationError({"password": ["The password is not correct."]})
-    User.objects.select_for_update().filter(pk=user.pk).first()  # one deletion at a time
+    User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()  # one deletion at a time
     user_deleting_send(user_id=user.pk)
     user.email = f"deleted-{user.pk}-{uuid.uuid4().hex}@erased.invalid"
     user.full_name, user.interests, user.is_active = "", [], False
+    user.is_staff = user.is_superuser = False
     user.set_unusable_password()
-    user.save(update_fields=["email", "full_name", "interests", "is_active", "password"])
+    user.save(update_fields=["email", "full_name", "interests", "is_active", "is_staff", "is_superuser", "password"])
+    user.groups.clear()
+    user.user_permissions.clear()
     user_tokens_revoke(user=user)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.cache import cache
 
@@ -216,6 +217,10 @@ def visitor_token_verify(*, token: str, bot: Bot, own_origin: str | None = None)
     if payload.get("b") != bot.public_id:
         raise WidgetTokenInvalid("The visitor token belongs to another bot.")
     origin_check(bot=bot, origin=payload.get("o"), own_origin=own_origin)
+    user_id = payload.get("u")
+    if user_id is not None and not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+        # An identified visitor whose account was deleted (or deactivated) since: nothing more may attach to it.
+        raise WidgetTokenInvalid("The visitor token is not valid.")
     return Visitor(bot_public_id=payload["b"], visitor_id=payload["v"], origin=payload["o"], user_id=payload.get("u"))
 
 

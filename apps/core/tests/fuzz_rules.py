@@ -84,7 +84,7 @@ STATED_RULES = [
     ("POST /api/v1/auth/password/reset/confirm/", 400, "reset_token_invalid", r"", "credentials: the reset link"),
     ("POST /api/v1/orgs/", 400, "invalid", r"slug: The slug .* is taken", "state: slugs are unique"),
     (
-        "DELETE /api/v1/users/me/",
+        "POST /api/v1/users/me/delete/",
         400,
         "invalid",
         r"password: The password is not correct",

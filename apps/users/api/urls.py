@@ -16,4 +16,5 @@ urlpatterns = [
     path("auth/password/reset/", views.PasswordResetApi.as_view(), name="password-reset"),
     path("auth/password/reset/confirm/", views.PasswordResetConfirmApi.as_view(), name="password-reset-confirm"),
     path("users/me/", views.MeApi.as_view(), name="me"),
+    path("users/me/delete/", views.MeDeleteApi.as_view(), name="me-delete"),
 ]

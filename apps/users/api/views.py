@@ -184,23 +184,27 @@ class MeApi(APIView):
         user, _changed = services.user_update(user=request.user, data=data.validated_data)
         return Response(UserOutputSerializer(user).data)
 
-    class DeleteInputSerializer(serializers.Serializer):
+
+class MeDeleteApi(APIView):
+    """Delete your own account (docs/api.md#deleting-your-account). A POST: the password goes in the body, which
+    DELETE requests may not carry (proxies, the OpenAPI schema)."""
+
+    permission_classes = [IsPerson]
+    # Per user, shared with the password change: guesses of the password.
+    throttle_classes = [UserThrottle, *throttles.PASSWORD_CHANGE]
+
+    class InputSerializer(serializers.Serializer):
         password = serializers.CharField(
             max_length=128, required=False, allow_blank=True, help_text="The account's password, to confirm."
         )
 
-    def get_throttles(self):
-        if self.request.method == "DELETE":  # guesses of the password, shared with the password change
-            return [UserThrottle(), *(throttle() for throttle in throttles.PASSWORD_CHANGE)]
-        return super().get_throttles()
-
     @extend_schema(
-        operation_id="users_me_destroy", request=DeleteInputSerializer, responses={204: None}, tags=["users"],
+        operation_id="users_me_delete", request=InputSerializer, responses={204: None}, tags=["users"],
         description="Delete your account for good: every organization you belong to erases you (you must not be the "
         "last owner of one), and the account keeps nothing of you (docs/api.md#deleting-your-account).",
     )  # fmt: skip
-    def delete(self, request):
-        data = self.DeleteInputSerializer(data=request.data if isinstance(request.data, dict) else {})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.user_delete(user=request.user, password=data.validated_data.get("password", ""))
         return Response(status=status.HTTP_204_NO_CONTENT)

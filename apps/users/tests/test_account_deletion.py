@@ -1,6 +1,7 @@
-"""Deleting one's own account (`DELETE /api/v1/users/me/`, docs/api.md#deleting-your-account): the password confirms;
-every organization of theirs erases them (as `members/{id}/erase/`); the account keeps nothing of them and can no
-longer sign in, its tokens refused; the last owner of an organization is refused and nothing changes."""
+"""Deleting one's own account (`POST /api/v1/users/me/delete/`, docs/api.md#deleting-your-account): the password
+confirms; every organization of theirs erases them (as `members/{id}/erase/`); the account keeps nothing of them and
+can no longer sign in, its tokens (a widget's too) refused; the last owner of an organization is refused and nothing
+changes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from apps.users.tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db
 
 ME = "/api/v1/users/me/"
+DELETE_ME = "/api/v1/users/me/delete/"
 
 
 def _client(user) -> tuple[APIClient, dict]:
@@ -34,7 +36,7 @@ def test_a_person_deletes_their_account_and_every_organization_erases_them(organ
     member_rows(organization, colleague)
     client, tokens = _client(person)
 
-    response = client.delete(ME, {"password": PASSWORD}, format="json")
+    response = client.post(DELETE_ME, {"password": PASSWORD}, format="json")
 
     assert response.status_code == 204, response.content
     assert not Membership.objects.filter(user=person).exists()
@@ -63,14 +65,33 @@ def test_the_password_confirms_and_the_last_owner_is_refused(organization, owner
     client, _tokens = _client(owner)
 
     for body in ({"password": "wrong"}, {}):
-        response = client.delete(ME, body, format="json")
+        response = client.post(DELETE_ME, body, format="json")
         assert response.status_code == 400 and "password" in response.json()["error"]["details"], response.content
-    refused = client.delete(ME, {"password": PASSWORD}, format="json")
+    refused = client.post(DELETE_ME, {"password": PASSWORD}, format="json")
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "last_owner", refused.content
     assert organization.slug in refused.json()["error"]["message"]
     assert Membership.objects.filter(user=owner).count() == 2
     assert User.objects.get(pk=owner.pk).is_active
 
     MembershipFactory(organization=organization, role=Role.OWNER)
-    assert client.delete(ME, {"password": PASSWORD}, format="json").status_code == 204
+    assert client.post(DELETE_ME, {"password": PASSWORD}, format="json").status_code == 204
     assert not Membership.objects.filter(user=owner).exists()
+
+
+def test_a_deleted_accounts_widget_token_is_refused(organization):
+    """An identified visitor token of the deleted account (the widget of a site that signed them in) is refused from
+    then on: nothing more attaches to the account."""
+    from apps.bots.tests.factories import BotFactory
+    from apps.widget.services import WidgetTokenInvalid, visitor_token_issue, visitor_token_verify
+
+    person = UserFactory()
+    MembershipFactory(organization=organization, user=person, role=Role.MEMBER)
+    bot = BotFactory(organization=organization, allowed_origins=["https://example.com"])
+    token, _visitor = visitor_token_issue(bot=bot, origin="https://example.com", user=person)
+    assert visitor_token_verify(token=token, bot=bot).user_id == person.pk
+
+    client, _tokens = _client(person)
+    assert client.post(DELETE_ME, {"password": PASSWORD}, format="json").status_code == 204
+
+    with pytest.raises(WidgetTokenInvalid):
+        visitor_token_verify(token=token, bot=bot)

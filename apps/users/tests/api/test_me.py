@@ -201,10 +201,10 @@ def test_me_with_an_api_key_is_403(api_client, organization, owner, method):
     assert not User.objects.filter(full_name="Hijacked").exists()
 
 
-@pytest.mark.parametrize("method", ["put", "post"])
+@pytest.mark.parametrize("method", ["put", "post", "delete"])
 def test_me_other_methods_are_405(user, method):
-    """PUT and POST are not offered -> 405; the account still exists (DELETE deletes it with the password:
-    test_account_deletion.py)."""
+    """PUT, POST and DELETE are not offered -> 405; the account still exists (`users/me/delete/` deletes it, with
+    the password: test_account_deletion.py)."""
     response = getattr(client_for(user), method)(ME_URL, {})
 
     assert response.status_code == 405
