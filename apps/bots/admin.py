@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from apps.bots import selectors, services
 from apps.bots.models import Bot
-from apps.core.admin import ServiceDeleteAdmin
+from apps.core.admin import ServiceDeleteAdmin, SoftDeletedAdmin
 
 _inlines: list[type[admin.options.InlineModelAdmin]] = []
 _panels: list[tuple[int, Callable[[Bot], str]]] = []
@@ -42,7 +42,7 @@ def _count_column(name: str, label: str):
 
 
 @admin.register(Bot)
-class BotAdmin(ServiceDeleteAdmin):
+class BotAdmin(SoftDeletedAdmin, ServiceDeleteAdmin):
     list_display = ["name", "organization", "public_id", "language", "top_k", "cut_off", "created_at"]
     list_filter = ["organization", "language", "created_at"]
     search_fields = ["name", "public_id", "organization__name"]
@@ -91,12 +91,14 @@ class BotAdmin(ServiceDeleteAdmin):
     def get_list_display(self, request):
         """The registered counts (e.g. documents) as sortable columns after the public id."""
         columns = [_count_column(name, label) for name, label in selectors.bot_count_labels().items()]
-        at = self.list_display.index("public_id") + 1
-        return [*self.list_display[:at], *columns, *self.list_display[at:]]
+        shown = list(super().get_list_display(request))
+        at = shown.index("public_id") + 1
+        return [*shown[:at], *columns, *shown[at:]]
 
     def get_readonly_fields(self, request, obj=None):
-        at = self.readonly_fields.index("public_id") + 1
-        return [*self.readonly_fields[:at], *(panel for _order, panel in _panels), *self.readonly_fields[at:]]
+        fields = super().get_readonly_fields(request, obj)  # with the purge's state for a bot being deleted
+        at = fields.index("public_id") + 1
+        return [*fields[:at], *(panel for _order, panel in _panels), *fields[at:]]
 
     def get_inlines(self, request, obj):
         return [*self.inlines, *_inlines]

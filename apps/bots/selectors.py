@@ -3,6 +3,7 @@ from rest_framework.exceptions import NotFound
 
 from apps.bots.models import Bot
 from apps.core.lookups import ComposedLookup
+from apps.core.purge import purge_backlog
 from apps.organizations.models import Organization, Plan
 
 #: Per-bot counts of rows that apps above bots own, by annotation name: {name: (label, expression)}.
@@ -59,3 +60,8 @@ def bot_get_public(*, public_id: str) -> Bot:
     if found is None:
         raise NotFound("No widget with this id.")
     return found[0]
+
+
+def bot_purge_backlog() -> dict:
+    """Bots deleted and not yet purged (/health/, /metrics: docs/operations.md#purges-in-progress)."""
+    return purge_backlog(Bot)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.core.paginator import Paginator
@@ -26,9 +27,11 @@ from django.db import connections, models, transaction
 from django.db.models.deletion import get_candidate_relations_to_delete
 from django.http import HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import capfirst
+from django.utils.timesince import timesince
 
 from apps.core.exceptions import ApplicationError
 
@@ -273,3 +276,81 @@ class ServiceDeleteAdmin(CountedDeleteAdmin):
             action, name, description = actions["delete_selected"]
             actions[name] = (_all_or_nothing(action), name, description)
         return actions
+
+
+class BeingDeletedFilter(admin.SimpleListFilter):
+    """A changelist of `SoftDeletedAdmin`: the rows that exist (the default) or those deleted and still being purged."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("deleting", "Being deleted")]
+
+    def choices(self, changelist):
+        first, *rest = super().choices(changelist)  # Django's "All", which here means the rows that exist
+        yield {**first, "display": "Existing"}
+        yield from rest
+
+    def queryset(self, request, queryset):
+        return queryset.filter(deleted_at__isnull=self.value() != "deleting")
+
+
+class SoftDeletedAdmin(admin.ModelAdmin):
+    """The admin of a model deleted at once and purged by a worker (bots, organizations: `deleted_at`,
+    `purge_published_at`, a default manager that hides deleted rows and `all_objects` that does not). Its list
+    offers "state: being deleted", where staff see the purges not finished, each one's page read-only with how its
+    purge stands (a purge that stays quiet is stuck: the worker's log says why; /health/ counts them too). Elsewhere
+    (autocomplete, the delete page, other models' filters) a deleted row stays out of sight."""
+
+    SHOWN_ON = ("changelist", "change", "history")
+
+    def _deleted_shown(self, request) -> bool:
+        match = request.resolver_match
+        opts = self.opts
+        return match is not None and match.url_name in {
+            f"{opts.app_label}_{opts.model_name}_{view}" for view in self.SHOWN_ON
+        }
+
+    def get_queryset(self, request):
+        if not self._deleted_shown(request):
+            return super().get_queryset(request)
+        queryset = self.model.all_objects.get_queryset()
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
+
+    def get_list_filter(self, request):
+        return [BeingDeletedFilter, *super().get_list_filter(request)]
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return [*shown, "purge_state"] if request.GET.get(BeingDeletedFilter.parameter_name) == "deleting" else shown
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "purge_state"] if obj is not None and obj.deleted_at else fields
+
+    def has_change_permission(self, request, obj=None):
+        return (obj is None or not obj.deleted_at) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return (obj is None or not obj.deleted_at) and super().has_delete_permission(request, obj)
+
+    @admin.display(description="purge")
+    def purge_state(self, obj):
+        """When the row was deleted and how its purge stands (docs/operations.md#purges-in-progress)."""
+        if not obj.deleted_at:
+            return "—"
+        now = timezone.now()
+        quiet = obj.purge_published_at is None or (now - obj.purge_published_at).total_seconds() > (
+            settings.RECOVERY_LEASE_SECONDS
+        )
+        return format_html(
+            "deleted {} ago; a purge round last published {} ago{}",
+            timesince(obj.deleted_at, now),
+            timesince(obj.purge_published_at, now) if obj.purge_published_at else "never",
+            " — quiet for longer than the recovery lease: the sweep publishes it again; if it stays quiet, the bulk "
+            "worker's log says why"
+            if quiet
+            else "",
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -80,3 +80,20 @@ def purges_recover(model, *, enqueue, now=None) -> int:
                 enqueue(pk)
                 count += 1
     return count
+
+
+def purge_backlog(model) -> dict:
+    """The purges of `model` not finished, for /health/ and /metrics (registered by the app that owns the model):
+    `pending` rows deleted and not yet purged, `quiet` those whose purge published nothing for longer than
+    RECOVERY_LEASE_SECONDS (the recovery sweep republishes them; one that stays quiet is stuck: its worker's log
+    says why), and the age in seconds of the oldest deletion."""
+    now = timezone.now()
+    quiet_since = now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
+    figures = model._base_manager.filter(deleted_at__isnull=False).aggregate(
+        pending=models.Count("pk"),
+        quiet=models.Count("pk", filter=models.Q(purge_published_at__lt=quiet_since)),
+        oldest=models.Min("deleted_at"),
+    )
+    oldest = figures.pop("oldest")
+    age = round((now - oldest).total_seconds(), 1) if oldest else 0.0
+    return {**figures, "oldest_age_seconds": max(age, 0.0)}

@@ -3,7 +3,7 @@ from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
 
-from apps.core.admin import ServiceDeleteAdmin
+from apps.core.admin import ServiceDeleteAdmin, SoftDeletedAdmin
 from apps.organizations import services
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan, Role
 
@@ -18,13 +18,14 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(ServiceDeleteAdmin):
+class OrganizationAdmin(SoftDeletedAdmin, ServiceDeleteAdmin):
     """No membership inline: an organization of 20,000 members drew 20,000 inline forms (three queries each:
     163 s, and a form too large to save, past DATA_UPLOAD_MAX_NUMBER_FIELDS). The members panel counts them
     by role and links to the membership list filtered on the organization, where they are paged, searched,
     added and removed (through the service). Deleting (one or "Delete selected") goes through the service as the
     owner's API delete does: hidden at once, purged by a worker (docs/api.md#deleting-an-organization); the
-    confirmation page says so instead of listing what goes (every table of the organization)."""
+    confirmation page says so instead of listing what goes (every table of the organization). Organizations being
+    purged are listed under "state: being deleted" (SoftDeletedAdmin)."""
 
     list_display = ["name", "slug", "plan", "member_count", "created_at"]
     list_filter = ["plan", "created_at"]

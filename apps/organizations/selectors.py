@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 
 from apps.core.lookups import ComposedLookup
+from apps.core.purge import purge_backlog
 from apps.organizations.models import ApiKey, Invitation, Membership, Organization, Plan
 
 ORG_NOT_FOUND = "Organization not found."
@@ -160,3 +161,8 @@ def api_key_get(*, organization: Organization, api_key_id: int) -> ApiKey:
 
 def plan_list() -> QuerySet[Plan]:
     return Plan.objects.order_by("id")
+
+
+def organization_purge_backlog() -> dict:
+    """Organizations deleted and not yet purged (/health/, /metrics: docs/operations.md#purges-in-progress)."""
+    return purge_backlog(Organization)

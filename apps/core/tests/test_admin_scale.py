@@ -168,6 +168,62 @@ def test_an_organization_is_deleted_through_the_service_without_loading_its_rows
     assert ContentItem.objects.filter(organization=organization).count() == 3  # the purge's work
 
 
+def test_deletions_in_progress_are_listed_read_only_and_counted(staff_client, organization, settings):
+    """An organization and a bot deleted and not yet purged are out of the default lists, the autocomplete and the
+    delete page, and listed under "state: being deleted", each page read-only with how its purge stands (a purge
+    quiet for longer than the recovery lease said so); /health/ and /metrics count them."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.bots.selectors import bot_purge_backlog
+    from apps.bots.services import bot_delete
+    from apps.organizations.selectors import organization_purge_backlog
+    from apps.organizations.services import organization_mark_deleted
+
+    BotFactory(organization=organization, name="Kept bot")
+    gone_bot = BotFactory(organization=organization, name="Gone bot")
+    gone = Organization.objects.create(name="Gone Org", slug="gone-org", plan=organization.plan)
+    bot_delete(bot=gone_bot)
+    organization_mark_deleted(organization=gone)
+    long_ago = timezone.now() - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS + 60)
+    Organization.all_objects.filter(pk=gone.pk).update(purge_published_at=long_ago, deleted_at=long_ago)
+
+    organizations = reverse("admin:organizations_organization_changelist")
+    bots = reverse("admin:bots_bot_changelist")
+    existing = staff_client.get(organizations).content.decode()
+    deleting = staff_client.get(organizations, {"state": "deleting"}).content.decode()
+    bots_existing = staff_client.get(bots).content.decode()
+    bots_deleting = staff_client.get(bots, {"state": "deleting"}).content.decode()
+    assert organization.name in existing and "Gone Org" not in existing and "Being deleted" in existing
+    assert "Gone Org" in deleting and organization.name not in deleting and "quiet for longer" in deleting
+    assert "Kept bot" in bots_existing and "Gone bot" not in bots_existing
+    assert "Gone bot" in bots_deleting and "Kept bot" not in bots_deleting
+
+    page = staff_client.get(reverse("admin:organizations_organization_change", args=[gone.pk]))
+    text = page.content.decode()
+    assert page.status_code == 200 and "deleted " in text and "quiet for longer than the recovery lease" in text
+    assert 'name="_save"' not in text  # read-only: nothing to save, nothing to delete
+    edited = staff_client.post(reverse("admin:organizations_organization_change", args=[gone.pk]),
+                               {"name": "Revived", "slug": "revived", "plan": organization.plan.pk})  # fmt: skip
+    assert edited.status_code == 403 and Organization.all_objects.get(pk=gone.pk).name == "Gone Org"
+    assert staff_client.get(reverse("admin:organizations_organization_delete", args=[gone.pk])).status_code == 302
+    bot_page = staff_client.get(reverse("admin:bots_bot_change", args=[gone_bot.pk])).content.decode()
+    assert "a purge round last published" in bot_page and "quiet for longer" not in bot_page
+    found = staff_client.get(reverse("admin:autocomplete"), {
+        "app_label": "bots", "model_name": "bot", "field_name": "organization", "term": "Gone",
+    }).json()  # fmt: skip
+    assert found["results"] == []
+
+    organizations_figure, bots_figure = organization_purge_backlog(), bot_purge_backlog()
+    assert (organizations_figure["pending"], organizations_figure["quiet"]) == (1, 1)
+    assert organizations_figure["oldest_age_seconds"] >= settings.RECOVERY_LEASE_SECONDS
+    assert (bots_figure["pending"], bots_figure["quiet"]) == (1, 0)
+    from apps.core.health import figures
+
+    assert figures()[("database", "organization_purges")]["pending"] == 1
+
+
 def test_delete_selected_over_the_limit_deletes_nothing(staff_client, organization, monkeypatch):
     """ "Select all" beyond bulk_delete_limit: a message, nothing deleted (the service would run per object in the
     request); within it, the confirmation page."""
