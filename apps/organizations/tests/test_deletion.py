@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from apps.boards.models import Goal
 from apps.bots.models import Bot
+from apps.bots.tests.factories import BotFactory
 from apps.bots.tests.test_deletion import document_held
 from apps.conversations.models import Conversation
 from apps.core.graph import graph_query
@@ -312,6 +313,43 @@ def test_a_real_worker_purges_a_deleted_organization(celery_worker, owner, organ
     until(lambda: not Organization.all_objects.filter(pk=organization.pk).exists(), "the worker's purge")
     assert set(_counts(organization.pk).values()) == {0}
     assert ContentItem.objects.filter(pk=kept.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("held", ["bot", "api key"])
+def test_a_request_holding_a_row_of_the_organization_does_not_deadlock_with_its_delete(held, owner, organization):
+    """A request holding a row that points to the organization (a bot it edits, the API key it came with) and then
+    writing a row that references the organization (which takes a key-share lock on the organization row) finishes,
+    and so does the delete: the delete writes the rows that point to the organization before its own row (whose new
+    slug, a unique key, takes a full lock), so it only waits for the request. In the other order each waited for the
+    other and PostgreSQL cancelled one of them (DeadlockDetected)."""
+    from django.db import transaction
+
+    from apps.core.tests.concurrency import in_another_connection, wait_until_a_lock_is_awaited
+    from apps.organizations.services import organization_mark_deleted
+
+    bot = BotFactory(organization=organization)
+    key, _secret = api_key_for(organization)
+    published = Published(BULK_LIST)
+    result: dict = {}
+    deleting = in_another_connection(
+        result, lambda: organization_mark_deleted(organization=Organization.objects.get(pk=organization.pk))
+    )
+    with transaction.atomic():
+        if held == "bot":
+            Bot.objects.filter(pk=bot.pk).update(name="Renamed")  # as PATCH bots/{id}/ does
+        else:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        deleting.start()
+        wait_until_a_lock_is_awaited(result)  # the delete waits for the row this request holds
+        item = ContentItemFactory(organization=organization)  # a key-share lock on the organization row
+    deleting.join(timeout=60)  # a hang guard only: the delete goes on as soon as the request commits
+
+    assert "error" not in result, result.get("error")
+    assert Organization.all_objects.get(pk=organization.pk).deleted_at is not None
+    assert ContentItem.objects.filter(pk=item.pk).exists()  # the request's write stands; the purge takes it
+    assert _purges(published, organization) == [organization.pk]
+    published.clear()
 
 
 @pytest.mark.django_db
