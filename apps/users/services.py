@@ -51,6 +51,14 @@ def user_register(*, email: str, password: str, **profile) -> User:
         raise
 
 
+def _account_still_active(user: User) -> None:
+    """Lock the account's row (as `user_delete` does) and refuse the change when the account was deleted or
+    deactivated meanwhile: a request that authenticated just before a deletion committed would otherwise write a name
+    or a password back onto the erased account. Inside the caller's transaction."""
+    if not User.objects.select_for_update(no_key=True).filter(pk=user.pk, is_active=True).exists():
+        raise ApplicationError("This account was deleted or deactivated.", code="account_inactive", status_code=401)
+
+
 def user_update(*, user: User, data: dict) -> tuple[User, bool]:
     """Update the profile fields in `data` (allow-list); returns (user, changed)."""
     changed = [f for f in PROFILE_FIELDS if f in data and getattr(user, f) != data[f]]
@@ -59,6 +67,7 @@ def user_update(*, user: User, data: dict) -> tuple[User, bool]:
     if changed:
         user.full_clean(exclude=["password"])
         with transaction.atomic():
+            _account_still_active(user)
             user.save(update_fields=changed)
             user_profile_changed_send(user_ids=[user.pk], fields=changed)
     return user, bool(changed)
@@ -107,6 +116,7 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
     if not user.check_password(old_password):
         raise ValidationError({"old_password": ["The current password is not correct."]})
     password_validate(new_password, user, field="new_password")
+    _account_still_active(user)
     user.set_password(new_password)
     user.save(update_fields=["password"])
     user_tokens_revoke(user=user)

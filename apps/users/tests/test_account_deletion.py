@@ -95,3 +95,27 @@ def test_a_deleted_accounts_widget_token_is_refused(organization):
 
     with pytest.raises(WidgetTokenInvalid):
         visitor_token_verify(token=token, bot=bot)
+
+
+def test_a_request_that_authenticated_before_the_deletion_writes_nothing_onto_the_account(organization):
+    """A profile change or a password change whose request authenticated just before the deletion committed holds the
+    account as it was (active, named): it is refused (401 `account_inactive`) instead of writing a name or a usable
+    password back onto the erased account."""
+    from apps.core.exceptions import ApplicationError
+    from apps.users.services import user_delete, user_password_change, user_update
+
+    person = UserFactory(full_name="Ada Lovelace")
+    MembershipFactory(organization=organization, user=person, role=Role.MEMBER)
+    in_flight = User.objects.get(pk=person.pk)  # what the other request loaded when it authenticated
+    user_delete(user=person, password=PASSWORD)
+
+    calls = (
+        lambda: user_update(user=in_flight, data={"full_name": "Ada King"}),
+        lambda: user_password_change(user=in_flight, old_password=PASSWORD, new_password="a-new-long-password-1"),
+    )
+    for call in calls:
+        with pytest.raises(ApplicationError) as refused:
+            call()
+        assert (refused.value.status_code, refused.value.get_codes()) == (401, "account_inactive")
+    erased = User.objects.get(pk=person.pk)
+    assert erased.full_name == "" and not erased.has_usable_password() and not erased.is_active
