@@ -32,7 +32,7 @@ MARKERS_AFTER_STOP = re.compile(rf"([.!?…])((?:\s*\[{REFS}\])+)")
 
 # --------------------------------------------------------------------------- the offline answerer
 #
-# Chunk text is prose in paragraphs (blank lines between them), list items one a line, and code as
+# Chunk text is prose in paragraphs (blank lines between them), list items one a line or one a paragraph, and code as
 # Markdown fenced blocks (``` with an optional language, the code with its indentation, ```). The
 # answerer cuts the top hits into units (sentences, list items, whole code blocks), scores each
 # against the question, and quotes the best few with their citation; see docs/answers.md.
@@ -156,7 +156,10 @@ def text_units(text: str, ref: int, heading: str = "") -> list[Unit]:
                 index += 1
                 item += " " + _clean(lines[index])
             units.append(Unit("item", item, ref, block, heading))
-            if index + 1 >= len(lines) or not LIST_ITEM.match(lines[index + 1]):
+            following = index + 1
+            if following < len(lines) and not lines[following].strip():
+                following += 1  # the parsers store list items as paragraphs: one blank line apart, one list
+            if following >= len(lines) or not LIST_ITEM.match(lines[following]):
                 block += 1
         else:
             paragraph.append(line)
@@ -384,7 +387,7 @@ def offline_answer(
     for n, group in enumerate(groups):
         quotable = np.where([unit.ref in group for unit in units], scores, -np.inf).astype(np.float32)
         budget = max_sentences - (len(groups) - 1) if n == 0 else 1
-        chosen |= _choose(units, quotable, bar=settings.ANSWER_MIN_SUPPORT, max_sentences=budget)
+        chosen |= _choose(units, quotable, bar=settings.ANSWER_MIN_SUPPORT, max_sentences=budget, quoted=chosen)
     if not chosen:
         logger.info(
             "offline answer refused: no quotable unit reaches %.3f (best unit, quotable or not: %.3f)",
@@ -442,10 +445,14 @@ def _scored_text(units: list[Unit], i: int) -> str:
     return unit.text
 
 
-def _choose(units: list[Unit], scores: np.ndarray, *, bar: float, max_sentences: int) -> set[int]:
+def _choose(
+    units: list[Unit], scores: np.ndarray, *, bar: float, max_sentences: int, quoted: set[int] | None = None
+) -> set[int]:
     """Indices of the units to quote: the best statement (or code block) above `bar`, the next best
     within OFFLINE_MARGIN of it (up to `max_sentences` statements), and what each one needs: a sentence
-    ending with ":" its code block or list, a code block its introducing sentence."""
+    ending with ":" its code block or list, a code block its introducing sentence. A unit whose words are
+    those of one chosen already, here or in `quoted` (a passage before), is not quoted again."""
+    quoted = quoted or set()
     chosen: set[int] = set()
 
     def intro(i: int) -> int | None:
@@ -459,6 +466,8 @@ def _choose(units: list[Unit], scores: np.ndarray, *, bar: float, max_sentences:
 
     def take(i: int, *, best: bool) -> bool:
         unit = units[i]
+        if _normalized(unit.text) in {_normalized(units[j].text) for j in chosen | quoted}:
+            return False  # the same words in another document (an FAQ entry kept in two files): quoted once
         if unit.kind == "code":
             j = intro(i)
             if j is None and not best:

@@ -359,14 +359,29 @@ QUESTION_WORDS: dict[str, frozenset[str]] = {
         "portuguese": "porque porquê onde quais quanto quanta quantos quantas aonde",
     }.items()
 }
+#: Per configuration, question phrases whose second word only asks: "How long is the warranty?" asks about the
+#: warranty. Kept, "long" is a search term the documents rarely hold ("a two-year warranty"): in BM25's
+#: denominator it cut the lexical score of a plain support question below a small bot's calibrated cut-off
+#: (French's "combien" is one word, in QUESTION_WORDS).
+QUESTION_PHRASES: dict[str, re.Pattern] = {
+    "english": re.compile(
+        r"\b(how)\s+(?:long|much|many|often|far|soon|old|big|large|fast|quickly|frequently)\b", re.IGNORECASE
+    ),
+}
+#: the configurations whose question terms `without_question_words` changes
+QUESTION_WORD_CONFIGS = frozenset(QUESTION_WORDS) | frozenset(QUESTION_PHRASES)
 _WORD = re.compile(r"\w+")
 
 
 def without_question_words(text: str, config: str) -> str:
-    """`text` without the question words of text-search configuration `config` (`QUESTION_WORDS`; a
-    configuration without any: `text` unchanged), to parse the question's search terms with it: "Comment
-    configurer la réplication ?" -> " configurer la réplication ?" for `french`; for `english` "comment" is a
-    word ("How do I comment code?") and stays."""
+    """`text` without the question words of text-search configuration `config` (`QUESTION_WORDS`,
+    `QUESTION_PHRASES`; a configuration without any: `text` unchanged), to parse the question's search terms with
+    it: "Comment configurer la réplication ?" -> " configurer la réplication ?" for `french`, "How long is the
+    warranty?" -> "How is the warranty?" for `english`; for `english` "comment" is a word ("How do I comment
+    code?") and stays."""
+    phrases = QUESTION_PHRASES.get(config)
+    if phrases is not None:
+        text = phrases.sub(r"\1", text)
     words = QUESTION_WORDS.get(config)
     if not words:
         return text

@@ -402,6 +402,7 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
     # The span of the element a question heading lasts for (a summary's <details>, a term's <dl>, the element
     # that holds an accordion's button and its panel); None: until the next question or heading.
     scope = None
+    numbers: dict[int, int] = {}  # the next number of each ordered list (_html_item_marker)
     for element in candidates:
         if scope is not None and not scope[0] <= spans[id(element)][0] <= scope[1]:
             path = question_pop(path)
@@ -429,9 +430,31 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
             continue
         text = element.get_text(" ", strip=True)
         text = re.sub(r"[ \t]+", " ", text).strip()
+        if text and element.name == "li":
+            text = f"{_html_item_marker(element, numbers)} {text}"
         if text:
             blocks.append(Block(text, tuple(h for _, h in path)))
     return Extracted(kind="html", title=title, blocks=blocks)
+
+
+def _html_item_marker(item, numbers: dict[int, int]) -> str:
+    """A list item's marker as the Markdown parser stores it: "-" in a `<ul>`, its number in an `<ol>` (from the
+    list's `start`, or the item's own `value`; `numbers` holds each list's next number, the items coming in document
+    order), two spaces of indentation per list around its own."""
+    lists = [parent for parent in item.parents if parent.name in ("ul", "ol")]
+    indent = "  " * max(len(lists) - 1, 0)
+    if not lists or lists[0].name != "ol":
+        return f"{indent}-"
+    number = _html_int(item.get("value"), numbers.get(id(lists[0]), _html_int(lists[0].get("start"), 1)))
+    numbers[id(lists[0])] = number + 1
+    return f"{indent}{number}."
+
+
+def _html_int(value, default: int) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
 
 
 def _html_language(pre) -> str:
@@ -667,6 +690,7 @@ def extract_docx(data: bytes, limits: Limits | None = None) -> Extracted:
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
     title = (document.core_properties.title or "").strip()
+    number = 0  # of the numbered list going on
     for paragraph in document.paragraphs:
         text = paragraph.text.strip()
         if not text:
@@ -687,6 +711,12 @@ def extract_docx(data: bytes, limits: Limits | None = None) -> Extracted:
         question, text = paragraph_question(text, emphasised=bool(runs) and all(run.bold for run in runs))
         if question is not None:
             path = question_push(path, question)
+        # a list item as the Markdown parser stores it: "- item", "3. item" (Word's list styles)
+        number = number + 1 if text and style.startswith("List Number") else 0
+        if text and number:
+            text = f"{number}. {text}"
+        elif text and (style.startswith("List Bullet") or style == "List Paragraph"):
+            text = f"- {text}"
         if text:
             blocks.append(Block(text, tuple(h for _, h in path)))
     for table in document.tables:

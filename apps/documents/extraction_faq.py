@@ -8,9 +8,10 @@ heading markup, and before this their questions were plain paragraphs — or los
 its markup sets apart is read as the heading of what follows it:
 
 - plain text: a paragraph that is a short question on its own, bare (one or two lines), numbered
-  ("4.2. Why ...?", as in the zlib, sed and lsof FAQs) or `Q:`-prefixed (the xz FAQ); an `A:` prefix is
-  dropped from the answer. In a numbered FAQ, the numbered lines of the questions' depth or above that are
-  not questions ("4. compress() returns Z_BUF_ERROR.", "3. TECHNICAL") are headings too;
+  ("4.2. Why ...?", as in the zlib, sed and lsof FAQs) or `Q:`-prefixed (the xz FAQ), or the first line of a
+  paragraph whose next lines answer it (no blank line between); an `A:` prefix is dropped from the answer. In
+  a numbered FAQ, the numbered lines of the questions' depth or above that are not questions ("4. compress()
+  returns Z_BUF_ERROR.", "3. TECHNICAL") are headings too;
 - Markdown and reStructuredText: a paragraph that is one bold or emphasised question, or a `Q:` paragraph;
   a reST definition term that is a question (for its definition);
 - HTML: an accordion's `<summary>` (its `<details>`), a `<dt>` that is a question (its `<dl>`), a `<button>`
@@ -141,6 +142,23 @@ def _plain_question(lines: list[str]) -> tuple[str, tuple[int, ...] | None] | No
     return question, (number[0] if number else None)
 
 
+def _question_then_answer(lines: list[str]) -> tuple[str, tuple[int, ...] | None, str] | None:
+    """(question, its section number or None, the answer) of a plain-text paragraph whose first line is a question
+    and whose next lines answer it with no blank line between (a common layout of FAQ text files, `Q:`/`A:` lines
+    too), else None. A paragraph of questions one a line is no such answer."""
+    if len(lines) < 2:
+        return None
+    number = _number(lines[0])
+    question = question_of(lines[0][number[1] :] if number else lines[0], lead_in=bool(number))
+    if question is None:
+        return None
+    rest = lines[1:]
+    if any(Q_PREFIX.match(line) or question_of(line[(_number(line) or (0, 0))[1] :]) for line in rest):
+        return None
+    answer = answer_text("\n".join(rest))
+    return (question, number[0] if number else None, answer) if answer else None
+
+
 def _next_in_sequence(number: tuple[int, ...], last: dict[int, tuple[int, ...]]) -> bool:
     """Whether a numbered line continues the document's numbering of headings: the next number after the last
     heading of its depth ("4." after "3."), or a first one ("1.0", "2.1") under the last heading one level up.
@@ -169,9 +187,12 @@ def text_blocks(paragraphs: list[str]) -> list[tuple[str, tuple[str, ...]]]:
     for paragraph, lines, found in zip(paragraphs, split, questions, strict=True):
         if not lines:
             continue
-        heading, number = None, None
+        heading, number, answer = None, None, None
         if found and found[1] is not None and not is_question(found[0]) and not _next_in_sequence(found[1], last):
             found = None  # a numbered question after a statement must continue the numbering to head anything
+        asked = None if found else _question_then_answer(lines)
+        if asked and (asked[1] is None or _next_in_sequence(asked[1], last)):
+            found, answer = asked[:2], asked[2]
         if found:
             heading, number = found
         elif numbered_depths and len(lines) == 1 and (numbered := _number(lines[0])):
@@ -195,6 +216,8 @@ def text_blocks(paragraphs: list[str]) -> list[tuple[str, tuple[str, ...]]]:
             question = found is not None
             path = [(level, h, asks) for level, h, asks in path if level < depth and not (asks and question)]
             path.append((depth, heading, question))
+            if answer:  # the answer in the question's paragraph, on the lines after it
+                result.append((re.sub(r"[ \t]+", " ", answer).strip(), tuple(h for _, h, _ in path)))
             continue
         text = answer_text(re.sub(r"[ \t]+", " ", paragraph).strip())
         if text:

@@ -1,9 +1,10 @@
 """Markdown to blocks with markdown-it-py (CommonMark plus GFM tables and strikethrough, issue 14).
 
 The parser's token stream gives headings (ATX and setext) as the heading path, paragraphs (in
-lists and block quotes too), table rows as " | " lines, fenced and indented code as code blocks
-(their lines and indentation kept), and HTML blocks as their text. Links read as their text,
-inline code as its text, images and inline HTML are dropped. A question set apart — a paragraph that is
+block quotes too), list items as "- item" / "3. item" paragraphs (nested ones indented two spaces a
+level; an item's later paragraphs plain), table rows as " | " lines, fenced and indented code as code
+blocks (their lines and indentation kept), and HTML blocks as their text. Links read as their text,
+inline code keeps its backticks, images and inline HTML are dropped. A question set apart — a paragraph that is
 one bold or emphasised question, a `Q:` paragraph, an HTML `<summary>` — heads what follows it
 (apps.documents.extraction_faq).
 
@@ -39,8 +40,10 @@ def _any_link(url: str) -> bool:
 def _inline(token) -> str:
     parts: list[str] = []
     for child in token.children or ():
-        if child.type in ("text", "code_inline", "text_special"):
+        if child.type in ("text", "text_special"):
             parts.append(child.content)
+        elif child.type == "code_inline":  # `literal` stays marked as code (the answerer and the widget show it so)
+            parts.append(f"`{child.content}`" if "`" not in child.content else child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
         # link, emphasis and strikethrough markers add nothing; images and inline HTML are dropped
@@ -99,9 +102,20 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
     here: tuple[str, ...] = ()
     heading_level: int | None = None
     row: list[str] | None = None
+    lists: list[str] = []  # the open lists, outermost first: "bullet" or "ordered"
+    item: str | None = None  # the marker of a list item whose first paragraph has not come yet
     for token in tokens:
         kind = token.type
-        if kind == "heading_open":
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            lists.append(kind.split("_")[0])
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+        elif kind == "list_item_open":
+            marker = "-" if lists[-1] == "bullet" else f"{token.info or 1}."
+            item = "  " * (len(lists) - 1) + marker
+        elif kind == "list_item_close":
+            item = None
+        elif kind == "heading_open":
             heading_level = int(token.tag[1])
         elif kind == "heading_close":
             heading_level = None
@@ -120,6 +134,8 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
             if question is not None:  # a question set apart heads what follows it
                 path = question_push(path, question)
                 here = tuple(h for _, h in path)
+            if paragraph and item is not None:
+                paragraph, item = f"{item} {paragraph}", None
             if paragraph:
                 blocks.append(Block(paragraph, here))
         elif kind == "tr_open":

@@ -329,6 +329,9 @@ class _Walker:
         self.headings: list[Block] = []
         #: a question set apart (apps.documents.extraction_faq) heading what follows it in its section
         self.question: str | None = None
+        #: the marker of a list item whose first paragraph has not come yet ("- ", "3. ", nested ones indented)
+        self.item: str | None = None
+        self.lists = 0  # lists open around the node visited
 
     def here(self) -> tuple[str, ...]:
         return (*self.path, self.question) if self.question else tuple(self.path)
@@ -342,7 +345,24 @@ class _Walker:
         question, text = paragraph_question(_clean(inline_text(node)), emphasised=_emphasised_only(node))
         if question is not None:
             self.question = question
+        if text and self.item is not None:  # the marker kept as it is (a nested item's indentation)
+            self.blocks.append(Block(f"{self.item} {_clean(text)}", self.here()))
+            self.item = None
+            return
         self.add(text)
+
+    def list_items(self, node: nodes.Element) -> None:
+        """A bullet or enumerated list: each item's first paragraph as "- item" or "3. item" (as the Markdown
+        parser stores them), its other paragraphs, code and nested lists after it."""
+        self.lists += 1
+        number = int(node.get("start", 1)) if isinstance(node, nodes.enumerated_list) else None
+        for child in node.children:
+            marker = "-" if number is None else f"{number}."
+            self.item = "  " * (self.lists - 1) + marker
+            self.visit(child)
+            self.item = None
+            number = None if number is None else number + 1
+        self.lists -= 1
 
     def walk(self, node: nodes.Node) -> None:
         for child in node.children:
@@ -375,6 +395,8 @@ class _Walker:
             text = "\n".join(line for line in lines if line)
             if text:
                 self.blocks.append(Block(text, self.here()))
+        elif isinstance(node, (nodes.bullet_list, nodes.enumerated_list)):
+            self.list_items(node)
         elif isinstance(node, (nodes.definition_list_item, nodes.field, nodes.option_list_item)):
             self._labelled(node)
         elif isinstance(node, nodes.table):

@@ -45,7 +45,13 @@ from django.db.models import Count, Max, QuerySet, Sum
 from rest_framework.exceptions import NotFound
 
 from apps.core.embeddings import get_embedder
-from apps.core.languages import AUTO, QUESTION_WORDS, question_subject, search_config, without_question_words
+from apps.core.languages import (
+    AUTO,
+    QUESTION_WORD_CONFIGS,
+    question_subject,
+    search_config,
+    without_question_words,
+)
 from apps.core.reranker import RerankerError, get_reranker
 from apps.documents.models import Chunk, ChunkEmbedding, Document, chunk_embed_text
 
@@ -328,7 +334,7 @@ def _terms_params(*, bot, query: str) -> dict:
     return {
         "cfg": bot_search_config(bot),
         "q": subject,
-        "q_by_cfg": json.dumps({config: without_question_words(subject, config) for config in QUESTION_WORDS}),
+        "q_by_cfg": json.dumps({config: without_question_words(subject, config) for config in QUESTION_WORD_CONFIGS}),
         "bot": bot.pk,
         "budget": settings.SEARCH_LEXICAL_BUDGET,
     }

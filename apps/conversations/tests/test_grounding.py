@@ -25,9 +25,10 @@ from dataclasses import replace
 
 import pytest
 
+from apps.bots.tests.factories import BotFactory
 from apps.conversations import chat, grounding, services
 from apps.conversations.models import Message
-from apps.conversations.tests.utils import LLM_MODEL, completion, stream
+from apps.conversations.tests.utils import LLM_MODEL, completion, ingest, stream
 from apps.core.embeddings import get_embedder
 from apps.documents.chunking import split_sentences
 from apps.documents.selectors import SearchHit
@@ -402,6 +403,80 @@ def test_offline_answer_uses_the_given_question_vector(pages):
 
 
 # --------------------------------------------------------------------------- a turn, offline
+
+
+OPTIONS = [
+    ("replicas", "the number of replicas to run, from 1 to 64."),
+    ("timeout", "the request timeout in seconds."),
+    ("region", "the region to deploy to, such as eu-west-1."),
+    ("retries", "how many times a failed deployment is retried."),
+]
+OPTIONS_INTRO = "The deployment configuration file supports these options:"
+
+
+def _options_docx() -> bytes:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Deployment guide", level=1)
+    document.add_heading("Configuration options", level=2)
+    document.add_paragraph(OPTIONS_INTRO)
+    for name, what in OPTIONS:
+        document.add_paragraph(f"{name}: {what}", style="List Bullet")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+LIST_DOCUMENTS = {
+    "guide.md": lambda: (
+        "# Deployment guide\n\n## Configuration options\n\n"
+        + OPTIONS_INTRO
+        + "\n\n"
+        + "\n".join(f"- `{name}`: {what}" for name, what in OPTIONS)
+        + "\n"
+    ).encode(),
+    "guide.rst": lambda: (
+        "Deployment guide\n================\n\nConfiguration options\n---------------------\n\n"
+        + OPTIONS_INTRO
+        + "\n\n"
+        + "\n".join(f"* ``{name}``: {what}" for name, what in OPTIONS)
+        + "\n"
+    ).encode(),
+    "guide.html": lambda: (
+        "<html><body><h1>Deployment guide</h1><h2>Configuration options</h2><p>"
+        + OPTIONS_INTRO
+        + "</p><ul>"
+        + "".join(f"<li><code>{name}</code>: {what}</li>" for name, what in OPTIONS)
+        + "</ul></body></html>"
+    ).encode(),
+    "guide.docx": _options_docx,
+}
+
+
+@pytest.mark.parametrize("name", LIST_DOCUMENTS)
+def test_a_question_answered_by_a_list_gets_the_list_whatever_the_format(chat_org, offline, name):
+    """A list in a Markdown, reST, HTML or Word document is stored as list items ("- item"), so the offline answerer
+    quotes the sentence that introduces it with every item, each cited. Before, the parsers stored the items as bare
+    paragraphs: the introducing sentence had nothing to bring, the items were no statements, and the question got
+    the fallback although the passage was the top hit."""
+    bot = BotFactory(organization=chat_org, min_score=0.2)
+    ingest(bot, name, LIST_DOCUMENTS[name]())
+    conversation = services.conversation_create(organization=bot.organization, bot=bot)
+
+    answer = services.turn_answer(
+        services.turn_prepare(conversation=conversation, content="What are the deployment configuration options?")
+    )
+
+    assert answer.status == "ok", (answer.content, answer.error)
+    lines = answer.content.split("\n")
+    assert lines[0] == OPTIONS_INTRO.removesuffix(":") + " [1]:" and lines[1] == ""
+    items = lines[2:]
+    assert len(items) == len(OPTIONS)
+    for line, (option, what) in zip(items, OPTIONS, strict=True):
+        assert line.startswith("- ") and line.endswith(f"{what.removesuffix('.')} [1].") and option in line, line
 
 
 def test_turn_with_passages_that_do_not_answer_is_unanswered(guide_bot, offline):

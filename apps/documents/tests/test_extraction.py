@@ -87,7 +87,7 @@ def test_html_headings_become_heading_paths_and_title():
     assert extracted.blocks == [
         Block("Intro text.", (GUIDE,)),
         Block(samples.INSTALL, (GUIDE, "Installation")),
-        Block(samples.REFUND, (GUIDE, "Billing")),
+        Block(f"- {samples.REFUND}", (GUIDE, "Billing")),  # an <li>: a list item
     ]
 
 
@@ -195,7 +195,7 @@ def test_html_nested_blocks_are_taken_once_and_title_falls_back_to_h1():
     extracted = extract("page.html", page)
 
     assert extracted.title == "Help"
-    assert extracted.blocks == [Block("Nested once.", ("Help",)), Block("Loose div text.", ("Help",))]
+    assert extracted.blocks == [Block("- Nested once.", ("Help",)), Block("Loose div text.", ("Help",))]
 
 
 # Excerpts of real documentation pages whose site chrome sits in divs and tables, not in nav/header/footer tags.
@@ -265,7 +265,7 @@ def test_html_site_chrome_in_divs_and_tables_is_dropped():
     # gtk-doc's navigation table goes; its unmarked menu cell (a layout table cell like any other) stays.
     gtkdoc = extract("libxslt-extra.html", GTKDOC_PAGE)
     assert "extensions" not in texts(gtkdoc) and "Prev" not in " ".join(texts(gtkdoc))
-    assert texts(gtkdoc)[:2] == ["API Menu", "Main Menu"]
+    assert texts(gtkdoc)[:2] == ["API Menu", "- Main Menu"]
 
 
 def test_html_layout_table_cells_keep_headings_and_code_as_structure():

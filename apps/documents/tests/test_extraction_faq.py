@@ -120,6 +120,26 @@ def test_xz_q_and_a_paragraphs():
     ]  # fmt: skip
 
 
+def test_a_question_line_and_its_answer_without_a_blank_line_between():
+    """A common layout of FAQ text files: each question on one line and its answer on the next lines of the same
+    paragraph (`Q:`/`A:` lines too). The question heads its answer; before, the whole file was one paragraph and
+    a question asked was answered with its own question quoted back. A paragraph of questions one a line, and a
+    question wrapped over two lines, stay as they were."""
+    source = (
+        "Acme FAQ\n\nCan I change my password?\nYes. Open Settings, then Security.\n\n"
+        "Q: Do you accept bitcoin?\nA: No, we only accept cards\nand bank transfers.\n\n"
+        "Popular questions:\nHow do I log in?\nWhere is my order?\n\n"
+        "How do I reach a person\nat the support desk?\n\nCall 555-0100.\n"
+    )
+    assert pairs("faq.txt", source) == [
+        ((), "Acme FAQ"),
+        (("Can I change my password?",), "Yes. Open Settings, then Security."),
+        (("Do you accept bitcoin?",), "No, we only accept cards\nand bank transfers."),
+        (("Do you accept bitcoin?",), "Popular questions:\nHow do I log in?\nWhere is my order?"),
+        (("How do I reach a person at the support desk?",), "Call 555-0100."),
+    ]
+
+
 def test_xz_q_prefixed_question_with_a_lead_in_sentence_is_still_a_question():
     """XZ Utils: "Q:" marks a question even when a sentence leads into it (several of the FAQ's entries do); its answer
     must not be filed under the previous question, nor the "Q:" line kept as answer text."""

@@ -317,8 +317,8 @@ def test_readme_markdown_headings_tables_and_code():
     assert texts[0] == "Cross-platform locks for threads and processes."
     assert not [text for text in texts if "badge" in text or "shields" in text or "real Markdown sample" in text]
     assert "Lock for processes has the same API as the threading.Lock for threads:" in texts
-    assert find(extracted.blocks, "The fasteners.InterProcessLock uses fcntl").text.startswith(
-        "The fasteners.InterProcessLock uses fcntl on Unix-like systems and msvc _locking on Windows."
+    assert find(extracted.blocks, "The `fasteners.InterProcessLock` uses fcntl").text.startswith(
+        "The `fasteners.InterProcessLock` uses fcntl on Unix-like systems and msvc _locking on Windows."
     )
     assert [block.text for block in extracted.blocks if block.heading_path[-1] == "Thread locks"][1:] == [
         "lock | reentrant | mandatory",
@@ -336,8 +336,9 @@ def test_readme_markdown_headings_tables_and_code():
 
 
 def test_markdown_blocks_of_every_kind():
-    """Setext H2, block quotes, nested lists, indented and ~~~ code, HTML blocks as text, inline code,
-    emphasis and strikethrough markers gone, reference links by their text, images dropped."""
+    """Setext H2, block quotes, nested lists (their items marked, as the answerer and the widget read lists),
+    indented and ~~~ code, HTML blocks as text, inline code in backticks, emphasis and strikethrough markers gone,
+    reference links by their text, images dropped."""
     source = (
         "Guide\n=====\n\nSetup\n-----\n\n> Quoted *advice* with `inline code`.\n\n"
         "    indented code\n        deeper\n\n"
@@ -350,11 +351,11 @@ def test_markdown_blocks_of_every_kind():
 
     path = ("Guide", "Setup")
     assert extracted.blocks == [
-        Block("Quoted advice with inline code.", path),
+        Block("Quoted advice with `inline code`.", path),
         Block("```\nindented code\n    deeper\n```", path, code=True),
-        Block("First", path),
-        Block("nested old item", path),
-        Block("Second see docs", path),
+        Block("1. First", path),
+        Block("  - nested old item", path),
+        Block("2. Second see docs", path),
         Block("```yaml\nkey: value\n```", path, code=True),
         Block("Hi & there", path),
         Block("Caption text.", path),

@@ -65,7 +65,7 @@ def test_html_below_the_caps_reads_the_same_whatever_the_depth():
 
     assert deep == shallow
     assert deep.blocks == [
-        Block("Refunds take 14 days.", ("Manual", "Billing")),
+        Block("- Refunds take 14 days.", ("Manual", "Billing")),
         Block("Loose text.", ("Manual", "Billing")),
     ]
 

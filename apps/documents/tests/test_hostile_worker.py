@@ -106,5 +106,5 @@ def test_hostile_file_fails_with_a_sentence_and_the_worker_goes_on(setup, name, 
     assert [(chunk.heading_path, chunk.text) for chunk in chunks] == [
         (["Beacon Guide"], "Intro text."),
         (["Beacon Guide", "Installation"], samples.INSTALL),
-        (["Beacon Guide", "Billing"], samples.REFUND),
+        (["Beacon Guide", "Billing"], f"- {samples.REFUND}"),  # an <li>: a list item
     ]

@@ -251,6 +251,10 @@ def test_a_french_or_german_request_scores_as_its_subject(organization):
         ("Onde fica a loja?", "portuguese", "fica a loja?"),
         # English's stop list holds its question words; "comment" is an English word.
         ("How do I comment code?", "english", "How do I comment code?"),
+        # "how long", "how much", "how many" ask; the adjective is no search term ("a two-year warranty")
+        ("How long is the warranty?", "english", "How is the warranty?"),
+        ("how MUCH is express shipping and how many stores?", "english", "how is express shipping and how stores?"),
+        ("Is the cable long enough?", "english", "Is the cable long enough?"),
         ("Comment ça marche ?", "simple", "Comment ça marche ?"),
     ],
 )

@@ -172,11 +172,15 @@ def test_a_rebuild_outside_any_transaction_opens_its_own(organization, bot):
 
 
 def expected_lexical(bot, chunk_id: int, query: str) -> float:
-    """docs/search.md's formula, from the stored statistics and the chunk's tsvector."""
+    """docs/search.md's formula, from the stored statistics and the chunk's tsvector; the terms are the question's
+    subject's ("how long" asks: "long" is no term)."""
+    from apps.core.languages import question_subject, without_question_words
+
     chunks, length, df = lexeme_stats_stored(bot_id=bot.pk)["english"]
     avgdl = length / chunks
+    subject = without_question_words(question_subject(query), "english")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %s)))", [query])
+        cursor.execute("SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %s)))", [subject])
         terms = [row[0] for row in cursor.fetchall()]
         cursor.execute("SELECT u.lexeme, u.weights FROM documents_chunk c, unnest(c.search_vector) u WHERE c.id = %s",
                        [chunk_id])  # fmt: skip
