@@ -82,7 +82,7 @@ class ContentFieldsSerializer(serializers.Serializer):
 
 
 class ContentInputSerializer(ContentFieldsSerializer):
-    schema_exclusive = [("parent", "parent_external_id")]
+    schema_exclusive = [("parent", "parent_external_id"), ("prerequisites", "prerequisite_external_ids")]
 
     parent = serializers.IntegerField(
         required=False,
@@ -106,6 +106,10 @@ class ContentInputSerializer(ContentFieldsSerializer):
     def validate(self, attrs):
         if attrs.get("parent") is not None and attrs.get("parent_external_id") is not None:
             raise serializers.ValidationError({"parent": ["Give parent or parent_external_id, not both."]})
+        if "prerequisites" in attrs and "prerequisite_external_ids" in attrs:
+            raise serializers.ValidationError(
+                {"prerequisites": ["Give prerequisites or prerequisite_external_ids, not both."]}
+            )
         if "parent_external_id" in attrs and attrs["parent_external_id"] is None and "parent" not in attrs:
             attrs["parent"] = None  # explicit "no parent"
             del attrs["parent_external_id"]

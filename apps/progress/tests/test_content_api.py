@@ -351,6 +351,10 @@ def test_other_organization_is_404(organization, admin_user, other_organization)
             {"title": "x", "parent": 1, "parent_external_id": "p"},
             "parent: Give parent or parent_external_id, not both.",
         ),
+        (  # the second was silently ignored
+            {"title": "x", "prerequisites": [1], "prerequisite_external_ids": ["p"]},
+            "prerequisites: Give prerequisites or prerequisite_external_ids, not both.",
+        ),
         ({"description": "no title"}, "title: This field is required."),
     ],
 )

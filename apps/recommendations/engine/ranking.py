@@ -349,7 +349,7 @@ def _closest_history_item(item_id: int, context: UserContext, vectors) -> int | 
     best, best_score = None, -2.0
     for anchor in context.history_items[:30]:
         vector = vectors.get(anchor)
-        if vector is not None:
+        if vector is not None and anchor != item_id:  # an item viewed and offered again is not its own reason
             score = float(vector @ target)
             if score > best_score:
                 best, best_score = anchor, score

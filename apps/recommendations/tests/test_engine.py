@@ -571,3 +571,24 @@ def test_invalidating_users_fails_open(django_capture_on_commit_callbacks):
         rec_cache.recommendation_cache_invalidate_users(organization_id=1, user_ids=[2, 3])
     assert len(callbacks) == 1
     assert outage_counts().get("cache", 0) == before + 1
+
+
+def test_a_content_reason_never_names_the_item_it_explains():
+    """An item viewed and recommended again (views do not exclude it) is closest to itself in its own history: its
+    reason names the nearest other item the person engaged with ("Because you viewed JS lesson 2" on JS lesson 2
+    itself, found by an outside drill)."""
+    from apps.recommendations.engine.ranking import explain
+    from apps.recommendations.engine.sources import UserContext
+
+    lesson, other = np.array([1.0, 0.0]), np.array([0.8, 0.6])
+    context = UserContext(
+        organization_id=1, user_id=1, model=None, history_items=[2, 3], history_kinds=["view", "complete"],
+        vectors={2: lesson, 3: other},
+    )  # fmt: skip
+    items = {2: {"title": "JS lesson 2"}, 3: {"title": "JS lesson 1"}}
+    entry = {"id": 2, "contributions": {"content": 1.0}}
+
+    assert explain(entry, context, items, {}, context.vectors, None) == ("content", "Because you completed JS lesson 1")
+    alone = UserContext(organization_id=1, user_id=1, model=None, history_items=[2], history_kinds=["view"],
+                        vectors={2: lesson})  # fmt: skip
+    assert explain(entry, alone, items, {}, alone.vectors, None) == ("content", "Similar to what you engaged with")
