@@ -78,6 +78,7 @@ def frame_page(request, public_id: str):
             "config": config,
             "lang": _language(request.GET.get("lang")),
             "restore_wait_ms": round(settings.WIDGET_RESTORE_WAIT_SECONDS * 1000),
+            "answer_idle_ms": round(settings.WIDGET_ANSWER_IDLE_SECONDS * 1000),
         },
     )
     response["Content-Security-Policy"] = frame_csp(bot)

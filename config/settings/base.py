@@ -455,6 +455,11 @@ WIDGET_RATE_TOKEN_IP = env("WIDGET_RATE_TOKEN_IP", default="30/60")
 # How long a question asked while the visitor's conversation is being restored waits for it (the chat
 # frame); past it the question starts a new conversation and the late restore is ignored.
 WIDGET_RESTORE_WAIT_SECONDS = env.float("WIDGET_RESTORE_WAIT_SECONDS", default=8.0)
+# How long the chat frame waits for a sign of life from Beacon while a question is under way (its new conversation,
+# its answer's first byte, each next part of the stream); past it the question is given up and comes back in the box
+# with a retry. Nothing arrives before an answer's first words (the search and the model's first token), so this is
+# long enough for a slow model to start; a stream that keeps sending is never cut, however long the answer.
+WIDGET_ANSWER_IDLE_SECONDS = env.float("WIDGET_ANSWER_IDLE_SECONDS", default=30.0)
 
 # --------------------------------------------------------------------------- knowledge base
 # Chunk size and overlap in tokens of the embedding model's own tokenizer (capped by its input limit).

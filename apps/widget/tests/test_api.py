@@ -126,6 +126,13 @@ def test_frame_page_carries_the_restore_wait(bot, settings):
     assert 'data-restore-wait="0"' in APIClient().get(f"/widget/{bot.public_id}/frame/").content.decode()
 
 
+def test_frame_page_carries_the_answer_idle_bound(bot, settings):
+    """The frame reads how long a question waits for a sign of life from Beacon from its page."""
+    settings.WIDGET_ANSWER_IDLE_SECONDS = 1.5
+    html = APIClient().get(f"/widget/{bot.public_id}/frame/").content.decode()
+    assert 'data-answer-idle="1500"' in html
+
+
 def test_frame_page_escapes_bot_texts(offline):
     """A bot name or greeting with markup is shown as text, never run."""
     bot = BotFactory(name="<script>alert(1)</script>", greeting='<img src=x onerror="alert(2)">')

@@ -978,3 +978,97 @@ def test_a_question_whose_answer_never_arrived_is_offered_again(light_site, brow
     assert user_messages(light_site["bot"]) == ["Is the shop open on Sundays?", "Is the shop open on Sundays?"]
     assert Message.objects.filter(conversation__bot=light_site["bot"], role=Message.Role.ASSISTANT).count() == 1
     context.close()
+
+
+class HeldAnswers:
+    """The widget's questions (POST .../messages/) held on the server, as a server that hangs holds them (the drill
+    paused it with SIGSTOP): nothing of the answer reaches the visitor. `arrived` is set by each held question; once
+    `release` is set, a held question returns 503 without storing anything (its visitor has given it up), and
+    questions after `holding` is turned off are answered as usual."""
+
+    def __init__(self, monkeypatch):
+        from rest_framework.response import Response
+
+        from apps.widget import api as widget_api
+
+        self.holding = True
+        self.held = 0
+        self.arrived, self.release = threading.Event(), threading.Event()
+        post = widget_api.WidgetMessageCreateApi.post
+
+        def held_post(view, request, public_id, conversation_id):
+            if not self.holding:
+                return post(view, request, public_id, conversation_id)
+            self.held += 1
+            self.arrived.set()
+            # Let go by the test; the bound only keeps a failed test from leaving a server thread behind.
+            self.release.wait(timeout=60)
+            return Response(status=503)
+
+        monkeypatch.setattr(widget_api.WidgetMessageCreateApi, "post", held_post)
+
+    def stop(self) -> None:
+        """Answer the next questions; the held ones end (unstored)."""
+        self.holding = False
+        self.release.set()
+
+
+@pytest.fixture
+def held_answers(monkeypatch):
+    held = HeldAnswers(monkeypatch)
+    yield held
+    held.stop()
+
+
+def test_a_question_beacon_does_not_answer_comes_back_and_new_conversation_gives_it_up(
+    site, browser, held_answers, settings
+):
+    """Beacon hangs on a question (the drill's paused server): past WIDGET_ANSWER_IDLE_SECONDS without a byte the
+    question is given up and comes back in the box with the reason and Try again, Send enabled (it stayed "…" for ever,
+    Send disabled). With a longer bound, "New conversation" while a question waits gives that question up (the button
+    did nothing) and the question goes back in the box, to be asked in the new conversation."""
+    settings.WIDGET_ANSWER_IDLE_SECONDS = 1
+    page = browser.new_page()
+    frame = open_chat(page, site)
+    frame.locator("#question").fill("How long do refunds take?")
+    frame.locator("#question").press("Enter")
+    assert held_answers.arrived.wait(timeout=15), "the question did not reach Beacon"
+    frame.locator("#retry").wait_for(timeout=15000)
+    assert panel_state(frame) == {
+        "questions": [],
+        "answers being written": 0,
+        "status": "Beacon did not answer in time.",
+        "question box": "How long do refunds take?",
+        "retry shown": True,
+    }
+    assert not frame.locator("#send").is_disabled()
+
+    settings.WIDGET_ANSWER_IDLE_SECONDS = 60
+    page.reload()
+    page.get_by_role("button", name="Open chat: Beacon Help").click()
+    frame = page.frame_locator("iframe[title='Beacon Help']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    held_answers.arrived.clear()
+    frame.locator("#question").fill("How long is the warranty?")
+    frame.locator("#question").press("Enter")
+    assert held_answers.arrived.wait(timeout=15), "the question did not reach Beacon"
+    frame.locator(".message.streaming").wait_for()
+    conversations = Conversation.objects.filter(bot=site["bot"]).count()
+    frame.get_by_role("button", name="New conversation").click()
+    frame.locator("#send:not([disabled])").wait_for(timeout=15000)
+    assert panel_state(frame) == {
+        "questions": [],
+        "answers being written": 0,
+        "status": "",
+        "question box": "How long is the warranty?",
+        "retry shown": False,
+    }
+    assert Conversation.objects.filter(bot=site["bot"]).count() == conversations + 1
+
+    held_answers.stop()
+    frame.locator("#question").press("Enter")
+    wait_answered(frame, frame.locator(".message.assistant:not(.greeting):not(.streaming)").last)
+    assert frame.locator(".message.user").all_inner_texts() == ["How long is the warranty?"]
+    assert user_messages(site["bot"]) == ["How long is the warranty?"]
+    assert held_answers.held == 2
+    page.close()

@@ -11,35 +11,35 @@
       limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant",
       retry: "Try again", tooLong: "Questions are limited to {n} characters.",
       interrupted: "The answer was cut off. Please try again.",
-      unanswered: "Your last question got no answer." },
+      unanswered: "Your last question got no answer.", timeout: "Beacon did not answer in time." },
     fr: { new: "Nouvelle conversation", close: "Fermer", log: "Conversation", ask: "Votre question",
       placeholder: "Posez une question…", send: "Envoyer", sources: "Sources", page: "p.", helpful: "Utile",
       unhelpful: "Pas utile", thinking: "Réflexion", error: "Une erreur s'est produite. Réessayez.",
       limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant",
       retry: "Réessayer", tooLong: "Les questions sont limitées à {n} caractères.",
       interrupted: "La réponse a été interrompue. Réessayez.",
-      unanswered: "Votre dernière question est restée sans réponse." },
+      unanswered: "Votre dernière question est restée sans réponse.", timeout: "Beacon n'a pas répondu à temps." },
     de: { new: "Neues Gespräch", close: "Schließen", log: "Gespräch", ask: "Ihre Frage",
       placeholder: "Stellen Sie eine Frage…", send: "Senden", sources: "Quellen", page: "S.", helpful: "Hilfreich",
       unhelpful: "Nicht hilfreich", thinking: "Denke nach", error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
       limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent",
       retry: "Erneut versuchen", tooLong: "Fragen sind auf {n} Zeichen begrenzt.",
       interrupted: "Die Antwort wurde unterbrochen. Bitte erneut versuchen.",
-      unanswered: "Ihre letzte Frage blieb unbeantwortet." },
+      unanswered: "Ihre letzte Frage blieb unbeantwortet.", timeout: "Beacon hat nicht rechtzeitig geantwortet." },
     es: { new: "Nueva conversación", close: "Cerrar", log: "Conversación", ask: "Tu pregunta",
       placeholder: "Haz una pregunta…", send: "Enviar", sources: "Fuentes", page: "p.", helpful: "Útil",
       unhelpful: "No útil", thinking: "Pensando", error: "Algo salió mal. Inténtalo de nuevo.",
       limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente",
       retry: "Reintentar", tooLong: "Las preguntas tienen un máximo de {n} caracteres.",
       interrupted: "La respuesta se interrumpió. Inténtalo de nuevo.",
-      unanswered: "Tu última pregunta no recibió respuesta." },
+      unanswered: "Tu última pregunta no recibió respuesta.", timeout: "Beacon no respondió a tiempo." },
     nl: { new: "Nieuw gesprek", close: "Sluiten", log: "Gesprek", ask: "Je vraag",
       placeholder: "Stel een vraag…", send: "Verzenden", sources: "Bronnen", page: "p.", helpful: "Nuttig",
       unhelpful: "Niet nuttig", thinking: "Aan het denken", error: "Er ging iets mis. Probeer het opnieuw.",
       limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent",
       retry: "Opnieuw proberen", tooLong: "Vragen zijn beperkt tot {n} tekens.",
       interrupted: "Het antwoord werd onderbroken. Probeer het opnieuw.",
-      unanswered: "Je laatste vraag kreeg geen antwoord." },
+      unanswered: "Je laatste vraag kreeg geen antwoord.", timeout: "Beacon antwoordde niet op tijd." },
   };
 
   var body = document.body;
@@ -65,6 +65,13 @@
   // connection, a slow server) must not keep the visitor from asking.
   var restoreWait = parseInt(body.getAttribute("data-restore-wait"), 10);
   if (isNaN(restoreWait)) restoreWait = 8000;
+  // How long a question under way waits for a sign of life from Beacon (WIDGET_ANSWER_IDLE_SECONDS): its new
+  // conversation, its answer's first byte, each next part of the stream. A server that hangs (or a connection that
+  // silently died) left the question "thinking" for ever with Send disabled.
+  var answerIdle = parseInt(body.getAttribute("data-answer-idle"), 10);
+  if (isNaN(answerIdle)) answerIdle = 30000;
+  var pendingQuestion = null; // the question under way ({cancel}): "New conversation" gives it up
+  var renewing = false; // a "New conversation" under way
 
   var log = document.getElementById("log");
   var form = document.getElementById("composer");
@@ -370,7 +377,8 @@
 
   /* ------------------------------------------------------------------ API */
 
-  function call(method, url, payload, accept) {
+  // `signal` (an AbortController's) gives the call up: its request, its body, or its wait for a new token.
+  function call(method, url, payload, accept, signal) {
     var headers = { Authorization: "Visitor " + token, Accept: accept || "application/json" };
     if (payload !== undefined) headers["Content-Type"] = "application/json";
     return fetch(url, {
@@ -378,19 +386,27 @@
       headers: headers,
       credentials: "omit",
       body: payload === undefined ? undefined : JSON.stringify(payload),
+      signal: signal,
     }).then(function (response) {
       if (response.status === 401) {
         return errorOf(response.clone()).then(function (error) {
           if (error.code === "visitor_token_expired") {
-            return new Promise(function (resolve, reject) {
-              pendingRetries.push({
+            return until(new Promise(function (resolve, reject) {
+              var pending = {
                 retry: function () {
-                  resolve(call(method, url, payload, accept));
+                  resolve(call(method, url, payload, accept, signal));
                 },
                 fail: reject,
-              });
+              };
+              pendingRetries.push(pending);
+              if (signal) {
+                signal.addEventListener("abort", function () {
+                  var at = pendingRetries.indexOf(pending); // given up: the next token must not send it again
+                  if (at !== -1) pendingRetries.splice(at, 1);
+                });
+              }
               toParent({ type: "beacon:token-expired" });
-            });
+            }), signal);
           }
           return response;
         });
@@ -427,6 +443,43 @@
       }
       return error.message || t.error;
     });
+  }
+
+  function aborted() {
+    var error = new Error("given up");
+    error.name = "AbortError";
+    return error;
+  }
+
+  // `promise`, or an AbortError as soon as `signal` aborts (a wait of a question that was given up ends at once).
+  function until(promise, signal) {
+    if (!signal) return promise;
+    return new Promise(function (resolve, reject) {
+      if (signal.aborted) return reject(aborted());
+      signal.addEventListener("abort", function () {
+        reject(aborted());
+      });
+      promise.then(resolve, reject);
+    });
+  }
+
+  // Aborts `controller` when `answerIdle` passes without touch(): every sign of life from Beacon touches it.
+  function watchdog(controller) {
+    var timer = null;
+    var dog = {
+      fired: false,
+      touch: function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () {
+          dog.fired = true;
+          controller.abort();
+        }, answerIdle);
+      },
+      stop: function () {
+        clearTimeout(timer);
+      },
+    };
+    return dog;
   }
 
   function showError(message, retry) {
@@ -520,9 +573,9 @@
     });
   }
 
-  function newConversation() {
+  function newConversation(signal) {
     started += 1;
-    return call("POST", API + "/conversations/", {}).then(function (response) {
+    return call("POST", API + "/conversations/", {}, undefined, signal).then(function (response) {
       if (!response.ok) {
         return failed(response).then(function () {
           return null;
@@ -536,13 +589,14 @@
     });
   }
 
-  function readEvents(response, onEvent) {
+  function readEvents(response, onEvent, onChunk) {
     var reader = response.body.getReader();
     var decoder = new TextDecoder();
     var buffer = "";
     function pump() {
       return reader.read().then(function (chunk) {
         if (chunk.done) return;
+        onChunk();
         buffer += decoder.decode(chunk.value, { stream: true });
         var parts = buffer.split("\n\n");
         buffer = parts.pop();
@@ -563,7 +617,7 @@
 
   function ask(question) {
     question = question.trim();
-    if (!question || busy || !token) return;
+    if (!question || busy || renewing || !token) return;
     busy = true;
     clearError();
     send.disabled = true;
@@ -572,6 +626,16 @@
     var bubble = null;
     var stored = false; // the server has the question (its answer started to stream)
     var ended = false; // the answer's `done` (or `error`) event arrived
+    var cancelled = false; // given up by "New conversation"
+    var controller = new AbortController();
+    var signal = controller.signal;
+    var idle = watchdog(controller);
+    var current = (pendingQuestion = {
+      cancel: function () {
+        cancelled = true;
+        controller.abort();
+      },
+    });
     // The question goes back in the box and Retry (or Enter) sends it again; nothing the visitor wrote is lost.
     function offerRetry(message) {
       if (bubble) bubble.remove();
@@ -585,10 +649,11 @@
         ask(input.value.trim() ? input.value : question); // the box as the visitor left it, or this question
       });
     }
-    restored()
+    until(restored(), signal)
       .then(function () {
         if (restoreFailed && !conversationId) throw new Error("restore failed");
-        return conversationId || newConversation();
+        idle.touch();
+        return conversationId || newConversation(signal);
       })
       .then(function (id) {
         if (!id) return offerRetry(status.textContent || t.error);
@@ -599,8 +664,10 @@
         bubble = addAssistant();
         var text = bubble.querySelector(".text");
         var streamed = "";
+        idle.touch();
         return call("POST", API + "/conversations/" + id + "/messages/", { content: question, stream: true },
-          "text/event-stream").then(function (response) {
+          "text/event-stream", signal).then(function (response) {
+          idle.touch();
           if (!response.ok) {
             // Refused before the question was stored (a rate or plan limit, a conversation deleted meanwhile).
             if (response.status === 404) conversationId = null; // the retry starts a new conversation
@@ -621,19 +688,56 @@
               ended = true;
               offerRetry((data.error && data.error.message) || t.error);
             }
-          }).then(function () {
+          }, idle.touch).then(function () {
             if (!ended) throw new Error("the stream ended before its answer");
           });
         });
       })
       ["catch"](function () {
-        // No answer: the network, a restore that failed, or a stream cut off (the question stored, the answer not).
-        offerRetry(stored ? t.interrupted : (restoreFailed && status.textContent) || t.error);
+        if (cancelled) {
+          // The visitor started a new conversation meanwhile: a question that never reached Beacon goes back in the
+          // box for it (one that did stays in the earlier conversation, where Beacon stores its answer).
+          if (bubble) bubble.remove();
+          if (!stored && user) user.remove();
+          if (!stored && !input.value.trim()) {
+            input.value = question;
+            fit();
+          }
+          return;
+        }
+        // No answer: Beacon silent for too long, the network, a restore that failed, or a stream cut off (the
+        // question stored, the answer not).
+        var reason = stored ? t.interrupted : (restoreFailed && status.textContent) || t.error;
+        offerRetry(idle.fired ? t.timeout : reason);
       })
       .then(function () {
+        idle.stop();
+        if (pendingQuestion === current) pendingQuestion = null;
         busy = false;
-        send.disabled = false;
-        input.focus();
+        send.disabled = renewing;
+        if (!cancelled) input.focus();
+      });
+  }
+
+  // "New conversation" (the button, or Beacon("new-conversation") from the page): a question under way is given up
+  // (it used to make the button do nothing, silently, for as long as the question waited). Bounded like a question.
+  function startOver() {
+    if (!token || renewing) return;
+    if (pendingQuestion) pendingQuestion.cancel();
+    clearError();
+    renewing = true;
+    send.disabled = true;
+    var controller = new AbortController();
+    var idle = watchdog(controller);
+    idle.touch();
+    newConversation(controller.signal)
+      ["catch"](function () {
+        showError(idle.fired ? t.timeout : t.error, startOver);
+      })
+      .then(function () {
+        idle.stop();
+        renewing = false;
+        send.disabled = busy;
       });
   }
 
@@ -671,9 +775,7 @@
       ask(button.textContent);
     });
   });
-  document.getElementById("new-conversation").addEventListener("click", function () {
-    if (!busy) newConversation();
-  });
+  document.getElementById("new-conversation").addEventListener("click", startOver);
   retryButton.addEventListener("click", function () {
     var action = retryAction;
     clearError();
@@ -696,7 +798,7 @@
       token = message.token;
       if (message.lang) translate(message.lang);
       input.disabled = false;
-      send.disabled = busy;
+      send.disabled = busy || renewing;
       if (pendingRetries.length) {
         pendingRetries.splice(0).forEach(function (pending) {
           pending.retry();
@@ -713,7 +815,7 @@
     } else if (message.type === "beacon:language") {
       translate(message.lang);
     } else if (message.type === "beacon:new-conversation") {
-      if (!busy && token) newConversation();
+      startOver();
     }
   });
 
