@@ -10,8 +10,12 @@
   var BASE = "{{ base_url|escapejs }}";
   var BOT = "{{ public_id|escapejs }}";
   var registry = (window.__beaconWidgets = window.__beaconWidgets || {});
-  if (registry[BOT]) return;
-  registry[BOT] = true;
+  // The tag run again (a single-page app re-rendering the page and its tags): the widget already on the page is
+  // put back if the page removed it, or drawn if it never could be; never a second one.
+  if (registry[BOT]) {
+    if (typeof registry[BOT].revive === "function") registry[BOT].revive();
+    return;
+  }
 
   var script = document.currentScript || document.querySelector('script[src*="/widget/' + BOT + '.js"]');
   var data = (script && script.dataset) || {};
@@ -49,8 +53,13 @@
   }
   var earlier = (window.Beacon && window.Beacon.q) || [];
 
+  // The JS API never throws into the host page: a failure is a console warning.
   window.Beacon = function () {
-    command(Array.prototype.slice.call(arguments));
+    try {
+      command(Array.prototype.slice.call(arguments));
+    } catch (error) {
+      warn(error);
+    }
   };
 
   function stored() {
@@ -195,7 +204,16 @@
   }
 
   function post(message) {
-    if (ui && state.frameReady) ui.frame.contentWindow.postMessage(message, BASE);
+    var target = ui && state.frameReady && ui.frame.contentWindow;
+    if (target) target.postMessage(message, BASE);
+  }
+
+  // The widget's element put back when the host page removed it (a single-page app re-rendering document.body): its
+  // frame loads again (and says when it is ready), the conversation is restored, the panel stays open or closed.
+  function attach() {
+    if (!ui || ui.host.isConnected) return;
+    state.frameReady = false;
+    (document.body || document.documentElement).appendChild(ui.host);
   }
 
   function sendInit() {
@@ -240,6 +258,7 @@
   }
 
   function command(args) {
+    attach();
     var name = args[0];
     if (name === "open") setOpen(true, byVisitor());
     else if (name === "close") setOpen(false, byVisitor());
@@ -282,8 +301,12 @@
     if (event.key === "Escape" && state.open && ui && document.activeElement === ui.host) setOpen(false, true);
   });
 
+  var phase = "starting"; // then "drawn", "waiting" (to ask again) or "failed" (for this page view)
+
   function start() {
+    phase = "starting";
     session().then(function (result) {
+      phase = "drawn";
       state.token = result.token;
       state.visitor = result.visitor_id;
       state.config = result.config;
@@ -297,9 +320,24 @@
       warn(error);
       // Tokens are rate-limited per address (many visitors behind one office or mobile network): try again when
       // Beacon says, a few times, rather than leave the page without its chat for good.
-      if (error.retryAfter && startAttempts++ < 3) setTimeout(start, Math.min(error.retryAfter, 120) * 1000);
+      if (error.retryAfter && startAttempts++ < 3) {
+        phase = "waiting";
+        setTimeout(start, Math.min(error.retryAfter, 120) * 1000);
+      } else {
+        phase = "failed";
+      }
     });
   }
+
+  registry[BOT] = {
+    revive: function () {
+      attach();
+      if (phase === "failed") {
+        startAttempts = 0;
+        start();
+      }
+    },
+  };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

@@ -1072,3 +1072,37 @@ def test_a_question_beacon_does_not_answer_comes_back_and_new_conversation_gives
     assert user_messages(site["bot"]) == ["How long is the warranty?"]
     assert held_answers.held == 2
     page.close()
+
+
+def test_a_widget_the_page_removed_comes_back_and_its_api_never_throws(light_site, browser):
+    """A single-page app re-renders document.body and removes the widget's element: Beacon("open") does not throw into
+    the page (it threw a TypeError on the removed frame's window) and brings the widget back, open, with its
+    conversation; the tag run again after another re-render draws it again (the loader skipped a bot it had seen)."""
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").click()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    wait_answered(frame, ask(frame, "Is the shop open on Sundays?"))
+    page.get_by_role("button", name="Close chat: Sunny").click()
+
+    page.evaluate("() => { document.body.innerHTML = '<h1>Re-rendered</h1>'; }")
+    assert page.locator("[data-beacon-widget]").count() == 0
+    page.evaluate('() => window.Beacon("open")')  # raised "Cannot read properties of null (reading 'postMessage')"
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator(".message.user").wait_for(timeout=15000)
+    assert frame.locator(".message.user").all_inner_texts() == ["Is the shop open on Sundays?"]
+    assert page.get_by_role("button", name="Close chat: Sunny").get_attribute("aria-expanded") == "true"
+
+    page.evaluate(
+        """src => { document.body.innerHTML = '<h1>Again</h1>'; const tag = document.createElement('script');
+        tag.src = src; tag.async = true; document.body.appendChild(tag); }""",
+        f"{light_site['beacon']}/widget/{light_site['bot'].public_id}.js",
+    )
+    page.get_by_role("button", name="Close chat: Sunny").wait_for(timeout=15000)
+    assert page.locator("[data-beacon-widget]").count() == 1
+    page.frame_locator("iframe[title='Sunny']").locator("#question:not([disabled])").wait_for(timeout=15000)
+    assert errors == []
+    page.close()
