@@ -4,17 +4,103 @@
  * with data-user-expires, the hash signs "id:expires" and stops working then).
  * JS API: Beacon("open" | "close" | "toggle" | "new-conversation"), Beacon("language", "de"),
  *         Beacon("identify", {userId: "...", userHash: "...", userExpires: 1767225600}).
+ * Several bots on one page: their launchers side by side, one Beacon() for all of them. A last argument
+ * {bot: "<public id>"} (for identify, a `bot` in its object) picks one; without it, "close" and "language" reach
+ * every bot and the other calls the bot of the page's first tag.
  * No secret is in this file. The chat itself runs in an iframe served by Beacon. */
 (function () {
   "use strict";
   var BASE = "{{ base_url|escapejs }}";
   var BOT = "{{ public_id|escapejs }}";
-  var registry = (window.__beaconWidgets = window.__beaconWidgets || {});
+  // What the loaders of every bot on the page share: their widgets (by public id, in the order their tags ran),
+  // the one window.Beacon, the calls the page made before any loader ran (`early`), and calls for a bot whose tag
+  // has not run yet (`pending`). Each loader used to replace window.Beacon, so calls reached the last bot only.
+  var hub = window.__beaconHub;
+  if (!hub) {
+    hub = window.__beaconHub = { widgets: {}, order: [], pending: {}, early: null, api: null };
+    hub.api = function () {
+      var args = Array.prototype.slice.call(arguments);
+      try {
+        dispatch(hub, args);
+      } catch (error) {
+        if (window.console) window.console.warn("Beacon widget: " + error.message); // never thrown into the page
+      }
+    };
+  }
+  if (window.Beacon !== hub.api) {
+    // The page's stub (or one a re-render put back): its queued calls, then the one dispatcher.
+    var queued = Array.prototype.slice.call((window.Beacon && window.Beacon.q) || []);
+    window.Beacon = hub.api;
+    if (hub.early === null) hub.early = queued;
+    else queued.forEach(function (args) {
+      hub.api.apply(null, args);
+    });
+  }
   // The tag run again (a single-page app re-rendering the page and its tags): the widget already on the page is
   // put back if the page removed it, or drawn if it never could be; never a second one.
-  if (registry[BOT]) {
-    if (typeof registry[BOT].revive === "function") registry[BOT].revive();
+  if (hub.widgets[BOT]) {
+    hub.widgets[BOT].revive();
     return;
+  }
+
+  // The bot a call names: a last argument {bot: "<public id>"} (identify's own object may carry it).
+  function targetOf(args) {
+    var last = args[args.length - 1];
+    return last && typeof last === "object" && typeof last.bot === "string" ? last.bot : null;
+  }
+
+  // "close" and "language" without a bot reach every bot; the other calls the first bot, as with one bot.
+  function forEveryBot(args) {
+    return args[0] === "close" || args[0] === "language";
+  }
+
+  // The widgets in the order of their tags in the page (the order the tags ran, for a tag no longer in the page):
+  // async tags run in the order their scripts arrive, which changes from one page view to the next.
+  function ordered(hub) {
+    return hub.order
+      .map(function (id) {
+        return hub.widgets[id];
+      })
+      .sort(function (a, b) {
+        if (a.script && b.script && a.script.isConnected && b.script.isConnected && a.script !== b.script) {
+          return a.script.compareDocumentPosition(b.script) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+        }
+        return hub.order.indexOf(a.bot) - hub.order.indexOf(b.bot);
+      });
+  }
+
+  function firstWidget(hub) {
+    return ordered(hub)[0] || null;
+  }
+
+  // The launchers of the bots drawn on each side, side by side in the order of their tags (each was at the same
+  // spot, one hiding the other).
+  function layout(hub) {
+    var slots = {};
+    ordered(hub).forEach(function (widget) {
+      var side = widget.side();
+      if (!side) return; // not drawn yet
+      slots[side] = (slots[side] || 0) + 1;
+      widget.place(20 + (slots[side] - 1) * 68);
+    });
+  }
+
+  // (Shared by every loader's copy: it uses nothing of this loader but the hub it is given.)
+  function dispatch(hub, args) {
+    var target = targetOf(args);
+    if (target) {
+      if (hub.widgets[target]) return hub.widgets[target].command(args);
+      (hub.pending[target] = hub.pending[target] || []).push(args); // its tag has not run yet, or will not:
+      var tags = document.getElementsByTagName("script");
+      for (var i = 0; i < tags.length; i++) if ((tags[i].src || "").indexOf("/widget/" + target + ".js") !== -1) return;
+      if (window.console) window.console.warn("Beacon widget: no tag of the bot " + target + " on this page.");
+    } else if (forEveryBot(args)) {
+      hub.order.forEach(function (id) {
+        hub.widgets[id].command(args);
+      });
+    } else if (firstWidget(hub)) {
+      firstWidget(hub).command(args);
+    }
   }
 
   var script = document.currentScript || document.querySelector('script[src*="/widget/' + BOT + '.js"]');
@@ -51,16 +137,6 @@
     if (userExpires) pair.user_expires = parseInt(userExpires, 10);
     return pair;
   }
-  var earlier = (window.Beacon && window.Beacon.q) || [];
-
-  // The JS API never throws into the host page: a failure is a console warning.
-  window.Beacon = function () {
-    try {
-      command(Array.prototype.slice.call(arguments));
-    } catch (error) {
-      warn(error);
-    }
-  };
 
   function stored() {
     try {
@@ -158,7 +234,7 @@
       side + ":0}.panel.open~.launcher,.launcher.hidden{display:none}}";
     var panel = document.createElement("div");
     panel.className = "panel";
-    panel.id = "beacon-panel";
+    panel.id = "beacon-panel-" + BOT;
     panel.setAttribute("role", "dialog");
     panel.setAttribute("aria-label", config.title);
     var frame = document.createElement("iframe");
@@ -174,7 +250,7 @@
     launcher.style.color = onColor(color);
     launcher.setAttribute("aria-label", label(false));
     launcher.setAttribute("aria-expanded", "false");
-    launcher.setAttribute("aria-controls", "beacon-panel");
+    launcher.setAttribute("aria-controls", panel.id);
     var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("viewBox", "0 0 24 24");
     svg.setAttribute("aria-hidden", "true");
@@ -200,7 +276,7 @@
     root.appendChild(panel);
     root.appendChild(launcher);
     document.body.appendChild(host);
-    return { host: host, panel: panel, frame: frame, launcher: launcher };
+    return { host: host, panel: panel, frame: frame, launcher: launcher, side: side };
   }
 
   function post(message) {
@@ -230,6 +306,12 @@
       return;
     }
     var inside = document.activeElement === ui.host;
+    if (open) {
+      // One chat open at a time: the panels of several bots take the same place.
+      hub.order.forEach(function (id) {
+        if (id !== BOT) hub.widgets[id].setOpen(false, false);
+      });
+    }
     state.open = open;
     state.focusOnReady = open && focus;
     ui.panel.classList.toggle("open", open);
@@ -312,10 +394,8 @@
       state.config = result.config;
       store(result.token);
       ui = build(result.config);
+      layout(hub);
       if (state.wantOpen) setOpen(true, state.wantFocus);
-      starting = true; // the calls queued before the script loaded are the page's, at load
-      earlier.forEach(command);
-      starting = false;
     }, function (error) {
       warn(error);
       // Tokens are rate-limited per address (many visitors behind one office or mobile network): try again when
@@ -329,7 +409,25 @@
     });
   }
 
-  registry[BOT] = {
+  var widget = (hub.widgets[BOT] = {
+    bot: BOT,
+    script: script,
+    side: function () {
+      return ui && ui.side;
+    },
+    place: function (offset) {
+      ui.launcher.style.setProperty(ui.side, offset + "px"); // (a CSSOM style: no inline style for the page's CSP)
+    },
+    command: function (args) {
+      try {
+        command(args);
+      } catch (error) {
+        warn(error);
+      }
+    },
+    setOpen: function (open, focus) {
+      if (open !== state.open || !ui) setOpen(open, focus);
+    },
     revive: function () {
       attach();
       if (phase === "failed") {
@@ -337,7 +435,17 @@
         start();
       }
     },
-  };
+  });
+  hub.order.push(BOT);
+  // The calls the page made before any loader ran, and those since for this bot: the page's, at load (no focus).
+  starting = true;
+  hub.early.forEach(function (args) {
+    var target = targetOf(args);
+    if (target ? target === BOT : forEveryBot(args) || firstWidget(hub) === widget) widget.command(args);
+  });
+  (hub.pending[BOT] || []).forEach(widget.command);
+  delete hub.pending[BOT];
+  starting = false;
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

@@ -1106,3 +1106,56 @@ def test_a_widget_the_page_removed_comes_back_and_its_api_never_throws(light_sit
     page.frame_locator("iframe[title='Sunny']").locator("#question:not([disabled])").wait_for(timeout=15000)
     assert errors == []
     page.close()
+
+
+def test_two_bots_on_one_page_share_one_api_and_sit_side_by_side(light_site, browser):
+    """Two bots' tags on one page: their launchers side by side in the order of the tags (they were at the same spot,
+    one hidden), one chat open at a time, and one window.Beacon for both (each loader replaced it, so calls reached
+    the last bot only and calls queued before load the other): {bot} picks one, "open" without it the first tag's
+    bot, "close" and "language" reach both. A call for a bot with no tag on the page says so in the console."""
+    first, beacon = light_site["bot"], light_site["beacon"]
+    second = BotFactory(name="Second", greeting="", widget_theme={"color": "#1d4ed8"})
+    html = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Two bots</title></head><body><h1>Two bots</h1>'
+        "<script>window.Beacon = window.Beacon || function () { (Beacon.q = Beacon.q || []).push(arguments); };"
+        f'Beacon("open", {{bot: "{second.public_id}"}});</script>'
+        f'<script src="{beacon}/widget/{first.public_id}.js" async></script>'
+        f'<script src="{beacon}/widget/{second.public_id}.js" async></script></body></html>'
+    )
+    host = HostPages(html)
+    for bot in (first, second):
+        bot.allowed_origins = [host.origin]
+        bot.save()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors, warnings = [], []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+        page.goto(host.origin + "/")
+        page.frame_locator("iframe[title='Second']").locator("#question:not([disabled])").wait_for(timeout=15000)
+        sunny = page.locator(f"[data-beacon-widget='{first.public_id}'] button.launcher")
+        other = page.locator(f"[data-beacon-widget='{second.public_id}'] button.launcher")
+        sunny.wait_for(timeout=15000)
+        assert (sunny.bounding_box()["x"], other.bounding_box()["x"]) == (1204, 1136)
+        assert other.get_attribute("aria-expanded") == "true"  # the queued call reached its bot
+        assert sunny.get_attribute("aria-expanded") == "false"
+
+        page.evaluate('() => window.Beacon("open")')  # the first tag's bot; the other chat closes
+        page.locator("iframe[title='Sunny']").wait_for(state="visible")
+        assert not page.locator("iframe[title='Second']").is_visible()
+        page.evaluate(f'() => window.Beacon("toggle", {{bot: "{second.public_id}"}})')
+        page.locator("iframe[title='Second']").wait_for(state="visible")
+        assert not page.locator("iframe[title='Sunny']").is_visible()
+        page.evaluate('() => { window.Beacon("close"); window.Beacon("language", "de"); }')
+        assert [sunny.get_attribute("aria-label"), other.get_attribute("aria-label")] == [
+            "Chat öffnen: Sunny",
+            "Chat öffnen: Second",
+        ]
+        page.evaluate('() => window.Beacon("open", {bot: "bot_nowhere"})')
+        assert "Beacon widget: no tag of the bot bot_nowhere on this page." in warnings
+        assert not page.locator("iframe[title='Sunny']").is_visible()
+        assert not page.locator("iframe[title='Second']").is_visible()
+        assert errors == []
+        page.close()
+    finally:
+        host.close()
