@@ -130,7 +130,12 @@
     var words = LABELS[String(state.lang || "en").split("-")[0].toLowerCase()] || LABELS.en;
     return words[open ? 1 : 0] + state.config.title;
   }
-  var startAttempts = 0;
+  var startAttempts = 0; // after a rate limit (429)
+  var startFailures = 0; // after a network failure or a 5xx
+  var startTimer = null;
+  // Waits after a network failure or a 5xx: a brief outage at page load used to leave the page without its chat for
+  // the whole visit. Eight tries over about four minutes; a page that comes back online tries at once.
+  var BACKOFF = [2, 4, 8, 16, 32, 60, 60, 60];
 
   function identity(userId, userHash, userExpires) {
     var pair = { user_id: String(userId), user_hash: String(userHash || "") };
@@ -173,7 +178,9 @@
         // (A site not on the bot's allowed origins never gets here: its preflight is refused, below.)
         var refused = function (message) {
           var error = new Error(message);
-          error.retryAfter = response.status === 429 ? parseInt(response.headers.get("Retry-After"), 10) || 0 : 0;
+          error.status = response.status;
+          error.retryAfter = parseInt(response.headers.get("Retry-After"), 10) || 0;
+          error.transient = response.status >= 500; // a server restarting, a proxy without its upstream
           throw error;
         };
         return response.json().then(
@@ -187,10 +194,12 @@
       }
       return response.json();
     }, function () {
-      throw new Error(
+      var error = new Error(
         "no answer from " + BASE + ": Beacon is unreachable, or " + window.location.origin +
           " is not on this bot's allowed origins"
       );
+      error.transient = true; // (a browser does not tell a refused CORS preflight from a network failure)
+      return Promise.reject(error);
     });
   }
 
@@ -386,6 +395,7 @@
   var phase = "starting"; // then "drawn", "waiting" (to ask again) or "failed" (for this page view)
 
   function start() {
+    clearTimeout(startTimer);
     phase = "starting";
     session().then(function (result) {
       phase = "drawn";
@@ -397,17 +407,31 @@
       layout(hub);
       if (state.wantOpen) setOpen(true, state.wantFocus);
     }, function (error) {
-      warn(error);
       // Tokens are rate-limited per address (many visitors behind one office or mobile network): try again when
-      // Beacon says, a few times, rather than leave the page without its chat for good.
-      if (error.retryAfter && startAttempts++ < 3) {
-        phase = "waiting";
-        setTimeout(start, Math.min(error.retryAfter, 120) * 1000);
-      } else {
-        phase = "failed";
+      // Beacon says, a few times, rather than leave the page without its chat for good. A network failure or a 5xx:
+      // again after BACKOFF (or the 503's Retry-After).
+      var wait = null;
+      if (error.status === 429) {
+        if (error.retryAfter && startAttempts++ < 3) wait = error.retryAfter;
+      } else if (error.transient && startFailures < BACKOFF.length) {
+        wait = error.retryAfter || BACKOFF[startFailures];
+        startFailures += 1;
       }
+      if (wait === null) {
+        warn(error);
+        phase = "failed";
+        return;
+      }
+      wait = Math.min(wait, 120);
+      warn(new Error(error.message + "; trying again in " + wait + " s"));
+      phase = "waiting";
+      startTimer = setTimeout(start, wait * 1000);
     });
   }
+
+  window.addEventListener("online", function () {
+    if (phase === "waiting" && startFailures) start(); // the network is back: no need to wait for the timer
+  });
 
   var widget = (hub.widgets[BOT] = {
     bot: BOT,
@@ -431,7 +455,7 @@
     revive: function () {
       attach();
       if (phase === "failed") {
-        startAttempts = 0;
+        startAttempts = startFailures = 0;
         start();
       }
     },

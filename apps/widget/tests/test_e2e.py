@@ -1159,3 +1159,31 @@ def test_two_bots_on_one_page_share_one_api_and_sit_side_by_side(light_site, bro
         page.close()
     finally:
         host.close()
+
+
+def test_a_token_lost_to_the_network_or_a_5xx_at_load_is_asked_again(light_site, browser):
+    """The loader's visitor token at page load: the network drops the first request and Beacon answers the second
+    with a 503 (a restart); the loader asks again after 2 s, then 4 s, and draws the launcher when it gets one (it gave
+    up at once, leaving the page without its chat for the whole visit)."""
+    page = browser.new_page()
+    sessions, warnings = [], []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+
+    def flaky(route):
+        sessions.append(route.request.method)
+        if len(sessions) == 1:
+            return route.abort("internetdisconnected")
+        if len(sessions) == 2:
+            return route.fulfill(
+                status=503,
+                headers={"Content-Type": "application/json", "Access-Control-Allow-Origin": light_site["host"].origin},
+                body=json.dumps({"error": {"code": "unavailable", "message": "Service unavailable."}}),
+            )
+        return route.continue_()
+
+    page.route("**/session/", flaky)
+    page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").wait_for(timeout=30000)
+    assert sessions == ["POST", "POST", "POST"]
+    assert [w.rsplit("; ", 1)[-1] for w in warnings] == ["trying again in 2 s", "trying again in 4 s"], warnings
+    page.close()
