@@ -1187,3 +1187,32 @@ def test_a_token_lost_to_the_network_or_a_5xx_at_load_is_asked_again(light_site,
     assert sessions == ["POST", "POST", "POST"]
     assert [w.rsplit("; ", 1)[-1] for w in warnings] == ["trying again in 2 s", "trying again in 4 s"], warnings
     page.close()
+
+
+def test_a_site_taken_off_the_allowed_origins_tells_the_visitor_plainly(light_site, browser):
+    """The owner removes the site from the bot's allowed origins while a visitor has the chat open: the visitor's next
+    question comes back with a neutral sentence (they read the owner's "add the site to the bot's allowed origins"),
+    and the owner's sentence is in the browser's console."""
+    bot = light_site["bot"]
+    page = browser.new_page()
+    warnings = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").click()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    bot.allowed_origins = []
+    bot.save()
+    frame.locator("#question").fill("Is the shop open on Sundays?")
+    frame.locator("#question").press("Enter")
+    frame.locator("#retry").wait_for(timeout=15000)
+    assert panel_state(frame) == {
+        "questions": [],
+        "answers being written": 0,
+        "status": "This chat is not available on this site right now.",
+        "question box": "Is the shop open on Sundays?",
+        "retry shown": True,
+    }
+    owner = f"Beacon widget: This bot's widget is not allowed on {light_site['host'].origin}; add the site"
+    assert any(w.startswith(owner) for w in warnings), warnings
+    page.close()

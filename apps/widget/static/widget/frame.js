@@ -11,35 +11,40 @@
       limited: "Too many messages; please wait {s} s.", you: "You", bot: "Assistant",
       retry: "Try again", tooLong: "Questions are limited to {n} characters.",
       interrupted: "The answer was cut off. Please try again.",
-      unanswered: "Your last question got no answer.", timeout: "Beacon did not answer in time." },
+      unanswered: "Your last question got no answer.", timeout: "Beacon did not answer in time.",
+      unavailable: "This chat is not available on this site right now." },
     fr: { new: "Nouvelle conversation", close: "Fermer", log: "Conversation", ask: "Votre question",
       placeholder: "Posez une question…", send: "Envoyer", sources: "Sources", page: "p.", helpful: "Utile",
       unhelpful: "Pas utile", thinking: "Réflexion", error: "Une erreur s'est produite. Réessayez.",
       limited: "Trop de messages ; patientez {s} s.", you: "Vous", bot: "Assistant",
       retry: "Réessayer", tooLong: "Les questions sont limitées à {n} caractères.",
       interrupted: "La réponse a été interrompue. Réessayez.",
-      unanswered: "Votre dernière question est restée sans réponse.", timeout: "Beacon n'a pas répondu à temps." },
+      unanswered: "Votre dernière question est restée sans réponse.", timeout: "Beacon n'a pas répondu à temps.",
+      unavailable: "Ce chat n'est pas disponible sur ce site pour le moment." },
     de: { new: "Neues Gespräch", close: "Schließen", log: "Gespräch", ask: "Ihre Frage",
       placeholder: "Stellen Sie eine Frage…", send: "Senden", sources: "Quellen", page: "S.", helpful: "Hilfreich",
       unhelpful: "Nicht hilfreich", thinking: "Denke nach", error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
       limited: "Zu viele Nachrichten; bitte {s} s warten.", you: "Sie", bot: "Assistent",
       retry: "Erneut versuchen", tooLong: "Fragen sind auf {n} Zeichen begrenzt.",
       interrupted: "Die Antwort wurde unterbrochen. Bitte erneut versuchen.",
-      unanswered: "Ihre letzte Frage blieb unbeantwortet.", timeout: "Beacon hat nicht rechtzeitig geantwortet." },
+      unanswered: "Ihre letzte Frage blieb unbeantwortet.", timeout: "Beacon hat nicht rechtzeitig geantwortet.",
+      unavailable: "Dieser Chat ist auf dieser Website derzeit nicht verfügbar." },
     es: { new: "Nueva conversación", close: "Cerrar", log: "Conversación", ask: "Tu pregunta",
       placeholder: "Haz una pregunta…", send: "Enviar", sources: "Fuentes", page: "p.", helpful: "Útil",
       unhelpful: "No útil", thinking: "Pensando", error: "Algo salió mal. Inténtalo de nuevo.",
       limited: "Demasiados mensajes; espera {s} s.", you: "Tú", bot: "Asistente",
       retry: "Reintentar", tooLong: "Las preguntas tienen un máximo de {n} caracteres.",
       interrupted: "La respuesta se interrumpió. Inténtalo de nuevo.",
-      unanswered: "Tu última pregunta no recibió respuesta.", timeout: "Beacon no respondió a tiempo." },
+      unanswered: "Tu última pregunta no recibió respuesta.", timeout: "Beacon no respondió a tiempo.",
+      unavailable: "Este chat no está disponible en este sitio en este momento." },
     nl: { new: "Nieuw gesprek", close: "Sluiten", log: "Gesprek", ask: "Je vraag",
       placeholder: "Stel een vraag…", send: "Verzenden", sources: "Bronnen", page: "p.", helpful: "Nuttig",
       unhelpful: "Niet nuttig", thinking: "Aan het denken", error: "Er ging iets mis. Probeer het opnieuw.",
       limited: "Te veel berichten; wacht {s} s.", you: "Jij", bot: "Assistent",
       retry: "Opnieuw proberen", tooLong: "Vragen zijn beperkt tot {n} tekens.",
       interrupted: "Het antwoord werd onderbroken. Probeer het opnieuw.",
-      unanswered: "Je laatste vraag kreeg geen antwoord.", timeout: "Beacon antwoordde niet op tijd." },
+      unanswered: "Je laatste vraag kreeg geen antwoord.", timeout: "Beacon antwoordde niet op tijd.",
+      unavailable: "Deze chat is op deze site momenteel niet beschikbaar." },
   };
 
   var body = document.body;
@@ -441,8 +446,19 @@
       if (response.status === 429 && retry && error.code !== "message_limit_exceeded") {
         return t.limited.replace("{s}", retry);
       }
-      return error.message || t.error;
+      return said(error);
     });
+  }
+
+  // What the visitor reads of an `error`. A site taken off the bot's allowed origins while the chat is open: the
+  // server's sentence is for the site's owner ("add the site to the bot's allowed origins"), so it goes to the
+  // browser's console and the visitor reads a neutral one.
+  function said(error) {
+    if (error.code === "origin_not_allowed") {
+      if (window.console) window.console.warn("Beacon widget: " + error.message);
+      return t.unavailable;
+    }
+    return error.message || t.error;
   }
 
   function aborted() {
@@ -686,7 +702,7 @@
               bubble = null;
             } else if (event === "error") {
               ended = true;
-              offerRetry((data.error && data.error.message) || t.error);
+              offerRetry(said(data.error || {}));
             }
           }, idle.touch).then(function () {
             if (!ended) throw new Error("the stream ended before its answer");
