@@ -222,6 +222,33 @@
     return 1.05 / (luminance(hex) + 0.05) < 3 ? "#111827" : "#fff";
   }
 
+  // Phones, upright or on their side (a 667x375 landscape phone had a 380x267 panel, 131 px for the conversation):
+  // the open chat fills the screen.
+  var FULL_SCREEN = "(max-width:480px),(max-height:480px)";
+
+  // The host page does not scroll behind a full-screen chat (the page's own inline overflow is put back on close,
+  // unless the page changed it meanwhile). Shared by the bots of the page: one chat is open at a time.
+  function holdScroll(hold) {
+    var styles = [document.documentElement.style, document.body && document.body.style];
+    if (hold && !hub.scroll) {
+      hub.scroll = { bot: BOT, was: styles.map(function (style) {
+        return style && style.overflow;
+      }) };
+      styles.forEach(function (style) {
+        if (style) style.overflow = "hidden";
+      });
+    } else if (!hold && hub.scroll && hub.scroll.bot === BOT) {
+      styles.forEach(function (style, i) {
+        if (style && style.overflow === "hidden") style.overflow = hub.scroll.was[i] || "";
+      });
+      hub.scroll = null;
+    }
+  }
+
+  function fullScreen() {
+    return !!(window.matchMedia && window.matchMedia(FULL_SCREEN).matches);
+  }
+
   function build(config) {
     var host = document.createElement("div");
     host.setAttribute("data-beacon-widget", BOT);
@@ -239,7 +266,7 @@
       "display:none}" +
       ".panel.open{display:block}" +
       ".panel iframe{border:0;width:100%;height:100%;display:block}" +
-      "@media (max-width:480px){.panel{inset:0;width:100%;height:100%;max-height:none;border-radius:0;bottom:0;" +
+      "@media " + FULL_SCREEN + "{.panel{inset:0;width:100%;height:100%;max-height:none;border-radius:0;bottom:0;" +
       side + ":0}.panel.open~.launcher,.launcher.hidden{display:none}}";
     var panel = document.createElement("div");
     panel.className = "panel";
@@ -324,6 +351,7 @@
     state.open = open;
     state.focusOnReady = open && focus;
     ui.panel.classList.toggle("open", open);
+    holdScroll(open && fullScreen());
     ui.launcher.setAttribute("aria-expanded", open ? "true" : "false");
     ui.launcher.setAttribute("aria-label", label(open));
     if (open && focus) {
@@ -428,6 +456,11 @@
       startTimer = setTimeout(start, wait * 1000);
     });
   }
+
+  // A phone turned, a window resized: the page scrolls again once the open chat no longer fills the screen.
+  window.addEventListener("resize", function () {
+    if (ui) holdScroll(state.open && fullScreen());
+  });
 
   window.addEventListener("online", function () {
     if (phase === "waiting" && startFailures) start(); // the network is back: no need to wait for the timer

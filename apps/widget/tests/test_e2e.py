@@ -244,7 +244,7 @@ def test_no_widget_on_a_site_that_is_not_allowed(site, browser):
 
 
 def test_phone_sized_screen(site, browser):
-    """On a phone-sized screen the open chat fills the screen."""
+    """On a phone-sized screen the open chat fills the screen, and the page behind it does not scroll."""
     context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.goto(site["allowed"].origin + "/")
@@ -254,6 +254,7 @@ def test_phone_sized_screen(site, browser):
     page.frame_locator("iframe[title='Beacon Help']").locator("#greeting").wait_for(timeout=15000)
     box = frame_element.bounding_box()
     assert box["width"] == 375 and box["height"] == 667
+    assert page.evaluate("() => getComputedStyle(document.documentElement).overflow") == "hidden"  # the page stays put
     context.close()
 
 
@@ -1215,4 +1216,35 @@ def test_a_site_taken_off_the_allowed_origins_tells_the_visitor_plainly(light_si
     }
     owner = f"Beacon widget: This bot's widget is not allowed on {light_site['host'].origin}; add the site"
     assert any(w.startswith(owner) for w in warnings), warnings
+    page.close()
+
+
+def test_a_phone_on_its_side_gets_the_full_screen_chat_and_the_page_does_not_scroll_behind_it(light_site, browser):
+    """A phone in landscape (667x375) gets the full-screen chat too (it had a 380x267 panel, 131 px for the
+    conversation), and the host page does not scroll behind it while it is open: the page's own overflow is put back
+    when the chat closes."""
+    context = browser.new_context(viewport={"width": 667, "height": 375}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(light_site["host"].origin + "/")
+    page.evaluate("() => { document.body.style.overflow = 'auto'; document.body.style.minHeight = '3000px'; }")
+    overflow = "() => [document.documentElement.style.overflow, document.body.style.overflow]"
+    page.get_by_role("button", name="Open chat: Sunny").tap()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    box = page.locator("iframe[title='Sunny']").bounding_box()
+    assert (box["width"], box["height"]) == (667, 375)
+    assert page.evaluate(overflow) == ["hidden", "hidden"]
+    frame.get_by_role("button", name="Close chat").tap()
+    page.get_by_role("button", name="Open chat: Sunny").wait_for()
+    assert page.evaluate(overflow) == ["", "auto"]
+    context.close()
+
+
+def test_a_desktop_chat_leaves_the_page_scrolling(light_site, browser):
+    """On a large screen the chat is a panel beside the page: the page keeps scrolling."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").click()
+    page.frame_locator("iframe[title='Sunny']").locator("#question:not([disabled])").wait_for(timeout=15000)
+    assert page.evaluate("() => [document.documentElement.style.overflow, document.body.style.overflow]") == ["", ""]
     page.close()
