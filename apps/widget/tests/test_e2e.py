@@ -508,7 +508,7 @@ def test_a_question_lost_to_the_network_comes_back_with_a_retry(site, browser):
     assert panel_state(frame) == {
         "questions": [],
         "answers being written": 0,
-        "status": "Something went wrong. Please try again.",
+        "status": "Could not reach Beacon: check your connection.",
         "question box": "How long do refunds take?",
         "retry shown": True,
     }
@@ -613,7 +613,7 @@ def test_a_failed_restore_is_retried_and_never_replaced_by_a_new_conversation(si
     page.get_by_role("button", name="Open chat: Beacon Help").click()
     frame = page.frame_locator("iframe[title='Beacon Help']")
     frame.locator("#retry").wait_for(timeout=15000)
-    assert frame.locator("#status").inner_text() == "Something went wrong. Please try again."
+    assert frame.locator("#status").inner_text() == "Could not reach Beacon: check your connection."
     assert frame.locator("#log").get_attribute("aria-busy") is None
     frame.locator("#question").fill("How long is the warranty?")
     frame.locator("#question").press("Enter")
@@ -621,7 +621,7 @@ def test_a_failed_restore_is_retried_and_never_replaced_by_a_new_conversation(si
     assert panel_state(frame) == {
         "questions": [],
         "answers being written": 0,
-        "status": "Something went wrong. Please try again.",
+        "status": "Could not reach Beacon: check your connection.",
         "question box": "How long is the warranty?",
         "retry shown": True,
     }
@@ -746,7 +746,7 @@ def test_the_panel_reads_in_a_light_colour_and_its_question_box_fits_its_questio
     page.route("**/feedback/", lambda route: route.abort("internetdisconnected"))
     answer.get_by_role("button", name="Helpful", exact=True).click()
     frame.locator("#status:not(:empty)").wait_for(timeout=10000)
-    assert frame.locator("#status").inner_text() == "Something went wrong. Please try again."
+    assert frame.locator("#status").inner_text() == "Could not reach Beacon: check your connection."
     assert answer.get_by_role("button", name="Helpful", exact=True).get_attribute("aria-pressed") == "false"
     assert errors == []
     page.close()

@@ -12,7 +12,8 @@
       retry: "Try again", tooLong: "Questions are limited to {n} characters.",
       interrupted: "The answer was cut off. Please try again.",
       unanswered: "Your last question got no answer.", timeout: "Beacon did not answer in time.",
-      unavailable: "This chat is not available on this site right now." },
+      unavailable: "This chat is not available on this site right now.",
+      offline: "Could not reach Beacon: check your connection." },
     fr: { new: "Nouvelle conversation", close: "Fermer", log: "Conversation", ask: "Votre question",
       placeholder: "Posez une question…", send: "Envoyer", sources: "Sources", page: "p.", helpful: "Utile",
       unhelpful: "Pas utile", thinking: "Réflexion", error: "Une erreur s'est produite. Réessayez.",
@@ -20,7 +21,8 @@
       retry: "Réessayer", tooLong: "Les questions sont limitées à {n} caractères.",
       interrupted: "La réponse a été interrompue. Réessayez.",
       unanswered: "Votre dernière question est restée sans réponse.", timeout: "Beacon n'a pas répondu à temps.",
-      unavailable: "Ce chat n'est pas disponible sur ce site pour le moment." },
+      unavailable: "Ce chat n'est pas disponible sur ce site pour le moment.",
+      offline: "Impossible de joindre Beacon : vérifiez votre connexion." },
     de: { new: "Neues Gespräch", close: "Schließen", log: "Gespräch", ask: "Ihre Frage",
       placeholder: "Stellen Sie eine Frage…", send: "Senden", sources: "Quellen", page: "S.", helpful: "Hilfreich",
       unhelpful: "Nicht hilfreich", thinking: "Denke nach", error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
@@ -28,7 +30,8 @@
       retry: "Erneut versuchen", tooLong: "Fragen sind auf {n} Zeichen begrenzt.",
       interrupted: "Die Antwort wurde unterbrochen. Bitte erneut versuchen.",
       unanswered: "Ihre letzte Frage blieb unbeantwortet.", timeout: "Beacon hat nicht rechtzeitig geantwortet.",
-      unavailable: "Dieser Chat ist auf dieser Website derzeit nicht verfügbar." },
+      unavailable: "Dieser Chat ist auf dieser Website derzeit nicht verfügbar.",
+      offline: "Beacon ist nicht erreichbar: Prüfen Sie Ihre Verbindung." },
     es: { new: "Nueva conversación", close: "Cerrar", log: "Conversación", ask: "Tu pregunta",
       placeholder: "Haz una pregunta…", send: "Enviar", sources: "Fuentes", page: "p.", helpful: "Útil",
       unhelpful: "No útil", thinking: "Pensando", error: "Algo salió mal. Inténtalo de nuevo.",
@@ -36,7 +39,8 @@
       retry: "Reintentar", tooLong: "Las preguntas tienen un máximo de {n} caracteres.",
       interrupted: "La respuesta se interrumpió. Inténtalo de nuevo.",
       unanswered: "Tu última pregunta no recibió respuesta.", timeout: "Beacon no respondió a tiempo.",
-      unavailable: "Este chat no está disponible en este sitio en este momento." },
+      unavailable: "Este chat no está disponible en este sitio en este momento.",
+      offline: "No se pudo contactar con Beacon: comprueba tu conexión." },
     nl: { new: "Nieuw gesprek", close: "Sluiten", log: "Gesprek", ask: "Je vraag",
       placeholder: "Stel een vraag…", send: "Verzenden", sources: "Bronnen", page: "p.", helpful: "Nuttig",
       unhelpful: "Niet nuttig", thinking: "Aan het denken", error: "Er ging iets mis. Probeer het opnieuw.",
@@ -44,7 +48,8 @@
       retry: "Opnieuw proberen", tooLong: "Vragen zijn beperkt tot {n} tekens.",
       interrupted: "Het antwoord werd onderbroken. Probeer het opnieuw.",
       unanswered: "Je laatste vraag kreeg geen antwoord.", timeout: "Beacon antwoordde niet op tijd.",
-      unavailable: "Deze chat is op deze site momenteel niet beschikbaar." },
+      unavailable: "Deze chat is op deze site momenteel niet beschikbaar.",
+      offline: "Kan Beacon niet bereiken: controleer je verbinding." },
   };
 
   var body = document.body;
@@ -66,6 +71,7 @@
   // The last restore failed (network, server): a question then waits for a new one rather than starting a
   // conversation of its own, which would hide the visitor's earlier conversation for good.
   var restoreFailed = false;
+  var restoreReason = ""; // what the visitor is told of it (a question that waited for it says the same)
   // How long a question waits for that restore (WIDGET_RESTORE_WAIT_SECONDS): one that never answers (a stalled
   // connection, a slow server) must not keep the visitor from asking.
   var restoreWait = parseInt(body.getAttribute("data-restore-wait"), 10);
@@ -349,8 +355,8 @@
               b.setAttribute("aria-pressed", b === button ? "true" : "false");
             });
           })
-          ["catch"](function () {
-            showError(t.error); // the network: the thumb stays as it was, and the visitor can click again
+          ["catch"](function (error) {
+            showError(unanswered(error)); // the network: the thumb stays as it was, and the visitor can click again
           });
       });
       box.appendChild(button);
@@ -417,7 +423,16 @@
         });
       }
       return response;
+    }, function (error) {
+      // fetch rejects only when no answer came at all: the network (or a request given up, AbortError).
+      if (error && error.name !== "AbortError") error.network = true;
+      throw error;
     });
+  }
+
+  // What to tell the visitor about a request that failed without an answer.
+  function unanswered(error) {
+    return error && error.network ? t.offline : t.error;
   }
 
   // The `error` of a refused request: a JSON body, or one `event: error` when the request asked for a stream (a
@@ -556,7 +571,8 @@
         if (loading === pending) {
           restoreFailed = true;
           // A question waiting for this restore says so itself (its own retry asks again).
-          if (!busy) showError(error && error.refused ? error.message : t.error, restore);
+          restoreReason = error && error.refused ? error.message : unanswered(error);
+          if (!busy) showError(restoreReason, restore);
         }
         restoreEnded(pending);
       }
@@ -667,7 +683,11 @@
     }
     until(restored(), signal)
       .then(function () {
-        if (restoreFailed && !conversationId) throw new Error("restore failed");
+        if (restoreFailed && !conversationId) {
+          var failure = new Error(restoreReason);
+          failure.restore = true;
+          throw failure;
+        }
         idle.touch();
         return conversationId || newConversation(signal);
       })
@@ -709,7 +729,7 @@
           });
         });
       })
-      ["catch"](function () {
+      ["catch"](function (error) {
         if (cancelled) {
           // The visitor started a new conversation meanwhile: a question that never reached Beacon goes back in the
           // box for it (one that did stays in the earlier conversation, where Beacon stores its answer).
@@ -723,7 +743,7 @@
         }
         // No answer: Beacon silent for too long, the network, a restore that failed, or a stream cut off (the
         // question stored, the answer not).
-        var reason = stored ? t.interrupted : (restoreFailed && status.textContent) || t.error;
+        var reason = stored ? t.interrupted : error && error.restore ? error.message : unanswered(error);
         offerRetry(idle.fired ? t.timeout : reason);
       })
       .then(function () {
@@ -747,8 +767,8 @@
     var idle = watchdog(controller);
     idle.touch();
     newConversation(controller.signal)
-      ["catch"](function () {
-        showError(idle.fired ? t.timeout : t.error, startOver);
+      ["catch"](function (error) {
+        showError(idle.fired ? t.timeout : unanswered(error), startOver);
       })
       .then(function () {
         idle.stop();
