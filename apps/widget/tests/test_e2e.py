@@ -1248,3 +1248,38 @@ def test_a_desktop_chat_leaves_the_page_scrolling(light_site, browser):
     page.frame_locator("iframe[title='Sunny']").locator("#question:not([disabled])").wait_for(timeout=15000)
     assert page.evaluate("() => [document.documentElement.style.overflow, document.body.style.overflow]") == ["", ""]
     page.close()
+
+
+def test_a_question_asked_during_a_slow_restore_shows_at_once_as_waiting(light_site, browser, monkeypatch, settings):
+    """The visitor's conversation is being restored (held on the server) when they ask: the question shows at once,
+    with the answer's waiting indicator, and the box is emptied (the panel showed nothing until the restore ended);
+    once the restore arrives the earlier conversation comes first and the question, answered, after it."""
+    settings.WIDGET_RESTORE_WAIT_SECONDS = 60  # the question waits for this restore
+    page = browser.new_page()
+    page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").click()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    wait_answered(frame, ask(frame, "Is the shop open on Sundays?"))
+
+    held = HeldRestore(monkeypatch)
+    try:
+        page.reload()
+        page.get_by_role("button", name="Open chat: Sunny").click()
+        frame = page.frame_locator("iframe[title='Sunny']")
+        frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+        assert held.arrived.wait(timeout=15), "the frame did not restore the visitor's conversation"
+        ask(frame, "Do you deliver?")
+        frame.locator(".message.user").first.wait_for(timeout=15000)
+        assert frame.locator(".message.user").all_inner_texts() == ["Do you deliver?"]
+        assert frame.locator(".message.assistant.streaming .typing").count() == 1  # the waiting indicator
+        assert frame.locator("#question").input_value() == "" and frame.locator("#send").is_disabled()
+        assert held.events == []
+        held.release.set()
+        wait_answered(frame, frame.locator(".message.assistant:not(.greeting)").nth(1))
+        assert frame.locator(".message.user").all_inner_texts() == ["Is the shop open on Sundays?", "Do you deliver?"]
+        assert held.events == ["restored"]
+        assert Conversation.objects.filter(bot=light_site["bot"]).count() == 1
+    finally:
+        held.release.set()
+    page.close()

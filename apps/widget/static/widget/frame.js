@@ -368,22 +368,28 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  // (A question under way, `.pending`, is not the conversation's yet: it stays, after the conversation.)
   function clearConversation() {
-    Array.prototype.forEach.call(log.querySelectorAll(".message:not(.greeting)"), function (el) {
+    Array.prototype.forEach.call(log.querySelectorAll(".message:not(.greeting):not(.pending)"), function (el) {
       el.remove();
     });
-    hideIntro(false);
+    hideIntro(!!log.querySelector(".message.pending"));
   }
 
   function render(conversation) {
     clearConversation();
     conversationId = conversation ? conversation.id : null;
-    if (!conversation) return;
-    if (conversation.messages.length) hideIntro(true);
-    conversation.messages.forEach(function (message) {
-      if (message.role === "user") addUser(message.content);
-      else finishAssistant(addAssistant(), message);
+    if (conversation) {
+      if (conversation.messages.length) hideIntro(true);
+      conversation.messages.forEach(function (message) {
+        if (message.role === "user") addUser(message.content);
+        else finishAssistant(addAssistant(), message);
+      });
+    }
+    Array.prototype.forEach.call(log.querySelectorAll(".message.pending"), function (el) {
+      log.appendChild(el);
     });
+    scroll();
   }
 
   /* ------------------------------------------------------------------ API */
@@ -681,6 +687,14 @@
         ask(input.value.trim() ? input.value : question); // the box as the visitor left it, or this question
       });
     }
+    // The question is shown at once, waiting (a restore can take seconds: the panel showed nothing meanwhile).
+    hideIntro(true);
+    user = addUser(question);
+    input.value = "";
+    fit();
+    bubble = addAssistant();
+    user.classList.add("pending");
+    bubble.classList.add("pending");
     until(restored(), signal)
       .then(function () {
         if (restoreFailed && !conversationId) {
@@ -693,11 +707,6 @@
       })
       .then(function (id) {
         if (!id) return offerRetry(status.textContent || t.error);
-        hideIntro(true);
-        user = addUser(question);
-        input.value = "";
-        fit();
-        bubble = addAssistant();
         var text = bubble.querySelector(".text");
         var streamed = "";
         idle.touch();
@@ -748,6 +757,8 @@
       })
       .then(function () {
         idle.stop();
+        user.classList.remove("pending");
+        if (bubble) bubble.classList.remove("pending");
         if (pendingQuestion === current) pendingQuestion = null;
         busy = false;
         send.disabled = renewing;
