@@ -199,10 +199,10 @@ def test_visitor_path_on_an_allowed_site(site, browser, tmp_path):
     body = stream.text()
     assert body.count("event: token") > 3 and body.rstrip().split("\n\n")[-1].startswith("event: done")
 
-    helpful = answer.get_by_role("button", name="Helpful", exact=True)
+    helpful = answer.get_by_role("button", name="Helpful: answer 1", exact=True)
     helpful.focus()
     page.keyboard.press("Enter")
-    frame.locator(".feedback button[aria-label='Helpful'][aria-pressed='true']").wait_for(timeout=10000)
+    frame.locator(".feedback button[aria-label='Helpful: answer 1'][aria-pressed='true']").wait_for(timeout=10000)
     conversation = Conversation.objects.get(bot=bot, channel="widget")
     assert conversation.messages.get(role=Message.Role.ASSISTANT).feedback == 1
 
@@ -216,7 +216,7 @@ def test_visitor_path_on_an_allowed_site(site, browser, tmp_path):
     assert frame.locator(".message.user").all_inner_texts() == ["How long do refunds take?"]
     restored = frame.locator(".message.assistant:not(.greeting)").last
     assert "14 days" in restored.locator(".text").inner_text()
-    assert restored.locator(".feedback button[aria-label='Helpful']").get_attribute("aria-pressed") == "true"
+    assert restored.locator(".feedback button[aria-label='Helpful: answer 1']").get_attribute("aria-pressed") == "true"
     assert Conversation.objects.filter(bot=bot).count() == 1
 
     frame.locator("#question").focus()
@@ -744,10 +744,10 @@ def test_the_panel_reads_in_a_light_colour_and_its_question_box_fits_its_questio
     assert question.bounding_box()["height"] == one_line
 
     page.route("**/feedback/", lambda route: route.abort("internetdisconnected"))
-    answer.get_by_role("button", name="Helpful", exact=True).click()
+    answer.get_by_role("button", name="Helpful: answer 1", exact=True).click()
     frame.locator("#status:not(:empty)").wait_for(timeout=10000)
     assert frame.locator("#status").inner_text() == "Could not reach Beacon: check your connection."
-    assert answer.get_by_role("button", name="Helpful", exact=True).get_attribute("aria-pressed") == "false"
+    assert answer.get_by_role("button", name="Helpful: answer 1", exact=True).get_attribute("aria-pressed") == "false"
     assert errors == []
     page.close()
 
@@ -1283,3 +1283,40 @@ def test_a_question_asked_during_a_slow_restore_shows_at_once_as_waiting(light_s
     finally:
         held.release.set()
     page.close()
+
+
+def test_the_panel_fits_fingers_and_screen_readers(light_site, browser):
+    """On a phone: the question box's text is 16 px (iOS Safari zooms into a smaller one); the close, new
+    conversation, send, retry and thumbs buttons are touch targets of at least 44x44 px while the thumbs still look
+    as small as they were; the status line is a polite live region (it was assertive); each answer's thumbs say which
+    answer they rate (every one was just "Helpful" / "Not helpful")."""
+    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(light_site["host"].origin + "/")
+    page.get_by_role("button", name="Open chat: Sunny").tap()
+    frame = page.frame_locator("iframe[title='Sunny']")
+    frame.locator("#question:not([disabled])").wait_for(timeout=15000)
+    assert frame.locator("#question").evaluate("el => getComputedStyle(el).fontSize") == "16px"
+    assert frame.locator("#status").get_attribute("aria-live") == "polite"
+    wait_answered(frame, ask(frame, "Is the shop open on Sundays?"))
+    ask(frame, "Do you deliver?")
+    second = frame.locator(".message.assistant:not(.greeting)").nth(1)
+    wait_answered(frame, second)
+    labels = frame.locator(".feedback button").evaluate_all("buttons => buttons.map(b => b.getAttribute('aria-label'))")
+    assert labels == ["Helpful: answer 1", "Not helpful: answer 1", "Helpful: answer 2", "Not helpful: answer 2"]
+
+    page.route("**/feedback/", lambda route: route.abort("internetdisconnected"))
+    second.get_by_role("button", name="Not helpful: answer 2").tap()
+    frame.locator("#status:not(:empty)").wait_for(timeout=10000)
+    page.route("**/messages/", lambda route: route.abort("internetdisconnected"))
+    frame.locator("#question").fill("And on Mondays?")
+    frame.locator("#question").press("Enter")
+    frame.locator("#retry").wait_for(timeout=15000)
+    for name in ("Close chat", "New conversation", "Send", "Try again", "Helpful: answer 1", "Not helpful: answer 2"):
+        box = frame.get_by_role("button", name=name, exact=True).bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44, (name, box)
+    chip = frame.locator(".feedback button").first.evaluate(
+        "el => [getComputedStyle(el, '::before').width, getComputedStyle(el, '::before').height]"
+    )
+    assert chip == ["34px", "22px"]
+    context.close()

@@ -13,7 +13,7 @@
       interrupted: "The answer was cut off. Please try again.",
       unanswered: "Your last question got no answer.", timeout: "Beacon did not answer in time.",
       unavailable: "This chat is not available on this site right now.",
-      offline: "Could not reach Beacon: check your connection." },
+      offline: "Could not reach Beacon: check your connection.", which: ": answer {n}" },
     fr: { new: "Nouvelle conversation", close: "Fermer", log: "Conversation", ask: "Votre question",
       placeholder: "Posez une question…", send: "Envoyer", sources: "Sources", page: "p.", helpful: "Utile",
       unhelpful: "Pas utile", thinking: "Réflexion", error: "Une erreur s'est produite. Réessayez.",
@@ -22,7 +22,7 @@
       interrupted: "La réponse a été interrompue. Réessayez.",
       unanswered: "Votre dernière question est restée sans réponse.", timeout: "Beacon n'a pas répondu à temps.",
       unavailable: "Ce chat n'est pas disponible sur ce site pour le moment.",
-      offline: "Impossible de joindre Beacon : vérifiez votre connexion." },
+      offline: "Impossible de joindre Beacon : vérifiez votre connexion.", which: " : réponse {n}" },
     de: { new: "Neues Gespräch", close: "Schließen", log: "Gespräch", ask: "Ihre Frage",
       placeholder: "Stellen Sie eine Frage…", send: "Senden", sources: "Quellen", page: "S.", helpful: "Hilfreich",
       unhelpful: "Nicht hilfreich", thinking: "Denke nach", error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
@@ -31,7 +31,7 @@
       interrupted: "Die Antwort wurde unterbrochen. Bitte erneut versuchen.",
       unanswered: "Ihre letzte Frage blieb unbeantwortet.", timeout: "Beacon hat nicht rechtzeitig geantwortet.",
       unavailable: "Dieser Chat ist auf dieser Website derzeit nicht verfügbar.",
-      offline: "Beacon ist nicht erreichbar: Prüfen Sie Ihre Verbindung." },
+      offline: "Beacon ist nicht erreichbar: Prüfen Sie Ihre Verbindung.", which: ": Antwort {n}" },
     es: { new: "Nueva conversación", close: "Cerrar", log: "Conversación", ask: "Tu pregunta",
       placeholder: "Haz una pregunta…", send: "Enviar", sources: "Fuentes", page: "p.", helpful: "Útil",
       unhelpful: "No útil", thinking: "Pensando", error: "Algo salió mal. Inténtalo de nuevo.",
@@ -40,7 +40,7 @@
       interrupted: "La respuesta se interrumpió. Inténtalo de nuevo.",
       unanswered: "Tu última pregunta no recibió respuesta.", timeout: "Beacon no respondió a tiempo.",
       unavailable: "Este chat no está disponible en este sitio en este momento.",
-      offline: "No se pudo contactar con Beacon: comprueba tu conexión." },
+      offline: "No se pudo contactar con Beacon: comprueba tu conexión.", which: ": respuesta {n}" },
     nl: { new: "Nieuw gesprek", close: "Sluiten", log: "Gesprek", ask: "Je vraag",
       placeholder: "Stel een vraag…", send: "Verzenden", sources: "Bronnen", page: "p.", helpful: "Nuttig",
       unhelpful: "Niet nuttig", thinking: "Aan het denken", error: "Er ging iets mis. Probeer het opnieuw.",
@@ -49,7 +49,7 @@
       interrupted: "Het antwoord werd onderbroken. Probeer het opnieuw.",
       unanswered: "Je laatste vraag kreeg geen antwoord.", timeout: "Beacon antwoordde niet op tijd.",
       unavailable: "Deze chat is op deze site momenteel niet beschikbaar.",
-      offline: "Kan Beacon niet bereiken: controleer je verbinding." },
+      offline: "Kan Beacon niet bereiken: controleer je verbinding.", which: ": antwoord {n}" },
   };
 
   var body = document.body;
@@ -129,6 +129,7 @@
     Array.prototype.forEach.call(document.querySelectorAll(".message"), function (el) {
       el.setAttribute("data-speaker", (el.classList.contains("user") ? t.you : t.bot) + ": ");
     });
+    numberAnswers();
   }
   translate(body.getAttribute("data-lang"));
 
@@ -318,7 +319,20 @@
       el.appendChild(list);
     }
     if (message.id || message.message_id) el.appendChild(feedback(message.id || message.message_id, message.feedback));
+    numberAnswers();
     scroll();
+  }
+
+  // Every answer's thumbs say which answer they rate ("Helpful: answer 3"): a screen reader's list of buttons had
+  // "Helpful", "Not helpful", "Helpful"... with nothing to tell them apart. Numbered in the order of the log.
+  function numberAnswers() {
+    var answers = log.querySelectorAll(".message.assistant:not(.greeting) .feedback");
+    Array.prototype.forEach.call(answers, function (box, i) {
+      Array.prototype.forEach.call(box.querySelectorAll("button"), function (button) {
+        var word = button.getAttribute("data-value") === "1" ? t.helpful : t.unhelpful;
+        button.setAttribute("aria-label", word + t.which.replace("{n}", i + 1));
+      });
+    });
   }
 
   var THUMB = "M2 21h4V9H2v12zm20-11a2 2 0 00-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6c-.4.4-.6.9-.6 1.4v10a2 2 0 002 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1.2-.7v-2z";
@@ -343,8 +357,9 @@
     ].forEach(function (spec) {
       var button = document.createElement("button");
       button.type = "button";
+      button.className = "target";
       button.appendChild(icon(spec[1], spec[3]));
-      button.setAttribute("aria-label", spec[2]);
+      button.setAttribute("aria-label", spec[2]); // and which answer: numberAnswers()
       button.setAttribute("aria-pressed", current === spec[0] ? "true" : "false");
       button.setAttribute("data-value", String(spec[0]));
       button.addEventListener("click", function () {
@@ -389,6 +404,7 @@
     Array.prototype.forEach.call(log.querySelectorAll(".message.pending"), function (el) {
       log.appendChild(el);
     });
+    numberAnswers();
     scroll();
   }
 
