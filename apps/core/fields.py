@@ -11,6 +11,7 @@ from zoneinfo import available_timezones
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import connection
+from django.utils import timezone
 from rest_framework import serializers
 
 
@@ -55,6 +56,8 @@ DATE_1970_TO_9998 = (
 )
 # A date-time from 1970-01-01 on (the rest of the string is checked by the `date-time` format).
 DATETIME_FROM_1970 = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
+#: the same, with its time zone (a trailing Z or an offset): AwareDateTimeField
+DATETIME_FROM_1970_WITH_ZONE = r"^(19[7-9][0-9]|[2-9][0-9]{3})-.*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 
 class SchemaPatternMixin:
@@ -125,3 +128,19 @@ class PatternDateField(SchemaPatternMixin, serializers.DateField):
 
 class PatternDateTimeField(SchemaPatternMixin, serializers.DateTimeField):
     pass
+
+
+class AwareDateTimeField(PatternDateTimeField):
+    """A date-time that says its time zone: one without ("2026-01-01T00:00:00") is a 400 naming the field instead of
+    being read in the server's zone, as the batch endpoints already refuse it. The schema states it (pattern)."""
+
+    default_error_messages = {"naive": "Include a time zone (e.g. a trailing Z for UTC)."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("schema_pattern", DATETIME_FROM_1970_WITH_ZONE)
+        super().__init__(**kwargs)
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)

@@ -8,7 +8,13 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
-from apps.core.fields import DATETIME_FROM_1970, PatternDateTimeField, WebUrlField, comma_list_pattern
+from apps.core.fields import (
+    DATETIME_FROM_1970,
+    AwareDateTimeField,
+    PatternDateTimeField,
+    WebUrlField,
+    comma_list_pattern,
+)
 from apps.core.serializers import QuerySerializer, clean_list
 from apps.progress.models import ContentItem, ContentKind, Interaction, InteractionKind, Progress
 from apps.progress.services.interactions import KEY_MAX, RATING_MAX, WEIGHT_LIMIT
@@ -330,10 +336,9 @@ class InteractionInputSerializer(serializers.Serializer):
     value = serializers.FloatField(
         required=False, allow_null=True, help_text=f"Rating 0..{RATING_MAX:g} (required for rate), purchase amount..."
     )
-    occurred_at = PatternDateTimeField(
+    occurred_at = AwareDateTimeField(
         required=False,
-        schema_pattern=DATETIME_FROM_1970,
-        help_text="From 1970 on and not in the future (a 400); default now.",
+        help_text="With its time zone, from 1970 on and not in the future (a 400); default now.",
         validators=[_not_future],
     )
     idempotency_key = serializers.CharField(required=False, max_length=KEY_MAX, help_text="Retries never double-count.")

@@ -12,11 +12,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.exceptions import ApplicationError
 from apps.organizations.models import Membership
 from apps.progress.events import interactions_recorded_send
 from apps.progress.models import DEFAULT_INTERACTION_WEIGHTS, ContentItem, Interaction, InteractionKind
@@ -54,8 +54,8 @@ def interaction_create(
     """Record one event; returns (interaction, created). A known idempotency_key returns the stored
     event unchanged (created=False)."""
     problem = interaction_value_check(kind=kind, value=value)
-    if problem:
-        raise ApplicationError(problem, code="invalid")
+    if problem:  # "value: ..." -> the envelope's details name the field, as for every other 400
+        raise ValidationError({"value": [problem.removeprefix("value: ")]})
     if idempotency_key is not None:
         existing = Interaction.objects.filter(organization=organization, idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -141,6 +141,15 @@ def _ref(row: dict, id_name: str, ext_name: str, *, required: bool) -> tuple[obj
     return None, (f"{id_name} or {ext_name} is required." if required else None)
 
 
+def _json_type(value) -> str:
+    """The JSON name of a parsed value's type, for messages ("a number", not "an int")."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array"}.get(type(value), "value")
+
+
 def _validate(row, *, now: datetime, default_user: int | None, own_user_only: bool) -> tuple[tuple | None, str | None]:
     """A light validator of one batch row: (values, None) or (None, reason)."""
     if not isinstance(row, dict):
@@ -149,8 +158,11 @@ def _validate(row, *, now: datetime, default_user: int | None, own_user_only: bo
     if unknown:
         return None, f"unknown field(s): {', '.join(sorted(unknown))}."
     key = row.get("idempotency_key")
-    if not isinstance(key, str) or not 0 < len(key) <= KEY_MAX or "\x00" in key:
+    if key is None:
         return None, f"idempotency_key: required, a non-empty string of at most {KEY_MAX} characters, without NUL."
+    if not isinstance(key, str) or not 0 < len(key) <= KEY_MAX or "\x00" in key:
+        given = "" if isinstance(key, str) else f" (given a {_json_type(key)}: quote it)"
+        return None, f"idempotency_key: must be a non-empty string of at most {KEY_MAX} characters, without NUL{given}."
     kind = row.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
         return None, f"kind: must be one of {', '.join(InteractionKind.values)}."

@@ -101,13 +101,16 @@ def test_record_one_is_idempotent(organization, admin_user, member, item):
         ({"kind": "view", "weight": 1000}, "weight: Ensure this value is less than or equal to 100."),
         ({"kind": "view", "occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at: Cannot be in the future."),
         ({"kind": "view", "idempotency_key": ""}, "idempotency_key: This field may not be blank."),
+        # read as UTC before, where the batch refused it (the docs ask for a time zone)
+        ({"kind": "view", "occurred_at": "2026-01-01T00:00:00"}, "occurred_at: Include a time zone"),
     ],
 )
 def test_record_one_invalid(organization, member, item, payload, message):
-    """Invalid single events: 400 naming the problem; nothing stored."""
+    """Invalid single events: 400 naming the problem, the field in the details too; nothing stored."""
     response = client_for(member).post(list_url(organization), {"item": item.pk, **payload}, format="json")
     assert response.status_code == 400, response.content
     assert message in response.json()["error"]["message"]
+    assert message.split(":")[0] in response.json()["error"]["details"], response.json()
     assert not Interaction.objects.exists()
 
 
@@ -219,6 +222,7 @@ def test_bad_rows_are_rejected_and_good_ones_stored(organization, admin_user, me
         {**good, "idempotency_key": "x" * 201},
         {**good, "idempotency_key": "ok-2", "kind": ["view"]},
         {**good, "idempotency_key": "ok-3", "kind": "save"},
+        {**good, "idempotency_key": 12345},
     ]
     response = client_for(admin_user).post(batch_url(organization), {"events": events}, format="json")
     assert response.status_code == 200, response.content
@@ -241,11 +245,13 @@ def test_bad_rows_are_rejected_and_good_ones_stored(organization, admin_user, me
         14: "occurred_at: cannot be in the future.",
         15: "value: a purchase amount cannot be negative.",
         16: "value: must be a number or null.",
-        18: "idempotency_key: required, a non-empty string of at most 200 characters, without NUL.",
+        18: "idempotency_key: must be a non-empty string of at most 200 characters, without NUL.",
+        21: "idempotency_key: must be a non-empty string of at most 200 characters, without NUL (given a number: "
+        "quote it).",
         19: "kind: must be one of view, start, complete, like, save, share, purchase, rate, dismiss.",
     }
     assert all(row["status"] == "rejected" for row in body["results"])
-    assert (body["received"], body["created"], body["rejected"]) == (21, 3, 18)
+    assert (body["received"], body["created"], body["rejected"]) == (22, 3, 19)
     stored = dict(Interaction.objects.values_list("idempotency_key", "user_id"))
     assert stored == {"ok-1": member.pk, "o": admin_user.pk, "ok-3": member.pk}
 
