@@ -79,7 +79,7 @@ SECOND_PASSAGE_MARGIN = 0.15  # a second passage is quoted (one statement) when 
 
 @dataclass
 class Unit:
-    kind: str  # "sentence", "item" or "code"
+    kind: str  # "sentence", "item", "row" (of a table, labelled by its header) or "code"
     text: str  # code: the whole fenced block, fences included
     ref: int  # the hit's number (1-based), the citation marker
     block: int  # paragraph, list or code block in its hit; sentences of one paragraph share it
@@ -147,6 +147,11 @@ def text_units(text: str, ref: int, heading: str = "") -> list[Unit]:
             title = paragraph.pop() if paragraph else ""  # a reST heading: its title came just before
             flush()
             heading = _clean(title) or heading
+        elif (rows := _table_rows(lines, index)) is not None:
+            flush()
+            index = rows[0]
+            units.extend(_row_units(rows[1], ref, block, heading))
+            block += 1
         elif LIST_ITEM.match(line):
             flush()
             item = _clean(line)
@@ -159,12 +164,65 @@ def text_units(text: str, ref: int, heading: str = "") -> list[Unit]:
             following = index + 1
             if following < len(lines) and not lines[following].strip():
                 following += 1  # the parsers store list items as paragraphs: one blank line apart, one list
-            if following >= len(lines) or not LIST_ITEM.match(lines[following]):
-                block += 1
+            if following >= len(lines) or _marker_kind(lines[following]) != _marker_kind(line):
+                block += 1  # the list ends (a bulleted list right before a numbered one is another list)
         else:
             paragraph.append(line)
         index += 1
     flush()
+    return units
+
+
+def _marker_kind(line: str) -> str | None:
+    """ "bullet" or "number" for a list item's line, None for any other line."""
+    match = LIST_ITEM.match(line)
+    if match is None:
+        return None
+    return "number" if match.group(0).strip()[:1].isdigit() else "bullet"
+
+
+TABLE_CELLS = 12  # a line of more " | " cells than this is not read as a table row
+TABLE_ROW_CHARS = 400
+
+
+def _cells(line: str) -> list[str] | None:
+    """The cells of a table row as the parsers store one ("cell | cell"), else None."""
+    if " | " not in line or len(line) > TABLE_ROW_CHARS or LIST_ITEM.match(line) or FENCE.match(line):
+        return None
+    cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+    return cells if 2 <= len(cells) <= TABLE_CELLS else None
+
+
+def _table_rows(lines: list[str], index: int) -> tuple[int, list[list[str]]] | None:
+    """(the index of its last line, its rows) of a table starting at `index`: two rows or more, one blank line apart
+    at most (the parsers store a row a paragraph); None when the line starts no such table (a lone "a | b" line
+    stays prose)."""
+    first = _cells(lines[index])
+    if first is None:
+        return None
+    rows, last = [first], index
+    while True:
+        following = last + 1
+        if following < len(lines) and not lines[following].strip():
+            following += 1
+        row = _cells(lines[following]) if following < len(lines) else None
+        if row is None:
+            break
+        rows.append(row)
+        last = following
+    return (last, rows) if len(rows) >= 2 else None
+
+
+def _row_units(rows: list[list[str]], ref: int, block: int, heading: str) -> list[Unit]:
+    """A table's data rows as quotable units, each labelled with the header row's cells ("- Model: W200, Weight:
+    5 kg"): the first row is the header. A row whose cells do not line up with it reads as its cells."""
+    header, units = rows[0], []
+    for row in rows[1:]:
+        if len(row) == len(header) and all(header):
+            text = ", ".join(f"{label}: {cell}" for label, cell in zip(header, row, strict=True) if cell)
+        else:
+            text = " | ".join(row)
+        units.append(Unit("row", f"- {_clean(text)}", ref, block, heading))
     return units
 
 
@@ -178,6 +236,8 @@ def _statement(unit: Unit) -> bool:
     text = unit.text
     if unit.kind == "code" or len(text) > 600 or text.count("`") % 2:
         return False
+    if unit.kind == "row":
+        return ":" in text  # a data row labelled by its header
     if unit.kind == "item":
         return _words(text) >= 4 and bool(STATEMENT_END.search(text))  # not a table-of-contents line
     return _words(text) >= 4 and _statement_start(text) and bool(STATEMENT_END.search(text))
@@ -427,7 +487,7 @@ def _follower(units: list[Unit], i: int) -> list[int]:
     after = [j for j in range(i + 1, len(units)) if units[j].ref == unit.ref and units[j].block == unit.block + 1]
     if after and units[after[0]].kind == "code":
         return after[:1]
-    if after and units[after[0]].kind == "item":
+    if after and units[after[0]].kind in ("item", "row"):
         return after[:OFFLINE_MAX_ITEMS]
     return []
 
@@ -466,7 +526,7 @@ def _choose(
 
     def take(i: int, *, best: bool) -> bool:
         unit = units[i]
-        if _normalized(unit.text) in {_normalized(units[j].text) for j in chosen | quoted}:
+        if _normalized(_scored_text(units, i)) in {_normalized(_scored_text(units, j)) for j in chosen | quoted}:
             return False  # the same words in another document (an FAQ entry kept in two files): quoted once
         if unit.kind == "code":
             j = intro(i)
@@ -544,7 +604,7 @@ def _render(
 def _render_block(units: list[Unit]) -> str:
     if units[0].kind == "code":
         return units[0].text
-    if units[0].kind == "item":
+    if units[0].kind in ("item", "row"):
         return "\n".join(_cite(unit.text.strip(), unit.ref) for unit in units)
     return " ".join(_cite(unit.text, unit.ref) for unit in units)
 

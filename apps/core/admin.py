@@ -304,6 +304,8 @@ class SoftDeletedAdmin(admin.ModelAdmin):
     (autocomplete, the delete page, other models' filters) a deleted row stays out of sight."""
 
     SHOWN_ON = ("changelist", "change", "history")
+    # The changelist's "(N total)" would count the rows of both states, whichever is shown.
+    show_full_result_count = False
 
     def _deleted_shown(self, request) -> bool:
         match = request.resolver_match
@@ -321,6 +323,12 @@ class SoftDeletedAdmin(admin.ModelAdmin):
 
     def get_list_filter(self, request):
         return [BeingDeletedFilter, *super().get_list_filter(request)]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if request.GET.get(BeingDeletedFilter.parameter_name) == "deleting":
+            actions.pop("delete_selected", None)  # deleted already: "Successfully deleted" would be a false report
+        return actions
 
     def get_list_display(self, request):
         shown = super().get_list_display(request)

@@ -91,7 +91,9 @@ def purge_backlog(model) -> dict:
     quiet_since = now - timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
     figures = model._base_manager.filter(deleted_at__isnull=False).aggregate(
         pending=models.Count("pk"),
-        quiet=models.Count("pk", filter=models.Q(purge_published_at__lt=quiet_since)),
+        quiet=models.Count(
+            "pk", filter=models.Q(purge_published_at__isnull=True) | models.Q(purge_published_at__lt=quiet_since)
+        ),
         oldest=models.Min("deleted_at"),
     )
     oldest = figures.pop("oldest")

@@ -258,10 +258,14 @@ def _leans_on_context(raw: str, clean: str, language: str = "en") -> bool:
     )
 
 
+LIST_MARKER = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+(?=\S)")
+
+
 def _sentence_question(text: str, language: str = "en") -> str | None:
     """The chunk's first sentence as a question; in English inverted on a linking verb ("X is Y" -> "Is X Y?"),
     in another language with a question mark (French, Spanish, Italian and Portuguese ask so as well)."""
-    raw = re.split(r"(?<=[.!?])\s+|\n\s*\n", text.strip(), maxsplit=1)[0]
+    # A list item's marker is no sentence: "1. Download the installer." split at "1." and gave no question.
+    raw = re.split(r"(?<=[.!?])\s+|\n\s*\n", LIST_MARKER.sub("", text.strip(), count=1), maxsplit=1)[0]
     first = _clean(raw).rstrip(".!")
     if not _wordy(first, minimum=4) or _leans_on_context(raw, first, language):
         return None

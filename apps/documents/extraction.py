@@ -403,6 +403,7 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
     # that holds an accordion's button and its panel); None: until the next question or heading.
     scope = None
     numbers: dict[int, int] = {}  # the next number of each ordered list (_html_item_marker)
+    depths: dict[int, int] = {}  # how deep each list is (_html_item_marker)
     for element in candidates:
         if scope is not None and not scope[0] <= spans[id(element)][0] <= scope[1]:
             path = question_pop(path)
@@ -431,23 +432,63 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
         text = element.get_text(" ", strip=True)
         text = re.sub(r"[ \t]+", " ", text).strip()
         if text and element.name == "li":
-            text = f"{_html_item_marker(element, numbers)} {text}"
+            text = f"{_html_item_marker(element, numbers, depths)} {text}"
         if text:
             blocks.append(Block(text, tuple(h for _, h in path)))
     return Extracted(kind="html", title=title, blocks=blocks)
 
 
-def _html_item_marker(item, numbers: dict[int, int]) -> str:
+LIST_INDENT_LEVELS = 3  # nested items are indented two spaces a level, up to this many levels
+
+
+def _html_item_marker(item, numbers: dict[int, int], depths: dict[int, int]) -> str:
     """A list item's marker as the Markdown parser stores it: "-" in a `<ul>`, its number in an `<ol>` (from the
     list's `start`, or the item's own `value`; `numbers` holds each list's next number, the items coming in document
-    order), two spaces of indentation per list around its own."""
-    lists = [parent for parent in item.parents if parent.name in ("ul", "ol")]
-    indent = "  " * max(len(lists) - 1, 0)
-    if not lists or lists[0].name != "ol":
+    order), two spaces of indentation per list around its own (at most LIST_INDENT_LEVELS). `depths` caches each
+    list's depth: a list's ancestors are walked once, not once per item."""
+    parent = item.parent
+    own = parent if parent is not None and parent.name in ("ul", "ol") else item.find_parent(("ul", "ol"))
+    if own is None:
+        return "-"
+    indent = "  " * min(_html_list_depth(own, depths), LIST_INDENT_LEVELS)
+    if own.name != "ol":
         return f"{indent}-"
-    number = _html_int(item.get("value"), numbers.get(id(lists[0]), _html_int(lists[0].get("start"), 1)))
-    numbers[id(lists[0])] = number + 1
+    number = _html_int(item.get("value"), numbers.get(id(own), _html_int(own.get("start"), 1)))
+    numbers[id(own)] = number + 1
     return f"{indent}{number}."
+
+
+def _html_list_depth(element, depths: dict[int, int]) -> int:
+    """How many lists hold `element` (a ul or ol), itself not counted (walked up to the first list whose depth is
+    known, without recursion: a page may nest hundreds)."""
+    chain = []
+    while element is not None and id(element) not in depths:
+        chain.append(element)
+        element = element.find_parent(("ul", "ol"))
+    depth = -1 if element is None else depths[id(element)]
+    for known in reversed(chain):
+        depth += 1
+        depths[id(known)] = depth
+    return depths[id(chain[0])] if chain else depth
+
+
+def _docx_item(text: str, style: str, numbers: list[int]) -> tuple[str, list[int]]:
+    """(the paragraph's text, with its list marker when Word's style makes it a list item; the numbers of the
+    numbered lists going on after it, by level). "List Bullet" and "List Paragraph" (Word's own numbering, whose
+    kind the style does not say) are "- item"; "List Number" counts per level."""
+    kind = "number" if style.startswith("List Number") else "bullet" if style.startswith("List Bullet") else None
+    if style == "List Paragraph":
+        kind = "bullet"
+    if not text or kind is None:
+        return text, []
+    digits = re.findall(r"\d+", style)
+    level = min(int(digits[0]) if digits else 1, LIST_INDENT_LEVELS + 1)
+    indent = "  " * (level - 1)
+    numbers = numbers[:level] + [0] * (level - len(numbers))
+    if kind == "bullet":
+        return f"{indent}- {text}", numbers
+    numbers[level - 1] += 1
+    return f"{indent}{numbers[level - 1]}. {text}", numbers
 
 
 def _html_int(value, default: int) -> int:
@@ -690,7 +731,7 @@ def extract_docx(data: bytes, limits: Limits | None = None) -> Extracted:
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
     title = (document.core_properties.title or "").strip()
-    number = 0  # of the numbered list going on
+    numbers: list[int] = []  # the numbered lists going on, by level (_docx_item)
     for paragraph in document.paragraphs:
         text = paragraph.text.strip()
         if not text:
@@ -705,18 +746,16 @@ def extract_docx(data: bytes, limits: Limits | None = None) -> Extracted:
             level = int(digits[0]) if digits else 1
         if level is not None:
             path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
+            numbers = []
             continue
         runs = [run for run in paragraph.runs if run.text.strip()]
         # a bold question heads its answer (apps.documents.extraction_faq)
         question, text = paragraph_question(text, emphasised=bool(runs) and all(run.bold for run in runs))
         if question is not None:
             path = question_push(path, question)
-        # a list item as the Markdown parser stores it: "- item", "3. item" (Word's list styles)
-        number = number + 1 if text and style.startswith("List Number") else 0
-        if text and number:
-            text = f"{number}. {text}"
-        elif text and (style.startswith("List Bullet") or style == "List Paragraph"):
-            text = f"- {text}"
+        # a list item as the Markdown parser stores it: "- item", "3. item", nested levels ("List Number 2")
+        # indented and numbered on their own; a paragraph that is no list item, or a heading, ends the lists
+        text, numbers = _docx_item(text, style, numbers)
         if text:
             blocks.append(Block(text, tuple(h for _, h in path)))
     for table in document.tables:

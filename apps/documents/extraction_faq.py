@@ -177,6 +177,12 @@ def text_blocks(paragraphs: list[str]) -> list[tuple[str, tuple[str, ...]]]:
     module's docstring). Texts keep their line breaks; runs of spaces and tabs become one space."""
     split = [_lines(paragraph) for paragraph in paragraphs]
     questions = [_plain_question(lines) if lines else None for lines in split]
+    asked_all = [_question_then_answer(lines) if lines and not found else None for lines, found in zip(
+        split, questions, strict=True)]  # fmt: skip
+    if sum(1 for found in questions if found) + sum(1 for asked in asked_all if asked) < 2:
+        # One question opening a paragraph of prose ("Ever wondered how long a backup takes?") is no FAQ: it
+        # would head every paragraph after it.
+        asked_all = [None] * len(split)
     depths = [len(found[1]) for found in questions if found and found[1] is not None]
     # Numbered lines that are not questions are headings only at the depths of the numbered questions, and only
     # when they continue the numbering: a list inside an answer ("1. Stop the daemon.") is neither.
@@ -184,13 +190,12 @@ def text_blocks(paragraphs: list[str]) -> list[tuple[str, tuple[str, ...]]]:
     result: list[tuple[str, tuple[str, ...]]] = []
     path: list[tuple[int, str, bool]] = []  # (depth, heading, whether it is a question)
     last: dict[int, tuple[int, ...]] = {}  # the number of the last numbered heading of each depth
-    for paragraph, lines, found in zip(paragraphs, split, questions, strict=True):
+    for paragraph, lines, found, asked in zip(paragraphs, split, questions, asked_all, strict=True):
         if not lines:
             continue
         heading, number, answer = None, None, None
         if found and found[1] is not None and not is_question(found[0]) and not _next_in_sequence(found[1], last):
             found = None  # a numbered question after a statement must continue the numbering to head anything
-        asked = None if found else _question_then_answer(lines)
         if asked and (asked[1] is None or _next_in_sequence(asked[1], last)):
             found, answer = asked[:2], asked[2]
         if found:

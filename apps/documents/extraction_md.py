@@ -37,13 +37,15 @@ def _any_link(url: str) -> bool:
     return True
 
 
-def _inline(token) -> str:
+def _inline(token, *, code_marks: bool = True) -> str:
+    """The text of an inline token; `code_marks`: inline code keeps its backticks (not in headings, which are
+    titles and labels as in every other format)."""
     parts: list[str] = []
     for child in token.children or ():
         if child.type in ("text", "text_special"):
             parts.append(child.content)
         elif child.type == "code_inline":  # `literal` stays marked as code (the answerer and the widget show it so)
-            parts.append(f"`{child.content}`" if "`" not in child.content else child.content)
+            parts.append(f"`{child.content}`" if code_marks and "`" not in child.content else child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
         # link, emphasis and strikethrough markers add nothing; images and inline HTML are dropped
@@ -121,7 +123,7 @@ def parse_md(text: str) -> tuple[str, list[Block]]:
             heading_level = None
         elif kind == "inline" and heading_level is not None:
             # Only the ends are trimmed: what is inside a heading is kept as written.
-            heading = _inline(token).strip()
+            heading = _inline(token, code_marks=False).strip()
             if heading:
                 path = [(level, h) for level, h in path if level < heading_level] + [(heading_level, heading)]
                 here = tuple(h for _, h in path)

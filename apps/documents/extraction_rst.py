@@ -357,8 +357,7 @@ class _Walker:
         self.lists += 1
         number = int(node.get("start", 1)) if isinstance(node, nodes.enumerated_list) else None
         for child in node.children:
-            marker = "-" if number is None else f"{number}."
-            self.item = "  " * (self.lists - 1) + marker
+            self.item = "  " * min(self.lists - 1, 3) + _enumerator(node, number)
             self.visit(child)
             self.item = None
             number = None if number is None else number + 1
@@ -432,6 +431,32 @@ class _Walker:
             self.add(label)
         for child in children:
             self.visit(child)
+
+
+ROMAN = [(1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"), (10, "x"),
+         (9, "ix"), (5, "v"), (4, "iv"), (1, "i")]  # fmt: skip
+
+
+def _enumerator(node: nodes.Element, number: int | None) -> str:
+    """The marker of item `number` of a list: "-" for a bullet list, "3." for an arabic one; a letter or roman one
+    keeps its enumerator after a bullet ("- b. second", "- (iv) fourth"): the answerer and the widget read "- "
+    and "3." as list items, and a reference to "step b" still finds its item."""
+    if number is None:
+        return "-"
+    kind = node.get("enumtype", "arabic")
+    if kind == "arabic":
+        return f"{number}."
+    if kind.endswith("alpha") and 1 <= number <= 26:
+        label = chr(ord("a") + number - 1)
+    elif kind.endswith("roman") and 1 <= number < 4000:
+        label, rest = "", number
+        for value, letters in ROMAN:
+            while rest >= value:
+                label, rest = label + letters, rest - value
+    else:
+        label = str(number)
+    label = label.upper() if kind.startswith("upper") else label
+    return f"- {node.get('prefix', '')}{label}{node.get('suffix', '.')}"
 
 
 def parse_rst(text: str) -> tuple[str, list[Block]]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from apps.bots.tests.factories import BotFactory
@@ -200,6 +201,53 @@ def test_offline_answer_brings_the_whole_list_a_sentence_introduces(pages):
         "- `--no-deps` skips the dependencies, which you must then install yourself [1]."
     ) in answer.content
     assert_grounded(answer.content, pages)
+
+
+def test_offline_answer_quotes_a_table_row_labelled_by_its_header():
+    """A table as the parsers store it (a "cell | cell" row a paragraph, the header first): each data row is a unit
+    labelled by the header's cells, quotable on its own; before, a row was no statement and the question about it
+    got the fallback."""
+    table = "Install the widget with pip.\n\nModel | Weight | Colour\n\nW100 | 2 kg | red\n\nW200 | 5 kg | blue"
+    hits = [page_hit(1, table, "Widgets")]
+
+    answer = grounding.offline_answer(question="How heavy is the W200 model?", hits=hits)
+
+    assert answer is not None
+    assert "- Model: W200, Weight: 5 kg, Colour: blue [1]" in answer.content, answer.content
+    units = grounding.text_units("Total | 3\n\nSee the table.", 1)
+    assert [unit.kind for unit in units] == ["sentence", "sentence"]  # a lone "a | b" line stays prose
+
+
+def test_a_bulleted_list_and_the_numbered_list_after_it_are_two_lists():
+    """Items one blank line apart are one list only while their markers are of one kind: the install steps after a
+    list of databases are not brought along by the sentence that introduces the databases."""
+    text = "Supported databases:\n\n- PostgreSQL\n\n- MySQL\n\n1. Download the installer\n\n2. Run it"
+    units = grounding.text_units(text, 1)
+
+    assert [(unit.kind, unit.block) for unit in units] == [
+        ("sentence", 0), ("item", 1), ("item", 1), ("item", 2), ("item", 2),
+    ]  # fmt: skip
+    assert grounding._follower(units, 0) == [1, 2]
+
+
+def test_the_same_introducing_sentence_with_different_lists_is_quoted_with_each():
+    """Two documents say "To install Beacon:" over different steps: not the same statement, so the second passage's
+    list is not left out as a repeat (only the same words with the same list or code are quoted once)."""
+    linux = (
+        "To install Beacon on a server:\n\n- Download the Linux package from the site.\n\n- Run the installer script."
+    )
+    windows = (
+        "To install Beacon on a server:\n\n- Download the Windows installer from the site.\n\n"
+        "- Run the setup wizard as an administrator."
+    )
+    units = grounding.text_units(linux, 1) + grounding.text_units(windows, 2)
+    scores = np.array([0.9 if unit.text.endswith(":") else 0.5 for unit in units], dtype=np.float32)
+    first = grounding._choose(units, np.where([u.ref == 1 for u in units], scores, -np.inf), bar=0.3, max_sentences=2)
+    second = grounding._choose(
+        units, np.where([u.ref == 2 for u in units], scores, -np.inf), bar=0.3, max_sentences=1, quoted=first
+    )
+
+    assert {units[i].ref for i in second} == {2} and len(second) == 3  # the sentence and its two items
 
 
 def test_offline_answer_cites_the_passage_that_answers(pages):

@@ -199,6 +199,11 @@ def test_deletions_in_progress_are_listed_read_only_and_counted(staff_client, or
     assert "Gone Org" in deleting and organization.name not in deleting and "quiet for longer" in deleting
     assert "Kept bot" in bots_existing and "Gone bot" not in bots_existing
     assert "Gone bot" in bots_deleting and "Kept bot" not in bots_deleting
+    assert 'value="delete_selected"' in bots_existing and 'value="delete_selected"' not in bots_deleting
+    from django.contrib.admin.models import DELETION, LogEntry
+
+    staff_client.post(f"{bots}?state=deleting", {"action": "delete_selected", "_selected_action": [gone_bot.pk]})
+    assert not LogEntry.objects.filter(action_flag=DELETION).exists()  # no "Successfully deleted" of a deleted bot
 
     page = staff_client.get(reverse("admin:organizations_organization_change", args=[gone.pk]))
     text = page.content.decode()
@@ -219,6 +224,8 @@ def test_deletions_in_progress_are_listed_read_only_and_counted(staff_client, or
     assert (organizations_figure["pending"], organizations_figure["quiet"]) == (1, 1)
     assert organizations_figure["oldest_age_seconds"] >= settings.RECOVERY_LEASE_SECONDS
     assert (bots_figure["pending"], bots_figure["quiet"]) == (1, 0)
+    Bot.all_objects.filter(pk=gone_bot.pk).update(purge_published_at=None)  # never published: quiet too
+    assert bot_purge_backlog()["quiet"] == 1
     from apps.core.health import figures
 
     assert figures()[("database", "organization_purges")]["pending"] == 1

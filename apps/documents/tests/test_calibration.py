@@ -127,6 +127,9 @@ def test_heading_and_sentence_templates():
     assert calibration._sentence_question("Refunds are processed within 14 days by the billing team.") == (
         "Are refunds processed within 14 days by the billing team?"
     )
+    # A chunk that starts with a list item (stored "- item" / "1. item"): its marker is no sentence of its own.
+    for item in ("1. Download the installer from the site.", "- Download the installer from the site."):
+        assert calibration._sentence_question(item) == "Download the installer from the site?"
     # A first sentence that leans on its context makes no question: it starts mid-thought, points elsewhere
     # or introduces what follows (real first sentences of PostgreSQL's and Python's documentation).
     for leaning in (

@@ -140,6 +140,20 @@ def test_a_question_line_and_its_answer_without_a_blank_line_between():
     ]
 
 
+def test_one_question_opening_a_paragraph_of_prose_heads_nothing():
+    """A rhetorical question on a paragraph's first line, in a text that is no FAQ (no other question), stays prose:
+    taken as a question heading it would have headed every paragraph after it."""
+    source = (
+        "Ever wondered how long a backup takes?\nIt depends on the size of the disk.\n\n"
+        "Restores need admin rights.\n\nPricing is per gigabyte stored.\n"
+    )
+    assert pairs("notes.txt", source) == [
+        ((), "Ever wondered how long a backup takes?\nIt depends on the size of the disk."),
+        ((), "Restores need admin rights."),
+        ((), "Pricing is per gigabyte stored."),
+    ]
+
+
 def test_xz_q_prefixed_question_with_a_lead_in_sentence_is_still_a_question():
     """XZ Utils: "Q:" marks a question even when a sentence leads into it (several of the FAQ's entries do); its answer
     must not be filed under the previous question, nor the "Q:" line kept as answer text."""

@@ -441,3 +441,30 @@ def test_isolated_extraction_keeps_the_code_flag():
 
     assert isolated == extract("README.md", data)
     assert sum(block.code for block in isolated.blocks) == 3
+
+
+def test_lists_keep_their_markers_in_every_format():
+    """List items are stored as Markdown marks them, so the answerer and the widget read them as lists: reST letter
+    and roman lists keep their enumerator after a bullet ("see step b" still finds it); Word's numbered lists count
+    per level and start again under a new heading."""
+    import io
+
+    import docx as python_docx
+
+    rst = extract("steps.rst", b"Steps\n=====\n\nDo this:\n\na. alpha\nb. beta\n\n(iv) four\n\n#. one\n#. two\n")
+    assert [block.text for block in rst.blocks] == [
+        "Do this:", "- a. alpha", "- b. beta", "- (iv) four", "1. one", "2. two",
+    ]  # fmt: skip
+
+    document = python_docx.Document()
+    document.add_heading("Guide", level=1)
+    for text, style in (("one", "List Number"), ("sub a", "List Number 2"), ("sub b", "List Number 2"),
+                        ("two", "List Number"), ("a bullet", "List Bullet")):  # fmt: skip
+        document.add_paragraph(text, style=style)
+    document.add_heading("Next", level=1)
+    document.add_paragraph("again", style="List Number")
+    out = io.BytesIO()
+    document.save(out)
+    word = extract("guide.docx", out.getvalue())
+    assert [block.text for block in word.blocks] == ["1. one", "  1. sub a", "  2. sub b", "2. two", "- a bullet",
+                                                     "1. again"]  # fmt: skip
