@@ -54,6 +54,9 @@ class Document(OrganizationOwnedModel, LeasedWorkModel):
     replaces = models.OneToOneField(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaced_by"
     )
+    # The ids of the versions this one replaced, oldest first: `documents/{id}/` with an earlier version's id (a
+    # stored id, a citation's `document_id`) finds this one instead of a 404 (selectors.document_get).
+    earlier_ids = ArrayField(models.BigIntegerField(), default=list, blank=True, editable=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
     error = models.TextField(blank=True)
     chunks_total = models.PositiveIntegerField(default=0)

@@ -77,7 +77,13 @@ def chunk_vectors(*, chunk_ids) -> dict[int, np.ndarray]:
 
 
 def document_get(*, organization, bot, document_id: int) -> Document:
-    document = document_list(organization=organization, bot=bot).filter(pk=document_id).first()
+    """The bot's document with this id, or the version that replaced the document that had it (a new version of a
+    file is a new row, its predecessor deleted when it is ready: ids kept by clients and citations still find the
+    file). NotFound otherwise (another bot's or organization's document too)."""
+    documents = document_list(organization=organization, bot=bot)
+    document = documents.filter(pk=document_id).first()
+    if document is None:  # only on this path: an earlier version's id, read among the bot's documents
+        document = documents.filter(earlier_ids__contains=[document_id]).first()
     if document is None:
         raise NotFound("Document not found.")
     return document

@@ -263,6 +263,8 @@ def document_finalize(*, document: Document) -> Document | None:
     document.embedding_model = embedder.name
     document.processed_at = timezone.now()
     document.replaces = None
+    if replaced is not None:  # its id keeps finding the document (selectors.document_get)
+        document.earlier_ids = [*replaced.earlier_ids, replaced.pk]
     document.lease_owner = ""
     document.save()
     if replaced is not None:

@@ -233,6 +233,30 @@ def test_upload_of_a_changed_file_is_a_new_version(organization, bot, owner):
     assert Document.objects.get(pk=v1.pk).status == "ready"
 
 
+def test_an_earlier_versions_id_finds_the_version_that_replaced_it(organization, bot, owner, other_organization):
+    """Once version 2 is ready, version 1's row is gone, but its id (kept by a client, in a citation's document_id)
+    still finds the file: GET and the chunks list answer with version 2, and through version 3 too. Another bot's
+    or organization's member still gets 404 for it."""
+    client = client_for(owner)
+    v1 = ready_guide(organization, bot, "faq.txt", b"Refunds take 14 days.")
+    [v2] = [ingest(Document.objects.get(pk=r["document"]["id"])) for r in post_files(
+        client, organization, bot, ("faq.txt", b"Refunds take 30 days.")).json()["results"]]  # fmt: skip
+    [v3] = [ingest(Document.objects.get(pk=r["document"]["id"])) for r in post_files(
+        client, organization, bot, ("faq.txt", b"Refunds take 45 days.")).json()["results"]]  # fmt: skip
+
+    assert not Document.objects.filter(pk__in=[v1.pk, v2.pk]).exists()
+    for old in (v1.pk, v2.pk):
+        found = client.get(f"{documents_url(organization, bot)}{old}/")
+        assert found.status_code == 200, found.content
+        assert (found.json()["id"], found.json()["version"]) == (v3.pk, 3)
+        chunks = client.get(f"{documents_url(organization, bot)}{old}/chunks/")
+        assert chunks.status_code == 200 and "45 days" in chunks.json()["results"][0]["text"]
+    other_bot = BotFactory(organization=organization)
+    assert client.get(f"{documents_url(organization, other_bot)}{v1.pk}/").status_code == 404
+    outsider = client_for(other_organization.memberships.get().user)
+    assert outsider.get(f"{documents_url(organization, bot)}{v1.pk}/").status_code == 404
+
+
 def test_json_upload_is_415(organization, bot, owner):
     """A JSON body to the upload endpoint: 415 pointing to multipart and to the text endpoint."""
     response = client_for(owner).post(documents_url(organization, bot), {"files": ["a.txt"]}, format="json")
