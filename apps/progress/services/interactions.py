@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.exceptions import ApplicationError
 from apps.organizations.models import Membership
 from apps.progress.events import interactions_recorded_send
 from apps.progress.models import DEFAULT_INTERACTION_WEIGHTS, ContentItem, Interaction, InteractionKind
@@ -52,14 +53,15 @@ def interaction_create(
     idempotency_key: str | None = None,
 ) -> tuple[Interaction, bool]:
     """Record one event; returns (interaction, created). A known idempotency_key returns the stored
-    event unchanged (created=False)."""
+    event unchanged (created=False) when it is the same event (user, item, kind: a retry); another event under it is
+    a 409 `idempotency_conflict` (the client would silently lose it)."""
     problem = interaction_value_check(kind=kind, value=value)
     if problem:  # "value: ..." -> the envelope's details name the field, as for every other 400
         raise ValidationError({"value": [problem.removeprefix("value: ")]})
     if idempotency_key is not None:
         existing = Interaction.objects.filter(organization=organization, idempotency_key=idempotency_key).first()
         if existing is not None:
-            return existing, False
+            return _same_event(existing, user_id=user.pk, item_id=item.pk, kind=kind), False
     interaction = Interaction(
         organization=organization,
         user=user,
@@ -74,9 +76,28 @@ def interaction_create(
         with transaction.atomic():
             interaction.save()
     except IntegrityError:  # the same key, sent concurrently
-        return Interaction.objects.get(organization=organization, idempotency_key=idempotency_key), False
+        existing = Interaction.objects.get(organization=organization, idempotency_key=idempotency_key)
+        return _same_event(existing, user_id=user.pk, item_id=item.pk, kind=kind), False
     interactions_recorded_send(organization_id=organization.pk, keys=[(user.pk, item.pk, kind)])
     return interaction, True
+
+
+def _conflict_reason(key: str, stored: tuple[int, int, str]) -> str:
+    user_id, item_id, kind = stored
+    return (
+        f"idempotency_key {key!r} was already used for another event ({kind} of item {item_id} by user {user_id}); "
+        "a retry sends the same event, a new event needs a new key."
+    )
+
+
+def _same_event(existing: Interaction, *, user_id: int, item_id: int, kind: str) -> Interaction:
+    """`existing` when it is the event asked for again (a retry), else a 409 naming what the key recorded."""
+    stored = (existing.user_id, existing.item_id, existing.kind)
+    if stored != (user_id, item_id, kind):
+        raise ApplicationError(
+            _conflict_reason(existing.idempotency_key, stored), code="idempotency_conflict", status_code=409
+        )
+    return existing
 
 
 # --------------------------------------------------------------------------- batch
@@ -290,8 +311,21 @@ def interaction_batch_ingest(
         # The same event as a single write (STYLE.md §9): the graph outbox, the users' cached
         # recommendations and their personality evidence follow from it.
         interactions_recorded_send(organization_id=organization.pk, keys=(tuple(row[1:]) for row in stored))
-        for key, index in row_of_key.items():
-            if key not in created:
-                outcome.add(index, key, "duplicate", "already recorded (same idempotency_key).")
+        repeated = [key for key in row_of_key if key not in created]
+        if repeated:  # retries, or another event under a key already used: one query, only then
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT idempotency_key, user_id, item_id, kind FROM {Interaction._meta.db_table} "
+                    "WHERE organization_id = %s AND idempotency_key = ANY(%s)",
+                    [organization.pk, repeated],
+                )
+                stored_events = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+            sent = dict(zip(columns[6], zip(columns[0], columns[1], columns[2], strict=True), strict=True))
+            for key in repeated:
+                index, stored = row_of_key[key], stored_events.get(key)
+                if stored is not None and stored != sent[key]:
+                    outcome.add(index, key, "rejected", _conflict_reason(key, stored))
+                else:
+                    outcome.add(index, key, "duplicate", "already recorded (same idempotency_key).")
     outcome.results.sort(key=lambda result: result["index"])
     return outcome

@@ -183,6 +183,34 @@ def test_batch_twice_counts_once(organization, admin_user, member, item):
     assert Interaction.objects.count() == 5
 
 
+def test_a_key_used_again_for_another_event_is_refused(organization, admin_user, member, item):
+    """An idempotency_key sent again with another event (another kind, item or person) is not a retry: a single
+    write is a 409 `idempotency_conflict` naming what the key recorded, a batch row is rejected with that reason;
+    the same event again (other value or time included) is still the stored one. Before, the second event was
+    answered 200 with the first and silently lost."""
+    other = ContentItemFactory(organization=organization)
+    client = client_for(admin_user)
+    first = {"idempotency_key": "k1", "kind": "view", "item": item.pk, "user": member.pk}
+    assert client.post(list_url(organization), first, format="json").status_code == 201
+
+    for changed in ({"kind": "like"}, {"item": other.pk}, {"user": admin_user.pk}):
+        response = client.post(list_url(organization), {**first, **changed}, format="json")
+        assert response.status_code == 409, response.content
+        error = response.json()["error"]
+        assert error["code"] == "idempotency_conflict"
+        assert f"view of item {item.pk} by user {member.pk}" in error["message"]
+    assert client.post(list_url(organization), {**first, "weight": 3}, format="json").status_code == 200
+
+    batch = [first, {**first, "idempotency_key": "k2"}, {**first, "kind": "like"}]
+    client.post(batch_url(organization), {"events": [batch[0], batch[1]]}, format="json")
+    body = client.post(batch_url(organization), {"events": [batch[0], {**batch[2], "idempotency_key": "k2"}]},
+                       format="json").json()  # fmt: skip
+    assert (body["created"], body["duplicates"], body["rejected"]) == (0, 1, 1)
+    assert body["results"][1]["status"] == "rejected"
+    assert body["results"][1]["reason"].startswith("idempotency_key 'k2' was already used for another event (view")
+    assert Interaction.objects.count() == 2
+
+
 def test_repeated_key_within_a_batch(organization, member, item):
     """A key repeated inside one batch is stored once; members default to themselves."""
     events = [{"idempotency_key": "same", "kind": "view", "item": item.pk}] * 2
