@@ -123,7 +123,19 @@ class PasswordField(PatternCharField):
 
 
 class PatternDateField(SchemaPatternMixin, serializers.DateField):
-    pass
+    """A date; one written right that does not exist ("2026-02-30") says so, where DRF said "wrong format"."""
+
+    default_error_messages = {"no_such_day": "{value} is written as YYYY-MM-DD but is no day of the calendar."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            import datetime as dt
+
+            try:
+                dt.date.fromisoformat(value.strip())
+            except ValueError:
+                self.fail("no_such_day", value=value.strip())
+        return super().to_internal_value(value)
 
 
 class PatternDateTimeField(SchemaPatternMixin, serializers.DateTimeField):

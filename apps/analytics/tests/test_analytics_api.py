@@ -541,8 +541,9 @@ def test_other_organizations_item_or_bot_is_404(world):
 @pytest.mark.parametrize(
     ("name", "params", "field", "message"),
     [
-        ("active-users", {"date_from": "2026-13-01"}, "date_from", "Date has wrong format"),
+        ("active-users", {"date_from": "2026-13-01"}, "date_from", "2026-13-01 is written as YYYY-MM-DD but is no day"),
         ("active-users", {"date_to": "yesterday"}, "date_to", "Date has wrong format"),
+        ("active-users", {"date_from": "2026-02-30"}, "date_from", "2026-02-30 is written as YYYY-MM-DD but is no day"),
         ("active-users", {"date_from": "2026-03-10", "date_to": "2026-03-01"}, "date_from", "on or before date_to"),
         ("active-users", {"date_from": "2020-01-01", "date_to": "2026-01-01"}, "date_to", "the most is 731"),
         # date_to defaults to today: not shortened quietly to 731 days from date_from (which left out this year)
