@@ -71,16 +71,25 @@ class EventStream:
     StreamingHttpResponse registers the `close` of the iterator it is given). A generator written in the view for
     this closes nothing then: closing a generator that never started runs none of its body, its `with` included, so
     a source whose close does work (a chat turn stores its answer: conversations.services.TurnEvents) never heard
-    that its reader had left."""
+    that its reader had left.
 
-    def __init__(self, events, shape=None):
+    `comment`, when given, is sent first as an SSE comment (`: <comment>`, which clients ignore) before the source is
+    asked for anything: the response's first bytes leave at once, so a client that bounds how long it waits for a sign
+    of life (the widget's WIDGET_ANSWER_IDLE_SECONDS) hears that the request arrived and was accepted even while the
+    first event is still minutes away (a slow model, its retries)."""
+
+    def __init__(self, events, shape=None, comment: str | None = None):
         self._events = iter(events)
         self._shape = shape
+        self._comment = comment
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
+        if self._comment is not None:
+            comment, self._comment = self._comment, None
+            return f": {comment}\n\n"
         event, payload = next(self._events)
         if self._shape is not None:
             payload = self._shape(event, payload)
@@ -92,10 +101,10 @@ class EventStream:
             close()
 
 
-def sse_response(events, shape=None) -> StreamingHttpResponse:
-    """A server-sent-events response of (event, payload) pairs (`EventStream`) that no proxy buffers or caches
-    (WSGI and ASGI alike); closing it closes `events`, read or not."""
-    response = EventStreamResponse(EventStream(events, shape), content_type="text/event-stream")
+def sse_response(events, shape=None, comment: str | None = None) -> StreamingHttpResponse:
+    """A server-sent-events response of (event, payload) pairs (`EventStream`, after `comment` when given) that no
+    proxy buffers or caches (WSGI and ASGI alike); closing it closes `events`, read or not."""
+    response = EventStreamResponse(EventStream(events, shape, comment), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

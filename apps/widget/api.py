@@ -253,7 +253,9 @@ class WidgetMessageCreateApi(VisitorApi):
             conversation=conversation, content=data.validated_data["content"].strip()
         )
         if data.validated_data["stream"] or "text/event-stream" in request.META.get("HTTP_ACCEPT", ""):
-            return sse_response(conversation_services.turn_stream(turn), shape=self._public)
+            # `: ok` first: the question is stored, and the widget's idle bound (WIDGET_ANSWER_IDLE_SECONDS) hears it
+            # at once rather than only with the answer's first words (the model's first token, seconds or minutes).
+            return sse_response(conversation_services.turn_stream(turn), shape=self._public, comment="ok")
         answer = conversation_services.turn_answer(turn)
         body = {"question": turn.question, "answer": answer}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)

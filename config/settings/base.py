@@ -456,10 +456,15 @@ WIDGET_RATE_TOKEN_IP = env("WIDGET_RATE_TOKEN_IP", default="30/60")
 # frame); past it the question starts a new conversation and the late restore is ignored.
 WIDGET_RESTORE_WAIT_SECONDS = env.float("WIDGET_RESTORE_WAIT_SECONDS", default=8.0)
 # How long the chat frame waits for a sign of life from Beacon while a question is under way (its new conversation,
-# its answer's first byte, each next part of the stream); past it the question is given up and comes back in the box
-# with a retry. Nothing arrives before an answer's first words (the search and the model's first token), so this is
-# long enough for a slow model to start; a stream that keeps sending is never cut, however long the answer.
-WIDGET_ANSWER_IDLE_SECONDS = env.float("WIDGET_ANSWER_IDLE_SECONDS", default=30.0)
+# the answer's first byte, sent once the question is stored and its passages found, then each next part of the
+# stream); past it the frame restores the conversation (the question may be stored, its answer on the way) rather than
+# send the question again. Between that first byte (an SSE comment) and the answer's first words Beacon sends nothing
+# while the model starts, and a healthy but slow model may take OPENAI_TIMEOUT on each of its OPENAI_MAX_RETRIES + 1
+# tries: the default is that (120 s with their defaults) plus 30 s for the SDK's waits between tries. (It was 30 s, the
+# length of one try: slow but healthy answers were cut off and "Try again" stored the question twice.)
+WIDGET_ANSWER_IDLE_SECONDS = env.float(
+    "WIDGET_ANSWER_IDLE_SECONDS", default=OPENAI_TIMEOUT * (OPENAI_MAX_RETRIES + 1) + 30.0
+)
 
 # --------------------------------------------------------------------------- knowledge base
 # Chunk size and overlap in tokens of the embedding model's own tokenizer (capped by its input limit).

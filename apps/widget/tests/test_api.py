@@ -515,7 +515,8 @@ def test_the_latest_conversation_is_the_one_last_used(bot):
 
 
 def test_streamed_answer(bot):
-    """stream=true: token events, then done with the message id, checked content and public sources."""
+    """stream=true: an SSE comment first (the widget's idle bound hears at once that the question is stored, before
+    the model's first token), then token events, then done with the message id, checked content and public sources."""
     client = visitor(bot)
     base = f"/widget/{bot.public_id}"
     conversation_id = client.post(f"{base}/conversations/", {}, format="json").json()["id"]
@@ -526,7 +527,10 @@ def test_streamed_answer(bot):
     )
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
-    events = [block for block in b"".join(response.streaming_content).decode().split("\n\n") if block]
+    parts = iter(response.streaming_content)
+    assert next(parts) == b": ok\n\n"
+    assert Message.objects.filter(conversation_id=conversation_id, role="user").count() == 1  # stored by then
+    events = [block for block in b"".join(parts).decode().split("\n\n") if block]
     names = [block.split("\n")[0].removeprefix("event: ") for block in events]
     assert names[-1] == "done" and set(names[:-1]) == {"token"} and len(names) > 2
     done = json.loads(events[-1].split("\n")[1].removeprefix("data: "))

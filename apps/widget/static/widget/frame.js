@@ -77,10 +77,10 @@
   var restoreWait = parseInt(body.getAttribute("data-restore-wait"), 10);
   if (isNaN(restoreWait)) restoreWait = 8000;
   // How long a question under way waits for a sign of life from Beacon (WIDGET_ANSWER_IDLE_SECONDS): its new
-  // conversation, its answer's first byte, each next part of the stream. A server that hangs (or a connection that
-  // silently died) left the question "thinking" for ever with Send disabled.
+  // conversation, its answer's first byte (an SSE comment, once the question is stored), each next part of the stream.
+  // A server that hangs (or a connection that silently died) left the question "thinking" for ever with Send disabled.
   var answerIdle = parseInt(body.getAttribute("data-answer-idle"), 10);
-  if (isNaN(answerIdle)) answerIdle = 30000;
+  if (isNaN(answerIdle)) answerIdle = 150000;
   var pendingQuestion = null; // the question under way ({cancel}): "New conversation" gives it up
   var renewing = false; // a "New conversation" under way
 
@@ -562,8 +562,9 @@
           throw error;
         });
       }
+      // The conversation (null: none yet), or undefined when a newer one was started meanwhile (not shown).
       return response.json().then(function (data) {
-        if (started !== startedBefore) return;
+        if (started !== startedBefore) return undefined;
         render(data.conversation);
         var messages = data.conversation ? data.conversation.messages : [];
         var last = messages[messages.length - 1];
@@ -574,6 +575,7 @@
             ask(last.content);
           });
         }
+        return data.conversation;
       });
     });
   }
@@ -678,9 +680,11 @@
     if (restoreFailed && !loading) restore(); // the earlier conversation first: it may be there by now
     var user = null;
     var bubble = null;
+    var sent = false; // the question's request left (Beacon may have stored it, whatever came back)
     var stored = false; // the server has the question (its answer started to stream)
     var ended = false; // the answer's `done` (or `error`) event arrived
     var cancelled = false; // given up by "New conversation"
+    var recovery = null; // what to say if the question turns out not to be Beacon's: recover()
     var controller = new AbortController();
     var signal = controller.signal;
     var idle = watchdog(controller);
@@ -695,13 +699,7 @@
       if (bubble) bubble.remove();
       if (!stored && user) user.remove(); // never reached the conversation: not shown as if it had
       if (!log.querySelector(".message:not(.greeting)")) hideIntro(false); // still nothing asked: the suggestions
-      if (!input.value.trim()) {
-        input.value = question;
-        fit();
-      }
-      showError(message, function () {
-        ask(input.value.trim() ? input.value : question); // the box as the visitor left it, or this question
-      });
+      giveBack(question, message);
     }
     // The question is shown at once, waiting (a restore can take seconds: the panel showed nothing meanwhile).
     hideIntro(true);
@@ -726,6 +724,7 @@
         var text = bubble.querySelector(".text");
         var streamed = "";
         idle.touch();
+        sent = true;
         return call("POST", API + "/conversations/" + id + "/messages/", { content: question, stream: true },
           "text/event-stream", signal).then(function (response) {
           idle.touch();
@@ -756,11 +755,12 @@
       })
       ["catch"](function (error) {
         if (cancelled) {
-          // The visitor started a new conversation meanwhile: a question that never reached Beacon goes back in the
-          // box for it (one that did stays in the earlier conversation, where Beacon stores its answer).
+          // The visitor started a new conversation meanwhile: a question that was never sent goes back in the box
+          // for it. One that was sent is not (Beacon may have it, in the earlier conversation, where it stores its
+          // answer): putting it back told the visitor it had never reached Beacon, and asking it again stored it twice.
           if (bubble) bubble.remove();
           if (!stored && user) user.remove();
-          if (!stored && !input.value.trim()) {
+          if (!sent && !input.value.trim()) {
             input.value = question;
             fit();
           }
@@ -769,7 +769,17 @@
         // No answer: Beacon silent for too long, the network, a restore that failed, or a stream cut off (the
         // question stored, the answer not).
         var reason = stored ? t.interrupted : error && error.restore ? error.message : unanswered(error);
-        offerRetry(idle.fired ? t.timeout : reason);
+        if (idle.fired) reason = t.timeout;
+        if (sent && (idle.fired || stored || (error && error.network))) {
+          // Beacon may hold the question (and writes and stores an answer whose reader left): its conversation is
+          // restored below rather than the question offered again, which stored it twice and spent a message.
+          if (bubble) bubble.remove();
+          user.remove();
+          bubble = null;
+          recovery = reason;
+          return;
+        }
+        offerRetry(reason);
       })
       .then(function () {
         idle.stop();
@@ -779,13 +789,67 @@
         busy = false;
         send.disabled = renewing;
         if (!cancelled) input.focus();
+        if (recovery !== null) recover(question, recovery, false);
       });
   }
 
-  // "New conversation" (the button, or Beacon("new-conversation") from the page): a question under way is given up
-  // (it used to make the button do nothing, silently, for as long as the question waited). Bounded like a question.
-  function startOver() {
-    if (!token || renewing) return;
+  // The question goes back in the box (unless the visitor has written there since) with `message` and Try again,
+  // which sends the box as the visitor left it, or this question.
+  function giveBack(question, message) {
+    if (!input.value.trim()) {
+      input.value = question;
+      fit();
+    }
+    showError(message, function () {
+      ask(input.value.trim() ? input.value : question);
+    });
+  }
+
+  // A question Beacon may hold: its request left and no answer came (Beacon silent past answerIdle, the connection
+  // dropped, the stream cut off). The conversation is restored from Beacon: its answer, when Beacon has written it by
+  // now; the question without an answer, `reason` and Try again, which looks once more and asks again only if there is
+  // still no answer (`resend`); a question Beacon never got comes back in the box with `reason`. (The question used to
+  // come back in the box whatever happened, and "Try again" stored it a second time, its first answer on the way.)
+  function recover(question, reason, resend) {
+    restore().then(
+      function (conversation) {
+        if (conversation === undefined) return; // another conversation was started meanwhile
+        var messages = conversation ? conversation.messages : [];
+        var last = messages[messages.length - 1];
+        var asked = messages.filter(function (message) {
+          return message.role === "user";
+        });
+        asked = asked[asked.length - 1];
+        if (last && last.role === "user" && last.content === question) {
+          if (resend) return ask(question); // still no answer: now it is asked again
+          if (!busy) {
+            showError(reason, function () {
+              recover(question, reason, true);
+            });
+          }
+        } else if (!asked || asked.content !== question) {
+          // Beacon never got it: back in the box (with the reason, unless another question is under way by now).
+          if (busy && !input.value.trim()) input.value = question;
+          else if (!busy) giveBack(question, reason);
+        }
+      },
+      function () {
+        // Not known whether Beacon has it: the restore's reason, and Try again looks again.
+        if (!busy) {
+          showError(restoreReason, function () {
+            recover(question, reason, resend);
+          });
+        }
+      }
+    );
+  }
+
+  // "New conversation". The panel's button gives a question under way up (it used to do nothing, silently, for as long
+  // as the question waited); Beacon("new-conversation") from the page (`fromPage`) is ignored while a question is under
+  // way, as it always was: a page's script must not throw away an answer the visitor is reading or waiting for.
+  // Bounded like a question.
+  function startOver(fromPage) {
+    if (!token || renewing || (fromPage === true && busy)) return;
     if (pendingQuestion) pendingQuestion.cancel();
     clearError();
     renewing = true;
@@ -795,7 +859,9 @@
     idle.touch();
     newConversation(controller.signal)
       ["catch"](function (error) {
-        showError(idle.fired ? t.timeout : unanswered(error), startOver);
+        showError(idle.fired ? t.timeout : unanswered(error), function () {
+          startOver();
+        });
       })
       .then(function () {
         idle.stop();
@@ -838,7 +904,9 @@
       ask(button.textContent);
     });
   });
-  document.getElementById("new-conversation").addEventListener("click", startOver);
+  document.getElementById("new-conversation").addEventListener("click", function () {
+    startOver(false);
+  });
   retryButton.addEventListener("click", function () {
     var action = retryAction;
     clearError();
@@ -878,7 +946,7 @@
     } else if (message.type === "beacon:language") {
       translate(message.lang);
     } else if (message.type === "beacon:new-conversation") {
-      startOver();
+      startOver(true);
     }
   });
 
