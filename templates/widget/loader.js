@@ -2,22 +2,29 @@
  *   <script src="{{ base_url|escapejs }}/widget/{{ public_id|escapejs }}.js" async></script>
  * Optional attributes: data-open="true", data-language="fr", data-user-id + data-user-hash (identity;
  * with data-user-expires, the hash signs "id:expires" and stops working then).
- * JS API: Beacon("open" | "close" | "toggle" | "new-conversation"), Beacon("language", "de"),
+ * JS API: Beacon("open" | "close" | "toggle" | "new-conversation" | "destroy"), Beacon("language", "de"),
  *         Beacon("identify", {userId: "...", userHash: "...", userExpires: 1767225600}).
  * Several bots on one page: their launchers side by side, one Beacon() for all of them. A last argument
- * {bot: "<public id>"} (for identify, a `bot` in its object) picks one; without it, "close" and "language" reach
- * every bot and the other calls the bot of the page's first tag.
+ * {bot: "<public id>"} (for identify, a `bot` in its object) picks one; without it, "close", "destroy" and
+ * "language" reach every bot and the other calls the bot of the page's first tag (in document order).
  * No secret is in this file. The chat itself runs in an iframe served by Beacon. */
 (function () {
   "use strict";
   var BASE = "{{ base_url|escapejs }}";
   var BOT = "{{ public_id|escapejs }}";
   // What the loaders of every bot on the page share: their widgets (by public id, in the order their tags ran),
-  // the one window.Beacon, the calls the page made before any loader ran (`early`), and calls for a bot whose tag
-  // has not run yet (`pending`). Each loader used to replace window.Beacon, so calls reached the last bot only.
+  // the one window.Beacon, the calls the page made before any loader ran (`early`), calls for a bot whose loader has
+  // not run yet (`pending`), and the functions of older loaders that set window.Beacon themselves (`legacy`, by bot).
+  // Each loader used to replace window.Beacon, so calls reached the last bot only.
+  // VERSION: a loader newer than the hub's puts its own dispatcher in (a browser may run a loader it cached, up to
+  // the loader's max-age, beside a newer one); window.Beacon then stays that dispatcher whoever assigns it.
+  var VERSION = 2;
   var hub = window.__beaconHub;
-  if (!hub) {
-    hub = window.__beaconHub = { widgets: {}, order: [], pending: {}, early: null, api: null };
+  if (!hub) hub = window.__beaconHub = { widgets: {}, order: [], pending: {}, early: null, api: null };
+  if (!(hub.version >= VERSION)) {
+    var previous = hub.api; // an older hub's dispatcher (the page may hold it as window.Beacon)
+    hub.version = VERSION;
+    hub.legacy = hub.legacy || {};
     hub.api = function () {
       var args = Array.prototype.slice.call(arguments);
       try {
@@ -26,15 +33,13 @@
         if (window.console) window.console.warn("Beacon widget: " + error.message); // never thrown into the page
       }
     };
-  }
-  if (window.Beacon !== hub.api) {
-    // The page's stub (or one a re-render put back): its queued calls, then the one dispatcher.
-    var queued = Array.prototype.slice.call((window.Beacon && window.Beacon.q) || []);
+    var found = window.Beacon;
+    if (hub.early === null) hub.early = [];
+    guard(hub);
+    if (found !== previous) adopt(hub, found, null);
+  } else if (window.Beacon !== hub.api) {
+    adopt(hub, window.Beacon, null); // (window.Beacon could not be guarded: the page declared it with var)
     window.Beacon = hub.api;
-    if (hub.early === null) hub.early = queued;
-    else queued.forEach(function (args) {
-      hub.api.apply(null, args);
-    });
   }
   // The tag run again (a single-page app re-rendering the page and its tags): the widget already on the page is
   // put back if the page removed it, or drawn if it never could be; never a second one.
@@ -43,34 +48,108 @@
     return;
   }
 
+  // window.Beacon is the hub's dispatcher whoever assigns it: a page's stub put back (a re-render) has its queued calls
+  // dispatched, and an older loader's own function (one that ignores {bot}) is kept for its bot (`legacy`).
+  function guard(hub) {
+    try {
+      Object.defineProperty(window, "Beacon", {
+        configurable: true,
+        enumerable: true,
+        get: function () {
+          return hub.api;
+        },
+        set: function (value) {
+          adopt(hub, value, document.currentScript);
+        },
+      });
+    } catch (e) {
+      window.Beacon = hub.api; // (a `var Beacon` of the page cannot be redefined: assigned, as before)
+    }
+  }
+
+  // `value`, given to window.Beacon by `tag` (null: found there): a page's stub (its queued calls are dispatched, or
+  // kept as `early` while no loader has run) or an older loader's function for the bot of its tag.
+  function adopt(hub, value, tag) {
+    if (typeof value !== "function" || value === hub.api) return;
+    var queued = Array.prototype.slice.call(value.q || []);
+    var bot = botOf(tag);
+    if (!bot && !value.q && !tag) {
+      // Found there: an older loader (one without a hub) that ran first, if one bot registered only there.
+      var older = Object.keys(window.__beaconWidgets || {}).filter(function (id) {
+        return !hub.widgets[id];
+      });
+      if (older.length === 1) bot = older[0];
+    }
+    if (bot && !value.q && !hub.widgets[bot]) {
+      hub.legacy[bot] = value;
+      var calls = (hub.pending[bot] || []).concat(
+        (hub.early || []).filter(function (args) {
+          return targetOf(args) === bot || (!targetOf(args) && (forEveryBot(args) || firstBot(hub) === bot));
+        })
+      );
+      delete hub.pending[bot];
+      calls.forEach(function (args) {
+        value.apply(null, args);
+      });
+      return;
+    }
+    queued.forEach(function (args) {
+      hub.api.apply(null, args);
+    });
+  }
+
+  // The bot of a widget tag (script element), or null.
+  function botOf(tag) {
+    var match = tag && /\/widget\/([A-Za-z0-9_-]+)\.js(?:[?#]|$)/.exec(tag.src || "");
+    return match ? match[1] : null;
+  }
+
+  // The bots of the page's widget tags, in document order (async tags run in the order their scripts arrive, which
+  // changes from one page view to the next: the first tag is the first in the page, not the first to run).
+  function tagBots() {
+    var bots = [];
+    var tags = document.querySelectorAll('script[src*="/widget/"]');
+    for (var i = 0; i < tags.length; i++) {
+      var bot = botOf(tags[i]);
+      if (bot && bots.indexOf(bot) === -1) bots.push(bot);
+    }
+    return bots;
+  }
+
   // The bot a call names: a last argument {bot: "<public id>"} (identify's own object may carry it).
   function targetOf(args) {
     var last = args[args.length - 1];
     return last && typeof last === "object" && typeof last.bot === "string" ? last.bot : null;
   }
 
-  // "close" and "language" without a bot reach every bot; the other calls the first bot, as with one bot.
+  // "close", "destroy" and "language" without a bot reach every bot; the other calls the first bot, as with one bot.
   function forEveryBot(args) {
-    return args[0] === "close" || args[0] === "language";
+    return args[0] === "close" || args[0] === "destroy" || args[0] === "language";
   }
 
-  // The widgets in the order of their tags in the page (the order the tags ran, for a tag no longer in the page):
-  // async tags run in the order their scripts arrive, which changes from one page view to the next.
+  // The widgets in the order of their tags in the page, then (tags no longer in the page) the order the tags ran: a
+  // total order (it compared the positions of connected tags and the run order of the others, which is not one).
   function ordered(hub) {
+    var tags = tagBots();
+    function rank(widget) {
+      var at = tags.indexOf(widget.bot);
+      return at === -1 ? tags.length : at;
+    }
     return hub.order
       .map(function (id) {
         return hub.widgets[id];
       })
       .sort(function (a, b) {
-        if (a.script && b.script && a.script.isConnected && b.script.isConnected && a.script !== b.script) {
-          return a.script.compareDocumentPosition(b.script) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
-        }
-        return hub.order.indexOf(a.bot) - hub.order.indexOf(b.bot);
+        return rank(a) - rank(b) || hub.order.indexOf(a.bot) - hub.order.indexOf(b.bot);
       });
   }
 
-  function firstWidget(hub) {
-    return ordered(hub)[0] || null;
+  // The bot of the page's first tag (whether its loader has run or not); without tags, the first widget.
+  function firstBot(hub) {
+    var tags = tagBots();
+    if (tags.length) return tags[0];
+    var first = ordered(hub)[0];
+    return first ? first.bot : null;
   }
 
   // The launchers of the bots drawn on each side, side by side in the order of their tags (each was at the same
@@ -85,21 +164,42 @@
     });
   }
 
+  // A call for `bot`: its widget, an older loader's function (without the {bot} it ignores), or kept until its loader
+  // runs. False when kept.
+  function deliver(hub, bot, args) {
+    if (hub.widgets[bot]) {
+      hub.widgets[bot].command(args);
+      return true;
+    }
+    if (hub.legacy[bot]) {
+      var last = args[args.length - 1];
+      var plain = args[0] !== "identify" && last && typeof last === "object" && targetOf(args);
+      hub.legacy[bot].apply(null, plain ? args.slice(0, -1) : args);
+      return true;
+    }
+    (hub.pending[bot] = hub.pending[bot] || []).push(args);
+    return false;
+  }
+
   // (Shared by every loader's copy: it uses nothing of this loader but the hub it is given.)
   function dispatch(hub, args) {
     var target = targetOf(args);
     if (target) {
-      if (hub.widgets[target]) return hub.widgets[target].command(args);
-      (hub.pending[target] = hub.pending[target] || []).push(args); // its tag has not run yet, or will not:
-      var tags = document.getElementsByTagName("script");
-      for (var i = 0; i < tags.length; i++) if ((tags[i].src || "").indexOf("/widget/" + target + ".js") !== -1) return;
+      if (deliver(hub, target, args) || tagBots().indexOf(target) !== -1) return; // (its loader has yet to run)
       if (window.console) window.console.warn("Beacon widget: no tag of the bot " + target + " on this page.");
     } else if (forEveryBot(args)) {
       hub.order.forEach(function (id) {
         hub.widgets[id].command(args);
       });
-    } else if (firstWidget(hub)) {
-      firstWidget(hub).command(args);
+      Object.keys(hub.legacy).forEach(function (id) {
+        hub.legacy[id].apply(null, args);
+      });
+      hub.early.push(args); // and the loaders still to run
+    } else {
+      // The first tag's bot, once its loader has run: an early Beacon("identify") reached the second tag's bot when
+      // that script arrived first (its identity secret differs: 401 for the visit, and the user id went to it).
+      var first = firstBot(hub);
+      if (first) deliver(hub, first, args);
     }
   }
 
@@ -131,11 +231,17 @@
     return words[open ? 1 : 0] + state.config.title;
   }
   var startAttempts = 0; // after a rate limit (429)
-  var startFailures = 0; // after a network failure or a 5xx
+  var startFailures = 0; // after a network failure or a 5xx (never reset: a tag run again tries once more)
   var startTimer = null;
-  // Waits after a network failure or a 5xx: a brief outage at page load used to leave the page without its chat for
-  // the whole visit. Eight tries over about four minutes; a page that comes back online tries at once.
+  var destroyed = false; // Beacon("destroy"): not drawn again until Beacon("open" | "toggle") or the tag runs again
+  // Waits after a 5xx Beacon answered (a restart, a proxy without its upstream): a brief outage at page load used to
+  // leave the page without its chat for the whole visit. Eight tries over about four minutes, each wait 0-50 % longer
+  // at random (the pages of one outage do not all come back at the same second); a page that comes back online tries at
+  // once. A request that got no readable answer at all is tried only OPAQUE_TRIES more times: the browser does not tell
+  // a network failure from a refused CORS preflight (a site not on the bot's allowed origins), and those made nine
+  // requests per bot and page view. (A browser that knows it is offline waits for the 'online' event instead.)
   var BACKOFF = [2, 4, 8, 16, 32, 60, 60, 60];
+  var OPAQUE_TRIES = 2;
 
   function identity(userId, userHash, userExpires) {
     var pair = { user_id: String(userId), user_hash: String(userHash || "") };
@@ -198,7 +304,8 @@
         "no answer from " + BASE + ": Beacon is unreachable, or " + window.location.origin +
           " is not on this bot's allowed origins"
       );
-      error.transient = true; // (a browser does not tell a refused CORS preflight from a network failure)
+      error.transient = true;
+      error.opaque = true; // (a browser does not tell a refused CORS preflight from a network failure)
       return Promise.reject(error);
     });
   }
@@ -227,8 +334,12 @@
   var FULL_SCREEN = "(max-width:480px),(max-height:480px)";
 
   // The host page does not scroll behind a full-screen chat (the page's own inline overflow is put back on close,
-  // unless the page changed it meanwhile). Shared by the bots of the page: one chat is open at a time.
+  // unless the page changed it meanwhile). Shared by the bots of the page: one chat is open at a time. Only while the
+  // widget's element is in the page: a page that removes it (a single-page app re-rendering) gets its scrolling back
+  // at once (a MutationObserver, only while the scroll is held), and a later resize does not take it again.
+  var scrollWatch = null;
   function holdScroll(hold) {
+    hold = hold && !!ui && ui.host.isConnected;
     var styles = [document.documentElement.style, document.body && document.body.style];
     if (hold && !hub.scroll) {
       hub.scroll = { bot: BOT, was: styles.map(function (style) {
@@ -237,11 +348,21 @@
       styles.forEach(function (style) {
         if (style) style.overflow = "hidden";
       });
+      if (window.MutationObserver && !scrollWatch) {
+        scrollWatch = new window.MutationObserver(function () {
+          if (!ui.host.isConnected) holdScroll(false);
+        });
+        scrollWatch.observe(document.documentElement, { childList: true, subtree: true });
+      }
     } else if (!hold && hub.scroll && hub.scroll.bot === BOT) {
       styles.forEach(function (style, i) {
         if (style && style.overflow === "hidden") style.overflow = hub.scroll.was[i] || "";
       });
       hub.scroll = null;
+    }
+    if (scrollWatch && !(hub.scroll && hub.scroll.bot === BOT)) {
+      scrollWatch.disconnect();
+      scrollWatch = null;
     }
   }
 
@@ -311,7 +432,7 @@
     }
     root.appendChild(panel);
     root.appendChild(launcher);
-    document.body.appendChild(host);
+    if (!destroyed) document.body.appendChild(host);
     return { host: host, panel: panel, frame: frame, launcher: launcher, side: side };
   }
 
@@ -323,9 +444,21 @@
   // The widget's element put back when the host page removed it (a single-page app re-rendering document.body): its
   // frame loads again (and says when it is ready), the conversation is restored, the panel stays open or closed.
   function attach() {
+    destroyed = false;
     if (!ui || ui.host.isConnected) return;
     state.frameReady = false;
     (document.body || document.documentElement).appendChild(ui.host);
+    holdScroll(state.open && fullScreen());
+  }
+
+  // Beacon("destroy"): the widget's element leaves the page (its chat closed, the page's scrolling back) until
+  // Beacon("open" | "toggle") or the tag run again puts it back.
+  function destroy() {
+    destroyed = true;
+    state.wantOpen = false;
+    if (!ui) return;
+    setOpen(false, false);
+    ui.host.remove();
   }
 
   function sendInit() {
@@ -376,10 +509,13 @@
     });
   }
 
+  // Only "open" and "toggle" put back a widget the page removed (any call did, even one the page made after removing
+  // it on purpose).
   function command(args) {
-    attach();
     var name = args[0];
-    if (name === "open") setOpen(true, byVisitor());
+    if (name === "open" || name === "toggle") attach();
+    if (name === "destroy") destroy();
+    else if (name === "open") setOpen(true, byVisitor());
     else if (name === "close") setOpen(false, byVisitor());
     else if (name === "toggle") setOpen(!state.open, byVisitor());
     else if (name === "new-conversation") post({ type: "beacon:new-conversation" });
@@ -441,8 +577,12 @@
       var wait = null;
       if (error.status === 429) {
         if (error.retryAfter && startAttempts++ < 3) wait = error.retryAfter;
-      } else if (error.transient && startFailures < BACKOFF.length) {
-        wait = error.retryAfter || BACKOFF[startFailures];
+      } else if (error.opaque && navigator.onLine === false) {
+        warn(new Error(error.message + "; trying again when the browser is back online"));
+        phase = "offline";
+        return;
+      } else if (error.transient && startFailures < (error.opaque ? OPAQUE_TRIES : BACKOFF.length)) {
+        wait = error.retryAfter || BACKOFF[startFailures] * (1 + Math.random() / 2);
         startFailures += 1;
       }
       if (wait === null) {
@@ -450,7 +590,7 @@
         phase = "failed";
         return;
       }
-      wait = Math.min(wait, 120);
+      wait = Math.round(Math.min(wait, 120) * 10) / 10;
       warn(new Error(error.message + "; trying again in " + wait + " s"));
       phase = "waiting";
       startTimer = setTimeout(start, wait * 1000);
@@ -459,11 +599,12 @@
 
   // A phone turned, a window resized: the page scrolls again once the open chat no longer fills the screen.
   window.addEventListener("resize", function () {
-    if (ui) holdScroll(state.open && fullScreen());
+    if (ui) holdScroll(state.open && fullScreen()); // (not while the widget's element is out of the page)
   });
 
   window.addEventListener("online", function () {
-    if (phase === "waiting" && startFailures) start(); // the network is back: no need to wait for the timer
+    // The network is back: no need to wait for the timer.
+    if (phase === "offline" || (phase === "waiting" && startFailures)) start();
   });
 
   var widget = (hub.widgets[BOT] = {
@@ -486,11 +627,9 @@
       if (open !== state.open || !ui) setOpen(open, focus);
     },
     revive: function () {
+      destroyed = false;
       attach();
-      if (phase === "failed") {
-        startAttempts = startFailures = 0;
-        start();
-      }
+      if (phase === "failed") start(); // once: its counters are not reset (a re-render loop made nine requests each)
     },
   });
   hub.order.push(BOT);
@@ -498,7 +637,7 @@
   starting = true;
   hub.early.forEach(function (args) {
     var target = targetOf(args);
-    if (target ? target === BOT : forEveryBot(args) || firstWidget(hub) === widget) widget.command(args);
+    if (target ? target === BOT : forEveryBot(args) || firstBot(hub) === BOT) widget.command(args);
   });
   (hub.pending[BOT] || []).forEach(widget.command);
   delete hub.pending[BOT];
