@@ -102,8 +102,9 @@ STATED_RULES = [
         "GET /api/v1/orgs/{org_slug}/analytics/",
         400,
         "invalid",
-        r"date_from: Must be on or before date_to|date_to: The range covers \d+ days; the most is \d+",
-        "cross-field: date_from <= date_to, at most ANALYTICS_MAX_RANGE_DAYS days",
+        r"date_from: Must be on or before date_to|date_to: The range covers \d+ days; the most is \d+"
+        r"|date_from: From \d{4}-\d{2}-\d{2} to today \(\d{4}-\d{2}-\d{2}\) is \d+ days; the most is \d+",
+        "cross-field: date_from <= date_to, at most ANALYTICS_MAX_RANGE_DAYS days (date_to defaults to today)",
     ),
     (
         "GET /api/v1/orgs/{org_slug}/interactions/",
