@@ -1185,17 +1185,14 @@ def test_a_widget_the_page_removed_comes_back_and_its_api_never_throws(light_sit
     page.close()
 
 
-def test_two_bots_on_one_page_share_one_api_and_sit_side_by_side(light_site, browser):
-    """Two bots' tags on one page: their launchers side by side in the order of the tags (they were at the same spot,
-    one hidden), one chat open at a time, and one window.Beacon for both (each loader replaced it, so calls reached
-    the last bot only and calls queued before load the other): {bot} picks one, "open" without it the first tag's
-    bot, "close" and "language" reach both. A call for a bot with no tag on the page says so in the console."""
+def _two_bots_page(light_site, second, early_calls) -> HostPages:
+    """A host page with the site's bot's tag, then `second`'s, both async, after a script of calls queued before
+    they load (`early_calls()`: JS); both bots allow the page's origin."""
     first, beacon = light_site["bot"], light_site["beacon"]
-    second = BotFactory(name="Second", greeting="", widget_theme={"color": "#1d4ed8"})
     html = (
         '<!doctype html><html><head><meta charset="utf-8"><title>Two bots</title></head><body><h1>Two bots</h1>'
         "<script>window.Beacon = window.Beacon || function () { (Beacon.q = Beacon.q || []).push(arguments); };"
-        f'Beacon("open", {{bot: "{second.public_id}"}});</script>'
+        f"{early_calls()}</script>"
         f'<script src="{beacon}/widget/{first.public_id}.js" async></script>'
         f'<script src="{beacon}/widget/{second.public_id}.js" async></script></body></html>'
     )
@@ -1203,6 +1200,17 @@ def test_two_bots_on_one_page_share_one_api_and_sit_side_by_side(light_site, bro
     for bot in (first, second):
         bot.allowed_origins = [host.origin]
         bot.save()
+    return host
+
+
+def test_two_bots_on_one_page_share_one_api_and_sit_side_by_side(light_site, browser):
+    """Two bots' tags on one page: their launchers side by side in the order of the tags (they were at the same spot,
+    one hidden), one chat open at a time, and one window.Beacon for both (each loader replaced it, so calls reached
+    the last bot only and calls queued before load the other): {bot} picks one, "open" without it the first tag's
+    bot, "close" and "language" reach both. A call for a bot with no tag on the page says so in the console."""
+    first = light_site["bot"]
+    second = BotFactory(name="Second", greeting="", widget_theme={"color": "#1d4ed8"})
+    host = _two_bots_page(light_site, second, lambda: f'Beacon("open", {{bot: "{second.public_id}"}});')
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         errors = []
@@ -1245,21 +1253,13 @@ def test_early_calls_reach_the_first_tag_s_bot_when_the_second_script_arrives_fi
     to the wrong bot). The test holds the first tag's script until the second's launcher is drawn."""
     from apps.widget import services as widget
 
-    first, beacon = light_site["bot"], light_site["beacon"]
+    first = light_site["bot"]
     second = BotFactory(name="Second", greeting="", widget_theme={"color": "#1d4ed8"})
     MembershipFactory(organization=first.organization, role=Role.MEMBER, external_id="crm-9")
     signature = widget.identity_signature(bot=first, user_id="crm-9")
-    html = (
-        '<!doctype html><html><head><meta charset="utf-8"><title>Two bots</title></head><body><h1>Two bots</h1>'
-        "<script>window.Beacon = window.Beacon || function () { (Beacon.q = Beacon.q || []).push(arguments); };"
-        f'Beacon("identify", {{userId: "crm-9", userHash: "{signature}"}}); Beacon("open");</script>'
-        f'<script src="{beacon}/widget/{first.public_id}.js" async></script>'
-        f'<script src="{beacon}/widget/{second.public_id}.js" async></script></body></html>'
+    host = _two_bots_page(
+        light_site, second, lambda: f'Beacon("identify", {{userId: "crm-9", userHash: "{signature}"}}); Beacon("open");'
     )
-    host = HostPages(html)
-    for bot in (first, second):
-        bot.allowed_origins = [host.origin]
-        bot.save()
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         errors, held, sessions = [], [], {}
