@@ -57,7 +57,7 @@ DATE_1970_TO_9998 = (
 # A date-time from 1970-01-01 on (the rest of the string is checked by the `date-time` format).
 DATETIME_FROM_1970 = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
 #: the same, with its time zone (a trailing Z or an offset): AwareDateTimeField
-DATETIME_FROM_1970_WITH_ZONE = r"^(19[7-9][0-9]|[2-9][0-9]{3})-.*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+DATETIME_FROM_1970_WITH_ZONE = r"^(19[7-9][0-9]|[2-9][0-9]{3})-.*(Z|[+-][0-9]{2}:?[0-9]{2})$"
 
 
 class SchemaPatternMixin:
@@ -128,7 +128,7 @@ class PatternDateField(SchemaPatternMixin, serializers.DateField):
     default_error_messages = {"no_such_day": "{value} is written as YYYY-MM-DD but is no day of the calendar."}
 
     def to_internal_value(self, value):
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
             import datetime as dt
 
             try:

@@ -82,7 +82,11 @@ class Document(OrganizationOwnedModel, LeasedWorkModel):
         constraints = [
             models.UniqueConstraint(fields=["bot", "sha256"], name="document_unique_content_per_bot"),
         ]
-        indexes = [models.Index(fields=["bot", "original_name"])]
+        indexes = [
+            models.Index(fields=["bot", "original_name"]),
+            # an earlier version's id (selectors.document_get): one index probe on a miss, not a read of every row
+            GinIndex(fields=["earlier_ids"], name="document_earlier_ids"),
+        ]
 
     def __str__(self):
         return self.title

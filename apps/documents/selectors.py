@@ -76,15 +76,23 @@ def chunk_vectors(*, chunk_ids) -> dict[int, np.ndarray]:
     return {chunk_id: np.asarray(vector, dtype=np.float32) for chunk_id, vector in rows}
 
 
-def document_get(*, organization, bot, document_id: int) -> Document:
-    """The bot's document with this id, or the version that replaced the document that had it (a new version of a
-    file is a new row, its predecessor deleted when it is ready: ids kept by clients and citations still find the
-    file). NotFound otherwise (another bot's or organization's document too)."""
+def document_get(*, organization, bot, document_id: int, follow_versions: bool = False) -> Document:
+    """The bot's document with this id. `follow_versions` (reads): or the version that replaced the document that
+    had it (a new version of a file is a new row, its predecessor deleted when it is ready: ids kept by clients and
+    citations still find the file). Without it (a delete, a reprocess) an earlier version's id is a NotFound naming
+    the current one: a client tidying up an old id must not delete the file's current version. NotFound otherwise
+    (another bot's or organization's document too)."""
     documents = document_list(organization=organization, bot=bot)
     document = documents.filter(pk=document_id).first()
-    if document is None:  # only on this path: an earlier version's id, read among the bot's documents
-        document = documents.filter(earlier_ids__contains=[document_id]).first()
-    if document is None:
+    if document is None:  # only on this path: an earlier version's id (a GIN index), among the bot's documents
+        current = documents.filter(earlier_ids__contains=[document_id]).first()
+        if current is not None and follow_versions:
+            return current
+        if current is not None:
+            raise NotFound(
+                f"Document {document_id} is an earlier version of document {current.pk} (version {current.version}), "
+                "which replaced it; act on that id."
+            )
         raise NotFound("Document not found.")
     return document
 

@@ -152,7 +152,9 @@ class DocumentTextCreateApi(BotScopedApi):
 class DocumentDetailApi(BotScopedApi):
     @extend_schema(operation_id="documents_retrieve", responses=DocumentOutputSerializer, tags=["documents"])
     def get(self, request, org_slug, bot_id, document_id):
-        document = selectors.document_get(organization=self.organization, bot=self.bot, document_id=document_id)
+        document = selectors.document_get(
+            organization=self.organization, bot=self.bot, document_id=document_id, follow_versions=True
+        )
         return Response(DocumentOutputSerializer(document).data)
 
     @extend_schema(operation_id="documents_destroy", responses={204: None}, tags=["documents"])
@@ -195,7 +197,9 @@ class DocumentChunkListApi(BotScopedApi):
         "once it is ready). Paginated (`page`, `page_size` up to 200).",
     )
     def get(self, request, org_slug, bot_id, document_id):
-        document = selectors.document_get(organization=self.organization, bot=self.bot, document_id=document_id)
+        document = selectors.document_get(
+            organization=self.organization, bot=self.bot, document_id=document_id, follow_versions=True
+        )
         queryset = selectors.chunk_list(organization=self.organization, document=document)
         return paginate(self, request, queryset, ChunkOutputSerializer)
 

@@ -316,7 +316,8 @@ class InteractionListCreateApi(PersonalApi):
         request=s.InteractionInputSerializer,
         responses={201: s.InteractionOutputSerializer, 200: s.InteractionOutputSerializer},
         tags=["interactions"],
-        description="Record one event: 201, or 200 with the stored event when its idempotency_key is known.",
+        description="Record one event: 201, or 200 with the stored event when its idempotency_key is known (the same "
+        "person, item and kind: a retry); 409 `idempotency_conflict` when the key recorded another event.",
     )
     def post(self, request, org_slug):
         data = s.InteractionInputSerializer(data=request.data)

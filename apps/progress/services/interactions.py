@@ -251,17 +251,22 @@ def interaction_batch_ingest(
     now = timezone.now()
     outcome = BatchOutcome(received=len(events))
     valid: list[tuple[int, tuple]] = []
-    seen_keys: dict[str, int] = {}
+    seen_keys: dict[str, tuple[int, tuple]] = {}  # key -> (its first row, that row's kind, item and user)
     for index, row in enumerate(events):
         values, problem = _validate(row, now=now, default_user=default_user_id, own_user_only=own_user_only)
         key = row.get("idempotency_key") if isinstance(row, dict) else None
         if problem:
             outcome.add(index, key if isinstance(key, str) else None, "rejected", problem)
             continue
-        if key in seen_keys:
-            outcome.add(index, key, "duplicate", f"same idempotency_key as row {seen_keys[key]}.")
+        event = values[1:4]  # kind, item reference, user reference
+        if key in seen_keys and seen_keys[key][1] != event:
+            outcome.add(index, key, "rejected", f"idempotency_key {key!r} is used by row {seen_keys[key][0]} for "
+                        "another event; a new event needs a new key.")  # fmt: skip
             continue
-        seen_keys[key] = index
+        if key in seen_keys:
+            outcome.add(index, key, "duplicate", f"same idempotency_key as row {seen_keys[key][0]}.")
+            continue
+        seen_keys[key] = (index, event)
         valid.append((index, values))
     if not valid:
         return outcome

@@ -208,7 +208,14 @@ def test_a_key_used_again_for_another_event_is_refused(organization, admin_user,
     assert (body["created"], body["duplicates"], body["rejected"]) == (0, 1, 1)
     assert body["results"][1]["status"] == "rejected"
     assert body["results"][1]["reason"].startswith("idempotency_key 'k2' was already used for another event (view")
-    assert Interaction.objects.count() == 2
+    inside = [{**first, "idempotency_key": "k3"}, {**first, "idempotency_key": "k3", "kind": "purchase"}]
+    body = client.post(batch_url(organization), {"events": inside}, format="json").json()
+    assert (body["created"], body["rejected"]) == (1, 1)  # the second was a silent "duplicate" of the first
+    assert (
+        body["results"][0]["reason"] == "idempotency_key 'k3' is used by row 0 for another event; a new event "
+        "needs a new key."
+    )
+    assert Interaction.objects.count() == 3
 
 
 def test_repeated_key_within_a_batch(organization, member, item):

@@ -235,8 +235,9 @@ def test_upload_of_a_changed_file_is_a_new_version(organization, bot, owner):
 
 def test_an_earlier_versions_id_finds_the_version_that_replaced_it(organization, bot, owner, other_organization):
     """Once version 2 is ready, version 1's row is gone, but its id (kept by a client, in a citation's document_id)
-    still finds the file: GET and the chunks list answer with version 2, and through version 3 too. Another bot's
-    or organization's member still gets 404 for it."""
+    still finds the file: GET and the chunks list answer with version 2, and through version 3 too. A delete or a
+    reprocess through an old id is a 404 naming the current document (a client tidying up its old ids deleted the
+    current file). Another bot's or organization's member still gets 404 for it."""
     client = client_for(owner)
     v1 = ready_guide(organization, bot, "faq.txt", b"Refunds take 14 days.")
     [v2] = [ingest(Document.objects.get(pk=r["document"]["id"])) for r in post_files(
@@ -251,6 +252,12 @@ def test_an_earlier_versions_id_finds_the_version_that_replaced_it(organization,
         assert (found.json()["id"], found.json()["version"]) == (v3.pk, 3)
         chunks = client.get(f"{documents_url(organization, bot)}{old}/chunks/")
         assert chunks.status_code == 200 and "45 days" in chunks.json()["results"][0]["text"]
+    # A delete or a reprocess through an old id must not act on the current version: a 404 naming it.
+    for method, suffix in (("delete", ""), ("post", "reprocess/")):
+        refused = getattr(client, method)(f"{documents_url(organization, bot)}{v1.pk}/{suffix}")
+        assert refused.status_code == 404, refused.content
+        assert f"earlier version of document {v3.pk} (version 3)" in refused.json()["error"]["message"]
+    assert Document.objects.get(pk=v3.pk).status == "ready"
     other_bot = BotFactory(organization=organization)
     assert client.get(f"{documents_url(organization, other_bot)}{v1.pk}/").status_code == 404
     outsider = client_for(other_organization.memberships.get().user)
