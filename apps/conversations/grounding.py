@@ -21,6 +21,7 @@ from apps.conversations.chat import OFFLINE_MODEL, Answer, llm_enabled
 from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.documents.chunking import split_sentences
+from apps.documents.extraction import LIST_ITEM
 from apps.documents.selectors import SearchHit, chunk_terms_missing
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ MARKERS_AFTER_STOP = re.compile(rf"([.!?…])((?:\s*\[{REFS}\])+)")
 # against the question, and quotes the best few with their citation; see docs/answers.md.
 
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+(?=\S)")
 HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
 UNDERLINE = re.compile(r"^\s*([=\-~^\"'`#*+:.])\1{2,}\s*$")
 DIRECTIVE = re.compile(r"^\s*\.\.(?:\s|$)")  # reST directives, comments and targets (`.. note::`, `.. _x:`)

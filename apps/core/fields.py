@@ -3,6 +3,7 @@ the schema and the validation cannot drift apart."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -129,8 +130,6 @@ class PatternDateField(SchemaPatternMixin, serializers.DateField):
 
     def to_internal_value(self, value):
         if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
-            import datetime as dt
-
             try:
                 dt.date.fromisoformat(value.strip())
             except ValueError:

@@ -57,7 +57,7 @@ from apps.bots.models import Bot
 from apps.core import languages
 from apps.core.embeddings import get_embedder
 from apps.core.tasks import enqueue_now
-from apps.documents.extraction import VERSION_LABELS
+from apps.documents.extraction import LIST_ITEM, VERSION_LABELS
 from apps.documents.models import BotTextStats, Chunk
 from apps.documents.selectors import chunk_search
 
@@ -258,14 +258,11 @@ def _leans_on_context(raw: str, clean: str, language: str = "en") -> bool:
     )
 
 
-LIST_MARKER = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s+(?=\S)")
-
-
 def _sentence_question(text: str, language: str = "en") -> str | None:
     """The chunk's first sentence as a question; in English inverted on a linking verb ("X is Y" -> "Is X Y?"),
     in another language with a question mark (French, Spanish, Italian and Portuguese ask so as well)."""
     # A list item's marker is no sentence: "1. Download the installer." split at "1." and gave no question.
-    raw = re.split(r"(?<=[.!?])\s+|\n\s*\n", LIST_MARKER.sub("", text.strip(), count=1), maxsplit=1)[0]
+    raw = re.split(r"(?<=[.!?])\s+|\n\s*\n", LIST_ITEM.sub("", text.strip(), count=1), maxsplit=1)[0]
     first = _clean(raw).rstrip(".!")
     if not _wordy(first, minimum=4) or _leans_on_context(raw, first, language):
         return None

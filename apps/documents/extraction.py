@@ -89,6 +89,17 @@ class Limits:
 MB = 1024 * 1024
 
 
+#: A list item as blocks store it ("- item", "3. item", nested ones indented): what the parsers write, the offline
+#: answerer and calibration read (apps.conversations.grounding, apps.documents.calibration).
+LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+(?=\S)")
+LIST_INDENT_LEVELS = 3  # nested items are indented two spaces a level, up to this many levels
+
+
+def list_indent(depth: int) -> str:
+    """The indentation of a list item `depth` lists deep (0: a top-level list), at most LIST_INDENT_LEVELS."""
+    return "  " * min(depth, LIST_INDENT_LEVELS)
+
+
 @dataclass
 class Block:
     text: str
@@ -438,9 +449,6 @@ def extract_html(data: bytes, limits: Limits | None = None) -> Extracted:
     return Extracted(kind="html", title=title, blocks=blocks)
 
 
-LIST_INDENT_LEVELS = 3  # nested items are indented two spaces a level, up to this many levels
-
-
 def _html_item_marker(item, numbers: dict[int, int], depths: dict[int, int]) -> str:
     """A list item's marker as the Markdown parser stores it: "-" in a `<ul>`, its number in an `<ol>` (from the
     list's `start`, or the item's own `value`; `numbers` holds each list's next number, the items coming in document
@@ -450,7 +458,7 @@ def _html_item_marker(item, numbers: dict[int, int], depths: dict[int, int]) -> 
     own = parent if parent is not None and parent.name in ("ul", "ol") else item.find_parent(("ul", "ol"))
     if own is None:
         return "-"
-    indent = "  " * min(_html_list_depth(own, depths), LIST_INDENT_LEVELS)
+    indent = list_indent(_html_list_depth(own, depths))
     if own.name != "ol":
         return f"{indent}-"
     number = _html_int(item.get("value"), numbers.get(id(own), _html_int(own.get("start"), 1)))
@@ -483,7 +491,7 @@ def _docx_item(text: str, style: str, numbers: list[int]) -> tuple[str, list[int
         return text, []
     digits = re.findall(r"\d+", style)
     level = min(int(digits[0]) if digits else 1, LIST_INDENT_LEVELS + 1)
-    indent = "  " * (level - 1)
+    indent = list_indent(level - 1)
     numbers = numbers[:level] + [0] * (level - len(numbers))
     if kind == "bullet":
         return f"{indent}- {text}", numbers

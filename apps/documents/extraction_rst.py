@@ -28,7 +28,7 @@ from docutils.core import publish_doctree
 from docutils.parsers.rst import Directive, Parser, directives, roles, states
 from docutils.utils import unescape
 
-from apps.documents.extraction import VERSION_LABELS, Block, code_text, text_paragraphs
+from apps.documents.extraction import VERSION_LABELS, Block, code_text, list_indent, text_paragraphs
 from apps.documents.extraction_faq import is_question, paragraph_question
 
 logger = logging.getLogger(__name__)
@@ -357,7 +357,7 @@ class _Walker:
         self.lists += 1
         number = int(node.get("start", 1)) if isinstance(node, nodes.enumerated_list) else None
         for child in node.children:
-            self.item = "  " * min(self.lists - 1, 3) + _enumerator(node, number)
+            self.item = list_indent(self.lists - 1) + _enumerator(node, number)
             self.visit(child)
             self.item = None
             number = None if number is None else number + 1
